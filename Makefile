@@ -1,0 +1,50 @@
+# IronLB: the two set-up commands are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+export PATH := /usr/local/go/bin:$(PATH)
+DEBS := iproute2 nftables iptables conntrack curl openssl ca-certificates procps graphviz tcpdump python3-venv
+
+.PHONY: demo test deps venv tools lint unit lab-down diagram
+
+demo: deps venv tools
+	$(VPY) -m e2e.demo
+
+test: deps venv tools lint
+	$(VPY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+lint: venv
+	$(VENV)/bin/ruff check src tests e2e benchmarks
+	$(VENV)/bin/lint-imports --no-cache
+
+unit: venv
+	$(VPY) -m pytest tests/unit -q
+
+# Debian packages the lab uses (real kernel networking, nftables for kube-proxy, openssl for certs).
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@command -v go >/dev/null || { echo "Go toolchain is required to build the lab's Kubernetes binaries"; exit 1; }
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# kube-apiserver, kube-proxy, kubectl, kube-controller-manager, etcd and helm, built from the
+# pinned Go modules into a cache outside the repo (see tools/build.sh).
+tools:
+	@bash tools/build.sh
+
+lab-down: venv
+	$(VPY) -m e2e.lab down
+
+diagram:
+	dot -Tpng docs/architecture.dot -o docs/architecture.png

@@ -1,0 +1,213 @@
+"""The lab as a whole: bring it up, take it down, report, and act on nodes and IronLB."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from e2e.lab import control_plane, kube, kubeproxy, netns, network, procs, workload
+from e2e.lab.config import (
+    BRIDGE_NS, KUBECONFIG, LAB_DIR, NS_PREFIX, REPO, node, tools_bin,
+)
+from e2e.lab.pki import ensure_pki, write_kubeconfig
+
+
+def bin_dir() -> Path:
+    """The Go-built binaries this lab runs (recorded at `up`, else built/looked up now)."""
+    recorded = procs.load_state().get("bin_dir")
+    return Path(recorded) if recorded else tools_bin()
+
+
+def ironlb_available() -> bool:
+    """True once the operator and speaker entry points exist in the working tree."""
+    return all(importlib.util.find_spec(m) is not None for m in ("ironlb.operator.__main__", "ironlb.speaker.__main__"))
+
+
+def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True) -> dict[str, Any]:
+    """Start the whole lab and return when it is ready; replaces any leftover lab."""
+    if nodes < 1 or nodes > 20:
+        raise ValueError("--nodes must be between 1 and 20")
+    with procs.lab_lock():
+        _teardown()
+        started = time.monotonic()
+        binaries = tools_bin()
+        LAB_DIR.mkdir(parents=True, exist_ok=True)
+        procs.save_state({"bin_dir": str(binaries), "nodes": nodes, "ipv6": ipv6, "status": "starting"})
+        ensure_pki()
+        write_kubeconfig(KUBECONFIG, "admin")
+        network.create_bridges()
+        all_nodes = [node(i) for i in range(1, nodes + 1)]
+        for n in all_nodes:
+            network.create_node(n, all_nodes, ipv6)
+        network.create_client(ipv6)
+        control_plane.start_etcd(binaries)
+        control_plane.start_apiserver(binaries, ipv6)
+        control_plane.start_controller_manager(binaries, ipv6)
+        api = kube.core_api()
+        for n in all_nodes:
+            kube.register_node(api, n, ipv6)
+            kubeproxy.start(n, binaries, ipv6)
+        _wait_default_service_account(api)
+        state = procs.load_state()
+        state["status"] = "ready"
+        state["ironlb"] = False
+        procs.save_state(state)
+        if with_ironlb and ironlb_available():
+            start_ironlb()
+        elapsed = time.monotonic() - started
+        state = procs.load_state()
+        state["up_seconds"] = round(elapsed, 1)
+        procs.save_state(state)
+        return state
+
+
+def _wait_default_service_account(api: Any, timeout: float = 60) -> None:
+    """Wait until the controller manager made the default ServiceAccount (Pods need it)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(sa.metadata.name == "default" for sa in api.list_namespaced_service_account("default").items):
+            return
+        time.sleep(0.3)
+    raise RuntimeError("kube-controller-manager did not create the default ServiceAccount")
+
+
+def down() -> list[str]:
+    """Stop every lab process and delete every lab namespace."""
+    with procs.lab_lock():
+        return _teardown()
+
+
+def _teardown() -> list[str]:
+    """Stop recorded processes (by PID), then remove namespaces, host veth and lab data."""
+    stopped = procs.stop_all()
+    removed = network.destroy_all()
+    for sub in ("etcd", "kcm-certs"):
+        shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
+    procs.save_state({})
+    return stopped + removed
+
+
+def status() -> dict[str, Any]:
+    """What the lab runs now."""
+    state = procs.load_state()
+    procs_state = state.get("procs", {})
+    return {
+        "status": state.get("status", "down"),
+        "nodes": state.get("nodes", 0),
+        "ipv6": state.get("ipv6", False),
+        "killed_nodes": state.get("killed", []),
+        "processes": {n: ("running" if procs.is_running(e) else "stopped") for n, e in sorted(procs_state.items())},
+        "namespaces": netns.list_lab_netns(),
+        "kubeconfig": str(KUBECONFIG) if KUBECONFIG.exists() else None,
+    }
+
+
+def namespace_of(name: str) -> str:
+    """Network namespace behind an exec target: node-N, client, bridge, or a pod name."""
+    if name.startswith("node-") or name == "client":
+        return f"{NS_PREFIX}{name}"
+    if name == "bridge":
+        return BRIDGE_NS
+    if name in procs.load_state().get("pods", {}):
+        return workload.pod_netns(name)
+    raise KeyError(f"no lab namespace named {name!r} (node-N, client, bridge, or a pod name)")
+
+
+def exec_in(name: str, argv: list[str]) -> int:
+    """Run a command inside a lab namespace, attached to this terminal."""
+    return subprocess.call(["ip", "netns", "exec", namespace_of(name), *argv])
+
+
+def tool(name: str, argv: list[str]) -> int:
+    """Run the lab's kubectl or helm against the lab."""
+    return subprocess.call([str(bin_dir() / name), f"--kubeconfig={KUBECONFIG}", *argv])
+
+
+def kill_node(name: str) -> None:
+    """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye)."""
+    n = node(int(name.rsplit("-", 1)[1]))
+    network.cut_node(n)
+    for proc in (f"speaker-{n.name}", kubeproxy.proc_name(n)):
+        procs.stop(proc, sig=9, timeout=2)
+    for pod in workload.pods_on(n.name):
+        procs.stop(f"pod-{pod}", sig=9, timeout=2)
+    state = procs.load_state()
+    state["killed"] = sorted(set(state.get("killed", [])) | {n.name})
+    procs.save_state(state)
+
+
+def revive_node(name: str) -> None:
+    """Bring a killed node back: links, routes, kube-proxy, its pods and its speaker."""
+    state = procs.load_state()
+    n = node(int(name.rsplit("-", 1)[1]))
+    all_nodes = [node(i) for i in range(1, state["nodes"] + 1)]
+    network.reconnect_node(n, all_nodes, state.get("ipv6", False))
+    kubeproxy.start(n, bin_dir(), state.get("ipv6", False))
+    for pod in workload.pods_on(n.name):
+        workload.start_pod_process(pod, state["pods"][pod]["port"])
+    if state.get("ironlb"):
+        start_speaker(n.name)
+    state = procs.load_state()
+    state["killed"] = [k for k in state.get("killed", []) if k != n.name]
+    procs.save_state(state)
+
+
+def ironlb_env() -> dict[str, str]:
+    """Environment for IronLB processes started from the working tree."""
+    return {"PYTHONPATH": str(REPO / "src"), "KUBECONFIG": str(KUBECONFIG), "PYTHONUNBUFFERED": "1"}
+
+
+def start_operator() -> int:
+    """Start the operator on the host, beside the API server."""
+    return procs.spawn("operator", [sys.executable, "-m", "ironlb.operator"], env=ironlb_env())
+
+
+def start_speaker(node_name: str) -> int:
+    """Start the speaker inside a node namespace."""
+    n = node(int(node_name.rsplit("-", 1)[1]))
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "ironlb.speaker", "--node", n.name],
+                       netns=n.netns, env=ironlb_env())
+
+
+def start_ironlb() -> None:
+    """Install the CRDs, then start the operator and a speaker on each live node."""
+    subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "apply", "--server-side",
+                    "-f", str(REPO / "charts" / "ironlb" / "crds")], check=True, capture_output=True)
+    state = procs.load_state()
+    start_operator()
+    for i in range(1, state["nodes"] + 1):
+        if f"node-{i}" not in state.get("killed", []):
+            start_speaker(f"node-{i}")
+    state = procs.load_state()
+    state["ironlb"] = True
+    procs.save_state(state)
+
+
+def stop_ironlb() -> None:
+    """Stop the operator and all speakers."""
+    procs.stop_all("operator")
+    procs.stop_all("speaker-")
+    state = procs.load_state()
+    state["ironlb"] = False
+    procs.save_state(state)
+
+
+def restart(component: str, node_name: str | None = None) -> int:
+    """Restart the operator, or the speaker of one node."""
+    if component == "operator":
+        procs.stop("operator")
+        return start_operator()
+    if component == "speaker" and node_name:
+        procs.stop(f"speaker-{node_name}")
+        return start_speaker(node_name)
+    raise ValueError("restart operator | restart speaker NODE")
+
+
+def write_admin_kubeconfig() -> Path:
+    """(Re)write the admin kubeconfig."""
+    return write_kubeconfig(KUBECONFIG, "admin")

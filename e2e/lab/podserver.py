@@ -1,0 +1,44 @@
+"""A lab pod's process: an HTTP server that answers every GET with its pod name."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class _DualStackServer(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def server_bind(self) -> None:
+        self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+
+def main() -> None:
+    """Serve the pod name on PORT (IPv4 and IPv6)."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--port", type=int, default=8080)
+    args = parser.parse_args()
+    body = f"{args.name}\n".encode()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("X-Client-Address", self.client_address[0])
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            return
+
+    _DualStackServer(("::", args.port), Handler).serve_forever()
+
+
+if __name__ == "__main__":
+    main()

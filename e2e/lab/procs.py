@@ -1,0 +1,130 @@
+"""Processes the lab starts: launched detached with a log file, recorded by PID, stopped by PID."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from e2e.lab.config import LAB_DIR, LOCK_FILE, LOG_DIR, STATE_FILE
+
+
+def load_state() -> dict[str, Any]:
+    """The lab's recorded state ({} when no lab is recorded)."""
+    try:
+        return json.loads(STATE_FILE.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return {}
+
+
+def save_state(state: dict[str, Any]) -> None:
+    """Write the lab's state atomically."""
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = STATE_FILE.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
+    tmp.replace(STATE_FILE)
+
+
+@contextlib.contextmanager
+def lab_lock() -> Iterator[None]:
+    """Serialise lab-changing commands so two `up` calls never clash."""
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    with open(LOCK_FILE, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def netns_cmd(netns: str | None, argv: Sequence[str]) -> list[str]:
+    """argv to run `argv` inside network namespace `netns` (or the host when None)."""
+    return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
+
+
+def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[str, str] | None = None) -> int:
+    """Start a detached process logging to logs/NAME.log; record and return its PID."""
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
+    full_env = {**os.environ, **(env or {})}
+    proc = subprocess.Popen(
+        netns_cmd(netns, argv), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        start_new_session=True, env=full_env,
+    )
+    log.close()
+    state = load_state()
+    state.setdefault("procs", {})[name] = {"pid": proc.pid, "argv": list(argv), "netns": netns,
+                                           "start": _start_time(proc.pid)}
+    save_state(state)
+    return proc.pid
+
+
+def _start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid`, so a recycled PID is never mistaken for ours."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def is_running(entry: dict[str, Any]) -> bool:
+    """True if the recorded process is still the one we started and not a zombie."""
+    pid = entry.get("pid")
+    if not pid or _start_time(pid) != entry.get("start"):
+        return False
+    try:
+        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return status != "Z"
+
+
+def stop(name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
+    """Stop the recorded process NAME (its whole session) by PID; True if it was running."""
+    state = load_state()
+    entry = state.get("procs", {}).pop(name, None)
+    save_state(state)
+    if not entry or not is_running(entry):
+        return False
+    _signal_group(entry["pid"], sig)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and is_running(entry):
+        time.sleep(0.05)
+    if is_running(entry):
+        _signal_group(entry["pid"], signal.SIGKILL)
+    _reap(entry["pid"])
+    return True
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    """Signal the process group the lab created for `pid` (it was started as a session leader)."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status if the process is our child (avoids zombies in long test runs)."""
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+def running(prefix: str = "") -> dict[str, dict[str, Any]]:
+    """Recorded processes whose name starts with `prefix` and that are still running."""
+    procs = load_state().get("procs", {})
+    return {n: e for n, e in procs.items() if n.startswith(prefix) and is_running(e)}
+
+
+def stop_all(prefix: str = "") -> list[str]:
+    """Stop every recorded process whose name starts with `prefix`; return their names."""
+    names = [n for n in load_state().get("procs", {}) if n.startswith(prefix)]
+    # Reverse start order: dependants (speakers, proxies) go before the API server and etcd.
+    for name in reversed(names):
+        stop(name, timeout=5.0)
+    return names

@@ -1,0 +1,106 @@
+"""Test-side handle on the lab: kubectl, exec in namespaces, apply manifests, wait for conditions."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from e2e.lab import lab, procs, workload
+from e2e.lab.config import KUBECONFIG
+
+T = TypeVar("T")
+
+
+@dataclass
+class Kube:
+    """The running lab as tests see it."""
+
+    kubeconfig: Path
+    bin_dir: Path
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """Run the lab's kubectl; raise with its stderr if `check` and it fails."""
+        res = subprocess.run([str(self.bin_dir / "kubectl"), f"--kubeconfig={self.kubeconfig}", *args],
+                             input=input, capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {res.stderr.strip()}")
+        return res
+
+    def helm(self, *args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        """Run the lab's helm."""
+        res = subprocess.run([str(self.bin_dir / "helm"), f"--kubeconfig={self.kubeconfig}", *args],
+                             capture_output=True, text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"helm {' '.join(args)} failed: {res.stderr.strip()}")
+        return res
+
+    def apply(self, *manifests: dict[str, Any] | str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        """kubectl apply the given manifests (dicts or YAML text)."""
+        text = "\n---\n".join(m if isinstance(m, str) else yaml.safe_dump(m) for m in manifests)
+        return self.kubectl("apply", "-f", "-", input=text, check=check)
+
+    def get(self, kind: str, name: str, namespace: str | None = "default") -> dict[str, Any]:
+        """One object as a dict."""
+        ns = ["-n", namespace] if namespace else []
+        return json.loads(self.kubectl("get", kind, name, *ns, "-o", "json").stdout)
+
+    def exec(self, name: str, *argv: str, timeout: float = 15, check: bool = False) -> subprocess.CompletedProcess[str]:
+        """Run a command in a lab namespace (node-N, client, or a pod)."""
+        res = subprocess.run(["ip", "netns", "exec", lab.namespace_of(name), *argv], capture_output=True,
+                             text=True, timeout=timeout)
+        if check and res.returncode != 0:
+            raise AssertionError(f"{name}: {' '.join(argv)} failed ({res.returncode}): {res.stderr.strip()}")
+        return res
+
+    def curl(self, name: str, url: str, timeout: float = 2) -> str | None:
+        """GET `url` from a lab namespace; the body, or None if it did not answer."""
+        res = self.exec(name, "curl", "-s", "-g", "-m", str(timeout), url, timeout=timeout + 5)
+        return res.stdout.strip() if res.returncode == 0 else None
+
+    def deploy(self, app: str, replicas: int = 2, nodes: list[str] | None = None, port: int = 8080,
+               namespace: str = "default") -> list[str]:
+        """Deploy lab pods labelled app=APP; return their names."""
+        state = procs.load_state()
+        names = nodes or [f"node-{i}" for i in range(1, state["nodes"] + 1)]
+        return workload.deploy(app, replicas, names, port, namespace, state.get("ipv6", False))
+
+    def undeploy(self, app: str) -> None:
+        """Remove a lab workload."""
+        workload.delete(app)
+
+    @property
+    def nodes(self) -> list[str]:
+        """Names of the lab's nodes."""
+        return [f"node-{i}" for i in range(1, procs.load_state()["nodes"] + 1)]
+
+
+def wait_for(probe: Callable[[], T | None], timeout: float = 20, interval: float = 0.2,
+             what: str = "condition") -> T:
+    """Call `probe` until it returns something truthy; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = probe()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def ensure_lab(nodes: int = 3, ipv6: bool = False) -> tuple[Kube, bool]:
+    """A running lab of the wanted shape, reusing one that runs; True if this call started it."""
+    state = procs.load_state()
+    reuse = (state.get("status") == "ready" and state.get("nodes") == nodes and state.get("ipv6") == ipv6
+             and all(procs.is_running(e) for n, e in state.get("procs", {}).items()
+                     if n in ("etcd", "kube-apiserver")))
+    if not reuse:
+        lab.up(nodes=nodes, ipv6=ipv6, with_ironlb=True)
+    return Kube(kubeconfig=KUBECONFIG, bin_dir=lab.bin_dir()), not reuse

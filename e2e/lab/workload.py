@@ -1,0 +1,108 @@
+"""Lab workloads: pods as real processes in their own namespaces, and their Pod objects."""
+
+from __future__ import annotations
+
+import sys
+
+from e2e.lab import kube, netns, procs
+from e2e.lab.config import NS_PREFIX, REPO, NodeAddr, node
+
+
+def pod_netns(pod: str) -> str:
+    """Network namespace of a lab pod."""
+    return f"{NS_PREFIX}pod-{pod}"
+
+
+def _next_host_index(state: dict, node_name: str) -> int:
+    counters = state.setdefault("pod_ip_counter", {})
+    counters[node_name] = counters.get(node_name, 9) + 1
+    if counters[node_name] > 250:
+        raise RuntimeError(f"{node_name}: out of pod addresses")
+    return counters[node_name]
+
+
+def _wire_pod(pod: str, host: NodeAddr, k: int, ipv6: bool) -> list[str]:
+    """Create the pod namespace, plug it into the node's cbr0, return its IPs."""
+    ns = pod_netns(pod)
+    netns.add_netns(ns)
+    port = f"vp{host.index}x{k}"
+    netns.veth("eth0", ns, port, host.netns)
+    netns.ip("link", "set", port, "master", "cbr0", netns=host.netns)
+    netns.ip("link", "set", port, "up", netns=host.netns)
+    ips = [f"198.19.{host.index}.{k}"]
+    netns.ip("addr", "add", f"{ips[0]}/24", "dev", "eth0", netns=ns)
+    if ipv6:
+        ips.append(f"2001:db8:19:{host.index:x}::{k:x}")
+        netns.ip("addr", "add", f"{ips[1]}/64", "dev", "eth0", "nodad", netns=ns)
+    netns.ip("link", "set", "eth0", "up", netns=ns)
+    netns.ip("route", "add", "default", "via", host.pod_gateway_v4, netns=ns)
+    if ipv6:
+        netns.ip("-6", "route", "add", "default", "via", host.pod_gateway_v6, netns=ns)
+    return ips
+
+
+def start_pod_process(pod: str, port: int) -> int:
+    """Start (or restart) the pod's HTTP server in its namespace."""
+    return procs.spawn(f"pod-{pod}", [sys.executable, "-m", "e2e.lab.podserver", "--name", pod,
+                                      "--port", str(port)], netns=pod_netns(pod),
+                       env={"PYTHONPATH": str(REPO)})
+
+
+def deploy(app: str, replicas: int, node_names: list[str], port: int, namespace: str, ipv6: bool) -> list[str]:
+    """Deploy `replicas` pods labelled app=APP round-robin over `node_names`; return pod names."""
+    api = kube.core_api()
+    state = procs.load_state()
+    pods = state.setdefault("pods", {})
+    created = []
+    for i in range(replicas):
+        pod = f"{app}-{i}"
+        if pod in pods:
+            raise RuntimeError(f"pod {pod} already exists in the lab")
+        host = node(int(node_names[i % len(node_names)].rsplit("-", 1)[1]))
+        k = _next_host_index(state, host.name)
+        procs.save_state(state)
+        ips = _wire_pod(pod, host, k, ipv6)
+        state = procs.load_state()
+        state.setdefault("pods", {})[pod] = {"app": app, "namespace": namespace, "node": host.name,
+                                            "ips": ips, "port": port}
+        procs.save_state(state)
+        start_pod_process(pod, port)
+        kube.create_pod(api, namespace, kube.pod_manifest(pod, app, host.name, port), host.ipv4, ips)
+        created.append(pod)
+        state = procs.load_state()
+    return created
+
+
+def delete(app: str) -> list[str]:
+    """Stop and remove every pod of `app` (processes, namespaces, Pod objects)."""
+    api = kube.core_api()
+    state = procs.load_state()
+    removed = []
+    for pod, info in sorted(state.get("pods", {}).items()):
+        if info["app"] != app:
+            continue
+        procs.stop(f"pod-{pod}")
+        netns.delete_netns(pod_netns(pod))
+        kube.delete_pod(api, info["namespace"], pod)
+        removed.append(pod)
+    state = procs.load_state()
+    for pod in removed:
+        state["pods"].pop(pod, None)
+    procs.save_state(state)
+    return removed
+
+
+def set_ready(pod: str, ready: bool) -> None:
+    """Stop or restart a pod's process and report it (not) ready, as a kubelet would."""
+    info = procs.load_state()["pods"][pod]
+    host = node(int(info["node"].rsplit("-", 1)[1]))
+    if ready:
+        start_pod_process(pod, info["port"])
+    else:
+        procs.stop(f"pod-{pod}")
+    kube.set_pod_ready(kube.core_api(), info["namespace"], pod, host.ipv4, info["ips"], ready)
+
+
+def pods_on(node_name: str) -> list[str]:
+    """Names of the lab pods placed on `node_name`."""
+    return [p for p, i in procs.load_state().get("pods", {}).items() if i["node"] == node_name]

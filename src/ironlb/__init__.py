@@ -1,0 +1,1 @@
+"""IronLB: LoadBalancer Services for bare-metal Kubernetes."""

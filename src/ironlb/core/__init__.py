@@ -1,0 +1,1 @@
+"""Pure core: IP math, pools, allocator, sharing, selectors, election. Standard library only."""
