@@ -22,11 +22,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 @pytest.fixture(scope="session")
 def kube() -> Iterator[Kube]:
-    """The running lab (3 nodes, IPv4); started for the session unless one already runs."""
+    """The running lab (3 nodes, dual-stack); started for the session unless one already runs."""
     from e2e.lab import lab
     from e2e.lab.testing import ensure_lab
 
-    handle, started = ensure_lab(nodes=3, ipv6=False)
+    handle, started = ensure_lab(nodes=3, ipv6=True)
     yield handle
     if started and not os.environ.get("IRONLB_KEEP_LAB"):
         lab.down()

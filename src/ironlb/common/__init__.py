@@ -1,0 +1,1 @@
+"""Adapters shared by the operator and the speaker (HTTP health/metrics, logging, API client)."""

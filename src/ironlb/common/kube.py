@@ -1,0 +1,19 @@
+"""The Kubernetes API client both components use: in-cluster credentials or a kubeconfig."""
+
+from __future__ import annotations
+
+import os
+
+from kubernetes import client, config
+
+
+def api_client(pool_size: int = 16) -> client.ApiClient:
+    """An ApiClient from the in-cluster service account, else $KUBECONFIG / ~/.kube/config."""
+    cfg = client.Configuration()
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+        config.load_incluster_config(client_configuration=cfg)
+    else:
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=cfg)
+    cfg.connection_pool_maxsize = pool_size
+    return client.ApiClient(cfg)
+

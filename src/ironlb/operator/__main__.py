@@ -1,0 +1,5 @@
+"""`python -m ironlb.operator`."""
+
+from ironlb.operator.main import main
+
+main()

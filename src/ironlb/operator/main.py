@@ -1,0 +1,97 @@
+"""`ironlb-operator`: take the leader Lease, then run the kopf handlers until the Lease is lost."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import socket
+import sys
+import uuid
+
+import kopf
+from kubernetes import client
+
+from ironlb.common.http import HealthServer
+from ironlb.common.kube import api_client
+from ironlb.common.logs import setup_logging
+from ironlb.operator import handlers, metrics
+from ironlb.operator.lease import LeaderLease, LeaseConfig
+from ironlb.operator.reconciler import Reconciler
+from ironlb.operator.writer import Writer
+
+log = logging.getLogger("ironlb.operator")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Command-line options (each also settable by an IRONLB_* environment variable)."""
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="ironlb-operator", description=__doc__)
+    p.add_argument("--lb-class", default=env("IRONLB_LB_CLASS") or None,
+                   help="serve Services with exactly this spec.loadBalancerClass (default: Services with none)")
+    p.add_argument("--lease-namespace", default=env("POD_NAMESPACE", "kube-system"))
+    p.add_argument("--lease-name", default=env("IRONLB_LEASE_NAME", "ironlb-operator"))
+    p.add_argument("--lease-duration", type=float, default=float(env("IRONLB_LEASE_DURATION", "15")))
+    p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
+    p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7472")))
+    p.add_argument("--identity", default=env("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
+    p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
+    p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
+    return p.parse_args(argv)
+
+
+async def run(args: argparse.Namespace) -> int:
+    """Wait to lead, then operate; return non-zero if leadership was lost."""
+    api = api_client(pool_size=32)
+    lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig(
+        namespace=args.lease_namespace, name=args.lease_name, duration_s=args.lease_duration), args.identity)
+    reconciler = Reconciler(Writer(api, args.identity), args.lb_class)
+
+    def ready() -> tuple[bool, str]:
+        if lease.acquired_at is None:
+            return False, "standby: waiting for the leader lease"
+        if not reconciler.restored.is_set():
+            return False, "leader: restoring assignments"
+        return True, "leader: ready"
+
+    health = HealthServer(metrics.REGISTRY, ready, args.metrics_host, args.metrics_port)
+    await health.start()
+    await lease.acquire()
+    metrics.LEADER.set(1)
+    reconciler.start()
+    stop_flag: asyncio.Event = asyncio.Event()
+    operator = asyncio.create_task(kopf.operator(
+        clusterwide=True, standalone=True, memo=kopf.Memo(reconciler=reconciler), stop_flag=stop_flag))
+    holder = asyncio.create_task(lease.hold())
+    done, _ = await asyncio.wait({operator, holder}, return_when=asyncio.FIRST_COMPLETED)
+    lost = holder in done
+    stop_flag.set()
+    holder.cancel()
+    await asyncio.gather(operator, holder, return_exceptions=True)
+    await reconciler.stop()
+    metrics.LEADER.set(0)
+    if not lost:
+        await asyncio.to_thread(lease.release)
+    await health.stop()
+    return 1 if lost else 0
+
+
+@kopf.on.startup()
+async def configure(settings: kopf.OperatorSettings, **_: object) -> None:
+    """kopf settings: no peering, no kopf-posted events, quick watch restarts."""
+    settings.peering.standalone = True
+    settings.posting.enabled = False
+    settings.scanning.disabled = True
+    settings.watching.connect_timeout = 10
+    settings.watching.server_timeout = 300
+    settings.networking.request_timeout = 30
+    settings.batching.worker_limit = 64
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of `ironlb-operator`."""
+    args = parse_args(argv)
+    setup_logging(args.log_format, args.log_level)
+    assert handlers  # the import registers the kopf handlers
+    sys.exit(asyncio.run(run(args)))

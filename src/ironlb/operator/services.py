@@ -1,0 +1,123 @@
+"""What the operator reads from a Service body: whether it is ours, and what it asks for."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ironlb.core.allocator import ServiceRequest
+from ironlb.operator import annotations as ann
+
+
+class Handling(Enum):
+    """Whether IronLB is responsible for a Service, and why not."""
+
+    HANDLED = "handled"
+    NOT_LOADBALANCER = "not-type-loadbalancer"
+    OTHER_CLASS = "other-loadbalancer-class"
+    DELETED = "deleted"
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    """One Service as the operator sees it."""
+
+    key: str
+    namespace: str
+    name: str
+    uid: str | None
+    handling: Handling
+    request: ServiceRequest | None
+    current_ips: tuple[str, ...]
+    current_pool: str | None
+    request_error: str | None = None
+    deprecations: tuple[str, ...] = field(default_factory=tuple)
+
+
+def key_of(namespace: str, name: str) -> str:
+    """The allocator key of a Service."""
+    return f"{namespace}/{name}"
+
+
+def handling(spec: Mapping[str, Any], lb_class: str | None) -> Handling:
+    """Is this Service ours: type LoadBalancer and the class we serve (none, by default)."""
+    if spec.get("type") != "LoadBalancer":
+        return Handling.NOT_LOADBALANCER
+    if spec.get("loadBalancerClass") != lb_class:
+        return Handling.OTHER_CLASS
+    return Handling.HANDLED
+
+
+def _ingress_ips(status: Mapping[str, Any] | None) -> tuple[str, ...]:
+    ingress = ((status or {}).get("loadBalancer") or {}).get("ingress") or []
+    return tuple(i["ip"] for i in ingress if i.get("ip"))
+
+
+def _requested_ips(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> tuple[list[str], str | None, list[str]]:
+    """Requested IPs, an error message if they are malformed, and deprecation notes."""
+    notes: list[str] = []
+    found = ann.lookup(annotations, ann.LOAD_BALANCER_IPS)
+    raw: list[str] = []
+    if found:
+        raw = [p.strip() for p in found.value.split(",") if p.strip()]
+        if found.deprecated:
+            notes.append(f"annotation {found.key} is deprecated; use {ann.PREFIX}{ann.LOAD_BALANCER_IPS}")
+    elif spec.get("loadBalancerIP"):
+        raw = [spec["loadBalancerIP"].strip()]
+        notes.append(f"spec.loadBalancerIP is deprecated; use the {ann.PREFIX}{ann.LOAD_BALANCER_IPS} annotation")
+    ips: list[str] = []
+    families: set[int] = set()
+    for item in raw:
+        try:
+            addr = ipaddress.ip_address(item)
+        except ValueError:
+            return [], f"requested IP {item!r} is not an IP address", notes
+        if addr.version in families:
+            return [], f"requested IPs {','.join(raw)} name two addresses of the same family", notes
+        families.add(addr.version)
+        ips.append(str(addr))
+    return ips, None, notes
+
+
+def _ports(spec: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    return tuple(sorted((p.get("protocol", "TCP"), int(p["port"])) for p in spec.get("ports") or []))
+
+
+def view_of(body: Mapping[str, Any], lb_class: str | None,
+            namespace_labels: Mapping[str, str] | None) -> ServiceView:
+    """Read a Service body into a ServiceView."""
+    meta, spec = body.get("metadata", {}), body.get("spec", {})
+    namespace, name = meta.get("namespace", "default"), meta["name"]
+    annotations = meta.get("annotations") or {}
+    how = handling(spec, lb_class)
+    common = {"key": key_of(namespace, name), "namespace": namespace, "name": name, "uid": meta.get("uid"),
+              "current_ips": _ingress_ips(body.get("status")),
+              "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL)}
+    if how is not Handling.HANDLED:
+        return ServiceView(handling=how, request=None, **common)
+    ips, error, notes = _requested_ips(annotations, spec)
+    pool = ann.lookup(annotations, ann.ADDRESS_POOL)
+    shared = ann.lookup(annotations, ann.ALLOW_SHARED_IP)
+    for found in (pool, shared):
+        if found and found.deprecated:
+            notes.append(f"annotation {found.key} is deprecated; use {ann.PREFIX}{found.key.split('/', 1)[1]}")
+    request = ServiceRequest(
+        key=common["key"], namespace=namespace, labels=dict(meta.get("labels") or {}),
+        namespace_labels=dict(namespace_labels or {}),
+        ip_families=list(spec.get("ipFamilies") or ["IPv4"]),
+        ip_family_policy=spec.get("ipFamilyPolicy") or "SingleStack",
+        requested_ips=ips, requested_pool=pool.value if pool and pool.value else None,
+        sharing_key=shared.value if shared and shared.value else None,
+        ports=_ports(spec), traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
+        selector=dict(spec.get("selector") or {}),
+    )
+    return ServiceView(handling=how, request=request, request_error=error, deprecations=tuple(notes), **common)
+
+
+def deleted_view(namespace: str, name: str) -> ServiceView:
+    """The view of a Service that no longer exists."""
+    return ServiceView(key=key_of(namespace, name), namespace=namespace, name=name, uid=None,
+                       handling=Handling.DELETED, request=None, current_ips=(), current_pool=None)

@@ -1,0 +1,136 @@
+"""Desired announcements, computed purely from a Snapshot: which IPs this node answers for, and why.
+
+Every speaker computes the same answer from the same snapshot (the election is a hash), so no
+node writes to the API to agree; the permutation tests check that event order does not matter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+
+from ironlb.core.election import elect
+from ironlb.core.selectors import selector_matches
+from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, ServiceInfo, Snapshot
+
+ALL_INTERFACES: frozenset[str] = frozenset({"*"})
+
+
+class Reason(Enum):
+    """Why a Service's IP is, or is not, announced by a node."""
+
+    ANNOUNCING = "Announcing"
+    ANNOUNCED_BY_PEER = "AnnouncedByPeer"
+    NO_ADVERTISEMENT = "NoL2Advertisement"
+    NO_ELIGIBLE_NODE = "NoEligibleNode"
+    NO_READY_ENDPOINTS = "NoReadyEndpoints"
+
+
+class NodeEligibility(Enum):
+    """Whether a node may announce a Service's IP, and why not."""
+
+    ELIGIBLE = "eligible"
+    NOT_SELECTED = "not-selected-by-advertisement"
+    DEAD = "not-alive"
+    NETWORK_UNAVAILABLE = "network-unavailable"
+    EXCLUDED_BY_LABEL = "excluded-by-label"
+    NO_LOCAL_ENDPOINT = "no-local-ready-endpoint"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome for one Service IP."""
+
+    service: str
+    ip: str
+    reason: Reason
+    node: str | None = None
+    interfaces: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What one node should announce (ip -> interfaces) and the decision for every Service IP."""
+
+    announcements: Mapping[str, frozenset[str]]
+    decisions: tuple[Decision, ...]
+
+
+def advertisements_for(pool: str | None, snapshot: Snapshot) -> list[Advertisement]:
+    """The L2Advertisements that cover a pool (by name or by pool label selector)."""
+    if pool is None:
+        return []
+    labels = snapshot.pool_labels.get(pool, {})
+    out = []
+    for ad in snapshot.advertisements:
+        by_name = pool in ad.pools
+        by_selector = any(selector_matches(sel, labels) for sel in ad.pool_selectors)
+        everything = not ad.pools and not ad.pool_selectors  # MetalLB: no pools named = all pools
+        if by_name or by_selector or everything:
+            out.append(ad)
+    return out
+
+
+def _selects_node(ad: Advertisement, node: NodeInfo) -> bool:
+    return not ad.node_selectors or any(selector_matches(sel, node.labels) for sel in ad.node_selectors)
+
+
+def eligibility(node: NodeInfo, ads: list[Advertisement], svc: ServiceInfo, alive: frozenset[str]) -> NodeEligibility:
+    """May NODE announce SVC's IPs under ADS?"""
+    if not any(_selects_node(ad, node) for ad in ads):
+        return NodeEligibility.NOT_SELECTED
+    if node.name not in alive:
+        return NodeEligibility.DEAD
+    if node.network_unavailable:
+        return NodeEligibility.NETWORK_UNAVAILABLE
+    if EXCLUDE_LABEL in node.labels:
+        return NodeEligibility.EXCLUDED_BY_LABEL
+    if svc.traffic_policy == "Local" and node.name not in svc.ready_nodes:
+        return NodeEligibility.NO_LOCAL_ENDPOINT
+    return NodeEligibility.ELIGIBLE
+
+
+def _interfaces(node: NodeInfo, ads: list[Advertisement]) -> frozenset[str]:
+    chosen: set[str] = set()
+    for ad in ads:
+        if _selects_node(ad, node):
+            if not ad.interfaces:
+                return ALL_INTERFACES
+            chosen |= ad.interfaces
+    return frozenset(chosen)
+
+
+def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
+    """Decisions for every IP of one Service."""
+    ads = advertisements_for(svc.pool, snapshot)
+    if not ads:
+        return [Decision(svc.key, ip, Reason.NO_ADVERTISEMENT) for ip in svc.ips]
+    if not svc.ready_nodes:
+        return [Decision(svc.key, ip, Reason.NO_READY_ENDPOINTS) for ip in svc.ips]
+    eligible = [n.name for n in snapshot.nodes.values()
+                if eligibility(n, ads, svc, snapshot.alive) is NodeEligibility.ELIGIBLE]
+    out = []
+    for ip in svc.ips:
+        winner = elect(ip, eligible)
+        if winner is None:
+            out.append(Decision(svc.key, ip, Reason.NO_ELIGIBLE_NODE))
+        else:
+            out.append(Decision(svc.key, ip, Reason.ANNOUNCING, winner,
+                                _interfaces(snapshot.nodes[winner], ads)))
+    return out
+
+
+def compute(snapshot: Snapshot, me: str) -> Desired:
+    """Desired announcements of node ME, and every decision (for status reporting)."""
+    decisions: list[Decision] = []
+    announcements: dict[str, frozenset[str]] = {}
+    for key in sorted(snapshot.services):
+        for decision in decide(snapshot.services[key], snapshot):
+            if decision.node == me:
+                announcements[decision.ip] = announcements.get(decision.ip, frozenset()) | decision.interfaces
+            elif decision.reason is Reason.ANNOUNCING:
+                decision = Decision(decision.service, decision.ip, Reason.ANNOUNCED_BY_PEER, decision.node,
+                                    decision.interfaces)
+            decisions.append(decision)
+    return Desired(announcements=announcements, decisions=tuple(decisions))

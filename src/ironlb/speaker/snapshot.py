@@ -1,0 +1,53 @@
+"""The speaker's view of the cluster as plain, immutable data (no Kubernetes types)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """A LoadBalancer Service with assigned IPs."""
+
+    key: str
+    ips: tuple[str, ...]
+    pool: str | None
+    traffic_policy: str = "Cluster"
+    ready_nodes: frozenset[str] = frozenset()  # nodes with at least one ready endpoint
+    ports: tuple[tuple[str, int, int], ...] = ()  # (protocol, port, nodePort)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A Node's labels and the conditions that matter for announcing."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    network_unavailable: bool = False
+    ready: bool = True
+
+
+@dataclass(frozen=True)
+class Advertisement:
+    """An L2Advertisement: which pools, from which nodes, on which interfaces (empty = all)."""
+
+    name: str
+    pools: frozenset[str] = frozenset()
+    pool_selectors: tuple[Mapping[str, Any], ...] = ()
+    node_selectors: tuple[Mapping[str, Any], ...] = ()
+    interfaces: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Everything the desired-state function needs."""
+
+    services: Mapping[str, ServiceInfo]
+    nodes: Mapping[str, NodeInfo]
+    alive: frozenset[str]
+    advertisements: tuple[Advertisement, ...]
+    pool_labels: Mapping[str, Mapping[str, str]]
