@@ -1,0 +1,90 @@
+"""Operator restart with 10,000 assigned Services: time until it allocates again, IPs changed, RSS.
+
+Figures: ready_s, ips_changed (must be 0), rss_mb.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from benchmarks._lab import core_api, lab, report, v6_service
+from e2e.lab import lab as lab_ctl
+from e2e.lab import procs
+
+NAMESPACE = "bench-restart"
+COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
+
+
+def assigned(api) -> dict[str, str]:
+    """name -> first ingress IP, for every Service in the namespace that has one."""
+    out: dict[str, str] = {}
+    cont = None
+    while True:
+        page = api.list_namespaced_service(NAMESPACE, limit=2000, _continue=cont)
+        for svc in page.items:
+            lb = svc.status.load_balancer
+            if lb and lb.ingress:
+                out[svc.metadata.name] = lb.ingress[0].ip
+        cont = page.metadata._continue
+        if not cont:
+            return out
+
+
+def rss_mb(pid: int) -> float:
+    """Resident set size of a process in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def main() -> int:
+    """Run the benchmark and print the figures."""
+    kube = lab()
+    kube.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=600)
+    kube.kubectl("create", "namespace", NAMESPACE)
+    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "bench-restart"},
+                "spec": {"addresses": ["2001:db8:ffff:b::/112"], "autoAssign": False}})
+    api = core_api()
+    started = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(lambda i: api.create_namespaced_service(NAMESPACE, v6_service(f"s-{i}", "bench-restart")),
+                      range(COUNT)))
+    print(f"created {COUNT} Services in {time.monotonic() - started:.1f} s")
+    deadline = time.monotonic() + 600
+    while len(before := assigned(api)) < COUNT and time.monotonic() < deadline:
+        time.sleep(2)
+    print(f"{len(before)} assigned after {time.monotonic() - started:.1f} s")
+    if len(before) < COUNT:
+        return 1
+    pid = procs.load_state()["procs"]["operator"]["pid"]
+    rss = rss_mb(pid)
+    # Free one address, so a restart that re-allocated carelessly would move someone onto it.
+    api.delete_namespaced_service("s-0", NAMESPACE)
+    del before["s-0"]
+    restart_at = time.monotonic()
+    lab_ctl.restart("operator")
+    api.create_namespaced_service(NAMESPACE, v6_service("after-restart", "bench-restart"))
+    while True:
+        svc = api.read_namespaced_service("after-restart", NAMESPACE)
+        if svc.status.load_balancer and svc.status.load_balancer.ingress:
+            break
+        if time.monotonic() - restart_at > 120:
+            print("no allocation within 120 s of restart", file=sys.stderr)
+            return 1
+        time.sleep(0.05)
+    ready_s = time.monotonic() - restart_at
+    after = assigned(api)
+    changed = sum(1 for name, ip in before.items() if after.get(name) != ip)
+    print(f"restart: allocating again after {ready_s:.2f} s; {changed} IPs changed; RSS {rss:.0f} MiB")
+    kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
+    kube.kubectl("delete", "ipaddresspool", "bench-restart", "--wait=false")
+    report({"ready_s": round(ready_s, 2), "ips_changed": changed, "rss_mb": round(rss, 1), "services": COUNT})
+    return 0 if changed == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

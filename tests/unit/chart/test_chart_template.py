@@ -1,0 +1,128 @@
+"""The Helm chart rendered over a matrix of values: security posture and wiring."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from e2e.lab.config import REPO, tools_bin
+
+CHART = REPO / "charts" / "ironlb"
+
+
+@pytest.fixture(scope="module")
+def helm() -> Path:
+    """The Go-built helm."""
+    return tools_bin() / "helm"
+
+
+def render(helm: Path, *sets: str) -> list[dict[str, Any]]:
+    """helm template with --set values; every rendered object."""
+    args = [str(helm), "template", "ironlb", str(CHART), "--namespace", "ironlb-system",
+            "--kube-version", "1.34.4", "--include-crds"]
+    for s in sets:
+        args += ["--set", s]
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def find(objs: list[dict[str, Any]], kind: str, suffix: str = "") -> dict[str, Any]:
+    """The one object of KIND whose name ends with SUFFIX."""
+    matches = [o for o in objs if o["kind"] == kind and o["metadata"]["name"].endswith(suffix)]
+    assert len(matches) == 1, f"{kind} *{suffix}: {[m['metadata']['name'] for m in matches]}"
+    return matches[0]
+
+
+def container(obj: dict[str, Any]) -> dict[str, Any]:
+    """The first container of a workload."""
+    return obj["spec"]["template"]["spec"]["containers"][0]
+
+
+def env(obj: dict[str, Any]) -> dict[str, str]:
+    """A workload's container env as a dict of literal values."""
+    return {e["name"]: e.get("value") for e in container(obj).get("env", [])}
+
+
+def test_lint(helm: Path) -> None:
+    res = subprocess.run([str(helm), "lint", str(CHART)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_defaults_least_privilege(helm: Path) -> None:
+    objs = render(helm)
+    speaker = find(objs, "DaemonSet", "-speaker")
+    caps = container(speaker)["securityContext"]["capabilities"]
+    assert caps == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert container(speaker)["securityContext"]["readOnlyRootFilesystem"] is True
+    assert speaker["spec"]["template"]["spec"]["hostNetwork"] is True
+    tolerated = {t["key"] for t in speaker["spec"]["template"]["spec"]["tolerations"]}
+    assert "node-role.kubernetes.io/control-plane" in tolerated
+    operator = find(objs, "Deployment", "-operator")
+    pod = operator["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container(operator)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert not [o for o in objs if o["kind"] == "PodDisruptionBudget"]  # one replica: nothing to protect
+    crds = {o["metadata"]["name"] for o in objs if o["kind"] == "CustomResourceDefinition"}
+    assert crds == {"ipaddresspools.ironlb.io", "l2advertisements.ironlb.io"}
+
+
+def test_rbac_grants_no_wildcards_and_one_secret(helm: Path) -> None:
+    objs = render(helm)
+    for role in (o for o in objs if o["kind"] in ("ClusterRole", "Role")):
+        for rule in role["rules"]:
+            assert "*" not in rule["verbs"] and "*" not in rule["resources"], role["metadata"]["name"]
+            assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
+    speaker_role = find(objs, "Role", "-speaker")
+    secret_rules = [r for r in speaker_role["rules"] if "secrets" in r["resources"]]
+    assert secret_rules and all(r.get("resourceNames") == ["ironlb-heartbeat"] for r in secret_rules)
+    for cluster_role in (o for o in objs if o["kind"] == "ClusterRole"):
+        assert not [r for r in cluster_role["rules"] if "secrets" in r["resources"]]
+
+
+def test_generated_heartbeat_secret_is_wired(helm: Path) -> None:
+    objs = render(helm)
+    secret = find(objs, "Secret", "-heartbeat")
+    assert len(secret["data"]["key"]) >= 40
+    assert env(find(objs, "DaemonSet", "-speaker"))["IRONLB_HEARTBEAT_SECRET"] == secret["metadata"]["name"]
+    objs = render(helm, "heartbeatSecret.name=mine", "heartbeatSecret.key=hmac")
+    assert not [o for o in objs if o["kind"] == "Secret"]
+    assert env(find(objs, "DaemonSet", "-speaker"))["IRONLB_HEARTBEAT_SECRET_KEY"] == "hmac"
+
+
+def test_nodeport_forwarding_adds_net_admin_only_then(helm: Path) -> None:
+    objs = render(helm, "speaker.nodePortForwarding=true")
+    caps = container(find(objs, "DaemonSet", "-speaker"))["securityContext"]["capabilities"]
+    assert caps["add"] == ["NET_RAW", "NET_ADMIN"]
+
+
+def test_custom_class_and_ha(helm: Path) -> None:
+    objs = render(helm, "loadBalancerClass=example.com/ironlb", "operator.replicas=2")
+    for kind, suffix in (("Deployment", "-operator"), ("DaemonSet", "-speaker")):
+        assert env(find(objs, kind, suffix))["IRONLB_LB_CLASS"] == "example.com/ironlb"
+    assert find(objs, "Deployment", "-operator")["spec"]["replicas"] == 2
+    assert find(objs, "PodDisruptionBudget", "-operator")["spec"]["minAvailable"] == 1
+
+
+def test_service_monitor_optional(helm: Path) -> None:
+    assert not [o for o in render(helm) if o["kind"] == "ServiceMonitor"]
+    monitors = [o for o in render(helm, "metrics.serviceMonitor.enabled=true") if o["kind"] == "ServiceMonitor"]
+    assert len(monitors) == 2
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("operator.replicas=0", "minimum"),
+    ("logFormat=xml", "value must be one of"),
+    ("speaker.heartbeatPort=70000", "maximum"),
+    ("image.pullPolicy=Sometimes", "value must be one of"),
+    ("metrics.serviceMonitor.interval=soon", "does not match pattern"),
+    ("unknownKey=1", "additional properties"),
+])
+def test_bad_values_fail_with_clear_message(helm: Path, bad: str, message: str) -> None:
+    res = subprocess.run([str(helm), "template", "x", str(CHART), "--kube-version", "1.34.4", "--set", bad],
+                         capture_output=True, text=True)
+    assert res.returncode != 0
+    assert message in res.stderr, res.stderr
