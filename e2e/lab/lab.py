@@ -23,9 +23,9 @@ def bin_dir() -> Path:
     return Path(recorded) if recorded else tools_bin()
 
 
-def ironlb_available() -> bool:
-    """True once the operator and speaker entry points exist in the working tree."""
-    return all(importlib.util.find_spec(m) is not None for m in ("ironlb.operator.__main__", "ironlb.speaker.__main__"))
+def ironlb_available(component: str = "operator") -> bool:
+    """True once a component's entry point (ironlb.operator / ironlb.speaker) exists in the tree."""
+    return importlib.util.find_spec(f"ironlb.{component}.__main__") is not None
 
 
 def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True) -> dict[str, Any]:
@@ -150,7 +150,7 @@ def revive_node(name: str) -> None:
     kubeproxy.start(n, bin_dir(), state.get("ipv6", False))
     for pod in workload.pods_on(n.name):
         workload.start_pod_process(pod, state["pods"][pod]["port"])
-    if state.get("ironlb"):
+    if state.get("ironlb") and ironlb_available("speaker"):
         start_speaker(n.name)
     state = procs.load_state()
     state["killed"] = [k for k in state.get("killed", []) if k != n.name]
@@ -163,8 +163,9 @@ def ironlb_env() -> dict[str, str]:
 
 
 def start_operator() -> int:
-    """Start the operator on the host, beside the API server."""
-    return procs.spawn("operator", [sys.executable, "-m", "ironlb.operator"], env=ironlb_env())
+    """Start the operator on the host, beside the API server (short Lease: the lab tests failover)."""
+    return procs.spawn("operator", [sys.executable, "-m", "ironlb.operator", "--identity", "lab-operator"],
+                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6"})
 
 
 def start_speaker(node_name: str) -> int:
@@ -181,7 +182,7 @@ def start_ironlb() -> None:
     state = procs.load_state()
     start_operator()
     for i in range(1, state["nodes"] + 1):
-        if f"node-{i}" not in state.get("killed", []):
+        if f"node-{i}" not in state.get("killed", []) and ironlb_available("speaker"):
             start_speaker(f"node-{i}")
     state = procs.load_state()
     state["ironlb"] = True

@@ -32,7 +32,7 @@ def test_assigns_lowest_address_and_reports_it(kube: Kube, cleanup) -> None:
 
 def test_requested_ip_and_metallb_annotations(kube: Kube, cleanup) -> None:
     cleanup("ipaddresspool", "t-req", None)
-    kube.apply(pool("t-req", ["203.0.113.210/29"], autoAssign=False))
+    kube.apply(pool("t-req", ["203.0.113.208/29"], autoAssign=False))
     cleanup("service", "req-ironlb")
     cleanup("service", "req-metallb")
     cleanup("service", "req-legacy")

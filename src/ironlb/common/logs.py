@@ -29,4 +29,5 @@ def setup_logging(fmt: str = "json", level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("kopf").setLevel(max(logging.INFO, root.level))
+    logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, root.level))
     logging.getLogger("urllib3").setLevel(logging.WARNING)

@@ -1,0 +1,369 @@
+"""The allocator: lowest free address of the best pool, sharing, dual-stack, restore on restart.
+
+Free addresses live in interval sets (one per pool and family), so an allocation costs
+O(log intervals), not a walk over addresses; IPv6 /64 pools are fine. An address covered by
+two overlapping pools is taken from both pools' free sets at once, so it is never handed out
+twice. Everything here is synchronous and deterministic: the same history gives the same IPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ironlb.core.addresses import IPV4, IPV6, int_to_ip, ip_to_int, is_buggy
+from ironlb.core.intervals import FreeSet
+from ironlb.core.pools import Pool
+from ironlb.core.selectors import selector_matches
+from ironlb.core.sharing import Sharing, SharingFacts, can_share
+
+IP = tuple[str, int]  # (family, integer)
+
+
+class Reason(Enum):
+    """Outcome of an allocator call."""
+
+    ASSIGNED = "Assigned"
+    UNCHANGED = "Unchanged"
+    RESTORED = "Restored"
+    NO_POOL_MATCHES = "NoPoolMatches"
+    POOL_NOT_FOUND = "PoolNotFound"
+    POOL_EXHAUSTED = "PoolExhausted"
+    FAMILY_UNAVAILABLE = "FamilyUnavailable"
+    REQUESTED_IP_NOT_IN_POOL = "RequestedIPNotInPool"
+    REQUESTED_IP_IN_USE = "RequestedIPInUse"
+    SHARING_INCOMPATIBLE = "SharingIncompatible"
+    INVALID_REQUEST = "InvalidRequest"
+
+
+OK_REASONS = (Reason.ASSIGNED, Reason.UNCHANGED, Reason.RESTORED)
+
+
+@dataclass
+class ServiceRequest:
+    """What a Service asks of the allocator."""
+
+    key: str
+    namespace: str = "default"
+    labels: dict[str, str] = field(default_factory=dict)
+    namespace_labels: dict[str, str] = field(default_factory=dict)
+    ip_families: list[str] = field(default_factory=lambda: [IPV4])
+    ip_family_policy: str = "SingleStack"
+    requested_ips: list[str] = field(default_factory=list)
+    requested_pool: str | None = None
+    sharing_key: str | None = None
+    ports: tuple[tuple[str, int], ...] = ()
+    traffic_policy: str = "Cluster"
+    selector: dict[str, str] = field(default_factory=dict)
+
+    def facts(self) -> SharingFacts:
+        """The sharing-relevant facts of this request."""
+        return SharingFacts(self.key, self.sharing_key, tuple(self.ports), self.traffic_policy, dict(self.selector))
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """Result of assign/restore: the IPs (lowest family first as requested), pool, reason, message."""
+
+    ips: tuple[str, ...]
+    pool: str | None
+    reason: Reason
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the Service holds IPs as a result."""
+        return self.reason in OK_REASONS
+
+
+def _fail(reason: Reason, message: str) -> Allocation:
+    return Allocation((), None, reason, message)
+
+
+@dataclass
+class _PoolState:
+    pool: Pool
+    free: dict[str, FreeSet]
+    size: dict[str, int]
+    assigned: dict[str, int] = field(default_factory=lambda: {IPV4: 0, IPV6: 0})
+
+    def usable(self, ip: IP) -> bool:
+        family, value = ip
+        return self.pool.contains(family, value) and not (self.pool.avoid_buggy_ips and is_buggy(family, value))
+
+
+@dataclass
+class _Held:
+    pool: str
+    ips: tuple[IP, ...]
+    facts: SharingFacts
+
+
+def _family_plan(req: ServiceRequest) -> tuple[list[str], list[str]]:
+    """(required families, optional families) for a request."""
+    families = [f for f in req.ip_families if f in (IPV4, IPV6)] or [IPV4]
+    other = IPV6 if families[0] == IPV4 else IPV4
+    if req.ip_family_policy == "RequireDualStack":
+        return [families[0], other], []
+    if req.ip_family_policy == "PreferDualStack":
+        return [families[0]], [other]
+    return [families[0]], []
+
+
+def _usable_intervals(pool: Pool, family: str) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for r in pool.ranges:
+        if r.family != family:
+            continue
+        if not (pool.avoid_buggy_ips and family == IPV4):
+            out.append((r.first, r.last))
+            continue
+        start = r.first
+        while start <= r.last:  # one step per /24: carve out .0 and .255
+            block_end = min(r.last, start | 0xFF)
+            lo, hi = max(start, (start & ~0xFF) + 1), min(block_end, (start & ~0xFF) + 254)
+            if lo <= hi:
+                out.append((lo, hi))
+            start = block_end + 1
+    return out
+
+
+class Allocator:
+    """Holds pools and assignments; all decisions are synchronous and deterministic."""
+
+    def __init__(self) -> None:
+        self._pools: dict[str, _PoolState] = {}
+        self._holders: dict[IP, dict[str, SharingFacts]] = {}
+        self._ip_pool: dict[IP, str] = {}
+        self._by_service: dict[str, _Held] = {}
+        self._by_sharing_key: dict[str, set[IP]] = {}
+
+    # ---- configuration ------------------------------------------------------------------------
+
+    def set_pools(self, pools: Sequence[Pool]) -> list[str]:
+        """Replace the pools; release and return the keys of Services no longer covered."""
+        states: dict[str, _PoolState] = {}
+        for pool in sorted(pools, key=lambda p: p.name):
+            free = {f: FreeSet(_usable_intervals(pool, f)) for f in (IPV4, IPV6)}
+            states[pool.name] = _PoolState(pool, free, {f: free[f].count for f in free})
+        self._pools = states
+        uncovered = sorted(key for key, held in self._by_service.items()
+                           if held.pool not in states or not all(states[held.pool].usable(ip) for ip in held.ips))
+        for key in uncovered:
+            self._drop(key)
+        for ip, pool_name in self._ip_pool.items():
+            for state in states.values():
+                if state.usable(ip):
+                    state.free[ip[0]].take(ip[1])
+            states[pool_name].assigned[ip[0]] += 1
+        return uncovered
+
+    def pool_names(self) -> list[str]:
+        """Names of the configured pools."""
+        return list(self._pools)
+
+    # ---- queries -----------------------------------------------------------------------------
+
+    def pool_stats(self, name: str) -> dict[str, tuple[int, int, int]]:
+        """family -> (size, assigned, available) for a pool (big ints for IPv6)."""
+        state = self._pools[name]
+        return {f: (state.size[f], state.assigned[f], state.free[f].count) for f in (IPV4, IPV6)}
+
+    def assignment(self, key: str) -> tuple[tuple[str, ...], str] | None:
+        """(ips, pool) held by a Service, or None."""
+        held = self._by_service.get(key)
+        return (tuple(int_to_ip(f, v) for f, v in held.ips), held.pool) if held else None
+
+    def assignments(self) -> dict[str, tuple[tuple[str, ...], str]]:
+        """Every Service's (ips, pool)."""
+        return {k: self.assignment(k) for k in self._by_service}  # type: ignore[misc]
+
+    # ---- changes -----------------------------------------------------------------------------
+
+    def release(self, key: str) -> list[str]:
+        """Release everything a Service holds; return the IPs released."""
+        held = self._by_service.get(key)
+        if not held:
+            return []
+        self._drop(key)
+        return [int_to_ip(f, v) for f, v in held.ips]
+
+    def restore(self, req: ServiceRequest, ips: Sequence[str], pool_hint: str | None = None) -> Allocation:
+        """Re-register an assignment that already exists in the cluster (operator restart)."""
+        try:
+            parsed = [ip_to_int(ip) for ip in ips]
+        except ValueError:
+            return _fail(Reason.INVALID_REQUEST, f"recorded IPs {', '.join(ips)} are not IP addresses")
+        candidates = ([pool_hint] if pool_hint in self._pools else []) + list(self._pools)
+        pool = next((n for n in candidates if all(self._pools[n].usable(ip) for ip in parsed)), None)
+        if pool is None:
+            return _fail(Reason.REQUESTED_IP_NOT_IN_POOL, f"{', '.join(ips)} is no longer in any pool")
+        facts = req.facts()
+        for ip in parsed:
+            verdict = self._compatible(ip, facts)
+            if verdict is not Sharing.COMPATIBLE:
+                return _fail(Reason.SHARING_INCOMPATIBLE, f"{int_to_ip(*ip)} is held by another Service ({verdict.value})")
+        self._commit(req.key, facts, pool, parsed)
+        return Allocation(tuple(ips), pool, Reason.RESTORED)
+
+    def assign(self, req: ServiceRequest) -> Allocation:
+        """Give the Service IPs (or confirm the ones it has); the old IPs go only if new ones are granted."""
+        facts = req.facts()
+        if req.requested_ips:
+            return self._assign_requested(req, facts)
+        held = self._by_service.get(req.key)
+        candidates = self._candidates(req)
+        if isinstance(candidates, Allocation):
+            return candidates
+        required, optional = _family_plan(req)
+        if held and self._still_fits(held, req, facts, [c.pool.name for c in candidates], required):
+            return Allocation(self._strs(held.ips), held.pool, Reason.UNCHANGED)
+        for state in candidates:
+            picked = self._pick_all(state, required, optional, facts)
+            if picked is not None:
+                self._commit(req.key, facts, state.pool.name, picked)
+                return Allocation(self._strs(picked), state.pool.name, Reason.ASSIGNED,
+                                  f"assigned {', '.join(self._strs(picked))} from pool {state.pool.name}")
+        names = ", ".join(c.pool.name for c in candidates)
+        if not any(c.size[f] for c in candidates for f in required):
+            return _fail(Reason.FAMILY_UNAVAILABLE,
+                         f"no candidate pool ({names}) has {' and '.join(required)} addresses")
+        return _fail(Reason.POOL_EXHAUSTED, f"no free {'+'.join(required)} address in pool(s) {names}")
+
+    # ---- internals ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _strs(ips: Iterable[IP]) -> tuple[str, ...]:
+        return tuple(int_to_ip(f, v) for f, v in ips)
+
+    def _candidates(self, req: ServiceRequest) -> list[_PoolState] | Allocation:
+        if req.requested_pool:
+            state = self._pools.get(req.requested_pool)
+            if state is None:
+                return _fail(Reason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
+            return [state]
+        selected = [s for s in self._pools.values() if s.pool.auto_assign and s.pool.has_service_allocation
+                    and self._selects(s.pool, req)]
+        selected.sort(key=lambda s: (s.pool.priority is None, s.pool.priority or 0, s.pool.name))
+        general = [s for s in self._pools.values() if s.pool.auto_assign and not s.pool.has_service_allocation]
+        if not selected and not general:
+            return _fail(Reason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
+        return selected + general
+
+    @staticmethod
+    def _selects(pool: Pool, req: ServiceRequest) -> bool:
+        if pool.namespaces and req.namespace not in pool.namespaces:
+            return False
+        if pool.namespace_selectors and not any(selector_matches(s, req.namespace_labels)
+                                                for s in pool.namespace_selectors):
+            return False
+        return not pool.service_selectors or any(selector_matches(s, req.labels) for s in pool.service_selectors)
+
+    def _compatible(self, ip: IP, facts: SharingFacts) -> Sharing:
+        for other_key, other in self._holders.get(ip, {}).items():
+            if other_key != facts.key:
+                verdict = can_share(facts, other)
+                if verdict is not Sharing.COMPATIBLE:
+                    return verdict
+        return Sharing.COMPATIBLE
+
+    def _still_fits(self, held: _Held, req: ServiceRequest, facts: SharingFacts, pools: list[str],
+                    required: list[str]) -> bool:
+        if held.pool not in pools or not all(self._pools[held.pool].usable(ip) for ip in held.ips):
+            return False
+        families = [f for f, _ in held.ips]
+        if any(f not in families for f in required) or any(f not in req.ip_families and req.ip_family_policy
+                                                            == "SingleStack" for f in families):
+            return False
+        return all(self._compatible(ip, facts) is Sharing.COMPATIBLE for ip in held.ips)
+
+    def _pick_all(self, state: _PoolState, required: list[str], optional: list[str],
+                  facts: SharingFacts) -> list[IP] | None:
+        picked: list[IP] = []
+        for family in required + optional:
+            ip = self._pick(state, family, facts)
+            if ip is None and family in required:
+                return None
+            if ip is not None:
+                picked.append(ip)
+        return picked
+
+    def _pick(self, state: _PoolState, family: str, facts: SharingFacts) -> IP | None:
+        held = self._by_service.get(facts.key)
+        for ip in held.ips if held else ():
+            if ip[0] == family and state.usable(ip) and self._compatible(ip, facts) is Sharing.COMPATIBLE:
+                return ip
+        if facts.sharing_key:
+            for ip in sorted(self._by_sharing_key.get(facts.sharing_key, ())):
+                if ip[0] == family and state.usable(ip) and self._compatible(ip, facts) is Sharing.COMPATIBLE:
+                    return ip
+        value = state.free[family].lowest()
+        return None if value is None else (family, value)
+
+    def _assign_requested(self, req: ServiceRequest, facts: SharingFacts) -> Allocation:
+        try:
+            wanted = [ip_to_int(ip) for ip in req.requested_ips]
+        except ValueError:
+            return _fail(Reason.INVALID_REQUEST, f"requested {', '.join(req.requested_ips)} is not an IP address")
+        allowed = set(_family_plan(req)[0] + _family_plan(req)[1])
+        bad = [int_to_ip(*ip) for ip in wanted if ip[0] not in allowed]
+        if bad:
+            return _fail(Reason.FAMILY_UNAVAILABLE, f"requested {', '.join(bad)} is not of the Service's IP families "
+                                                    f"({', '.join(sorted(allowed))})")
+        if req.requested_pool:
+            if req.requested_pool not in self._pools:
+                return _fail(Reason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
+            names = [req.requested_pool]
+        else:
+            names = list(self._pools)
+        pool = next((n for n in names if all(self._pools[n].usable(ip) for ip in wanted)), None)
+        if pool is None:
+            where = f"pool {req.requested_pool}" if req.requested_pool else "any pool"
+            return _fail(Reason.REQUESTED_IP_NOT_IN_POOL, f"requested {', '.join(req.requested_ips)} is not in {where}")
+        for ip in wanted:
+            verdict = self._compatible(ip, facts)
+            if verdict is Sharing.NO_SHARING_KEY:
+                return _fail(Reason.REQUESTED_IP_IN_USE, f"requested {int_to_ip(*ip)} is already in use")
+            if verdict is not Sharing.COMPATIBLE:
+                return _fail(Reason.SHARING_INCOMPATIBLE,
+                             f"requested {int_to_ip(*ip)} is shared and incompatible ({verdict.value})")
+        held = self._by_service.get(req.key)
+        unchanged = held is not None and held.pool == pool and sorted(held.ips) == sorted(wanted)
+        self._commit(req.key, facts, pool, wanted)
+        return Allocation(self._strs(wanted), pool, Reason.UNCHANGED if unchanged else Reason.ASSIGNED,
+                          f"assigned requested {', '.join(req.requested_ips)} from pool {pool}")
+
+    def _commit(self, key: str, facts: SharingFacts, pool: str, ips: Sequence[IP]) -> None:
+        old = self._by_service.get(key)
+        if old:
+            self._drop(key)
+        self._by_service[key] = _Held(pool, tuple(ips), facts)
+        for ip in ips:
+            holders = self._holders.setdefault(ip, {})
+            if not holders:
+                self._ip_pool[ip] = pool
+                self._pools[pool].assigned[ip[0]] += 1
+                for state in self._pools.values():
+                    if state.usable(ip):
+                        state.free[ip[0]].take(ip[1])
+            holders[key] = facts
+            if facts.sharing_key:
+                self._by_sharing_key.setdefault(facts.sharing_key, set()).add(ip)
+
+    def _drop(self, key: str) -> None:
+        held = self._by_service.pop(key)
+        for ip in held.ips:
+            holders = self._holders.get(ip, {})
+            holders.pop(key, None)
+            if holders:
+                continue
+            self._holders.pop(ip, None)
+            pool = self._ip_pool.pop(ip, None)
+            if pool in self._pools:
+                self._pools[pool].assigned[ip[0]] -= 1
+            for state in self._pools.values():
+                if state.usable(ip):
+                    state.free[ip[0]].release(ip[1])
+            if held.facts.sharing_key:
+                self._by_sharing_key.get(held.facts.sharing_key, set()).discard(ip)

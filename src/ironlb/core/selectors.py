@@ -1,0 +1,49 @@
+"""Kubernetes label selectors (matchLabels + matchExpressions), matched against label maps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ironlb.core.errors import SelectorError
+
+OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def validate_selector(selector: Mapping[str, Any]) -> None:
+    """Raise SelectorError with a readable message if the selector is malformed."""
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if not isinstance(value, str):
+            raise SelectorError(f"matchLabels[{key!r}] must be a string, not {value!r}")
+    for expr in selector.get("matchExpressions") or []:
+        op, values = expr.get("operator"), expr.get("values") or []
+        if not expr.get("key"):
+            raise SelectorError("a matchExpressions entry needs a key")
+        if op not in OPERATORS:
+            raise SelectorError(f"operator {op!r} of key {expr.get('key')!r} is not one of {', '.join(OPERATORS)}")
+        if op in ("In", "NotIn") and not values:
+            raise SelectorError(f"operator {op} of key {expr['key']!r} needs at least one value")
+        if op in ("Exists", "DoesNotExist") and values:
+            raise SelectorError(f"operator {op} of key {expr['key']!r} takes no values")
+
+
+def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
+    """True if LABELS satisfy SELECTOR; an empty selector matches everything."""
+    labels = labels or {}
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], set(expr.get("values") or [])
+        present = key in labels
+        if op == "In" and (not present or labels[key] not in values):
+            return False
+        if op == "NotIn" and present and labels[key] in values:
+            return False
+        if op == "Exists" and not present:
+            return False
+        if op == "DoesNotExist" and present:
+            return False
+    return True

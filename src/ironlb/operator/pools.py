@@ -1,0 +1,111 @@
+"""IPAddressPool bodies -> core Pools, and the status the operator writes back on them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING
+from ironlb.core.addresses import IPV4, IPV6, parse_ranges
+from ironlb.core.allocator import Allocator
+from ironlb.core.errors import AddressSpecError, SelectorError
+from ironlb.core.pools import Pool, find_overlaps
+from ironlb.core.selectors import validate_selector
+
+
+@dataclass(frozen=True)
+class PoolView:
+    """One IPAddressPool: its parsed Pool, or the reason it is invalid."""
+
+    name: str
+    uid: str | None
+    generation: int | None
+    spec: Mapping[str, Any]
+    status: Mapping[str, Any]
+    pool: Pool | None
+    error: str | None = None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def forwarding(self) -> str:
+        """KubeProxy (default) or NodePort."""
+        return self.pool.forwarding if self.pool else "KubeProxy"
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> PoolView:
+        """Parse a pool body; runtime-only errors (reversed IPv6 range, ...) become `error`."""
+        meta, spec = body.get("metadata", {}), body.get("spec", {}) or {}
+        common = {"name": meta["name"], "uid": meta.get("uid"), "generation": meta.get("generation"),
+                  "spec": spec, "status": body.get("status") or {}, "labels": dict(meta.get("labels") or {})}
+        try:
+            pool = to_pool(meta["name"], spec, dict(meta.get("labels") or {}))
+        except (AddressSpecError, SelectorError, ValueError, TypeError) as exc:
+            return cls(pool=None, error=str(exc), **common)
+        return cls(pool=pool, **common)
+
+    def same_config(self, other: PoolView) -> bool:
+        """True when allocation-relevant content did not change (a status-only update)."""
+        return self.spec == other.spec and self.labels == other.labels
+
+    def overlaps_with(self, pools: Iterable[PoolView]) -> list[str]:
+        """Human-readable overlaps of this pool with other valid pools."""
+        valid = [v.pool for v in pools if v.pool is not None]
+        if self.pool is None:
+            return []
+        return [f"{o.shared} with pool {o.other}" for o in find_overlaps(valid) if o.pool == self.name]
+
+    def metrics_counts(self, allocator: Allocator) -> dict[str, tuple[int, int]]:
+        """family -> (size, assigned), for metrics."""
+        if self.pool is None or self.name not in allocator.pool_names():
+            return {}
+        return {f: (size, assigned) for f, (size, assigned, _) in allocator.pool_stats(self.name).items()}
+
+
+def to_pool(name: str, spec: Mapping[str, Any], labels: Mapping[str, str]) -> Pool:
+    """Translate a pool spec into a core Pool (raises with a readable message)."""
+    ranges = parse_ranges(spec.get("addresses") or [])
+    alloc = spec.get("serviceAllocation") or {}
+    for selector in [*(alloc.get("namespaceSelectors") or []), *(alloc.get("serviceSelectors") or [])]:
+        validate_selector(selector)
+    return Pool(
+        name=name, ranges=tuple(ranges), auto_assign=bool(spec.get("autoAssign", True)),
+        avoid_buggy_ips=bool(spec.get("avoidBuggyIPs", False)), priority=alloc.get("priority"),
+        namespaces=tuple(alloc.get("namespaces") or ()),
+        namespace_selectors=tuple(alloc.get("namespaceSelectors") or ()),
+        service_selectors=tuple(alloc.get("serviceSelectors") or ()),
+        forwarding=spec.get("forwarding") or "KubeProxy", labels=dict(labels),
+    )
+
+
+def _condition(type_: str, true: bool, reason: str, message: str, previous: Mapping[str, Any]) -> dict[str, Any]:
+    status = "True" if true else "False"
+    old = next((c for c in previous.get("conditions") or [] if c.get("type") == type_), None)
+    when = old["lastTransitionTime"] if old and old.get("status") == status and old.get("lastTransitionTime") \
+        else dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {"type": type_, "status": status, "reason": reason, "message": message,
+            "lastTransitionTime": when, "observedGeneration": previous.get("observedGeneration") or 0}
+
+
+def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> dict[str, Any]:
+    """The status to write on a pool: counts per family, Invalid and Overlapping conditions."""
+    status: dict[str, Any] = {"observedGeneration": view.generation or 0}
+    if view.pool is not None and view.name in allocator.pool_names():
+        stats = allocator.pool_stats(view.name)
+        status.update({"assignedIPv4": stats[IPV4][1], "availableIPv4": stats[IPV4][2],
+                       "assignedIPv6": stats[IPV6][1], "availableIPv6": str(stats[IPV6][2])})
+    else:
+        status.update({"assignedIPv4": 0, "availableIPv4": 0, "assignedIPv6": 0, "availableIPv6": "0"})
+    previous = dict(view.status)
+    conditions = [
+        _condition(CONDITION_INVALID, view.error is not None, "InvalidSpec" if view.error else "Valid",
+                   view.error or "the pool's addresses and selectors are valid", previous),
+        _condition(CONDITION_OVERLAPPING, bool(overlaps), "Overlapping" if overlaps else "NoOverlap",
+                   ("addresses overlap: " + "; ".join(overlaps) + " (each address is handed out once)")
+                   if overlaps else "no address is shared with another pool", previous),
+    ]
+    for cond in conditions:
+        cond["observedGeneration"] = view.generation or 0
+    status["conditions"] = conditions
+    return status
