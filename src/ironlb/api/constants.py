@@ -1,0 +1,42 @@
+"""Names of IronLB's Kubernetes API: group, version, kinds, plurals, condition types.
+
+The operator and the speaker use these (with kopf or the kubernetes client) instead of spelling
+the strings again; :mod:`ironlb.api.crds` builds the CustomResourceDefinitions from them.
+"""
+
+from __future__ import annotations
+
+GROUP = "ironlb.io"
+VERSION = "v1beta1"
+API_VERSION = f"{GROUP}/{VERSION}"
+CATEGORY = "ironlb"  # `kubectl get ironlb` lists every IronLB object
+
+# IPAddressPool: the addresses IronLB may hand out, and to which Services.
+IPADDRESSPOOL_KIND = "IPAddressPool"
+IPADDRESSPOOL_LIST_KIND = "IPAddressPoolList"
+IPADDRESSPOOLS = "ipaddresspools"
+IPADDRESSPOOL_SINGULAR = "ipaddresspool"
+IPADDRESSPOOL_SHORT_NAMES = ("ipp",)
+IPADDRESSPOOL_CRD_NAME = f"{IPADDRESSPOOLS}.{GROUP}"
+
+# L2Advertisement: which pools are announced (ARP/NDP), from which nodes and interfaces.
+L2ADVERTISEMENT_KIND = "L2Advertisement"
+L2ADVERTISEMENT_LIST_KIND = "L2AdvertisementList"
+L2ADVERTISEMENTS = "l2advertisements"
+L2ADVERTISEMENT_SINGULAR = "l2advertisement"
+L2ADVERTISEMENT_SHORT_NAMES = ("l2adv",)
+L2ADVERTISEMENT_CRD_NAME = f"{L2ADVERTISEMENTS}.{GROUP}"
+
+# spec.forwarding of an IPAddressPool.
+FORWARDING_KUBE_PROXY = "KubeProxy"
+FORWARDING_NODE_PORT = "NodePort"
+FORWARDING_MODES = (FORWARDING_KUBE_PROXY, FORWARDING_NODE_PORT)
+
+# Label selector operators (metav1.LabelSelectorRequirement).
+SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+# Condition types the operator reports in status.conditions (metav1.Condition shape). Checks the
+# API server cannot make at admission (see ironlb.api.crds) surface as `Invalid` or `Overlapping`.
+CONDITION_INVALID = "Invalid"
+CONDITION_OVERLAPPING = "Overlapping"
+CONDITION_ANNOUNCED = "Announced"
