@@ -37,7 +37,7 @@ conntrack:
   tcpCloseWaitTimeout: 0s
 nftables:
   syncPeriod: 30s
-  minSyncPeriod: 0s
+  minSyncPeriod: 1s
 """)
     return path
 

@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import kopf
 from kubernetes import client
@@ -43,6 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 async def run(args: argparse.Namespace) -> int:
     """Wait to lead, then operate; return non-zero if leadership was lost."""
+    # API writes run in threads (sync client): the default executor (cores + 4) would cap bursts.
+    asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="api"))
     api = api_client(pool_size=32)
     lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig(
         namespace=args.lease_namespace, name=args.lease_name, duration_s=args.lease_duration), args.identity)
@@ -86,7 +89,9 @@ async def configure(settings: kopf.OperatorSettings, **_: object) -> None:
     settings.watching.connect_timeout = 10
     settings.watching.server_timeout = 300
     settings.networking.request_timeout = 30
-    settings.batching.worker_limit = 64
+    # One kopf worker per object lives until idle_timeout passes without events: a worker limit
+    # would cap a burst at limit/idle_timeout objects per second, so leave it unlimited.
+    settings.batching.idle_timeout = 1.0
 
 
 def main(argv: list[str] | None = None) -> None:

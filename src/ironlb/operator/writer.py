@@ -94,7 +94,10 @@ class Writer:
         """Record an Event on `ref` (never raises: an Event is worth less than the work it reports)."""
         try:
             await self._call(self._event_sync, ref, reason, message, warning)
-        except Exception:  # noqa: BLE001 - Events are best effort by design
+        except ApiException as exc:  # Events are best effort: e.g. the namespace is being deleted
+            log.warning("could not record event %s on %s %s/%s: %s %s", reason, ref.kind, ref.namespace,
+                        ref.name, exc.status, exc.reason)
+        except Exception:  # noqa: BLE001 - never let an Event break the work it reports
             log.warning("could not record event %s on %s/%s", reason, ref.kind, ref.name, exc_info=True)
 
     def _event_sync(self, ref: ObjectRef, reason: str, message: str, warning: bool) -> None:
