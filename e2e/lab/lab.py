@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import secrets
 import shutil
 import subprocess
 import sys
@@ -171,14 +172,25 @@ def start_operator() -> int:
 def start_speaker(node_name: str) -> int:
     """Start the speaker inside a node namespace."""
     n = node(int(node_name.rsplit("-", 1)[1]))
-    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "ironlb.speaker", "--node", n.name],
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "ironlb.speaker", "--node", n.name,
+                                             "--namespace", "kube-system", "--exclude-interfaces", "mgmt0"],
                        netns=n.netns, env=ironlb_env())
+
+
+def ensure_heartbeat_secret() -> None:
+    """The speakers' shared HMAC key, as the Helm chart would generate it."""
+    kubectl = [str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "-n", "kube-system"]
+    if subprocess.run([*kubectl, "get", "secret", "ironlb-heartbeat"], capture_output=True).returncode == 0:
+        return
+    subprocess.run([*kubectl, "create", "secret", "generic", "ironlb-heartbeat",
+                    f"--from-literal=key={secrets.token_urlsafe(36)}"], check=True, capture_output=True)
 
 
 def start_ironlb() -> None:
     """Install the CRDs, then start the operator and a speaker on each live node."""
     subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "apply", "--server-side",
                     "-f", str(REPO / "charts" / "ironlb" / "crds")], check=True, capture_output=True)
+    ensure_heartbeat_secret()
     state = procs.load_state()
     start_operator()
     for i in range(1, state["nodes"] + 1):

@@ -80,7 +80,7 @@ def eligibility(node: NodeInfo, ads: list[Advertisement], svc: ServiceInfo, aliv
     """May NODE announce SVC's IPs under ADS?"""
     if not any(_selects_node(ad, node) for ad in ads):
         return NodeEligibility.NOT_SELECTED
-    if node.name not in alive:
+    if node.name not in alive or not node.ready:  # heartbeats first; the Node's Ready as a second signal
         return NodeEligibility.DEAD
     if node.network_unavailable:
         return NodeEligibility.NETWORK_UNAVAILABLE

@@ -1,0 +1,5 @@
+"""`python -m ironlb.speaker`."""
+
+from ironlb.speaker.main import main
+
+main()

@@ -1,0 +1,102 @@
+"""The diff stage: desired announcements vs what each interface's responder owns now."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from ironlb.speaker.desired import ALL_INTERFACES
+from ironlb.speaker.l2.responder import Responder
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A usable interface: name, index, MAC, IPv6 link-local address (for NA sources)."""
+
+    name: str
+    index: int
+    mac: str
+    link_local: str | None = None
+
+
+@dataclass(frozen=True)
+class Diff:
+    """What one apply() changed: (ip, interface) pairs added and removed."""
+
+    added: tuple[tuple[str, str], ...]
+    removed: tuple[tuple[str, str], ...]
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed)
+
+
+ResponderFactory = Callable[[Interface], Responder]
+
+
+def resolve(desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> dict[str, set[str]]:
+    """Interface -> IPs it should answer for ('*' means every usable interface)."""
+    want: dict[str, set[str]] = {}
+    for ip, names in desired.items():
+        targets = interfaces.keys() if names == ALL_INTERFACES or "*" in names else names & interfaces.keys()
+        for name in targets:
+            want.setdefault(name, set()).add(ip)
+    return want
+
+
+class Announcer:
+    """Keeps one Responder per interface in step with desired announcements."""
+
+    def __init__(self, factory: ResponderFactory) -> None:
+        self.factory = factory
+        self.responders: dict[str, Responder] = {}
+        self._interfaces: dict[str, Interface] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def owned(self) -> dict[str, frozenset[str]]:
+        """Interface -> IPs it answers for now."""
+        return {name: r.owned for name, r in self.responders.items() if r.owned}
+
+    def apply(self, desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> Diff:
+        """Make the responders match DESIRED; gratuitous bursts for every newly owned (ip, interface)."""
+        want = resolve(desired, interfaces)
+        added: list[tuple[str, str]] = []
+        removed: list[tuple[str, str]] = []
+        for name in list(self.responders):
+            changed = self._interfaces.get(name) != interfaces.get(name)
+            if name not in want or changed:
+                removed += [(ip, name) for ip in sorted(self.responders[name].owned)]
+                self.responders.pop(name).close()
+        for name, ips in sorted(want.items()):
+            responder = self.responders.get(name)
+            if responder is None:
+                responder = self.responders[name] = self.factory(interfaces[name])
+            old = responder.owned
+            responder.set_owned(frozenset(ips))
+            added += [(ip, name) for ip in sorted(ips - old)]
+            removed += [(ip, name) for ip in sorted(old - ips)]
+            for ip in sorted(ips - old):
+                self._spawn(responder.announce(ip))
+        self._interfaces = dict(interfaces)
+        return Diff(tuple(added), tuple(removed))
+
+    def reannounce(self) -> None:
+        """Send one more gratuitous burst for everything owned (periodic refresh, optional)."""
+        for responder in self.responders.values():
+            for ip in sorted(responder.owned):
+                responder.announce_once(ip)
+
+    def _spawn(self, coro: object) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        except RuntimeError:  # no loop (pure unit tests): send the first frame synchronously
+            coro.close()  # type: ignore[attr-defined]
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def close(self) -> None:
+        """Stop answering everywhere."""
+        for responder in self.responders.values():
+            responder.close()
+        self.responders.clear()

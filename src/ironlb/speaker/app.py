@@ -1,0 +1,120 @@
+"""The speaker: watches -> snapshot -> desired (pure) -> announcer (diff) -> responders (packets)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from kubernetes import client
+
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
+from ironlb.common.informer import Informer
+from ironlb.speaker.announcer import Announcer, Interface
+from ironlb.speaker.cluster import ClusterState
+from ironlb.speaker.desired import Desired, compute
+from ironlb.speaker.interfaces import InterfaceTracker
+from ironlb.speaker.l2.io import RawPacketIO
+from ironlb.speaker.l2.responder import Responder
+from ironlb.speaker.liveness.transport import Liveness
+from ironlb.speaker.status import StatusReporter
+
+log = logging.getLogger(__name__)
+
+
+class Speaker:
+    """One node's speaker."""
+
+    def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes, port: int,
+                 exclude_interfaces: list[str]) -> None:
+        self.node, self.api = node, api
+        self.state = ClusterState(lb_class=lb_class)
+        self.announcer = Announcer(self._make_responder)
+        self.liveness = Liveness(node, key, port, lambda _: self.mark_dirty())
+        self.status = StatusReporter(api, node)
+        self.exclude = exclude_interfaces
+        self.interfaces: dict[str, Interface] = {}
+        self.desired: Desired | None = None
+        self.informers: list[Informer] = []
+        self._dirty = asyncio.Event()
+        self._ip_owner: dict[str, str] = {}
+
+    def _make_responder(self, iface: Interface) -> Responder:
+        loop = asyncio.get_running_loop()
+        arp = RawPacketIO(iface.name, iface.index, "arp", loop)
+        ndp = RawPacketIO(iface.name, iface.index, "ndp", loop)
+        return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, on_duplicate=self._duplicate)
+
+    def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
+        log.warning("another host (%s) answers for %s on %s", mac, ip, ifname)
+        owner = self._ip_owner.get(ip)
+        self.status.duplicate(self.state.services.get(owner) if owner else None, ip, mac, ifname)
+
+    def mark_dirty(self) -> None:
+        """Something changed: recompute soon (changes arriving together are coalesced)."""
+        self._dirty.set()
+
+    def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        self.state.apply(kind, event, obj)
+        if kind == "nodes":
+            self.liveness.set_peers(self.state.peers())
+        self.mark_dirty()
+
+    def _on_interfaces(self, interfaces: dict[str, Interface]) -> None:
+        log.info("usable interfaces: %s", ", ".join(sorted(interfaces)) or "none")
+        self.interfaces = interfaces
+        self.mark_dirty()
+
+    def recompute(self) -> None:
+        """Desired state from the snapshot, then let the announcer diff it in."""
+        snapshot = self.state.snapshot(self.liveness.alive)
+        self.desired = compute(snapshot, self.node)
+        self._ip_owner = {d.ip: d.service for d in self.desired.decisions}
+        diff = self.announcer.apply(self.desired.announcements, self.interfaces)
+        if diff:
+            log.info("announcements changed: +%s -%s", list(diff.added), list(diff.removed))
+        self.status.report(self.desired.decisions, self.state.services, self.liveness.alive)
+
+    def _informer(self, name: str, fn: Any, *args: Any) -> Informer:
+        loop = asyncio.get_running_loop()
+
+        def list_fn(*a: Any, **kw: Any) -> Any:
+            return fn(*args, *a, **kw)
+
+        return Informer(name, list_fn, lambda ev, obj: self._on_event(name, ev, obj), loop)
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        core, disc, custom = client.CoreV1Api(self.api), client.DiscoveryV1Api(self.api), client.CustomObjectsApi(self.api)
+        self.informers = [
+            self._informer("nodes", core.list_node),
+            self._informer("services", core.list_service_for_all_namespaces),
+            self._informer("slices", disc.list_endpoint_slice_for_all_namespaces),
+            self._informer("pools", custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS),
+            self._informer("advertisements", custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS),
+        ]
+        tracker = InterfaceTracker(asyncio.get_running_loop(), self._on_interfaces, self.exclude)
+        self.interfaces = await asyncio.to_thread(tracker.start)
+        await self.liveness.start()
+        for informer in self.informers:
+            informer.start()
+        await asyncio.gather(*(i.synced.wait() for i in self.informers))
+        log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
+        try:
+            while True:
+                await self._dirty.wait()
+                await asyncio.sleep(0.005)  # let a burst of related events land together
+                self._dirty.clear()
+                self.recompute()
+        finally:
+            tracker.stop()
+            for informer in self.informers:
+                informer.stop()
+            self.announcer.close()
+            await self.liveness.close()
+
+    def ready(self) -> tuple[bool, str]:
+        """Readiness: synced with the API at least once."""
+        if self.desired is None:
+            return False, "not synced yet"
+        return True, f"announcing {sum(len(v) for v in self.announcer.owned().values())} (ip, interface) pairs"

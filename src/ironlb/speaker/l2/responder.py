@@ -1,0 +1,139 @@
+"""Answers ARP requests and neighbour solicitations for the IPs one interface owns."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.l2.io import PacketIO
+
+
+class Verdict(Enum):
+    """What the responder did with one received frame."""
+
+    REPLIED = "replied"
+    NOT_OWNED = "not-owned"
+    NOT_A_REQUEST = "not-a-request"
+    MALFORMED = "malformed"
+    OWN_FRAME = "own-frame"
+    DUPLICATE_SEEN = "duplicate-seen"
+
+
+@dataclass
+class Stats:
+    """Counters of one interface's responder."""
+
+    requests: int = 0
+    replies: int = 0
+    gratuitous: int = 0
+    duplicates: int = 0
+    verdicts: dict[str, int] = field(default_factory=dict)
+
+
+DuplicateHook = Callable[[str, str, str], None]  # (ip, foreign mac, interface)
+
+
+class Responder:
+    """One interface: an ARP PacketIO, an optional NDP PacketIO, and the set of owned IPs."""
+
+    def __init__(self, ifname: str, mac: str, arp: PacketIO, ndp: PacketIO | None = None,
+                 link_local: str | None = None, on_duplicate: DuplicateHook | None = None,
+                 burst: int = 3, burst_gap_s: float = 0.05) -> None:
+        self.ifname, self.mac, self.link_local = ifname, pk.mac_bytes(mac), link_local
+        self.arp, self.ndp = arp, ndp
+        self.owned: frozenset[str] = frozenset()
+        self.stats = Stats()
+        self.on_duplicate = on_duplicate
+        self.burst, self.burst_gap_s = burst, burst_gap_s
+        arp.start(self.on_arp)
+        if ndp is not None:
+            ndp.start(self.on_ndp)
+
+    def _count(self, verdict: Verdict) -> Verdict:
+        self.stats.verdicts[verdict.value] = self.stats.verdicts.get(verdict.value, 0) + 1
+        return verdict
+
+    def set_owned(self, ips: frozenset[str]) -> None:
+        """Replace the owned set; join/leave the solicited-node groups of IPv6 ones."""
+        if self.ndp is not None:
+            old6 = {ip for ip in self.owned if ":" in ip}
+            new6 = {ip for ip in ips if ":" in ip}
+            for ip in new6 - old6:
+                self.ndp.join(pk.multicast_mac(pk.solicited_node(ip)))
+            for ip in old6 - new6:
+                self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
+        self.owned = frozenset(ips)
+
+    def on_arp(self, frame: bytes) -> Verdict:
+        """Handle one received ARP frame."""
+        arp = pk.parse_arp(frame)
+        if arp is None:
+            return self._count(Verdict.MALFORMED)
+        if arp.eth_src == self.mac or arp.sender_mac == self.mac:
+            return self._count(Verdict.OWN_FRAME)
+        if arp.sender_ip in self.owned and arp.sender_ip != "0.0.0.0":
+            # Someone else claims an IP we announce: two answers mean a split brain; say so.
+            self.stats.duplicates += 1
+            if self.on_duplicate:
+                self.on_duplicate(arp.sender_ip, pk.mac_str(arp.sender_mac), self.ifname)
+            return self._count(Verdict.DUPLICATE_SEEN)
+        if arp.op != pk.ARP_REQUEST:
+            return self._count(Verdict.NOT_A_REQUEST)
+        self.stats.requests += 1
+        if arp.target_ip not in self.owned:
+            return self._count(Verdict.NOT_OWNED)
+        self.arp.send(pk.arp_reply(self.mac, arp.target_ip, arp))
+        self.stats.replies += 1
+        return self._count(Verdict.REPLIED)
+
+    def on_ndp(self, frame: bytes) -> Verdict:
+        """Handle one received NS/NA frame."""
+        ndp = pk.parse_ndp(frame)
+        if ndp is None:
+            return self._count(Verdict.MALFORMED)
+        if ndp.eth_src == self.mac:
+            return self._count(Verdict.OWN_FRAME)
+        target = str(ipaddress.IPv6Address(ndp.target))
+        if ndp.type == pk.NDP_ADVERT:
+            if target in self.owned:
+                self.stats.duplicates += 1
+                if self.on_duplicate:
+                    self.on_duplicate(target, pk.mac_str(ndp.link_addr or ndp.eth_src), self.ifname)
+                return self._count(Verdict.DUPLICATE_SEEN)
+            return self._count(Verdict.NOT_A_REQUEST)
+        self.stats.requests += 1
+        if target not in self.owned or self.ndp is None or not self.link_local:
+            return self._count(Verdict.NOT_OWNED)
+        self.ndp.send(pk.ndp_reply(self.mac, self.link_local, target, ndp))
+        self.stats.replies += 1
+        return self._count(Verdict.REPLIED)
+
+    def announce_once(self, ip: str) -> None:
+        """Send one gratuitous ARP / unsolicited NA for IP."""
+        if ":" in ip:
+            if self.ndp is not None and self.link_local:
+                self.ndp.send(pk.unsolicited_na(self.mac, self.link_local, ip))
+                self.stats.gratuitous += 1
+        else:
+            self.arp.send(pk.gratuitous_arp(self.mac, ip))
+            self.stats.gratuitous += 1
+
+    async def announce(self, ip: str) -> None:
+        """A burst of gratuitous ARP / unsolicited NA so neighbours update at once on takeover."""
+        for i in range(self.burst):
+            if ip not in self.owned:
+                return
+            self.announce_once(ip)
+            if i + 1 < self.burst:
+                await asyncio.sleep(self.burst_gap_s)
+
+    def close(self) -> None:
+        """Close the sockets."""
+        self.set_owned(frozenset())
+        self.arp.close()
+        if self.ndp is not None:
+            self.ndp.close()

@@ -1,0 +1,120 @@
+"""Heartbeats over UDP (asyncio): send to every peer each interval, feed what arrives to Membership."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ironlb.speaker.liveness.membership import Membership
+from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode
+
+log = logging.getLogger(__name__)
+AliveCallback = Callable[[frozenset[str]], None]
+
+
+@dataclass
+class Counters:
+    """Heartbeat counters."""
+
+    sent: int = 0
+    received: int = 0
+    rejected: dict[str, int] = field(default_factory=dict)
+
+
+class Liveness(asyncio.DatagramProtocol):
+    """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes."""
+
+    def __init__(self, me: str, key: bytes, port: int, on_change: AliveCallback,
+                 interval: float = 0.1, timeout: float = 0.4, grace: float = 2.0) -> None:
+        self.me, self.key, self.port, self.on_change, self.interval = me, key, port, on_change, interval
+        self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace)
+        self.incarnation = time.time_ns()
+        self.sequence = 0
+        self.peers: dict[str, str] = {}
+        self.counters = Counters()
+        self._transport: asyncio.DatagramTransport | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._alive = self.membership.alive()
+
+    def set_peers(self, peers: dict[str, str]) -> None:
+        """Node name -> address of every speaker (from the Node list)."""
+        self.peers = {n: a for n, a in peers.items() if n != self.me}
+        self.membership.set_expected(set(self.peers))
+        self._publish()
+
+    def set_key(self, key: bytes) -> None:
+        """Rotate the shared key."""
+        self.key = key
+
+    async def start(self, host: str = "::") -> None:
+        """Bind the UDP port and start sending."""
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, self.port))
+        self._transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        self._task = asyncio.create_task(self._loop(), name="heartbeats")
+
+    def _message(self, kind: Kind) -> bytes:
+        self.sequence += 1
+        return encode(Heartbeat(kind, self.me, self.incarnation, self.sequence, int(time.time() * 1000)), self.key)
+
+    def _send_all(self, kind: Kind) -> None:
+        if self._transport is None:
+            return
+        data = self._message(kind)
+        for addr in self.peers.values():
+            target = f"::ffff:{addr}" if ":" not in addr else addr
+            try:
+                self._transport.sendto(data, (target, self.port))
+                self.counters.sent += 1
+            except OSError:  # a peer we cannot reach must not stop the others
+                pass
+
+    async def _loop(self) -> None:
+        while True:
+            self._send_all(Kind.ALIVE)
+            for name, why in self.membership.tick(time.monotonic()):
+                log.warning("peer %s is dead (%s)", name, why.value)
+            self._publish()
+            await asyncio.sleep(self.interval)
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # noqa: D401 - asyncio callback
+        """Feed one datagram to the membership table."""
+        verdict, msg = decode(data, self.key)
+        if msg is not None:
+            verdict, change = self.membership.on_message(msg, time.monotonic(), int(time.time() * 1000))
+            if change is not None:
+                log.info("peer %s: %s", msg.node, change.value)
+        if verdict is Decoded.ACCEPTED:
+            self.counters.received += 1
+            self._publish()
+        else:
+            self.counters.rejected[verdict.value] = self.counters.rejected.get(verdict.value, 0) + 1
+
+    def error_received(self, exc: Exception) -> None:
+        """ICMP errors for unreachable peers: expected while a node is down."""
+
+    def _publish(self) -> None:
+        alive = self.membership.alive()
+        if alive != self._alive:
+            self._alive = alive
+            self.on_change(alive)
+
+    @property
+    def alive(self) -> frozenset[str]:
+        """Alive nodes, this one included."""
+        return self._alive
+
+    async def close(self) -> None:
+        """Say goodbye (LEAVE) to every peer and stop."""
+        self._send_all(Kind.LEAVE)
+        if self._task:
+            self._task.cancel()
+        if self._transport:
+            self._transport.close()

@@ -1,0 +1,48 @@
+"""Prometheus metrics of the speaker, read from the responders and heartbeats at scrape time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+
+class SpeakerCollector:
+    """Collects counters from live objects on each scrape (no double bookkeeping on the hot path)."""
+
+    def __init__(self, speaker: Callable[[], Any]) -> None:
+        self.speaker = speaker
+
+    def collect(self) -> Iterator[Any]:
+        """Yield the metric families."""
+        sp = self.speaker()
+        requests = CounterMetricFamily("ironlb_speaker_requests", "ARP/NDP requests received", labels=["interface"])
+        replies = CounterMetricFamily("ironlb_speaker_replies", "ARP/NDP replies sent", labels=["interface"])
+        gratuitous = CounterMetricFamily("ironlb_speaker_gratuitous", "Gratuitous ARP / unsolicited NA sent",
+                                         labels=["interface"])
+        duplicates = CounterMetricFamily("ironlb_speaker_duplicate_answers",
+                                         "Frames from another MAC claiming an IP we announce", labels=["interface"])
+        for name, responder in sorted(sp.announcer.responders.items()):
+            requests.add_metric([name], responder.stats.requests)
+            replies.add_metric([name], responder.stats.replies)
+            gratuitous.add_metric([name], responder.stats.gratuitous)
+            duplicates.add_metric([name], responder.stats.duplicates)
+        announced = GaugeMetricFamily("ironlb_speaker_announced_ips", "IPs this node answers for")
+        announced.add_metric([], len({ip for ips in sp.announcer.owned().values() for ip in ips}))
+        alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
+        alive.add_metric([], len(sp.liveness.alive))
+        hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
+        hb.add_metric(["sent"], sp.liveness.counters.sent)
+        hb.add_metric(["received"], sp.liveness.counters.received)
+        for reason, n in sp.liveness.counters.rejected.items():
+            hb.add_metric([f"rejected-{reason}"], n)
+        yield from (requests, replies, gratuitous, duplicates, announced, alive, hb)
+
+
+def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:
+    """A registry exposing the speaker's metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SpeakerCollector(speaker))  # type: ignore[arg-type]
+    return registry
