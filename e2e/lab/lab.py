@@ -224,3 +224,18 @@ def restart(component: str, node_name: str | None = None) -> int:
 def write_admin_kubeconfig() -> Path:
     """(Re)write the admin kubeconfig."""
     return write_kubeconfig(KUBECONFIG, "admin")
+
+
+def stop_apiserver() -> None:
+    """Stop kube-apiserver (an API outage; everything else keeps running)."""
+    procs.stop("kube-apiserver")
+
+
+def start_apiserver() -> None:
+    """Start kube-apiserver again and wait until it is ready."""
+    control_plane.start_apiserver(bin_dir(), procs.load_state().get("ipv6", False))
+
+
+def node_mac(node_name: str) -> str:
+    """MAC address of a node's eth0 (the one its speaker answers with)."""
+    return netns.link_mac(node(int(node_name.rsplit("-", 1)[1])).netns, "eth0")

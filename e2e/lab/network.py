@@ -39,6 +39,8 @@ def _attach(ns: str, port: str, v4: str, v6: str | None, dev: str = "eth0", brid
     """Give namespace `ns` an interface DEV on BRIDGE with the given addresses."""
     netns.veth(dev, ns, port, BRIDGE_NS)
     _plug(port, bridge)
+    # A cut cable (node kill) must not flush IPv6 addresses: revive only brings the link back.
+    netns.sysctl(ns, f"net.ipv6.conf.{dev}.keep_addr_on_down", "1")
     netns.ip("addr", "add", f"{v4}/24", "dev", dev, netns=ns)
     if v6:
         netns.ip("addr", "add", f"{v6}/64", "dev", dev, "nodad", netns=ns)

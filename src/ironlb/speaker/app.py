@@ -73,7 +73,8 @@ class Speaker:
         diff = self.announcer.apply(self.desired.announcements, self.interfaces)
         if diff:
             log.info("announcements changed: +%s -%s", list(diff.added), list(diff.removed))
-        self.status.report(self.desired.decisions, self.state.services, self.liveness.alive)
+        self.status.report(self.desired.decisions, self.state.services, self.liveness.alive,
+                           tuple(sorted(self.interfaces)))
 
     def _informer(self, name: str, fn: Any, *args: Any) -> Informer:
         loop = asyncio.get_running_loop()

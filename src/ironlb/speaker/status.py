@@ -21,13 +21,13 @@ CONDITION = "ironlb.io/Announced"
 COMPONENT = "ironlb-speaker"
 
 
-def condition_for(decisions: list[Decision]) -> dict[str, str]:
+def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[str, ...] = ()) -> dict[str, str]:
     """The Announced condition (status/reason/message) summarising one Service's decisions."""
-    parts, reasons = [], set()
+    parts = []
     for d in decisions:
-        reasons.add(d.reason)
         if d.node:
-            ifaces = "all interfaces" if "*" in d.interfaces else ",".join(sorted(d.interfaces)) or "no interface"
+            names = my_interfaces if d.node == me and "*" in d.interfaces else tuple(sorted(d.interfaces))
+            ifaces = "interface " + ",".join(names) if names and "*" not in names else "all interfaces"
             parts.append(f"{d.ip} from node {d.node} on {ifaces}")
     if parts and all(d.node for d in decisions):
         return {"status": "True", "reason": "Announcing", "message": "; ".join(parts)}
@@ -51,7 +51,7 @@ class StatusReporter:
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, decisions: tuple[Decision, ...], services: Mapping[str, Mapping[str, Any]],
-               alive: frozenset[str]) -> None:
+               alive: frozenset[str], my_interfaces: tuple[str, ...] = ()) -> None:
         """Schedule the writes this node owes for the current decisions."""
         by_service: dict[str, list[Decision]] = {}
         for d in decisions:
@@ -62,7 +62,7 @@ class StatusReporter:
             if writer != self.me or key not in services:
                 self._said.pop(key, None)
                 continue
-            cond = condition_for(ds)
+            cond = condition_for(ds, self.me, my_interfaces)
             said = (cond["status"], cond["reason"], cond["message"])
             if self._said.get(key) == said or _current(services[key]) == said:
                 self._said[key] = said

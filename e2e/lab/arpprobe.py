@@ -1,0 +1,77 @@
+"""Send one ARP request (or IPv6 neighbour solicitation) and print every reply seen within a window.
+
+Run inside a lab namespace: `python -m e2e.lab.arpprobe --iface eth0 IP`. One JSON line per reply
+({"mac": ..., "ms": ...}), so tests can count answers exactly (two replies = a split brain).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import select
+import socket
+import time
+
+from ironlb.speaker.l2 import packets as pk
+
+
+def _iface_mac(iface: str) -> bytes:
+    with open(f"/sys/class/net/{iface}/address") as fh:
+        return pk.mac_bytes(fh.read().strip())
+
+
+def _iface_ipv4(iface: str) -> str:
+    import fcntl
+    import struct
+
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", iface.encode()[:15]))  # SIOCGIFADDR
+    return socket.inet_ntoa(packed[20:24])
+
+
+def _link_local(iface: str) -> str:
+    with open("/proc/net/if_inet6") as fh:
+        for line in fh:
+            parts = line.split()
+            if parts[5] == iface and parts[0].startswith("fe80"):
+                return ":".join(parts[0][i:i + 4] for i in range(0, 32, 4))
+    raise SystemExit(f"{iface} has no IPv6 link-local address")
+
+
+def main() -> None:
+    """Probe and print replies."""
+    p = argparse.ArgumentParser()
+    p.add_argument("ip")
+    p.add_argument("--iface", default="eth0")
+    p.add_argument("--wait", type=float, default=1.0)
+    args = p.parse_args()
+    mac = _iface_mac(args.iface)
+    v6 = ":" in args.ip
+    sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_IPV6 if v6 else pk.ETH_P_ARP))
+    sock.bind((args.iface, 0))
+    if v6:
+        frame = pk.neighbor_solicit(mac, str(__import__("ipaddress").IPv6Address(_link_local(args.iface))), args.ip)
+    else:
+        frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, _iface_ipv4(args.iface), b"\x00" * 6, args.ip)
+    start = time.monotonic()
+    sock.send(frame)
+    while (left := args.wait - (time.monotonic() - start)) > 0:
+        ready, _, _ = select.select([sock], [], [], left)
+        if not ready:
+            break
+        data, addr = sock.recvfrom(2048)
+        if addr[2] == 4:  # outgoing
+            continue
+        if v6:
+            nd = pk.parse_ndp(data)
+            if nd and nd.type == pk.NDP_ADVERT and nd.target == str(__import__("ipaddress").IPv6Address(args.ip)):
+                print(json.dumps({"mac": pk.mac_str(nd.link_addr or nd.eth_src),
+                                  "ms": round((time.monotonic() - start) * 1000, 3)}))
+        else:
+            arp = pk.parse_arp(data)
+            if arp and arp.op == pk.ARP_REPLY and arp.sender_ip == args.ip and arp.target_mac == mac:
+                print(json.dumps({"mac": pk.mac_str(arp.sender_mac), "ms": round((time.monotonic() - start) * 1000, 3)}))
+
+
+if __name__ == "__main__":
+    main()
