@@ -165,16 +165,19 @@ def ironlb_env() -> dict[str, str]:
 
 def start_operator() -> int:
     """Start the operator on the host, beside the API server (short Lease: the lab tests failover)."""
-    return procs.spawn("operator", [sys.executable, "-m", "ironlb.operator", "--identity", "lab-operator"],
-                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6"})
+    # Supervised like a Deployment's pod: an operator that loses its Lease exits and is restarted.
+    return procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+                                    "ironlb.operator", "--identity", "lab-operator"],
+                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
 
 
 def start_speaker(node_name: str) -> int:
     """Start the speaker inside a node namespace."""
     n = node(int(node_name.rsplit("-", 1)[1]))
-    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "ironlb.speaker", "--node", n.name,
-                                             "--namespace", "kube-system", "--exclude-interfaces", "mgmt0"],
-                       netns=n.netns, env=ironlb_env())
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable,
+                                             "-m", "ironlb.speaker", "--node", n.name, "--namespace",
+                                             "kube-system", "--exclude-interfaces", "mgmt0"],
+                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
 
 
 def ensure_heartbeat_secret() -> None:

@@ -70,8 +70,7 @@ def test_second_replica_waits_then_takes_over(kube: Kube, cleanup) -> None:
         time.sleep(2)
         assert http_status("http://127.0.0.1:7473/readyz") == 503  # still standby: one leader only
         # The leader dies without a goodbye: the standby takes over when the Lease expires.
-        entry = procs.load_state()["procs"]["operator"]
-        os.kill(entry["pid"], 9)
+        procs.stop("operator", sig=9)  # the leader's whole process group, supervisor included
         took_over = time.monotonic()
         wait_for(lambda: http_status("http://127.0.0.1:7473/readyz") == 200, timeout=40, what="standby leads")
         cleanup("service", "lease-svc")

@@ -100,6 +100,9 @@ class Speaker:
         for informer in self.informers:
             informer.start()
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
+        # A speaker that just started has not heard its peers yet, and they have not heard it: wait
+        # one detection period so the current owners learn we are back before we claim anything.
+        await asyncio.sleep(self.liveness.membership.timeout + self.liveness.interval)
         log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
         try:
             while True:

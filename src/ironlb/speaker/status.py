@@ -47,7 +47,7 @@ class StatusReporter:
     def __init__(self, api: client.ApiClient, me: str) -> None:
         self.core = client.CoreV1Api(api)
         self.me = me
-        self._said: dict[str, tuple[str, str, str]] = {}
+        self._said: dict[str, tuple[str, str, str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, decisions: tuple[Decision, ...], services: Mapping[str, Mapping[str, Any]],
@@ -63,8 +63,9 @@ class StatusReporter:
                 self._said.pop(key, None)
                 continue
             cond = condition_for(ds, self.me, my_interfaces)
-            said = (cond["status"], cond["reason"], cond["message"])
-            if self._said.get(key) == said or _current(services[key]) == said:
+            # Keyed by UID too: a Service deleted and created again under the same name is new.
+            said = (services[key]["metadata"].get("uid", ""), cond["status"], cond["reason"], cond["message"])
+            if self._said.get(key) == said or _current(services[key]) == said[1:]:
                 self._said[key] = said
                 continue
             self._said[key] = said

@@ -1,0 +1,93 @@
+"""Failover: kill the announcing node, time until the client's next successful request.
+
+20 trials on the lab (real kube-proxy, real kernel networking). Figures: p50_s, p95_s, max_s, trials.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+
+from benchmarks._lab import lab, percentile, report
+from e2e.lab import lab as lab_ctl
+from e2e.lab import workload
+from e2e.lab.config import REPO
+from e2e.lab.testing import Kube, wait_for
+
+TRIALS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
+NODES = ["node-1", "node-2", "node-3"]
+NAME = "bench-failover"
+
+
+def announcer(kube: Kube) -> str | None:
+    """Node named in the Service's Announced condition."""
+    conds = kube.get("service", NAME).get("status", {}).get("conditions") or []
+    cond = next((c for c in conds if c["type"] == "ironlb.io/Announced" and c["status"] == "True"), None)
+    match = re.search(r"node (node-\d+)", cond["message"]) if cond else None
+    return match.group(1) if match else None
+
+
+def setup(kube: Kube) -> str:
+    """Pool, advertisement, a pod on every node, and the Service; return its VIP."""
+    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": NAME},
+                "spec": {"addresses": ["198.51.100.240/29"], "autoAssign": False}},
+               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": NAME},
+                "spec": {"ipAddressPools": [NAME]}})
+    workload.delete(NAME)
+    kube.deploy(NAME, replicas=3, nodes=NODES)
+    kube.apply({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": NAME, "namespace": "default", "annotations": {"ironlb.io/address-pool": NAME}},
+                "spec": {"type": "LoadBalancer", "selector": {"app": NAME},
+                         "ports": [{"port": 80, "targetPort": 8080}]}})
+    return wait_for(lambda: (kube.get("service", NAME)["status"].get("loadBalancer", {}).get("ingress")
+                             or [{}])[0].get("ip"), what="VIP")
+
+
+def trial(kube: Kube, vip: str) -> float:
+    """One kill; seconds from the kill to the first answered request."""
+    node = wait_for(lambda: announcer(kube), what="announcer")
+    pod = f"{NAME}-{NODES.index(node)}"
+    workload.set_ready(pod, False)  # surviving pods serve; we measure the L2 takeover, not endpoints
+    time.sleep(1.5)  # kube-proxy's minSyncPeriod
+    # Start from a fresh neighbour entry pointing at the announcer, so the trial measures its death.
+    kube.exec("client", "ip", "neigh", "flush", "to", vip)
+    wait_for(lambda: kube.curl("client", f"http://{vip}/"), what="traffic before kill")
+    neigh = kube.exec("client", "ip", "neigh", "show", vip).stdout
+    assert lab_ctl.node_mac(node) in neigh, f"client resolves {vip} to another node: {neigh}"
+    prober = subprocess.Popen(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
+                               "e2e.lab.prober", vip, "--duration", "6"], stdout=subprocess.PIPE, text=True,
+                              env={"PYTHONPATH": f"{REPO}/src:{REPO}"})
+    time.sleep(1.0)
+    killed = time.monotonic()
+    lab_ctl.kill_node(node)
+    out, _ = prober.communicate(timeout=30)
+    # Only connections opened after the kill count: one opened before may still finish on the old path.
+    after = [float(line.split()[1]) for line in out.splitlines() if line.strip() and float(line.split()[0]) > killed]
+    lab_ctl.revive_node(node)
+    workload.set_ready(pod, True)
+    wait_for(lambda: announcer(kube) == node, timeout=30, what="announcement back after revive")
+    return after[0] - killed if after else float("inf")
+
+
+def main() -> int:
+    """Run the trials and print the figures."""
+    kube = lab()
+    vip = setup(kube)
+    times = []
+    for i in range(TRIALS):
+        t = trial(kube, vip)
+        times.append(t)
+        print(f"trial {i + 1}: traffic back after {t * 1000:.0f} ms", flush=True)
+    kube.kubectl("delete", "service", NAME, "--wait=false")
+    workload.delete(NAME)
+    kube.kubectl("delete", "l2advertisement", NAME, "--ignore-not-found")
+    kube.kubectl("delete", "ipaddresspool", NAME, "--ignore-not-found")
+    report({"p50_s": round(percentile(times, 50), 3), "p95_s": round(percentile(times, 95), 3),
+            "max_s": round(max(times), 3), "trials": len(times)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
