@@ -7,7 +7,8 @@ import socket
 import struct
 
 SO_ATTACH_FILTER = 26
-_LDH, _LDB, _JEQ, _RET = 0x28, 0x30, 0x15, 0x06
+_LDW, _LDH, _LDB, _JEQ, _RET = 0x20, 0x28, 0x30, 0x15, 0x06
+MAX_FILTERED_IPS = 100  # classic BPF jumps are 8-bit: past this, let all ARP through
 ACCEPT = 0x40000
 Instruction = tuple[int, int, int, int]  # (code, jt, jf, k)
 
@@ -33,6 +34,29 @@ NDP_PROGRAM: list[Instruction] = [
 ]
 
 
+def arp_program(owned_ipv4: list[str]) -> list[Instruction]:
+    """ARP frames that ask for (target) or claim (sender) one of OWNED_IPV4; all ARP if too many.
+
+    Non-owners then never wake up for the flood of requests meant for other nodes' IPs.
+    """
+    if len(owned_ipv4) > MAX_FILTERED_IPS:
+        return ARP_PROGRAM
+    ips = [int.from_bytes(socket.inet_aton(ip), "big") for ip in owned_ipv4]
+    n = len(ips)
+    # Layout: 0 ldh, 1 jeq ARP, 2 ld tpa, 3..3+n-1 jeq, 3+n ld spa, 4+n..3+2n jeq, 4+2n drop, 5+2n accept
+    drop, accept = 4 + 2 * n, 5 + 2 * n
+    prog: list[Instruction] = [(_LDH, 0, 0, 12), (_JEQ, 0, drop - 2, 0x0806), (_LDW, 0, 0, 38)]
+    for i, ip in enumerate(ips):
+        pc = 3 + i
+        prog.append((_JEQ, accept - pc - 1, 0, ip))
+    prog.append((_LDW, 0, 0, 28))
+    for i, ip in enumerate(ips):
+        pc = 4 + n + i
+        prog.append((_JEQ, accept - pc - 1, 0, ip))
+    prog += [(_RET, 0, 0, 0), (_RET, 0, 0, ACCEPT)]
+    return prog
+
+
 def run(program: list[Instruction], frame: bytes) -> int:
     """Interpret a program on a frame (for tests): the number of bytes it would accept."""
     acc, pc = 0, 0
@@ -42,6 +66,10 @@ def run(program: list[Instruction], frame: bytes) -> int:
             if k + 2 > len(frame):
                 return 0
             acc = struct.unpack_from("!H", frame, k)[0]
+        elif code == _LDW:
+            if k + 4 > len(frame):
+                return 0
+            acc = struct.unpack_from("!I", frame, k)[0]
         elif code == _LDB:
             if k + 1 > len(frame):
                 return 0

@@ -31,6 +31,9 @@ class PacketIO(Protocol):
     def join(self, mac: bytes) -> None:
         """Accept frames sent to a multicast MAC."""
 
+    def set_filter(self, program: list[bpf.Instruction]) -> None:
+        """Replace the kernel filter (atomically)."""
+
     def leave(self, mac: bytes) -> None:
         """Stop accepting a multicast MAC."""
 
@@ -69,6 +72,11 @@ class RawPacketIO:
             if self._on_frame:
                 self._on_frame(frame)
 
+    def set_filter(self, program: list[bpf.Instruction]) -> None:
+        """Replace the kernel filter: SO_ATTACH_FILTER swaps it atomically."""
+        with contextlib.suppress(OSError):
+            bpf.attach(self.sock, program)
+
     def send(self, frame: bytes) -> None:
         """Send one frame (drops it if the interface went away)."""
         with contextlib.suppress(BlockingIOError, OSError):
@@ -100,6 +108,7 @@ class FakePacketIO:
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.joined: set[bytes] = set()
+        self.filter: list[bpf.Instruction] | None = None
         self.closed = False
         self._on_frame: FrameHandler | None = None
 
@@ -115,6 +124,10 @@ class FakePacketIO:
     def send(self, frame: bytes) -> None:
         """Record a frame."""
         self.sent.append(frame)
+
+    def set_filter(self, program: list[bpf.Instruction]) -> None:
+        """Record the filter."""
+        self.filter = program
 
     def join(self, mac: bytes) -> None:
         """Record a multicast join."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ironlb.speaker.l2 import bpf
 from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import PacketIO
 
@@ -66,7 +67,11 @@ class Responder:
                 self.ndp.join(pk.multicast_mac(pk.solicited_node(ip)))
             for ip in old6 - new6:
                 self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
+        old4 = sorted(ip for ip in self.owned if ":" not in ip)
         self.owned = frozenset(ips)
+        new4 = sorted(ip for ip in self.owned if ":" not in ip)
+        if new4 != old4:
+            self.arp.set_filter(bpf.arp_program(new4))
 
     def on_arp(self, frame: bytes) -> Verdict:
         """Handle one received ARP frame."""
