@@ -9,10 +9,11 @@ import json
 import subprocess
 import sys
 
-from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
 from e2e.lab.testing import Kube, wait_for
+
+from benchmarks._lab import lab, report
 
 NAME = "bench-arp"
 
@@ -36,7 +37,8 @@ def setup(kube: Kube) -> str:
     kube.deploy(NAME, replicas=1, nodes=["node-1"])
     kube.apply({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": NAME, "namespace": "default", "annotations": {"ironlb.io/address-pool": NAME}},
-                "spec": {"type": "LoadBalancer", "selector": {"app": NAME}, "ports": [{"port": 80, "targetPort": 8080}]}})
+                "spec": {"type": "LoadBalancer", "selector": {"app": NAME},
+                         "ports": [{"port": 80, "targetPort": 8080}]}})
     vip = wait_for(lambda: (kube.get("service", NAME)["status"].get("loadBalancer", {}).get("ingress")
                             or [{}])[0].get("ip"), what="VIP")
     wait_for(lambda: kube.curl("client", f"http://{vip}/"), what="VIP answering")

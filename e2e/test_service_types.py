@@ -43,7 +43,8 @@ def test_clusterip_reachable_from_nodes_and_pods_not_from_client(kube: Kube, app
             assert wait_for(lambda n=node: kube.curl(n, f"http://{ip}/"), what=f"ClusterIP from {node}") == "types-0"
         kube.deploy("types-caller", replicas=1, nodes=["node-3"])
         try:
-            assert wait_for(lambda: kube.curl("types-caller-0", f"http://{ip}/"), what="ClusterIP from a pod") == "types-0"
+            from_pod = wait_for(lambda: kube.curl("types-caller-0", f"http://{ip}/"), what="ClusterIP from a pod")
+            assert from_pod == "types-0"
         finally:
             kube.undeploy("types-caller")
         assert kube.curl("client", f"http://{ip}/", timeout=1) is None
@@ -102,7 +103,8 @@ def test_loadbalancer_stays_pending_without_ironlb(kube: Kube, app: str, ironlb_
         assert "<pending>" in out
         # Still a NodePort Service underneath: the chain below the LB works.
         node_port = svc["spec"]["ports"][0]["nodePort"]
-        assert wait_for(lambda: kube.curl("client", f"http://192.0.2.13:{node_port}/"), what="LB's NodePort") == "types-0"
+        body = wait_for(lambda: kube.curl("client", f"http://192.0.2.13:{node_port}/"), what="LB's NodePort")
+        assert body == "types-0"
     finally:
         kube.kubectl("delete", "service", "types-lb", "--wait=false")
 

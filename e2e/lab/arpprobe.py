@@ -70,7 +70,8 @@ def main() -> None:
         else:
             arp = pk.parse_arp(data)
             if arp and arp.op == pk.ARP_REPLY and arp.sender_ip == args.ip and arp.target_mac == mac:
-                print(json.dumps({"mac": pk.mac_str(arp.sender_mac), "ms": round((time.monotonic() - start) * 1000, 3)}))
+                elapsed_ms = round((time.monotonic() - start) * 1000, 3)
+                print(json.dumps({"mac": pk.mac_str(arp.sender_mac), "ms": elapsed_ms}))
 
 
 if __name__ == "__main__":

@@ -10,8 +10,17 @@ from pathlib import Path
 
 from e2e.lab import procs
 from e2e.lab.config import (
-    API_URL, APISERVER_PORT, CLUSTER_CIDR_V4, CLUSTER_CIDR_V6, ETCD_CLIENT_PORT, ETCD_PEER_PORT,
-    HOST_IP_V4, LAB_DIR, PKI_DIR, SERVICE_CIDR_V4, SERVICE_CIDR_V6,
+    API_URL,
+    APISERVER_PORT,
+    CLUSTER_CIDR_V4,
+    CLUSTER_CIDR_V6,
+    ETCD_CLIENT_PORT,
+    ETCD_PEER_PORT,
+    HOST_IP_V4,
+    LAB_DIR,
+    PKI_DIR,
+    SERVICE_CIDR_V4,
+    SERVICE_CIDR_V6,
 )
 from e2e.lab.pki import write_kubeconfig
 

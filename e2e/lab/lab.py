@@ -13,7 +13,13 @@ from typing import Any
 
 from e2e.lab import control_plane, kube, kubeproxy, netns, network, procs, workload
 from e2e.lab.config import (
-    BRIDGE_NS, KUBECONFIG, LAB_DIR, NS_PREFIX, REPO, node, tools_bin,
+    BRIDGE_NS,
+    KUBECONFIG,
+    LAB_DIR,
+    NS_PREFIX,
+    REPO,
+    node,
+    tools_bin,
 )
 from e2e.lab.pki import ensure_pki, write_kubeconfig
 

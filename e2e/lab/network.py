@@ -4,8 +4,19 @@ from __future__ import annotations
 
 from e2e.lab import netns
 from e2e.lab.config import (
-    BRIDGE, BRIDGE_NS, CLIENT_IP_V4, CLIENT_IP_V6, HOST_IP_V4, HOST_VETH, MGMT_BRIDGE, NS_PREFIX,
-    POOL_RANGES_V4, POOL_RANGES_V6, SERVICE_CIDR_V4, SERVICE_CIDR_V6, NodeAddr,
+    BRIDGE,
+    BRIDGE_NS,
+    CLIENT_IP_V4,
+    CLIENT_IP_V6,
+    HOST_IP_V4,
+    HOST_VETH,
+    MGMT_BRIDGE,
+    NS_PREFIX,
+    POOL_RANGES_V4,
+    POOL_RANGES_V6,
+    SERVICE_CIDR_V4,
+    SERVICE_CIDR_V6,
+    NodeAddr,
 )
 
 CLIENT_NS = f"{NS_PREFIX}client"

@@ -88,7 +88,7 @@ class Informer:
                     else:
                         self._known[key] = obj
                     self._emit(kind, obj)
-            except (ApiException, OSError, ValueError, Exception) as exc:  # noqa: BLE001 - keep watching
+            except (ApiException, OSError, ValueError, Exception) as exc:
                 self.connected = False
                 log.warning("watch of %s failed (%s); retrying in %.1fs", self.name, exc, backoff)
                 time.sleep(backoff)

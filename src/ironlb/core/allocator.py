@@ -203,7 +203,8 @@ class Allocator:
         for ip in parsed:
             verdict = self._compatible(ip, facts)
             if verdict is not Sharing.COMPATIBLE:
-                return _fail(Reason.SHARING_INCOMPATIBLE, f"{int_to_ip(*ip)} is held by another Service ({verdict.value})")
+                return _fail(Reason.SHARING_INCOMPATIBLE,
+                             f"{int_to_ip(*ip)} is held by another Service ({verdict.value})")
         self._commit(req.key, facts, pool, parsed)
         return Allocation(tuple(ips), pool, Reason.RESTORED)
 

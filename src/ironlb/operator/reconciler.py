@@ -59,9 +59,9 @@ class Reconciler:
         for body in services:
             view = self._view(body)
             self.state.services[view.key] = view
-            if view.handling is Handling.HANDLED and view.current_ips and view.request:
-                if self.allocator.restore(view.request, list(view.current_ips), view.current_pool).ok:
-                    kept += 1
+            restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
+            if restorable and self.allocator.restore(view.request, list(view.current_ips), view.current_pool).ok:
+                kept += 1
         for key in self.state.services:
             self.enqueue(key)
         for name in self.state.pools:
@@ -197,20 +197,19 @@ class Reconciler:
         return view
 
     async def _granted(self, view: ServiceView, allocation: Allocation) -> None:
-        was_pending = view.key in self.state.pending
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
         pool = self.state.pools.get(allocation.pool)
         mode = "Proxy" if pool and pool.forwarding == "NodePort" else "VIP"
-        ingress = [{"ip": ip, "ipMode": mode} for ip in allocation.ips]
         changed_ips = tuple(allocation.ips) != view.current_ips
-        if view.current_pool != allocation.pool:
-            if not await self.writer.set_pool_annotation(view.namespace, view.name, allocation.pool):
-                return
-        if changed_ips or was_pending or view.current_ips and self._modes_differ(view, mode):
-            if not await self.writer.set_service_ingress(view.namespace, view.name, ingress):
-                return
+        stale_ingress = changed_ips or view.current_modes != tuple(mode for _ in allocation.ips)
+        if view.current_pool != allocation.pool and not await self.writer.set_pool_annotation(
+                view.namespace, view.name, allocation.pool):
+            return
+        if stale_ingress and not await self.writer.set_service_ingress(
+                view.namespace, view.name, [{"ip": ip, "ipMode": mode} for ip in allocation.ips]):
+            return
         if changed_ips:
             metrics.ALLOCATIONS.labels(allocation.pool).inc()
             ref = service_ref(view.namespace, view.name, view.uid)
@@ -221,9 +220,6 @@ class Reconciler:
             self._pool_dirty(allocation.pool)
             if view.current_pool and view.current_pool != allocation.pool:
                 self._pool_dirty(view.current_pool)
-
-    def _modes_differ(self, view: ServiceView, mode: str) -> bool:
-        return False if not view.current_ips else view.current_pool is None
 
     async def _failed(self, view: ServiceView, reason: str, message: str) -> None:
         self.state.pending.add(view.key)

@@ -33,6 +33,7 @@ class ServiceView:
     request: ServiceRequest | None
     current_ips: tuple[str, ...]
     current_pool: str | None
+    current_modes: tuple[str, ...] = ()
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
 
@@ -51,9 +52,8 @@ def handling(spec: Mapping[str, Any], lb_class: str | None) -> Handling:
     return Handling.HANDLED
 
 
-def _ingress_ips(status: Mapping[str, Any] | None) -> tuple[str, ...]:
-    ingress = ((status or {}).get("loadBalancer") or {}).get("ingress") or []
-    return tuple(i["ip"] for i in ingress if i.get("ip"))
+def _ingress(status: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:
+    return [i for i in ((status or {}).get("loadBalancer") or {}).get("ingress") or [] if i.get("ip")]
 
 
 def _requested_ips(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> tuple[list[str], str | None, list[str]]:
@@ -94,7 +94,8 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
     annotations = meta.get("annotations") or {}
     how = handling(spec, lb_class)
     common = {"key": key_of(namespace, name), "namespace": namespace, "name": name, "uid": meta.get("uid"),
-              "current_ips": _ingress_ips(body.get("status")),
+              "current_ips": tuple(i["ip"] for i in _ingress(body.get("status"))),
+              "current_modes": tuple(i.get("ipMode") or "" for i in _ingress(body.get("status"))),
               "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL)}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)

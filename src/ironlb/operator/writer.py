@@ -97,7 +97,7 @@ class Writer:
         except ApiException as exc:  # Events are best effort: e.g. the namespace is being deleted
             log.warning("could not record event %s on %s %s/%s: %s %s", reason, ref.kind, ref.namespace,
                         ref.name, exc.status, exc.reason)
-        except Exception:  # noqa: BLE001 - never let an Event break the work it reports
+        except Exception:
             log.warning("could not record event %s on %s/%s", reason, ref.kind, ref.name, exc_info=True)
 
     def _event_sync(self, ref: ObjectRef, reason: str, message: str, warning: bool) -> None:

@@ -86,7 +86,8 @@ class Speaker:
 
     async def run(self) -> None:
         """Run until cancelled."""
-        core, disc, custom = client.CoreV1Api(self.api), client.DiscoveryV1Api(self.api), client.CustomObjectsApi(self.api)
+        core, disc = client.CoreV1Api(self.api), client.DiscoveryV1Api(self.api)
+        custom = client.CustomObjectsApi(self.api)
         self.informers = [
             self._informer("nodes", core.list_node),
             self._informer("services", core.list_service_for_all_namespaces),

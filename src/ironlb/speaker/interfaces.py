@@ -59,7 +59,7 @@ class InterfaceTracker:
             while not self._stop.is_set():
                 try:
                     events = ipr.get()
-                except Exception:  # noqa: BLE001 - keep tracking
+                except Exception:
                     log.warning("netlink read failed", exc_info=True)
                     continue
                 if not any(e["event"] in ("RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR")

@@ -84,7 +84,7 @@ class Liveness(asyncio.DatagramProtocol):
             self._publish()
             await asyncio.sleep(self.interval)
 
-    def datagram_received(self, data: bytes, addr: tuple) -> None:  # noqa: D401 - asyncio callback
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
         """Feed one datagram to the membership table."""
         verdict, msg = decode(data, self.key)
         if msg is not None:
