@@ -6,9 +6,10 @@ import json
 import statistics
 from typing import Any
 
+from kubernetes import client, config
+
 from e2e.lab.config import KUBECONFIG
 from e2e.lab.testing import Kube, ensure_lab
-from kubernetes import client, config
 
 
 def lab() -> Kube:

@@ -9,11 +9,10 @@ import json
 import subprocess
 import sys
 
+from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
 from e2e.lab.testing import Kube, wait_for
-
-from benchmarks._lab import lab, report
 
 NAME = "bench-arp"
 

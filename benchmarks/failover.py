@@ -10,12 +10,11 @@ import subprocess
 import sys
 import time
 
+from benchmarks._lab import lab, percentile, report
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
 from e2e.lab.testing import Kube, wait_for
-
-from benchmarks._lab import lab, percentile, report
 
 TRIALS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 NODES = ["node-1", "node-2", "node-3"]

@@ -10,10 +10,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from benchmarks._lab import core_api, lab, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import procs
-
-from benchmarks._lab import core_api, lab, report, v6_service
 
 NAMESPACE = "bench-restart"
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from e2e.lab.testing import Kube, wait_for
 
+from e2e.lab.testing import Kube, wait_for
 from tests.integration.conftest import events_for, ingress_ips, lb_service, pool, wait_event, wait_ips
 
 pytestmark = pytest.mark.lab

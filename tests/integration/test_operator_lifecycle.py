@@ -9,10 +9,10 @@ import time
 import urllib.request
 
 import pytest
+
 from e2e.lab import lab, procs
 from e2e.lab.config import KUBECONFIG, REPO
 from e2e.lab.testing import Kube, wait_for
-
 from tests.integration.conftest import ingress_ips, lb_service, pool, wait_ips
 
 pytestmark = pytest.mark.lab
