@@ -201,3 +201,20 @@ def test_vip_keeps_answering_while_api_server_is_down(kube: Kube, web: str) -> N
         assert failures == 0
     finally:
         lab.start_apiserver()
+        wait_cluster_recovered(kube)
+
+
+def wait_cluster_recovered(kube: Kube) -> None:
+    """After an API outage, clients back off for up to ~30 s: wait until a new Service works everywhere."""
+    kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "recovered", "namespace": "default"},
+                "spec": {"type": "NodePort", "selector": {"app": "recovered"},
+                         "ports": [{"port": 80, "targetPort": 8080}]}})
+    kube.deploy("recovered", replicas=1, nodes=["node-1"])
+    try:
+        port = kube.get("service", "recovered")["spec"]["ports"][0]["nodePort"]
+        for ip in ("192.0.2.11", "192.0.2.12", "192.0.2.13"):
+            wait_for(lambda ip=ip: kube.curl("client", f"http://{ip}:{port}/"), timeout=120, interval=1,
+                     what=f"NodePort on {ip} after the API outage")
+    finally:
+        kube.kubectl("delete", "service", "recovered", "--wait=false")
+        kube.undeploy("recovered")
