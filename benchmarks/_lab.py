@@ -26,13 +26,14 @@ def core_api(pool: int = 32) -> client.CoreV1Api:
     return client.CoreV1Api(client.ApiClient(cfg))
 
 
-def v6_service(name: str, pool: str) -> dict[str, Any]:
+def v6_service(name: str, pool: str, selector: bool = True) -> dict[str, Any]:
     """An IPv6 single-stack LoadBalancer Service from POOL (IPv6 pools are big enough for 10k)."""
+    spec: dict[str, Any] = {"type": "LoadBalancer", "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
+                            "allocateLoadBalancerNodePorts": False, "ports": [{"port": 80, "targetPort": 8080}]}
+    if selector:
+        spec["selector"] = {"app": name}
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "annotations": {"ironlb.io/address-pool": pool}},
-            "spec": {"type": "LoadBalancer", "ipFamilies": ["IPv6"], "ipFamilyPolicy": "SingleStack",
-                     "allocateLoadBalancerNodePorts": False,
-                     "selector": {"app": name}, "ports": [{"port": 80, "targetPort": 8080}]}}
+            "metadata": {"name": name, "annotations": {"ironlb.io/address-pool": pool}}, "spec": spec}
 
 
 def percentile(values: list[float], q: float) -> float:

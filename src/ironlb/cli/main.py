@@ -60,6 +60,17 @@ def crds(_: argparse.Namespace) -> int:
     return 0
 
 
+def values_doc(args: argparse.Namespace) -> int:
+    """Regenerate the README's Helm values reference from values.schema.json."""
+    from pathlib import Path
+
+    from ironlb.cli.valuesdoc import update_readme
+
+    changed = update_readme(Path(args.readme), Path(args.chart))
+    print("README values reference " + ("updated" if changed else "already up to date"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `ironlb`."""
     parser = argparse.ArgumentParser(prog="ironlb", description=about)
@@ -68,5 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     st.add_argument("--lb-class", default=None, help="the loadBalancerClass IronLB serves (default: none)")
     st.set_defaults(fn=status)
     sub.add_parser("crds", help="print the CRDs as YAML").set_defaults(fn=crds)
+    vd = sub.add_parser("values-doc", help="regenerate the README's Helm values reference")
+    vd.add_argument("--readme", default="README.md")
+    vd.add_argument("--chart", default="charts/ironlb")
+    vd.set_defaults(fn=values_doc)
     args = parser.parse_args(argv)
     sys.exit(args.fn(args))

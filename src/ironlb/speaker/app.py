@@ -95,7 +95,8 @@ class Speaker:
             self._informer("pools", custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS),
             self._informer("advertisements", custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS),
         ]
-        tracker = InterfaceTracker(asyncio.get_running_loop(), self._on_interfaces, self.exclude)
+        loop = asyncio.get_running_loop()
+        tracker = InterfaceTracker(loop, self._on_interfaces, self.exclude)
         self.interfaces = await asyncio.to_thread(tracker.start)
         await self.liveness.start()
         for informer in self.informers:
@@ -106,11 +107,16 @@ class Speaker:
         await asyncio.sleep(self.liveness.membership.timeout + self.liveness.interval)
         log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
         try:
+            elapsed = 0.0
             while True:
                 await self._dirty.wait()
-                await asyncio.sleep(0.005)  # let a burst of related events land together
+                # Let related events land together; under a flood (10k Services created) this also
+                # caps recomputation at about half a core: the pause grows with the last pass's cost.
+                await asyncio.sleep(max(0.005, elapsed))
                 self._dirty.clear()
+                started = loop.time()
                 self.recompute()
+                elapsed = loop.time() - started
         finally:
             tracker.stop()
             for informer in self.informers:
