@@ -248,3 +248,46 @@ def start_apiserver() -> None:
 def node_mac(node_name: str) -> str:
     """MAC address of a node's eth0 (the one its speaker answers with)."""
     return netns.link_mac(node(int(node_name.rsplit("-", 1)[1])).netns, "eth0")
+
+
+def token_kubeconfig(service_account: str, namespace: str, path: Path) -> Path:
+    """A kubeconfig holding a TokenRequest token of a ServiceAccount (what its pod would get)."""
+    kubectl = [str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}"]
+    token = subprocess.run([*kubectl, "create", "token", service_account, "-n", namespace, "--duration", "2h"],
+                           check=True, capture_output=True, text=True).stdout.strip()
+    from e2e.lab.config import API_URL, PKI_DIR
+
+    path.write_text(f"""apiVersion: v1
+kind: Config
+clusters:
+- name: lab
+  cluster: {{server: {API_URL}, certificate-authority: {PKI_DIR / 'ca.crt'}}}
+users:
+- name: {service_account}
+  user: {{token: {token}}}
+contexts:
+- name: lab
+  context: {{cluster: lab, user: {service_account}, namespace: {namespace}}}
+current-context: lab
+""")
+    path.chmod(0o600)
+    return path
+
+
+def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path, namespace: str, secret: str) -> None:
+    """Run the operator and speakers with given credentials (e.g. the Helm chart's ServiceAccounts)."""
+    stop_ironlb()
+    base = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1"}
+    procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+                             "ironlb.operator", "--identity", "chart-operator", "--lease-namespace", namespace],
+                env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
+    state = procs.load_state()
+    for i in range(1, state["nodes"] + 1):
+        n = node(i)
+        procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+                                          "ironlb.speaker", "--node", n.name, "--namespace", namespace,
+                                          "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
+                    netns=n.netns, env={**base, "KUBECONFIG": str(speaker_kubeconfig)})
+    state = procs.load_state()
+    state["ironlb"] = True
+    procs.save_state(state)

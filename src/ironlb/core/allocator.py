@@ -152,6 +152,8 @@ class Allocator:
                            if held.pool not in states or not all(states[held.pool].usable(ip) for ip in held.ips))
         for key in uncovered:
             self._drop(key)
+        for state in states.values():  # count from scratch: the drops above touched the new states
+            state.assigned = {IPV4: 0, IPV6: 0}
         for ip, pool_name in self._ip_pool.items():
             for state in states.values():
                 if state.usable(ip):

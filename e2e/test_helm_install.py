@@ -1,0 +1,95 @@
+"""`helm install` into the lab's API server, then IronLB running with the chart's own ServiceAccounts:
+the LoadBalancer path works (the RBAC is sufficient) and a request outside the rules is refused."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.lab import lab
+from e2e.lab.config import LAB_DIR, REPO
+from e2e.lab.testing import Kube, wait_for
+
+pytestmark = pytest.mark.lab
+NS = "ironlb-system"
+
+
+@pytest.fixture(scope="module")
+def chart_credentials(kube: Kube) -> Iterator[tuple[Path, Path]]:
+    """Install the chart; yield kubeconfigs of its operator and speaker ServiceAccounts."""
+    kube.kubectl("create", "namespace", NS, check=False)
+    kube.helm("upgrade", "--install", "ironlb", str(REPO / "charts" / "ironlb"), "--namespace", NS,
+              "--wait=false")
+    operator = lab.token_kubeconfig("ironlb-operator", NS, LAB_DIR / "chart-operator.kubeconfig")
+    speaker = lab.token_kubeconfig("ironlb-speaker", NS, LAB_DIR / "chart-speaker.kubeconfig")
+    lab.start_ironlb_as(operator, speaker, NS, "ironlb-heartbeat")
+    yield operator, speaker
+    lab.stop_ironlb()
+    lab.start_ironlb()
+    kube.helm("uninstall", "ironlb", "--namespace", NS, check=False)
+
+
+def as_user(kube: Kube, kubeconfig: Path, *args: str) -> tuple[int, str]:
+    """kubectl with another identity: (exit code, stderr)."""
+    res = subprocess.run([str(kube.bin_dir / "kubectl"), f"--kubeconfig={kubeconfig}", *args],
+                         capture_output=True, text=True, timeout=30)
+    return res.returncode, res.stderr
+
+
+def test_chart_installs_what_it_declares(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
+    status = kube.helm("status", "ironlb", "--namespace", NS).stdout
+    assert "STATUS: deployed" in status
+    for kind, name in (("deployment", "ironlb-operator"), ("daemonset", "ironlb-speaker"),
+                       ("secret", "ironlb-heartbeat"), ("serviceaccount", "ironlb-speaker")):
+        kube.kubectl("get", kind, name, "-n", NS)
+    kube.kubectl("get", "crd", "ipaddresspools.ironlb.io", "l2advertisements.ironlb.io")
+
+
+def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
+    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "helm-pool"},
+                "spec": {"addresses": ["203.0.113.120/30"], "autoAssign": False}},
+               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": "helm-pool"},
+                "spec": {"ipAddressPools": ["helm-pool"]}})
+    kube.deploy("helm-web", replicas=2, nodes=["node-1", "node-2"])
+    kube.apply({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "helm-web", "namespace": "default",
+                             "annotations": {"ironlb.io/address-pool": "helm-pool"}},
+                "spec": {"type": "LoadBalancer", "selector": {"app": "helm-web"},
+                         "ports": [{"port": 80, "targetPort": 8080}]}})
+    try:
+        vip = wait_for(lambda: (kube.get("service", "helm-web").get("status", {}).get("loadBalancer", {})
+                                .get("ingress") or [{}])[0].get("ip"), timeout=40, what="EXTERNAL-IP")
+        assert vip == "203.0.113.120"
+        body = wait_for(lambda: kube.curl("client", f"http://{vip}/"), timeout=30, what="curl VIP")
+        assert body.startswith("helm-web")
+        cond = wait_for(lambda: next((c for c in kube.get("service", "helm-web").get("status", {}).get("conditions")
+                                      or [] if c["type"] == "ironlb.io/Announced"), None), what="Announced")
+        assert cond["status"] == "True"
+        lease = kube.get("lease", "ironlb-operator", NS)
+        assert lease["spec"]["holderIdentity"] == "chart-operator"
+        pool = wait_for(lambda: (kube.get("ipaddresspool", "helm-pool", None).get("status") or {})
+                        .get("assignedIPv4"), what="pool status written")
+        assert pool == 1
+    finally:
+        kube.kubectl("delete", "service", "helm-web", "--wait=false")
+        kube.undeploy("helm-web")
+        kube.kubectl("delete", "l2advertisement,ipaddresspool", "helm-pool", "--ignore-not-found")
+
+
+@pytest.mark.parametrize("who, args", [
+    ("operator", ("delete", "service", "kubernetes", "-n", "default", "--dry-run=server")),
+    ("operator", ("get", "secrets", "-n", NS)),
+    ("operator", ("create", "namespace", "not-allowed", "--dry-run=server")),
+    ("speaker", ("get", "secret", "some-other-secret", "-n", NS)),
+    ("speaker", ("patch", "service", "kubernetes", "-n", "default", "-p", '{"metadata":{"labels":{"x":"y"}}}')),
+    ("speaker", ("patch", "ipaddresspool", "any", "--type=merge", "-p", '{"spec":{"autoAssign":false}}')),
+])
+def test_requests_outside_the_rules_are_refused(kube: Kube, chart_credentials: tuple[Path, Path], who: str,
+                                                args: tuple[str, ...]) -> None:
+    operator, speaker = chart_credentials
+    code, err = as_user(kube, operator if who == "operator" else speaker, *args)
+    assert code != 0
+    assert "forbidden" in err.lower(), err

@@ -1,0 +1,107 @@
+"""ARP/NDP frames (checked against scapy), BPF programs, and the responder over a fake PacketIO."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
+from scapy.layers.l2 import ARP, Ether
+
+from ironlb.speaker.l2 import bpf
+from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.l2.io import FakePacketIO
+from ironlb.speaker.l2.responder import Responder, Verdict
+
+OURS = "02:00:00:00:00:01"
+CLIENT = "02:00:00:00:00:99"
+FOREIGN = "02:00:00:00:00:42"
+LL = "fe80::1"
+
+
+def arp_request(target: str, src_mac: str = CLIENT) -> bytes:
+    """A broadcast who-has TARGET from the client."""
+    return pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, pk.mac_bytes(src_mac), "192.0.2.100", b"\0" * 6, target)
+
+
+def test_arp_reply_matches_scapy_view() -> None:
+    reply = pk.arp_reply(pk.mac_bytes(OURS), "203.0.113.10", pk.parse_arp(arp_request("203.0.113.10")))
+    frame = Ether(reply)
+    assert frame.dst == CLIENT and frame.src == OURS
+    assert frame[ARP].op == 2 and frame[ARP].psrc == "203.0.113.10" and frame[ARP].hwsrc == OURS
+    assert frame[ARP].pdst == "192.0.2.100" and frame[ARP].hwdst == CLIENT
+    garp = Ether(pk.gratuitous_arp(pk.mac_bytes(OURS), "203.0.113.10"))
+    assert garp.dst == "ff:ff:ff:ff:ff:ff" and garp[ARP].psrc == garp[ARP].pdst == "203.0.113.10"
+
+
+def test_ndp_frames_match_scapy_including_checksums() -> None:
+    ns = pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
+    parsed = Ether(ns)
+    assert parsed[IPv6].dst == "ff02::1:ff00:5" and parsed.dst == "33:33:ff:00:00:05"
+    assert parsed[ICMPv6ND_NS].tgt == "2001:db8:ffff::5"
+    recomputed = parsed.copy()
+    del recomputed[ICMPv6ND_NS].cksum  # scapy computes its own checksum: it must equal ours
+    assert Ether(bytes(recomputed))[ICMPv6ND_NS].cksum == parsed[ICMPv6ND_NS].cksum
+    na = Ether(pk.ndp_reply(pk.mac_bytes(OURS), LL, "2001:db8:ffff::5", pk.parse_ndp(ns)))
+    assert na[IPv6].hlim == 255 and na[IPv6].dst == "fe80::99" and na.dst == CLIENT
+    assert na[ICMPv6ND_NA].tgt == "2001:db8:ffff::5" and na[ICMPv6ND_NA].S == 1 and na[ICMPv6ND_NA].O == 1
+    check = na.copy()
+    del check[ICMPv6ND_NA].cksum
+    assert Ether(bytes(check))[ICMPv6ND_NA].cksum == na[ICMPv6ND_NA].cksum
+
+
+@pytest.mark.parametrize("frame", [b"", b"\x00" * 20, arp_request("203.0.113.10")[:30]])
+def test_truncated_frames_are_rejected(frame: bytes) -> None:
+    assert pk.parse_arp(frame) is None and pk.parse_ndp(frame) is None
+
+
+def test_bpf_programs_select_the_right_frames() -> None:
+    ns = pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
+    na = pk.unsolicited_na(pk.mac_bytes(OURS), LL, "2001:db8:ffff::5")
+    ipv4 = bytes(Ether(type=0x0800)) + b"\x45" + b"\0" * 40
+    rs = bytes(Ether(dst="33:33:00:00:00:02") / IPv6(dst="ff02::2", hlim=255) / b"\x85\x00\x00\x00\x00\x00\x00\x00")
+    assert bpf.run(bpf.ARP_PROGRAM, arp_request("203.0.113.10")) > 0
+    assert bpf.run(bpf.ARP_PROGRAM, ipv4) == 0
+    assert bpf.run(bpf.NDP_PROGRAM, ns) > 0 and bpf.run(bpf.NDP_PROGRAM, na) > 0
+    assert bpf.run(bpf.NDP_PROGRAM, rs) == 0 and bpf.run(bpf.NDP_PROGRAM, arp_request("203.0.113.1")) == 0
+    owned = bpf.arp_program(["203.0.113.10"])
+    assert bpf.run(owned, arp_request("203.0.113.10")) > 0
+    assert bpf.run(owned, arp_request("203.0.113.11")) == 0
+    assert bpf.run(owned, pk.gratuitous_arp(pk.mac_bytes(FOREIGN), "203.0.113.10")) > 0  # duplicate detection
+    assert bpf.arp_program([f"198.51.100.{i}" for i in range(150)]) == bpf.ARP_PROGRAM  # too many: all ARP
+
+
+def responder() -> tuple[Responder, FakePacketIO, FakePacketIO, list]:
+    """A responder on fake IO, with a duplicate hook that records calls."""
+    arp, ndp, seen = FakePacketIO(), FakePacketIO(), []
+    r = Responder("eth0", OURS, arp, ndp, LL, on_duplicate=lambda *a: seen.append(a), burst=3, burst_gap_s=0.001)
+    r.set_owned(frozenset({"203.0.113.10", "2001:db8:ffff::5"}))
+    return r, arp, ndp, seen
+
+
+def test_responder_answers_only_for_owned_ips() -> None:
+    r, arp, ndp, seen = responder()
+    assert r.on_arp(arp_request("203.0.113.10")) is Verdict.REPLIED
+    assert len(arp.sent) == 1 and pk.parse_arp(arp.sent[0]).op == pk.ARP_REPLY
+    assert r.on_arp(arp_request("203.0.113.11")) is Verdict.NOT_OWNED
+    assert r.on_arp(arp_request("203.0.113.10", src_mac=OURS)) is Verdict.OWN_FRAME
+    assert len(arp.sent) == 1
+    claim = pk.gratuitous_arp(pk.mac_bytes(FOREIGN), "203.0.113.10")
+    assert r.on_arp(claim) is Verdict.DUPLICATE_SEEN and seen == [("203.0.113.10", FOREIGN, "eth0")]
+    ns = pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
+    assert r.on_ndp(ns) is Verdict.REPLIED and pk.parse_ndp(ndp.sent[0]).target == "2001:db8:ffff::5"
+    assert r.on_ndp(pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::6")) is Verdict.NOT_OWNED
+    assert pk.multicast_mac(pk.solicited_node("2001:db8:ffff::5")) in ndp.joined
+    assert (r.stats.requests, r.stats.replies, r.stats.duplicates) == (4, 2, 1)
+    assert bpf.run(arp.filter, arp_request("203.0.113.10")) > 0 and bpf.run(arp.filter, arp_request("203.0.113.9")) == 0
+
+
+def test_release_leaves_groups_and_announce_sends_a_burst() -> None:
+    r, arp, ndp, _ = responder()
+    asyncio.run(r.announce("203.0.113.10"))
+    asyncio.run(r.announce("2001:db8:ffff::5"))
+    assert len(arp.sent) == 3 and all(pk.parse_arp(f).target_ip == "203.0.113.10" for f in arp.sent)
+    assert len(ndp.sent) == 3 and r.stats.gratuitous == 6
+    r.set_owned(frozenset())
+    assert ndp.joined == set()
+    assert r.on_arp(arp_request("203.0.113.10")) is Verdict.NOT_OWNED
