@@ -32,6 +32,12 @@ class Informer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
         self._known: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()  # _known is written by the watch thread, read from the loop
+
+    def known(self) -> list[dict[str, Any]]:
+        """The objects as last listed or watched (a copy; safe to read from the loop)."""
+        with self._lock:
+            return list(self._known.values())
 
     def start(self) -> None:
         """Start watching in the background."""
@@ -55,11 +61,14 @@ class Informer:
             meta = item.get("metadata", {})
             key = f"{meta.get('namespace', '')}/{meta.get('name')}"
             seen[key] = item
-            self._emit("ADDED" if key not in self._known else "MODIFIED", item)
-        for key, item in self._known.items():
-            if key not in seen:
-                self._emit("DELETED", item)
-        self._known = seen
+            with self._lock:
+                existed = key in self._known
+            self._emit("MODIFIED" if existed else "ADDED", item)
+        with self._lock:
+            gone = [item for key, item in self._known.items() if key not in seen]
+            self._known = seen
+        for item in gone:
+            self._emit("DELETED", item)
         return body.get("metadata", {}).get("resourceVersion", "")
 
     def _run(self) -> None:
@@ -83,10 +92,11 @@ class Informer:
                         break  # e.g. 410 Gone: relist
                     meta = obj.get("metadata", {})
                     key = f"{meta.get('namespace', '')}/{meta.get('name')}"
-                    if kind == "DELETED":
-                        self._known.pop(key, None)
-                    else:
-                        self._known[key] = obj
+                    with self._lock:
+                        if kind == "DELETED":
+                            self._known.pop(key, None)
+                        else:
+                            self._known[key] = obj
                     self._emit(kind, obj)
             except (ApiException, OSError, ValueError, Exception) as exc:
                 self.connected = False

@@ -10,11 +10,14 @@ import socket
 import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import kopf
 from kubernetes import client
 
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
 from ironlb.common.http import HealthServer
+from ironlb.common.informer import Informer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.operator import handlers, metrics
@@ -62,6 +65,7 @@ async def run(args: argparse.Namespace) -> int:
     await health.start()
     await lease.acquire()
     metrics.LEADER.set(1)
+    services = await restore(api, reconciler)
     reconciler.start()
     stop_flag: asyncio.Event = asyncio.Event()
     operator = asyncio.create_task(kopf.operator(
@@ -72,12 +76,38 @@ async def run(args: argparse.Namespace) -> int:
     stop_flag.set()
     holder.cancel()
     await asyncio.gather(operator, holder, return_exceptions=True)
+    services.stop()
     await reconciler.stop()
     metrics.LEADER.set(0)
     if not lost:
         await asyncio.to_thread(lease.release)
     await health.stop()
     return 1 if lost else 0
+
+
+async def restore(api: client.ApiClient, reconciler: Reconciler) -> Informer:
+    """List pools, namespaces and every Service, and re-register every assignment before any new
+    allocation (an IP never changes because the operator restarted); return the Service informer."""
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    pools = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS))["items"]
+    namespaces = await asyncio.to_thread(core.list_namespace)
+    loop = asyncio.get_running_loop()
+    services = Informer("services", core.list_service_for_all_namespaces,
+                        lambda event, obj: reconciler.service_event(slim_service(obj), deleted=event == "DELETED"),
+                        loop)
+    services.start()
+    await services.synced.wait()  # every listed Service has been handed to the reconciler by now
+    reconciler.restore(services=[slim_service(o) for o in services.known()], pools=pools,
+                       namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items})
+    return services
+
+
+def slim_service(obj: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a Service the operator needs (keeps 10k Services small in memory)."""
+    meta = obj.get("metadata") or {}
+    return {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "labels", "annotations")},
+            "spec": obj.get("spec") or {},
+            "status": {"loadBalancer": (obj.get("status") or {}).get("loadBalancer") or {}}}
 
 
 @kopf.on.startup()
