@@ -62,8 +62,10 @@ class Reconciler:
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
             if restorable and self.allocator.restore(view.request, list(view.current_ips), view.current_pool).ok:
                 kept += 1
-        for key in self.state.services:
-            self.enqueue(key)
+                if view.current_pool:
+                    continue  # consistent as found: nothing to do until it changes
+            if view.handling is Handling.HANDLED or view.current_pool:
+                self.enqueue(view.key)  # pending, conflicting, or ours to clean up
         for name in self.state.pools:
             self._pool_dirty(name)
         self.restored.set()
@@ -92,7 +94,8 @@ class Reconciler:
         meta = body["metadata"]
         view = deleted_view(meta.get("namespace", "default"), meta["name"]) if deleted else self._view(body)
         self.state.services[view.key] = view
-        self.enqueue(view.key)
+        if self.restored.is_set():  # before that, restore() decides what needs work
+            self.enqueue(view.key)
 
     def pool_event(self, body: Mapping[str, Any], deleted: bool) -> None:
         """An IPAddressPool was added, changed or deleted: reconfigure, re-allocate what lost cover."""
@@ -200,8 +203,9 @@ class Reconciler:
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
-        pool = self.state.pools.get(allocation.pool)
-        mode = "Proxy" if pool and pool.forwarding == "NodePort" else "VIP"
+        # ipMode Proxy tells kube-proxy to leave the VIP alone; that is only right once the speaker
+        # programs the NodePort forwarding itself, which it does not yet: every pool gets VIP.
+        mode = "VIP"
         changed_ips = tuple(allocation.ips) != view.current_ips
         stale_ingress = changed_ips or view.current_modes != tuple(mode for _ in allocation.ips)
         if view.current_pool != allocation.pool and not await self.writer.set_pool_annotation(
