@@ -85,7 +85,8 @@ def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: 
     ("operator", ("create", "namespace", "not-allowed", "--dry-run=server")),
     ("speaker", ("get", "secret", "some-other-secret", "-n", NS)),
     ("speaker", ("patch", "service", "kubernetes", "-n", "default", "-p", '{"metadata":{"labels":{"x":"y"}}}')),
-    ("speaker", ("patch", "ipaddresspool", "any", "--type=merge", "-p", '{"spec":{"autoAssign":false}}')),
+    ("speaker", ("delete", "ipaddresspool", "any", "--dry-run=server")),
+    ("speaker", ("create", "token", "ironlb-operator", "-n", NS)),
 ])
 def test_requests_outside_the_rules_are_refused(kube: Kube, chart_credentials: tuple[Path, Path], who: str,
                                                 args: tuple[str, ...]) -> None:
