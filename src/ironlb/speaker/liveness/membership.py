@@ -83,7 +83,7 @@ class Membership:
     def tick(self, now: float) -> list[tuple[str, Change]]:
         """Expire silent peers; return the changes."""
         changes = []
-        for peer in self.peers.values():
+        for _, peer in sorted(self.peers.items()):  # stable order: logs and tests read the same
             if peer.state is not PeerState.ALIVE:
                 continue
             if peer.last_heard is None:
