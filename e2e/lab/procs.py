@@ -93,7 +93,11 @@ def stop(name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
     save_state(state)
     if not entry or not is_running(entry):
         return False
-    _signal_group(entry["pid"], sig)
+    if sig == signal.SIGKILL:
+        _signal_group(entry["pid"], sig)
+    else:  # the process itself (a supervisor forwards it): a group signal would arrive twice
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(entry["pid"], sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and is_running(entry):
         time.sleep(0.05)
