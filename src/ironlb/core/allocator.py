@@ -197,6 +197,9 @@ class Allocator:
             parsed = [ip_to_int(ip) for ip in ips]
         except ValueError:
             return _fail(Reason.INVALID_REQUEST, f"recorded IPs {', '.join(ips)} are not IP addresses")
+        if not parsed or len({f for f, _ in parsed}) != len(parsed):
+            return _fail(Reason.INVALID_REQUEST,
+                         f"recorded IPs {', '.join(ips)} are not one address per family")
         candidates = ([pool_hint] if pool_hint in self._pools else []) + list(self._pools)
         pool = next((n for n in candidates if all(self._pools[n].usable(ip) for ip in parsed)), None)
         if pool is None:
@@ -221,15 +224,19 @@ class Allocator:
             return candidates
         required, optional = _family_plan(req)
         if held and self._still_fits(held, req, facts, [c.pool.name for c in candidates], required):
+            if held.facts != facts:  # same IPs, new ports/policy/selector: later sharing checks must see them
+                self._commit(req.key, facts, held.pool, held.ips)
             return Allocation(self._strs(held.ips), held.pool, Reason.UNCHANGED)
-        for state in candidates:
-            picked = self._pick_all(state, required, optional, facts)
-            if picked is not None:
-                self._commit(req.key, facts, state.pool.name, picked)
-                return Allocation(self._strs(picked), state.pool.name, Reason.ASSIGNED,
-                                  f"assigned {', '.join(self._strs(picked))} from pool {state.pool.name}")
+        # PreferDualStack: both families from the first pool that can give both, else one family.
+        for plan in ([(required + optional, [])] if optional else []) + [(required, optional)]:
+            for state in candidates:
+                picked = self._pick_all(state, *plan, facts)
+                if picked is not None:
+                    self._commit(req.key, facts, state.pool.name, picked)
+                    return Allocation(self._strs(picked), state.pool.name, Reason.ASSIGNED,
+                                      f"assigned {', '.join(self._strs(picked))} from pool {state.pool.name}")
         names = ", ".join(c.pool.name for c in candidates)
-        if not any(c.size[f] for c in candidates for f in required):
+        if not any(all(c.size[f] for f in required) for c in candidates):
             return _fail(Reason.FAMILY_UNAVAILABLE,
                          f"no candidate pool ({names}) has {' and '.join(required)} addresses")
         return _fail(Reason.POOL_EXHAUSTED, f"no free {'+'.join(required)} address in pool(s) {names}")
@@ -309,11 +316,20 @@ class Allocator:
             wanted = [ip_to_int(ip) for ip in req.requested_ips]
         except ValueError:
             return _fail(Reason.INVALID_REQUEST, f"requested {', '.join(req.requested_ips)} is not an IP address")
-        allowed = set(_family_plan(req)[0] + _family_plan(req)[1])
+        if len({f for f, _ in wanted}) != len(wanted):
+            return _fail(Reason.INVALID_REQUEST,
+                         f"requested {', '.join(req.requested_ips)} names two addresses of the same family")
+        required, optional = _family_plan(req)
+        allowed = set(required + optional)
         bad = [int_to_ip(*ip) for ip in wanted if ip[0] not in allowed]
         if bad:
             return _fail(Reason.FAMILY_UNAVAILABLE, f"requested {', '.join(bad)} is not of the Service's IP families "
                                                     f"({', '.join(sorted(allowed))})")
+        missing = [f for f in required if f not in {family for family, _ in wanted}]
+        if missing:
+            return _fail(Reason.FAMILY_UNAVAILABLE,
+                         f"{req.ip_family_policy} needs a requested {' and '.join(missing)} address too, "
+                         f"not only {', '.join(req.requested_ips)}")
         if req.requested_pool:
             if req.requested_pool not in self._pools:
                 return _fail(Reason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
@@ -359,7 +375,9 @@ class Allocator:
         for ip in held.ips:
             holders = self._holders.get(ip, {})
             holders.pop(key, None)
-            if holders:
+            if holders:  # still shared: count it in the pool of a Service that keeps it
+                keepers = {self._by_service[k].pool for k in holders}
+                self._recount(ip, self._by_service[min(holders)].pool, keepers)
                 continue
             self._holders.pop(ip, None)
             pool = self._ip_pool.pop(ip, None)
@@ -370,3 +388,14 @@ class Allocator:
                     state.free[ip[0]].release(ip[1])
             if held.facts.sharing_key:
                 self._by_sharing_key.get(held.facts.sharing_key, set()).discard(ip)
+
+    def _recount(self, ip: IP, pool: str, keepers: set[str]) -> None:
+        """Move IP's assigned count to POOL unless a remaining holder's pool already counts it."""
+        current = self._ip_pool.get(ip)
+        if current in keepers:
+            return
+        if current in self._pools:
+            self._pools[current].assigned[ip[0]] -= 1
+        self._ip_pool[ip] = pool
+        if pool in self._pools:
+            self._pools[pool].assigned[ip[0]] += 1
