@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ironlb.api.constants import FORWARDING_NODE_PORT
 from ironlb.core.allocator import Allocation, Allocator
 from ironlb.operator import metrics
 from ironlb.operator.pools import PoolView, pool_status
@@ -110,6 +111,10 @@ class Reconciler:
             if old and old.same_config(new):
                 self._pool_dirty(name)
                 return
+            if old and old.forwarding != new.forwarding:  # ipMode of every Service in it changes
+                for key, view in self.state.services.items():
+                    if view.current_pool == name:
+                        self.enqueue(key)
         uncovered = self.allocator.set_pools(self._valid_pools())
         for key in uncovered:
             self.enqueue(key)
@@ -129,6 +134,11 @@ class Reconciler:
             if view.namespace == name and view.handling is Handling.HANDLED:
                 self.state.services[key] = view  # re-read on reconcile via request refresh
                 self.enqueue(key)
+
+    def _ip_mode(self, pool: str | None) -> str:
+        """Proxy for NodePort-forwarding pools (kube-proxy then leaves the VIP to the speaker), else VIP."""
+        view = self.state.pools.get(pool or "")
+        return "Proxy" if view is not None and view.forwarding == FORWARDING_NODE_PORT else "VIP"
 
     def _valid_pools(self) -> list[Any]:
         return [v.pool for v in self.state.pools.values() if v.pool is not None]
@@ -203,9 +213,7 @@ class Reconciler:
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
-        # ipMode Proxy tells kube-proxy to leave the VIP alone; that is only right once the speaker
-        # programs the NodePort forwarding itself, which it does not yet: every pool gets VIP.
-        mode = "VIP"
+        mode = self._ip_mode(allocation.pool)
         changed_ips = tuple(allocation.ips) != view.current_ips
         stale_ingress = changed_ips or view.current_modes != tuple(mode for _ in allocation.ips)
         if view.current_pool != allocation.pool and not await self.writer.set_pool_annotation(

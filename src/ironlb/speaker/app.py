@@ -13,6 +13,11 @@ from ironlb.common.informer import Informer
 from ironlb.speaker.announcer import Announcer, Interface
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired, compute
+from ironlb.speaker.forwarding import ForwardingSettings
+from ironlb.speaker.forwarding import plan as forwarding
+from ironlb.speaker.forwarding.health import HealthChecker
+from ironlb.speaker.forwarding.nft import render
+from ironlb.speaker.forwarding.programmer import NftablesProgrammer
 from ironlb.speaker.interfaces import InterfaceTracker
 from ironlb.speaker.l2.io import RawPacketIO
 from ironlb.speaker.l2.responder import Responder
@@ -26,8 +31,12 @@ class Speaker:
     """One node's speaker."""
 
     def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes, port: int,
-                 exclude_interfaces: list[str]) -> None:
+                 exclude_interfaces: list[str], fwd: ForwardingSettings | None = None) -> None:
         self.node, self.api = node, api
+        self.fwd = fwd or ForwardingSettings()
+        self.health = HealthChecker(self.mark_dirty, interval=self.fwd.health_interval)
+        self.nftables = NftablesProgrammer(self.fwd.nft)
+        self.forwarding: forwarding.ForwardingPlan | None = None
         self.state = ClusterState(lb_class=lb_class)
         self.announcer = Announcer(self._make_responder)
         self.liveness = Liveness(node, key, port, lambda _: self.mark_dirty())
@@ -70,11 +79,20 @@ class Speaker:
         snapshot = self.state.snapshot(self.liveness.alive)
         self.desired = compute(snapshot, self.node)
         self._ip_owner = {d.ip: d.service for d in self.desired.decisions}
+        announced = list(self.desired.announcements)
+        self.health.set_probes(forwarding.probes(snapshot, announced, self.fwd.kube_proxy_healthz_port))
+        self.forwarding = forwarding.plan(snapshot, self.node, announced, self.health.failing,
+                                          self.fwd.kube_proxy_healthz_port)
+        if self.fwd.enabled:
+            self.nftables.update(render(self.forwarding))
+        else:
+            self.forwarding = forwarding.ForwardingPlan((), (), {
+                k: forwarding.ServicePlan(k, {}, disabled=True) for k in self.forwarding.services})
         diff = self.announcer.apply(self.desired.announcements, self.interfaces)
         if diff:
             log.info("announcements changed: +%s -%s", list(diff.added), list(diff.removed))
         self.status.report(self.desired.decisions, self.state.services, self.liveness.alive,
-                           tuple(sorted(self.interfaces)))
+                           tuple(sorted(self.interfaces)), self.forwarding.services)
 
     def _informer(self, name: str, fn: Any, *args: Any) -> Informer:
         loop = asyncio.get_running_loop()
@@ -99,6 +117,8 @@ class Speaker:
         tracker = InterfaceTracker(loop, self._on_interfaces, self.exclude)
         self.interfaces = await asyncio.to_thread(tracker.start)
         await self.liveness.start()
+        # The programmer's first pass also clears a table a killed speaker left behind.
+        programmer = loop.create_task(self.nftables.run() if self.fwd.enabled else asyncio.sleep(0))
         for informer in self.informers:
             informer.start()
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
@@ -118,6 +138,8 @@ class Speaker:
                 self.recompute()
                 elapsed = loop.time() - started
         finally:
+            programmer.cancel()
+            await asyncio.gather(programmer, self.health.close(), return_exceptions=True)
             tracker.stop()
             for informer in self.informers:
                 informer.stop()

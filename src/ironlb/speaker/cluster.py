@@ -27,7 +27,7 @@ def node_info(obj: Mapping[str, Any]) -> NodeInfo:
     meta = obj.get("metadata", {})
     return NodeInfo(name=meta["name"], labels=dict(meta.get("labels") or {}),
                     network_unavailable=_has_condition(obj, "NetworkUnavailable"),
-                    ready=_has_condition(obj, "Ready"))
+                    ready=_has_condition(obj, "Ready"), addresses=tuple(node_addresses(obj)))
 
 
 def node_addresses(obj: Mapping[str, Any]) -> list[str]:
@@ -95,7 +95,9 @@ class ClusterState:
                       for p in spec.get("ports") or [])
         return ServiceInfo(key=key, ips=ips, pool=(meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL),
                            traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
-                           ready_nodes=frozenset(ready.get(key, ())), ports=ports)
+                           ready_nodes=frozenset(ready.get(key, ())), ports=ports,
+                           client_ip_affinity=spec.get("sessionAffinity") == "ClientIP",
+                           health_check_node_port=int(spec.get("healthCheckNodePort") or 0))
 
     def snapshot(self, alive: frozenset[str]) -> Snapshot:
         """The pure Snapshot the desired-state function takes."""
@@ -111,6 +113,8 @@ class ClusterState:
             alive=alive,
             advertisements=tuple(advertisement(a) for _, a in sorted(self.advertisements.items())),
             pool_labels={p["metadata"]["name"]: dict(p["metadata"].get("labels") or {}) for p in self.pools.values()},
+            pool_forwarding={p["metadata"]["name"]: (p.get("spec") or {}).get("forwarding") or "KubeProxy"
+                             for p in self.pools.values()},
         )
 
     def peers(self) -> dict[str, str]:

@@ -20,6 +20,7 @@ from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.speaker.app import Speaker
+from ironlb.speaker.forwarding import ForwardingSettings
 from ironlb.speaker.metrics import registry_for
 
 log = logging.getLogger("ironlb.speaker")
@@ -39,6 +40,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7473")))
     p.add_argument("--exclude-interfaces", default=env("IRONLB_EXCLUDE_INTERFACES", ""),
                    help="comma list of interfaces never to answer on (e.g. a management NIC)")
+    p.add_argument("--nodeport-forwarding", default=env("IRONLB_NODEPORT_FORWARDING", "true"),
+                   choices=["true", "false"], help="program nftables for pools with forwarding: NodePort")
+    p.add_argument("--nft", default=env("IRONLB_NFT", "nft"), help="nft binary, for forwarding: NodePort pools")
+    p.add_argument("--kube-proxy-healthz-port", type=int, default=int(env("IRONLB_KUBE_PROXY_HEALTHZ_PORT", "10256")),
+                   help="kube-proxy's healthz port on every node (health check of NodePort forwarding)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -65,7 +71,9 @@ async def run(args: argparse.Namespace) -> int:
     api = api_client()
     key = await read_key(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key)
     exclude = [i for i in args.exclude_interfaces.split(",") if i]
-    speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude)
+    fwd = ForwardingSettings(enabled=args.nodeport_forwarding == "true", nft=args.nft,
+                             kube_proxy_healthz_port=args.kube_proxy_healthz_port)
+    speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd)
     health = HealthServer(registry_for(lambda: speaker), speaker.ready, args.metrics_host, args.metrics_port)
     await health.start()
     task = asyncio.create_task(speaker.run())

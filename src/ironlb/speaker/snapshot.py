@@ -19,6 +19,8 @@ class ServiceInfo:
     traffic_policy: str = "Cluster"
     ready_nodes: frozenset[str] = frozenset()  # nodes with at least one ready endpoint
     ports: tuple[tuple[str, int, int], ...] = ()  # (protocol, port, nodePort)
+    client_ip_affinity: bool = False  # spec.sessionAffinity: ClientIP
+    health_check_node_port: int = 0  # kube-proxy answers here when the node has a local endpoint
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class NodeInfo:
     labels: Mapping[str, str] = field(default_factory=dict)
     network_unavailable: bool = False
     ready: bool = True
+    addresses: tuple[str, ...] = ()  # InternalIPs
 
 
 @dataclass(frozen=True)
@@ -51,3 +54,4 @@ class Snapshot:
     alive: frozenset[str]
     advertisements: tuple[Advertisement, ...]
     pool_labels: Mapping[str, Mapping[str, str]]
+    pool_forwarding: Mapping[str, str] = field(default_factory=dict)  # pool -> KubeProxy | NodePort

@@ -15,9 +15,11 @@ from kubernetes.client.rest import ApiException
 
 from ironlb.core.election import elect
 from ironlb.speaker.desired import Decision, Reason
+from ironlb.speaker.forwarding.plan import Backend, ServicePlan
 
 log = logging.getLogger(__name__)
 CONDITION = "ironlb.io/Announced"
+FORWARDING_CONDITION = "ironlb.io/Forwarding"
 COMPONENT = "ironlb-speaker"
 
 
@@ -41,18 +43,37 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
     return {"status": "False", "reason": missing.reason.value, "message": f"{missing.ip} is not announced: {text}"}
 
 
+def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str, str]:
+    """The Forwarding condition of a NodePort-forwarded Service: which nodes' NodePorts take traffic."""
+    others = "; ".join(f"{n}: {s.value}" for n, s in sorted(plan.backends.items()) if s is not Backend.HEALTHY)
+    problems = "; ".join(plan.problems)
+    ports = ", ".join(f"{p.get('port')}/{p.get('protocol', 'TCP')} -> NodePort {p.get('nodePort')}"
+                      for p in (svc.get("spec") or {}).get("ports") or [])
+    if plan.disabled:
+        return {"status": "False", "reason": "ForwardingDisabled",
+                "message": "its pool forwards to NodePorts, but the speakers run with NodePort forwarding off "
+                           "(Helm value speaker.nodePortForwarding: true turns it on)"}
+    if not plan.healthy:
+        return {"status": "False", "reason": "NoHealthyBackend",
+                "message": "no node's NodePort can take the traffic: " + (others or "no nodes")}
+    message = (f"{', '.join(plan.vips)}: {ports} on {', '.join(plan.healthy)}"
+               + (f" (not used: {others})" if others else ""))
+    return {"status": "True", "reason": "Forwarding", "message": message + (f"; {problems}" if problems else "")}
+
+
 class StatusReporter:
     """Writes Service conditions and Events when what this node is responsible for changes."""
 
     def __init__(self, api: client.ApiClient, me: str) -> None:
         self.core = client.CoreV1Api(api)
         self.me = me
-        self._said: dict[str, tuple[str, str, str, str]] = {}
+        self._said: dict[tuple[str, str], tuple[str, str, str, str]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, decisions: tuple[Decision, ...], services: Mapping[str, Mapping[str, Any]],
-               alive: frozenset[str], my_interfaces: tuple[str, ...] = ()) -> None:
-        """Schedule the writes this node owes for the current decisions."""
+               alive: frozenset[str], my_interfaces: tuple[str, ...] = (),
+               forwarding: Mapping[str, ServicePlan] | None = None) -> None:
+        """Schedule the writes this node owes for the current decisions (and its forwarding)."""
         by_service: dict[str, list[Decision]] = {}
         for d in decisions:
             by_service.setdefault(d.service, []).append(d)
@@ -60,16 +81,25 @@ class StatusReporter:
             announcing = [d.node for d in ds if d.node]
             writer = announcing[0] if announcing else elect(key, alive)
             if writer != self.me or key not in services:
-                self._said.pop(key, None)
+                self._said.pop((key, CONDITION), None)
+                self._said.pop((key, FORWARDING_CONDITION), None)
                 continue
-            cond = condition_for(ds, self.me, my_interfaces)
-            # Keyed by UID too: a Service deleted and created again under the same name is new.
-            said = (services[key]["metadata"].get("uid", ""), cond["status"], cond["reason"], cond["message"])
-            if self._said.get(key) == said or _current(services[key]) == said[1:]:
-                self._said[key] = said
-                continue
-            self._said[key] = said
-            self._spawn(self._write(services[key], cond))
+            self._say(services[key], CONDITION, condition_for(ds, self.me, my_interfaces))
+            if forwarding and key in forwarding:
+                self._say(services[key], FORWARDING_CONDITION, forwarding_condition(forwarding[key], services[key]))
+
+    def _say(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str]) -> None:
+        """Write condition CTYPE unless the Service already carries it (or it is on its way)."""
+        key = f"{svc['metadata'].get('namespace')}/{svc['metadata']['name']}"
+        # Keyed by UID too: a Service deleted and created again under the same name is new.
+        said = (svc["metadata"].get("uid", ""), cond["status"], cond["reason"], cond["message"])
+        previous = self._said.get((key, ctype))
+        self._said[(key, ctype)] = said
+        current = _current(svc, ctype)
+        if previous == said or current == said[1:]:
+            return
+        flipped = current is None or current[0] != cond["status"]
+        self._spawn(self._write(svc, ctype, cond, flipped))
 
     def duplicate(self, svc: Mapping[str, Any] | None, ip: str, mac: str, ifname: str) -> None:
         """Report another MAC answering for an IP this node announces."""
@@ -82,16 +112,20 @@ class StatusReporter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, svc: Mapping[str, Any], cond: dict[str, str]) -> None:
+    async def _write(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str], flipped: bool = True) -> None:
         meta = svc["metadata"]
         now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        others = [c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") != CONDITION]
-        new = {"type": CONDITION, "lastTransitionTime": now, "observedGeneration": meta.get("generation", 0), **cond}
+        others = [c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") != ctype]
+        new = {"type": ctype, "lastTransitionTime": now, "observedGeneration": meta.get("generation", 0), **cond}
         body = {"status": {"conditions": [*others, new]}}
         try:
             await asyncio.to_thread(self.core.patch_namespaced_service_status, meta["name"], meta["namespace"], body)
         except ApiException as exc:
             log.warning("could not write condition on %s/%s: %s", meta["namespace"], meta["name"], exc.reason)
+            return
+        if ctype == FORWARDING_CONDITION:  # health flaps change the message; an Event only on a flip
+            if flipped:
+                await self._event(svc, cond["reason"], cond["message"], warning=cond["status"] != "True")
             return
         reason = "NodeAssigned" if cond["status"] == "True" else "NotAnnounced"
         await self._event(svc, reason, cond["message"], warning=cond["status"] != "True")
@@ -112,8 +146,8 @@ class StatusReporter:
             log.warning("could not record event %s: %s", reason, exc.reason)
 
 
-def _current(svc: Mapping[str, Any]) -> tuple[str, str, str] | None:
+def _current(svc: Mapping[str, Any], ctype: str = CONDITION) -> tuple[str, str, str] | None:
     for c in (svc.get("status") or {}).get("conditions") or []:
-        if c.get("type") == CONDITION:
+        if c.get("type") == ctype:
             return c.get("status"), c.get("reason"), c.get("message")
     return None
