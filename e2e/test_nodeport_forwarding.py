@@ -1,0 +1,139 @@
+"""Pools with `forwarding: NodePort`: the announcing node sends VIP traffic to the NodePorts of
+healthy nodes (its own nftables table, ipMode Proxy), through the real kube-proxy on each node."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.lab import kubeproxy, lab, procs, workload
+from e2e.lab.config import node
+from e2e.lab.testing import Kube, wait_for
+from e2e.test_loadbalancer import announcer, service, vip_of
+
+pytestmark = pytest.mark.lab
+POOL = "e2e-fwd"
+NODES = ("node-1", "node-2", "node-3")
+NODE_IPS = {"node-1": "192.0.2.11", "node-2": "192.0.2.12", "node-3": "192.0.2.13"}
+MARK = "mark=1048576"  # ironlb.speaker.forwarding.nft.MARK on the connection
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pool(kube: Kube) -> Iterator[None]:
+    """A NodePort-forwarding pool announced from every node."""
+    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": POOL},
+                "spec": {"addresses": ["203.0.113.160/28", "2001:db8:ffff::a00/124"], "autoAssign": False,
+                         "forwarding": "NodePort"}},
+               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": POOL},
+                "spec": {"ipAddressPools": [POOL]}})
+    yield
+    kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
+    kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
+
+
+@pytest.fixture
+def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A dual-stack workload with a pod on every node behind a Service from the forwarding pool."""
+    name = "fwd-" + request.node.name.replace("_", "-")[5:22].strip("-")
+    kube.deploy(name, replicas=3, nodes=list(NODES))
+    kube.apply(service(name, pool=POOL, ipFamilyPolicy="PreferDualStack", ipFamilies=["IPv4", "IPv6"]))
+    node_port = kube.get("service", name)["spec"]["ports"][0]["nodePort"]
+    for ip in NODE_IPS.values():  # kube-proxy on every node has synced the new Service
+        wait_for(lambda ip=ip: kube.curl("client", f"http://{ip}:{node_port}/"), what=f"NodePort on {ip}")
+    yield name
+    kube.kubectl("delete", "service", name, "--wait=false")
+    kube.undeploy(name)
+
+
+def forwarding(kube: Kube, name: str) -> dict | None:
+    """The Service's ironlb.io/Forwarding condition."""
+    conds = kube.get("service", name).get("status", {}).get("conditions") or []
+    return next((c for c in conds if c["type"] == "ironlb.io/Forwarding"), None)
+
+
+def forwarded_to(kube: Kube, on: str, node_port: int) -> Counter[str]:
+    """Node addresses the announcing node ON rewrote VIP flows to (from its conntrack table)."""
+    out = kube.exec(on, "conntrack", "-L", "-p", "tcp", "--dport", str(node_port), check=True).stdout
+    return Counter(m.group(1) for line in out.splitlines() if MARK in line
+                   and (m := re.search(r"dst=(\S+) sport=\d+ dport=" + str(node_port), line)))
+
+
+def curl_all(kube: Kube, url: str, count: int) -> list[str | None]:
+    """COUNT requests, each a new connection from a new client port."""
+    return [kube.curl("client", url, timeout=1) for _ in range(count)]
+
+
+def test_vip_traffic_goes_through_the_node_ports_of_every_node(kube: Kube, web: str) -> None:
+    def both_vips() -> dict | None:
+        svc = kube.get("service", web)
+        return svc if len(svc["status"]["loadBalancer"].get("ingress") or []) == 2 else None
+
+    svc = wait_for(both_vips, what="two VIPs")
+    assert [i["ipMode"] for i in svc["status"]["loadBalancer"]["ingress"]] == ["Proxy", "Proxy"]
+    vip4, vip6 = (i["ip"] for i in svc["status"]["loadBalancer"]["ingress"])
+    node_port = svc["spec"]["ports"][0]["nodePort"]
+    on = announcer(kube, web)
+    cond = wait_for(lambda: (c := forwarding(kube, web)) and c["status"] == "True" and c, what="Forwarding condition")
+    assert f"NodePort {node_port} on node-1, node-2, node-3" in cond["message"]
+    # ipMode Proxy: kube-proxy leaves the VIP alone, so what carries it is the speaker's table.
+    assert vip4 not in kube.exec(on, "nft", "list", "table", "ip", "kube-proxy", check=True).stdout
+    kube.exec(on, "conntrack", "-F", check=True)
+    answers = curl_all(kube, f"http://{vip4}/", 30)
+    assert all(a and a.startswith(web) for a in answers), answers
+    assert set(forwarded_to(kube, on, node_port)) == set(NODE_IPS.values())  # its own NodePort and the others'
+    assert wait_for(lambda: kube.curl("client", f"http://[{vip6}]/"), what="IPv6 VIP").startswith(web)
+    # The NodePort still answers on its own, and the rewrite back to the VIP leaves direct clients alone.
+    assert kube.curl("client", f"http://192.0.2.13:{node_port}/").startswith(web)
+
+
+def test_client_ip_affinity_keeps_a_client_on_one_node(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    on = announcer(kube, web)
+    node_port = kube.get("service", web)["spec"]["ports"][0]["nodePort"]
+    kube.kubectl("patch", "service", web, "-p", '{"spec":{"sessionAffinity":"ClientIP"}}')
+    wait_for(lambda: "saddr mod" in kube.exec(on, "nft", "list", "table", "inet", "ironlb").stdout,
+             what="affinity in the table")
+    kube.exec(on, "conntrack", "-F", check=True)
+    assert all(curl_all(kube, f"http://{vip}/", 12))
+    assert len(forwarded_to(kube, on, node_port)) == 1
+
+
+def test_a_failing_backend_is_left_out(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    on = announcer(kube, web)
+    node_port = kube.get("service", web)["spec"]["ports"][0]["nodePort"]
+    other = next(n for n in NODES if n != on)
+    wait_for(lambda: (c := forwarding(kube, web)) and "node-1, node-2, node-3" in c["message"], what="all backends")
+
+    # kube-proxy stopped: its rules stay, but its health check fails, so the node is taken out.
+    state = procs.load_state()
+    procs.stop(kubeproxy.proc_name(node(int(other[-1]))))
+    try:
+        cond = wait_for(lambda: (c := forwarding(kube, web)) and f"{other}: failing-health-check" in c["message"]
+                        and c, timeout=15, what="health check failure reported")
+        assert other not in cond["message"].split(" (")[0]
+    finally:
+        kubeproxy.start(node(int(other[-1])), lab.bin_dir(), state.get("ipv6", False))
+    wait_for(lambda: (c := forwarding(kube, web)) and "node-1, node-2, node-3" in c["message"], timeout=15,
+             what="backend back after kube-proxy returns")
+
+    # The node dies (its pod taken out of the endpoints first, as the endpoints controller would):
+    # heartbeats drop it at once, and every new connection goes to the remaining nodes.
+    workload.set_ready(f"{web}-{NODES.index(other)}", False)
+    lab.kill_node(other)
+    try:
+        killed = time.monotonic()
+        wait_for(lambda: (c := forwarding(kube, web)) and f"{other}: not-alive" in c["message"], timeout=10,
+                 interval=0.1, what="dead backend dropped")
+        assert time.monotonic() - killed < 5
+        kube.exec(on, "conntrack", "-F", check=True)
+        answers = curl_all(kube, f"http://{vip}/", 20)
+        assert all(answers), answers
+        assert NODE_IPS[other] not in forwarded_to(kube, on, node_port)
+    finally:
+        lab.revive_node(other)
+        workload.set_ready(f"{web}-{NODES.index(other)}", True)
