@@ -1,4 +1,5 @@
-"""A lab pod's process: an HTTP server that answers every GET with its pod name."""
+"""A lab pod's process: an HTTP server that answers every GET with its pod name
+(and GET /bytes/N with N zero bytes, for the datapath benchmark's throughput)."""
 
 from __future__ import annotations
 
@@ -27,12 +28,25 @@ def main() -> None:
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
+            if self.path.startswith("/bytes/") and self.path[7:].isdigit():
+                self._send_bytes(int(self.path[7:]))
+                return
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("X-Client-Address", self.client_address[0])
             self.end_headers()
             self.wfile.write(body)
+
+        def _send_bytes(self, size: int) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            chunk = memoryview(bytes(1 << 16))
+            while size > 0:
+                self.wfile.write(chunk[:min(size, len(chunk))])
+                size -= len(chunk)
 
         def log_message(self, format: str, *args: object) -> None:
             return
