@@ -13,11 +13,11 @@ from ironlb.common.informer import Informer
 from ironlb.speaker.announcer import Announcer, Interface
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired, compute
-from ironlb.speaker.forwarding import ForwardingSettings
-from ironlb.speaker.forwarding import plan as forwarding
-from ironlb.speaker.forwarding.health import HealthChecker
-from ironlb.speaker.forwarding.nft import render
-from ironlb.speaker.forwarding.programmer import NftablesProgrammer
+from ironlb.speaker.forward import ForwardingSettings
+from ironlb.speaker.forward import plan as forwarding
+from ironlb.speaker.forward.health import HealthChecker
+from ironlb.speaker.forward.nft import render
+from ironlb.speaker.forward.programmer import NftablesProgrammer
 from ironlb.speaker.interfaces import InterfaceTracker
 from ironlb.speaker.l2.io import RawPacketIO
 from ironlb.speaker.l2.responder import Responder

@@ -20,7 +20,7 @@ from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.speaker.app import Speaker
-from ironlb.speaker.forwarding import ForwardingSettings
+from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.metrics import registry_for
 
 log = logging.getLogger("ironlb.speaker")

@@ -15,7 +15,7 @@ from kubernetes.client.rest import ApiException
 
 from ironlb.core.election import elect
 from ironlb.speaker.desired import Decision, Reason
-from ironlb.speaker.forwarding.plan import Backend, ServicePlan
+from ironlb.speaker.forward.plan import Backend, ServicePlan
 
 log = logging.getLogger(__name__)
 CONDITION = "ironlb.io/Announced"

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ironlb.speaker.forwarding.plan import BUCKETS, Forward, ForwardingPlan, family_of
+from ironlb.speaker.forward.plan import BUCKETS, Forward, ForwardingPlan, family_of
 
 TABLE = "ironlb"
 MARK = 0x00100000  # one bit of the packet and connection marks; kube-proxy uses 0x4000 and 0x8000

@@ -13,7 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
-from ironlb.speaker.forwarding.plan import Probe
+from ironlb.speaker.forward.plan import Probe
 
 log = logging.getLogger(__name__)
 

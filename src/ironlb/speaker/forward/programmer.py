@@ -8,7 +8,7 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from ironlb.speaker.forwarding.nft import TABLE
+from ironlb.speaker.forward.nft import TABLE
 
 log = logging.getLogger(__name__)
 REMOVE = f"table inet {TABLE}\ndelete table inet {TABLE}\n"
