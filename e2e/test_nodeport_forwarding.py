@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 POOL = "e2e-fwd"
 NODES = ("node-1", "node-2", "node-3")
 NODE_IPS = {"node-1": "192.0.2.11", "node-2": "192.0.2.12", "node-3": "192.0.2.13"}
-MARK = "mark=1048576"  # ironlb.speaker.forwarding.nft.MARK on the connection
+MARK = "mark=1048576"  # ironlb.speaker.forward.nft.MARK on the connection
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from ironlb.speaker.forwarding.health import HealthChecker, http_ok
-from ironlb.speaker.forwarding.plan import Probe
+from ironlb.speaker.forward.health import HealthChecker, http_ok
+from ironlb.speaker.forward.plan import Probe
 
 
 async def serve(status: dict[str, int]) -> asyncio.Server:
