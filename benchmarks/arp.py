@@ -12,7 +12,7 @@ import sys
 from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.testing import Kube, pool_manifests, wait_for
 
 NAME = "bench-arp"
 
@@ -28,10 +28,7 @@ def load(ip: str, rate: int, duration: float = 2.0) -> dict:
 
 def setup(kube: Kube) -> str:
     """A Service with a VIP announced by some node; return the VIP."""
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": NAME},
-                "spec": {"addresses": ["198.51.100.232/30"], "autoAssign": False}},
-               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": NAME},
-                "spec": {"ipAddressPools": [NAME]}})
+    kube.apply(*pool_manifests(NAME, ["198.51.100.232/30"]))
     workload.delete(NAME)
     kube.deploy(NAME, replicas=1, nodes=["node-1"])
     kube.apply({"apiVersion": "v1", "kind": "Service",

@@ -17,7 +17,7 @@ import sys
 from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.testing import Kube, pool_manifests, wait_for
 
 NAME = "bench-dp"
 POD_NODE = "node-2"
@@ -35,10 +35,7 @@ def setup(kube: Kube) -> dict[str, str]:
     targets = {"direct": wait_for(lambda: kube.get("pod", f"{NAME}-0")["status"].get("podIP"), what="pod IP")}
     for mode, (forwarding, cidr) in MODES.items():
         name = f"{NAME}-{mode}"
-        kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": name},
-                    "spec": {"addresses": [cidr], "autoAssign": False, "forwarding": forwarding}},
-                   {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": name},
-                    "spec": {"ipAddressPools": [name]}},
+        kube.apply(*pool_manifests(name, [cidr], forwarding=forwarding),
                    {"apiVersion": "v1", "kind": "Service",
                     "metadata": {"name": name, "namespace": "default", "annotations": {"ironlb.io/address-pool": name}},
                     "spec": {"type": "LoadBalancer", "selector": {"app": NAME},

@@ -14,7 +14,7 @@ from benchmarks._lab import lab, percentile, report
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.testing import Kube, pool_manifests, wait_for
 
 TRIALS = int(sys.argv[1]) if len(sys.argv) > 1 else 20
 NODES = ["node-1", "node-2", "node-3"]
@@ -31,10 +31,7 @@ def announcer(kube: Kube) -> str | None:
 
 def setup(kube: Kube) -> str:
     """Pool, advertisement, a pod on every node, and the Service; return its VIP."""
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": NAME},
-                "spec": {"addresses": ["198.51.100.240/29"], "autoAssign": False}},
-               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": NAME},
-                "spec": {"ipAddressPools": [NAME]}})
+    kube.apply(*pool_manifests(NAME, ["198.51.100.240/29"]))
     workload.delete(NAME)
     kube.deploy(NAME, replicas=3, nodes=NODES)
     kube.apply({"apiVersion": "v1", "kind": "Service",

@@ -6,12 +6,13 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
 from e2e.lab import lab, workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.testing import Kube, pool_manifests, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
@@ -57,10 +58,7 @@ def vip_of(kube: Kube, name: str) -> str:
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A pool announced from every node."""
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": POOL},
-                "spec": {"addresses": ["203.0.113.64/27", "2001:db8:ffff::100/120"], "autoAssign": False}},
-               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": POOL},
-                "spec": {"ipAddressPools": [POOL]}})
+    kube.apply(*pool_manifests(POOL, ["203.0.113.64/27", "2001:db8:ffff::100/120"]))
     yield
     kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
     kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
@@ -91,10 +89,9 @@ def test_one_arp_reply_from_elected_node_and_traffic_flows(kube: Kube, web: str)
     assert probe(kube, "203.0.113.95", wait=0.5) == []  # unassigned: nobody answers
 
 
-def test_node_failure_moves_the_ip(kube: Kube, web: str) -> None:
-    vip = vip_of(kube, web)
-    old = announcer(kube, web)
-    wait_for(lambda: kube.curl("client", f"http://{vip}/"), what="curl VIP")
+@contextmanager
+def announcer_killed(kube: Kube, web: str, vip: str, old: str) -> Iterator[None]:
+    """Kill node OLD (announcing VIP of WEB), check traffic resumes within 5 s, revive it on exit."""
     # Its pod is gone first, so the surviving nodes' pods serve every request after the kill.
     workload.set_ready(f"{web}-{NODES.index(old)}", False)
     lab.kill_node(old)
@@ -103,13 +100,21 @@ def test_node_failure_moves_the_ip(kube: Kube, web: str) -> None:
         wait_for(lambda: kube.curl("client", f"http://{vip}/", timeout=0.5), timeout=10, interval=0.05,
                  what="traffic after failover")
         assert time.monotonic() - killed < 5
-        new = announcer(kube, web)
-        assert new != old and new == elect(vip, [n for n in NODES if n != old])
-        neigh = kube.exec("client", "ip", "neigh", "show", vip, check=True).stdout
-        assert lab.node_mac(new) in neigh  # the gratuitous ARP moved the client's entry
+        yield
     finally:
         lab.revive_node(old)
         workload.set_ready(f"{web}-{NODES.index(old)}", True)
+
+
+def test_node_failure_moves_the_ip(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    old = announcer(kube, web)
+    wait_for(lambda: kube.curl("client", f"http://{vip}/"), what="curl VIP")
+    with announcer_killed(kube, web, vip, old):
+        new = wait_for(lambda: (n := announcer(kube, web)) != old and n, what="new announcer reported")
+        assert new == elect(vip, [n for n in NODES if n != old])
+        neigh = kube.exec("client", "ip", "neigh", "show", vip, check=True).stdout
+        assert lab.node_mac(new) in neigh  # the gratuitous ARP moved the client's entry
     # Back to the hash winner once the node is alive again, and still exactly one answer.
     wait_for(lambda: announcer(kube, web) == old, timeout=20, what="announcement back on the revived node")
     assert [r["mac"] for r in wait_for(lambda: probe(kube, vip), what="ARP")] == [lab.node_mac(old)]
@@ -129,11 +134,8 @@ def test_external_traffic_policy_local_announces_from_pod_nodes(kube: Kube) -> N
 
 
 def test_node_selector_and_interfaces_restrict(kube: Kube) -> None:
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "e2e-sel"},
-                "spec": {"addresses": ["203.0.113.96/28"], "autoAssign": False}},
-               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": "e2e-sel"},
-                "spec": {"ipAddressPools": ["e2e-sel"], "interfaces": ["nosuchif0"],
-                         "nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node-3"}}]}})
+    kube.apply(*pool_manifests("e2e-sel", ["203.0.113.96/28"], advertisement={
+        "interfaces": ["nosuchif0"], "nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node-3"}}]}))
     kube.deploy("sel", replicas=3, nodes=list(NODES))
     kube.apply(service("sel", pool="e2e-sel"))
     try:

@@ -12,8 +12,8 @@ import pytest
 
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import node
-from e2e.lab.testing import Kube, wait_for
-from e2e.test_loadbalancer import announcer, service, vip_of
+from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.test_loadbalancer import announcer, announcer_killed, service, vip_of
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-fwd"
@@ -25,11 +25,7 @@ MARK = "mark=1048576"  # ironlb.speaker.forward.nft.MARK on the connection
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A NodePort-forwarding pool announced from every node."""
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": POOL},
-                "spec": {"addresses": ["203.0.113.160/28", "2001:db8:ffff::a00/124"], "autoAssign": False,
-                         "forwarding": "NodePort"}},
-               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": POOL},
-                "spec": {"ipAddressPools": [POOL]}})
+    kube.apply(*pool_manifests(POOL, ["203.0.113.160/28", "2001:db8:ffff::a00/124"], forwarding="NodePort"))
     yield
     kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
     kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
@@ -137,3 +133,22 @@ def test_a_failing_backend_is_left_out(kube: Kube, web: str) -> None:
     finally:
         lab.revive_node(other)
         workload.set_ready(f"{web}-{NODES.index(other)}", True)
+
+
+def table_of(kube: Kube, on: str) -> str:
+    """The speaker's nftables table on node ON ('' when it has none)."""
+    return kube.exec(on, "nft", "list", "table", "inet", "ironlb").stdout
+
+
+def test_forwarding_moves_with_the_announcement(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    old = announcer(kube, web)
+    wait_for(lambda: vip in table_of(kube, old), what="forwarding programmed")
+    assert all(vip not in table_of(kube, n) for n in NODES if n != old)  # only the announcer forwards
+    with announcer_killed(kube, web, vip, old):
+        new = wait_for(lambda: (n := announcer(kube, web)) != old and n, what="new announcer reported")
+        assert vip in table_of(kube, new)
+    wait_for(lambda: announcer(kube, web) == old, timeout=20, what="announcement back on the revived node")
+    wait_for(lambda: vip in table_of(kube, old) and vip not in table_of(kube, new), timeout=10,
+             what="forwarding back on the revived node only")
+    assert kube.curl("client", f"http://{vip}/")

@@ -40,13 +40,14 @@ class Speaker:
         self.state = ClusterState(lb_class=lb_class)
         self.announcer = Announcer(self._make_responder)
         self.liveness = Liveness(node, key, port, lambda _: self.mark_dirty())
-        self.status = StatusReporter(api, node)
+        self.status = StatusReporter(api, node, recheck=self._recheck_later)
         self.exclude = exclude_interfaces
         self.interfaces: dict[str, Interface] = {}
         self.desired: Desired | None = None
         self.informers: list[Informer] = []
         self._dirty = asyncio.Event()
         self._ip_owner: dict[str, str] = {}
+        self._recheck: asyncio.TimerHandle | None = None
 
     def _make_responder(self, iface: Interface) -> Responder:
         loop = asyncio.get_running_loop()
@@ -62,6 +63,12 @@ class Speaker:
     def mark_dirty(self) -> None:
         """Something changed: recompute soon (changes arriving together are coalesced)."""
         self._dirty.set()
+
+    def _recheck_later(self, delay: float) -> None:
+        # One timer at a time: when it fires, the pass it causes asks again for whatever is still pending.
+        loop = asyncio.get_running_loop()
+        if self._recheck is None or self._recheck.when() <= loop.time():
+            self._recheck = loop.call_later(delay, self.mark_dirty)
 
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         self.state.apply(kind, event, obj)

@@ -80,6 +80,11 @@ def eligibility(node: NodeInfo, ads: list[Advertisement], svc: ServiceInfo, aliv
     """May NODE announce SVC's IPs under ADS?"""
     if not any(_selects_node(ad, node) for ad in ads):
         return NodeEligibility.NOT_SELECTED
+    return node_state(node, svc, alive)
+
+
+def node_state(node: NodeInfo, svc: ServiceInfo, alive: frozenset[str]) -> NodeEligibility:
+    """May NODE take SVC's traffic at all (whatever advertisement)? Shared with NodePort forwarding."""
     if node.name not in alive or not node.ready:  # heartbeats first; the Node's Ready as a second signal
         return NodeEligibility.DEAD
     if node.network_unavailable:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client
@@ -21,6 +22,9 @@ log = logging.getLogger(__name__)
 CONDITION = "ironlb.io/Announced"
 FORWARDING_CONDITION = "ironlb.io/Forwarding"
 COMPONENT = "ironlb-speaker"
+# A condition written this long ago and still not on the Service (someone else replaced it, or the write
+# was lost) is written again; sooner than this, the watch may simply not have shown our write yet.
+RESAY_AFTER = 5.0
 
 
 def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[str, ...] = ()) -> dict[str, str]:
@@ -64,10 +68,12 @@ def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str,
 class StatusReporter:
     """Writes Service conditions and Events when what this node is responsible for changes."""
 
-    def __init__(self, api: client.ApiClient, me: str) -> None:
+    def __init__(self, api: client.ApiClient, me: str, recheck: Callable[[float], None] = lambda _: None) -> None:
         self.core = client.CoreV1Api(api)
         self.me = me
-        self._said: dict[tuple[str, str], tuple[str, str, str, str]] = {}
+        self._recheck = recheck  # asks for another report() after this many seconds
+        # (service key, condition type) -> (what was said, monotonic time it was sent)
+        self._said: dict[tuple[str, str], tuple[tuple[str, str, str, str], float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, decisions: tuple[Decision, ...], services: Mapping[str, Mapping[str, Any]],
@@ -84,22 +90,31 @@ class StatusReporter:
                 self._said.pop((key, CONDITION), None)
                 self._said.pop((key, FORWARDING_CONDITION), None)
                 continue
-            self._say(services[key], CONDITION, condition_for(ds, self.me, my_interfaces))
+            self.say(services[key], CONDITION, condition_for(ds, self.me, my_interfaces))
             if forwarding and key in forwarding:
-                self._say(services[key], FORWARDING_CONDITION, forwarding_condition(forwarding[key], services[key]))
+                self.say(services[key], FORWARDING_CONDITION, forwarding_condition(forwarding[key], services[key]))
 
-    def _say(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str]) -> None:
+    def say(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str]) -> None:
         """Write condition CTYPE unless the Service already carries it (or it is on its way)."""
         key = f"{svc['metadata'].get('namespace')}/{svc['metadata']['name']}"
         # Keyed by UID too: a Service deleted and created again under the same name is new.
         said = (svc["metadata"].get("uid", ""), cond["status"], cond["reason"], cond["message"])
-        previous = self._said.get((key, ctype))
-        self._said[(key, ctype)] = said
         current = _current(svc, ctype)
-        if previous == said or current == said[1:]:
+        if current == said[1:]:
+            self._said[(key, ctype)] = (said, time.monotonic())
             return
+        previous, sent_at = self._said.get((key, ctype), (None, 0.0))
+        if previous == said and (age := time.monotonic() - sent_at) < RESAY_AFTER:
+            self._recheck(RESAY_AFTER - age)  # not there yet: look again once the watch must have shown it
+            return
+        self._said[(key, ctype)] = (said, time.monotonic())
         flipped = current is None or current[0] != cond["status"]
-        self._spawn(self._write(svc, ctype, cond, flipped))
+        self._spawn(self._write(svc, ctype, cond, flipped, repeated=previous == said))
+
+    async def flush(self) -> None:
+        """Wait for the condition writes and Events in flight."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def duplicate(self, svc: Mapping[str, Any] | None, ip: str, mac: str, ifname: str) -> None:
         """Report another MAC answering for an IP this node announces."""
@@ -112,16 +127,22 @@ class StatusReporter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str], flipped: bool = True) -> None:
+    async def _write(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str], flipped: bool,
+                     repeated: bool) -> None:
         meta = svc["metadata"]
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        others = [c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") != ctype]
-        new = {"type": ctype, "lastTransitionTime": now, "observedGeneration": meta.get("generation", 0), **cond}
-        body = {"status": {"conditions": [*others, new]}}
+        old = _condition(svc, ctype)
+        since = (old.get("lastTransitionTime") if old and old.get("status") == cond["status"] else None) or \
+            dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        new = {"type": ctype, "lastTransitionTime": since, "observedGeneration": meta.get("generation", 0), **cond}
+        # Only this condition: status.conditions merges by type (strategic merge patch), so a write racing
+        # ours for another condition (or another writer's) is kept, never replaced by our stale copy.
+        body = {"status": {"conditions": [new]}}
         try:
             await asyncio.to_thread(self.core.patch_namespaced_service_status, meta["name"], meta["namespace"], body)
         except ApiException as exc:
             log.warning("could not write condition on %s/%s: %s", meta["namespace"], meta["name"], exc.reason)
+            return
+        if repeated:  # the same words again (ours were replaced or lost): the Event was already recorded
             return
         if ctype == FORWARDING_CONDITION:  # health flaps change the message; an Event only on a flip
             if flipped:
@@ -146,8 +167,10 @@ class StatusReporter:
             log.warning("could not record event %s: %s", reason, exc.reason)
 
 
+def _condition(svc: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
+    return next((c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), None)
+
+
 def _current(svc: Mapping[str, Any], ctype: str = CONDITION) -> tuple[str, str, str] | None:
-    for c in (svc.get("status") or {}).get("conditions") or []:
-        if c.get("type") == ctype:
-            return c.get("status"), c.get("reason"), c.get("message")
-    return None
+    c = _condition(svc, ctype)
+    return None if c is None else (c.get("status"), c.get("reason"), c.get("message"))

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ironlb.core.election import buckets
-from ironlb.speaker.snapshot import EXCLUDE_LABEL, NodeInfo, ServiceInfo, Snapshot
+from ironlb.speaker.desired import NodeEligibility, node_state
+from ironlb.speaker.snapshot import NodeInfo, ServiceInfo, Snapshot
 
 NODE_PORT = "NodePort"
 BUCKETS = 64
@@ -21,7 +22,7 @@ FORWARDED_PROTOCOLS = ("TCP", "UDP")
 
 
 class Backend(Enum):
-    """Whether a node's NodePort takes a forwarded VIP's traffic, and why not."""
+    """Whether a node's NodePort takes a forwarded VIP's traffic, and why not (values as NodeEligibility's)."""
 
     HEALTHY = "healthy"
     DEAD = "not-alive"
@@ -108,14 +109,9 @@ def probe_for(svc: ServiceInfo, node: NodeInfo, family: int, kube_proxy_port: in
 def backend_state(svc: ServiceInfo, node: NodeInfo, snapshot: Snapshot, family: int,
                   failing: frozenset[Probe], kube_proxy_port: int) -> Backend:
     """May NODE's NodePort take SVC's traffic for a VIP of FAMILY?"""
-    if node.name not in snapshot.alive or not node.ready:
-        return Backend.DEAD
-    if node.network_unavailable:
-        return Backend.NETWORK_UNAVAILABLE
-    if EXCLUDE_LABEL in node.labels:
-        return Backend.EXCLUDED_BY_LABEL
-    if svc.traffic_policy == "Local" and node.name not in svc.ready_nodes:
-        return Backend.NO_LOCAL_ENDPOINT
+    state = node_state(node, svc, snapshot.alive)
+    if state is not NodeEligibility.ELIGIBLE:
+        return Backend(state.value)
     probe = probe_for(svc, node, family, kube_proxy_port)
     if probe is None:
         return Backend.NO_ADDRESS

@@ -1,0 +1,87 @@
+"""The speaker's Service conditions against the real API server: concurrent writes of different
+conditions keep each other, and a condition replaced by someone else is written again."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, config
+
+from e2e.lab.config import KUBECONFIG
+from e2e.lab.testing import Kube
+from ironlb.speaker import status
+from ironlb.speaker.status import CONDITION, FORWARDING_CONDITION, StatusReporter
+
+pytestmark = pytest.mark.lab
+NAME = "status-writes"
+
+
+def cond(status_: str, message: str, reason: str = "Announcing") -> dict[str, str]:
+    """A condition body as the reporter computes it."""
+    return {"status": status_, "reason": reason, "message": message}
+
+
+def conditions(kube: Kube) -> dict[str, tuple[str, str, str]]:
+    """The Service's conditions by type: (status, reason, message)."""
+    svc = kube.get("service", NAME)
+    return {c["type"]: (c["status"], c["reason"], c["message"]) for c in svc.get("status", {}).get("conditions", [])}
+
+
+@pytest.fixture
+def api(kube: Kube) -> Iterator[client.ApiClient]:
+    """An API client for the lab, and a fresh Service carrying an earlier node's conditions."""
+    kube.kubectl("delete", "service", NAME, "--ignore-not-found")
+    kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": NAME, "namespace": "default"},
+                "spec": {"selector": {"app": NAME}, "ports": [{"port": 80}]}})
+    stamp = "2026-01-01T00:00:00Z"
+    earlier = [{"type": CONDITION, "lastTransitionTime": stamp, **cond("True", "203.0.113.9 from node node-1")},
+               {"type": FORWARDING_CONDITION, "lastTransitionTime": stamp, **cond("True", "via node-1", "Forwarding")}]
+    kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=merge",
+                 "-p", f'{{"status": {{"conditions": {_json(earlier)}}}}}')
+    api_client = config.new_client_from_config(config_file=str(KUBECONFIG))
+    yield api_client
+    api_client.close()
+    kube.kubectl("delete", "service", NAME, "--ignore-not-found")
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value)
+
+
+async def test_two_conditions_written_from_one_snapshot_both_stand(kube: Kube, api: client.ApiClient) -> None:
+    snapshot = kube.get("service", NAME)
+    reporter = StatusReporter(api, "node-2")
+    reporter.say(snapshot, CONDITION, cond("True", "203.0.113.9 from node node-2"))
+    reporter.say(snapshot, FORWARDING_CONDITION, cond("True", "via node-2", "Forwarding"))
+    await reporter.flush()
+    now = conditions(kube)
+    assert now[CONDITION] == ("True", "Announcing", "203.0.113.9 from node node-2")
+    assert now[FORWARDING_CONDITION] == ("True", "Forwarding", "via node-2")
+    unchanged_status = next(c for c in kube.get("service", NAME)["status"]["conditions"] if c["type"] == CONDITION)
+    assert unchanged_status["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # same status: no transition
+
+
+async def test_a_replaced_condition_is_written_again(kube: Kube, api: client.ApiClient,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(status, "RESAY_AFTER", 3.0)
+    asked: list[float] = []
+    reporter = StatusReporter(api, "node-2", recheck=asked.append)
+    mine = cond("True", "203.0.113.9 from node node-2")
+    reporter.say(kube.get("service", NAME), CONDITION, mine)
+    await reporter.flush()
+    assert conditions(kube)[CONDITION][2] == mine["message"]
+    stale = [{"type": CONDITION, "lastTransitionTime": "2026-01-01T00:00:00Z", **cond("True", "from node node-1")}]
+    kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=strategic",
+                 "-p", f'{{"status": {{"conditions": {_json(stale)}}}}}')
+    reporter.say(kube.get("service", NAME), CONDITION, mine)  # too soon: maybe our write is not seen yet
+    await reporter.flush()
+    assert conditions(kube)[CONDITION][2] == "from node node-1"
+    assert asked and 0 < asked[-1] <= 3.0
+    await asyncio.sleep(asked[-1] + 0.05)
+    reporter.say(kube.get("service", NAME), CONDITION, mine)
+    await reporter.flush()
+    assert conditions(kube)[CONDITION][2] == mine["message"]
