@@ -10,8 +10,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from e2e.lab import lab, workload
+from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import REPO
+from e2e.lab.config import node as lab_node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
 from ironlb.core.election import elect
 
@@ -118,6 +119,24 @@ def test_node_failure_moves_the_ip(kube: Kube, web: str) -> None:
     # Back to the hash winner once the node is alive again, and still exactly one answer.
     wait_for(lambda: announcer(kube, web) == old, timeout=20, what="announcement back on the revived node")
     assert [r["mac"] for r in wait_for(lambda: probe(kube, vip), what="ARP")] == [lab.node_mac(old)]
+
+
+def test_a_restarted_speaker_takes_its_ips_back_only_once_kube_proxy_has_synced(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    old = announcer(kube, web)
+    host, ipv6 = lab_node(int(old[-1])), procs.load_state().get("ipv6", False)
+    procs.stop(kubeproxy.proc_name(host))
+    try:
+        lab.restart("speaker", old)
+        # The old speaker said goodbye; the new one stays out of the election while kube-proxy is down.
+        new = wait_for(lambda: (a := announcer(kube, web)) != old and a, what="IP taken over")
+        time.sleep(3)
+        assert announcer(kube, web) == new
+        assert kube.curl("client", f"http://{vip}/")
+    finally:
+        kubeproxy.start(host, lab.bin_dir(), ipv6)
+    wait_for(lambda: announcer(kube, web) == old, timeout=20, what="IP back once kube-proxy has synced")
+    assert kube.curl("client", f"http://{vip}/")
 
 
 def test_external_traffic_policy_local_announces_from_pod_nodes(kube: Kube) -> None:

@@ -149,10 +149,12 @@ def kill_node(name: str) -> None:
 
 
 def revive_node(name: str) -> None:
-    """Bring a killed node back: links, routes, kube-proxy, its pods and its speaker."""
+    """Bring a killed node back as after a reboot: fresh nftables and conntrack, links, routes,
+    kube-proxy, its pods and its speaker."""
     state = procs.load_state()
     n = node(int(name.rsplit("-", 1)[1]))
     all_nodes = [node(i) for i in range(1, state["nodes"] + 1)]
+    network.forget_kernel_state(n)
     network.reconnect_node(n, all_nodes, state.get("ipv6", False))
     kubeproxy.start(n, bin_dir(), state.get("ipv6", False))
     for pod in workload.pods_on(n.name):

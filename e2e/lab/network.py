@@ -117,6 +117,15 @@ def cut_node(node: NodeAddr) -> None:
         netns.ip("link", "set", dev, "down", netns=node.netns, check=False)
 
 
+def forget_kernel_state(node: NodeAddr) -> None:
+    """What a reboot loses: the node's nftables rules and conntrack table (the namespace outlives a 'kill').
+
+    Without this a revived node would start kube-proxy on the rules its killed predecessor left, and
+    kube-proxy's first sync keeps existing endpoint chains as they are, even one it had emptied."""
+    netns.run_in(node.netns, ["nft", "flush", "ruleset"])
+    netns.run_in(node.netns, ["conntrack", "-F"], check=False)  # exits 1 on an empty table
+
+
 def reconnect_node(node: NodeAddr, peers: list[NodeAddr], ipv6: bool) -> None:
     """Plug a cut node back in and restore its routes."""
     for port, dev in ((node.bridge_port, "eth0"), (node.mgmt_port, "mgmt0")):

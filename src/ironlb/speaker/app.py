@@ -19,6 +19,7 @@ from ironlb.speaker.forward.health import HealthChecker
 from ironlb.speaker.forward.nft import render
 from ironlb.speaker.forward.programmer import NftablesProgrammer
 from ironlb.speaker.interfaces import InterfaceTracker
+from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.l2.io import RawPacketIO
 from ironlb.speaker.l2.responder import Responder
 from ironlb.speaker.liveness.transport import Liveness
@@ -31,8 +32,10 @@ class Speaker:
     """One node's speaker."""
 
     def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes, port: int,
-                 exclude_interfaces: list[str], fwd: ForwardingSettings | None = None) -> None:
+                 exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
+                 kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0) -> None:
         self.node, self.api = node, api
+        self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
         self.fwd = fwd or ForwardingSettings()
         self.health = HealthChecker(self.mark_dirty, interval=self.fwd.health_interval)
         self.nftables = NftablesProgrammer(self.fwd.nft)
@@ -126,13 +129,14 @@ class Speaker:
         await self.liveness.start()
         # The programmer's first pass also clears a table a killed speaker left behind.
         programmer = loop.create_task(self.nftables.run() if self.fwd.enabled else asyncio.sleep(0))
+        kube_proxy = loop.create_task(wait_for_kube_proxy(self.kube_proxy_metrics_url, self.join_bound))
         for informer in self.informers:
             informer.start()
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
-        # A speaker that just started has not heard its peers yet, and they have not heard it: wait
-        # one detection period so the current owners learn we are back before we claim anything.
-        await asyncio.sleep(self.liveness.membership.timeout + self.liveness.interval)
         log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
+        reason = await kube_proxy
+        await self.liveness.join()
+        log.info("joined the election (%s)", reason.value)
         try:
             elapsed = 0.0
             while True:
@@ -156,5 +160,5 @@ class Speaker:
     def ready(self) -> tuple[bool, str]:
         """Readiness: synced with the API at least once."""
         if self.desired is None:
-            return False, "not synced yet"
+            return False, "not joined yet (waiting for the API sync and kube-proxy's first sync)"
         return True, f"announcing {sum(len(v) for v in self.announcer.owned().values())} (ip, interface) pairs"

@@ -21,6 +21,7 @@ from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.forward import ForwardingSettings
+from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
 from ironlb.speaker.metrics import registry_for
 
 log = logging.getLogger("ironlb.speaker")
@@ -45,6 +46,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--nft", default=env("IRONLB_NFT", "nft"), help="nft binary, for forwarding: NodePort pools")
     p.add_argument("--kube-proxy-healthz-port", type=int, default=int(env("IRONLB_KUBE_PROXY_HEALTHZ_PORT", "10256")),
                    help="kube-proxy's healthz port on every node (health check of NodePort forwarding)")
+    p.add_argument("--kube-proxy-metrics-url", default=env("IRONLB_KUBE_PROXY_METRICS_URL", KUBE_PROXY_METRICS_URL),
+                   help="kube-proxy's metrics on this node: the speaker joins the election once kube-proxy has "
+                        "synced its rules ('' joins at once, e.g. where kube-proxy does not run)")
+    p.add_argument("--join-wait", type=float, default=float(env("IRONLB_JOIN_WAIT", "30")),
+                   help="longest wait in seconds for kube-proxy's first sync before joining anyway")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -73,7 +79,8 @@ async def run(args: argparse.Namespace) -> int:
     exclude = [i for i in args.exclude_interfaces.split(",") if i]
     fwd = ForwardingSettings(enabled=args.nodeport_forwarding == "true", nft=args.nft,
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
-    speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd)
+    speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
+                      kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait)
     health = HealthServer(registry_for(lambda: speaker), speaker.ready, args.metrics_host, args.metrics_port)
     await health.start()
     task = asyncio.create_task(speaker.run())

@@ -46,6 +46,7 @@ class Membership:
     timeout: float = 0.4
     grace: float = 2.0
     max_skew_ms: int = 30_000
+    counts_self: bool = True  # False while this node has not joined (see speaker.join)
     peers: dict[str, Peer] = field(default_factory=dict)
 
     def set_expected(self, names: set[str]) -> None:
@@ -96,5 +97,6 @@ class Membership:
         return changes
 
     def alive(self) -> frozenset[str]:
-        """Alive peers and ourselves."""
-        return frozenset([self.me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])
+        """Alive peers, and ourselves once joined."""
+        me = [self.me] if self.counts_self else []
+        return frozenset([*me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])

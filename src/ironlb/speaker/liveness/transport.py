@@ -26,12 +26,16 @@ class Counters:
 
 
 class Liveness(asyncio.DatagramProtocol):
-    """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes."""
+    """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes.
+
+    Until `join()` it only listens: peers do not count it, and it does not count itself."""
 
     def __init__(self, me: str, key: bytes, port: int, on_change: AliveCallback,
                  interval: float = 0.1, timeout: float = 0.4, grace: float = 2.0) -> None:
         self.me, self.key, self.port, self.on_change, self.interval = me, key, port, on_change, interval
-        self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace)
+        self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace,
+                                     counts_self=False)
+        self.speaking = False
         self.incarnation = time.time_ns()
         self.sequence = 0
         self.peers: dict[str, str] = {}
@@ -60,6 +64,14 @@ class Liveness(asyncio.DatagramProtocol):
         self._transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self._task = asyncio.create_task(self._loop(), name="heartbeats")
 
+    async def join(self) -> None:
+        """Start heartbeating; count ourselves once peers must have heard us (one detection period),
+        so the current owners let go as we take over rather than after."""
+        self.speaking = True
+        await asyncio.sleep(self.membership.timeout + self.interval)
+        self.membership.counts_self = True
+        self._publish()
+
     def _message(self, kind: Kind) -> bytes:
         self.sequence += 1
         return encode(Heartbeat(kind, self.me, self.incarnation, self.sequence, int(time.time() * 1000)), self.key)
@@ -78,7 +90,8 @@ class Liveness(asyncio.DatagramProtocol):
 
     async def _loop(self) -> None:
         while True:
-            self._send_all(Kind.ALIVE)
+            if self.speaking:
+                self._send_all(Kind.ALIVE)
             for name, why in self.membership.tick(time.monotonic()):
                 log.warning("peer %s is dead (%s)", name, why.value)
             self._publish()
@@ -113,7 +126,8 @@ class Liveness(asyncio.DatagramProtocol):
 
     async def close(self) -> None:
         """Say goodbye (LEAVE) to every peer and stop."""
-        self._send_all(Kind.LEAVE)
+        if self.speaking:
+            self._send_all(Kind.LEAVE)
         if self._task:
             self._task.cancel()
         if self._transport:
