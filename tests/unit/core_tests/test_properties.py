@@ -26,13 +26,13 @@ DISJOINT = {
     "base": [pool("auto", "203.0.113.0/29", "2001:db8::/125"),
              pool("manual", "198.51.100.0/30", auto_assign=False),
              pool("team", "198.51.100.8/30", "2001:db8:1::/127", namespaces=("team",), priority=1),
-             pool("buggy", "198.51.100.254-198.51.101.1", avoid_buggy_ips=True)],
+             pool("buggy", "198.19.0.254-198.19.1.1", avoid_buggy_ips=True)],
     "shrunk": [pool("auto", "203.0.113.2-203.0.113.6", "2001:db8::/126"),
                pool("manual", "198.51.100.0/31", auto_assign=False)],
     "grown": [pool("auto", "203.0.113.0/28", "2001:db8::/124"),
               pool("manual", "198.51.100.0/30", auto_assign=False),
               pool("team", "198.51.100.8/29", "2001:db8:1::/126", namespaces=("team",), priority=1),
-              pool("buggy", "198.51.100.254-198.51.101.1", avoid_buggy_ips=False)],
+              pool("buggy", "198.19.0.254-198.19.1.1", avoid_buggy_ips=False)],
 }
 OVERLAPPING = {
     "overlap": [pool("auto", "203.0.113.0/29", "2001:db8::/126"),

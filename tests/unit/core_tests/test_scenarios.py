@@ -194,10 +194,10 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("b/any", ("198.51.100.16",), pool="nslist", namespace="b"),
         ]),
     "avoidBuggyIPs skips .0 and .255 across a /24 boundary": (
-        [pool("p", "198.51.100.254-198.51.101.1", avoid_buggy_ips=True)], [
+        [pool("p", "198.19.0.254-198.19.1.1", avoid_buggy_ips=True)], [
             stats("p", V4, 2, 0, 2),
-            assign("a", ("198.51.100.254",)),
-            assign("b", ("198.51.101.1",)),
+            assign("a", ("198.19.0.254",)),
+            assign("b", ("198.19.1.1",)),
             assign("c", reason=Reason.POOL_EXHAUSTED),
             stats("p", V4, 2, 2, 0),
         ]),
