@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kubernetes import watch
 
 from benchmarks._lab import core_api, lab, percentile, report, v6_service
+from e2e.lab.testing import pool_manifest
 
 NAMESPACE = "bench-assign"
 SINGLE = 100
@@ -64,8 +65,7 @@ def main() -> int:
     kube = lab()
     kube.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=180)
     kube.kubectl("create", "namespace", NAMESPACE)
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "bench-assign"},
-                "spec": {"addresses": ["2001:db8:ffff:a::/112"], "autoAssign": False}})
+    kube.apply(pool_manifest("bench-assign", ["2001:db8:ffff:a::/112"], autoAssign=False))
     api = core_api()
     watcher = IngressWatcher(api, NAMESPACE)
     time.sleep(1)

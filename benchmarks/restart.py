@@ -14,6 +14,7 @@ from pathlib import Path
 from benchmarks._lab import core_api, lab, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import procs
+from e2e.lab.testing import pool_manifest
 
 NAMESPACE = "bench-restart"
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
@@ -48,8 +49,7 @@ def main() -> int:
     procs.stop_all("speaker-")
     kube.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true", timeout=600)
     kube.kubectl("create", "namespace", NAMESPACE)
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "bench-restart"},
-                "spec": {"addresses": ["2001:db8:ffff:b::/112"], "autoAssign": False}})
+    kube.apply(pool_manifest("bench-restart", ["2001:db8:ffff:b::/112"], autoAssign=False))
     api = core_api()
     started = time.monotonic()
     with ThreadPoolExecutor(16) as pool:

@@ -11,7 +11,7 @@ import pytest
 
 from e2e.lab import lab
 from e2e.lab.config import LAB_DIR, REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.testing import Kube, pool_manifests, wait_for
 
 pytestmark = pytest.mark.lab
 NS = "ironlb-system"
@@ -49,10 +49,7 @@ def test_chart_installs_what_it_declares(kube: Kube, chart_credentials: tuple[Pa
 
 
 def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "helm-pool"},
-                "spec": {"addresses": ["203.0.113.120/30"], "autoAssign": False}},
-               {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": "helm-pool"},
-                "spec": {"ipAddressPools": ["helm-pool"]}})
+    kube.apply(*pool_manifests("helm-pool", ["203.0.113.120/30"]))
     kube.deploy("helm-web", replicas=2, nodes=["node-1", "node-2"])
     kube.apply({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": "helm-web", "namespace": "default",

@@ -13,7 +13,7 @@ import pytest
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.lab.testing import Kube, pool_manifest, pool_manifests, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
@@ -173,8 +173,7 @@ def test_node_selector_and_interfaces_restrict(kube: Kube) -> None:
 
 
 def test_pool_without_advertisement_is_reported(kube: Kube) -> None:
-    kube.apply({"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "e2e-silent"},
-                "spec": {"addresses": ["203.0.113.112/30"], "autoAssign": False}})
+    kube.apply(pool_manifest("e2e-silent", ["203.0.113.112/30"], autoAssign=False))
     kube.deploy("silent", replicas=1, nodes=["node-1"])
     kube.apply(service("silent", pool="e2e-silent"))
     try:

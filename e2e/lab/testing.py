@@ -106,11 +106,15 @@ def ensure_lab(nodes: int = 3, ipv6: bool = False) -> tuple[Kube, bool]:
     return Kube(kubeconfig=KUBECONFIG, bin_dir=lab.bin_dir()), not reuse
 
 
+def pool_manifest(name: str, addresses: list[str], **spec: Any) -> dict[str, Any]:
+    """An IPAddressPool manifest."""
+    return {"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": name},
+            "spec": {"addresses": addresses, **spec}}
+
+
 def pool_manifests(name: str, addresses: list[str], advertisement: dict[str, Any] | None = None,
                    **spec: Any) -> tuple[dict[str, Any], dict[str, Any]]:
     """An IPAddressPool NAME (not auto-assigned unless SPEC says) and an L2Advertisement announcing it."""
-    pool = {"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": name},
-            "spec": {"addresses": addresses, "autoAssign": False, **spec}}
     ad = {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": name},
           "spec": {"ipAddressPools": [name], **(advertisement or {})}}
-    return pool, ad
+    return pool_manifest(name, addresses, **{"autoAssign": False, **spec}), ad

@@ -11,12 +11,6 @@ import pytest
 from e2e.lab.testing import Kube, wait_for
 
 
-def pool(name: str, addresses: list[str], **spec: Any) -> dict[str, Any]:
-    """An IPAddressPool manifest."""
-    return {"apiVersion": "ironlb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": name},
-            "spec": {"addresses": addresses, **spec}}
-
-
 def lb_service(name: str, namespace: str = "default", annotations: dict[str, str] | None = None,
                ports: list[int] | None = None, **spec: Any) -> dict[str, Any]:
     """A LoadBalancer Service manifest selecting app=NAME."""

@@ -7,7 +7,8 @@ import json
 import pytest
 
 from e2e.lab.testing import Kube, wait_for
-from tests.integration.conftest import events_for, ingress_ips, lb_service, pool, wait_event, wait_ips
+from e2e.lab.testing import pool_manifest as pool
+from tests.integration.conftest import events_for, ingress_ips, lb_service, wait_event, wait_ips
 
 pytestmark = pytest.mark.lab
 POOL_ANN = "ironlb.io/address-pool"

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from kubernetes import client, config
@@ -41,15 +40,11 @@ def api(kube: Kube) -> Iterator[client.ApiClient]:
     earlier = [{"type": CONDITION, "lastTransitionTime": stamp, **cond("True", "203.0.113.9 from node node-1")},
                {"type": FORWARDING_CONDITION, "lastTransitionTime": stamp, **cond("True", "via node-1", "Forwarding")}]
     kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=merge",
-                 "-p", f'{{"status": {{"conditions": {_json(earlier)}}}}}')
+                 "-p", f'{{"status": {{"conditions": {json.dumps(earlier)}}}}}')
     api_client = config.new_client_from_config(config_file=str(KUBECONFIG))
     yield api_client
     api_client.close()
     kube.kubectl("delete", "service", NAME, "--ignore-not-found")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value)
 
 
 async def test_two_conditions_written_from_one_snapshot_both_stand(kube: Kube, api: client.ApiClient) -> None:
@@ -76,7 +71,7 @@ async def test_a_replaced_condition_is_written_again(kube: Kube, api: client.Api
     assert conditions(kube)[CONDITION][2] == mine["message"]
     stale = [{"type": CONDITION, "lastTransitionTime": "2026-01-01T00:00:00Z", **cond("True", "from node node-1")}]
     kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=strategic",
-                 "-p", f'{{"status": {{"conditions": {_json(stale)}}}}}')
+                 "-p", f'{{"status": {{"conditions": {json.dumps(stale)}}}}}')
     reporter.say(kube.get("service", NAME), CONDITION, mine)  # too soon: maybe our write is not seen yet
     await reporter.flush()
     assert conditions(kube)[CONDITION][2] == "from node node-1"

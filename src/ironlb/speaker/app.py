@@ -132,30 +132,34 @@ class Speaker:
         kube_proxy = loop.create_task(wait_for_kube_proxy(self.kube_proxy_metrics_url, self.join_bound))
         for informer in self.informers:
             informer.start()
-        await asyncio.gather(*(i.synced.wait() for i in self.informers))
-        log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
-        reason = await kube_proxy
-        await self.liveness.join()
-        log.info("joined the election (%s)", reason.value)
-        try:
-            elapsed = 0.0
-            while True:
-                await self._dirty.wait()
-                # Let related events land together; under a flood (10k Services created) this also
-                # caps recomputation at about half a core: the pause grows with the last pass's cost.
-                await asyncio.sleep(max(0.005, elapsed))
-                self._dirty.clear()
-                started = loop.time()
-                self.recompute()
-                elapsed = loop.time() - started
+        try:  # a SIGTERM while still waiting to join cleans up too
+            await asyncio.gather(*(i.synced.wait() for i in self.informers))
+            log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
+            reason = await kube_proxy
+            await self.liveness.join()
+            log.info("joined the election (%s)", reason.value)
+            await self._recompute_when_dirty(loop)
         finally:
             programmer.cancel()
-            await asyncio.gather(programmer, self.health.close(), return_exceptions=True)
+            kube_proxy.cancel()
+            await asyncio.gather(programmer, kube_proxy, self.health.close(), return_exceptions=True)
             tracker.stop()
             for informer in self.informers:
                 informer.stop()
             self.announcer.close()
             await self.liveness.close()
+
+    async def _recompute_when_dirty(self, loop: asyncio.AbstractEventLoop) -> None:
+        elapsed = 0.0
+        while True:
+            await self._dirty.wait()
+            # Let related events land together; under a flood (10k Services created) this also
+            # caps recomputation at about half a core: the pause grows with the last pass's cost.
+            await asyncio.sleep(max(0.005, elapsed))
+            self._dirty.clear()
+            started = loop.time()
+            self.recompute()
+            elapsed = loop.time() - started
 
     def ready(self) -> tuple[bool, str]:
         """Readiness: synced with the API at least once."""
