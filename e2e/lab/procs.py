@@ -50,7 +50,10 @@ def netns_cmd(netns: str | None, argv: Sequence[str]) -> list[str]:
 
 
 def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[str, str] | None = None) -> int:
-    """Start a detached process logging to logs/NAME.log; record and return its PID."""
+    """Start a detached process logging to logs/NAME.log; record and return its PID.
+
+    One process per NAME: one already running under it is stopped first, never left unrecorded."""
+    stop(name)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
     full_env = {**os.environ, **(env or {})}

@@ -97,7 +97,8 @@ def set_ready(pod: str, ready: bool) -> None:
     info = procs.load_state()["pods"][pod]
     host = node(int(info["node"].rsplit("-", 1)[1]))
     if ready:
-        start_pod_process(pod, info["port"])
+        if not procs.running(f"pod-{pod}"):  # already up (e.g. its node was revived): keep it
+            start_pod_process(pod, info["port"])
     else:
         procs.stop(f"pod-{pod}")
     kube.set_pod_ready(kube.core_api(), info["namespace"], pod, host.ipv4, info["ips"], ready)
