@@ -61,6 +61,17 @@ def test_replay_staleness_and_self(msg: Heartbeat, verdict: Decoded) -> None:
     assert m.on_message(msg, 0.2, NOW_MS)[0] is verdict
 
 
+def test_our_own_stall_does_not_kill_peers_whose_heartbeats_wait_unread() -> None:
+    m = table()
+    m.on_message(beat("n2", 1), 0.1, NOW_MS)
+    m.on_message(beat("n3", 1), 0.1, NOW_MS)
+    assert m.tick(0.2) == []
+    assert m.tick(1.0) == []  # we did not run for 0.8 s: silence we did not listen to proves nothing
+    m.on_message(beat("n2", 2), 1.01, NOW_MS)  # n2's queued heartbeat is read; n3 really went quiet
+    assert m.tick(1.1) == [("n3", Change.HEARTBEAT_TIMEOUT)]
+    assert m.alive() == {"n1", "n2"}
+
+
 def test_never_heard_peers_get_a_grace_period() -> None:
     m = table()
     assert m.tick(1.9) == [] and m.alive() == {"n1", "n2", "n3"}

@@ -47,6 +47,7 @@ class Membership:
     grace: float = 2.0
     max_skew_ms: int = 30_000
     counts_self: bool = True  # False while this node has not joined (see speaker.join)
+    last_tick: float | None = None
     peers: dict[str, Peer] = field(default_factory=dict)
 
     def set_expected(self, names: set[str]) -> None:
@@ -82,7 +83,14 @@ class Membership:
         return Decoded.ACCEPTED, change
 
     def tick(self, now: float) -> list[tuple[str, Change]]:
-        """Expire silent peers; return the changes."""
+        """Expire silent peers; return the changes.
+
+        The first tick after a stall of our own (CPU starved, a long pass) expires no one: the peers'
+        heartbeats queued meanwhile are read one per loop turn, so they get one interval to come in."""
+        stalled = self.last_tick is not None and now - self.last_tick > self.timeout * 0.75
+        self.last_tick = now
+        if stalled:
+            return []
         changes = []
         for _, peer in sorted(self.peers.items()):  # stable order: logs and tests read the same
             if peer.state is not PeerState.ALIVE:
