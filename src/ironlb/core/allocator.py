@@ -14,8 +14,7 @@ from enum import Enum
 
 from ironlb.core.addresses import IPV4, IPV6, int_to_ip, ip_to_int, is_buggy
 from ironlb.core.intervals import FreeSet
-from ironlb.core.pools import Pool
-from ironlb.core.selectors import selector_matches
+from ironlb.core.pools import Pool, usable_intervals
 from ironlb.core.sharing import Sharing, SharingFacts, can_share
 
 IP = tuple[str, int]  # (family, integer)
@@ -31,6 +30,7 @@ class Reason(Enum):
     POOL_NOT_FOUND = "PoolNotFound"
     POOL_EXHAUSTED = "PoolExhausted"
     FAMILY_UNAVAILABLE = "FamilyUnavailable"
+    POOL_NOT_ALLOWED = "PoolNotAllowed"
     REQUESTED_IP_NOT_IN_POOL = "RequestedIPNotInPool"
     REQUESTED_IP_IN_USE = "RequestedIPInUse"
     SHARING_INCOMPATIBLE = "SharingIncompatible"
@@ -100,6 +100,11 @@ class _Held:
     facts: SharingFacts
 
 
+def refusal(pool: Pool, req: ServiceRequest) -> str | None:
+    """Why POOL's serviceAllocation does not serve REQ (naming the rule), or None if it does."""
+    return pool.refusal(req.namespace, req.namespace_labels, req.key, req.labels)
+
+
 def _family_plan(req: ServiceRequest) -> tuple[list[str], list[str]]:
     """(required families, optional families) for a request."""
     families = [f for f in req.ip_families if f in (IPV4, IPV6)] or [IPV4]
@@ -109,24 +114,6 @@ def _family_plan(req: ServiceRequest) -> tuple[list[str], list[str]]:
     if req.ip_family_policy == "PreferDualStack":
         return [families[0]], [other]
     return [families[0]], []
-
-
-def _usable_intervals(pool: Pool, family: str) -> list[tuple[int, int]]:
-    out: list[tuple[int, int]] = []
-    for r in pool.ranges:
-        if r.family != family:
-            continue
-        if not (pool.avoid_buggy_ips and family == IPV4):
-            out.append((r.first, r.last))
-            continue
-        start = r.first
-        while start <= r.last:  # one step per /24: carve out .0 and .255
-            block_end = min(r.last, start | 0xFF)
-            lo, hi = max(start, (start & ~0xFF) + 1), min(block_end, (start & ~0xFF) + 254)
-            if lo <= hi:
-                out.append((lo, hi))
-            start = block_end + 1
-    return out
 
 
 class Allocator:
@@ -145,7 +132,7 @@ class Allocator:
         """Replace the pools; release and return the keys of Services no longer covered."""
         states: dict[str, _PoolState] = {}
         for pool in sorted(pools, key=lambda p: p.name):
-            free = {f: FreeSet(_usable_intervals(pool, f)) for f in (IPV4, IPV6)}
+            free = {f: FreeSet(usable_intervals(pool, f)) for f in (IPV4, IPV6)}
             states[pool.name] = _PoolState(pool, free, {f: free[f].count for f in free})
         self._pools = states
         uncovered = sorted(key for key, held in self._by_service.items()
@@ -177,6 +164,14 @@ class Allocator:
         held = self._by_service.get(key)
         return (tuple(int_to_ip(f, v) for f, v in held.ips), held.pool) if held else None
 
+    def holders(self, ip: str) -> frozenset[str]:
+        """Keys of the Services the allocator grants IP to (more than one only when shared)."""
+        try:
+            parsed = ip_to_int(ip)
+        except ValueError:
+            return frozenset()
+        return frozenset(self._holders.get(parsed, ()))
+
     def assignments(self) -> dict[str, tuple[tuple[str, ...], str]]:
         """Every Service's (ips, pool)."""
         return {k: self.assignment(k) for k in self._by_service}  # type: ignore[misc]
@@ -201,9 +196,14 @@ class Allocator:
             return _fail(Reason.INVALID_REQUEST,
                          f"recorded IPs {', '.join(ips)} are not one address per family")
         candidates = ([pool_hint] if pool_hint in self._pools else []) + list(self._pools)
-        pool = next((n for n in candidates if all(self._pools[n].usable(ip) for ip in parsed)), None)
-        if pool is None:
+        covering = [n for n in candidates if all(self._pools[n].usable(ip) for ip in parsed)]
+        if not covering:
             return _fail(Reason.REQUESTED_IP_NOT_IN_POOL, f"{', '.join(ips)} is no longer in any pool")
+        # A pool's serviceAllocation is a boundary: a restart does not let a Service keep an IP
+        # from a pool that no longer serves it (its namespace or labels changed meanwhile).
+        pool = next((n for n in covering if refusal(self._pools[n].pool, req) is None), None)
+        if pool is None:
+            return _fail(Reason.POOL_NOT_ALLOWED, refusal(self._pools[covering[0]].pool, req) or "")
         facts = req.facts()
         for ip in parsed:
             verdict = self._compatible(ip, facts)
@@ -252,23 +252,15 @@ class Allocator:
             state = self._pools.get(req.requested_pool)
             if state is None:
                 return _fail(Reason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
-            return [state]
+            why = refusal(state.pool, req)
+            return [state] if why is None else _fail(Reason.POOL_NOT_ALLOWED, why)
         selected = [s for s in self._pools.values() if s.pool.auto_assign and s.pool.has_service_allocation
-                    and self._selects(s.pool, req)]
+                    and refusal(s.pool, req) is None]
         selected.sort(key=lambda s: (s.pool.priority is None, s.pool.priority or 0, s.pool.name))
         general = [s for s in self._pools.values() if s.pool.auto_assign and not s.pool.has_service_allocation]
         if not selected and not general:
             return _fail(Reason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
         return selected + general
-
-    @staticmethod
-    def _selects(pool: Pool, req: ServiceRequest) -> bool:
-        if pool.namespaces and req.namespace not in pool.namespaces:
-            return False
-        if pool.namespace_selectors and not any(selector_matches(s, req.namespace_labels)
-                                                for s in pool.namespace_selectors):
-            return False
-        return not pool.service_selectors or any(selector_matches(s, req.labels) for s in pool.service_selectors)
 
     def _compatible(self, ip: IP, facts: SharingFacts) -> Sharing:
         for other_key, other in self._holders.get(ip, {}).items():
@@ -336,10 +328,16 @@ class Allocator:
             names = [req.requested_pool]
         else:
             names = list(self._pools)
-        pool = next((n for n in names if all(self._pools[n].usable(ip) for ip in wanted)), None)
-        if pool is None:
+        covering = [n for n in names if all(self._pools[n].usable(ip) for ip in wanted)]
+        if not covering:
             where = f"pool {req.requested_pool}" if req.requested_pool else "any pool"
             return _fail(Reason.REQUESTED_IP_NOT_IN_POOL, f"requested {', '.join(req.requested_ips)} is not in {where}")
+        # A requested IP is bound by its pool's serviceAllocation too, as in MetalLB: naming an
+        # address is no way around a pool reserved for another namespace.
+        pool = next((n for n in covering if refusal(self._pools[n].pool, req) is None), None)
+        if pool is None:
+            return _fail(Reason.POOL_NOT_ALLOWED, f"requested {', '.join(req.requested_ips)}: "
+                         + (refusal(self._pools[covering[0]].pool, req) or ""))
         for ip in wanted:
             verdict = self._compatible(ip, facts)
             if verdict is Sharing.NO_SHARING_KEY:

@@ -6,7 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.core.addresses import AddrRange, intersect
+from ironlb.core.addresses import IPV4, AddrRange, intersect
+from ironlb.core.selectors import selector_matches
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,21 @@ class Pool:
     def has_service_allocation(self) -> bool:
         """True when the pool restricts which Services it serves."""
         return bool(self.namespaces or self.namespace_selectors or self.service_selectors)
+
+    def refusal(self, namespace: str, namespace_labels: Mapping[str, str], key: str,
+                labels: Mapping[str, str]) -> str | None:
+        """Why serviceAllocation keeps this pool from the Service KEY (naming the rule), or None."""
+        if self.namespaces and namespace not in self.namespaces:
+            return (f"pool {self.name} serves only namespaces {', '.join(self.namespaces)} "
+                    f"(serviceAllocation.namespaces), not {namespace}")
+        if self.namespace_selectors and not any(selector_matches(s, namespace_labels)
+                                                for s in self.namespace_selectors):
+            return (f"pool {self.name} serves only namespaces matching serviceAllocation.namespaceSelectors, "
+                    f"and namespace {namespace} does not match")
+        if self.service_selectors and not any(selector_matches(s, labels) for s in self.service_selectors):
+            return (f"pool {self.name} serves only Services matching serviceAllocation.serviceSelectors, "
+                    f"and {key} does not match")
+        return None
 
     def contains(self, family: str, value: int) -> bool:
         """True if the address is inside one of the pool's ranges."""
@@ -55,3 +71,22 @@ def find_overlaps(pools: Sequence[Pool]) -> list[Overlap]:
                         found.append(Overlap(a.name, b.name, shared))
                         found.append(Overlap(b.name, a.name, shared))
     return found
+
+
+def usable_intervals(pool: Pool, family: str) -> list[tuple[int, int]]:
+    """The (first, last) integer runs of FAMILY the pool hands out (.0/.255 carved out if asked)."""
+    out: list[tuple[int, int]] = []
+    for r in pool.ranges:
+        if r.family != family:
+            continue
+        if not (pool.avoid_buggy_ips and family == IPV4):
+            out.append((r.first, r.last))
+            continue
+        start = r.first
+        while start <= r.last:  # one step per /24: carve out .0 and .255
+            block_end = min(r.last, start | 0xFF)
+            lo, hi = max(start, (start & ~0xFF) + 1), min(block_end, (start & ~0xFF) + 254)
+            if lo <= hi:
+                out.append((lo, hi))
+            start = block_end + 1
+    return out

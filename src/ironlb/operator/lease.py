@@ -1,12 +1,22 @@
-"""One active operator: a coordination.k8s.io Lease held by the leader and renewed in the background."""
+"""One active operator: a coordination.k8s.io Lease held by the leader and renewed in the background.
+
+Timings follow client-go's leaderelection: the leader renews every `retry_s` and gives up once it
+has not renewed for `renew_deadline_s`, which is shorter than `duration_s`, the time a standby
+waits before taking over. So the old leader has stopped writing (see `may_write`) before any
+standby can start. A standby judges expiry by its own clock, from when it last saw the Lease
+record change, not by the holder's renewTime: clocks of different nodes need not agree.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
@@ -24,102 +34,144 @@ class LeaseDecision(Enum):
     API_ERROR = "api-error"
 
 
+HELD = (LeaseDecision.ACQUIRED, LeaseDecision.RENEWED)
+
+
 @dataclass(frozen=True)
 class LeaseConfig:
-    """Where the Lease lives and its timings."""
+    """Where the Lease lives and its timings (seconds)."""
 
     namespace: str
     name: str = "ironlb-operator"
     duration_s: float = 15.0
+    renew_deadline_s: float = 10.0
     retry_s: float = 2.0
+    request_timeout_s: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.retry_s < self.renew_deadline_s < self.duration_s:
+            raise ValueError("lease timings need 0 < retry < renew deadline < duration "
+                             f"(got {self.retry_s}, {self.renew_deadline_s}, {self.duration_s})")
+
+    @classmethod
+    def for_duration(cls, namespace: str, name: str, duration_s: float) -> LeaseConfig:
+        """Timings in client-go's proportions (15 s : 10 s : 2 s) for a given duration."""
+        return cls(namespace=namespace, name=name, duration_s=duration_s, renew_deadline_s=duration_s * 2 / 3,
+                   retry_s=duration_s * 2 / 15, request_timeout_s=min(5.0, duration_s / 3))
 
 
-def _now() -> dt.datetime:
+def _wall() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def expired(spec: client.V1LeaseSpec, now: dt.datetime) -> bool:
-    """True when the holder stopped renewing longer than its lease duration ago."""
-    if not spec or not spec.holder_identity or not spec.renew_time:
-        return True
-    renew = spec.renew_time if spec.renew_time.tzinfo else spec.renew_time.replace(tzinfo=dt.UTC)
-    return renew + dt.timedelta(seconds=spec.lease_duration_seconds or 0) < now
-
-
 class LeaderLease:
-    """Takes and keeps one Lease for `identity`; the caller stops work when it is lost."""
+    """Takes and keeps one Lease for `identity`; `may_write()` says whether leader writes may go out."""
 
-    def __init__(self, api: client.CoordinationV1Api, config: LeaseConfig, identity: str) -> None:
-        self.api, self.config, self.identity = api, config, identity
-        self.acquired_at: dt.datetime | None = None
+    def __init__(self, api: client.CoordinationV1Api, config: LeaseConfig, identity: str,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.api, self.config, self.identity, self.clock = api, config, identity, clock
+        self.acquired_at: float | None = None
+        self._renewed_at: float | None = None  # clock() when the last successful try *started*
+        self._seen: tuple[Any, ...] | None = None  # the other holder's record as last read
+        self._seen_at = 0.0
+
+    def may_write(self) -> bool:
+        """True while the last renewal is younger than the renew deadline (else: write nothing)."""
+        return self._renewed_at is not None and self.clock() - self._renewed_at < self.config.renew_deadline_s
 
     def _spec(self, transitions: int, acquire_time: dt.datetime | None) -> client.V1LeaseSpec:
-        now = _now()
+        now = _wall()
         return client.V1LeaseSpec(
             holder_identity=self.identity, lease_duration_seconds=max(1, round(self.config.duration_s)),
             acquire_time=acquire_time or now, renew_time=now, lease_transitions=transitions)
 
     def try_once(self) -> LeaseDecision:
-        """One attempt to acquire or renew (blocking API calls)."""
-        cfg = self.config
+        """One attempt to acquire or renew (blocking API calls, each with a timeout)."""
+        started = self.clock()
+        decision = self._try()
+        if decision in HELD:
+            self._renewed_at = started
+        return decision
+
+    def _try(self) -> LeaseDecision:
+        cfg, timeout = self.config, self.config.request_timeout_s
         try:
-            lease = self.api.read_namespaced_lease(cfg.name, cfg.namespace)
+            lease = self.api.read_namespaced_lease(cfg.name, cfg.namespace, _request_timeout=timeout)
         except ApiException as exc:
-            if exc.status != 404:
-                return LeaseDecision.API_ERROR
-            body = client.V1Lease(metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace),
-                                  spec=self._spec(0, None))
-            try:
-                self.api.create_namespaced_lease(cfg.namespace, body)
-            except ApiException as exc2:
-                return LeaseDecision.CONFLICT if exc2.status == 409 else LeaseDecision.API_ERROR
-            return LeaseDecision.ACQUIRED
+            return self._create() if exc.status == 404 else LeaseDecision.API_ERROR
+        except Exception:  # timeouts and connection errors
+            return LeaseDecision.API_ERROR
         spec = lease.spec or client.V1LeaseSpec()
         ours = spec.holder_identity == self.identity
-        if not ours and not expired(spec, _now()):
+        if not ours and not self._expired(spec):
             return LeaseDecision.HELD_BY_OTHER
         transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
         lease.spec = self._spec(transitions, spec.acquire_time if ours else None)
         try:
             # resourceVersion in the body makes this a compare-and-swap: two standbys never both win.
-            self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease)
+            self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease, _request_timeout=timeout)
         except ApiException as exc:
             return LeaseDecision.CONFLICT if exc.status == 409 else LeaseDecision.API_ERROR
+        except Exception:
+            return LeaseDecision.API_ERROR
         return LeaseDecision.RENEWED if ours else LeaseDecision.ACQUIRED
+
+    def _create(self) -> LeaseDecision:
+        cfg = self.config
+        body = client.V1Lease(metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace),
+                              spec=self._spec(0, None))
+        try:
+            self.api.create_namespaced_lease(cfg.namespace, body, _request_timeout=cfg.request_timeout_s)
+        except ApiException as exc:
+            return LeaseDecision.CONFLICT if exc.status == 409 else LeaseDecision.API_ERROR
+        except Exception:
+            return LeaseDecision.API_ERROR
+        return LeaseDecision.ACQUIRED
+
+    def _expired(self, spec: client.V1LeaseSpec) -> bool:
+        """True when another holder's record has not changed for a whole duration, by our clock."""
+        if not spec.holder_identity:
+            return True  # released
+        record = (spec.holder_identity, spec.renew_time, spec.lease_transitions)
+        now = self.clock()
+        if record != self._seen:
+            self._seen, self._seen_at = record, now
+            return False
+        duration = spec.lease_duration_seconds or self.config.duration_s
+        return now - self._seen_at > duration
 
     async def acquire(self) -> None:
         """Wait until this replica holds the Lease."""
         while True:
             decision = await asyncio.to_thread(self.try_once)
-            if decision in (LeaseDecision.ACQUIRED, LeaseDecision.RENEWED):
-                self.acquired_at = _now()
+            if decision in HELD:
+                self.acquired_at = self.clock()
                 log.info("leader lease %s/%s acquired by %s", self.config.namespace, self.config.name,
                          self.identity)
                 return
             log.info("waiting for leader lease (%s)", decision.value)
             await asyncio.sleep(self.config.retry_s)
 
-    async def hold(self) -> None:
-        """Renew until renewal fails for a whole lease duration; then return (leadership lost)."""
-        interval = self.config.duration_s / 3
-        last_ok = asyncio.get_running_loop().time()
+    async def hold(self) -> LeaseDecision:
+        """Renew every retry period until renewal fails past the renew deadline, or another holds it."""
         while True:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(self.config.retry_s)
             decision = await asyncio.to_thread(self.try_once)
-            now = asyncio.get_running_loop().time()
-            if decision in (LeaseDecision.ACQUIRED, LeaseDecision.RENEWED):
-                last_ok = now
-            elif decision is LeaseDecision.HELD_BY_OTHER or now - last_ok > self.config.duration_s:
+            if decision is LeaseDecision.HELD_BY_OTHER or not self.may_write():
                 log.error("leader lease lost (%s)", decision.value)
-                return
+                self._renewed_at = None
+                return decision
 
     def release(self) -> None:
         """Give the Lease up on a clean shutdown so a standby takes over at once."""
+        self._renewed_at = None  # nothing more is written from here on
+        timeout = self.config.request_timeout_s
         try:
-            lease = self.api.read_namespaced_lease(self.config.name, self.config.namespace)
+            lease = self.api.read_namespaced_lease(self.config.name, self.config.namespace, _request_timeout=timeout)
             if lease.spec and lease.spec.holder_identity == self.identity:
                 lease.spec.holder_identity = None
                 lease.spec.renew_time = None
-                self.api.replace_namespaced_lease(self.config.name, self.config.namespace, lease)
-        except ApiException:
+                self.api.replace_namespaced_lease(self.config.name, self.config.namespace, lease,
+                                                  _request_timeout=timeout)
+        except Exception:
             log.warning("could not release the leader lease", exc_info=True)

@@ -17,6 +17,7 @@ import kopf
 from kubernetes import client
 
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.common.events import EventRecorder, KubeEventSink
 from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer
 from ironlb.common.kube import api_client
@@ -25,6 +26,8 @@ from ironlb.operator import handlers, metrics
 from ironlb.operator.lease import LeaderLease, LeaseConfig
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import Writer
+
+COMPONENT = "ironlb-operator"
 
 log = logging.getLogger("ironlb.operator")
 
@@ -47,13 +50,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 async def run(args: argparse.Namespace) -> int:
-    """Wait to lead, then operate; return non-zero if leadership was lost."""
+    """Wait to lead, then operate; return non-zero if leadership was lost.
+
+    In order: health endpoint; the Lease, acquired and held from here on (renewals run while
+    restore does); restore; the reconciler's workers; kopf. Cleaned up in reverse."""
     # API writes run in threads (sync client): the default executor (cores + 4) would cap bursts.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="api"))
     api = api_client(pool_size=32)
-    lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig(
-        namespace=args.lease_namespace, name=args.lease_name, duration_s=args.lease_duration), args.identity)
-    reconciler = Reconciler(Writer(api, args.identity), args.lb_class)
+    lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig.for_duration(
+        args.lease_namespace, args.lease_name, args.lease_duration), args.identity)
+    recorder = EventRecorder(KubeEventSink(client.CoreV1Api(api)), COMPONENT, args.identity)
+    reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class)
 
     def ready() -> tuple[bool, str]:
         if lease.acquired_at is None:
@@ -66,13 +73,14 @@ async def run(args: argparse.Namespace) -> int:
     await health.start()
     await lease.acquire()
     metrics.LEADER.set(1)
+    holder = asyncio.create_task(lease.hold())
     services = await restore(api, reconciler)
     reconciler.start()
     kopf_ready: asyncio.Event = asyncio.Event()
     operator = asyncio.create_task(kopf.operator(
         clusterwide=True, standalone=True, memo=kopf.Memo(reconciler=reconciler), ready_flag=kopf_ready))
-    holder = asyncio.create_task(lease.hold())
-    await asyncio.wait({operator, asyncio.create_task(kopf_ready.wait())}, return_when=asyncio.FIRST_COMPLETED)
+    await asyncio.wait({operator, holder, asyncio.create_task(kopf_ready.wait())},
+                       return_when=asyncio.FIRST_COMPLETED)
     # Take SIGTERM/SIGINT back from kopf: its graceful stop waits 5 s for tasks, which only delays
     # the next leader. We stop allocating, hand the Lease over, then cancel kopf.
     shutdown = asyncio.Event()
@@ -91,6 +99,7 @@ async def run(args: argparse.Namespace) -> int:
     for task in (operator, holder, waiter):
         task.cancel()
     await asyncio.gather(operator, holder, waiter, return_exceptions=True)
+    await asyncio.to_thread(recorder.close, 2.0)
     await health.stop()
     log.info("stopped; lease %s", "lost" if lost else "released")
     return 1 if lost else 0
@@ -100,8 +109,10 @@ async def restore(api: client.ApiClient, reconciler: Reconciler) -> Informer:
     """List pools, namespaces and every Service, and re-register every assignment before any new
     allocation (an IP never changes because the operator restarted); return the Service informer."""
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-    pools = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS))["items"]
-    namespaces = await asyncio.to_thread(core.list_namespace)
+    timeout = {"_request_timeout": (5, 60)}
+    pools = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS,
+                                     **timeout))["items"]
+    namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
     loop = asyncio.get_running_loop()
     services = Informer("services", core.list_service_for_all_namespaces,
                         lambda event, obj: reconciler.service_event(slim_service(obj), deleted=event == "DELETED"),
@@ -116,7 +127,8 @@ async def restore(api: client.ApiClient, reconciler: Reconciler) -> Informer:
 def slim_service(obj: dict[str, Any]) -> dict[str, Any]:
     """The parts of a Service the operator needs (keeps 10k Services small in memory)."""
     meta = obj.get("metadata") or {}
-    return {"metadata": {k: meta.get(k) for k in ("name", "namespace", "uid", "labels", "annotations")},
+    keep = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
+    return {"metadata": {k: meta.get(k) for k in keep},
             "spec": obj.get("spec") or {},
             "status": {"loadBalancer": (obj.get("status") or {}).get("loadBalancer") or {}}}
 

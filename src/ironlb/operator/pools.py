@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING
@@ -27,6 +27,12 @@ class PoolView:
     pool: Pool | None
     error: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+
+    def keeping(self, last_good: PoolView | None) -> PoolView:
+        """This view, still serving LAST_GOOD's addresses if this spec is invalid (a bad edit moves nothing)."""
+        if self.pool is not None or last_good is None or last_good.pool is None:
+            return self
+        return replace(self, pool=last_good.pool)
 
     @property
     def forwarding(self) -> str:
@@ -88,6 +94,14 @@ def _condition(type_: str, true: bool, reason: str, message: str, previous: Mapp
             "lastTransitionTime": when, "observedGeneration": previous.get("observedGeneration") or 0}
 
 
+def _invalid_message(view: PoolView) -> str:
+    if view.error is None:
+        return "the pool's addresses and selectors are valid"
+    if view.pool is not None:
+        return f"{view.error}; the pool keeps serving its last valid spec until this is fixed"
+    return view.error
+
+
 def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> dict[str, Any]:
     """The status to write on a pool: counts per family, Invalid and Overlapping conditions."""
     status: dict[str, Any] = {"observedGeneration": view.generation or 0}
@@ -100,7 +114,7 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> di
     previous = dict(view.status)
     conditions = [
         _condition(CONDITION_INVALID, view.error is not None, "InvalidSpec" if view.error else "Valid",
-                   view.error or "the pool's addresses and selectors are valid", previous),
+                   _invalid_message(view), previous),
         _condition(CONDITION_OVERLAPPING, bool(overlaps), "Overlapping" if overlaps else "NoOverlap",
                    ("addresses overlap: " + "; ".join(overlaps) + " (each address is handed out once)")
                    if overlaps else "no address is shared with another pool", previous),
@@ -109,3 +123,23 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> di
         cond["observedGeneration"] = view.generation or 0
     status["conditions"] = conditions
     return status
+
+
+def same_status(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
+    """True when two pool statuses differ at most in their conditions' lastTransitionTime."""
+    return a is not None and _strip_times(a) == _strip_times(b)
+
+
+def condition_changed(previous: Mapping[str, Any] | None, cond: Mapping[str, Any]) -> bool:
+    """True when COND is new or its status or message changed since PREVIOUS."""
+    for old in (previous or {}).get("conditions", []):
+        if old["type"] == cond["type"]:
+            return old["status"] != cond["status"] or old.get("message") != cond.get("message")
+    return True
+
+
+def _strip_times(status: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(status)
+    out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
+                         for c in status.get("conditions") or []]
+    return out

@@ -1,22 +1,31 @@
-"""The operator's heart: keeps the allocator in step with Services and pools, and writes results."""
+"""The operator's heart: keeps the allocator in step with Services and pools, and writes results.
+
+Two rules hold at every moment (DESIGN.md, "Allocation semantics"):
+- a Service's status shows exactly what the allocator grants it: an IP no longer granted leaves
+  `status.loadBalancer.ingress` and the allocated-from-pool annotation in the same reconcile;
+- no IP is written into one Service's status while another Service that is not sharing it may
+  still show it (see shown.py): the freed Service's clear lands first.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ironlb.api.constants import FORWARDING_NODE_PORT
 from ironlb.core.allocator import Allocation, Allocator
 from ironlb.operator import metrics
-from ironlb.operator.pools import PoolView, pool_status
+from ironlb.operator.pools import PoolView, condition_changed, pool_status, same_status
 from ironlb.operator.services import Handling, ServiceView, deleted_view, view_of
-from ironlb.operator.writer import Writer, pool_ref, service_ref
+from ironlb.operator.shown import ShownIPs
+from ironlb.operator.writer import ApiWriter, WriteResult, Written, pool_ref, service_ref
 
 log = logging.getLogger(__name__)
+RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
 
 
 @dataclass
@@ -30,12 +39,13 @@ class State:
     pending: set[str] = field(default_factory=set)
     last_failure: dict[str, str] = field(default_factory=dict)
     pool_status_written: dict[str, dict[str, Any]] = field(default_factory=dict)
+    shown: ShownIPs = field(default_factory=ShownIPs)
 
 
 class Reconciler:
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
-    def __init__(self, writer: Writer, lb_class: str | None, workers: int = 16) -> None:
+    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16) -> None:
         self.allocator = Allocator()
         self.state = State(lb_class=lb_class)
         self.writer = writer
@@ -44,6 +54,7 @@ class Reconciler:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._inflight: set[str] = set()
+        self._echoes: dict[str, set[str]] = {}  # per Service: versions our own writes made, then overtook
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- start-up ----------------------------------------------------------------------------
@@ -58,15 +69,14 @@ class Reconciler:
         self.allocator.set_pools(self._valid_pools())
         kept = 0
         for body in services:
-            view = self._view(body)
-            self.state.services[view.key] = view
+            view = self._ingest(self._view(body))
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
             if restorable and self.allocator.restore(view.request, list(view.current_ips), view.current_pool).ok:
                 kept += 1
-                if view.current_pool:
-                    continue  # consistent as found: nothing to do until it changes
-            if view.handling is Handling.HANDLED or view.current_pool:
-                self.enqueue(view.key)  # pending, conflicting, or ours to clean up
+            if view.ours:
+                # Everything is checked once against its current request: it may have been edited
+                # while no operator ran. Most of these find nothing to write.
+                self.enqueue(view.key)
         for name in self.state.pools:
             self._pool_dirty(name)
         self.restored.set()
@@ -90,11 +100,24 @@ class Reconciler:
         ns = body.get("metadata", {}).get("namespace", "default")
         return view_of(body, self.state.lb_class, self.state.namespace_labels.get(ns))
 
+    def _ingest(self, view: ServiceView) -> ServiceView:
+        """Keep VIEW as the latest word on its Service, and what its status shows."""
+        self.state.services[view.key] = view
+        if view.ours:
+            self.state.shown.observe(view.key, view.current_ips)
+        else:
+            self.state.shown.forget(view.key)
+        return view
+
     def service_event(self, body: Mapping[str, Any], deleted: bool) -> None:
         """A Service was added, changed or deleted."""
         meta = body["metadata"]
+        echoes = self._echoes.get(f"{meta.get('namespace', 'default')}/{meta['name']}")
+        if not deleted and echoes and meta.get("resourceVersion") in echoes:
+            echoes.discard(meta["resourceVersion"])  # our own write, already overtaken by our next one
+            return
         view = deleted_view(meta.get("namespace", "default"), meta["name"]) if deleted else self._view(body)
-        self.state.services[view.key] = view
+        self._ingest(view)
         if self.restored.is_set():  # before that, restore() decides what needs work
             self.enqueue(view.key)
 
@@ -105,8 +128,8 @@ class Reconciler:
             self.state.pools.pop(name, None)
             self.state.pool_status_written.pop(name, None)
         else:
-            new = PoolView.from_body(body)
             old = self.state.pools.get(name)
+            new = PoolView.from_body(body).keeping(old)  # an invalid edit keeps the last valid spec
             self.state.pools[name] = new
             if old and old.same_config(new):
                 self._pool_dirty(name)
@@ -115,8 +138,7 @@ class Reconciler:
                 for key, view in self.state.services.items():
                     if view.current_pool == name:
                         self.enqueue(key)
-        uncovered = self.allocator.set_pools(self._valid_pools())
-        for key in uncovered:
+        for key in self.allocator.set_pools(self._valid_pools()):
             self.enqueue(key)
         self._retry_pending()
         for pool_name in self.state.pools:
@@ -132,8 +154,7 @@ class Reconciler:
         self.state.namespace_labels[name] = dict(labels)
         for key, view in list(self.state.services.items()):
             if view.namespace == name and view.handling is Handling.HANDLED:
-                self.state.services[key] = view  # re-read on reconcile via request refresh
-                self.enqueue(key)
+                self.enqueue(key)  # the request's copy of the labels is refreshed on reconcile
 
     def _ip_mode(self, pool: str | None) -> str:
         """Proxy for NodePort-forwarding pools (kube-proxy then leaves the VIP to the speaker), else VIP."""
@@ -154,6 +175,9 @@ class Reconciler:
         if key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+
+    def _retry_later(self, key: str) -> None:
+        asyncio.get_running_loop().call_later(RETRY_S, self.enqueue, key)
 
     def _pool_dirty(self, name: str) -> None:
         self.enqueue(f"pool:{name}")
@@ -192,17 +216,17 @@ class Reconciler:
             await self._release(view)
             return
         if view.request_error:
-            await self._failed(view, "InvalidRequest", view.request_error)
+            await self._refused(view, "InvalidRequest", view.request_error)
             return
-        # Namespace labels may have changed since the view was made: refresh the request's copy.
         view = self._refresh(view)
         allocation = self.allocator.assign(view.request)
         if not allocation.ok:
-            await self._failed(view, allocation.reason.name, allocation.message)
+            await self._refused(view, allocation.reason.value, allocation.message)
             return
         await self._granted(view, allocation)
 
     def _refresh(self, view: ServiceView) -> ServiceView:
+        """Namespace labels may have changed since the view was made: refresh the request's copy."""
         labels = self.state.namespace_labels.get(view.namespace) or {}
         if view.request is not None and view.request.namespace_labels != labels:
             view.request.namespace_labels.clear()
@@ -213,29 +237,25 @@ class Reconciler:
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
-        mode = self._ip_mode(allocation.pool)
         changed_ips = tuple(allocation.ips) != view.current_ips
-        stale_ingress = changed_ips or view.current_modes != tuple(mode for _ in allocation.ips)
-        if view.current_pool != allocation.pool and not await self.writer.set_pool_annotation(
-                view.namespace, view.name, allocation.pool):
+        if not await self._show(view, allocation.ips, allocation.pool) or not changed_ips:
             return
-        if stale_ingress and not await self.writer.set_service_ingress(
-                view.namespace, view.name, [{"ip": ip, "ipMode": mode} for ip in allocation.ips]):
-            return
-        if changed_ips:
-            metrics.ALLOCATIONS.labels(allocation.pool).inc()
-            ref = service_ref(view.namespace, view.name, view.uid)
-            await self.writer.event(ref, "IPAllocated",
-                                    f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
-            for note in view.deprecations:
-                await self.writer.event(ref, "DeprecatedConfiguration", note, warning=True)
-            self._pool_dirty(allocation.pool)
-            if view.current_pool and view.current_pool != allocation.pool:
-                self._pool_dirty(view.current_pool)
+        metrics.ALLOCATIONS.labels(allocation.pool).inc()
+        ref = service_ref(view.namespace, view.name, view.uid)
+        await self.writer.event(ref, "IPAllocated",
+                                f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
+        for note in view.deprecations:
+            await self.writer.event(ref, "DeprecatedConfiguration", note, warning=True)
+        self._pool_dirty(allocation.pool or "")
+        if view.current_pool and view.current_pool != allocation.pool:
+            self._pool_dirty(view.current_pool)
 
-    async def _failed(self, view: ServiceView, reason: str, message: str) -> None:
+    async def _refused(self, view: ServiceView, reason: str, message: str) -> None:
+        """The request cannot be met: status keeps only what is still granted; say why, once."""
         self.state.pending.add(view.key)
         metrics.PENDING.set(len(self.state.pending))
+        held = self.allocator.assignment(view.key)  # a failed new request keeps the IPs it had
+        await self._show(view, held[0] if held else (), held[1] if held else None)
         text = f"Failed to allocate IP for {view.key}: {message}"
         if self.state.last_failure.get(view.key) == text:
             return  # said already; a retry with the same outcome is not news
@@ -251,10 +271,10 @@ class Reconciler:
         metrics.PENDING.set(len(self.state.pending))
         if view.handling is Handling.DELETED:
             self.state.services.pop(view.key, None)
+            self.state.shown.forget(view.key)
+            self._echoes.pop(view.key, None)
         elif view.current_pool is not None:
-            # No longer ours (type or class changed): take back what we wrote, nothing else.
-            await self.writer.set_service_ingress(view.namespace, view.name, None)
-            await self.writer.set_pool_annotation(view.namespace, view.name, None)
+            await self._show(view, (), None)  # no longer ours (type or class changed): take back what we wrote
         if released:
             metrics.RELEASES.inc()
             if view.handling is not Handling.DELETED:
@@ -264,43 +284,104 @@ class Reconciler:
                 self._pool_dirty(name)
             self._retry_pending()
 
+    # ---- making status show the grant --------------------------------------------------------
+
+    async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None) -> bool:
+        """Make VIEW's status show IPS from POOL (nothing, if empty); True once it does."""
+        mode = self._ip_mode(pool)
+        ingress_stale = view.current_ips != tuple(ips) or view.current_modes != tuple(mode for _ in ips)
+        if not ingress_stale and view.current_pool == pool:
+            return True
+        blockers = self._blockers(view.key, ips)
+        if blockers:
+            # Another Service may still show one of these IPs: let its clear land first. Taking
+            # off what this one no longer holds is always safe, and breaks any wait cycle.
+            log.info("%s waits for %s to stop showing its IP", view.key, ", ".join(sorted(blockers)))
+            kept = tuple(ip for ip in view.current_ips if ip in ips)
+            if kept != view.current_ips:
+                await self._write_ingress(view, kept, mode, view.resource_version)
+            for other in blockers:
+                self.enqueue(other)
+            self._retry_later(view.key)
+            return False
+        versions: list[str | None] = [view.resource_version]
+        # Adding: the pool annotation first (the speaker reads the pool before it sees the IP).
+        # Clearing: the ingress first (what users and kube-proxy see goes first).
+        annotate_first = bool(ips) and view.current_pool != pool
+        if annotate_first and not await self._chain(versions, self._write_annotation(view, pool, versions[-1])):
+            return False
+        if ingress_stale and not await self._chain(versions, self._write_ingress(view, ips, mode, versions[-1])):
+            return False
+        clear_annotation = not ips and view.current_pool is not None
+        if clear_annotation and not await self._chain(versions, self._write_annotation(view, None, versions[-1])):
+            return False
+        self._advance(view, ips, mode, pool, [v for v in versions[1:] if v])
+        return True
+
+    def _advance(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None, made: list[str]) -> None:
+        """Our writes landed: know the Service as they left it, without waiting for the watch.
+
+        The watch echoes every write; all but the last describe a state already overtaken, and
+        are dropped. If someone else's change has been seen meanwhile, it is kept: it is newer."""
+        if not made:
+            return
+        self._echoes.setdefault(view.key, set()).update(made[:-1])
+        current = self.state.services.get(view.key)
+        if current is not None and current.resource_version in (view.resource_version, *made):
+            self._ingest(replace(view, current_ips=tuple(ips), current_modes=tuple(mode for _ in ips),
+                                 current_pool=pool, resource_version=made[-1]))
+
+    @staticmethod
+    async def _chain(versions: list[str | None], write: Awaitable[Written]) -> bool:
+        """Await WRITE; on success, note the version it made (the next write builds on it)."""
+        written = await write
+        if written.ok:
+            versions.append(written.resource_version)
+        return written.ok
+
+    def _blockers(self, key: str, ips: Iterable[str]) -> set[str]:
+        """Services, other than KEY and the IPs' grantees, whose status may still show one of IPS."""
+        out: set[str] = set()
+        for ip in ips:
+            out |= self.state.shown.showing(ip) - self.allocator.holders(ip) - {key}
+        return out
+
+    async def _write_ingress(self, view: ServiceView, ips: tuple[str, ...], mode: str, rv: str | None) -> Written:
+        self.state.shown.writing(view.key, ips)
+        written = await self.writer.set_service_ingress(view.namespace, view.name,
+                                                        [{"ip": ip, "ipMode": mode} for ip in ips] or None, rv)
+        self.state.shown.settled(view.key, written.ok)
+        self._after(view.key, written)
+        return written
+
+    async def _write_annotation(self, view: ServiceView, pool: str | None, rv: str | None) -> Written:
+        written = await self.writer.set_pool_annotation(view.namespace, view.name, pool, rv)
+        self._after(view.key, written)
+        return written
+
+    def _after(self, key: str, written: Written) -> None:
+        if written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
+            self._retry_later(key)
+
     # ---- pools -------------------------------------------------------------------------------
 
     async def _reconcile_pool(self, name: str) -> None:
         view = self.state.pools.get(name)
         if view is None:
             return
-        overlaps = view.overlaps_with(self.state.pools.values())
-        status = pool_status(view, self.allocator, overlaps)
-        previous = self.state.pool_status_written.get(name)
-        if previous is not None and _same_status(previous, status):
-            return
-        if previous is None and _same_status(view.status, status):
-            self.state.pool_status_written[name] = status
-            return
-        await self.writer.set_pool_status(name, status)
-        self.state.pool_status_written[name] = status
         for family, counts in view.metrics_counts(self.allocator).items():
             metrics.POOL_SIZE.labels(name, family).set(counts[0])
             metrics.POOL_ASSIGNED.labels(name, family).set(counts[1])
+        status = pool_status(view, self.allocator, view.overlaps_with(self.state.pools.values()))
+        previous = self.state.pool_status_written.get(name)
+        if previous is not None and same_status(previous, status):
+            return
+        if previous is None and same_status(view.status, status):
+            self.state.pool_status_written[name] = status
+            return
+        if not (await self.writer.set_pool_status(name, status)).ok:
+            return
+        self.state.pool_status_written[name] = status
         for cond in status.get("conditions", []):
-            if cond["status"] == "True" and _condition_changed(previous, cond):
+            if cond["status"] == "True" and condition_changed(previous or view.status, cond):
                 await self.writer.event(pool_ref(name, view.uid), cond["reason"], cond["message"], warning=True)
-
-
-def _strip_times(status: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(status)
-    out["conditions"] = [{k: v for k, v in c.items() if k != "lastTransitionTime"}
-                         for c in status.get("conditions") or []]
-    return out
-
-
-def _same_status(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
-    return a is not None and _strip_times(a) == _strip_times(b)
-
-
-def _condition_changed(previous: Mapping[str, Any] | None, cond: Mapping[str, Any]) -> bool:
-    for old in (previous or {}).get("conditions", []):
-        if old["type"] == cond["type"]:
-            return old["status"] != cond["status"] or old.get("message") != cond.get("message")
-    return True

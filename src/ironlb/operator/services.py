@@ -34,8 +34,14 @@ class ServiceView:
     current_ips: tuple[str, ...]
     current_pool: str | None
     current_modes: tuple[str, ...] = ()
+    resource_version: str | None = None
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def ours(self) -> bool:
+        """True when IronLB answers for what this Service's status shows (handled, or written by us)."""
+        return self.handling is Handling.HANDLED or self.current_pool is not None
 
 
 def key_of(namespace: str, name: str) -> str:
@@ -96,7 +102,8 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
     common = {"key": key_of(namespace, name), "namespace": namespace, "name": name, "uid": meta.get("uid"),
               "current_ips": tuple(i["ip"] for i in _ingress(body.get("status"))),
               "current_modes": tuple(i.get("ipMode") or "" for i in _ingress(body.get("status"))),
-              "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL)}
+              "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL),
+              "resource_version": meta.get("resourceVersion")}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)
     ips, error, notes = _requested_ips(annotations, spec)

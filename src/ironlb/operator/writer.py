@@ -1,40 +1,75 @@
-"""Every API write the operator makes: Service status and annotation, pool status, Events."""
+"""Every API write the operator makes, behind a small protocol the reconciler is tested against.
+
+Writes are fenced twice (DESIGN.md, "one writer, strictly"): no call is issued unless the leader
+Lease is still inside its renew deadline, and Service writes carry the resourceVersion the
+decision was made on, so a stale leader's patch is refused by the API server (409) and never lands.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
-import uuid
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from enum import Enum
+from typing import Any, Protocol
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.common.events import ObjectRef
 from ironlb.operator.annotations import ALLOCATED_FROM_POOL
 
 log = logging.getLogger(__name__)
-COMPONENT = "ironlb-operator"
-EVENT_NAMESPACE_FOR_CLUSTER_OBJECTS = "default"
+REQUEST_TIMEOUT_S = 10.0
+
+
+class WriteResult(Enum):
+    """How one write ended."""
+
+    WRITTEN = "written"
+    GONE = "gone"  # the object no longer exists (404)
+    CONFLICT = "conflict"  # the object changed since the decision was made (409): decide again
+    FENCED = "fenced"  # the Lease is past its renew deadline: nothing was sent
 
 
 @dataclass(frozen=True)
-class ObjectRef:
-    """What an Event is about."""
+class Written:
+    """A write's outcome and, when it landed, the object's new resourceVersion."""
 
-    api_version: str
-    kind: str
-    name: str
-    namespace: str | None
-    uid: str | None
+    result: WriteResult
+    resource_version: str | None = None
 
-    def to_api(self) -> client.V1ObjectReference:
-        """The Kubernetes ObjectReference for this object."""
-        return client.V1ObjectReference(api_version=self.api_version, kind=self.kind, name=self.name,
-                                        namespace=self.namespace, uid=self.uid)
+    @property
+    def ok(self) -> bool:
+        """True when the write landed."""
+        return self.result is WriteResult.WRITTEN
+
+
+class ApiWriter(Protocol):
+    """What the reconciler writes: Service ingress and annotation, pool status, Events."""
+
+    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None,
+                                  resource_version: str | None) -> Written:
+        """Write status.loadBalancer.ingress (None clears it)."""
+
+    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None,
+                                  resource_version: str | None) -> Written:
+        """Write (or remove, with None) the allocated-from-pool annotation."""
+
+    async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
+        """Merge-patch an IPAddressPool's status."""
+
+    async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
+        """Record an Event (aggregated and rate-limited; never raises)."""
+
+
+class EventRecorderLike(Protocol):
+    """The part of ironlb.common.events.EventRecorder the writer uses."""
+
+    def submit(self, ref: ObjectRef, reason: str, message: str, *, warning: bool = False) -> object:
+        """Queue an Event for writing; never blocks on the API."""
 
 
 def service_ref(namespace: str, name: str, uid: str | None) -> ObjectRef:
@@ -48,79 +83,63 @@ def pool_ref(name: str, uid: str | None) -> ObjectRef:
 
 
 class Writer:
-    """Writes to the API from asyncio, through a bounded pool of threads running the sync client."""
+    """The API-backed ApiWriter: the sync client in a bounded pool of threads, fenced by the Lease."""
 
-    def __init__(self, api_client: client.ApiClient, identity: str, concurrency: int = 16) -> None:
+    def __init__(self, api_client: client.ApiClient, recorder: EventRecorderLike, may_write: Callable[[], bool],
+                 concurrency: int = 16) -> None:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
-        self.identity = identity
+        self.recorder = recorder
+        self.may_write = may_write
         self._slots = asyncio.Semaphore(concurrency)
-        # Repeated identical Events are aggregated (count + lastTimestamp) as kubelet does.
-        self._recent_events: OrderedDict[tuple[str, str, str], tuple[str, str, int]] = OrderedDict()
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Written:
         async with self._slots:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.to_thread(self._fenced, fn, *args, **kwargs)
 
-    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None) -> bool:
-        """Write status.loadBalancer.ingress (None clears it); False if the Service is gone."""
-        body = {"status": {"loadBalancer": {"ingress": ingress}}}
-        return await self._patch_service(self.core.patch_namespaced_service_status, namespace, name, body)
-
-    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None) -> bool:
-        """Write (or remove, with None) the allocated-from-pool annotation."""
-        body = {"metadata": {"annotations": {ALLOCATED_FROM_POOL: pool}}}
-        return await self._patch_service(self.core.patch_namespaced_service, namespace, name, body)
-
-    async def _patch_service(self, fn: Any, namespace: str, name: str, body: dict[str, Any]) -> bool:
+    def _fenced(self, fn: Any, *args: Any, **kwargs: Any) -> Written:
+        # Checked in the thread, right before the request goes out: a slot may have been waited for.
+        if not self.may_write():
+            return Written(WriteResult.FENCED)
         try:
-            await self._call(fn, name, namespace, body)
+            out = fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
         except ApiException as exc:
             if exc.status == 404:
-                return False
+                return Written(WriteResult.GONE)
+            if exc.status == 409:
+                return Written(WriteResult.CONFLICT)
             raise
-        return True
+        meta = getattr(out, "metadata", None)
+        if isinstance(out, dict):
+            meta = out.get("metadata") or {}
+            return Written(WriteResult.WRITTEN, meta.get("resourceVersion"))
+        return Written(WriteResult.WRITTEN, getattr(meta, "resource_version", None))
 
-    async def set_pool_status(self, name: str, status: dict[str, Any]) -> None:
+    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None,
+                                  resource_version: str | None) -> Written:
+        """Write status.loadBalancer.ingress (None clears it), only on top of RESOURCE_VERSION."""
+        body = {"metadata": _precondition(resource_version), "status": {"loadBalancer": {"ingress": ingress}}}
+        return await self._call(self.core.patch_namespaced_service_status, name, namespace, body)
+
+    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None,
+                                  resource_version: str | None) -> Written:
+        """Write (or remove, with None) the allocated-from-pool annotation, only on top of RESOURCE_VERSION."""
+        body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}}}
+        return await self._call(self.core.patch_namespaced_service, name, namespace, body)
+
+    async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""
-        try:
-            await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, IPADDRESSPOOLS,
-                             name, {"status": status})
-        except ApiException as exc:
-            if exc.status != 404:
-                raise
+        return await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, IPADDRESSPOOLS,
+                                name, {"status": status})
 
     async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
-        """Record an Event on `ref` (never raises: an Event is worth less than the work it reports)."""
-        try:
-            await self._call(self._event_sync, ref, reason, message, warning)
-        except ApiException as exc:  # Events are best effort: e.g. the namespace is being deleted
-            log.warning("could not record event %s on %s %s/%s: %s %s", reason, ref.kind, ref.namespace,
-                        ref.name, exc.status, exc.reason)
-        except Exception:
-            log.warning("could not record event %s on %s/%s", reason, ref.kind, ref.name, exc_info=True)
+        """Queue an Event on the shared recorder, unless fenced (a stale leader says nothing).
 
-    def _event_sync(self, ref: ObjectRef, reason: str, message: str, warning: bool) -> None:
-        namespace = ref.namespace or EVENT_NAMESPACE_FOR_CLUSTER_OBJECTS
-        now = dt.datetime.now(dt.UTC)
-        key = (f"{ref.kind}/{namespace}/{ref.name}/{ref.uid}", reason, message)
-        if key in self._recent_events:
-            ev_name, ev_ns, count = self._recent_events[key]
-            try:
-                self.core.patch_namespaced_event(ev_name, ev_ns, {"count": count + 1, "lastTimestamp": now.isoformat()})
-                self._recent_events[key] = (ev_name, ev_ns, count + 1)
-                self._recent_events.move_to_end(key)
-                return
-            except ApiException:
-                self._recent_events.pop(key, None)
-        ev_name = f"{ref.name}.{uuid.uuid4().hex[:12]}"
-        body = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(name=ev_name, namespace=namespace),
-            involved_object=ref.to_api(), reason=reason, message=message[:1024],
-            type="Warning" if warning else "Normal", count=1, first_timestamp=now, last_timestamp=now,
-            source=client.V1EventSource(component=COMPONENT), reporting_component=f"{GROUP}/operator",
-            reporting_instance=self.identity[:128])
-        self.core.create_namespaced_event(namespace, body)
-        self._recent_events[key] = (ev_name, namespace, 1)
-        while len(self._recent_events) > 4096:
-            self._recent_events.popitem(last=False)
+        Not awaited: a reconcile is not held up by the Event that reports it."""
+        if self.may_write():
+            self.recorder.submit(ref, reason, message, warning=warning)
+
+
+def _precondition(resource_version: str | None) -> dict[str, str]:
+    """metadata that makes a patch apply only to that version of the object (409 otherwise)."""
+    return {"resourceVersion": resource_version} if resource_version else {}

@@ -1,0 +1,148 @@
+"""A recording fake of the operator's ApiWriter that behaves like the API server where it matters.
+
+It keeps each Service's status, annotations and resourceVersion, refuses a patch made on an old
+version (409), writes nothing while fenced, and feeds every change back to the reconciler as the
+watch would. After every write it checks the invariant: no two Services show one IP unless
+they share it (same non-empty allow-shared-ip key).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from ironlb.common.events import ObjectRef
+from ironlb.operator.annotations import ALLOCATED_FROM_POOL
+from ironlb.operator.reconciler import Reconciler
+from ironlb.operator.writer import WriteResult, Written
+
+SHARED = "ironlb.io/allow-shared-ip"
+
+
+@dataclass
+class Call:
+    """One write the reconciler asked for, and how it ended."""
+
+    op: str
+    target: str
+    value: Any
+    result: WriteResult
+
+
+@dataclass
+class FakeApi:
+    """Services as the API server would hold them, plus a log of every write and Event."""
+
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    pool_status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    events: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    fenced: bool = False
+    reconciler: Reconciler | None = None
+    violations: list[str] = field(default_factory=list)
+    interfere: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> a user edit landing first
+    _rv: int = 100
+
+    # ---- the cluster side ----------------------------------------------------------------------
+
+    def put_service(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Create or replace a Service as a user would (status kept), and tell the reconciler."""
+        body = copy.deepcopy(body)
+        key = f"{body['metadata'].get('namespace', 'default')}/{body['metadata']['name']}"
+        old = self.services.get(key)
+        body.setdefault("status", copy.deepcopy((old or {}).get("status") or {}))
+        annotations = body["metadata"].setdefault("annotations", {})
+        if old and ALLOCATED_FROM_POOL in (old["metadata"].get("annotations") or {}):
+            annotations.setdefault(ALLOCATED_FROM_POOL, old["metadata"]["annotations"][ALLOCATED_FROM_POOL])
+        body["metadata"].setdefault("uid", f"uid-{key}")
+        self._store(key, body)
+        return body
+
+    def delete_service(self, key: str) -> None:
+        """Delete a Service and tell the reconciler."""
+        body = self.services.pop(key)
+        if self.reconciler is not None:
+            self.reconciler.service_event(body, deleted=True)
+
+    def shown(self, key: str) -> tuple[str, ...]:
+        """The IPs a Service's status shows."""
+        ingress = ((self.services[key].get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        return tuple(i["ip"] for i in ingress)
+
+    def annotation(self, key: str) -> str | None:
+        """The allocated-from-pool annotation of a Service."""
+        return (self.services[key]["metadata"].get("annotations") or {}).get(ALLOCATED_FROM_POOL)
+
+    def _store(self, key: str, body: dict[str, Any]) -> None:
+        self._rv += 1
+        body["metadata"]["resourceVersion"] = str(self._rv)
+        self.services[key] = body
+        self._check()
+        if self.reconciler is not None:  # the watch delivers it a moment later
+            asyncio.get_running_loop().call_soon(self.reconciler.service_event, copy.deepcopy(body), False)
+
+    def _check(self) -> None:
+        by_ip: dict[str, list[str]] = defaultdict(list)
+        for key in self.services:
+            for ip in self.shown(key):
+                by_ip[ip].append(key)
+        for ip, keys in by_ip.items():
+            share = {(self.services[k]["metadata"].get("annotations") or {}).get(SHARED) for k in keys}
+            if len(keys) > 1 and (len(share) != 1 or None in share or "" in share):
+                self.violations.append(f"{ip} shown by {sorted(keys)}")
+
+    # ---- the ApiWriter protocol ----------------------------------------------------------------
+
+    def _patch(self, op: str, namespace: str, name: str, value: Any, rv: str | None) -> Written:
+        key = f"{namespace}/{name}"
+        if key in self.interfere:  # someone else's edit lands between our decision and our write
+            self.put_service(self.interfere.pop(key))
+        result = WriteResult.WRITTEN
+        if self.fenced:
+            result = WriteResult.FENCED
+        elif key not in self.services:
+            result = WriteResult.GONE
+        elif rv is not None and rv != self.services[key]["metadata"]["resourceVersion"]:
+            result = WriteResult.CONFLICT
+        self.calls.append(Call(op, key, value, result))
+        if result is not WriteResult.WRITTEN:
+            return Written(result)
+        body = copy.deepcopy(self.services[key])
+        if op == "ingress":
+            body.setdefault("status", {})["loadBalancer"] = {"ingress": value} if value else {}
+        else:
+            annotations = body["metadata"].setdefault("annotations", {})
+            if value is None:
+                annotations.pop(ALLOCATED_FROM_POOL, None)
+            else:
+                annotations[ALLOCATED_FROM_POOL] = value
+        self._store(key, body)
+        return Written(result, body["metadata"]["resourceVersion"])
+
+    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None,
+                                  resource_version: str | None) -> Written:
+        """Patch status.loadBalancer.ingress."""
+        await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
+        return self._patch("ingress", namespace, name, ingress, resource_version)
+
+    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None,
+                                  resource_version: str | None) -> Written:
+        """Patch the allocated-from-pool annotation."""
+        await asyncio.sleep(0)
+        return self._patch("annotation", namespace, name, pool, resource_version)
+
+    async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
+        """Patch a pool's status."""
+        if self.fenced:
+            return Written(WriteResult.FENCED)
+        self.pool_status[name] = copy.deepcopy(status)
+        return Written(WriteResult.WRITTEN, "1")
+
+    async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
+        """Record an Event."""
+        if not self.fenced:
+            target = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
+            self.events.append((target, reason, message, warning))
