@@ -30,6 +30,13 @@ def status(args: argparse.Namespace) -> int:
 
     api = api_client()
     pools = client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, IPADDRESSPOOLS)["items"]
+    services = client.CoreV1Api(api).list_service_for_all_namespaces().items
+    print(render_status(pools, services, args.lb_class))
+    return 0
+
+
+def render_status(pools: list[dict[str, Any]], services: list[Any], lb_class: str | None) -> str:
+    """The two tables of `ironlb status`: pools, then the LoadBalancer Services IronLB serves."""
     rows = [["POOL", "ADDRESSES", "ASSIGNED v4/v6", "AVAILABLE v4/v6", "PROBLEMS"]]
     for p in pools:
         st = p.get("status") or {}
@@ -37,19 +44,19 @@ def status(args: argparse.Namespace) -> int:
         rows.append([p["metadata"]["name"], ",".join(p["spec"].get("addresses", [])),
                      f"{st.get('assignedIPv4', '?')}/{st.get('assignedIPv6', '?')}",
                      f"{st.get('availableIPv4', '?')}/{st.get('availableIPv6', '?')}", "; ".join(problems) or "-"])
-    print(_table(rows) if pools else "no IPAddressPools: create one so Services can get an external IP")
-    print()
-    services = client.CoreV1Api(api).list_service_for_all_namespaces().items
+    out = [_table(rows) if pools else "no IPAddressPools: create one so Services can get an external IP", ""]
     rows = [["SERVICE", "EXTERNAL-IP", "POOL", "ANNOUNCED"]]
     for svc in services:
-        if svc.spec.type != "LoadBalancer" or (svc.spec.load_balancer_class or None) != (args.lb_class or None):
+        if svc.spec.type != "LoadBalancer" or (svc.spec.load_balancer_class or None) != (lb_class or None):
             continue
         ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
+        # Another implementation may write hostname-only entries: show them, never crash on them.
+        shown = [i.ip or i.hostname for i in ingress if i.ip or i.hostname]
         pool = (svc.metadata.annotations or {}).get("ironlb.io/allocated-from-pool", "-")
-        rows.append([f"{svc.metadata.namespace}/{svc.metadata.name}", ",".join(i.ip for i in ingress) or "<pending>",
+        rows.append([f"{svc.metadata.namespace}/{svc.metadata.name}", ",".join(shown) or "<pending>",
                      pool, _announced(svc)])
-    print(_table(rows) if len(rows) > 1 else "no LoadBalancer Services")
-    return 0
+    out.append(_table(rows) if len(rows) > 1 else "no LoadBalancer Services")
+    return "\n".join(out)
 
 
 def crds(_: argparse.Namespace) -> int:

@@ -117,6 +117,7 @@ async def restore(api: client.ApiClient, reconciler: Reconciler) -> Informer:
     services = Informer("services", core.list_service_for_all_namespaces,
                         lambda event, obj: reconciler.service_event(slim_service(obj), deleted=event == "DELETED"),
                         loop)
+    metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
     services.start()
     await services.synced.wait()  # every listed Service has been handed to the reconciler by now
     reconciler.restore(services=[slim_service(o) for o in services.known()], pools=pools,

@@ -17,3 +17,4 @@ PENDING = Gauge("ironlb_services_pending", "LoadBalancer Services waiting for an
 LEADER = Gauge("ironlb_operator_leader", "1 while this replica holds the leader Lease", registry=REGISTRY)
 RECONCILE_SECONDS = Histogram("ironlb_service_reconcile_seconds", "Time to reconcile one Service, writes included",
                               registry=REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+WATCH_GONE = Gauge("ironlb_watch_gone_total", "Service watches that met 410 Gone and relisted", registry=REGISTRY)

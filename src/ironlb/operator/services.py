@@ -69,6 +69,10 @@ def _requested_ips(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> t
     raw: list[str] = []
     if found:
         raw = [p.strip() for p in found.value.split(",") if p.strip()]
+        legacy = (spec.get("loadBalancerIP") or "").strip()
+        if legacy and legacy not in raw:
+            return [], (f"annotation {found.key} ({found.value[:100]}) and spec.loadBalancerIP ({legacy[:100]}) "
+                        "ask for different IPs; set only the annotation"), notes
         if found.deprecated:
             notes.append(f"annotation {found.key} is deprecated; use {ann.PREFIX}{ann.LOAD_BALANCER_IPS}")
     elif spec.get("loadBalancerIP"):
@@ -80,7 +84,7 @@ def _requested_ips(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> t
         try:
             addr = ipaddress.ip_address(item)
         except ValueError:
-            return [], f"requested IP {item!r} is not an IP address", notes
+            return [], f"requested IP {item[:64]!r} is not an IP address", notes
         if addr.version in families:
             return [], f"requested IPs {','.join(raw)} name two addresses of the same family", notes
         families.add(addr.version)

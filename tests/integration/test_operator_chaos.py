@@ -1,0 +1,22 @@
+"""The operator chaos run, short: 10 SIGKILLs of the active replica during churn, one API server
+restart, etcd compactions. The full run (100 kills) is `python -m benchmarks.chaos_operator`."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.chaos_operator import run_chaos
+from e2e.lab.testing import Kube
+
+pytestmark = pytest.mark.lab
+
+
+def test_ten_kills_during_churn_keep_every_invariant(kube: Kube) -> None:
+    figures = run_chaos(kube, kills=10, interval=2.5, api_restarts=1, seed=7, converge_timeout=60)
+    print(figures)
+    assert figures["kills"] == 10
+    assert figures["ops"] > 20 and figures["checker_events"] > 0
+    assert figures["duplicate_ip_samples"] == 0, figures["violations"]
+    assert figures["ips_changed_untouched"] == 0
+    assert figures["not_converged"] == 0, figures["not_converged_keys"]
+    assert figures["api_restarts"] == 1
