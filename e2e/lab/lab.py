@@ -281,7 +281,8 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path, namespa
     stop_ironlb()
     base = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1"}
     procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
-                             "ironlb.operator", "--identity", "chart-operator", "--lease-namespace", namespace],
+                             "ironlb.operator", "--identity", "chart-operator", "--lease-namespace", namespace,
+                             "--heartbeat-secret", secret, "--owner-deployment", "ironlb-operator"],
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
     state = procs.load_state()
     for i in range(1, state["nodes"] + 1):

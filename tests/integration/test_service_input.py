@@ -22,7 +22,8 @@ POOL = "svc-corpus"
 ADDRESSES = "198.51.100.232-198.51.100.239"
 P, IPS, SHARED = "ironlb.io/address-pool", "ironlb.io/loadBalancerIPs", "ironlb.io/allow-shared-ip"
 LEGACY_IPS = "metallb.universe.tf/loadBalancerIPs"
-TAKEN = "198.51.100.232"  # held by the witness w-0
+TAKEN = "198.51.100.232"  # held by the witness w-0 (no sharing key)
+SHARED_IP = "198.51.100.233"  # held by the witness w-1 (sharing key w1, TCP 80, policy Cluster)
 
 # (case id, annotations, extra spec, substring of the AllocationFailed message)
 EVENT_CASES: list[tuple[str, dict[str, str], dict[str, Any], str]] = [
@@ -46,8 +47,10 @@ EVENT_CASES: list[tuple[str, dict[str, str], dict[str, Any], str]] = [
     ("oversized-value", {P: POOL, IPS: "9" * 100_000}, {}, "is not an IP address"),
     ("annotation-and-spec-differ", {P: POOL, IPS: "198.51.100.233"}, {"loadBalancerIP": "198.51.100.234"},
      "ask for different IPs"),
-    ("sharing-same-port", {P: POOL, IPS: TAKEN, SHARED: "corpus"}, {}, "shared and incompatible"),
-    ("sharing-other-policy", {P: POOL, IPS: "198.51.100.233", SHARED: "w1"},
+    ("sharing-without-key", {P: POOL, IPS: SHARED_IP}, {}, f"requested {SHARED_IP} is already in use"),
+    ("sharing-same-port", {P: POOL, IPS: SHARED_IP, SHARED: "w1"}, {}, "shared and incompatible"),
+    ("sharing-other-key", {P: POOL, IPS: SHARED_IP, SHARED: "other"}, {}, "shared and incompatible"),
+    ("sharing-other-policy", {P: POOL, IPS: SHARED_IP, SHARED: "w1"},
      {"externalTrafficPolicy": "Local", "ports": [{"name": "p81", "port": 81, "targetPort": 8080}]},
      "shared and incompatible"),
 ]
@@ -76,7 +79,7 @@ def corpus(kube: Kube) -> Any:
     """A pool and two witness Services that no case may disturb."""
     kube.apply(pool_manifest(POOL, [ADDRESSES], autoAssign=False))
     kube.apply(lb_service("w-0", annotations={P: POOL, IPS: TAKEN}),
-               lb_service("w-1", annotations={P: POOL, SHARED: "w1"}))
+               lb_service("w-1", annotations={P: POOL, IPS: SHARED_IP, SHARED: "w1"}))
     wait_ips(kube, "w-0")
     wait_ips(kube, "w-1")
     before = witnesses(kube)

@@ -68,8 +68,9 @@ class LeaderLease:
     """Takes and keeps one Lease for `identity`; `may_write()` says whether leader writes may go out."""
 
     def __init__(self, api: client.CoordinationV1Api, config: LeaseConfig, identity: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, owner: tuple[dict[str, Any], ...] = ()) -> None:
         self.api, self.config, self.identity, self.clock = api, config, identity, clock
+        self.owner = owner  # ownerReferences for a Lease we create (removed with the operator's Deployment)
         self.acquired_at: float | None = None
         self._renewed_at: float | None = None  # clock() when the last successful try *started*
         self._seen: tuple[Any, ...] | None = None  # the other holder's record as last read
@@ -118,7 +119,8 @@ class LeaderLease:
 
     def _create(self) -> LeaseDecision:
         cfg = self.config
-        body = client.V1Lease(metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace),
+        body = client.V1Lease(metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace,
+                                                           owner_references=list(self.owner) or None),
                               spec=self._spec(0, None))
         try:
             self.api.create_namespaced_lease(cfg.namespace, body, _request_timeout=cfg.request_timeout_s)

@@ -22,7 +22,7 @@ from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
-from ironlb.operator import handlers, metrics
+from ironlb.operator import handlers, heartbeat_secret, metrics
 from ironlb.operator.lease import LeaderLease, LeaseConfig
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import Writer
@@ -44,6 +44,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
     p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7472")))
     p.add_argument("--identity", default=env("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
+    p.add_argument("--heartbeat-secret", default=env("IRONLB_HEARTBEAT_SECRET") or None,
+                   help="create this Secret (in the Lease namespace) with a random speaker heartbeat key when absent")
+    p.add_argument("--heartbeat-secret-key", default=env("IRONLB_HEARTBEAT_SECRET_KEY", "key"))
+    p.add_argument("--owner-deployment", default=env("IRONLB_OWNER_DEPLOYMENT") or None,
+                   help="the operator's Deployment: owner of the Lease and Secret it creates (removed with it)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -57,8 +62,10 @@ async def run(args: argparse.Namespace) -> int:
     # API writes run in threads (sync client): the default executor (cores + 4) would cap bursts.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="api"))
     api = api_client(pool_size=32)
+    owner = (await asyncio.to_thread(heartbeat_secret.deployment_owner, client.AppsV1Api(api), args.lease_namespace,
+                                     args.owner_deployment)) if args.owner_deployment else ()
     lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig.for_duration(
-        args.lease_namespace, args.lease_name, args.lease_duration), args.identity)
+        args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
     recorder = EventRecorder(KubeEventSink(client.CoreV1Api(api)), COMPONENT, args.identity)
     reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class)
 
@@ -74,6 +81,9 @@ async def run(args: argparse.Namespace) -> int:
     await lease.acquire()
     metrics.LEADER.set(1)
     holder = asyncio.create_task(lease.hold())
+    if args.heartbeat_secret:  # the leader, and only it, creates what is missing
+        await asyncio.to_thread(heartbeat_secret.ensure, client.CoreV1Api(api), heartbeat_secret.HeartbeatSecret(
+            args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key, owner))
     services = await restore(api, reconciler)
     reconciler.start()
     kopf_ready: asyncio.Event = asyncio.Event()

@@ -83,13 +83,20 @@ def test_rbac_grants_no_wildcards_and_one_secret(helm: Path) -> None:
         assert not [r for r in cluster_role["rules"] if "secrets" in r["resources"]]
 
 
-def test_generated_heartbeat_secret_is_wired(helm: Path) -> None:
+def test_heartbeat_secret_is_made_by_the_operator_not_the_chart(helm: Path) -> None:
+    """No key is rendered (it would change on every `helm template`); the operator creates it."""
     objs = render(helm)
-    secret = find(objs, "Secret", "-heartbeat")
-    assert len(secret["data"]["key"]) >= 40
-    assert env(find(objs, "DaemonSet", "-speaker"))["IRONLB_HEARTBEAT_SECRET"] == secret["metadata"]["name"]
-    objs = render(helm, "heartbeatSecret.name=mine", "heartbeatSecret.key=hmac")
     assert not [o for o in objs if o["kind"] == "Secret"]
+    operator, speaker = env(find(objs, "Deployment", "-operator")), env(find(objs, "DaemonSet", "-speaker"))
+    assert operator["IRONLB_HEARTBEAT_SECRET"] == speaker["IRONLB_HEARTBEAT_SECRET"] == "ironlb-heartbeat"
+    assert operator["IRONLB_OWNER_DEPLOYMENT"] == find(objs, "Deployment", "-operator")["metadata"]["name"]
+    role = find(objs, "Role", "-operator")
+    assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]} in role["rules"]
+    assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["ironlb-heartbeat"],
+            "verbs": ["get"]} in role["rules"]
+    objs = render(helm, "heartbeatSecret.name=mine", "heartbeatSecret.key=hmac")
+    assert "IRONLB_HEARTBEAT_SECRET" not in env(find(objs, "Deployment", "-operator"))
+    assert not [r for r in find(objs, "Role", "-operator")["rules"] if "secrets" in r["resources"]]
     assert env(find(objs, "DaemonSet", "-speaker"))["IRONLB_HEARTBEAT_SECRET_KEY"] == "hmac"
 
 
