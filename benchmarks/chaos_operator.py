@@ -179,7 +179,8 @@ class Churn:
         i = self.rng.randrange(CHURNED)
         name, key = f"churn-{i}", f"{NS}/churn-{i}"
         if i in self.alive and self.rng.random() < 0.2:
-            self.kube.kubectl("delete", "service", "-n", NS, name, "--wait=false", check=False)
+            if self.kube.kubectl("delete", "service", "-n", NS, name, "--wait=false", check=False).returncode:
+                return
             self.alive.discard(i)
             self.lb.pop(i, None)
             self.expect.expect(key, shows_nothing)
@@ -214,8 +215,10 @@ class Churn:
                                  check=False)
 
     def _edit_alt_pool(self) -> None:
-        self.alt = ALT_RANGES[1] if self.alt == ALT_RANGES[0] else ALT_RANGES[0]
-        self.kube.apply(pool_manifest(ALT, [self.alt], autoAssign=False))
+        other = ALT_RANGES[1] if self.alt == ALT_RANGES[0] else ALT_RANGES[0]
+        if self.kube.apply(pool_manifest(ALT, [other], autoAssign=False), check=False).returncode != 0:
+            return  # the API server is down (a restart under way): try another change later
+        self.alt = other
         for i in self.alive:  # Services in ALT may have to move: measure from the edit
             key = f"{NS}/churn-{i}"
             with self.expect.lock:
@@ -257,7 +260,10 @@ def run_chaos(kube: Kube, kills: int, interval: float = 3.0, api_restarts: int =
 
         def churn_loop() -> None:
             while not stop.is_set():
-                churn.step()
+                try:
+                    churn.step()
+                except Exception as exc:  # e.g. kubectl timing out while the API server restarts
+                    print(f"churn step failed: {exc}", file=sys.stderr)
                 expect.check(checker.shown)
                 stop.wait(rng.uniform(0.05, 0.3))
 

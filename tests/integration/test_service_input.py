@@ -45,21 +45,21 @@ EVENT_CASES: list[tuple[str, dict[str, str], dict[str, Any], str]] = [
     ("unicode-digits", {P: POOL, IPS: "\uff11\uff19\uff18.51.100.233"}, {}, "is not an IP address"),
     ("unicode-pool", {P: "pööl"}, {}, "pool 'pööl' does not exist"),
     ("oversized-value", {P: POOL, IPS: "9" * 100_000}, {}, "is not an IP address"),
+    ("junk-spec-ip", {P: POOL}, {"loadBalancerIP": "not-an-ip"}, "requested IP 'not-an-ip' is not an IP address"),
     ("annotation-and-spec-differ", {P: POOL, IPS: "198.51.100.233"}, {"loadBalancerIP": "198.51.100.234"},
      "ask for different IPs"),
     ("sharing-without-key", {P: POOL, IPS: SHARED_IP}, {}, f"requested {SHARED_IP} is already in use"),
     ("sharing-same-port", {P: POOL, IPS: SHARED_IP, SHARED: "w1"}, {}, "shared and incompatible"),
     ("sharing-other-key", {P: POOL, IPS: SHARED_IP, SHARED: "other"}, {}, "shared and incompatible"),
     ("sharing-other-policy", {P: POOL, IPS: SHARED_IP, SHARED: "w1"},
-     {"externalTrafficPolicy": "Local", "ports": [{"name": "p81", "port": 81, "targetPort": 8080}]},
+     {"externalTrafficPolicy": "Local", "ports": [81]},
      "shared and incompatible"),
 ]
 
 # (case id, manifest changes, substring of the API server's refusal)
 REJECTED_CASES: list[tuple[str, dict[str, Any], str]] = [
-    ("annotation-too-large", {"annotations": {P: POOL, IPS: "1" * 300_000}}, "must have at most 262144 bytes"),
+    ("annotation-too-large", {"annotations": {P: POOL, IPS: "1" * 300_000}}, "may not be more than 262144 bytes"),
     ("bad-annotation-key", {"annotations": {"ironlb.io/load balancer IPs": "x"}}, "metadata.annotations"),
-    ("junk-spec-ip", {"spec": {"loadBalancerIP": "not-an-ip"}}, "loadBalancerIP"),
     ("class-not-a-name", {"spec": {"loadBalancerClass": "no spaces/allowed here"}}, "loadBalancerClass"),
 ]
 
