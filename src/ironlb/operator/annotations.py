@@ -16,6 +16,9 @@ LOAD_BALANCER_IPS = "loadBalancerIPs"
 ADDRESS_POOL = "address-pool"
 ALLOW_SHARED_IP = "allow-shared-ip"
 ALLOCATED_FROM_POOL = f"{PREFIX}allocated-from-pool"
+# What MetalLB writes on the Services it serves: read as a hint when IronLB takes them over.
+METALLB_ALLOCATED_FROM_POOL = (f"{METALLB_PREFIX}ip-allocated-from-pool",
+                               f"{METALLB_LEGACY_PREFIX}ip-allocated-from-pool")
 
 
 @dataclass(frozen=True)

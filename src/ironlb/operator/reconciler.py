@@ -71,7 +71,9 @@ class Reconciler:
         for body in services:
             view = self._ingest(self._view(body))
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
-            if restorable and self.allocator.restore(view.request, list(view.current_ips), view.current_pool).ok:
+            # IPs in status are restored whoever wrote them (a takeover from MetalLB keeps every IP),
+            # as long as an IronLB pool covers them and serves the Service.
+            if restorable and self.allocator.restore(view.request, list(view.current_ips), view.pool_hint).ok:
                 kept += 1
             if view.ours:
                 # Everything is checked once against its current request: it may have been edited

@@ -35,6 +35,7 @@ class ServiceView:
     current_pool: str | None
     current_modes: tuple[str, ...] = ()
     resource_version: str | None = None
+    pool_hint: str | None = None  # the pool that wrote the IP, ours or MetalLB's annotation (for restore)
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
 
@@ -107,6 +108,8 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
               "current_ips": tuple(i["ip"] for i in _ingress(body.get("status"))),
               "current_modes": tuple(i.get("ipMode") or "" for i in _ingress(body.get("status"))),
               "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL),
+              "pool_hint": annotations.get(ann.ALLOCATED_FROM_POOL) or next(
+                  (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None),
               "resource_version": meta.get("resourceVersion")}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)

@@ -118,6 +118,13 @@ SCENARIOS: dict[str, Scenario] = {
          ("svc", svc("bad2", annotations={IPS_ANN: "2001:db8::/64"})),
          ("event", "default/bad2", "AllocationFailed", "is not an IP address"),
          ("shows", "default/bad"), ("shows", "default/bad2"), ("shows", "default/a", "203.0.113.0")]),
+    "takeover: IPs another implementation wrote are kept, with MetalLB's pool annotation as the hint": (
+        {"pools": [pool("first", "203.0.113.0/30"), pool("same", "203.0.113.0/30")],
+         "services": [svc("m1", ingress=("203.0.113.2",), annotations={"metallb.io/ip-allocated-from-pool": "same"}),
+                      svc("m2", ingress=("203.0.113.0",)), svc("out", ingress=("192.0.2.250",))]},
+        [("shows", "default/m1", "203.0.113.2"), ("annotation", "default/m1", "same"),
+         ("shows", "default/m2", "203.0.113.0"), ("annotation", "default/m2", "first"),
+         ("shows", "default/out", "203.0.113.1"), ("no_event", "default/m1", "IPAllocated")]),
     "lease lost mid-way: nothing is written, the next leader finishes the job": (
         {"pools": [pool("p", "203.0.113.0/30")], "services": []},
         [("fence", True), ("svc", svc("a")), ("shows", "default/a"), ("no_event", "default/a", "IPAllocated"),
