@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Any
 
@@ -59,6 +60,39 @@ def render_status(pools: list[dict[str, Any]], services: list[Any], lb_class: st
     return "\n".join(out)
 
 
+def migrate_metallb(args: argparse.Namespace) -> int:
+    """Print (or apply) the IronLB objects equivalent to MetalLB's; name everything not carried."""
+    import yaml
+
+    from ironlb.cli import migrate
+
+    custom = None
+    if args.filename:
+        docs = [d for f in args.filename for d in yaml.safe_load_all(sys.stdin if f == "-" else open(f))]  # noqa: SIM115
+    else:
+        from kubernetes import client
+
+        from ironlb.common.kube import api_client
+
+        custom = client.CustomObjectsApi(api_client())
+        docs = migrate.from_cluster(custom)
+    result = migrate.migrate(docs)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if not args.apply:
+        print(yaml.safe_dump_all(result.objects, sort_keys=False), end="")
+        return 0
+    if custom is None:
+        from kubernetes import client
+
+        from ironlb.common.kube import api_client
+
+        custom = client.CustomObjectsApi(api_client())
+    for line in migrate.apply(custom, result.objects):
+        print(f"applied {line}")
+    return 0
+
+
 def crds(_: argparse.Namespace) -> int:
     """Print the CustomResourceDefinitions as YAML (for `kubectl apply -f -`)."""
     from ironlb.api.crds import crd_manifests, render
@@ -78,13 +112,31 @@ def values_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+MIGRATE_EXAMPLES = """examples:
+  ironlb migrate metallb                      # read the cluster's MetalLB objects, print IronLB's
+  ironlb migrate metallb -f metallb.yaml      # the same from a file
+  ironlb migrate metallb --apply              # apply them (notes on what is not carried go to stderr)
+"""
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of `ironlb`."""
-    parser = argparse.ArgumentParser(prog="ironlb", description=about)
+    # Run as a kubectl plugin (kubectl-ironlb), help and errors name the command as the user typed it.
+    prog = "kubectl ironlb" if os.path.basename(sys.argv[0]).startswith("kubectl-") else "ironlb"
+    parser = argparse.ArgumentParser(prog=prog, description=about)
     sub = parser.add_subparsers(dest="cmd", required=True)
     st = sub.add_parser("status", help="pools, Services, their IPs and announcing nodes")
     st.add_argument("--lb-class", default=None, help="the loadBalancerClass IronLB serves (default: none)")
     st.set_defaults(fn=status)
+    mig = sub.add_parser("migrate", help="convert another implementation's configuration",
+                         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=MIGRATE_EXAMPLES)
+    mig_sub = mig.add_subparsers(dest="source", required=True)
+    ml = mig_sub.add_parser("metallb", help="MetalLB's metallb.io/v1beta1 IPAddressPools and L2Advertisements",
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=MIGRATE_EXAMPLES)
+    ml.add_argument("-f", "--filename", action="append", help="read MetalLB objects from this YAML file (- for "
+                    "stdin; repeatable) instead of the cluster")
+    ml.add_argument("--apply", action="store_true", help="server-side apply the result instead of printing it")
+    ml.set_defaults(fn=migrate_metallb)
     sub.add_parser("crds", help="print the CRDs as YAML").set_defaults(fn=crds)
     vd = sub.add_parser("values-doc", help="regenerate the README's Helm values reference")
     vd.add_argument("--readme", default="README.md")
