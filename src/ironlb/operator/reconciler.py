@@ -114,10 +114,14 @@ class Reconciler:
     def service_event(self, body: Mapping[str, Any], deleted: bool) -> None:
         """A Service was added, changed or deleted."""
         meta = body["metadata"]
-        echoes = self._echoes.get(f"{meta.get('namespace', 'default')}/{meta['name']}")
+        key = f"{meta.get('namespace', 'default')}/{meta['name']}"
+        echoes = self._echoes.pop(key, None)
         if not deleted and echoes and meta.get("resourceVersion") in echoes:
             echoes.discard(meta["resourceVersion"])  # our own write, already overtaken by our next one
+            if echoes:
+                self._echoes[key] = echoes
             return
+        # Any other version is newer than every echo still expected (the watch is ordered): forget them.
         view = deleted_view(meta.get("namespace", "default"), meta["name"]) if deleted else self._view(body)
         self._ingest(view)
         if self.restored.is_set():  # before that, restore() decides what needs work

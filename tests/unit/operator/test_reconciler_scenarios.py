@@ -255,6 +255,7 @@ async def test_own_writes_cost_no_extra_call() -> None:
         await harness.settle()
         assert [(c.op, c.result.value) for c in harness.api.calls] == [("annotation", "written"),
                                                                        ("ingress", "written")]
+        assert not any(harness.reconciler._echoes.values())  # every expected echo came and went
     finally:
         await harness.reconciler.stop()
 
