@@ -91,6 +91,7 @@ def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: 
 @pytest.mark.parametrize("who, args", [
     ("operator", ("delete", "service", "kubernetes", "-n", "default", "--dry-run=server")),
     ("operator", ("get", "secrets", "-n", NS)),
+    ("operator", ("patch", "service", "kubernetes", "-n", "default", "-p", '{"metadata":{"labels":{"x":"y"}}}')),
     ("operator", ("create", "namespace", "not-allowed", "--dry-run=server")),
     ("speaker", ("get", "secret", "some-other-secret", "-n", NS)),
     ("speaker", ("patch", "service", "kubernetes", "-n", "default", "-p", '{"metadata":{"labels":{"x":"y"}}}')),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -54,7 +54,6 @@ class Reconciler:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
         self._inflight: set[str] = set()
-        self._echoes: dict[str, set[str]] = {}  # per Service: versions our own writes made, then overtook
         self._tasks: list[asyncio.Task[None]] = []
 
     # ---- start-up ----------------------------------------------------------------------------
@@ -114,14 +113,6 @@ class Reconciler:
     def service_event(self, body: Mapping[str, Any], deleted: bool) -> None:
         """A Service was added, changed or deleted."""
         meta = body["metadata"]
-        key = f"{meta.get('namespace', 'default')}/{meta['name']}"
-        echoes = self._echoes.pop(key, None)
-        if not deleted and echoes and meta.get("resourceVersion") in echoes:
-            echoes.discard(meta["resourceVersion"])  # our own write, already overtaken by our next one
-            if echoes:
-                self._echoes[key] = echoes
-            return
-        # Any other version is newer than every echo still expected (the watch is ordered): forget them.
         view = deleted_view(meta.get("namespace", "default"), meta["name"]) if deleted else self._view(body)
         self._ingest(view)
         if self.restored.is_set():  # before that, restore() decides what needs work
@@ -278,7 +269,6 @@ class Reconciler:
         if view.handling is Handling.DELETED:
             self.state.services.pop(view.key, None)
             self.state.shown.forget(view.key)
-            self._echoes.pop(view.key, None)
         elif view.current_pool is not None:
             await self._show(view, (), None)  # no longer ours (type or class changed): take back what we wrote
         if released:
@@ -295,8 +285,8 @@ class Reconciler:
     async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None) -> bool:
         """Make VIEW's status show IPS from POOL (nothing, if empty); True once it does."""
         mode = self._ip_mode(pool)
-        ingress_stale = view.current_ips != tuple(ips) or view.current_modes != tuple(mode for _ in ips)
-        if not ingress_stale and view.current_pool == pool:
+        if view.current_ips == tuple(ips) and view.current_modes == tuple(mode for _ in ips) \
+                and view.current_pool == pool:
             return True
         blockers = self._blockers(view.key, ips)
         if blockers:
@@ -305,45 +295,12 @@ class Reconciler:
             log.info("%s waits for %s to stop showing its IP", view.key, ", ".join(sorted(blockers)))
             kept = tuple(ip for ip in view.current_ips if ip in ips)
             if kept != view.current_ips:
-                await self._write_ingress(view, kept, mode, view.resource_version)
+                await self._write(view, kept, self._ip_mode(view.current_pool), view.current_pool if kept else None)
             for other in blockers:
                 self.enqueue(other)
             self._retry_later(view.key)
             return False
-        versions: list[str | None] = [view.resource_version]
-        # Adding: the pool annotation first (the speaker reads the pool before it sees the IP).
-        # Clearing: the ingress first (what users and kube-proxy see goes first).
-        annotate_first = bool(ips) and view.current_pool != pool
-        if annotate_first and not await self._chain(versions, self._write_annotation(view, pool, versions[-1])):
-            return False
-        if ingress_stale and not await self._chain(versions, self._write_ingress(view, ips, mode, versions[-1])):
-            return False
-        clear_annotation = not ips and view.current_pool is not None
-        if clear_annotation and not await self._chain(versions, self._write_annotation(view, None, versions[-1])):
-            return False
-        self._advance(view, ips, mode, pool, [v for v in versions[1:] if v])
-        return True
-
-    def _advance(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None, made: list[str]) -> None:
-        """Our writes landed: know the Service as they left it, without waiting for the watch.
-
-        The watch echoes every write; all but the last describe a state already overtaken, and
-        are dropped. If someone else's change has been seen meanwhile, it is kept: it is newer."""
-        if not made:
-            return
-        self._echoes.setdefault(view.key, set()).update(made[:-1])
-        current = self.state.services.get(view.key)
-        if current is not None and current.resource_version in (view.resource_version, *made):
-            self._ingest(replace(view, current_ips=tuple(ips), current_modes=tuple(mode for _ in ips),
-                                 current_pool=pool, resource_version=made[-1]))
-
-    @staticmethod
-    async def _chain(versions: list[str | None], write: Awaitable[Written]) -> bool:
-        """Await WRITE; on success, note the version it made (the next write builds on it)."""
-        written = await write
-        if written.ok:
-            versions.append(written.resource_version)
-        return written.ok
+        return (await self._write(view, ips, mode, pool)).ok
 
     def _blockers(self, key: str, ips: Iterable[str]) -> set[str]:
         """Services, other than KEY and the IPs' grantees, whose status may still show one of IPS."""
@@ -352,22 +309,29 @@ class Reconciler:
             out |= self.state.shown.showing(ip) - self.allocator.holders(ip) - {key}
         return out
 
-    async def _write_ingress(self, view: ServiceView, ips: tuple[str, ...], mode: str, rv: str | None) -> Written:
+    async def _write(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None) -> Written:
+        """One write: the ingress and the allocated-from-pool annotation land in one version of the
+        Service, so no reader (the speaker looks up the pool) ever sees one without the other."""
         self.state.shown.writing(view.key, ips)
-        written = await self.writer.set_service_ingress(view.namespace, view.name,
-                                                        [{"ip": ip, "ipMode": mode} for ip in ips] or None, rv)
+        written = await self.writer.set_service(view.namespace, view.name,
+                                                [{"ip": ip, "ipMode": mode} for ip in ips] or None, pool,
+                                                view.resource_version)
         self.state.shown.settled(view.key, written.ok)
-        self._after(view.key, written)
+        if written.ok:
+            self._advance(view, ips, mode, pool, written.resource_version)
+        elif written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
+            self._retry_later(view.key)
         return written
 
-    async def _write_annotation(self, view: ServiceView, pool: str | None, rv: str | None) -> Written:
-        written = await self.writer.set_pool_annotation(view.namespace, view.name, pool, rv)
-        self._after(view.key, written)
-        return written
-
-    def _after(self, key: str, written: Written) -> None:
-        if written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
-            self._retry_later(key)
+    def _advance(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None,
+                 version: str | None) -> None:
+        """Our write landed: know the Service as it left it, without waiting for the watch's echo
+        (a reconcile before the echo would otherwise decide on the old version and get 409).
+        If someone else's change has been seen meanwhile, it is kept: it is newer."""
+        current = self.state.services.get(view.key)
+        if current is not None and current.resource_version in (view.resource_version, version):
+            self._ingest(replace(view, current_ips=tuple(ips), current_modes=tuple(mode for _ in ips),
+                                 current_pool=pool, resource_version=version))
 
     # ---- pools -------------------------------------------------------------------------------
 

@@ -48,15 +48,11 @@ class Written:
 
 
 class ApiWriter(Protocol):
-    """What the reconciler writes: Service ingress and annotation, pool status, Events."""
+    """What the reconciler writes: a Service's ingress with its annotation, pool status, Events."""
 
-    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None,
-                                  resource_version: str | None) -> Written:
-        """Write status.loadBalancer.ingress (None clears it)."""
-
-    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None,
-                                  resource_version: str | None) -> Written:
-        """Write (or remove, with None) the allocated-from-pool annotation."""
+    async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
+                          resource_version: str | None) -> Written:
+        """Write status.loadBalancer.ingress and the allocated-from-pool annotation (None clears each)."""
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""
@@ -115,17 +111,14 @@ class Writer:
             return Written(WriteResult.WRITTEN, meta.get("resourceVersion"))
         return Written(WriteResult.WRITTEN, getattr(meta, "resource_version", None))
 
-    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None,
-                                  resource_version: str | None) -> Written:
-        """Write status.loadBalancer.ingress (None clears it), only on top of RESOURCE_VERSION."""
-        body = {"metadata": _precondition(resource_version), "status": {"loadBalancer": {"ingress": ingress}}}
+    async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
+                          resource_version: str | None) -> Written:
+        """One patch of services/status carrying both the ingress and the annotation, applied only on
+        top of RESOURCE_VERSION. The status strategy of Services resets only spec, so metadata in a
+        status patch is kept: the two land together, in one version, at the cost of one write."""
+        body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}},
+                "status": {"loadBalancer": {"ingress": ingress}}}
         return await self._call(self.core.patch_namespaced_service_status, name, namespace, body)
-
-    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None,
-                                  resource_version: str | None) -> Written:
-        """Write (or remove, with None) the allocated-from-pool annotation, only on top of RESOURCE_VERSION."""
-        body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}}}
-        return await self._call(self.core.patch_namespaced_service, name, namespace, body)
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""

@@ -96,7 +96,7 @@ class FakeApi:
 
     # ---- the ApiWriter protocol ----------------------------------------------------------------
 
-    def _patch(self, op: str, namespace: str, name: str, value: Any, rv: str | None) -> Written:
+    def _patch(self, namespace: str, name: str, ingress: Any, pool: str | None, rv: str | None) -> Written:
         key = f"{namespace}/{name}"
         if key in self.interfere:  # someone else's edit lands between our decision and our write
             self.put_service(self.interfere.pop(key))
@@ -107,32 +107,24 @@ class FakeApi:
             result = WriteResult.GONE
         elif rv is not None and rv != self.services[key]["metadata"]["resourceVersion"]:
             result = WriteResult.CONFLICT
-        self.calls.append(Call(op, key, value, result))
+        self.calls.append(Call("service", key, (ingress, pool), result))
         if result is not WriteResult.WRITTEN:
             return Written(result)
         body = copy.deepcopy(self.services[key])
-        if op == "ingress":
-            body.setdefault("status", {})["loadBalancer"] = {"ingress": value} if value else {}
+        body.setdefault("status", {})["loadBalancer"] = {"ingress": ingress} if ingress else {}
+        annotations = body["metadata"].setdefault("annotations", {})
+        if pool is None:
+            annotations.pop(ALLOCATED_FROM_POOL, None)
         else:
-            annotations = body["metadata"].setdefault("annotations", {})
-            if value is None:
-                annotations.pop(ALLOCATED_FROM_POOL, None)
-            else:
-                annotations[ALLOCATED_FROM_POOL] = value
+            annotations[ALLOCATED_FROM_POOL] = pool
         self._store(key, body)
         return Written(result, body["metadata"]["resourceVersion"])
 
-    async def set_service_ingress(self, namespace: str, name: str, ingress: list[dict[str, str]] | None,
-                                  resource_version: str | None) -> Written:
-        """Patch status.loadBalancer.ingress."""
+    async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
+                          resource_version: str | None) -> Written:
+        """Patch status.loadBalancer.ingress and the annotation together (one version)."""
         await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
-        return self._patch("ingress", namespace, name, ingress, resource_version)
-
-    async def set_pool_annotation(self, namespace: str, name: str, pool: str | None,
-                                  resource_version: str | None) -> Written:
-        """Patch the allocated-from-pool annotation."""
-        await asyncio.sleep(0)
-        return self._patch("annotation", namespace, name, pool, resource_version)
+        return self._patch(namespace, name, ingress, pool, resource_version)
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Patch a pool's status."""

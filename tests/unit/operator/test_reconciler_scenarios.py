@@ -247,15 +247,14 @@ async def test_stale_write_is_refused_and_decided_again() -> None:
         await harness.reconciler.stop()
 
 
-async def test_own_writes_cost_no_extra_call() -> None:
-    """One allocation is two writes (annotation, ingress): the watch's echoes of them cause no third."""
+async def test_an_allocation_is_one_write_and_its_echo_costs_nothing() -> None:
+    """Ingress and annotation land in one write; the watch's echo of it causes no second one."""
     harness = Harness({"pools": [pool("p", "203.0.113.0/30")], "services": []})
     try:
         harness.api.put_service(svc("a"))
         await harness.settle()
-        assert [(c.op, c.result.value) for c in harness.api.calls] == [("annotation", "written"),
-                                                                       ("ingress", "written")]
-        assert not any(harness.reconciler._echoes.values())  # every expected echo came and went
+        assert [(c.op, c.value, c.result.value) for c in harness.api.calls] == [
+            ("service", ([{"ip": "203.0.113.0", "ipMode": "VIP"}], "p"), "written")]
     finally:
         await harness.reconciler.stop()
 
