@@ -9,7 +9,7 @@ from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, e
 
 KEY = b"k" * 32
 ME = 7  # n1's incarnation in these tests
-ADDRESSES = {"n2": "192.0.2.12", "n3": "192.0.2.13"}
+ADDRESSES = {"n2": {"192.0.2.12"}, "n3": {"192.0.2.13"}}
 
 
 def beat(node: str = "n2", seq: int = 1, inc: int = 100, kind: Kind = Kind.ALIVE, echo: int = ME) -> Heartbeat:
@@ -101,8 +101,8 @@ def test_no_clock_is_compared_between_nodes() -> None:
 def test_two_fresh_speakers_prove_themselves_to_each_other_in_one_round_trip() -> None:
     a = Membership(me="a", started=0.0, incarnation=11)
     b = Membership(me="b", started=0.0, incarnation=22)
-    a.set_expected({"a", "b"}, {"b": "192.0.2.12"})
-    b.set_expected({"a", "b"}, {"a": "192.0.2.11"})
+    a.set_expected({"a", "b"}, {"b": {"192.0.2.12"}})
+    b.set_expected({"a", "b"}, {"a": {"192.0.2.11"}})
     first = Heartbeat(Kind.ALIVE, "a", 11, 1, a.echo_for("b"))  # a has not heard b: echo 0
     assert b.on_message(first, 0.1, "192.0.2.11")[0] is Decoded.UNECHOED and b.echo_for("a") == 11
     assert a.on_message(Heartbeat(Kind.ALIVE, "b", 22, 1, b.echo_for("a")), 0.2, "192.0.2.12")[0] \
@@ -167,3 +167,11 @@ async def test_a_heartbeat_key_shorter_than_32_bytes_is_refused(monkeypatch: pyt
     monkeypatch.setattr(main.asyncio, "sleep", no_wait)
     assert await main.read_key(object(), "kube-system", "ironlb-heartbeat", "key") == b"k" * 32
     assert sum("fewer than the 32 required" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_any_internal_ip_of_the_named_node_may_send_its_heartbeats() -> None:
+    m = Membership(me="n1", started=0.0, incarnation=ME)
+    m.set_expected({"n1", "n2"}, {"n2": {"192.0.2.12", "2001:db8::12"}})
+    assert m.on_message(beat("n2", 1), 0.1, "2001:db8::12")[0] is Decoded.ACCEPTED
+    assert m.on_message(beat("n2", 2), 0.2, "::ffff:192.0.2.12")[0] is Decoded.ACCEPTED
+    assert m.on_message(beat("n2", 3), 0.3, "192.0.2.99")[0] is Decoded.WRONG_SOURCE

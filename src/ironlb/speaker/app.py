@@ -90,7 +90,7 @@ class Speaker:
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         self.state.apply(kind, event, obj)
         if kind == "nodes":
-            self.liveness.set_peers(self.state.peers())
+            self.liveness.set_peers(self.state.peers(), self.state.peer_addresses())
         self.mark_dirty()
 
     def _on_interfaces(self, interfaces: dict[str, Interface]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -40,7 +41,7 @@ class Peer:
     incarnation: int = -1  # its run, as proven by a message echoing ours; -1 until then
     sequence: int = -1
     heard: int = 0  # the incarnation we echo back to it (learnt unproven only until one is proven)
-    address: str | None = None  # its node address: heartbeats naming it must come from there
+    addresses: frozenset[str] = frozenset()  # its node addresses: heartbeats naming it must come from one
     retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_KEPT))
 
 
@@ -57,14 +58,16 @@ class Membership:
     last_tick: float | None = None
     peers: dict[str, Peer] = field(default_factory=dict)
 
-    def set_expected(self, names: set[str], addresses: dict[str, str] | None = None) -> None:
+    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None) -> None:
         """The nodes that should be speaking (from the Node list), with their addresses; others are dropped."""
         for name in names - self.peers.keys() - {self.me}:
             self.peers[name] = Peer(name)
         for name in set(self.peers) - names:
             del self.peers[name]
         for name, peer in self.peers.items():
-            peer.address = (addresses or {}).get(name, peer.address)
+            if addresses and name in addresses:
+                given = addresses[name]
+                peer.addresses = frozenset(_plain(a) for a in ([given] if isinstance(given, str) else given))
 
     def on_message(self, msg: Heartbeat, now: float, source: str | None = None) -> tuple[Decoded, Change | None]:
         """Feed one authenticated heartbeat that arrived from address SOURCE."""
@@ -73,7 +76,7 @@ class Membership:
         peer = self.peers.get(msg.node)
         if peer is None:
             return Decoded.UNKNOWN_PEER, None
-        if source is not None and peer.address is not None and _plain(source) != _plain(peer.address):
+        if source is not None and peer.addresses and _plain(source) not in peer.addresses:
             return Decoded.WRONG_SOURCE, None
         if msg.echo != self.incarnation:
             # Made before it heard this run of ours (or recorded earlier): it proves nothing about now, but until

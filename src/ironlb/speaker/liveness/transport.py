@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ironlb.common.throttle import Throttle
 from ironlb.speaker.liveness.membership import Membership
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode, new_incarnation
 
@@ -43,11 +44,14 @@ class Liveness(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
+        self._wrong_source_log = Throttle(30.0)
 
-    def set_peers(self, peers: dict[str, str]) -> None:
-        """Node name -> address of every speaker (from the Node list)."""
+    def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
+        """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
+        address a node's heartbeats may come from (its InternalIPs; default: the one sent to)."""
         self.peers = {n: a for n, a in peers.items() if n != self.me}
-        self.membership.set_expected(set(self.peers), self.peers)
+        self.membership.set_expected(set(self.peers), {n: {a, *(addresses or {}).get(n, ())}
+                                                       for n, a in self.peers.items()})
         self._publish()
 
     def set_key(self, key: bytes) -> None:
@@ -105,6 +109,9 @@ class Liveness(asyncio.DatagramProtocol):
             verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
             if change is not None:
                 log.info("peer %s: %s", msg.node, change.value)
+            if verdict is Decoded.WRONG_SOURCE and self._wrong_source_log.allow(msg.node) is not None:
+                log.warning("a heartbeat naming %s came from %s, not one of its node addresses: refused",
+                            msg.node, addr[0])
         if verdict is Decoded.ACCEPTED:
             self.counters.received += 1
             self._publish()
