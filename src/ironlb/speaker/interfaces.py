@@ -144,13 +144,19 @@ class InterfaceTracker:
             while not self._stop.is_set():
                 try:
                     events = ipr.get()
-                    if not any(e["event"] in ("RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR")
-                               for e in events):
-                        continue
+                except Exception:  # e.g. ENOBUFS when events come faster than we read: some were lost
+                    if self._errors.allow("events") is not None:
+                        log.warning("netlink events lost; reading the interfaces again", exc_info=True)
+                    events = [{"event": "RTM_NEWLINK"}]
+                    time.sleep(0.1)  # a socket that keeps failing must not spin a core
+                if not any(e["event"] in ("RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR")
+                           for e in events):
+                    continue
+                try:
                     fresh = self._read()
                 except Exception:  # links vanish mid-dump under churn: never let the thread die
                     if self._errors.allow("read") is not None:
-                        log.warning("netlink read failed; trying again at the next event", exc_info=True)
+                        log.warning("reading the interfaces failed; trying again at the next event", exc_info=True)
                     continue
                 if fresh != self.current:
                     self.current = fresh
