@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab, procs
+from e2e.lab import lab, procs, workload
 from e2e.lab.config import LOG_DIR, REPO
 from e2e.lab.config import node as lab_node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
@@ -258,3 +258,76 @@ def test_unicast_reachability_probes_are_answered(kube: Kube, target: tuple[str,
         for k, v in saved.items():
             kube.exec("client", "sysctl", "-w", f"{knobs[k]}={v}")
         kube.exec("client", "ip", "neigh", "del", vip, "dev", "eth0")
+
+
+def heartbeat_counts(kube: Kube, node: str) -> dict[str, float]:
+    """The node's heartbeat counters by direction (sent, received, rejected-REASON)."""
+    m = metrics(kube, node)
+    return {k.split('direction="')[1].rstrip('"}'): v for k, v in m.items()
+            if k.startswith("ironlb_speaker_heartbeats_total{")}
+
+
+def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple[str, str, str],
+                                                       tmp_path: Path) -> None:
+    name, vip, a = target
+    b = next(n for n in NODES if n != a)
+    a_ip, recording = lab_node(int(a[-1])).ipv4, tmp_path / "heartbeats.hex"
+    # Record A's heartbeats to B across a restart of A's speaker: the old run, its goodbye, the new run.
+    recorder = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of(b), *LAB_PY, "-m", "e2e.lab.udpreplay",
+                                 "record", str(recording), "--src", a_ip, "--seconds", "12"],
+                                stdout=subprocess.PIPE, text=True)
+    time.sleep(1.5)
+    lab.restart("speaker", a)
+    wait_for(lambda: (m := announced(kube, name)) and f"node {a}" in m and speaker_is_up(kube, a), timeout=30,
+             what=f"{a} announcing again after its restart")
+    time.sleep(1.0)
+    assert json.loads(recorder.communicate(timeout=30)[0])["recorded"] >= 20
+
+    def replay_watching(node: str) -> list[float]:
+        """Replay the recording to B twice over; NODE's count of alive peers, sampled all the while."""
+        proc = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of("client"), *LAB_PY, "-m",
+                                 "e2e.lab.udpreplay", "replay", str(recording), "--times", "2", "--rate", "100"],
+                                stdout=subprocess.PIPE, text=True)
+        seen = []
+        while proc.poll() is None:
+            seen.append(total(metrics(kube, node), "ironlb_speaker_alive_peers"))
+            time.sleep(0.1)
+        assert json.loads(proc.communicate(timeout=60)[0])["sent"] >= 40
+        seen.append(total(metrics(kube, node), "ironlb_speaker_alive_peers"))
+        return seen
+
+    # A alive: its old alives, its old goodbye and its current run's alives, all again: B's view stays.
+    condition, before = announced(kube, name), heartbeat_counts(kube, b)
+    assert set(replay_watching(b)) == {3}
+    after = heartbeat_counts(kube, b)
+    refused = sum(v - before.get(k, 0) for k, v in after.items() if k.startswith("rejected-"))
+    print(f"replayed to {b} with {a} alive: {({k: v - before.get(k, 0) for k, v in after.items()})}")
+    assert refused >= 40  # every replayed datagram arrived, and was refused
+    assert announced(kube, name) == condition
+    # A dead, and B restarted (nothing remembered): the recording does not bring A back to life at B.
+    workload.set_ready(f"{name}-{NODES.index(a)}", False)
+    lab.kill_node(a)
+    try:
+        moved = wait_for(lambda: (m := announced(kube, name)) and f"node {a}" not in m and m, timeout=15,
+                         what="the IP moved off the killed node")
+        lab.restart("speaker", b)
+        # Joined, and past the grace a peer never heard gets (2 s): from here on, only a heartbeat makes A alive.
+        wait_for(lambda: kube.exec(b, "curl", "-sf", "-m", "1", "http://127.0.0.1:7473/readyz").returncode == 0,
+                 timeout=30, what=f"{b} back and joined")
+        time.sleep(2.5)
+        assert total(metrics(kube, b), "ironlb_speaker_alive_peers") == 2
+        seen = replay_watching(b)
+        print(f"replayed to a restarted {b} with {a} dead: alive peers seen {seen}")
+        assert set(seen) == {2}
+        owner = re.search(r"node (node-\d+)", moved).group(1)
+        wait_for(lambda: announced(kube, name) == moved, what="the condition as before the replay")
+        assert arp_replies(kube, vip) == [lab.node_mac(owner)]
+    finally:
+        lab.revive_node(a)
+        workload.set_ready(f"{name}-{NODES.index(a)}", True)
+
+
+def speaker_is_up(kube: Kube, node: str) -> bool:
+    """The node's speaker answers /metrics and counts every node alive."""
+    res = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics")
+    return res.returncode == 0 and "ironlb_speaker_alive_peers 3.0" in res.stdout
