@@ -2,6 +2,8 @@
 
 Run inside a lab namespace: `python -m e2e.lab.arpprobe --iface eth0 IP`. One JSON line per reply
 ({"mac": ..., "ms": ...}), so tests can count answers exactly (two replies = a split brain).
+`--unicast MAC` sends what the kernel sends to re-check a neighbour it knows: the ARP request to
+MAC alone, or the NS to IP itself (not its solicited-node group) at MAC.
 """
 
 from __future__ import annotations
@@ -44,15 +46,19 @@ def main() -> None:
     p.add_argument("ip")
     p.add_argument("--iface", default="eth0")
     p.add_argument("--wait", type=float, default=1.0)
+    p.add_argument("--unicast", metavar="MAC", help="a reachability probe sent to this MAC only")
     args = p.parse_args()
     mac = _iface_mac(args.iface)
     v6 = ":" in args.ip
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_IPV6 if v6 else pk.ETH_P_ARP))
     sock.bind((args.iface, 0))
+    dst = pk.mac_bytes(args.unicast) if args.unicast else None
     if v6:
         frame = pk.neighbor_solicit(mac, str(__import__("ipaddress").IPv6Address(_link_local(args.iface))), args.ip)
+        if dst:
+            frame = pk.unicast_solicit(mac, dst, _link_local(args.iface), args.ip)
     else:
-        frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, _iface_ipv4(args.iface), b"\x00" * 6, args.ip)
+        frame = pk.build_arp(pk.ARP_REQUEST, dst or pk.BROADCAST, mac, _iface_ipv4(args.iface), b"\x00" * 6, args.ip)
     start = time.monotonic()
     sock.send(frame)
     while (left := args.wait - (time.monotonic() - start)) > 0:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import struct
 
 import pytest
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
@@ -105,3 +107,22 @@ def test_release_leaves_groups_and_announce_sends_a_burst() -> None:
     r.set_owned(frozenset())
     assert ndp.joined == set()
     assert r.on_arp(arp_request("203.0.113.10")) is Verdict.NOT_OWNED
+
+
+def test_unicast_reachability_probes_are_answered() -> None:
+    """The kernel re-checks a neighbour with unicast ARP / NS (no options, sent to the VIP itself)."""
+    r, arp, ndp, seen = responder()
+    ours, client = pk.mac_bytes(OURS), pk.mac_bytes(CLIENT)
+    unicast_arp = pk.build_arp(pk.ARP_REQUEST, ours, client, "192.0.2.100", ours, "203.0.113.10")
+    assert r.on_arp(unicast_arp) is Verdict.REPLIED
+    reply = pk.parse_arp(arp.sent[-1])
+    assert reply.op == pk.ARP_REPLY and reply.sender_mac == ours and reply.target_mac == client
+    assert arp.sent[-1][:6] == client  # straight back to the asker
+    # NS to the VIP's own address (not its solicited-node group), without a source link-layer option.
+    icmp = struct.pack("!BBHI16s", pk.NDP_SOLICIT, 0, 0, 0, ipaddress.IPv6Address("2001:db8:ffff::5").packed)
+    probe = pk._ipv6_frame(ours, client, "2001:db8:ffff::99", "2001:db8:ffff::5", icmp)
+    assert r.on_ndp(probe) is Verdict.REPLIED
+    na = pk.parse_ndp(ndp.sent[-1])
+    assert na.type == pk.NDP_ADVERT and na.dst_ip == "2001:db8:ffff::99" and ndp.sent[-1][:6] == client
+    assert na.flags & pk.NA_FLAG_SOLICITED and na.link_addr == ours
+    assert seen == []

@@ -8,12 +8,13 @@ from ironlb.speaker.liveness.membership import Change, Membership, PeerState
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode
 
 KEY = b"k" * 32
-NOW_MS = 1_800_000_000_000
+ME = 7  # n1's incarnation in these tests
+ADDRESSES = {"n2": {"192.0.2.12"}, "n3": {"192.0.2.13"}}
 
 
-def beat(node: str = "n2", seq: int = 1, inc: int = 100, kind: Kind = Kind.ALIVE, ms: int = NOW_MS) -> Heartbeat:
-    """A heartbeat."""
-    return Heartbeat(kind, node, inc, seq, ms)
+def beat(node: str = "n2", seq: int = 1, inc: int = 100, kind: Kind = Kind.ALIVE, echo: int = ME) -> Heartbeat:
+    """A heartbeat to n1 (echoing n1's run unless told otherwise)."""
+    return Heartbeat(kind, node, inc, seq, echo)
 
 
 def test_round_trip_and_tampering() -> None:
@@ -30,44 +31,47 @@ def test_round_trip_and_tampering() -> None:
 
 def table() -> Membership:
     """n1's view of n2 and n3, started at t=0."""
-    m = Membership(me="n1", started=0.0, timeout=0.4, grace=2.0)
-    m.set_expected({"n1", "n2", "n3"})
+    m = Membership(me="n1", started=0.0, timeout=0.4, grace=2.0, incarnation=ME)
+    m.set_expected({"n1", "n2", "n3"}, ADDRESSES)
     return m
 
 
 def test_timeout_recovery_and_leave() -> None:
     m = table()
-    assert m.on_message(beat("n2", 1), 0.1, NOW_MS) == (Decoded.ACCEPTED, None)
-    assert m.on_message(beat("n3", 1), 0.1, NOW_MS)[0] is Decoded.ACCEPTED
+    assert m.on_message(beat("n2", 1), 0.1) == (Decoded.ACCEPTED, None)
+    assert m.on_message(beat("n3", 1), 0.1)[0] is Decoded.ACCEPTED
     assert m.tick(0.4) == []
     assert m.tick(0.6) == [("n2", Change.HEARTBEAT_TIMEOUT), ("n3", Change.HEARTBEAT_TIMEOUT)]
     assert m.alive() == {"n1"}
-    assert m.on_message(beat("n2", 2), 0.7, NOW_MS) == (Decoded.ACCEPTED, Change.RECOVERED)
-    assert m.on_message(beat("n2", 3, kind=Kind.LEAVE), 0.8, NOW_MS) == (Decoded.ACCEPTED, Change.LEFT)
+    assert m.on_message(beat("n2", 2), 0.7) == (Decoded.ACCEPTED, Change.RECOVERED)
+    assert m.on_message(beat("n2", 3, kind=Kind.LEAVE), 0.8) == (Decoded.ACCEPTED, Change.LEFT)
     assert m.peers["n2"].state is PeerState.LEFT and m.alive() == {"n1"}
 
 
 @pytest.mark.parametrize("msg, verdict", [
     (beat("n2", 5), Decoded.REPLAYED),        # same sequence again
     (beat("n2", 4), Decoded.REPLAYED),        # older sequence
-    (beat("n2", 1, inc=99), Decoded.REPLAYED),  # older incarnation
-    (beat("n2", 1, inc=101), Decoded.ACCEPTED),  # restarted speaker: new incarnation, counter reset
-    (beat("n2", 6, ms=NOW_MS - 60_000), Decoded.STALE),
+    (beat("n2", 9, inc=99), Decoded.REPLAYED),  # an incarnation it has since left behind
+    (beat("n2", 1, inc=101), Decoded.ACCEPTED),  # restarted speaker: new (random) incarnation, counter reset
+    (beat("n2", 6, echo=6), Decoded.UNECHOED),  # made for an earlier run of ours (or recorded then)
+    (beat("n2", 6, echo=0), Decoded.UNECHOED),  # made before it heard us
     (beat("n1", 9), Decoded.FROM_SELF),
+    (beat("n9", 1), Decoded.UNKNOWN_PEER),
 ])
-def test_replay_staleness_and_self(msg: Heartbeat, verdict: Decoded) -> None:
+def test_replay_echo_and_self(msg: Heartbeat, verdict: Decoded) -> None:
     m = table()
-    m.on_message(beat("n2", 5), 0.1, NOW_MS)
-    assert m.on_message(msg, 0.2, NOW_MS)[0] is verdict
+    m.on_message(beat("n2", 3, inc=99), 0.05)
+    m.on_message(beat("n2", 5), 0.1)
+    assert m.on_message(msg, 0.2, "192.0.2.12")[0] is verdict
 
 
 def test_our_own_stall_does_not_kill_peers_whose_heartbeats_wait_unread() -> None:
     m = table()
-    m.on_message(beat("n2", 1), 0.1, NOW_MS)
-    m.on_message(beat("n3", 1), 0.1, NOW_MS)
+    m.on_message(beat("n2", 1), 0.1)
+    m.on_message(beat("n3", 1), 0.1)
     assert m.tick(0.2) == []
     assert m.tick(1.0) == []  # we did not run for 0.8 s: silence we did not listen to proves nothing
-    m.on_message(beat("n2", 2), 1.01, NOW_MS)  # n2's queued heartbeat is read; n3 really went quiet
+    m.on_message(beat("n2", 2), 1.01)  # n2's queued heartbeat is read; n3 really went quiet
     assert m.tick(1.1) == [("n3", Change.HEARTBEAT_TIMEOUT)]
     assert m.alive() == {"n1", "n2"}
 
@@ -77,3 +81,97 @@ def test_never_heard_peers_get_a_grace_period() -> None:
     assert m.tick(1.9) == [] and m.alive() == {"n1", "n2", "n3"}
     assert sorted(m.tick(2.1)) == [("n2", Change.NEVER_HEARD), ("n3", Change.NEVER_HEARD)]
     assert m.alive() == {"n1"}
+
+
+def test_the_named_node_must_be_the_sender() -> None:
+    m = table()
+    assert m.on_message(beat("n2", 1), 0.1, "192.0.2.13")[0] is Decoded.WRONG_SOURCE  # n3 claiming to be n2
+    assert m.on_message(beat("n2", 1), 0.1, "::ffff:192.0.2.12")[0] is Decoded.ACCEPTED  # dual-stack socket form
+
+
+def test_no_clock_is_compared_between_nodes() -> None:
+    """Nothing in a heartbeat is a time: a peer's clock set years off or stepped back changes nothing."""
+    assert {f.name for f in Heartbeat.__dataclass_fields__.values()} == {"kind", "node", "incarnation", "sequence",
+                                                                       "echo"}
+    m = table()
+    assert m.on_message(beat("n2", 1, inc=2**63), 0.1)[0] is Decoded.ACCEPTED
+    assert m.on_message(beat("n2", 1, inc=3), 0.2) == (Decoded.ACCEPTED, Change.NEW_INCARNATION)  # a lower one
+
+
+def test_two_fresh_speakers_prove_themselves_to_each_other_in_one_round_trip() -> None:
+    a = Membership(me="a", started=0.0, incarnation=11)
+    b = Membership(me="b", started=0.0, incarnation=22)
+    a.set_expected({"a", "b"}, {"b": {"192.0.2.12"}})
+    b.set_expected({"a", "b"}, {"a": {"192.0.2.11"}})
+    first = Heartbeat(Kind.ALIVE, "a", 11, 1, a.echo_for("b"))  # a has not heard b: echo 0
+    assert b.on_message(first, 0.1, "192.0.2.11")[0] is Decoded.UNECHOED and b.echo_for("a") == 11
+    assert a.on_message(Heartbeat(Kind.ALIVE, "b", 22, 1, b.echo_for("a")), 0.2, "192.0.2.12")[0] \
+        is Decoded.ACCEPTED
+    assert b.on_message(Heartbeat(Kind.ALIVE, "a", 11, 2, a.echo_for("b")), 0.3, "192.0.2.11")[0] \
+        is Decoded.ACCEPTED
+
+
+def test_recorded_alive_and_leave_messages_never_move_an_ip() -> None:
+    """An attacker with a recording of every message n2 ever sent, but not the key, replays it after n2 died,
+    after n2 restarted, and after we restarted: the alive set, and so every election, stays as it truly is."""
+    m = table()
+    m.set_expected({"n1", "n2"}, ADDRESSES)
+    old_run = [beat("n2", seq, inc=500) for seq in range(1, 4)] + [beat("n2", 4, inc=500, kind=Kind.LEAVE)]
+    for i, msg in enumerate(old_run[:-1]):
+        m.on_message(msg, 0.1 * i)
+    new_run = [beat("n2", seq, inc=600) for seq in range(1, 4)]
+    m.on_message(old_run[-1], 0.35)  # n2 restarts: says goodbye, comes back as a new incarnation
+    for i, msg in enumerate(new_run):
+        assert m.on_message(msg, 0.4 + 0.1 * i)[0] is Decoded.ACCEPTED
+    assert m.alive() == {"n1", "n2"}
+    for msg in old_run + new_run:  # n2 alive: its old LEAVE, or old alives, change nothing
+        assert m.on_message(msg, 0.7)[0] is Decoded.REPLAYED
+    assert m.alive() == {"n1", "n2"}
+    assert m.tick(0.75) == m.tick(0.95) == [] and m.tick(1.1) == [("n2", Change.HEARTBEAT_TIMEOUT)]  # n2 dies
+    for msg in old_run + new_run:  # its alives replayed: still dead
+        assert m.on_message(msg, 1.3)[0] is Decoded.REPLAYED
+    assert m.alive() == {"n1"}
+    fresh = Membership(me="n1", started=0.0, incarnation=8)  # we restarted: no recording echoes the new run
+    fresh.set_expected({"n1", "n2"}, ADDRESSES)
+    for msg in old_run + new_run:
+        assert fresh.on_message(msg, 0.1)[0] is Decoded.UNECHOED
+    assert fresh.tick(2.1) == [("n2", Change.NEVER_HEARD)]
+    assert fresh.alive() == {"n1"}
+
+
+def test_forged_heartbeats_are_rejected_before_the_table() -> None:
+    assert decode(encode(beat(), b"attacker-guessed-key-0123456789ab"), KEY)[0] is Decoded.BAD_MAC
+    wire = bytearray(encode(beat(kind=Kind.ALIVE), KEY))
+    wire[4] = Kind.LEAVE.value  # flip ALIVE into LEAVE
+    assert decode(bytes(wire), KEY)[0] is Decoded.BAD_MAC
+
+
+async def test_a_heartbeat_key_shorter_than_32_bytes_is_refused(monkeypatch: pytest.MonkeyPatch,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    import base64
+    import types
+
+    from ironlb.speaker import main
+
+    keys = [b"short-key", b"k" * 31, b"k" * 32]
+
+    class FakeCore:
+        def __init__(self, _api: object) -> None: ...
+
+        def read_namespaced_secret(self, name: str, namespace: str) -> object:
+            return types.SimpleNamespace(data={"key": base64.b64encode(keys.pop(0)).decode()})
+
+    async def no_wait(_s: float) -> None: ...
+
+    monkeypatch.setattr(main.client, "CoreV1Api", FakeCore)
+    monkeypatch.setattr(main.asyncio, "sleep", no_wait)
+    assert await main.read_key(object(), "kube-system", "ironlb-heartbeat", "key") == b"k" * 32
+    assert sum("fewer than the 32 required" in r.getMessage() for r in caplog.records) == 2
+
+
+def test_any_internal_ip_of_the_named_node_may_send_its_heartbeats() -> None:
+    m = Membership(me="n1", started=0.0, incarnation=ME)
+    m.set_expected({"n1", "n2"}, {"n2": {"192.0.2.12", "2001:db8::12"}})
+    assert m.on_message(beat("n2", 1), 0.1, "2001:db8::12")[0] is Decoded.ACCEPTED
+    assert m.on_message(beat("n2", 2), 0.2, "::ffff:192.0.2.12")[0] is Decoded.ACCEPTED
+    assert m.on_message(beat("n2", 3), 0.3, "192.0.2.99")[0] is Decoded.WRONG_SOURCE

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from ironlb.common.throttle import Throttle
 from ironlb.speaker.desired import ALL_INTERFACES
 from ironlb.speaker.l2.responder import Responder
 
 
 @dataclass(frozen=True)
 class Interface:
-    """A usable interface: name, index, MAC, IPv6 link-local address (for NA sources)."""
+    """A usable interface: name, index, MAC, IPv6 link-local address (for NA sources).
+
+    `by_default`: answered on when an L2Advertisement names no interfaces (False for pod veths and
+    other CNI interfaces, which are used only when named)."""
 
     name: str
     index: int
     mac: str
     link_local: str | None = None
+    by_default: bool = True
 
 
 @dataclass(frozen=True)
@@ -31,14 +37,16 @@ class Diff:
         return bool(self.added or self.removed)
 
 
+log = logging.getLogger(__name__)
 ResponderFactory = Callable[[Interface], Responder]
 
 
 def resolve(desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> dict[str, set[str]]:
-    """Interface -> IPs it should answer for ('*' means every usable interface)."""
+    """Interface -> IPs it should answer for ('*' means every interface usable by default)."""
+    defaults = {name for name, i in interfaces.items() if i.by_default}
     want: dict[str, set[str]] = {}
     for ip, names in desired.items():
-        targets = interfaces.keys() if names == ALL_INTERFACES or "*" in names else names & interfaces.keys()
+        targets = defaults if names == ALL_INTERFACES or "*" in names else names & interfaces.keys()
         for name in targets:
             want.setdefault(name, set()).add(ip)
     return want
@@ -52,6 +60,7 @@ class Announcer:
         self.responders: dict[str, Responder] = {}
         self._interfaces: dict[str, Interface] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._errors = Throttle(30.0)
 
     def owned(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs it answers for now."""
@@ -70,7 +79,12 @@ class Announcer:
         for name, ips in sorted(want.items()):
             responder = self.responders.get(name)
             if responder is None:
-                responder = self.responders[name] = self.factory(interfaces[name])
+                try:
+                    responder = self.responders[name] = self.factory(interfaces[name])
+                except OSError as exc:  # it vanished between netlink's report and now: the next report says so
+                    if self._errors.allow(name) is not None:
+                        log.warning("cannot answer on %s: %s", name, exc)
+                    continue
             old = responder.owned
             responder.set_owned(frozenset(ips))
             added += [(ip, name) for ip in sorted(ips - old)]

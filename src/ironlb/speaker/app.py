@@ -10,6 +10,7 @@ from kubernetes import client
 
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.informer import Informer
+from ironlb.common.throttle import Throttle
 from ironlb.speaker.announcer import Announcer, Interface
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired, compute
@@ -18,7 +19,7 @@ from ironlb.speaker.forward import plan as forwarding
 from ironlb.speaker.forward.health import HealthChecker
 from ironlb.speaker.forward.nft import render
 from ironlb.speaker.forward.programmer import NftablesProgrammer
-from ironlb.speaker.interfaces import InterfaceTracker
+from ironlb.speaker.interfaces import InterfaceTracker, MacSet
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.l2.io import RawPacketIO
 from ironlb.speaker.l2.responder import Responder
@@ -46,20 +47,33 @@ class Speaker:
         self.status = StatusReporter(api, node, recheck=self._recheck_later)
         self.exclude = exclude_interfaces
         self.interfaces: dict[str, Interface] = {}
+        self.own_macs = MacSet()
         self.desired: Desired | None = None
         self.informers: list[Informer] = []
         self._dirty = asyncio.Event()
         self._ip_owner: dict[str, str] = {}
         self._recheck: asyncio.TimerHandle | None = None
+        # Frames from another MAC claiming our IPs, by interface (outlives the responders, which come and go).
+        self.duplicates: dict[str, int] = {}
+        self._duplicate_log = Throttle(10.0)
 
     def _make_responder(self, iface: Interface) -> Responder:
         loop = asyncio.get_running_loop()
         arp = RawPacketIO(iface.name, iface.index, "arp", loop)
-        ndp = RawPacketIO(iface.name, iface.index, "ndp", loop)
-        return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, on_duplicate=self._duplicate)
+        try:
+            ndp = RawPacketIO(iface.name, iface.index, "ndp", loop)
+        except OSError:  # the interface vanished in between: release the first socket too
+            arp.close()
+            raise
+        return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, on_duplicate=self._duplicate,
+                         own_macs=self.own_macs)
 
     def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
-        log.warning("another host (%s) answers for %s on %s", mac, ip, ifname)
+        # Anyone on the LAN can send these as fast as they like: count each, log and record a few.
+        self.duplicates[ifname] = self.duplicates.get(ifname, 0) + 1
+        if (suppressed := self._duplicate_log.allow((ip, ifname))) is not None:
+            log.warning("another host (%s) answers for %s on %s (%d more such frames since the last warning)",
+                        mac, ip, ifname, suppressed)
         owner = self._ip_owner.get(ip)
         self.status.duplicate(self.state.services.get(owner) if owner else None, ip, mac, ifname)
 
@@ -76,11 +90,13 @@ class Speaker:
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         self.state.apply(kind, event, obj)
         if kind == "nodes":
-            self.liveness.set_peers(self.state.peers())
+            self.liveness.set_peers(self.state.peers(), self.state.peer_addresses())
         self.mark_dirty()
 
     def _on_interfaces(self, interfaces: dict[str, Interface]) -> None:
-        log.info("usable interfaces: %s", ", ".join(sorted(interfaces)) or "none")
+        # Pod veths come and go all day: say so only when the default set changes.
+        level = logging.INFO if _defaults(interfaces) != _defaults(self.interfaces) else logging.DEBUG
+        log.log(level, "usable interfaces: %s", ", ".join(_defaults(interfaces)) or "none")
         self.interfaces = interfaces
         self.mark_dirty()
 
@@ -102,7 +118,7 @@ class Speaker:
         if diff:
             log.info("announcements changed: +%s -%s", list(diff.added), list(diff.removed))
         self.status.report(self.desired.decisions, self.state.services, self.liveness.alive,
-                           tuple(sorted(self.interfaces)), self.forwarding.services)
+                           _defaults(self.interfaces), self.forwarding.services)
 
     def _informer(self, name: str, fn: Any, *args: Any) -> Informer:
         loop = asyncio.get_running_loop()
@@ -124,7 +140,7 @@ class Speaker:
             self._informer("advertisements", custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS),
         ]
         loop = asyncio.get_running_loop()
-        tracker = InterfaceTracker(loop, self._on_interfaces, self.exclude)
+        tracker = InterfaceTracker(loop, self._on_interfaces, self.exclude, self.own_macs)
         self.interfaces = await asyncio.to_thread(tracker.start)
         await self.liveness.start()
         # The programmer's first pass also clears a table a killed speaker left behind.
@@ -134,7 +150,7 @@ class Speaker:
             informer.start()
         try:  # a SIGTERM while still waiting to join cleans up too
             await asyncio.gather(*(i.synced.wait() for i in self.informers))
-            log.info("synced; node %s, interfaces %s", self.node, ", ".join(sorted(self.interfaces)))
+            log.info("synced; node %s, interfaces %s", self.node, ", ".join(_defaults(self.interfaces)))
             reason = await kube_proxy
             await self.liveness.join()
             log.info("joined the election (%s)", reason.value)
@@ -148,6 +164,7 @@ class Speaker:
                 informer.stop()
             self.announcer.close()
             await self.liveness.close()
+            await asyncio.to_thread(self.status.events.close)
 
     async def _recompute_when_dirty(self, loop: asyncio.AbstractEventLoop) -> None:
         elapsed = 0.0
@@ -166,3 +183,8 @@ class Speaker:
         if self.desired is None:
             return False, "not joined yet (waiting for the API sync and kube-proxy's first sync)"
         return True, f"announcing {sum(len(v) for v in self.announcer.owned().values())} (ip, interface) pairs"
+
+
+def _defaults(interfaces: dict[str, Interface]) -> tuple[str, ...]:
+    """Names of the interfaces answered on when an L2Advertisement names none."""
+    return tuple(sorted(name for name, i in interfaces.items() if i.by_default))

@@ -117,6 +117,10 @@ class ClusterState:
                              for p in self.pools.values()},
         )
 
+    def peer_addresses(self) -> dict[str, set[str]]:
+        """Node name -> all its InternalIPs: where its heartbeats may come from."""
+        return {obj["metadata"]["name"]: set(node_addresses(obj)) for obj in self.nodes.values()}
+
     def peers(self) -> dict[str, str]:
         """Node name -> first InternalIP (IPv4 preferred), for heartbeats."""
         out = {}

@@ -22,6 +22,7 @@ from ironlb.common.logs import setup_logging
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
+from ironlb.speaker.liveness.protocol import MIN_KEY_BYTES
 from ironlb.speaker.metrics import registry_for
 
 log = logging.getLogger("ironlb.speaker")
@@ -63,9 +64,14 @@ async def read_key(api: client.ApiClient, namespace: str, name: str, key: str) -
         try:
             secret = await asyncio.to_thread(core.read_namespaced_secret, name, namespace)
             value = (secret.data or {}).get(key)
-            if value:
-                return base64.b64decode(value)
-            log.error("Secret %s/%s has no key %r; waiting", namespace, name, key)
+            decoded = base64.b64decode(value) if value else b""
+            if len(decoded) >= MIN_KEY_BYTES:
+                return decoded
+            if value:  # a short key can be guessed from one captured heartbeat: refuse it, loudly
+                log.error("the key %r in Secret %s/%s has %d bytes, fewer than the %d required; waiting for a "
+                          "longer one", key, namespace, name, len(decoded), MIN_KEY_BYTES)
+            else:
+                log.error("Secret %s/%s has no key %r; waiting", namespace, name, key)
         except ApiException as exc:
             log.error("cannot read heartbeat Secret %s/%s (%s); waiting", namespace, name, exc.reason)
         await asyncio.sleep(2)

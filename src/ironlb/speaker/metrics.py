@@ -28,7 +28,13 @@ class SpeakerCollector:
             requests.add_metric([name], responder.stats.requests)
             replies.add_metric([name], responder.stats.replies)
             gratuitous.add_metric([name], responder.stats.gratuitous)
-            duplicates.add_metric([name], responder.stats.duplicates)
+        for name, n in sorted(sp.duplicates.items()):
+            duplicates.add_metric([name], n)
+        events = CounterMetricFamily("ironlb_speaker_events", "Events this speaker was asked to record, by what "
+                                     "became of them (emitted, aggregated, combined, dropped, failed)",
+                                     labels=["outcome"])
+        for outcome, n in sp.status.events.stats().items():
+            events.add_metric([outcome], n)
         announced = GaugeMetricFamily("ironlb_speaker_announced_ips", "IPs this node answers for")
         announced.add_metric([], len({ip for ips in sp.announcer.owned().values() for ip in ips}))
         alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
@@ -44,7 +50,8 @@ class SpeakerCollector:
         failing.add_metric([], len(sp.health.failing))
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
-        yield from (requests, replies, gratuitous, duplicates, announced, alive, hb, forwarded, failing, in_sync)
+        yield from (requests, replies, gratuitous, duplicates, events, announced, alive, hb, forwarded, failing,
+                    in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

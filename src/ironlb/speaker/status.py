@@ -14,6 +14,7 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from ironlb.common.events import EventRecorder, KubeEventSink, ObjectRef
 from ironlb.core.election import elect
 from ironlb.speaker.desired import Decision, Reason
 from ironlb.speaker.forward.plan import Backend, ServicePlan
@@ -68,9 +69,12 @@ def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str,
 class StatusReporter:
     """Writes Service conditions and Events when what this node is responsible for changes."""
 
-    def __init__(self, api: client.ApiClient, me: str, recheck: Callable[[float], None] = lambda _: None) -> None:
+    def __init__(self, api: client.ApiClient, me: str, recheck: Callable[[float], None] = lambda _: None,
+                 recorder: EventRecorder | None = None) -> None:
         self.core = client.CoreV1Api(api)
         self.me = me
+        # Every Event this node writes goes through the shared recorder: aggregated and rate-limited.
+        self.events = recorder or EventRecorder(KubeEventSink(self.core), COMPONENT, me)
         self._recheck = recheck  # asks for another report() after this many seconds
         # (service key, condition type) -> (what was said, monotonic time it was sent)
         self._said: dict[tuple[str, str], tuple[tuple[str, str, str, str], float]] = {}
@@ -117,10 +121,10 @@ class StatusReporter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     def duplicate(self, svc: Mapping[str, Any] | None, ip: str, mac: str, ifname: str) -> None:
-        """Report another MAC answering for an IP this node announces."""
-        if svc is not None:
-            self._spawn(self._event(svc, "DuplicateAnswer", f"another host ({mac}) answers for {ip} on "
-                                    f"{self.me}/{ifname}: two answers split the traffic", warning=True))
+        """Report another MAC answering for an IP this node announces (cheap: called once per such frame)."""
+        if svc is not None:  # no task per frame: the recorder decides at once, and writes in its own thread
+            self.events.submit(service_ref(svc), "DuplicateAnswer", f"another host ({mac}) answers for {ip} on "
+                               f"{self.me}/{ifname}: two answers split the traffic", warning=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -152,19 +156,13 @@ class StatusReporter:
         await self._event(svc, reason, cond["message"], warning=cond["status"] != "True")
 
     async def _event(self, svc: Mapping[str, Any], reason: str, message: str, warning: bool = False) -> None:
-        meta = svc["metadata"]
-        now = dt.datetime.now(dt.UTC)
-        body = client.CoreV1Event(
-            metadata=client.V1ObjectMeta(generate_name=f"{meta['name']}.", namespace=meta["namespace"]),
-            involved_object=client.V1ObjectReference(api_version="v1", kind="Service", name=meta["name"],
-                                                     namespace=meta["namespace"], uid=meta.get("uid")),
-            reason=reason, message=message[:1024], type="Warning" if warning else "Normal", count=1,
-            first_timestamp=now, last_timestamp=now, source=client.V1EventSource(component=COMPONENT, host=self.me),
-            reporting_component="ironlb.io/speaker", reporting_instance=self.me)
-        try:
-            await asyncio.to_thread(self.core.create_namespaced_event, meta["namespace"], body)
-        except ApiException as exc:
-            log.warning("could not record event %s: %s", reason, exc.reason)
+        await self.events.record(service_ref(svc), reason, message, warning=warning)
+
+
+def service_ref(svc: Mapping[str, Any]) -> ObjectRef:
+    """The Event reference of a Service object."""
+    meta = svc["metadata"]
+    return ObjectRef("v1", "Service", meta["name"], meta.get("namespace"), meta.get("uid"))
 
 
 def _condition(svc: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:

@@ -17,6 +17,9 @@ PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP = 1, 2
 PACKET_MR_MULTICAST = 0
 PACKET_OUTGOING = 4
 FrameHandler = Callable[[bytes], None]
+# Frames read per wake-up: a flood on one socket must not starve the loop (heartbeats, other
+# interfaces); the loop calls back at once while more are queued.
+READ_BATCH = 64
 
 
 class PacketIO(Protocol):
@@ -49,9 +52,13 @@ class RawPacketIO:
         ethertype, program = (ETH_P_ARP, bpf.ARP_PROGRAM) if protocol == "arp" else (ETH_P_IPV6, bpf.NDP_PROGRAM)
         # Protocol 0 until the filter is attached and the socket bound: nothing unfiltered slips in.
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
-        self.sock.setblocking(False)
-        bpf.attach(self.sock, program)
-        self.sock.bind((ifname, ethertype))
+        try:
+            self.sock.setblocking(False)
+            bpf.attach(self.sock, program)
+            self.sock.bind((ifname, ethertype))
+        except OSError:  # e.g. the interface is already gone: no half-made socket is left open
+            self.sock.close()
+            raise
         self._on_frame: FrameHandler | None = None
 
     def start(self, on_frame: FrameHandler) -> None:
@@ -60,7 +67,7 @@ class RawPacketIO:
         self.loop.add_reader(self.sock.fileno(), self._readable)
 
     def _readable(self) -> None:
-        while True:
+        for _ in range(READ_BATCH):
             try:
                 frame, addr = self.sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):

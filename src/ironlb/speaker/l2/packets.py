@@ -147,6 +147,13 @@ def neighbor_solicit(our_mac: bytes, src_ip: str, target: str) -> bytes:
     return _ipv6_frame(multicast_mac(group), our_mac, src_ip, str(group), icmp)
 
 
+def unicast_solicit(our_mac: bytes, eth_dst: bytes, src_ip: str, target: str) -> bytes:
+    """A unicast NS for TARGET sent to TARGET itself at ETH_DST: the kernel's reachability probe (tests, tools)."""
+    icmp = struct.pack("!BBHI16s", NDP_SOLICIT, 0, 0, 0, ipaddress.IPv6Address(target).packed)
+    icmp += struct.pack("!BB6s", OPT_SOURCE_LL, 1, our_mac)
+    return _ipv6_frame(eth_dst, our_mac, src_ip, target, icmp)
+
+
 def neighbor_advert(our_mac: bytes, src_ip: str, vip: str, dst_ip: str, eth_dst: bytes, solicited: bool) -> bytes:
     """An NA saying VIP is at OUR_MAC (solicited: to the asker; else to all nodes, override set)."""
     flags = NA_FLAG_OVERRIDE | (NA_FLAG_SOLICITED if solicited else 0)

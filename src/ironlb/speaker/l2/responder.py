@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -43,8 +43,11 @@ class Responder:
 
     def __init__(self, ifname: str, mac: str, arp: PacketIO, ndp: PacketIO | None = None,
                  link_local: str | None = None, on_duplicate: DuplicateHook | None = None,
-                 burst: int = 3, burst_gap_s: float = 0.05) -> None:
+                 burst: int = 3, burst_gap_s: float = 0.05, own_macs: Container[bytes] = frozenset()) -> None:
         self.ifname, self.mac, self.link_local = ifname, pk.mac_bytes(mac), link_local
+        # Every MAC of this node: our frames heard back on another interface (the other end of a veth
+        # pair, a second NIC on the same segment) are never another host answering.
+        self.own_macs = own_macs
         self.arp, self.ndp = arp, ndp
         self.owned: frozenset[str] = frozenset()
         self.stats = Stats()
@@ -57,6 +60,9 @@ class Responder:
     def _count(self, verdict: Verdict) -> Verdict:
         self.stats.verdicts[verdict.value] = self.stats.verdicts.get(verdict.value, 0) + 1
         return verdict
+
+    def _ours(self, mac: bytes) -> bool:
+        return mac == self.mac or mac in self.own_macs
 
     def set_owned(self, ips: frozenset[str]) -> None:
         """Replace the owned set; join/leave the solicited-node groups of IPv6 ones."""
@@ -78,7 +84,7 @@ class Responder:
         arp = pk.parse_arp(frame)
         if arp is None:
             return self._count(Verdict.MALFORMED)
-        if arp.eth_src == self.mac or arp.sender_mac == self.mac:
+        if self._ours(arp.eth_src) or self._ours(arp.sender_mac):
             return self._count(Verdict.OWN_FRAME)
         if arp.sender_ip in self.owned and arp.sender_ip != "0.0.0.0":
             # Someone else claims an IP we announce: two answers mean a split brain; say so.
@@ -100,7 +106,7 @@ class Responder:
         ndp = pk.parse_ndp(frame)
         if ndp is None:
             return self._count(Verdict.MALFORMED)
-        if ndp.eth_src == self.mac:
+        if self._ours(ndp.eth_src) or (ndp.link_addr is not None and self._ours(ndp.link_addr)):
             return self._count(Verdict.OWN_FRAME)
         target = str(ipaddress.IPv6Address(ndp.target))
         if ndp.type == pk.NDP_ADVERT:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -26,6 +28,9 @@ class Change(Enum):
     NEVER_HEARD = "never-heard"
 
 
+RETIRED_KEPT = 64  # past incarnations of a peer remembered, so their recordings are never accepted again
+
+
 @dataclass
 class Peer:
     """What we know of one peer."""
@@ -33,8 +38,11 @@ class Peer:
     name: str
     state: PeerState = PeerState.ALIVE
     last_heard: float | None = None
-    incarnation: int = -1
+    incarnation: int = -1  # its run, as proven by a message echoing ours; -1 until then
     sequence: int = -1
+    heard: int = 0  # the incarnation we echo back to it (learnt unproven only until one is proven)
+    addresses: frozenset[str] = frozenset()  # its node addresses: heartbeats naming it must come from one
+    retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_KEPT))
 
 
 @dataclass
@@ -45,34 +53,46 @@ class Membership:
     started: float
     timeout: float = 0.4
     grace: float = 2.0
-    max_skew_ms: int = 30_000
+    incarnation: int = 1  # this speaker's run (protocol.new_incarnation())
     counts_self: bool = True  # False while this node has not joined (see speaker.join)
     last_tick: float | None = None
     peers: dict[str, Peer] = field(default_factory=dict)
 
-    def set_expected(self, names: set[str]) -> None:
-        """The nodes that should be speaking (from the Node list); unknown ones are dropped."""
+    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None) -> None:
+        """The nodes that should be speaking (from the Node list), with their addresses; others are dropped."""
         for name in names - self.peers.keys() - {self.me}:
             self.peers[name] = Peer(name)
         for name in set(self.peers) - names:
             del self.peers[name]
+        for name, peer in self.peers.items():
+            if addresses and name in addresses:
+                given = addresses[name]
+                peer.addresses = frozenset(_plain(a) for a in ([given] if isinstance(given, str) else given))
 
-    def on_message(self, msg: Heartbeat, now: float, wall_ms: int) -> tuple[Decoded, Change | None]:
-        """Feed one authenticated heartbeat."""
+    def on_message(self, msg: Heartbeat, now: float, source: str | None = None) -> tuple[Decoded, Change | None]:
+        """Feed one authenticated heartbeat that arrived from address SOURCE."""
         if msg.node == self.me:
             return Decoded.FROM_SELF, None
-        if abs(wall_ms - msg.sent_ms) > self.max_skew_ms:
-            return Decoded.STALE, None
         peer = self.peers.get(msg.node)
         if peer is None:
-            peer = self.peers[msg.node] = Peer(msg.node)
-        if msg.incarnation < peer.incarnation or (
-                msg.incarnation == peer.incarnation and msg.sequence <= peer.sequence):
+            return Decoded.UNKNOWN_PEER, None
+        if source is not None and peer.addresses and _plain(source) not in peer.addresses:
+            return Decoded.WRONG_SOURCE, None
+        if msg.echo != self.incarnation:
+            # Made before it heard this run of ours (or recorded earlier): it proves nothing about now, but until
+            # something does, its incarnation is what we echo, so that the peer can prove itself to us.
+            if peer.incarnation < 0 and msg.incarnation not in peer.retired:
+                peer.heard = msg.incarnation
+            return Decoded.UNECHOED, None
+        if msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation and msg.sequence <= peer.sequence):
             return Decoded.REPLAYED, None
         change = None
-        if msg.incarnation > peer.incarnation and peer.incarnation >= 0:
-            change = Change.NEW_INCARNATION
-        peer.incarnation, peer.sequence = msg.incarnation, msg.sequence
+        if msg.incarnation != peer.incarnation:
+            if peer.incarnation >= 0:
+                peer.retired.append(peer.incarnation)
+                change = Change.NEW_INCARNATION
+            peer.incarnation = peer.heard = msg.incarnation
+        peer.sequence = msg.sequence
         if msg.kind is Kind.LEAVE:
             peer.state, peer.last_heard = PeerState.LEFT, now
             return Decoded.ACCEPTED, Change.LEFT
@@ -81,6 +101,11 @@ class Membership:
             peer.state = PeerState.ALIVE
             change = Change.RECOVERED
         return Decoded.ACCEPTED, change
+
+    def echo_for(self, name: str) -> int:
+        """The incarnation to echo in heartbeats to peer NAME (0 if never heard)."""
+        peer = self.peers.get(name)
+        return peer.heard if peer else 0
 
     def tick(self, now: float) -> list[tuple[str, Change]]:
         """Expire silent peers; return the changes.
@@ -108,3 +133,8 @@ class Membership:
         """Alive peers, and ourselves once joined."""
         me = [self.me] if self.counts_self else []
         return frozenset([*me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])
+
+
+def _plain(address: str) -> str:
+    """An address without the IPv4-mapped IPv6 prefix a dual-stack socket reports."""
+    return address[7:] if address.startswith("::ffff:") else address

@@ -1,23 +1,28 @@
-"""The heartbeat message: small, versioned, HMAC-SHA256 authenticated, replay- and staleness-checked.
+"""The heartbeat message: small, versioned, HMAC-SHA256 authenticated, and bound to its receiver's run.
 
 Wire format (big-endian):  b"ILB" | version u8 | kind u8 | name_len u8 | name (utf-8)
-                           | incarnation u64 | sequence u64 | sent_ms u64 | hmac-sha256 (32 bytes)
-The MAC covers everything before it. `incarnation` is the sender's start time in ns: a restarted
-speaker starts a new incarnation, so its sequence numbers may start again from zero.
+                           | incarnation u64 | sequence u64 | echo u64 | hmac-sha256 (32 bytes)
+The MAC covers everything before it. `incarnation` is a random number drawn when the sender
+starts; `sequence` counts its messages within that incarnation; `echo` is the receiver's own
+incarnation as the sender last heard it (0: not heard yet). A message echoing the receiver's
+current incarnation was made after the receiver started, so no recording from before can pass
+for it, and no clock (wall or otherwise) is compared between nodes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import struct
 from dataclasses import dataclass
 from enum import Enum
 
 MAGIC = b"ILB"
-VERSION = 1
+VERSION = 2  # 1 carried a wall-clock timestamp and time-ordered incarnations; 1 and 2 do not talk
 _TAIL = struct.Struct("!QQQ")
 MAC_LEN = 32
+MIN_KEY_BYTES = 32  # HMAC-SHA256: a shorter key is guessable offline from one captured heartbeat
 
 
 class Kind(Enum):
@@ -35,7 +40,9 @@ class Decoded(Enum):
     UNKNOWN_VERSION = "unknown-version"
     BAD_MAC = "bad-mac"
     FROM_SELF = "from-self"
-    STALE = "stale"
+    UNKNOWN_PEER = "unknown-peer"    # a node name not in the Node list
+    WRONG_SOURCE = "wrong-source"    # sent from an address that is not the named node's
+    UNECHOED = "unechoed"            # does not echo our current run: proves nothing about now
     REPLAYED = "replayed"
 
 
@@ -47,14 +54,19 @@ class Heartbeat:
     node: str
     incarnation: int
     sequence: int
-    sent_ms: int
+    echo: int = 0
+
+
+def new_incarnation() -> int:
+    """A random, nonzero incarnation for a speaker that is starting."""
+    return secrets.randbits(64) or 1
 
 
 def encode(msg: Heartbeat, key: bytes) -> bytes:
     """Serialise and sign."""
     name = msg.node.encode()
     body = MAGIC + bytes([VERSION, msg.kind.value, len(name)]) + name + _TAIL.pack(
-        msg.incarnation, msg.sequence, msg.sent_ms)
+        msg.incarnation, msg.sequence, msg.echo)
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
 
@@ -75,5 +87,5 @@ def decode(data: bytes, key: bytes) -> tuple[Decoded, Heartbeat | None]:
         node = body[6:6 + name_len].decode()
     except (ValueError, UnicodeDecodeError):
         return Decoded.MALFORMED, None
-    incarnation, sequence, sent_ms = _TAIL.unpack_from(body, 6 + name_len)
-    return Decoded.ACCEPTED, Heartbeat(kind, node, incarnation, sequence, sent_ms)
+    incarnation, sequence, echo = _TAIL.unpack_from(body, 6 + name_len)
+    return Decoded.ACCEPTED, Heartbeat(kind, node, incarnation, sequence, echo)

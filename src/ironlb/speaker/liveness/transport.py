@@ -9,8 +9,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ironlb.common.throttle import Throttle
 from ironlb.speaker.liveness.membership import Membership
-from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode
+from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode, new_incarnation
 
 log = logging.getLogger(__name__)
 AliveCallback = Callable[[frozenset[str]], None]
@@ -33,21 +34,24 @@ class Liveness(asyncio.DatagramProtocol):
     def __init__(self, me: str, key: bytes, port: int, on_change: AliveCallback,
                  interval: float = 0.1, timeout: float = 0.4, grace: float = 2.0) -> None:
         self.me, self.key, self.port, self.on_change, self.interval = me, key, port, on_change, interval
+        self.incarnation = new_incarnation()
         self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace,
-                                     counts_self=False)
+                                     incarnation=self.incarnation, counts_self=False)
         self.speaking = False
-        self.incarnation = time.time_ns()
         self.sequence = 0
         self.peers: dict[str, str] = {}
         self.counters = Counters()
         self._transport: asyncio.DatagramTransport | None = None
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
+        self._wrong_source_log = Throttle(30.0)
 
-    def set_peers(self, peers: dict[str, str]) -> None:
-        """Node name -> address of every speaker (from the Node list)."""
+    def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
+        """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
+        address a node's heartbeats may come from (its InternalIPs; default: the one sent to)."""
         self.peers = {n: a for n, a in peers.items() if n != self.me}
-        self.membership.set_expected(set(self.peers))
+        self.membership.set_expected(set(self.peers), {n: {a, *(addresses or {}).get(n, ())}
+                                                       for n, a in self.peers.items()})
         self._publish()
 
     def set_key(self, key: bytes) -> None:
@@ -72,15 +76,16 @@ class Liveness(asyncio.DatagramProtocol):
         self.membership.counts_self = True
         self._publish()
 
-    def _message(self, kind: Kind) -> bytes:
+    def _message(self, kind: Kind, peer: str) -> bytes:
         self.sequence += 1
-        return encode(Heartbeat(kind, self.me, self.incarnation, self.sequence, int(time.time() * 1000)), self.key)
+        msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer))
+        return encode(msg, self.key)
 
     def _send_all(self, kind: Kind) -> None:
         if self._transport is None:
             return
-        data = self._message(kind)
-        for addr in self.peers.values():
+        for name, addr in self.peers.items():
+            data = self._message(kind, name)  # each peer's own: it echoes that peer's run
             target = f"::ffff:{addr}" if ":" not in addr else addr
             try:
                 self._transport.sendto(data, (target, self.port))
@@ -101,9 +106,12 @@ class Liveness(asyncio.DatagramProtocol):
         """Feed one datagram to the membership table."""
         verdict, msg = decode(data, self.key)
         if msg is not None:
-            verdict, change = self.membership.on_message(msg, time.monotonic(), int(time.time() * 1000))
+            verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
             if change is not None:
                 log.info("peer %s: %s", msg.node, change.value)
+            if verdict is Decoded.WRONG_SOURCE and self._wrong_source_log.allow(msg.node) is not None:
+                log.warning("a heartbeat naming %s came from %s, not one of its node addresses: refused",
+                            msg.node, addr[0])
         if verdict is Decoded.ACCEPTED:
             self.counters.received += 1
             self._publish()

@@ -1,0 +1,129 @@
+"""Which interfaces the speaker answers on, its own MACs, and interfaces that vanish under it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from ironlb.common.events import EventRecorder
+from ironlb.speaker.announcer import Announcer, Interface, resolve
+from ironlb.speaker.app import Speaker
+from ironlb.speaker.desired import ALL_INTERFACES
+from ironlb.speaker.interfaces import Skip, all_macs, classify, usable
+from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.l2.io import FakePacketIO
+from ironlb.speaker.l2.responder import Responder, Verdict
+from tests.unit.common.test_events import FakeClock, RecordingSink
+
+VIP = "203.0.113.10"
+
+
+class Msg:
+    """A pyroute2 netlink message as `usable()` reads it."""
+
+    def __init__(self, fields: dict[str, Any], **attrs: Any) -> None:
+        self.fields, self.attrs = fields, attrs
+
+    def __getitem__(self, key: str) -> Any:
+        return self.fields[key]
+
+    def get_attr(self, name: str) -> Any:
+        return self.attrs.get(name)
+
+
+def link(index: int, name: str, mac: str = "02:00:00:00:00:01", kind: str | None = None, up: bool = True,
+         master: int | None = None, loopback: bool = False) -> Msg:
+    info = Msg({}, IFLA_INFO_KIND=kind) if kind else None
+    flags = (0x1 if up else 0) | (0x8 if loopback else 0)
+    return Msg({"index": index, "flags": flags}, IFLA_IFNAME=name, IFLA_ADDRESS=mac, IFLA_LINKINFO=info,
+               IFLA_MASTER=master)
+
+
+def addr(index: int, address: str, family: int = 2) -> Msg:
+    return Msg({"index": index, "family": family}, IFA_ADDRESS=address)
+
+
+LINKS = [
+    link(1, "lo", "00:00:00:00:00:00", loopback=True),
+    link(2, "eth0", "02:00:00:00:00:02", kind="veth"),           # a node uplink that is a veth (containers, the lab)
+    link(3, "mgmt0", "02:00:00:00:00:03"),
+    link(4, "vethabc", "02:00:00:00:00:04", kind="veth"),        # a pod's veth, no address
+    link(5, "cali1234", "02:00:00:00:00:05", kind="veth"),
+    link(6, "podbr", "02:00:00:00:00:06", kind="bridge"),
+    link(7, "vethport", "02:00:00:00:00:07", kind="veth", master=6),
+    link(8, "eth1", "02:00:00:00:00:08", up=False),
+    link(9, "ilbp0a", "02:00:00:00:00:09", kind="veth"),
+]
+ADDRS = [addr(2, "192.0.2.11"), addr(2, "fe80::2", 10), addr(4, "fe80::4", 10), addr(9, "fe80::9", 10)]
+
+
+def test_pod_veths_and_cni_interfaces_are_used_only_when_named() -> None:
+    found = usable(LINKS, ADDRS, {"mgmt0"})
+    assert {n for n, i in found.items() if i.by_default} == {"eth0"}
+    assert {n for n, i in found.items() if not i.by_default} == {"vethabc", "cali1234", "ilbp0a"}
+    assert found["eth0"].link_local == "fe80::2"
+    addressed = {2}
+    reasons = {lk.get_attr("IFLA_IFNAME"): classify(lk, addressed, {"mgmt0"}) for lk in LINKS}
+    assert reasons == {"lo": Skip.LOOPBACK, "eth0": None, "mgmt0": Skip.EXCLUDED, "vethabc": Skip.CNI_NAME,
+                       "cali1234": Skip.CNI_NAME, "podbr": Skip.VIRTUAL_KIND, "vethport": Skip.BRIDGE_PORT,
+                       "eth1": Skip.DOWN, "ilbp0a": Skip.VETH_WITHOUT_ADDRESS}
+    want = resolve({VIP: ALL_INTERFACES, "203.0.113.11": frozenset({"ilbp0a"})}, found)
+    assert want == {"eth0": {VIP}, "ilbp0a": {"203.0.113.11"}}
+    assert pk.mac_bytes("02:00:00:00:00:09") in all_macs(LINKS)  # unused interfaces' MACs are ours too
+
+
+def test_frames_from_any_of_our_macs_are_never_a_duplicate() -> None:
+    seen: list[tuple[str, str, str]] = []
+    other_end = pk.mac_bytes("02:00:00:00:00:09")
+    r = Responder("eth0", "02:00:00:00:00:02", FakePacketIO(), FakePacketIO(), "fe80::2",
+                  on_duplicate=lambda *a: seen.append(a), own_macs={other_end})
+    r.set_owned(frozenset({VIP, "2001:db8:ffff::5"}))
+    assert r.on_arp(pk.gratuitous_arp(other_end, VIP)) is Verdict.OWN_FRAME
+    assert r.on_ndp(pk.unsolicited_na(other_end, "fe80::9", "2001:db8:ffff::5")) is Verdict.OWN_FRAME
+    spoof = pk.gratuitous_arp(pk.mac_bytes("02:5a:00:00:00:01"), VIP)
+    assert r.on_ndp(b"") is Verdict.MALFORMED and seen == []
+    assert r.on_arp(spoof) is Verdict.DUPLICATE_SEEN and len(seen) == 1
+    # The Ethernet source or the ARP sender being ours is enough: our frame relayed by a bridge is still ours.
+    relayed = pk.gratuitous_arp(other_end, VIP)[:6] + pk.mac_bytes("02:00:00:00:00:77") + pk.gratuitous_arp(
+        other_end, VIP)[12:]
+    assert r.on_arp(relayed) is Verdict.OWN_FRAME
+
+
+def test_an_interface_that_vanishes_before_its_sockets_open_is_skipped() -> None:
+    opened: list[Responder] = []
+
+    def factory(iface: Interface) -> Responder:
+        if iface.name == "gone":
+            raise OSError(19, "No such device")
+        r = Responder(iface.name, iface.mac, FakePacketIO(), FakePacketIO(), iface.link_local)
+        opened.append(r)
+        return r
+
+    announcer = Announcer(factory)
+    interfaces = {"eth0": Interface("eth0", 2, "02:00:00:00:00:02"), "gone": Interface("gone", 9, "02:00:00:00:00:09")}
+    diff = announcer.apply({VIP: frozenset({"eth0", "gone"})}, interfaces)
+    assert diff.added == ((VIP, "eth0"),) and set(announcer.responders) == {"eth0"}
+    announcer.apply({}, interfaces)
+    assert all(r.arp.closed for r in opened)
+
+
+def test_a_flood_of_duplicate_frames_is_counted_and_logged_and_recorded_a_few_times(
+        caplog: pytest.LogCaptureFixture) -> None:
+    speaker = Speaker("node-1", None, client.ApiClient(), b"k" * 32, 7946, [])
+    sink = RecordingSink()
+    speaker.status.events = EventRecorder(sink, "ironlb-speaker", "node-1", clock=FakeClock())
+    svc = {"metadata": {"name": "web", "namespace": "default", "uid": "u1"}}
+    speaker.state.services["default/web"] = svc
+    speaker._ip_owner = {VIP: "default/web"}
+    with caplog.at_level(logging.WARNING, logger="ironlb.speaker.app"):
+        for i in range(10_000):
+            speaker._duplicate(VIP, f"02:5a:00:00:00:{i % 50:02x}", "eth0")
+    speaker.status.events.close()
+    assert speaker.duplicates == {"eth0": 10_000}
+    assert len(caplog.records) == 1
+    stats = speaker.status.events.stats()
+    assert sum(stats.values()) == 10_000 and stats["dropped"] >= 10_000 - 25
+    assert 1 <= len(sink.objects()) <= 10 and len(sink.calls) <= 25
