@@ -67,6 +67,7 @@ async def run(args: argparse.Namespace) -> int:
     lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig.for_duration(
         args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
     recorder = EventRecorder(KubeEventSink(client.CoreV1Api(api)), COMPONENT, args.identity)
+    metrics.count_events(recorder.stats)
     reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class)
 
     def ready() -> tuple[bool, str]:

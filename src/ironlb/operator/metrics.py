@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -18,3 +22,23 @@ LEADER = Gauge("ironlb_operator_leader", "1 while this replica holds the leader 
 RECONCILE_SECONDS = Histogram("ironlb_service_reconcile_seconds", "Time to reconcile one Service, writes included",
                               registry=REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
 WATCH_GONE = Gauge("ironlb_watch_gone_total", "Service watches that met 410 Gone and relisted", registry=REGISTRY)
+
+
+class _EventCounts(Collector):
+    """ironlb_operator_events_total{outcome}: what the shared Event recorder did with each Event."""
+
+    def __init__(self, stats: Callable[[], dict[str, int]]) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = CounterMetricFamily("ironlb_operator_events", "Events the operator asked to record, by outcome "
+                                     "(emitted, aggregated, combined, dropped by the spam filter, failed)",
+                                     labels=["outcome"])
+        for outcome, n in self.stats().items():
+            family.add_metric([outcome], n)
+        yield family
+
+
+def count_events(stats: Callable[[], dict[str, int]], registry: CollectorRegistry = REGISTRY) -> None:
+    """Export the recorder's counts (called once, at start-up)."""
+    registry.register(_EventCounts(stats))
