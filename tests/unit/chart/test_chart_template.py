@@ -57,6 +57,10 @@ def test_defaults_least_privilege(helm: Path) -> None:
     speaker = find(objs, "DaemonSet", "-speaker")
     caps = container(speaker)["securityContext"]["capabilities"]
     assert caps == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    # The runtime grants no ambient capabilities: only uid 0 keeps the added ones across execve.
+    speaker_pod = speaker["spec"]["template"]["spec"]["securityContext"]
+    assert (speaker_pod["runAsUser"], speaker_pod["runAsGroup"], speaker_pod["runAsNonRoot"]) == (0, 0, False)
+    assert container(speaker)["securityContext"]["allowPrivilegeEscalation"] is False
     assert container(speaker)["securityContext"]["readOnlyRootFilesystem"] is True
     assert speaker["spec"]["template"]["spec"]["hostNetwork"] is True
     tolerated = {t["key"] for t in speaker["spec"]["template"]["spec"]["tolerations"]}
@@ -64,6 +68,8 @@ def test_defaults_least_privilege(helm: Path) -> None:
     operator = find(objs, "Deployment", "-operator")
     pod = operator["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert "runAsUser" not in container(operator)["securityContext"]  # the pod's non-root uid holds
     assert container(operator)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert not [o for o in objs if o["kind"] == "PodDisruptionBudget"]  # one replica: nothing to protect
     crds = {o["metadata"]["name"] for o in objs if o["kind"] == "CustomResourceDefinition"}
@@ -126,3 +132,4 @@ def test_bad_values_fail_with_clear_message(helm: Path, bad: str, message: str) 
                          capture_output=True, text=True)
     assert res.returncode != 0
     assert message in res.stderr, res.stderr
+
