@@ -133,3 +133,10 @@ def test_bad_values_fail_with_clear_message(helm: Path, bad: str, message: str) 
     assert res.returncode != 0
     assert message in res.stderr, res.stderr
 
+
+def test_renders_without_kube_version(helm: Path) -> None:
+    # helm built as its releases are defaults to the Kubernetes version of its client libraries,
+    # which the chart's kubeVersion (>=1.30.0-0) accepts; the v1.20 fallback would be refused.
+    res = subprocess.run([str(helm), "template", "t", str(CHART)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "kind: DaemonSet" in res.stdout
