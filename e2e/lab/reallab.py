@@ -196,3 +196,18 @@ def delete(bin_dir: Path, app: str, namespace: str = "default") -> list[str]:
                               "json").stdout)["items"]
     kubectl(bin_dir, "delete", "deployment", app, "-n", namespace, "--ignore-not-found")
     return sorted(p["metadata"]["name"] for p in pods)
+
+
+def container_pid(pod: dict[str, Any], container: str) -> int:
+    """Host PID of a pod's container process, as the node's containerd reports it."""
+    statuses = {s["name"]: s for s in pod["status"].get("containerStatuses", [])}
+    container_id = statuses[container]["containerID"].removeprefix("containerd://")
+    node_name = pod["spec"]["nodeName"]
+    socket = realnode.containerd_socket(NodeAddr(node_name, int(node_name.rsplit("-", 1)[1])))
+    out = subprocess.run(["ctr", "--address", socket, "--namespace", "k8s.io", "tasks", "ls"], check=True,
+                         capture_output=True, text=True).stdout
+    for line in out.splitlines()[1:]:
+        task, pid, *_ = line.split()
+        if task == container_id:
+            return int(pid)
+    raise LookupError(f"{pod['metadata']['name']}/{container}: no task {container_id} on {node_name}")

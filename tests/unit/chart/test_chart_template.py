@@ -140,3 +140,11 @@ def test_renders_without_kube_version(helm: Path) -> None:
     res = subprocess.run([str(helm), "template", "t", str(CHART)], capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert "kind: DaemonSet" in res.stdout
+
+
+def test_operator_lease_belongs_to_the_release(helm: Path) -> None:
+    # helm uninstall deletes what the chart rendered: the Lease the operator holds is one of them.
+    objs = render(helm)
+    lease = find(objs, "Lease", "-operator")
+    assert "spec" not in lease  # the operator writes the holder; no upgrade resets it
+    assert env(find(objs, "Deployment", "-operator"))["IRONLB_LEASE_NAME"] == lease["metadata"]["name"]
