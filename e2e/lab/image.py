@@ -134,6 +134,7 @@ def build_ironlb() -> Path:
     buildah("bud", "--quiet", "--layers=false", "--network", "none", "--build-arg", f"BASE={base}",
             "--build-arg", "PIP_ARGS=--no-index", "-t", IMAGE, "-f", str(ctx / "Dockerfile"), str(ctx))
     _push(IMAGE, IRONLB_ARCHIVE)
+    buildah("rmi", "--prune")  # the image this one replaced: the store would grow by one per build
     shutil.rmtree(ctx, ignore_errors=True)
     return IRONLB_ARCHIVE
 
