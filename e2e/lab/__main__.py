@@ -84,6 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "node":
         (lab.kill_node if args.action == "kill" else lab.revive_node)(args.node)
         return 0
+    if args.cmd in ("restart", "ironlb") and lab.procs.load_state().get("kubelet"):
+        # On real nodes IronLB is the chart's pods: starting host processes would bypass them.
+        print(f"{args.cmd}: IronLB runs as pods on real nodes; use `kubectl -n ironlb-system rollout restart` "
+              "or `helm install/uninstall`", file=sys.stderr)
+        return 2
     if args.cmd == "restart":
         print(lab.restart(args.component, args.node))
         return 0
