@@ -1,19 +1,34 @@
 # One image, both entry points: ironlb-operator and ironlb-speaker.
-FROM python:3.11-slim AS build
+# BASE is any Debian-like image with python3 (and its venv module); users get the public one.
+ARG BASE=python:3.11-slim
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# wheelhouse/ holds only a README in the repository: a normal build downloads from PyPI. An offline
+# build (no index reachable from the build, as in the lab) fills it and passes PIP_ARGS="--no-index".
+COPY wheelhouse /wheels
+ARG PIP_ARGS=""
+RUN python3 -m venv /opt/ironlb \
+ && /opt/ironlb/bin/pip wheel --no-cache-dir $PIP_ARGS --find-links /wheels --wheel-dir /wheels .
 
-FROM python:3.11-slim
-ENV PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
+FROM ${BASE}
+ARG PIP_ARGS=""
+ENV PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/ironlb/bin:$PATH
 COPY --from=build /wheels /wheels
-# nftables: the speaker programs NodePort forwarding (pool `forwarding: NodePort`) with nft.
-RUN apt-get update && apt-get install -y --no-install-recommends nftables && rm -rf /var/lib/apt/lists/* \
- && pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels \
- && useradd --uid 65532 --no-create-home --shell /usr/sbin/nologin ironlb
-# The operator runs as this user; the speaker's DaemonSet keeps root's UID but only NET_RAW
-# (plus NET_ADMIN for NodePort forwarding), with every other capability dropped.
+# nftables: the speaker programs NodePort forwarding (pool `forwarding: NodePort`) with nft. A base
+# that already has it (the lab's) needs no package download.
+RUN if ! command -v nft >/dev/null; then \
+      apt-get update && apt-get install -y --no-install-recommends nftables && rm -rf /var/lib/apt/lists/*; \
+    fi \
+ && python3 -m venv /opt/ironlb \
+ && /opt/ironlb/bin/pip install --no-cache-dir $PIP_ARGS --find-links /wheels /wheels/ironlb-*.whl \
+ && rm -rf /wheels \
+ && echo 'ironlb:x:65532:65532::/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
+ && echo 'ironlb:x:65532:' >> /etc/group
+# The operator runs as this user with no capabilities. The speaker's DaemonSet runs as uid 0 with
+# only NET_RAW (plus NET_ADMIN for NodePort forwarding): a non-root process loses capabilities
+# the runtime adds when it execs, since no ambient capabilities are granted.
 USER 65532:65532
 ENTRYPOINT []
 CMD ["ironlb-operator"]

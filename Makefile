@@ -4,14 +4,15 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 export PATH := /usr/local/go/bin:$(PATH)
-DEBS := iproute2 nftables iptables conntrack curl openssl ca-certificates procps graphviz tcpdump python3-venv
+DEBS := iproute2 nftables iptables conntrack curl openssl ca-certificates procps graphviz tcpdump python3-venv \
+	containerd runc containernetworking-plugins buildah mmdebstrap gcc libc6-dev util-linux
 
-.PHONY: demo test deps venv tools lint unit lab-down diagram
+.PHONY: demo test deps venv tools lint unit lab-down diagram image
 
 demo: deps venv tools
 	$(VPY) -m e2e.demo
 
-test: deps venv tools lint
+test: deps venv tools lint image
 	$(VPY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: venv
@@ -21,7 +22,9 @@ lint: venv
 unit: venv
 	$(VPY) -m pytest tests/unit -q
 
-# Debian packages the lab uses (real kernel networking, nftables for kube-proxy, openssl for certs).
+# Debian packages the lab uses (real kernel networking, nftables for kube-proxy, openssl for certs),
+# and its real nodes (up --kubelet): containerd, runc, CNI plugins, buildah and mmdebstrap for the
+# image, gcc and a static libc for the sandbox's pause.
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -38,10 +41,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VPY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# kube-apiserver, kube-proxy, kubectl, kube-controller-manager, etcd and helm, built from the
-# pinned Go modules into a cache outside the repo (see tools/build.sh).
+# kube-apiserver, kube-proxy, kubectl, kube-controller-manager, kube-scheduler, kubelet, pause, etcd
+# and helm, built from the pinned Go modules into a cache outside the repo (see tools/build.sh).
 tools:
 	@bash tools/build.sh
+
+# The lab's images (IronLB from the Dockerfile on a Debian base, pause), when missing or out of date.
+image: deps venv tools
+	$(VPY) -m e2e.lab image
 
 lab-down: venv
 	$(VPY) -m e2e.lab down

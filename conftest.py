@@ -11,7 +11,10 @@ from e2e.lab.testing import Kube
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Lab tests need root (network namespaces); make that explicit instead of failing obscurely."""
+    """Lab tests need root (network namespaces); make that explicit instead of failing obscurely.
+
+    Real-node tests run last: their lab replaces the shared lightweight one."""
+    items.sort(key=lambda item: "kubelet" in item.keywords)
     if os.geteuid() == 0:
         return
     skip = pytest.mark.skip(reason="lab tests create network namespaces: run as root")

@@ -7,7 +7,10 @@ import json
 import os
 import sys
 
-from e2e.lab import lab, workload
+from e2e.lab import image, lab, reallab, workload
+
+# Commands whose arguments are handed on untouched (no lab flags among them).
+PASS_THROUGH = ("exec", "kubectl", "helm")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,14 +20,15 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--nodes", type=int, default=3)
     up.add_argument("--ipv6", action="store_true", help="dual-stack lab")
     up.add_argument("--without-ironlb", action="store_true", help="do not start the operator and speakers")
+    up.add_argument("--kubelet", action="store_true",
+                    help="real nodes: containerd, runc and a kubelet per node; IronLB installed by helm")
+    sub.add_parser("image", help="build the lab's images (IronLB from the Dockerfile, pause) if out of date")
     sub.add_parser("down", help="stop every lab process and remove every lab namespace")
     sub.add_parser("status", help="print what runs")
-    ex = sub.add_parser("exec", help="run a command in a lab namespace: exec NAME -- CMD...")
-    ex.add_argument("name")
-    ex.add_argument("argv", nargs=argparse.REMAINDER)
-    for tool in ("kubectl", "helm"):
-        t = sub.add_parser(tool, help=f"run the lab's {tool}", add_help=False)
-        t.add_argument("argv", nargs=argparse.REMAINDER)
+    # Listed for --help only: main() hands their arguments on untouched, before parsing.
+    sub.add_parser("exec", help="run a command in a lab namespace: exec NAME [--] CMD...", add_help=False)
+    for tool in PASS_THROUGH[1:]:
+        sub.add_parser(tool, help=f"run the lab's {tool} ARGS...", add_help=False)
     wl = sub.add_parser("workload", help="deploy or delete HTTP pods")
     wsub = wl.add_subparsers(dest="action", required=True)
     dep = wsub.add_parser("deploy")
@@ -51,15 +55,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one lab command."""
-    args, extra = _parser().parse_known_args(argv)
-    if os.geteuid() != 0 and args.cmd not in ("status", "kubectl", "helm"):
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in PASS_THROUGH:
+        return _pass_through(argv[0], argv[1:])
+    args = _parser().parse_args(argv)  # an unknown flag is an error, not silently ignored
+    if os.geteuid() != 0 and args.cmd != "status":
         print("the lab creates network namespaces: run it as root", file=sys.stderr)
         return 2
     if args.cmd == "up":
-        state = lab.up(args.nodes, args.ipv6, not args.without_ironlb)
+        state = lab.up(args.nodes, args.ipv6, not args.without_ironlb, kubelet=args.kubelet)
         print(f"lab ready in {state['up_seconds']} s: {args.nodes} nodes, ipv6={args.ipv6}, "
-              f"ironlb={'running' if state.get('ironlb') else 'not started'}")
+              f"kubelet={args.kubelet}, ironlb={'running' if state.get('ironlb') else 'not started'}")
         print(f"export KUBECONFIG={lab.KUBECONFIG}")
+        return 0
+    if args.cmd == "image":
+        took = lab.build_images()
+        print(json.dumps({"built": took, "archives": [str(a) for a in image.archives()]}))
         return 0
     if args.cmd == "down":
         lab.down()
@@ -68,17 +79,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "status":
         print(json.dumps(lab.status(), indent=2))
         return 0 if lab.status()["status"] == "ready" else 1
-    if args.cmd == "exec":
-        argv_ = [a for a in args.argv if a != "--"][:1] and args.argv[args.argv.index("--") + 1:] \
-            if "--" in args.argv else args.argv
-        return lab.exec_in(args.name, [*argv_, *extra])
-    if args.cmd in ("kubectl", "helm"):
-        return lab.tool(args.cmd, [*args.argv, *extra])
     if args.cmd == "workload":
         return _workload(args)
     if args.cmd == "node":
         (lab.kill_node if args.action == "kill" else lab.revive_node)(args.node)
         return 0
+    if args.cmd in ("restart", "ironlb") and lab.procs.load_state().get("kubelet"):
+        # On real nodes IronLB is the chart's pods: starting host processes would bypass them.
+        print(f"{args.cmd}: IronLB runs as pods on real nodes; use `kubectl -n ironlb-system rollout restart` "
+              "or `helm install/uninstall`", file=sys.stderr)
+        return 2
     if args.cmd == "restart":
         print(lab.restart(args.component, args.node))
         return 0
@@ -88,8 +98,26 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+def _pass_through(cmd: str, rest: list[str]) -> int:
+    """exec NAME [--] CMD..., kubectl ARGS..., helm ARGS...: arguments go on exactly as given."""
+    if cmd != "exec":
+        return lab.tool(cmd, rest)
+    if not rest or rest[0].startswith("-"):
+        print("usage: python -m e2e.lab exec NAME [--] CMD...", file=sys.stderr)
+        return 2
+    if os.geteuid() != 0:
+        print("the lab creates network namespaces: run it as root", file=sys.stderr)
+        return 2
+    name, cmd_argv = rest[0], rest[1:]
+    if cmd_argv[:1] == ["--"]:
+        cmd_argv = cmd_argv[1:]
+    return lab.exec_in(name, cmd_argv)
+
+
 def _workload(args: argparse.Namespace) -> int:
     state = lab.procs.load_state()
+    if state.get("kubelet"):
+        return _real_workload(args, state)
     if args.action == "deploy":
         nodes = [n for n in args.nodes.split(",") if n] or [f"node-{i}" for i in range(1, state["nodes"] + 1)]
         pods = workload.deploy(args.name, args.replicas, nodes, args.port, args.namespace, state.get("ipv6", False))
@@ -98,6 +126,20 @@ def _workload(args: argparse.Namespace) -> int:
         print(" ".join(workload.delete(args.name)))
     else:
         workload.set_ready(args.pod, args.action == "start-pod")
+    return 0
+
+
+def _real_workload(args: argparse.Namespace, state: dict) -> int:
+    """workload deploy/delete as real Deployments (`up --kubelet`)."""
+    bins = lab.bin_dir()
+    if args.action == "deploy":
+        nodes = [n for n in args.nodes.split(",") if n] or [f"node-{i}" for i in range(1, state["nodes"] + 1)]
+        print(" ".join(reallab.deploy(bins, args.name, args.replicas, nodes, args.port, args.namespace)))
+    elif args.action == "delete":
+        print(" ".join(reallab.delete(bins, args.name)))
+    else:
+        print("stop-pod/start-pod act on lightweight pods; on real nodes use kubectl", file=sys.stderr)
+        return 2
     return 0
 
 

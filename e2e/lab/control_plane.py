@@ -31,6 +31,12 @@ KCM_CONTROLLERS = ",".join([
     "serviceaccount-controller", "namespace-controller", "garbage-collector-controller",
     "endpointslice-controller", "root-ca-certificate-publisher-controller", "service-cidr-controller",
 ])
+# Real nodes (`up --kubelet`) add the workload controllers, so the chart's Deployment and DaemonSet
+# run, and the node lifecycle controller, which lifts the not-ready taint a kubelet registers with.
+KCM_KUBELET_CONTROLLERS = ",".join([
+    KCM_CONTROLLERS, "deployment-controller", "replicaset-controller", "daemonset-controller",
+    "node-lifecycle-controller",
+])
 
 
 def start_etcd(bin_dir: Path) -> None:
@@ -50,11 +56,26 @@ def start_etcd(bin_dir: Path) -> None:
     _wait_http(f"http://127.0.0.1:{ETCD_CLIENT_PORT}/health", "etcd", timeout=30)
 
 
-def start_apiserver(bin_dir: Path, ipv6: bool) -> None:
-    """Start kube-apiserver (TLS, RBAC) on the host's lab address."""
+def start_apiserver(bin_dir: Path, ipv6: bool, kubelet_hosts: dict[str, str] | None = None) -> None:
+    """Start kube-apiserver (TLS, RBAC) on the host's lab address.
+
+    With real nodes, `kubelet_hosts` maps node names to their management addresses: the API server
+    reaches kubelets (logs, exec) by node name, resolved in its own /etc/hosts, since it cannot
+    reach their InternalIPs on the node segment."""
     service_cidr = f"{SERVICE_CIDR_V4},{SERVICE_CIDR_V6}" if ipv6 else SERVICE_CIDR_V4
     pki = PKI_DIR
+    prefix: list[str] = []
+    kubelet_args: list[str] = []
+    authorization = "RBAC"
+    if kubelet_hosts is not None:
+        authorization = "Node,RBAC"  # kubelets act as system:node:NAME
+        prefix = _private_hosts(kubelet_hosts)
+        kubelet_args = [
+            "--kubelet-preferred-address-types", "Hostname",
+            "--kubelet-client-certificate", str(pki / "admin.crt"), "--kubelet-client-key", str(pki / "admin.key"),
+        ]
     procs.spawn("kube-apiserver", [
+        *prefix,
         str(bin_dir / "kube-apiserver"),
         "--etcd-servers", f"http://127.0.0.1:{ETCD_CLIENT_PORT}",
         "--bind-address", HOST_IP_V4, "--advertise-address", HOST_IP_V4,
@@ -64,17 +85,36 @@ def start_apiserver(bin_dir: Path, ipv6: bool) -> None:
         "--service-account-key-file", str(pki / "sa.pub"),
         "--service-account-signing-key-file", str(pki / "sa.key"),
         "--service-account-issuer", "https://kubernetes.default.svc",
-        "--authorization-mode", "RBAC",
+        "--authorization-mode", authorization,
         "--service-cluster-ip-range", service_cidr,
         "--service-node-port-range", "30000-32767",
         "--allow-privileged=true",
         "--profiling=false",
         "--v=1",
+        *kubelet_args,
     ])
     _wait_http(f"{API_URL}/readyz", "kube-apiserver", timeout=90, tls=True)
 
 
-def start_controller_manager(bin_dir: Path, ipv6: bool) -> None:
+def _private_hosts(hosts: dict[str, str]) -> list[str]:
+    """argv prefix running a command in its own mount namespace with the lab's /etc/hosts over the host's."""
+    path = LAB_DIR / "apiserver-hosts"
+    path.write_text("127.0.0.1 localhost\n" + "".join(f"{ip} {name}\n" for name, ip in sorted(hosts.items())))
+    script = 'mount --bind "$0" /etc/hosts && exec "$@"'
+    return ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, str(path)]
+
+
+def start_scheduler(bin_dir: Path) -> None:
+    """Start kube-scheduler (real nodes only)."""
+    kubeconfig = write_kubeconfig(LAB_DIR / "kube-scheduler.kubeconfig", "kube-scheduler")
+    procs.spawn("kube-scheduler", [
+        str(bin_dir / "kube-scheduler"), "--kubeconfig", str(kubeconfig),
+        "--authentication-kubeconfig", str(kubeconfig), "--authorization-kubeconfig", str(kubeconfig),
+        "--leader-elect=false", "--bind-address", "127.0.0.1", "--secure-port", "10259", "--v=1",
+    ])
+
+
+def start_controller_manager(bin_dir: Path, ipv6: bool, real_nodes: bool = False) -> None:
     """Start kube-controller-manager with the controllers the lab needs."""
     kubeconfig = write_kubeconfig(LAB_DIR / "kube-controller-manager.kubeconfig", "kube-controller-manager")
     cluster_cidr = f"{CLUSTER_CIDR_V4},{CLUSTER_CIDR_V6}" if ipv6 else CLUSTER_CIDR_V4
@@ -82,7 +122,7 @@ def start_controller_manager(bin_dir: Path, ipv6: bool) -> None:
         str(bin_dir / "kube-controller-manager"),
         "--kubeconfig", str(kubeconfig),
         "--authentication-kubeconfig", str(kubeconfig), "--authorization-kubeconfig", str(kubeconfig),
-        "--controllers", KCM_CONTROLLERS,
+        "--controllers", KCM_KUBELET_CONTROLLERS if real_nodes else KCM_CONTROLLERS,
         "--cluster-cidr", cluster_cidr,
         "--service-account-private-key-file", str(PKI_DIR / "sa.key"),
         "--root-ca-file", str(PKI_DIR / "ca.crt"),

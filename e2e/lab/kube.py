@@ -67,6 +67,16 @@ def register_node(api: client.CoreV1Api, node: NodeAddr, ipv6: bool) -> None:
     api.patch_node_status(node.name, node_status(node, ipv6))
 
 
+def create_node(api: client.CoreV1Api, node: NodeAddr, ipv6: bool) -> None:
+    """Create (or replace) the Node object with its pod CIDR only; its kubelet reports the status."""
+    try:
+        api.delete_node(node.name)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    api.create_node(node_manifest(node, ipv6))
+
+
 def pod_manifest(name: str, app: str, node: str, port: int) -> dict[str, Any]:
     """A Pod object for a lab workload pod bound to `node`."""
     return {

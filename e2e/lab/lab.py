@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import secrets
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e.lab import control_plane, kube, kubeproxy, netns, network, procs, workload
+from e2e.lab import control_plane, kube, kubeproxy, netns, network, procs, reallab, realnode, workload
 from e2e.lab.config import (
     BRIDGE_NS,
     KUBECONFIG,
@@ -35,10 +36,12 @@ def ironlb_available(component: str = "operator") -> bool:
     return importlib.util.find_spec(f"ironlb.{component}.__main__") is not None
 
 
-def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True) -> dict[str, Any]:
+def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bool = False) -> dict[str, Any]:
     """Start the whole lab and return when it is ready; replaces any leftover lab."""
     if nodes < 1 or nodes > 20:
         raise ValueError("--nodes must be between 1 and 20")
+    if kubelet:
+        return _up_real(nodes, ipv6, with_ironlb)
     with procs.lab_lock():
         _teardown()
         started = time.monotonic()
@@ -73,6 +76,48 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True) -> dict[str
         return state
 
 
+def _up_real(nodes: int, ipv6: bool, with_ironlb: bool) -> dict[str, Any]:
+    """`up --kubelet`: real nodes, and IronLB installed by helm (see e2e.lab.reallab)."""
+    with procs.lab_lock():
+        _teardown()
+        started = time.monotonic()
+        binaries = tools_bin()
+        images = reallab.ensure_images(binaries)
+        LAB_DIR.mkdir(parents=True, exist_ok=True)
+        procs.save_state({"bin_dir": str(binaries), "nodes": nodes, "ipv6": ipv6, "status": "starting",
+                          "kubelet": True, "image_build_seconds": images})
+        ensure_pki()
+        write_kubeconfig(KUBECONFIG, "admin")
+        network.create_bridges()
+        all_nodes = [node(i) for i in range(1, nodes + 1)]
+        for n in all_nodes:
+            network.create_node(n, all_nodes, ipv6)
+        network.create_client(ipv6)
+        reallab.start_control_plane(binaries, all_nodes, ipv6)
+        reallab.start_nodes(binaries, all_nodes, ipv6)
+        _wait_default_service_account(kube.core_api())
+        state = procs.load_state()
+        state.update(status="ready", ironlb=False, nodes_seconds=round(time.monotonic() - started, 1))
+        procs.save_state(state)
+        if with_ironlb:
+            state["helm_install_seconds"] = reallab.helm_install(binaries)
+            state["ironlb"] = True
+        state = {**procs.load_state(), **{k: state[k] for k in ("ironlb", "helm_install_seconds") if k in state}}
+        state["up_seconds"] = round(time.monotonic() - started, 1)
+        procs.save_state(state)
+        return state
+
+
+def build_images() -> dict[str, float]:
+    """Build the lab's images if out of date, and import them into the running real nodes."""
+    took = reallab.ensure_images(bin_dir())
+    state = procs.load_state()
+    if took and state.get("kubelet"):
+        for name in reallab.live_nodes():
+            realnode.import_images(node(int(name.rsplit("-", 1)[1])))
+    return took
+
+
 def _wait_default_service_account(api: Any, timeout: float = 60) -> None:
     """Wait until the controller manager made the default ServiceAccount (Pods need it)."""
     deadline = time.monotonic() + timeout
@@ -91,7 +136,9 @@ def down() -> list[str]:
 
 def _teardown() -> list[str]:
     """Stop recorded processes (by PID), then remove namespaces, host veth and lab data."""
-    stopped = procs.stop_all()
+    # Real nodes first: their kubelets, runtimes and containers, mounts, pod namespaces and cgroups.
+    nodes_removed = realnode.teardown()
+    stopped = nodes_removed + procs.stop_all()
     removed = network.destroy_all()
     for sub in ("etcd", "kcm-certs"):
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
@@ -132,19 +179,31 @@ def exec_in(name: str, argv: list[str]) -> int:
 
 def tool(name: str, argv: list[str]) -> int:
     """Run the lab's kubectl or helm against the lab."""
-    return subprocess.call([str(bin_dir() / name), f"--kubeconfig={KUBECONFIG}", *argv])
+    # The kubeconfig goes in the environment: a flag before the user's arguments would make
+    # kubectl read `-n NS get ...` as a plugin invocation and refuse it.
+    return subprocess.call([str(bin_dir() / name), *argv], env={**os.environ, "KUBECONFIG": str(KUBECONFIG)})
 
 
 def kill_node(name: str) -> None:
     """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye)."""
     n = node(int(name.rsplit("-", 1)[1]))
+    if procs.load_state().get("kubelet"):
+        reallab.kill_node(n)
+        _mark_killed(n.name, True)
+        return
     network.cut_node(n)
     for proc in (f"speaker-{n.name}", kubeproxy.proc_name(n)):
         procs.stop(proc, sig=9, timeout=2)
     for pod in workload.pods_on(n.name):
         procs.stop(f"pod-{pod}", sig=9, timeout=2)
+    _mark_killed(n.name, True)
+
+
+def _mark_killed(node_name: str, killed: bool) -> None:
+    """Record a node as killed (or alive again)."""
     state = procs.load_state()
-    state["killed"] = sorted(set(state.get("killed", [])) | {n.name})
+    others = set(state.get("killed", [])) - {node_name}
+    state["killed"] = sorted(others | ({node_name} if killed else set()))
     procs.save_state(state)
 
 
@@ -154,6 +213,10 @@ def revive_node(name: str) -> None:
     state = procs.load_state()
     n = node(int(name.rsplit("-", 1)[1]))
     all_nodes = [node(i) for i in range(1, state["nodes"] + 1)]
+    if state.get("kubelet"):
+        reallab.revive_node(n, all_nodes, bin_dir(), state.get("ipv6", False))
+        _mark_killed(n.name, False)
+        return
     network.forget_kernel_state(n)
     network.reconnect_node(n, all_nodes, state.get("ipv6", False))
     kubeproxy.start(n, bin_dir(), state.get("ipv6", False))
@@ -161,9 +224,7 @@ def revive_node(name: str) -> None:
         workload.start_pod_process(pod, state["pods"][pod]["port"])
     if state.get("ironlb") and ironlb_available("speaker"):
         start_speaker(n.name)
-    state = procs.load_state()
-    state["killed"] = [k for k in state.get("killed", []) if k != n.name]
-    procs.save_state(state)
+    _mark_killed(n.name, False)
 
 
 def ironlb_env() -> dict[str, str]:
@@ -244,7 +305,9 @@ def stop_apiserver() -> None:
 
 def start_apiserver() -> None:
     """Start kube-apiserver again and wait until it is ready."""
-    control_plane.start_apiserver(bin_dir(), procs.load_state().get("ipv6", False))
+    state = procs.load_state()
+    hosts = reallab.kubelet_hosts([node(i) for i in range(1, state["nodes"] + 1)]) if state.get("kubelet") else None
+    control_plane.start_apiserver(bin_dir(), state.get("ipv6", False), kubelet_hosts=hosts)
 
 
 def node_mac(node_name: str) -> str:

@@ -26,11 +26,16 @@ def sysctl(netns: str, key: str, value: str) -> None:
     run_in(netns, ["sysctl", "-qw", f"{key}={value}"])
 
 
-def list_lab_netns() -> list[str]:
-    """Every network namespace with the lab's prefix."""
+def list_netns(prefix: str) -> list[str]:
+    """Every named network namespace whose name starts with `prefix`."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     names = [line.split()[0] for line in out.splitlines() if line.strip()]
-    return [n for n in names if n.startswith(NS_PREFIX)]
+    return [n for n in names if n.startswith(prefix)]
+
+
+def list_lab_netns() -> list[str]:
+    """Every network namespace with the lab's prefix."""
+    return list_netns(NS_PREFIX)
 
 
 def add_netns(name: str) -> None:

@@ -13,7 +13,9 @@ CLIENTS = {
     "admin": ("lab-admin", "system:masters"),
     "kube-proxy": ("system:kube-proxy", ""),
     "kube-controller-manager": ("system:kube-controller-manager", ""),
+    "kube-scheduler": ("system:kube-scheduler", ""),
 }
+CLIENT_EXT = "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
 APISERVER_SANS = [
     f"IP:{HOST_IP_V4}", "IP:127.0.0.1", "IP:198.18.0.1", "IP:2001:db8:5::1",
     "DNS:localhost", "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
@@ -43,6 +45,9 @@ def _sign(stem: str, subject: str, ext: str) -> None:
 def ensure_pki() -> None:
     """Create the CA, the API server's serving cert, client certs and the service-account keys."""
     if (PKI_DIR / "ca.crt").exists() and (PKI_DIR / "sa.pub").exists():
+        for stem, (cn, org) in CLIENTS.items():  # identities added since the CA was made
+            if not (PKI_DIR / f"{stem}.crt").exists():
+                _sign(stem, f"/CN={cn}" + (f"/O={org}" if org else ""), CLIENT_EXT)
         return
     PKI_DIR.mkdir(parents=True, exist_ok=True)
     _key(PKI_DIR / "ca.key")
@@ -53,10 +58,15 @@ def ensure_pki() -> None:
           f"extendedKeyUsage=serverAuth\nsubjectAltName={','.join(APISERVER_SANS)}\n")
     for stem, (cn, org) in CLIENTS.items():
         subject = f"/CN={cn}" + (f"/O={org}" if org else "")
-        _sign(stem, subject, "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\n"
-                             "extendedKeyUsage=clientAuth\n")
+        _sign(stem, subject, CLIENT_EXT)
     _key(PKI_DIR / "sa.key")
     _openssl("pkey", "-in", str(PKI_DIR / "sa.key"), "-pubout", "-out", str(PKI_DIR / "sa.pub"))
+
+
+def ensure_node_cert(node_name: str) -> None:
+    """A kubelet's client certificate, system:node:NODE in system:nodes (the Node authorizer's form)."""
+    if not (PKI_DIR / f"node-{node_name}.crt").exists():
+        _sign(f"node-{node_name}", f"/CN=system:node:{node_name}/O=system:nodes", CLIENT_EXT)
 
 
 def write_kubeconfig(path: Path, client: str, server: str = API_URL) -> Path:

@@ -99,6 +99,7 @@ def ensure_lab(nodes: int = 3, ipv6: bool = False) -> tuple[Kube, bool]:
     """A running lab of the wanted shape, reusing one that runs; True if this call started it."""
     state = procs.load_state()
     reuse = (state.get("status") == "ready" and state.get("nodes") == nodes and state.get("ipv6") == ipv6
+             and not state.get("kubelet")
              and all(procs.is_running(e) for n, e in state.get("procs", {}).items()
                      if n in ("etcd", "kube-apiserver")))
     if not reuse:

@@ -1,7 +1,8 @@
 //go:build tools
 
 // Package tools pins the Kubernetes commands the lab builds (kube-apiserver, kube-proxy, kubectl,
-// kube-controller-manager); importing their app packages keeps `go mod tidy` from dropping them.
+// kube-controller-manager, kube-scheduler, kubelet); importing their app packages keeps `go mod tidy`
+// from dropping them.
 package tools
 
 import (
@@ -13,4 +14,6 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager/app"
 	_ "k8s.io/kubernetes/cmd/kube-proxy/app"
+	_ "k8s.io/kubernetes/cmd/kube-scheduler/app"
+	_ "k8s.io/kubernetes/cmd/kubelet/app"
 )

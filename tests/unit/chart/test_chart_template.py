@@ -57,6 +57,10 @@ def test_defaults_least_privilege(helm: Path) -> None:
     speaker = find(objs, "DaemonSet", "-speaker")
     caps = container(speaker)["securityContext"]["capabilities"]
     assert caps == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    # The runtime grants no ambient capabilities: only uid 0 keeps the added ones across execve.
+    speaker_pod = speaker["spec"]["template"]["spec"]["securityContext"]
+    assert (speaker_pod["runAsUser"], speaker_pod["runAsGroup"], speaker_pod["runAsNonRoot"]) == (0, 0, False)
+    assert container(speaker)["securityContext"]["allowPrivilegeEscalation"] is False
     assert container(speaker)["securityContext"]["readOnlyRootFilesystem"] is True
     assert speaker["spec"]["template"]["spec"]["hostNetwork"] is True
     tolerated = {t["key"] for t in speaker["spec"]["template"]["spec"]["tolerations"]}
@@ -64,6 +68,8 @@ def test_defaults_least_privilege(helm: Path) -> None:
     operator = find(objs, "Deployment", "-operator")
     pod = operator["spec"]["template"]["spec"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert "runAsUser" not in container(operator)["securityContext"]  # the pod's non-root uid holds
     assert container(operator)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert not [o for o in objs if o["kind"] == "PodDisruptionBudget"]  # one replica: nothing to protect
     crds = {o["metadata"]["name"] for o in objs if o["kind"] == "CustomResourceDefinition"}
@@ -133,3 +139,19 @@ def test_bad_values_fail_with_clear_message(helm: Path, bad: str, message: str) 
                          capture_output=True, text=True)
     assert res.returncode != 0
     assert message in res.stderr, res.stderr
+
+
+def test_renders_without_kube_version(helm: Path) -> None:
+    # helm built as its releases are defaults to the Kubernetes version of its client libraries,
+    # which the chart's kubeVersion (>=1.30.0-0) accepts; the v1.20 fallback would be refused.
+    res = subprocess.run([str(helm), "template", "t", str(CHART)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "kind: DaemonSet" in res.stdout
+
+
+def test_operator_lease_belongs_to_the_release(helm: Path) -> None:
+    # helm uninstall deletes what the chart rendered: the Lease the operator holds is one of them.
+    objs = render(helm)
+    lease = find(objs, "Lease", "-operator")
+    assert "spec" not in lease  # the operator writes the holder; no upgrade resets it
+    assert env(find(objs, "Deployment", "-operator"))["IRONLB_LEASE_NAME"] == lease["metadata"]["name"]

@@ -1,0 +1,42 @@
+"""The lab's command line: unknown flags are errors, and exec/kubectl/helm pass arguments on untouched."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e.lab import __main__ as cli
+
+
+def test_unknown_flag_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["up", "--no-such-flag"])
+    assert exc.value.code == 2
+    assert "unrecognized arguments: --no-such-flag" in capsys.readouterr().err
+
+
+def test_unknown_flag_of_a_subcommand_is_an_error() -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["workload", "deploy", "web", "--replcas", "3"])
+
+
+@pytest.mark.parametrize("tool", ["kubectl", "helm"])
+def test_tools_get_their_arguments_in_order(tool: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(cli.lab, "tool", lambda name, argv: calls.append((name, argv)) or 0)
+    argv = ["-n", "ironlb-system", "get", "pods", "-o", "wide", "--kubeconfig=/x"]
+    assert cli.main([tool, *argv]) == 0
+    assert calls == [(tool, argv)]
+
+
+def test_exec_splits_target_from_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[tuple[str, list[str]]] = []
+    monkeypatch.setattr(cli.lab, "exec_in", lambda name, argv: calls.append((name, argv)) or 0)
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    assert cli.main(["exec", "node-1", "--", "ip", "-br", "addr"]) == 0
+    assert cli.main(["exec", "client", "curl", "-s", "http://203.0.113.10/"]) == 0
+    assert calls == [("node-1", ["ip", "-br", "addr"]), ("client", ["curl", "-s", "http://203.0.113.10/"])]
+
+
+def test_kubelet_is_a_known_flag_of_up() -> None:
+    args = cli._parser().parse_args(["up", "--kubelet", "--nodes", "2", "--ipv6", "--without-ironlb"])
+    assert (args.kubelet, args.nodes, args.ipv6, args.without_ironlb) == (True, 2, True, True)
