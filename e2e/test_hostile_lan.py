@@ -325,6 +325,8 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
     finally:
         lab.revive_node(a)
         workload.set_ready(f"{name}-{NODES.index(a)}", True)
+        # Leave the lab as found: A back in the election (past its join gate), heard by every peer.
+        wait_for(lambda: all(speaker_is_up(kube, n) for n in NODES), timeout=60, what=f"{a} back in the election")
 
 
 def speaker_is_up(kube: Kube, node: str) -> bool:

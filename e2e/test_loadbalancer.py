@@ -58,7 +58,8 @@ def vip_of(kube: Kube, name: str) -> str:
 
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
-    """A pool announced from every node."""
+    """A pool announced from every node (once every speaker has joined and hears every peer)."""
+    wait_for(lambda: all(all_alive(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
     kube.apply(*pool_manifests(POOL, ["203.0.113.64/27", "2001:db8:ffff::100/120"]))
     yield
     kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
@@ -88,6 +89,12 @@ def test_one_arp_reply_from_elected_node_and_traffic_flows(kube: Kube, web: str)
     assert kube.curl("client", f"http://{svc['spec']['clusterIP']}/", timeout=1) is None
     assert kube.curl("client", f"http://192.0.2.12:{svc['spec']['ports'][0]['nodePort']}/").startswith(web)
     assert probe(kube, "203.0.113.95", wait=0.5) == []  # unassigned: nobody answers
+
+
+def all_alive(kube: Kube, node: str) -> bool:
+    """The node's speaker has joined the election and counts every lab node alive."""
+    res = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics")
+    return res.returncode == 0 and f"ironlb_speaker_alive_peers {len(NODES)}.0" in res.stdout
 
 
 @contextmanager
