@@ -23,7 +23,7 @@ import pytest
 from e2e.lab import lab, procs, workload
 from e2e.lab.config import LOG_DIR, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-hostile"
@@ -278,7 +278,7 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
                                 stdout=subprocess.PIPE, text=True)
     time.sleep(1.5)
     lab.restart("speaker", a)
-    wait_for(lambda: (m := announced(kube, name)) and f"node {a}" in m and speaker_is_up(kube, a), timeout=30,
+    wait_for(lambda: (m := announced(kube, name)) and f"node {a}" in m and speaker_hears_all(kube, a), timeout=30,
              what=f"{a} announcing again after its restart")
     time.sleep(1.0)
     assert json.loads(recorder.communicate(timeout=30)[0])["recorded"] >= 20
@@ -326,10 +326,5 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
         lab.revive_node(a)
         workload.set_ready(f"{name}-{NODES.index(a)}", True)
         # Leave the lab as found: A back in the election (past its join gate), heard by every peer.
-        wait_for(lambda: all(speaker_is_up(kube, n) for n in NODES), timeout=60, what=f"{a} back in the election")
+        wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what=f"{a} back in the election")
 
-
-def speaker_is_up(kube: Kube, node: str) -> bool:
-    """The node's speaker answers /metrics and counts every node alive."""
-    res = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics")
-    return res.returncode == 0 and "ironlb_speaker_alive_peers 3.0" in res.stdout

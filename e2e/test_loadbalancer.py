@@ -13,7 +13,7 @@ import pytest
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifest, pool_manifests, wait_for
+from e2e.lab.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
@@ -59,7 +59,7 @@ def vip_of(kube: Kube, name: str) -> str:
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A pool announced from every node (once every speaker has joined and hears every peer)."""
-    wait_for(lambda: all(all_alive(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
     kube.apply(*pool_manifests(POOL, ["203.0.113.64/27", "2001:db8:ffff::100/120"]))
     yield
     kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
@@ -89,12 +89,6 @@ def test_one_arp_reply_from_elected_node_and_traffic_flows(kube: Kube, web: str)
     assert kube.curl("client", f"http://{svc['spec']['clusterIP']}/", timeout=1) is None
     assert kube.curl("client", f"http://192.0.2.12:{svc['spec']['ports'][0]['nodePort']}/").startswith(web)
     assert probe(kube, "203.0.113.95", wait=0.5) == []  # unassigned: nobody answers
-
-
-def all_alive(kube: Kube, node: str) -> bool:
-    """The node's speaker has joined the election and counts every lab node alive."""
-    res = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics")
-    return res.returncode == 0 and f"ironlb_speaker_alive_peers {len(NODES)}.0" in res.stdout
 
 
 @contextmanager

@@ -57,13 +57,8 @@ def node_status(node: NodeAddr, ipv6: bool, ready: bool = True) -> dict[str, Any
 
 
 def register_node(api: client.CoreV1Api, node: NodeAddr, ipv6: bool) -> None:
-    """Create (or replace) the Node object and report it Ready."""
-    try:
-        api.delete_node(node.name)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-    api.create_node(node_manifest(node, ipv6))
+    """Create (or replace) the Node object and report it Ready, as the harness plays its kubelet."""
+    create_node(api, node, ipv6)
     api.patch_node_status(node.name, node_status(node, ipv6))
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import secrets
 import shutil
 import subprocess
 import sys
@@ -19,10 +18,12 @@ from e2e.lab.config import (
     LAB_DIR,
     NS_PREFIX,
     REPO,
+    NodeAddr,
     node,
     tools_bin,
 )
 from e2e.lab.pki import ensure_pki, write_kubeconfig
+from ironlb.operator.heartbeat_secret import new_key
 
 
 def bin_dir() -> Path:
@@ -46,15 +47,7 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
         _teardown()
         started = time.monotonic()
         binaries = tools_bin()
-        LAB_DIR.mkdir(parents=True, exist_ok=True)
-        procs.save_state({"bin_dir": str(binaries), "nodes": nodes, "ipv6": ipv6, "status": "starting"})
-        ensure_pki()
-        write_kubeconfig(KUBECONFIG, "admin")
-        network.create_bridges()
-        all_nodes = [node(i) for i in range(1, nodes + 1)]
-        for n in all_nodes:
-            network.create_node(n, all_nodes, ipv6)
-        network.create_client(ipv6)
+        all_nodes = _lay_out(binaries, nodes, ipv6, {})
         control_plane.start_etcd(binaries)
         control_plane.start_apiserver(binaries, ipv6)
         control_plane.start_controller_manager(binaries, ipv6)
@@ -76,6 +69,20 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
         return state
 
 
+def _lay_out(binaries: Path, nodes: int, ipv6: bool, extra_state: dict[str, Any]) -> list[NodeAddr]:
+    """What both lab modes start from: state, PKI, the bridges, the node and client namespaces."""
+    LAB_DIR.mkdir(parents=True, exist_ok=True)
+    procs.save_state({"bin_dir": str(binaries), "nodes": nodes, "ipv6": ipv6, "status": "starting", **extra_state})
+    ensure_pki()
+    write_kubeconfig(KUBECONFIG, "admin")
+    network.create_bridges()
+    all_nodes = [node(i) for i in range(1, nodes + 1)]
+    for n in all_nodes:
+        network.create_node(n, all_nodes, ipv6)
+    network.create_client(ipv6)
+    return all_nodes
+
+
 def _up_real(nodes: int, ipv6: bool, with_ironlb: bool) -> dict[str, Any]:
     """`up --kubelet`: real nodes, and IronLB installed by helm (see e2e.lab.reallab)."""
     with procs.lab_lock():
@@ -83,16 +90,7 @@ def _up_real(nodes: int, ipv6: bool, with_ironlb: bool) -> dict[str, Any]:
         started = time.monotonic()
         binaries = tools_bin()
         images = reallab.ensure_images(binaries)
-        LAB_DIR.mkdir(parents=True, exist_ok=True)
-        procs.save_state({"bin_dir": str(binaries), "nodes": nodes, "ipv6": ipv6, "status": "starting",
-                          "kubelet": True, "image_build_seconds": images})
-        ensure_pki()
-        write_kubeconfig(KUBECONFIG, "admin")
-        network.create_bridges()
-        all_nodes = [node(i) for i in range(1, nodes + 1)]
-        for n in all_nodes:
-            network.create_node(n, all_nodes, ipv6)
-        network.create_client(ipv6)
+        all_nodes = _lay_out(binaries, nodes, ipv6, {"kubelet": True, "image_build_seconds": images})
         reallab.start_control_plane(binaries, all_nodes, ipv6)
         reallab.start_nodes(binaries, all_nodes, ipv6)
         _wait_default_service_account(kube.core_api())
@@ -255,7 +253,7 @@ def ensure_heartbeat_secret() -> None:
     if subprocess.run([*kubectl, "get", "secret", "ironlb-heartbeat"], capture_output=True).returncode == 0:
         return
     subprocess.run([*kubectl, "create", "secret", "generic", "ironlb-heartbeat",
-                    f"--from-literal=key={secrets.token_urlsafe(36)}"], check=True, capture_output=True)
+                    f"--from-literal=key={new_key()}"], check=True, capture_output=True)
 
 
 def start_ironlb() -> None:

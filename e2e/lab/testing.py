@@ -82,6 +82,12 @@ class Kube:
         return [f"node-{i}" for i in range(1, procs.load_state()["nodes"] + 1)]
 
 
+def speaker_hears_all(kube: Kube, node: str) -> bool:
+    """NODE's speaker answers /metrics, has joined the election and counts every lab node alive."""
+    res = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics")
+    return res.returncode == 0 and f"ironlb_speaker_alive_peers {len(kube.nodes)}.0" in res.stdout
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float = 20, interval: float = 0.2,
              what: str = "condition") -> T:
     """Call `probe` until it returns something truthy; fail the test after `timeout` seconds."""

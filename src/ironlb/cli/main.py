@@ -60,34 +60,30 @@ def render_status(pools: list[dict[str, Any]], services: list[Any], lb_class: st
     return "\n".join(out)
 
 
+def _custom_api() -> Any:
+    """A CustomObjectsApi from the user's kubeconfig (or in-cluster credentials)."""
+    from kubernetes import client
+
+    from ironlb.common.kube import api_client
+
+    return client.CustomObjectsApi(api_client())
+
+
 def migrate_metallb(args: argparse.Namespace) -> int:
     """Print (or apply) the IronLB objects equivalent to MetalLB's; name everything not carried."""
     import yaml
 
     from ironlb.cli import migrate
 
-    custom = None
-    if args.filename:
-        docs = [d for f in args.filename for d in yaml.safe_load_all(sys.stdin if f == "-" else open(f))]  # noqa: SIM115
-    else:
-        from kubernetes import client
-
-        from ironlb.common.kube import api_client
-
-        custom = client.CustomObjectsApi(api_client())
-        docs = migrate.from_cluster(custom)
+    docs = ([d for f in args.filename for d in yaml.safe_load_all(sys.stdin if f == "-" else open(f))]  # noqa: SIM115
+            if args.filename else migrate.from_cluster(_custom_api()))
     result = migrate.migrate(docs)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.apply:
         print(yaml.safe_dump_all(result.objects, sort_keys=False), end="")
         return 0
-    if custom is None:
-        from kubernetes import client
-
-        from ironlb.common.kube import api_client
-
-        custom = client.CustomObjectsApi(api_client())
+    custom = _custom_api()
     for line in migrate.apply(custom, result.objects):
         print(f"applied {line}")
     return 0

@@ -105,11 +105,9 @@ class Writer:
             if exc.status == 409:
                 return Written(WriteResult.CONFLICT)
             raise
-        meta = getattr(out, "metadata", None)
-        if isinstance(out, dict):
-            meta = out.get("metadata") or {}
-            return Written(WriteResult.WRITTEN, meta.get("resourceVersion"))
-        return Written(WriteResult.WRITTEN, getattr(meta, "resource_version", None))
+        if isinstance(out, dict):  # custom objects come back as plain dicts, core ones as models
+            return Written(WriteResult.WRITTEN, (out.get("metadata") or {}).get("resourceVersion"))
+        return Written(WriteResult.WRITTEN, out.metadata.resource_version)
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
                           resource_version: str | None) -> Written:

@@ -10,19 +10,10 @@ import pytest
 
 from ironlb.common.correlator import COMBINED_PREFIX, Correlator, EventKey, Outcome, TokenBucket
 from ironlb.common.events import EventNotFound, EventRecorder, ObjectRef
+from tests.unit.fakeclock import FakeClock
 
 SVC = ObjectRef("v1", "Service", "web", "default", "uid-1")
 POOL = ObjectRef("ironlb.io/v1beta1", "IPAddressPool", "pool-a", None, "uid-2")
-
-
-class FakeClock:
-    """Monotonic time the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class RecordingSink:

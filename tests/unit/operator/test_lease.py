@@ -10,16 +10,7 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from ironlb.operator.lease import LeaderLease, LeaseConfig, LeaseDecision
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.fakeclock import FakeClock
 
 
 class FakeLeases:
@@ -65,7 +56,7 @@ class FakeLeases:
 CONFIG = LeaseConfig(namespace="ns", duration_s=15, renew_deadline_s=10, retry_s=2, request_timeout_s=5)
 
 
-def make(api: FakeLeases, identity: str, clock: Clock) -> LeaderLease:
+def make(api: FakeLeases, identity: str, clock: FakeClock) -> LeaderLease:
     return LeaderLease(api, CONFIG, identity, clock=clock)  # type: ignore[arg-type]
 
 
@@ -77,7 +68,7 @@ def test_timings_must_nest() -> None:
 
 
 def test_every_call_has_a_request_timeout() -> None:
-    api, clock = FakeLeases(), Clock()
+    api, clock = FakeLeases(), FakeClock()
     lease = make(api, "a", clock)
     lease.try_once()
     lease.try_once()
@@ -86,7 +77,7 @@ def test_every_call_has_a_request_timeout() -> None:
 
 
 def test_writes_stop_at_the_renew_deadline_before_a_standby_can_start() -> None:
-    api, clock = FakeLeases(), Clock()
+    api, clock = FakeLeases(), FakeClock()
     leader, standby = make(api, "leader", clock), make(api, "standby", clock)
     assert leader.try_once() is LeaseDecision.ACQUIRED and leader.may_write()
     assert standby.try_once() is LeaseDecision.HELD_BY_OTHER
@@ -107,7 +98,7 @@ def test_writes_stop_at_the_renew_deadline_before_a_standby_can_start() -> None:
 
 def test_standby_judges_expiry_by_its_own_clock_not_the_holders() -> None:
     """A renewTime far in the past (the holder's clock is behind) does not let a standby in."""
-    api, clock = FakeLeases(), Clock()
+    api, clock = FakeLeases(), FakeClock()
     leader, standby = make(api, "leader", clock), make(api, "standby", clock)
     leader.try_once()
     assert api.lease is not None
@@ -121,7 +112,7 @@ def test_standby_judges_expiry_by_its_own_clock_not_the_holders() -> None:
 
 def test_a_takeover_on_an_old_read_loses_the_compare_and_swap() -> None:
     """A standby that read the Lease before the leader's last renewal cannot replace it."""
-    api, clock = FakeLeases(), Clock()
+    api, clock = FakeLeases(), FakeClock()
     leader, standby = make(api, "leader", clock), make(api, "standby", clock)
     leader.try_once()
     standby.try_once()  # first sight of the record
@@ -137,7 +128,7 @@ def test_a_takeover_on_an_old_read_loses_the_compare_and_swap() -> None:
 
 
 def test_release_hands_over_at_once_and_stops_writes() -> None:
-    api, clock = FakeLeases(), Clock()
+    api, clock = FakeLeases(), FakeClock()
     leader, standby = make(api, "leader", clock), make(api, "standby", clock)
     leader.try_once()
     leader.release()
