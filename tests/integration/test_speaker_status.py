@@ -12,8 +12,10 @@ from kubernetes import client, config
 
 from e2e.lab.config import KUBECONFIG
 from e2e.lab.testing import Kube
+from ironlb.api.service import CONDITION_ANNOUNCED as ANNOUNCED
+from ironlb.api.service import CONDITION_FORWARDING as FORWARDING
 from ironlb.speaker import status
-from ironlb.speaker.status import CONDITION, FORWARDING_CONDITION, StatusReporter
+from ironlb.speaker.status import StatusReporter
 
 pytestmark = pytest.mark.lab
 NAME = "status-writes"
@@ -37,8 +39,8 @@ def api(kube: Kube) -> Iterator[client.ApiClient]:
     kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": NAME, "namespace": "default"},
                 "spec": {"selector": {"app": NAME}, "ports": [{"port": 80}]}})
     stamp = "2026-01-01T00:00:00Z"
-    earlier = [{"type": CONDITION, "lastTransitionTime": stamp, **cond("True", "203.0.113.9 from node node-1")},
-               {"type": FORWARDING_CONDITION, "lastTransitionTime": stamp, **cond("True", "via node-1", "Forwarding")}]
+    earlier = [{"type": ANNOUNCED, "lastTransitionTime": stamp, **cond("True", "203.0.113.9 from node node-1")},
+               {"type": FORWARDING, "lastTransitionTime": stamp, **cond("True", "via node-1", "Forwarding")}]
     kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=merge",
                  "-p", f'{{"status": {{"conditions": {json.dumps(earlier)}}}}}')
     api_client = config.new_client_from_config(config_file=str(KUBECONFIG))
@@ -50,13 +52,13 @@ def api(kube: Kube) -> Iterator[client.ApiClient]:
 async def test_two_conditions_written_from_one_snapshot_both_stand(kube: Kube, api: client.ApiClient) -> None:
     snapshot = kube.get("service", NAME)
     reporter = StatusReporter(api, "node-2")
-    reporter.say(snapshot, CONDITION, cond("True", "203.0.113.9 from node node-2"))
-    reporter.say(snapshot, FORWARDING_CONDITION, cond("True", "via node-2", "Forwarding"))
+    reporter.say(snapshot, ANNOUNCED, cond("True", "203.0.113.9 from node node-2"))
+    reporter.say(snapshot, FORWARDING, cond("True", "via node-2", "Forwarding"))
     await reporter.flush()
     now = conditions(kube)
-    assert now[CONDITION] == ("True", "Announcing", "203.0.113.9 from node node-2")
-    assert now[FORWARDING_CONDITION] == ("True", "Forwarding", "via node-2")
-    unchanged_status = next(c for c in kube.get("service", NAME)["status"]["conditions"] if c["type"] == CONDITION)
+    assert now[ANNOUNCED] == ("True", "Announcing", "203.0.113.9 from node node-2")
+    assert now[FORWARDING] == ("True", "Forwarding", "via node-2")
+    unchanged_status = next(c for c in kube.get("service", NAME)["status"]["conditions"] if c["type"] == ANNOUNCED)
     assert unchanged_status["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # same status: no transition
 
 
@@ -66,17 +68,17 @@ async def test_a_replaced_condition_is_written_again(kube: Kube, api: client.Api
     asked: list[float] = []
     reporter = StatusReporter(api, "node-2", recheck=asked.append)
     mine = cond("True", "203.0.113.9 from node node-2")
-    reporter.say(kube.get("service", NAME), CONDITION, mine)
+    reporter.say(kube.get("service", NAME), ANNOUNCED, mine)
     await reporter.flush()
-    assert conditions(kube)[CONDITION][2] == mine["message"]
-    stale = [{"type": CONDITION, "lastTransitionTime": "2026-01-01T00:00:00Z", **cond("True", "from node node-1")}]
+    assert conditions(kube)[ANNOUNCED][2] == mine["message"]
+    stale = [{"type": ANNOUNCED, "lastTransitionTime": "2026-01-01T00:00:00Z", **cond("True", "from node node-1")}]
     kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=strategic",
                  "-p", f'{{"status": {{"conditions": {json.dumps(stale)}}}}}')
-    reporter.say(kube.get("service", NAME), CONDITION, mine)  # too soon: maybe our write is not seen yet
+    reporter.say(kube.get("service", NAME), ANNOUNCED, mine)  # too soon: maybe our write is not seen yet
     await reporter.flush()
-    assert conditions(kube)[CONDITION][2] == "from node node-1"
+    assert conditions(kube)[ANNOUNCED][2] == "from node node-1"
     assert asked and 0 < asked[-1] <= 3.0
     await asyncio.sleep(asked[-1] + 0.05)
-    reporter.say(kube.get("service", NAME), CONDITION, mine)
+    reporter.say(kube.get("service", NAME), ANNOUNCED, mine)
     await reporter.flush()
-    assert conditions(kube)[CONDITION][2] == mine["message"]
+    assert conditions(kube)[ANNOUNCED][2] == mine["message"]

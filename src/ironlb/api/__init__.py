@@ -7,7 +7,6 @@ PyYAML only for writing files) lives in :mod:`ironlb.api.crds`.
 from ironlb.api.constants import (
     API_VERSION,
     CATEGORY,
-    CONDITION_ANNOUNCED,
     CONDITION_INVALID,
     CONDITION_OVERLAPPING,
     FORWARDING_KUBE_PROXY,
@@ -26,7 +25,6 @@ from ironlb.api.constants import (
 __all__ = [
     "API_VERSION",
     "CATEGORY",
-    "CONDITION_ANNOUNCED",
     "CONDITION_INVALID",
     "CONDITION_OVERLAPPING",
     "FORWARDING_KUBE_PROXY",

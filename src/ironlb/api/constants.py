@@ -39,4 +39,3 @@ SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 # API server cannot make at admission (see ironlb.api.crds) surface as `Invalid` or `Overlapping`.
 CONDITION_INVALID = "Invalid"
 CONDITION_OVERLAPPING = "Overlapping"
-CONDITION_ANNOUNCED = "Announced"

@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ironlb import __doc__ as about
+from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED, Handling, handling
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -17,7 +18,7 @@ def _table(rows: list[list[str]]) -> str:
 
 def _announced(svc: Any) -> str:
     for cond in (svc.status.conditions or []) if svc.status else []:
-        if cond.type == "ironlb.io/Announced":
+        if cond.type == CONDITION_ANNOUNCED:
             return cond.message if cond.status == "True" else f"NOT ANNOUNCED: {cond.message}"
     return "-"
 
@@ -48,12 +49,13 @@ def render_status(pools: list[dict[str, Any]], services: list[Any], lb_class: st
     out = [_table(rows) if pools else "no IPAddressPools: create one so Services can get an external IP", ""]
     rows = [["SERVICE", "EXTERNAL-IP", "POOL", "ANNOUNCED"]]
     for svc in services:
-        if svc.spec.type != "LoadBalancer" or (svc.spec.load_balancer_class or None) != (lb_class or None):
+        spec = {"type": svc.spec.type, "loadBalancerClass": svc.spec.load_balancer_class or None}
+        if handling(spec, lb_class or None) is not Handling.HANDLED:
             continue
         ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
         # Another implementation may write hostname-only entries: show them, never crash on them.
         shown = [i.ip or i.hostname for i in ingress if i.ip or i.hostname]
-        pool = (svc.metadata.annotations or {}).get("ironlb.io/allocated-from-pool", "-")
+        pool = (svc.metadata.annotations or {}).get(ALLOCATED_FROM_POOL, "-")
         rows.append([f"{svc.metadata.namespace}/{svc.metadata.name}", ",".join(shown) or "<pending>",
                      pool, _announced(svc)])
     out.append(_table(rows) if len(rows) > 1 else "no LoadBalancer Services")

@@ -17,10 +17,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ironlb.api.constants import FORWARDING_NODE_PORT
+from ironlb.api.service import Handling
 from ironlb.core.allocator import Allocation, Allocator
 from ironlb.operator import metrics
 from ironlb.operator.pools import PoolView, condition_changed, pool_status, same_status
-from ironlb.operator.services import Handling, ServiceView, deleted_view, view_of
+from ironlb.operator.services import ServiceView, deleted_view, view_of
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.writer import ApiWriter, WriteResult, Written, pool_ref, service_ref
 

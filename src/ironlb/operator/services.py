@@ -5,20 +5,11 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from ironlb.api import service as ann
+from ironlb.api.service import Handling, handling
 from ironlb.core.allocator import ServiceRequest
-from ironlb.operator import annotations as ann
-
-
-class Handling(Enum):
-    """Whether IronLB is responsible for a Service, and why not."""
-
-    HANDLED = "handled"
-    NOT_LOADBALANCER = "not-type-loadbalancer"
-    OTHER_CLASS = "other-loadbalancer-class"
-    DELETED = "deleted"
 
 
 @dataclass(frozen=True)
@@ -48,15 +39,6 @@ class ServiceView:
 def key_of(namespace: str, name: str) -> str:
     """The allocator key of a Service."""
     return f"{namespace}/{name}"
-
-
-def handling(spec: Mapping[str, Any], lb_class: str | None) -> Handling:
-    """Is this Service ours: type LoadBalancer and the class we serve (none, by default)."""
-    if spec.get("type") != "LoadBalancer":
-        return Handling.NOT_LOADBALANCER
-    if spec.get("loadBalancerClass") != lb_class:
-        return Handling.OTHER_CLASS
-    return Handling.HANDLED
 
 
 def _ingress(status: Mapping[str, Any] | None) -> list[Mapping[str, Any]]:

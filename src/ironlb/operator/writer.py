@@ -18,8 +18,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.api.service import ALLOCATED_FROM_POOL
 from ironlb.common.events import ObjectRef
-from ironlb.operator.annotations import ALLOCATED_FROM_POOL
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 10.0

@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ironlb.api.service import ALLOCATED_FROM_POOL, Handling, handling
 from ironlb.speaker.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
 
-ALLOCATED_FROM_POOL = "ironlb.io/allocated-from-pool"
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 
 
@@ -65,8 +65,7 @@ class ClusterState:
 
     def handled(self, svc: Mapping[str, Any]) -> bool:
         """Is this Service one IronLB serves (type LoadBalancer, our class)?"""
-        spec = svc.get("spec") or {}
-        return spec.get("type") == "LoadBalancer" and spec.get("loadBalancerClass") == self.lb_class
+        return handling(svc.get("spec"), self.lb_class) is Handling.HANDLED
 
     def ready_nodes(self) -> dict[str, set[str]]:
         """Service key -> nodes with at least one ready endpoint."""

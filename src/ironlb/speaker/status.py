@@ -14,14 +14,13 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING
 from ironlb.common.events import EventRecorder, KubeEventSink, ObjectRef
 from ironlb.core.election import elect
 from ironlb.speaker.desired import Decision, Reason
 from ironlb.speaker.forward.plan import Backend, ServicePlan
 
 log = logging.getLogger(__name__)
-CONDITION = "ironlb.io/Announced"
-FORWARDING_CONDITION = "ironlb.io/Forwarding"
 COMPONENT = "ironlb-speaker"
 # A condition written this long ago and still not on the Service (someone else replaced it, or the write
 # was lost) is written again; sooner than this, the watch may simply not have shown our write yet.
@@ -91,12 +90,12 @@ class StatusReporter:
             announcing = [d.node for d in ds if d.node]
             writer = announcing[0] if announcing else elect(key, alive)
             if writer != self.me or key not in services:
-                self._said.pop((key, CONDITION), None)
-                self._said.pop((key, FORWARDING_CONDITION), None)
+                self._said.pop((key, CONDITION_ANNOUNCED), None)
+                self._said.pop((key, CONDITION_FORWARDING), None)
                 continue
-            self.say(services[key], CONDITION, condition_for(ds, self.me, my_interfaces))
+            self.say(services[key], CONDITION_ANNOUNCED, condition_for(ds, self.me, my_interfaces))
             if forwarding and key in forwarding:
-                self.say(services[key], FORWARDING_CONDITION, forwarding_condition(forwarding[key], services[key]))
+                self.say(services[key], CONDITION_FORWARDING, forwarding_condition(forwarding[key], services[key]))
 
     def say(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str]) -> None:
         """Write condition CTYPE unless the Service already carries it (or it is on its way)."""
@@ -148,7 +147,7 @@ class StatusReporter:
             return
         if repeated:  # the same words again (ours were replaced or lost): the Event was already recorded
             return
-        if ctype == FORWARDING_CONDITION:  # health flaps change the message; an Event only on a flip
+        if ctype == CONDITION_FORWARDING:  # health flaps change the message; an Event only on a flip
             if flipped:
                 await self._event(svc, cond["reason"], cond["message"], warning=cond["status"] != "True")
             return
@@ -169,6 +168,6 @@ def _condition(svc: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
     return next((c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), None)
 
 
-def _current(svc: Mapping[str, Any], ctype: str = CONDITION) -> tuple[str, str, str] | None:
+def _current(svc: Mapping[str, Any], ctype: str = CONDITION_ANNOUNCED) -> tuple[str, str, str] | None:
     c = _condition(svc, ctype)
     return None if c is None else (c.get("status"), c.get("reason"), c.get("message"))

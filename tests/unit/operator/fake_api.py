@@ -14,8 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from ironlb.api.service import ALLOCATED_FROM_POOL
 from ironlb.common.events import ObjectRef
-from ironlb.operator.annotations import ALLOCATED_FROM_POOL
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import WriteResult, Written
 

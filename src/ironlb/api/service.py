@@ -1,9 +1,15 @@
-"""Service annotations IronLB reads and writes, including the MetalLB spellings it honours."""
+"""The words IronLB reads and writes on Services, in one place for the operator, the speaker and the CLI.
+
+Annotation keys (with the MetalLB spellings it honours), the condition types the speaker reports,
+and the rule for whether a Service is IronLB's at all.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
+from typing import Any
 
 PREFIX = "ironlb.io/"
 # MetalLB's current and legacy prefixes: manifests written for MetalLB keep working unchanged.
@@ -15,10 +21,34 @@ DEPRECATED_PREFIXES = (METALLB_LEGACY_PREFIX,)
 LOAD_BALANCER_IPS = "loadBalancerIPs"
 ADDRESS_POOL = "address-pool"
 ALLOW_SHARED_IP = "allow-shared-ip"
+# Written by the operator with the ingress (one write), read by the speaker and the CLI.
 ALLOCATED_FROM_POOL = f"{PREFIX}allocated-from-pool"
 # What MetalLB writes on the Services it serves: read as a hint when IronLB takes them over.
 METALLB_ALLOCATED_FROM_POOL = (f"{METALLB_PREFIX}ip-allocated-from-pool",
                                f"{METALLB_LEGACY_PREFIX}ip-allocated-from-pool")
+
+# Service condition types the speaker reports (metav1.Condition shape, in status.conditions).
+CONDITION_ANNOUNCED = f"{PREFIX}Announced"
+CONDITION_FORWARDING = f"{PREFIX}Forwarding"
+
+
+class Handling(Enum):
+    """Whether IronLB is responsible for a Service, and why not."""
+
+    HANDLED = "handled"
+    NOT_LOADBALANCER = "not-type-loadbalancer"
+    OTHER_CLASS = "other-loadbalancer-class"
+    DELETED = "deleted"
+
+
+def handling(spec: Mapping[str, Any] | None, lb_class: str | None) -> Handling:
+    """Is this Service ours: type LoadBalancer and the class we serve (none, by default)."""
+    spec = spec or {}
+    if spec.get("type") != "LoadBalancer":
+        return Handling.NOT_LOADBALANCER
+    if spec.get("loadBalancerClass") != lb_class:
+        return Handling.OTHER_CLASS
+    return Handling.HANDLED
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,161 @@
+"""The operator's components as async contexts, in the order `main.run` enters them.
+
+Each context starts one component and, on exit (SIGTERM, a lost Lease or an error), stops it, so
+the exit stack in `main.run` cleans up in exactly the reverse order of start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import kopf
+from kubernetes import client
+
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.common.events import EventRecorder
+from ironlb.common.http import HealthServer
+from ironlb.common.informer import Informer
+from ironlb.operator import heartbeat_secret, metrics
+from ironlb.operator.lease import LeaderLease
+from ironlb.operator.reconciler import Reconciler
+
+log = logging.getLogger("ironlb.operator")
+
+
+@contextlib.asynccontextmanager
+async def events(recorder: EventRecorder) -> AsyncIterator[EventRecorder]:
+    """The Event recorder; on exit, what is still queued gets two seconds to be written."""
+    metrics.count_events(recorder.stats)
+    try:
+        yield recorder
+    finally:
+        await asyncio.to_thread(recorder.close, 2.0)
+
+
+@contextlib.asynccontextmanager
+async def health(server: HealthServer) -> AsyncIterator[HealthServer]:
+    """/healthz, /readyz and /metrics, up before anything else so a standby reports why it waits."""
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+@dataclass
+class Leadership:
+    """The held Lease: `holder` ends when it is lost."""
+
+    lease: LeaderLease
+    holder: asyncio.Task[Any]
+
+    @property
+    def lost(self) -> bool:
+        """True once renewal failed past the renew deadline, or another replica holds it."""
+        return self.holder.done() and not self.holder.cancelled()
+
+
+@contextlib.asynccontextmanager
+async def leadership(lease: LeaderLease) -> AsyncIterator[Leadership]:
+    """Wait for the Lease, then keep renewing it; on a clean exit hand it over at once."""
+    await lease.acquire()
+    metrics.LEADER.set(1)
+    held = Leadership(lease, asyncio.create_task(lease.hold(), name="lease"))
+    try:
+        yield held
+    finally:
+        metrics.LEADER.set(0)
+        lost = held.lost
+        held.holder.cancel()
+        await asyncio.gather(held.holder, return_exceptions=True)
+        if not lost:
+            await asyncio.to_thread(lease.release)
+
+
+async def ensure_heartbeat_secret(core: client.CoreV1Api, secret: heartbeat_secret.HeartbeatSecret | None) -> None:
+    """Create the speakers' heartbeat Secret when absent (the leader, and only it, does)."""
+    if secret is not None:
+        await asyncio.to_thread(heartbeat_secret.ensure, core, secret)
+
+
+@contextlib.asynccontextmanager
+async def restored(api: client.ApiClient, reconciler: Reconciler) -> AsyncIterator[Informer]:
+    """List pools, namespaces and every Service, and re-register every assignment before any new
+    allocation (an IP never changes because the operator restarted); yield the Service informer."""
+    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
+    timeout = {"_request_timeout": (5, 60)}
+    pools = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS,
+                                     **timeout))["items"]
+    namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
+    services = Informer("services", core.list_service_for_all_namespaces,
+                        lambda event, obj: reconciler.service_event(slim_service(obj), deleted=event == "DELETED"),
+                        asyncio.get_running_loop())
+    metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
+    services.start()
+    try:
+        await services.synced.wait()  # every listed Service has been handed to the reconciler by now
+        reconciler.restore(services=[slim_service(o) for o in services.known()], pools=pools,
+                           namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items})
+        yield services
+    finally:
+        services.stop()
+
+
+@contextlib.asynccontextmanager
+async def allocating(reconciler: Reconciler) -> AsyncIterator[Reconciler]:
+    """The reconciler's workers; on exit no new allocation starts and in-flight writes finish."""
+    reconciler.start()
+    try:
+        yield reconciler
+    finally:
+        await reconciler.stop()
+
+
+@contextlib.asynccontextmanager
+async def kopf_handlers(reconciler: Reconciler) -> AsyncIterator[asyncio.Task[Any]]:
+    """kopf's watches of pools and namespaces, feeding the reconciler; yields once they run."""
+    ready = asyncio.Event()
+    operator = asyncio.create_task(kopf.operator(
+        clusterwide=True, standalone=True, memo=kopf.Memo(reconciler=reconciler), ready_flag=ready), name="kopf")
+    started = asyncio.create_task(ready.wait())
+    try:
+        await asyncio.wait({operator, started}, return_when=asyncio.FIRST_COMPLETED)
+        yield operator
+    finally:
+        started.cancel()
+        operator.cancel()
+        await asyncio.gather(operator, return_exceptions=True)
+
+
+async def until_stopped(held: Leadership, operator: asyncio.Task[Any]) -> str:
+    """Wait for SIGTERM/SIGINT, a lost Lease, or kopf ending; say which.
+
+    The signals are taken back from kopf (installed after it started): its graceful stop waits
+    seconds for tasks, which only delays the next leader."""
+    shutdown = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, shutdown.set)
+    waiter = asyncio.create_task(shutdown.wait())
+    try:
+        await asyncio.wait({operator, held.holder, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if held.holder.done():
+        return "leader lease lost"
+    return "shutdown requested" if shutdown.is_set() else "kopf stopped"
+
+
+def slim_service(obj: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a Service the operator needs (keeps 10k Services small in memory)."""
+    meta = obj.get("metadata") or {}
+    keep = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
+    return {"metadata": {k: meta.get(k) for k in keep},
+            "spec": obj.get("spec") or {},
+            "status": {"loadBalancer": (obj.get("status") or {}).get("loadBalancer") or {}}}
