@@ -39,3 +39,7 @@ SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 # API server cannot make at admission (see ironlb.api.crds) surface as `Invalid` or `Overlapping`.
 CONDITION_INVALID = "Invalid"
 CONDITION_OVERLAPPING = "Overlapping"
+CONDITION_ANNOUNCED = "Announced"  # on pools: False while no L2Advertisement announces the pool
+CONDITION_MISSING_POOLS = "MissingPools"  # on L2Advertisements: True while a pool it names does not exist
+# The conditions whose False, not True, is the problem worth an Event.
+CONDITIONS_GOOD_WHEN_TRUE = (CONDITION_ANNOUNCED,)

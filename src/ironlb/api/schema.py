@@ -96,43 +96,38 @@ def string_set(description: str, item: Schema, *, max_items: int, min_items: int
     return out
 
 
-def dns_label(what: str) -> Schema:
-    """A DNS-1123 label, such as a namespace name."""
+def _formatted(description: str, max_length: int, cel_format: str, what: str, short: str, detail: str) -> Schema:
+    """A string checked with one of CEL's Kubernetes formats; the message quotes the bad value."""
     return string(
-        f"{what}: a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters).",
-        max_length=DNS1123_LABEL_MAX,
+        description, max_length=max_length,
         **{"x-kubernetes-validations": [rule(
-            "!format.dns1123Label().validate(self).hasValue()",
-            f"not a valid {what}: it must be a DNS-1123 label",
-            cel_string(f"'{{v}}' is not a valid {what}: it must consist of lowercase letters, digits and "
-                       "'-', and start and end with a letter or digit (a DNS-1123 label)", v="self"),
+            f"!format.{cel_format}().validate(self).hasValue()",
+            f"not a valid {what}: {short}",
+            cel_string(f"'{{v}}' is not a valid {what}: {detail}", v="self"),
         )]},
     )
+
+
+def dns_label(what: str) -> Schema:
+    """A DNS-1123 label, such as a namespace name."""
+    return _formatted(
+        f"{what}: a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters).",
+        DNS1123_LABEL_MAX, "dns1123Label", what, "it must be a DNS-1123 label",
+        "it must consist of lowercase letters, digits and '-', and start and end with a letter or digit "
+        "(a DNS-1123 label)")
 
 
 def dns_subdomain(what: str) -> Schema:
     """A DNS-1123 subdomain: the default name format of Kubernetes objects, custom ones included."""
-    return string(
+    return _formatted(
         f"{what}: a Kubernetes object name (DNS-1123 subdomain, at most 253 characters).",
-        max_length=DNS1123_SUBDOMAIN_MAX,
-        **{"x-kubernetes-validations": [rule(
-            "!format.dns1123Subdomain().validate(self).hasValue()",
-            f"not a valid {what}: it must be a DNS-1123 subdomain",
-            cel_string(f"'{{v}}' is not a valid {what}: it must consist of lowercase letters, digits, '-' "
-                       "and '.', and start and end with a letter or digit (a DNS-1123 subdomain)", v="self"),
-        )]},
-    )
+        DNS1123_SUBDOMAIN_MAX, "dns1123Subdomain", what, "it must be a DNS-1123 subdomain",
+        "it must consist of lowercase letters, digits, '-' and '.', and start and end with a letter or digit "
+        "(a DNS-1123 subdomain)")
 
 
 def _label_value(description: str) -> Schema:
-    return string(
-        description, max_length=LABEL_VALUE_MAX,
-        **{"x-kubernetes-validations": [rule(
-            "!format.labelValue().validate(self).hasValue()",
-            f"not a valid label value: {LABEL_VALUE_HELP}",
-            cel_string(f"'{{v}}' is not a valid label value: {LABEL_VALUE_HELP}", v="self"),
-        )]},
-    )
+    return _formatted(description, LABEL_VALUE_MAX, "labelValue", "label value", LABEL_VALUE_HELP, LABEL_VALUE_HELP)
 
 
 def label_selector(description: str) -> Schema:

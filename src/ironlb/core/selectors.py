@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from ironlb.core.errors import SelectorError
@@ -47,3 +47,14 @@ def selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, st
         if op == "DoesNotExist" and present:
             return False
     return True
+
+
+def advertisement_covers(named_pools: Collection[str], pool_selectors: Iterable[Mapping[str, Any] | None],
+                         pool: str, pool_labels: Mapping[str, str] | None) -> bool:
+    """Does an L2Advertisement with these ipAddressPools and ipAddressPoolSelectors announce POOL?
+
+    As MetalLB: a pool named, or labelled to match a selector; with neither given, every pool."""
+    selectors = list(pool_selectors)
+    if not named_pools and not selectors:
+        return True
+    return pool in named_pools or any(selector_matches(sel, pool_labels) for sel in selectors)

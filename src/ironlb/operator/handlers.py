@@ -1,4 +1,4 @@
-"""kopf handlers for the few, slowly changing objects: IPAddressPools and Namespaces. Thin.
+"""kopf handlers for the few, slowly changing objects: IPAddressPools, L2Advertisements, Namespaces. Thin.
 
 Only event-watching handlers are used, so kopf keeps no state on any object: no finalizers, no
 last-handled-configuration annotations, no progress in status. Services, which can number tens
@@ -13,7 +13,7 @@ from typing import Any
 
 import kopf
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.operator.reconciler import Reconciler
 
 
@@ -40,6 +40,14 @@ async def pool_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_
     rec: Reconciler = memo.reconciler
     rec.pool_event({"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)},
                    deleted=event["type"] == "DELETED")
+
+
+@kopf.on.event(GROUP, VERSION, L2ADVERTISEMENTS)
+async def advertisement_event(event: kopf.RawEvent, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """An L2Advertisement changed."""
+    rec: Reconciler = memo.reconciler
+    rec.advertisement_event({"metadata": dict(body.metadata), "spec": dict(body.spec), "status": dict(body.status)},
+                            deleted=event["type"] == "DELETED")
 
 
 @kopf.on.event("", "v1", "namespaces")

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING
+from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING, CONDITIONS_GOOD_WHEN_TRUE
 from ironlb.core.addresses import IPV4, IPV6, parse_ranges
 from ironlb.core.allocator import Allocator
 from ironlb.core.errors import AddressSpecError, SelectorError
@@ -85,7 +85,8 @@ def to_pool(name: str, spec: Mapping[str, Any], labels: Mapping[str, str]) -> Po
     )
 
 
-def _condition(type_: str, true: bool, reason: str, message: str, previous: Mapping[str, Any]) -> dict[str, Any]:
+def condition(type_: str, true: bool, reason: str, message: str, previous: Mapping[str, Any]) -> dict[str, Any]:
+    """A metav1.Condition, keeping PREVIOUS's lastTransitionTime while its status is unchanged."""
     status = "True" if true else "False"
     old = next((c for c in previous.get("conditions") or [] if c.get("type") == type_), None)
     when = old["lastTransitionTime"] if old and old.get("status") == status and old.get("lastTransitionTime") \
@@ -102,8 +103,10 @@ def _invalid_message(view: PoolView) -> str:
     return view.error
 
 
-def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> dict[str, Any]:
-    """The status to write on a pool: counts per family, Invalid and Overlapping conditions."""
+def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str],
+                announced: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The status to write on a pool: counts per family, Invalid and Overlapping conditions, and
+    ANNOUNCED (the Announced condition, made by operator.advertisements) when given."""
     status: dict[str, Any] = {"observedGeneration": view.generation or 0}
     if view.pool is not None and view.name in allocator.pool_names():
         stats = allocator.pool_stats(view.name)
@@ -113,12 +116,14 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> di
         status.update({"assignedIPv4": 0, "availableIPv4": 0, "assignedIPv6": 0, "availableIPv6": "0"})
     previous = dict(view.status)
     conditions = [
-        _condition(CONDITION_INVALID, view.error is not None, "InvalidSpec" if view.error else "Valid",
+        condition(CONDITION_INVALID, view.error is not None, "InvalidSpec" if view.error else "Valid",
                    _invalid_message(view), previous),
-        _condition(CONDITION_OVERLAPPING, bool(overlaps), "Overlapping" if overlaps else "NoOverlap",
+        condition(CONDITION_OVERLAPPING, bool(overlaps), "Overlapping" if overlaps else "NoOverlap",
                    ("addresses overlap: " + "; ".join(overlaps) + " (each address is handed out once)")
                    if overlaps else "no address is shared with another pool", previous),
     ]
+    if announced is not None:
+        conditions.append(announced)
     for cond in conditions:
         cond["observedGeneration"] = view.generation or 0
     status["conditions"] = conditions
@@ -128,6 +133,11 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str]) -> di
 def same_status(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
     """True when two pool statuses differ at most in their conditions' lastTransitionTime."""
     return a is not None and _strip_times(a) == _strip_times(b)
+
+
+def is_problem(cond: Mapping[str, Any]) -> bool:
+    """True when COND reports something wrong (Invalid True, Announced False, ...)."""
+    return (cond["status"] == "False") == (cond["type"] in CONDITIONS_GOOD_WHEN_TRUE)
 
 
 def condition_changed(previous: Mapping[str, Any] | None, cond: Mapping[str, Any]) -> bool:

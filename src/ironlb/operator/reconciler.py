@@ -20,10 +20,12 @@ from ironlb.api.constants import FORWARDING_NODE_PORT
 from ironlb.api.service import Handling
 from ironlb.core.allocator import Allocation, Allocator
 from ironlb.operator import metrics
-from ironlb.operator.pools import PoolView, condition_changed, pool_status, same_status
+from ironlb.operator.advertisements import AdvertisementView
+from ironlb.operator.pools import PoolView
 from ironlb.operator.services import ServiceView, deleted_view, view_of
 from ironlb.operator.shown import ShownIPs
-from ironlb.operator.writer import ApiWriter, WriteResult, Written, pool_ref, service_ref
+from ironlb.operator.status import ObjectStatus
+from ironlb.operator.writer import ApiWriter, WriteResult, Written, service_ref
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
@@ -36,10 +38,10 @@ class State:
     lb_class: str | None
     services: dict[str, ServiceView] = field(default_factory=dict)
     pools: dict[str, PoolView] = field(default_factory=dict)
+    advertisements: dict[str, AdvertisementView] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     pending: set[str] = field(default_factory=set)
     last_failure: dict[str, str] = field(default_factory=dict)
-    pool_status_written: dict[str, dict[str, Any]] = field(default_factory=dict)
     shown: ShownIPs = field(default_factory=ShownIPs)
 
 
@@ -50,6 +52,7 @@ class Reconciler:
         self.allocator = Allocator()
         self.state = State(lb_class=lb_class)
         self.writer = writer
+        self.status = ObjectStatus(writer, self.allocator, self.state.pools, self.state.advertisements)
         self.workers = workers
         self.restored = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
@@ -60,9 +63,12 @@ class Reconciler:
     # ---- start-up ----------------------------------------------------------------------------
 
     def restore(self, services: Iterable[Mapping[str, Any]], pools: Iterable[Mapping[str, Any]],
-                namespaces: Mapping[str, Mapping[str, str]]) -> int:
+                namespaces: Mapping[str, Mapping[str, str]], advertisements: Iterable[Mapping[str, Any]] = ()) -> int:
         """Register every existing assignment before any new allocation; return how many were kept."""
         self.state.namespace_labels = {k: dict(v) for k, v in namespaces.items()}
+        for body in advertisements:
+            ad = AdvertisementView.from_body(body)
+            self.state.advertisements[ad.name] = ad
         for body in pools:
             view = PoolView.from_body(body)
             self.state.pools[view.name] = view
@@ -79,8 +85,7 @@ class Reconciler:
                 # Everything is checked once against its current request: it may have been edited
                 # while no operator ran. Most of these find nothing to write.
                 self.enqueue(view.key)
-        for name in self.state.pools:
-            self._pool_dirty(name)
+        self._objects_dirty()
         self.restored.set()
         log.info("restored %d assignments from %d services, %d pools", kept, len(self.state.services),
                  len(self.state.pools))
@@ -124,7 +129,7 @@ class Reconciler:
         name = body["metadata"]["name"]
         if deleted:
             self.state.pools.pop(name, None)
-            self.state.pool_status_written.pop(name, None)
+            self.status.forget_pool(name)
         else:
             old = self.state.pools.get(name)
             new = PoolView.from_body(body).keeping(old)  # an invalid edit keeps the last valid spec
@@ -139,8 +144,17 @@ class Reconciler:
         for key in self.allocator.set_pools(self._valid_pools()):
             self.enqueue(key)
         self._retry_pending()
-        for pool_name in self.state.pools:
-            self._pool_dirty(pool_name)
+        self._objects_dirty()
+
+    def advertisement_event(self, body: Mapping[str, Any], deleted: bool) -> None:
+        """An L2Advertisement changed: which pools are announced, and whether the ones it names exist."""
+        name = body["metadata"]["name"]
+        if deleted:
+            self.state.advertisements.pop(name, None)
+            self.status.forget_advertisement(name)
+        else:
+            self.state.advertisements[name] = AdvertisementView.from_body(body)
+        self._objects_dirty()
 
     def namespace_event(self, name: str, labels: Mapping[str, str] | None) -> None:
         """A Namespace's labels changed: pool selection of its Services may change."""
@@ -180,6 +194,14 @@ class Reconciler:
     def _pool_dirty(self, name: str) -> None:
         self.enqueue(f"pool:{name}")
 
+    def _objects_dirty(self) -> None:
+        # A pool's status depends on every advertisement and an advertisement's on every pool name;
+        # both are few, and an unchanged status is not written again.
+        for name in self.state.pools:
+            self._pool_dirty(name)
+        for name in self.state.advertisements:
+            self.enqueue(f"advertisement:{name}")
+
     async def _worker(self) -> None:
         while True:
             key = await self._queue.get()
@@ -192,7 +214,9 @@ class Reconciler:
             started = time.perf_counter()
             try:
                 if key.startswith("pool:"):
-                    await self._reconcile_pool(key[5:])
+                    await self.status.reconcile_pool(key[5:])
+                elif key.startswith("advertisement:"):
+                    await self.status.reconcile_advertisement(key[14:])
                 else:
                     await self._reconcile_service(key)
                     metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
@@ -334,25 +358,3 @@ class Reconciler:
             self._ingest(replace(view, current_ips=tuple(ips), current_modes=tuple(mode for _ in ips),
                                  current_pool=pool, resource_version=version))
 
-    # ---- pools -------------------------------------------------------------------------------
-
-    async def _reconcile_pool(self, name: str) -> None:
-        view = self.state.pools.get(name)
-        if view is None:
-            return
-        for family, counts in view.metrics_counts(self.allocator).items():
-            metrics.POOL_SIZE.labels(name, family).set(counts[0])
-            metrics.POOL_ASSIGNED.labels(name, family).set(counts[1])
-        status = pool_status(view, self.allocator, view.overlaps_with(self.state.pools.values()))
-        previous = self.state.pool_status_written.get(name)
-        if previous is not None and same_status(previous, status):
-            return
-        if previous is None and same_status(view.status, status):
-            self.state.pool_status_written[name] = status
-            return
-        if not (await self.writer.set_pool_status(name, status)).ok:
-            return
-        self.state.pool_status_written[name] = status
-        for cond in status.get("conditions", []):
-            if cond["status"] == "True" and condition_changed(previous or view.status, cond):
-                await self.writer.event(pool_ref(name, view.uid), cond["reason"], cond["message"], warning=True)

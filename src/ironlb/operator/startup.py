@@ -17,7 +17,7 @@ from typing import Any
 import kopf
 from kubernetes import client
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.events import EventRecorder
 from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer
@@ -86,12 +86,14 @@ async def ensure_heartbeat_secret(core: client.CoreV1Api, secret: heartbeat_secr
 
 @contextlib.asynccontextmanager
 async def restored(api: client.ApiClient, reconciler: Reconciler) -> AsyncIterator[Informer]:
-    """List pools, namespaces and every Service, and re-register every assignment before any new
+    """List pools, advertisements, namespaces and every Service, and re-register every assignment before any new
     allocation (an IP never changes because the operator restarted); yield the Service informer."""
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
     timeout = {"_request_timeout": (5, 60)}
     pools = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS,
                                      **timeout))["items"]
+    advertisements = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS,
+                                              **timeout))["items"]
     namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
     services = Informer("services", core.list_service_for_all_namespaces,
                         lambda event, obj: reconciler.service_event(slim_service(obj), deleted=event == "DELETED"),
@@ -101,7 +103,8 @@ async def restored(api: client.ApiClient, reconciler: Reconciler) -> AsyncIterat
     try:
         await services.synced.wait()  # every listed Service has been handed to the reconciler by now
         reconciler.restore(services=[slim_service(o) for o in services.known()], pools=pools,
-                           namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items})
+                           namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items},
+                           advertisements=advertisements)
         yield services
     finally:
         services.stop()

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.api.service import ALLOCATED_FROM_POOL
 from ironlb.common.events import ObjectRef
 
@@ -56,6 +56,9 @@ class ApiWriter(Protocol):
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""
+
+    async def set_advertisement_status(self, name: str, status: dict[str, Any]) -> Written:
+        """Merge-patch an L2Advertisement's status."""
 
     async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
         """Record an Event (aggregated and rate-limited; never raises)."""
@@ -121,6 +124,11 @@ class Writer:
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""
         return await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, IPADDRESSPOOLS,
+                                name, {"status": status})
+
+    async def set_advertisement_status(self, name: str, status: dict[str, Any]) -> Written:
+        """Merge-patch an L2Advertisement's status."""
+        return await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, L2ADVERTISEMENTS,
                                 name, {"status": status})
 
     async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:

@@ -38,6 +38,7 @@ class FakeApi:
 
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     pool_status: dict[str, dict[str, Any]] = field(default_factory=dict)
+    advertisement_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     events: list[tuple[str, str, str, bool]] = field(default_factory=list)
     fenced: bool = False
@@ -131,6 +132,13 @@ class FakeApi:
         if self.fenced:
             return Written(WriteResult.FENCED)
         self.pool_status[name] = copy.deepcopy(status)
+        return Written(WriteResult.WRITTEN, "1")
+
+    async def set_advertisement_status(self, name: str, status: dict[str, Any]) -> Written:
+        """Patch an L2Advertisement's status."""
+        if self.fenced:
+            return Written(WriteResult.FENCED)
+        self.advertisement_status[name] = copy.deepcopy(status)
         return Written(WriteResult.WRITTEN, "1")
 
     async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:

@@ -39,12 +39,43 @@ def pool(name: str, *addresses: str, **spec: Any) -> dict[str, Any]:
             "spec": {"addresses": list(addresses), **spec}, "status": {}}
 
 
-# Steps: (op, *args). Changes: pool, unpool, svc, unsvc, ns, fence. Checks: shows, event, no_event, condition.
+def advertisement(name: str, *pools: str, selectors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """An L2Advertisement body naming POOLS (none: every pool), or selecting them by label."""
+    spec: dict[str, Any] = {"ipAddressPools": list(pools)} if pools else {}
+    if selectors:
+        spec["ipAddressPoolSelectors"] = selectors
+    return {"metadata": {"name": name, "uid": f"uid-{name}", "generation": 1}, "spec": spec, "status": {}}
+
+
+# Steps: (op, *args). Changes: pool, unpool, svc, unsvc, ns, fence, ad, unad.
+# Checks: shows, event, no_event, condition (pools), ad_condition (advertisements).
 Step = tuple[Any, ...]
 Scenario = tuple[dict[str, Any], list[Step]]
 TEAM_ONLY = {"autoAssign": False, "serviceAllocation": {"namespaces": ["team"]}}
 
 SCENARIOS: dict[str, Scenario] = {
+    "a pool no advertisement announces says so, until one does": (
+        {"pools": [pool("p", "203.0.113.0/30")]},
+        [("condition", "p", "Announced", "False", "no L2Advertisement announces this pool"),
+         ("event", "p", "NoL2Advertisement", "no node answers ARP/NDP"),
+         ("ad", advertisement("l2", "p")), ("condition", "p", "Announced", "True", "announced by L2Advertisement l2"),
+         ("no_event", "p", "Announced"),
+         ("ad_condition", "l2", "MissingPools", "False", "every pool named exists"),
+         ("unad", "l2"), ("condition", "p", "Announced", "False", "no L2Advertisement")]),
+    "an advertisement naming no pool announces every pool, one selecting by label only those": (
+        {"pools": [pool("p", "203.0.113.0/30"), {**pool("q", "203.0.113.8/30"),
+                                                   "metadata": {"name": "q", "labels": {"tier": "edge"}}}],
+         "advertisements": [advertisement("edge", selectors=[{"matchLabels": {"tier": "edge"}}])]},
+        [("condition", "q", "Announced", "True", "edge"), ("condition", "p", "Announced", "False", "no L2"),
+         ("ad", advertisement("all")), ("condition", "p", "Announced", "True", "all"),
+         ("condition", "q", "Announced", "True", "all, edge")]),
+    "an advertisement naming a missing pool says which, until the pool exists": (
+        {"pools": [pool("p", "203.0.113.0/30")], "advertisements": [advertisement("l2", "p", "typo")]},
+        [("ad_condition", "l2", "MissingPools", "True", "no IPAddressPool named typo"),
+         ("event", "l2", "PoolNotFound", "no IPAddressPool named typo"),
+         ("pool", pool("typo", "203.0.113.8/30")),
+         ("ad_condition", "l2", "MissingPools", "False", "every pool named exists"),
+         ("unpool", "p"), ("ad_condition", "l2", "MissingPools", "True", "named p:")]),
     "restore keeps every IP, a new Service gets the lowest free one": (
         {"pools": [pool("p", "203.0.113.0/29")],
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.2",), pool="p")]},
@@ -138,6 +169,7 @@ class Harness:
     def __init__(self, start: dict[str, Any]) -> None:
         self.api = FakeApi()
         self.pools = {p["metadata"]["name"]: p for p in start.get("pools", [])}
+        self.ads = {a["metadata"]["name"]: a for a in start.get("advertisements", [])}
         self.namespaces: dict[str, dict[str, str]] = dict(start.get("namespaces", {}))
         for body in start.get("services", []):
             self.api.put_service(body)
@@ -147,7 +179,8 @@ class Harness:
     def _boot(self) -> Reconciler:
         rec = Reconciler(self.api, lb_class=None)
         self.api.reconciler = rec
-        rec.restore(list(self.api.services.values()), list(self.pools.values()), self.namespaces)
+        rec.restore(list(self.api.services.values()), list(self.pools.values()), self.namespaces,
+                    list(self.ads.values()))
         rec.start()
         return rec
 
@@ -184,6 +217,11 @@ class Harness:
         elif op == "ns":
             self.namespaces[args[0]] = args[1]
             rec.namespace_event(args[0], args[1])
+        elif op == "ad":
+            self.ads[args[0]["metadata"]["name"]] = args[0]
+            rec.advertisement_event(args[0], deleted=False)
+        elif op == "unad":
+            rec.advertisement_event(self.ads.pop(args[0]), deleted=True)
         elif op == "fence":
             api.fenced = args[0]
         elif op == "restart":
@@ -212,6 +250,9 @@ class Harness:
                 assert any(args[2] in e[2] for e in found), f"no {args[1]} with {args[2]!r}: {api.events}"
         elif op == "condition":
             cond = next(c for c in api.pool_status[args[0]]["conditions"] if c["type"] == args[1])
+            assert cond["status"] == args[2] and args[3] in cond["message"], cond
+        elif op == "ad_condition":
+            cond = next(c for c in api.advertisement_status[args[0]]["conditions"] if c["type"] == args[1])
             assert cond["status"] == args[2] and args[3] in cond["message"], cond
 
 
