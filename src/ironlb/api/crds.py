@@ -29,15 +29,18 @@ object is refused by ``kubectl apply`` with a message naming the offending value
   ':' or whitespace and not '.' or '..', no duplicates;
 * unknown fields: refused by kubectl's strict field validation (the server prunes them otherwise).
 
-At run time, by the operator, reported as a status condition (``Invalid`` / ``Overlapping``) and an
-Event, because CEL sees one object at a time or cannot afford the check:
+At run time, by the operator, reported as a status condition and a Warning Event, because CEL sees
+one object at a time or cannot afford the check (operator/pools.py, operator/advertisements.py):
 
-* overlaps between the entries of one pool, and between pools (``Overlapping``): CEL sees one entry
-  at a time, and comparing every pair of 64 entries would blow the cost budget;
-* references to pools that do not exist (an L2Advertisement naming a missing pool), and pools that
-  no L2Advertisement announces (``Announced`` False);
-* anything about live state: an address already in use outside IronLB, a shrunk pool that no
-  longer covers assigned IPs (those Services are re-allocated).
+* overlaps between the entries of one pool, and between pools (``Overlapping`` on the pool): CEL
+  sees one entry at a time, and comparing every pair of 64 entries would blow the cost budget;
+* references to pools that do not exist (``MissingPools`` on the L2Advertisement), and pools that
+  no L2Advertisement announces (``Announced`` False on the pool);
+* a shrunk or deleted pool that no longer covers assigned IPs: those Services are re-allocated, or
+  lose the IP with an ``AllocationFailed`` Event.
+
+IronLB does not probe the network for an address already in use outside it: a pool is the
+operator's promise that its addresses are free.
 
 The cost of the CEL rules is bounded by maxItems/maxLength/maxProperties throughout; the API server
 estimates it when the CRD is applied and refuses the CRD if a rule could be too expensive, so a
