@@ -14,13 +14,19 @@ from __future__ import annotations
 
 import hashlib
 
-from ironlb.speaker.forward.plan import BUCKETS, Forward, ForwardingPlan, family_of
+from ironlb.core.addresses import IPV4, IPV6, family_of
+from ironlb.speaker.forward.plan import BUCKETS, Forward, ForwardingPlan
 
 TABLE = "ironlb"
 MARK = 0x00100000  # one bit of the packet and connection marks; kube-proxy uses 0x4000 and 0x8000
 HASH_SEED = 0x1B1  # the same on every node, so a new announcer hashes flows the same way
 
 _FAMILY = {4: ("ip", "ipv4_addr"), 6: ("ip6", "ipv6_addr")}
+_VERSION = {IPV4: 4, IPV6: 6}  # nftables spells families by number (ipv4, dispatch4, ...)
+
+
+def _version(ip: str) -> int:
+    return _VERSION[family_of(ip)]
 
 
 def chain_name(fwd: Forward) -> str:
@@ -30,7 +36,7 @@ def chain_name(fwd: Forward) -> str:
 
 
 def _forward_chain(fwd: Forward) -> list[str]:
-    proto, l4 = _FAMILY[family_of(fwd.vip)][0], fwd.protocol.lower()
+    proto, l4 = _FAMILY[_version(fwd.vip)][0], fwd.protocol.lower()
     key = f"{proto} saddr" if fwd.client_ip_affinity else f"{proto} saddr . {l4} sport"
     table = ", ".join(f"{i} : {addr}" for i, addr in enumerate(fwd.buckets))
     return [
@@ -61,13 +67,12 @@ def render(plan: ForwardingPlan) -> str:
     reply_port: set[str] = set()
     chains: list[str] = []
     for fwd in plan.forwards:
-        family, l4 = family_of(fwd.vip), fwd.protocol.lower()
+        family, l4 = _version(fwd.vip), fwd.protocol.lower()
         dispatch[family].append(f"{fwd.vip} . {l4} . {fwd.port} : jump {chain_name(fwd)}")
         reply_vip[family].add(f"{l4} . {fwd.node_port} : {fwd.vip}")
         reply_port.add(f"{l4} . {fwd.node_port} : {fwd.port}")
         chains += _forward_chain(fwd)
-    local = {4: [a for a in plan.local_addresses if family_of(a) == 4],
-             6: [a for a in plan.local_addresses if family_of(a) == 6]}
+    local = {v: [a for a in plan.local_addresses if _version(a) == v] for v in _FAMILY}
     body = [f"table inet {TABLE} {{"]
     for family, (_, addr_type) in _FAMILY.items():
         body += _map(f"dispatch{family}", f"{addr_type} . inet_proto . inet_service : verdict", dispatch[family])

@@ -11,6 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
+from ironlb.core.addresses import family_of
 from ironlb.core.election import buckets
 from ironlb.speaker.desired import NodeEligibility, node_state
 from ironlb.speaker.snapshot import NodeInfo, ServiceInfo, Snapshot
@@ -81,12 +82,7 @@ class ForwardingPlan:
     services: Mapping[str, ServicePlan]
 
 
-def family_of(ip: str) -> int:
-    """4 or 6."""
-    return 6 if ":" in ip else 4
-
-
-def address_of(node: NodeInfo, family: int) -> str | None:
+def address_of(node: NodeInfo, family: str) -> str | None:
     """The node's first InternalIP of FAMILY."""
     return next((a for a in node.addresses if family_of(a) == family), None)
 
@@ -96,7 +92,7 @@ def forwarded(svc: ServiceInfo, snapshot: Snapshot) -> bool:
     return svc.pool is not None and snapshot.pool_forwarding.get(svc.pool) == NODE_PORT
 
 
-def probe_for(svc: ServiceInfo, node: NodeInfo, family: int, kube_proxy_port: int) -> Probe | None:
+def probe_for(svc: ServiceInfo, node: NodeInfo, family: str, kube_proxy_port: int) -> Probe | None:
     """The health check of NODE for SVC: kube-proxy's per-Service check for Local, its healthz otherwise."""
     address = address_of(node, family)
     if address is None:
@@ -106,7 +102,7 @@ def probe_for(svc: ServiceInfo, node: NodeInfo, family: int, kube_proxy_port: in
     return Probe(node.name, address, kube_proxy_port, "/healthz")
 
 
-def backend_state(svc: ServiceInfo, node: NodeInfo, snapshot: Snapshot, family: int,
+def backend_state(svc: ServiceInfo, node: NodeInfo, snapshot: Snapshot, family: str,
                   failing: frozenset[Probe], kube_proxy_port: int) -> Backend:
     """May NODE's NodePort take SVC's traffic for a VIP of FAMILY?"""
     state = node_state(node, svc, snapshot.alive)
