@@ -28,7 +28,7 @@ from collections.abc import Callable
 from itertools import pairwise
 
 from ironlb.core.addresses import parse_ranges
-from ironlb.core.allocator import Allocator, Reason, ServiceRequest
+from ironlb.core.allocator import AllocationReason, Allocator, ServiceRequest
 from ironlb.core.pools import Pool
 
 CIDR = "198.18.0.0/16"  # benchmark range (RFC 2544); purely in memory, never used on a network
@@ -93,7 +93,7 @@ def ours_case(alloc: Allocator, expected: str, _intervals: int) -> Callable[[int
     """OPS allocate+release pairs of the lowest free address on our allocator."""
     probe = ServiceRequest("bench/probe")
     first = alloc.assign(probe)
-    assert first.reason is Reason.ASSIGNED and first.ips == (expected,), (first, expected)
+    assert first.reason is AllocationReason.ASSIGNED and first.ips == (expected,), (first, expected)
     alloc.release(probe.key)
 
     def run(ops: int) -> None:

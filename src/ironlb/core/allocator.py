@@ -20,7 +20,7 @@ from ironlb.core.sharing import Sharing, SharingFacts, can_share
 IP = tuple[str, int]  # (family, integer)
 
 
-class Reason(Enum):
+class AllocationReason(Enum):
     """Outcome of an allocator call."""
 
     ASSIGNED = "Assigned"
@@ -37,7 +37,7 @@ class Reason(Enum):
     INVALID_REQUEST = "InvalidRequest"
 
 
-OK_REASONS = (Reason.ASSIGNED, Reason.UNCHANGED, Reason.RESTORED)
+OK_REASONS = (AllocationReason.ASSIGNED, AllocationReason.UNCHANGED, AllocationReason.RESTORED)
 
 
 @dataclass
@@ -68,7 +68,7 @@ class Allocation:
 
     ips: tuple[str, ...]
     pool: str | None
-    reason: Reason
+    reason: AllocationReason
     message: str = ""
 
     @property
@@ -77,7 +77,7 @@ class Allocation:
         return self.reason in OK_REASONS
 
 
-def _fail(reason: Reason, message: str) -> Allocation:
+def _fail(reason: AllocationReason, message: str) -> Allocation:
     return Allocation((), None, reason, message)
 
 
@@ -191,27 +191,27 @@ class Allocator:
         try:
             parsed = [ip_to_int(ip) for ip in ips]
         except ValueError:
-            return _fail(Reason.INVALID_REQUEST, f"recorded IPs {', '.join(ips)} are not IP addresses")
+            return _fail(AllocationReason.INVALID_REQUEST, f"recorded IPs {', '.join(ips)} are not IP addresses")
         if not parsed or len({f for f, _ in parsed}) != len(parsed):
-            return _fail(Reason.INVALID_REQUEST,
+            return _fail(AllocationReason.INVALID_REQUEST,
                          f"recorded IPs {', '.join(ips)} are not one address per family")
         candidates = ([pool_hint] if pool_hint in self._pools else []) + list(self._pools)
         covering = [n for n in candidates if all(self._pools[n].usable(ip) for ip in parsed)]
         if not covering:
-            return _fail(Reason.REQUESTED_IP_NOT_IN_POOL, f"{', '.join(ips)} is no longer in any pool")
+            return _fail(AllocationReason.REQUESTED_IP_NOT_IN_POOL, f"{', '.join(ips)} is no longer in any pool")
         # A pool's serviceAllocation is a boundary: a restart does not let a Service keep an IP
         # from a pool that no longer serves it (its namespace or labels changed meanwhile).
         pool = next((n for n in covering if refusal(self._pools[n].pool, req) is None), None)
         if pool is None:
-            return _fail(Reason.POOL_NOT_ALLOWED, refusal(self._pools[covering[0]].pool, req) or "")
+            return _fail(AllocationReason.POOL_NOT_ALLOWED, refusal(self._pools[covering[0]].pool, req) or "")
         facts = req.facts()
         for ip in parsed:
             verdict = self._compatible(ip, facts)
             if verdict is not Sharing.COMPATIBLE:
-                return _fail(Reason.SHARING_INCOMPATIBLE,
+                return _fail(AllocationReason.SHARING_INCOMPATIBLE,
                              f"{int_to_ip(*ip)} is held by another Service ({verdict.value})")
         self._commit(req.key, facts, pool, parsed)
-        return Allocation(tuple(ips), pool, Reason.RESTORED)
+        return Allocation(tuple(ips), pool, AllocationReason.RESTORED)
 
     def assign(self, req: ServiceRequest) -> Allocation:
         """Give the Service IPs (or confirm the ones it has); the old IPs go only if new ones are granted."""
@@ -226,20 +226,20 @@ class Allocator:
         if held and self._still_fits(held, req, facts, [c.pool.name for c in candidates], required):
             if held.facts != facts:  # same IPs, new ports/policy/selector: later sharing checks must see them
                 self._commit(req.key, facts, held.pool, held.ips)
-            return Allocation(self._strs(held.ips), held.pool, Reason.UNCHANGED)
+            return Allocation(self._strs(held.ips), held.pool, AllocationReason.UNCHANGED)
         # PreferDualStack: both families from the first pool that can give both, else one family.
         for plan in ([(required + optional, [])] if optional else []) + [(required, optional)]:
             for state in candidates:
                 picked = self._pick_all(state, *plan, facts)
                 if picked is not None:
                     self._commit(req.key, facts, state.pool.name, picked)
-                    return Allocation(self._strs(picked), state.pool.name, Reason.ASSIGNED,
+                    return Allocation(self._strs(picked), state.pool.name, AllocationReason.ASSIGNED,
                                       f"assigned {', '.join(self._strs(picked))} from pool {state.pool.name}")
         names = ", ".join(c.pool.name for c in candidates)
         if not any(all(c.size[f] for f in required) for c in candidates):
-            return _fail(Reason.FAMILY_UNAVAILABLE,
+            return _fail(AllocationReason.FAMILY_UNAVAILABLE,
                          f"no candidate pool ({names}) has {' and '.join(required)} addresses")
-        return _fail(Reason.POOL_EXHAUSTED, f"no free {'+'.join(required)} address in pool(s) {names}")
+        return _fail(AllocationReason.POOL_EXHAUSTED, f"no free {'+'.join(required)} address in pool(s) {names}")
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -251,15 +251,15 @@ class Allocator:
         if req.requested_pool:
             state = self._pools.get(req.requested_pool)
             if state is None:
-                return _fail(Reason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
+                return _fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
             why = refusal(state.pool, req)
-            return [state] if why is None else _fail(Reason.POOL_NOT_ALLOWED, why)
+            return [state] if why is None else _fail(AllocationReason.POOL_NOT_ALLOWED, why)
         selected = [s for s in self._pools.values() if s.pool.auto_assign and s.pool.has_service_allocation
                     and refusal(s.pool, req) is None]
         selected.sort(key=lambda s: (s.pool.priority is None, s.pool.priority or 0, s.pool.name))
         general = [s for s in self._pools.values() if s.pool.auto_assign and not s.pool.has_service_allocation]
         if not selected and not general:
-            return _fail(Reason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
+            return _fail(AllocationReason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
         return selected + general
 
     def _compatible(self, ip: IP, facts: SharingFacts) -> Sharing:
@@ -307,48 +307,52 @@ class Allocator:
         try:
             wanted = [ip_to_int(ip) for ip in req.requested_ips]
         except ValueError:
-            return _fail(Reason.INVALID_REQUEST, f"requested {', '.join(req.requested_ips)} is not an IP address")
+            return _fail(AllocationReason.INVALID_REQUEST,
+                         f"requested {', '.join(req.requested_ips)} is not an IP address")
         if len({f for f, _ in wanted}) != len(wanted):
-            return _fail(Reason.INVALID_REQUEST,
+            return _fail(AllocationReason.INVALID_REQUEST,
                          f"requested {', '.join(req.requested_ips)} names two addresses of the same family")
         required, optional = _family_plan(req)
         allowed = set(required + optional)
         bad = [int_to_ip(*ip) for ip in wanted if ip[0] not in allowed]
         if bad:
-            return _fail(Reason.FAMILY_UNAVAILABLE, f"requested {', '.join(bad)} is not of the Service's IP families "
-                                                    f"({', '.join(sorted(allowed))})")
+            return _fail(AllocationReason.FAMILY_UNAVAILABLE,
+                         f"requested {', '.join(bad)} is not of the Service's IP families "
+                         f"({', '.join(sorted(allowed))})")
         missing = [f for f in required if f not in {family for family, _ in wanted}]
         if missing:
-            return _fail(Reason.FAMILY_UNAVAILABLE,
+            return _fail(AllocationReason.FAMILY_UNAVAILABLE,
                          f"{req.ip_family_policy} needs a requested {' and '.join(missing)} address too, "
                          f"not only {', '.join(req.requested_ips)}")
         if req.requested_pool:
             if req.requested_pool not in self._pools:
-                return _fail(Reason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
+                return _fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
             names = [req.requested_pool]
         else:
             names = list(self._pools)
         covering = [n for n in names if all(self._pools[n].usable(ip) for ip in wanted)]
         if not covering:
             where = f"pool {req.requested_pool}" if req.requested_pool else "any pool"
-            return _fail(Reason.REQUESTED_IP_NOT_IN_POOL, f"requested {', '.join(req.requested_ips)} is not in {where}")
+            return _fail(AllocationReason.REQUESTED_IP_NOT_IN_POOL,
+                         f"requested {', '.join(req.requested_ips)} is not in {where}")
         # A requested IP is bound by its pool's serviceAllocation too, as in MetalLB: naming an
         # address is no way around a pool reserved for another namespace.
         pool = next((n for n in covering if refusal(self._pools[n].pool, req) is None), None)
         if pool is None:
-            return _fail(Reason.POOL_NOT_ALLOWED, f"requested {', '.join(req.requested_ips)}: "
+            return _fail(AllocationReason.POOL_NOT_ALLOWED, f"requested {', '.join(req.requested_ips)}: "
                          + (refusal(self._pools[covering[0]].pool, req) or ""))
         for ip in wanted:
             verdict = self._compatible(ip, facts)
             if verdict is Sharing.NO_SHARING_KEY:
-                return _fail(Reason.REQUESTED_IP_IN_USE, f"requested {int_to_ip(*ip)} is already in use")
+                return _fail(AllocationReason.REQUESTED_IP_IN_USE, f"requested {int_to_ip(*ip)} is already in use")
             if verdict is not Sharing.COMPATIBLE:
-                return _fail(Reason.SHARING_INCOMPATIBLE,
+                return _fail(AllocationReason.SHARING_INCOMPATIBLE,
                              f"requested {int_to_ip(*ip)} is shared and incompatible ({verdict.value})")
         held = self._by_service.get(req.key)
         unchanged = held is not None and held.pool == pool and sorted(held.ips) == sorted(wanted)
         self._commit(req.key, facts, pool, wanted)
-        return Allocation(self._strs(wanted), pool, Reason.UNCHANGED if unchanged else Reason.ASSIGNED,
+        reason = AllocationReason.UNCHANGED if unchanged else AllocationReason.ASSIGNED
+        return Allocation(self._strs(wanted), pool, reason,
                           f"assigned requested {', '.join(req.requested_ips)} from pool {pool}")
 
     def _commit(self, key: str, facts: SharingFacts, pool: str, ips: Sequence[IP]) -> None:
