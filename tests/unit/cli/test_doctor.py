@@ -219,3 +219,12 @@ def test_scrapes_the_named_announcer_and_the_election_head() -> None:
 def test_help_documents_a_distinct_exit_code_per_link() -> None:
     codes = [int(line.split()[0]) for line in EXIT_CODES_HELP.splitlines()[1:]]
     assert len(set(codes)) == len(codes) == 10 and codes[2:] == list(range(11, 19))
+
+
+def test_one_more_speaker_is_scraped_as_a_control() -> None:
+    wanted = nodes_to_scrape(edited(only(WINNER), set_announced("False", "NoEligibleNode", "no node is eligible")))
+    assert wanted == [WINNER, min(n for n in NODES if n != WINNER)]
+    down = diagnose(edited(only(WINNER), set_announced("False", "NoEligibleNode", "no node is eligible"),
+                           lambda f: f.update(speakers={WINNER: {"error": "node proxy: 503"},
+                                                        OTHER: metrics(OTHER, ())})))
+    assert "did not answer (while other speakers' did)" in down.links[4].details[0]

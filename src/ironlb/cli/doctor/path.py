@@ -157,9 +157,8 @@ def check_forwarding(ctx: Context) -> Link:
     nodes = sorted({node for node, _ in ctx.announcers.values()})
     where = ", ".join(nodes) or "the announcing node"
     if (pool.get("spec") or {}).get("forwarding") != FORWARDING_NODE_PORT:
-        return Link(LinkId.FORWARDING, Mark.NOT_CHECKED, f"kube-proxy's rules for {', '.join(ctx.ips)} on {where}: "
-                    "doctor does not log in to nodes, and no component reports them (the speaker only joins the "
-                    "election after kube-proxy's first sync)")
+        return Link(LinkId.FORWARDING, Mark.NOT_CHECKED, f"kube-proxy's rules for {', '.join(ctx.ips)} on {where} "
+                    "(doctor does not log in to nodes; the speaker joined only after kube-proxy's first sync)")
     for node in nodes:
         in_sync = ctx.samples(node, "ironlb_speaker_nftables_in_sync")
         if in_sync and not in_sync[0]["value"]:
