@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -80,7 +80,6 @@ class Report:
     service: str
     ips: tuple[str, ...]
     links: tuple[Link, ...]
-    notes: tuple[str, ...] = field(default_factory=tuple)
 
     @property
     def failed(self) -> Link | None:
@@ -103,8 +102,7 @@ class Report:
         failed = self.failed
         return {"service": self.service, "ips": list(self.ips), "healthy": failed is None,
                 "failedLink": None if failed is None else failed.id.value, "exitCode": self.exit_code,
-                "links": [link.as_json() for link in self.links], "notChecked": list(self.not_checked),
-                "notes": list(self.notes)}
+                "links": [link.as_json() for link in self.links], "notChecked": list(self.not_checked)}
 
 
 EXIT_CODES_HELP = "exit codes:\n  0   healthy\n  1   the API could not be read\n" + "".join(
