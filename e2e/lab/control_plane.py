@@ -56,12 +56,14 @@ def start_etcd(bin_dir: Path) -> None:
     _wait_http(f"http://127.0.0.1:{ETCD_CLIENT_PORT}/health", "etcd", timeout=30)
 
 
-def start_apiserver(bin_dir: Path, ipv6: bool, kubelet_hosts: dict[str, str] | None = None) -> None:
+def start_apiserver(bin_dir: Path, ipv6: bool, kubelet_hosts: dict[str, str] | None = None,
+                    node_hosts: dict[str, str] | None = None) -> None:
     """Start kube-apiserver (TLS, RBAC) on the host's lab address.
 
     With real nodes, `kubelet_hosts` maps node names to their management addresses: the API server
     reaches kubelets (logs, exec) by node name, resolved in its own /etc/hosts, since it cannot
-    reach their InternalIPs on the node segment."""
+    reach their InternalIPs on the node segment. Lightweight nodes pass `node_hosts` the same way,
+    so the node proxy (`nodes/NAME:PORT/proxy`, how `ironlb doctor` reads speakers' /metrics) works."""
     service_cidr = f"{SERVICE_CIDR_V4},{SERVICE_CIDR_V6}" if ipv6 else SERVICE_CIDR_V4
     pki = PKI_DIR
     prefix: list[str] = []
@@ -74,6 +76,9 @@ def start_apiserver(bin_dir: Path, ipv6: bool, kubelet_hosts: dict[str, str] | N
             "--kubelet-preferred-address-types", "Hostname",
             "--kubelet-client-certificate", str(pki / "admin.crt"), "--kubelet-client-key", str(pki / "admin.key"),
         ]
+    elif node_hosts is not None:
+        prefix = _private_hosts(node_hosts)
+        kubelet_args = ["--kubelet-preferred-address-types", "Hostname"]
     procs.spawn("kube-apiserver", [
         *prefix,
         str(bin_dir / "kube-apiserver"),

@@ -49,7 +49,7 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
         binaries = tools_bin()
         all_nodes = _lay_out(binaries, nodes, ipv6, {})
         control_plane.start_etcd(binaries)
-        control_plane.start_apiserver(binaries, ipv6)
+        control_plane.start_apiserver(binaries, ipv6, node_hosts=reallab.kubelet_hosts(all_nodes))
         control_plane.start_controller_manager(binaries, ipv6)
         api = kube.core_api()
         for n in all_nodes:
@@ -304,8 +304,11 @@ def stop_apiserver() -> None:
 def start_apiserver() -> None:
     """Start kube-apiserver again and wait until it is ready."""
     state = procs.load_state()
-    hosts = reallab.kubelet_hosts([node(i) for i in range(1, state["nodes"] + 1)]) if state.get("kubelet") else None
-    control_plane.start_apiserver(bin_dir(), state.get("ipv6", False), kubelet_hosts=hosts)
+    hosts = reallab.kubelet_hosts([node(i) for i in range(1, state["nodes"] + 1)])
+    if state.get("kubelet"):
+        control_plane.start_apiserver(bin_dir(), state.get("ipv6", False), kubelet_hosts=hosts)
+    else:
+        control_plane.start_apiserver(bin_dir(), state.get("ipv6", False), node_hosts=hosts)
 
 
 def node_mac(node_name: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from ironlb import __doc__ as about
 from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED, Handling, handling
+from ironlb.cli import doctor
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -126,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     st = sub.add_parser("status", help="pools, Services, their IPs and announcing nodes")
     st.add_argument("--lb-class", default=None, help="the loadBalancerClass IronLB serves (default: none)")
     st.set_defaults(fn=status)
+    doctor.add_parser(sub, prog)
     mig = sub.add_parser("migrate", help="convert another implementation's configuration",
                          formatter_class=argparse.RawDescriptionHelpFormatter, epilog=MIGRATE_EXAMPLES)
     mig_sub = mig.add_subparsers(dest="source", required=True)

@@ -7,13 +7,14 @@ import os
 from kubernetes import client, config
 
 
-def api_client(pool_size: int = 16) -> client.ApiClient:
-    """An ApiClient from the in-cluster service account, else $KUBECONFIG / ~/.kube/config."""
+def api_client(pool_size: int = 16, kubeconfig: str | None = None, context: str | None = None) -> client.ApiClient:
+    """An ApiClient from the in-cluster service account, else KUBECONFIG (or $KUBECONFIG, ~/.kube/config)."""
     cfg = client.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+    kubeconfig = kubeconfig or os.environ.get("KUBECONFIG")
+    if os.environ.get("KUBERNETES_SERVICE_HOST") and not kubeconfig:
         config.load_incluster_config(client_configuration=cfg)
     else:
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG"), client_configuration=cfg)
+        config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
     cfg.connection_pool_maxsize = pool_size
     return client.ApiClient(cfg)
 

@@ -35,8 +35,16 @@ class SpeakerCollector:
                                      labels=["outcome"])
         for outcome, n in sp.status.events.stats().items():
             events.add_metric([outcome], n)
+        owned = sp.announcer.owned()
         announced = GaugeMetricFamily("ironlb_speaker_announced_ips", "IPs this node answers for")
-        announced.add_metric([], len({ip for ips in sp.announcer.owned().values() for ip in ips}))
+        announced.add_metric([], len({ip for ips in owned.values() for ip in ips}))
+        # One series per IP this node answers for (so `ironlb doctor` can tell a table from a claim);
+        # bounded by the IPs this node owns, and built at scrape time only.
+        announcing = GaugeMetricFamily("ironlb_speaker_announcing", "1 for each (IP, interface) this node answers "
+                                       "ARP/NDP for", labels=["ip", "interface"])
+        for name, ips in sorted(owned.items()):
+            for ip in sorted(ips):
+                announcing.add_metric([ip, name], 1)
         alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
         alive.add_metric([], len(sp.liveness.alive))
         hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
@@ -50,8 +58,8 @@ class SpeakerCollector:
         failing.add_metric([], len(sp.health.failing))
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
-        yield from (requests, replies, gratuitous, duplicates, events, announced, alive, hb, forwarded, failing,
-                    in_sync)
+        yield from (requests, replies, gratuitous, duplicates, events, announced, announcing, alive, hb, forwarded,
+                    failing, in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

@@ -1,0 +1,109 @@
+"""What `ironlb doctor` reports: the links of the chain, each with a mark, and the exit code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+EXIT_HEALTHY = 0
+EXIT_ERROR = 1  # the API could not be read (argparse uses 2 for usage errors)
+EXIT_BASE = 10  # a broken link N exits with 10 + N
+
+
+class Mark(Enum):
+    """The outcome of one link."""
+
+    OK = "ok"
+    FAILED = "failed"
+    NOT_CHECKED = "not-checked"  # doctor cannot see it (said why); the walk goes on
+    BLOCKED = "blocked"  # cannot hold until a later link is fixed (the speakers wait on it)
+    NOT_REACHED = "not-reached"  # after the first broken link
+
+
+class LinkId(Enum):
+    """The links of the chain, in the order they are walked (value = number)."""
+
+    CLASS = 1
+    ALLOCATION = 2
+    ADVERTISEMENT = 3
+    ELIGIBLE_NODES = 4
+    ANNOUNCER = 5
+    SPEAKER_TABLE = 6
+    ENDPOINTS = 7
+    FORWARDING = 8
+
+    @property
+    def title(self) -> str:
+        """The link's name as a person reads it."""
+        return TITLES[self]
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code when this link is the first broken one."""
+        return EXIT_BASE + self.value
+
+
+TITLES = {
+    LinkId.CLASS: "type and class",
+    LinkId.ALLOCATION: "allocation",
+    LinkId.ADVERTISEMENT: "L2Advertisement",
+    LinkId.ELIGIBLE_NODES: "eligible nodes",
+    LinkId.ANNOUNCER: "announcing node",
+    LinkId.SPEAKER_TABLE: "speaker's table",
+    LinkId.ENDPOINTS: "ready endpoints",
+    LinkId.FORWARDING: "forwarding",
+}
+
+
+@dataclass(frozen=True)
+class Link:
+    """One link's verdict: a one-line summary, details, and the fix when it is broken."""
+
+    id: LinkId
+    mark: Mark
+    summary: str
+    fix: str = ""
+    details: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The link for `-o json`."""
+        return {"link": self.id.value, "name": self.id.name.lower().replace("_", "-"), "title": self.id.title,
+                "status": self.mark.value, "summary": self.summary, "fix": self.fix or None,
+                "details": list(self.details)}
+
+
+@dataclass(frozen=True)
+class Report:
+    """The whole walk for one Service."""
+
+    service: str
+    ips: tuple[str, ...]
+    links: tuple[Link, ...]
+
+    @property
+    def failed(self) -> Link | None:
+        """The first broken link (None when healthy)."""
+        return next((link for link in self.links if link.mark is Mark.FAILED), None)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when healthy, else 10 + the number of the first broken link."""
+        failed = self.failed
+        return EXIT_HEALTHY if failed is None else failed.id.exit_code
+
+    @property
+    def not_checked(self) -> tuple[str, ...]:
+        """What doctor could not check, one line each."""
+        return tuple(f"{link.id.title}: {link.summary}" for link in self.links if link.mark is Mark.NOT_CHECKED)
+
+    def as_json(self) -> dict[str, Any]:
+        """The report for `-o json`."""
+        failed = self.failed
+        return {"service": self.service, "ips": list(self.ips), "healthy": failed is None,
+                "failedLink": None if failed is None else failed.id.value, "exitCode": self.exit_code,
+                "links": [link.as_json() for link in self.links], "notChecked": list(self.not_checked)}
+
+
+EXIT_CODES_HELP = "exit codes:\n  0   healthy\n  1   the API could not be read\n" + "".join(
+    f"  {link.exit_code:<3} link {link.value} broken: {link.title}\n" for link in LinkId)

@@ -1,0 +1,34 @@
+"""`ironlb doctor`'s output: a checklist a person reads at a glance, or JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+
+from ironlb.cli.doctor.model import Mark, Report
+
+DASH = "\u2013"  # an en dash: not checked, blocked, or not reached
+SYMBOLS = {Mark.OK: "\u2713", Mark.FAILED: "\u2717", Mark.NOT_CHECKED: DASH, Mark.BLOCKED: DASH, Mark.NOT_REACHED: DASH}
+
+
+def human(report: Report, verbose: bool = False) -> str:
+    """The checklist: one line per link; the broken one explained, with its fix."""
+    width = max(len(link.id.title) for link in report.links)
+    ips = f" ({', '.join(report.ips)})" if report.ips else ""
+    out = [f"Service {report.service}{ips}"]
+    for link in report.links:
+        prefix = "not checked: " if link.mark is Mark.NOT_CHECKED else ""
+        out.append(f" {SYMBOLS[link.mark]} {link.id.value} {link.id.title.ljust(width)}  {prefix}{link.summary}")
+        if verbose or link.mark is Mark.FAILED:
+            out += [f"       {line}" for line in link.details]
+        if link.fix:
+            out.append(f"       fix: {link.fix}")
+    failed = report.failed
+    out.append("")
+    out.append("healthy" if failed is None else
+               f"broken at link {failed.id.value} ({failed.id.title}); exit code {report.exit_code}")
+    return "\n".join(out)
+
+
+def as_json(report: Report) -> str:
+    """The report as one JSON object."""
+    return json.dumps(report.as_json(), indent=2)
