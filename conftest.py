@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from e2e.lab.testing import Kube
+if TYPE_CHECKING:  # the lab is imported by the tests that use it, so a chart-only run never loads it
+    from e2e.lab.testing import Kube
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

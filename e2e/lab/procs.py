@@ -15,6 +15,11 @@ from typing import Any
 
 from e2e.lab.config import LAB_DIR, LOCK_FILE, LOG_DIR, STATE_FILE
 
+# The Popen of every process this interpreter spawned and has not reaped. The children outlive the call
+# that starts them by design, and a Popen collected while its child runs warns (ResourceWarning, an error
+# under the test suite's filterwarnings): so each is kept until its child is reaped.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
+
 
 def load_state() -> dict[str, Any]:
     """The lab's recorded state ({} when no lab is recorded)."""
@@ -62,6 +67,8 @@ def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[st
         start_new_session=True, env=full_env,
     )
     log.close()
+    _forget_exited()
+    _CHILDREN[proc.pid] = proc
     state = load_state()
     state.setdefault("procs", {})[name] = {"pid": proc.pid, "argv": list(argv), "netns": netns,
                                            "start": _start_time(proc.pid)}
@@ -118,8 +125,22 @@ def _signal_group(pid: int, sig: int) -> None:
 
 def _reap(pid: int) -> None:
     """Collect the exit status if the process is our child (avoids zombies in long test runs)."""
-    with contextlib.suppress(ChildProcessError, OSError):
-        os.waitpid(pid, os.WNOHANG)
+    proc = _CHILDREN.pop(pid, None)
+    if proc is None:  # started by another interpreter (`python -m e2e.lab up`), or already reaped
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(pid, os.WNOHANG)
+        return
+    try:
+        proc.wait(timeout=5.0)  # it was just stopped or killed: its exit is imminent
+    except subprocess.TimeoutExpired:
+        _CHILDREN[pid] = proc  # still exiting: reaped later, never collected unreaped
+
+
+def _forget_exited() -> None:
+    """Reap the children that exited on their own (a crash, `kill_node`), as subprocess does for its own."""
+    for pid, proc in list(_CHILDREN.items()):
+        if proc.poll() is not None:
+            del _CHILDREN[pid]
 
 
 def running(prefix: str = "") -> dict[str, dict[str, Any]]:

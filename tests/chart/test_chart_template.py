@@ -9,15 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from e2e.lab.config import REPO, tools_bin
-
-CHART = REPO / "charts" / "ironlb"
-
-
-@pytest.fixture(scope="module")
-def helm() -> Path:
-    """The Go-built helm."""
-    return tools_bin() / "helm"
+from tests.chart.helm import CHART
 
 
 def render(helm: Path, *sets: str) -> list[dict[str, Any]]:

@@ -6,18 +6,18 @@ import re
 import shutil
 from pathlib import Path
 
-from e2e.lab.config import REPO
 from ironlb.cli.valuesdoc import render, update_readme
+from tests.chart.helm import CHART, REPO
 
 
 def test_readme_values_reference_is_current(tmp_path: Path) -> None:
     copy = tmp_path / "README.md"
     shutil.copy(REPO / "README.md", copy)
-    assert not update_readme(copy, REPO / "charts" / "ironlb"), "run `ironlb values-doc` and commit README.md"
+    assert not update_readme(copy, CHART), "run `ironlb values-doc` and commit README.md"
 
 
 def test_every_schema_leaf_is_documented() -> None:
-    table = render(REPO / "charts" / "ironlb")
+    table = render(CHART)
     for key in ("`image.repository`", "`operator.replicas`", "`speaker.nodePortForwarding`",
                 "`heartbeatSecret.name`", "`metrics.serviceMonitor.interval`", "`loadBalancerClass`"):
         assert key in table

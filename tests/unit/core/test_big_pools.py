@@ -19,9 +19,10 @@ def make(*pools: tuple[str, list[str], bool]) -> Allocator:
 
 
 @pytest.mark.timeout(10)
-def test_ipv6_slash_64_counts_are_exact() -> None:
+@pytest.mark.parametrize("avoid_buggy_ips", [True, False], ids=["avoidBuggyIPs", "plain"])
+def test_ipv6_slash_64_counts_are_exact(avoid_buggy_ips: bool) -> None:
     """A /64 reports 2**64 exactly, and each assignment or release moves the counts by one."""
-    alloc = make(("v6", ["2001:db8:1::/64"], True))  # avoidBuggyIPs means nothing for IPv6
+    alloc = make(("v6", ["2001:db8:1::/64"], avoid_buggy_ips))  # avoidBuggyIPs means nothing for IPv6
     assert alloc.pool_stats("v6")[V6] == (2**64, 0, 2**64)
     assert alloc.assign(ServiceRequest("a", ip_families=[V6])).ips == ("2001:db8:1::",)
     top = "2001:db8:1:0:ffff:ffff:ffff:ffff"

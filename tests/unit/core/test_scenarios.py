@@ -2,81 +2,29 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
-
 import pytest
 
-from ironlb.core.addresses import parse_ranges
-from ironlb.core.allocator import Allocator, Reason, ServiceRequest
+from ironlb.core.allocator import Allocator, Reason
 from ironlb.core.pools import Pool
-
-V4, V6 = "IPv4", "IPv6"
-OK = (Reason.ASSIGNED, Reason.UNCHANGED, Reason.RESTORED)
-
-
-def pool(name: str, *addresses: str, **kw: Any) -> Pool:
-    """A core Pool from address specs."""
-    return Pool(name=name, ranges=tuple(parse_ranges(addresses)), **kw)
-
-
-@dataclass
-class Step:
-    """One action against the allocator and what must come out of it."""
-
-    op: str
-    req: ServiceRequest | None = None
-    key: str | None = None
-    pools: list[Pool] | None = None
-    restore_ips: list[str] = field(default_factory=list)
-    hint: str | None = None
-    ips: tuple[str, ...] | None = None
-    reason: Reason | None = None
-    pool: str | None = None
-    uncovered: list[str] | None = None
-    holds: dict[str, tuple[tuple[str, ...], str] | None] | None = None
-    stats: tuple[str, str, tuple[int, int, int]] | None = None
-
-
-def assign(key: str, ips: tuple[str, ...] | None = None, reason: Reason | None = None,
-           pool: str | None = None, **req: Any) -> Step:
-    """Assign; expect IPs (and ASSIGNED unless another reason is given), optionally the pool."""
-    if ips is not None and reason is None:
-        reason = Reason.ASSIGNED
-    return Step("assign", req=ServiceRequest(key=key, **req), ips=ips, reason=reason, pool=pool)
-
-
-def release(key: str, ips: tuple[str, ...] = ()) -> Step:
-    """Release a Service; expect exactly these IPs back."""
-    return Step("release", key=key, ips=ips)
-
-
-def set_pools(pools: list[Pool], uncovered: list[str]) -> Step:
-    """Replace the pools; expect exactly these Services to lose their IPs."""
-    return Step("pools", pools=pools, uncovered=uncovered)
-
-
-def restore(key: str, ips: list[str], hint: str | None = None, reason: Reason = Reason.RESTORED,
-            pool: str | None = None, **req: Any) -> Step:
-    """Re-register an existing assignment."""
-    return Step("restore", req=ServiceRequest(key=key, **req), restore_ips=ips, hint=hint, reason=reason,
-                pool=pool)
-
-
-def holds(**expected: tuple[tuple[str, ...], str] | None) -> Step:
-    """Check what Services hold (None: nothing)."""
-    return Step("holds", holds=expected)
-
-
-def stats(pool_name: str, family: str, size: int, assigned: int, available: int) -> Step:
-    """Check a pool's (size, assigned, available) for a family."""
-    return Step("stats", stats=(pool_name, family, (size, assigned, available)))
-
-
-TCP80, TCP443, UDP53 = (("TCP", 80),), (("TCP", 443),), (("UDP", 53),)
-REQUIRE46 = {"ip_families": [V4, V6], "ip_family_policy": "RequireDualStack"}
-REQUIRE64 = {"ip_families": [V6, V4], "ip_family_policy": "RequireDualStack"}
-TEAM = {"namespace": "team", "namespace_labels": {"env": "prod"}, "labels": {"tier": "edge"}}
+from tests.unit.core.allocator_steps import (
+    REQUIRE46,
+    REQUIRE64,
+    TCP80,
+    TCP443,
+    TEAM,
+    UDP53,
+    V4,
+    V6,
+    Step,
+    assign,
+    holds,
+    pool,
+    release,
+    restore,
+    run_step,
+    set_pools,
+    stats,
+)
 
 SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
     "lowest free address first; holes are reused": ([pool("p", "203.0.113.0/29")], [
@@ -88,6 +36,14 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
         assign("e", ("203.0.113.3",)),
         release("nobody"),
     ]),
+    "the released lowest address goes to the next request, after an idempotent re-assign": (
+        [pool("p", "203.0.113.0/30")], [
+            assign("a", ("203.0.113.0",)),
+            assign("b", ("203.0.113.1",)),
+            assign("a", ("203.0.113.0",), Reason.UNCHANGED),
+            release("a", ("203.0.113.0",)),
+            assign("c", ("203.0.113.0",)),
+        ]),
     "lowest free across a pool's ranges, wherever they start": (
         [pool("p", "203.0.113.10-203.0.113.11", "198.51.100.7")], [
             assign("a", ("198.51.100.7",)),
@@ -141,6 +97,14 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("a", ("203.0.113.5",), Reason.UNCHANGED, requested_ips=["203.0.113.5"]),
             holds(a=(("203.0.113.5",), "p"), b=None, c=None, d=None, e=None),
         ]),
+    "failed requests leave the lowest free address to the next automatic assignment": (
+        [pool("p", "203.0.113.0/29")], [
+            assign("a", ("203.0.113.5",), requested_ips=["203.0.113.5"]),
+            assign("b", reason=Reason.REQUESTED_IP_IN_USE, requested_ips=["203.0.113.5"]),
+            assign("c", reason=Reason.REQUESTED_IP_NOT_IN_POOL, requested_ips=["192.0.2.1"]),
+            assign("d", reason=Reason.FAMILY_UNAVAILABLE, requested_ips=["2001:db8::1"]),
+            assign("e", ("203.0.113.0",)),
+        ]),
     "a requested IP is skipped by later automatic assignments": ([pool("p", "203.0.113.0/30")], [
         assign("a", ("203.0.113.0",), requested_ips=["203.0.113.0"]),
         assign("b", ("203.0.113.1",)),
@@ -192,6 +156,15 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("team/s8", ("203.0.113.64",), pool="general-b", **TEAM),
             assign("team/s9", reason=Reason.POOL_EXHAUSTED, **TEAM),
             assign("team/s10", ("198.51.100.32",), pool="hidden", requested_pool="hidden", **TEAM),
+        ]),
+    "selected pools before general ones: by priority, and a service-selector pool without one": (
+        [pool("general", "203.0.113.0/30"),
+         pool("team-low", "198.51.100.0/30", namespaces=("team",), priority=5),
+         pool("team-high", "198.51.100.8/30", namespaces=("team",), priority=1),
+         pool("labelled", "198.51.100.16/30", service_selectors=({"matchLabels": {"tier": "edge"}},))], [
+            assign("team/a", ("198.51.100.8",), pool="team-high", namespace="team"),
+            assign("other/a", ("203.0.113.0",), pool="general", namespace="other"),
+            assign("other/b", ("198.51.100.16",), pool="labelled", namespace="other", labels={"tier": "edge"}),
         ]),
     "priority 0 comes before unset; equal priorities by name": (
         [pool("a-unset", "203.0.113.1/32", namespaces=("t",)),
@@ -250,6 +223,14 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
                    ip_family_policy="RequireDualStack"),
             holds(pref=(("203.0.113.0", "2001:db8::1"), "p"), pref2=None, s6=None),
         ]),
+    "dual-stack in sequence: RequireDualStack IPv6 first, PreferDualStack from IPv4, exhaustion, release": (
+        [pool("p", "203.0.113.0/31", "2001:db8:ffff::/127")], [
+            assign("req", ("2001:db8:ffff::", "203.0.113.0"), **REQUIRE64),
+            assign("pref", ("203.0.113.1", "2001:db8:ffff::1"), ip_families=[V4], ip_family_policy="PreferDualStack"),
+            assign("req2", reason=Reason.POOL_EXHAUSTED, **REQUIRE46),
+            release("req", ("2001:db8:ffff::", "203.0.113.0")),
+            assign("single6", ("2001:db8:ffff::",), ip_families=[V6]),
+        ]),
     "PreferDualStack takes both families from a later pool rather than one from an earlier pool": (
         [pool("a-v4", "203.0.113.0/31"), pool("b-dual", "198.51.100.0/31", "2001:db8::/128")], [
             assign("pref", ("198.51.100.0", "2001:db8::"), pool="b-dual", ip_family_policy="PreferDualStack",
@@ -286,6 +267,15 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("j", ("203.0.113.6",)),
             release("b", ("203.0.113.0",)),
             assign("k", ("203.0.113.0",)),
+        ]),
+    "sharing on a full pool: another key finds it exhausted; a Local sharer of a Cluster IP is refused": (
+        [pool("p", "203.0.113.0/31")], [
+            assign("a", ("203.0.113.0",), sharing_key="k", ports=TCP80),
+            assign("b", ("203.0.113.0",), sharing_key="k", ports=TCP443),
+            assign("c", ("203.0.113.1",), sharing_key="k", ports=TCP80),
+            assign("d", reason=Reason.POOL_EXHAUSTED, sharing_key="other", ports=UDP53),
+            assign("e", reason=Reason.SHARING_INCOMPATIBLE, sharing_key="k", ports=(("TCP", 8080),),
+                   requested_ips=["203.0.113.0"], traffic_policy="Local"),
         ]),
     "requesting a shared IP": ([pool("p", "203.0.113.0/30")], [
         assign("a", ("203.0.113.0",), sharing_key="k", ports=TCP80),
@@ -349,6 +339,14 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             set_pools([pool("p", "203.0.113.0/29")], []),
             assign("a", ("203.0.113.0",)),
         ]),
+    "set_pools: a shrink past the lowest holder keeps the other unchanged; the uncovered one moves up": (
+        [pool("p", "203.0.113.0/30")], [
+            assign("a", ("203.0.113.0",)),
+            assign("b", ("203.0.113.1",)),
+            set_pools([pool("p", "203.0.113.1-203.0.113.3")], ["a"]),
+            assign("b", ("203.0.113.1",), Reason.UNCHANGED),
+            assign("a", ("203.0.113.2",)),
+        ]),
     "set_pools: turning avoidBuggyIPs on uncovers the .0 holder": ([pool("p", "203.0.113.0/30")], [
         assign("a", ("203.0.113.0",)),
         assign("b", ("203.0.113.1",)),
@@ -384,6 +382,13 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("u", ("203.0.113.3",), requested_pool="b-pool"),
             assign("v", reason=Reason.POOL_EXHAUSTED, requested_pool="a-pool"),
         ]),
+    "overlapping pools: a requested IP is taken once, whichever pool holds it": (
+        [pool("a-pool", "203.0.113.0/30", auto_assign=False),
+         pool("b-pool", "203.0.113.2/31", auto_assign=False)], [
+            assign("x", ("203.0.113.2",), requested_ips=["203.0.113.2"]),
+            assign("y", ("203.0.113.3",), requested_pool="b-pool"),
+            assign("z", reason=Reason.POOL_EXHAUSTED, requested_pool="b-pool"),
+        ]),
     "restore re-registers existing assignments and refuses conflicting ones": (
         [pool("p", "203.0.113.0/29")], [
             restore("a", ["203.0.113.6"], "p", pool="p"),
@@ -401,6 +406,14 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("c", ("203.0.113.5",), Reason.UNCHANGED, sharing_key="k", ports=TCP80),
             stats("p", V4, 8, 3, 5),
         ]),
+    "restore with a pool hint: conflicts and IPs outside every pool refused, later assignments unaffected": (
+        [pool("p", "203.0.113.0/29")], [
+            restore("a", ["203.0.113.6"], "p", pool="p"),
+            restore("b", ["203.0.113.6"], "p", reason=Reason.SHARING_INCOMPATIBLE),
+            restore("c", ["192.0.2.1"], "p", reason=Reason.REQUESTED_IP_NOT_IN_POOL),
+            assign("d", ("203.0.113.0",)),
+            assign("a", ("203.0.113.6",), Reason.UNCHANGED),
+        ]),
     "restore follows the pool hint among overlapping pools": (
         [pool("a", "203.0.113.0/30"), pool("b", "203.0.113.0/30"), pool("c", "2001:db8::/127")], [
             restore("x", ["203.0.113.1"], "b", pool="b"),
@@ -413,45 +426,6 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
 }
 
 
-def _run(alloc: Allocator, step: Step, where: str) -> None:
-    if step.op == "pools":
-        assert step.pools is not None and step.uncovered is not None
-        before = alloc.assignments()
-        uncovered = alloc.set_pools(step.pools)
-        assert sorted(uncovered) == sorted(step.uncovered) and len(set(uncovered)) == len(uncovered), where
-        for key in uncovered:
-            assert alloc.assignment(key) is None, f"{where}: {key} still holds an IP"
-        for key, held in before.items():
-            if key not in uncovered:
-                assert alloc.assignment(key) == held, f"{where}: {key} changed"
-    elif step.op == "release":
-        assert step.key is not None
-        assert alloc.release(step.key) == list(step.ips or ()), where
-        assert alloc.assignment(step.key) is None, where
-    elif step.op == "holds":
-        for key, expected in (step.holds or {}).items():
-            assert alloc.assignment(key) == expected, f"{where}: {key}"
-    elif step.op == "stats":
-        assert step.stats is not None
-        name, family, expected = step.stats
-        assert alloc.pool_stats(name)[family] == expected, where
-    else:
-        assert step.req is not None
-        before = alloc.assignment(step.req.key)
-        restoring = step.op == "restore"
-        result = alloc.restore(step.req, step.restore_ips, step.hint) if restoring else alloc.assign(step.req)
-        if step.reason is not None:
-            assert result.reason is step.reason, f"{where}: {result}"
-        if step.ips is not None:
-            assert result.ips == step.ips, f"{where}: {result}"
-        if step.pool is not None:
-            assert result.pool == step.pool, f"{where}: {result}"
-        assert result.ok is (result.reason in OK), where
-        if result.ok:
-            assert alloc.assignment(step.req.key) == (result.ips, result.pool), where
-        else:
-            assert result.ips == () and result.pool is None and result.message, f"{where}: {result}"
-            assert alloc.assignment(step.req.key) == before, f"{where}: a failure changed the holding"
 
 
 @pytest.mark.parametrize("name", list(SCENARIOS))
@@ -462,4 +436,4 @@ def test_scenario(name: str) -> None:
     assert alloc.set_pools(pools) == []
     assert sorted(alloc.pool_names()) == sorted(p.name for p in pools)
     for i, step in enumerate(steps):
-        _run(alloc, step, f"{name}: step {i} ({step.op})")
+        run_step(alloc, step, f"{name}: step {i} ({step.op})")

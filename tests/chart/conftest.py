@@ -1,0 +1,18 @@
+"""The chart tests' helm: found where it already is, or every test that needs it skips saying why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chart.helm import find_helm
+
+
+@pytest.fixture(scope="session")
+def helm() -> Path:
+    """An existing helm binary (tests/chart/helm.py says where it looks); skips the test when there is none."""
+    found = find_helm()
+    if found.path is None:
+        pytest.skip(found.reason)
+    return found.path
