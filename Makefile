@@ -20,7 +20,7 @@ lint: venv
 	$(VENV)/bin/lint-imports --no-cache
 
 unit: venv
-	$(VPY) -m pytest tests/unit -q
+	$(VPY) -m pytest tests/unit tests/chart -q
 
 # Debian packages the lab uses (real kernel networking, nftables for kube-proxy, openssl for certs),
 # and its real nodes (up --kubelet): containerd, runc, CNI plugins, buildah and mmdebstrap for the

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ironlb.core.addresses import parse_ranges
-from ironlb.core.allocator import Allocator, Reason, ServiceRequest
+from ironlb.core.allocator import AllocationReason, Allocator, ServiceRequest
 from ironlb.core.pools import Pool
 
 V4, V6 = "IPv4", "IPv6"
-OK = (Reason.ASSIGNED, Reason.UNCHANGED, Reason.RESTORED)
+OK = (AllocationReason.ASSIGNED, AllocationReason.UNCHANGED, AllocationReason.RESTORED)
 
 
 def pool(name: str, *addresses: str, **kw: Any) -> Pool:
@@ -29,18 +29,18 @@ class Step:
     restore_ips: list[str] = field(default_factory=list)
     hint: str | None = None
     ips: tuple[str, ...] | None = None
-    reason: Reason | None = None
+    reason: AllocationReason | None = None
     pool: str | None = None
     uncovered: list[str] | None = None
     holds: dict[str, tuple[tuple[str, ...], str] | None] | None = None
     stats: tuple[str, str, tuple[int, int, int]] | None = None
 
 
-def assign(key: str, ips: tuple[str, ...] | None = None, reason: Reason | None = None,
+def assign(key: str, ips: tuple[str, ...] | None = None, reason: AllocationReason | None = None,
            pool: str | None = None, **req: Any) -> Step:
     """Assign; expect IPs (and ASSIGNED unless another reason is given), optionally the pool."""
     if ips is not None and reason is None:
-        reason = Reason.ASSIGNED
+        reason = AllocationReason.ASSIGNED
     return Step("assign", req=ServiceRequest(key=key, **req), ips=ips, reason=reason, pool=pool)
 
 
@@ -54,7 +54,7 @@ def set_pools(pools: list[Pool], uncovered: list[str]) -> Step:
     return Step("pools", pools=pools, uncovered=uncovered)
 
 
-def restore(key: str, ips: list[str], hint: str | None = None, reason: Reason = Reason.RESTORED,
+def restore(key: str, ips: list[str], hint: str | None = None, reason: AllocationReason = AllocationReason.RESTORED,
             pool: str | None = None, **req: Any) -> Step:
     """Re-register an existing assignment."""
     return Step("restore", req=ServiceRequest(key=key, **req), restore_ips=ips, hint=hint, reason=reason,

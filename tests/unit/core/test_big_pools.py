@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from ironlb.core.addresses import parse_ranges
-from ironlb.core.allocator import Allocator, Reason, ServiceRequest
+from ironlb.core.allocator import AllocationReason, Allocator, ServiceRequest
 from ironlb.core.pools import Pool
 
 V6 = "IPv6"
@@ -60,7 +60,7 @@ def test_dual_stack_with_a_slash_64() -> None:
     """PreferDualStack gets one of each family from a pool with a /30 and a /64."""
     alloc = make(("p", ["203.0.113.0/30", "2001:db8::/64"], False))
     result = alloc.assign(ServiceRequest("a", ip_families=[V6, "IPv4"], ip_family_policy="PreferDualStack"))
-    assert result.reason is Reason.ASSIGNED and result.ips == ("2001:db8::", "203.0.113.0")
+    assert result.reason is AllocationReason.ASSIGNED and result.ips == ("2001:db8::", "203.0.113.0")
 
 
 def test_avoid_buggy_ips_count_on_a_slash_16() -> None:
@@ -69,4 +69,4 @@ def test_avoid_buggy_ips_count_on_a_slash_16() -> None:
     assert alloc.pool_stats("big")["IPv4"] == (2**16 - 2 * 2**8, 0, 2**16 - 2 * 2**8)
     assert alloc.assign(ServiceRequest("a", requested_ips=["198.19.7.254"])).ok
     refused = alloc.assign(ServiceRequest("b", requested_ips=["198.19.7.255"]))
-    assert refused.reason is Reason.REQUESTED_IP_NOT_IN_POOL
+    assert refused.reason is AllocationReason.REQUESTED_IP_NOT_IN_POOL

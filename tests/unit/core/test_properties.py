@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ironlb.core.addresses import int_to_ip, ip_to_int, is_buggy, parse_ranges
-from ironlb.core.allocator import Allocation, Allocator, Reason, ServiceRequest
+from ironlb.core.allocator import Allocation, AllocationReason, Allocator, ServiceRequest
 from ironlb.core.pools import Pool
 from ironlb.core.sharing import Sharing, SharingFacts, can_share
 
@@ -149,7 +149,7 @@ def replay(start: str, ops: list[tuple[Any, ...]], check: Callable[[Trace], None
             if result.ok:
                 trace.facts[req.key] = req.facts()
             fresh = op[0] == "assign" and had is None and not req.requested_ips and not req.sharing_key
-            if fresh and result.reason is Reason.ASSIGNED:
+            if fresh and result.reason is AllocationReason.ASSIGNED:
                 check_lowest_free(trace, req, before, result)
         if check is not None:
             check(trace)

@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ironlb.api.service import CONDITION_ANNOUNCED
+from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED
 from ironlb.core.election import score
-from ironlb.operator.annotations import ALLOCATED_FROM_POOL
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import NodeEligibility, advertisements_for, eligibility
 from ironlb.speaker.snapshot import Advertisement, ServiceInfo, Snapshot
