@@ -235,7 +235,10 @@ def start_operator() -> int:
     # Supervised like a Deployment's pod: an operator that loses its Lease exits and is restarted.
     return procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
                                     "ironlb.operator", "--identity", "lab-operator"],
-                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
+                            # It manages the lab's heartbeat Secret as the chart's operator does (rotations);
+                            # the window is short because the lab's speakers see a change within milliseconds.
+                            "IRONLB_HEARTBEAT_SECRET": "ironlb-heartbeat", "IRONLB_HEARTBEAT_ROTATION_WINDOW": "3"})
 
 
 def start_speaker(node_name: str) -> int:

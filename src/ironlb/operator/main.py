@@ -22,7 +22,7 @@ from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
-from ironlb.operator import handlers, heartbeat_secret, metrics
+from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics
 from ironlb.operator.lease import LeaderLease, LeaseConfig
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import Writer
@@ -47,6 +47,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-secret", default=env("IRONLB_HEARTBEAT_SECRET") or None,
                    help="create this Secret (in the Lease namespace) with a random speaker heartbeat key when absent")
     p.add_argument("--heartbeat-secret-key", default=env("IRONLB_HEARTBEAT_SECRET_KEY", "key"))
+    p.add_argument("--heartbeat-rotation-window", type=float,
+                   default=float(env("IRONLB_HEARTBEAT_ROTATION_WINDOW", str(key_rotation.DEFAULT_WINDOW_S))),
+                   help="seconds each step of a heartbeat key rotation (annotation ironlb.io/rotate) waits for "
+                        "every speaker to see the Secret")
     p.add_argument("--owner-deployment", default=env("IRONLB_OWNER_DEPLOYMENT") or None,
                    help="the operator's Deployment: owner of the Lease and Secret it creates (removed with it)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
@@ -85,6 +89,10 @@ async def run(args: argparse.Namespace) -> int:
     if args.heartbeat_secret:  # the leader, and only it, creates what is missing
         await asyncio.to_thread(heartbeat_secret.ensure, client.CoreV1Api(api), heartbeat_secret.HeartbeatSecret(
             args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key, owner))
+    rotation = asyncio.create_task(key_rotation.RotationLoop(
+        client.CoreV1Api(api), args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key,
+        lease.may_write, heartbeat_secret.new_key, args.heartbeat_rotation_window).run()
+        if args.heartbeat_secret else asyncio.sleep(0))
     services = await restore(api, reconciler)
     reconciler.start()
     kopf_ready: asyncio.Event = asyncio.Event()
@@ -107,9 +115,9 @@ async def run(args: argparse.Namespace) -> int:
     metrics.LEADER.set(0)
     if not lost:
         await asyncio.to_thread(lease.release)
-    for task in (operator, holder, waiter):
+    for task in (operator, holder, waiter, rotation):
         task.cancel()
-    await asyncio.gather(operator, holder, waiter, return_exceptions=True)
+    await asyncio.gather(operator, holder, waiter, rotation, return_exceptions=True)
     await asyncio.to_thread(recorder.close, 2.0)
     await health.stop()
     log.info("stopped; lease %s", "lost" if lost else "released")

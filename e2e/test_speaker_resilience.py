@@ -1,0 +1,86 @@
+"""The speaker under operations that must not move an IP (key rotation), refreshes, and self-fencing."""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.lab import lab
+from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.test_loadbalancer import announcer, probe, service, vip_of
+
+pytestmark = pytest.mark.lab
+POOL = "e2e-resilience"
+NODES = ("node-1", "node-2", "node-3")
+
+
+def metric(kube: Kube, node: str, name: str) -> float:
+    """One sample of the speaker's metrics on NODE (0 if absent)."""
+    text = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics", check=True).stdout
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pool(kube: Kube) -> Iterator[None]:
+    """A pool announced from every node, once every speaker hears every peer."""
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
+    kube.apply(*pool_manifests(POOL, ["203.0.113.160/28"]))
+    yield
+    kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
+    kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
+
+
+@pytest.fixture
+def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A workload with a pod on every node and a LoadBalancer Service of the same name."""
+    name = "res-" + request.node.name.replace("_", "-")[5:25].strip("-")
+    kube.deploy(name, replicas=3, nodes=list(NODES))
+    kube.apply(service(name, pool=POOL))
+    yield name
+    kube.kubectl("delete", "service", name, "--wait=false")
+    kube.undeploy(name)
+
+
+def secret(kube: Kube) -> dict:
+    """The heartbeat Secret."""
+    return kube.get("secret", "ironlb-heartbeat", namespace="kube-system")
+
+
+def test_a_key_rotation_under_an_announced_service_moves_nothing(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), what="every speaker hears every peer")
+    deaths = {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in NODES}
+    bad_mac = {n: metric(kube, n, 'ironlb_speaker_heartbeats_total{direction="rejected-bad-mac"}') for n in NODES}
+    old_key = secret(kube)["data"]["key"]
+    token = str(time.time())
+    kube.kubectl("-n", "kube-system", "annotate", "secret", "ironlb-heartbeat", f"ironlb.io/rotate={token}",
+                 "--overwrite")
+    seen_phases: set[str] = set()
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        ann = secret(kube)["metadata"].get("annotations") or {}
+        seen_phases.add(ann.get("ironlb.io/rotation-phase", "idle"))
+        assert announcer(kube, web) == owner, "the IP moved during the rotation"
+        if ann.get("ironlb.io/rotated") == token and "ironlb.io/rotation-phase" not in ann:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"rotation did not finish (phases seen: {seen_phases})")
+    assert {"accepting-next", "retiring-previous"} <= seen_phases
+    data = secret(kube)["data"]
+    assert data["key"] != old_key and set(data) == {"key"}, "the old key is gone and only the new one is left"
+    assert len(base64.b64decode(data["key"])) >= 32
+    # Speakers now sign with the new key only: still hearing each other proves every one took it.
+    time.sleep(1.0)
+    assert all(speaker_hears_all(kube, n) for n in NODES)
+    assert {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in NODES} == deaths, "a peer was declared dead"
+    assert {n: metric(kube, n, 'ironlb_speaker_heartbeats_total{direction="rejected-bad-mac"}')
+            for n in NODES} == bad_mac, "some heartbeat was refused under the keys of the moment"
+    assert announcer(kube, web) == owner
+    assert [r["mac"] for r in wait_for(lambda: probe(kube, vip), what="ARP")] == [lab.node_mac(owner)]
