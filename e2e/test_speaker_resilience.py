@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import itertools
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -10,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import lab
+from e2e.lab.config import REPO
 from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
 
@@ -84,3 +87,29 @@ def test_a_key_rotation_under_an_announced_service_moves_nothing(kube: Kube, web
             for n in NODES} == bad_mac, "some heartbeat was refused under the keys of the moment"
     assert announcer(kube, web) == owner
     assert [r["mac"] for r in wait_for(lambda: probe(kube, vip), what="ARP")] == [lab.node_mac(owner)]
+
+
+def garps(kube: Kube, vip: str, seconds: float) -> list[dict]:
+    """Gratuitous ARPs for VIP the client hears within SECONDS."""
+    res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"), "-m",
+                    "e2e.lab.arpwatch", vip, "--seconds", str(seconds), timeout=seconds + 15, check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def test_periodic_reannounce_reaches_the_client_only_when_on(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    assert garps(kube, vip, 2.5) == [], "off by default: no refresh while nothing changes"
+    lab.restart("speaker", owner, env={"IRONLB_REANNOUNCE_INTERVAL": "0.5"})
+    try:
+        wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
+        wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
+        time.sleep(1.0)  # past the takeover burst
+        seen = garps(kube, vip, 3.0)
+        assert {g["mac"] for g in seen} == {lab.node_mac(owner)}
+        assert 4 <= len(seen) <= 8, seen  # every 0.5 s for 3 s
+        gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(seen)]
+        assert all(0.3 < g < 0.8 for g in gaps), gaps
+    finally:
+        lab.restart("speaker", owner)
+        wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
