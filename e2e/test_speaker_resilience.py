@@ -8,13 +8,16 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
-from e2e.lab import lab
-from e2e.lab.config import REPO
+from e2e.lab import lab, netns
+from e2e.lab.config import BRIDGE_NS, REPO
+from e2e.lab.config import node as lab_node
 from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
+from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-resilience"
@@ -113,3 +116,78 @@ def test_periodic_reannounce_reaches_the_client_only_when_on(kube: Kube, web: st
     finally:
         lab.restart("speaker", owner)
         wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
+
+
+def fenced(kube: Kube, node: str) -> str | None:
+    """The reason NODE's speaker gives for being fenced, or None while it answers."""
+    text = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics").stdout
+    match = re.search(r'^ironlb_speaker_fenced\{reason="([^"]+)"\} 1\.0$', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def answers(kube: Kube, vip: str) -> list[str]:
+    """MACs answering one ARP request for VIP from the client."""
+    return [r["mac"] for r in probe(kube, vip, wait=0.3)]
+
+
+def steady_single_answer(kube: Kube, vip: str, node: str, samples: int = 10) -> None:
+    """SAMPLES ARP requests in a row each get exactly one reply, from NODE."""
+    got = [answers(kube, vip) for _ in range(samples)]
+    assert all(a == [lab.node_mac(node)] for a in got), got
+
+
+@contextmanager
+def heartbeats_blocked(kube: Kube, node: str) -> Iterator[None]:
+    """Drop heartbeats to and from NODE (it stays on the client's segment and reaches the API)."""
+    rules = ("table inet ilb_e2e_partition { "
+             "chain hb_in { type filter hook input priority -10; udp dport 7946 drop; }; "
+             "chain hb_out { type filter hook output priority -10; udp dport 7946 drop; }; }")
+    kube.exec(node, "nft", rules, check=True)
+    try:
+        yield
+    finally:
+        kube.exec(node, "nft", "delete", "table", "inet", "ilb_e2e_partition")
+
+
+@contextmanager
+def unplugged(node: str) -> Iterator[None]:
+    """Pull NODE's node-segment cable at the bridge: its eth0 stays up but loses carrier."""
+    port = lab_node(int(node[-1])).bridge_port
+    netns.ip("link", "set", port, "down", netns=BRIDGE_NS)
+    try:
+        yield
+    finally:
+        netns.ip("link", "set", port, "up", netns=BRIDGE_NS)
+
+
+def test_a_node_that_loses_carrier_fences_itself_and_takes_its_ips_back_on_heal(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    heir = elect(vip, [n for n in NODES if n != owner])
+    with unplugged(owner):
+        assert wait_for(lambda: fenced(kube, owner), timeout=5, interval=0.1, what="fenced") == "fence-no-carrier"
+        wait_for(lambda: answers(kube, vip) == [lab.node_mac(heir)], timeout=5, interval=0.1, what="heir answers")
+        assert wait_for(lambda: announcer(kube, web) == heir, what="heir announces")
+        steady_single_answer(kube, vip, heir)
+    wait_for(lambda: fenced(kube, owner) is None, timeout=40, what="unfenced after heal")
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="every speaker hears every peer")
+    wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
+    time.sleep(1.0)
+    steady_single_answer(kube, vip, owner)
+
+
+def test_a_node_cut_from_its_peers_but_not_from_clients_stops_answering(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    heir = elect(vip, [n for n in NODES if n != owner])
+    with heartbeats_blocked(kube, owner):
+        # Its peers' node Leases keep renewing while it hears none of them: it is the isolated one.
+        assert wait_for(lambda: fenced(kube, owner), timeout=10, interval=0.1, what="fenced") == "fence-peers-alive"
+        wait_for(lambda: answers(kube, vip) == [lab.node_mac(heir)], timeout=5, interval=0.1, what="only the heir")
+        steady_single_answer(kube, vip, heir)
+        assert all(fenced(kube, n) is None for n in NODES if n != owner), "the majority side keeps answering"
+    wait_for(lambda: fenced(kube, owner) is None, timeout=40, what="unfenced after heal")
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="every speaker hears every peer")
+    wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
+    time.sleep(1.0)
+    steady_single_answer(kube, vip, owner)

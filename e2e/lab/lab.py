@@ -247,7 +247,9 @@ def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
-                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}", **(env or {})})
+                       # Presence renewed every second (10 s by default) so fencing tests settle quickly.
+                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
+                                           "IRONLB_PRESENCE_INTERVAL": "1", **(env or {})})
 
 
 def ensure_heartbeat_secret() -> None:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
+from ironlb.speaker import presence
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
@@ -51,6 +52,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="longest wait in seconds for kube-proxy's first sync before joining anyway")
     p.add_argument("--reannounce-interval", type=float, default=float(env("IRONLB_REANNOUNCE_INTERVAL", "0") or 0),
                    help="seconds between gratuitous ARP / unsolicited NA refreshes of every owned IP (0: off)")
+    p.add_argument("--presence-configmap", default=env("IRONLB_PRESENCE_CONFIGMAP", presence.DEFAULT_NAME),
+                   help="ConfigMap (in --namespace) where speakers renew their presence, read to settle partitions")
+    p.add_argument("--presence-interval", type=float,
+                   default=float(env("IRONLB_PRESENCE_INTERVAL", str(presence.DEFAULT_INTERVAL_S))),
+                   help="seconds between presence renewals")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -66,6 +72,9 @@ async def run(args: argparse.Namespace) -> int:
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait)
+    speaker.presence = presence.Presence(api, args.namespace, args.node,
+                                         lambda: len(speaker.liveness.membership.heard()),
+                                         args.presence_configmap, args.presence_interval)
     # Key changes (a rotation) reach the heartbeats at runtime; a restart is never needed.
     keys = KeyWatcher(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                       speaker.liveness.set_key, key)

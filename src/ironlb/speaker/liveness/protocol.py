@@ -30,6 +30,7 @@ class Kind(Enum):
 
     ALIVE = 1
     LEAVE = 2
+    FENCED = 3  # alive and listening, but not answering for any IP (self-fenced): do not count me
 
 
 class Decoded(Enum):

@@ -40,6 +40,7 @@ class Liveness(asyncio.DatagramProtocol):
         self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace,
                                      incarnation=self.incarnation, counts_self=False)
         self.speaking = False
+        self.fenced = False  # self-fenced: still heartbeating (as FENCED) so peers know, answering nothing
         self.sequence = 0
         self.peers: dict[str, str] = {}
         self.counters = Counters()
@@ -73,9 +74,15 @@ class Liveness(asyncio.DatagramProtocol):
     async def join(self) -> None:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
         so the current owners let go as we take over rather than after."""
-        self.speaking = True
+        self.speaking, self.fenced = True, False
         await asyncio.sleep(self.membership.timeout + self.interval)
         self.membership.counts_self = True
+        self._publish()
+
+    def fence(self) -> None:
+        """Stop counting ourselves and tell peers (FENCED heartbeats) to stop counting us; `join()` undoes it."""
+        self.fenced = True
+        self.membership.counts_self = False
         self._publish()
 
     def _message(self, kind: Kind, peer: str) -> bytes:
@@ -98,7 +105,7 @@ class Liveness(asyncio.DatagramProtocol):
     async def _loop(self) -> None:
         while True:
             if self.speaking:
-                self._send_all(Kind.ALIVE)
+                self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
             for name, why in self.membership.tick(time.monotonic()):
                 self.counters.deaths += 1
                 log.warning("peer %s is dead (%s)", name, why.value)
