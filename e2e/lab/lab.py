@@ -235,16 +235,21 @@ def start_operator() -> int:
     # Supervised like a Deployment's pod: an operator that loses its Lease exits and is restarted.
     return procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
                                     "ironlb.operator", "--identity", "lab-operator"],
-                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+                       env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
+                            # It manages the lab's heartbeat Secret as the chart's operator does (rotations);
+                            # the window is short because the lab's speakers see a change within milliseconds.
+                            "IRONLB_HEARTBEAT_SECRET": "ironlb-heartbeat", "IRONLB_HEARTBEAT_ROTATION_WINDOW": "3"})
 
 
-def start_speaker(node_name: str) -> int:
-    """Start the speaker inside a node namespace."""
+def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
+    """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL)."""
     n = node(int(node_name.rsplit("-", 1)[1]))
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
-                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
+                       # Presence renewed every second (10 s by default) so fencing tests settle quickly.
+                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
+                                           "IRONLB_PRESENCE_INTERVAL": "1", **(env or {})})
 
 
 def ensure_heartbeat_secret() -> None:
@@ -280,14 +285,14 @@ def stop_ironlb() -> None:
     procs.save_state(state)
 
 
-def restart(component: str, node_name: str | None = None) -> int:
-    """Restart the operator, or the speaker of one node."""
+def restart(component: str, node_name: str | None = None, env: dict[str, str] | None = None) -> int:
+    """Restart the operator, or the speaker of one node (with extra ENV settings, if given)."""
     if component == "operator":
         procs.stop("operator")
         return start_operator()
     if component == "speaker" and node_name:
         procs.stop(f"speaker-{node_name}")
-        return start_speaker(node_name)
+        return start_speaker(node_name, env)
     raise ValueError("restart operator | restart speaker NODE")
 
 

@@ -91,7 +91,7 @@ def test_heartbeat_secret_is_made_by_the_operator_not_the_chart(helm: Path) -> N
     role = find(objs, "Role", "-operator")
     assert {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create"]} in role["rules"]
     assert {"apiGroups": [""], "resources": ["secrets"], "resourceNames": ["ironlb-heartbeat"],
-            "verbs": ["get"]} in role["rules"]
+            "verbs": ["get", "patch"]} in role["rules"]
     objs = render(helm, "heartbeatSecret.name=mine", "heartbeatSecret.key=hmac")
     assert "IRONLB_HEARTBEAT_SECRET" not in env(find(objs, "Deployment", "-operator"))
     assert not [r for r in find(objs, "Role", "-operator")["rules"] if "secrets" in r["resources"]]

@@ -35,9 +35,9 @@ class Msg:
 
 
 def link(index: int, name: str, mac: str = "02:00:00:00:00:01", kind: str | None = None, up: bool = True,
-         master: int | None = None, loopback: bool = False) -> Msg:
+         master: int | None = None, loopback: bool = False, carrier: bool = True) -> Msg:
     info = Msg({}, IFLA_INFO_KIND=kind) if kind else None
-    flags = (0x1 if up else 0) | (0x8 if loopback else 0)
+    flags = (0x1 if up else 0) | (0x8 if loopback else 0) | (0x10000 if up and carrier else 0)
     return Msg({"index": index, "flags": flags}, IFLA_IFNAME=name, IFLA_ADDRESS=mac, IFLA_LINKINFO=info,
                IFLA_MASTER=master)
 

@@ -151,7 +151,7 @@ async def test_a_heartbeat_key_shorter_than_32_bytes_is_refused(monkeypatch: pyt
     import base64
     import types
 
-    from ironlb.speaker import main
+    from ironlb.speaker import keys as main
 
     keys = [b"short-key", b"k" * 31, b"k" * 32]
 
@@ -165,7 +165,7 @@ async def test_a_heartbeat_key_shorter_than_32_bytes_is_refused(monkeypatch: pyt
 
     monkeypatch.setattr(main.client, "CoreV1Api", FakeCore)
     monkeypatch.setattr(main.asyncio, "sleep", no_wait)
-    assert await main.read_key(object(), "kube-system", "ironlb-heartbeat", "key") == b"k" * 32
+    assert (await main.read_key(object(), "kube-system", "ironlb-heartbeat", "key")).send == b"k" * 32
     assert sum("fewer than the 32 required" in r.getMessage() for r in caplog.records) == 2
 
 

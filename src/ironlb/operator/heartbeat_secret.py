@@ -4,7 +4,8 @@ A key rendered by the chart (`lookup` + `randAlphaNum`) changes on every `helm t
 is how GitOps tools install: each render would hand some speakers a new key and split the
 cluster. The leader creates the Secret once instead, with a random key, owned by the operator's
 Deployment so that `helm uninstall` takes it away with everything else. An existing Secret is
-left as it is: changing the key under running speakers is a rotation, not a repair.
+left as it is: changing the key under running speakers is a rotation (operator.key_rotation,
+asked for with an annotation), not a repair.
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ironlb.common.events import EventRecorder, KubeEventSink
 from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
-from ironlb.operator import handlers, heartbeat_secret, metrics, startup
+from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics, startup
 from ironlb.operator.lease import LeaderLease, LeaseConfig
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import Writer
@@ -43,6 +43,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-secret", default=env("IRONLB_HEARTBEAT_SECRET") or None,
                    help="create this Secret (in the Lease namespace) with a random speaker heartbeat key when absent")
     p.add_argument("--heartbeat-secret-key", default=env("IRONLB_HEARTBEAT_SECRET_KEY", "key"))
+    p.add_argument("--heartbeat-rotation-window", type=float,
+                   default=float(env("IRONLB_HEARTBEAT_ROTATION_WINDOW", str(key_rotation.DEFAULT_WINDOW_S))),
+                   help="seconds each step of a heartbeat key rotation (annotation ironlb.io/rotate) waits for "
+                        "every speaker to see the Secret")
     p.add_argument("--owner-deployment", default=env("IRONLB_OWNER_DEPLOYMENT") or None,
                    help="the operator's Deployment: owner of the Lease and Secret it creates (removed with it)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
@@ -73,7 +77,8 @@ async def run(args: argparse.Namespace) -> int:
         await stack.enter_async_context(startup.health(HealthServer(
             metrics.REGISTRY, lambda: readiness(lease, reconciler), args.metrics_host, args.metrics_port)))
         held = await stack.enter_async_context(startup.leadership(lease))
-        await startup.ensure_heartbeat_secret(core, secret)
+        await stack.enter_async_context(startup.heartbeat_keys(core, secret, lease.may_write,
+                                                              args.heartbeat_rotation_window))
         await stack.enter_async_context(startup.restored(api, reconciler))
         await stack.enter_async_context(startup.allocating(reconciler))
         operator = await stack.enter_async_context(startup.kopf_handlers(reconciler))

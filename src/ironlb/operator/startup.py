@@ -10,7 +10,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +21,7 @@ from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSIO
 from ironlb.common.events import EventRecorder
 from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer
-from ironlb.operator import heartbeat_secret, metrics
+from ironlb.operator import heartbeat_secret, key_rotation, metrics
 from ironlb.operator.lease import LeaderLease
 from ironlb.operator.reconciler import Reconciler
 
@@ -78,10 +78,23 @@ async def leadership(lease: LeaderLease) -> AsyncIterator[Leadership]:
             await asyncio.to_thread(lease.release)
 
 
-async def ensure_heartbeat_secret(core: client.CoreV1Api, secret: heartbeat_secret.HeartbeatSecret | None) -> None:
-    """Create the speakers' heartbeat Secret when absent (the leader, and only it, does)."""
-    if secret is not None:
-        await asyncio.to_thread(heartbeat_secret.ensure, core, secret)
+@contextlib.asynccontextmanager
+async def heartbeat_keys(core: client.CoreV1Api, secret: heartbeat_secret.HeartbeatSecret | None,
+                         may_write: Callable[[], bool], window: float) -> AsyncIterator[None]:
+    """Create the speakers' heartbeat Secret when absent, then carry out the key rotations asked
+    for on it (annotation ironlb.io/rotate). The leader, and only it, does either."""
+    if secret is None:
+        yield
+        return
+    await asyncio.to_thread(heartbeat_secret.ensure, core, secret)
+    rotation = key_rotation.RotationLoop(core, secret.namespace, secret.name, secret.key, may_write,
+                                         heartbeat_secret.new_key, window)
+    task = asyncio.create_task(rotation.run(), name="key-rotation")
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 @contextlib.asynccontextmanager

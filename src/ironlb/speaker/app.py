@@ -14,6 +14,7 @@ from ironlb.common.throttle import Throttle
 from ironlb.speaker.announcer import Announcer, Interface
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired, compute
+from ironlb.speaker.fence_loop import Fencer
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.forward import plan as forwarding
 from ironlb.speaker.forward.health import HealthChecker
@@ -24,6 +25,7 @@ from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.l2.io import RawPacketIO
 from ironlb.speaker.l2.responder import Responder
 from ironlb.speaker.liveness.transport import Liveness
+from ironlb.speaker.presence import Presence
 from ironlb.speaker.status import StatusReporter
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class Speaker:
         self.own_macs = MacSet()
         self.desired: Desired | None = None
         self.informers: list[Informer] = []
+        self.fencer: Fencer | None = None
+        self.presence: Presence | None = None  # set by main: without it, no self-fencing on silence
         self._dirty = asyncio.Event()
         self._ip_owner: dict[str, str] = {}
         self._recheck: asyncio.TimerHandle | None = None
@@ -154,10 +158,17 @@ class Speaker:
             reason = await kube_proxy
             await self.liveness.join()
             log.info("joined the election (%s)", reason.value)
+            # Self-fencing: no carrier on the announce links, or isolated from the peers (see fencing.py).
+            if self.presence is not None:
+                self.fencer = Fencer(self.liveness, self.presence, lambda: bool(_defaults(self.interfaces))
+                                     or not tracker.no_carrier, self._rejoin)
+                fencing = asyncio.gather(self.presence.run(), self.fencer.run())
             await self._recompute_when_dirty(loop)
         finally:
             programmer.cancel()
             kube_proxy.cancel()
+            if self.fencer is not None:
+                fencing.cancel()
             await asyncio.gather(programmer, kube_proxy, self.health.close(), return_exceptions=True)
             tracker.stop()
             for informer in self.informers:
@@ -165,6 +176,12 @@ class Speaker:
             self.announcer.close()
             await self.liveness.close()
             await asyncio.to_thread(self.status.events.close)
+
+    async def _rejoin(self) -> None:
+        """Back from a fence: through the join gate again (kube-proxy synced, peers hear us first)."""
+        reason = await wait_for_kube_proxy(self.kube_proxy_metrics_url, self.join_bound)
+        await self.liveness.join()
+        log.info("rejoined the election after fencing (%s)", reason.value)
 
     async def _recompute_when_dirty(self, loop: asyncio.AbstractEventLoop) -> None:
         elapsed = 0.0

@@ -16,7 +16,7 @@ from ironlb.common.throttle import Throttle
 from ironlb.speaker.announcer import Interface
 
 log = logging.getLogger(__name__)
-IFF_UP, IFF_LOOPBACK = 0x1, 0x8
+IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
 MAC_MEMORY_S = 10.0  # a deleted link's frames may still sit in a socket queue: its MAC stays "ours" this long
 AF_INET6 = 10
 # Kinds that never face the clients' segment: bridges themselves and tunnels/virtual devices.
@@ -34,6 +34,7 @@ class Skip(Enum):
     NOT_ETHERNET = "not-ethernet"
     LOOPBACK = "loopback"
     DOWN = "down"
+    NO_CARRIER = "no-carrier"        # up, but the cable (or the veth's peer) is gone: nobody hears us there
     BRIDGE_PORT = "bridge-port"
     VIRTUAL_KIND = "virtual-kind"
     CNI_NAME = "cni-name"            # by default only
@@ -58,8 +59,8 @@ def _mac_bytes(mac: str | None) -> bytes | None:
     return raw if len(raw) == 6 else None
 
 
-def classify(link: Any, addressed: set[int], exclude: set[str]) -> Skip | None:
-    """None if the link is announced on by default; else why not."""
+def classify(link: Any, addressed: set[int], exclude: set[str], ignore_carrier: bool = False) -> Skip | None:
+    """None if the link is announced on by default; else why not (IGNORE_CARRIER: as if it had carrier)."""
     name, mac = link.get_attr("IFLA_IFNAME"), link.get_attr("IFLA_ADDRESS")
     info = link.get_attr("IFLA_LINKINFO")
     kind = info.get_attr("IFLA_INFO_KIND") if info else None
@@ -69,6 +70,7 @@ def classify(link: Any, addressed: set[int], exclude: set[str]) -> Skip | None:
         (not mac or len(mac) != 17, Skip.NOT_ETHERNET),
         (flags & IFF_LOOPBACK, Skip.LOOPBACK),
         (not flags & IFF_UP, Skip.DOWN),
+        (not ignore_carrier and not flags & IFF_LOWER_UP, Skip.NO_CARRIER),
         (link.get_attr("IFLA_MASTER"), Skip.BRIDGE_PORT),
         (kind in EXCLUDED_KINDS, Skip.VIRTUAL_KIND),
         (name and name.startswith(CNI_PREFIXES), Skip.CNI_NAME),
@@ -103,6 +105,14 @@ def usable(links: Iterable, addrs: Iterable, exclude: set[str]) -> dict[str, Int
     return out
 
 
+def lost_carrier(links: Iterable, addrs: Iterable, exclude: set[str]) -> frozenset[str]:
+    """Interfaces that would be announced on by default but have no carrier (self-fencing reads this)."""
+    addressed = {a["index"] for a in addrs if (v := a.get_attr("IFA_ADDRESS")) and not v.startswith("fe80:")}
+    return frozenset(link.get_attr("IFLA_IFNAME") for link in links
+                     if classify(link, addressed, exclude) is Skip.NO_CARRIER
+                     and classify(link, addressed, exclude, ignore_carrier=True) is None)
+
+
 def all_macs(links: Iterable) -> set[bytes]:
     """The MAC of every link, used or not (a frame from any of them is our own)."""
     return {m for link in links if (m := _mac_bytes(link.get_attr("IFLA_ADDRESS")))}
@@ -116,6 +126,7 @@ class InterfaceTracker:
         self.loop, self.on_change, self.exclude = loop, on_change, set(exclude)
         self.macs = macs or MacSet()
         self.current: dict[str, Interface] = {}
+        self.no_carrier: frozenset[str] = frozenset()  # default interfaces that lost carrier
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="netlink", daemon=True)
         self._errors = Throttle(30.0)
@@ -129,8 +140,9 @@ class InterfaceTracker:
 
     def _read(self) -> dict[str, Interface]:
         with IPRoute() as ipr:
-            links = ipr.get_links()
-            fresh = usable(links, ipr.get_addr(), self.exclude)
+            links, addrs = ipr.get_links(), ipr.get_addr()
+            fresh = usable(links, addrs, self.exclude)
+            self.no_carrier = lost_carrier(links, addrs, self.exclude)
         now = time.monotonic()
         for mac in all_macs(links):
             self._seen[mac] = now

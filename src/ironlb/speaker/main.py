@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import logging
 import os
@@ -13,17 +12,16 @@ import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
+from ironlb.speaker import presence
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
-from ironlb.speaker.liveness.protocol import MIN_KEY_BYTES
+from ironlb.speaker.keys import KeyWatcher, read_key
 from ironlb.speaker.metrics import registry_for
+from ironlb.speaker.reannounce import reannounce_every
 
 log = logging.getLogger("ironlb.speaker")
 
@@ -52,29 +50,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "synced its rules ('' joins at once, e.g. where kube-proxy does not run)")
     p.add_argument("--join-wait", type=float, default=float(env("IRONLB_JOIN_WAIT", "30")),
                    help="longest wait in seconds for kube-proxy's first sync before joining anyway")
+    p.add_argument("--reannounce-interval", type=float, default=float(env("IRONLB_REANNOUNCE_INTERVAL", "0") or 0),
+                   help="seconds between gratuitous ARP / unsolicited NA refreshes of every owned IP (0: off)")
+    p.add_argument("--presence-configmap", default=env("IRONLB_PRESENCE_CONFIGMAP", presence.DEFAULT_NAME),
+                   help="ConfigMap (in --namespace) where speakers renew their presence, read to settle partitions")
+    p.add_argument("--presence-interval", type=float,
+                   default=float(env("IRONLB_PRESENCE_INTERVAL", str(presence.DEFAULT_INTERVAL_S))),
+                   help="seconds between presence renewals")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
-
-
-async def read_key(api: client.ApiClient, namespace: str, name: str, key: str) -> bytes:
-    """The heartbeat HMAC key from its Secret (waits for it: without it no peer can be trusted)."""
-    core = client.CoreV1Api(api)
-    while True:
-        try:
-            secret = await asyncio.to_thread(core.read_namespaced_secret, name, namespace)
-            value = (secret.data or {}).get(key)
-            decoded = base64.b64decode(value) if value else b""
-            if len(decoded) >= MIN_KEY_BYTES:
-                return decoded
-            if value:  # a short key can be guessed from one captured heartbeat: refuse it, loudly
-                log.error("the key %r in Secret %s/%s has %d bytes, fewer than the %d required; waiting for a "
-                          "longer one", key, namespace, name, len(decoded), MIN_KEY_BYTES)
-            else:
-                log.error("Secret %s/%s has no key %r; waiting", namespace, name, key)
-        except ApiException as exc:
-            log.error("cannot read heartbeat Secret %s/%s (%s); waiting", namespace, name, exc.reason)
-        await asyncio.sleep(2)
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -87,14 +72,24 @@ async def run(args: argparse.Namespace) -> int:
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait)
+    speaker.presence = presence.Presence(api, args.namespace, args.node,
+                                         lambda: len(speaker.liveness.membership.heard()),
+                                         args.presence_configmap, args.presence_interval)
+    # Key changes (a rotation) reach the heartbeats at runtime; a restart is never needed.
+    keys = KeyWatcher(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key,
+                      speaker.liveness.set_key, key)
+    keys.start()
     health = HealthServer(registry_for(lambda: speaker), speaker.ready, args.metrics_host, args.metrics_port)
     await health.start()
     task = asyncio.create_task(speaker.run())
+    refresher = asyncio.create_task(reannounce_every(speaker.announcer, args.reannounce_interval))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    refresher.cancel()
+    keys.stop()
     await health.stop()
     return 0
 

@@ -52,14 +52,22 @@ class SpeakerCollector:
         hb.add_metric(["received"], sp.liveness.counters.received)
         for reason, n in sp.liveness.counters.rejected.items():
             hb.add_metric([f"rejected-{reason}"], n)
+        deaths = CounterMetricFamily("ironlb_speaker_peer_deaths", "Peers this node declared dead (heartbeats "
+                                     "timed out or never came)")
+        deaths.add_metric([], sp.liveness.counters.deaths)
+        fenced = GaugeMetricFamily("ironlb_speaker_fenced", "1 while this node has fenced itself (answers for "
+                                   "nothing), by the decision's reason", labels=["reason"])
+        fencer = getattr(sp, "fencer", None)
+        decision = fencer.decision.value if fencer is not None else "not-joined"
+        fenced.add_metric([decision], 1 if sp.liveness.fenced else 0)
         forwarded = GaugeMetricFamily("ironlb_speaker_forwarded_ports", "VIP ports this node forwards to NodePorts")
         forwarded.add_metric([], len(sp.forwarding.forwards) if sp.forwarding else 0)
         failing = GaugeMetricFamily("ironlb_speaker_failing_health_checks", "NodePort backends failing health checks")
         failing.add_metric([], len(sp.health.failing))
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
-        yield from (requests, replies, gratuitous, duplicates, events, announced, announcing, alive, hb, forwarded,
-                    failing, in_sync)
+        yield from (requests, replies, gratuitous, duplicates, events, announced, announcing, alive, hb, deaths, fenced,
+                    forwarded, failing, in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

@@ -16,6 +16,7 @@ class PeerState(Enum):
     ALIVE = "alive"
     DEAD = "dead"
     LEFT = "left"
+    FENCED = "fenced"  # heard, but it says it answers for nothing: not in the alive set
 
 
 class Change(Enum):
@@ -26,8 +27,10 @@ class Change(Enum):
     RECOVERED = "recovered"
     NEW_INCARNATION = "new-incarnation"
     NEVER_HEARD = "never-heard"
+    FENCED = "fenced"
 
 
+_HEARD = (PeerState.ALIVE, PeerState.FENCED)
 RETIRED_KEPT = 64  # past incarnations of a peer remembered, so their recordings are never accepted again
 
 
@@ -97,7 +100,10 @@ class Membership:
             peer.state, peer.last_heard = PeerState.LEFT, now
             return Decoded.ACCEPTED, Change.LEFT
         peer.last_heard = now
-        if peer.state is not PeerState.ALIVE:
+        if msg.kind is Kind.FENCED:
+            if peer.state is not PeerState.FENCED:
+                peer.state, change = PeerState.FENCED, Change.FENCED
+        elif peer.state is not PeerState.ALIVE:
             peer.state = PeerState.ALIVE
             change = Change.RECOVERED
         return Decoded.ACCEPTED, change
@@ -118,7 +124,7 @@ class Membership:
             return []
         changes = []
         for _, peer in sorted(self.peers.items()):  # stable order: logs and tests read the same
-            if peer.state is not PeerState.ALIVE:
+            if peer.state not in _HEARD:
                 continue
             if peer.last_heard is None:
                 if now - self.started > self.grace:
@@ -128,6 +134,14 @@ class Membership:
                 peer.state = PeerState.DEAD
                 changes.append((peer.name, Change.HEARTBEAT_TIMEOUT))
         return changes
+
+    def heard(self) -> frozenset[str]:
+        """Peers heard within the timeout, fenced ones included (they are reachable, not answering)."""
+        return frozenset(p.name for p in self.peers.values() if p.state in _HEARD and p.last_heard is not None)
+
+    def known(self) -> frozenset[str]:
+        """Peers heard at least once in this run (a Node with no speaker is nobody to be cut off from)."""
+        return frozenset(p.name for p in self.peers.values() if p.last_heard is not None)
 
     def alive(self) -> frozenset[str]:
         """Alive peers, and ourselves once joined."""

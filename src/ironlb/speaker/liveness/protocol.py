@@ -30,6 +30,7 @@ class Kind(Enum):
 
     ALIVE = 1
     LEAVE = 2
+    FENCED = 3  # alive and listening, but not answering for any IP (self-fenced): do not count me
 
 
 class Decoded(Enum):
@@ -44,6 +45,23 @@ class Decoded(Enum):
     WRONG_SOURCE = "wrong-source"    # sent from an address that is not the named node's
     UNECHOED = "unechoed"            # does not echo our current run: proves nothing about now
     REPLAYED = "replayed"
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """The key heartbeats are signed with, and every key they are accepted under (it included)."""
+
+    send: bytes
+    accepted: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.send not in self.accepted:  # the key we sign with is always one we accept
+            object.__setattr__(self, "accepted", (self.send, *self.accepted))
+
+    @classmethod
+    def of(cls, key: bytes | KeySet) -> KeySet:
+        """KEY as a KeySet (a bare key accepts only itself)."""
+        return key if isinstance(key, KeySet) else cls(key)
 
 
 @dataclass(frozen=True)
@@ -62,22 +80,24 @@ def new_incarnation() -> int:
     return secrets.randbits(64) or 1
 
 
-def encode(msg: Heartbeat, key: bytes) -> bytes:
-    """Serialise and sign."""
+def encode(msg: Heartbeat, key: bytes | KeySet) -> bytes:
+    """Serialise and sign (with a KeySet's send key)."""
+    key = key.send if isinstance(key, KeySet) else key
     name = msg.node.encode()
     body = MAGIC + bytes([VERSION, msg.kind.value, len(name)]) + name + _TAIL.pack(
         msg.incarnation, msg.sequence, msg.echo)
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
 
-def decode(data: bytes, key: bytes) -> tuple[Decoded, Heartbeat | None]:
-    """Verify and parse (freshness and replay are the Membership's to judge, it knows the peer)."""
+def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]:
+    """Verify under any accepted key and parse (freshness and replay are the Membership's to judge)."""
     if len(data) < 6 + _TAIL.size + MAC_LEN or data[:3] != MAGIC:
         return Decoded.MALFORMED, None
     if data[3] != VERSION:
         return Decoded.UNKNOWN_VERSION, None
     body, mac = data[:-MAC_LEN], data[-MAC_LEN:]
-    if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).digest()):
+    keys = key.accepted if isinstance(key, KeySet) else (key,)
+    if not any(hmac.compare_digest(mac, hmac.new(k, body, hashlib.sha256).digest()) for k in keys):
         return Decoded.BAD_MAC, None
     name_len = body[5]
     if len(body) != 6 + name_len + _TAIL.size:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.liveness.membership import Membership
-from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode, new_incarnation
+from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
 
 log = logging.getLogger(__name__)
 AliveCallback = Callable[[frozenset[str]], None]
@@ -23,6 +23,7 @@ class Counters:
 
     sent: int = 0
     received: int = 0
+    deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
     rejected: dict[str, int] = field(default_factory=dict)
 
 
@@ -31,13 +32,15 @@ class Liveness(asyncio.DatagramProtocol):
 
     Until `join()` it only listens: peers do not count it, and it does not count itself."""
 
-    def __init__(self, me: str, key: bytes, port: int, on_change: AliveCallback,
+    def __init__(self, me: str, key: bytes | KeySet, port: int, on_change: AliveCallback,
                  interval: float = 0.1, timeout: float = 0.4, grace: float = 2.0) -> None:
-        self.me, self.key, self.port, self.on_change, self.interval = me, key, port, on_change, interval
+        self.me, self.port, self.on_change, self.interval = me, port, on_change, interval
+        self.key = KeySet.of(key)
         self.incarnation = new_incarnation()
         self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace,
                                      incarnation=self.incarnation, counts_self=False)
         self.speaking = False
+        self.fenced = False  # self-fenced: still heartbeating (as FENCED) so peers know, answering nothing
         self.sequence = 0
         self.peers: dict[str, str] = {}
         self.counters = Counters()
@@ -54,9 +57,9 @@ class Liveness(asyncio.DatagramProtocol):
                                                        for n, a in self.peers.items()})
         self._publish()
 
-    def set_key(self, key: bytes) -> None:
-        """Rotate the shared key."""
-        self.key = key
+    def set_key(self, key: bytes | KeySet) -> None:
+        """Sign with KEY's send key from now on, and accept all of its keys (one atomic swap)."""
+        self.key = KeySet.of(key)
 
     async def start(self, host: str = "::") -> None:
         """Bind the UDP port and start sending."""
@@ -71,9 +74,15 @@ class Liveness(asyncio.DatagramProtocol):
     async def join(self) -> None:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
         so the current owners let go as we take over rather than after."""
-        self.speaking = True
+        self.speaking, self.fenced = True, False
         await asyncio.sleep(self.membership.timeout + self.interval)
         self.membership.counts_self = True
+        self._publish()
+
+    def fence(self) -> None:
+        """Stop counting ourselves and tell peers (FENCED heartbeats) to stop counting us; `join()` undoes it."""
+        self.fenced = True
+        self.membership.counts_self = False
         self._publish()
 
     def _message(self, kind: Kind, peer: str) -> bytes:
@@ -96,8 +105,9 @@ class Liveness(asyncio.DatagramProtocol):
     async def _loop(self) -> None:
         while True:
             if self.speaking:
-                self._send_all(Kind.ALIVE)
+                self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
             for name, why in self.membership.tick(time.monotonic()):
+                self.counters.deaths += 1
                 log.warning("peer %s is dead (%s)", name, why.value)
             self._publish()
             await asyncio.sleep(self.interval)

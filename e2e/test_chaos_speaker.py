@@ -1,0 +1,29 @@
+"""Speaker chaos, a short run: 10 random failovers, no double answer in steady state, no VIP dark for 1 s."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.chaos_speaker import figures, run
+from e2e.lab.testing import Kube
+
+pytestmark = pytest.mark.lab
+
+
+def test_ten_random_failovers_never_answer_twice_and_never_leave_a_vip_dark(kube: Kube) -> None:
+    got = run(failovers=10, seed=12, max_seconds=240)
+    assert got["failovers"] == 10, got
+    assert got["double_answer_samples"] == 0, got
+    assert got["unanswered_after_1s"] == 0, got
+    assert got["samples"] > 100, got
+
+
+def test_the_figures_count_what_they_say() -> None:
+    samples = [{"t": 0.0, "a": {"a": ["m1"], "b": ["m2"]}},
+               {"t": 0.5, "a": {"a": ["m1", "m2"], "b": []}},   # inside a transition: not steady
+               {"t": 1.0, "a": {"a": [], "b": []}},
+               {"t": 2.2, "a": {"a": [], "b": ["m2"]}},          # a: dark 1.7 s since its last answer
+               {"t": 3.0, "a": {"a": ["m1", "m3"], "b": ["m2"]}}]  # steady double answer
+    got = figures(samples, [(0.4, 0.6)], {"kill-node": 1}, 1, 3.0)
+    assert (got["double_answer_samples"], got["double_answer_samples_in_transitions"]) == (1, 1)
+    assert got["unanswered_after_1s"] == 1 and got["max_gap_s"] == 1.7 and got["faults_kill_node"] == 1

@@ -1,0 +1,193 @@
+"""The speaker under operations that must not move an IP (key rotation), refreshes, and self-fencing."""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from e2e.lab import lab, netns
+from e2e.lab.config import BRIDGE_NS, REPO
+from e2e.lab.config import node as lab_node
+from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.test_loadbalancer import announcer, probe, service, vip_of
+from ironlb.core.election import elect
+
+pytestmark = pytest.mark.lab
+POOL = "e2e-resilience"
+NODES = ("node-1", "node-2", "node-3")
+
+
+def metric(kube: Kube, node: str, name: str) -> float:
+    """One sample of the speaker's metrics on NODE (0 if absent)."""
+    text = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics", check=True).stdout
+    match = re.search(rf"^{re.escape(name)} ([0-9.e+]+)$", text, re.MULTILINE)
+    return float(match.group(1)) if match else 0.0
+
+
+@pytest.fixture(scope="module", autouse=True)
+def pool(kube: Kube) -> Iterator[None]:
+    """A pool announced from every node, once every speaker hears every peer."""
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
+    kube.apply(*pool_manifests(POOL, ["203.0.113.160/28"]))
+    yield
+    kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
+    kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
+
+
+@pytest.fixture
+def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A workload with a pod on every node and a LoadBalancer Service of the same name."""
+    name = "res-" + request.node.name.replace("_", "-")[5:25].strip("-")
+    kube.deploy(name, replicas=3, nodes=list(NODES))
+    kube.apply(service(name, pool=POOL))
+    yield name
+    kube.kubectl("delete", "service", name, "--wait=false")
+    kube.undeploy(name)
+
+
+def secret(kube: Kube) -> dict:
+    """The heartbeat Secret."""
+    return kube.get("secret", "ironlb-heartbeat", namespace="kube-system")
+
+
+def test_a_key_rotation_under_an_announced_service_moves_nothing(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), what="every speaker hears every peer")
+    deaths = {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in NODES}
+    bad_mac = {n: metric(kube, n, 'ironlb_speaker_heartbeats_total{direction="rejected-bad-mac"}') for n in NODES}
+    old_key = secret(kube)["data"]["key"]
+    token = str(time.time())
+    kube.kubectl("-n", "kube-system", "annotate", "secret", "ironlb-heartbeat", f"ironlb.io/rotate={token}",
+                 "--overwrite")
+    seen_phases: set[str] = set()
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        ann = secret(kube)["metadata"].get("annotations") or {}
+        seen_phases.add(ann.get("ironlb.io/rotation-phase", "idle"))
+        assert announcer(kube, web) == owner, "the IP moved during the rotation"
+        if ann.get("ironlb.io/rotated") == token and "ironlb.io/rotation-phase" not in ann:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"rotation did not finish (phases seen: {seen_phases})")
+    assert {"accepting-next", "retiring-previous"} <= seen_phases
+    data = secret(kube)["data"]
+    assert data["key"] != old_key and set(data) == {"key"}, "the old key is gone and only the new one is left"
+    assert len(base64.b64decode(data["key"])) >= 32
+    # Speakers now sign with the new key only: still hearing each other proves every one took it.
+    time.sleep(1.0)
+    assert all(speaker_hears_all(kube, n) for n in NODES)
+    assert {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in NODES} == deaths, "a peer was declared dead"
+    assert {n: metric(kube, n, 'ironlb_speaker_heartbeats_total{direction="rejected-bad-mac"}')
+            for n in NODES} == bad_mac, "some heartbeat was refused under the keys of the moment"
+    assert announcer(kube, web) == owner
+    assert [r["mac"] for r in wait_for(lambda: probe(kube, vip), what="ARP")] == [lab.node_mac(owner)]
+
+
+def garps(kube: Kube, vip: str, seconds: float) -> list[dict]:
+    """Gratuitous ARPs for VIP the client hears within SECONDS."""
+    res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"), "-m",
+                    "e2e.lab.arpwatch", vip, "--seconds", str(seconds), timeout=seconds + 15, check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def test_periodic_reannounce_reaches_the_client_only_when_on(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    assert garps(kube, vip, 2.5) == [], "off by default: no refresh while nothing changes"
+    lab.restart("speaker", owner, env={"IRONLB_REANNOUNCE_INTERVAL": "0.5"})
+    try:
+        wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
+        wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
+        time.sleep(1.0)  # past the takeover burst
+        seen = garps(kube, vip, 3.0)
+        assert {g["mac"] for g in seen} == {lab.node_mac(owner)}
+        assert 4 <= len(seen) <= 8, seen  # every 0.5 s for 3 s
+        gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(seen)]
+        assert all(0.3 < g < 0.8 for g in gaps), gaps
+    finally:
+        lab.restart("speaker", owner)
+        wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
+
+
+def fenced(kube: Kube, node: str) -> str | None:
+    """The reason NODE's speaker gives for being fenced, or None while it answers."""
+    text = kube.exec(node, "curl", "-s", "-m", "1", "http://127.0.0.1:7473/metrics").stdout
+    match = re.search(r'^ironlb_speaker_fenced\{reason="([^"]+)"\} 1\.0$', text, re.MULTILINE)
+    return match.group(1) if match else None
+
+
+def answers(kube: Kube, vip: str) -> list[str]:
+    """MACs answering one ARP request for VIP from the client."""
+    return [r["mac"] for r in probe(kube, vip, wait=0.3)]
+
+
+def steady_single_answer(kube: Kube, vip: str, node: str, samples: int = 10) -> None:
+    """SAMPLES ARP requests in a row each get exactly one reply, from NODE."""
+    got = [answers(kube, vip) for _ in range(samples)]
+    assert all(a == [lab.node_mac(node)] for a in got), got
+
+
+@contextmanager
+def heartbeats_blocked(kube: Kube, node: str) -> Iterator[None]:
+    """Drop heartbeats to and from NODE (it stays on the client's segment and reaches the API)."""
+    rules = ("table inet ilb_e2e_partition { "
+             "chain hb_in { type filter hook input priority -10; udp dport 7946 drop; }; "
+             "chain hb_out { type filter hook output priority -10; udp dport 7946 drop; }; }")
+    kube.exec(node, "nft", rules, check=True)
+    try:
+        yield
+    finally:
+        kube.exec(node, "nft", "delete", "table", "inet", "ilb_e2e_partition")
+
+
+@contextmanager
+def unplugged(node: str) -> Iterator[None]:
+    """Pull NODE's node-segment cable at the bridge: its eth0 stays up but loses carrier."""
+    port = lab_node(int(node[-1])).bridge_port
+    netns.ip("link", "set", port, "down", netns=BRIDGE_NS)
+    try:
+        yield
+    finally:
+        netns.ip("link", "set", port, "up", netns=BRIDGE_NS)
+
+
+def test_a_node_that_loses_carrier_fences_itself_and_takes_its_ips_back_on_heal(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    heir = elect(vip, [n for n in NODES if n != owner])
+    with unplugged(owner):
+        assert wait_for(lambda: fenced(kube, owner), timeout=5, interval=0.1, what="fenced") == "fence-no-carrier"
+        wait_for(lambda: answers(kube, vip) == [lab.node_mac(heir)], timeout=5, interval=0.1, what="heir answers")
+        assert wait_for(lambda: announcer(kube, web) == heir, what="heir announces")
+        steady_single_answer(kube, vip, heir)
+    wait_for(lambda: fenced(kube, owner) is None, timeout=40, what="unfenced after heal")
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="every speaker hears every peer")
+    wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
+    time.sleep(1.0)
+    steady_single_answer(kube, vip, owner)
+
+
+def test_a_node_cut_from_its_peers_but_not_from_clients_stops_answering(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    heir = elect(vip, [n for n in NODES if n != owner])
+    with heartbeats_blocked(kube, owner):
+        # Its peers' node Leases keep renewing while it hears none of them: it is the isolated one.
+        assert wait_for(lambda: fenced(kube, owner), timeout=10, interval=0.1, what="fenced") == "fence-peers-alive"
+        wait_for(lambda: answers(kube, vip) == [lab.node_mac(heir)], timeout=5, interval=0.1, what="only the heir")
+        steady_single_answer(kube, vip, heir)
+        assert all(fenced(kube, n) is None for n in NODES if n != owner), "the majority side keeps answering"
+    wait_for(lambda: fenced(kube, owner) is None, timeout=40, what="unfenced after heal")
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="every speaker hears every peer")
+    wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
+    time.sleep(1.0)
+    steady_single_answer(kube, vip, owner)
