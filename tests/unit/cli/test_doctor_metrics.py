@@ -20,7 +20,8 @@ def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
     return SimpleNamespace(
         announcer=SimpleNamespace(responders=responders, owned=lambda: owned), duplicates={},
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
-        liveness=SimpleNamespace(alive=frozenset(NODES), counters=SimpleNamespace(sent=1, received=2, rejected={})),
+        liveness=SimpleNamespace(alive=frozenset(NODES), fenced=False,
+                                counters=SimpleNamespace(sent=1, received=2, rejected={}, deaths=0)),
         forwarding=None, health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
 
 
