@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e.lab import control_plane, kube, kubeproxy, netns, network, procs, reallab, realnode, workload
+from e2e.lab import control_plane, kube, kubeproxy, metallb, netns, network, procs, reallab, realnode, workload
 from e2e.lab.config import (
     BRIDGE_NS,
     KUBECONFIG,
@@ -190,7 +190,7 @@ def kill_node(name: str) -> None:
         _mark_killed(n.name, True)
         return
     network.cut_node(n)
-    for proc in (f"speaker-{n.name}", kubeproxy.proc_name(n)):
+    for proc in (f"speaker-{n.name}", metallb.speaker_proc(n.name), kubeproxy.proc_name(n)):
         procs.stop(proc, sig=9, timeout=2)
     for pod in workload.pods_on(n.name):
         procs.stop(f"pod-{pod}", sig=9, timeout=2)
@@ -222,6 +222,8 @@ def revive_node(name: str) -> None:
         workload.start_pod_process(pod, state["pods"][pod]["port"])
     if state.get("ironlb") and ironlb_available("speaker"):
         start_speaker(n.name)
+    if state.get("metallb"):
+        metallb.start_speaker(n.name)
     _mark_killed(n.name, False)
 
 
@@ -258,6 +260,9 @@ def ensure_heartbeat_secret() -> None:
 
 def start_ironlb() -> None:
     """Install the CRDs, then start the operator and a speaker on each live node."""
+    if metallb.running():
+        raise RuntimeError("MetalLB runs in this lab; only one implementation at a time: "
+                           "`python -m e2e.lab metallb stop` first")
     subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "apply", "--server-side",
                     "-f", str(REPO / "charts" / "ironlb" / "crds")], check=True, capture_output=True)
     ensure_heartbeat_secret()
