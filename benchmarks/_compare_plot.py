@@ -31,24 +31,29 @@ def plot(result: dict[str, Any], path: Path) -> None:
     cells = list(axes.flat)
     _failover(cells[0], result)
     cells[1].axis("off")
-    cells[2].axis("off")
+    ironlb, metallb = result.get("burst_of_ceiling_ironlb"), result.get("burst_of_ceiling_metallb")
+    _bars(cells[2], "burst ÷ API write ceiling, same run", [ironlb or 0, metallb or 0],
+          round(ironlb / metallb, 2) if ironlb and metallb else None)
     cells[1].text(0, 0.6, f"IronLB vs MetalLB {result.get('metallb_version', '?')}\nsame lab, same run\n"
                           "ratio > 1: IronLB ahead", fontsize=13, va="center")
     for ax, (key, title) in zip(cells[3:], PANELS, strict=True):
-        values = [result.get(f"{key}_{n}") or 0 for n in COLOURS]
-        bars = ax.bar(["IronLB", "MetalLB"], values, color=list(COLOURS.values()))
-        for bar, v in zip(bars, values, strict=True):
-            ax.annotate(f"{v:g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
-                        va="bottom", fontsize=9)
-        ax.set_title(title)
-        ax.text(0.5, 0.93, _ratio_text(result.get(f"{key}_ratio")), transform=ax.transAxes, ha="center",
-                va="top", fontsize=10, fontweight="bold",
-                bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
-        ax.set_ylim(0, max([*values, 1e-9]) * 1.3)
+        _bars(ax, title, [result.get(f"{key}_{n}") or 0 for n in COLOURS], result.get(f"{key}_ratio"))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
+
+
+def _bars(ax, title: str, values: list[float], ratio: float | None) -> None:
+    """Two bars, their values on top and the ratio in a box above them."""
+    bars = ax.bar(["IronLB", "MetalLB"], values, color=list(COLOURS.values()))
+    for bar, v in zip(bars, values, strict=True):
+        ax.annotate(f"{v:.3g}", (bar.get_x() + bar.get_width() / 2, bar.get_height()), ha="center",
+                    va="bottom", fontsize=9)
+    ax.set_title(title)
+    ax.text(0.5, 0.93, _ratio_text(ratio), transform=ax.transAxes, ha="center", va="top", fontsize=10,
+            fontweight="bold", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})
+    ax.set_ylim(0, max([*values, 1e-9]) * 1.3)
 
 
 def _failover(ax, result: dict[str, Any]) -> None:
@@ -60,6 +65,6 @@ def _failover(ax, result: dict[str, Any]) -> None:
     if all(data) and min(min(d) for d in data) > 0:
         ax.set_yscale("log")
     ax.set_title("failover: kill → traffic back (s)")
-    ax.text(0.5, 0.93, f"p50 {_ratio_text(result.get('failover_p50_s_ratio'))}", transform=ax.transAxes,
-            ha="center", va="top", fontsize=10, fontweight="bold",
+    ax.text(0.5, 0.5, f"p50 {_ratio_text(result.get('failover_p50_s_ratio'))}", transform=ax.transAxes,
+            ha="center", va="center", fontsize=10, fontweight="bold",
             bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "grey"})

@@ -54,7 +54,7 @@ def _fresh_namespace(kube: Kube, name: str) -> None:
     kube.kubectl("create", "namespace", name)
 
 
-def run_impl(kube: Kube, impl: Impl, sizes: sc.Sizes, ceiling: list[str], baseline: float,
+def run_impl(kube: Kube, impl: Impl, sizes: sc.Sizes, ceiling: list[str], baseline: dict[str, float],
              tag: int) -> dict[str, Any]:
     """Every scenario against IMPL alone; its raw figures."""
     print(f"== {impl.name}", flush=True)
@@ -102,6 +102,7 @@ def figures(raw: dict[str, dict[str, Any]], baseline: float, baseline_by: dict[s
         out[f"burst_complete_{impl.name}"] = r["burst_complete"]
         out[f"arp_replies_{impl.name}"] = r["arp_replies"]
         out[f"api_writes_idle_by_resource_{impl.name}"] = r["api_writes_idle_by_resource"]
+        out[f"api_writes_per_min_idle_raw_{impl.name}"] = round(r["api_writes_per_min_idle_raw"], 1)
     return out
 
 
@@ -112,9 +113,9 @@ def compare(sizes: sc.Sizes) -> dict[str, Any]:
         stop_all()
         _fresh_namespace(kube, sc.CEILING_NAMESPACE)
         ceiling = sc.create_ceiling_services(core_api(), sizes.burst)
-        baseline, baseline_by = sc.baseline(kube, min(sizes.idle_window_s, 60.0))
+        baseline, baseline_by = sc.baseline(kube, sizes.idle_window_s, sizes.settle_s)
         print(f"baseline: {baseline:.1f} writes/min {baseline_by}", flush=True)
-        raw = {impl.name: run_impl(kube, impl, sizes, ceiling, baseline, tag) for tag, impl in enumerate(IMPLS, 1)}
+        raw = {impl.name: run_impl(kube, impl, sizes, ceiling, baseline_by, tag) for tag, impl in enumerate(IMPLS, 1)}
     finally:
         stop_all()
         IRONLB.start()
@@ -133,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--idle-window", type=float, default=sc.Sizes.idle_window_s)
     args = p.parse_args(argv)
     if args.from_json:
-        result = json.loads(args.from_json.read_text().strip().splitlines()[-1])
+        lines = [ln for ln in args.from_json.read_text().splitlines() if ln.startswith("{")]
+        result = json.loads(lines[-1])  # the last JSON line of a saved run's output
     else:
         result = compare(sc.Sizes(trials=args.trials, burst=args.burst, single=args.single,
                                   idle_window_s=args.idle_window))

@@ -182,19 +182,22 @@ def tool(name: str, argv: list[str]) -> int:
     return subprocess.call([str(bin_dir() / name), *argv], env={**os.environ, "KUBECONFIG": str(KUBECONFIG)})
 
 
-def kill_node(name: str) -> None:
-    """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye)."""
+def kill_node(name: str) -> float:
+    """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye). Returns the monotonic
+    time the node was cut off (on real nodes: when the kill began)."""
     n = node(int(name.rsplit("-", 1)[1]))
     if procs.load_state().get("kubelet"):
+        began = time.monotonic()
         reallab.kill_node(n)
         _mark_killed(n.name, True)
-        return
-    network.cut_node(n)
+        return began
+    cut = network.cut_node(n)
     for proc in (f"speaker-{n.name}", metallb.speaker_proc(n.name), kubeproxy.proc_name(n)):
         procs.stop(proc, sig=9, timeout=2)
     for pod in workload.pods_on(n.name):
         procs.stop(f"pod-{pod}", sig=9, timeout=2)
     _mark_killed(n.name, True)
+    return cut
 
 
 def _mark_killed(node_name: str, killed: bool) -> None:
