@@ -42,9 +42,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # kube-apiserver, kube-proxy, kubectl, kube-controller-manager, kube-scheduler, kubelet, pause, etcd
-# and helm, built from the pinned Go modules into a cache outside the repo (see tools/build.sh).
+# and helm, built from the pinned Go modules into a cache outside the repo (see tools/build.sh);
+# MetalLB's speaker and controller for benchmarks.compare, under their own key (tools/metallb/build.sh).
 tools:
 	@bash tools/build.sh
+	@bash tools/metallb/build.sh
 
 # The lab's images (IronLB from the Dockerfile on a Debian base, pause), when missing or out of date.
 image: deps venv tools

@@ -1,4 +1,4 @@
-"""`python -m e2e.lab`: up | down | status | exec | kubectl | helm | workload | node | restart | ironlb."""
+"""`python -m e2e.lab`: up | down | status | exec | kubectl | helm | workload | node | restart | ironlb | metallb."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from e2e.lab import image, lab, reallab, workload
+from e2e.lab import image, lab, metallb, reallab, workload
 
 # Commands whose arguments are handed on untouched (no lab flags among them).
 PASS_THROUGH = ("exec", "kubectl", "helm")
@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     rs.add_argument("node", nargs="?")
     il = sub.add_parser("ironlb", help="start or stop the operator and speakers")
     il.add_argument("action", choices=["start", "stop"])
+    ml = sub.add_parser("metallb", help="start or stop MetalLB's controller and speakers (IronLB stopped first)")
+    ml.add_argument("action", choices=["start", "stop"])
     return p
 
 
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "node":
         (lab.kill_node if args.action == "kill" else lab.revive_node)(args.node)
         return 0
-    if args.cmd in ("restart", "ironlb") and lab.procs.load_state().get("kubelet"):
+    if args.cmd in ("restart", "ironlb", "metallb") and lab.procs.load_state().get("kubelet"):
         # On real nodes IronLB is the chart's pods: starting host processes would bypass them.
         print(f"{args.cmd}: IronLB runs as pods on real nodes; use `kubectl -n ironlb-system rollout restart` "
               "or `helm install/uninstall`", file=sys.stderr)
@@ -92,10 +94,21 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "restart":
         print(lab.restart(args.component, args.node))
         return 0
-    if args.cmd == "ironlb":
-        (lab.start_ironlb if args.action == "start" else lab.stop_ironlb)()
-        return 0
+    if args.cmd in ("ironlb", "metallb"):
+        return _implementation(args.cmd, args.action)
     return 2
+
+
+def _implementation(which: str, action: str) -> int:
+    """ironlb|metallb start|stop; starting one while the other runs is refused."""
+    start, stop = (lab.start_ironlb, lab.stop_ironlb) if which == "ironlb" else (metallb.start, metallb.stop)
+    try:
+        (start if action == "start" else stop)()
+    except RuntimeError as exc:
+        print(f"{which} {action}: {exc}", file=sys.stderr)
+        return 2
+    print(f"{which} {'running' if action == 'start' else 'stopped'}")
+    return 0
 
 
 def _pass_through(cmd: str, rest: list[str]) -> int:

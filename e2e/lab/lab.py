@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e.lab import control_plane, kube, kubeproxy, netns, network, procs, reallab, realnode, workload
+from e2e.lab import control_plane, kube, kubeproxy, metallb, netns, network, procs, reallab, realnode, workload
 from e2e.lab.config import (
     BRIDGE_NS,
     KUBECONFIG,
@@ -182,19 +182,22 @@ def tool(name: str, argv: list[str]) -> int:
     return subprocess.call([str(bin_dir() / name), *argv], env={**os.environ, "KUBECONFIG": str(KUBECONFIG)})
 
 
-def kill_node(name: str) -> None:
-    """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye)."""
+def kill_node(name: str) -> float:
+    """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye). Returns the monotonic
+    time the node was cut off (on real nodes: when the kill began)."""
     n = node(int(name.rsplit("-", 1)[1]))
     if procs.load_state().get("kubelet"):
+        began = time.monotonic()
         reallab.kill_node(n)
         _mark_killed(n.name, True)
-        return
-    network.cut_node(n)
-    for proc in (f"speaker-{n.name}", kubeproxy.proc_name(n)):
+        return began
+    cut = network.cut_node(n)
+    for proc in (f"speaker-{n.name}", metallb.speaker_proc(n.name), kubeproxy.proc_name(n)):
         procs.stop(proc, sig=9, timeout=2)
     for pod in workload.pods_on(n.name):
         procs.stop(f"pod-{pod}", sig=9, timeout=2)
     _mark_killed(n.name, True)
+    return cut
 
 
 def _mark_killed(node_name: str, killed: bool) -> None:
@@ -222,6 +225,8 @@ def revive_node(name: str) -> None:
         workload.start_pod_process(pod, state["pods"][pod]["port"])
     if state.get("ironlb") and ironlb_available("speaker"):
         start_speaker(n.name)
+    if state.get("metallb"):
+        metallb.start_speaker(n.name)
     _mark_killed(n.name, False)
 
 
@@ -263,6 +268,9 @@ def ensure_heartbeat_secret() -> None:
 
 def start_ironlb() -> None:
     """Install the CRDs, then start the operator and a speaker on each live node."""
+    if metallb.running():
+        raise RuntimeError("MetalLB runs in this lab; only one implementation at a time: "
+                           "`python -m e2e.lab metallb stop` first")
     subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "apply", "--server-side",
                     "-f", str(REPO / "charts" / "ironlb" / "crds")], check=True, capture_output=True)
     ensure_heartbeat_secret()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from e2e.lab import netns
 from e2e.lab.config import (
     BRIDGE,
@@ -110,11 +112,15 @@ def create_client(ipv6: bool) -> None:
             netns.ip("-6", "route", "add", cidr, "dev", "eth0", netns=CLIENT_NS)
 
 
-def cut_node(node: NodeAddr) -> None:
-    """Cut a node off both segments (both ends of each cable go down)."""
+def cut_node(node: NodeAddr) -> float:
+    """Cut a node off both segments (both ends of each cable go down); return the monotonic time
+    its node-segment port went down, the moment clients lose it."""
+    cut = 0.0
     for port, dev in ((node.bridge_port, "eth0"), (node.mgmt_port, "mgmt0")):
         netns.ip("link", "set", port, "down", netns=BRIDGE_NS, check=False)
+        cut = cut or time.monotonic()
         netns.ip("link", "set", dev, "down", netns=node.netns, check=False)
+    return cut
 
 
 def forget_kernel_state(node: NodeAddr) -> None:

@@ -40,3 +40,19 @@ def test_exec_splits_target_from_command(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_kubelet_is_a_known_flag_of_up() -> None:
     args = cli._parser().parse_args(["up", "--kubelet", "--nodes", "2", "--ipv6", "--without-ironlb"])
     assert (args.kubelet, args.nodes, args.ipv6, args.without_ironlb) == (True, 2, True, True)
+
+
+
+@pytest.mark.parametrize(("which", "other_procs"), [("metallb", ("operator", "speaker-")),
+                                                    ("ironlb", ("metallb-",))])
+def test_starting_one_implementation_beside_the_other_is_refused(
+        which: str, other_procs: tuple[str, ...], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # The other implementation's recorded processes run; nothing else is touched before the refusal.
+    monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cli.lab.procs, "load_state", lambda: {})
+    monkeypatch.setattr(cli.lab.procs, "running",
+                        lambda prefix="": {prefix: {}} if prefix.startswith(other_procs) else {})
+    assert cli.main([which, "start"]) == 2
+    err = capsys.readouterr().err
+    assert "only one implementation at a time" in err and "stop` first" in err
