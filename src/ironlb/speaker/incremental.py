@@ -41,7 +41,7 @@ class IncrementalDesired:
 
     def __init__(self, me: str, lb_class: str | None = None) -> None:
         self.me = me
-        self.state = ClusterState(lb_class=lb_class)  # the raw objects (status reporting reads them)
+        self.state = ClusterState(lb_class=lb_class)  # raw objects but slices (status reporting reads them)
         self.table = Table(me=me)  # the published version: replaced, never mutated
         self.infos: dict[str, ServiceInfo] = {}
         self.nodes: dict[str, NodeInfo] = {}
@@ -57,9 +57,15 @@ class IncrementalDesired:
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         """Record one watch event; `publish()` turns what it touched into a new table."""
+        deleted, key = event == "DELETED", _key(obj)
+        if kind == "slices":  # only what the election reads of a slice is kept (10,000 raw slices weigh)
+            if deleted or self._slices.get(key) != _slice_nodes(obj):
+                self._on_slices(key, None if deleted else obj)
+            return
+        if not deleted and getattr(self.state, kind).get(key) == obj:
+            return  # a relist or resync handing back what we hold: nothing to recompute
         self.state.apply(kind, event, obj)
-        deleted = event == "DELETED"
-        getattr(self, f"_on_{kind}")(_key(obj), None if deleted else obj)
+        getattr(self, f"_on_{kind}")(key, None if deleted else obj)
 
     def _on_services(self, key: str, _: Any) -> None:
         self._dirty.add(key)
