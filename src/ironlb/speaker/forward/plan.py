@@ -11,8 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from ironlb.core.election import buckets
 from ironlb.speaker.desired import NodeEligibility, node_state
+from ironlb.speaker.forward.buckets import buckets
 from ironlb.speaker.snapshot import NodeInfo, ServiceInfo, Snapshot
 
 NODE_PORT = "NodePort"
