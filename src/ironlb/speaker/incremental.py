@@ -13,7 +13,7 @@ from typing import Any
 
 from ironlb.speaker.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
 from ironlb.speaker.desired import covering
-from ironlb.speaker.ranking import Ranked, Table, candidates, entries
+from ironlb.speaker.ranking import Ranked, Table, candidates, entries, rerank
 from ironlb.speaker.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
 
 
@@ -52,7 +52,7 @@ class IncrementalDesired:
         self._ready: dict[str, dict[str, frozenset[str]]] = {}  # Service -> slice key -> ready nodes
         self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services allocated from it
         self._dirty: set[str] = set()
-        self._all_dirty = False
+        self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
         self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
@@ -87,7 +87,7 @@ class IncrementalDesired:
         if new is not None:
             self.nodes[name] = new
         if (old is None) != (new is None) or (old and new and _election_view(old) != _election_view(new)):
-            self._all_dirty = True  # any Service may rank this node
+            self._moved.add(name)  # any Service may rank it: each is re-ranked for this node alone
             self._candidates.clear()
 
     def _on_pools(self, name: str, obj: Mapping[str, Any] | None) -> None:
@@ -130,11 +130,14 @@ class IncrementalDesired:
             self._by_pool.setdefault(info.pool, set()).add(key)
         return info
 
+    def _pool_candidates(self, pool: str | None, covered: list[Advertisement]) -> dict[str, frozenset[str]]:
+        if pool not in self._candidates:
+            self._candidates[pool] = candidates(covered, self.nodes)
+        return self._candidates[pool]
+
     def publish(self) -> Table:
         """Recompute what the events since the last call touched; swap in (and return) the new table."""
-        if self._all_dirty:
-            self._dirty |= set(self.infos) | set(self.state.services)
-        if not self._dirty:
+        if not self._dirty and not self._moved:
             return self.table
         ads = self._ordered_ads()
         put: dict[str, tuple[Ranked, ...]] = {}
@@ -145,11 +148,15 @@ class IncrementalDesired:
                 drop.append(key)
             else:
                 covered = covering(info.pool, ads, self.pool_labels)
-                if info.pool not in self._candidates:
-                    self._candidates[info.pool] = candidates(covered, self.nodes)
-                put[key] = entries(info, covered, self.nodes, self._candidates[info.pool])
+                put[key] = entries(info, covered, self.nodes, self._pool_candidates(info.pool, covered))
+        if self._moved:  # Services not otherwise touched: only the moved nodes' places change
+            for key, info in self.infos.items():
+                old = self.table.services.get(key)
+                if key not in self._dirty and old is not None:
+                    pool = self._pool_candidates(info.pool, covering(info.pool, ads, self.pool_labels))
+                    put[key] = rerank(old, info, self._moved, pool)
         self._dirty.clear()
-        self._all_dirty = False
+        self._moved.clear()
         self.table = self.table.evolve(put, drop)
         return self.table
 

@@ -8,6 +8,7 @@ this node can change hands for it (`before_me`), found in O(those IPs).
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -90,6 +91,31 @@ def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, Node
         order = rank(ip, ifaces)
         per_node = tuple(ifaces[n] for n in order[:1 if same else None])
         out.append(Ranked(svc.key, ip, AnnounceReason.ANNOUNCING, order, per_node))
+    return tuple(out)
+
+
+def rerank(old: tuple[Ranked, ...], svc: ServiceInfo, moved: Collection[str],
+           pool_candidates: Mapping[str, frozenset[str]]) -> tuple[Ranked, ...]:
+    """SVC's entries once only the nodes MOVED changed: drop them, insert those now eligible by score.
+
+    O(ranking) and a handful of scores per IP, where `entries` scores every node again.
+    """
+    if not old or old[0].reason is not AnnounceReason.ANNOUNCING:
+        return old  # no advertisement, no ready endpoint: no node changes that
+    ifaces: Mapping[str, frozenset[str]] = pool_candidates
+    if svc.traffic_policy == "Local":
+        ifaces = {n: pool_candidates[n] for n in svc.ready_nodes if n in pool_candidates}
+    joining = [n for n in moved if n in ifaces]
+    first = old[0].interfaces
+    # One value for all before, and the joining nodes have it too: then no scan of every node.
+    same = (len(first) == 1 and all(ifaces[n] == first[0] for n in joining)) or len(set(ifaces.values())) <= 1
+    out = []
+    for entry in old:
+        order = [n for n in entry.ranking if n not in moved]
+        for node in joining:
+            bisect.insort(order, node, key=lambda n, ip=entry.ip: score(n, ip))
+        per_node = tuple(ifaces[n] for n in order[:1 if same else None])
+        out.append(Ranked(entry.service, entry.ip, AnnounceReason.ANNOUNCING, tuple(order), per_node))
     return tuple(out)
 
 

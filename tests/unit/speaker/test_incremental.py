@@ -169,7 +169,7 @@ def _setup(inc: IncrementalDesired) -> None:
     ("a slice change recomputes its Service only", "slices", endpoint_slice("s2-1", "s2", ("n3",)), {"ns/s2"}),
     ("a Service change recomputes itself only", "services", service("s1", (IPS[2],)), {"ns/s1"}),
     ("a Node's address change recomputes nothing", "nodes", node("n2", address=9), set()),
-    ("a Node's label change may touch every Service", "nodes", node("n2", zone="b"), {"ns/s1", "ns/s2"}),
+    ("a Node's label change re-ranks every Service", "nodes", node("n2", zone="b"), {"ns/s1", "ns/s2"}),
     ("a pool's label change: its Services only", "pools", pool("q", "silver"), {"ns/s2"}),
     ("a pool's forwarding change: nothing to rank", "pools", pool("p", forwarding="NodePort"), set()),
     ("an advertisement of pool q only", "advertisements", ad("ad2", ("q",), interfaces=("eth1",)), {"ns/s2"}),
@@ -182,7 +182,7 @@ def test_what_an_event_recomputes(case: str, kind: str, obj: dict[str, Any], rec
     _setup(inc)
     old = inc.table
     inc.apply(kind, "MODIFIED", obj)
-    assert (inc._dirty | (set(inc.infos) if inc._all_dirty else set())) == recomputed, case
+    assert (inc._dirty | (set(inc.infos) if inc._moved else set())) == recomputed, case
     new = inc.publish()
     for key in set(old.services) - recomputed:
         assert new.services[key] is old.services[key], (case, key)

@@ -7,7 +7,7 @@ import pytest
 from ironlb.core.election import elect
 from ironlb.speaker.desired import AnnounceReason
 from ironlb.speaker.persistent import PMap, PSet
-from ironlb.speaker.ranking import Ranked, Table, entries, rank
+from ironlb.speaker.ranking import Ranked, Table, candidates, entries, rank, rerank
 from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, ServiceInfo
 
 NODES = {n: NodeInfo(n, {"zone": "b" if n == "n4" else "a"}) for n in ("n1", "n2", "n3", "n4")}
@@ -117,3 +117,21 @@ def test_pset() -> None:
     assert set(new) == (set(range(100)) | {200}) - {5, 6} and len(new) == 99
     assert len(base) == 100 and 5 in base and 5 not in new
     assert base.evolve((), ()) is base
+
+
+@pytest.mark.parametrize("case, after, moved", [
+    ("a node leaves", {n: i for n, i in NODES.items() if n != "n2"}, {"n2"}),
+    ("a node joins", {**NODES, "n5": NodeInfo("n5", {"zone": "a"})}, {"n5"}),
+    ("a node is excluded", {**NODES, "n3": NodeInfo("n3", {EXCLUDE_LABEL: ""})}, {"n3"}),
+    ("a node moves zone (other interfaces)", {**NODES, "n1": NodeInfo("n1", {"zone": "b"})}, {"n1"}),
+    ("several at once", {**{n: i for n, i in NODES.items() if n != "n4"}, "n6": NodeInfo("n6", {"zone": "b"})},
+     {"n4", "n6"}),
+])
+@pytest.mark.parametrize("policy", ["Cluster", "Local"])
+def test_rerank_equals_entries_from_scratch(case: str, after: dict[str, NodeInfo], moved: set[str],
+                                            policy: str) -> None:
+    ads = [Advertisement("a", node_selectors=({"matchLabels": {"zone": "a"}},), interfaces=frozenset({"eth0"})),
+           Advertisement("all")]
+    service = svc(ips=(IP, "203.0.113.10"), policy=policy, ready=("n1", "n3", "n5", "n6"))
+    old = entries(service, ads, NODES)
+    assert rerank(old, service, moved, candidates(ads, after)) == entries(service, ads, after), case
