@@ -88,14 +88,12 @@ async def run(args: argparse.Namespace) -> int:
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait)
     health = HealthServer(registry_for(lambda: speaker), speaker.ready, args.metrics_host, args.metrics_port)
-    await health.start()
-    task = asyncio.create_task(speaker.run())
+    task = asyncio.create_task(speaker.run(health))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     with contextlib.suppress(asyncio.CancelledError):
         await task
-    await health.stop()
     return 0
 
 
