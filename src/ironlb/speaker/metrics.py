@@ -51,6 +51,7 @@ class SpeakerCollector:
         hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
         if liveness is not None:
             hb.add_metric(["sent"], liveness.counters.sent)
+            hb.add_metric(["unsent"], liveness.counters.unsent)
             hb.add_metric(["received"], liveness.counters.received)
             for reason, n in dict(liveness.counters.rejected).items():
                 hb.add_metric([f"rejected-{reason}"], n)
