@@ -8,7 +8,7 @@ import pytest
 
 from ironlb.core.election import elect
 from ironlb.speaker.cluster import ClusterState
-from ironlb.speaker.desired import ALL_INTERFACES, NodeEligibility, Reason, compute, eligibility
+from ironlb.speaker.desired import ALL_INTERFACES, AnnounceReason, NodeEligibility, compute, eligibility
 from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, ServiceInfo, Snapshot
 
 NODES = ("n1", "n2", "n3")
@@ -62,9 +62,10 @@ def test_reasons_and_interfaces() -> None:
     desired = compute(snapshot, node)
     assert desired.announcements == {"203.0.113.1": frozenset({"eth0", "eth1"})}
     reasons = {d.ip: d.reason for d in desired.decisions}
-    assert reasons == {"203.0.113.1": Reason.ANNOUNCING, "203.0.113.2": Reason.NO_READY_ENDPOINTS}
+    assert reasons == {"203.0.113.1": AnnounceReason.ANNOUNCING, "203.0.113.2": AnnounceReason.NO_READY_ENDPOINTS}
     other = next(n for n in NODES if n != node)
-    assert {d.ip: d.reason for d in compute(snapshot, other).decisions}["203.0.113.1"] is Reason.ANNOUNCED_BY_PEER
+    by_peer = {d.ip: d.reason for d in compute(snapshot, other).decisions}["203.0.113.1"]
+    assert by_peer is AnnounceReason.ANNOUNCED_BY_PEER
     assert compute(snap([svc()]), node).announcements["203.0.113.1"] == ALL_INTERFACES
 
 
