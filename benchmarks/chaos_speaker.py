@@ -169,10 +169,11 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0) -> dict[str, 
     rng = random.Random(seed)
     stop_file = Path(tempfile.mkdtemp(prefix="ilb-chaos-")) / "stop"
     out = stop_file.with_name("samples.jsonl")
-    sampler = subprocess.Popen(
-        ["ip", "netns", "exec", lab_ctl.namespace_of("client"), str(REPO / ".venv/bin/python"), "-m",
-         "e2e.lab.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file)],
-        stdout=out.open("w"), env={**os.environ, "PYTHONPATH": f"{REPO}/src:{REPO}"})
+    with out.open("w") as sink:  # the child has its own copy of the descriptor
+        sampler = subprocess.Popen(
+            ["ip", "netns", "exec", lab_ctl.namespace_of("client"), str(REPO / ".venv/bin/python"), "-m",
+             "e2e.lab.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file)],
+            stdout=sink, env={**os.environ, "PYTHONPATH": f"{REPO}/src:{REPO}"})
     windows: list[tuple[float, float]] = []
     faults: dict[str, int] = {}
     started = time.monotonic()
