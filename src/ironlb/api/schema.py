@@ -108,22 +108,29 @@ def _formatted(description: str, max_length: int, cel_format: str, what: str, sh
     )
 
 
+# CEL format, length limit, what it is called, what it may hold, and the wording of its description.
+_DNS_NAMES = {
+    "label": ("dns1123Label", DNS1123_LABEL_MAX, "a DNS-1123 label", "lowercase letters, digits and '-'",
+              "a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters)"),
+    "subdomain": ("dns1123Subdomain", DNS1123_SUBDOMAIN_MAX, "a DNS-1123 subdomain", "lowercase letters, digits, "
+                  "'-' and '.'", "a Kubernetes object name (DNS-1123 subdomain, at most 253 characters)"),
+}
+
+
+def _dns_name(what: str, kind: str) -> Schema:
+    cel_format, max_length, called, chars, described = _DNS_NAMES[kind]
+    return _formatted(f"{what}: {described}.", max_length, cel_format, what, f"it must be {called}",
+                      f"it must consist of {chars}, and start and end with a letter or digit ({called})")
+
+
 def dns_label(what: str) -> Schema:
     """A DNS-1123 label, such as a namespace name."""
-    return _formatted(
-        f"{what}: a DNS-1123 label (lowercase letters, digits and '-', at most 63 characters).",
-        DNS1123_LABEL_MAX, "dns1123Label", what, "it must be a DNS-1123 label",
-        "it must consist of lowercase letters, digits and '-', and start and end with a letter or digit "
-        "(a DNS-1123 label)")
+    return _dns_name(what, "label")
 
 
 def dns_subdomain(what: str) -> Schema:
     """A DNS-1123 subdomain: the default name format of Kubernetes objects, custom ones included."""
-    return _formatted(
-        f"{what}: a Kubernetes object name (DNS-1123 subdomain, at most 253 characters).",
-        DNS1123_SUBDOMAIN_MAX, "dns1123Subdomain", what, "it must be a DNS-1123 subdomain",
-        "it must consist of lowercase letters, digits, '-' and '.', and start and end with a letter or digit "
-        "(a DNS-1123 subdomain)")
+    return _dns_name(what, "subdomain")
 
 
 def _label_value(description: str) -> Schema:

@@ -27,11 +27,8 @@ log = logging.getLogger(__name__)
 class LeaseDecision(Enum):
     """Why a try to take or keep the Lease came out as it did."""
 
-    ACQUIRED = "acquired"
-    RENEWED = "renewed"
-    HELD_BY_OTHER = "held-by-other"
-    CONFLICT = "conflict"
-    API_ERROR = "api-error"
+    ACQUIRED, RENEWED = "acquired", "renewed"  # held by this replica from here on
+    HELD_BY_OTHER, CONFLICT, API_ERROR = "held-by-other", "conflict", "api-error"  # not held
 
 
 HELD = (LeaseDecision.ACQUIRED, LeaseDecision.RENEWED)

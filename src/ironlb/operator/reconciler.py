@@ -128,8 +128,7 @@ class Reconciler:
         """An IPAddressPool was added, changed or deleted: reconfigure, re-allocate what lost cover."""
         name = body["metadata"]["name"]
         if deleted:
-            self.state.pools.pop(name, None)
-            self.status.forget_pool(name)
+            self._forget("pool", self.state.pools, name)
         else:
             old = self.state.pools.get(name)
             new = PoolView.from_body(body).keeping(old)  # an invalid edit keeps the last valid spec
@@ -150,11 +149,15 @@ class Reconciler:
         """An L2Advertisement changed: which pools are announced, and whether the ones it names exist."""
         name = body["metadata"]["name"]
         if deleted:
-            self.state.advertisements.pop(name, None)
-            self.status.forget_advertisement(name)
+            self._forget("advertisement", self.state.advertisements, name)
         else:
             self.state.advertisements[name] = AdvertisementView.from_body(body)
         self._objects_dirty()
+
+    def _forget(self, kind: str, known: dict[str, Any], name: str) -> None:
+        # A deleted object's status is forgotten too: one made again under that name starts afresh.
+        known.pop(name, None)
+        self.status.forget(kind, name)
 
     def namespace_event(self, name: str, labels: Mapping[str, str] | None) -> None:
         """A Namespace's labels changed: pool selection of its Services may change."""

@@ -38,13 +38,9 @@ class ObjectStatus:
         self.pools, self.advertisements = pools, advertisements
         self._written: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def forget_pool(self, name: str) -> None:
-        """The pool is gone: a pool of that name made later starts afresh."""
-        self._written.pop(("pool", name), None)
-
-    def forget_advertisement(self, name: str) -> None:
-        """The advertisement is gone."""
-        self._written.pop(("advertisement", name), None)
+    def forget(self, kind: str, name: str) -> None:
+        """The object (kind "pool" or "advertisement") is gone: one made later under NAME starts afresh."""
+        self._written.pop((kind, name), None)
 
     async def reconcile_pool(self, name: str) -> None:
         """Pool metrics, and its status: counts, Invalid, Overlapping, Announced."""

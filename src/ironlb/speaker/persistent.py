@@ -8,7 +8,7 @@ plane find what changed between two versions by chunk identity.
 from __future__ import annotations
 
 from collections.abc import Hashable, Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -16,10 +16,28 @@ CHUNKS = 64  # 10,000 IPs -> ~160 per chunk: one change copies ~160 slots and a 
 _EMPTY: dict = {}
 
 
-class PMap(Generic[K, V]):
-    """An immutable map split into CHUNKS dicts by key hash; `evolve` copies only the touched chunks."""
+class _Chunked(Generic[K]):
+    """What maps and sets share: CHUNKS containers by key hash, and the total length."""
 
     __slots__ = ("_chunks", "_len")
+    _chunks: tuple[Any, ...]
+    _len: int
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._chunks[hash(key) % CHUNKS]
+
+    def __len__(self) -> int:
+        return self._len
+
+    def __iter__(self) -> Iterator[K]:
+        for chunk in self._chunks:
+            yield from chunk
+
+
+class PMap(_Chunked[K], Generic[K, V]):
+    """An immutable map split into CHUNKS dicts by key hash; `evolve` copies only the touched chunks."""
+
+    __slots__ = ()
 
     def __init__(self, chunks: tuple[Mapping[K, V], ...] | None = None, length: int = 0) -> None:
         self._chunks: tuple[Mapping[K, V], ...] = chunks or (_EMPTY,) * CHUNKS
@@ -36,16 +54,6 @@ class PMap(Generic[K, V]):
 
     def __getitem__(self, key: K) -> V:
         return self._chunks[hash(key) % CHUNKS][key]
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._chunks[hash(key) % CHUNKS]
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[K]:
-        for chunk in self._chunks:
-            yield from chunk
 
     def items(self) -> Iterator[tuple[K, V]]:
         """Every (key, value)."""
@@ -97,24 +105,14 @@ class _Missing:
 _MISSING = _Missing()
 
 
-class PSet(Generic[K]):
+class PSet(_Chunked[K]):
     """An immutable set split into CHUNKS frozensets by hash; `evolve` copies only the touched chunks."""
 
-    __slots__ = ("_chunks", "_len")
+    __slots__ = ()
 
     def __init__(self, chunks: tuple[frozenset[K], ...] | None = None, length: int = 0) -> None:
         self._chunks: tuple[frozenset[K], ...] = chunks or (frozenset(),) * CHUNKS
         self._len = length
-
-    def __contains__(self, key: object) -> bool:
-        return key in self._chunks[hash(key) % CHUNKS]
-
-    def __len__(self) -> int:
-        return self._len
-
-    def __iter__(self) -> Iterator[K]:
-        for chunk in self._chunks:
-            yield from chunk
 
     def evolve(self, add: Iterable[K], remove: Iterable[K]) -> PSet[K]:
         """A new set with ADD added and REMOVE removed; self is unchanged."""
