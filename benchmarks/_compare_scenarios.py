@@ -95,6 +95,7 @@ def failover_trial(kube: Kube, vip: str, prober_s: float) -> float:
             break
     prober.terminate()
     prober.wait(timeout=10)
+    prober.stdout.close()  # read only up to the first answer: close the pipe ourselves
     lab_ctl.revive_node(node)
     workload.set_ready(pod, True)
     wait_for(lambda: answering_node(kube, vip) == node, timeout=90, interval=0.5,

@@ -147,7 +147,8 @@ def test_forwarding_moves_with_the_announcement(kube: Kube, web: str) -> None:
     assert all(vip not in table_of(kube, n) for n in NODES if n != old)  # only the announcer forwards
     with announcer_killed(kube, web, vip, old):
         new = wait_for(lambda: (n := announcer(kube, web)) != old and n, what="new announcer reported")
-        assert vip in table_of(kube, new)
+        # The status and the nftables programmer follow the fast plane's move each at its own pace.
+        wait_for(lambda: vip in table_of(kube, new), timeout=5, what="forwarding programmed on the new announcer")
     wait_for(lambda: announcer(kube, web) == old, timeout=20, what="announcement back on the revived node")
     wait_for(lambda: vip in table_of(kube, old) and vip not in table_of(kube, new), timeout=10,
              what="forwarding back on the revived node only")
