@@ -6,7 +6,7 @@ node writes to the API to agree; the permutation tests check that event order do
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -17,7 +17,7 @@ from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, Serv
 ALL_INTERFACES: frozenset[str] = frozenset({"*"})
 
 
-class AnnounceReason(Enum):
+class Reason(Enum):
     """Why a Service's IP is, or is not, announced by a node."""
 
     ANNOUNCING = "Announcing"
@@ -44,7 +44,7 @@ class Decision:
 
     service: str
     ip: str
-    reason: AnnounceReason
+    reason: Reason
     node: str | None = None
     interfaces: frozenset[str] = frozenset()
 
@@ -59,17 +59,11 @@ class Desired:
 
 def advertisements_for(pool: str | None, snapshot: Snapshot) -> list[Advertisement]:
     """The L2Advertisements that cover a pool (by name or by pool label selector)."""
-    return covering(pool, snapshot.advertisements, snapshot.pool_labels)
-
-
-def covering(pool: str | None, advertisements: Iterable[Advertisement],
-             pool_labels: Mapping[str, Mapping[str, str]]) -> list[Advertisement]:
-    """The ADVERTISEMENTS that cover POOL, in their order."""
     if pool is None:
         return []
-    labels = pool_labels.get(pool, {})
+    labels = snapshot.pool_labels.get(pool, {})
     out = []
-    for ad in advertisements:
+    for ad in snapshot.advertisements:
         by_name = pool in ad.pools
         by_selector = any(selector_matches(sel, labels) for sel in ad.pool_selectors)
         everything = not ad.pools and not ad.pool_selectors  # MetalLB: no pools named = all pools
@@ -78,28 +72,20 @@ def covering(pool: str | None, advertisements: Iterable[Advertisement],
     return out
 
 
-def selects_node(ad: Advertisement, node: NodeInfo) -> bool:
-    """Does AD's nodeSelectors pick NODE (none = every node)?"""
+def _selects_node(ad: Advertisement, node: NodeInfo) -> bool:
     return not ad.node_selectors or any(selector_matches(sel, node.labels) for sel in ad.node_selectors)
 
 
 def eligibility(node: NodeInfo, ads: list[Advertisement], svc: ServiceInfo, alive: frozenset[str]) -> NodeEligibility:
     """May NODE announce SVC's IPs under ADS?"""
-    if not any(selects_node(ad, node) for ad in ads):
+    if not any(_selects_node(ad, node) for ad in ads):
         return NodeEligibility.NOT_SELECTED
     return node_state(node, svc, alive)
 
 
 def node_state(node: NodeInfo, svc: ServiceInfo, alive: frozenset[str]) -> NodeEligibility:
     """May NODE take SVC's traffic at all (whatever advertisement)? Shared with NodePort forwarding."""
-    if node.name not in alive:  # heartbeats first; the Node's Ready as a second signal
-        return NodeEligibility.DEAD
-    return api_state(node, svc)
-
-
-def api_state(node: NodeInfo, svc: ServiceInfo) -> NodeEligibility:
-    """NODE's eligibility for SVC from the API alone (everything but heartbeat liveness)."""
-    if not node.ready:
+    if node.name not in alive or not node.ready:  # heartbeats first; the Node's Ready as a second signal
         return NodeEligibility.DEAD
     if node.network_unavailable:
         return NodeEligibility.NETWORK_UNAVAILABLE
@@ -110,11 +96,10 @@ def api_state(node: NodeInfo, svc: ServiceInfo) -> NodeEligibility:
     return NodeEligibility.ELIGIBLE
 
 
-def interfaces_for(node: NodeInfo, ads: list[Advertisement]) -> frozenset[str]:
-    """The interfaces NODE answers on under ADS ('*' = every default interface)."""
+def _interfaces(node: NodeInfo, ads: list[Advertisement]) -> frozenset[str]:
     chosen: set[str] = set()
     for ad in ads:
-        if selects_node(ad, node):
+        if _selects_node(ad, node):
             if not ad.interfaces:
                 return ALL_INTERFACES
             chosen |= ad.interfaces
@@ -125,19 +110,19 @@ def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
     """Decisions for every IP of one Service."""
     ads = advertisements_for(svc.pool, snapshot)
     if not ads:
-        return [Decision(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT) for ip in svc.ips]
+        return [Decision(svc.key, ip, Reason.NO_ADVERTISEMENT) for ip in svc.ips]
     if not svc.ready_nodes:
-        return [Decision(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS) for ip in svc.ips]
+        return [Decision(svc.key, ip, Reason.NO_READY_ENDPOINTS) for ip in svc.ips]
     eligible = [n.name for n in snapshot.nodes.values()
                 if eligibility(n, ads, svc, snapshot.alive) is NodeEligibility.ELIGIBLE]
     out = []
     for ip in svc.ips:
         winner = elect(ip, eligible)
         if winner is None:
-            out.append(Decision(svc.key, ip, AnnounceReason.NO_ELIGIBLE_NODE))
+            out.append(Decision(svc.key, ip, Reason.NO_ELIGIBLE_NODE))
         else:
-            out.append(Decision(svc.key, ip, AnnounceReason.ANNOUNCING, winner,
-                                interfaces_for(snapshot.nodes[winner], ads)))
+            out.append(Decision(svc.key, ip, Reason.ANNOUNCING, winner,
+                                _interfaces(snapshot.nodes[winner], ads)))
     return out
 
 
@@ -149,8 +134,8 @@ def compute(snapshot: Snapshot, me: str) -> Desired:
         for decision in decide(snapshot.services[key], snapshot):
             if decision.node == me:
                 announcements[decision.ip] = announcements.get(decision.ip, frozenset()) | decision.interfaces
-            elif decision.reason is AnnounceReason.ANNOUNCING:
-                decision = Decision(decision.service, decision.ip, AnnounceReason.ANNOUNCED_BY_PEER, decision.node,
+            elif decision.reason is Reason.ANNOUNCING:
+                decision = Decision(decision.service, decision.ip, Reason.ANNOUNCED_BY_PEER, decision.node,
                                     decision.interfaces)
             decisions.append(decision)
     return Desired(announcements=announcements, decisions=tuple(decisions))

@@ -1,1 +1,0 @@
-"""The fast plane: heartbeats, failure detection, ARP/NDP responders, on their own thread."""
