@@ -187,11 +187,18 @@ def test_spoofed_flood_makes_a_handful_of_events_and_stalls_nothing(kube: Kube, 
     assert answers and all([r["mac"] for r in replies] == [mac] for replies in answers), answers
     assert max(latencies) < 100, latencies
     assert min(alive) == 3, alive
-    after = wait_for(lambda: (m := metrics(kube, node)) and total(m, "ironlb_speaker_events_total") -
-                     total(before, "ironlb_speaker_events_total") >= FLOOD and m, timeout=10,
-                     what="every spoofed frame counted by the recorder")
-    dups = "ironlb_speaker_duplicate_answers_total"
-    assert total(after, dups) - total(before, dups) >= FLOOD
+    # Every spoofed frame is accounted for: counted by the recorder, or counted as dropped by the kernel
+    # (a packet socket's queue overflows under load; the speaker exports those drops rather than hide them).
+    def grew(m: dict[str, float], name: str) -> float:
+        return total(m, name) - total(before, name)
+
+    drops, dups, recorded = ("ironlb_speaker_kernel_drops_total", "ironlb_speaker_duplicate_answers_total",
+                             "ironlb_speaker_events_total")
+    after = wait_for(lambda: (m := metrics(kube, node)) and grew(m, recorded) + grew(m, drops) >= FLOOD and m,
+                     timeout=10, what="every spoofed frame counted by the recorder or as a kernel drop")
+    print(f"kernel drops {grew(after, drops)}, duplicates {grew(after, dups)}, recorded {grew(after, recorded)}")
+    assert grew(after, dups) + grew(after, drops) >= FLOOD
+    assert grew(after, dups) >= FLOOD // 4, "the responder kept up with at most a small share of the flood"
     assert log_lines(node, logs[node], "answers for") <= 5
     for n in NODES:  # no failover anywhere: nothing moved, nothing was re-announced
         assert log_lines(n, logs[n], "announcements changed") == 0, n

@@ -22,7 +22,7 @@ from ironlb.speaker.forward.nft import render
 from ironlb.speaker.forward.programmer import NftablesProgrammer
 from ironlb.speaker.interfaces import InterfaceTracker, MacSet
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
-from ironlb.speaker.l2.io import RawPacketIO
+from ironlb.speaker.l2.io import DropCounter, RawPacketIO
 from ironlb.speaker.l2.responder import Responder
 from ironlb.speaker.liveness.transport import Liveness
 from ironlb.speaker.presence import Presence
@@ -59,13 +59,14 @@ class Speaker:
         self._recheck: asyncio.TimerHandle | None = None
         # Frames from another MAC claiming our IPs, by interface (outlives the responders, which come and go).
         self.duplicates: dict[str, int] = {}
+        self.kernel_drops = DropCounter()  # frames the kernel dropped before we could read them, honestly counted
         self._duplicate_log = Throttle(10.0)
 
     def _make_responder(self, iface: Interface) -> Responder:
         loop = asyncio.get_running_loop()
-        arp = RawPacketIO(iface.name, iface.index, "arp", loop)
+        arp = RawPacketIO(iface.name, iface.index, "arp", loop, self.kernel_drops)
         try:
-            ndp = RawPacketIO(iface.name, iface.index, "ndp", loop)
+            ndp = RawPacketIO(iface.name, iface.index, "ndp", loop, self.kernel_drops)
         except OSError:  # the interface vanished in between: release the first socket too
             arp.close()
             raise

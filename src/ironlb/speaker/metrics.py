@@ -30,6 +30,11 @@ class SpeakerCollector:
             gratuitous.add_metric([name], responder.stats.gratuitous)
         for name, n in sorted(sp.duplicates.items()):
             duplicates.add_metric([name], n)
+        dropped = CounterMetricFamily("ironlb_speaker_kernel_drops", "ARP/NDP frames the kernel dropped on the "
+                                      "speaker's packet sockets (receive queue full), never seen by the responders",
+                                      labels=["interface"])
+        for name, n in sorted(sp.kernel_drops.totals().items()):
+            dropped.add_metric([name], n)
         events = CounterMetricFamily("ironlb_speaker_events", "Events this speaker was asked to record, by what "
                                      "became of them (emitted, aggregated, combined, dropped, failed)",
                                      labels=["outcome"])
@@ -66,8 +71,8 @@ class SpeakerCollector:
         failing.add_metric([], len(sp.health.failing))
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
-        yield from (requests, replies, gratuitous, duplicates, events, announced, announcing, alive, hb, deaths, fenced,
-                    forwarded, failing, in_sync)
+        yield from (requests, replies, gratuitous, duplicates, dropped, events, announced, announcing, alive, hb,
+                    deaths, fenced, forwarded, failing, in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

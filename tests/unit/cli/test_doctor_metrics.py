@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.gather import parse_metrics
 from ironlb.cli.doctor.model import Mark
+from ironlb.speaker.l2.io import DropCounter
 from ironlb.speaker.l2.responder import Stats
 from ironlb.speaker.metrics import registry_for
 from tests.unit.cli.doctor_facts import NODES, VIP, edited
@@ -18,7 +19,7 @@ def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
     """Just what the collector reads from a speaker."""
     responders = {name: SimpleNamespace(stats=Stats(requests=9, replies=7, gratuitous=3)) for name in owned}
     return SimpleNamespace(
-        announcer=SimpleNamespace(responders=responders, owned=lambda: owned), duplicates={},
+        announcer=SimpleNamespace(responders=responders, owned=lambda: owned), duplicates={}, kernel_drops=DropCounter(),
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
         liveness=SimpleNamespace(alive=frozenset(NODES), fenced=False,
                                 counters=SimpleNamespace(sent=1, received=2, rejected={}, deaths=0)),

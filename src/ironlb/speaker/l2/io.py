@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+import threading
 from collections.abc import Callable
 from typing import Protocol
 
@@ -15,7 +16,12 @@ from ironlb.speaker.l2.packets import ETH_P_ARP, ETH_P_IPV6
 SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP = 1, 2
 PACKET_MR_MULTICAST = 0
+PACKET_STATISTICS = 6
 PACKET_OUTGOING = 4
+# A deeper receive queue than the default ~200 KiB, so a burst (a flood, a busy loop) is absorbed
+# rather than dropped; whatever the kernel still drops is counted by DropCounter.
+RCVBUF_BYTES = 4 << 20
+SO_RCVBUFFORCE = 33
 FrameHandler = Callable[[bytes], None]
 # Frames read per wake-up: a flood on one socket must not starve the loop (heartbeats, other
 # interfaces); the loop calls back at once while more are queued.
@@ -44,22 +50,74 @@ class PacketIO(Protocol):
         """Release the socket."""
 
 
+class DropCounter:
+    """Frames the kernel dropped on our packet sockets (queue full), by interface; outlives the sockets.
+
+    PACKET_STATISTICS resets on every read, so each read is folded into a running total here. Thread-safe:
+    a metrics scrape may read while the packet loop opens and closes sockets.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._totals: dict[str, int] = {}
+        self._live: set[RawPacketIO] = set()
+
+    def add(self, ifname: str, dropped: int) -> None:
+        """Fold DROPPED more frames into IFNAME's total."""
+        if dropped:
+            with self._lock:
+                self._totals[ifname] = self._totals.get(ifname, 0) + dropped
+
+    def track(self, io: RawPacketIO, live: bool) -> None:
+        """Start (or stop) polling a socket's statistics."""
+        with self._lock:
+            (self._live.add if live else self._live.discard)(io)
+
+    def totals(self) -> dict[str, int]:
+        """Interface -> frames dropped so far (reads every live socket's statistics first)."""
+        with self._lock:
+            live = list(self._live)
+        for io in live:
+            io.collect_drops()
+        with self._lock:
+            return dict(self._totals)
+
+
+def read_drops(sock: socket.socket) -> int:
+    """Frames the kernel dropped on a packet socket since the last read (0 if it cannot say)."""
+    try:
+        _, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET, PACKET_STATISTICS, 8))
+    except OSError:
+        return 0
+    return int(drops)
+
+
 class RawPacketIO:
     """AF_PACKET socket bound to one interface, BPF-filtered, driven by the asyncio loop (no thread)."""
 
-    def __init__(self, ifname: str, ifindex: int, protocol: str, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, ifname: str, ifindex: int, protocol: str, loop: asyncio.AbstractEventLoop,
+                 drops: DropCounter | None = None) -> None:
         self.ifname, self.ifindex, self.protocol, self.loop = ifname, ifindex, protocol, loop
+        self.drops = drops
         ethertype, program = (ETH_P_ARP, bpf.ARP_PROGRAM) if protocol == "arp" else (ETH_P_IPV6, bpf.NDP_PROGRAM)
         # Protocol 0 until the filter is attached and the socket bound: nothing unfiltered slips in.
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
             self.sock.setblocking(False)
+            _deepen_queue(self.sock)
             bpf.attach(self.sock, program)
             self.sock.bind((ifname, ethertype))
         except OSError:  # e.g. the interface is already gone: no half-made socket is left open
             self.sock.close()
             raise
         self._on_frame: FrameHandler | None = None
+        if drops is not None:
+            drops.track(self, True)
+
+    def collect_drops(self) -> None:
+        """Fold the kernel's drop count since the last read into the DropCounter."""
+        if self.drops is not None and self.sock.fileno() >= 0:
+            self.drops.add(self.ifname, read_drops(self.sock))
 
     def start(self, on_frame: FrameHandler) -> None:
         """Begin delivering received frames to `on_frame`."""
@@ -106,7 +164,19 @@ class RawPacketIO:
         """Release the socket."""
         with contextlib.suppress(Exception):
             self.loop.remove_reader(self.sock.fileno())
+        if self.drops is not None:
+            self.collect_drops()  # the last drops count too
+            self.drops.track(self, False)
         self.sock.close()
+
+
+def _deepen_queue(sock: socket.socket) -> None:
+    # SO_RCVBUFFORCE passes rmem_max with CAP_NET_ADMIN (the speaker has it); otherwise take what is allowed.
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+    except OSError:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
 
 
 class FakePacketIO:
