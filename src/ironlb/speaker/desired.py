@@ -17,7 +17,7 @@ from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, Serv
 ALL_INTERFACES: frozenset[str] = frozenset({"*"})
 
 
-class Reason(Enum):
+class AnnounceReason(Enum):
     """Why a Service's IP is, or is not, announced by a node."""
 
     ANNOUNCING = "Announcing"
@@ -44,7 +44,7 @@ class Decision:
 
     service: str
     ip: str
-    reason: Reason
+    reason: AnnounceReason
     node: str | None = None
     interfaces: frozenset[str] = frozenset()
 
@@ -110,18 +110,18 @@ def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
     """Decisions for every IP of one Service."""
     ads = advertisements_for(svc.pool, snapshot)
     if not ads:
-        return [Decision(svc.key, ip, Reason.NO_ADVERTISEMENT) for ip in svc.ips]
+        return [Decision(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT) for ip in svc.ips]
     if not svc.ready_nodes:
-        return [Decision(svc.key, ip, Reason.NO_READY_ENDPOINTS) for ip in svc.ips]
+        return [Decision(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS) for ip in svc.ips]
     eligible = [n.name for n in snapshot.nodes.values()
                 if eligibility(n, ads, svc, snapshot.alive) is NodeEligibility.ELIGIBLE]
     out = []
     for ip in svc.ips:
         winner = elect(ip, eligible)
         if winner is None:
-            out.append(Decision(svc.key, ip, Reason.NO_ELIGIBLE_NODE))
+            out.append(Decision(svc.key, ip, AnnounceReason.NO_ELIGIBLE_NODE))
         else:
-            out.append(Decision(svc.key, ip, Reason.ANNOUNCING, winner,
+            out.append(Decision(svc.key, ip, AnnounceReason.ANNOUNCING, winner,
                                 _interfaces(snapshot.nodes[winner], ads)))
     return out
 
@@ -134,8 +134,8 @@ def compute(snapshot: Snapshot, me: str) -> Desired:
         for decision in decide(snapshot.services[key], snapshot):
             if decision.node == me:
                 announcements[decision.ip] = announcements.get(decision.ip, frozenset()) | decision.interfaces
-            elif decision.reason is Reason.ANNOUNCING:
-                decision = Decision(decision.service, decision.ip, Reason.ANNOUNCED_BY_PEER, decision.node,
+            elif decision.reason is AnnounceReason.ANNOUNCING:
+                decision = Decision(decision.service, decision.ip, AnnounceReason.ANNOUNCED_BY_PEER, decision.node,
                                     decision.interfaces)
             decisions.append(decision)
     return Desired(announcements=announcements, decisions=tuple(decisions))

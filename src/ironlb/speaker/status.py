@@ -17,7 +17,7 @@ from kubernetes.client.rest import ApiException
 from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING
 from ironlb.common.events import EventRecorder, KubeEventSink, ObjectRef
 from ironlb.core.election import elect
-from ironlb.speaker.desired import Decision, Reason
+from ironlb.speaker.desired import AnnounceReason, Decision
 from ironlb.speaker.forward.plan import Backend, ServicePlan
 
 log = logging.getLogger(__name__)
@@ -39,9 +39,9 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
         return {"status": "True", "reason": "Announcing", "message": "; ".join(parts)}
     missing = next(d for d in decisions if not d.node)
     text = {
-        Reason.NO_ADVERTISEMENT: "no L2Advertisement selects its pool, so no node answers ARP/NDP for it",
-        Reason.NO_READY_ENDPOINTS: "it has no ready endpoints",
-        Reason.NO_ELIGIBLE_NODE: "no node is eligible (alive, selected by an L2Advertisement, not excluded, "
+        AnnounceReason.NO_ADVERTISEMENT: "no L2Advertisement selects its pool, so no node answers ARP/NDP for it",
+        AnnounceReason.NO_READY_ENDPOINTS: "it has no ready endpoints",
+        AnnounceReason.NO_ELIGIBLE_NODE: "no node is eligible (alive, selected by an L2Advertisement, not excluded, "
                                  "and with a local endpoint for externalTrafficPolicy: Local)",
     }.get(missing.reason, missing.reason.value)
     return {"status": "False", "reason": missing.reason.value, "message": f"{missing.ip} is not announced: {text}"}

@@ -19,7 +19,8 @@ def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
     """Just what the collector reads from a speaker."""
     responders = {name: SimpleNamespace(stats=Stats(requests=9, replies=7, gratuitous=3)) for name in owned}
     return SimpleNamespace(
-        announcer=SimpleNamespace(responders=responders, owned=lambda: owned), duplicates={}, kernel_drops=DropCounter(),
+        announcer=SimpleNamespace(responders=responders, owned=lambda: owned), duplicates={},
+        kernel_drops=DropCounter(),
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
         liveness=SimpleNamespace(alive=frozenset(NODES), fenced=False,
                                 counters=SimpleNamespace(sent=1, received=2, rejected={}, deaths=0)),
