@@ -81,21 +81,20 @@ def failover_trial(kube: Kube, vip: str, prober_s: float) -> float:
     workload.set_ready(pod, False)  # surviving pods serve; we measure the L2 takeover, not endpoints
     time.sleep(1.5)  # kube-proxy's minSyncPeriod
     wait_for(lambda: answering_node(kube, vip) == node, timeout=20, what="traffic through the owner before the kill")
-    prober = subprocess.Popen(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
-                               "e2e.lab.prober", vip, "--duration", str(prober_s)], stdout=subprocess.PIPE,
-                              text=True, env={"PYTHONPATH": f"{REPO}/src:{REPO}"})
-    time.sleep(1.0)
-    killed = lab_ctl.kill_node(node)  # when its port went down: a connection opened before may still finish
-    back = float("inf")
-    assert prober.stdout is not None
-    for line in prober.stdout:  # stop at the first answer on a connection opened after the kill
-        fields = line.split()
-        if len(fields) >= 2 and float(fields[0]) > killed:
-            back = float(fields[1]) - killed
-            break
-    prober.terminate()
-    prober.wait(timeout=10)
-    prober.stdout.close()  # read only up to the first answer: close the pipe ourselves
+    # As a context, the Popen closes its pipe and reaps the prober however the loop below ends.
+    with subprocess.Popen(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
+                           "e2e.lab.prober", vip, "--duration", str(prober_s)], stdout=subprocess.PIPE,
+                          text=True, env={"PYTHONPATH": f"{REPO}/src:{REPO}"}) as prober:
+        time.sleep(1.0)
+        killed = lab_ctl.kill_node(node)  # when its port went down: a connection opened before may still finish
+        back = float("inf")
+        assert prober.stdout is not None
+        for line in prober.stdout:  # stop at the first answer on a connection opened after the kill
+            fields = line.split()
+            if len(fields) >= 2 and float(fields[0]) > killed:
+                back = float(fields[1]) - killed
+                break
+        prober.terminate()
     lab_ctl.revive_node(node)
     workload.set_ready(pod, True)
     wait_for(lambda: answering_node(kube, vip) == node, timeout=90, interval=0.5,

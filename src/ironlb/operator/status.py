@@ -7,7 +7,7 @@ or its message changes while it is one.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ironlb.api.constants import GROUP, L2ADVERTISEMENT_KIND, VERSION
@@ -21,7 +21,7 @@ from ironlb.operator.advertisements import (
     announced_condition,
 )
 from ironlb.operator.pools import PoolView, condition_changed, is_problem, pool_status, same_status
-from ironlb.operator.writer import ApiWriter, pool_ref
+from ironlb.operator.writer import ApiWriter, Written, pool_ref
 
 
 def advertisement_ref(name: str, uid: str | None) -> ObjectRef:
@@ -52,7 +52,7 @@ class ObjectStatus:
             metrics.POOL_ASSIGNED.labels(name, family).set(counts[1])
         announced = announced_condition(announced_by(view, self.advertisements.values()), view.status)
         status = pool_status(view, self.allocator, view.overlaps_with(self.pools.values()), announced)
-        await self._write(("pool", name), view.status, status, pool_ref(name, view.uid))
+        await self._write(("pool", name), view.status, status, pool_ref(name, view.uid), self.writer.set_pool_status)
 
     async def reconcile_advertisement(self, name: str) -> None:
         """An advertisement's status: MissingPools."""
@@ -60,19 +60,18 @@ class ObjectStatus:
         if view is None:
             return
         status = advertisement_status(view, self.pools.keys())
-        await self._write(("advertisement", name), view.status, status, advertisement_ref(name, view.uid))
+        await self._write(("advertisement", name), view.status, status, advertisement_ref(name, view.uid),
+                          self.writer.set_advertisement_status)
 
     async def _write(self, key: tuple[str, str], shown: Mapping[str, Any], status: dict[str, Any],
-                     ref: ObjectRef) -> None:
+                     ref: ObjectRef, write: Callable[[str, dict[str, Any]], Awaitable[Written]]) -> None:
         previous = self._written.get(key)
         if previous is not None and same_status(previous, status):
             return
         if previous is None and same_status(shown, status):
             self._written[key] = status
             return
-        kind, name = key
-        write = self.writer.set_pool_status if kind == "pool" else self.writer.set_advertisement_status
-        if not (await write(name, status)).ok:
+        if not (await write(key[1], status)).ok:
             return
         self._written[key] = status
         for cond in status.get("conditions", []):
