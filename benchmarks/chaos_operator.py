@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._lab import lab, percentile, report
-from e2e.lab import control_plane, procs
 from e2e.lab import lab as lab_ctl
+from e2e.lab import procs
 from e2e.lab.config import ETCD_CLIENT_PORT, REPO
 from e2e.lab.invariants import DuplicateIPChecker, Shown
 from e2e.lab.testing import Kube, pool_manifest, wait_for
@@ -160,10 +160,12 @@ def compact_etcd() -> None:
 
 
 def restart_apiserver() -> None:
-    """Stop and start kube-apiserver (the operator must ride it out)."""
-    state = procs.load_state()
-    procs.stop("kube-apiserver")
-    control_plane.start_apiserver(lab_ctl.bin_dir(), bool(state.get("ipv6")))
+    """Stop and start kube-apiserver (the operator must ride it out), with the lab's own flags.
+
+    The lab's start keeps the node-name resolution the node proxy needs; a bare start would leave
+    `nodes/NAME/proxy` (how `ironlb doctor` reads speakers) failing with 400 for the rest of the lab."""
+    lab_ctl.stop_apiserver()
+    lab_ctl.start_apiserver()
 
 
 class Churn:

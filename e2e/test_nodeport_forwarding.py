@@ -3,6 +3,7 @@ healthy nodes (its own nftables table, ipMode Proxy), through the real kube-prox
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import kubeproxy, lab, procs, workload
-from e2e.lab.config import node
+from e2e.lab.config import LOG_DIR, node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
 from e2e.test_loadbalancer import announcer, announcer_killed, service, vip_of
 
@@ -140,6 +141,14 @@ def table_of(kube: Kube, on: str) -> str:
     return kube.exec(on, "nft", "list", "table", "inet", "ironlb").stdout
 
 
+def evidence(kube: Kube, web: str, on: str) -> str:
+    """What a failed forwarding check needs: the Service's status, ON's table and speaker log tail."""
+    log = (LOG_DIR / f"speaker-{on}.log").read_text(errors="replace").splitlines()
+    return "\n".join([json.dumps(kube.get("service", web).get("status"), indent=1),
+                      f"--- nft list table inet ironlb on {on}:", table_of(kube, on) or "(no table)",
+                      f"--- last lines of speaker-{on}.log:", *log[-60:]])
+
+
 def test_forwarding_moves_with_the_announcement(kube: Kube, web: str) -> None:
     vip = vip_of(kube, web)
     old = announcer(kube, web)
@@ -147,8 +156,11 @@ def test_forwarding_moves_with_the_announcement(kube: Kube, web: str) -> None:
     assert all(vip not in table_of(kube, n) for n in NODES if n != old)  # only the announcer forwards
     with announcer_killed(kube, web, vip, old):
         new = wait_for(lambda: (n := announcer(kube, web)) != old and n, what="new announcer reported")
-        # The status and the nftables programmer follow the fast plane's move each at its own pace.
-        wait_for(lambda: vip in table_of(kube, new), timeout=5, what="forwarding programmed on the new announcer")
+        # The status and the nftables programmer follow the announcer's move each at its own pace.
+        try:
+            wait_for(lambda: vip in table_of(kube, new), timeout=5, what="forwarding programmed on the new announcer")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{evidence(kube, web, new)}") from None
     wait_for(lambda: announcer(kube, web) == old, timeout=20, what="announcement back on the revived node")
     wait_for(lambda: vip in table_of(kube, old) and vip not in table_of(kube, new), timeout=10,
              what="forwarding back on the revived node only")

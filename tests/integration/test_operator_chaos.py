@@ -20,3 +20,10 @@ def test_ten_kills_during_churn_keep_every_invariant(kube: Kube) -> None:
     assert figures["ips_changed_untouched"] == 0
     assert figures["not_converged"] == 0, figures["not_converged_keys"]
     assert figures["api_restarts"] == 1
+
+
+def test_the_restarted_api_server_still_proxies_to_nodes(kube: Kube) -> None:
+    # The chaos run restarts kube-apiserver; what comes back must be the lab's, with node names it
+    # resolves, or `nodes/NAME/proxy` (how `ironlb doctor` reads speakers) answers 400 from then on.
+    text = kube.kubectl("get", "--raw", "/api/v1/nodes/node-1:7473/proxy/metrics").stdout
+    assert "ironlb_speaker_" in text
