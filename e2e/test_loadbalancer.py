@@ -42,10 +42,11 @@ def announced(kube: Kube, name: str) -> dict | None:
     return next((c for c in conds if c["type"] == "ironlb.io/Announced"), None)
 
 
-def announcer(kube: Kube, name: str, status: str = "True") -> str:
-    """Wait for the condition; return the node named in it."""
+def announcer(kube: Kube, name: str, status: str = "True", ip: str | None = None) -> str:
+    """Wait for the condition; return the node named in it (for IP, when given: a dual-stack
+    Service's two IPs may be announced by two nodes, and the message names both)."""
     cond = wait_for(lambda: (c := announced(kube, name)) and c["status"] == status and c, what=f"{name} announced")
-    match = re.search(r"node (node-\d+)", cond["message"])
+    match = re.search((re.escape(ip) + " from " if ip else "") + r"node (node-\d+)", cond["message"])
     assert match, cond
     return match.group(1)
 
@@ -56,10 +57,16 @@ def vip_of(kube: Kube, name: str) -> str:
                              .get("ingress") or [{}])[0].get("ip"), what=f"ingress of {name}")
 
 
+def settled_election(kube: Kube) -> None:
+    """Every speaker has joined and counts every node alive: a node the last test revived is back in
+    the election, so the announcer a test reads now is the one the next kill moves away from."""
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A pool announced from every node (once every speaker has joined and hears every peer)."""
-    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
+    settled_election(kube)
     kube.apply(*pool_manifests(POOL, ["203.0.113.64/27", "2001:db8:ffff::100/120"]))
     yield
     kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
@@ -70,6 +77,7 @@ def pool(kube: Kube) -> Iterator[None]:
 def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A workload with a pod on every node and a LoadBalancer Service of the same name."""
     name = request.node.name.replace("_", "-")[5:30].strip("-")
+    settled_election(kube)
     kube.deploy(name, replicas=3, nodes=list(NODES))
     kube.apply(service(name))
     yield name

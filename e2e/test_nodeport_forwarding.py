@@ -14,7 +14,8 @@ import pytest
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import LOG_DIR, node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
-from e2e.test_loadbalancer import announcer, announcer_killed, service, vip_of
+from e2e.test_loadbalancer import announcer, announcer_killed, service, settled_election, vip_of
+from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-fwd"
@@ -36,6 +37,7 @@ def pool(kube: Kube) -> Iterator[None]:
 def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A dual-stack workload with a pod on every node behind a Service from the forwarding pool."""
     name = "fwd-" + request.node.name.replace("_", "-")[5:22].strip("-")
+    settled_election(kube)  # the node the last test killed is back in the election
     kube.deploy(name, replicas=3, nodes=list(NODES))
     kube.apply(service(name, pool=POOL, ipFamilyPolicy="PreferDualStack", ipFamilies=["IPv4", "IPv6"]))
     node_port = kube.get("service", name)["spec"]["ports"][0]["nodePort"]
@@ -151,17 +153,19 @@ def evidence(kube: Kube, web: str, on: str) -> str:
 
 def test_forwarding_moves_with_the_announcement(kube: Kube, web: str) -> None:
     vip = vip_of(kube, web)
-    old = announcer(kube, web)
+    old = announcer(kube, web, ip=vip)
+    assert old == elect(vip, NODES)
     wait_for(lambda: vip in table_of(kube, old), what="forwarding programmed")
     assert all(vip not in table_of(kube, n) for n in NODES if n != old)  # only the announcer forwards
     with announcer_killed(kube, web, vip, old):
-        new = wait_for(lambda: (n := announcer(kube, web)) != old and n, what="new announcer reported")
+        heir = elect(vip, [n for n in NODES if n != old])
+        new = wait_for(lambda: (n := announcer(kube, web, ip=vip)) == heir and n, what="the heir reported")
         # The status and the nftables programmer follow the announcer's move each at its own pace.
         try:
             wait_for(lambda: vip in table_of(kube, new), timeout=5, what="forwarding programmed on the new announcer")
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{evidence(kube, web, new)}") from None
-    wait_for(lambda: announcer(kube, web) == old, timeout=20, what="announcement back on the revived node")
+    wait_for(lambda: announcer(kube, web, ip=vip) == old, timeout=20, what="announcement back on the revived node")
     wait_for(lambda: vip in table_of(kube, old) and vip not in table_of(kube, new), timeout=10,
              what="forwarding back on the revived node only")
     # Every new connection lands, whichever node's NodePort its bucket picks (the revived one included).
