@@ -15,14 +15,3 @@ def elect(ip: str, eligible_nodes: Iterable[str]) -> str | None:
     """The announcing node for IP, or None when no node is eligible."""
     return min(eligible_nodes, key=lambda node: score(node, ip), default=None)
 
-
-def buckets(key: str, nodes: Iterable[str], count: int) -> tuple[str, ...]:
-    """COUNT hash buckets of KEY, each owned by the node elected for it (empty without nodes).
-
-    Rendezvous hashing per bucket: when a node leaves, only its own buckets move, so flows hashed
-    to the other nodes keep their node.
-    """
-    candidates = sorted(set(nodes))
-    if not candidates:
-        return ()
-    return tuple(elect(f"{key}/{bucket}", candidates) or candidates[0] for bucket in range(count))

@@ -64,7 +64,8 @@ class Announcer:
 
     def owned(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs it answers for now."""
-        return {name: r.owned for name, r in self.responders.items() if r.owned}
+        # A copy first: metrics and readiness read this from another thread than the one that changes it.
+        return {name: r.owned for name, r in list(self.responders.items()) if r.owned}
 
     def apply(self, desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> Diff:
         """Make the responders match DESIRED; gratuitous bursts for every newly owned (ip, interface)."""

@@ -1,51 +1,80 @@
-"""The speaker: watches -> snapshot -> desired (pure) -> announcer (diff) -> responders (packets)."""
+"""The speaker: watches -> incremental desired state -> ranking table -> fast plane (heartbeats, responders).
+
+Two planes. The control plane (this asyncio loop) runs the informers, keeps the ranking table up to
+date incrementally, and follows with status, Events and nftables. The fast plane (its own thread,
+`fast.plane`) owns heartbeats and the ARP/NDP responders and decides ownership from the latest table
+and the alive set. `run` enters one context per component and leaves them in reverse order.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
-from typing import Any
+import sys
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
 
 from kubernetes import client
 
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.informer import Informer
 from ironlb.common.throttle import Throttle
-from ironlb.speaker.announcer import Announcer, Interface
+from ironlb.speaker.announcer import Announcer, Interface, ResponderFactory
 from ironlb.speaker.cluster import ClusterState
-from ironlb.speaker.desired import Desired, compute
+from ironlb.speaker.desired import Desired
+from ironlb.speaker.fast.plane import FastPlane
 from ironlb.speaker.fence_loop import Fencer
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.forward import plan as forwarding
 from ironlb.speaker.forward.health import HealthChecker
 from ironlb.speaker.forward.nft import render
 from ironlb.speaker.forward.programmer import NftablesProgrammer
+from ironlb.speaker.incremental import IncrementalDesired
 from ironlb.speaker.interfaces import InterfaceTracker, MacSet
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.l2.io import DropCounter, RawPacketIO
 from ironlb.speaker.l2.responder import Responder
+from ironlb.speaker.liveness.protocol import KeySet
 from ironlb.speaker.liveness.transport import Liveness
 from ironlb.speaker.presence import Presence
 from ironlb.speaker.status import StatusReporter
 
 log = logging.getLogger(__name__)
+# A busy control plane must not hold the GIL long against the fast plane's thread. Each syscall there
+# (one sendto per peer) gives the GIL away and waits up to this long for it back: with 99 peers and a
+# busy control plane, a heartbeat round took ~120 ms at 1 ms and ~106 ms at 0.2 ms (100 ms interval).
+SWITCH_INTERVAL_S = 0.0002
+# Fewer, cheaper collections: everything alive after start-up is frozen out of the collector's scans.
+GC_THRESHOLDS = (20_000, 50, 100)
+
+
+class Server(Protocol):
+    """The health/metrics server (started and stopped with the speaker)."""
+
+    async def start(self) -> None:
+        """Start serving."""
+
+    async def stop(self) -> None:
+        """Stop serving."""
 
 
 class Speaker:
     """One node's speaker."""
 
-    def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes, port: int,
+    def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes | KeySet, port: int,
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0) -> None:
-        self.node, self.api = node, api
+        self.node, self.api, self.key, self.port = node, api, key, port
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
         self.fwd = fwd or ForwardingSettings()
         self.health = HealthChecker(self.mark_dirty, interval=self.fwd.health_interval)
         self.nftables = NftablesProgrammer(self.fwd.nft)
         self.forwarding: forwarding.ForwardingPlan | None = None
-        self.state = ClusterState(lb_class=lb_class)
-        self.announcer = Announcer(self._make_responder)
-        self.liveness = Liveness(node, key, port, lambda _: self.mark_dirty())
+        self.view = IncrementalDesired(node, lb_class)
+        self.state: ClusterState = self.view.state
+        self.fast: FastPlane | None = None  # made in run(): it needs this loop to report back to
         self.status = StatusReporter(api, node, recheck=self._recheck_later)
         self.exclude = exclude_interfaces
         self.interfaces: dict[str, Interface] = {}
@@ -54,6 +83,7 @@ class Speaker:
         self.informers: list[Informer] = []
         self.fencer: Fencer | None = None
         self.presence: Presence | None = None  # set by main: without it, no self-fencing on silence
+        self._no_carrier = False
         self._dirty = asyncio.Event()
         self._ip_owner: dict[str, str] = {}
         self._recheck: asyncio.TimerHandle | None = None
@@ -61,17 +91,49 @@ class Speaker:
         self.duplicates: dict[str, int] = {}
         self.kernel_drops = DropCounter()  # frames the kernel dropped before we could read them, honestly counted
         self._duplicate_log = Throttle(10.0)
+        self._loop: asyncio.AbstractEventLoop | None = None  # the control plane's, once running
+        self._carrier_lost: Callable[[], bool] = lambda: False
 
-    def _make_responder(self, iface: Interface) -> Responder:
-        loop = asyncio.get_running_loop()
-        arp = RawPacketIO(iface.name, iface.index, "arp", loop, self.kernel_drops)
-        try:
-            ndp = RawPacketIO(iface.name, iface.index, "ndp", loop, self.kernel_drops)
-        except OSError:  # the interface vanished in between: release the first socket too
-            arp.close()
-            raise
-        return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, on_duplicate=self._duplicate,
-                         own_macs=self.own_macs)
+    @property
+    def liveness(self) -> Liveness:
+        """The heartbeat exchange (on the fast plane)."""
+        assert self.fast is not None
+        return self.fast.liveness
+
+    @property
+    def announcer(self) -> Announcer:
+        """The responders (on the fast plane)."""
+        assert self.fast is not None
+        return self.fast.announcer
+
+    def set_key(self, keys: KeySet) -> None:
+        """Heartbeat keys changed (a rotation): the fast plane signs and checks with them from now on."""
+        self.key = keys
+        if self.fast is not None:
+            self.fast.loop.call_soon_threadsafe(self.fast.liveness.set_key, keys)
+
+    def reannounce(self) -> None:
+        """One more gratuitous burst for everything owned, sent from the fast plane's thread."""
+        if self.fast is not None:
+            self.fast.loop.call_soon_threadsafe(self.fast.announcer.reannounce)
+
+    def _responders_on(self, loop: asyncio.AbstractEventLoop) -> ResponderFactory:
+        def make(iface: Interface) -> Responder:
+            arp = RawPacketIO(iface.name, iface.index, "arp", loop, self.kernel_drops)
+            try:
+                ndp = RawPacketIO(iface.name, iface.index, "ndp", loop, self.kernel_drops)
+            except OSError:  # the interface vanished in between: release the first socket too
+                arp.close()
+                raise
+            return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, own_macs=self.own_macs,
+                             on_duplicate=self._duplicate_seen)
+        return make
+
+    def _duplicate_seen(self, ip: str, mac: str, ifname: str) -> None:
+        # On the fast plane: counting, logging and Events are the control plane's.
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(self._duplicate, ip, mac, ifname)
 
     def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
         # Anyone on the LAN can send these as fast as they like: count each, log and record a few.
@@ -93,9 +155,9 @@ class Speaker:
             self._recheck = loop.call_later(delay, self.mark_dirty)
 
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
-        self.state.apply(kind, event, obj)
-        if kind == "nodes":
-            self.liveness.set_peers(self.state.peers(), self.state.peer_addresses())
+        self.view.apply(kind, event, obj)
+        if kind == "nodes" and self.fast is not None:
+            self.fast.set_peers(self.state.peers(), self.state.peer_addresses())
         self.mark_dirty()
 
     def _on_interfaces(self, interfaces: dict[str, Interface]) -> None:
@@ -103,14 +165,24 @@ class Speaker:
         level = logging.INFO if _defaults(interfaces) != _defaults(self.interfaces) else logging.DEBUG
         log.log(level, "usable interfaces: %s", ", ".join(_defaults(interfaces)) or "none")
         self.interfaces = interfaces
+        if self.fast is not None:
+            self.fast.set_interfaces(interfaces)
+        self.mark_dirty()
+
+    def _on_alive(self, _: frozenset[str]) -> None:
+        # The fast plane has already moved the IPs; status and forwarding follow here.
         self.mark_dirty()
 
     def recompute(self) -> None:
-        """Desired state from the snapshot, then let the announcer diff it in."""
-        snapshot = self.state.snapshot(self.liveness.alive)
-        self.desired = compute(snapshot, self.node)
+        """Publish the table the events since the last pass made, then bring status and nftables in line."""
+        assert self.fast is not None
+        table = self.view.publish()
+        self.fast.publish(table)
+        alive = self.fast.alive
+        self.desired = table.desired(alive)
         self._ip_owner = {d.ip: d.service for d in self.desired.decisions}
         announced = list(self.desired.announcements)
+        snapshot = self.view.snapshot(alive)
         self.health.set_probes(forwarding.probes(snapshot, announced, self.fwd.kube_proxy_healthz_port))
         self.forwarding = forwarding.plan(snapshot, self.node, announced, self.health.failing,
                                           self.fwd.kube_proxy_healthz_port)
@@ -119,11 +191,8 @@ class Speaker:
         else:
             self.forwarding = forwarding.ForwardingPlan((), (), {
                 k: forwarding.ServicePlan(k, {}, disabled=True) for k in self.forwarding.services})
-        diff = self.announcer.apply(self.desired.announcements, self.interfaces)
-        if diff:
-            log.info("announcements changed: +%s -%s", list(diff.added), list(diff.removed))
-        self.status.report(self.desired.decisions, self.state.services, self.liveness.alive,
-                           _defaults(self.interfaces), self.forwarding.services)
+        self.status.report(self.desired.decisions, self.state.services, alive, _defaults(self.interfaces),
+                           self.forwarding.services)
 
     def _informer(self, name: str, fn: Any, *args: Any) -> Informer:
         loop = asyncio.get_running_loop()
@@ -133,8 +202,62 @@ class Speaker:
 
         return Informer(name, list_fn, lambda ev, obj: self._on_event(name, ev, obj), loop)
 
-    async def run(self) -> None:
-        """Run until cancelled."""
+    async def run(self, server: Server | None = None) -> None:
+        """Run until cancelled; every component is stopped, in reverse order, on the way out."""
+        self._loop = asyncio.get_running_loop()
+        async with contextlib.AsyncExitStack() as stack:
+            await stack.enter_async_context(self._status())
+            await stack.enter_async_context(self._interfaces())
+            if server is not None:  # left after the fast plane: peers hear our LEAVE before metrics go
+                await stack.enter_async_context(_serving(server))
+            await stack.enter_async_context(self._fast_plane())
+            await stack.enter_async_context(self._nftables())
+            await stack.enter_async_context(self._informers())
+            await self._join()
+            await stack.enter_async_context(self._fencing())
+            await self._recompute_when_dirty()
+
+    @contextlib.asynccontextmanager
+    async def _status(self) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:  # Events still queued are written (bounded) before the speaker exits
+            await asyncio.to_thread(self.status.events.close)
+
+    @contextlib.asynccontextmanager
+    async def _interfaces(self) -> AsyncIterator[None]:
+        tracker = InterfaceTracker(asyncio.get_running_loop(), self._on_interfaces, self.exclude, self.own_macs)
+        self.interfaces = await asyncio.to_thread(tracker.start)
+        self._carrier_lost = lambda: tracker.no_carrier
+        try:
+            yield
+        finally:
+            tracker.stop()
+
+    @contextlib.asynccontextmanager
+    async def _fast_plane(self) -> AsyncIterator[None]:
+        self.fast = FastPlane(self.node, self.key, self.port, self._responders_on, self._on_alive,
+                              asyncio.get_running_loop())
+        await asyncio.to_thread(self.fast.start)
+        self.fast.set_interfaces(self.interfaces)
+        try:
+            yield
+        finally:  # stop answering and say goodbye to peers before anything else goes
+            await self.fast.close()
+
+    @contextlib.asynccontextmanager
+    async def _nftables(self) -> AsyncIterator[None]:
+        # The programmer's first pass also clears a table a killed speaker left behind.
+        loop = asyncio.get_running_loop()
+        programmer = loop.create_task(self.nftables.run() if self.fwd.enabled else asyncio.sleep(0))
+        try:
+            yield
+        finally:
+            programmer.cancel()
+            await asyncio.gather(programmer, self.health.close(), return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def _informers(self) -> AsyncIterator[None]:
         core, disc = client.CoreV1Api(self.api), client.DiscoveryV1Api(self.api)
         custom = client.CustomObjectsApi(self.api)
         self.informers = [
@@ -144,48 +267,57 @@ class Speaker:
             self._informer("pools", custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS),
             self._informer("advertisements", custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS),
         ]
-        loop = asyncio.get_running_loop()
-        tracker = InterfaceTracker(loop, self._on_interfaces, self.exclude, self.own_macs)
-        self.interfaces = await asyncio.to_thread(tracker.start)
-        await self.liveness.start()
-        # The programmer's first pass also clears a table a killed speaker left behind.
-        programmer = loop.create_task(self.nftables.run() if self.fwd.enabled else asyncio.sleep(0))
-        kube_proxy = loop.create_task(wait_for_kube_proxy(self.kube_proxy_metrics_url, self.join_bound))
         for informer in self.informers:
             informer.start()
+        try:
+            yield
+        finally:
+            for informer in self.informers:
+                informer.stop()
+
+    async def _join(self) -> None:
+        """Synced with the API and kube-proxy synced (or given up on): join the election."""
+        assert self.fast is not None
+        kube_proxy = asyncio.ensure_future(wait_for_kube_proxy(self.kube_proxy_metrics_url, self.join_bound))
         try:  # a SIGTERM while still waiting to join cleans up too
             await asyncio.gather(*(i.synced.wait() for i in self.informers))
             log.info("synced; node %s, interfaces %s", self.node, ", ".join(_defaults(self.interfaces)))
             reason = await kube_proxy
-            await self.liveness.join()
-            log.info("joined the election (%s)", reason.value)
-            # Self-fencing: no carrier on the announce links, or isolated from the peers (see fencing.py).
-            if self.presence is not None:
-                self.fencer = Fencer(self.liveness, self.presence, lambda: bool(_defaults(self.interfaces))
-                                     or not tracker.no_carrier, self._rejoin)
-                fencing = asyncio.gather(self.presence.run(), self.fencer.run())
-            await self._recompute_when_dirty(loop)
         finally:
-            programmer.cancel()
             kube_proxy.cancel()
-            if self.fencer is not None:
-                fencing.cancel()
-            await asyncio.gather(programmer, kube_proxy, self.health.close(), return_exceptions=True)
-            tracker.stop()
-            for informer in self.informers:
-                informer.stop()
-            self.announcer.close()
-            await self.liveness.close()
-            await asyncio.to_thread(self.status.events.close)
+        self.fast.publish(self.view.publish())  # the table is on the fast plane before we count ourselves
+        settle_runtime()
+        await self.fast.join()
+        log.info("joined the election (%s)", reason.value)
+
+    @contextlib.asynccontextmanager
+    async def _fencing(self) -> AsyncIterator[None]:
+        """Self-fencing (fencing.py): no carrier on the announce links, or cut off from every peer."""
+        if self.presence is None or self.fast is None:
+            yield
+            return
+        self.fencer = Fencer(self.fast, self.presence, self._has_carrier, self._rejoin)
+        tasks = asyncio.gather(self.presence.run(), self.fencer.run())
+        try:
+            yield
+        finally:
+            tasks.cancel()
+            await asyncio.gather(tasks, return_exceptions=True)
+
+    def _has_carrier(self) -> bool:
+        return bool(_defaults(self.interfaces)) or not self._carrier_lost()
 
     async def _rejoin(self) -> None:
         """Back from a fence: through the join gate again (kube-proxy synced, peers hear us first)."""
+        assert self.fast is not None
         reason = await wait_for_kube_proxy(self.kube_proxy_metrics_url, self.join_bound)
-        await self.liveness.join()
+        await self.fast.join()
         log.info("rejoined the election after fencing (%s)", reason.value)
 
-    async def _recompute_when_dirty(self, loop: asyncio.AbstractEventLoop) -> None:
+    async def _recompute_when_dirty(self) -> None:
+        loop = asyncio.get_running_loop()
         elapsed = 0.0
+        self.mark_dirty()
         while True:
             await self._dirty.wait()
             # Let related events land together; under a flood (10k Services created) this also
@@ -198,9 +330,26 @@ class Speaker:
 
     def ready(self) -> tuple[bool, str]:
         """Readiness: synced with the API at least once."""
-        if self.desired is None:
+        if self.desired is None or self.fast is None:
             return False, "not joined yet (waiting for the API sync and kube-proxy's first sync)"
         return True, f"announcing {sum(len(v) for v in self.announcer.owned().values())} (ip, interface) pairs"
+
+
+def settle_runtime() -> None:
+    """After start-up: freeze what exists out of the collector, and keep GIL hand-offs short."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+@contextlib.asynccontextmanager
+async def _serving(server: Server) -> AsyncIterator[None]:
+    await server.start()
+    try:
+        yield
+    finally:
+        await server.stop()
 
 
 def _defaults(interfaces: dict[str, Interface]) -> tuple[str, ...]:

@@ -6,7 +6,7 @@ node writes to the API to agree; the permutation tests check that event order do
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -59,11 +59,17 @@ class Desired:
 
 def advertisements_for(pool: str | None, snapshot: Snapshot) -> list[Advertisement]:
     """The L2Advertisements that cover a pool (by name or by pool label selector)."""
+    return covering(pool, snapshot.advertisements, snapshot.pool_labels)
+
+
+def covering(pool: str | None, advertisements: Iterable[Advertisement],
+             pool_labels: Mapping[str, Mapping[str, str]]) -> list[Advertisement]:
+    """The ADVERTISEMENTS that cover POOL, in their order."""
     if pool is None:
         return []
-    labels = snapshot.pool_labels.get(pool, {})
+    labels = pool_labels.get(pool, {})
     out = []
-    for ad in snapshot.advertisements:
+    for ad in advertisements:
         by_name = pool in ad.pools
         by_selector = any(selector_matches(sel, labels) for sel in ad.pool_selectors)
         everything = not ad.pools and not ad.pool_selectors  # MetalLB: no pools named = all pools
@@ -72,20 +78,28 @@ def advertisements_for(pool: str | None, snapshot: Snapshot) -> list[Advertiseme
     return out
 
 
-def _selects_node(ad: Advertisement, node: NodeInfo) -> bool:
+def selects_node(ad: Advertisement, node: NodeInfo) -> bool:
+    """Does AD's nodeSelectors pick NODE (none = every node)?"""
     return not ad.node_selectors or any(selector_matches(sel, node.labels) for sel in ad.node_selectors)
 
 
 def eligibility(node: NodeInfo, ads: list[Advertisement], svc: ServiceInfo, alive: frozenset[str]) -> NodeEligibility:
     """May NODE announce SVC's IPs under ADS?"""
-    if not any(_selects_node(ad, node) for ad in ads):
+    if not any(selects_node(ad, node) for ad in ads):
         return NodeEligibility.NOT_SELECTED
     return node_state(node, svc, alive)
 
 
 def node_state(node: NodeInfo, svc: ServiceInfo, alive: frozenset[str]) -> NodeEligibility:
     """May NODE take SVC's traffic at all (whatever advertisement)? Shared with NodePort forwarding."""
-    if node.name not in alive or not node.ready:  # heartbeats first; the Node's Ready as a second signal
+    if node.name not in alive:  # heartbeats first; the Node's Ready as a second signal
+        return NodeEligibility.DEAD
+    return api_state(node, svc)
+
+
+def api_state(node: NodeInfo, svc: ServiceInfo) -> NodeEligibility:
+    """NODE's eligibility for SVC from the API alone (everything but heartbeat liveness)."""
+    if not node.ready:
         return NodeEligibility.DEAD
     if node.network_unavailable:
         return NodeEligibility.NETWORK_UNAVAILABLE
@@ -96,10 +110,11 @@ def node_state(node: NodeInfo, svc: ServiceInfo, alive: frozenset[str]) -> NodeE
     return NodeEligibility.ELIGIBLE
 
 
-def _interfaces(node: NodeInfo, ads: list[Advertisement]) -> frozenset[str]:
+def interfaces_for(node: NodeInfo, ads: list[Advertisement]) -> frozenset[str]:
+    """The interfaces NODE answers on under ADS ('*' = every default interface)."""
     chosen: set[str] = set()
     for ad in ads:
-        if _selects_node(ad, node):
+        if selects_node(ad, node):
             if not ad.interfaces:
                 return ALL_INTERFACES
             chosen |= ad.interfaces
@@ -122,7 +137,7 @@ def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
             out.append(Decision(svc.key, ip, AnnounceReason.NO_ELIGIBLE_NODE))
         else:
             out.append(Decision(svc.key, ip, AnnounceReason.ANNOUNCING, winner,
-                                _interfaces(snapshot.nodes[winner], ads)))
+                                interfaces_for(snapshot.nodes[winner], ads)))
     return out
 
 

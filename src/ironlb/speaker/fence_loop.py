@@ -15,21 +15,35 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from kubernetes.client.rest import ApiException
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fencing import FENCING, ApiProbe, Evidence, Fence, FenceDecision
-from ironlb.speaker.liveness.transport import Liveness
+from ironlb.speaker.liveness.membership import Membership
 from ironlb.speaker.presence import Presence
 
 log = logging.getLogger(__name__)
 
 
+class Heartbeats(Protocol):
+    """What the Fencer needs of the heartbeat exchange (the fast plane, or a Liveness in tests)."""
+
+    me: str
+
+    @property
+    def membership(self) -> Membership:
+        """The peer table: who is known, who is heard."""
+
+    def fence(self) -> None:
+        """Stop counting ourselves; tell peers (FENCED heartbeats)."""
+
+
 class Fencer:
     """Watches for isolation; fences and unfences the speaker."""
 
-    def __init__(self, liveness: Liveness, presence: Presence, carrier: Callable[[], bool],
+    def __init__(self, liveness: Heartbeats, presence: Presence, carrier: Callable[[], bool],
                  rejoin: Callable[[], Awaitable[object]], period: float = 0.2, probe_period: float = 1.0,
                  fence: Fence | None = None) -> None:
         self.liveness, self.presence, self.carrier, self.rejoin = liveness, presence, carrier, rejoin

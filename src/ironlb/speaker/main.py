@@ -73,16 +73,15 @@ async def run(args: argparse.Namespace) -> int:
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait)
     speaker.presence = presence.Presence(api, args.namespace, args.node,
-                                         lambda: len(speaker.liveness.membership.heard()),
+                                         lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.presence_configmap, args.presence_interval)
     # Key changes (a rotation) reach the heartbeats at runtime; a restart is never needed.
     keys = KeyWatcher(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key,
-                      speaker.liveness.set_key, key)
+                      speaker.set_key, key)
     keys.start()
     health = HealthServer(registry_for(lambda: speaker), speaker.ready, args.metrics_host, args.metrics_port)
-    await health.start()
-    task = asyncio.create_task(speaker.run())
-    refresher = asyncio.create_task(reannounce_every(speaker.announcer, args.reannounce_interval))
+    task = asyncio.create_task(speaker.run(health))
+    refresher = asyncio.create_task(reannounce_every(speaker, args.reannounce_interval))
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
@@ -90,7 +89,6 @@ async def run(args: argparse.Namespace) -> int:
         await task
     refresher.cancel()
     keys.stop()
-    await health.stop()
     return 0
 
 

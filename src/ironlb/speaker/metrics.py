@@ -18,13 +18,17 @@ class SpeakerCollector:
     def collect(self) -> Iterator[Any]:
         """Yield the metric families."""
         sp = self.speaker()
+        fast = sp.fast  # None until the fast plane has started (metrics are served from before)
+        # Copies first: the fast plane's thread changes these while a scrape reads them.
+        responders = dict(fast.announcer.responders) if fast else {}
+        liveness = fast.liveness if fast else None
         requests = CounterMetricFamily("ironlb_speaker_requests", "ARP/NDP requests received", labels=["interface"])
         replies = CounterMetricFamily("ironlb_speaker_replies", "ARP/NDP replies sent", labels=["interface"])
         gratuitous = CounterMetricFamily("ironlb_speaker_gratuitous", "Gratuitous ARP / unsolicited NA sent",
                                          labels=["interface"])
         duplicates = CounterMetricFamily("ironlb_speaker_duplicate_answers",
                                          "Frames from another MAC claiming an IP we announce", labels=["interface"])
-        for name, responder in sorted(sp.announcer.responders.items()):
+        for name, responder in sorted(responders.items()):
             requests.add_metric([name], responder.stats.requests)
             replies.add_metric([name], responder.stats.replies)
             gratuitous.add_metric([name], responder.stats.gratuitous)
@@ -40,8 +44,8 @@ class SpeakerCollector:
                                      labels=["outcome"])
         for outcome, n in sp.status.events.stats().items():
             events.add_metric([outcome], n)
-        owned = sp.announcer.owned()
         announced = GaugeMetricFamily("ironlb_speaker_announced_ips", "IPs this node answers for")
+        owned = fast.announcer.owned() if fast else {}
         announced.add_metric([], len({ip for ips in owned.values() for ip in ips}))
         # One series per IP this node answers for (so `ironlb doctor` can tell a table from a claim);
         # bounded by the IPs this node owns, and built at scrape time only.
@@ -51,20 +55,22 @@ class SpeakerCollector:
             for ip in sorted(ips):
                 announcing.add_metric([ip, name], 1)
         alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
-        alive.add_metric([], len(sp.liveness.alive))
+        alive.add_metric([], len(liveness.alive) if liveness else 0)
         hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
-        hb.add_metric(["sent"], sp.liveness.counters.sent)
-        hb.add_metric(["received"], sp.liveness.counters.received)
-        for reason, n in sp.liveness.counters.rejected.items():
-            hb.add_metric([f"rejected-{reason}"], n)
         deaths = CounterMetricFamily("ironlb_speaker_peer_deaths", "Peers this node declared dead (heartbeats "
                                      "timed out or never came)")
-        deaths.add_metric([], sp.liveness.counters.deaths)
         fenced = GaugeMetricFamily("ironlb_speaker_fenced", "1 while this node has fenced itself (answers for "
                                    "nothing), by the decision's reason", labels=["reason"])
         fencer = getattr(sp, "fencer", None)
         decision = fencer.decision.value if fencer is not None else "not-joined"
-        fenced.add_metric([decision], 1 if sp.liveness.fenced else 0)
+        if liveness is not None:
+            hb.add_metric(["sent"], liveness.counters.sent)
+            hb.add_metric(["unsent"], liveness.counters.unsent)
+            hb.add_metric(["received"], liveness.counters.received)
+            for reason, n in dict(liveness.counters.rejected).items():
+                hb.add_metric([f"rejected-{reason}"], n)
+            deaths.add_metric([], liveness.counters.deaths)
+        fenced.add_metric([decision], 1 if liveness is not None and liveness.fenced else 0)
         forwarded = GaugeMetricFamily("ironlb_speaker_forwarded_ports", "VIP ports this node forwards to NodePorts")
         forwarded.add_metric([], len(sp.forwarding.forwards) if sp.forwarding else 0)
         failing = GaugeMetricFamily("ironlb_speaker_failing_health_checks", "NodePort backends failing health checks")

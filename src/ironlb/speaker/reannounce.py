@@ -9,13 +9,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-
-from ironlb.speaker.announcer import Announcer
+from typing import Protocol
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
-async def reannounce_every(announcer: Announcer, interval: float, sleep: Sleep = asyncio.sleep) -> None:
+class Refreshable(Protocol):
+    """Something that sends one gratuitous burst for all it owns: the Announcer, or the Speaker (which
+    hands the call to its fast plane's thread)."""
+
+    def reannounce(self) -> None:
+        """Send the burst."""
+
+
+async def reannounce_every(announcer: Refreshable, interval: float, sleep: Sleep = asyncio.sleep) -> None:
     """Until cancelled, refresh every owned (IP, interface) each INTERVAL seconds; 0 or less: never."""
     if interval <= 0:
         return

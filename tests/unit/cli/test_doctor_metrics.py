@@ -16,14 +16,15 @@ from tests.unit.cli.doctor_facts import NODES, VIP, edited
 
 
 def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
-    """Just what the collector reads from a speaker."""
+    """Just what the collector reads from a speaker (its fast plane holds the responders and heartbeats)."""
     responders = {name: SimpleNamespace(stats=Stats(requests=9, replies=7, gratuitous=3)) for name in owned}
-    return SimpleNamespace(
-        announcer=SimpleNamespace(responders=responders, owned=lambda: owned), duplicates={},
-        kernel_drops=DropCounter(),
-        status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
+    fast = SimpleNamespace(
+        announcer=SimpleNamespace(responders=responders, owned=lambda: owned),
         liveness=SimpleNamespace(alive=frozenset(NODES), fenced=False,
-                                counters=SimpleNamespace(sent=1, received=2, rejected={}, deaths=0)),
+                                 counters=SimpleNamespace(sent=1, unsent=0, received=2, rejected={}, deaths=0)))
+    return SimpleNamespace(
+        fast=fast, duplicates={}, kernel_drops=DropCounter(),
+        status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
         forwarding=None, health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
 
 

@@ -11,6 +11,7 @@ from ironlb.core.election import elect
 from ironlb.speaker.announcer import Announcer, Interface, resolve
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import ALL_INTERFACES, AnnounceReason, NodeEligibility, compute, eligibility
+from ironlb.speaker.incremental import IncrementalDesired
 from ironlb.speaker.l2.io import FakePacketIO
 from ironlb.speaker.l2.responder import Responder
 from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, ServiceInfo, Snapshot
@@ -67,11 +68,10 @@ def test_reasons_and_interfaces() -> None:
     desired = compute(snapshot, node)
     assert desired.announcements == {"203.0.113.1": frozenset({"eth0", "eth1"})}
     reasons = {d.ip: d.reason for d in desired.decisions}
-    assert reasons == {"203.0.113.1": AnnounceReason.ANNOUNCING,
-                       "203.0.113.2": AnnounceReason.NO_READY_ENDPOINTS}
+    assert reasons == {"203.0.113.1": AnnounceReason.ANNOUNCING, "203.0.113.2": AnnounceReason.NO_READY_ENDPOINTS}
     other = next(n for n in NODES if n != node)
-    peer_view = {d.ip: d.reason for d in compute(snapshot, other).decisions}
-    assert peer_view["203.0.113.1"] is AnnounceReason.ANNOUNCED_BY_PEER
+    by_peer = {d.ip: d.reason for d in compute(snapshot, other).decisions}["203.0.113.1"]
+    assert by_peer is AnnounceReason.ANNOUNCED_BY_PEER
     assert compute(snap([svc()]), node).announcements["203.0.113.1"] == ALL_INTERFACES
 
 
@@ -139,20 +139,19 @@ def _announcer() -> Announcer:
 
 
 def _final_state(order: list[tuple[str, str, Any]]) -> tuple[Any, ...]:
-    """Feed ORDER to the cluster state and each node's announcer, step by step; their end state."""
-    state = ClusterState()
+    """Feed ORDER to each node's incremental desired state and announcer, step by step; their end state."""
+    views = {me: IncrementalDesired(me) for me in NODES}
     announcers = {me: _announcer() for me in NODES}
     alive = frozenset(NODES)
     for kind, ev, obj in order:
         if kind == "alive":
             alive = obj
         else:
-            state.apply(kind, ev, obj)
-        snapshot = state.snapshot(alive)
-        for me in NODES:
-            announcers[me].apply(compute(snapshot, me).announcements, IFACES)
-    snapshot = state.snapshot(alive)
-    return tuple((me, compute(snapshot, me).decisions, tuple(sorted(announcers[me].owned().items())))
+            for view in views.values():
+                view.apply(kind, ev, obj)
+        for me, view in views.items():
+            announcers[me].apply(view.publish().desired(alive).announcements, IFACES)
+    return tuple((me, views[me].publish().desired(alive).decisions, tuple(sorted(announcers[me].owned().items())))
                  for me in NODES)
 
 

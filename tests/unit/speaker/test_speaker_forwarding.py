@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from ironlb.core.election import buckets
+from ironlb.speaker.forward.buckets import buckets
 from ironlb.speaker.forward.nft import MARK, chain_name, render
 from ironlb.speaker.forward.plan import BUCKETS, Backend, Probe, ServicePlan, plan, probes
 from ironlb.speaker.snapshot import EXCLUDE_LABEL, NodeInfo, ServiceInfo, Snapshot

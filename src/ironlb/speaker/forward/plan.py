@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ironlb.core.addresses import family_of
-from ironlb.core.election import buckets
 from ironlb.speaker.desired import NodeEligibility, node_state
+from ironlb.speaker.forward.buckets import buckets
 from ironlb.speaker.snapshot import NodeInfo, ServiceInfo, Snapshot
 
 NODE_PORT = "NodePort"

@@ -14,6 +14,11 @@ from ironlb.speaker.liveness.membership import Membership
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
 
 log = logging.getLogger(__name__)
+# A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
+# in the kernel's neighbour queue for ~3 s, charged to our send buffer: with many such peers a default
+# buffer fills and heartbeats to live peers would wait. A deep buffer, and a full one drops, not queues.
+SNDBUF_BYTES = 4 << 20
+SO_SNDBUFFORCE = 32
 AliveCallback = Callable[[frozenset[str]], None]
 
 
@@ -22,6 +27,7 @@ class Counters:
     """Heartbeat counters."""
 
     sent: int = 0
+    unsent: int = 0  # the send buffer was full: this heartbeat was dropped, never queued behind others
     received: int = 0
     deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
     rejected: dict[str, int] = field(default_factory=dict)
@@ -45,6 +51,7 @@ class Liveness(asyncio.DatagramProtocol):
         self.peers: dict[str, str] = {}
         self.counters = Counters()
         self._transport: asyncio.DatagramTransport | None = None
+        self._sock: socket.socket | None = None
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
         self._wrong_source_log = Throttle(30.0)
@@ -67,7 +74,12 @@ class Liveness(asyncio.DatagramProtocol):
         sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
+        except OSError:  # without CAP_NET_ADMIN: as much as the system allows
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
         sock.bind((host, self.port))
+        self._sock = sock
         self._transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self._task = asyncio.create_task(self._loop(), name="heartbeats")
 
@@ -91,14 +103,16 @@ class Liveness(asyncio.DatagramProtocol):
         return encode(msg, self.key)
 
     def _send_all(self, kind: Kind) -> None:
-        if self._transport is None:
+        if self._transport is None or self._sock is None:
             return
         for name, addr in self.peers.items():
             data = self._message(kind, name)  # each peer's own: it echoes that peer's run
             target = f"::ffff:{addr}" if ":" not in addr else addr
-            try:
-                self._transport.sendto(data, (target, self.port))
+            try:  # straight to the socket: the transport would queue everything behind one full send
+                self._sock.sendto(data, (target, self.port))
                 self.counters.sent += 1
+            except BlockingIOError:
+                self.counters.unsent += 1
             except OSError:  # a peer we cannot reach must not stop the others
                 pass
 

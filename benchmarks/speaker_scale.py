@@ -1,0 +1,310 @@
+"""Speaker at scale: 10,000 Services, 100 Nodes, slice churn and relists, with real heartbeats between lab nodes.
+
+The speaker under test is the real Speaker (incremental desired state, ranking table, fast plane with real
+UDP heartbeats and real ARP/NDP sockets) in lab node-1's namespace, fed through its informer callback with
+synthetic objects: N Services (half externalTrafficPolicy Local) with one EndpointSlice each, 100 Nodes,
+EndpointSlice updates at a fixed rate and a full relist (every object again) at a fixed period. A real
+peer speaker's Liveness runs in node-2's namespace and timestamps every heartbeat it accepts from node-1.
+The other 98 Nodes are Node objects only (their addresses answer nothing): they are ranked, never alive.
+No API server is written to: the status reporter is replaced by one that only counts what it is given.
+
+Figures (last line, JSON): heartbeat_gap_p99_ms / _max_ms (send interval as the peer sees it),
+false_failovers (either side declaring the other dead), change_cost_ms_p99 (one Service or slice change
+-> new table, measured after the run on the same live speaker), rss_mb (speaker under test, at the end).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from benchmarks._lab import percentile, report
+from e2e.lab.config import REPO
+from e2e.lab.config import node as lab_node
+
+PORT = 7950  # not the lab speakers' 7946: they may run alongside
+KEY = b"speaker-scale-benchmark-key-0123456789abcdef"
+PHANTOM_BASE = 101  # phantom Nodes at 192.0.2.101 and up (nothing there)
+
+
+def node_obj(name: str, address: str) -> dict[str, Any]:
+    """A Ready Node."""
+    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                       "addresses": [{"type": "InternalIP", "address": address}]}}
+
+
+def service_obj(i: int) -> dict[str, Any]:
+    """Service i, with an ingress IP from the IPv6 benchmark pool."""
+    return {"metadata": {"name": f"s{i}", "namespace": "bench", "resourceVersion": "1",
+                         "annotations": {"ironlb.io/allocated-from-pool": "bench"}},
+            "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local" if i % 2 else "Cluster",
+                     "ports": [{"protocol": "TCP", "port": 80, "nodePort": 30000 + i % 2700}]},
+            "status": {"loadBalancer": {"ingress": [{"ip": f"2001:db8:ffff::{i + 1:x}"}]}}}
+
+
+def slice_obj(i: int, nodes: list[str], rng: random.Random) -> dict[str, Any]:
+    """Service i's EndpointSlice: three endpoints on random nodes, one of them sometimes not ready."""
+    picked = rng.sample(nodes, 3)
+    return {"metadata": {"name": f"s{i}-x", "namespace": "bench", "labels": {"kubernetes.io/service-name": f"s{i}"}},
+            "endpoints": [{"nodeName": n, "conditions": {"ready": k or rng.random() < 0.5}}
+                          for k, n in enumerate(picked)]}
+
+
+class NullStatus:
+    """Stands in for the status reporter: no API server here; counts what it would have written about."""
+
+    class _Events:
+        def close(self) -> None:
+            """Nothing queued."""
+
+        def stats(self) -> dict[str, int]:
+            """No Events."""
+            return {}
+
+    def __init__(self) -> None:
+        self.events = self._Events()
+        self.reports = 0
+
+    def report(self, *_: Any, **__: Any) -> None:
+        """Count one report."""
+        self.reports += 1
+
+    def duplicate(self, *_: Any) -> None:
+        """Nothing to record."""
+
+
+def make_speaker(args: argparse.Namespace) -> Any:
+    """The real Speaker, its informers replaced by a synthetic feed through the same callback."""
+    from kubernetes import client
+
+    from ironlb.speaker.app import Speaker
+    from ironlb.speaker.forward import ForwardingSettings
+
+    class Informer:
+        def __init__(self) -> None:
+            self.synced = asyncio.Event()
+
+    class Bench(Speaker):
+        feed_stats: dict[str, int] = {"slice_updates": 0, "relists": 0}
+
+        @contextlib.asynccontextmanager
+        async def _informers(self) -> AsyncIterator[None]:
+            self.informers = [Informer()]
+            task = asyncio.get_running_loop().create_task(feed(self, args, self.feed_stats))
+            try:
+                yield
+            finally:
+                task.cancel()
+
+    sp = Bench("node-1", None, client.ApiClient(), KEY, PORT, ["mgmt0"], ForwardingSettings(enabled=False),
+               kube_proxy_metrics_url="")
+    sp.status = NullStatus()
+    return sp
+
+
+def everything(args: argparse.Namespace, rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every object of the synthetic cluster, as (kind, event, object)."""
+    names = [f"node-{i}" for i in range(1, args.nodes + 1)]
+    out = [("pools", "ADDED", {"metadata": {"name": "bench"}, "spec": {"addresses": ["2001:db8:ffff::/64"]}}),
+           ("advertisements", "ADDED", {"metadata": {"name": "bench"}, "spec": {"ipAddressPools": ["bench"]}})]
+    for i, name in enumerate(names, 1):
+        address = lab_node(i).ipv4 if i <= 2 else f"192.0.2.{PHANTOM_BASE + i - 3}"
+        out.append(("nodes", "ADDED", node_obj(name, address)))
+    for i in range(args.services):
+        out.append(("services", "ADDED", service_obj(i)))
+        out.append(("slices", "ADDED", slice_obj(i, names, rng)))
+    return out
+
+
+async def feed(sp: Any, args: argparse.Namespace, stats: dict[str, int]) -> None:
+    """The initial list, then slice churn at a fixed rate and a full relist every period."""
+    rng = random.Random(7)
+    names = [f"node-{i}" for i in range(1, args.nodes + 1)]
+    for kind, event, obj in everything(args, rng):
+        sp._on_event(kind, event, obj)
+    sp.informers[0].synced.set()
+    loop = asyncio.get_running_loop()
+    tick, next_relist = 0.01, loop.time() + args.relist
+    per_tick = max(1, round(args.churn * tick))
+    while True:
+        await asyncio.sleep(tick)
+        for _ in range(per_tick):
+            i = rng.randrange(args.services)
+            sp._on_event("slices", "MODIFIED", slice_obj(i, names, rng))
+            stats["slice_updates"] += 1
+        if loop.time() >= next_relist:  # as an informer's relist: every object once more, all at once
+            for kind, _, obj in everything(args, random.Random(7)):
+                sp._on_event(kind, "MODIFIED", obj)
+            stats["relists"] += 1
+            next_relist = loop.time() + args.relist
+
+
+def change_cost(sp: Any, args: argparse.Namespace, count: int = 1000) -> dict[str, list[float]]:
+    """Milliseconds from one change (a slice's endpoints, or a Service's IP) to the new table, on the live speaker."""
+    rng = random.Random(11)
+    names = [f"node-{i}" for i in range(1, args.nodes + 1)]
+    costs: dict[str, list[float]] = {"slices": [], "services": []}
+    for k in range(count):
+        i = rng.randrange(args.services)
+        if k % 2:
+            kind, obj = "slices", slice_obj(i, names, rng)
+        else:
+            kind, obj = "services", service_obj(i)
+            obj["status"]["loadBalancer"]["ingress"][0]["ip"] = f"2001:db8:ffff::1:{k:x}"
+        started = time.perf_counter()
+        sp.view.apply(kind, "MODIFIED", obj)
+        table = sp.view.publish()
+        costs[kind].append((time.perf_counter() - started) * 1000)
+        sp.fast.publish(table)
+    return costs
+
+
+def rss_mb() -> float:
+    """Resident set size now, in MB."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return round(kb / 1024, 1)
+
+
+async def speaker_role(args: argparse.Namespace) -> None:
+    """Run the speaker under test; print its figures as JSON."""
+    sp = make_speaker(args)
+    failovers: list[float] = []
+    joined = asyncio.Event()
+
+    task = asyncio.create_task(sp.run())
+    while sp.fast is None or "node-1" not in sp.fast.alive:
+        await asyncio.sleep(0.05)
+        if task.done():
+            await task
+    plain = sp._on_alive
+    last: list[frozenset[str]] = [sp.fast.alive]
+
+    def on_alive(alive: frozenset[str]) -> None:
+        if "node-2" in last[0] and "node-2" not in alive and joined.is_set():
+            failovers.append(time.monotonic())
+        last[0] = alive
+        plain(alive)
+
+    sp._on_alive = on_alive
+    sp.fast.on_alive = on_alive
+    while args.peer and "node-2" not in sp.fast.alive:  # the peer heard and counted
+        await asyncio.sleep(0.05)
+    joined.set()
+    print(json.dumps({"measuring": True}), flush=True)
+    await asyncio.sleep(args.seconds)
+    by_kind = change_cost(sp, args)
+    costs = by_kind["slices"] + by_kind["services"]
+    figures = {"false_failovers_speaker": len(failovers), "change_cost_ms_p50": round(percentile(costs, 50), 3),
+               "change_cost_ms_p99": round(percentile(costs, 99), 3),
+               "change_cost_ms_p99_slice": round(percentile(by_kind["slices"], 99), 3),
+               "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3), "rss_mb": rss_mb(),
+               "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+               "owned_ips": len(sp.fast.owned), "status_passes": sp.status.reports,
+               "heartbeat_unsent": sp.fast.liveness.counters.unsent, **sp.feed_stats}
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    print(json.dumps(figures), flush=True)
+
+
+async def peer_role(args: argparse.Namespace) -> None:
+    """A real peer's heartbeats: timestamp node-1's, count its deaths; print figures on SIGTERM."""
+    import signal
+
+    from ironlb.speaker.liveness.transport import Liveness
+
+    arrivals: list[float] = []
+    deaths: list[float] = []
+    was_alive = False
+
+    def on_change(alive: frozenset[str]) -> None:
+        nonlocal was_alive
+        if "node-1" in alive:
+            was_alive = True
+        elif was_alive:
+            deaths.append(time.monotonic())
+
+    class Timed(Liveness):
+        def datagram_received(self, data: bytes, addr: tuple) -> None:
+            before = self.counters.received
+            super().datagram_received(data, addr)
+            if self.counters.received > before:
+                arrivals.append(time.monotonic())
+
+    liveness = Timed("node-2", KEY, PORT, on_change)
+    liveness.set_peers({"node-1": lab_node(1).ipv4}, {"node-1": {lab_node(1).ipv4}})
+    await liveness.start()
+    await liveness.join()
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    await stop.wait()
+    await liveness.close()
+    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
+    print(json.dumps({"heartbeats": len(arrivals), "false_failovers_peer": len(deaths),
+                      "heartbeat_gap_p50_ms": round(percentile(gaps, 50), 2) if gaps else None,
+                      "heartbeat_gap_p99_ms": round(percentile(gaps, 99), 2) if gaps else None,
+                      "heartbeat_gap_max_ms": round(max(gaps), 2) if gaps else None}), flush=True)
+
+
+def in_node(index: int, role: str, args: argparse.Namespace) -> subprocess.Popen[str]:
+    """This module again, in a lab node's namespace."""
+    argv = ["ip", "netns", "exec", lab_node(index).netns, sys.executable, "-m", "benchmarks.speaker_scale",
+            "--role", role, "--seconds", str(args.seconds), "--services", str(args.services),
+            "--nodes", str(args.nodes), "--churn", str(args.churn), "--relist", str(args.relist)]
+    env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}", "IRONLB_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def main() -> int:
+    """Bring up two lab nodes, run both roles, print the figures."""
+    p = argparse.ArgumentParser(prog="benchmarks.speaker_scale")
+    p.add_argument("--seconds", type=float, default=300)
+    p.add_argument("--services", type=int, default=10_000)
+    p.add_argument("--nodes", type=int, default=100)
+    p.add_argument("--churn", type=float, default=500, help="EndpointSlice updates per second")
+    p.add_argument("--relist", type=float, default=30, help="seconds between full relists")
+    p.add_argument("--role", choices=["main", "speaker", "peer"], default="main")
+    p.add_argument("--no-peer", dest="peer", action="store_false", help="speaker role alone (a smoke run)")
+    args = p.parse_args()
+    if args.role == "speaker":
+        asyncio.run(speaker_role(args))
+        return 0
+    if args.role == "peer":
+        asyncio.run(peer_role(args))
+        return 0
+    from e2e.lab import lab
+
+    lab.up(nodes=2, ipv6=False, with_ironlb=False)
+    peer = in_node(2, "peer", args)
+    speaker = in_node(1, "speaker", args)
+    try:
+        out, _ = speaker.communicate(timeout=args.seconds + 300)
+    finally:
+        peer.terminate()
+        peer_out, _ = peer.communicate(timeout=30)
+        if speaker.poll() is None:
+            speaker.kill()
+    mine = json.loads(out.strip().splitlines()[-1])
+    theirs = json.loads(peer_out.strip().splitlines()[-1])
+    figures = {**mine, **theirs, "seconds": args.seconds, "services": args.services, "nodes": args.nodes,
+               "churn_per_s": args.churn, "relist_s": args.relist,
+               "false_failovers": mine["false_failovers_speaker"] + theirs["false_failovers_peer"]}
+    report(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The fast plane: heartbeats, failure detection, ARP/NDP responders, on their own thread."""

@@ -1,0 +1,215 @@
+"""The ranking table: per Service IP, its API-eligible nodes in election order. Pure, immutable.
+
+The control plane builds it (everything the API says: advertisements, Node conditions and labels,
+local endpoints); the fast plane owns liveness. The owner of an IP is the first *alive* node of its
+ranking, so a peer's death or return needs no recompute: only the IPs where that peer ranks before
+this node can change hands for it (`before_me`), found in O(those IPs).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
+
+from ironlb.core.election import score
+from ironlb.speaker.desired import (
+    AnnounceReason,
+    Decision,
+    Desired,
+    NodeEligibility,
+    api_state,
+    interfaces_for,
+    selects_node,
+)
+from ironlb.speaker.persistent import EMPTY_SET, PMap, PSet
+from ironlb.speaker.snapshot import Advertisement, NodeInfo, ServiceInfo
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One (Service, IP): its ranking, and the interfaces each ranked node would answer on."""
+
+    service: str
+    ip: str
+    reason: AnnounceReason  # ANNOUNCING when the ranking decides; NO_ADVERTISEMENT / NO_READY_ENDPOINTS otherwise
+    ranking: tuple[str, ...] = ()
+    interfaces: tuple[frozenset[str], ...] = ()  # parallel to ranking; a single entry when all are the same
+
+    def owner(self, alive: Collection[str]) -> int | None:
+        """Index in the ranking of the first alive node (None when no ranked node is alive)."""
+        for i, node in enumerate(self.ranking):
+            if node in alive:
+                return i
+        return None
+
+    def interfaces_of(self, index: int) -> frozenset[str]:
+        """The interfaces of the node at INDEX."""
+        return self.interfaces[index if len(self.interfaces) > 1 else 0]
+
+    def decision(self, alive: Collection[str], me: str) -> Decision:
+        """This entry's Decision, as `desired.compute` states it."""
+        if self.reason is not AnnounceReason.ANNOUNCING:
+            return Decision(self.service, self.ip, self.reason)
+        index = self.owner(alive)
+        if index is None:
+            return Decision(self.service, self.ip, AnnounceReason.NO_ELIGIBLE_NODE)
+        node = self.ranking[index]
+        reason = AnnounceReason.ANNOUNCING if node == me else AnnounceReason.ANNOUNCED_BY_PEER
+        return Decision(self.service, self.ip, reason, node, self.interfaces_of(index))
+
+
+def rank(ip: str, nodes: Iterable[str]) -> tuple[str, ...]:
+    """NODES in election order for IP (rendezvous: the smallest score first)."""
+    return tuple(sorted(nodes, key=lambda node: score(node, ip)))
+
+
+def candidates(ads: list[Advertisement], nodes: Mapping[str, NodeInfo]) -> dict[str, frozenset[str]]:
+    """Node -> interfaces, for the nodes ADS select that the API lets announce at all (Ready, not excluded...).
+
+    The same for every Service of a pool, so the control plane computes it once per pool; only the
+    Local policy's "ready endpoint here" is left to `entries`.
+    """
+    anyone = ServiceInfo("", (), None)  # Cluster policy: no per-Service condition
+    return {n.name: interfaces_for(n, ads) for n in nodes.values()
+            if any(selects_node(ad, n) for ad in ads) and api_state(n, anyone) is NodeEligibility.ELIGIBLE}
+
+
+def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, NodeInfo],
+            pool_candidates: Mapping[str, frozenset[str]] | None = None) -> tuple[Ranked, ...]:
+    """The entries of one Service (one per IP) given the advertisements covering its pool."""
+    if not ads:
+        return tuple(Ranked(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT) for ip in svc.ips)
+    if not svc.ready_nodes:
+        return tuple(Ranked(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS) for ip in svc.ips)
+    ifaces = candidates(ads, nodes) if pool_candidates is None else pool_candidates
+    if svc.traffic_policy == "Local":
+        ifaces = {n: ifaces[n] for n in svc.ready_nodes if n in ifaces}
+    same = len(set(ifaces.values())) <= 1
+    out = []
+    for ip in svc.ips:
+        order = rank(ip, ifaces)
+        per_node = tuple(ifaces[n] for n in order[:1 if same else None])
+        out.append(Ranked(svc.key, ip, AnnounceReason.ANNOUNCING, order, per_node))
+    return tuple(out)
+
+
+def rerank(old: tuple[Ranked, ...], svc: ServiceInfo, moved: Collection[str],
+           pool_candidates: Mapping[str, frozenset[str]]) -> tuple[Ranked, ...]:
+    """SVC's entries once only the nodes MOVED changed: drop them, insert those now eligible by score.
+
+    O(ranking) and a handful of scores per IP, where `entries` scores every node again.
+    """
+    if not old or old[0].reason is not AnnounceReason.ANNOUNCING:
+        return old  # no advertisement, no ready endpoint: no node changes that
+    ifaces: Mapping[str, frozenset[str]] = pool_candidates
+    if svc.traffic_policy == "Local":
+        ifaces = {n: pool_candidates[n] for n in svc.ready_nodes if n in pool_candidates}
+    joining = [n for n in moved if n in ifaces]
+    first = old[0].interfaces
+    # One value for all before, and the joining nodes have it too: then no scan of every node.
+    same = (len(first) == 1 and all(ifaces[n] == first[0] for n in joining)) or len(set(ifaces.values())) <= 1
+    out = []
+    for entry in old:
+        order = [n for n in entry.ranking if n not in moved]
+        for node in joining:
+            bisect.insort(order, node, key=lambda n, ip=entry.ip: score(n, ip))
+        per_node = tuple(ifaces[n] for n in order[:1 if same else None])
+        out.append(Ranked(entry.service, entry.ip, AnnounceReason.ANNOUNCING, tuple(order), per_node))
+    return tuple(out)
+
+
+def _ahead_of(me: str, entries_of_ip: Iterable[Ranked]) -> set[str]:
+    """Peers ranked before ME in any of an IP's entries (all ranked peers when ME is not ranked)."""
+    out: set[str] = set()
+    for entry in entries_of_ip:
+        if me in entry.ranking:
+            out.update(entry.ranking[:entry.ranking.index(me)])
+    return out
+
+
+@dataclass(frozen=True)
+class Table:
+    """One published version. Never mutated: `evolve` returns the next version, sharing what did not change."""
+
+    me: str
+    version: int = 0
+    services: PMap[str, tuple[Ranked, ...]] = field(default_factory=PMap)  # Service key -> entries, IP order
+    by_ip: PMap[str, tuple[Ranked, ...]] = field(default_factory=PMap)  # IP -> entries (Services sharing it)
+    mine: PSet[str] = EMPTY_SET  # IPs with an entry that ranks me at all: the only ones I may announce
+    before_me: Mapping[str, PSet[str]] = field(default_factory=dict)  # peer -> IPs where it ranks before me
+
+    def affected_by(self, peer: str) -> PSet[str]:
+        """IPs whose owner-is-me may change when PEER dies or comes back."""
+        return self.before_me.get(peer, EMPTY_SET)
+
+    def interfaces_for(self, ip: str, alive: Collection[str]) -> frozenset[str] | None:
+        """The interfaces I answer IP on, given ALIVE (None: not mine)."""
+        out: frozenset[str] | None = None
+        for entry in self.by_ip.get(ip) or ():
+            index = entry.owner(alive) if entry.reason is AnnounceReason.ANNOUNCING else None
+            if index is not None and entry.ranking[index] == self.me:
+                out = (out or frozenset()) | entry.interfaces_of(index)
+        return out
+
+    def announcements(self, alive: Collection[str]) -> dict[str, frozenset[str]]:
+        """IP -> interfaces for every IP I own given ALIVE (O(IPs that rank me))."""
+        out = {}
+        for ip in self.mine:
+            ifaces = self.interfaces_for(ip, alive)
+            if ifaces is not None:
+                out[ip] = ifaces
+        return out
+
+    def decisions(self, alive: Collection[str]) -> tuple[Decision, ...]:
+        """Every decision, in `desired.compute`'s order (Service key, then IP order)."""
+        return tuple(e.decision(alive, self.me) for key in sorted(self.services) for e in self.services[key])
+
+    def desired(self, alive: Collection[str]) -> Desired:
+        """The same Desired that `desired.compute` gives for this table's view and ALIVE."""
+        return Desired(announcements=self.announcements(alive), decisions=self.decisions(alive))
+
+    def evolve(self, put: Mapping[str, tuple[Ranked, ...]], drop: Iterable[str] = ()) -> Table:
+        """The next version: Services in PUT get these entries, Services in DROP go. Cost: O(those Services)."""
+        drop = [key for key in drop if key in self.services and key not in put]
+        changed = {key: value for key, value in put.items() if self.services.get(key) != value}
+        if not changed and not drop:
+            return self
+        gone = set(drop) | set(changed)
+        old_ips = {e.ip for key in gone for e in self.services.get(key) or ()}
+        new_by_ip: dict[str, list[Ranked]] = {}
+        for key in sorted(changed):
+            for e in changed[key]:
+                new_by_ip.setdefault(e.ip, []).append(e)
+        ip_put: dict[str, tuple[Ranked, ...]] = {}
+        ip_drop: list[str] = []
+        add_mine: list[str] = []
+        drop_mine: list[str] = []
+        ahead_add: dict[str, list[str]] = {}
+        ahead_drop: dict[str, list[str]] = {}
+        for ip in old_ips | new_by_ip.keys():
+            before = self.by_ip.get(ip) or ()
+            kept = [e for e in before if e.service not in gone]
+            after = tuple(sorted(kept + new_by_ip.get(ip, []), key=lambda e: e.service))
+            if after:
+                ip_put[ip] = after
+            else:
+                ip_drop.append(ip)
+            was_mine, is_mine = any(self.me in e.ranking for e in before), any(self.me in e.ranking for e in after)
+            if was_mine != is_mine:
+                (add_mine if is_mine else drop_mine).append(ip)
+            old_ahead, new_ahead = _ahead_of(self.me, before), _ahead_of(self.me, after)
+            for peer in new_ahead - old_ahead:
+                ahead_add.setdefault(peer, []).append(ip)
+            for peer in old_ahead - new_ahead:
+                ahead_drop.setdefault(peer, []).append(ip)
+        before_me = dict(self.before_me)
+        for peer in ahead_add.keys() | ahead_drop.keys():
+            updated = before_me.get(peer, EMPTY_SET).evolve(ahead_add.get(peer, ()), ahead_drop.get(peer, ()))
+            if updated:
+                before_me[peer] = updated
+            else:
+                before_me.pop(peer, None)
+        return Table(me=self.me, version=self.version + 1, services=self.services.evolve(changed, drop),
+                     by_ip=self.by_ip.evolve(ip_put, ip_drop), mine=self.mine.evolve(add_mine, drop_mine),
+                     before_me=before_me)
