@@ -42,9 +42,8 @@ from ironlb.speaker.presence import Presence
 from ironlb.speaker.status import StatusReporter
 
 log = logging.getLogger(__name__)
-# A busy control plane must not hold the GIL long against the fast plane's thread. Each syscall there
-# (one sendto per peer) gives the GIL away and waits up to this long for it back: with 99 peers and a
-# busy control plane, a heartbeat round took ~120 ms at 1 ms and ~106 ms at 0.2 ms (100 ms interval).
+# A busy control plane must not hold the GIL long against the fast plane's thread. Its socket calls keep
+# the GIL (fast/held.py), so what is left to wait for is the wake-up from select: at most this long.
 SWITCH_INTERVAL_S = 0.0002
 # Fewer, cheaper collections: everything alive after start-up is frozen out of the collector's scans.
 GC_THRESHOLDS = (20_000, 50, 100)

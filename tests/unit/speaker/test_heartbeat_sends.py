@@ -26,7 +26,6 @@ class Socket:
 def test_a_full_send_buffer_drops_that_heartbeat_and_sends_the_rest() -> None:
     liveness = Liveness("n1", b"k" * 32, 7946, lambda _: None)
     liveness.set_peers({f"dead{i}": f"192.0.2.{200 + i}" for i in range(5)} | {"n2": "192.0.2.12"})
-    liveness._transport = object()  # type: ignore[assignment]
     liveness._sock = Socket({f"::ffff:192.0.2.{200 + i}" for i in range(5)})  # type: ignore[assignment]
     for _ in range(3):
         liveness._send_all(Kind.ALIVE)
@@ -40,7 +39,7 @@ def test_the_heartbeat_socket_has_a_deep_send_buffer() -> None:
         await liveness.start("::1")
         try:
             assert liveness._sock is not None
-            return liveness._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            return liveness._sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         finally:
             await liveness.close()
 

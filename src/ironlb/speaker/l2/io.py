@@ -10,6 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.l2 import bpf
 from ironlb.speaker.l2.packets import ETH_P_ARP, ETH_P_IPV6
 
@@ -110,6 +111,7 @@ class RawPacketIO:
         except OSError:  # e.g. the interface is already gone: no half-made socket is left open
             self.sock.close()
             raise
+        self._held = HeldSocket(self.sock, ifname)  # receives and replies keep the GIL (fast/held.py)
         self._on_frame: FrameHandler | None = None
         if drops is not None:
             drops.track(self, True)
@@ -127,7 +129,7 @@ class RawPacketIO:
     def _readable(self) -> None:
         for _ in range(READ_BATCH):
             try:
-                frame, addr = self.sock.recvfrom(2048)
+                frame, addr = self._held.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -145,7 +147,7 @@ class RawPacketIO:
     def send(self, frame: bytes) -> None:
         """Send one frame (drops it if the interface went away)."""
         with contextlib.suppress(BlockingIOError, OSError):
-            self.sock.send(frame)
+            self._held.send(frame)
 
     def _membership(self, option: int, mac: bytes) -> None:
         mreq = struct.pack("iHH8s", self.ifindex, PACKET_MR_MULTICAST, 6, mac)

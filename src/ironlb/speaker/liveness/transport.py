@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ironlb.common.throttle import Throttle
+from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.liveness.membership import Membership
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
 
@@ -20,6 +21,7 @@ log = logging.getLogger(__name__)
 SNDBUF_BYTES = 4 << 20
 SO_SNDBUFFORCE = 32
 AliveCallback = Callable[[frozenset[str]], None]
+READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
 
 
 @dataclass
@@ -33,7 +35,7 @@ class Counters:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
-class Liveness(asyncio.DatagramProtocol):
+class Liveness:
     """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes.
 
     Until `join()` it only listens: peers do not count it, and it does not count itself."""
@@ -50,8 +52,7 @@ class Liveness(asyncio.DatagramProtocol):
         self.sequence = 0
         self.peers: dict[str, str] = {}
         self.counters = Counters()
-        self._transport: asyncio.DatagramTransport | None = None
-        self._sock: socket.socket | None = None
+        self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
         self._wrong_source_log = Throttle(30.0)
@@ -70,17 +71,21 @@ class Liveness(asyncio.DatagramProtocol):
 
     async def start(self, host: str = "::") -> None:
         """Bind the UDP port and start sending."""
-        loop = asyncio.get_running_loop()
         sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
-        except OSError:  # without CAP_NET_ADMIN: as much as the system allows
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
-        sock.bind((host, self.port))
-        self._sock = sock
-        self._transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
+            except OSError:  # without CAP_NET_ADMIN: as much as the system allows
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
+            sock.bind((host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self._sock = HeldSocket(sock)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
         self._task = asyncio.create_task(self._loop(), name="heartbeats")
 
     async def join(self) -> None:
@@ -103,12 +108,12 @@ class Liveness(asyncio.DatagramProtocol):
         return encode(msg, self.key)
 
     def _send_all(self, kind: Kind) -> None:
-        if self._transport is None or self._sock is None:
+        if self._sock is None:
             return
         for name, addr in self.peers.items():
             data = self._message(kind, name)  # each peer's own: it echoes that peer's run
             target = f"::ffff:{addr}" if ":" not in addr else addr
-            try:  # straight to the socket: the transport would queue everything behind one full send
+            try:  # straight to the socket, never queued behind one full send
                 self._sock.sendto(data, (target, self.port))
                 self.counters.sent += 1
             except BlockingIOError:
@@ -126,6 +131,17 @@ class Liveness(asyncio.DatagramProtocol):
             self._publish()
             await asyncio.sleep(self.interval)
 
+    def _readable(self) -> None:
+        assert self._sock is not None
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = self._sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error for an unreachable peer: expected while a node is down
+                continue
+            self.datagram_received(data, addr)
+
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         """Feed one datagram to the membership table."""
         verdict, msg = decode(data, self.key)
@@ -141,9 +157,6 @@ class Liveness(asyncio.DatagramProtocol):
             self._publish()
         else:
             self.counters.rejected[verdict.value] = self.counters.rejected.get(verdict.value, 0) + 1
-
-    def error_received(self, exc: Exception) -> None:
-        """ICMP errors for unreachable peers: expected while a node is down."""
 
     def _publish(self) -> None:
         alive = self.membership.alive()
@@ -162,5 +175,7 @@ class Liveness(asyncio.DatagramProtocol):
             self._send_all(Kind.LEAVE)
         if self._task:
             self._task.cancel()
-        if self._transport:
-            self._transport.close()
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.sock.close()
+            self._sock = None
