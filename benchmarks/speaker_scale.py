@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -178,9 +179,36 @@ def rss_mb() -> float:
     return round(kb / 1024, 1)
 
 
+class GcPauses:
+    """The collector's pauses, by generation (a collection holds the GIL for all of its length)."""
+
+    def __init__(self) -> None:
+        self.longest: dict[int, float] = {}
+        self.count: dict[int, int] = {}
+        self._started = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        gen, ms = info["generation"], (time.perf_counter() - self._started) * 1000
+        self.longest[gen] = max(self.longest.get(gen, 0.0), ms)
+        self.count[gen] = self.count.get(gen, 0) + 1
+
+    def figures(self) -> dict[str, float]:
+        """gc_max_ms_genN and gc_count_genN."""
+        out: dict[str, float] = {}
+        for gen in sorted(self.longest):
+            out[f"gc_max_ms_gen{gen}"] = round(self.longest[gen], 2)
+            out[f"gc_count_gen{gen}"] = self.count[gen]
+        return out
+
+
 async def speaker_role(args: argparse.Namespace) -> None:
     """Run the speaker under test; print its figures as JSON."""
     sp = make_speaker(args)
+    pauses = GcPauses()
     failovers: list[float] = []
     joined = asyncio.Event()
 
@@ -213,7 +241,7 @@ async def speaker_role(args: argparse.Namespace) -> None:
                "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3), "rss_mb": rss_mb(),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "owned_ips": len(sp.fast.owned), "status_passes": sp.status.reports,
-               "heartbeat_unsent": sp.fast.liveness.counters.unsent, **sp.feed_stats}
+               "heartbeat_unsent": sp.fast.liveness.counters.unsent, **sp.feed_stats, **pauses.figures()}
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
