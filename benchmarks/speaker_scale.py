@@ -205,6 +205,21 @@ class GcPauses:
         return out
 
 
+def _diagnose(loop: asyncio.AbstractEventLoop, lag: list[float], every: float = 0.01) -> None:
+    """On the fast loop: log callbacks over 50 ms (asyncio debug) and record each 10 ms timer's lateness."""
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.05
+    due = [loop.time() + every]
+
+    def tick() -> None:
+        now = loop.time()
+        lag.append((now - due[0]) * 1000)
+        due[0] = now + every
+        loop.call_at(due[0], tick)
+
+    loop.call_at(due[0], tick)
+
+
 async def speaker_role(args: argparse.Namespace) -> None:
     """Run the speaker under test; print its figures as JSON."""
     sp = make_speaker(args)
@@ -217,6 +232,9 @@ async def speaker_role(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.05)
         if task.done():
             await task
+    lag: list[float] = []
+    if args.diagnose:  # which callback on the fast loop runs long, and how late its timers fire
+        sp.fast.loop.call_soon_threadsafe(_diagnose, sp.fast.loop, lag)
     plain = sp._on_alive
     last: list[frozenset[str]] = [sp.fast.alive]
 
@@ -241,7 +259,9 @@ async def speaker_role(args: argparse.Namespace) -> None:
                "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3), "rss_mb": rss_mb(),
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "owned_ips": len(sp.fast.owned), "status_passes": sp.status.reports,
-               "heartbeat_unsent": sp.fast.liveness.counters.unsent, **sp.feed_stats, **pauses.figures()}
+               "heartbeat_unsent": sp.fast.liveness.counters.unsent, **sp.feed_stats, **pauses.figures(),
+               **({"fast_loop_lag_max_ms": round(max(lag), 1), "fast_loop_lag_p99_ms": round(percentile(lag, 99), 1)}
+                  if lag else {})}
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -291,7 +311,8 @@ def in_node(index: int, role: str, args: argparse.Namespace) -> subprocess.Popen
     """This module again, in a lab node's namespace."""
     argv = ["ip", "netns", "exec", lab_node(index).netns, sys.executable, "-m", "benchmarks.speaker_scale",
             "--role", role, "--seconds", str(args.seconds), "--services", str(args.services),
-            "--nodes", str(args.nodes), "--churn", str(args.churn), "--relist", str(args.relist)]
+            "--nodes", str(args.nodes), "--churn", str(args.churn), "--relist", str(args.relist),
+            *(["--diagnose"] if args.diagnose else [])]
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}", "IRONLB_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
 
@@ -305,6 +326,8 @@ def main() -> int:
     p.add_argument("--churn", type=float, default=500, help="EndpointSlice updates per second")
     p.add_argument("--relist", type=float, default=30, help="seconds between full relists")
     p.add_argument("--role", choices=["main", "speaker", "peer"], default="main")
+    p.add_argument("--diagnose", action="store_true",
+                   help="log fast-loop callbacks over 50 ms and report the fast loop's timer lateness")
     p.add_argument("--no-peer", dest="peer", action="store_false", help="speaker role alone (a smoke run)")
     args = p.parse_args()
     if args.role == "speaker":
