@@ -126,3 +126,28 @@ def test_heartbeats_go_out_while_the_control_plane_is_busy(plane: FastPlane) -> 
     finally:
         peer.close()
         listener.join(1.0)
+
+
+def test_a_table_changing_thousands_of_ips_is_taken_a_batch_per_turn(plane: FastPlane) -> None:
+    # A relist can change every IP at once: the fast loop re-decides them a batch per turn, so a
+    # heartbeat or a reply waits for one batch, and every table published meanwhile is taken too.
+    from ironlb.speaker.fast.plane import TAKE_BATCH
+
+    ips = [f"2001:db8::{i:x}" for i in range(1, 4 * TAKE_BATCH + 2)]
+    first = Table(ME).evolve({k: v for i, ip in enumerate(ips) for k, v in entries(f"ns/s{i}", ip, ME).items()})
+    batches: list[int] = []  # IPs re-decided per call
+    update = plane._update
+    plane._update = lambda ips: (batches.append(len(ips := list(ips))), update(ips))[1]  # type: ignore[method-assign]
+    plane.set_interfaces({"eth0": ETH0})
+    alive(plane, {ME})
+    batches.clear()
+    plane.publish(first)
+    # A second table while the first is still being taken: half of the IPs rank n2 first now (n2 alive).
+    second = first.evolve({k: v for i, ip in enumerate(ips) if i % 2
+                           for k, v in entries(f"ns/s{i}", ip, "n2", ME).items()})
+    plane.publish(second)
+    wait(lambda: len(plane.owned) == len(ips))
+    assert max(batches) == TAKE_BATCH and sum(batches) >= len(ips)
+    alive(plane, {ME, "n2"})
+    wait(lambda: set(plane.owned) == {ip for i, ip in enumerate(ips) if not i % 2})
+    assert plane.table is second

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -62,12 +63,12 @@ def test_the_sockaddr_is_the_kernels_layout() -> None:
     assert raw[2:4] == (7946).to_bytes(2, "big") and raw[8:24] == socket.inet_pton(socket.AF_INET6, "2001:db8::1")
 
 
-def test_held_calls_keep_the_gil_and_plain_ones_give_it_away(pair: tuple[socket.socket, ...]) -> None:
-    # With a long switch interval another thread runs only when this one gives the GIL away itself,
-    # which the standard socket calls do around every system call, and the held ones never do.
+def test_held_calls_keep_the_gil(pair: tuple[socket.socket, ...]) -> None:
+    # With a long switch interval another thread runs only when this one gives the GIL away itself:
+    # a held call never does (the standard socket calls do around every system call, and a sleep does).
     a, b = pair
     target = ("::1", b.getsockname()[1])
-    held = HeldSocket(a)
+    held, held_b = HeldSocket(a), HeldSocket(b)
     ticks, stop = [0], threading.Event()
 
     def count() -> None:
@@ -82,13 +83,14 @@ def test_held_calls_keep_the_gil_and_plain_ones_give_it_away(pair: tuple[socket.
         before = ticks[0]
         for _ in range(200):
             held.sendto(b"beat", target)
-        after_held = ticks[0]
         for _ in range(200):
-            a.sendto(b"beat", target)
-        after_plain = ticks[0]
+            held_b.recvfrom(2048)
+        after_held = ticks[0]
+        time.sleep(0.05)  # the control: the other thread was ready to run all along
+        after_sleep = ticks[0]
     finally:
         stop.set()
         thread.join()
         sys.setswitchinterval(interval)
     assert after_held == before
-    assert after_plain > after_held
+    assert after_sleep > after_held

@@ -24,6 +24,9 @@ from ironlb.speaker.ranking import Table
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# IPs re-decided per turn of the fast loop: a relist can change thousands at once, and heartbeats and
+# replies must not wait behind all of them (256 take about a millisecond).
+TAKE_BATCH = 256
 AliveHook = Callable[[frozenset[str]], None]
 
 
@@ -42,6 +45,10 @@ class FastPlane:
         self.owned: dict[str, frozenset[str]] = {}  # IP -> interfaces: what this node answers for now
         self._alive: frozenset[str] = self.liveness.alive
         self._latest: Table | None = None
+        self._published = self.table  # the version the pending IPs were diffed against
+        self._pending: set[str] = set()  # IPs whose entries changed in a published table, not re-decided yet
+        self._taking = False  # a _take_table is queued on the fast loop
+        self._lock = threading.Lock()  # _latest, _pending, _taking: written by both threads
         self._thread = threading.Thread(target=self._run, name="ironlb-fast-plane", daemon=True)
 
     # -- control-plane side (any thread) --------------------------------------------------------------
@@ -56,9 +63,17 @@ class FastPlane:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
 
     def publish(self, table: Table) -> None:
-        """Hand over a new table: an atomic reference swap; the fast loop applies the latest one."""
-        if self._latest is not table:
+        """Hand over a new table. The diff against the last one is made here, on the control plane's
+        time; the fast loop then re-decides only the IPs that changed, a batch per turn."""
+        if table is self._published:
+            return
+        changed = table.by_ip.changed_keys(self._published.by_ip)
+        self._published = table
+        with self._lock:
             self._latest = table
+            self._pending |= changed
+            schedule, self._taking = not self._taking, True
+        if schedule:
             self.loop.call_soon_threadsafe(self._take_table)
 
     def set_interfaces(self, interfaces: Mapping[str, Interface]) -> None:
@@ -116,11 +131,14 @@ class FastPlane:
         await asyncio.gather(*rest, return_exceptions=True)
 
     def _take_table(self) -> None:
-        table = self._latest
-        if table is None or table is self.table:
-            return
-        old, self.table = self.table, table
-        self._update(table.by_ip.changed_keys(old.by_ip))
+        with self._lock:
+            if self._latest is not None:
+                self.table = self._latest
+            batch = [self._pending.pop() for _ in range(min(TAKE_BATCH, len(self._pending)))]
+            self._taking = bool(self._pending)
+        self._update(batch)
+        if self._taking:  # the rest on the next turn, after the timers and sockets that are due
+            self.loop.call_soon(self._take_table)
 
     def _take_interfaces(self, interfaces: dict[str, Interface]) -> None:
         self.interfaces = interfaces
