@@ -25,7 +25,8 @@ from ironlb.speaker.ranking import Table
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 # IPs re-decided per turn of the fast loop: a relist can change thousands at once, and heartbeats and
-# replies must not wait behind all of them (256 take about a millisecond).
+# replies must not wait behind all of them (256 decisions over 100 ranked nodes: 0.4 ms, before the
+# responders are brought in line).
 TAKE_BATCH = 256
 AliveHook = Callable[[frozenset[str]], None]
 
