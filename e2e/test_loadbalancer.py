@@ -65,7 +65,9 @@ def settled_election(kube: Kube) -> None:
 
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
-    """A pool announced from every node (each test's `web` waits for a settled election first)."""
+    """A pool announced from every node (once every speaker has joined and hears every peer: not
+    every test here takes `web`, which waits for that too)."""
+    settled_election(kube)
     kube.apply(*pool_manifests(POOL, ["203.0.113.64/27", "2001:db8:ffff::100/120"]))
     yield
     kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
