@@ -1,16 +1,18 @@
 """Speaker at scale: 10,000 Services, 100 Nodes, slice churn and relists, with real heartbeats between lab nodes.
 
-The speaker under test is the real Speaker (incremental desired state, ranking table, fast plane with real
-UDP heartbeats and real ARP/NDP sockets) in lab node-1's namespace, fed through its informer callback with
-synthetic objects: N Services (half externalTrafficPolicy Local) with one EndpointSlice each, 100 Nodes,
-EndpointSlice updates at a fixed rate and a full relist (every object again) at a fixed period. A real
-peer speaker's Liveness runs in node-2's namespace and timestamps every heartbeat it accepts from node-1.
-The other 98 Nodes are Node objects only (their addresses answer nothing): they are ranked, never alive.
-No API server is written to: the status reporter is replaced by one that only counts what it is given.
+The speaker under test is the real Speaker (incremental desired state, ranking table, fast plane in its own
+process with real UDP heartbeats and real ARP/NDP sockets) in lab node-1's namespace, fed through its informer
+callback with synthetic objects: N Services (half externalTrafficPolicy Local) with one EndpointSlice each,
+100 Nodes, EndpointSlice updates at a fixed rate and a full relist (every object again) at a fixed period. A
+real peer speaker's Liveness runs in node-2's namespace and timestamps every heartbeat it accepts from node-1.
+The other 98 Nodes are Node objects only (their addresses answer nothing): they are ranked, never alive. No
+API server is written to: the status reporter is replaced by one that only counts what it is given.
 
 Figures (last line, JSON): heartbeat_gap_p99_ms / _max_ms (send interval as the peer sees it),
 false_failovers (either side declaring the other dead), change_cost_ms_p99 (one Service or slice change
--> new table, measured after the run on the same live speaker), rss_mb (speaker under test, at the end).
+-> new table, measured after the run on the same live speaker), rss_mb (speaker under test at the end: both
+of its processes, control plane and fast plane; each is given too), heartbeat_late_rounds (the fast
+plane's own count of heartbeat rounds that woke over 50 ms late).
 """
 
 from __future__ import annotations
@@ -205,21 +207,6 @@ class GcPauses:
         return out
 
 
-def _diagnose(loop: asyncio.AbstractEventLoop, lag: list[float], every: float = 0.01) -> None:
-    """On the fast loop: log callbacks over 50 ms (asyncio debug) and record each 10 ms timer's lateness."""
-    loop.set_debug(True)
-    loop.slow_callback_duration = 0.05
-    due = [loop.time() + every]
-
-    def tick() -> None:
-        now = loop.time()
-        lag.append((now - due[0]) * 1000)
-        due[0] = now + every
-        loop.call_at(due[0], tick)
-
-    loop.call_at(due[0], tick)
-
-
 async def speaker_role(args: argparse.Namespace) -> None:
     """Run the speaker under test; print its figures as JSON."""
     sp = make_speaker(args)
@@ -232,9 +219,10 @@ async def speaker_role(args: argparse.Namespace) -> None:
         await asyncio.sleep(0.05)
         if task.done():
             await task
-    lag: list[float] = []
-    if args.diagnose:  # which callback on the fast loop runs long, and how late its timers fire
-        sp.fast.loop.call_soon_threadsafe(_diagnose, sp.fast.loop, lag)
+    if args.diagnose:  # which callback on the control loop runs long (the fast plane has its own process)
+        loop = asyncio.get_running_loop()
+        loop.set_debug(True)
+        loop.slow_callback_duration = 0.05
     plain = sp._on_alive
     last: list[frozenset[str]] = [sp.fast.alive]
 
@@ -251,17 +239,22 @@ async def speaker_role(args: argparse.Namespace) -> None:
     joined.set()
     print(json.dumps({"measuring": True}), flush=True)
     await asyncio.sleep(args.seconds)
+    print(json.dumps({"measured": True}), flush=True)
+    await asyncio.sleep(1.5)  # the fast plane's counters as of the end of the run (it reports every second)
+    fast = sp.fast.stats
     by_kind = change_cost(sp, args)
     costs = by_kind["slices"] + by_kind["services"]
     figures = {"false_failovers_speaker": len(failovers), "change_cost_ms_p50": round(percentile(costs, 50), 3),
                "change_cost_ms_p99": round(percentile(costs, 99), 3),
                "change_cost_ms_p99_slice": round(percentile(by_kind["slices"], 99), 3),
-               "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3), "rss_mb": rss_mb(),
+               "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3),
+               "rss_mb": round(rss_mb() + fast.rss_mb, 1),
+               "control_rss_mb": rss_mb(), "fast_rss_mb": fast.rss_mb,
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "owned_ips": len(sp.fast.owned), "status_passes": sp.status.reports,
-               "heartbeat_unsent": sp.fast.liveness.counters.unsent, **sp.feed_stats, **pauses.figures(),
-               **({"fast_loop_lag_max_ms": round(max(lag), 1), "fast_loop_lag_p99_ms": round(percentile(lag, 99), 1)}
-                  if lag else {})}
+               "heartbeat_unsent": fast.counters.unsent, "heartbeat_late_rounds": fast.counters.late,
+               "heartbeat_worst_late_ms": fast.counters.worst_late_ms,
+               "fast_gc_max_ms": fast.gc_max_ms, **sp.feed_stats, **pauses.figures()}
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -272,18 +265,20 @@ async def peer_role(args: argparse.Namespace) -> None:
     """A real peer's heartbeats: timestamp node-1's, count its deaths; print figures on SIGTERM."""
     import signal
 
+    from ironlb.speaker.liveness.membership import PeerState
     from ironlb.speaker.liveness.transport import Liveness
 
     arrivals: list[float] = []
     deaths: list[float] = []
     was_alive = False
+    window = [float("inf"), float("inf")]  # the speaker's measuring window (SIGUSR1 opens it, SIGUSR2 closes it)
 
     def on_change(alive: frozenset[str]) -> None:
         nonlocal was_alive
         if "node-1" in alive:
             was_alive = True
-        elif was_alive:
-            deaths.append(time.monotonic())
+        elif was_alive and liveness.membership.peers["node-1"].state is PeerState.DEAD:
+            deaths.append(time.monotonic())  # a timeout: a goodbye (the run's end) is no failover
 
     class Timed(Liveness):
         def datagram_received(self, data: bytes, addr: tuple) -> None:
@@ -297,14 +292,25 @@ async def peer_role(args: argparse.Namespace) -> None:
     await liveness.start()
     await liveness.join()
     stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: window.__setitem__(0, time.monotonic()))
+    loop.add_signal_handler(signal.SIGUSR2, lambda: window.__setitem__(1, time.monotonic()))
     await stop.wait()
     await liveness.close()
-    gaps = [(b - a) * 1000 for a, b in itertools.pairwise(arrivals)]
+    opened, closed = window
+    pairs = list(itertools.pairwise(arrivals))
+    before = [(b - a) * 1000 for a, b in pairs if b <= opened]  # the join, with the initial table
+    gaps = [(b - a) * 1000 for a, b in pairs if a >= opened and b <= closed]
+    deaths = [t for t in deaths if opened <= t <= closed + 1.0]  # a death just after the window: a gap inside it
+    # When the long gaps came (seconds into the window): at a relist, or anywhere.
+    long_at = [round(a - opened, 1) for a, b in pairs if a >= opened and b <= closed and b - a > 0.15][:20]
     print(json.dumps({"heartbeats": len(arrivals), "false_failovers_peer": len(deaths),
                       "heartbeat_gap_p50_ms": round(percentile(gaps, 50), 2) if gaps else None,
                       "heartbeat_gap_p99_ms": round(percentile(gaps, 99), 2) if gaps else None,
-                      "heartbeat_gap_max_ms": round(max(gaps), 2) if gaps else None}), flush=True)
+                      "heartbeat_gap_max_ms": round(max(gaps), 2) if gaps else None,
+                      "heartbeat_gaps_over_150ms_at_s": long_at,
+                      "join_heartbeat_gap_max_ms": round(max(before), 2) if before else None}), flush=True)
 
 
 def in_node(index: int, role: str, args: argparse.Namespace) -> subprocess.Popen[str]:
@@ -317,6 +323,24 @@ def in_node(index: int, role: str, args: argparse.Namespace) -> subprocess.Popen
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
 
 
+def follow(speaker: subprocess.Popen[str], peer: subprocess.Popen[str], timeout: float) -> str:
+    """The speaker's output; its measuring window marked on the peer as it opens and closes."""
+    import signal
+
+    assert speaker.stdout is not None
+    deadline, lines = time.monotonic() + timeout, []
+    for line in speaker.stdout:
+        lines.append(line)
+        if '"measuring"' in line:
+            peer.send_signal(signal.SIGUSR1)
+        elif '"measured"' in line:
+            peer.send_signal(signal.SIGUSR2)
+        if time.monotonic() > deadline:
+            raise TimeoutError("the speaker under test did not finish")
+    speaker.wait(timeout=30)
+    return "".join(lines)
+
+
 def main() -> int:
     """Bring up two lab nodes, run both roles, print the figures."""
     p = argparse.ArgumentParser(prog="benchmarks.speaker_scale")
@@ -327,7 +351,7 @@ def main() -> int:
     p.add_argument("--relist", type=float, default=30, help="seconds between full relists")
     p.add_argument("--role", choices=["main", "speaker", "peer"], default="main")
     p.add_argument("--diagnose", action="store_true",
-                   help="log fast-loop callbacks over 50 ms and report the fast loop's timer lateness")
+                   help="log control-loop callbacks over 50 ms")
     p.add_argument("--no-peer", dest="peer", action="store_false", help="speaker role alone (a smoke run)")
     args = p.parse_args()
     if args.role == "speaker":
@@ -342,7 +366,7 @@ def main() -> int:
     peer = in_node(2, "peer", args)
     speaker = in_node(1, "speaker", args)
     try:
-        out, _ = speaker.communicate(timeout=args.seconds + 300)
+        out = follow(speaker, peer, args.seconds + 300)
     finally:
         peer.terminate()
         peer_out, _ = peer.communicate(timeout=30)

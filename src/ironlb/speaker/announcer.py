@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -39,6 +40,50 @@ class Diff:
 
 log = logging.getLogger(__name__)
 ResponderFactory = Callable[[Interface], Responder]
+PACE_BATCH = 128  # gratuitous frames per loop turn, at most: heartbeats and replies go in between
+
+
+class Bursts:
+    """Gratuitous bursts for many IPs at once, paced: every frame of a burst is due `burst_gap_s` after
+    the last, and at most PACE_BATCH frames go per turn of the loop. Thousands of IPs taken at once (a
+    join, a relist) never hold the loop for all of them; one peer's IPs at a failover go in one turn."""
+
+    def __init__(self) -> None:
+        self.queue: deque[tuple[float, Responder, str, int]] = deque()  # (due, responder, ip, frames left)
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, responder: Responder, ip: str, frames: int) -> None:
+        """Queue FRAMES gratuitous frames for IP on RESPONDER, the first one now."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (pure unit tests): nothing is sent
+            return
+        self.queue.append((loop.time(), responder, ip, frames))
+        if self.task is None or self.task.done():
+            self.task = loop.create_task(self._run())
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while self.queue:
+            now, sent = loop.time(), 0
+            # The queue stays ordered by due time: what is added is due now, what is re-queued later.
+            while self.queue and sent < PACE_BATCH and self.queue[0][0] <= now:
+                _, responder, ip, left = self.queue.popleft()
+                if ip not in responder.owned:  # given up (or the responder closed) since
+                    continue
+                responder.announce_once(ip)
+                sent += 1
+                if left > 1:
+                    self.queue.append((now + responder.burst_gap_s, responder, ip, left - 1))
+            if self.queue:
+                await asyncio.sleep(0 if sent == PACE_BATCH else max(0.0, self.queue[0][0] - loop.time()))
+
+    def cancel(self) -> asyncio.Task[None] | None:
+        """Stop; the task (if any) is returned for the caller to await."""
+        self.queue.clear()
+        if self.task is not None:
+            self.task.cancel()
+        return self.task
 
 
 def resolve(desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> dict[str, set[str]]:
@@ -59,7 +104,7 @@ class Announcer:
         self.factory = factory
         self.responders: dict[str, Responder] = {}
         self._interfaces: dict[str, Interface] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.bursts = Bursts()
         self._errors = Throttle(30.0)
 
     def owned(self) -> dict[str, frozenset[str]]:
@@ -91,27 +136,24 @@ class Announcer:
             added += [(ip, name) for ip in sorted(ips - old)]
             removed += [(ip, name) for ip in sorted(old - ips)]
             for ip in sorted(ips - old):
-                self._spawn(responder.announce(ip))
+                self.bursts.add(responder, ip, responder.burst)
         self._interfaces = dict(interfaces)
         return Diff(tuple(added), tuple(removed))
 
     def reannounce(self) -> None:
         """Send one more gratuitous burst for everything owned (periodic refresh, optional)."""
+        paced = sum(len(r.owned) for r in self.responders.values()) > PACE_BATCH  # a few go out at once
         for responder in self.responders.values():
             for ip in sorted(responder.owned):
-                responder.announce_once(ip)
+                if paced:
+                    self.bursts.add(responder, ip, 1)
+                else:
+                    responder.announce_once(ip)
 
-    def _spawn(self, coro: object) -> None:
-        try:
-            task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
-        except RuntimeError:  # no loop (pure unit tests): send the first frame synchronously
-            coro.close()  # type: ignore[attr-defined]
-            return
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    def close(self) -> None:
-        """Stop answering everywhere."""
+    def close(self) -> list[asyncio.Task[None]]:
+        """Stop answering everywhere; cancel the bursts under way (returned, for the caller to await)."""
         for responder in self.responders.values():
             responder.close()
         self.responders.clear()
+        task = self.bursts.cancel()
+        return [task] if task is not None else []

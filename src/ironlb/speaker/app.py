@@ -1,9 +1,10 @@
 """The speaker: watches -> incremental desired state -> ranking table -> fast plane (heartbeats, responders).
 
 Two planes. The control plane (this asyncio loop) runs the informers, keeps the ranking table up to
-date incrementally, and follows with status, Events and nftables. The fast plane (its own thread,
-`fast.plane`) owns heartbeats and the ARP/NDP responders and decides ownership from the latest table
-and the alive set. `run` enters one context per component and leaves them in reverse order.
+date incrementally, and follows with status, Events and nftables. The fast plane (a process of its
+own, `fast.child`, driven through `fast.remote`) owns heartbeats and the ARP/NDP responders and
+decides ownership from this node's claims and the alive set. `run` enters one context per component
+and leaves them in reverse order.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ import asyncio
 import contextlib
 import gc
 import logging
-import sys
-from collections.abc import AsyncIterator, Callable
+import os
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Protocol
 
 from kubernetes import client
@@ -21,10 +22,10 @@ from kubernetes import client
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.informer import Informer
 from ironlb.common.throttle import Throttle
-from ironlb.speaker.announcer import Announcer, Interface, ResponderFactory
+from ironlb.speaker.announcer import Interface
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired
-from ironlb.speaker.fast.plane import FastPlane
+from ironlb.speaker.fast.remote import FastProcess
 from ironlb.speaker.fence_loop import Fencer
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.forward import plan as forwarding
@@ -32,21 +33,17 @@ from ironlb.speaker.forward.health import HealthChecker
 from ironlb.speaker.forward.nft import render
 from ironlb.speaker.forward.programmer import NftablesProgrammer
 from ironlb.speaker.incremental import IncrementalDesired
-from ironlb.speaker.interfaces import InterfaceTracker, MacSet
+from ironlb.speaker.interfaces import InterfaceTracker
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
-from ironlb.speaker.l2.io import DropCounter, RawPacketIO
-from ironlb.speaker.l2.responder import Responder
+from ironlb.speaker.l2.responder import MacSet
 from ironlb.speaker.liveness.protocol import KeySet
-from ironlb.speaker.liveness.transport import Liveness
 from ironlb.speaker.presence import Presence
 from ironlb.speaker.status import StatusReporter
 
 log = logging.getLogger(__name__)
-# A busy control plane must not hold the GIL long against the fast plane's thread. Its socket calls keep
-# the GIL (fast/held.py), so what is left to wait for is the wake-up from select: at most this long.
-SWITCH_INTERVAL_S = 0.0002
 # Fewer, cheaper collections: everything alive after start-up is frozen out of the collector's scans.
 GC_THRESHOLDS = (20_000, 50, 100)
+CONTROL_NICENESS = 5  # the control plane's threads: a quarter of the fast plane's CPU weight when both are busy
 
 
 class Server(Protocol):
@@ -73,7 +70,7 @@ class Speaker:
         self.forwarding: forwarding.ForwardingPlan | None = None
         self.view = IncrementalDesired(node, lb_class)
         self.state: ClusterState = self.view.state
-        self.fast: FastPlane | None = None  # made in run(): it needs this loop to report back to
+        self.fast: FastProcess | None = None  # started in run()
         self.status = StatusReporter(api, node, recheck=self._recheck_later)
         self.exclude = exclude_interfaces
         self.interfaces: dict[str, Interface] = {}
@@ -88,55 +85,24 @@ class Speaker:
         self._recheck: asyncio.TimerHandle | None = None
         # Frames from another MAC claiming our IPs, by interface (outlives the responders, which come and go).
         self.duplicates: dict[str, int] = {}
-        self.kernel_drops = DropCounter()  # frames the kernel dropped before we could read them, honestly counted
         self._duplicate_log = Throttle(10.0)
         self._loop: asyncio.AbstractEventLoop | None = None  # the control plane's, once running
         self._carrier_lost: Callable[[], bool] = lambda: False
-
-    @property
-    def liveness(self) -> Liveness:
-        """The heartbeat exchange (on the fast plane)."""
-        assert self.fast is not None
-        return self.fast.liveness
-
-    @property
-    def announcer(self) -> Announcer:
-        """The responders (on the fast plane)."""
-        assert self.fast is not None
-        return self.fast.announcer
 
     def set_key(self, keys: KeySet) -> None:
         """Heartbeat keys changed (a rotation): the fast plane signs and checks with them from now on."""
         self.key = keys
         if self.fast is not None:
-            self.fast.loop.call_soon_threadsafe(self.fast.liveness.set_key, keys)
+            self.fast.set_key(keys)
 
     def reannounce(self) -> None:
-        """One more gratuitous burst for everything owned, sent from the fast plane's thread."""
+        """One more gratuitous burst for everything owned, sent by the fast plane."""
         if self.fast is not None:
-            self.fast.loop.call_soon_threadsafe(self.fast.announcer.reannounce)
+            self.fast.reannounce()
 
-    def _responders_on(self, loop: asyncio.AbstractEventLoop) -> ResponderFactory:
-        def make(iface: Interface) -> Responder:
-            arp = RawPacketIO(iface.name, iface.index, "arp", loop, self.kernel_drops)
-            try:
-                ndp = RawPacketIO(iface.name, iface.index, "ndp", loop, self.kernel_drops)
-            except OSError:  # the interface vanished in between: release the first socket too
-                arp.close()
-                raise
-            return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, own_macs=self.own_macs,
-                             on_duplicate=self._duplicate_seen)
-        return make
-
-    def _duplicate_seen(self, ip: str, mac: str, ifname: str) -> None:
-        # On the fast plane: counting, logging and Events are the control plane's.
-        loop = self._loop
-        if loop is not None and not loop.is_closed():
-            loop.call_soon_threadsafe(self._duplicate, ip, mac, ifname)
-
-    def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
+    def _duplicate(self, ip: str, mac: str, ifname: str, frames: int = 1) -> None:
         # Anyone on the LAN can send these as fast as they like: count each, log and record a few.
-        self.duplicates[ifname] = self.duplicates.get(ifname, 0) + 1
+        self.duplicates[ifname] = self.duplicates.get(ifname, 0) + frames
         if (suppressed := self._duplicate_log.allow((ip, ifname))) is not None:
             log.warning("another host (%s) answers for %s on %s (%d more such frames since the last warning)",
                         mac, ip, ifname, suppressed)
@@ -165,7 +131,7 @@ class Speaker:
         log.log(level, "usable interfaces: %s", ", ".join(_defaults(interfaces)) or "none")
         self.interfaces = interfaces
         if self.fast is not None:
-            self.fast.set_interfaces(interfaces)
+            self.fast.set_interfaces(interfaces, self.own_macs.macs)
         self.mark_dirty()
 
     def _on_alive(self, _: frozenset[str]) -> None:
@@ -212,9 +178,9 @@ class Speaker:
             await stack.enter_async_context(self._fast_plane())
             await stack.enter_async_context(self._nftables())
             await stack.enter_async_context(self._informers())
-            await self._join()
+            await _unless_exited(self._join(), self.fast)
             await stack.enter_async_context(self._fencing())
-            await self._recompute_when_dirty()
+            await _unless_exited(self._recompute_when_dirty(), self.fast)
 
     @contextlib.asynccontextmanager
     async def _status(self) -> AsyncIterator[None]:
@@ -235,10 +201,10 @@ class Speaker:
 
     @contextlib.asynccontextmanager
     async def _fast_plane(self) -> AsyncIterator[None]:
-        self.fast = FastPlane(self.node, self.key, self.port, self._responders_on, self._on_alive,
-                              asyncio.get_running_loop())
-        await asyncio.to_thread(self.fast.start)
-        self.fast.set_interfaces(self.interfaces)
+        self.fast = FastProcess(self.node, self.key, self.port, self._on_alive, self._duplicate)
+        await self.fast.start()
+        yield_cpu_to_fast_plane()
+        self.fast.set_interfaces(self.interfaces, self.own_macs.macs)
         try:
             yield
         finally:  # stop answering and say goodbye to peers before anything else goes
@@ -331,15 +297,42 @@ class Speaker:
         """Readiness: synced with the API at least once."""
         if self.desired is None or self.fast is None:
             return False, "not joined yet (waiting for the API sync and kube-proxy's first sync)"
-        return True, f"announcing {sum(len(v) for v in self.announcer.owned().values())} (ip, interface) pairs"
+        return True, f"announcing {sum(len(v) for v in self.fast.announcements().values())} (ip, interface) pairs"
 
 
 def settle_runtime() -> None:
-    """After start-up: freeze what exists out of the collector, and keep GIL hand-offs short."""
+    """After start-up: freeze what exists out of the collector's scans, and collect less often."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
+
+
+def yield_cpu_to_fast_plane() -> None:
+    """Where the two planes compete for a CPU, the fast plane wins: the control plane's threads run at
+    a lower priority (raising one's own niceness needs no privilege; the fast plane's process keeps its own)."""
+    now = os.nice(0)
+    if now < CONTROL_NICENESS:
+        try:
+            os.nice(CONTROL_NICENESS - now)  # this thread, and the threads it starts from now on
+        except OSError:
+            log.debug("cannot lower the control plane's CPU priority")
+
+
+async def _unless_exited(work: Coroutine[Any, Any, None], fast: FastProcess | None) -> None:
+    """Run WORK; if the fast plane's process ends meanwhile, stop it and raise that instead."""
+    if fast is None or fast.exited is None:
+        await work
+        return
+    task = asyncio.ensure_future(work)
+    try:
+        await asyncio.wait({task, fast.exited}, return_when=asyncio.FIRST_COMPLETED)
+    finally:  # cancelled from outside (SIGTERM), or the process ended: WORK stops either way
+        if not task.done():
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    if task.cancelled() and fast.exited.done():
+        fast.exited.result()  # raises what ended the process
+    task.result()
 
 
 @contextlib.asynccontextmanager

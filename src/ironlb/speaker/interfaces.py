@@ -14,6 +14,7 @@ from pyroute2 import IPRoute
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.announcer import Interface
+from ironlb.speaker.l2.responder import MacSet
 
 log = logging.getLogger(__name__)
 IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
@@ -39,16 +40,6 @@ class Skip(Enum):
     VIRTUAL_KIND = "virtual-kind"
     CNI_NAME = "cni-name"            # by default only
     VETH_WITHOUT_ADDRESS = "pod-veth"  # by default only: a node's uplink veth carries the node's address
-
-
-class MacSet:
-    """Every MAC of this node's interfaces, replaced whole (read from any thread without a lock)."""
-
-    def __init__(self, macs: Iterable[bytes] = ()) -> None:
-        self.macs: frozenset[bytes] = frozenset(macs)
-
-    def __contains__(self, mac: bytes) -> bool:
-        return mac in self.macs
 
 
 def _mac_bytes(mac: str | None) -> bytes | None:

@@ -19,25 +19,23 @@ class SpeakerCollector:
         """Yield the metric families."""
         sp = self.speaker()
         fast = sp.fast  # None until the fast plane has started (metrics are served from before)
-        # Copies first: the fast plane's thread changes these while a scrape reads them.
-        responders = dict(fast.announcer.responders) if fast else {}
-        liveness = fast.liveness if fast else None
+        stats = fast.stats if fast else None  # the fast plane's counters, as it last sent them
         requests = CounterMetricFamily("ironlb_speaker_requests", "ARP/NDP requests received", labels=["interface"])
         replies = CounterMetricFamily("ironlb_speaker_replies", "ARP/NDP replies sent", labels=["interface"])
         gratuitous = CounterMetricFamily("ironlb_speaker_gratuitous", "Gratuitous ARP / unsolicited NA sent",
                                          labels=["interface"])
         duplicates = CounterMetricFamily("ironlb_speaker_duplicate_answers",
                                          "Frames from another MAC claiming an IP we announce", labels=["interface"])
-        for name, responder in sorted(responders.items()):
-            requests.add_metric([name], responder.stats.requests)
-            replies.add_metric([name], responder.stats.replies)
-            gratuitous.add_metric([name], responder.stats.gratuitous)
+        for name, counts in sorted(stats.responders.items() if stats else ()):
+            requests.add_metric([name], counts.requests)
+            replies.add_metric([name], counts.replies)
+            gratuitous.add_metric([name], counts.gratuitous)
         for name, n in sorted(sp.duplicates.items()):
             duplicates.add_metric([name], n)
         dropped = CounterMetricFamily("ironlb_speaker_kernel_drops", "ARP/NDP frames the kernel dropped on the "
                                       "speaker's packet sockets (receive queue full), never seen by the responders",
                                       labels=["interface"])
-        for name, n in sorted(sp.kernel_drops.totals().items()):
+        for name, n in sorted(stats.kernel_drops.items() if stats else ()):
             dropped.add_metric([name], n)
         events = CounterMetricFamily("ironlb_speaker_events", "Events this speaker was asked to record, by what "
                                      "became of them (emitted, aggregated, combined, dropped, failed)",
@@ -45,7 +43,7 @@ class SpeakerCollector:
         for outcome, n in sp.status.events.stats().items():
             events.add_metric([outcome], n)
         announced = GaugeMetricFamily("ironlb_speaker_announced_ips", "IPs this node answers for")
-        owned = fast.announcer.owned() if fast else {}
+        owned = fast.announcements() if fast else {}
         announced.add_metric([], len({ip for ips in owned.values() for ip in ips}))
         # One series per IP this node answers for (so `ironlb doctor` can tell a table from a claim);
         # bounded by the IPs this node owns, and built at scrape time only.
@@ -55,22 +53,28 @@ class SpeakerCollector:
             for ip in sorted(ips):
                 announcing.add_metric([ip, name], 1)
         alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
-        alive.add_metric([], len(liveness.alive) if liveness else 0)
+        alive.add_metric([], len(fast.alive) if fast else 0)
         hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
         deaths = CounterMetricFamily("ironlb_speaker_peer_deaths", "Peers this node declared dead (heartbeats "
                                      "timed out or never came)")
+        late = CounterMetricFamily("ironlb_speaker_heartbeat_late_rounds", "Heartbeat rounds sent over 50 ms "
+                                   "late (the fast plane's loop was held up)")
+        fast_rss = GaugeMetricFamily("ironlb_speaker_fast_plane_resident_bytes", "Resident memory of the fast "
+                                     "plane's process")
         fenced = GaugeMetricFamily("ironlb_speaker_fenced", "1 while this node has fenced itself (answers for "
                                    "nothing), by the decision's reason", labels=["reason"])
         fencer = getattr(sp, "fencer", None)
         decision = fencer.decision.value if fencer is not None else "not-joined"
-        if liveness is not None:
-            hb.add_metric(["sent"], liveness.counters.sent)
-            hb.add_metric(["unsent"], liveness.counters.unsent)
-            hb.add_metric(["received"], liveness.counters.received)
-            for reason, n in dict(liveness.counters.rejected).items():
+        if stats is not None:
+            hb.add_metric(["sent"], stats.counters.sent)
+            hb.add_metric(["unsent"], stats.counters.unsent)
+            hb.add_metric(["received"], stats.counters.received)
+            for reason, n in sorted(stats.counters.rejected.items()):
                 hb.add_metric([f"rejected-{reason}"], n)
-            deaths.add_metric([], liveness.counters.deaths)
-        fenced.add_metric([decision], 1 if liveness is not None and liveness.fenced else 0)
+            deaths.add_metric([], stats.counters.deaths)
+            late.add_metric([], stats.counters.late)
+            fast_rss.add_metric([], stats.rss_mb * 1024 * 1024)
+        fenced.add_metric([decision], 1 if stats is not None and stats.fenced else 0)
         forwarded = GaugeMetricFamily("ironlb_speaker_forwarded_ports", "VIP ports this node forwards to NodePorts")
         forwarded.add_metric([], len(sp.forwarding.forwards) if sp.forwarding else 0)
         failing = GaugeMetricFamily("ironlb_speaker_failing_health_checks", "NodePort backends failing health checks")
@@ -78,7 +82,7 @@ class SpeakerCollector:
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
         yield from (requests, replies, gratuitous, duplicates, dropped, events, announced, announcing, alive, hb,
-                    deaths, fenced, forwarded, failing, in_sync)
+                    deaths, late, fast_rss, fenced, forwarded, failing, in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

@@ -9,21 +9,20 @@ from prometheus_client import generate_latest
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.gather import parse_metrics
 from ironlb.cli.doctor.model import Mark
-from ironlb.speaker.l2.io import DropCounter
+from ironlb.speaker.fast.messages import FastStats
 from ironlb.speaker.l2.responder import Stats
+from ironlb.speaker.liveness.transport import Counters
 from ironlb.speaker.metrics import registry_for
 from tests.unit.cli.doctor_facts import NODES, VIP, edited
 
 
 def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
-    """Just what the collector reads from a speaker (its fast plane holds the responders and heartbeats)."""
-    responders = {name: SimpleNamespace(stats=Stats(requests=9, replies=7, gratuitous=3)) for name in owned}
-    fast = SimpleNamespace(
-        announcer=SimpleNamespace(responders=responders, owned=lambda: owned),
-        liveness=SimpleNamespace(alive=frozenset(NODES), fenced=False,
-                                 counters=SimpleNamespace(sent=1, unsent=0, received=2, rejected={}, deaths=0)))
+    """Just what the collector reads from a speaker (its fast plane's reports: announcements and counters)."""
+    stats = FastStats(counters=Counters(sent=1, received=2),
+                      responders={name: Stats(requests=9, replies=7, gratuitous=3) for name in owned})
+    fast = SimpleNamespace(announcements=lambda: owned, alive=frozenset(NODES), stats=stats)
     return SimpleNamespace(
-        fast=fast, duplicates={}, kernel_drops=DropCounter(),
+        fast=fast, duplicates={},
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
         forwarding=None, health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
 

@@ -7,7 +7,7 @@ import socket
 
 from ironlb.speaker.liveness.protocol import Kind
 from ironlb.speaker.liveness.transport import SNDBUF_BYTES, Liveness
-from tests.unit.speaker.test_fast_plane import free_port
+from tests.unit.speaker.fast.test_plane import free_port
 
 
 class Socket:

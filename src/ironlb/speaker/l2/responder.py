@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable, Container
+from collections.abc import Callable, Container, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -33,6 +33,16 @@ class Stats:
     gratuitous: int = 0
     duplicates: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
+
+
+class MacSet:
+    """Every MAC of this node's interfaces, replaced whole (read from any thread without a lock)."""
+
+    def __init__(self, macs: Iterable[bytes] = ()) -> None:
+        self.macs: frozenset[bytes] = frozenset(macs)
+
+    def __contains__(self, mac: bytes) -> bool:
+        return mac in self.macs
 
 
 DuplicateHook = Callable[[str, str, str], None]  # (ip, foreign mac, interface)

@@ -22,6 +22,7 @@ SNDBUF_BYTES = 4 << 20
 SO_SNDBUFFORCE = 32
 AliveCallback = Callable[[frozenset[str]], None]
 READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
+LATE_S = 0.05  # a heartbeat round this late is counted: half of a default interval, an eighth of a timeout
 
 
 @dataclass
@@ -32,6 +33,8 @@ class Counters:
     unsent: int = 0  # the send buffer was full: this heartbeat was dropped, never queued behind others
     received: int = 0
     deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
+    late: int = 0  # heartbeat rounds that woke over LATE_S after they were due (the loop was held up)
+    worst_late_ms: float = 0.0  # the latest any round woke
     rejected: dict[str, int] = field(default_factory=dict)
 
 
@@ -56,6 +59,7 @@ class Liveness:
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
         self._wrong_source_log = Throttle(30.0)
+        self._late_log = Throttle(10.0)
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
         """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
@@ -122,14 +126,26 @@ class Liveness:
                 pass
 
     async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
+            self._lateness(loop.time() - due)
             if self.speaking:
                 self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
             for name, why in self.membership.tick(time.monotonic()):
                 self.counters.deaths += 1
                 log.warning("peer %s is dead (%s)", name, why.value)
             self._publish()
+            due = loop.time() + self.interval
             await asyncio.sleep(self.interval)
+
+    def _lateness(self, late_s: float) -> None:
+        if late_s > LATE_S:
+            self.counters.late += 1
+            if late_s > self.membership.timeout / 4 and (n := self._late_log.allow("late")) is not None:
+                log.warning("a heartbeat round went out %.0f ms late (%d more late rounds since the last "
+                            "warning): this node's peers may count it dead", late_s * 1000, n)
+        self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
 
     def _readable(self) -> None:
         assert self._sock is not None
@@ -175,6 +191,8 @@ class Liveness:
             self._send_all(Kind.LEAVE)
         if self._task:
             self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
         if self._sock is not None:
             asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.sock.close()

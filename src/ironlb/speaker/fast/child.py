@@ -1,0 +1,250 @@
+"""The fast plane's process: `python -m ironlb.speaker.fast.child FD`, started by `fast.remote.FastProcess`.
+
+One thread, one loop: the heartbeat socket, the packet sockets and the channel to the control plane.
+Commands come in over the channel (claims, interfaces, peers, keys, fence, join, close); what the
+control plane needs comes back (alive set, ownership, who is heard, duplicates, counters, log records).
+When the control plane goes away (its end closes), this process says goodbye to its peers and ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+import socket
+import sys
+import time
+from collections.abc import Coroutine, Mapping
+from typing import Any
+
+from ironlb.speaker.announcer import Diff, Interface, ResponderFactory
+from ironlb.speaker.fast.claims import Claims
+from ironlb.speaker.fast.messages import Config, FastStats
+from ironlb.speaker.fast.plane import FastPlane
+from ironlb.speaker.fast.wire import Channel, Message
+from ironlb.speaker.l2.io import DropCounter, RawPacketIO
+from ironlb.speaker.l2.responder import MacSet, Responder
+from ironlb.speaker.liveness.protocol import KeySet
+
+log = logging.getLogger(__name__)
+REPORT_S = 0.1  # who is heard, and duplicates seen, at most this stale on the control plane
+STATS_EVERY = 10  # counters every tenth report (1 s)
+
+
+class GcWatch:
+    """The longest collection so far, in ms (the loop stands still for all of it)."""
+
+    def __init__(self) -> None:
+        self.longest_ms = 0.0
+        self._started = 0.0
+        gc.callbacks.append(self._on)
+
+    def _on(self, phase: str, _: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        else:
+            self.longest_ms = max(self.longest_ms, round((now - self._started) * 1000, 2))
+
+
+class ChannelLog(logging.Handler):
+    """Log records go to the control plane, which writes them with its own format (one log stream)."""
+
+    def __init__(self, channel: Channel) -> None:
+        super().__init__()
+        self.channel = channel
+
+    def emit(self, record: logging.LogRecord) -> None:
+        """Send one record's level, logger name and text."""
+        try:
+            text = record.getMessage()
+            if record.exc_info:
+                text += "\n" + logging.Formatter().formatException(record.exc_info)
+            self.channel.send("log", record.levelno, record.name, text)
+        except Exception:  # a record that cannot be sent must not break the loop that logged it
+            self.handleError(record)
+
+
+class Child:
+    """Runs one FastPlane for the control plane at the other end of SOCK."""
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.channel = Channel(sock, loop, self._on_message, self._parent_gone)
+        self.plane: FastPlane | None = None
+        self.own_macs = MacSet()
+        self.drops = DropCounter()
+        self.done = asyncio.Event()
+        self._duplicates: dict[tuple[str, str, str], int] = {}
+        self._heard: tuple[frozenset[str], frozenset[str]] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        self.gc = GcWatch()
+
+    # -- commands from the control plane ---------------------------------------------------------------
+
+    def _on_message(self, message: Message) -> None:
+        kind, *args = message
+        if kind == "start":
+            self._spawn(self._start(*args))
+        elif self.plane is None:
+            log.warning("fast plane: %s before start, ignored", kind)
+        else:
+            getattr(self, f"_do_{kind}")(*args)
+
+    def _do_claims(self, changes: Mapping[str, Claims]) -> None:
+        assert self.plane is not None
+        self.plane.put(changes)
+
+    def _do_interfaces(self, interfaces: Mapping[str, Interface], macs: frozenset[bytes]) -> None:
+        assert self.plane is not None
+        self.own_macs.macs = macs
+        self.plane.set_interfaces(interfaces)
+
+    def _do_peers(self, peers: dict[str, str], addresses: dict[str, set[str]]) -> None:
+        assert self.plane is not None
+        self.plane.liveness.set_peers(peers, addresses)
+
+    def _do_key(self, keys: KeySet) -> None:
+        assert self.plane is not None
+        self.plane.liveness.set_key(keys)
+
+    def _do_fence(self) -> None:
+        assert self.plane is not None
+        self.plane.liveness.fence()
+
+    def _do_join(self, token: int) -> None:
+        self._spawn(self._join(token))
+
+    def _do_reannounce(self) -> None:
+        assert self.plane is not None
+        self.plane.announcer.reannounce()
+
+    def _do_close(self) -> None:
+        self._spawn(self.close())
+
+    # -- what runs here -----------------------------------------------------------------------------------
+
+    async def _start(self, config: Config) -> None:
+        logging.getLogger().setLevel(config.log_level)
+        self.plane = FastPlane(config.me, config.key, config.port, self._responders(), self._alive, self._owned,
+                               interval=config.interval, timeout=config.timeout)
+        try:
+            await self.plane.start(config.host)
+        except OSError as exc:
+            self.channel.send("failed", f"cannot bind the heartbeat port {config.port}: {exc}")
+            self.plane = None
+            self.done.set()
+            return
+        gc.collect()
+        gc.freeze()  # what start-up made is never scanned again
+        self.channel.send("started")
+        self._spawn(self._report())
+
+    async def _join(self, token: int) -> None:
+        assert self.plane is not None
+        await self.plane.liveness.join()
+        self.channel.send("joined", token)
+
+    async def close(self) -> None:
+        """Stop answering, say goodbye to peers, tell the control plane, end."""
+        if self._closing:
+            return
+        self._closing = True
+        if self.plane is not None:
+            await self.plane.close()
+        self.channel.send("closed")
+        self.done.set()
+
+    def _parent_gone(self) -> None:
+        log.warning("the control plane is gone: leaving")
+        self._spawn(self.close())
+
+    def _responders(self) -> ResponderFactory:
+        def make(iface: Interface) -> Responder:
+            arp = RawPacketIO(iface.name, iface.index, "arp", self.loop, self.drops)
+            try:
+                ndp = RawPacketIO(iface.name, iface.index, "ndp", self.loop, self.drops)
+            except OSError:  # the interface vanished in between: release the first socket too
+                arp.close()
+                raise
+            return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, own_macs=self.own_macs,
+                             on_duplicate=self._duplicate)
+        return make
+
+    # -- reports to the control plane ---------------------------------------------------------------------
+
+    def _alive(self, alive: frozenset[str]) -> None:
+        self.channel.send("alive", alive)
+
+    def _owned(self, changes: Mapping[str, frozenset[str] | None], diff: Diff) -> None:
+        self.channel.send("owned", dict(changes), diff)
+
+    def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
+        # A flood is counted here and sent as one message per report, not one per frame.
+        key = (ip, mac, ifname)
+        self._duplicates[key] = self._duplicates.get(key, 0) + 1
+
+    async def _report(self) -> None:
+        assert self.plane is not None
+        turn = 0
+        while True:
+            members = self.plane.liveness.membership
+            heard = (members.known(), members.heard())
+            if heard != self._heard:
+                self._heard = heard
+                self.channel.send("members", *heard)
+            if self._duplicates:
+                self.channel.send("duplicates", self._duplicates)
+                self._duplicates = {}
+            if turn % STATS_EVERY == 0:
+                self.channel.send("stats", self.stats())
+            turn += 1
+            await asyncio.sleep(REPORT_S)
+
+    def stats(self) -> FastStats:
+        """The counters now."""
+        assert self.plane is not None
+        return FastStats(counters=self.plane.liveness.counters, fenced=self.plane.liveness.fenced,
+                         responders={n: r.stats for n, r in self.plane.announcer.responders.items()},
+                         kernel_drops=self.drops.totals(), rss_mb=rss_mb(),
+                         gc_max_ms=self.gc.longest_ms)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+def rss_mb() -> float:
+    """This process's resident set, in MB."""
+    with open("/proc/self/status") as f:
+        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    return round(kb / 1024, 1)
+
+
+async def serve(sock: socket.socket) -> None:
+    """Run until the control plane says close, or goes away."""
+    loop = asyncio.get_running_loop()
+    child = Child(sock, loop)
+    logging.getLogger().handlers[:] = [ChannelLog(child.channel)]
+    loop.add_signal_handler(signal.SIGTERM, lambda: child._spawn(child.close()))
+    await child.done.wait()
+    for _ in range(100):  # the last messages ("closed" among them) out, for up to a second
+        if not child.channel.backlog:
+            break
+        await asyncio.sleep(0.01)
+    child.channel.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: the socket's file descriptor is the only argument."""
+    args = sys.argv[1:] if argv is None else argv
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a terminal's Ctrl-C is the control plane's to handle
+    asyncio.run(serve(socket.socket(fileno=int(args[0]))))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
