@@ -1,14 +1,16 @@
 """Failover: kill the announcing node, time until the client's next successful request.
 
-`python -m benchmarks.failover [TRIALS] [--services N]`: 20 trials on the lab (real kube-proxy, real
-kernel networking); --services adds N background LoadBalancer Services (IPv6, no selector), assigned
-and announced before the first trial, so every speaker carries them. Figures: p50_s, p95_s, max_s,
-trials, background_services.
+`python -m benchmarks.failover [TRIALS] [--services N] [--heartbeat INTERVAL:TIMEOUT]`: 20 trials on
+the lab (real kube-proxy, real kernel networking); --services adds N background LoadBalancer Services
+(IPv6, no selector), assigned and announced before the first trial, so every speaker carries them;
+--heartbeat runs every speaker with these heartbeat timings (seconds; revived ones too) and puts the
+defaults back afterwards. Figures: p50_s, p95_s, max_s, trials, background_services, heartbeat.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import subprocess
 import sys
@@ -92,13 +94,30 @@ def trial(kube: Kube, vip: str) -> float:
     return after[0] - killed if after else float("inf")
 
 
+def speakers_with(timings: str | None) -> None:
+    """Restart every speaker with heartbeat TIMINGS ("interval:timeout"), or with the defaults (None).
+    Set in this process's environment too: the speakers the trials revive inherit it."""
+    if timings:
+        interval, timeout = timings.split(":")
+        os.environ.update(IRONLB_HEARTBEAT_INTERVAL=interval, IRONLB_HEARTBEAT_TIMEOUT=timeout)
+    else:
+        os.environ.pop("IRONLB_HEARTBEAT_INTERVAL", None)
+        os.environ.pop("IRONLB_HEARTBEAT_TIMEOUT", None)
+    for node in NODES:
+        lab_ctl.restart("speaker", node)
+    time.sleep(5)  # all joined again (kube-proxy's first sync, one detection period) and the election settled
+
+
 def main() -> int:
     """Run the trials and print the figures."""
     p = argparse.ArgumentParser(prog="benchmarks.failover")
     p.add_argument("trials", type=int, nargs="?", default=20)
     p.add_argument("--services", type=int, default=0, help="background LoadBalancer Services")
+    p.add_argument("--heartbeat", metavar="INTERVAL:TIMEOUT", help="heartbeat timings for the run, in seconds")
     args = p.parse_args()
     kube = lab()
+    if args.heartbeat:
+        speakers_with(args.heartbeat)
     background(kube, args.services)
     vip = setup(kube)
     times = []
@@ -113,8 +132,11 @@ def main() -> int:
     background(kube, 0, wait=False)  # 2,000 deletions take minutes: the lab goes down anyway
     kube.kubectl("delete", "l2advertisement", BACKGROUND, "--ignore-not-found")
     kube.kubectl("delete", "ipaddresspool", BACKGROUND, "--ignore-not-found")
+    if args.heartbeat:
+        speakers_with(None)
     report({"p50_s": round(percentile(times, 50), 3), "p95_s": round(percentile(times, 95), 3),
-            "max_s": round(max(times), 3), "trials": len(times), "background_services": args.services})
+            "max_s": round(max(times), 3), "trials": len(times), "background_services": args.services,
+            "heartbeat": args.heartbeat or "0.1:0.4"})
     return 0
 
 

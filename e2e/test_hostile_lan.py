@@ -128,6 +128,20 @@ def speaker_pid(node: str) -> int:
     return int(children[0])
 
 
+def fast_plane_pid(speaker: int) -> int:
+    """PID of the speaker's fast plane (its one child process: heartbeats and the ARP/NDP sockets)."""
+    children = [c for task in Path(f"/proc/{speaker}/task").iterdir()
+                for c in (task / "children").read_text().split()]
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def speaker_sockets(speaker: int) -> dict[str, int]:
+    """Open sockets of both of the speaker's processes, by kind (see `open_sockets`)."""
+    control, fast = open_sockets(speaker), open_sockets(fast_plane_pid(speaker))
+    return {kind: control[kind] + fast[kind] for kind in control}
+
+
 def open_sockets(pid: int) -> dict[str, int]:
     """The process's open sockets by kind: packet (ARP/NDP), netlink, and all of them."""
     inodes = []
@@ -194,10 +208,11 @@ def test_spoofed_flood_makes_a_handful_of_events_and_stalls_nothing(kube: Kube, 
 
     drops, dups, recorded = ("ironlb_speaker_kernel_drops_total", "ironlb_speaker_duplicate_answers_total",
                              "ironlb_speaker_events_total")
-    after = wait_for(lambda: (m := metrics(kube, node)) and grew(m, recorded) + grew(m, drops) >= FLOOD and m,
-                     timeout=10, what="every spoofed frame counted by the recorder or as a kernel drop")
+    # The fast plane counts the frames; the recorder is asked once per (IP, MAC, interface) per report.
+    after = wait_for(lambda: (m := metrics(kube, node)) and grew(m, dups) + grew(m, drops) >= FLOOD and m,
+                     timeout=10, what="every spoofed frame counted as a duplicate or as a kernel drop")
     print(f"kernel drops {grew(after, drops)}, duplicates {grew(after, dups)}, recorded {grew(after, recorded)}")
-    assert grew(after, dups) + grew(after, drops) >= FLOOD
+    assert 1 <= grew(after, recorded) <= grew(after, dups)
     assert grew(after, dups) >= FLOOD // 4, "the responder kept up with at most a small share of the flood"
     assert log_lines(node, logs[node], "answers for") <= 5
     for n in NODES:  # no failover anywhere: nothing moved, nothing was re-announced
@@ -210,7 +225,9 @@ def test_pod_veths_coming_and_going_are_never_a_duplicate(kube: Kube, target: tu
     name, vip, node = target
     netns = lab_node(int(node[-1])).netns
     pid = speaker_pid(node)
-    baseline = open_sockets(pid)
+    fast = fast_plane_pid(pid)
+    baseline = speaker_sockets(pid)
+    assert open_sockets(fast)["packet"] >= 2, "the fast plane holds the ARP/NDP sockets"
     duplicates = total(metrics(kube, node), "ironlb_speaker_duplicate_answers_total")
     pairs = [(f"ilbp{i}a", f"ilbp{i}b") for i in range(10)]
     try:
@@ -231,9 +248,9 @@ def test_pod_veths_coming_and_going_are_never_a_duplicate(kube: Kube, target: tu
     events = duplicate_events(kube, name)
     print(f"veth churn: {len(events)} DuplicateAnswer Event objects, counts {[e['count'] for e in events]}")
     assert events == []
-    assert speaker_pid(node) == pid, "the speaker restarted"
+    assert speaker_pid(node) == pid and fast_plane_pid(pid) == fast, "the speaker or its fast plane restarted"
     # Packet and netlink sockets exactly as before; the API client's connection pool may keep one more.
-    now = wait_for(lambda: (n := open_sockets(pid))["packet"] == baseline["packet"] and
+    now = wait_for(lambda: (n := speaker_sockets(pid))["packet"] == baseline["packet"] and
                    n["netlink"] == baseline["netlink"] and n, timeout=10, what=f"sockets back to {baseline}")
     assert now["all"] <= baseline["all"] + 2, (baseline, now)
     assert total(metrics(kube, node), "ironlb_speaker_duplicate_answers_total") == duplicates

@@ -16,8 +16,8 @@ def render(helm: Path, *sets: str) -> list[dict[str, Any]]:
     """helm template with --set values; every rendered object."""
     args = [str(helm), "template", "ironlb", str(CHART), "--namespace", "ironlb-system",
             "--kube-version", "1.34.4", "--include-crds"]
-    for s in sets:
-        args += ["--set", s]
+    for s in sets:  # a float is a string to --set; --set-json keeps it a number
+        args += ["--set-json" if s.split("=", 1)[0].endswith("Seconds") else "--set", s]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
@@ -122,12 +122,15 @@ def test_service_monitor_optional(helm: Path) -> None:
     ("operator.replicas=0", "minimum"),
     ("logFormat=xml", "value must be one of"),
     ("speaker.heartbeatPort=70000", "maximum"),
+    ("speaker.heartbeatIntervalSeconds=0.001", "minimum"),
+    ("speaker.heartbeatTimeoutSeconds=0.2", "at least three heartbeat intervals"),
     ("image.pullPolicy=Sometimes", "value must be one of"),
     ("metrics.serviceMonitor.interval=soon", "does not match pattern"),
     ("unknownKey=1", "additional properties"),
 ])
 def test_bad_values_fail_with_clear_message(helm: Path, bad: str, message: str) -> None:
-    res = subprocess.run([str(helm), "template", "x", str(CHART), "--kube-version", "1.34.4", "--set", bad],
+    flag = "--set-json" if bad.split("=", 1)[0].endswith("Seconds") else "--set"
+    res = subprocess.run([str(helm), "template", "x", str(CHART), "--kube-version", "1.34.4", flag, bad],
                          capture_output=True, text=True)
     assert res.returncode != 0
     assert message in res.stderr, res.stderr
@@ -147,3 +150,17 @@ def test_operator_lease_belongs_to_the_release(helm: Path) -> None:
     lease = find(objs, "Lease", "-operator")
     assert "spec" not in lease  # the operator writes the holder; no upgrade resets it
     assert env(find(objs, "Deployment", "-operator"))["IRONLB_LEASE_NAME"] == lease["metadata"]["name"]
+
+
+def test_heartbeat_timings_reach_the_speaker_and_parse_there(helm: Path) -> None:
+    from ironlb.speaker.main import parse_args
+
+    speaker = env(find(render(helm), "DaemonSet", "-speaker"))
+    assert (speaker["IRONLB_HEARTBEAT_INTERVAL"], speaker["IRONLB_HEARTBEAT_TIMEOUT"]) == ("0.1", "0.4")
+    speaker = env(find(render(helm, "speaker.heartbeatIntervalSeconds=0.05", "speaker.heartbeatTimeoutSeconds=0.15"),
+                       "DaemonSet", "-speaker"))
+    with pytest.MonkeyPatch.context() as mp:  # what the speaker makes of the rendered environment
+        mp.setenv("IRONLB_HEARTBEAT_INTERVAL", speaker["IRONLB_HEARTBEAT_INTERVAL"])
+        mp.setenv("IRONLB_HEARTBEAT_TIMEOUT", speaker["IRONLB_HEARTBEAT_TIMEOUT"])
+        args = parse_args(["--node", "n1"])
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.05, 0.15)

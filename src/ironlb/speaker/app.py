@@ -61,8 +61,10 @@ class Speaker:
 
     def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes | KeySet, port: int,
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
-                 kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0) -> None:
+                 kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
+                 heartbeat: tuple[float, float] = (0.1, 0.4)) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
+        self.heartbeat = heartbeat  # (interval, timeout), seconds
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
         self.fwd = fwd or ForwardingSettings()
         self.health = HealthChecker(self.mark_dirty, interval=self.fwd.health_interval)
@@ -201,7 +203,9 @@ class Speaker:
 
     @contextlib.asynccontextmanager
     async def _fast_plane(self) -> AsyncIterator[None]:
-        self.fast = FastProcess(self.node, self.key, self.port, self._on_alive, self._duplicate)
+        interval, timeout = self.heartbeat
+        self.fast = FastProcess(self.node, self.key, self.port, self._on_alive, self._duplicate,
+                                interval=interval, timeout=timeout)
         await self.fast.start()
         yield_cpu_to_fast_plane()
         self.fast.set_interfaces(self.interfaces, self.own_macs.macs)

@@ -36,6 +36,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-secret", default=env("IRONLB_HEARTBEAT_SECRET", "ironlb-heartbeat"))
     p.add_argument("--heartbeat-secret-key", default=env("IRONLB_HEARTBEAT_SECRET_KEY", "key"))
     p.add_argument("--heartbeat-port", type=int, default=int(env("IRONLB_HEARTBEAT_PORT", "7946")))
+    p.add_argument("--heartbeat-interval", type=float, default=float(env("IRONLB_HEARTBEAT_INTERVAL", "0.1")),
+                   help="seconds between heartbeats to each peer")
+    p.add_argument("--heartbeat-timeout", type=float, default=float(env("IRONLB_HEARTBEAT_TIMEOUT", "0.4")),
+                   help="seconds of silence before a peer is declared dead (at least 3 intervals)")
     p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
     p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7473")))
     p.add_argument("--exclude-interfaces", default=env("IRONLB_EXCLUDE_INTERFACES", ""),
@@ -59,7 +63,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds between presence renewals")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if not 0.01 <= args.heartbeat_interval <= 10 or args.heartbeat_timeout + 1e-9 < 3 * args.heartbeat_interval:
+        p.error(f"--heartbeat-interval must be 0.01-10 s and --heartbeat-timeout at least three intervals "
+                f"(got {args.heartbeat_interval} s and {args.heartbeat_timeout} s): one lost datagram must not "
+                "declare a peer dead")
+    return args
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -71,7 +80,8 @@ async def run(args: argparse.Namespace) -> int:
     fwd = ForwardingSettings(enabled=args.nodeport_forwarding == "true", nft=args.nft,
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
-                      kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait)
+                      kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
+                      heartbeat=(args.heartbeat_interval, args.heartbeat_timeout))
     speaker.presence = presence.Presence(api, args.namespace, args.node,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.presence_configmap, args.presence_interval)

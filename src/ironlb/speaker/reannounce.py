@@ -16,7 +16,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 class Refreshable(Protocol):
     """Something that sends one gratuitous burst for all it owns: the Announcer, or the Speaker (which
-    hands the call to its fast plane's thread)."""
+    hands the call to its fast plane's process)."""
 
     def reannounce(self) -> None:
         """Send the burst."""

@@ -1,1 +1,1 @@
-"""The fast plane: heartbeats, failure detection, ARP/NDP responders, on their own thread."""
+"""The fast plane: heartbeats, failure detection, ARP/NDP responders, in a process of their own."""

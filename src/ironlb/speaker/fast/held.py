@@ -1,11 +1,13 @@
-"""Socket calls that keep the GIL, for the fast plane's thread.
+"""Socket calls that keep the GIL, for the fast plane's sockets.
 
 A CPython socket call releases the GIL around the system call and must win it back afterwards. While
-the control plane's thread is busy (a relist of 10,000 Services), each win waits for that thread to
-give the GIL up, up to the switch interval. A heartbeat round is one sendto per peer: 99 of them took
-508 ms at the default 5 ms interval and 24 ms at 0.2 ms, against 0.7-1.6 ms made holding the GIL (one
-run on this machine, a second thread busy with Python code). Every socket here is non-blocking, so a
-call that keeps the GIL returns at once (EAGAIN at worst) and holds the other thread up for microseconds.
+another thread is busy in Python, each win waits for that thread to give the GIL up, up to the switch
+interval: a heartbeat round is one sendto per peer, and 99 of them took 508 ms at the default 5 ms
+interval, against 0.7-1.6 ms made holding the GIL (one run on this machine, a second thread busy with
+Python code). The fast plane now has a process of its own with one thread, where there is nobody to
+wait for; the held calls stay because they cost nothing there and keep any thread added later from
+mattering. Every socket here is non-blocking, so a call that keeps the GIL returns at once (EAGAIN at
+worst).
 
 `HeldSocket` has the few methods of `socket.socket` the fast plane uses, with the same results and
 exceptions (BlockingIOError, InterruptedError, OSError), so fakes stand in for it in unit tests.

@@ -36,7 +36,7 @@ class Stats:
 
 
 class MacSet:
-    """Every MAC of this node's interfaces, replaced whole (read from any thread without a lock)."""
+    """Every MAC of this node's interfaces, replaced whole (so a reader never sees half of a change)."""
 
     def __init__(self, macs: Iterable[bytes] = ()) -> None:
         self.macs: frozenset[bytes] = frozenset(macs)

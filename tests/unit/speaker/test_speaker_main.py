@@ -1,0 +1,23 @@
+"""The speaker's command line: heartbeat timings are checked before anything starts."""
+
+from __future__ import annotations
+
+import pytest
+
+from ironlb.speaker.main import parse_args
+
+
+def test_heartbeat_timings_default_and_can_be_set() -> None:
+    args = parse_args(["--node", "n1"])
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.1, 0.4)
+    args = parse_args(["--node", "n1", "--heartbeat-interval", "0.03", "--heartbeat-timeout", "0.15"])
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.03, 0.15)
+
+
+@pytest.mark.parametrize("flags", [["--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.2"],
+                                   ["--heartbeat-interval", "0", "--heartbeat-timeout", "1"],
+                                   ["--heartbeat-interval", "20", "--heartbeat-timeout", "100"]])
+def test_a_timeout_one_lost_datagram_could_trip_is_refused(flags: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--node", "n1", *flags])
+    assert "at least three intervals" in capsys.readouterr().err
