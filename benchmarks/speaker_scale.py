@@ -174,13 +174,6 @@ def change_cost(sp: Any, args: argparse.Namespace, count: int = 1000) -> dict[st
     return costs
 
 
-def rss_mb() -> float:
-    """Resident set size now, in MB."""
-    with open("/proc/self/status") as f:
-        kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    return round(kb / 1024, 1)
-
-
 class GcPauses:
     """The collector's pauses, by generation (a collection holds the GIL for all of its length)."""
 
@@ -209,6 +202,8 @@ class GcPauses:
 
 async def speaker_role(args: argparse.Namespace) -> None:
     """Run the speaker under test; print its figures as JSON."""
+    from ironlb.speaker.fast.child import rss_mb  # this process's, as the fast plane measures its own
+
     sp = make_speaker(args)
     pauses = GcPauses()
     failovers: list[float] = []

@@ -11,6 +11,7 @@ without heartbeats and responders it is not a speaker, and the pod's restart is 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import logging
 import subprocess
@@ -25,8 +26,8 @@ from ironlb.speaker.liveness.protocol import KeySet
 from ironlb.speaker.ranking import Table
 
 log = logging.getLogger(__name__)
-# IPs per claims message: a relist's changes go as many small messages (about 1 ms each for the fast plane
-# to take in, at 100 nodes), never one huge one.
+# IPs per claims message: a relist's changes go as many small messages (a few ms each for the fast plane
+# to take in at 100 nodes, measured offline on a busy machine), never one huge one.
 CHUNK = 64
 START_TIMEOUT_S = 20.0
 CLOSE_TIMEOUT_S = 5.0
@@ -48,6 +49,10 @@ class Heard:
     def heard(self) -> frozenset[str]:
         """Peers heard within the timeout."""
         return self._heard
+
+    def update(self, known: frozenset[str], heard: frozenset[str]) -> None:
+        """What the fast plane last reported."""
+        self._known, self._heard = known, heard
 
 
 class FastProcess:
@@ -87,8 +92,7 @@ class FastProcess:
         self._channel = Channel(ours, loop, self._on_message, self._on_gone)
         level = logging.getLogger().getEffectiveLevel()
         started = self._expect("started")
-        self._send("start", Config(self.config.me, self.config.key, self.config.port, host, self.config.interval,
-                                   self.config.timeout, level))
+        self._send("start", dataclasses.replace(self.config, host=host, log_level=level))
         try:
             await asyncio.wait_for(started, START_TIMEOUT_S)
         except BaseException:
@@ -196,7 +200,7 @@ class FastProcess:
         elif kind == "owned":
             self._take_owned(*args)
         elif kind == "members":
-            self.membership._known, self.membership._heard = args
+            self.membership.update(*args)
         elif kind == "stats":
             self.stats = args[0]
         elif kind == "duplicates":

@@ -42,8 +42,7 @@ async def settle(what: Callable[[], bool], timeout: float = 5.0) -> None:
 async def fast() -> AsyncIterator[FastProcess]:
     """A started fast plane process (no peers, not joined); what it reports is recorded."""
     seen: list[frozenset[str]] = []
-    duplicates: list[tuple[str, str, str, int]] = []
-    process = FastProcess(ME, KEY, free_port(), seen.append, lambda *d: duplicates.append(d))
+    process = FastProcess(ME, KEY, free_port(), seen.append, lambda *_: None)
     await process.start(HOST)
     process.seen = seen  # type: ignore[attr-defined]
     yield process
