@@ -2,8 +2,8 @@
 
 The control plane builds it (everything the API says: advertisements, Node conditions and labels,
 local endpoints); the fast plane owns liveness. The owner of an IP is the first *alive* node of its
-ranking, so a peer's death or return needs no recompute: only the IPs where that peer ranks before
-this node can change hands for it (`before_me`), found in O(those IPs).
+ranking, so a peer's death or return needs no recompute. The fast plane gets only this node's claims
+(`fast.claims`), which it indexes itself; the table keeps no per-peer index of its own.
 """
 
 from __future__ import annotations
@@ -119,15 +119,6 @@ def rerank(old: tuple[Ranked, ...], svc: ServiceInfo, moved: Collection[str],
     return tuple(out)
 
 
-def _ahead_of(me: str, entries_of_ip: Iterable[Ranked]) -> set[str]:
-    """Peers ranked before ME in any of an IP's entries (all ranked peers when ME is not ranked)."""
-    out: set[str] = set()
-    for entry in entries_of_ip:
-        if me in entry.ranking:
-            out.update(entry.ranking[:entry.ranking.index(me)])
-    return out
-
-
 @dataclass(frozen=True)
 class Table:
     """One published version. Never mutated: `evolve` returns the next version, sharing what did not change."""
@@ -137,11 +128,6 @@ class Table:
     services: PMap[str, tuple[Ranked, ...]] = field(default_factory=PMap)  # Service key -> entries, IP order
     by_ip: PMap[str, tuple[Ranked, ...]] = field(default_factory=PMap)  # IP -> entries (Services sharing it)
     mine: PSet[str] = EMPTY_SET  # IPs with an entry that ranks me at all: the only ones I may announce
-    before_me: Mapping[str, PSet[str]] = field(default_factory=dict)  # peer -> IPs where it ranks before me
-
-    def affected_by(self, peer: str) -> PSet[str]:
-        """IPs whose owner-is-me may change when PEER dies or comes back."""
-        return self.before_me.get(peer, EMPTY_SET)
 
     def interfaces_for(self, ip: str, alive: Collection[str]) -> frozenset[str] | None:
         """The interfaces I answer IP on, given ALIVE (None: not mine)."""
@@ -185,8 +171,6 @@ class Table:
         ip_drop: list[str] = []
         add_mine: list[str] = []
         drop_mine: list[str] = []
-        ahead_add: dict[str, list[str]] = {}
-        ahead_drop: dict[str, list[str]] = {}
         for ip in old_ips | new_by_ip.keys():
             before = self.by_ip.get(ip) or ()
             kept = [e for e in before if e.service not in gone]
@@ -198,18 +182,5 @@ class Table:
             was_mine, is_mine = any(self.me in e.ranking for e in before), any(self.me in e.ranking for e in after)
             if was_mine != is_mine:
                 (add_mine if is_mine else drop_mine).append(ip)
-            old_ahead, new_ahead = _ahead_of(self.me, before), _ahead_of(self.me, after)
-            for peer in new_ahead - old_ahead:
-                ahead_add.setdefault(peer, []).append(ip)
-            for peer in old_ahead - new_ahead:
-                ahead_drop.setdefault(peer, []).append(ip)
-        before_me = dict(self.before_me)
-        for peer in ahead_add.keys() | ahead_drop.keys():
-            updated = before_me.get(peer, EMPTY_SET).evolve(ahead_add.get(peer, ()), ahead_drop.get(peer, ()))
-            if updated:
-                before_me[peer] = updated
-            else:
-                before_me.pop(peer, None)
         return Table(me=self.me, version=self.version + 1, services=self.services.evolve(changed, drop),
-                     by_ip=self.by_ip.evolve(ip_put, ip_drop), mine=self.mine.evolve(add_mine, drop_mine),
-                     before_me=before_me)
+                     by_ip=self.by_ip.evolve(ip_put, ip_drop), mine=self.mine.evolve(add_mine, drop_mine))
