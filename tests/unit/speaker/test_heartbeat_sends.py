@@ -1,12 +1,15 @@
-"""Heartbeat sends: a peer that cannot take one never holds up heartbeats to the others."""
+"""Heartbeat sends: a peer that cannot take one never holds up heartbeats to the others; rounds keep their cadence."""
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import time
+
+import pytest
 
 from ironlb.speaker.liveness.protocol import Kind
-from ironlb.speaker.liveness.transport import SNDBUF_BYTES, Liveness
+from ironlb.speaker.liveness.transport import SNDBUF_BYTES, Liveness, next_due
 from tests.unit.speaker.fast.test_plane import free_port
 
 
@@ -44,3 +47,49 @@ def test_the_heartbeat_socket_has_a_deep_send_buffer() -> None:
             await liveness.close()
 
     assert asyncio.run(run()) >= SNDBUF_BYTES  # (the kernel doubles what was asked)
+
+
+@pytest.mark.parametrize("case, due, woke, expected", [
+    ("on time: one interval after it was due", 10.0, 10.0, 10.1),
+    ("a little late: the cadence holds", 10.0, 10.03, 10.1),
+    ("just under an interval late: still the cadence", 10.0, 10.099, 10.1),
+    ("over an interval late: a fresh cadence from when it woke", 10.0, 10.15, 10.25),
+    ("far behind (a stopped process): no burst of rounds to catch up", 10.0, 12.5, 12.6),
+])
+def test_next_due(case: str, due: float, woke: float, expected: float) -> None:
+    assert next_due(due, woke, 0.1) == pytest.approx(expected), case
+
+
+class SlowSocket(Socket):
+    """Each send costs 4 ms of CPU, as HMACs and sends to many peers do."""
+
+    def __init__(self) -> None:
+        super().__init__(set())
+        self.times: list[float] = []
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
+        started = time.perf_counter()
+        if addr[0] == "::ffff:192.0.2.12":
+            self.times.append(started)
+        while time.perf_counter() - started < 0.004:
+            pass
+        return super().sendto(data, addr)
+
+
+def test_rounds_keep_their_cadence_however_long_their_sends_take() -> None:
+    async def run() -> list[float]:
+        liveness = Liveness("n1", b"k" * 32, 7946, lambda _: None, interval=0.05, timeout=1.0)
+        liveness.set_peers({"n2": "192.0.2.12"} | {f"n{i}": f"192.0.2.{20 + i}" for i in range(3, 8)})
+        sock = SlowSocket()
+        liveness._sock, liveness.speaking = sock, True  # type: ignore[assignment]
+        task = asyncio.create_task(liveness._loop())
+        while len(sock.times) < 12:
+            await asyncio.sleep(0.01)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return sock.times
+
+    times = asyncio.run(run())
+    mean_gap = (times[-1] - times[1]) / (len(times) - 2)
+    # Six peers at 4 ms is 24 ms a round: waiting an interval after the sends would make every gap ~74 ms.
+    assert mean_gap < 0.062

@@ -38,6 +38,13 @@ class Counters:
     rejected: dict[str, int] = field(default_factory=dict)
 
 
+def next_due(due: float, woke: float, interval: float) -> float:
+    """When the next round is due: one interval after this one was due, whatever its sends cost (a
+    round to 99 peers takes milliseconds, and waiting a full interval after it would stretch every
+    gap by that); a round that woke an interval or more late starts the cadence afresh from then."""
+    return due + interval if woke - due < interval else woke + interval
+
+
 class Liveness:
     """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes.
 
@@ -129,15 +136,16 @@ class Liveness:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while True:
-            self._lateness(loop.time() - due)
+            woke = loop.time()
+            self._lateness(woke - due)
             if self.speaking:
                 self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
             for name, why in self.membership.tick(time.monotonic()):
                 self.counters.deaths += 1
                 log.warning("peer %s is dead (%s)", name, why.value)
             self._publish()
-            due = loop.time() + self.interval
-            await asyncio.sleep(self.interval)
+            due = next_due(due, woke, self.interval)
+            await asyncio.sleep(max(0.0, due - loop.time()))
 
     def _lateness(self, late_s: float) -> None:
         if late_s > LATE_S:
