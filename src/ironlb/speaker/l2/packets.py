@@ -6,6 +6,7 @@ No scapy on the hot path: a reply is a few struct calls. (Tests cross-check the 
 from __future__ import annotations
 
 import ipaddress
+import socket
 import struct
 from dataclasses import dataclass
 
@@ -69,14 +70,15 @@ def parse_arp(frame: bytes) -> Arp | None:
     htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(frame, _ETH.size)
     if htype != 1 or ptype != 0x0800 or hlen != 6 or plen != 4:
         return None
-    return Arp(op, sha, str(ipaddress.IPv4Address(spa)), tha, str(ipaddress.IPv4Address(tpa)), src)
+    # inet_ntoa, not ipaddress: the same dotted quad at a twentieth of the cost, once per request at 10k/s
+    return Arp(op, sha, socket.inet_ntoa(spa), tha, socket.inet_ntoa(tpa), src)
 
 
 def build_arp(op: int, eth_dst: bytes, sender_mac: bytes, sender_ip: str, target_mac: bytes, target_ip: str) -> bytes:
     """An Ethernet ARP frame."""
     return _ETH.pack(eth_dst, sender_mac, ETH_P_ARP) + _ARP.pack(
-        1, 0x0800, 6, 4, op, sender_mac, ipaddress.IPv4Address(sender_ip).packed, target_mac,
-        ipaddress.IPv4Address(target_ip).packed)
+        1, 0x0800, 6, 4, op, sender_mac, socket.inet_pton(socket.AF_INET, sender_ip), target_mac,
+        socket.inet_pton(socket.AF_INET, target_ip))  # inet_pton: dotted quads only, as strict as ipaddress
 
 
 def arp_reply(our_mac: bytes, vip: str, request: Arp) -> bytes:

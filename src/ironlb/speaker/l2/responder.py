@@ -24,6 +24,9 @@ class Verdict(Enum):
     DUPLICATE_SEEN = "duplicate-seen"
 
 
+_NAMES = {verdict: verdict.value for verdict in Verdict}  # an Enum's .value is a descriptor call: per frame, a dict
+
+
 @dataclass
 class Stats:
     """Counters of one interface's responder."""
@@ -68,7 +71,8 @@ class Responder:
             ndp.start(self.on_ndp)
 
     def _count(self, verdict: Verdict) -> Verdict:
-        self.stats.verdicts[verdict.value] = self.stats.verdicts.get(verdict.value, 0) + 1
+        name = _NAMES[verdict]
+        self.stats.verdicts[name] = self.stats.verdicts.get(name, 0) + 1
         return verdict
 
     def _ours(self, mac: bytes) -> bool:
