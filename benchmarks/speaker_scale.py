@@ -112,9 +112,15 @@ def make_speaker(args: argparse.Namespace) -> Any:
                 task.cancel()
 
     sp = Bench("node-1", None, client.ApiClient(), KEY, PORT, ["mgmt0"], ForwardingSettings(enabled=False),
-               kube_proxy_metrics_url="")
+               kube_proxy_metrics_url="", heartbeat=timings(args))
     sp.status = NullStatus()
     return sp
+
+
+def timings(args: argparse.Namespace) -> tuple[float, float]:
+    """(interval, timeout) from --heartbeat INTERVAL:TIMEOUT, for both roles."""
+    interval, timeout = args.heartbeat.split(":")
+    return float(interval), float(timeout)
 
 
 def everything(args: argparse.Namespace, rng: random.Random) -> list[tuple[str, str, dict[str, Any]]]:
@@ -282,7 +288,8 @@ async def peer_role(args: argparse.Namespace) -> None:
             if self.counters.received > before:
                 arrivals.append(time.monotonic())
 
-    liveness = Timed("node-2", KEY, PORT, on_change)
+    interval, timeout = timings(args)
+    liveness = Timed("node-2", KEY, PORT, on_change, interval=interval, timeout=timeout)
     liveness.set_peers({"node-1": lab_node(1).ipv4}, {"node-1": {lab_node(1).ipv4}})
     await liveness.start()
     await liveness.join()
@@ -313,6 +320,7 @@ def in_node(index: int, role: str, args: argparse.Namespace) -> subprocess.Popen
     argv = ["ip", "netns", "exec", lab_node(index).netns, sys.executable, "-m", "benchmarks.speaker_scale",
             "--role", role, "--seconds", str(args.seconds), "--services", str(args.services),
             "--nodes", str(args.nodes), "--churn", str(args.churn), "--relist", str(args.relist),
+            "--heartbeat", args.heartbeat,
             *(["--diagnose"] if args.diagnose else [])]
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}", "IRONLB_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
@@ -344,6 +352,8 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--churn", type=float, default=500, help="EndpointSlice updates per second")
     p.add_argument("--relist", type=float, default=30, help="seconds between full relists")
+    p.add_argument("--heartbeat", metavar="INTERVAL:TIMEOUT", default="0.1:0.4",
+                   help="heartbeat timings of both speakers, in seconds")
     p.add_argument("--role", choices=["main", "speaker", "peer"], default="main")
     p.add_argument("--diagnose", action="store_true",
                    help="log control-loop callbacks over 50 ms")
@@ -370,7 +380,7 @@ def main() -> int:
     mine = json.loads(out.strip().splitlines()[-1])
     theirs = json.loads(peer_out.strip().splitlines()[-1])
     figures = {**mine, **theirs, "seconds": args.seconds, "services": args.services, "nodes": args.nodes,
-               "churn_per_s": args.churn, "relist_s": args.relist,
+               "churn_per_s": args.churn, "relist_s": args.relist, "heartbeat": args.heartbeat,
                "false_failovers": mine["false_failovers_speaker"] + theirs["false_failovers_peer"]}
     report(figures)
     return 0
