@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import random
 import struct
 
 import pytest
@@ -126,3 +127,19 @@ def test_unicast_reachability_probes_are_answered() -> None:
     assert na.type == pk.NDP_ADVERT and na.dst_ip == "2001:db8:ffff::99" and ndp.sent[-1][:6] == client
     assert na.flags & pk.NA_FLAG_SOLICITED and na.link_addr == ours
     assert seen == []
+
+
+def test_arp_addresses_read_and_written_as_ipaddress_would() -> None:
+    rng = random.Random(5)
+    for _ in range(500):
+        sender, target = (ipaddress.IPv4Address(rng.getrandbits(32)) for _ in range(2))
+        frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, str(sender), b"\x00" * 6, str(target))
+        arp = pk.parse_arp(frame)
+        assert arp is not None and (arp.sender_ip, arp.target_ip) == (str(sender), str(target))
+        assert frame[28:32] == sender.packed and frame[38:42] == target.packed
+
+
+@pytest.mark.parametrize("bad", ["1", "1.2.3", "256.1.1.1", "01.2.3.4x", "2001:db8::1", ""])
+def test_arp_frames_refuse_an_address_that_is_not_a_dotted_quad(bad: str) -> None:
+    with pytest.raises(OSError):
+        pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, bad, b"\x00" * 6, "192.0.2.1")
