@@ -22,6 +22,7 @@ from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
 from e2e.lab.testing import Kube, pool_manifests, wait_for
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 NODES = ["node-1", "node-2", "node-3"]
 NAME = "bench-failover"
@@ -136,7 +137,7 @@ def main() -> int:
         speakers_with(None)
     report({"p50_s": round(percentile(times, 50), 3), "p95_s": round(percentile(times, 95), 3),
             "max_s": round(max(times), 3), "trials": len(times), "background_services": args.services,
-            "heartbeat": args.heartbeat or "0.1:0.4"})
+            "heartbeat": args.heartbeat or f"{INTERVAL_S}:{TIMEOUT_S}"})
     return 0
 
 

@@ -35,6 +35,7 @@ from typing import Any
 from benchmarks._lab import percentile, report
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 PORT = 7950  # not the lab speakers' 7946: they may run alongside
 KEY = b"speaker-scale-benchmark-key-0123456789abcdef"
@@ -352,7 +353,7 @@ def main() -> int:
     p.add_argument("--nodes", type=int, default=100)
     p.add_argument("--churn", type=float, default=500, help="EndpointSlice updates per second")
     p.add_argument("--relist", type=float, default=30, help="seconds between full relists")
-    p.add_argument("--heartbeat", metavar="INTERVAL:TIMEOUT", default="0.1:0.4",
+    p.add_argument("--heartbeat", metavar="INTERVAL:TIMEOUT", default=f"{INTERVAL_S}:{TIMEOUT_S}",
                    help="heartbeat timings of both speakers, in seconds")
     p.add_argument("--role", choices=["main", "speaker", "peer"], default="main")
     p.add_argument("--diagnose", action="store_true",

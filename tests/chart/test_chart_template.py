@@ -155,12 +155,15 @@ def test_operator_lease_belongs_to_the_release(helm: Path) -> None:
 def test_heartbeat_timings_reach_the_speaker_and_parse_there(helm: Path) -> None:
     from ironlb.speaker.main import parse_args
 
-    speaker = env(find(render(helm), "DaemonSet", "-speaker"))
-    assert (speaker["IRONLB_HEARTBEAT_INTERVAL"], speaker["IRONLB_HEARTBEAT_TIMEOUT"]) == ("0.1", "0.4")
-    speaker = env(find(render(helm, "speaker.heartbeatIntervalSeconds=0.05", "speaker.heartbeatTimeoutSeconds=0.15"),
+    from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
+
+    speaker = env(find(render(helm), "DaemonSet", "-speaker"))  # the chart's defaults are the speaker's
+    assert (float(speaker["IRONLB_HEARTBEAT_INTERVAL"]), float(speaker["IRONLB_HEARTBEAT_TIMEOUT"])) == (
+        INTERVAL_S, TIMEOUT_S)
+    speaker = env(find(render(helm, "speaker.heartbeatIntervalSeconds=0.05", "speaker.heartbeatTimeoutSeconds=0.25"),
                        "DaemonSet", "-speaker"))
     with pytest.MonkeyPatch.context() as mp:  # what the speaker makes of the rendered environment
         mp.setenv("IRONLB_HEARTBEAT_INTERVAL", speaker["IRONLB_HEARTBEAT_INTERVAL"])
         mp.setenv("IRONLB_HEARTBEAT_TIMEOUT", speaker["IRONLB_HEARTBEAT_TIMEOUT"])
         args = parse_args(["--node", "n1"])
-    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.05, 0.15)
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.05, 0.25)

@@ -36,6 +36,7 @@ from ironlb.speaker.incremental import IncrementalDesired
 from ironlb.speaker.interfaces import InterfaceTracker
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.l2.responder import MacSet
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.liveness.protocol import KeySet
 from ironlb.speaker.presence import Presence
 from ironlb.speaker.status import StatusReporter
@@ -62,7 +63,7 @@ class Speaker:
     def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes | KeySet, port: int,
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
-                 heartbeat: tuple[float, float] = (0.1, 0.4)) -> None:
+                 heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S)) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         self.heartbeat = heartbeat  # (interval, timeout), seconds
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound

@@ -20,6 +20,7 @@ from ironlb.speaker.app import Speaker
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
 from ironlb.speaker.keys import KeyWatcher, read_key
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.metrics import registry_for
 from ironlb.speaker.reannounce import reannounce_every
 
@@ -36,9 +37,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heartbeat-secret", default=env("IRONLB_HEARTBEAT_SECRET", "ironlb-heartbeat"))
     p.add_argument("--heartbeat-secret-key", default=env("IRONLB_HEARTBEAT_SECRET_KEY", "key"))
     p.add_argument("--heartbeat-port", type=int, default=int(env("IRONLB_HEARTBEAT_PORT", "7946")))
-    p.add_argument("--heartbeat-interval", type=float, default=float(env("IRONLB_HEARTBEAT_INTERVAL", "0.1")),
+    p.add_argument("--heartbeat-interval", type=float, default=float(env("IRONLB_HEARTBEAT_INTERVAL", str(INTERVAL_S))),
                    help="seconds between heartbeats to each peer")
-    p.add_argument("--heartbeat-timeout", type=float, default=float(env("IRONLB_HEARTBEAT_TIMEOUT", "0.4")),
+    p.add_argument("--heartbeat-timeout", type=float, default=float(env("IRONLB_HEARTBEAT_TIMEOUT", str(TIMEOUT_S))),
                    help="seconds of silence before a peer is declared dead (at least 3 intervals)")
     p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
     p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7473")))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ironlb.speaker.l2.responder import Stats
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.liveness.protocol import KeySet
 from ironlb.speaker.liveness.transport import Counters
 
@@ -17,8 +18,8 @@ class Config:
     key: KeySet
     port: int
     host: str = "::"
-    interval: float = 0.1
-    timeout: float = 0.4
+    interval: float = INTERVAL_S
+    timeout: float = TIMEOUT_S
     log_level: int = 20  # logging.INFO: records at this level and above are sent to the control plane
 
 

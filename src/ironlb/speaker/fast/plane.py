@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 from ironlb.speaker.announcer import Announcer, Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims, ClaimTable
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.liveness.protocol import KeySet
 from ironlb.speaker.liveness.transport import Liveness
 
@@ -32,7 +33,8 @@ class FastPlane:
     """Owns the Liveness, the Announcer and the claims; reports alive-set and ownership changes."""
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, factory: ResponderFactory,
-                 on_alive: AliveHook, on_owned: OwnedHook, interval: float = 0.1, timeout: float = 0.4) -> None:
+                 on_alive: AliveHook, on_owned: OwnedHook, interval: float = INTERVAL_S,
+                 timeout: float = TIMEOUT_S) -> None:
         self.me, self.on_alive, self.on_owned = me, on_alive, on_owned
         self.liveness = Liveness(me, key, port, self._alive_changed, interval=interval, timeout=timeout)
         self.announcer = Announcer(factory)

@@ -22,6 +22,7 @@ from ironlb.speaker.announcer import Diff, Interface
 from ironlb.speaker.fast.claims import Claims, claims_of
 from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.wire import Channel, Message, pair
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.liveness.protocol import KeySet
 from ironlb.speaker.ranking import Table
 
@@ -59,7 +60,7 @@ class FastProcess:
     """Starts, feeds and follows the fast plane's process."""
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, on_alive: AliveHook, on_duplicate: DuplicateHook,
-                 interval: float = 0.1, timeout: float = 0.4) -> None:
+                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S) -> None:
         self.me, self.on_alive, self.on_duplicate = me, on_alive, on_duplicate
         self.config = Config(me, KeySet.of(key), port, interval=interval, timeout=timeout)
         self.alive: frozenset[str] = frozenset()  # as the fast plane last reported it

@@ -32,6 +32,9 @@ class Change(Enum):
 
 _HEARD = (PeerState.ALIVE, PeerState.FENCED)
 RETIRED_KEPT = 64  # past incarnations of a peer remembered, so their recordings are never accepted again
+# The default heartbeat timings (the speaker's flags and the chart's values say the same).
+INTERVAL_S = 0.1
+TIMEOUT_S = 0.4
 
 
 @dataclass
@@ -54,7 +57,7 @@ class Membership:
 
     me: str
     started: float
-    timeout: float = 0.4
+    timeout: float = TIMEOUT_S
     grace: float = 2.0
     incarnation: int = 1  # this speaker's run (protocol.new_incarnation())
     counts_self: bool = True  # False while this node has not joined (see speaker.join)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.held import HeldSocket
-from ironlb.speaker.liveness.membership import Membership
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class Liveness:
     Until `join()` it only listens: peers do not count it, and it does not count itself."""
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, on_change: AliveCallback,
-                 interval: float = 0.1, timeout: float = 0.4, grace: float = 2.0) -> None:
+                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, grace: float = 2.0) -> None:
         self.me, self.port, self.on_change, self.interval = me, port, on_change, interval
         self.key = KeySet.of(key)
         self.incarnation = new_incarnation()
