@@ -1,7 +1,7 @@
 """The fast plane's process: `python -m ironlb.speaker.fast.child FD`, started by `fast.remote.FastProcess`.
 
 One thread, one loop: the heartbeat socket, the packet sockets and the channel to the control plane.
-Commands come in over the channel (claims, interfaces, peers, keys, fence, join, close); what the
+Commands come in over the channel (node bits, claims, interfaces, peers, keys, fence, join, close); what the
 control plane needs comes back (alive set, ownership, who is heard, duplicates, counters, log records).
 When the control plane goes away (its end closes), this process says goodbye to its peers and ends.
 """
@@ -92,6 +92,10 @@ class Child:
             log.warning("fast plane: %s before start, ignored", kind)
         else:
             getattr(self, f"_do_{kind}")(*args)
+
+    def _do_nodes(self, start: int, names: list[str]) -> None:
+        assert self.plane is not None
+        self.plane.learn(start, names)
 
     def _do_claims(self, changes: Mapping[str, Claims]) -> None:
         assert self.plane is not None

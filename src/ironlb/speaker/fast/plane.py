@@ -4,14 +4,14 @@ It runs in a process of its own (`fast.child`), so no amount of control-plane wo
 relisted, Events written, nftables applied, the collector scanning the cluster view) holds the
 interpreter between a heartbeat and its send, or a request and its reply. Ownership is decided here,
 from this node's claims (`claims.ClaimTable`) and the alive set: on an alive-set change only the IPs
-the changed peers rank before this node are looked at. The control plane is told afterwards.
+the changed peers rank before this node are re-decided. The control plane is told afterwards.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ironlb.speaker.announcer import Announcer, Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims, ClaimTable
@@ -38,16 +38,21 @@ class FastPlane:
         self.me, self.on_alive, self.on_owned = me, on_alive, on_owned
         self.liveness = Liveness(me, key, port, self._alive_changed, interval=interval, timeout=timeout)
         self.announcer = Announcer(factory)
-        self.table = ClaimTable()
+        self.table = ClaimTable(me)
         self.interfaces: dict[str, Interface] = {}
         self.owned: Owned = {}  # what this node answers for now
         self._alive: frozenset[str] = self.liveness.alive
+        self.table.set_alive(self._alive)
         self._pending: set[str] = set()  # IPs whose claims changed, not re-decided yet
         self._taking = False  # a _take is queued on the loop
 
     async def start(self, host: str = "::") -> None:
         """Bind the heartbeat socket and start the heartbeat loop (raises if the port cannot be bound)."""
         await self.liveness.start(host)
+
+    def learn(self, start: int, names: Sequence[str]) -> None:
+        """The control plane gave NAMES the node bits from START on (claims that use them come after)."""
+        self.table.learn(start, names)
 
     def put(self, changes: Mapping[str, Claims]) -> None:
         """New claims for some IPs: kept at once, re-decided a batch per loop turn."""
@@ -86,18 +91,18 @@ class FastPlane:
 
     def _alive_changed(self, alive: frozenset[str]) -> None:
         old, self._alive = self._alive, alive
-        changed = old ^ alive
-        if self.me in changed:  # joined (or fenced): every IP that ranks us changes, a batch per turn
+        changed = self.table.set_alive(alive)  # the mask of the peers that died or came back
+        if self.me in old ^ alive:  # joined (or fenced): every IP that ranks us changes, a batch per turn
             self._queue(self.table.mine)
         else:
-            self._update({ip for peer in changed for ip in self.table.affected_by(peer)})
+            self._update(self.table.affected_by(changed))
         self.on_alive(alive)
 
     def _update(self, ips: Iterable[str]) -> None:
         """Re-decide ownership of IPS only, then bring the responders in line if anything moved."""
         changes: dict[str, frozenset[str] | None] = {}
         for ip in ips:
-            ifaces = self.table.interfaces_for(ip, self._alive, self.me)
+            ifaces = self.table.interfaces_for(ip)
             if self.owned.get(ip) != ifaces:
                 changes[ip] = ifaces
                 if ifaces is None:

@@ -1,9 +1,10 @@
 """The control plane's handle on the fast plane's process (`fast.child`).
 
 It starts the process, turns each published ranking table into this node's claims for the IPs that
-changed (only those cross), and keeps what the fast plane reports: the alive set, what is owned and
-announced, who is heard, and the counters. Everything here is read on the control plane's loop (or by
-a metrics scrape) from plain snapshots that the fast plane replaces whole, never from shared state.
+changed (only those cross, after the names of any node bits they are the first to use), and keeps
+what the fast plane reports: the alive set, what is owned and announced, who is heard, and the
+counters. Everything here is read on the control plane's loop (or by a metrics scrape) from plain
+snapshots that the fast plane replaces whole, never from shared state.
 If the fast plane's process ends without being asked to, `exited` says so and the speaker stops:
 without heartbeats and responders it is not a speaker, and the pod's restart is the remedy.
 """
@@ -21,6 +22,7 @@ from collections.abc import Callable, Mapping
 from ironlb.speaker.announcer import Diff, Interface
 from ironlb.speaker.fast.claims import Claims, claims_of
 from ironlb.speaker.fast.messages import Config, FastStats
+from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.wire import Channel, Message, pair
 from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.liveness.protocol import KeySet
@@ -73,6 +75,7 @@ class FastProcess:
         self._channel: Channel | None = None
         self._published = Table(me=me)
         self._sent: dict[str, Claims] = {}  # IP -> the claims the fast plane holds
+        self.nodes = NodeIndex()  # the bits claims are written in; the fast plane has every name sent so far
         self._replies: dict[object, asyncio.Future[None]] = {}
         self._tokens = itertools.count()
         self._closing = False
@@ -133,8 +136,9 @@ class FastProcess:
         if table is self._published:
             return
         changes: dict[str, Claims] = {}
+        known = len(self.nodes)
         for ip in table.by_ip.changed_keys(self._published.by_ip):
-            claims = claims_of(table.by_ip.get(ip) or (), self.me)
+            claims = claims_of(table.by_ip.get(ip) or (), self.me, self.nodes)
             if self._sent.get(ip, ()) != claims:
                 changes[ip] = claims
                 if claims:
@@ -142,6 +146,8 @@ class FastProcess:
                 else:
                     self._sent.pop(ip, None)
         self._published = table
+        if len(self.nodes) > known:  # the new bits' names first: the channel keeps order
+            self._send("nodes", known, self.nodes.names_from(known))
         ips = list(changes)
         for start in range(0, len(ips), CHUNK):
             self._send("claims", {ip: changes[ip] for ip in ips[start:start + CHUNK]})

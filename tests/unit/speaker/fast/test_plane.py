@@ -11,6 +11,7 @@ import pytest
 from ironlb.speaker.announcer import Diff, Interface, ResponderFactory
 from ironlb.speaker.desired import ALL_INTERFACES
 from ironlb.speaker.fast.claims import Claim, Claims
+from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.plane import TAKE_BATCH, FastPlane
 from ironlb.speaker.l2.io import FakePacketIO
 from ironlb.speaker.l2.responder import Responder
@@ -31,9 +32,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def claim(*ahead: str) -> Claims:
-    """One claim on every default interface, behind these nodes."""
-    return (Claim(frozenset(ahead), ALL_INTERFACES),)
+def claim(*ahead: str) -> tuple[str, ...]:
+    """One claim on every default interface, behind these nodes (`put` writes it in node bits)."""
+    return ahead
+
+
+def put(fast: FastPlane, changes: Mapping[str, tuple[str, ...] | None]) -> None:
+    """Send the fast plane claims as the control plane does: new node names first (None drops the IP)."""
+    sender: NodeIndex = fast.sender  # type: ignore[attr-defined]
+    known = len(sender)
+    claims: dict[str, Claims] = {ip: () if ahead is None else (Claim(sender.assign(ahead), ALL_INTERFACES),)
+                                 for ip, ahead in changes.items()}
+    fast.learn(known, sender.names_from(known))
+    fast.put(claims)
 
 
 async def settle(what: Callable[[], bool], timeout: float = 3.0) -> None:
@@ -64,6 +75,7 @@ async def plane() -> AsyncIterator[FastPlane]:
     fast = FastPlane(ME, b"k" * 32, free_port(), fake_responders(), seen.on_alive, seen.on_owned)
     await fast.start("::1")
     fast.seen = seen  # type: ignore[attr-defined]
+    fast.sender = NodeIndex()  # type: ignore[attr-defined]  # the control plane's index
     yield fast
     await fast.close()
 
@@ -75,7 +87,7 @@ def alive(fast: FastPlane, nodes: set[str]) -> None:
 
 async def test_ownership_follows_the_first_alive_node_without_new_claims(plane: FastPlane) -> None:
     plane.set_interfaces({"eth0": ETH0})
-    plane.put({"203.0.113.1": claim(), "203.0.113.2": claim("n2")})  # n3's IP gives us no claim at all
+    put(plane, {"203.0.113.1": claim(), "203.0.113.2": claim("n2")})  # n3's IP gives us no claim at all
     alive(plane, {ME, "n2", "n3"})
     await settle(lambda: plane.owned == {"203.0.113.1": ALL_INTERFACES})
     alive(plane, {ME, "n3"})  # n2 died: the IP it was ahead of us on is ours now
@@ -90,11 +102,11 @@ async def test_ownership_follows_the_first_alive_node_without_new_claims(plane: 
 
 async def test_new_claims_move_only_what_changed(plane: FastPlane) -> None:
     plane.set_interfaces({"eth0": ETH0})
-    plane.put({"203.0.113.1": claim(), "203.0.113.2": claim()})
+    put(plane, {"203.0.113.1": claim(), "203.0.113.2": claim()})
     alive(plane, {ME})
     await settle(lambda: set(plane.owned) == {"203.0.113.1", "203.0.113.2"})
     plane.seen.owned.clear()  # type: ignore[attr-defined]
-    plane.put({"203.0.113.1": (), "203.0.113.2": claim("n2")})  # one dropped, one re-ranked behind n2 (dead)
+    put(plane, {"203.0.113.1": None, "203.0.113.2": claim("n2")})  # one dropped, one re-ranked behind n2 (dead)
     await settle(lambda: set(plane.owned) == {"203.0.113.2"})
     assert [c for c, _ in plane.seen.owned] == [{"203.0.113.1": None}]  # type: ignore[attr-defined]
     alive(plane, {ME, "n2"})
@@ -111,13 +123,13 @@ async def test_claims_changing_thousands_of_ips_are_taken_a_batch_per_turn(plane
     plane.set_interfaces({"eth0": ETH0})
     alive(plane, {ME})
     batches.clear()
-    plane.put({ip: claim() for ip in ips})
+    put(plane, {ip: claim() for ip in ips})
     turns = 0
     while plane._taking:  # each turn of the loop: one batch, then timers and sockets get their go
         await asyncio.sleep(0)
         turns += 1
         if turns == 1:  # new claims while the first ones are still being taken: half behind n2 (dead)
-            plane.put({ip: claim("n2") for i, ip in enumerate(ips) if i % 2})
+            put(plane, {ip: claim("n2") for i, ip in enumerate(ips) if i % 2})
     assert len(plane.owned) == len(ips)
     assert max(batches) == TAKE_BATCH and turns >= 4
     alive(plane, {ME, "n2"})
@@ -126,9 +138,23 @@ async def test_claims_changing_thousands_of_ips_are_taken_a_batch_per_turn(plane
 
 async def test_leaving_and_fencing_release_everything(plane: FastPlane) -> None:
     plane.set_interfaces({"eth0": ETH0})
-    plane.put({"203.0.113.1": claim(), "203.0.113.2": claim("n2")})
+    put(plane, {"203.0.113.1": claim(), "203.0.113.2": claim("n2")})
     alive(plane, {ME})
     await settle(lambda: len(plane.owned) == 2)
     alive(plane, set())  # fenced (we no longer count ourselves): nothing is ours, a batch per turn
     await settle(lambda: plane.owned == {})
     assert plane.announcer.owned() == {}
+
+
+async def test_a_peer_alive_before_any_claim_names_it_is_counted_once_it_does(plane: FastPlane) -> None:
+    # The alive set holds names; claims hold bits. A peer heard before its bit was sent must still win
+    # the IPs it is ahead on when the claims naming it arrive.
+    plane.set_interfaces({"eth0": ETH0})
+    alive(plane, {ME, "n2"})
+    put(plane, {"203.0.113.1": claim("n2"), "203.0.113.2": claim()})
+    await settle(lambda: set(plane.owned) == {"203.0.113.2"})
+    plane.seen.owned.clear()  # type: ignore[attr-defined]
+    alive(plane, {ME, "n2", "n3"})  # a peer nobody ranks ahead of us: nothing is re-decided, nothing reported
+    assert plane.seen.owned == []  # type: ignore[attr-defined]
+    alive(plane, {ME, "n3"})
+    assert set(plane.owned) == {"203.0.113.1", "203.0.113.2"}

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from ironlb.speaker.desired import ALL_INTERFACES, AnnounceReason
+from ironlb.speaker.fast.claims import Claim, ClaimTable
 from ironlb.speaker.fast.remote import FastProcess
 from ironlb.speaker.liveness.protocol import Kind, decode
 from ironlb.speaker.ranking import Ranked, Table
@@ -89,6 +90,30 @@ async def test_claims_cross_and_ownership_comes_back(fast: FastProcess) -> None:
     assert fast._channel.sent == sent  # type: ignore[union-attr]
     fast.publish(table.evolve({}, ["ns/b"]))
     await settle(lambda: set(fast.owned) == {"203.0.113.1"})
+
+
+def test_new_node_bits_cross_before_the_claims_that_use_them() -> None:
+    process = FastProcess(ME, KEY, free_port(), lambda _: None, lambda *_: None)
+    sent: list[tuple[object, ...]] = []
+    process._send = lambda *message: sent.append(message)  # type: ignore[method-assign]
+    table = Table(ME).evolve({**entries("ns/a", "203.0.113.1", "n3", "n2", ME), **entries("ns/b", "203.0.113.2", ME)})
+    process.publish(table)
+    assert [m[0] for m in sent] == ["nodes", "claims"] and sent[0] == ("nodes", 0, ["n3", "n2"])
+    sent.clear()
+    table = table.evolve(entries("ns/b", "203.0.113.2", ME, "n4"))  # n4 after us: no bit, no claim changes
+    process.publish(table)
+    assert sent == []
+    table = table.evolve(entries("ns/b", "203.0.113.2", "n4", "n2", ME))  # n4 ahead now: its bit first
+    process.publish(table)
+    assert sent == [("nodes", 2, ["n4"]), ("claims", {"203.0.113.2": (Claim(0b110, ALL_INTERFACES),)})]
+    far = ClaimTable(ME)  # what the fast plane makes of it all, with n2 alive
+    far.learn(0, ["n3", "n2"])
+    far.learn(*sent[0][1:])  # type: ignore[arg-type]
+    far.update(process._sent)
+    far.set_alive(frozenset({ME, "n2"}))
+    assert far.interfaces_for("203.0.113.1") is None and far.interfaces_for("203.0.113.2") is None
+    far.set_alive(frozenset({ME, "n3"}))
+    assert far.interfaces_for("203.0.113.1") is None and far.interfaces_for("203.0.113.2") == ALL_INTERFACES
 
 
 async def test_heartbeats_keep_time_while_the_control_plane_holds_the_interpreter(
