@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from ironlb.common.throttle import Throttle
@@ -106,14 +106,24 @@ class Announcer:
         self._interfaces: dict[str, Interface] = {}
         self.bursts = Bursts()
         self._errors = Throttle(30.0)
+        self._placed: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders own it
 
     def owned(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs it answers for now."""
-        # A copy first: metrics and readiness read this from another thread than the one that changes it.
-        return {name: r.owned for name, r in list(self.responders.items()) if r.owned}
+        # Copies: the responders' sets change in place.
+        return {name: frozenset(r.owned) for name, r in list(self.responders.items()) if r.owned}
 
-    def apply(self, desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> Diff:
-        """Make the responders match DESIRED; gratuitous bursts for every newly owned (ip, interface)."""
+    def apply(self, desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface],
+              changed: Collection[str] | None = None) -> Diff:
+        """Make the responders match DESIRED; gratuitous bursts for every newly owned (ip, interface).
+
+        CHANGED: the only IPs whose entry in DESIRED moved since the last call, the interfaces being
+        the same; then the cost is O(those IPs), not O(every IP owned)."""
+        if changed is None or dict(interfaces) != self._interfaces:
+            return self._apply_all(desired, interfaces)
+        return self._apply_some(desired, changed)
+
+    def _apply_all(self, desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> Diff:
         want = resolve(desired, interfaces)
         added: list[tuple[str, str]] = []
         removed: list[tuple[str, str]] = []
@@ -122,23 +132,73 @@ class Announcer:
             if name not in want or changed:
                 removed += [(ip, name) for ip in sorted(self.responders[name].owned)]
                 self.responders.pop(name).close()
+        self._interfaces = dict(interfaces)
         for name, ips in sorted(want.items()):
-            responder = self.responders.get(name)
+            responder = self._responder(name)
             if responder is None:
-                try:
-                    responder = self.responders[name] = self.factory(interfaces[name])
-                except OSError as exc:  # it vanished between netlink's report and now: the next report says so
-                    if self._errors.allow(name) is not None:
-                        log.warning("cannot answer on %s: %s", name, exc)
-                    continue
-            old = responder.owned
-            responder.set_owned(frozenset(ips))
+                continue
+            old = set(responder.owned)
+            responder.set_owned(ips)
             added += [(ip, name) for ip in sorted(ips - old)]
             removed += [(ip, name) for ip in sorted(old - ips)]
             for ip in sorted(ips - old):
                 self.bursts.add(responder, ip, responder.burst)
-        self._interfaces = dict(interfaces)
+        self._placed = {}
+        for name, responder in self.responders.items():
+            for ip in responder.owned:
+                self._placed[ip] = self._placed.get(ip, frozenset()) | {name}
         return Diff(tuple(added), tuple(removed))
+
+    def _apply_some(self, desired: Mapping[str, frozenset[str]], changed: Collection[str]) -> Diff:
+        adds: dict[str, list[str]] = {}
+        drops: dict[str, list[str]] = {}
+        for ip in changed:
+            new = self._targets(desired.get(ip))
+            old = self._placed.pop(ip, frozenset())
+            for name in old - new:
+                drops.setdefault(name, []).append(ip)
+            for name in new - old:
+                adds.setdefault(name, []).append(ip)
+            if new:
+                self._placed[ip] = new  # what the factory cannot open is taken back below
+        added: list[tuple[str, str]] = []
+        removed: list[tuple[str, str]] = []
+        for name, ips in sorted(drops.items()):
+            responder = self.responders[name]
+            responder.change((), ips)
+            removed += [(ip, name) for ip in sorted(ips)]
+            if not responder.owned:
+                self.responders.pop(name).close()
+        for name, ips in sorted(adds.items()):
+            responder = self._responder(name)
+            if responder is None:
+                for ip in ips:
+                    self._placed[ip] -= {name}
+                continue
+            responder.change(ips, ())
+            for ip in sorted(ips):
+                added.append((ip, name))
+                self.bursts.add(responder, ip, responder.burst)
+        return Diff(tuple(added), tuple(removed))
+
+    def _targets(self, names: frozenset[str] | None) -> frozenset[str]:
+        """The interfaces an IP with these desired NAMES is answered on (as `resolve` says)."""
+        if not names:
+            return frozenset()
+        if names == ALL_INTERFACES or "*" in names:
+            return frozenset(name for name, i in self._interfaces.items() if i.by_default)
+        return names & self._interfaces.keys()
+
+    def _responder(self, name: str) -> Responder | None:
+        """NAME's responder, opened if need be (None: the interface vanished meanwhile)."""
+        responder = self.responders.get(name)
+        if responder is None:
+            try:
+                responder = self.responders[name] = self.factory(self._interfaces[name])
+            except OSError as exc:  # it vanished between netlink's report and now: the next report says so
+                if self._errors.allow(name) is not None:
+                    log.warning("cannot answer on %s: %s", name, exc)
+        return responder
 
     def reannounce(self) -> None:
         """Send one more gratuitous burst for everything owned (periodic refresh, optional)."""

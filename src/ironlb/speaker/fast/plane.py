@@ -68,7 +68,7 @@ class FastPlane:
     def set_interfaces(self, interfaces: Mapping[str, Interface]) -> None:
         """The usable interfaces changed."""
         self.interfaces = dict(interfaces)
-        self._apply({})
+        self._apply({}, whole=True)
 
     @property
     def alive(self) -> frozenset[str]:
@@ -112,8 +112,10 @@ class FastPlane:
         if changes:
             self._apply(changes)
 
-    def _apply(self, changes: Mapping[str, frozenset[str] | None]) -> None:
-        diff = self.announcer.apply(self.owned, self.interfaces)
+    def _apply(self, changes: Mapping[str, frozenset[str] | None], whole: bool = False) -> None:
+        # Only the IPs that changed are handed to the responders: a batch costs what it moved, not
+        # what this node owns (thousands of IPs, every batch of a relist).
+        diff = self.announcer.apply(self.owned, self.interfaces, None if whole else changes.keys())
         if diff:
             log.info("announcements changed: +%s -%s", _few(diff.added), _few(diff.removed))
         if changes or diff:

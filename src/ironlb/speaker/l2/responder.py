@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-from collections.abc import Callable, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -62,7 +62,9 @@ class Responder:
         # pair, a second NIC on the same segment) are never another host answering.
         self.own_macs = own_macs
         self.arp, self.ndp = arp, ndp
-        self.owned: frozenset[str] = frozenset()
+        self.owned: set[str] = set()  # changed in place, an IP at a time (thousands owned: no copy per change)
+        self._owned4: set[str] = set()  # the IPv4 ones
+        self._filtered: list[str] | None = []  # the IPv4 IPs the ARP filter names (None: too many, it passes all ARP)
         self.stats = Stats()
         self.on_duplicate = on_duplicate
         self.burst, self.burst_gap_s = burst, burst_gap_s
@@ -78,20 +80,38 @@ class Responder:
     def _ours(self, mac: bytes) -> bool:
         return mac == self.mac or mac in self.own_macs
 
-    def set_owned(self, ips: frozenset[str]) -> None:
-        """Replace the owned set; join/leave the solicited-node groups of IPv6 ones."""
+    def set_owned(self, ips: Collection[str]) -> None:
+        """Replace the owned set (joining and leaving the solicited-node groups of the IPv6 ones)."""
+        self.change(set(ips) - self.owned, self.owned - set(ips))
+
+    def change(self, added: Iterable[str], removed: Iterable[str]) -> None:
+        """Own ADDED and no longer REMOVED: O(what changed), and the ARP filter only when it must change."""
+        added, removed = [ip for ip in added if ip not in self.owned], [ip for ip in removed if ip in self.owned]
+        self.owned.difference_update(removed)
+        self.owned.update(added)
+        self._owned4.difference_update(removed)
+        self._owned4.update(ip for ip in added if ":" not in ip)
         if self.ndp is not None:
-            old6 = {ip for ip in self.owned if ":" in ip}
-            new6 = {ip for ip in ips if ":" in ip}
-            for ip in new6 - old6:
-                self.ndp.join(pk.multicast_mac(pk.solicited_node(ip)))
-            for ip in old6 - new6:
-                self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
-        old4 = sorted(ip for ip in self.owned if ":" not in ip)
-        self.owned = frozenset(ips)
-        new4 = sorted(ip for ip in self.owned if ":" not in ip)
-        if new4 != old4:
-            self.arp.set_filter(bpf.arp_program(new4))
+            for ip in added:
+                if ":" in ip:
+                    self.ndp.join(pk.multicast_mac(pk.solicited_node(ip)))
+            for ip in removed:
+                if ":" in ip:
+                    self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
+        if any(":" not in ip for ip in (*added, *removed)):
+            self._refilter()
+
+    def _refilter(self) -> None:
+        # Past MAX_FILTERED_IPS the filter passes all ARP: no new program while the count stays past it.
+        if len(self._owned4) > bpf.MAX_FILTERED_IPS:
+            if self._filtered is not None:
+                self._filtered = None
+                self.arp.set_filter(bpf.ARP_PROGRAM)
+            return
+        owned4 = sorted(self._owned4)
+        if owned4 != self._filtered:
+            self._filtered = owned4
+            self.arp.set_filter(bpf.arp_program(owned4))
 
     def on_arp(self, frame: bytes) -> Verdict:
         """Handle one received ARP frame."""
