@@ -175,3 +175,25 @@ def test_any_internal_ip_of_the_named_node_may_send_its_heartbeats() -> None:
     assert m.on_message(beat("n2", 1), 0.1, "2001:db8::12")[0] is Decoded.ACCEPTED
     assert m.on_message(beat("n2", 2), 0.2, "::ffff:192.0.2.12")[0] is Decoded.ACCEPTED
     assert m.on_message(beat("n2", 3), 0.3, "192.0.2.99")[0] is Decoded.WRONG_SOURCE
+
+
+@pytest.mark.parametrize("case, msgs, source, in_contact", [
+    ("never heard", [], "192.0.2.12", False),
+    ("a proven heartbeat", [beat(seq=1)], "192.0.2.12", True),
+    ("one made before it heard us: unproven, still a voice", [beat(seq=1, echo=0)], "192.0.2.12", True),
+    ("from an address that is not the node's", [beat(seq=1)], "198.51.100.9", False),
+    ("a replay of the last one heard", [beat(seq=5), beat(seq=5)], "192.0.2.12", True),
+])
+def test_who_is_in_contact(case: str, msgs: list[Heartbeat], source: str, in_contact: bool) -> None:
+    m = table()
+    for msg in msgs:
+        m.on_message(msg, 1.0, source)
+    assert m.in_contact("n2", 1.5) is in_contact, case
+    assert not m.in_contact("n2", 1.0 + m.grace + 0.1), "silent past the grace period"
+
+
+def test_a_replay_is_no_sign_of_life() -> None:
+    m = table()
+    m.on_message(beat(seq=5), 1.0, "192.0.2.12")
+    m.on_message(beat(seq=5), 4.0, "192.0.2.12")  # the same heartbeat again, 3 s later: a recording
+    assert not m.in_contact("n2", 4.0)

@@ -44,6 +44,7 @@ class Peer:
     name: str
     state: PeerState = PeerState.ALIVE
     last_heard: float | None = None
+    last_contact: float | None = None  # any heartbeat from it, proven or not yet (a replay is none)
     incarnation: int = -1  # its run, as proven by a message echoing ours; -1 until then
     sequence: int = -1
     heard: int = 0  # the incarnation we echo back to it (learnt unproven only until one is proven)
@@ -84,6 +85,9 @@ class Membership:
             return Decoded.UNKNOWN_PEER, None
         if source is not None and peer.addresses and _plain(source) not in peer.addresses:
             return Decoded.WRONG_SOURCE, None
+        if not (msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation
+                                                   and msg.sequence <= peer.sequence)):
+            peer.last_contact = now  # something of it speaks from its address: worth heartbeats at full rate
         if msg.echo != self.incarnation:
             # Made before it heard this run of ours (or recorded earlier): it proves nothing about now, but until
             # something does, its incarnation is what we echo, so that the peer can prove itself to us.
@@ -110,6 +114,12 @@ class Membership:
             peer.state = PeerState.ALIVE
             change = Change.RECOVERED
         return Decoded.ACCEPTED, change
+
+    def in_contact(self, name: str, now: float) -> bool:
+        """Has NAME spoken to us (proven or not) within the grace period? Only those are sent heartbeats every
+        interval; the rest (dead, powered off, never started) are probed now and then."""
+        peer = self.peers.get(name)
+        return peer is not None and peer.last_contact is not None and now - peer.last_contact <= self.grace
 
     def echo_for(self, name: str) -> int:
         """The incarnation to echo in heartbeats to peer NAME (0 if never heard)."""
