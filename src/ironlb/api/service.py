@@ -27,6 +27,11 @@ ALLOCATED_FROM_POOL = f"{PREFIX}allocated-from-pool"
 METALLB_ALLOCATED_FROM_POOL = (f"{METALLB_PREFIX}ip-allocated-from-pool",
                                f"{METALLB_LEGACY_PREFIX}ip-allocated-from-pool")
 
+# Every annotation key above, under each prefix it is read with: IronLB's words on a Service.
+ANNOTATION_KEYS = frozenset(
+    {prefix + name for prefix in PREFIXES for name in (LOAD_BALANCER_IPS, ADDRESS_POOL, ALLOW_SHARED_IP)}
+    | {ALLOCATED_FROM_POOL, *METALLB_ALLOCATED_FROM_POOL})
+
 # Service condition types the speaker reports (metav1.Condition shape, in status.conditions).
 CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"

@@ -108,14 +108,15 @@ async def restored(api: client.ApiClient, reconciler: Reconciler) -> AsyncIterat
     advertisements = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS,
                                               **timeout))["items"]
     namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
+    # Slimmed as they arrive: neither the informer nor the reconciler holds managedFields and the like.
     services = Informer("services", core.list_service_for_all_namespaces,
-                        lambda event, obj: reconciler.service_event(slim_service(obj), deleted=event == "DELETED"),
-                        asyncio.get_running_loop())
+                        lambda event, obj: reconciler.service_event(obj, deleted=event == "DELETED"),
+                        asyncio.get_running_loop(), transform=slim_service)
     metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
     services.start()
     try:
         await services.synced.wait()  # every listed Service has been handed to the reconciler by now
-        reconciler.restore(services=[slim_service(o) for o in services.known()], pools=pools,
+        reconciler.restore(services=services.known(), pools=pools,
                            namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items},
                            advertisements=advertisements)
         yield services

@@ -22,6 +22,7 @@ from kubernetes import client
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.informer import Informer
 from ironlb.common.throttle import Throttle
+from ironlb.speaker import slim
 from ironlb.speaker.announcer import Interface
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired
@@ -168,7 +169,9 @@ class Speaker:
         def list_fn(*a: Any, **kw: Any) -> Any:
             return fn(*args, *a, **kw)
 
-        return Informer(name, list_fn, lambda ev, obj: self._on_event(name, ev, obj), loop)
+        # Each kind is kept as the speaker reads it (slim.py): memory grows with what is read, not what is sent.
+        return Informer(name, list_fn, lambda ev, obj: self._on_event(name, ev, obj), loop,
+                        transform=slim.TRANSFORMS.get(name))
 
     async def run(self, server: Server | None = None) -> None:
         """Run until cancelled; every component is stopped, in reverse order, on the way out."""

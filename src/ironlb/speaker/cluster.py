@@ -1,4 +1,7 @@
-"""The speaker's cluster state: raw objects from the watches, turned into a pure Snapshot."""
+"""The speaker's cluster state: objects from the watches, turned into a pure Snapshot.
+
+The watches hand over objects reduced to what is read here and in status.py (slim.py): a field newly
+read must be kept there too."""
 
 from __future__ import annotations
 

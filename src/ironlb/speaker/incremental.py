@@ -41,7 +41,7 @@ class IncrementalDesired:
 
     def __init__(self, me: str, lb_class: str | None = None) -> None:
         self.me = me
-        self.state = ClusterState(lb_class=lb_class)  # raw objects but slices (status reporting reads them)
+        self.state = ClusterState(lb_class=lb_class)  # objects (slim.py) but slices: status reporting reads them
         self.table = Table(me=me)  # the published version: replaced, never mutated
         self.infos: dict[str, ServiceInfo] = {}
         self.nodes: dict[str, NodeInfo] = {}

@@ -117,3 +117,110 @@ async def test_every_request_has_a_timeout(monkeypatch: Any) -> None:
     await run(script)
     assert all(c.get("_request_timeout") for c in script.list_calls + script.watch_calls)
     assert all(c.get("timeout_seconds") and c.get("allow_watch_bookmarks") for c in script.watch_calls)
+
+
+def fat(name: str, rv: str, note: str = "x") -> dict[str, Any]:
+    """An object with a field the transform below drops."""
+    return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv, "managedFields": [{"note": note}]},
+            "spec": {"kept": name}}
+
+
+def drop_managed_fields(o: dict[str, Any]) -> dict[str, Any]:
+    meta = {k: v for k, v in o["metadata"].items() if k != "managedFields"}
+    return {"metadata": meta, "spec": o.get("spec"), "slim": True}
+
+
+async def run_transformed(script: Script, transform: Any) -> tuple[list[tuple[str, dict[str, Any]]], Informer]:
+    """Run SCRIPT through an informer with TRANSFORM; the events with their objects, and the informer."""
+    seen: list[tuple[str, dict[str, Any]]] = []
+    inf = Informer("t", script.list_fn, lambda kind, o: seen.append((kind, o)), asyncio.get_running_loop(),
+                   watch_factory=script.factory, transform=transform)
+    script.informer = inf
+    inf.start()
+    await asyncio.to_thread(inf._thread.join, 10)
+    await asyncio.sleep(0.05)
+    return seen, inf
+
+
+async def test_the_transform_applies_to_list_items_every_watch_event_and_what_is_known(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+    script = Script([([fat("a", "1"), fat("b", "2")], "10")], [[
+        {"type": "ADDED", "raw_object": fat("c", "11")}, {"type": "MODIFIED", "raw_object": fat("a", "12")},
+        {"type": "DELETED", "raw_object": fat("b", "13")}, {"type": "BOOKMARK", "raw_object": obj("", "14")},
+    ]])
+    seen, inf = await run_transformed(script, drop_managed_fields)
+    assert [(kind, o["metadata"]["name"]) for kind, o in seen] == [
+        ("ADDED", "a"), ("ADDED", "b"), ("ADDED", "c"), ("MODIFIED", "a"), ("DELETED", "b")]
+    assert all(o.get("slim") and "managedFields" not in o["metadata"] for _, o in seen)
+    assert sorted(o["metadata"]["name"] for o in inf.known()) == ["a", "c"]
+    assert all(o.get("slim") for o in inf.known())
+    assert inf.known()[0] is seen[3][1]  # what is kept is what was handed on: one copy, not two
+    assert script.watch_calls[-1]["resource_version"] == "14"
+
+
+async def test_a_relist_after_a_transform_emits_nothing_for_unchanged_objects(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+    # The second list differs only in what the transform drops (and one version): only that one is news.
+    script = Script([([fat("a", "1"), fat("b", "2")], "10"), ([fat("a", "1", "other"), fat("b", "3")], "20")], [
+        [{"type": "ERROR", "raw_object": {"kind": "Status", "code": 410, "message": "too old"}}],
+    ])
+    seen, inf = await run_transformed(script, drop_managed_fields)
+    assert [(kind, o["metadata"]["name"]) for kind, o in seen] == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "b")]
+    assert inf.counts["gone"] == 1 and inf.counts["lists"] == 2
+
+
+async def test_a_failing_transform_keeps_the_object_whole_and_counts(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+
+    def picky(o: dict[str, Any]) -> dict[str, Any]:
+        if o["metadata"]["name"] == "odd":
+            raise KeyError("spec")
+        return drop_managed_fields(o)
+
+    script = Script([([fat("a", "1"), fat("odd", "2")], "10")], [[{"type": "MODIFIED", "raw_object": fat("odd", "3")}]])
+    seen, inf = await run_transformed(script, picky)
+    assert [(kind, o["metadata"]["name"], "slim" in o) for kind, o in seen] == [
+        ("ADDED", "a", True), ("ADDED", "odd", False), ("MODIFIED", "odd", False)]
+    assert inf.counts["transform_errors"] == 2 and inf.counts["errors"] == 0  # the watch went on
+    assert len(script.list_calls) == 1
+
+
+class Pages(Script):
+    """One list of ITEMS served in pages of `limit` with continue tokens; a token in EXPIRED gets a 410."""
+
+    def __init__(self, items: list[dict[str, Any]], expired: tuple[str, ...] = ()) -> None:
+        super().__init__([], [])
+        self.items, self.expired = items, expired
+
+    def list_fn(self, **kwargs: Any) -> Raw:
+        self.list_calls.append(kwargs)
+        token = kwargs.get("_continue")
+        if token in self.expired:
+            raise ApiException(status=410, reason="Expired")
+        start, limit = int(token or 0), kwargs.get("limit") or len(self.items)
+        end = start + limit
+        more = str(end) if end < len(self.items) else ""
+        return Raw({"items": self.items[start:end], "metadata": {"resourceVersion": "50", "continue": more}})
+
+
+async def test_lists_come_in_pages_and_the_watch_starts_from_their_version(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+    monkeypatch.setattr(informer_mod, "PAGE_SIZE", 2)
+    script = Pages([fat(f"o{i}", str(i)) for i in range(5)])
+    seen, inf = await run_transformed(script, drop_managed_fields)
+    assert [o["metadata"]["name"] for _, o in seen] == ["o0", "o1", "o2", "o3", "o4"]
+    assert [(c["limit"], c.get("_continue")) for c in script.list_calls] == [(2, None), (2, "2"), (2, "4")]
+    assert inf.counts["lists"] == 1 and len(inf.known()) == 5
+    assert script.watch_calls[0]["resource_version"] == "50"
+    assert all("limit" not in c and "_continue" not in c for c in script.watch_calls)
+
+
+async def test_an_expired_continue_token_lists_again_in_one_piece(monkeypatch: Any) -> None:
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+    monkeypatch.setattr(informer_mod, "PAGE_SIZE", 2)
+    script = Pages([fat(f"o{i}", str(i)) for i in range(5)], expired=("4",))
+    seen, inf = await run_transformed(script, drop_managed_fields)
+    assert [o["metadata"]["name"] for _, o in seen] == ["o0", "o1", "o2", "o3", "o4"]  # each once
+    assert [(c.get("limit"), c.get("_continue")) for c in script.list_calls] == [
+        (2, None), (2, "2"), (2, "4"), (None, None)]
+    assert inf.counts["lists"] == 1 and inf.counts["errors"] == 0
