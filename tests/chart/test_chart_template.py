@@ -123,7 +123,7 @@ def test_service_monitor_optional(helm: Path) -> None:
     ("logFormat=xml", "value must be one of"),
     ("speaker.heartbeatPort=70000", "maximum"),
     ("speaker.heartbeatIntervalSeconds=0.001", "minimum"),
-    ("speaker.heartbeatTimeoutSeconds=0.2", "at least three heartbeat intervals"),
+    ("speaker.heartbeatTimeoutSeconds=0.06", "at least three heartbeat intervals"),
     ("image.pullPolicy=Sometimes", "value must be one of"),
     ("metrics.serviceMonitor.interval=soon", "does not match pattern"),
     ("unknownKey=1", "additional properties"),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.main import parse_args
 
 
 def test_heartbeat_timings_default_and_can_be_set() -> None:
     args = parse_args(["--node", "n1"])
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (INTERVAL_S, TIMEOUT_S) == (0.025, 0.15)
+    args = parse_args(["--node", "n1", "--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.4"])
     assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.1, 0.4)
-    args = parse_args(["--node", "n1", "--heartbeat-interval", "0.03", "--heartbeat-timeout", "0.15"])
-    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.03, 0.15)
 
 
 @pytest.mark.parametrize("flags", [["--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.2"],

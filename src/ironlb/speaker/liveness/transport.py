@@ -25,7 +25,7 @@ PROBE_S = 0.5
 SO_SNDBUFFORCE = 32
 AliveCallback = Callable[[frozenset[str]], None]
 READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
-LATE_S = 0.05  # a heartbeat round this late is counted: half of a default interval, an eighth of a timeout
+LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
 
 
 @dataclass
