@@ -6,6 +6,7 @@ import asyncio
 import ipaddress
 import random
 import struct
+from typing import Any
 
 import pytest
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
@@ -143,3 +144,30 @@ def test_arp_addresses_read_and_written_as_ipaddress_would() -> None:
 def test_arp_frames_refuse_an_address_that_is_not_a_dotted_quad(bad: str) -> None:
     with pytest.raises(OSError):
         pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, bad, b"\x00" * 6, "192.0.2.1")
+
+
+def test_the_responders_raw_reply_is_the_reply_the_parser_would_build() -> None:
+    rng = random.Random(9)
+    ours = pk.mac_bytes(OURS)
+    for _ in range(300):
+        asker = bytes([2]) + rng.randbytes(5)
+        sender, vip = (str(ipaddress.IPv4Address(rng.getrandbits(32))) for _ in range(2))
+        request = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, asker, sender, b"\x00" * 6, vip)
+        op, eth_src, sha, spa, tpa = pk.arp_fields(request) or (0, b"", b"", b"", b"")
+        assert (op, eth_src, sha, spa, tpa) == (pk.ARP_REQUEST, asker, asker, ipaddress.IPv4Address(sender).packed,
+                                                ipaddress.IPv4Address(vip).packed)
+        parsed = pk.parse_arp(request)
+        assert parsed is not None
+        assert pk.arp_reply_raw(ours, sha, spa, tpa) == pk.arp_reply(ours, vip, parsed)
+
+
+@pytest.mark.parametrize("case, mutate", [
+    ("too short", lambda f: f[:41]),
+    ("not ARP", lambda f: f[:12] + b"\x08\x00" + f[14:]),
+    ("not Ethernet hardware", lambda f: f[:14] + b"\x00\x06" + f[16:]),
+    ("not IPv4", lambda f: f[:16] + b"\x86\xdd" + f[18:]),
+    ("odd address lengths", lambda f: f[:18] + b"\x06\x10" + f[20:]),
+])
+def test_raw_arp_fields_refuse_what_the_parser_refuses(case: str, mutate: Any) -> None:
+    frame = mutate(pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, "192.0.2.9", b"\x00" * 6, "192.0.2.1"))
+    assert pk.arp_fields(frame) is None and pk.parse_arp(frame) is None, case

@@ -74,6 +74,27 @@ def parse_arp(frame: bytes) -> Arp | None:
     return Arp(op, sha, socket.inet_ntoa(spa), tha, socket.inet_ntoa(tpa), src)
 
 
+_ARP_FRAME = struct.Struct("!6s6sH6sH6s4s6s4s")  # eth dst, src, type; htype..plen; op; sha, spa, tha, tpa
+_ARP_HEADER = bytes.fromhex("000108000604")  # Ethernet hardware, IPv4 protocol, 6- and 4-byte addresses
+_REPLY_HEAD = ETH_P_ARP.to_bytes(2, "big") + _ARP_HEADER + ARP_REPLY.to_bytes(2, "big")
+
+
+def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes] | None:
+    """(op, eth source, sender MAC, sender IP, target IP) of an IPv4-over-Ethernet ARP frame, addresses
+    as raw bytes; None for anything else. The responder's path: one unpack, no objects made."""
+    if len(frame) < _ARP_FRAME.size:
+        return None
+    _, src, ethertype, header, op, sha, spa, _, tpa = _ARP_FRAME.unpack_from(frame)
+    if ethertype != ETH_P_ARP or header != _ARP_HEADER:
+        return None
+    return op, src, sha, spa, tpa
+
+
+def arp_reply_raw(our_mac: bytes, sender_mac: bytes, sender_ip: bytes, vip: bytes) -> bytes:
+    """`arp_reply` from the request's raw fields: VIP is at OUR_MAC, unicast to the asker."""
+    return sender_mac + our_mac + _REPLY_HEAD + our_mac + vip + sender_mac + sender_ip
+
+
 def build_arp(op: int, eth_dst: bytes, sender_mac: bytes, sender_ip: str, target_mac: bytes, target_ip: str) -> bytes:
     """An Ethernet ARP frame."""
     return _ETH.pack(eth_dst, sender_mac, ETH_P_ARP) + _ARP.pack(
