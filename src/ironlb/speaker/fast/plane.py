@@ -92,10 +92,10 @@ class FastPlane:
     def _alive_changed(self, alive: frozenset[str]) -> None:
         old, self._alive = self._alive, alive
         changed = self.table.set_alive(alive)  # the mask of the peers that died or came back
-        if self.me in old ^ alive:  # joined (or fenced): every IP that ranks us changes, a batch per turn
-            self._queue(self.table.mine)
-        else:
-            self._update(self.table.affected_by(changed))
+        # Joined or fenced: every IP that ranks us. Peers: the IPs they are ahead on. Either way a batch
+        # per loop turn (the next turn, for a few): 98 Nodes declared dead at once moved 2,600 IPs in one
+        # turn and held the heartbeats up 136 ms.
+        self._queue(self.table.mine if self.me in old ^ alive else self.table.affected_by(changed))
         self.on_alive(alive)
 
     def _update(self, ips: Iterable[str]) -> None:
