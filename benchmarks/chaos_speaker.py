@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -203,6 +204,7 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0) -> dict[str, 
         sampler.wait(timeout=10)
         teardown(kube)
     samples = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    shutil.rmtree(stop_file.parent, ignore_errors=True)  # the samples are read: nothing is left in /tmp
     return figures(samples, windows, faults, done, time.monotonic() - started)
 
 
