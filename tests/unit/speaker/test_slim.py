@@ -31,7 +31,7 @@ MANAGED = [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiV
 
 def full_service(name: str = "web", ip: str = "203.0.113.10", policy: str = "Local") -> dict[str, Any]:
     """A Service as the API server returns it, with an ingress IP and both IronLB conditions."""
-    spec = {"type": "LoadBalancer", "clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"], "ipFamilies": ["IPv4"],
+    spec = {"type": "LoadBalancer", "clusterIP": "198.18.0.10", "clusterIPs": ["198.18.0.10"], "ipFamilies": ["IPv4"],
             "ipFamilyPolicy": "SingleStack", "selector": {"app": name}, "externalTrafficPolicy": policy,
             "internalTrafficPolicy": "Cluster", "sessionAffinity": "ClientIP", "healthCheckNodePort": 32000,
             "allocateLoadBalancerNodePorts": True,
@@ -65,12 +65,12 @@ def full_slice(name: str = "web-abc12", svc: str = "web", nodes: tuple[str, ...]
                unready: tuple[str, ...] = ("n3",)) -> dict[str, Any]:
     """An EndpointSlice as the API server returns it: addresses, targetRef, zone, hints, ports."""
     endpoints = [
-        {"addresses": [f"10.244.{i}.7"], "nodeName": n, "zone": "zone-a",
+        {"addresses": [f"198.19.{i}.7"], "nodeName": n, "zone": "zone-a",
          "conditions": {"ready": n not in unready, "serving": True, "terminating": False},
          "targetRef": {"kind": "Pod", "namespace": "shop", "name": f"{svc}-7d9f-{i}", "uid": f"pod-uid-{i}"},
          "hints": {"forZones": [{"name": "zone-a"}]}}
         for i, n in enumerate(nodes)]
-    endpoints.append({"addresses": ["10.244.9.9"], "conditions": {"ready": True}})  # not on a node (yet)
+    endpoints.append({"addresses": ["198.19.9.9"], "conditions": {"ready": True}})  # not on a node (yet)
     return {
         "kind": "EndpointSlice", "apiVersion": "discovery.k8s.io/v1", "addressType": "IPv4",
         "metadata": {"name": name, "namespace": "shop", "uid": "slice-uid", "resourceVersion": "815",
@@ -99,7 +99,7 @@ def full_node(name: str = "n1", address: str = "192.0.2.1", ready: str = "True",
                      "labels": {"kubernetes.io/hostname": name, "topology.kubernetes.io/zone": zone},
                      "annotations": {"node.alpha.kubernetes.io/ttl": "0", "volumes.kubernetes.io/controller-managed"
                                      "-attach-detach": "true"}, "managedFields": MANAGED},
-        "spec": {"podCIDR": "10.244.1.0/24", "podCIDRs": ["10.244.1.0/24"], "taints": []},
+        "spec": {"podCIDR": "198.19.1.0/24", "podCIDRs": ["198.19.1.0/24"], "taints": []},
         "status": {
             "conditions": [cond("MemoryPressure", "False"), cond("DiskPressure", "False"),
                            cond("NetworkUnavailable", network_unavailable),
