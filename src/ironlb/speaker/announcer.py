@@ -88,13 +88,20 @@ class Bursts:
 
 def resolve(desired: Mapping[str, frozenset[str]], interfaces: Mapping[str, Interface]) -> dict[str, set[str]]:
     """Interface -> IPs it should answer for ('*' means every interface usable by default)."""
-    defaults = {name for name, i in interfaces.items() if i.by_default}
+    defaults = frozenset(name for name, i in interfaces.items() if i.by_default)
     want: dict[str, set[str]] = {}
     for ip, names in desired.items():
-        targets = defaults if names == ALL_INTERFACES or "*" in names else names & interfaces.keys()
-        for name in targets:
+        for name in targets(names, interfaces, defaults):
             want.setdefault(name, set()).add(ip)
     return want
+
+
+def targets(names: frozenset[str] | None, interfaces: Mapping[str, Interface],
+            defaults: frozenset[str]) -> frozenset[str]:
+    """The interfaces an IP desired on NAMES is answered on ('*': DEFAULTS, the ones usable by default)."""
+    if not names:
+        return frozenset()
+    return defaults if names == ALL_INTERFACES or "*" in names else names & interfaces.keys()
 
 
 class Announcer:
@@ -107,6 +114,7 @@ class Announcer:
         self.bursts = Bursts()
         self._errors = Throttle(30.0)
         self._placed: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders own it
+        self._defaults: frozenset[str] = frozenset()  # of self._interfaces, the ones usable by default
 
     def owned(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs it answers for now."""
@@ -133,6 +141,7 @@ class Announcer:
                 removed += [(ip, name) for ip in sorted(self.responders[name].owned)]
                 self.responders.pop(name).close()
         self._interfaces = dict(interfaces)
+        self._defaults = frozenset(name for name, i in interfaces.items() if i.by_default)
         for name, ips in sorted(want.items()):
             responder = self._responder(name)
             if responder is None:
@@ -153,7 +162,7 @@ class Announcer:
         adds: dict[str, list[str]] = {}
         drops: dict[str, list[str]] = {}
         for ip in changed:
-            new = self._targets(desired.get(ip))
+            new = targets(desired.get(ip), self._interfaces, self._defaults)
             old = self._placed.pop(ip, frozenset())
             for name in old - new:
                 drops.setdefault(name, []).append(ip)
@@ -180,14 +189,6 @@ class Announcer:
                 added.append((ip, name))
                 self.bursts.add(responder, ip, responder.burst)
         return Diff(tuple(added), tuple(removed))
-
-    def _targets(self, names: frozenset[str] | None) -> frozenset[str]:
-        """The interfaces an IP with these desired NAMES is answered on (as `resolve` says)."""
-        if not names:
-            return frozenset()
-        if names == ALL_INTERFACES or "*" in names:
-            return frozenset(name for name, i in self._interfaces.items() if i.by_default)
-        return names & self._interfaces.keys()
 
     def _responder(self, name: str) -> Responder | None:
         """NAME's responder, opened if need be (None: the interface vanished meanwhile)."""

@@ -182,7 +182,6 @@ def test_any_internal_ip_of_the_named_node_may_send_its_heartbeats() -> None:
     ("a proven heartbeat", [beat(seq=1)], "192.0.2.12", True),
     ("one made before it heard us: unproven, still a voice", [beat(seq=1, echo=0)], "192.0.2.12", True),
     ("from an address that is not the node's", [beat(seq=1)], "198.51.100.9", False),
-    ("a replay of the last one heard", [beat(seq=5), beat(seq=5)], "192.0.2.12", True),
 ])
 def test_who_is_in_contact(case: str, msgs: list[Heartbeat], source: str, in_contact: bool) -> None:
     m = table()

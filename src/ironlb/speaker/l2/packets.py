@@ -60,38 +60,34 @@ class Ndp:
     flags: int = 0
 
 
-def parse_arp(frame: bytes) -> Arp | None:
-    """Parse an Ethernet ARP frame; None if it is not IPv4-over-Ethernet ARP."""
-    if len(frame) < _ETH.size + _ARP.size:
-        return None
-    _, src, ethertype = _ETH.unpack_from(frame)
-    if ethertype != ETH_P_ARP:
-        return None
-    htype, ptype, hlen, plen, op, sha, spa, tha, tpa = _ARP.unpack_from(frame, _ETH.size)
-    if htype != 1 or ptype != 0x0800 or hlen != 6 or plen != 4:
-        return None
-    # inet_ntoa, not ipaddress: the same dotted quad at a twentieth of the cost, once per request at 10k/s
-    return Arp(op, sha, socket.inet_ntoa(spa), tha, socket.inet_ntoa(tpa), src)
-
-
 _ARP_FRAME = struct.Struct("!6s6sH6sH6s4s6s4s")  # eth dst, src, type; htype..plen; op; sha, spa, tha, tpa
 _ARP_HEADER = bytes.fromhex("000108000604")  # Ethernet hardware, IPv4 protocol, 6- and 4-byte addresses
 _REPLY_HEAD = ETH_P_ARP.to_bytes(2, "big") + _ARP_HEADER + ARP_REPLY.to_bytes(2, "big")
 
 
-def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes] | None:
-    """(op, eth source, sender MAC, sender IP, target IP) of an IPv4-over-Ethernet ARP frame, addresses
-    as raw bytes; None for anything else. The responder's path: one unpack, no objects made."""
+def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes, bytes] | None:
+    """(op, eth source, sender MAC, sender IP, target MAC, target IP) of an IPv4-over-Ethernet ARP frame,
+    addresses as raw bytes; None for anything else. The responder's path: one unpack, no objects made."""
     if len(frame) < _ARP_FRAME.size:
         return None
-    _, src, ethertype, header, op, sha, spa, _, tpa = _ARP_FRAME.unpack_from(frame)
+    _, src, ethertype, header, op, sha, spa, tha, tpa = _ARP_FRAME.unpack_from(frame)
     if ethertype != ETH_P_ARP or header != _ARP_HEADER:
         return None
-    return op, src, sha, spa, tpa
+    return op, src, sha, spa, tha, tpa
+
+
+def parse_arp(frame: bytes) -> Arp | None:
+    """Parse an Ethernet ARP frame; None if it is not IPv4-over-Ethernet ARP."""
+    fields = arp_fields(frame)
+    if fields is None:
+        return None
+    op, src, sha, spa, tha, tpa = fields
+    # inet_ntoa, not ipaddress: the same dotted quad at a twentieth of the cost
+    return Arp(op, sha, socket.inet_ntoa(spa), tha, socket.inet_ntoa(tpa), src)
 
 
 def arp_reply_raw(our_mac: bytes, sender_mac: bytes, sender_ip: bytes, vip: bytes) -> bytes:
-    """`arp_reply` from the request's raw fields: VIP is at OUR_MAC, unicast to the asker."""
+    """The unicast reply to a request from SENDER_MAC / SENDER_IP saying VIP is at OUR_MAC (raw addresses)."""
     return sender_mac + our_mac + _REPLY_HEAD + our_mac + vip + sender_mac + sender_ip
 
 
@@ -104,7 +100,8 @@ def build_arp(op: int, eth_dst: bytes, sender_mac: bytes, sender_ip: str, target
 
 def arp_reply(our_mac: bytes, vip: str, request: Arp) -> bytes:
     """The unicast reply to REQUEST saying VIP is at OUR_MAC."""
-    return build_arp(ARP_REPLY, request.sender_mac, our_mac, vip, request.sender_mac, request.sender_ip)
+    return arp_reply_raw(our_mac, request.sender_mac, socket.inet_pton(socket.AF_INET, request.sender_ip),
+                         socket.inet_pton(socket.AF_INET, vip))
 
 
 def gratuitous_arp(our_mac: bytes, vip: str) -> bytes:

@@ -121,7 +121,7 @@ class Responder:
         fields = pk.arp_fields(frame)
         if fields is None:
             return self._count(Verdict.MALFORMED)
-        op, eth_src, sender_mac, sender_ip, target_ip = fields
+        op, eth_src, sender_mac, sender_ip, _, target_ip = fields
         if self._ours(eth_src) or self._ours(sender_mac):
             return self._count(Verdict.OWN_FRAME)
         if sender_ip != _UNSPECIFIED and (sender := socket.inet_ntoa(sender_ip)) in self.owned:

@@ -85,8 +85,7 @@ class Membership:
             return Decoded.UNKNOWN_PEER, None
         if source is not None and peer.addresses and _plain(source) not in peer.addresses:
             return Decoded.WRONG_SOURCE, None
-        if not (msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation
-                                                   and msg.sequence <= peer.sequence)):
+        if not _replayed(peer, msg):
             peer.last_contact = now  # something of it speaks from its address: worth heartbeats at full rate
         if msg.echo != self.incarnation:
             # Made before it heard this run of ours (or recorded earlier): it proves nothing about now, but until
@@ -94,7 +93,7 @@ class Membership:
             if peer.incarnation < 0 and msg.incarnation not in peer.retired:
                 peer.heard = msg.incarnation
             return Decoded.UNECHOED, None
-        if msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation and msg.sequence <= peer.sequence):
+        if _replayed(peer, msg):
             return Decoded.REPLAYED, None
         change = None
         if msg.incarnation != peer.incarnation:
@@ -160,6 +159,11 @@ class Membership:
         """Alive peers, and ourselves once joined."""
         me = [self.me] if self.counts_self else []
         return frozenset([*me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])
+
+
+def _replayed(peer: Peer, msg: Heartbeat) -> bool:
+    """Is MSG a recording: from a past run of PEER's, or not newer than the last one accepted?"""
+    return msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation and msg.sequence <= peer.sequence)
 
 
 def _plain(address: str) -> str:
