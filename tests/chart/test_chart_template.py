@@ -48,7 +48,9 @@ def test_defaults_least_privilege(helm: Path) -> None:
     objs = render(helm)
     speaker = find(objs, "DaemonSet", "-speaker")
     caps = container(speaker)["securityContext"]["capabilities"]
-    assert caps == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    # NET_RAW for the packet sockets; NET_ADMIN and BPF load and attach the in-kernel ARP responder.
+    assert caps == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN", "BPF"]}
+    assert env(speaker)["IRONLB_KERNEL_ARP"] == "true"
     # The runtime grants no ambient capabilities: only uid 0 keeps the added ones across execve.
     speaker_pod = speaker["spec"]["template"]["spec"]["securityContext"]
     assert (speaker_pod["runAsUser"], speaker_pod["runAsGroup"], speaker_pod["runAsNonRoot"]) == (0, 0, False)
@@ -98,10 +100,19 @@ def test_heartbeat_secret_is_made_by_the_operator_not_the_chart(helm: Path) -> N
     assert env(find(objs, "DaemonSet", "-speaker"))["IRONLB_HEARTBEAT_SECRET_KEY"] == "hmac"
 
 
+def test_without_the_kernel_responder_the_speaker_keeps_net_raw_alone(helm: Path) -> None:
+    speaker = find(render(helm, "speaker.kernelArp=false"), "DaemonSet", "-speaker")
+    assert container(speaker)["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert env(speaker)["IRONLB_KERNEL_ARP"] == "false"
+
+
 def test_nodeport_forwarding_adds_net_admin_only_then(helm: Path) -> None:
-    objs = render(helm, "speaker.nodePortForwarding=true")
+    objs = render(helm, "speaker.nodePortForwarding=true", "speaker.kernelArp=false")
     caps = container(find(objs, "DaemonSet", "-speaker"))["securityContext"]["capabilities"]
     assert caps["add"] == ["NET_RAW", "NET_ADMIN"]
+    objs = render(helm, "speaker.nodePortForwarding=true")
+    caps = container(find(objs, "DaemonSet", "-speaker"))["securityContext"]["capabilities"]
+    assert caps["add"] == ["NET_RAW", "NET_ADMIN", "BPF"]  # NET_ADMIN once
 
 
 def test_custom_class_and_ha(helm: Path) -> None:

@@ -64,8 +64,9 @@ class Speaker:
     def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes | KeySet, port: int,
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
-                 heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S)) -> None:
+                 heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
+        self.kernel_arp = kernel_arp  # answer ARP requests in the kernel where the fast plane can load it
         self.heartbeat = heartbeat  # (interval, timeout), seconds
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
         self.fwd = fwd or ForwardingSettings()
@@ -209,7 +210,7 @@ class Speaker:
     async def _fast_plane(self) -> AsyncIterator[None]:
         interval, timeout = self.heartbeat
         self.fast = FastProcess(self.node, self.key, self.port, self._on_alive, self._duplicate,
-                                interval=interval, timeout=timeout)
+                                interval=interval, timeout=timeout, kernel_arp=self.kernel_arp)
         await self.fast.start()
         yield_cpu_to_fast_plane()
         self.fast.set_interfaces(self.interfaces, self.own_macs.macs)

@@ -55,6 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "synced its rules ('' joins at once, e.g. where kube-proxy does not run)")
     p.add_argument("--join-wait", type=float, default=float(env("IRONLB_JOIN_WAIT", "30")),
                    help="longest wait in seconds for kube-proxy's first sync before joining anyway")
+    p.add_argument("--kernel-arp", default=env("IRONLB_KERNEL_ARP", "true"), choices=["true", "false"],
+                   help="answer ARP requests in the kernel (a tcx program; needs CAP_BPF and CAP_NET_ADMIN, Linux "
+                        "6.6+); where it cannot be loaded the speaker answers from user space and logs why")
     p.add_argument("--reannounce-interval", type=float, default=float(env("IRONLB_REANNOUNCE_INTERVAL", "0") or 0),
                    help="seconds between gratuitous ARP / unsolicited NA refreshes of every owned IP (0: off)")
     p.add_argument("--presence-configmap", default=env("IRONLB_PRESENCE_CONFIGMAP", presence.DEFAULT_NAME),
@@ -82,7 +85,8 @@ async def run(args: argparse.Namespace) -> int:
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
-                      heartbeat=(args.heartbeat_interval, args.heartbeat_timeout))
+                      heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
+                      kernel_arp=args.kernel_arp == "true")
     speaker.presence = presence.Presence(api, args.namespace, args.node,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.presence_configmap, args.presence_interval)

@@ -9,6 +9,7 @@ When the control plane goes away (its end closes), this process says goodbye to 
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
 import signal
@@ -23,7 +24,9 @@ from ironlb.speaker.fast.claims import Claims
 from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.plane import FastPlane
 from ironlb.speaker.fast.wire import Channel, Message
+from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import DropCounter, RawPacketIO
+from ironlb.speaker.l2.kernel_arp import KernelArp, OwnMacs
 from ironlb.speaker.l2.responder import MacSet, Responder
 from ironlb.speaker.liveness.protocol import KeySet
 
@@ -74,6 +77,8 @@ class Child:
         self.channel = Channel(sock, loop, self._on_message, self._parent_gone)
         self.plane: FastPlane | None = None
         self.own_macs = MacSet()
+        self.kernel_arp = False  # answer ARP in the kernel where it can (config.kernel_arp)
+        self.kernel_macs: OwnMacs | None = None  # this node's MACs, as the in-kernel responders read them
         self.drops = DropCounter()
         self.done = asyncio.Event()
         self._duplicates: dict[tuple[str, str, str], int] = {}
@@ -104,6 +109,8 @@ class Child:
     def _do_interfaces(self, interfaces: Mapping[str, Interface], macs: frozenset[bytes]) -> None:
         assert self.plane is not None
         self.own_macs.macs = macs
+        if self.kernel_macs is not None:
+            self._kernel_macs(macs)
         self.plane.set_interfaces(interfaces)
 
     def _do_peers(self, peers: dict[str, str], addresses: dict[str, set[str]]) -> None:
@@ -132,6 +139,7 @@ class Child:
 
     async def _start(self, config: Config) -> None:
         logging.getLogger().setLevel(config.log_level)
+        self.kernel_arp = config.kernel_arp
         self.plane = FastPlane(config.me, config.key, config.port, self._responders(), self._alive, self._owned,
                                interval=config.interval, timeout=config.timeout)
         try:
@@ -158,6 +166,8 @@ class Child:
         self._closing = True
         if self.plane is not None:
             await self.plane.close()
+        if self.kernel_macs is not None:
+            self.kernel_macs.close()
         self.channel.send("closed")
         self.done.set()
 
@@ -174,8 +184,35 @@ class Child:
                 arp.close()
                 raise
             return Responder(iface.name, iface.mac, arp, ndp, iface.link_local, own_macs=self.own_macs,
-                             on_duplicate=self._duplicate)
+                             on_duplicate=self._duplicate, kernel=self._kernel_responder(iface))
         return make
+
+    def _kernel_responder(self, iface: Interface) -> KernelArp | None:
+        """IFACE's in-kernel ARP responder, or None (off, or the kernel or our capabilities refuse it)."""
+        if not self.kernel_arp:
+            return None
+        try:
+            if self.kernel_macs is None:
+                self.kernel_macs = OwnMacs()
+                self._kernel_macs(self.own_macs.macs)
+            kernel = KernelArp(iface.index, pk.mac_bytes(iface.mac), self.kernel_macs)
+        except OSError as exc:
+            # e.g. EPERM without CAP_BPF and CAP_NET_ADMIN, EINVAL before Linux 6.6 (no tcx): said once
+            reason = (exc.strerror or str(exc)).splitlines()[0]  # the verifier's log, if any, is for a developer
+            hint = "; it needs the BPF and NET_ADMIN capabilities" if exc.errno == errno.EPERM else ""
+            log.warning("ARP is answered from user space: the in-kernel responder cannot be loaded on %s (%s)%s",
+                        iface.name, reason, hint)
+            self.kernel_arp = False
+            return None
+        log.info("ARP requests on %s are answered in the kernel (tcx)", iface.name)
+        return kernel
+
+    def _kernel_macs(self, macs: frozenset[bytes]) -> None:
+        assert self.kernel_macs is not None
+        try:
+            self.kernel_macs.set(macs)
+        except OSError as exc:
+            log.warning("could not update the in-kernel responder's list of this node's MACs (%s)", exc)
 
     # -- reports to the control plane ---------------------------------------------------------------------
 
@@ -211,7 +248,7 @@ class Child:
         """The counters now."""
         assert self.plane is not None
         return FastStats(counters=self.plane.liveness.counters, fenced=self.plane.liveness.fenced,
-                         responders={n: r.stats for n, r in self.plane.announcer.responders.items()},
+                         responders={n: r.counters() for n, r in self.plane.announcer.responders.items()},
                          kernel_drops=self.drops.totals(), rss_mb=rss_mb(),
                          gc_max_ms=self.gc.longest_ms)
 

@@ -21,6 +21,7 @@ class Config:
     interval: float = INTERVAL_S
     timeout: float = TIMEOUT_S
     log_level: int = 20  # logging.INFO: records at this level and above are sent to the control plane
+    kernel_arp: bool = True  # answer ARP requests in the kernel (a tcx program) where it can be loaded
 
 
 @dataclass(frozen=True)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
+import logging
 import socket
 from collections.abc import Callable, Collection, Container, Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ironlb.speaker.l2 import bpf
 from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import PacketIO
+
+if TYPE_CHECKING:
+    from ironlb.speaker.l2.kernel_arp import KernelArp
+
+log = logging.getLogger(__name__)
 
 
 class Verdict(Enum):
@@ -33,11 +41,13 @@ _NAMES = {verdict: verdict.value for verdict in Verdict}  # an Enum's .value is 
 class Stats:
     """Counters of one interface's responder."""
 
-    requests: int = 0
+    requests: int = 0  # seen here; the ones the kernel answered are kernel_replies
     replies: int = 0
     gratuitous: int = 0
     duplicates: int = 0
     verdicts: dict[str, int] = field(default_factory=dict)
+    kernel_replies: int = 0  # ARP replies the in-kernel responder sent (kernel_arp.py)
+    in_kernel: bool = False  # whether it answers this interface's ARP requests now
 
 
 class MacSet:
@@ -58,7 +68,8 @@ class Responder:
 
     def __init__(self, ifname: str, mac: str, arp: PacketIO, ndp: PacketIO | None = None,
                  link_local: str | None = None, on_duplicate: DuplicateHook | None = None,
-                 burst: int = 3, burst_gap_s: float = 0.05, own_macs: Container[bytes] = frozenset()) -> None:
+                 burst: int = 3, burst_gap_s: float = 0.05, own_macs: Container[bytes] = frozenset(),
+                 kernel: KernelArp | None = None) -> None:
         self.ifname, self.mac, self.link_local = ifname, pk.mac_bytes(mac), link_local
         # Every MAC of this node: our frames heard back on another interface (the other end of a veth
         # pair, a second NIC on the same segment) are never another host answering.
@@ -70,6 +81,9 @@ class Responder:
         self.stats = Stats()
         self.on_duplicate = on_duplicate
         self.burst, self.burst_gap_s = burst, burst_gap_s
+        # The kernel answers the ARP requests it can (an accelerator: whatever it passes on, on_arp answers).
+        self.kernel = kernel
+        self.stats.in_kernel = kernel is not None
         arp.start(self.on_arp)
         if ndp is not None:
             ndp.start(self.on_ndp)
@@ -93,6 +107,8 @@ class Responder:
         self.owned.update(added)
         self._owned4.difference_update(removed)
         self._owned4.update(ip for ip in added if ":" not in ip)
+        if self.kernel is not None:
+            self._kernel_change(added, removed)
         if self.ndp is not None:
             for ip in added:
                 if ":" in ip:
@@ -102,6 +118,36 @@ class Responder:
                     self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
         if any(":" not in ip for ip in (*added, *removed)):
             self._refilter()
+
+    def _kernel_change(self, added: list[str], removed: list[str]) -> None:
+        assert self.kernel is not None
+        try:
+            for ip in removed:
+                if ":" not in ip:
+                    self.kernel.remove(ip)
+            for ip in added:
+                if ":" not in ip:
+                    self.kernel.add(ip)
+        except OSError as exc:
+            # An IP the kernel could not drop would be answered after a peer took it over: stop using it
+            # altogether. One it could not add is still answered here, so nothing is lost either way.
+            log.warning("ARP on %s is answered from user space from now on: the in-kernel responder failed (%s)",
+                        self.ifname, exc)
+            self._drop_kernel()
+
+    def _drop_kernel(self) -> None:
+        if self.kernel is not None:
+            self.stats.kernel_replies = self.kernel.replies()
+            self.kernel.close()
+            self.kernel = None
+            self.stats.in_kernel = False
+
+    def counters(self) -> Stats:
+        """The counters, the kernel's replies read now."""
+        if self.kernel is not None:
+            with contextlib.suppress(OSError):  # a counter that cannot be read now is read next time
+                self.stats.kernel_replies = self.kernel.replies()
+        return self.stats
 
     def _refilter(self) -> None:
         # Past MAX_FILTERED_IPS the filter passes all ARP: no new program while the count stays past it.
@@ -183,6 +229,7 @@ class Responder:
     def close(self) -> None:
         """Close the sockets."""
         self.set_owned(frozenset())
+        self._drop_kernel()
         self.arp.close()
         if self.ndp is not None:
             self.ndp.close()
