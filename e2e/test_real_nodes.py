@@ -24,7 +24,7 @@ from ironlb.core.election import elect
 pytestmark = [pytest.mark.lab, pytest.mark.kubelet]
 NODES = ["node-1", "node-2"]
 NS = reallab.NAMESPACE
-CAP_NET_ADMIN, CAP_NET_RAW = 12, 13
+CAP_NET_ADMIN, CAP_NET_RAW, CAP_BPF = 12, 13, 39
 SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 
@@ -89,11 +89,12 @@ def test_every_ironlb_pod_is_ready_by_its_own_probes(real: Kube) -> None:
         assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
-def test_speaker_has_exactly_net_raw_and_operator_nothing(real: Kube) -> None:
+def test_speaker_has_exactly_its_capabilities_and_operator_nothing(real: Kube) -> None:
     for pod in pods(real, "speaker"):
         status = proc_status(reallab.container_pid(pod, "speaker"))
         assert status["Uid"].split()[0] == "0"
-        assert caps(status, "CapEff") == caps(status, "CapPrm") == caps(status, "CapBnd") == {CAP_NET_RAW}
+        assert caps(status, "CapEff") == caps(status, "CapPrm") == caps(status, "CapBnd") == {
+            CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF}
         assert status["CapAmb"] == "0000000000000000"
     status = proc_status(reallab.container_pid(pods(real, "operator")[0], "operator"))
     assert status["Uid"].split()[0] == "65532"
@@ -145,6 +146,25 @@ def test_loadbalancer_service_answers_http_from_client(real: Kube, web: tuple[st
     assert "IPAllocated" in events
 
 
+def test_with_those_capabilities_the_kernel_answers_arp(real: Kube, web: tuple[str, str]) -> None:
+    """Under the runtime's default seccomp profile and with only the chart's capabilities, the fast plane loads and
+    attaches its tcx program: the announcing node's responder answers in the kernel, and its replies are counted."""
+    vip, announcing = web
+    node_ns = node(int(announcing[-1])).netns
+
+    def gauge(name: str) -> float | None:
+        metrics = netns.run_in(node_ns, ["curl", "-sf", "http://127.0.0.1:7473/metrics"], check=False).stdout
+        return next((float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                     if line.startswith(name + "{") and 'interface="eth0"' in line), None)
+
+    assert wait_for(lambda: gauge("ironlb_speaker_arp_in_kernel"), timeout=30, what="the kernel answering") == 1.0
+    before = gauge("ironlb_speaker_replies_total") or 0.0
+    real.exec("client", "ip", "neigh", "flush", "to", vip, check=True)  # the next connection must ask again
+    wait_for(lambda: real.curl("client", f"http://{vip}/"), timeout=30, what="HTTP via the VIP")
+    assert wait_for(lambda: (gauge("ironlb_speaker_replies_total") or 0.0) > before, timeout=10,
+                    what="a reply counted")
+
+
 def test_killing_the_announcing_node_moves_traffic(real: Kube, web: tuple[str, str]) -> None:
     vip, old = web
     wait_for(lambda: real.curl("client", f"http://{vip}/"), timeout=60, what="HTTP via the VIP")
@@ -174,7 +194,7 @@ def test_nodeport_forwarding_adds_net_admin_and_uninstall_leaves_nothing(real: K
         timeout=150, interval=1, what="speakers rolled out with NodePort forwarding")
     for pod in pods(real, "speaker"):
         status = proc_status(reallab.container_pid(pod, "speaker"))
-        assert caps(status, "CapEff") == caps(status, "CapPrm") == {CAP_NET_RAW, CAP_NET_ADMIN}
+        assert caps(status, "CapEff") == caps(status, "CapPrm") == {CAP_NET_RAW, CAP_NET_ADMIN, CAP_BPF}
     # A forwarding: NodePort pool makes the announcing speaker program its nftables table.
     real.apply(*pool_manifests("fwd-pool", ["198.51.100.200/29"], forwarding="NodePort"))
     real.apply(service("fwd", "fwd-pool", app="web"))

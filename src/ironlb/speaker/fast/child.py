@@ -26,8 +26,9 @@ from ironlb.speaker.fast.plane import FastPlane
 from ironlb.speaker.fast.wire import Channel, Message
 from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import DropCounter, RawPacketIO
-from ironlb.speaker.l2.kernel_arp import KernelArp, OwnMacs
+from ironlb.speaker.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.l2.responder import MacSet, Responder
+from ironlb.speaker.liveness.membership import TIMEOUT_S
 from ironlb.speaker.liveness.protocol import KeySet
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,8 @@ class Child:
         self.plane: FastPlane | None = None
         self.own_macs = MacSet()
         self.kernel_arp = False  # answer ARP in the kernel where it can (config.kernel_arp)
-        self.kernel_macs: OwnMacs | None = None  # this node's MACs, as the in-kernel responders read them
+        self.kernel_maps: NodeMaps | None = None  # this node's MACs and the lease the in-kernel responders read
+        self.lease_s = TIMEOUT_S / 2  # how long they may answer past this loop's last turn (half the timeout)
         self.drops = DropCounter()
         self.done = asyncio.Event()
         self._duplicates: dict[tuple[str, str, str], int] = {}
@@ -109,7 +111,7 @@ class Child:
     def _do_interfaces(self, interfaces: Mapping[str, Interface], macs: frozenset[bytes]) -> None:
         assert self.plane is not None
         self.own_macs.macs = macs
-        if self.kernel_macs is not None:
+        if self.kernel_maps is not None:
             self._kernel_macs(macs)
         self.plane.set_interfaces(interfaces)
 
@@ -140,6 +142,7 @@ class Child:
     async def _start(self, config: Config) -> None:
         logging.getLogger().setLevel(config.log_level)
         self.kernel_arp = config.kernel_arp
+        self.lease_s = config.timeout / 2  # peers take our IPs over a timeout after our loop stops
         self.plane = FastPlane(config.me, config.key, config.port, self._responders(), self._alive, self._owned,
                                interval=config.interval, timeout=config.timeout)
         try:
@@ -153,6 +156,18 @@ class Child:
         gc.freeze()  # what start-up made is never scanned again
         self.channel.send("started")
         self._spawn(self._report())
+        self._spawn(self._keep_lease(config.interval))
+
+    async def _keep_lease(self, every: float) -> None:
+        """Move the in-kernel responders' deadline on every heartbeat interval, from this loop: if the loop
+        stops, so do their answers, about when the peers' timeout gives our IPs to another node."""
+        while True:
+            if self.kernel_maps is not None:
+                try:
+                    self.kernel_maps.renew(self.lease_s)
+                except OSError as exc:  # the responders then pass everything to user space: nothing wrong is said
+                    log.warning("could not renew the in-kernel responders' lease (%s)", exc)
+            await asyncio.sleep(every)
 
     async def _join(self, token: int) -> None:
         assert self.plane is not None
@@ -166,8 +181,8 @@ class Child:
         self._closing = True
         if self.plane is not None:
             await self.plane.close()
-        if self.kernel_macs is not None:
-            self.kernel_macs.close()
+        if self.kernel_maps is not None:
+            self.kernel_maps.close()
         self.channel.send("closed")
         self.done.set()
 
@@ -192,10 +207,11 @@ class Child:
         if not self.kernel_arp:
             return None
         try:
-            if self.kernel_macs is None:
-                self.kernel_macs = OwnMacs()
+            if self.kernel_maps is None:
+                self.kernel_maps = NodeMaps()
                 self._kernel_macs(self.own_macs.macs)
-            kernel = KernelArp(iface.index, pk.mac_bytes(iface.mac), self.kernel_macs)
+                self.kernel_maps.renew(self.lease_s)
+            kernel = KernelArp(iface.index, pk.mac_bytes(iface.mac), self.kernel_maps)
         except OSError as exc:
             # e.g. EPERM without CAP_BPF and CAP_NET_ADMIN, EINVAL before Linux 6.6 (no tcx): said once
             reason = (exc.strerror or str(exc)).splitlines()[0]  # the verifier's log, if any, is for a developer
@@ -208,9 +224,9 @@ class Child:
         return kernel
 
     def _kernel_macs(self, macs: frozenset[bytes]) -> None:
-        assert self.kernel_macs is not None
+        assert self.kernel_maps is not None
         try:
-            self.kernel_macs.set(macs)
+            self.kernel_maps.set_macs(macs)
         except OSError as exc:
             log.warning("could not update the in-kernel responder's list of this node's MACs (%s)", exc)
 

@@ -25,7 +25,7 @@ F_NO_PREALLOC = 1  # a hash map takes memory per entry as it is filled, not its 
 PROG_SCHED_CLS = 3
 TCX_INGRESS = 46
 TCX_NEXT, TCX_PASS, TCX_DROP = -1, 0, 2
-HELPER_MAP_LOOKUP, HELPER_REDIRECT = 1, 23
+HELPER_MAP_LOOKUP, HELPER_KTIME_NS, HELPER_REDIRECT = 1, 5, 23
 # __sk_buff fields a tc program reads
 SKB_VLAN_PRESENT, SKB_IFINDEX, SKB_DATA, SKB_DATA_END = 20, 40, 76, 80
 

@@ -7,7 +7,8 @@ everything else on untouched, which then reaches the responder's socket as befor
 - a request (op 1) for an owned target, Ethernet/IPv4 header, untagged, from a MAC not of this node: the
   frame is turned into the reply in place and sent back out of the interface;
 - a frame whose sender claims an owned IP (another host answering for it), one from any of this node's MACs,
-  a tagged frame, a reply, or one too short: passed on, so the responder sees and judges it.
+  a tagged frame, a reply, or one too short: passed on, so the responder sees and judges it;
+- anything at all once the fast plane's lease has run out (NodeMaps): a stalled fast plane answers nothing.
 
 The link is tied to this process's descriptor: if the fast plane dies, even by SIGKILL, the kernel detaches
 the program, so a dead speaker never goes on answering for IPs a peer has taken over.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 
 from ironlb.speaker.l2 import ebpf as bpf
 from ironlb.speaker.l2.ebpf import FP, R0, R1, R2, R3, R4, R5, R6, R7, R8, R9, Label
@@ -38,27 +40,43 @@ def _mac_key(mac: bytes) -> bytes:
     return mac + b"\0\0"
 
 
-class OwnMacs:
-    """Every MAC of this node, in a map every interface's program reads (a frame from one is ours)."""
+class NodeMaps:
+    """What every interface's program reads: this node's MACs (a frame from one is ours), and the lease.
+
+    The lease is a CLOCK_MONOTONIC deadline the fast plane's loop keeps moving on. A loop that stops (a
+    frozen or wedged process) stops sending heartbeats, and its peers take its IPs over; past the deadline
+    the program answers nothing more either, as a stalled user-space responder would not.
+    """
 
     def __init__(self) -> None:
-        self.map = bpf.Map(bpf.MAP_HASH, 8, 1, MAX_MACS, "ilb_own_macs", bpf.F_NO_PREALLOC)
+        self.macs_map = bpf.Map(bpf.MAP_HASH, 8, 1, MAX_MACS, "ilb_own_macs", bpf.F_NO_PREALLOC)
+        try:
+            self.lease = bpf.Map(bpf.MAP_ARRAY, 4, 8, 1, "ilb_arp_lease")
+        except OSError:
+            self.macs_map.close()
+            raise
         self.macs: frozenset[bytes] = frozenset()
 
-    def set(self, macs: frozenset[bytes]) -> None:
+    def set_macs(self, macs: frozenset[bytes]) -> None:
         """Make the map hold exactly MACS."""
         for mac in self.macs - macs:
-            self.map.delete(_mac_key(mac))
+            self.macs_map.delete(_mac_key(mac))
         for mac in macs - self.macs:
-            self.map.put(_mac_key(mac), b"\1")
+            self.macs_map.put(_mac_key(mac), b"\1")
         self.macs = macs
 
+    def renew(self, seconds: float) -> None:
+        """Let the programs answer for SECONDS more (from now)."""
+        deadline = time.monotonic_ns() + int(seconds * 1e9)
+        self.lease.put(bytes(4), deadline.to_bytes(8, "little"))
+
     def close(self) -> None:
-        """Release the map (programs still attached keep it)."""
-        self.map.close()
+        """Release the maps (programs still attached keep them)."""
+        self.macs_map.close()
+        self.lease.close()
 
 
-def program(mac: bytes, owned_fd: int, own_macs_fd: int, stats_fd: int) -> list[bpf.Insn | Label]:
+def program(mac: bytes, owned_fd: int, own_macs_fd: int, lease_fd: int, stats_fd: int) -> list[bpf.Insn | Label]:
     """The responder for one interface whose MAC is MAC: see the module's docstring."""
     mac_lo, mac_hi = _le32(mac[:4]), _le16(mac[4:])
     passed = "pass"
@@ -82,6 +100,9 @@ def program(mac: bytes, owned_fd: int, own_macs_fd: int, stats_fd: int) -> list[
         bpf.load(4, R4, R7, 14), bpf.jump_if("!=", R4, _le32(b"\x00\x01\x08\x00"), passed),  # Ethernet, IPv4
         bpf.load(2, R4, R7, 18), bpf.jump_if("!=", R4, _le16(b"\x06\x04"), passed),          # 6- and 4-byte
         bpf.load(2, R4, R7, 20), bpf.jump_if("!=", R4, _le16(b"\x00\x01"), passed),          # a request
+        # the fast plane's lease still runs (its loop is alive)?
+        bpf.store_imm(4, FP, -20, 0), *lookup(lease_fd, -20), bpf.jump_if("==", R0, 0, passed),
+        bpf.load(8, R8, R0, 0), bpf.call(bpf.HELPER_KTIME_NS), bpf.jump_if_greater(R0, R8, passed),
         # the target IP owned here?
         bpf.load(4, R4, R7, 38), bpf.store(4, FP, -8, R4), *lookup(owned_fd, -8),
         bpf.jump_if("==", R0, 0, passed),
@@ -115,13 +136,13 @@ def program(mac: bytes, owned_fd: int, own_macs_fd: int, stats_fd: int) -> list[
 class KernelArp:
     """The program on one interface, its owned-IP map and its reply counter; close() detaches it."""
 
-    def __init__(self, ifindex: int, mac: bytes, own_macs: OwnMacs) -> None:
+    def __init__(self, ifindex: int, mac: bytes, shared: NodeMaps) -> None:
         self.owned = bpf.Map(bpf.MAP_HASH, 4, 1, MAX_OWNED, f"ilb_arp_{ifindex}", bpf.F_NO_PREALLOC)
         self._objects: list[bpf.Fd] = [self.owned]
         try:
             self.stats = bpf.Map(bpf.MAP_ARRAY, 4, 8, 1, f"ilb_arpst_{ifindex}")
             self._objects.append(self.stats)
-            code = bpf.assemble(program(mac, self.owned.fd, own_macs.map.fd, self.stats.fd))
+            code = bpf.assemble(program(mac, self.owned.fd, shared.macs_map.fd, shared.lease.fd, self.stats.fd))
             prog = bpf.load_program(code, "ironlb_arp")
             self._objects.append(prog)
             self._objects.append(bpf.attach_tcx(prog, ifindex))

@@ -31,7 +31,7 @@ def child() -> Iterator[Child]:
 
 
 class Refused:
-    """Stands in for OwnMacs / KernelArp where the kernel says no."""
+    """Stands in for NodeMaps / KernelArp where the kernel says no."""
 
     calls = 0
 
@@ -42,7 +42,7 @@ class Refused:
 
 def test_refused_means_user_space_said_once(child: Child, monkeypatch: pytest.MonkeyPatch,
                                             caplog: pytest.LogCaptureFixture) -> None:
-    monkeypatch.setattr(child_module, "OwnMacs", Refused)
+    monkeypatch.setattr(child_module, "NodeMaps", Refused)
     child.kernel_arp = True
     with caplog.at_level(logging.WARNING):
         assert child._kernel_responder(ETH0) is None
@@ -55,7 +55,7 @@ def test_refused_means_user_space_said_once(child: Child, monkeypatch: pytest.Mo
 
 
 def test_switched_off_nothing_is_loaded(child: Child, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(child_module, "OwnMacs", Refused)
+    monkeypatch.setattr(child_module, "NodeMaps", Refused)
     Refused.calls = 0
     child.kernel_arp = False
     assert child._kernel_responder(ETH0) is None
@@ -68,20 +68,44 @@ def test_one_map_of_own_macs_serves_every_interface(child: Child, monkeypatch: p
     class Macs:
         def __init__(self) -> None:
             self.macs: frozenset[bytes] = frozenset()
+            self.renewed: list[float] = []
 
-        def set(self, macs: frozenset[bytes]) -> None:
+        def set_macs(self, macs: frozenset[bytes]) -> None:
             self.macs = macs
+
+        def renew(self, seconds: float) -> None:
+            self.renewed.append(seconds)
 
     def kernel(index: int, mac: bytes, macs: object) -> str:
         made.append((index, mac, macs))
         return f"kernel-{index}"
 
-    monkeypatch.setattr(child_module, "OwnMacs", Macs)
+    monkeypatch.setattr(child_module, "NodeMaps", Macs)
     monkeypatch.setattr(child_module, "KernelArp", kernel)
     child.kernel_arp = True
     child.own_macs.macs = frozenset({b"\2" * 6})
     assert child._kernel_responder(ETH0) == "kernel-2"
     assert child._kernel_responder(ETH1) == "kernel-3"
-    assert made[0][2] is made[1][2] is child.kernel_macs
-    assert child.kernel_macs.macs == frozenset({b"\2" * 6})  # type: ignore[union-attr]
+    assert made[0][2] is made[1][2] is child.kernel_maps
+    assert child.kernel_maps.macs == frozenset({b"\2" * 6})  # type: ignore[union-attr]
+    assert child.kernel_maps.renewed == [child.lease_s]  # type: ignore[union-attr]  # answers at once
     assert made[0][1] == bytes.fromhex("020000000001")
+
+
+def test_the_loop_keeps_renewing_the_lease_while_it_turns(child: Child) -> None:
+    renewed: list[float] = []
+
+    class Maps:
+        def renew(self, seconds: float) -> None:
+            renewed.append(seconds)
+
+    child.kernel_maps = Maps()  # type: ignore[assignment]
+    child.lease_s = 0.075
+
+    async def turn() -> None:
+        task = asyncio.get_running_loop().create_task(child._keep_lease(0.01))
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    child.loop.run_until_complete(turn())
+    assert len(renewed) >= 5 and set(renewed) == {0.075}

@@ -9,13 +9,14 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import FakePacketIO
-from ironlb.speaker.l2.kernel_arp import KernelArp, OwnMacs
+from ironlb.speaker.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.l2.responder import Responder
 from tests.unit.speaker.l2.wire import FAR_MAC, NEAR_MAC, OTHER_OWN_MAC, Wire, near_mac, wire
 
@@ -28,7 +29,7 @@ def _can_load() -> bool:
     if os.geteuid() != 0:
         return False
     try:
-        OwnMacs().close()
+        NodeMaps().close()
     except OSError:
         return False
     return True
@@ -38,11 +39,12 @@ pytestmark = pytest.mark.skipif(not _can_load(), reason="needs root with bpf(2) 
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[Wire, KernelArp, OwnMacs]]:
+def pair() -> Iterator[tuple[Wire, KernelArp, NodeMaps]]:
     """The responder on near0, owning OWNED and OTHER_OWNED; this node's MACs are near0's and OTHER_OWN."""
     with wire("karp") as w:
-        macs = OwnMacs()
-        macs.set(frozenset({near_mac(), OTHER_OWN}))
+        macs = NodeMaps()
+        macs.set_macs(frozenset({near_mac(), OTHER_OWN}))
+        macs.renew(3600)
         kernel = KernelArp(w.near_index, near_mac(), macs)
         kernel.add(OWNED)
         kernel.add(OTHER_OWNED)
@@ -77,7 +79,7 @@ def request(target: str, sender_ip: str = ASKER, sender_mac: bytes = FAR, eth_sr
     ("another protocol size", request(OWNED)[:19] + b"\x10" + request(OWNED)[20:], "passed"),
     ("another hardware type", request(OWNED)[:14] + b"\x00\x06" + request(OWNED)[16:], "passed"),
 ])
-def test_answers_what_user_space_would(pair: tuple[Wire, KernelArp, OwnMacs], case: str, frame: bytes,
+def test_answers_what_user_space_would(pair: tuple[Wire, KernelArp, NodeMaps], case: str, frame: bytes,
                                        expected: str) -> None:
     w, kernel, _ = pair
     outcome, data = w.outcome(frame)
@@ -92,7 +94,7 @@ def test_answers_what_user_space_would(pair: tuple[Wire, KernelArp, OwnMacs], ca
     assert kernel.replies() == (1 if expected == "answered" else 0), case
 
 
-def test_random_frames_get_the_user_space_responders_answer(pair: tuple[Wire, KernelArp, OwnMacs]) -> None:
+def test_random_frames_get_the_user_space_responders_answer(pair: tuple[Wire, KernelArp, NodeMaps]) -> None:
     """Frames made of owned, foreign and own addresses: where the responder would answer, the kernel sends its
     bytes; where it would not, the frame reaches the responder untouched."""
     w, kernel, _ = pair
@@ -117,7 +119,7 @@ def test_random_frames_get_the_user_space_responders_answer(pair: tuple[Wire, Ke
     assert answered > 20 and kernel.replies() == answered
 
 
-def test_an_ip_given_up_is_no_longer_answered(pair: tuple[Wire, KernelArp, OwnMacs]) -> None:
+def test_an_ip_given_up_is_no_longer_answered(pair: tuple[Wire, KernelArp, NodeMaps]) -> None:
     w, kernel, _ = pair
     kernel.remove(OWNED)
     assert w.outcome(request(OWNED))[0] == "passed"
@@ -125,15 +127,26 @@ def test_an_ip_given_up_is_no_longer_answered(pair: tuple[Wire, KernelArp, OwnMa
     assert w.outcome(request(OWNED))[0] == "answered"
 
 
-def test_own_macs_follow_the_node(pair: tuple[Wire, KernelArp, OwnMacs]) -> None:
+def test_own_macs_follow_the_node(pair: tuple[Wire, KernelArp, NodeMaps]) -> None:
     w, _, macs = pair
-    macs.set(frozenset({near_mac()}))  # the other interface went away: its MAC is a stranger's now
+    macs.set_macs(frozenset({near_mac()}))  # the other interface went away: its MAC is a stranger's now
     assert w.outcome(request(OWNED, sender_mac=OTHER_OWN, eth_src=OTHER_OWN))[0] == "answered"
-    macs.set(frozenset({near_mac(), OTHER_OWN}))
+    macs.set_macs(frozenset({near_mac(), OTHER_OWN}))
     assert w.outcome(request(OWNED, sender_mac=OTHER_OWN, eth_src=OTHER_OWN))[0] == "passed"
 
 
-def test_closing_detaches(pair: tuple[Wire, KernelArp, OwnMacs]) -> None:
+def test_past_the_lease_nothing_is_answered(pair: tuple[Wire, KernelArp, NodeMaps]) -> None:
+    """A fast plane whose loop stopped renewing (frozen, wedged) answers nothing in the kernel either."""
+    w, _, maps = pair
+    maps.renew(0.05)
+    assert w.outcome(request(OWNED))[0] == "answered"
+    time.sleep(0.1)
+    assert w.outcome(request(OWNED))[0] == "passed"
+    maps.renew(1)
+    assert w.outcome(request(OWNED))[0] == "answered"
+
+
+def test_closing_detaches(pair: tuple[Wire, KernelArp, NodeMaps]) -> None:
     w, kernel, _ = pair
     kernel.close()
     assert w.outcome(request(OWNED))[0] == "passed"
@@ -142,8 +155,9 @@ def test_closing_detaches(pair: tuple[Wire, KernelArp, OwnMacs]) -> None:
 HOLDER = """
 import socket, sys, time
 from ironlb.speaker.l2 import packets as pk
-from ironlb.speaker.l2.kernel_arp import KernelArp, OwnMacs
-macs = OwnMacs()
+from ironlb.speaker.l2.kernel_arp import KernelArp, NodeMaps
+macs = NodeMaps()
+macs.renew(3600)
 kernel = KernelArp(socket.if_nametoindex("near0"), pk.mac_bytes(sys.argv[1]), macs)
 kernel.add(sys.argv[2])
 print("ready", flush=True)
@@ -171,7 +185,7 @@ def test_a_killed_process_answers_nothing_more() -> None:
                 holder.stdout.close()
 
 
-def test_an_interface_that_vanishes_takes_the_program_with_it(pair: tuple[Wire, KernelArp, OwnMacs]) -> None:
+def test_an_interface_that_vanishes_takes_the_program_with_it(pair: tuple[Wire, KernelArp, NodeMaps]) -> None:
     w, kernel, _ = pair
     subprocess.run(["ip", "-n", w.netns, "link", "del", "near0"], check=True)
     kernel.remove(OWNED)  # the map outlives the link: no error for the fast plane to trip on
