@@ -2,7 +2,8 @@
 
 `python -m benchmarks.chaos_speaker [--failovers N] [--seed S] [--max-seconds T]` on the 3-node lab.
 Each failover hits one node that owns at least one VIP with one of: a node kill (links cut, every
-process SIGKILLed) and revive; a SIGKILL of its speaker alone and a fresh start; its cable pulled at
+process SIGKILLed) and revive; a SIGKILL of its speaker alone and a fresh start; its speaker frozen
+(SIGSTOP to both processes, then SIGCONT); its cable pulled at
 the bridge (carrier lost) and put back; its heartbeats dropped while it stays on the clients'
 segment (a partition the API must settle) and restored; a graceful restart. One node at most is
 faulted at a time, and the next fault waits until every speaker hears every peer again and none is
@@ -27,6 +28,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +49,7 @@ NODES = ["node-1", "node-2", "node-3"]
 NAME = "bench-chaos"
 VIPS = 8
 FAULT_SETTLE_S, PARTITION_SETTLE_S, HEAL_SETTLE_S = 1.0, 5.0, 0.5
+SAMPLE_WINDOW_S = 0.03  # each sample collects answers this long after its requests go out
 DWELL_S, PARTITION_DWELL_S = 1.5, 5.5
 PARTITION_TABLE = "ilb_chaos_partition"
 Heal = Callable[[], None]
@@ -83,6 +86,17 @@ def _sigkill_speaker(node: str) -> Heal:
     return heal
 
 
+def _freeze(node: str) -> Heal:
+    # Both of the speaker's processes stop where they are, as a wedged or throttled pod would: no more heartbeats,
+    # and the kernel's ARP answers must stop too (their lease runs out), or the node answers beside its successor.
+    procs.signal_all(f"speaker-{node}", signal.SIGSTOP)
+
+    def heal() -> None:
+        procs.signal_all(f"speaker-{node}", signal.SIGCONT)
+
+    return heal
+
+
 def _kill(node: str) -> Heal:
     lab_ctl.kill_node(node)
     return lambda: lab_ctl.revive_node(node)
@@ -94,7 +108,8 @@ def _restart(node: str) -> Heal:
 
 
 FAULTS: dict[str, Callable[[str], Heal]] = {"kill-node": _kill, "sigkill-speaker": _sigkill_speaker,
-                                            "unplug": _unplug, "partition": _partition, "restart": _restart}
+                                            "unplug": _unplug, "partition": _partition, "restart": _restart,
+                                            "freeze": _freeze}
 
 
 def converged(kube: Kube) -> bool:
@@ -138,7 +153,8 @@ def figures(samples: list[dict[str, Any]], windows: list[tuple[float, float]], f
             failovers: int, seconds: float) -> dict[str, Any]:
     """The figures from the samples and the transition windows (pure)."""
     def in_transition(t: float) -> bool:
-        return any(a <= t <= b for a, b in windows)
+        # A sample spans [t, t + its window]: one sent just before a heal holds answers given after it.
+        return any(a <= t + SAMPLE_WINDOW_S and t <= b for a, b in windows)
 
     double = double_in = unanswered_late = 0
     last_answered: dict[str, float] = {}
@@ -162,8 +178,9 @@ def figures(samples: list[dict[str, Any]], windows: list[tuple[float, float]], f
             **{f"faults_{k.replace('-', '_')}": v for k, v in sorted(faults.items())}}
 
 
-def run(failovers: int, seed: int = 1, max_seconds: float = 600.0) -> dict[str, Any]:
-    """Apply FAILOVERS faults (or stop at MAX_SECONDS) and return the figures."""
+def run(failovers: int, seed: int = 1, max_seconds: float = 600.0, kinds: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Apply FAILOVERS faults of KINDS (default: every kind) or stop at MAX_SECONDS; return the figures."""
+    kinds = tuple(sorted(kinds or FAULTS))
     kube = lab()
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
     vips = setup(kube)
@@ -173,7 +190,8 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0) -> dict[str, 
     with out.open("w") as sink:  # the child has its own copy of the descriptor
         sampler = subprocess.Popen(
             ["ip", "netns", "exec", lab_ctl.namespace_of("client"), str(REPO / ".venv/bin/python"), "-m",
-             "e2e.lab.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file)],
+             "e2e.lab.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file),
+             "--window", str(SAMPLE_WINDOW_S)],
             stdout=sink, env={**os.environ, "PYTHONPATH": f"{REPO}/src:{REPO}"})
     windows: list[tuple[float, float]] = []
     faults: dict[str, int] = {}
@@ -184,7 +202,7 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0) -> dict[str, 
         time.sleep(1.0)
         while done < failovers and time.monotonic() - started < max_seconds:
             owners = {elect(ip, NODES) for ip in vips}
-            victim, kind = rng.choice(sorted(owners)), rng.choice(sorted(FAULTS))
+            victim, kind = rng.choice(sorted(owners)), rng.choice(kinds)
             t_fault = time.monotonic()
             heal = FAULTS[kind](victim)
             partition = kind == "partition"
@@ -214,8 +232,13 @@ def main() -> int:
     p.add_argument("--failovers", type=int, default=20)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--max-seconds", type=float, default=600.0, help="stop applying faults after this long")
+    p.add_argument("--faults", default="", help=f"comma list of fault kinds to draw from ({', '.join(FAULTS)}; "
+                                                 "default: all)")
     args = p.parse_args()
-    report(run(args.failovers, args.seed, args.max_seconds))
+    kinds = tuple(k for k in args.faults.split(",") if k)
+    if unknown := set(kinds) - set(FAULTS):
+        p.error(f"unknown fault kinds: {', '.join(sorted(unknown))}")
+    report(run(args.failovers, args.seed, args.max_seconds, kinds))
     return 0
 
 

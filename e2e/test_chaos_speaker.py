@@ -18,6 +18,15 @@ def test_ten_random_failovers_never_answer_twice_and_never_leave_a_vip_dark(kube
     assert got["samples"] > 100, got
 
 
+def test_a_frozen_speaker_stops_answering_in_the_kernel_too(kube: Kube) -> None:
+    """SIGSTOP leaves the kernel's ARP program attached; its lease running out must silence it before the steady
+    state, or the frozen node answers beside the node that took its IPs over."""
+    got = run(failovers=3, seed=5, max_seconds=90, kinds=("freeze",))
+    assert got["failovers"] == got["faults_freeze"] == 3, got
+    assert got["double_answer_samples"] == 0, got
+    assert got["unanswered_after_1s"] == 0, got
+
+
 def test_the_figures_count_what_they_say() -> None:
     samples = [{"t": 0.0, "a": {"a": ["m1"], "b": ["m2"]}},
                {"t": 0.5, "a": {"a": ["m1", "m2"], "b": []}},   # inside a transition: not steady
@@ -27,3 +36,7 @@ def test_the_figures_count_what_they_say() -> None:
     got = figures(samples, [(0.4, 0.6)], {"kill-node": 1}, 1, 3.0)
     assert (got["double_answer_samples"], got["double_answer_samples_in_transitions"]) == (1, 1)
     assert got["unanswered_after_1s"] == 1 and got["max_gap_s"] == 1.7 and got["faults_kill_node"] == 1
+    # a sample sent 20 ms before a transition starts holds answers from inside it
+    got = figures([{"t": 0.98, "a": {"a": ["m1", "m2"]}}, {"t": 0.9, "a": {"a": ["m1", "m2"]}}], [(1.0, 2.0)],
+                  {}, 1, 2.0)
+    assert (got["double_answer_samples"], got["double_answer_samples_in_transitions"]) == (1, 1)

@@ -149,6 +149,15 @@ def running(prefix: str = "") -> dict[str, dict[str, Any]]:
     return {n: e for n, e in procs.items() if n.startswith(prefix) and is_running(e)}
 
 
+def signal_all(name: str, sig: int) -> bool:
+    """Send SIG to the recorded process NAME and everything it started (its process group); True if running."""
+    entry = running(name).get(name)
+    if entry is None:
+        return False
+    _signal_group(entry["pid"], sig)
+    return True
+
+
 def stop_all(prefix: str = "") -> list[str]:
     """Stop every recorded process whose name starts with `prefix`; return their names."""
     names = [n for n in load_state().get("procs", {}) if n.startswith(prefix)]
