@@ -62,8 +62,12 @@ class IncrementalDesired:
             if deleted or self._slices.get(key) != _slice_nodes(obj):
                 self._on_slices(key, None if deleted else obj)
             return
-        if not deleted and getattr(self.state, kind).get(key) == obj:
-            return  # a relist or resync handing back what we hold: nothing to recompute
+        store = getattr(self.state, kind)
+        if not deleted and store.get(key) == obj:
+            # A relist or resync handing back what we hold: nothing to recompute. The new copy is kept, not
+            # the old one: the informer now holds the new one, and two copies of every Service would stay.
+            store[key] = obj
+            return
         self.state.apply(kind, event, obj)
         getattr(self, f"_on_{kind}")(key, None if deleted else obj)
 
