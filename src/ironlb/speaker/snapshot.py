@@ -9,7 +9,7 @@ from typing import Any
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # 10,000 of them: no __dict__ each
 class ServiceInfo:
     """A LoadBalancer Service with assigned IPs."""
 
