@@ -9,11 +9,12 @@ fresh objects), so what the real informers hold is counted too.
 
 Steps: the initial list, then `settle_runtime()` as the speaker does after its join; then churn: batches of
 slice updates with a recompute after each (as the control loop coalesces them) and full relists between. RSS
-is read after each step; the change cost (one slice or Service change -> new table, as speaker_scale measures
-it) after the churn. Then the holders' sizes: every object reachable from each holder, counted once, in the
-order listed (what a later holder shares with an earlier one is the earlier one's). With `--trace` (run as a
-second process by default, since tracing itself costs memory) tracemalloc's totals after each step and the
-biggest allocation sites.
+is read after each step, and at the end once more after glibc's malloc_trim (the free heap handed back: how
+much of the RSS is fragmentation, not data); the change cost (one slice or Service change -> new table, as
+speaker_scale measures it) after the churn. Then the holders' sizes: every object reachable from each holder,
+counted once, in the order listed (what a later holder shares with an earlier one is the earlier one's). With
+`--trace` (run as a second process by default, since tracing itself costs memory) tracemalloc's totals after
+each step and the biggest allocation sites.
 
 The last line printed is one JSON object of figures (MB unless named otherwise).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import gc
 import json
 import os
@@ -177,6 +179,9 @@ async def scenario(args: argparse.Namespace) -> dict[str, Any]:
             figures.update(change_cost_ms_p50=round(percentile(costs, 50), 3),
                            change_cost_ms_p99=round(percentile(costs, 99), 3))
             await steps.mark("changed")
+        if not args.trace:  # how much of the control plane's RSS is free heap glibc would give back if asked
+            ctypes.CDLL("libc.so.6").malloc_trim(0)
+            figures["control_rss_trimmed"] = rss_mb()
         figures.update(steps.figures)
         if args.trace:
             figures["traced_by_file"] = by_file(tracemalloc.take_snapshot())
