@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from typing import Any
 
 from kubernetes import client, config
 
+from benchmarks._figures import percentile, report
 from e2e.lab.config import KUBECONFIG
 from e2e.lab.testing import Kube, ensure_lab
 
@@ -34,17 +34,6 @@ def v6_service(name: str, pool: str, selector: bool = True) -> dict[str, Any]:
         spec["selector"] = {"app": name}
     return {"apiVersion": "v1", "kind": "Service",
             "metadata": {"name": name, "annotations": {"ironlb.io/address-pool": pool}}, "spec": spec}
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The q-th percentile (0..100) by nearest rank."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered)) - 1))]
-
-
-def report(figures: dict[str, Any]) -> None:
-    """Print the final JSON line of figures."""
-    print(json.dumps(figures, sort_keys=True))
 
 
 __all__ = ["core_api", "lab", "percentile", "report", "statistics", "v6_service"]

@@ -26,7 +26,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import TypeVar
 
-from benchmarks._lab import report
+from benchmarks._figures import report
 from benchmarks.speaker_scale import everything
 from ironlb.speaker.fast.claims import Claims, ClaimTable, claims_of
 from ironlb.speaker.fast.nodeindex import NodeIndex

@@ -9,8 +9,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 
 from ironlb.common.throttle import Throttle
-from ironlb.speaker.desired import ALL_INTERFACES
 from ironlb.speaker.l2.responder import Responder
+from ironlb.speaker.snapshot import ALL_INTERFACES
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ read must be kept there too."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,7 @@ class ClusterState:
                     nodes.add(ep["nodeName"])
         return out
 
-    def service_info(self, key: str, svc: Mapping[str, Any], ready: Mapping[str, set[str]]) -> ServiceInfo | None:
+    def service_info(self, key: str, svc: Mapping[str, Any], ready: Mapping[str, Set[str]]) -> ServiceInfo | None:
         """A handled Service with ingress IPs as ServiceInfo (None otherwise)."""
         if not self.handled(svc):
             return None

@@ -12,19 +12,15 @@ from enum import Enum
 
 from ironlb.core.election import elect
 from ironlb.core.selectors import selector_matches
-from ironlb.speaker.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, ServiceInfo, Snapshot
-
-ALL_INTERFACES: frozenset[str] = frozenset({"*"})
-
-
-class AnnounceReason(Enum):
-    """Why a Service's IP is, or is not, announced by a node."""
-
-    ANNOUNCING = "Announcing"
-    ANNOUNCED_BY_PEER = "AnnouncedByPeer"
-    NO_ADVERTISEMENT = "NoL2Advertisement"
-    NO_ELIGIBLE_NODE = "NoEligibleNode"
-    NO_READY_ENDPOINTS = "NoReadyEndpoints"
+from ironlb.speaker.snapshot import (
+    ALL_INTERFACES,
+    EXCLUDE_LABEL,
+    Advertisement,
+    AnnounceReason,
+    NodeInfo,
+    ServiceInfo,
+    Snapshot,
+)
 
 
 class NodeEligibility(Enum):

@@ -8,6 +8,7 @@ only the Services of the pools it covers or covered. Each `publish()` swaps in a
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,8 +19,9 @@ from ironlb.speaker.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapsh
 
 
 def _key(obj: Mapping[str, Any]) -> str:
+    # Interned: the view's dicts, the table and its entries then hold one copy of each key, not one per event.
     meta = obj.get("metadata", {})
-    return f"{meta.get('namespace', '')}/{meta.get('name')}".lstrip("/")
+    return sys.intern(f"{meta.get('namespace', '')}/{meta.get('name')}".lstrip("/"))
 
 
 def _slice_nodes(obj: Mapping[str, Any]) -> tuple[str | None, frozenset[str]]:
@@ -28,7 +30,7 @@ def _slice_nodes(obj: Mapping[str, Any]) -> tuple[str | None, frozenset[str]]:
     svc = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
     nodes = frozenset(ep["nodeName"] for ep in obj.get("endpoints") or []
                       if (ep.get("conditions") or {}).get("ready", True) and ep.get("nodeName"))
-    return (f"{meta.get('namespace')}/{svc}" if svc else None), nodes
+    return (sys.intern(f"{meta.get('namespace')}/{svc}") if svc else None), nodes
 
 
 def _election_view(node: NodeInfo) -> tuple[Any, ...]:
@@ -48,7 +50,7 @@ class IncrementalDesired:
         self.ads: dict[str, Advertisement] = {}
         self.pool_labels: dict[str, dict[str, str]] = {}
         self.pool_forwarding: dict[str, str] = {}
-        self._slices: dict[str, tuple[str | None, frozenset[str]]] = {}  # slice key -> (Service, ready nodes)
+        self._slices: dict[str, str | None] = {}  # slice key -> its Service
         self._ready: dict[str, dict[str, frozenset[str]]] = {}  # Service -> slice key -> ready nodes
         self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services allocated from it
         self._dirty: set[str] = set()
@@ -59,24 +61,39 @@ class IncrementalDesired:
         """Record one watch event; `publish()` turns what it touched into a new table."""
         deleted, key = event == "DELETED", _key(obj)
         if kind == "slices":  # only what the election reads of a slice is kept (10,000 raw slices weigh)
-            if deleted or self._slices.get(key) != _slice_nodes(obj):
+            if deleted or self._slice(key) != _slice_nodes(obj):
                 self._on_slices(key, None if deleted else obj)
             return
-        if not deleted and getattr(self.state, kind).get(key) == obj:
-            return  # a relist or resync handing back what we hold: nothing to recompute
+        store = getattr(self.state, kind)
+        if not deleted and store.get(key) == obj:
+            # A relist or resync handing back what we hold: nothing to recompute. The new copy is kept, not
+            # the old one: the informer now holds the new one, and two copies of every Service would stay.
+            store[key] = obj
+            return
         self.state.apply(kind, event, obj)
         getattr(self, f"_on_{kind}")(key, None if deleted else obj)
 
     def _on_services(self, key: str, _: Any) -> None:
         self._dirty.add(key)
 
+    def _slice(self, key: str) -> tuple[str | None, frozenset[str]] | None:
+        """What is held of slice KEY: its Service and ready nodes (None: not held)."""
+        if key not in self._slices:
+            return None
+        svc = self._slices[key]
+        return svc, (self._ready[svc][key] if svc is not None else frozenset())
+
     def _on_slices(self, key: str, obj: Mapping[str, Any] | None) -> None:
-        old_svc, _ = self._slices.pop(key, (None, frozenset()))
+        old_svc = self._slices.pop(key, None)
         if old_svc is not None:
-            self._ready.get(old_svc, {}).pop(key, None)
+            held = self._ready.get(old_svc, {})
+            held.pop(key, None)
+            if not held:  # no dict kept per Service that has no slice left
+                self._ready.pop(old_svc, None)
             self._dirty.add(old_svc)
         if obj is not None:
-            svc, nodes = self._slices[key] = _slice_nodes(obj)
+            svc, nodes = _slice_nodes(obj)
+            self._slices[key] = svc
             if svc is not None:
                 self._ready.setdefault(svc, {})[key] = nodes
                 self._dirty.add(svc)
@@ -123,12 +140,18 @@ class IncrementalDesired:
         if old is not None:
             self._by_pool.get(old.pool, set()).discard(key)
         raw = self.state.services.get(key)
-        ready = {key: set().union(*self._ready[key].values())} if self._ready.get(key) else {}
-        info = self.state.service_info(key, raw, ready) if raw is not None else None
+        info = self.state.service_info(key, raw, {key: self._ready_nodes(key)}) if raw is not None else None
         if info is not None:
             self.infos[key] = info
             self._by_pool.setdefault(info.pool, set()).add(key)
         return info
+
+    def _ready_nodes(self, key: str) -> frozenset[str]:
+        # A Service's one slice (the usual case) gives its own set: ServiceInfo keeps that one, not a copy.
+        slices = self._ready.get(key) or {}
+        if len(slices) == 1:
+            return next(iter(slices.values()))
+        return frozenset().union(*slices.values())
 
     def _pool_candidates(self, pool: str | None, covered: list[Advertisement]) -> dict[str, frozenset[str]]:
         if pool not in self._candidates:

@@ -5,13 +5,17 @@ speaker never reads; with 10,000 Services and as many EndpointSlices they are mo
 function here keeps metadata.name, namespace and resourceVersion (the informer's keys and relist diffs),
 then what cluster.py, incremental.py and status.py read. They are pure and take any shape: a field of the
 wrong type is dropped, never raised on. A new field read there must be kept here too.
+
+Parts that repeat across thousands of objects (an endpoint: its node and readiness; a pool's annotations) are
+one shared read-only copy (`Shared`), so a slice costs its identity and a list of references, not a dict per
+endpoint. Nothing in the speaker writes to a slim object; a shared part raises if anything tries.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from typing import Any, NoReturn
 
 from ironlb.api.service import ANNOTATION_KEYS
 from ironlb.speaker.cluster import SERVICE_NAME_LABEL
@@ -31,6 +35,42 @@ NODE_ADDRESS_TYPES = ("InternalIP",)
 # one copy of each string, not one per object. Unique values (names, uids, versions) are not interned.
 SHARED = frozenset({"namespace", "nodeName", "type", "status", "protocol", "externalTrafficPolicy",
                     "sessionAffinity", "loadBalancerClass"})
+# Distinct shared parts kept (nodes x readiness states, pools' annotation sets: hundreds in practice). Past this
+# the memo starts again, so odd input cannot grow it without bound; parts handed out before stay valid.
+SHARE_LIMIT = 4096
+
+
+class Shared(dict):  # type: ignore[type-arg]
+    """A read-only dict, one copy of which many slim objects hold. Equal to, and read as, the plain dict."""
+
+    __slots__ = ()
+
+    def _read_only(self, *_: Any, **__: Any) -> NoReturn:
+        raise TypeError("a shared part of a slim object is read-only")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _read_only
+
+    def __deepcopy__(self, memo: Any) -> Shared:
+        return self
+
+    def __reduce__(self) -> tuple[type, tuple[dict[str, Any]]]:
+        return Shared, (dict(self),)
+
+
+_memo: dict[Hashable, Shared] = {}
+
+
+def _share(key: Hashable, value: dict[str, Any]) -> dict[str, Any]:
+    """The one shared copy of VALUE, found by KEY (VALUE itself when KEY cannot be hashed: odd input)."""
+    try:
+        found = _memo.get(key)
+    except TypeError:
+        return value
+    if found is None:
+        if len(_memo) >= SHARE_LIMIT:
+            _memo.clear()
+        found = _memo[key] = Shared(value)
+    return found
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -57,8 +97,8 @@ def service(obj: Any) -> dict[str, Any]:
     meta = _mapping(obj.get("metadata"))
     metadata = _pick(meta, SERVICE_METADATA)
     annotations = {k: v for k, v in _mapping(meta.get("annotations")).items() if k in ANNOTATION_KEYS}
-    if annotations:
-        metadata["annotations"] = annotations
+    if annotations:  # the same few (a pool, a sharing key) on many Services
+        metadata["annotations"] = _share(("annotations", *annotations.items()), annotations)
     full_spec = _mapping(obj.get("spec"))
     spec = _pick(full_spec, SERVICE_SPEC)
     if "ports" in full_spec:
@@ -80,11 +120,14 @@ def endpoint_slice(obj: Any) -> dict[str, Any]:
 
 
 def _endpoint(ep: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"nodeName": _shared(ep["nodeName"])}
+    node = _shared(ep["nodeName"])
     conditions = _mapping(ep.get("conditions"))
-    if "ready" in conditions:  # absent reads as ready: it stays absent
-        out["conditions"] = {"ready": conditions["ready"]}
-    return out
+    if "ready" not in conditions:  # absent reads as ready: it stays absent
+        return _share(("endpoint", type(node), node), {"nodeName": node})
+    ready = conditions["ready"]
+    # The type is in the key: True and 1 are equal keys, and each must come back as it came.
+    return _share(("endpoint", type(node), node, type(ready), ready),
+                  {"nodeName": node, "conditions": _share(("ready", type(ready), ready), {"ready": ready})})
 
 
 def node(obj: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ironlb.speaker.cluster import ClusterState
-from ironlb.speaker.desired import compute
+from ironlb.speaker.desired import AnnounceReason, compute
 from ironlb.speaker.incremental import IncrementalDesired
 from ironlb.speaker.ranking import Table
 from ironlb.speaker.snapshot import EXCLUDE_LABEL
@@ -189,3 +189,28 @@ def test_a_published_table_is_a_new_object_only_when_something_changed() -> None
     assert inc.publish() is table
     inc.apply("services", "DELETED", service("s1", (IPS[0],)))
     assert inc.publish() is not table and "ns/s1" in table.services and "ns/s1" not in inc.table.services
+
+
+def test_an_object_handed_back_unchanged_replaces_the_held_copy() -> None:
+    # The informer keeps the new copy of a relist: the view must not keep the old one alive beside it.
+    inc = IncrementalDesired(ME)
+    _setup(inc)
+    table, again = inc.table, service("s1", (IPS[0],))
+    inc.apply("services", "MODIFIED", again)
+    assert inc.state.services["ns/s1"] is again
+    assert inc.publish() is table
+
+
+def test_slices_are_held_as_their_service_and_ready_nodes_only() -> None:
+    inc = IncrementalDesired(ME)
+    _setup(inc)
+    inc.apply("slices", "ADDED", endpoint_slice("s1-2", "s1", ("n2",), ("n4",)))
+    inc.publish()
+    assert inc.infos["ns/s1"].ready_nodes == frozenset(NODES)  # the union of its two slices
+    assert inc.infos["ns/s2"].ready_nodes is inc._ready["ns/s2"]["ns/s2-1"]  # one slice: its own set, no copy
+    inc.apply("slices", "DELETED", endpoint_slice("s2-1", "s2", ("n2",)))
+    inc.apply("slices", "MODIFIED", endpoint_slice("s1-2", "other", ("n2",)))  # moved to another Service
+    inc.publish()
+    assert "ns/s2" not in inc._ready and inc._slices == {"ns/s1-1": "ns/s1", "ns/s1-2": "ns/other"}
+    assert inc.infos["ns/s1"].ready_nodes == frozenset(NODES)
+    assert inc.table.services["ns/s2"][0].reason is AnnounceReason.NO_READY_ENDPOINTS

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import pickle
 from typing import Any
 
 import pytest
@@ -292,3 +293,33 @@ def test_any_json_never_raises(value: Any) -> None:
     for transform in slim.TRANSFORMS.values():
         out = transform(value)
         assert isinstance(out, dict) and isinstance(out["metadata"], dict)
+
+
+def test_endpoints_and_annotations_that_repeat_are_one_shared_read_only_copy() -> None:
+    a, b = slim.endpoint_slice(full_slice("a-1", "a")), slim.endpoint_slice(full_slice("b-1", "b"))
+    assert all(x is y for x, y in zip(a["endpoints"], b["endpoints"], strict=True))
+    assert a["endpoints"][0] is not a["endpoints"][2]  # n1 ready, n3 not: two different parts
+    one, other = slim.service(full_service("one")), slim.service(full_service("other", ip="203.0.113.11"))
+    assert one["metadata"]["annotations"] is not other["metadata"]["annotations"]  # different IPs annotated
+    same = slim.service(full_service("one"))
+    assert same["metadata"]["annotations"] is one["metadata"]["annotations"]
+    part = a["endpoints"][0]
+    for write in (lambda: part.update(x=1), lambda: part.__setitem__("nodeName", "n9"), part.clear,
+                  lambda: part.pop("nodeName"), lambda: part["conditions"].setdefault("ready", False)):
+        with pytest.raises(TypeError):
+            write()
+    assert part == {"nodeName": "n1", "conditions": {"ready": True}} and json.loads(json.dumps(part)) == part
+    assert copy.deepcopy(part) is part and pickle.loads(pickle.dumps(part)) == part
+
+
+def test_a_readiness_comes_back_as_it_came_not_as_an_equal_one() -> None:
+    eps = slim.endpoint_slice({"endpoints": [{"nodeName": "n1", "conditions": {"ready": True}},
+                                             {"nodeName": "n1", "conditions": {"ready": 1}},
+                                             {"nodeName": "n1", "conditions": {"ready": [True]}}]})["endpoints"]
+    assert [type(ep["conditions"]["ready"]) for ep in eps] == [bool, int, list]  # a list: unhashable, kept as is
+
+
+def test_the_shared_parts_kept_are_bounded() -> None:
+    for i in range(slim.SHARE_LIMIT + 10):
+        slim.endpoint_slice({"endpoints": [{"nodeName": f"churn-{i}"}]})
+    assert 0 < len(slim._memo) <= slim.SHARE_LIMIT

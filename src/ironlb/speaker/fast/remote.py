@@ -88,7 +88,7 @@ class FastProcess:
         loop = asyncio.get_running_loop()
         ours, theirs = pair()
         try:
-            self.process = subprocess.Popen([sys.executable, "-m", "ironlb.speaker.fast.child", str(theirs.fileno())],
+            self.process = subprocess.Popen([sys.executable, "-m", "ironlb.speaker.fast", str(theirs.fileno())],
                                             pass_fds=(theirs.fileno(),))
         finally:
             theirs.close()
