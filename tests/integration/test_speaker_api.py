@@ -1,12 +1,12 @@
 """The speaker's own API client against the real API server: presence, heartbeat keys, Events, informers
-(paged lists, watches, a too-old version), and errors as the server words them."""
+(paged lists, watches), and errors as the server words them. (A 410 is hard to provoke here: the watch cache
+serves old versions and continue tokens past an etcd compaction; the unit tests feed the client real 410 bodies.)"""
 
 from __future__ import annotations
 
 import asyncio
 import base64
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
@@ -113,13 +113,3 @@ async def test_an_informer_lists_in_pages_and_follows_changes(api: kubeapi.Clien
         inf.stop()
     assert seen[5:] == [("MODIFIED", "cm-1"), ("DELETED", "cm-2")]
     assert inf.counts["lists"] == 1 and inf.counts["errors"] == 0
-
-
-def test_a_watch_from_a_version_long_gone_is_a_410(api: kubeapi.Client) -> None:
-    try:
-        with api.watch(CONFIGMAPS, NS, resource_version="1", timeout_seconds=5, timeout=(5, 20)) as stream:
-            first: dict[str, Any] = next(iter(stream))
-    except ApiError as exc:  # some servers refuse the request itself
-        assert exc.gone
-        return
-    assert first["type"] == "ERROR" and ApiError.from_status(first["object"]).gone

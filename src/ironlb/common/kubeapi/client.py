@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from ironlb.common.kubeapi.config import ClusterConfig
 from ironlb.common.kubeapi.resources import Resource
-from ironlb.common.kubeapi.transport import Exchange, Pool, Timeout, resolve_timeout, send
+from ironlb.common.kubeapi.transport import Exchange, Pool, ProtocolError, Timeout, resolve_timeout, send
 from ironlb.common.kubeapi.watch import WatchStream
 
 DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)  # (connect, read) seconds, for calls that name none
@@ -132,7 +132,7 @@ class Client:
         try:
             return json.loads(data) if data else {}
         except ValueError as exc:
-            raise ApiError(200, "OK", f"the answer to {method} {path} is not JSON") from exc
+            raise ProtocolError(f"the answer to {method} {path} is not JSON") from exc
 
     def exchange(self, method: str, url: str, *, body: Any = None, content_type: str = "application/json",
                  timeout: float | Timeout | None = None) -> Exchange:

@@ -2,8 +2,8 @@
 
 Only what a kubeconfig can say without running anything is supported: server, CA (file or data),
 tls-server-name, insecure-skip-tls-verify, client certificate and key (file or data), token and
-tokenFile. An exec plugin, auth-provider or basic auth is refused with a clear error rather than
-ignored (ignoring it would fail later as a puzzling 401).
+tokenFile. An exec plugin, auth-provider, basic auth or proxy-url is refused with a clear error rather
+than ignored (ignoring it would fail later as a puzzling 401 or an unreachable server).
 """
 
 from __future__ import annotations
@@ -241,6 +241,8 @@ def from_kubeconfig(path: str | None = None, context: str | None = None,
 
 
 def _cluster_tls(cluster: _Entry, name: str) -> dict[str, Any]:
+    if cluster.body.get("proxy-url"):  # ignoring it would fail later as an unreachable server
+        raise ConfigError(f"cluster {name!r} is reached through proxy-url, which this client does not support")
     ca = _data(cluster, "certificate-authority-data", f"cluster {name!r}")
     return {"ca_file": None if ca else _file(cluster, "certificate-authority"),
             "ca_data": ca.decode("ascii", "replace") if ca else None,

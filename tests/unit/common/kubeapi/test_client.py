@@ -23,6 +23,7 @@ from ironlb.common.kubeapi import (
     ApiError,
     Client,
     ClusterConfig,
+    ProtocolError,
     connect,
 )
 from ironlb.common.kubeapi.client import query_string
@@ -174,6 +175,12 @@ def test_a_server_certificate_not_for_this_address_or_not_from_the_ca_is_refused
                                                             ca_file=str(pki / ca))) as api, \
             pytest.raises(ssl.SSLCertVerificationError):
         api.list(NODES, timeout=2.0)
+
+
+def test_a_success_that_is_not_json_is_a_protocol_error(server: FakeApiServer, api: Client) -> None:
+    server.route("GET", "/api/v1/nodes", Reply(raw=b"<html>a login page</html>"))
+    with pytest.raises(ProtocolError, match="not JSON"):
+        api.list(NODES)
 
 
 def test_query_strings_leave_out_none_and_spell_booleans_as_the_api_does() -> None:

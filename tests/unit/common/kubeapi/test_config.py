@@ -159,6 +159,8 @@ def test_kubeconfig_files_listed_in_KUBECONFIG_merge_first_wins(tmp_path: Path) 
     ({**kubeconfig({"token": "t"}), "clusters": []}, None, "cluster 'lab' is not in"),
     (kubeconfig({"token": "t"}, {"certificate-authority": "ca.crt"}), None, "has no server"),
     (kubeconfig({"token": "t"}, {"server": "127.0.0.1:6443"}), None, "not an http"),
+    (kubeconfig({"token": "t"}, {"server": "https://127.0.0.1:6443", "proxy-url": "http://127.0.0.1:3128"}), None,
+     "proxy-url"),
     (kubeconfig({"client-certificate": "a.crt"}), None, "without its key"),
     (kubeconfig({"client-key-data": b64(b"k")}), None, "without its key"),
     (kubeconfig({"exec": {"command": "aws"}}), None, "exec, which this client does not support"),
