@@ -8,12 +8,12 @@ import json
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client, config
 
 from e2e.lab.config import KUBECONFIG
 from e2e.lab.testing import Kube
 from ironlb.api.service import CONDITION_ANNOUNCED as ANNOUNCED
 from ironlb.api.service import CONDITION_FORWARDING as FORWARDING
+from ironlb.common import kubeapi
 from ironlb.speaker import status
 from ironlb.speaker.status import StatusReporter
 
@@ -33,8 +33,9 @@ def conditions(kube: Kube) -> dict[str, tuple[str, str, str]]:
 
 
 @pytest.fixture
-def api(kube: Kube) -> Iterator[client.ApiClient]:
-    """An API client for the lab, and a fresh Service carrying an earlier node's conditions."""
+def api(kube: Kube) -> Iterator[kubeapi.Client]:
+    """The speaker's API client for the lab (the lab's client-certificate kubeconfig), and a fresh Service carrying
+    an earlier node's conditions."""
     kube.kubectl("delete", "service", NAME, "--ignore-not-found")
     kube.apply({"apiVersion": "v1", "kind": "Service", "metadata": {"name": NAME, "namespace": "default"},
                 "spec": {"selector": {"app": NAME}, "ports": [{"port": 80}]}})
@@ -43,13 +44,12 @@ def api(kube: Kube) -> Iterator[client.ApiClient]:
                {"type": FORWARDING, "lastTransitionTime": stamp, **cond("True", "via node-1", "Forwarding")}]
     kube.kubectl("patch", "service", NAME, "--subresource=status", "--type=merge",
                  "-p", f'{{"status": {{"conditions": {json.dumps(earlier)}}}}}')
-    api_client = config.new_client_from_config(config_file=str(KUBECONFIG))
-    yield api_client
-    api_client.close()
+    with kubeapi.connect(str(KUBECONFIG)) as api_client:
+        yield api_client
     kube.kubectl("delete", "service", NAME, "--ignore-not-found")
 
 
-async def test_two_conditions_written_from_one_snapshot_both_stand(kube: Kube, api: client.ApiClient) -> None:
+async def test_two_conditions_written_from_one_snapshot_both_stand(kube: Kube, api: kubeapi.Client) -> None:
     snapshot = kube.get("service", NAME)
     reporter = StatusReporter(api, "node-2")
     reporter.say(snapshot, ANNOUNCED, cond("True", "203.0.113.9 from node node-2"))
@@ -62,7 +62,7 @@ async def test_two_conditions_written_from_one_snapshot_both_stand(kube: Kube, a
     assert unchanged_status["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # same status: no transition
 
 
-async def test_a_replaced_condition_is_written_again(kube: Kube, api: client.ApiClient,
+async def test_a_replaced_condition_is_written_again(kube: Kube, api: kubeapi.Client,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(status, "RESAY_AFTER", 3.0)
     asked: list[float] = []

@@ -19,13 +19,11 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from ironlb.common.correlator import Correlation, Correlator, EventKey, Outcome
+from ironlb.common.kubeapi import EVENTS, ApiError, Client
 from ironlb.common.throttle import Throttle
-
-if TYPE_CHECKING:
-    from kubernetes import client
 
 log = logging.getLogger(__name__)
 CLUSTER_SCOPED_NAMESPACE = "default"  # where Events about cluster-scoped objects go, as kubectl looks for them
@@ -59,25 +57,20 @@ class EventSink(Protocol):
 
 
 class KubeEventSink:
-    """core/v1 Events through the Kubernetes client, every call with a request timeout."""
+    """core/v1 Events through the API client, every call with a request timeout."""
 
-    def __init__(self, core: client.CoreV1Api, timeout_s: float = 10.0) -> None:
-        self.core, self.timeout_s = core, timeout_s
+    def __init__(self, client: Client, timeout_s: float = 10.0) -> None:
+        self.client, self.timeout_s = client, timeout_s
 
     def create(self, namespace: str, body: dict[str, Any]) -> None:
         """POST the Event."""
-        from kubernetes import client
-
-        self.core.create_namespaced_event(namespace, client.CoreV1Event.from_dict(body),
-                                          _request_timeout=self.timeout_s)
+        self.client.create(EVENTS, body, namespace, timeout=self.timeout_s)
 
     def patch(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         """PATCH (strategic merge) the Event's count, lastTimestamp and message."""
-        from kubernetes.client.rest import ApiException
-
         try:
-            self.core.patch_namespaced_event(name, namespace, body, _request_timeout=self.timeout_s)
-        except ApiException as exc:
+            self.client.patch(EVENTS, name, body, namespace, timeout=self.timeout_s)
+        except ApiError as exc:
             if exc.status == 404:
                 raise EventNotFound(name) from exc
             raise

@@ -1,7 +1,7 @@
 """A small list-and-watch informer feeding an asyncio callback; the operator (Services) and the
 speaker (Services, EndpointSlices, Nodes, ...) both use it.
 
-The sync kubernetes client watches in a thread; events hop to the event loop. A watch that ends
+A blocking client (ironlb.common.kubeapi) watches in a thread; events hop to the event loop. A watch that ends
 (server timeout, dropped connection) resumes from the last resourceVersion seen, bookmarks
 included, so nothing is relisted. Only 410 Gone (the version was compacted away) relists, and the
 relist is diffed against what was known: unchanged objects raise no event. Every request has a
@@ -12,20 +12,20 @@ An optional transform (client-go's SetTransform) reduces each object, list items
 alike, DELETED included, before it is kept or handed on: what a caller never reads is not held for
 every object. A transform must keep metadata.name, namespace and resourceVersion (keys and relist
 diffs are made of them). Lists come in pages: one page of whole objects at a time is in memory.
+
+Where the objects come from is a ListWatch: ResourceListWatch asks the API server; tests script one.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, Protocol
 
-from kubernetes import watch
-from kubernetes.client.rest import ApiException
+from ironlb.common.kubeapi import ApiError, Client, Resource, Timeout
 
 log = logging.getLogger(__name__)
 Handler = Callable[[str, dict[str, Any]], None]  # (event type, object as dict)
@@ -42,6 +42,44 @@ class Gone(Exception):
     """The watched resourceVersion is too old (410): relist."""
 
 
+class Watch(Protocol):
+    """The events of one watch (dicts with `type` and `object`), until the server ends it or close()."""
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Each event as it arrives."""
+
+    def close(self) -> None:
+        """End the watch early."""
+
+
+class ListWatch(Protocol):
+    """Where an informer's objects come from; failures raise ApiError (410 recognised) or any other exception."""
+
+    def list(self, *, limit: int | None, continue_token: str | None, timeout: Timeout) -> dict[str, Any]:
+        """One page of the list: `items`, `metadata.resourceVersion` and `metadata.continue`."""
+
+    def watch(self, *, resource_version: str, timeout_seconds: int, timeout: Timeout) -> Watch:
+        """A watch from RESOURCE_VERSION, with bookmarks, ended by the server after TIMEOUT_SECONDS."""
+
+
+class ResourceListWatch:
+    """Lists and watches one resource through the API client (in NAMESPACE, else everywhere; PARAMS such as
+    fieldSelector or labelSelector narrow both)."""
+
+    def __init__(self, client: Client, resource: Resource, namespace: str | None = None, **params: str) -> None:
+        self.client, self.resource, self.namespace, self.params = client, resource, namespace, params
+
+    def list(self, *, limit: int | None, continue_token: str | None, timeout: Timeout) -> dict[str, Any]:
+        """One page of the list."""
+        return self.client.list(self.resource, self.namespace, timeout=timeout, limit=limit,
+                                **{"continue": continue_token}, **self.params)
+
+    def watch(self, *, resource_version: str, timeout_seconds: int, timeout: Timeout) -> Watch:
+        """A watch from RESOURCE_VERSION."""
+        return self.client.watch(self.resource, self.namespace, resource_version=resource_version,
+                                 timeout_seconds=timeout_seconds, allow_bookmarks=True, timeout=timeout, **self.params)
+
+
 def _key(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata", {})
     return f"{meta.get('namespace', '')}/{meta.get('name')}"
@@ -54,13 +92,10 @@ def _version(obj: dict[str, Any]) -> str | None:
 class Informer:
     """Lists then watches one resource; calls `handler(type, obj)` on the loop for each change."""
 
-    def __init__(self, name: str, list_fn: Callable[..., Any], handler: Handler,
-                 loop: asyncio.AbstractEventLoop, watch_factory: Callable[[], Any] = watch.Watch,
-                 *, transform: Transform | None = None, **list_kwargs: Any) -> None:
-        self.name, self.list_fn, self.handler, self.loop = name, list_fn, handler, loop
-        self.watch_factory = watch_factory
+    def __init__(self, name: str, source: ListWatch, handler: Handler, loop: asyncio.AbstractEventLoop,
+                 *, transform: Transform | None = None) -> None:
+        self.name, self.source, self.handler, self.loop = name, source, handler, loop
         self.transform = transform
-        self.list_kwargs = list_kwargs
         self.synced = asyncio.Event()
         self.connected = False
         self.counts = {"lists": 0, "watches": 0, "gone": 0, "errors": 0, "transform_errors": 0}
@@ -101,8 +136,8 @@ class Informer:
         """List everything, emit the differences from what was known, return the list's resourceVersion."""
         try:
             seen, version = self._list(PAGE_SIZE)
-        except ApiException as exc:
-            if exc.status != 410:
+        except ApiError as exc:
+            if not exc.gone:
                 raise
             # A continue token outlived its snapshot (compacted mid-list): list in one piece, as client-go does.
             log.info("paged list of %s expired; listing it in one piece", self.name)
@@ -124,12 +159,10 @@ class Informer:
     def _list(self, page_size: int | None) -> tuple[dict[str, dict[str, Any]], str]:
         """Every object (reduced) by key, and the list's resourceVersion; in pages of PAGE_SIZE if given."""
         seen: dict[str, dict[str, Any]] = {}
-        paging: dict[str, Any] = {"limit": page_size} if page_size else {}
+        token: str | None = None
         while True:
             # A page's bytes go once parsed, each whole item once reduced: what is kept reuses their memory.
-            raw = self.list_fn(_preload_content=False, _request_timeout=LIST_TIMEOUT, **paging, **self.list_kwargs)
-            body = json.loads(raw.data)
-            del raw
+            body = self.source.list(limit=page_size, continue_token=token, timeout=LIST_TIMEOUT)
             items = body.pop("items", None) or []
             items.reverse()
             while items:
@@ -138,35 +171,35 @@ class Informer:
             meta = body.get("metadata") or {}
             if not page_size or not meta.get("continue"):
                 return seen, meta.get("resourceVersion", "")
-            paging["_continue"] = meta["continue"]
+            token = meta["continue"]
 
     def watch_from(self, version: str) -> str:
         """Watch from VERSION until the server ends the watch; return the last version seen."""
-        stream = self.watch_factory()
         self.counts["watches"] += 1
         try:
-            events: Iterable[dict[str, Any]] = stream.stream(
-                self.list_fn, resource_version=version, timeout_seconds=WATCH_SECONDS, allow_watch_bookmarks=True,
-                _request_timeout=(LIST_TIMEOUT[0], WATCH_READ_TIMEOUT), **self.list_kwargs)
-            for event in events:
-                if self._stop.is_set():
-                    break
-                version = self._apply(event) or version
-        except ApiException as exc:
-            if exc.status == 410:
+            stream = self.source.watch(resource_version=version, timeout_seconds=WATCH_SECONDS,
+                                       timeout=(LIST_TIMEOUT[0], WATCH_READ_TIMEOUT))
+            try:
+                for event in stream:
+                    if self._stop.is_set():
+                        break
+                    version = self._apply(event) or version
+            finally:
+                stream.close()
+        except ApiError as exc:
+            if exc.gone:
                 raise Gone() from exc
             raise
-        finally:
-            stream.stop()
         return version
 
     def _apply(self, event: dict[str, Any]) -> str | None:
         """Apply one watch event; return its resourceVersion."""
-        kind, obj = event["type"], event["raw_object"]
+        kind, obj = event["type"], event["object"]
         if kind == "ERROR":
-            if obj.get("code") == 410:
-                raise Gone()
-            raise ApiException(status=obj.get("code"), reason=obj.get("message"))
+            error = ApiError.from_status(obj)
+            if error.gone:
+                raise Gone() from error
+            raise error
         if kind != "BOOKMARK":  # a bookmark only moves the version on
             obj = self._reduce(obj)
             with self._lock:

@@ -1,4 +1,7 @@
-"""The Kubernetes API client both components use: in-cluster credentials or a kubeconfig."""
+"""The kubernetes package's API client, for the operator and the CLI: in-cluster credentials or a kubeconfig.
+
+The speaker does not load the kubernetes package: it uses IronLB's own client, ironlb.common.kubeapi.
+"""
 
 from __future__ import annotations
 

@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
 
+from ironlb.common import kubeapi
 from ironlb.common.events import EventRecorder, KubeEventSink
 from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
@@ -62,24 +63,26 @@ async def run(args: argparse.Namespace) -> int:
     # API writes run in threads (sync client): the default executor (cores + 4) would cap bursts.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="api"))
     api = api_client(pool_size=32)
+    kube = kubeapi.connect(pool_size=8)  # the Service informer and Events: IronLB's own client, as the speaker's
     core = client.CoreV1Api(api)
     owner = (await asyncio.to_thread(heartbeat_secret.deployment_owner, client.AppsV1Api(api), args.lease_namespace,
                                      args.owner_deployment)) if args.owner_deployment else ()
     lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig.for_duration(
         args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
-    recorder = EventRecorder(KubeEventSink(core), COMPONENT, args.identity)
+    recorder = EventRecorder(KubeEventSink(kube), COMPONENT, args.identity)
     reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class)
     secret = heartbeat_secret.HeartbeatSecret(args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                                               owner) if args.heartbeat_secret else None
 
     async with contextlib.AsyncExitStack() as stack:
+        stack.callback(kube.close)  # last: Events still queued are written through it
         await stack.enter_async_context(startup.events(recorder))
         await stack.enter_async_context(startup.health(HealthServer(
             metrics.REGISTRY, lambda: readiness(lease, reconciler), args.metrics_host, args.metrics_port)))
         held = await stack.enter_async_context(startup.leadership(lease))
         await stack.enter_async_context(startup.heartbeat_keys(core, secret, lease.may_write,
                                                               args.heartbeat_rotation_window))
-        await stack.enter_async_context(startup.restored(api, reconciler))
+        await stack.enter_async_context(startup.restored(api, kube, reconciler))
         await stack.enter_async_context(startup.allocating(reconciler))
         operator = await stack.enter_async_context(startup.kopf_handlers(reconciler))
         why = await startup.until_stopped(held, operator)

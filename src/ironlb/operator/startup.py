@@ -20,7 +20,8 @@ from kubernetes import client
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.events import EventRecorder
 from ironlb.common.http import HealthServer
-from ironlb.common.informer import Informer
+from ironlb.common.informer import Informer, ResourceListWatch
+from ironlb.common.kubeapi import SERVICES, Client
 from ironlb.operator import heartbeat_secret, key_rotation, metrics
 from ironlb.operator.lease import LeaderLease
 from ironlb.operator.reconciler import Reconciler
@@ -98,7 +99,7 @@ async def heartbeat_keys(core: client.CoreV1Api, secret: heartbeat_secret.Heartb
 
 
 @contextlib.asynccontextmanager
-async def restored(api: client.ApiClient, reconciler: Reconciler) -> AsyncIterator[Informer]:
+async def restored(api: client.ApiClient, kube: Client, reconciler: Reconciler) -> AsyncIterator[Informer]:
     """List pools, advertisements, namespaces and every Service, and re-register every assignment before any new
     allocation (an IP never changes because the operator restarted); yield the Service informer."""
     custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
@@ -109,7 +110,7 @@ async def restored(api: client.ApiClient, reconciler: Reconciler) -> AsyncIterat
                                               **timeout))["items"]
     namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
     # Slimmed as they arrive: neither the informer nor the reconciler holds managedFields and the like.
-    services = Informer("services", core.list_service_for_all_namespaces,
+    services = Informer("services", ResourceListWatch(kube, SERVICES),
                         lambda event, obj: reconciler.service_event(obj, deleted=event == "DELETED"),
                         asyncio.get_running_loop(), transform=slim_service)
     metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])

@@ -17,10 +17,8 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Protocol
 
-from kubernetes import client
-
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
-from ironlb.common.informer import Informer
+from ironlb.common.informer import Informer, ResourceListWatch
+from ironlb.common.kubeapi import ENDPOINTSLICES, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NODES, SERVICES, Client, Resource
 from ironlb.common.throttle import Throttle
 from ironlb.speaker import slim
 from ironlb.speaker.announcer import Interface
@@ -61,7 +59,7 @@ class Server(Protocol):
 class Speaker:
     """One node's speaker."""
 
-    def __init__(self, node: str, lb_class: str | None, api: client.ApiClient, key: bytes | KeySet, port: int,
+    def __init__(self, node: str, lb_class: str | None, api: Client, key: bytes | KeySet, port: int,
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True) -> None:
@@ -164,15 +162,10 @@ class Speaker:
         self.status.report(self.desired.decisions, self.state.services, alive, _defaults(self.interfaces),
                            self.forwarding.services)
 
-    def _informer(self, name: str, fn: Any, *args: Any) -> Informer:
-        loop = asyncio.get_running_loop()
-
-        def list_fn(*a: Any, **kw: Any) -> Any:
-            return fn(*args, *a, **kw)
-
+    def _informer(self, name: str, resource: Resource) -> Informer:
         # Each kind is kept as the speaker reads it (slim.py): memory grows with what is read, not what is sent.
-        return Informer(name, list_fn, lambda ev, obj: self._on_event(name, ev, obj), loop,
-                        transform=slim.TRANSFORMS.get(name))
+        return Informer(name, ResourceListWatch(self.api, resource), lambda ev, obj: self._on_event(name, ev, obj),
+                        asyncio.get_running_loop(), transform=slim.TRANSFORMS.get(name))
 
     async def run(self, server: Server | None = None) -> None:
         """Run until cancelled; every component is stopped, in reverse order, on the way out."""
@@ -232,14 +225,12 @@ class Speaker:
 
     @contextlib.asynccontextmanager
     async def _informers(self) -> AsyncIterator[None]:
-        core, disc = client.CoreV1Api(self.api), client.DiscoveryV1Api(self.api)
-        custom = client.CustomObjectsApi(self.api)
         self.informers = [
-            self._informer("nodes", core.list_node),
-            self._informer("services", core.list_service_for_all_namespaces),
-            self._informer("slices", disc.list_endpoint_slice_for_all_namespaces),
-            self._informer("pools", custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS),
-            self._informer("advertisements", custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS),
+            self._informer("nodes", NODES),
+            self._informer("services", SERVICES),
+            self._informer("slices", ENDPOINTSLICES),
+            self._informer("pools", IP_ADDRESS_POOLS),
+            self._informer("advertisements", L2_ADVERTISEMENTS),
         ]
         for informer in self.informers:
             informer.start()

@@ -17,8 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
-from kubernetes.client.rest import ApiException
-
+from ironlb.common.kubeapi import ApiError
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fencing import FENCING, ApiProbe, Evidence, Fence, FenceDecision
 from ironlb.speaker.liveness.membership import Membership
@@ -61,7 +60,7 @@ class Fencer:
         """One look at the API: every speaker's presence (blocking)."""
         try:
             return Evidence(ApiProbe.REACHABLE, self.presence.read())
-        except ApiException as exc:
+        except ApiError as exc:
             if exc.status not in (403, 404):  # a 5xx is a control plane that cannot serve us: unreachable
                 return Evidence(ApiProbe.UNREACHABLE)
             if self._errors.allow("presence") is not None:  # it answered: reachable, but no proof of life

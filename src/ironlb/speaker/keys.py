@@ -16,10 +16,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
-from ironlb.common.informer import Informer
+from ironlb.common.informer import Informer, ResourceListWatch
+from ironlb.common.kubeapi import SECRETS, ApiError, Client
 from ironlb.speaker.liveness.protocol import MIN_KEY_BYTES, KeySet
 
 log = logging.getLogger(__name__)
@@ -72,13 +70,12 @@ def read_keys(data: Mapping[str, str] | None, key_name: str = "key") -> KeyReadi
     return KeyReading(KeyVerdict.OK, KeySet(send, tuple(accepted)), tuple(refused))
 
 
-async def read_key(api: client.ApiClient, namespace: str, name: str, key: str) -> KeySet:
+async def read_key(api: Client, namespace: str, name: str, key: str) -> KeySet:
     """The heartbeat keys from their Secret (waits for a usable one: without it no peer can be trusted)."""
-    core = client.CoreV1Api(api)
     while True:
         try:
-            secret = await asyncio.to_thread(core.read_namespaced_secret, name, namespace)
-            reading = read_keys(secret.data, key)
+            secret = await asyncio.to_thread(api.get, SECRETS, name, namespace)
+            reading = read_keys(secret.get("data"), key)
             if reading.keys is not None:
                 return reading.keys
             if reading.verdict is KeyVerdict.TOO_SHORT:  # loudly: a short key is guessable
@@ -86,7 +83,7 @@ async def read_key(api: client.ApiClient, namespace: str, name: str, key: str) -
                           "one", key, namespace, name, MIN_KEY_BYTES)
             else:
                 log.error("Secret %s/%s: key %r is %s; waiting", namespace, name, key, reading.verdict.value)
-        except ApiException as exc:
+        except ApiError as exc:
             log.error("cannot read heartbeat Secret %s/%s (%s); waiting", namespace, name, exc.reason)
         await asyncio.sleep(2)
 
@@ -97,7 +94,7 @@ class KeyWatcher:
     A Secret edited into something unusable (send key removed, too short) changes nothing: the
     keys in use stay, and the error is logged once per bad version."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, name: str, key_name: str,
+    def __init__(self, api: Client, namespace: str, name: str, key_name: str,
                  on_keys: Callable[[KeySet], None], current: KeySet) -> None:
         self.namespace, self.name, self.key_name = namespace, name, key_name
         self.on_keys, self.current = on_keys, current
@@ -107,13 +104,8 @@ class KeyWatcher:
 
     def start(self) -> None:
         """Start watching (one object: a field selector on its name, which RBAC resourceNames allows)."""
-        core = client.CoreV1Api(self.api)
-
-        def list_fn(**kw: Any) -> Any:
-            return core.list_namespaced_secret(self.namespace, **kw)
-
-        self.informer = Informer("heartbeat-secret", list_fn, self._on_event, asyncio.get_running_loop(),
-                                 field_selector=f"metadata.name={self.name}")
+        source = ResourceListWatch(self.api, SECRETS, self.namespace, fieldSelector=f"metadata.name={self.name}")
+        self.informer = Informer("heartbeat-secret", source, self._on_event, asyncio.get_running_loop())
         self.informer.start()
 
     def _on_event(self, event: str, obj: dict[str, Any]) -> None:

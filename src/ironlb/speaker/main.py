@@ -12,8 +12,8 @@ import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+from ironlb.common import kubeapi
 from ironlb.common.http import HealthServer
-from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.speaker import presence
 from ironlb.speaker.app import Speaker
@@ -78,7 +78,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 async def run(args: argparse.Namespace) -> int:
     """Run the speaker until SIGTERM/SIGINT."""
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(16, thread_name_prefix="api"))
-    api = api_client()
+    api = kubeapi.connect()
     key = await read_key(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key)
     exclude = [i for i in args.exclude_interfaces.split(",") if i]
     fwd = ForwardingSettings(enabled=args.nodeport_forwarding == "true", nft=args.nft,
@@ -104,6 +104,7 @@ async def run(args: argparse.Namespace) -> int:
         await task
     refresher.cancel()
     keys.stop()
+    api.close()
     return 0
 
 

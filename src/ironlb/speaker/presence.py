@@ -17,9 +17,7 @@ import logging
 import secrets
 from collections.abc import Callable
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
+from ironlb.common.kubeapi import CONFIGMAPS, ApiError, Client
 from ironlb.common.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -40,9 +38,9 @@ def parse(value: str) -> tuple[str, int] | None:
 class Presence:
     """Writes this node's presence; reads everyone's."""
 
-    def __init__(self, api: client.ApiClient, namespace: str, node: str, heard: Callable[[], int],
+    def __init__(self, api: Client, namespace: str, node: str, heard: Callable[[], int],
                  name: str = DEFAULT_NAME, interval: float = DEFAULT_INTERVAL_S) -> None:
-        self.core = client.CoreV1Api(api)
+        self.api = api
         self.namespace, self.node, self.heard, self.name, self.interval = namespace, node, heard, name, interval
         self.run_id = secrets.token_hex(4)
         self.seq = 0
@@ -59,9 +57,8 @@ class Presence:
         self.seq += 1
         value = f"{self.run_id}-{self.seq} {self.heard()}"
         try:
-            self.core.patch_namespaced_config_map(self.name, self.namespace, {"data": {self.node: value}},
-                                                  _request_timeout=TIMEOUT)
-        except ApiException as exc:
+            self.api.patch(CONFIGMAPS, self.name, {"data": {self.node: value}}, self.namespace, timeout=TIMEOUT)
+        except ApiError as exc:
             if exc.status != 404 or not self._create(value):
                 self._failed(f"{exc.status} {exc.reason}")
                 return False
@@ -75,8 +72,8 @@ class Presence:
         body = {"metadata": {"name": self.name, "namespace": self.namespace,
                              "labels": {"app.kubernetes.io/part-of": "ironlb"}}, "data": {self.node: value}}
         try:
-            self.core.create_namespaced_config_map(self.namespace, body, _request_timeout=TIMEOUT)
-        except ApiException as exc:
+            self.api.create(CONFIGMAPS, body, self.namespace, timeout=TIMEOUT)
+        except ApiError as exc:
             return exc.status == 409  # another speaker created it first: our next write lands
         return True
 
@@ -87,8 +84,8 @@ class Presence:
 
     def read(self) -> dict[str, tuple[str, int]]:
         """Every speaker's (token, heard) (blocking; raises when the API cannot be reached)."""
-        cm = self.core.read_namespaced_config_map(self.name, self.namespace, _request_timeout=TIMEOUT)
-        return {node: parsed for node, value in (cm.data or {}).items() if (parsed := parse(value))}
+        cm = self.api.get(CONFIGMAPS, self.name, self.namespace, timeout=TIMEOUT)
+        return {node: parsed for node, value in (cm.get("data") or {}).items() if (parsed := parse(value))}
 
     async def run(self) -> None:
         """Renew every interval, or sooner when nudged, until cancelled."""

@@ -11,11 +11,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING
 from ironlb.common.events import EventRecorder, KubeEventSink, ObjectRef
+from ironlb.common.kubeapi import SERVICES, ApiError, Client
 from ironlb.core.election import elect
 from ironlb.speaker.desired import AnnounceReason, Decision
 from ironlb.speaker.forward.plan import Backend, ServicePlan
@@ -25,6 +23,7 @@ COMPONENT = "ironlb-speaker"
 # A condition written this long ago and still not on the Service (someone else replaced it, or the write
 # was lost) is written again; sooner than this, the watch may simply not have shown our write yet.
 RESAY_AFTER = 5.0
+WRITE_TIMEOUT = (5.0, 10.0)  # (connect, read) seconds for a condition write
 
 
 def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[str, ...] = ()) -> dict[str, str]:
@@ -68,12 +67,12 @@ def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str,
 class StatusReporter:
     """Writes Service conditions and Events when what this node is responsible for changes."""
 
-    def __init__(self, api: client.ApiClient, me: str, recheck: Callable[[float], None] = lambda _: None,
+    def __init__(self, api: Client, me: str, recheck: Callable[[float], None] = lambda _: None,
                  recorder: EventRecorder | None = None) -> None:
-        self.core = client.CoreV1Api(api)
+        self.api = api
         self.me = me
         # Every Event this node writes goes through the shared recorder: aggregated and rate-limited.
-        self.events = recorder or EventRecorder(KubeEventSink(self.core), COMPONENT, me)
+        self.events = recorder or EventRecorder(KubeEventSink(api), COMPONENT, me)
         self._recheck = recheck  # asks for another report() after this many seconds
         # (service key, condition type) -> (what was said, monotonic time it was sent)
         self._said: dict[tuple[str, str], tuple[tuple[str, str, str, str], float]] = {}
@@ -141,9 +140,13 @@ class StatusReporter:
         # ours for another condition (or another writer's) is kept, never replaced by our stale copy.
         body = {"status": {"conditions": [new]}}
         try:
-            await asyncio.to_thread(self.core.patch_namespaced_service_status, meta["name"], meta["namespace"], body)
-        except ApiException as exc:
+            await asyncio.to_thread(self.api.patch, SERVICES, meta["name"], body, meta["namespace"],
+                                    subresource="status", timeout=WRITE_TIMEOUT)
+        except ApiError as exc:
             log.warning("could not write condition on %s/%s: %s", meta["namespace"], meta["name"], exc.reason)
+            return
+        except OSError as exc:  # no answer (timeout, reset): the next pass writes it again after RESAY_AFTER
+            log.warning("could not write condition on %s/%s: %s", meta["namespace"], meta["name"], exc)
             return
         if repeated:  # the same words again (ours were replaced or lost): the Event was already recorded
             return

@@ -8,61 +8,63 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from kubernetes.client.rest import ApiException
-
 from ironlb.common import informer as informer_mod
-from ironlb.common.informer import Informer
+from ironlb.common.informer import Informer, ResourceListWatch
+from ironlb.common.kubeapi import NODES, ApiError, Client, ClusterConfig
+from tests.unit.common.kubeapi.fake_server import FakeApiServer, Reply, Request
 
 
 def obj(name: str, rv: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "ns", "resourceVersion": rv}}
 
 
-class Raw:
-    def __init__(self, body: dict[str, Any]) -> None:
-        self.data = json.dumps(body).encode()
+class Watch:
+    """A scripted watch: its events, and whether it was closed."""
+
+    def __init__(self, events: list[dict[str, Any]]) -> None:
+        self.events, self.closed = events, False
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return iter(self.events)
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class Script:
-    """Lists and watches played from a script; records how each was called."""
+    """A ListWatch played from a script; records how each list and watch was asked for."""
 
     def __init__(self, lists: list[tuple[list[dict[str, Any]], str]], watches: list[Any]) -> None:
         self.lists, self.watches = lists, watches
         self.list_calls: list[dict[str, Any]] = []
         self.watch_calls: list[dict[str, Any]] = []
         self.informer: Informer | None = None
+        self.streams: list[Watch] = []
 
-    def list_fn(self, **kwargs: Any) -> Raw:
+    def list(self, **kwargs: Any) -> dict[str, Any]:
         self.list_calls.append(kwargs)
         items, rv = self.lists.pop(0) if self.lists else ([], "0")
-        return Raw({"items": items, "metadata": {"resourceVersion": rv}})
+        return {"items": items, "metadata": {"resourceVersion": rv}}
 
-    def factory(self) -> Any:
-        script = self
-
-        class W:
-            def stream(self, fn: Any, **kwargs: Any) -> Iterator[dict[str, Any]]:
-                script.watch_calls.append(kwargs)
-                if not script.watches:
-                    assert script.informer is not None
-                    script.informer.stop()
-                    return iter(())
-                step = script.watches.pop(0)
-                if isinstance(step, Exception):
-                    raise step
-                return iter(step)
-
-            def stop(self) -> None:
-                pass
-
-        return W()
+    def watch(self, **kwargs: Any) -> Watch:
+        self.watch_calls.append(kwargs)
+        if not self.watches:
+            assert self.informer is not None
+            self.informer.stop()
+            self.streams.append(Watch([]))
+            return self.streams[-1]
+        step = self.watches.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        self.streams.append(Watch(step))
+        return self.streams[-1]
 
 
 async def run(script: Script) -> list[tuple[str, str, str]]:
     seen: list[tuple[str, str, str]] = []
     loop = asyncio.get_running_loop()
-    inf = Informer("t", script.list_fn, lambda kind, o: seen.append(
-        (kind, o["metadata"]["name"], o["metadata"]["resourceVersion"])), loop, watch_factory=script.factory)
+    inf = Informer("t", script, lambda kind, o: seen.append(
+        (kind, o["metadata"]["name"], o["metadata"]["resourceVersion"])), loop)
     script.informer = inf
     inf.start()
     await asyncio.to_thread(inf._thread.join, 10)
@@ -73,8 +75,8 @@ async def run(script: Script) -> list[tuple[str, str, str]]:
 async def test_a_finished_watch_resumes_from_the_last_version_and_bookmark(monkeypatch: Any) -> None:
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
     script = Script([([obj("a", "1")], "10")], [
-        [{"type": "MODIFIED", "raw_object": obj("a", "11")}, {"type": "BOOKMARK", "raw_object": obj("", "15")}],
-        [{"type": "ADDED", "raw_object": obj("b", "16")}],
+        [{"type": "MODIFIED", "object": obj("a", "11")}, {"type": "BOOKMARK", "object": obj("", "15")}],
+        [{"type": "ADDED", "object": obj("b", "16")}],
     ])
     seen = await run(script)
     assert seen == [("ADDED", "a", "1"), ("MODIFIED", "a", "11"), ("ADDED", "b", "16")]
@@ -86,7 +88,7 @@ async def test_gone_relists_and_emits_only_the_difference(monkeypatch: Any) -> N
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
     script = Script([([obj("a", "1"), obj("b", "2"), obj("c", "3")], "10"),
                      ([obj("a", "1"), obj("b", "7"), obj("d", "8")], "20")], [
-        [{"type": "ERROR", "raw_object": {"kind": "Status", "code": 410, "message": "too old"}}],
+        [{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}],
     ])
     seen = await run(script)
     assert seen[3:] == [("MODIFIED", "b", "7"), ("ADDED", "d", "8"), ("DELETED", "c", "3")]
@@ -95,7 +97,7 @@ async def test_gone_relists_and_emits_only_the_difference(monkeypatch: Any) -> N
 
 async def test_a_410_raised_by_the_client_also_relists(monkeypatch: Any) -> None:
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
-    script = Script([([], "10"), ([obj("a", "30")], "30")], [ApiException(status=410)])
+    script = Script([([], "10"), ([obj("a", "30")], "30")], [ApiError(410, "Gone")])
     seen = await run(script)
     assert seen == [("ADDED", "a", "30")]
     assert script.informer is not None and script.informer.counts["gone"] == 1
@@ -103,7 +105,7 @@ async def test_a_410_raised_by_the_client_also_relists(monkeypatch: Any) -> None
 
 async def test_errors_keep_what_is_known_and_resume_without_relisting(monkeypatch: Any) -> None:
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
-    script = Script([([obj("a", "1")], "10")], [OSError("connection reset"), ApiException(status=500), []])
+    script = Script([([obj("a", "1")], "10")], [OSError("connection reset"), ApiError(500, "Internal Error"), []])
     seen = await run(script)
     assert seen == [("ADDED", "a", "1")]
     assert len(script.list_calls) == 1
@@ -115,8 +117,9 @@ async def test_every_request_has_a_timeout(monkeypatch: Any) -> None:
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
     script = Script([([], "10")], [[]])
     await run(script)
-    assert all(c.get("_request_timeout") for c in script.list_calls + script.watch_calls)
-    assert all(c.get("timeout_seconds") and c.get("allow_watch_bookmarks") for c in script.watch_calls)
+    assert all(c.get("timeout") for c in script.list_calls + script.watch_calls)
+    assert all(c["timeout_seconds"] < c["timeout"][1] for c in script.watch_calls)  # silence past the end: dead
+    assert all(s.closed for s in script.streams)
 
 
 def fat(name: str, rv: str, note: str = "x") -> dict[str, Any]:
@@ -133,8 +136,8 @@ def drop_managed_fields(o: dict[str, Any]) -> dict[str, Any]:
 async def run_transformed(script: Script, transform: Any) -> tuple[list[tuple[str, dict[str, Any]]], Informer]:
     """Run SCRIPT through an informer with TRANSFORM; the events with their objects, and the informer."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    inf = Informer("t", script.list_fn, lambda kind, o: seen.append((kind, o)), asyncio.get_running_loop(),
-                   watch_factory=script.factory, transform=transform)
+    inf = Informer("t", script, lambda kind, o: seen.append((kind, o)), asyncio.get_running_loop(),
+                   transform=transform)
     script.informer = inf
     inf.start()
     await asyncio.to_thread(inf._thread.join, 10)
@@ -145,8 +148,8 @@ async def run_transformed(script: Script, transform: Any) -> tuple[list[tuple[st
 async def test_the_transform_applies_to_list_items_every_watch_event_and_what_is_known(monkeypatch: Any) -> None:
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
     script = Script([([fat("a", "1"), fat("b", "2")], "10")], [[
-        {"type": "ADDED", "raw_object": fat("c", "11")}, {"type": "MODIFIED", "raw_object": fat("a", "12")},
-        {"type": "DELETED", "raw_object": fat("b", "13")}, {"type": "BOOKMARK", "raw_object": obj("", "14")},
+        {"type": "ADDED", "object": fat("c", "11")}, {"type": "MODIFIED", "object": fat("a", "12")},
+        {"type": "DELETED", "object": fat("b", "13")}, {"type": "BOOKMARK", "object": obj("", "14")},
     ]])
     seen, inf = await run_transformed(script, drop_managed_fields)
     assert [(kind, o["metadata"]["name"]) for kind, o in seen] == [
@@ -162,7 +165,7 @@ async def test_a_relist_after_a_transform_emits_nothing_for_unchanged_objects(mo
     monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
     # The second list differs only in what the transform drops (and one version): only that one is news.
     script = Script([([fat("a", "1"), fat("b", "2")], "10"), ([fat("a", "1", "other"), fat("b", "3")], "20")], [
-        [{"type": "ERROR", "raw_object": {"kind": "Status", "code": 410, "message": "too old"}}],
+        [{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}],
     ])
     seen, inf = await run_transformed(script, drop_managed_fields)
     assert [(kind, o["metadata"]["name"]) for kind, o in seen] == [("ADDED", "a"), ("ADDED", "b"), ("MODIFIED", "b")]
@@ -177,7 +180,7 @@ async def test_a_failing_transform_keeps_the_object_whole_and_counts(monkeypatch
             raise KeyError("spec")
         return drop_managed_fields(o)
 
-    script = Script([([fat("a", "1"), fat("odd", "2")], "10")], [[{"type": "MODIFIED", "raw_object": fat("odd", "3")}]])
+    script = Script([([fat("a", "1"), fat("odd", "2")], "10")], [[{"type": "MODIFIED", "object": fat("odd", "3")}]])
     seen, inf = await run_transformed(script, picky)
     assert [(kind, o["metadata"]["name"], "slim" in o) for kind, o in seen] == [
         ("ADDED", "a", True), ("ADDED", "odd", False), ("MODIFIED", "odd", False)]
@@ -192,15 +195,15 @@ class Pages(Script):
         super().__init__([], [])
         self.items, self.expired = items, expired
 
-    def list_fn(self, **kwargs: Any) -> Raw:
+    def list(self, **kwargs: Any) -> dict[str, Any]:
         self.list_calls.append(kwargs)
-        token = kwargs.get("_continue")
+        token = kwargs.get("continue_token")
         if token in self.expired:
-            raise ApiException(status=410, reason="Expired")
+            raise ApiError(410, "Gone", "continue token expired", "Expired")
         start, limit = int(token or 0), kwargs.get("limit") or len(self.items)
         end = start + limit
         more = str(end) if end < len(self.items) else ""
-        return Raw({"items": self.items[start:end], "metadata": {"resourceVersion": "50", "continue": more}})
+        return {"items": self.items[start:end], "metadata": {"resourceVersion": "50", "continue": more}}
 
 
 async def test_lists_come_in_pages_and_the_watch_starts_from_their_version(monkeypatch: Any) -> None:
@@ -209,10 +212,10 @@ async def test_lists_come_in_pages_and_the_watch_starts_from_their_version(monke
     script = Pages([fat(f"o{i}", str(i)) for i in range(5)])
     seen, inf = await run_transformed(script, drop_managed_fields)
     assert [o["metadata"]["name"] for _, o in seen] == ["o0", "o1", "o2", "o3", "o4"]
-    assert [(c["limit"], c.get("_continue")) for c in script.list_calls] == [(2, None), (2, "2"), (2, "4")]
+    assert [(c["limit"], c["continue_token"]) for c in script.list_calls] == [(2, None), (2, "2"), (2, "4")]
     assert inf.counts["lists"] == 1 and len(inf.known()) == 5
     assert script.watch_calls[0]["resource_version"] == "50"
-    assert all("limit" not in c and "_continue" not in c for c in script.watch_calls)
+    assert all("limit" not in c and "continue_token" not in c for c in script.watch_calls)
 
 
 async def test_an_expired_continue_token_lists_again_in_one_piece(monkeypatch: Any) -> None:
@@ -221,6 +224,42 @@ async def test_an_expired_continue_token_lists_again_in_one_piece(monkeypatch: A
     script = Pages([fat(f"o{i}", str(i)) for i in range(5)], expired=("4",))
     seen, inf = await run_transformed(script, drop_managed_fields)
     assert [o["metadata"]["name"] for _, o in seen] == ["o0", "o1", "o2", "o3", "o4"]  # each once
-    assert [(c.get("limit"), c.get("_continue")) for c in script.list_calls] == [
+    assert [(c.get("limit"), c.get("continue_token")) for c in script.list_calls] == [
         (2, None), (2, "2"), (2, "4"), (None, None)]
     assert inf.counts["lists"] == 1 and inf.counts["errors"] == 0
+
+
+async def test_over_http_pages_watches_and_a_410_error_event_relist(monkeypatch: Any) -> None:
+    """The informer on the real client against a scripted server: the requests it makes, what it makes of them."""
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+    monkeypatch.setattr(informer_mod, "PAGE_SIZE", 1)
+    lists = {"": ([obj("a", "1")], "t1"), "t1": ([obj("b", "2")], ""), "relist": ([obj("b", "2")], "")}
+    gone = {"type": "ERROR", "object": {"kind": "Status", "code": 410, "reason": "Expired", "message": "too old"}}
+    watches = [[{"type": "MODIFIED", "object": obj("a", "11")}, {"type": "BOOKMARK", "object": obj("", "15")}],
+               [gone]]
+
+    def answer(req: Request) -> Reply:
+        if req.query.get("watch") != "true":
+            relisting = len(watches) < 2  # once a watch has been served, a list is the relist after the 410
+            items, more = lists[req.query.get("continue") or ("relist" if relisting else "")]
+            return Reply(body={"items": items, "metadata": {"resourceVersion": "10" if more else "20",
+                                                            "continue": more}})
+        if not watches:
+            inf.stop()
+            return Reply(chunks=[])
+        return Reply(chunks=[b"".join(json.dumps(e).encode() + b"\n" for e in watches.pop(0))])
+
+    seen: list[tuple[str, str, str]] = []
+    with FakeApiServer() as server, Client(ClusterConfig("http", "127.0.0.1", server.port)) as api:
+        server.route("GET", "/api/v1/nodes", answer)
+        inf = Informer("nodes", ResourceListWatch(api, NODES), lambda kind, o: seen.append(
+            (kind, o["metadata"]["name"], o["metadata"]["resourceVersion"])), asyncio.get_running_loop())
+        inf.start()
+        await asyncio.to_thread(inf._thread.join, 10)
+        await asyncio.sleep(0.05)
+    asked = [(r.query.get("watch"), r.query.get("resourceVersion"), r.query.get("limit"), r.query.get("continue"))
+             for r in server.requests]
+    assert asked == [(None, None, "1", None), (None, None, "1", "t1"), ("true", "20", None, None),
+                     ("true", "15", None, None), (None, None, "1", None), ("true", "20", None, None)]
+    assert seen == [("ADDED", "a", "1"), ("ADDED", "b", "2"), ("MODIFIED", "a", "11"), ("DELETED", "a", "11")]
+    assert inf.counts["gone"] == 1 and inf.counts["errors"] == 0

@@ -6,8 +6,8 @@ import asyncio
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
 
+from ironlb.common.kubeapi import ApiError
 from ironlb.speaker.fence_loop import Fencer
 from ironlb.speaker.fencing import ApiProbe, Fence, FenceDecision
 from ironlb.speaker.interfaces import Skip, classify, lost_carrier, usable
@@ -142,9 +142,9 @@ def fencer(carrier: bool = True) -> tuple[Fencer, FakeLiveness, FakePresence, li
 def test_probe_tells_an_answering_api_from_an_unreachable_one() -> None:
     f, _, presence, _ = fencer()
     assert f.probe().api is ApiProbe.REACHABLE and f.probe().presence["n2"] == ("b-1", 1)
-    presence.fail = ApiException(status=403)
+    presence.fail = ApiError(403, "Forbidden")
     assert f.probe().api is ApiProbe.REACHABLE  # it answered: no proof, but not cut off
-    presence.fail = ApiException(status=503)
+    presence.fail = ApiError(503, "Service Unavailable")
     assert f.probe().api is ApiProbe.UNREACHABLE
     presence.fail = TimeoutError("read timed out")
     assert f.probe().api is ApiProbe.UNREACHABLE

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import types
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
 
+from ironlb.common.kubeapi import CONFIGMAPS, ApiError, Resource
 from ironlb.speaker.presence import Presence, parse
 
 PARSES = [("r1-3 2", ("r1-3", 2)), ("r1-3 0", ("r1-3", 0)), ("", None), ("r1-3", None), ("r1-3 x", None),
@@ -21,32 +20,36 @@ def test_parse(value: str, want: tuple[str, int] | None) -> None:
 
 
 class FakeCore:
+    """The API client's ConfigMap calls, on one ConfigMap held in memory."""
+
     def __init__(self, exists: bool = True, create_status: int | None = None) -> None:
         self.data: dict[str, str] | None = {} if exists else None
         self.create_status = create_status
         self.calls: list[str] = []
 
-    def patch_namespaced_config_map(self, name: str, namespace: str, body: dict, **kw: Any) -> None:
+    def patch(self, resource: Resource, name: str, body: dict, namespace: str, **kw: Any) -> dict[str, Any]:
+        assert resource == CONFIGMAPS and kw["timeout"]
         self.calls.append("patch")
-        assert kw["_request_timeout"]
         if self.data is None:
-            raise ApiException(status=404)
+            raise ApiError(404, "Not Found")
         self.data.update(body["data"])
+        return {}
 
-    def create_namespaced_config_map(self, namespace: str, body: dict, **kw: Any) -> None:
+    def create(self, resource: Resource, body: dict, namespace: str, **kw: Any) -> dict[str, Any]:
+        assert resource == CONFIGMAPS and kw["timeout"]
         self.calls.append("create")
         if self.create_status:
-            raise ApiException(status=self.create_status)
+            raise ApiError(self.create_status, "Conflict" if self.create_status == 409 else "Forbidden")
         self.data = dict(body["data"])
+        return body
 
-    def read_namespaced_config_map(self, name: str, namespace: str, **kw: Any) -> Any:
-        return types.SimpleNamespace(data={**(self.data or {}), "garbled": "no-count"})
+    def get(self, resource: Resource, name: str, namespace: str, **kw: Any) -> dict[str, Any]:
+        assert resource == CONFIGMAPS and kw["timeout"]
+        return {"data": {**(self.data or {}), "garbled": "no-count"}}
 
 
 def presence(core: FakeCore, heard: list[int]) -> Presence:
-    p = Presence(object(), "ns", "n1", lambda: heard[0])  # type: ignore[arg-type]
-    p.core = core  # type: ignore[assignment]
-    return p
+    return Presence(core, "ns", "n1", lambda: heard[0])  # type: ignore[arg-type]
 
 
 def test_each_renewal_changes_the_value_and_carries_the_heard_count() -> None:

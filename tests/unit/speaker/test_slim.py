@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from kubernetes import client
 
 from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING
+from ironlb.common.kubeapi import SERVICES, Client, ClusterConfig, Resource
 from ironlb.speaker import slim
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.cluster import ClusterState
@@ -22,6 +22,8 @@ from ironlb.speaker.forward.plan import Backend, ServicePlan
 from ironlb.speaker.incremental import IncrementalDesired
 from ironlb.speaker.status import StatusReporter, _current, forwarding_condition, service_ref
 from tests.unit.speaker.test_incremental import ad, pool
+
+OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these tests make no API call
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 MANAGED = [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "v1",
@@ -215,8 +217,11 @@ class FakeCore:
     def __init__(self) -> None:
         self.patches: list[tuple[str, str, dict[str, Any]]] = []
 
-    def patch_namespaced_service_status(self, name: str, namespace: str, body: dict[str, Any]) -> None:
+    def patch(self, resource: Resource, name: str, body: dict[str, Any], namespace: str, *, subresource: str,
+              timeout: Any) -> dict[str, Any]:
+        assert resource == SERVICES and subresource == "status" and timeout
         self.patches.append((name, namespace, body))
+        return {}
 
 
 class FakeRecorder:
@@ -231,15 +236,14 @@ class FakeRecorder:
 
 async def _writes(svc: dict[str, Any]) -> tuple[list[Any], list[Any]]:
     recorder = FakeRecorder()
-    reporter = StatusReporter(client.ApiClient(), "n1", recorder=recorder)  # type: ignore[arg-type]
-    reporter.core = FakeCore()  # type: ignore[assignment]
+    reporter = StatusReporter(FakeCore(), "n1", recorder=recorder)  # type: ignore[arg-type]
     ip = svc["status"]["loadBalancer"]["ingress"][0]["ip"]
     # The same status as on the Service, other words: the transition time is carried over from it.
     reporter.say(svc, CONDITION_ANNOUNCED, {"status": "True", "reason": "Announcing", "message": f"{ip} from n1"})
     reporter.say(svc, CONDITION_FORWARDING, {"status": "True", "reason": "Forwarding", "message": "n1"})
     reporter.say(svc, "ironlb.io/Unseen", {"status": "True", "reason": "Said", "message": "first time"})
     await reporter.flush()
-    return reporter.core.patches, recorder.events  # type: ignore[attr-defined]
+    return reporter.api.patches, recorder.events  # type: ignore[attr-defined]
 
 
 async def test_full_and_slim_services_give_the_same_conditions_writes_and_events() -> None:
@@ -259,7 +263,7 @@ async def test_full_and_slim_services_give_the_same_conditions_writes_and_events
 
 
 async def test_the_speakers_informers_slim_services_slices_and_nodes_only() -> None:
-    speaker = Speaker("n1", None, client.ApiClient(), b"k" * 32, 7946, [])
+    speaker = Speaker("n1", None, OFFLINE, b"k" * 32, 7946, [])
     got = {kind: speaker._informer(kind, lambda **_: None).transform
            for kind in ("services", "slices", "nodes", "pools", "advertisements")}
     assert got == {"services": slim.service, "slices": slim.endpoint_slice, "nodes": slim.node,

@@ -6,9 +6,9 @@ import logging
 from typing import Any
 
 import pytest
-from kubernetes import client
 
 from ironlb.common.events import EventRecorder
+from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.announcer import Announcer, Interface, resolve
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.desired import ALL_INTERFACES
@@ -17,6 +17,8 @@ from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import FakePacketIO
 from ironlb.speaker.l2.responder import Responder, Verdict
 from tests.unit.common.test_events import FakeClock, RecordingSink
+
+OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these tests make no API call
 
 VIP = "203.0.113.10"
 
@@ -112,7 +114,7 @@ def test_an_interface_that_vanishes_before_its_sockets_open_is_skipped() -> None
 
 def test_a_flood_of_duplicate_frames_is_counted_and_logged_and_recorded_a_few_times(
         caplog: pytest.LogCaptureFixture) -> None:
-    speaker = Speaker("node-1", None, client.ApiClient(), b"k" * 32, 7946, [])
+    speaker = Speaker("node-1", None, OFFLINE, b"k" * 32, 7946, [])
     sink = RecordingSink()
     speaker.status.events = EventRecorder(sink, "ironlb-speaker", "node-1", clock=FakeClock())
     svc = {"metadata": {"name": "web", "namespace": "default", "uid": "u1"}}

@@ -149,23 +149,21 @@ def test_forged_heartbeats_are_rejected_before_the_table() -> None:
 async def test_a_heartbeat_key_shorter_than_32_bytes_is_refused(monkeypatch: pytest.MonkeyPatch,
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     import base64
-    import types
 
+    from ironlb.common.kubeapi import SECRETS, Resource
     from ironlb.speaker import keys as main
 
     keys = [b"short-key", b"k" * 31, b"k" * 32]
 
-    class FakeCore:
-        def __init__(self, _api: object) -> None: ...
-
-        def read_namespaced_secret(self, name: str, namespace: str) -> object:
-            return types.SimpleNamespace(data={"key": base64.b64encode(keys.pop(0)).decode()})
+    class FakeApi:
+        def get(self, resource: Resource, name: str, namespace: str) -> dict[str, object]:
+            assert resource == SECRETS and (namespace, name) == ("kube-system", "ironlb-heartbeat")
+            return {"data": {"key": base64.b64encode(keys.pop(0)).decode()}}
 
     async def no_wait(_s: float) -> None: ...
 
-    monkeypatch.setattr(main.client, "CoreV1Api", FakeCore)
     monkeypatch.setattr(main.asyncio, "sleep", no_wait)
-    assert (await main.read_key(object(), "kube-system", "ironlb-heartbeat", "key")).send == b"k" * 32
+    assert (await main.read_key(FakeApi(), "kube-system", "ironlb-heartbeat", "key")).send == b"k" * 32  # type: ignore[arg-type]
     assert sum("fewer than the 32 required" in r.getMessage() for r in caplog.records) == 2
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from kubernetes import client
 from prometheus_client import generate_latest
 
+from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.fast.remote import FastProcess
 from ironlb.speaker.metrics import registry_for
 from tests.unit.speaker.fast.test_plane import free_port
 
+OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these tests make no API call
+
 
 async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
-    speaker = Speaker("node-1", None, client.ApiClient(), b"k" * 32, 7946, [])
+    speaker = Speaker("node-1", None, OFFLINE, b"k" * 32, 7946, [])
     registry = registry_for(lambda: speaker)
     text = generate_latest(registry).decode()
     assert "ironlb_speaker_alive_peers 0.0" in text and "ironlb_speaker_announced_ips 0.0" in text

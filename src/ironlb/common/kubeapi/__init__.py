@@ -1,0 +1,33 @@
+"""IronLB's own Kubernetes REST client: what the speaker needs, without the kubernetes package's memory.
+
+`connect()` reads the in-cluster service account or a kubeconfig, as `ironlb.common.kube.api_client`
+does for the kubernetes package, and returns a `Client` whose calls take and give plain dicts.
+"""
+
+from __future__ import annotations
+
+from ironlb.common.kubeapi.client import JSON_PATCH, MERGE, STRATEGIC, ApiError, Client
+from ironlb.common.kubeapi.config import ClusterConfig, ConfigError, load
+from ironlb.common.kubeapi.resources import (
+    CONFIGMAPS,
+    ENDPOINTSLICES,
+    EVENTS,
+    IP_ADDRESS_POOLS,
+    L2_ADVERTISEMENTS,
+    NODES,
+    SECRETS,
+    SERVICES,
+    Resource,
+)
+from ironlb.common.kubeapi.transport import ProtocolError, Timeout
+from ironlb.common.kubeapi.watch import WatchStream
+
+
+def connect(kubeconfig: str | None = None, context: str | None = None, pool_size: int = 16) -> Client:
+    """A Client from the in-cluster service account, else KUBECONFIG (or $KUBECONFIG, ~/.kube/config)."""
+    return Client(load(kubeconfig, context), pool_size=pool_size)
+
+
+__all__ = ["CONFIGMAPS", "ENDPOINTSLICES", "EVENTS", "IP_ADDRESS_POOLS", "JSON_PATCH", "L2_ADVERTISEMENTS", "MERGE",
+           "NODES", "SECRETS", "SERVICES", "STRATEGIC", "ApiError", "Client", "ClusterConfig", "ConfigError",
+           "ProtocolError", "Resource", "Timeout", "WatchStream", "connect", "load"]

@@ -1,0 +1,115 @@
+"""The speaker's own API client against the real API server: presence, heartbeat keys, Events, informers
+(paged lists, watches), and errors as the server words them. (A 410 is hard to provoke here: the watch cache
+serves old versions and continue tokens past an etcd compaction; the unit tests feed the client real 410 bodies.)"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import Iterator
+
+import pytest
+
+from e2e.lab.config import KUBECONFIG
+from e2e.lab.testing import Kube, wait_for
+from ironlb.common import informer as informer_mod
+from ironlb.common import kubeapi
+from ironlb.common.events import EventNotFound, KubeEventSink
+from ironlb.common.informer import Informer, ResourceListWatch
+from ironlb.common.kubeapi import CONFIGMAPS, EVENTS, SECRETS, ApiError
+from ironlb.speaker.keys import KeyWatcher, read_key
+from ironlb.speaker.liveness.protocol import KeySet
+from ironlb.speaker.presence import Presence
+
+pytestmark = pytest.mark.lab
+NS = "speaker-api"
+
+
+@pytest.fixture
+def api(kube: Kube) -> Iterator[kubeapi.Client]:
+    """The speaker's client on the lab's kubeconfig (client certificates), in a namespace emptied for the test."""
+    kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    kube.kubectl("delete", "configmaps,secrets,events", "--all", "-n", NS)
+    with kubeapi.connect(str(KUBECONFIG)) as client:
+        yield client
+
+
+def test_presence_creates_its_configmap_then_patches_its_own_key(api: kubeapi.Client) -> None:
+    one, two = Presence(api, NS, "node-1", lambda: 2), Presence(api, NS, "node-2", lambda: 0)
+    assert one.write() and two.write() and one.write()
+    seen = one.read()
+    assert seen["node-1"] == (f"{one.run_id}-2", 2) and seen["node-2"] == (f"{two.run_id}-1", 0)
+    labels = api.get(CONFIGMAPS, "ironlb-speaker-presence", NS)["metadata"]["labels"]
+    assert labels == {"app.kubernetes.io/part-of": "ironlb"}
+
+
+def test_errors_carry_the_servers_status_and_message(api: kubeapi.Client) -> None:
+    with pytest.raises(ApiError) as err:
+        api.get(CONFIGMAPS, "absent", NS)
+    assert (err.value.status, err.value.status_reason) == (404, "NotFound")
+    assert '"absent" not found' in err.value.message
+    api.create(CONFIGMAPS, {"metadata": {"name": "twice"}}, NS)
+    with pytest.raises(ApiError) as err:
+        api.create(CONFIGMAPS, {"metadata": {"name": "twice"}}, NS)
+    assert (err.value.status, err.value.status_reason) == (409, "AlreadyExists")
+
+
+def b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode()
+
+
+async def test_heartbeat_keys_are_read_and_followed(api: kubeapi.Client) -> None:
+    first, second = b"a" * 32, b"b" * 32
+    api.create(SECRETS, {"metadata": {"name": "hb"}, "data": {"key": b64(first)}}, NS)
+    keys = await read_key(api, NS, "hb", "key")
+    assert keys.send == first
+    changes: list[KeySet] = []
+    watcher = KeyWatcher(api, NS, "hb", "key", changes.append, keys)
+    watcher.start()
+    try:
+        assert watcher.informer is not None
+        await asyncio.wait_for(watcher.informer.synced.wait(), 10)
+        api.patch(SECRETS, "hb", {"data": {"key": b64(second), "previous": b64(first)}}, NS)
+        await asyncio.to_thread(wait_for, lambda: changes or None, 10)
+    finally:
+        watcher.stop()
+    assert changes[-1].send == second and first in changes[-1].accepted
+
+
+def test_events_are_created_then_patched_and_a_missing_one_is_said(api: kubeapi.Client) -> None:
+    sink = KubeEventSink(api)
+    body = {"metadata": {"name": "web.1", "namespace": NS}, "reason": "NodeAssigned", "message": "on node-1",
+            "type": "Normal", "count": 1, "involvedObject": {"apiVersion": "v1", "kind": "Service", "name": "web",
+                                                             "namespace": NS},
+            "firstTimestamp": "2026-01-01T00:00:00Z", "lastTimestamp": "2026-01-01T00:00:00Z",
+            "source": {"component": "ironlb-speaker", "host": "node-1"}}
+    sink.create(NS, body)
+    sink.patch(NS, "web.1", {"count": 2, "lastTimestamp": "2026-01-01T00:00:05Z", "message": "on node-1 again"})
+    event = api.get(EVENTS, "web.1", NS)
+    assert (event["count"], event["message"]) == (2, "on node-1 again")
+    with pytest.raises(EventNotFound):
+        sink.patch(NS, "expired.1", {"count": 3})
+
+
+async def test_an_informer_lists_in_pages_and_follows_changes(api: kubeapi.Client,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(informer_mod, "PAGE_SIZE", 2)
+    for i in range(5):
+        api.create(CONFIGMAPS, {"metadata": {"name": f"cm-{i}", "labels": {"set": "x"}}, "data": {"v": "0"}}, NS)
+    seen: list[tuple[str, str]] = []
+    source = ResourceListWatch(api, CONFIGMAPS, NS, labelSelector="set=x")
+    inf = Informer("configmaps", source, lambda kind, o: seen.append((kind, o["metadata"]["name"])),
+                   asyncio.get_running_loop())
+    inf.start()
+    try:
+        await asyncio.wait_for(inf.synced.wait(), 10)
+        await asyncio.sleep(0.05)
+        assert sorted(seen) == [("ADDED", f"cm-{i}") for i in range(5)]
+        api.patch(CONFIGMAPS, "cm-1", {"data": {"v": "1"}}, NS)
+        api.delete(CONFIGMAPS, "cm-2", NS)
+        api.create(CONFIGMAPS, {"metadata": {"name": "not-in-set"}}, NS)
+        await asyncio.to_thread(wait_for, lambda: len(seen) >= 7 or None, 10)
+    finally:
+        inf.stop()
+    assert seen[5:] == [("MODIFIED", "cm-1"), ("DELETED", "cm-2")]
+    assert inf.counts["lists"] == 1 and inf.counts["errors"] == 0
