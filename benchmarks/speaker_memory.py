@@ -54,18 +54,19 @@ def rss_mb(pid: int | str = "self") -> float:
 
 
 class Informers:
-    """What the real informers keep: each kind's objects, slimmed, by key; every event goes on to the speaker."""
+    """What the speaker's informers keep (keep_objects=False): each kind's resourceVersions by key, to diff a
+    relist; every event goes on to the speaker, slimmed."""
 
     def __init__(self, speaker: Any) -> None:
         self.speaker = speaker
-        self.known: dict[str, dict[str, dict[str, Any]]] = {}
+        self.known: dict[str, dict[str, str]] = {}
 
     def event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         """One watch event, through the kind's transform into the store and on to the speaker."""
         transform = slim.TRANSFORMS.get(kind)
         obj = transform(obj) if transform else obj
         meta = obj["metadata"]
-        self.known.setdefault(kind, {})[f"{meta.get('namespace', '')}/{meta['name']}"] = obj
+        self.known.setdefault(kind, {})[f"{meta.get('namespace', '')}/{meta['name']}"] = meta.get("resourceVersion")
         self.speaker._on_event(kind, event, obj)
 
     def relist(self, objects: Iterable[tuple[str, str, dict[str, Any]]]) -> None:

@@ -91,8 +91,7 @@ class NullStatus:
 
 def make_speaker(args: argparse.Namespace) -> Any:
     """The real Speaker, its informers replaced by a synthetic feed through the same callback."""
-    from kubernetes import client
-
+    from ironlb.common.kubeapi import Client, ClusterConfig
     from ironlb.speaker.app import Speaker
     from ironlb.speaker.forward import ForwardingSettings
 
@@ -112,7 +111,10 @@ def make_speaker(args: argparse.Namespace) -> Any:
             finally:
                 task.cancel()
 
-    sp = Bench("node-1", None, client.ApiClient(), KEY, PORT, ["mgmt0"], ForwardingSettings(enabled=False),
+    # An API client the speaker never calls here (its status reporter is replaced, it has no informers):
+    # the speaker's own client, so the process loads what a real speaker loads.
+    api = Client(ClusterConfig("http", "127.0.0.1", 9))
+    sp = Bench("node-1", None, api, KEY, PORT, ["mgmt0"], ForwardingSettings(enabled=False),
                kube_proxy_metrics_url="", heartbeat=timings(args))
     sp.status = NullStatus()
     return sp

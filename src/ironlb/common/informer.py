@@ -89,25 +89,45 @@ def _version(obj: dict[str, Any]) -> str | None:
     return (obj.get("metadata") or {}).get("resourceVersion")
 
 
+def _stub(key: str, version: str | None) -> dict[str, Any]:
+    """What a DELETED event found by a relist carries where only versions are kept: the object's identity."""
+    namespace, _, name = key.partition("/")
+    meta: dict[str, Any] = {"name": name, "resourceVersion": version}
+    if namespace:
+        meta["namespace"] = namespace
+    return {"metadata": meta}
+
+
 class Informer:
     """Lists then watches one resource; calls `handler(type, obj)` on the loop for each change."""
 
     def __init__(self, name: str, source: ListWatch, handler: Handler, loop: asyncio.AbstractEventLoop,
-                 *, transform: Transform | None = None) -> None:
+                 *, transform: Transform | None = None, keep_objects: bool = True) -> None:
         self.name, self.source, self.handler, self.loop = name, source, handler, loop
         self.transform = transform
+        # A caller that keeps its own view of every object (the speaker) needs only versions here to diff a
+        # relist: a second copy of 10,000 Services and slices would be held for nothing (~20 MB of them).
+        self.keep_objects = keep_objects
         self.synced = asyncio.Event()
         self.connected = False
         self.counts = {"lists": 0, "watches": 0, "gone": 0, "errors": 0, "transform_errors": 0}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"informer-{name}", daemon=True)
-        self._known: dict[str, dict[str, Any]] = {}
+        self._known: dict[str, Any] = {}  # key -> the object, or only its resourceVersion (keep_objects False)
         self._lock = threading.Lock()  # _known is written by the watch thread, read from the loop
 
     def known(self) -> list[dict[str, Any]]:
         """The objects as last listed or watched (a copy; safe to read from the loop)."""
+        if not self.keep_objects:
+            raise RuntimeError(f"informer {self.name} keeps versions only, not objects")
         with self._lock:
             return list(self._known.values())
+
+    def _held(self, obj: dict[str, Any]) -> Any:
+        return obj if self.keep_objects else _version(obj)
+
+    def _held_version(self, held: Any) -> str | None:
+        return _version(held) if self.keep_objects else held
 
     def start(self) -> None:
         """Start watching in the background."""
@@ -143,17 +163,18 @@ class Informer:
             log.info("paged list of %s expired; listing it in one piece", self.name)
             seen, version = self._list(None)
         self.counts["lists"] += 1
+        held = {key: self._held(item) for key, item in seen.items()}
         with self._lock:
-            before, self._known = self._known, seen
+            before, self._known = self._known, held
         for key, item in seen.items():
             old = before.get(key)
             if old is None:
                 self._emit("ADDED", item)
-            elif _version(old) != _version(item):
+            elif self._held_version(old) != _version(item):
                 self._emit("MODIFIED", item)
-        for key, item in before.items():
+        for key, old in before.items():
             if key not in seen:
-                self._emit("DELETED", item)
+                self._emit("DELETED", old if self.keep_objects else _stub(key, old))
         return version
 
     def _list(self, page_size: int | None) -> tuple[dict[str, dict[str, Any]], str]:
@@ -206,7 +227,7 @@ class Informer:
                 if kind == "DELETED":
                     self._known.pop(_key(obj), None)
                 else:
-                    self._known[_key(obj)] = obj
+                    self._known[_key(obj)] = self._held(obj)
             self._emit(kind, obj)
         return _version(obj)
 

@@ -164,8 +164,9 @@ class Speaker:
 
     def _informer(self, name: str, resource: Resource) -> Informer:
         # Each kind is kept as the speaker reads it (slim.py): memory grows with what is read, not what is sent.
+        # The view holds every object; the informer keeps only versions, to diff its relists.
         return Informer(name, ResourceListWatch(self.api, resource), lambda ev, obj: self._on_event(name, ev, obj),
-                        asyncio.get_running_loop(), transform=slim.TRANSFORMS.get(name))
+                        asyncio.get_running_loop(), transform=slim.TRANSFORMS.get(name), keep_objects=False)
 
     async def run(self, server: Server | None = None) -> None:
         """Run until cancelled; every component is stopped, in reverse order, on the way out."""

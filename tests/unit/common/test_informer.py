@@ -8,6 +8,8 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
+
 from ironlb.common import informer as informer_mod
 from ironlb.common.informer import Informer, ResourceListWatch
 from ironlb.common.kubeapi import NODES, ApiError, Client, ClusterConfig
@@ -60,11 +62,11 @@ class Script:
         return self.streams[-1]
 
 
-async def run(script: Script) -> list[tuple[str, str, str]]:
+async def run(script: Script, keep_objects: bool = True) -> list[tuple[str, str, str]]:
     seen: list[tuple[str, str, str]] = []
     loop = asyncio.get_running_loop()
     inf = Informer("t", script, lambda kind, o: seen.append(
-        (kind, o["metadata"]["name"], o["metadata"]["resourceVersion"])), loop)
+        (kind, o["metadata"]["name"], o["metadata"]["resourceVersion"])), loop, keep_objects=keep_objects)
     script.informer = inf
     inf.start()
     await asyncio.to_thread(inf._thread.join, 10)
@@ -93,6 +95,35 @@ async def test_gone_relists_and_emits_only_the_difference(monkeypatch: Any) -> N
     seen = await run(script)
     assert seen[3:] == [("MODIFIED", "b", "7"), ("ADDED", "d", "8"), ("DELETED", "c", "3")]
     assert [c["resource_version"] for c in script.watch_calls] == ["10", "20"]
+
+
+async def test_keeping_versions_only_diffs_a_relist_the_same_way(monkeypatch: Any) -> None:
+    """For a caller with its own view (the speaker): the same events, DELETED carrying the object's identity, and no
+    object held here."""
+    monkeypatch.setattr(informer_mod.time, "sleep", lambda s: None)
+    script = Script([([obj("a", "1"), obj("b", "2"), obj("c", "3")], "10"),
+                     ([obj("a", "1"), obj("b", "7"), obj("d", "8")], "20")], [
+        [{"type": "MODIFIED", "object": obj("a", "11")}, {"type": "DELETED", "object": obj("a", "12")},
+         {"type": "ADDED", "object": obj("a", "13")}],
+        [{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}],
+    ])
+    seen: list[tuple[str, dict[str, Any]]] = []
+    inf = Informer("t", script, lambda kind, o: seen.append((kind, o)), asyncio.get_running_loop(),
+                   keep_objects=False)
+    script.informer = inf
+    inf.start()
+    await asyncio.to_thread(inf._thread.join, 10)
+    await asyncio.sleep(0.05)
+    names = [(kind, o["metadata"]["name"], o["metadata"]["resourceVersion"]) for kind, o in seen]
+    assert names[6:] == [("MODIFIED", "a", "1"), ("MODIFIED", "b", "7"), ("ADDED", "d", "8"), ("DELETED", "c", "3")]
+    assert seen[-1][1] == {"metadata": {"name": "c", "namespace": "ns", "resourceVersion": "3"}}
+    assert inf._known == {"ns/a": "1", "ns/b": "7", "ns/d": "8"}  # versions, not objects
+    with pytest.raises(RuntimeError, match="keeps versions only"):
+        inf.known()
+
+
+def test_a_cluster_scoped_stub_has_no_namespace() -> None:
+    assert informer_mod._stub("/node-1", "5") == {"metadata": {"name": "node-1", "resourceVersion": "5"}}
 
 
 async def test_a_410_raised_by_the_client_also_relists(monkeypatch: Any) -> None:
