@@ -36,6 +36,7 @@ from collections.abc import Callable, Iterable
 from types import FunctionType, ModuleType
 from typing import Any
 
+import ironlb.speaker.main  # noqa: F401  (what the speaker's process loads: its metrics server too)
 from benchmarks._figures import percentile, report
 from benchmarks.speaker_scale import KEY, everything, make_speaker, service_obj, slice_obj
 from ironlb.speaker import slim

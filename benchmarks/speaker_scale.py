@@ -120,6 +120,24 @@ def make_speaker(args: argparse.Namespace) -> Any:
     return sp
 
 
+METRICS_PORT = 7475  # the speaker under test's /metrics, on its namespace's loopback
+
+
+def scrape(port: int) -> bytes:
+    """One Prometheus scrape of the speaker under test; its body."""
+    import http.client
+
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read()
+    finally:
+        conn.close()
+    if b"ironlb_speaker_announced_ips" not in body:
+        raise RuntimeError("the speaker's /metrics lacks its own series")
+    return body
+
+
 def timings(args: argparse.Namespace) -> tuple[float, float]:
     """(interval, timeout) from --heartbeat INTERVAL:TIMEOUT, for both roles."""
     interval, timeout = args.heartbeat.split(":")
@@ -214,14 +232,18 @@ class GcPauses:
 
 async def speaker_role(args: argparse.Namespace) -> None:
     """Run the speaker under test; print its figures as JSON."""
+    from ironlb.common.http import HealthServer
     from ironlb.speaker.fast.child import rss_mb  # this process's, as the fast plane measures its own
+    from ironlb.speaker.metrics import registry_for
 
     sp = make_speaker(args)
     pauses = GcPauses()
     failovers: list[float] = []
     joined = asyncio.Event()
 
-    task = asyncio.create_task(sp.run())
+    # Its metrics are served as a real speaker's are (and scraped at the end): what that loads is measured too.
+    health = HealthServer(registry_for(lambda: sp), sp.ready, "127.0.0.1", METRICS_PORT)
+    task = asyncio.create_task(sp.run(health))
     while sp.fast is None or "node-1" not in sp.fast.alive:
         await asyncio.sleep(0.05)
         if task.done():
@@ -248,6 +270,7 @@ async def speaker_role(args: argparse.Namespace) -> None:
     await asyncio.sleep(args.seconds)
     print(json.dumps({"measured": True}), flush=True)
     await asyncio.sleep(1.5)  # the fast plane's counters as of the end of the run (it reports every second)
+    scraped = await asyncio.to_thread(scrape, METRICS_PORT)
     fast = sp.fast.stats
     by_kind = change_cost(sp, args)
     costs = by_kind["slices"] + by_kind["services"]
@@ -255,7 +278,7 @@ async def speaker_role(args: argparse.Namespace) -> None:
                "change_cost_ms_p99": round(percentile(costs, 99), 3),
                "change_cost_ms_p99_slice": round(percentile(by_kind["slices"], 99), 3),
                "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3),
-               "rss_mb": round(rss_mb() + fast.rss_mb, 1),
+               "rss_mb": round(rss_mb() + fast.rss_mb, 1), "metrics_scraped_bytes": len(scraped),
                "control_rss_mb": rss_mb(), "fast_rss_mb": fast.rss_mb,
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
                "owned_ips": len(sp.fast.owned), "status_passes": sp.status.reports,

@@ -17,6 +17,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any, Protocol
 
+from ironlb.common import heap
 from ironlb.common.informer import Informer, ResourceListWatch
 from ironlb.common.kubeapi import ENDPOINTSLICES, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NODES, SERVICES, Client, Resource
 from ironlb.common.throttle import Throttle
@@ -72,6 +73,7 @@ class Speaker:
         self.nftables = NftablesProgrammer(self.fwd.nft)
         self.forwarding: forwarding.ForwardingPlan | None = None
         self.view = IncrementalDesired(node, lb_class)
+        self._heap = heap.HeapTrimmer()
         self.state: ClusterState = self.view.state
         self.fast: FastProcess | None = None  # started in run()
         self.status = StatusReporter(api, node, recheck=self._recheck_later)
@@ -293,6 +295,7 @@ class Speaker:
             started = loop.time()
             self.recompute()
             elapsed = loop.time() - started
+            self._heap.maybe()  # after a relist's pass, its freed pages go back
 
     def ready(self) -> tuple[bool, str]:
         """Readiness: synced with the API at least once."""
@@ -302,10 +305,11 @@ class Speaker:
 
 
 def settle_runtime() -> None:
-    """After start-up: freeze what exists out of the collector's scans, and collect less often."""
+    """After start-up: freeze what exists out of the collector's scans, collect less often, return free pages."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLDS)
+    heap.trim()
 
 
 def yield_cpu_to_fast_plane() -> None:

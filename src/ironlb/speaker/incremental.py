@@ -66,9 +66,8 @@ class IncrementalDesired:
             return
         store = getattr(self.state, kind)
         if not deleted and store.get(key) == obj:
-            # A relist or resync handing back what we hold: nothing to recompute. The new copy is kept, not
-            # the old one: the informer now holds the new one, and two copies of every Service would stay.
-            store[key] = obj
+            # A relist or resync handing back what we hold: nothing to recompute, and the copy held stays (the
+            # informer keeps versions only, so the new one is garbage at once and its memory is reused).
             return
         self.state.apply(kind, event, obj)
         getattr(self, f"_on_{kind}")(key, None if deleted else obj)

@@ -191,13 +191,14 @@ def test_a_published_table_is_a_new_object_only_when_something_changed() -> None
     assert inc.publish() is not table and "ns/s1" in table.services and "ns/s1" not in inc.table.services
 
 
-def test_an_object_handed_back_unchanged_replaces_the_held_copy() -> None:
-    # The informer keeps the new copy of a relist: the view must not keep the old one alive beside it.
+def test_an_object_handed_back_unchanged_keeps_the_held_copy_and_costs_nothing() -> None:
+    # The informer keeps versions only: the copy held stays, the one handed back is garbage at once.
     inc = IncrementalDesired(ME)
     _setup(inc)
-    table, again = inc.table, service("s1", (IPS[0],))
+    table, held, again = inc.table, inc.state.services["ns/s1"], service("s1", (IPS[0],))
+    assert again is not held and again == held
     inc.apply("services", "MODIFIED", again)
-    assert inc.state.services["ns/s1"] is again
+    assert inc.state.services["ns/s1"] is held
     assert inc.publish() is table
 
 
