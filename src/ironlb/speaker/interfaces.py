@@ -1,4 +1,4 @@
-"""Usable interfaces and the node's own MACs, tracked from netlink events (pyroute2), not by polling."""
+"""Usable interfaces and the node's own MACs, tracked from rtnetlink events (netlink.py), not by polling."""
 
 from __future__ import annotations
 
@@ -10,11 +10,10 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
-from pyroute2 import IPRoute
-
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.announcer import Interface
 from ironlb.speaker.l2.responder import MacSet
+from ironlb.speaker.netlink import RtNetlink
 
 log = logging.getLogger(__name__)
 IFF_UP, IFF_LOOPBACK, IFF_LOWER_UP = 0x1, 0x8, 0x10000
@@ -130,8 +129,8 @@ class InterfaceTracker:
         return self.current
 
     def _read(self) -> dict[str, Interface]:
-        with IPRoute() as ipr:
-            links, addrs = ipr.get_links(), ipr.get_addr()
+        with RtNetlink() as nl:
+            links, addrs = nl.links(), nl.addresses()
             fresh = usable(links, addrs, self.exclude)
             self.no_carrier = lost_carrier(links, addrs, self.exclude)
         now = time.monotonic()
@@ -142,18 +141,16 @@ class InterfaceTracker:
         return fresh
 
     def _run(self) -> None:
-        with IPRoute() as ipr:
-            ipr.bind()  # link and address groups
+        with RtNetlink.events_socket() as nl:
             while not self._stop.is_set():
                 try:
-                    events = ipr.get()
+                    changed = bool(nl.events())  # only link and address messages: any of them may change the set
                 except Exception:  # e.g. ENOBUFS when events come faster than we read: some were lost
                     if self._errors.allow("events") is not None:
                         log.warning("netlink events lost; reading the interfaces again", exc_info=True)
-                    events = [{"event": "RTM_NEWLINK"}]
+                    changed = True
                     time.sleep(0.1)  # a socket that keeps failing must not spin a core
-                if not any(e["event"] in ("RTM_NEWLINK", "RTM_DELLINK", "RTM_NEWADDR", "RTM_DELADDR")
-                           for e in events):
+                if not changed:
                     continue
                 try:
                     fresh = self._read()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
 
@@ -13,6 +12,7 @@ from ironlb.speaker.fencing import ApiProbe, Fence, FenceDecision
 from ironlb.speaker.interfaces import Skip, classify, lost_carrier, usable
 from ironlb.speaker.liveness.membership import Change, Membership, PeerState
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode
+from ironlb.speaker.netlink import Message
 
 ME = 7
 UP, LOWER_UP = 0x1, 0x10000
@@ -61,21 +61,13 @@ def test_fenced_travels_authenticated() -> None:
     assert decode(encode(beat(1, Kind.FENCED), key), key) == (Decoded.ACCEPTED, beat(1, Kind.FENCED))
 
 
-class Link:
-    def __init__(self, index: int, name: str, flags: int) -> None:
-        self.fields = {"index": index, "flags": flags}
-        self.attrs = {"IFLA_IFNAME": name, "IFLA_ADDRESS": f"02:00:00:00:00:0{index}"}
-
-    def __getitem__(self, key: str) -> Any:
-        return self.fields[key]
-
-    def get_attr(self, name: str) -> Any:
-        return self.attrs.get(name)
+def link(index: int, name: str, flags: int) -> Message:
+    attrs = {"IFLA_IFNAME": name, "IFLA_ADDRESS": f"02:00:00:00:00:0{index}"}
+    return Message(attrs, "RTM_NEWLINK", {"index": index, "flags": flags})
 
 
-class Addr(Link):
-    def __init__(self, index: int, address: str) -> None:
-        self.fields, self.attrs = {"index": index, "family": 2}, {"IFA_ADDRESS": address}
+def addr(index: int, address: str) -> Message:
+    return Message({"IFA_ADDRESS": address}, "RTM_NEWADDR", {"index": index, "family": 2})
 
 
 # (case, eth0 flags, eth1 flags, eth0's skip, default interfaces, lost carrier)
@@ -90,15 +82,15 @@ CARRIER_CASES = [
 @pytest.mark.parametrize(("case", "f0", "f1", "skip", "defaults", "lost"), CARRIER_CASES,
                          ids=[c[0] for c in CARRIER_CASES])
 def test_carrier(case: str, f0: int, f1: int, skip: Skip | None, defaults: set, lost: set) -> None:
-    links = [Link(2, "eth0", f0), Link(3, "eth1", f1)]
-    addrs = [Addr(2, "192.0.2.11"), Addr(3, "192.0.2.21")]
+    links = [link(2, "eth0", f0), link(3, "eth1", f1)]
+    addrs = [addr(2, "192.0.2.11"), addr(3, "192.0.2.21")]
     assert classify(links[0], {2, 3}, set()) is skip
     assert {n for n, i in usable(links, addrs, set()).items() if i.by_default} == defaults
     assert lost_carrier(links, addrs, set()) == lost
 
 
 def test_an_excluded_interface_losing_carrier_is_not_a_fencing_matter() -> None:
-    assert lost_carrier([Link(2, "mgmt0", UP)], [Addr(2, "192.0.2.11")], {"mgmt0"}) == frozenset()
+    assert lost_carrier([link(2, "mgmt0", UP)], [addr(2, "192.0.2.11")], {"mgmt0"}) == frozenset()
 
 
 class FakeLiveness:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import pytest
 
@@ -16,6 +15,7 @@ from ironlb.speaker.interfaces import Skip, all_macs, classify, usable
 from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import FakePacketIO
 from ironlb.speaker.l2.responder import Responder, Verdict
+from ironlb.speaker.netlink import Attrs, Message
 from tests.unit.common.test_events import FakeClock, RecordingSink
 
 OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these tests make no API call
@@ -23,29 +23,16 @@ OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these te
 VIP = "203.0.113.10"
 
 
-class Msg:
-    """A pyroute2 netlink message as `usable()` reads it."""
-
-    def __init__(self, fields: dict[str, Any], **attrs: Any) -> None:
-        self.fields, self.attrs = fields, attrs
-
-    def __getitem__(self, key: str) -> Any:
-        return self.fields[key]
-
-    def get_attr(self, name: str) -> Any:
-        return self.attrs.get(name)
-
-
 def link(index: int, name: str, mac: str = "02:00:00:00:00:01", kind: str | None = None, up: bool = True,
-         master: int | None = None, loopback: bool = False, carrier: bool = True) -> Msg:
-    info = Msg({}, IFLA_INFO_KIND=kind) if kind else None
+         master: int | None = None, loopback: bool = False, carrier: bool = True) -> Message:
+    info = Attrs({"IFLA_INFO_KIND": kind}) if kind else None
     flags = (0x1 if up else 0) | (0x8 if loopback else 0) | (0x10000 if up and carrier else 0)
-    return Msg({"index": index, "flags": flags}, IFLA_IFNAME=name, IFLA_ADDRESS=mac, IFLA_LINKINFO=info,
-               IFLA_MASTER=master)
+    attrs = {"IFLA_IFNAME": name, "IFLA_ADDRESS": mac, "IFLA_LINKINFO": info, "IFLA_MASTER": master}
+    return Message({k: v for k, v in attrs.items() if v is not None}, "RTM_NEWLINK", {"index": index, "flags": flags})
 
 
-def addr(index: int, address: str, family: int = 2) -> Msg:
-    return Msg({"index": index, "family": family}, IFA_ADDRESS=address)
+def addr(index: int, address: str, family: int = 2) -> Message:
+    return Message({"IFA_ADDRESS": address}, "RTM_NEWADDR", {"index": index, "family": family})
 
 
 LINKS = [
