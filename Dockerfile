@@ -27,8 +27,9 @@ RUN if ! command -v nft >/dev/null; then \
  && echo 'ironlb:x:65532:65532::/nonexistent:/usr/sbin/nologin' >> /etc/passwd \
  && echo 'ironlb:x:65532:' >> /etc/group
 # The operator runs as this user with no capabilities. The speaker's DaemonSet runs as uid 0 with
-# only NET_RAW (plus NET_ADMIN for NodePort forwarding): a non-root process loses capabilities
-# the runtime adds when it execs, since no ambient capabilities are granted.
+# only NET_RAW, NET_ADMIN and BPF (the last two for the in-kernel ARP responder and NodePort
+# forwarding): a non-root process loses capabilities the runtime adds when it execs, since no
+# ambient capabilities are granted.
 USER 65532:65532
 ENTRYPOINT []
 CMD ["ironlb-operator"]
