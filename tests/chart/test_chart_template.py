@@ -51,6 +51,7 @@ def test_defaults_least_privilege(helm: Path) -> None:
     # NET_RAW for the packet sockets; NET_ADMIN and BPF load and attach the in-kernel ARP responder.
     assert caps == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN", "BPF"]}
     assert env(speaker)["IRONLB_KERNEL_ARP"] == "true"
+    assert env(speaker)["MALLOC_ARENA_MAX"] == "2"  # threads share two heaps, not one each
     # The runtime grants no ambient capabilities: only uid 0 keeps the added ones across execve.
     speaker_pod = speaker["spec"]["template"]["spec"]["securityContext"]
     assert (speaker_pod["runAsUser"], speaker_pod["runAsGroup"], speaker_pod["runAsNonRoot"]) == (0, 0, False)
