@@ -107,13 +107,7 @@ async def test_keeping_versions_only_diffs_a_relist_the_same_way(monkeypatch: An
          {"type": "ADDED", "object": obj("a", "13")}],
         [{"type": "ERROR", "object": {"kind": "Status", "code": 410, "message": "too old"}}],
     ])
-    seen: list[tuple[str, dict[str, Any]]] = []
-    inf = Informer("t", script, lambda kind, o: seen.append((kind, o)), asyncio.get_running_loop(),
-                   keep_objects=False)
-    script.informer = inf
-    inf.start()
-    await asyncio.to_thread(inf._thread.join, 10)
-    await asyncio.sleep(0.05)
+    seen, inf = await run_transformed(script, None, keep_objects=False)
     names = [(kind, o["metadata"]["name"], o["metadata"]["resourceVersion"]) for kind, o in seen]
     assert names[6:] == [("MODIFIED", "a", "1"), ("MODIFIED", "b", "7"), ("ADDED", "d", "8"), ("DELETED", "c", "3")]
     assert seen[-1][1] == {"metadata": {"name": "c", "namespace": "ns", "resourceVersion": "3"}}
@@ -164,11 +158,12 @@ def drop_managed_fields(o: dict[str, Any]) -> dict[str, Any]:
     return {"metadata": meta, "spec": o.get("spec"), "slim": True}
 
 
-async def run_transformed(script: Script, transform: Any) -> tuple[list[tuple[str, dict[str, Any]]], Informer]:
+async def run_transformed(script: Script, transform: Any,
+                          keep_objects: bool = True) -> tuple[list[tuple[str, dict[str, Any]]], Informer]:
     """Run SCRIPT through an informer with TRANSFORM; the events with their objects, and the informer."""
     seen: list[tuple[str, dict[str, Any]]] = []
     inf = Informer("t", script, lambda kind, o: seen.append((kind, o)), asyncio.get_running_loop(),
-                   transform=transform)
+                   transform=transform, keep_objects=keep_objects)
     script.informer = inf
     inf.start()
     await asyncio.to_thread(inf._thread.join, 10)

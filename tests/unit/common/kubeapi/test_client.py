@@ -33,12 +33,6 @@ from tests.unit.common.kubeapi.fake_server import FakeApiServer, Reply, Request,
 
 
 @pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as s:
-        yield s
-
-
-@pytest.fixture
 def api(server: FakeApiServer) -> Iterator[Client]:
     with Client(ClusterConfig("http", "127.0.0.1", server.port, token=TokenSource("secret"))) as c:
         yield c

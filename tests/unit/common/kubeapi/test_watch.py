@@ -49,12 +49,6 @@ def test_what_is_not_a_watch_event_is_refused(line: bytes) -> None:
 
 
 @pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as s:
-        yield s
-
-
-@pytest.fixture
 def api(server: FakeApiServer) -> Iterator[Client]:
     with Client(ClusterConfig("http", "127.0.0.1", server.port)) as c:
         yield c
