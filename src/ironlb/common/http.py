@@ -33,17 +33,17 @@ class HealthServer:
         self.registry, self.ready, self.host, self.port = registry, ready, host, port
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._routes: dict[str, Callable[[], Response]] = {"/metrics": self._metrics, "/healthz": _healthz,
+                                                           "/readyz": self._readyz}
 
     def respond(self, method: str, path: str) -> Response:
         """The answer to METHOD PATH (the query string is ignored)."""
-        path = path.split("?", 1)[0]
-        routes: dict[str, Callable[[], Response]] = {"/metrics": self._metrics, "/healthz": _healthz,
-                                                     "/readyz": self._readyz}
-        if path not in routes:
+        route = self._routes.get(path.split("?", 1)[0])
+        if route is None:
             return HTTPStatus.NOT_FOUND, TEXT, b"not found\n"
         if method not in ("GET", "HEAD"):
             return HTTPStatus.METHOD_NOT_ALLOWED, TEXT, b"GET only\n"
-        return routes[path]()
+        return route()
 
     def _metrics(self) -> Response:
         return HTTPStatus.OK, CONTENT_TYPE_LATEST, generate_latest(self.registry)

@@ -195,26 +195,24 @@ class Map(Fd):
         """Insert or replace KEY."""
         self._elem(MAP_UPDATE_ELEM, key, ctypes.create_string_buffer(value, self.value_size), "updating")
 
-    def delete(self, key: bytes) -> bool:
-        """Remove KEY; False if it was not there."""
+    def _found(self, cmd: int, key: bytes, value: ctypes.Array[ctypes.c_char] | None, what: str) -> bool:
+        """Run CMD on KEY; False where the map has no KEY (every other refusal raises)."""
         try:
-            self._elem(MAP_DELETE_ELEM, key, None, "deleting")
+            self._elem(cmd, key, value, what)
         except BpfError as exc:
             if exc.errno == errno.ENOENT:
                 return False
             raise
         return True
 
+    def delete(self, key: bytes) -> bool:
+        """Remove KEY; False if it was not there."""
+        return self._found(MAP_DELETE_ELEM, key, None, "deleting")
+
     def get(self, key: bytes) -> bytes | None:
         """KEY's value, or None."""
         value = ctypes.create_string_buffer(self.value_size)
-        try:
-            self._elem(MAP_LOOKUP_ELEM, key, value, "reading")
-        except BpfError as exc:
-            if exc.errno == errno.ENOENT:
-                return None
-            raise
-        return value.raw
+        return value.raw if self._found(MAP_LOOKUP_ELEM, key, value, "reading") else None
 
 
 def load_program(code: bytes, name: str, prog_type: int = PROG_SCHED_CLS,
