@@ -32,6 +32,10 @@ class Change(Enum):
 
 _HEARD = (PeerState.ALIVE, PeerState.FENCED)
 RETIRED_KEPT = 64  # past incarnations of a peer remembered, so their recordings are never accepted again
+# Unproven incarnations of a peer echoed in turn until one is proven. A restarted speaker cannot tell a peer's
+# current run from a recording of an earlier one (both carry a valid MAC, and incarnations are random, not
+# ordered), so it echoes each: the real one is named within this many sends, whatever is replayed after it.
+ECHO_CANDIDATES = 8
 # The default heartbeat timings (the speaker's flags and the chart's values say the same).
 INTERVAL_S = 0.025
 TIMEOUT_S = 0.15
@@ -47,7 +51,8 @@ class Peer:
     last_contact: float | None = None  # any heartbeat from it, proven or not yet (a replay is none)
     incarnation: int = -1  # its run, as proven by a message echoing ours; -1 until then
     sequence: int = -1
-    heard: int = 0  # the incarnation we echo back to it (learnt unproven only until one is proven)
+    candidates: dict[int, int] = field(default_factory=dict)  # unproven incarnation -> highest sequence, oldest first
+    turn: int = 0  # which candidate the next echo names
     addresses: frozenset[str] = frozenset()  # its node addresses: heartbeats naming it must come from one
     retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_KEPT))
 
@@ -89,9 +94,9 @@ class Membership:
             peer.last_contact = now  # something of it speaks from its address: worth heartbeats at full rate
         if msg.echo != self.incarnation:
             # Made before it heard this run of ours (or recorded earlier): it proves nothing about now, but until
-            # something does, its incarnation is what we echo, so that the peer can prove itself to us.
+            # something does, its incarnation is one we echo, so that the peer can prove itself to us.
             if peer.incarnation < 0 and msg.incarnation not in peer.retired:
-                peer.heard = msg.incarnation
+                _candidate(peer, msg)
             return Decoded.UNECHOED, None
         if _replayed(peer, msg):
             return Decoded.REPLAYED, None
@@ -100,7 +105,8 @@ class Membership:
             if peer.incarnation >= 0:
                 peer.retired.append(peer.incarnation)
                 change = Change.NEW_INCARNATION
-            peer.incarnation = peer.heard = msg.incarnation
+            peer.incarnation = msg.incarnation
+            peer.candidates.clear()
         peer.sequence = msg.sequence
         if msg.kind is Kind.LEAVE:
             peer.state, peer.last_heard = PeerState.LEFT, now
@@ -121,9 +127,18 @@ class Membership:
         return peer is not None and peer.last_contact is not None and now - peer.last_contact <= self.grace
 
     def echo_for(self, name: str) -> int:
-        """The incarnation to echo in heartbeats to peer NAME (0 if never heard)."""
+        """The incarnation to echo in the next heartbeat to peer NAME: its proven one; else each unproven one
+        heard in turn, the latest first (0 if never heard). Each call is one send."""
         peer = self.peers.get(name)
-        return peer.heard if peer else 0
+        if peer is None:
+            return 0
+        if peer.incarnation >= 0:
+            return peer.incarnation
+        if not peer.candidates:
+            return 0
+        heard = list(peer.candidates)
+        peer.turn = (peer.turn + 1) % len(heard)
+        return heard[-1 - peer.turn]
 
     def tick(self, now: float) -> list[tuple[str, Change]]:
         """Expire silent peers; return the changes.
@@ -159,6 +174,17 @@ class Membership:
         """Alive peers, and ourselves once joined."""
         me = [self.me] if self.counts_self else []
         return frozenset([*me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])
+
+
+def _candidate(peer: Peer, msg: Heartbeat) -> None:
+    """Learn MSG's unproven incarnation, or refresh it if MSG is newer than any heard of it (a recording of
+    one already heard refreshes nothing); the least recently refreshed is forgotten past ECHO_CANDIDATES."""
+    if msg.sequence <= peer.candidates.get(msg.incarnation, -1):
+        return
+    peer.candidates.pop(msg.incarnation, None)
+    peer.candidates[msg.incarnation] = msg.sequence  # the most recently refreshed last
+    while len(peer.candidates) > ECHO_CANDIDATES:
+        del peer.candidates[next(iter(peer.candidates))]
 
 
 def _replayed(peer: Peer, msg: Heartbeat) -> bool:
