@@ -64,6 +64,11 @@ class SpeakerCollector:
                                      "timed out or never came)")
         late = CounterMetricFamily("ironlb_speaker_heartbeat_late_rounds", "Heartbeat rounds sent over 50 ms "
                                    "late (the fast plane's loop was held up)")
+        source_filter = GaugeMetricFamily("ironlb_speaker_heartbeat_source_filter", "1 while the kernel drops "
+                                          "heartbeat datagrams from non-peers (the socket filter is attached)")
+        filter_failures = CounterMetricFamily("ironlb_speaker_heartbeat_source_filter_failures", "Times the kernel "
+                                              "refused the heartbeat socket's filter (non-peers are then dropped in "
+                                              "user space)")
         fast_rss = GaugeMetricFamily("ironlb_speaker_fast_plane_resident_bytes", "Resident memory of the fast "
                                      "plane's process")
         fenced = GaugeMetricFamily("ironlb_speaker_fenced", "1 while this node has fenced itself (answers for "
@@ -78,6 +83,8 @@ class SpeakerCollector:
                 hb.add_metric([f"rejected-{reason}"], n)
             deaths.add_metric([], stats.counters.deaths)
             late.add_metric([], stats.counters.late)
+            source_filter.add_metric([], 1 if stats.counters.source_filter else 0)
+            filter_failures.add_metric([], stats.counters.filter_failures)
             fast_rss.add_metric([], stats.rss_mb * 1024 * 1024)
         fenced.add_metric([decision], 1 if stats is not None and stats.fenced else 0)
         forwarded = GaugeMetricFamily("ironlb_speaker_forwarded_ports", "VIP ports this node forwards to NodePorts")
@@ -87,7 +94,8 @@ class SpeakerCollector:
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
         yield from (requests, replies, gratuitous, in_kernel, duplicates, dropped, events, announced, announcing,
-                    alive, hb, deaths, late, fast_rss, fenced, forwarded, failing, in_sync)
+                    alive, hb, deaths, late, source_filter, filter_failures, fast_rss, fenced, forwarded, failing,
+                    in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

@@ -26,5 +26,7 @@ async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
         assert 'ironlb_speaker_heartbeats_total{direction="sent"}' in text
         assert "ironlb_speaker_alive_peers 1.0" in text  # itself, as the fast plane reported
         assert "ironlb_speaker_fast_plane_resident_bytes" in text
+        assert "ironlb_speaker_heartbeat_source_filter 1.0" in text  # the kernel drops non-peers' datagrams
+        assert "ironlb_speaker_heartbeat_source_filter_failures_total 0.0" in text
     finally:
         await speaker.fast.close()

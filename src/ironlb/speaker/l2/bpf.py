@@ -1,4 +1,5 @@
-"""Classic BPF programs so the kernel drops everything but ARP and NS/NA before Python sees it."""
+"""Classic BPF programs so the kernel drops everything but ARP and NS/NA before Python sees it (and the
+interpreter and attach call that liveness.sourcefilter uses for the heartbeat socket's filter)."""
 
 from __future__ import annotations
 
@@ -7,30 +8,32 @@ import socket
 import struct
 
 SO_ATTACH_FILTER = 26
-_LDW, _LDH, _LDB, _JEQ, _RET = 0x20, 0x28, 0x30, 0x15, 0x06
+LDW, LDH, LDB, JEQ, RET = 0x20, 0x28, 0x30, 0x15, 0x06
+AND, JA = 0x54, 0x05  # acc &= k; pc += k
+SKF_NET_OFF = 0xFFF00000  # -0x100000 as u32: a load at SKF_NET_OFF + n reads the network header's byte n
 MAX_FILTERED_IPS = 100  # classic BPF jumps are 8-bit: past this, let all ARP through
 ACCEPT = 0x40000
 Instruction = tuple[int, int, int, int]  # (code, jt, jf, k)
 
 # ARP only (requests for answering, replies for spotting another MAC answering for our IP).
 ARP_PROGRAM: list[Instruction] = [
-    (_LDH, 0, 0, 12),          # ethertype
-    (_JEQ, 0, 1, 0x0806),      # ARP?
-    (_RET, 0, 0, ACCEPT),
-    (_RET, 0, 0, 0),
+    (LDH, 0, 0, 12),          # ethertype
+    (JEQ, 0, 1, 0x0806),      # ARP?
+    (RET, 0, 0, ACCEPT),
+    (RET, 0, 0, 0),
 ]
 
 # IPv6 + ICMPv6 (next header 58, no extension headers) neighbour solicitations and advertisements.
 NDP_PROGRAM: list[Instruction] = [
-    (_LDH, 0, 0, 12),          # 0 ethertype
-    (_JEQ, 0, 6, 0x86DD),      # 1 IPv6? else drop
-    (_LDB, 0, 0, 20),          # 2 next header
-    (_JEQ, 0, 4, 58),          # 3 ICMPv6? else drop
-    (_LDB, 0, 0, 54),          # 4 ICMPv6 type
-    (_JEQ, 1, 0, 135),         # 5 NS -> accept
-    (_JEQ, 0, 1, 136),         # 6 NA -> accept, else drop
-    (_RET, 0, 0, ACCEPT),      # 7
-    (_RET, 0, 0, 0),           # 8
+    (LDH, 0, 0, 12),          # 0 ethertype
+    (JEQ, 0, 6, 0x86DD),      # 1 IPv6? else drop
+    (LDB, 0, 0, 20),          # 2 next header
+    (JEQ, 0, 4, 58),          # 3 ICMPv6? else drop
+    (LDB, 0, 0, 54),          # 4 ICMPv6 type
+    (JEQ, 1, 0, 135),         # 5 NS -> accept
+    (JEQ, 0, 1, 136),         # 6 NA -> accept, else drop
+    (RET, 0, 0, ACCEPT),      # 7
+    (RET, 0, 0, 0),           # 8
 ]
 
 
@@ -45,38 +48,38 @@ def arp_program(owned_ipv4: list[str]) -> list[Instruction]:
     n = len(ips)
     # Layout: 0 ldh, 1 jeq ARP, 2 ld tpa, 3..3+n-1 jeq, 3+n ld spa, 4+n..3+2n jeq, 4+2n drop, 5+2n accept
     drop, accept = 4 + 2 * n, 5 + 2 * n
-    prog: list[Instruction] = [(_LDH, 0, 0, 12), (_JEQ, 0, drop - 2, 0x0806), (_LDW, 0, 0, 38)]
+    prog: list[Instruction] = [(LDH, 0, 0, 12), (JEQ, 0, drop - 2, 0x0806), (LDW, 0, 0, 38)]
     for i, ip in enumerate(ips):
         pc = 3 + i
-        prog.append((_JEQ, accept - pc - 1, 0, ip))
-    prog.append((_LDW, 0, 0, 28))
+        prog.append((JEQ, accept - pc - 1, 0, ip))
+    prog.append((LDW, 0, 0, 28))
     for i, ip in enumerate(ips):
         pc = 4 + n + i
-        prog.append((_JEQ, accept - pc - 1, 0, ip))
-    prog += [(_RET, 0, 0, 0), (_RET, 0, 0, ACCEPT)]
+        prog.append((JEQ, accept - pc - 1, 0, ip))
+    prog += [(RET, 0, 0, 0), (RET, 0, 0, ACCEPT)]
     return prog
 
 
-def run(program: list[Instruction], frame: bytes) -> int:
-    """Interpret a program on a frame (for tests): the number of bytes it would accept."""
+def run(program: list[Instruction], frame: bytes, network: bytes = b"") -> int:
+    """Interpret a program on a frame (for tests): the number of bytes it would accept. Loads at SKF_NET_OFF
+    and beyond read NETWORK (the packet's IP header on, for a UDP socket, where FRAME is the UDP datagram)."""
     acc, pc = 0, 0
+    sizes = {LDH: (2, "!H"), LDW: (4, "!I"), LDB: (1, "!B")}
     while True:
         code, jt, jf, k = program[pc]
-        if code == _LDH:
-            if k + 2 > len(frame):
+        if code in sizes:
+            data, at = (network, k - SKF_NET_OFF) if k >= SKF_NET_OFF else (frame, k)
+            size, fmt = sizes[code]
+            if at + size > len(data):
                 return 0
-            acc = struct.unpack_from("!H", frame, k)[0]
-        elif code == _LDW:
-            if k + 4 > len(frame):
-                return 0
-            acc = struct.unpack_from("!I", frame, k)[0]
-        elif code == _LDB:
-            if k + 1 > len(frame):
-                return 0
-            acc = frame[k]
-        elif code == _JEQ:
+            acc = struct.unpack_from(fmt, data, at)[0]
+        elif code == AND:
+            acc &= k
+        elif code == JA:
+            pc += k
+        elif code == JEQ:
             pc += jt if acc == k else jf
-        elif code == _RET:
+        elif code == RET:
             return min(k, len(frame))
         pc += 1
 

@@ -79,7 +79,7 @@ class Membership:
         for name, peer in self.peers.items():
             if addresses and name in addresses:
                 given = addresses[name]
-                peer.addresses = frozenset(_plain(a) for a in ([given] if isinstance(given, str) else given))
+                peer.addresses = frozenset(plain(a) for a in ([given] if isinstance(given, str) else given))
 
     def on_message(self, msg: Heartbeat, now: float, source: str | None = None) -> tuple[Decoded, Change | None]:
         """Feed one authenticated heartbeat that arrived from address SOURCE."""
@@ -88,7 +88,7 @@ class Membership:
         peer = self.peers.get(msg.node)
         if peer is None:
             return Decoded.UNKNOWN_PEER, None
-        if source is not None and peer.addresses and _plain(source) not in peer.addresses:
+        if source is not None and peer.addresses and plain(source) not in peer.addresses:
             return Decoded.WRONG_SOURCE, None
         if not _replayed(peer, msg):
             peer.last_contact = now  # something of it speaks from its address: worth heartbeats at full rate
@@ -192,6 +192,6 @@ def _replayed(peer: Peer, msg: Heartbeat) -> bool:
     return msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation and msg.sequence <= peer.sequence)
 
 
-def _plain(address: str) -> str:
+def plain(address: str) -> str:
     """An address without the IPv4-mapped IPv6 prefix a dual-stack socket reports."""
     return address[7:] if address.startswith("::ffff:") else address

@@ -37,6 +37,7 @@ class Decoded(Enum):
     """Why a received datagram was accepted or not."""
 
     ACCEPTED = "accepted"
+    NOT_A_PEER = "not-a-peer"        # from an address of no peer's: refused before any decoding
     MALFORMED = "malformed"
     UNKNOWN_VERSION = "unknown-version"
     BAD_MAC = "bad-mac"

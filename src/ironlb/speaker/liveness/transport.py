@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
 import logging
 import socket
 import time
@@ -11,7 +13,9 @@ from dataclasses import dataclass, field
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.held import HeldSocket
-from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership
+from ironlb.speaker.l2 import bpf
+from ironlb.speaker.liveness import sourcefilter
+from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
 from ironlb.speaker.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
 
 log = logging.getLogger(__name__)
@@ -23,6 +27,11 @@ log = logging.getLogger(__name__)
 SNDBUF_BYTES = 4 << 20
 PROBE_S = 0.5
 SO_SNDBUFFORCE = 32
+# The receive buffer holds what arrives while the loop is busy elsewhere (a round of sends, a stall): a deep
+# one keeps a burst of real heartbeats from being dropped. Non-peers never take a place in it (sourcefilter).
+RCVBUF_BYTES = 4 << 20
+SO_RCVBUFFORCE = 33
+SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
 READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
 LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
@@ -39,6 +48,8 @@ class Counters:
     late: int = 0  # heartbeat rounds that woke over LATE_S after they were due (the loop was held up)
     worst_late_ms: float = 0.0  # the latest any round woke
     rejected: dict[str, int] = field(default_factory=dict)
+    source_filter: bool = False  # the kernel drops datagrams from non-peers (a socket filter is attached)
+    filter_failures: int = 0  # times the kernel refused the filter (the user-space check stands alone then)
 
 
 def next_due(due: float, woke: float, interval: float) -> float:
@@ -64,6 +75,7 @@ class Liveness:
         self.fenced = False  # self-fenced: still heartbeating (as FENCED) so peers know, answering nothing
         self.sequence = 0
         self.peers: dict[str, str] = {}
+        self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
         self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
         self._task: asyncio.Task[None] | None = None
@@ -71,6 +83,7 @@ class Liveness:
         self._wrong_source_log = Throttle(30.0)
         self._late_log = Throttle(10.0)
         self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
+        self._filter_warned = False
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
         """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
@@ -78,6 +91,10 @@ class Liveness:
         self.peers = {n: a for n, a in peers.items() if n != self.me}
         self.membership.set_expected(set(self.peers), {n: {a, *(addresses or {}).get(n, ())}
                                                        for n, a in self.peers.items()})
+        sources = frozenset().union(*(p.addresses for p in self.membership.peers.values()))
+        if sources != self.sources:
+            self.sources = sources
+            self._filter()
         self._publish()
 
     def set_key(self, key: bytes | KeySet) -> None:
@@ -95,11 +112,16 @@ class Liveness:
                 sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
             except OSError:  # without CAP_NET_ADMIN: as much as the system allows
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+            except OSError:  # without CAP_NET_ADMIN: capped by net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
             sock.bind((host, self.port))
         except OSError:
             sock.close()
             raise
         self._sock = HeldSocket(sock)
+        self._filter()
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
         self._task = asyncio.create_task(self._loop(), name="heartbeats")
 
@@ -175,8 +197,32 @@ class Liveness:
                 continue
             self.datagram_received(data, addr)
 
+    def _filter(self) -> None:
+        """Make the kernel drop datagrams from anyone but the peers (one atomic swap of the socket's filter)."""
+        if self._sock is None:
+            return
+        try:
+            prog = sourcefilter.program(self.sources)
+            if prog is None:
+                raise OSError(errno.E2BIG, "too many peer addresses for a socket filter")
+            bpf.attach(self._sock.sock, prog)
+            self.counters.source_filter = True
+        except (OSError, ValueError) as exc:
+            self.counters.filter_failures += 1
+            if self.counters.source_filter:  # an older filter would refuse the new peers: user space alone now
+                with contextlib.suppress(OSError):
+                    self._sock.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+            self.counters.source_filter = False
+            if not self._filter_warned:
+                self._filter_warned = True
+                log.warning("heartbeats from non-peers are dropped in user space only: the kernel refused the "
+                            "heartbeat socket's filter (%s)", exc)
+
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        """Feed one datagram to the membership table."""
+        """Feed one datagram to the membership table: a peer's only, checked before any crypto."""
+        if plain(addr[0]) not in self.sources:
+            self._reject(Decoded.NOT_A_PEER)
+            return
         verdict, msg = decode(data, self.key)
         if msg is not None:
             verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
@@ -189,7 +235,10 @@ class Liveness:
             self.counters.received += 1
             self._publish()
         else:
-            self.counters.rejected[verdict.value] = self.counters.rejected.get(verdict.value, 0) + 1
+            self._reject(verdict)
+
+    def _reject(self, verdict: Decoded) -> None:
+        self.counters.rejected[verdict.value] = self.counters.rejected.get(verdict.value, 0) + 1
 
     def _publish(self) -> None:
         alive = self.membership.alive()
