@@ -51,6 +51,7 @@ def test_defaults_least_privilege(helm: Path) -> None:
     # NET_RAW for the packet sockets; NET_ADMIN and BPF load and attach the in-kernel ARP responder.
     assert caps == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN", "BPF"]}
     assert env(speaker)["IRONLB_KERNEL_ARP"] == "true"
+    assert env(speaker)["IRONLB_ON_API_LOSS"] == "answer"  # the last survivor keeps answering
     assert env(speaker)["MALLOC_ARENA_MAX"] == "2"  # threads share two heaps, not one each
     # The runtime grants no ambient capabilities: only uid 0 keeps the added ones across execve.
     speaker_pod = speaker["spec"]["template"]["spec"]["securityContext"]
@@ -105,6 +106,13 @@ def test_without_the_kernel_responder_the_speaker_keeps_net_raw_alone(helm: Path
     speaker = find(render(helm, "speaker.kernelArp=false"), "DaemonSet", "-speaker")
     assert container(speaker)["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
     assert env(speaker)["IRONLB_KERNEL_ARP"] == "false"
+
+
+def test_the_api_loss_policy_is_a_checked_choice(helm: Path) -> None:
+    speaker = find(render(helm, "speaker.onApiLoss=fence"), "DaemonSet", "-speaker")
+    assert env(speaker)["IRONLB_ON_API_LOSS"] == "fence"
+    with pytest.raises(subprocess.CalledProcessError):
+        render(helm, "speaker.onApiLoss=sometimes")
 
 
 def test_nodeport_forwarding_adds_net_admin_only_then(helm: Path) -> None:

@@ -27,6 +27,7 @@ from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import Desired
 from ironlb.speaker.fast.remote import FastProcess
 from ironlb.speaker.fence_loop import Fencer
+from ironlb.speaker.fencing import ApiLossPolicy, Fence
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.forward import plan as forwarding
 from ironlb.speaker.forward.health import HealthChecker
@@ -63,8 +64,10 @@ class Speaker:
     def __init__(self, node: str, lb_class: str | None, api: Client, key: bytes | KeySet, port: int,
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
-                 heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True) -> None:
+                 heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
+                 on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
+        self.on_api_loss = on_api_loss  # silent and no API: keep answering or fence (speaker.fencing)
         self.kernel_arp = kernel_arp  # answer ARP requests in the kernel where the fast plane can load it
         self.heartbeat = heartbeat  # (interval, timeout), seconds
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
@@ -264,7 +267,8 @@ class Speaker:
         if self.presence is None or self.fast is None:
             yield
             return
-        self.fencer = Fencer(self.fast, self.presence, self._has_carrier, self._rejoin)
+        self.fencer = Fencer(self.fast, self.presence, self._has_carrier, self._rejoin,
+                             fence=Fence(me=self.node, on_api_loss=self.on_api_loss))
         tasks = asyncio.gather(self.presence.run(), self.fencer.run())
         try:
             yield

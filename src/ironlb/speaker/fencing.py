@@ -6,7 +6,12 @@ the peers' presence (speaker.presence: each speaker renews its own key, with how
 
 - every announce interface lost carrier: it cannot be reached there, so it tells its peers
   (FENCED heartbeats, over whatever link still works) and answers nowhere;
-- the API is unreachable too: it is the one cut off, so it stops answering;
+- the API is unreachable too: it is the one cut off, or the last survivor of a failure that also took the
+  API (three nodes that also run the control plane: two down, etcd has no quorum). What it does is a
+  choice, ApiLossPolicy: ANSWER (the default) keeps its IPs, FENCE stops answering. A node cut off from
+  both its peers and the API is most often cut off from its clients too, so its answers reach nobody,
+  while the survivor going dark takes every IP down. A node that already fenced on evidence that the
+  others live on (below) stays fenced when the API goes too;
 - a peer renewed its presence after the silence began, and that peer hears others: a group
   lives on without this node, so this node is the isolated one and stops answering;
 - peers renewed, but every one of them hears nobody either (each node alone, all reaching the
@@ -37,6 +42,7 @@ class FenceDecision(Enum):
     NO_PEERS_EXPECTED = "no-peers-expected"    # no other speaker was ever heard: nothing to be cut off from
     SILENCE_GRACE = "silence-grace"            # silent, too briefly (or not yet probed) to judge
     PEERS_DEAD = "peers-dead"                  # silent, the API answers, no peer proved alive: keep the IPs
+    ANSWER_API_UNREACHABLE = "answer-api-unreachable"  # silent, no API, ApiLossPolicy.ANSWER: keep the IPs
     ANSWER_TIE_BREAK = "answer-tie-break"      # every live peer is alone too: the lowest name answers
     FENCE_NO_CARRIER = "fence-no-carrier"
     FENCE_API_UNREACHABLE = "fence-api-unreachable"
@@ -48,6 +54,13 @@ class FenceDecision(Enum):
 FENCING = frozenset({FenceDecision.FENCE_NO_CARRIER, FenceDecision.FENCE_API_UNREACHABLE,
                      FenceDecision.FENCE_PEERS_ALIVE, FenceDecision.FENCE_TIE_BREAK,
                      FenceDecision.FENCE_AWAITING_PROOF})
+
+
+class ApiLossPolicy(Enum):
+    """What a speaker that hears no peer does when the API cannot be reached either."""
+
+    ANSWER = "answer"  # it may be the last survivor: keep answering
+    FENCE = "fence"    # it may be the one cut off: stop answering
 
 
 class ApiProbe(Enum):
@@ -70,6 +83,7 @@ class Fence:
     """The fencing state machine; times are seconds from one monotonic clock, passed in."""
 
     me: str = ""
+    on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER
     grace: float = SILENCE_GRACE_S
     proof_ttl: float = PROOF_TTL_S
     silent_since: float | None = None
@@ -111,8 +125,12 @@ class Fence:
             return self.last if self.fenced else FenceDecision.SILENCE_GRACE
         if self.reachable_since is None:
             if evidence is not None and evidence.api is ApiProbe.UNREACHABLE:
-                return FenceDecision.FENCE_API_UNREACHABLE
-            return self.last if self.fenced else FenceDecision.SILENCE_GRACE  # no probe has answered yet
+                if self.on_api_loss is ApiLossPolicy.FENCE:
+                    return FenceDecision.FENCE_API_UNREACHABLE
+                return self.last if self.fenced else FenceDecision.ANSWER_API_UNREACHABLE  # a fence's evidence stands
+            if self.fenced or self.last is FenceDecision.ANSWER_API_UNREACHABLE:
+                return self.last  # no probe this turn: as the last one said
+            return FenceDecision.SILENCE_GRACE  # no probe has answered yet
         alive = {p: hears for p, (when, hears) in self.proofs.items() if now - when < self.proof_ttl}
         if any(hears > 0 for hears in alive.values()):
             return FenceDecision.FENCE_PEERS_ALIVE

@@ -17,6 +17,7 @@ from ironlb.common.http import HealthServer
 from ironlb.common.logs import setup_logging
 from ironlb.speaker import presence
 from ironlb.speaker.app import Speaker
+from ironlb.speaker.fencing import ApiLossPolicy
 from ironlb.speaker.forward import ForwardingSettings
 from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
 from ironlb.speaker.keys import KeyWatcher, read_key
@@ -65,6 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--presence-interval", type=float,
                    default=float(env("IRONLB_PRESENCE_INTERVAL", str(presence.DEFAULT_INTERVAL_S))),
                    help="seconds between presence renewals")
+    p.add_argument("--on-api-loss", default=env("IRONLB_ON_API_LOSS", ApiLossPolicy.ANSWER.value),
+                   choices=[c.value for c in ApiLossPolicy],
+                   help="when this node hears no peer and cannot reach the API either: 'answer' keeps its IPs (it may "
+                        "be the last survivor, e.g. of a 3-node cluster whose control plane lost quorum), 'fence' "
+                        "stops answering (it may be the one cut off)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
@@ -86,7 +92,7 @@ async def run(args: argparse.Namespace) -> int:
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
-                      kernel_arp=args.kernel_arp == "true")
+                      kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss))
     speaker.presence = presence.Presence(api, args.namespace, args.node,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.presence_configmap, args.presence_interval)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ironlb.speaker.fencing import FENCING, ApiProbe, Evidence, Fence, FenceDecision
+from ironlb.speaker.fencing import FENCING, ApiLossPolicy, ApiProbe, Evidence, Fence, FenceDecision
 
 D = FenceDecision
 UP, DOWN = ApiProbe.REACHABLE, ApiProbe.UNREACHABLE
@@ -82,8 +82,39 @@ SCENARIOS: list[tuple[str, list[Step]]] = [
 ]
 
 
+# The same silences when the API is lost too, under the default policy (ApiLossPolicy.ANSWER).
+ANSWER_SCENARIOS: list[tuple[str, list[Step]]] = [
+    ("last survivor of a quorum loss (peers and API gone together): keeps answering", [
+        (0, 2, 2, True, None, D.ANSWER),
+        (0.1, 2, 0, True, None, D.SILENCE_GRACE),
+        (1.1, 2, 0, True, ev(DOWN), D.ANSWER_API_UNREACHABLE),
+        (1.5, 2, 0, True, None, D.ANSWER_API_UNREACHABLE),
+        (60, 2, 0, True, ev(DOWN), D.ANSWER_API_UNREACHABLE),
+        (61, 2, 1, True, None, D.ANSWER)]),
+    ("the API comes back and shows a live group: then it fences", [
+        (0, 2, 0, True, None, D.SILENCE_GRACE), (1, 2, 0, True, ev(DOWN), D.ANSWER_API_UNREACHABLE),
+        (2, 2, 0, True, ev(b="r1"), D.PEERS_DEAD), (3, 2, 0, True, ev(b="r2"), D.FENCE_PEERS_ALIVE)]),
+    ("fenced for a live group, then the API is lost too: the group's evidence stands", [
+        (0, 2, 0, True, None, D.SILENCE_GRACE), (1, 2, 0, True, ev(b="r1"), D.PEERS_DEAD),
+        (2, 2, 0, True, ev(b="r2"), D.FENCE_PEERS_ALIVE), (3, 2, 0, True, ev(DOWN), D.FENCE_PEERS_ALIVE),
+        (3.5, 2, 0, True, None, D.FENCE_PEERS_ALIVE), (40, 2, 0, True, ev(DOWN), D.FENCE_PEERS_ALIVE)]),
+    ("carrier lost still fences, whatever the API", [
+        (0, 2, 0, False, ev(DOWN), D.FENCE_NO_CARRIER), (5, 2, 0, True, ev(DOWN), D.FENCE_NO_CARRIER)]),
+    ("no judgement inside the grace period", [
+        (0, 2, 0, True, None, D.SILENCE_GRACE), (0.5, 2, 0, True, ev(DOWN), D.SILENCE_GRACE)]),
+]
+
+
 @pytest.mark.parametrize(("case", "steps"), SCENARIOS, ids=[s[0] for s in SCENARIOS])
 def test_fencing_scenarios(case: str, steps: list[Step]) -> None:
+    fence = Fence(me="a", on_api_loss=ApiLossPolicy.FENCE)
+    got = [fence.observe(t, known, heard, carrier, evidence) for t, known, heard, carrier, evidence, _ in steps]
+    assert got == [s[-1] for s in steps]
+    assert fence.fenced is (got[-1] in FENCING)
+
+
+@pytest.mark.parametrize(("case", "steps"), ANSWER_SCENARIOS, ids=[s[0] for s in ANSWER_SCENARIOS])
+def test_fencing_scenarios_when_the_api_loss_policy_is_answer(case: str, steps: list[Step]) -> None:
     fence = Fence(me="a")
     got = [fence.observe(t, known, heard, carrier, evidence) for t, known, heard, carrier, evidence, _ in steps]
     assert got == [s[-1] for s in steps]

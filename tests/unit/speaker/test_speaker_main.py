@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from ironlb.speaker.fencing import ApiLossPolicy
 from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.main import parse_args
 
@@ -17,6 +18,14 @@ def test_heartbeat_timings_default_and_can_be_set() -> None:
     assert (args.heartbeat_interval, args.heartbeat_timeout) == (INTERVAL_S, TIMEOUT_S) == (0.025, 0.15)
     args = parse_args(["--node", "n1", "--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.4"])
     assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.1, 0.4)
+
+
+def test_the_api_loss_policy_defaults_to_answer_and_is_a_checked_choice(capsys: pytest.CaptureFixture) -> None:
+    assert parse_args(["--node", "n1"]).on_api_loss == ApiLossPolicy.ANSWER.value
+    assert parse_args(["--node", "n1", "--on-api-loss", "fence"]).on_api_loss == "fence"
+    with pytest.raises(SystemExit):
+        parse_args(["--node", "n1", "--on-api-loss", "sometimes"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flags", [["--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.2"],
