@@ -47,6 +47,11 @@ def test_the_filter_accepts_peer_sources_only(header: bytes, accepted: bool) -> 
     prog = sourcefilter.program(PEERS)
     assert prog is not None
     assert (bpf.run(prog, b"\0" * 8 + b"payload", header) > 0) is accepted
+    with_port = sourcefilter.program(PEERS, 7946)
+    assert with_port is not None
+    udp = struct.pack("!HHHH", 7946, 7946, 15, 0) + b"payload"
+    assert (bpf.run(with_port, udp, header) > 0) is accepted
+    assert bpf.run(with_port, struct.pack("!HHHH", 40000, 7946, 15, 0) + b"payload", header) == 0
 
 
 def test_no_peers_accept_nothing_and_too_many_give_no_program() -> None:
@@ -70,7 +75,7 @@ def _received(sock: socket.socket) -> int:
 
 
 def test_the_kernel_drops_what_the_filter_refuses_and_swaps_it_atomically() -> None:
-    """On a real dual-stack socket: from 127.0.0.2 only, then from 127.0.0.1 only."""
+    """On a real dual-stack socket: from 127.0.0.2 only, then from 127.0.0.1 only; then from one port only."""
     rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
     rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
     rx.bind(("::", 0))
@@ -89,6 +94,16 @@ def test_the_kernel_drops_what_the_filter_refuses_and_swaps_it_atomically() -> N
                 for _ in range(3):
                     tx.sendto(b"x", ("127.0.0.1", port))
                 assert _received(rx) == (3 if src == allowed else 0), (allowed, src)
+        other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)  # the allowed address, another port
+        other.bind(("127.0.0.1", 0))
+        senders["other"] = other
+        prog = sourcefilter.program(["127.0.0.1"], senders["127.0.0.1"].getsockname()[1])
+        assert prog is not None
+        bpf.attach(rx, prog)
+        for tx, expected in ((senders["127.0.0.1"], 2), (other, 0)):
+            tx.sendto(b"x", ("127.0.0.1", port))
+            tx.sendto(b"x", ("127.0.0.1", port))
+            assert _received(rx) == expected
     finally:
         rx.close()
         for tx in senders.values():
@@ -96,14 +111,15 @@ def test_the_kernel_drops_what_the_filter_refuses_and_swaps_it_atomically() -> N
 
 
 async def test_liveness_reads_peers_only_and_counts_the_rest_before_any_crypto() -> None:
-    live = Liveness("a", KEY, 0, lambda _: None)
+    live = Liveness("a", KEY, 7946, lambda _: None)
     live.set_peers({"b": "192.0.2.12"}, {"b": {"192.0.2.22"}})
     assert live.sources == {"192.0.2.12", "192.0.2.22"}
     good = encode(Heartbeat(Kind.ALIVE, "b", 5, 1, 0), KEY)
     live.datagram_received(good, ("::ffff:198.51.100.9", 7946))
     live.datagram_received(b"junk", ("2001:db8::99", 7946))
+    live.datagram_received(good, ("::ffff:192.0.2.12", 40000))  # a peer's address, not its speaker's port
     live.datagram_received(good, ("::ffff:192.0.2.22", 7946))
-    assert live.counters.rejected == {Decoded.NOT_A_PEER.value: 2, Decoded.UNECHOED.value: 1}
+    assert live.counters.rejected == {Decoded.NOT_A_PEER.value: 3, Decoded.UNECHOED.value: 1}
 
 
 async def test_liveness_attaches_the_filter_and_follows_the_peers() -> None:

@@ -107,7 +107,6 @@ class Liveness:
         try:
             sock.setblocking(False)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
             except OSError:  # without CAP_NET_ADMIN: as much as the system allows
@@ -116,6 +115,8 @@ class Liveness:
                 sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
             except OSError:  # without CAP_NET_ADMIN: capped by net.core.rmem_max
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            # No SO_REUSEADDR: nothing else on this node may bind the port, so nothing else can send from it
+            # (peers accept heartbeats from this port only: sourcefilter).
             sock.bind((host, self.port))
         except OSError:
             sock.close()
@@ -202,7 +203,7 @@ class Liveness:
         if self._sock is None:
             return
         try:
-            prog = sourcefilter.program(self.sources)
+            prog = sourcefilter.program(self.sources, self.port)
             if prog is None:
                 raise OSError(errno.E2BIG, "too many peer addresses for a socket filter")
             bpf.attach(self._sock.sock, prog)
@@ -220,7 +221,7 @@ class Liveness:
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         """Feed one datagram to the membership table: a peer's only, checked before any crypto."""
-        if plain(addr[0]) not in self.sources:
+        if addr[1] != self.port or plain(addr[0]) not in self.sources:  # peers send from the port they listen on
             self._reject(Decoded.NOT_A_PEER)
             return
         verdict, msg = decode(data, self.key)
