@@ -37,7 +37,7 @@ FENCED_CASES = [
     ("a fenced peer that goes silent dies", [(0.1, 1, Kind.FENCED)], 0.6, PeerState.DEAD, False, False,
      [Change.FENCED]),
     ("alive, then fenced", [(0.1, 1, Kind.ALIVE), (0.2, 2, Kind.FENCED)], 0.3, PeerState.FENCED, False, True,
-     [Change.FENCED]),
+     [Change.PROVEN, Change.FENCED]),
     ("a replayed ALIVE cannot lift a fence", [(0.1, 2, Kind.FENCED), (0.2, 1, Kind.ALIVE)], 0.3, PeerState.FENCED,
      False, True, [Change.FENCED]),
 ]

@@ -62,16 +62,16 @@ SCENARIOS: dict[str, list[Step]] = {
     "a fresh peer is echoed as heard, and proves itself by echoing us": [
         echoes(3, 0),
         Hear(A_NOW, 1, 0, U), echoes(3, A_NOW),
-        Hear(A_NOW, 2, B, OK), State(PeerState.ALIVE, A_NOW), echoes(3, A_NOW),
+        Hear(A_NOW, 2, B, OK, Change.PROVEN), State(PeerState.ALIVE, A_NOW), echoes(3, A_NOW),
     ],
     "a replay of a previous run after each real datagram never displaces the real run from the echo": [
         Hear(A_NOW, 1, 0, U), Hear(A_OLD, 900, 0, U), echoes(2, A_NOW, A_OLD),
         Hear(A_NOW, 2, 0, U), Hear(A_OLD, 901, 0, U), echoes(2, A_NOW, A_OLD),
         Hear(A_NOW, 3, 0, U), Hear(A_OLD, 902, 0, U), Hear(A_OLD, 903, 0, U), echoes(2, A_NOW, A_OLD),
-        Hear(A_NOW, 4, B, OK), State(PeerState.ALIVE, A_NOW),
+        Hear(A_NOW, 4, B, OK, Change.PROVEN), State(PeerState.ALIVE, A_NOW),
     ],
     "once a run is proven, replays of other runs change nothing": [
-        Hear(A_NOW, 1, 0, U), Hear(A_NOW, 2, B, OK),
+        Hear(A_NOW, 1, 0, U), Hear(A_NOW, 2, B, OK, Change.PROVEN),
         Hear(A_OLD, 900, 0, U), Hear(A_OLDER, 50, 0, U), echoes(4, A_NOW),
         Hear(A_OLD, 901, B, OK, Change.NEW_INCARNATION),  # it echoes this run: made now, so a real restart
         echoes(2, A_OLD),
@@ -90,7 +90,7 @@ SCENARIOS: dict[str, list[Step]] = {
         echoes(ECHO_CANDIDATES, A_NOW, *range(100, 100 + ECHO_CANDIDATES - 1)),
     ],
     "a run of a's we saw replaced is never echoed again": [
-        Hear(A_OLD, 1, 0, U), Hear(A_OLD, 2, B, OK),
+        Hear(A_OLD, 1, 0, U), Hear(A_OLD, 2, B, OK, Change.PROVEN),
         Hear(A_NOW, 1, B, OK, Change.NEW_INCARNATION),
         Hear(A_OLD, 3, 0, U), echoes(3, A_NOW),
     ],

@@ -38,7 +38,7 @@ def table() -> Membership:
 
 def test_timeout_recovery_and_leave() -> None:
     m = table()
-    assert m.on_message(beat("n2", 1), 0.1) == (Decoded.ACCEPTED, None)
+    assert m.on_message(beat("n2", 1), 0.1) == (Decoded.ACCEPTED, Change.PROVEN)
     assert m.on_message(beat("n3", 1), 0.1)[0] is Decoded.ACCEPTED
     assert m.tick(0.4) == []
     assert m.tick(0.6) == [("n2", Change.HEARTBEAT_TIMEOUT), ("n3", Change.HEARTBEAT_TIMEOUT)]

@@ -26,6 +26,7 @@ class Change(Enum):
     LEFT = "left"
     RECOVERED = "recovered"
     NEW_INCARNATION = "new-incarnation"
+    PROVEN = "proven"  # first heartbeat of the peer's that echoed this run: heard, for certain, in this run
     NEVER_HEARD = "never-heard"
     FENCED = "fenced"
 
@@ -105,6 +106,8 @@ class Membership:
             if peer.incarnation >= 0:
                 peer.retired.append(peer.incarnation)
                 change = Change.NEW_INCARNATION
+            else:
+                change = Change.PROVEN
             peer.incarnation = msg.incarnation
             peer.candidates.clear()
         peer.sequence = msg.sequence

@@ -88,7 +88,11 @@ class Liveness:
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
         """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
         address a node's heartbeats may come from (its InternalIPs; default: the one sent to)."""
+        before = set(self.peers)
         self.peers = {n: a for n, a in peers.items() if n != self.me}
+        if set(self.peers) != before:
+            log.info("heartbeat peers: %d (%d added, %d removed)", len(self.peers), len(set(self.peers) - before),
+                     len(before - set(self.peers)))
         self.membership.set_expected(set(self.peers), {n: {a, *(addresses or {}).get(n, ())}
                                                        for n, a in self.peers.items()})
         sources = frozenset().union(*(p.addresses for p in self.membership.peers.values()))
