@@ -45,8 +45,14 @@ def flood(targets: list[str], port: int, payloads: list[bytes], seconds: float, 
     for target in targets:
         family = socket.AF_INET6 if ":" in target else socket.AF_INET
         sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.connect((target, port))
+        try:
+            sock.connect((target, port))
+        except OSError:  # no route from here (e.g. IPv6 in a single-stack lab): the other targets still get it
+            sock.close()
+            continue
         socks.append(sock)
+    if not socks:
+        return {"sent": 0, "errors": 0, "seconds": 0.0, "rate": 0}
     sent = errors = 0
     start = time.monotonic()
     end = start + min(seconds, MAX_SECONDS)

@@ -3,8 +3,11 @@
 `python -m e2e.lab.udpreplay record --src IP --port P --seconds S OUT` (in the receiving node's
 namespace) writes every IPv4 packet from IP to UDP port P seen on eth0, one hex line each.
 `python -m e2e.lab.udpreplay replay IN [--times N] [--rate R]` (in the client namespace) sends
-those packets again as they were, source address included. Both stop by themselves: at most
-60 s of recording and 10,000 packets sent. Each prints one JSON object.
+those packets again as they were, source address included. `python -m e2e.lab.udpreplay chase IN --src IP
+--port P --seconds S` (in the receiving node's namespace: a host-network process with NET_RAW) sends the
+next recorded packets right after each real one from IP to port P arrives, so the receiver reads the
+recording last. All stop by themselves: at most 60 s of recording or chasing and 10,000 packets sent.
+Each prints one JSON object.
 """
 
 from __future__ import annotations
@@ -78,6 +81,38 @@ def replay(path: str, times: int, rate: float) -> dict[str, int]:
     return {"sent": sent}
 
 
+def _matches(frame: bytes, want: bytes, port: int) -> bool:
+    """Is FRAME an IPv4 UDP packet from WANT to PORT?"""
+    ip = frame[14:]
+    if len(ip) < 28 or ip[9] != 17 or ip[12:16] != want:
+        return False
+    return struct.unpack_from("!H", ip, (ip[0] & 0x0F) * 4 + 2)[0] == port
+
+
+def chase(path: str, src: str, port: int, seconds: float, each: int, iface: str) -> dict[str, int]:
+    """After each packet from SRC to PORT arriving on IFACE, send the next EACH recorded ones (for SECONDS)."""
+    with open(path) as fh:
+        packets = [with_udp_checksum(bytes.fromhex(line.strip())) for line in fh if line.strip()]
+    sniff = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ETH_P_IP))
+    sniff.bind((iface, 0))
+    out = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+    want, sent, seen, i = socket.inet_aton(src), 0, 0, 0
+    deadline = time.monotonic() + min(seconds, MAX_SECONDS)
+    while sent < MAX_SENT and (left := deadline - time.monotonic()) > 0:
+        if not select.select([sniff], [], [], left)[0]:
+            break
+        frame, addr = sniff.recvfrom(65535)
+        if addr[2] == socket.PACKET_OUTGOING or not _matches(frame, want, port):
+            continue
+        seen += 1
+        for _ in range(each):
+            packet = packets[i % len(packets)]
+            i += 1
+            out.sendto(packet, (socket.inet_ntoa(packet[16:20]), 0))
+            sent += 1
+    return {"seen": seen, "sent": sent}
+
+
 def main() -> None:
     """Record or replay."""
     p = argparse.ArgumentParser()
@@ -92,9 +127,18 @@ def main() -> None:
     s.add_argument("path")
     s.add_argument("--times", type=int, default=1)
     s.add_argument("--rate", type=float, default=200.0)
+    c = sub.add_parser("chase")
+    c.add_argument("path")
+    c.add_argument("--src", required=True)
+    c.add_argument("--port", type=int, default=7946)
+    c.add_argument("--seconds", type=float, default=10.0)
+    c.add_argument("--each", type=int, default=2)
+    c.add_argument("--iface", default="eth0")
     args = p.parse_args()
     if args.cmd == "record":
         print(json.dumps(record(args.src, args.port, args.seconds, args.out, args.iface)))
+    elif args.cmd == "chase":
+        print(json.dumps(chase(args.path, args.src, args.port, args.seconds, args.each, args.iface)))
     else:
         print(json.dumps(replay(args.path, args.times, args.rate)))
 
