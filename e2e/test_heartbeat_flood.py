@@ -178,7 +178,7 @@ def test_a_restarted_speaker_proves_its_peer_within_a_second_while_its_old_run_i
         assert log_lines(b, since, f"peer {a} is dead") == 0
     finally:
         chaser.kill()
-        chaser.wait()
+        chaser.communicate(timeout=10)
     print(f"{b} proved {a} {proven - known:.3f} s after it knew its peers")
     assert proven - known <= 1.0
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker hears all")
