@@ -135,3 +135,25 @@ async def test_liveness_attaches_the_filter_and_follows_the_peers() -> None:
     finally:
         await live.close()
     await asyncio.sleep(0)
+
+
+def test_the_kernel_filter_reads_ipv6_sources_and_ports_too() -> None:
+    rx = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    rx.bind(("::", 0))
+    rx.setblocking(False)
+    port = rx.getsockname()[1]
+    good, other = (socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) for _ in range(2))
+    try:
+        good.bind(("::1", 0))
+        other.bind(("::1", 0))
+        prog = sourcefilter.program(["::1", "127.0.0.1"], good.getsockname()[1])
+        assert prog is not None
+        bpf.attach(rx, prog)
+        for tx, expected in ((good, 2), (other, 0)):
+            tx.sendto(b"x", ("::1", port))
+            tx.sendto(b"x", ("::1", port))
+            assert _received(rx) == expected
+    finally:
+        for s in (rx, good, other):
+            s.close()
