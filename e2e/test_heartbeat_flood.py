@@ -27,7 +27,16 @@ from e2e.lab import lab
 from e2e.lab.config import LOG_DIR
 from e2e.lab.config import node as lab_node
 from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
-from e2e.test_hostile_lan import LAB_PY, heartbeat_counts, log_lines, log_size, metrics, total
+from e2e.test_hostile_lan import (
+    LAB_PY,
+    fast_plane_pid,
+    heartbeat_counts,
+    log_lines,
+    log_size,
+    metrics,
+    speaker_pid,
+    total,
+)
 from e2e.test_loadbalancer import announcer, service, vip_of
 
 pytestmark = pytest.mark.lab
@@ -73,6 +82,12 @@ def in_ns(namespace: str, *argv: str) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, text=True)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time PID has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def test_a_heartbeat_flood_from_the_lan_and_a_host_network_pod_moves_nothing(kube: Kube, web: str,
                                                                              tmp_path: Path) -> None:
     vip = vip_of(kube, web)
@@ -82,6 +97,8 @@ def test_a_heartbeat_flood_from_the_lan_and_a_host_network_pod_moves_nothing(kub
     deaths = {n: total(metrics(kube, n), "ironlb_speaker_peer_deaths_total") for n in NODES}
     before = {n: heartbeat_counts(kube, n) for n in NODES}
     logs = {n: log_size(n) for n in NODES}
+    fast = {n: fast_plane_pid(speaker_pid(n)) for n in NODES}
+    cpu = {n: cpu_seconds(pid) for n, pid in fast.items()}
     targets = [a for i in range(1, 4) for a in (lab_node(i).ipv4, lab_node(i).ipv6)]
     stop = tmp_path / "stop"
     sampler = in_ns(lab.namespace_of("client"), "-m", "e2e.lab.arpsampler", vip, "--period", "0.1",
@@ -110,12 +127,13 @@ def test_a_heartbeat_flood_from_the_lan_and_a_host_network_pod_moves_nothing(kub
         stop.touch()
     rounds = [json.loads(line) for line in sampler.communicate(timeout=30)[0].splitlines() if line.strip()]
     answered = [r["a"][vip] for r in rounds]
+    cpu = {n: round(cpu_seconds(pid) - cpu[n], 2) for n, pid in fast.items()}
     after = {n: heartbeat_counts(kube, n) for n in NODES}
     read = {n: {k: v - before[n].get(k, 0) for k, v in after[n].items() if k.startswith("rejected-")
                 and v != before[n].get(k, 0)} for n in NODES}
     flooded = sum(s["sent"] for s in sent)
     print(f"flood for {FLOOD_S} s: {sent}; alive samples {sorted(set(alive))}; ARP rounds {len(rounds)}, "
-          f"unanswered {sum(not a for a in answered)}; refused in user space: {read}")
+          f"unanswered {sum(not a for a in answered)}; refused in user space: {read}; fast planes' CPU s: {cpu}")
     assert all(s["rate"] > 0 for s in sent), sent
     assert set(alive) == {(3.0, 3.0, 3.0)}, alive
     assert {n: total(metrics(kube, n), "ironlb_speaker_peer_deaths_total") for n in NODES} == deaths
