@@ -78,9 +78,18 @@ def migrate_metallb(args: argparse.Namespace) -> int:
 
     from ironlb.cli import migrate
 
-    docs = ([d for f in args.filename for d in yaml.safe_load_all(sys.stdin if f == "-" else open(f))]  # noqa: SIM115
-            if args.filename else migrate.from_cluster(_custom_api()))
-    result = migrate.migrate(docs)
+    docs, names = [], []
+    try:
+        for f in args.filename or ():
+            for i, doc in enumerate(yaml.safe_load_all(sys.stdin if f == "-" else open(f)), 1):  # noqa: SIM115
+                docs.append(doc)
+                names.append(f"{'stdin' if f == '-' else f} document {i}")
+        if not args.filename:
+            docs = migrate.from_cluster(_custom_api())
+        result = migrate.migrate(docs, names)
+    except (OSError, yaml.YAMLError, migrate.MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.apply:
