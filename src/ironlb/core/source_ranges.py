@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ironlb.core.addresses import IPV4, IPV6
+from ironlb.core.text import printable
 
 # An invalid entry is named in a condition and an Event: these bound what one Service can put there.
 MAX_REPORTED = 5
@@ -47,10 +48,8 @@ class SourceRanges:
 
 
 def shown(entry: object) -> str:
-    """ENTRY as it may appear in a message: printable ASCII only, bounded."""
-    text = entry if isinstance(entry, str) else repr(entry)
-    clean = "".join(c if " " <= c <= "~" else "?" for c in text)
-    return clean if len(clean) <= MAX_ENTRY_CHARS else clean[:MAX_ENTRY_CHARS - 3] + "..."
+    """ENTRY as it may appear in a message: escaped (user text), bounded."""
+    return printable(entry if isinstance(entry, str) else repr(entry), MAX_ENTRY_CHARS)
 
 
 def _network(entry: object) -> Network | SourceRangeProblem:
