@@ -237,3 +237,10 @@ def test_user_text_in_events_reaches_the_terminal_escaped() -> None:
     assert report.failed is not None and "\\x1b[2J" in out, out
     assert not any(ch in out for ch in "\x1b\r\x07\u202e")
     assert all(line.isprintable() for line in out.splitlines())
+
+
+def test_invalid_source_ranges_fail_the_forwarding_link_with_their_fix() -> None:
+    report = diagnose(edited(node_port, forwarding("False", "InvalidSourceRanges"), announcer=WINNER))
+    failed = report.failed
+    assert failed is not None and failed.id is LinkId.FORWARDING
+    assert "loadBalancerSourceRanges" in failed.fix
