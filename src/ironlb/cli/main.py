@@ -10,9 +10,11 @@ from typing import Any
 from ironlb import __doc__ as about
 from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED, Handling, handling
 from ironlb.cli import doctor
+from ironlb.core.text import printable
 
 
 def _table(rows: list[list[str]]) -> str:
+    rows = [[printable(c) for c in r] for r in rows]  # annotations and messages are user text: no escape sequences
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
