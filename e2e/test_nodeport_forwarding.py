@@ -226,3 +226,23 @@ def test_source_ranges_let_in_only_clients_inside_them(kube: Kube, web: str) -> 
                      "-p", '[{"op": "remove", "path": "/spec/loadBalancerSourceRanges"}]')
         for url, (_, outside) in pairs.items():
             wait_for(lambda u=url, o=outside: curl_from(kube, o, u), timeout=15, what=f"{url} open again to {outside}")
+
+
+def test_a_source_range_the_speaker_cannot_read_is_reported_and_opens_nothing(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    # Leading zeros: the API server's sloppy CIDR parser takes it, the speaker refuses it (never guesses).
+    ranges = [f"{CLIENT_IP_V4}/32", "192.0.2.010/32"]
+    res = kube.kubectl("patch", "service", web, "-p", json.dumps({"spec": {"loadBalancerSourceRanges": ranges}}),
+                       check=False)
+    if res.returncode != 0:
+        pytest.skip(f"this API server refuses the entry itself: {res.stderr.strip()}")
+    cond = wait_for(lambda: (c := forwarding(kube, web)) and c["reason"] == "InvalidSourceRanges" and c,
+                    what="InvalidSourceRanges condition")
+    assert cond["status"] == "False" and "192.0.2.010/32" in cond["message"], cond
+    events = wait_for(lambda: json.loads(kube.kubectl(
+        "get", "events", "-o", "json", "--field-selector",
+        f"involvedObject.name={web},reason=InvalidSourceRanges").stdout)["items"], what="InvalidSourceRanges Event")
+    assert [e["type"] for e in events] == ["Warning"], events
+    with outsider_addresses(kube):
+        assert (curl_from(kube, CLIENT_IP_V4, f"http://{vip}/") or "").startswith(web)  # the valid range still works
+        assert curl_from(kube, OUTSIDER_V4, f"http://{vip}/") is None
