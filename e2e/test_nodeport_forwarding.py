@@ -3,6 +3,7 @@ healthy nodes (its own nftables table, ipMode Proxy), through the real kube-prox
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import time
@@ -12,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import kubeproxy, lab, procs, workload
-from e2e.lab.config import LOG_DIR, node
+from e2e.lab.config import CLIENT_IP_V4, CLIENT_IP_V6, LOG_DIR, node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
 from e2e.test_loadbalancer import announcer, announcer_killed, service, settled_election, vip_of
 from ironlb.core.election import elect
@@ -22,6 +23,8 @@ POOL = "e2e-fwd"
 NODES = ("node-1", "node-2", "node-3")
 NODE_IPS = {"node-1": "192.0.2.11", "node-2": "192.0.2.12", "node-3": "192.0.2.13"}
 MARK = "mark=1048576"  # ironlb.speaker.forward.nft.MARK on the connection
+# A second address of the client namespace on the node segment, outside the Service's source ranges.
+OUTSIDER_V4, OUTSIDER_V6 = "192.0.2.200", "2001:db8::200"
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -170,3 +173,76 @@ def test_forwarding_moves_with_the_announcement(kube: Kube, web: str) -> None:
              what="forwarding back on the revived node only")
     # Every new connection lands, whichever node's NodePort its bucket picks (the revived one included).
     assert all(curl_all(kube, f"http://{vip}/", 40))
+
+
+@contextlib.contextmanager
+def outsider_addresses(kube: Kube) -> Iterator[None]:
+    """The client namespace also holds OUTSIDER_V4/V6 (deprecated in IPv6: never picked as a default source)."""
+    added = [("-4", f"{OUTSIDER_V4}/32", ()), ("-6", f"{OUTSIDER_V6}/128", ("nodad", "preferred_lft", "0"))]
+    for family, address, extra in added:
+        kube.exec("client", "ip", family, "addr", "add", address, "dev", "eth0", *extra, check=True)
+    try:
+        yield
+    finally:
+        for family, address, _ in added:
+            kube.exec("client", "ip", family, "addr", "del", address, "dev", "eth0")
+
+
+def curl_from(kube: Kube, source: str, url: str) -> str | None:
+    """GET URL from the client namespace with source address SOURCE; the body, or None if nothing answered."""
+    res = kube.exec("client", "curl", "-s", "-g", "-m", "1", "--interface", source, url, timeout=6)
+    return res.stdout.strip() if res.returncode == 0 else None
+
+
+def test_source_ranges_let_in_only_clients_inside_them(kube: Kube, web: str) -> None:
+    svc = wait_for(lambda: len((s := kube.get("service", web))["status"]["loadBalancer"].get("ingress") or []) == 2
+                   and s, what="two VIPs")
+    vips = [i["ip"] for i in svc["status"]["loadBalancer"]["ingress"]]
+    # url -> (a client source inside the ranges, one outside), both families
+    pairs = {(f"http://[{vip}]/" if ":" in vip else f"http://{vip}/"):
+             ((CLIENT_IP_V6, OUTSIDER_V6) if ":" in vip else (CLIENT_IP_V4, OUTSIDER_V4)) for vip in vips}
+    with outsider_addresses(kube):
+        for url, (_, outside) in pairs.items():  # open to both before any range is set
+            answer = wait_for(lambda u=url, o=outside: curl_from(kube, o, u), what=f"{url} from {outside}")
+            assert answer.startswith(web)
+        ranges = [f"{CLIENT_IP_V4}/32", f"{CLIENT_IP_V6}/128"]
+        kube.kubectl("patch", "service", web, "-p", json.dumps({"spec": {"loadBalancerSourceRanges": ranges}}))
+        on = announcer(kube, web)
+        still_open = []  # every family checked before failing: each must close on its own
+        for url, (_, outside) in pairs.items():
+            try:
+                wait_for(lambda u=url, o=outside: curl_from(kube, o, u) is None, timeout=15,
+                         what=f"{url} closed to {outside}, outside the source ranges")
+            except AssertionError as exc:
+                still_open.append(str(exc))
+        assert not still_open, "\n".join(still_open) + "\n" + evidence(kube, web, on)
+        # Checked over many new connections, interleaved: inside always answered, outside never.
+        for _ in range(8):
+            for url, (inside, outside) in pairs.items():
+                assert (curl_from(kube, inside, url) or "").startswith(web), f"{url} from {inside}"
+                assert curl_from(kube, outside, url) is None, f"{url} answered {outside}, outside the ranges"
+        # An empty list opens the Service again.
+        kube.kubectl("patch", "service", web, "--type=json",
+                     "-p", '[{"op": "remove", "path": "/spec/loadBalancerSourceRanges"}]')
+        for url, (_, outside) in pairs.items():
+            wait_for(lambda u=url, o=outside: curl_from(kube, o, u), timeout=15, what=f"{url} open again to {outside}")
+
+
+def test_a_source_range_the_speaker_cannot_read_is_reported_and_opens_nothing(kube: Kube, web: str) -> None:
+    vip = vip_of(kube, web)
+    # Leading zeros: the API server's sloppy CIDR parser takes it, the speaker refuses it (never guesses).
+    ranges = [f"{CLIENT_IP_V4}/32", "192.0.2.010/32"]
+    res = kube.kubectl("patch", "service", web, "-p", json.dumps({"spec": {"loadBalancerSourceRanges": ranges}}),
+                       check=False)
+    if res.returncode != 0:
+        pytest.skip(f"this API server refuses the entry itself: {res.stderr.strip()}")
+    cond = wait_for(lambda: (c := forwarding(kube, web)) and c["reason"] == "InvalidSourceRanges" and c,
+                    what="InvalidSourceRanges condition")
+    assert cond["status"] == "False" and "192.0.2.010/32" in cond["message"], cond
+    events = wait_for(lambda: json.loads(kube.kubectl(
+        "get", "events", "-o", "json", "--field-selector",
+        f"involvedObject.name={web},reason=InvalidSourceRanges").stdout)["items"], what="InvalidSourceRanges Event")
+    assert [e["type"] for e in events] == ["Warning"], events
+    with outsider_addresses(kube):
+        assert (curl_from(kube, CLIENT_IP_V4, f"http://{vip}/") or "").startswith(web)  # the valid range still works
+        assert curl_from(kube, OUTSIDER_V4, f"http://{vip}/") is None

@@ -37,6 +37,15 @@ CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"
 
 
+class ForwardingReason(Enum):
+    """The reason of a NodePort-forwarded Service's Forwarding condition."""
+
+    FORWARDING = "Forwarding"
+    NO_HEALTHY_BACKEND = "NoHealthyBackend"
+    DISABLED = "ForwardingDisabled"
+    INVALID_SOURCE_RANGES = "InvalidSourceRanges"
+
+
 class Handling(Enum):
     """Whether IronLB is responsible for a Service, and why not."""
 

@@ -10,9 +10,11 @@ from typing import Any
 from ironlb import __doc__ as about
 from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED, Handling, handling
 from ironlb.cli import doctor
+from ironlb.core.text import printable
 
 
 def _table(rows: list[list[str]]) -> str:
+    rows = [[printable(c) for c in r] for r in rows]  # annotations and messages are user text: no escape sequences
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
@@ -78,9 +80,18 @@ def migrate_metallb(args: argparse.Namespace) -> int:
 
     from ironlb.cli import migrate
 
-    docs = ([d for f in args.filename for d in yaml.safe_load_all(sys.stdin if f == "-" else open(f))]  # noqa: SIM115
-            if args.filename else migrate.from_cluster(_custom_api()))
-    result = migrate.migrate(docs)
+    docs, names = [], []
+    try:
+        for f in args.filename or ():
+            for i, doc in enumerate(yaml.safe_load_all(sys.stdin if f == "-" else open(f)), 1):  # noqa: SIM115
+                docs.append(doc)
+                names.append(f"{'stdin' if f == '-' else f} document {i}")
+        if not args.filename:
+            docs = migrate.from_cluster(_custom_api())
+        result = migrate.migrate(docs, names)
+    except (OSError, yaml.YAMLError, migrate.MigrationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if not args.apply:

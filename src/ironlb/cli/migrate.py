@@ -7,7 +7,7 @@ IPs MetalLB wrote in their status when an IronLB pool covers them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +18,10 @@ POOL_FIELDS = ("addresses", "autoAssign", "avoidBuggyIPs", "serviceAllocation")
 ALLOCATION_FIELDS = ("priority", "namespaces", "namespaceSelectors", "serviceSelectors")
 L2_FIELDS = ("ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "interfaces")
 BGP_KINDS = ("BGPAdvertisement", "BGPPeer", "BFDProfile", "Community")
+
+
+class MigrationError(ValueError):
+    """Input that is not a Kubernetes object: every such document is named and nothing is converted."""
 
 
 @dataclass
@@ -76,10 +80,17 @@ def l2(obj: Mapping[str, Any], out: Migration) -> None:
                         "spec": {k: spec[k] for k in L2_FIELDS if k in spec}})
 
 
-def migrate(documents: Iterable[Mapping[str, Any]]) -> Migration:
-    """Convert MetalLB objects (List objects are unpacked); note every one that is not layer-2 config."""
+def migrate(documents: Iterable[Any], names: Sequence[str] = ()) -> Migration:
+    """Convert MetalLB objects (List objects are unpacked); note every one that is not layer-2 config.
+
+    Raises MigrationError, naming each document (NAMES, else "document N") that is not an object."""
+    docs = list(documents)
+    problems = [f"{names[i] if i < len(names) else f'document {i + 1}'}: {problem}"
+                for i, doc in enumerate(docs) if (problem := document_problem(doc))]
+    if problems:
+        raise MigrationError("; ".join(problems) + ": nothing converted")
     out = Migration()
-    for doc in _flatten(documents):
+    for doc in _flatten(docs):
         kind, api = doc.get("kind"), doc.get("apiVersion")
         name = (doc.get("metadata") or {}).get("name", "?")
         if api != METALLB_API:
@@ -98,11 +109,50 @@ def migrate(documents: Iterable[Mapping[str, Any]]) -> Migration:
     return out
 
 
-def _flatten(documents: Iterable[Mapping[str, Any]]) -> Iterable[Mapping[str, Any]]:
+# Fields read as mappings: each must be one (or absent) in every object.
+MAPPING_FIELDS = (("metadata",), ("metadata", "labels"), ("spec",), ("spec", "serviceAllocation"))
+
+
+def _type(value: Any) -> str:
+    return {list: "a list", str: "a string", int: "a number", float: "a number", bool: "a boolean"}.get(
+        type(value), type(value).__name__)
+
+
+def object_problem(obj: Any) -> str | None:
+    """What keeps OBJ from being read as a Kubernetes object (None: nothing)."""
+    if not isinstance(obj, Mapping):
+        return f"is {_type(obj)}, not a mapping (a Kubernetes object)"
+    for path in MAPPING_FIELDS:
+        value: Any = obj
+        for key in path:
+            value = value.get(key) if isinstance(value, Mapping) else None
+        if value is not None and not isinstance(value, Mapping):
+            return f"its {'.'.join(path)} is {_type(value)}, not a mapping"
+    return None
+
+
+def document_problem(doc: Any) -> str | None:
+    """What keeps one YAML document (an object or a List of them) from being migrated (None: nothing)."""
+    if doc is None or (isinstance(doc, Mapping) and not doc):
+        return None  # an empty document (`---` twice): nothing to convert
+    if (problem := object_problem(doc)) is not None:
+        return problem
+    if not _is_list(doc):
+        return None
+    if not isinstance(doc["items"], list):
+        return f"its items is {_type(doc['items'])}, not a list"
+    return next((f"item {i + 1} {p}" for i, item in enumerate(doc["items"]) if (p := object_problem(item))), None)
+
+
+def _is_list(doc: Mapping[str, Any]) -> bool:
+    return str(doc.get("kind", "")).endswith("List") and "items" in doc
+
+
+def _flatten(documents: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
     for doc in documents:
         if not doc:
             continue
-        if str(doc.get("kind", "")).endswith("List") and "items" in doc:
+        if _is_list(doc):
             for item in doc["items"]:
                 yield {"apiVersion": doc.get("apiVersion"), **item}  # an item's own apiVersion wins
         else:

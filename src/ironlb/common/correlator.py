@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Generic, TypeVar
 
+from ironlb.core.text import printable
+
 COMBINED_PREFIX = "(combined from similar events): "
 MAX_MESSAGE = 1024
 K = TypeVar("K")
@@ -141,7 +143,8 @@ class Correlator:
 
     def observe(self, key: EventKey, object_name: str, message: str, now: float) -> Correlation:
         """Correlate one occurrence of an Event (MESSAGE under KEY) at monotonic time NOW."""
-        message = message[:MAX_MESSAGE]
+        # Messages carry user text (annotation values) and are printed on terminals: escaped, then bounded.
+        message = printable(message, MAX_MESSAGE)
         combined = self._aggregate(key, message, now)
         # Identical Events share one object; all combined ones of a key share theirs (message None).
         cache_key = (key, None if combined else message)

@@ -38,6 +38,14 @@ def node_addresses(obj: Mapping[str, Any]) -> list[str]:
     return [a["address"] for a in (obj.get("status") or {}).get("addresses") or [] if a.get("type") == "InternalIP"]
 
 
+def source_ranges(value: Any) -> tuple[str | None, ...]:
+    """spec.loadBalancerSourceRanges as plain entries; anything not a string is None (refused, never opened)."""
+    if value is None:
+        return ()
+    entries = value if isinstance(value, list | tuple) else [value]
+    return tuple(e if isinstance(e, str) else None for e in entries)
+
+
 def advertisement(obj: Mapping[str, Any]) -> Advertisement:
     """An L2Advertisement object as Advertisement."""
     spec = obj.get("spec") or {}
@@ -99,7 +107,8 @@ class ClusterState:
                            traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
                            ready_nodes=frozenset(ready.get(key, ())), ports=ports,
                            client_ip_affinity=spec.get("sessionAffinity") == "ClientIP",
-                           health_check_node_port=int(spec.get("healthCheckNodePort") or 0))
+                           health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
+                           source_ranges=source_ranges(spec.get("loadBalancerSourceRanges")))
 
     def snapshot(self, alive: frozenset[str]) -> Snapshot:
         """The pure Snapshot the desired-state function takes."""

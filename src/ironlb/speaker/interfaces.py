@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fnmatch
 import logging
 import threading
 import time
@@ -49,6 +50,11 @@ def _mac_bytes(mac: str | None) -> bytes | None:
     return raw if len(raw) == 6 else None
 
 
+def excluded(name: str, patterns: Iterable[str]) -> bool:
+    """Is interface NAME excluded by one of PATTERNS (exact names or shell globs: `docker*`, `eth[23]`)?"""
+    return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
 def classify(link: Any, addressed: set[int], exclude: set[str], ignore_carrier: bool = False) -> Skip | None:
     """None if the link is announced on by default; else why not (IGNORE_CARRIER: as if it had carrier)."""
     name, mac = link.get_attr("IFLA_IFNAME"), link.get_attr("IFLA_ADDRESS")
@@ -56,7 +62,7 @@ def classify(link: Any, addressed: set[int], exclude: set[str], ignore_carrier: 
     kind = info.get_attr("IFLA_INFO_KIND") if info else None
     flags = link["flags"]
     checks = (
-        (not name or name in exclude, Skip.EXCLUDED),
+        (not name or excluded(name, exclude), Skip.EXCLUDED),
         (not mac or len(mac) != 17, Skip.NOT_ETHERNET),
         (flags & IFF_LOOPBACK, Skip.LOOPBACK),
         (not flags & IFF_UP, Skip.DOWN),

@@ -45,7 +45,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
     p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7473")))
     p.add_argument("--exclude-interfaces", default=env("IRONLB_EXCLUDE_INTERFACES", ""),
-                   help="comma list of interfaces never to answer on (e.g. a management NIC)")
+                   help="comma list of interfaces never to answer on, names or globs (e.g. mgmt0,docker*)")
     p.add_argument("--nodeport-forwarding", default=env("IRONLB_NODEPORT_FORWARDING", "true"),
                    choices=["true", "false"], help="program nftables for pools with forwarding: NodePort")
     p.add_argument("--nft", default=env("IRONLB_NFT", "nft"), help="nft binary, for forwarding: NodePort pools")
@@ -86,7 +86,7 @@ async def run(args: argparse.Namespace) -> int:
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(16, thread_name_prefix="api"))
     api = kubeapi.connect()
     key = await read_key(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key)
-    exclude = [i for i in args.exclude_interfaces.split(",") if i]
+    exclude = [i.strip() for i in args.exclude_interfaces.split(",") if i.strip()]
     fwd = ForwardingSettings(enabled=args.nodeport_forwarding == "true", nft=args.nft,
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,

@@ -23,7 +23,8 @@ from ironlb.speaker.cluster import SERVICE_NAME_LABEL
 IDENTITY = ("name", "namespace", "resourceVersion")
 # status.py: uid keys what was said and names the Events' object; generation becomes observedGeneration.
 SERVICE_METADATA = (*IDENTITY, "uid", "generation")
-SERVICE_SPEC = ("type", "loadBalancerClass", "externalTrafficPolicy", "sessionAffinity", "healthCheckNodePort")
+SERVICE_SPEC = ("type", "loadBalancerClass", "externalTrafficPolicy", "sessionAffinity", "healthCheckNodePort",
+                "loadBalancerSourceRanges")
 SERVICE_PORT = ("protocol", "port", "nodePort")
 # status.loadBalancer: the IPs. status.conditions whole: status.py reads its own conditions' every field
 # (lastTransitionTime is carried over), and they are few.

@@ -34,6 +34,7 @@ class ServiceInfo:
     ports: tuple[tuple[str, int, int], ...] = ()  # (protocol, port, nodePort)
     client_ip_affinity: bool = False  # spec.sessionAffinity: ClientIP
     health_check_node_port: int = 0  # kube-proxy answers here when the node has a local endpoint
+    source_ranges: tuple[str | None, ...] = ()  # spec.loadBalancerSourceRanges (None: an entry not a string)
 
 
 @dataclass(frozen=True)

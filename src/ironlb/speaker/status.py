@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING
+from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING, ForwardingReason
 from ironlb.common.events import EventRecorder, KubeEventSink, ObjectRef
 from ironlb.common.kubeapi import SERVICES, ApiError, Client
 from ironlb.core.election import elect
@@ -46,22 +46,38 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
     return {"status": "False", "reason": missing.reason.value, "message": f"{missing.ip} is not announced: {text}"}
 
 
+def forwarding_reason(plan: ServicePlan) -> ForwardingReason:
+    """What the Forwarding condition of PLAN's Service says, as a reason (the first problem that applies)."""
+    if plan.disabled:
+        return ForwardingReason.DISABLED
+    if plan.invalid_range_count:
+        return ForwardingReason.INVALID_SOURCE_RANGES
+    return ForwardingReason.FORWARDING if plan.healthy else ForwardingReason.NO_HEALTHY_BACKEND
+
+
 def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str, str]:
     """The Forwarding condition of a NodePort-forwarded Service: which nodes' NodePorts take traffic."""
     others = "; ".join(f"{n}: {s.value}" for n, s in sorted(plan.backends.items()) if s is not Backend.HEALTHY)
     problems = "; ".join(plan.problems)
     ports = ", ".join(f"{p.get('port')}/{p.get('protocol', 'TCP')} -> NodePort {p.get('nodePort')}"
                       for p in (svc.get("spec") or {}).get("ports") or [])
-    if plan.disabled:
-        return {"status": "False", "reason": "ForwardingDisabled",
-                "message": "its pool forwards to NodePorts, but the speakers run with NodePort forwarding off "
-                           "(Helm value speaker.nodePortForwarding: true turns it on)"}
-    if not plan.healthy:
-        return {"status": "False", "reason": "NoHealthyBackend",
-                "message": "no node's NodePort can take the traffic: " + (others or "no nodes")}
-    message = (f"{', '.join(plan.vips)}: {ports} on {', '.join(plan.healthy)}"
-               + (f" (not used: {others})" if others else ""))
-    return {"status": "True", "reason": "Forwarding", "message": message + (f"; {problems}" if problems else "")}
+    reason = forwarding_reason(plan)
+    if reason is ForwardingReason.DISABLED:
+        message = ("its pool forwards to NodePorts, but the speakers run with NodePort forwarding off "
+                   "(Helm value speaker.nodePortForwarding: true turns it on)")
+    elif reason is ForwardingReason.INVALID_SOURCE_RANGES:
+        # Entries are shown sanitised and bounded (ironlb.core.source_ranges.shown): they are user text.
+        bad = ", ".join(f"{entry!r} ({why.value})" for entry, why in plan.invalid_ranges)
+        more = plan.invalid_range_count - len(plan.invalid_ranges)
+        message = (f"loadBalancerSourceRanges entries not used: {bad}" + (f" and {more} more" if more > 0 else "")
+                   + "; only the valid ranges let clients in")
+    elif reason is ForwardingReason.NO_HEALTHY_BACKEND:
+        message = "no node's NodePort can take the traffic: " + (others or "no nodes")
+    else:
+        message = (f"{', '.join(plan.vips)}: {ports} on {', '.join(plan.healthy)}"
+                   + (f" (not used: {others})" if others else "") + (f"; {problems}" if problems else ""))
+    return {"status": "True" if reason is ForwardingReason.FORWARDING else "False", "reason": reason.value,
+            "message": message}
 
 
 class StatusReporter:

@@ -228,3 +228,19 @@ def test_one_more_speaker_is_scraped_as_a_control() -> None:
                            lambda f: f.update(speakers={WINNER: {"error": "node proxy: 503"},
                                                         OTHER: metrics(OTHER, ())})))
     assert "did not answer (while other speakers' did)" in down.links[4].details[0]
+
+
+def test_user_text_in_events_reaches_the_terminal_escaped() -> None:
+    hostile = "requested \x1b[2J\x1b[32m\r ✓ 1 everything fine\x1b]0;owned\x07\u202e"
+    report = diagnose(edited(refused(hostile), announcer=WINNER))
+    out = human(report)
+    assert report.failed is not None and "\\x1b[2J" in out, out
+    assert not any(ch in out for ch in "\x1b\r\x07\u202e")
+    assert all(line.isprintable() for line in out.splitlines())
+
+
+def test_invalid_source_ranges_fail_the_forwarding_link_with_their_fix() -> None:
+    report = diagnose(edited(node_port, forwarding("False", "InvalidSourceRanges"), announcer=WINNER))
+    failed = report.failed
+    assert failed is not None and failed.id is LinkId.FORWARDING
+    assert "loadBalancerSourceRanges" in failed.fix

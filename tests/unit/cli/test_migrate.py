@@ -6,9 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
-from ironlb.cli.migrate import migrate
+from ironlb.cli.migrate import MigrationError, migrate
 
 ML = "metallb.io/v1beta1"
 
@@ -76,3 +77,40 @@ def test_installed_as_a_kubectl_plugin() -> None:
     res = subprocess.run([str(plugin), "migrate", "metallb", "--help"], capture_output=True, text=True, check=True)
     assert res.stdout.startswith("usage: kubectl ironlb migrate metallb")
     assert "ironlb migrate metallb --apply" in res.stdout
+
+
+@pytest.mark.parametrize("doc, named", [
+    (["203.0.113.0/24"], "document 2: is a list, not a mapping"),
+    ("just text", "document 2: is a string, not a mapping"),
+    (7, "document 2: is a number, not a mapping"),
+    ({"apiVersion": ML, "kind": "IPAddressPool", "metadata": ["p"], "spec": {}}, "document 2: its metadata is a list"),
+    ({"apiVersion": ML, "kind": "IPAddressPool", "metadata": {"name": "p"}, "spec": "x"}, "its spec is a string"),
+    ({"apiVersion": ML, "kind": "IPAddressPool", "metadata": {"name": "p", "labels": ["a"]}}, "metadata.labels"),
+    (obj("IPAddressPool", "p", {"serviceAllocation": [1]}), "document 2: its spec.serviceAllocation is a list"),
+    ({"apiVersion": "v1", "kind": "List", "items": {"a": 1}}, "document 2: its items is dict, not a list"),
+    ({"apiVersion": "v1", "kind": "List", "items": [obj("L2Advertisement", "l", {}), "x"]},
+     "document 2: item 2 is a string"),
+])
+def test_a_document_that_is_not_an_object_is_named_and_nothing_is_converted(doc: object, named: str) -> None:
+    good = obj("IPAddressPool", "p", {"addresses": ["203.0.113.0/24"]})
+    with pytest.raises(MigrationError, match="nothing converted") as err:
+        migrate([good, doc, None])
+    assert named in str(err.value)
+
+
+def test_empty_documents_are_skipped() -> None:
+    assert [o["kind"] for o in migrate([None, {}, obj("L2Advertisement", "l", {})]).objects] == ["L2Advertisement"]
+
+
+def test_the_command_names_the_bad_document_and_prints_nothing(tmp_path) -> None:
+    src = tmp_path / "metallb.yaml"
+    src.write_text(yaml.safe_dump(obj("IPAddressPool", "p", {"addresses": ["203.0.113.0/24"]}))
+                   + "---\n- not\n- an object\n---\n: [\n")
+    ironlb = Path(sys.executable).parent / "ironlb"
+    res = subprocess.run([str(ironlb), "migrate", "metallb", "-f", str(src)], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stdout == "" and "Traceback" not in res.stderr
+    assert res.stderr.startswith("error: ")  # not YAML at all: the parser's own words, with the line
+    src.write_text(yaml.safe_dump(obj("IPAddressPool", "p", {})) + "---\n- not\n- an object\n")
+    res = subprocess.run([str(ironlb), "migrate", "metallb", "-f", str(src)], capture_output=True, text=True)
+    assert res.returncode == 2 and res.stdout == ""
+    assert f"error: {src} document 2: is a list, not a mapping" in res.stderr

@@ -28,3 +28,13 @@ def test_hostname_only_ingress_is_shown_not_a_crash() -> None:
 def test_other_classes_are_left_out() -> None:
     out = render_status([], [lb("x", [client.V1LoadBalancerIngress(ip="203.0.113.5")], cls="example.com/other")], None)
     assert out.endswith("no LoadBalancer Services")
+
+
+def test_user_text_is_printed_escaped() -> None:
+    svc = lb("x", [client.V1LoadBalancerIngress(ip="203.0.113.5")])
+    svc.metadata.annotations = {"ironlb.io/allocated-from-pool": "p\x1b[2J\rfake"}  # the annotation is user-editable
+    pool = {"metadata": {"name": "p"}, "spec": {"addresses": ["203.0.113.0/24"]},
+            "status": {"conditions": [{"type": "Invalid", "status": "True", "message": "bad \x1b]0;t\x07"}]}}
+    out = render_status([pool], [svc], None)
+    assert "\x1b" not in out and "\r" not in out and "\x07" not in out
+    assert "p\\x1b[2J\\x0dfake" in out and "bad \\x1b]0;t\\x07" in out

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ironlb.common.correlator import COMBINED_PREFIX, Correlator, EventKey, Outcome, TokenBucket
+from ironlb.common.correlator import COMBINED_PREFIX, MAX_MESSAGE, Correlator, EventKey, Outcome, TokenBucket
 from ironlb.common.events import EventNotFound, EventRecorder, ObjectRef
 from tests.unit.fakeclock import FakeClock
 
@@ -234,3 +234,11 @@ def test_correlator_outcomes_are_named() -> None:
     key = EventKey("src", ("v1", "Service", "default", "web", ""), "Normal", "R")
     outcomes = [correlator.observe(key, "web", "m", now=0.0).outcome for _ in range(3)]
     assert outcomes == [Outcome.EMITTED, Outcome.AGGREGATED, Outcome.DROPPED]
+
+
+async def test_messages_are_escaped_and_bounded(recorder: EventRecorder, sink: RecordingSink) -> None:
+    hostile = "pool \x1b[2J\x1b[31mevil\r\n\u202e" + "z" * 5000  # user text, e.g. an annotation value
+    await recorder.record(SVC, "AllocationFailed", hostile, warning=True)
+    [event] = sink.objects()
+    assert event["message"].startswith("pool \\x1b[2J\\x1b[31mevil\\x0d\\x0a\\u202ezzz")
+    assert len(event["message"]) <= MAX_MESSAGE and event["message"].isprintable()

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter
 
 import pytest
 
+from ironlb.api.service import ForwardingReason
+from ironlb.core.addresses import IPV4, IPV6
+from ironlb.core.source_ranges import MAX_ENTRY_CHARS, MAX_REPORTED, SourceRangeProblem, parse_source_ranges
+from ironlb.speaker.cluster import source_ranges
 from ironlb.speaker.forward.buckets import buckets
 from ironlb.speaker.forward.nft import MARK, chain_name, render
 from ironlb.speaker.forward.plan import BUCKETS, Backend, Probe, ServicePlan, plan, probes
 from ironlb.speaker.snapshot import EXCLUDE_LABEL, NodeInfo, ServiceInfo, Snapshot
-from ironlb.speaker.status import forwarding_condition
+from ironlb.speaker.status import forwarding_condition, forwarding_reason
 
 ADDR = {"n1": ("192.0.2.11", "2001:db8::b"), "n2": ("192.0.2.12", "2001:db8::c"), "n3": ("192.0.2.13",)}
 VIP4, VIP6 = "203.0.113.7", "2001:db8:ffff::7"
@@ -145,3 +150,70 @@ def test_render_without_affinity_hashes_the_client_port_too() -> None:
 
 def test_render_of_nothing_removes_the_table() -> None:
     assert render(plan(snap(svc()), "n1", [])) == "table inet ironlb\ndelete table inet ironlb\n"
+
+
+def ranged(ranges: tuple, ips: tuple[str, ...] = (VIP4, VIP6)) -> ServiceInfo:
+    """The dual-stack Service with loadBalancerSourceRanges RANGES."""
+    return dataclasses.replace(svc(ips=ips), source_ranges=ranges)
+
+
+def forwards_by_vip(service: ServiceInfo) -> dict[str, tuple[str, ...] | None]:
+    """VIP -> the client networks its forward lets in, as n1 (announcing both VIPs) plans it."""
+    return {f.vip: f.sources for f in plan(snap(service), "n1", [VIP4, VIP6]).forwards}
+
+
+def test_no_source_ranges_leave_the_vips_open() -> None:
+    assert forwards_by_vip(ranged(())) == {VIP4: None, VIP6: None}
+    script = render(plan(snap(ranged(())), "n1", [VIP4, VIP6]))
+    assert "saddr !=" not in script and "    drop" not in script
+
+
+def test_source_ranges_are_enforced_per_family_and_before_the_rewrite() -> None:
+    service = ranged(("192.0.2.0/25", " 2001:db8::/64 ", "192.0.2.100/32", "198.51.100.7/24"))
+    assert forwards_by_vip(service) == {VIP4: ("192.0.2.0/25", "198.51.100.0/24"), VIP6: ("2001:db8::/64",)}
+    lines = render(plan(snap(service), "n1", [VIP4, VIP6])).splitlines()
+    filter4 = lines.index("    ip saddr != { 192.0.2.0/25, 198.51.100.0/24 } drop")
+    filter6 = lines.index("    ip6 saddr != { 2001:db8::/64 } drop")
+    # Each filter sits in its VIP's chain, ahead of the mark and the rewrite.
+    assert "ip daddr set jhash" in lines[filter4 + 2] and "ip6 daddr set jhash" in lines[filter6 + 2]
+    assert "meta mark set" in lines[filter4 + 1] and "meta mark set" in lines[filter6 + 1]
+
+
+def test_ranges_of_the_other_family_do_not_open_a_family() -> None:
+    result = plan(snap(ranged(("192.0.2.0/24",))), "n1", [VIP4, VIP6])
+    assert {f.vip: f.sources for f in result.forwards} == {VIP4: ("192.0.2.0/24",), VIP6: ()}
+    fwd6 = next(f for f in result.forwards if f.vip == VIP6)
+    script = render(result)
+    chain6 = script[script.index(f"chain {chain_name(fwd6)}"):]
+    assert chain6.splitlines()[2] == "    drop"  # the IPv6 VIP admits no client
+    assert f"{VIP6} admits no client" in " ".join(result.services["ns/web"].problems)
+
+
+def test_invalid_source_ranges_are_refused_with_a_reason_and_never_open_the_service() -> None:
+    bad = ("not-a-cidr", "10.0.0.0/33", None, "\x1b[31mred\x1b[0m", "192.0.2.0/24")
+    result = plan(snap(ranged(bad)), "n1", [VIP4, VIP6])
+    assert {f.vip: f.sources for f in result.forwards} == {VIP4: ("192.0.2.0/24",), VIP6: ()}
+    service_plan = result.services["ns/web"]
+    assert service_plan.invalid_range_count == 4
+    assert [why for _, why in service_plan.invalid_ranges] == [
+        SourceRangeProblem.NOT_A_CIDR, SourceRangeProblem.NOT_A_CIDR, SourceRangeProblem.NOT_A_STRING,
+        SourceRangeProblem.NOT_A_CIDR]
+    assert forwarding_reason(service_plan) is ForwardingReason.INVALID_SOURCE_RANGES
+    cond = forwarding_condition(service_plan, {"spec": {"ports": []}})
+    assert cond["status"] == "False" and cond["reason"] == ForwardingReason.INVALID_SOURCE_RANGES.value
+    assert "not-a-cidr" in cond["message"] and "\x1b" not in cond["message"]
+    only_bad = plan(snap(ranged(("nonsense",))), "n1", [VIP4, VIP6])
+    assert {f.sources for f in only_bad.forwards} == {()}  # nothing valid: closed, not open
+
+
+def test_reported_invalid_entries_are_bounded() -> None:
+    parsed = parse_source_ranges(["x" * 500] * 100)
+    assert parsed.invalid_count == 100 and len(parsed.invalid) == MAX_REPORTED
+    assert all(len(entry) <= MAX_ENTRY_CHARS for entry, _ in parsed.invalid)
+    assert parsed.allowed(IPV4) == () and parsed.allowed(IPV6) == ()
+
+
+def test_source_ranges_are_read_from_the_service_spec() -> None:
+    assert source_ranges(None) == () and source_ranges([]) == ()
+    assert source_ranges(["192.0.2.0/24", 7, {"a": 1}]) == ("192.0.2.0/24", None, None)
+    assert source_ranges("192.0.2.0/24") == ("192.0.2.0/24",)

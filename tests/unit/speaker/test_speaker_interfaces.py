@@ -11,7 +11,7 @@ from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.announcer import Announcer, Interface, resolve
 from ironlb.speaker.app import Speaker
 from ironlb.speaker.desired import ALL_INTERFACES
-from ironlb.speaker.interfaces import Skip, all_macs, classify, usable
+from ironlb.speaker.interfaces import Skip, all_macs, classify, excluded, usable
 from ironlb.speaker.l2 import packets as pk
 from ironlb.speaker.l2.io import FakePacketIO
 from ironlb.speaker.l2.responder import Responder, Verdict
@@ -62,6 +62,15 @@ def test_pod_veths_and_cni_interfaces_are_used_only_when_named() -> None:
     want = resolve({VIP: ALL_INTERFACES, "203.0.113.11": frozenset({"ilbp0a"})}, found)
     assert want == {"eth0": {VIP}, "ilbp0a": {"203.0.113.11"}}
     assert pk.mac_bytes("02:00:00:00:00:09") in all_macs(LINKS)  # unused interfaces' MACs are ours too
+
+
+def test_excluded_interfaces_are_names_or_globs_and_beat_an_advertisement_naming_them() -> None:
+    found = usable(LINKS, ADDRS, {"mgmt[0-9]", "eth*", "cali*"})
+    assert set(found) == {"vethabc", "ilbp0a"}  # eth0, mgmt0, cali1234 excluded; the rest skipped as before
+    assert resolve({VIP: frozenset({"eth0", "cali1234"})}, found) == {}
+    reasons = {lk.get_attr("IFLA_IFNAME"): classify(lk, {2}, {"eth*"}) for lk in LINKS}
+    assert reasons["eth0"] is Skip.EXCLUDED and reasons["eth1"] is Skip.EXCLUDED and reasons["mgmt0"] is None
+    assert excluded("docker0", ["docker*"]) and not excluded("eth0", ["docker*"]) and not excluded("eth0", [])
 
 
 def test_frames_from_any_of_our_macs_are_never_a_duplicate() -> None:

@@ -6,7 +6,7 @@ import re
 from enum import Enum
 
 from ironlb.api.constants import FORWARDING_NODE_PORT
-from ironlb.api.service import CONDITION_FORWARDING
+from ironlb.api.service import CONDITION_FORWARDING, ForwardingReason
 from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.model import Link, LinkId, Mark
 
@@ -170,8 +170,11 @@ def check_forwarding(ctx: Context) -> Link:
         return Link(LinkId.FORWARDING, Mark.NOT_CHECKED, f"pool {ctx.pool} forwards to NodePorts, but no speaker "
                     "has reported it yet (no ironlb.io/Forwarding condition)")
     if cond.get("status") != "True":
-        fix = {"ForwardingDisabled": "helm upgrade with --set speaker.nodePortForwarding=true",
-               "NoHealthyBackend": "kube-proxy's healthz (port 10256) fails on every node: check kube-proxy"}.get(
+        fix = {ForwardingReason.DISABLED.value: "helm upgrade with --set speaker.nodePortForwarding=true",
+               ForwardingReason.NO_HEALTHY_BACKEND.value:
+                   "kube-proxy's healthz (port 10256) fails on every node: check kube-proxy",
+               ForwardingReason.INVALID_SOURCE_RANGES.value:
+                   "make every spec.loadBalancerSourceRanges entry a CIDR (192.0.2.0/24, 2001:db8::/64)"}.get(
                    str(cond.get("reason")), "see the speakers' logs")
         return Link(LinkId.FORWARDING, Mark.FAILED, str(cond.get("message")), fix)
     return Link(LinkId.FORWARDING, Mark.OK, f"table inet ironlb on {where}: {cond.get('message')}")

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 from ironlb.cli.doctor.model import Mark, Report
+from ironlb.core.text import printable
 
 DASH = "\u2013"  # an en dash: not checked, blocked, or not reached
 SYMBOLS = {Mark.OK: "\u2713", Mark.FAILED: "\u2717", Mark.NOT_CHECKED: DASH, Mark.BLOCKED: DASH, Mark.NOT_REACHED: DASH}
 
 
 def human(report: Report, verbose: bool = False) -> str:
-    """The checklist: one line per link; the broken one explained, with its fix."""
+    """The checklist: one line per link; the broken one explained, with its fix (terminal-safe)."""
     width = max(len(link.id.title) for link in report.links)
     ips = f" ({', '.join(report.ips)})" if report.ips else ""
     out = [f"Service {report.service}{ips}"]
@@ -26,7 +27,8 @@ def human(report: Report, verbose: bool = False) -> str:
     out.append("")
     out.append("healthy" if failed is None else
                f"broken at link {failed.id.value} ({failed.id.title}); exit code {report.exit_code}")
-    return "\n".join(out)
+    # Summaries and details quote Events and conditions, which quote user text: no escape reaches the terminal.
+    return "\n".join(printable(line) for line in out)
 
 
 def as_json(report: Report) -> str:

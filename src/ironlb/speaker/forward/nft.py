@@ -35,6 +35,16 @@ def chain_name(fwd: Forward) -> str:
     return f"fwd_{digest}"
 
 
+def _source_filter(fwd: Forward, proto: str) -> list[str]:
+    """loadBalancerSourceRanges, before the rewrite: kube-proxy leaves ipMode Proxy VIPs alone, so only
+    this table can keep clients outside the ranges from the Service (they get nothing: a drop)."""
+    if fwd.sources is None:
+        return []
+    if not fwd.sources:
+        return ["    drop"]
+    return [f"    {proto} saddr != {{ {', '.join(fwd.sources)} }} drop"]
+
+
 def _forward_chain(fwd: Forward) -> list[str]:
     proto, l4 = _FAMILY[_version(fwd.vip)][0], fwd.protocol.lower()
     key = f"{proto} saddr" if fwd.client_ip_affinity else f"{proto} saddr . {l4} sport"
@@ -42,6 +52,7 @@ def _forward_chain(fwd: Forward) -> list[str]:
     return [
         f"  chain {chain_name(fwd)} {{",
         f"    # {fwd.service}: {fwd.vip} {fwd.port}/{fwd.protocol} -> NodePort {fwd.node_port}",
+        *_source_filter(fwd, proto),
         f"    meta mark set meta mark | {MARK:#010x}",
         f"    {proto} daddr set jhash {key} mod {BUCKETS} seed {HASH_SEED:#x} map {{ {table} }}",
         f"    {l4} dport set {fwd.node_port}",

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ironlb.core.addresses import family_of
+from ironlb.core.source_ranges import SourceRangeProblem, SourceRanges, parse_source_ranges
 from ironlb.speaker.desired import NodeEligibility, node_state
 from ironlb.speaker.forward.buckets import buckets
 from ironlb.speaker.snapshot import NodeInfo, ServiceInfo, Snapshot
@@ -55,6 +56,7 @@ class Forward:
     node_port: int
     client_ip_affinity: bool
     buckets: tuple[str, ...]
+    sources: tuple[str, ...] | None = None  # client networks let in (None: all; empty: none)
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,9 @@ class ServicePlan:
     problems: tuple[str, ...] = ()
     vips: tuple[str, ...] = ()  # the Service's VIPs this node forwards
     disabled: bool = False  # the speaker runs without NodePort forwarding (no NET_ADMIN)
+    # loadBalancerSourceRanges entries not used (shown, why; at most a few) and how many there were
+    invalid_ranges: tuple[tuple[str, SourceRangeProblem], ...] = ()
+    invalid_range_count: int = 0
 
     @property
     def healthy(self) -> list[str]:
@@ -132,6 +137,11 @@ def probes(snapshot: Snapshot, announced: Iterable[str], kube_proxy_port: int = 
     return out
 
 
+def _range_problems(ranges: SourceRanges, vips: Iterable[str]) -> list[str]:
+    return [f"{vip} admits no client: loadBalancerSourceRanges has no valid range of its family"
+            for vip in vips if ranges.allowed(family_of(vip)) == ()]
+
+
 def _port_problems(svc: ServiceInfo) -> list[str]:
     problems = []
     for protocol, port, node_port in svc.ports:
@@ -147,19 +157,24 @@ def plan(snapshot: Snapshot, me: str, announced: Iterable[str], failing: frozens
     """The forwarding of node ME for the IPs it announces."""
     forwards: list[Forward] = []
     services: dict[str, ServicePlan] = {}
+    ranges: dict[str, SourceRanges] = {}
     for svc, vip in _mine(snapshot, announced):
         family = family_of(vip)
+        if (parsed := ranges.get(svc.key)) is None:
+            parsed = ranges[svc.key] = parse_source_ranges(svc.source_ranges)
         states = {n.name: backend_state(svc, n, snapshot, family, failing, kube_proxy_port)
                   for n in snapshot.nodes.values()}
         healthy = [address_of(snapshot.nodes[n], family) for n, s in states.items() if s is Backend.HEALTHY]
         table = buckets(vip, [a for a in healthy if a], BUCKETS)
         for protocol, port, node_port in svc.ports:
             if table and protocol in FORWARDED_PROTOCOLS and node_port:
-                forwards.append(Forward(svc.key, vip, protocol, port, node_port, svc.client_ip_affinity, table))
+                forwards.append(Forward(svc.key, vip, protocol, port, node_port, svc.client_ip_affinity, table,
+                                        parsed.allowed(family)))
         previous = services.get(svc.key)
         merged = {**(previous.backends if previous else {}), **{  # dual-stack: healthy in any family counts
             n: s for n, s in states.items() if previous is None or previous.backends.get(n) is not Backend.HEALTHY}}
         vips = (previous.vips if previous else ()) + (vip,)
-        services[svc.key] = ServicePlan(svc.key, merged, tuple(_port_problems(svc)), vips)
+        services[svc.key] = ServicePlan(svc.key, merged, tuple(_port_problems(svc) + _range_problems(parsed, vips)),
+                                        vips, invalid_ranges=parsed.invalid, invalid_range_count=parsed.invalid_count)
     me_node = snapshot.nodes.get(me)
     return ForwardingPlan(tuple(forwards), me_node.addresses if me_node else (), services)
