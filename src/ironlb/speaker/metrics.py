@@ -47,7 +47,7 @@ class SpeakerCollector:
         for name, n in sorted(stats.kernel_drops.items() if stats else ()):
             dropped.add_metric([name], n)
         events = CounterMetricFamily("ironlb_speaker_events", "Events this speaker was asked to record, by what "
-                                     "became of them (emitted, aggregated, combined, dropped, failed)",
+                                     "became of them (emitted, aggregated, combined, dropped, throttled, failed)",
                                      labels=["outcome"])
         for outcome, n in sp.status.events.stats().items():
             events.add_metric([outcome], n)
