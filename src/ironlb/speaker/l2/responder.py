@@ -79,9 +79,10 @@ class Responder:
         self.owned: set[str] = set()  # changed in place, an IP at a time (thousands owned: no copy per change)
         self._owned4: set[str] = set()  # the IPv4 ones
         self._owned6: set[str] = set()  # the IPv6 ones
-        # The IPs each filter names (None: too many, or refused; it passes all ARP or all NS/NA)
-        self._filtered: list[str] | None = []
-        self._filtered6: list[str] | None = []
+        # The IPs each filter names (None: too many, or refused; it passes all ARP or all NS/NA, as a new
+        # socket does until the first filter below)
+        self._filtered: list[str] | None = None
+        self._filtered6: list[str] | None = None
         self._filter_failure_logged = False
         self.stats = Stats()
         self.on_duplicate = on_duplicate
@@ -89,6 +90,11 @@ class Responder:
         # The kernel answers the ARP requests it can (an accelerator: whatever it passes on, on_arp answers).
         self.kernel = kernel
         self.stats.in_kernel = kernel is not None
+        # A new socket passes all ARP (or NS/NA): name the owned set (empty yet) at once, so that an interface
+        # owning nothing is spared a flood of requests for other hosts' IPs too.
+        self._refilter()
+        if ndp is not None:
+            self._refilter6()
         arp.start(self.on_arp)
         if ndp is not None:
             ndp.start(self.on_ndp)

@@ -63,6 +63,13 @@ def test_frames_to_another_hosts_mac_are_dropped(prog: list[bpf.Instruction]) ->
     assert bpf.run(bpf.NDP_PROGRAM, solicit(V6[0]), pkttype=bpf.PACKET_OTHERHOST) == 0
 
 
+def test_an_interface_owning_nothing_takes_no_requests() -> None:
+    arp, ndp = FakePacketIO(), FakePacketIO()
+    Responder("eth0", pk.mac_str(OURS), arp, ndp, LL)
+    assert arp.filter is not None and ndp.filter is not None
+    assert bpf.run(arp.filter, who_has("203.0.113.1")) == 0 and bpf.run(ndp.filter, solicit(V6[0])) == 0
+
+
 def test_responder_filters_both_families_and_passes_all_past_the_limit() -> None:
     arp, ndp = FakePacketIO(), FakePacketIO()
     r = Responder("eth0", pk.mac_str(OURS), arp, ndp, LL)
