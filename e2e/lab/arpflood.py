@@ -1,8 +1,8 @@
-"""A bounded flood of spoofed ARP replies claiming an IP: what any host on the LAN can send.
+"""A bounded flood of spoofed ARP replies claiming IPs: what any host on the LAN can send.
 
-Run inside the client namespace: `python -m e2e.lab.arpflood IP --count N --rate R`. The ARP
-sender MAC cycles through `--macs` made-up locally administered addresses (the Ethernet source
-stays the client's own, so the lab's bridge learns nothing new). It stops by itself: at most
+Run inside the client namespace: `python -m e2e.lab.arpflood IP [IP...] --count N --rate R`. Each IP is
+claimed in turn; the ARP sender MAC cycles through `--macs` made-up locally administered addresses (the
+Ethernet source stays the client's own, so the lab's bridge learns nothing new). It stops by itself: at most
 100,000 frames and 30 s. Prints one JSON object.
 """
 
@@ -22,7 +22,7 @@ MAX_COUNT, MAX_SECONDS = 100_000, 30.0
 def main() -> None:
     """Send the flood and report what was sent."""
     p = argparse.ArgumentParser()
-    p.add_argument("ip")
+    p.add_argument("ips", nargs="+", metavar="ip")
     p.add_argument("--count", type=int, default=10_000)
     p.add_argument("--rate", type=int, default=2_500, help="frames per second")
     p.add_argument("--macs", type=int, default=50, help="distinct spoofed sender MACs")
@@ -35,8 +35,9 @@ def main() -> None:
     frames = []
     for i in range(max(1, args.macs)):
         spoofed = bytes([0x02, 0x5A, 0, 0, i >> 8 & 0xFF, i & 0xFF])
-        frame = pk.build_arp(pk.ARP_REPLY, pk.BROADCAST, spoofed, args.ip, pk.BROADCAST, args.ip)
-        frames.append(frame[:6] + own + frame[12:])  # Ethernet source: the client's own MAC
+        for ip in args.ips:
+            frame = pk.build_arp(pk.ARP_REPLY, pk.BROADCAST, spoofed, ip, pk.BROADCAST, ip)
+            frames.append(frame[:6] + own + frame[12:])  # Ethernet source: the client's own MAC
     interval = 1.0 / max(1, args.rate)
     start = time.monotonic()
     sent = 0

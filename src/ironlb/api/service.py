@@ -35,6 +35,9 @@ ANNOTATION_KEYS = frozenset(
 # Service condition types the speaker reports (metav1.Condition shape, in status.conditions).
 CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"
+# The Event the speaker writes on a Service when another MAC answers for its IP: anyone on the segment can
+# provoke it, for every Service at once.
+REASON_DUPLICATE_ANSWER = "DuplicateAnswer"
 
 
 class ForwardingReason(Enum):

@@ -40,6 +40,7 @@ class Outcome(Enum):
     AGGREGATED = "aggregated"  # the count of an Event already written is patched
     COMBINED = "combined"      # folded into the "(combined from similar events)" Event of its reason
     DROPPED = "dropped"        # the spam filter (source + object) had no token left
+    THROTTLED = "throttled"    # the recorder's process-wide budget for the reason had no token left
 
 
 @dataclass(frozen=True)

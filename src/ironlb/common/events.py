@@ -5,7 +5,8 @@ under a lock, then hands the write to a single writer thread that calls the bloc
 Writes waiting for the same Event object are merged (only the newest count is sent), the queue is
 bounded, and nothing raises to the caller: an Event is worth less than the work it reports. No
 input, however fast it arrives, makes more than `burst` API writes per (source, object) plus one
-per `refill_s`.
+per `refill_s`; and a reason given a budget (one the network can provoke on every object at once) makes no
+more than that budget's writes in the whole process, whatever the number of objects.
 """
 
 from __future__ import annotations
@@ -17,18 +18,26 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ironlb.common.correlator import Correlation, Correlator, EventKey, Outcome
+from ironlb.common.correlator import Correlation, Correlator, EventKey, Outcome, TokenBucket
 from ironlb.common.kubeapi import EVENTS, ApiError, Client
 from ironlb.common.throttle import Throttle
 
 log = logging.getLogger(__name__)
 CLUSTER_SCOPED_NAMESPACE = "default"  # where Events about cluster-scoped objects go, as kubectl looks for them
-STATS = ("emitted", "aggregated", "combined", "dropped", "failed")
+STATS = (*(outcome.value for outcome in Outcome), "failed")
 MAX_PENDING = 1024  # writes waiting for the API; past this an Event is counted failed, not queued
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Writes one reason may make in the whole process: `burst` at once, then one per `refill_s`."""
+
+    burst: int
+    refill_s: float
 
 
 @dataclass(frozen=True)
@@ -96,10 +105,13 @@ class EventRecorder:
 
     def __init__(self, sink: EventSink, component: str, instance: str, *, burst: int = 25,
                  refill_s: float = 300.0, cache_size: int = 4096, clock: Callable[[], float] = time.monotonic,
-                 max_pending: int = MAX_PENDING) -> None:
+                 max_pending: int = MAX_PENDING, budgets: Mapping[str, Budget] | None = None) -> None:
         self.sink, self.component, self.instance = sink, component, instance[:128]
         self.clock, self.max_pending = clock, max_pending
         self._correlator = Correlator(burst=burst, refill_s=refill_s, cache_size=cache_size)
+        # Reason -> its process-wide bucket, on top of the correlator's per-object one.
+        now = clock()
+        self._budgets = {reason: TokenBucket(b.burst, b.refill_s, now) for reason, b in (budgets or {}).items()}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: OrderedDict[tuple[str, str], _Write] = OrderedDict()  # (namespace, name) -> write
@@ -127,12 +139,26 @@ class EventRecorder:
         with self._lock:
             decision = self._correlator.observe(key, ref.name, message, now)
             if decision.outcome is Outcome.DROPPED:
-                self._stats["dropped"] += 1
+                self._stats[Outcome.DROPPED.value] += 1
+                return None
+            if not self._within_budget(reason, ref, decision, now):
+                # Its count is in the correlator's cache: the next write that passes carries it.
+                self._stats[Outcome.THROTTLED.value] += 1
                 return None
             return self._enqueue(ref, key, decision, wall - (now - decision.first_seen), wall)
 
+    def _within_budget(self, reason: str, ref: ObjectRef, decision: Correlation, now: float) -> bool:
+        """Whether REASON's process-wide budget allows this write; called with the lock held."""
+        bucket = self._budgets.get(reason)
+        if bucket is None:
+            return True
+        if (ref.namespace or CLUSTER_SCOPED_NAMESPACE, decision.name) in self._pending:
+            return True  # merged into a write already queued: no write more
+        return bucket.take(now)
+
     def stats(self) -> dict[str, int]:
-        """Counts so far: emitted, aggregated (patched), combined, dropped (spam filter), failed."""
+        """Counts so far: emitted, aggregated (patched), combined, dropped (spam filter), throttled (a reason's
+        process-wide budget), failed."""
         with self._lock:
             return dict(self._stats)
 

@@ -32,7 +32,8 @@ class _EventCounts(Collector):
 
     def collect(self) -> Iterator[CounterMetricFamily]:
         family = CounterMetricFamily("ironlb_operator_events", "Events the operator asked to record, by outcome "
-                                     "(emitted, aggregated, combined, dropped by the spam filter, failed)",
+                                     "(emitted, aggregated, combined, dropped by the spam filter, throttled by a "
+                                     "reason's budget, failed)",
                                      labels=["outcome"])
         for outcome, n in self.stats().items():
             family.add_metric([outcome], n)

@@ -29,12 +29,16 @@ class SpeakerCollector:
         in_kernel = GaugeMetricFamily("ironlb_speaker_arp_in_kernel", "1 where the in-kernel responder answers the "
                                       "interface's ARP requests, 0 where the speaker answers them from user space",
                                       labels=["interface"])
+        refused = CounterMetricFamily("ironlb_speaker_filter_failures", "Packet filters the kernel refused on the "
+                                      "interface's ARP/NDP sockets (which then pass every frame to the speaker)",
+                                      labels=["interface"])
         for name, counts in sorted(stats.responders.items() if stats else ()):
             # the requests the kernel answered never reach the responder's socket: each is one reply too
             requests.add_metric([name], counts.requests + counts.kernel_replies)
             replies.add_metric([name], counts.replies + counts.kernel_replies)
             gratuitous.add_metric([name], counts.gratuitous)
             in_kernel.add_metric([name], 1 if counts.in_kernel else 0)
+            refused.add_metric([name], counts.filter_failures)
         for name, n in sorted(sp.duplicates.items()):
             duplicates.add_metric([name], n)
         dropped = CounterMetricFamily("ironlb_speaker_kernel_drops", "ARP/NDP frames the kernel dropped on the "
@@ -43,7 +47,7 @@ class SpeakerCollector:
         for name, n in sorted(stats.kernel_drops.items() if stats else ()):
             dropped.add_metric([name], n)
         events = CounterMetricFamily("ironlb_speaker_events", "Events this speaker was asked to record, by what "
-                                     "became of them (emitted, aggregated, combined, dropped, failed)",
+                                     "became of them (emitted, aggregated, combined, dropped, throttled, failed)",
                                      labels=["outcome"])
         for outcome, n in sp.status.events.stats().items():
             events.add_metric([outcome], n)
@@ -93,9 +97,9 @@ class SpeakerCollector:
         failing.add_metric([], len(sp.health.failing))
         in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
         in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
-        yield from (requests, replies, gratuitous, in_kernel, duplicates, dropped, events, announced, announcing,
-                    alive, hb, deaths, late, source_filter, filter_failures, fast_rss, fenced, forwarded, failing,
-                    in_sync)
+        yield from (requests, replies, gratuitous, in_kernel, refused, duplicates, dropped, events, announced,
+                    announcing, alive, hb, deaths, late, source_filter, filter_failures, fast_rss, fenced, forwarded,
+                    failing, in_sync)
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

@@ -11,8 +11,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING, ForwardingReason
-from ironlb.common.events import EventRecorder, KubeEventSink, ObjectRef
+from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING, REASON_DUPLICATE_ANSWER, ForwardingReason
+from ironlb.common.events import Budget, EventRecorder, KubeEventSink, ObjectRef
 from ironlb.common.kubeapi import SERVICES, ApiError, Client
 from ironlb.core.election import elect
 from ironlb.speaker.desired import AnnounceReason, Decision
@@ -24,6 +24,9 @@ COMPONENT = "ironlb-speaker"
 # was lost) is written again; sooner than this, the watch may simply not have shown our write yet.
 RESAY_AFTER = 5.0
 WRITE_TIMEOUT = (5.0, 10.0)  # (connect, read) seconds for a condition write
+# Any host on the segment can claim every VIP at once: the per-Service limit alone would let it write that
+# many Events per Service. Past this budget (for all Services together) the claims are only counted.
+BUDGETS = {REASON_DUPLICATE_ANSWER: Budget(burst=25, refill_s=60.0)}
 
 
 def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[str, ...] = ()) -> dict[str, str]:
@@ -88,7 +91,7 @@ class StatusReporter:
         self.api = api
         self.me = me
         # Every Event this node writes goes through the shared recorder: aggregated and rate-limited.
-        self.events = recorder or EventRecorder(KubeEventSink(api), COMPONENT, me)
+        self.events = recorder or EventRecorder(KubeEventSink(api), COMPONENT, me, budgets=BUDGETS)
         self._recheck = recheck  # asks for another report() after this many seconds
         # (service key, condition type) -> (what was said, monotonic time it was sent)
         self._said: dict[tuple[str, str], tuple[tuple[str, str, str, str], float]] = {}
@@ -137,7 +140,7 @@ class StatusReporter:
     def duplicate(self, svc: Mapping[str, Any] | None, ip: str, mac: str, ifname: str) -> None:
         """Report another MAC answering for an IP this node announces (cheap: called once per such frame)."""
         if svc is not None:  # no task per frame: the recorder decides at once, and writes in its own thread
-            self.events.submit(service_ref(svc), "DuplicateAnswer", f"another host ({mac}) answers for {ip} on "
+            self.events.submit(service_ref(svc), REASON_DUPLICATE_ANSWER, f"another host ({mac}) answers for {ip} on "
                                f"{self.me}/{ifname}: two answers split the traffic", warning=True)
 
     def _spawn(self, coro: Any) -> None:

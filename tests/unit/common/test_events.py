@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from ironlb.common.correlator import COMBINED_PREFIX, MAX_MESSAGE, Correlator, EventKey, Outcome, TokenBucket
-from ironlb.common.events import EventNotFound, EventRecorder, ObjectRef
+from ironlb.common.events import Budget, EventNotFound, EventRecorder, ObjectRef
 from tests.unit.fakeclock import FakeClock
 
 SVC = ObjectRef("v1", "Service", "web", "default", "uid-1")
@@ -80,7 +80,8 @@ async def test_the_same_event_becomes_one_object_with_a_count(recorder: EventRec
     assert event["source"] == {"component": "ironlb-speaker", "host": "node-1"}
     assert event["metadata"]["name"].startswith("web.")
     assert [c[0] for c in sink.calls] == ["create"] + ["patch"] * 4
-    assert recorder.stats() == {"emitted": 1, "aggregated": 4, "combined": 0, "dropped": 0, "failed": 0}
+    assert recorder.stats() == {"emitted": 1, "aggregated": 4, "combined": 0, "dropped": 0, "throttled": 0,
+                                "failed": 0}
 
 
 async def test_type_and_reason_and_message_each_make_a_different_event(recorder: EventRecorder,
@@ -132,6 +133,36 @@ async def test_a_source_gets_a_burst_of_25_writes_per_object_then_one_per_five_m
     assert len(sink.calls) == 27
     [event] = sink.objects("DuplicateAnswer")
     assert event["count"] == 10_002  # the dropped ones are counted in the next write that passes
+
+
+async def test_a_reasons_budget_bounds_its_writes_over_every_object(sink: RecordingSink, clock: FakeClock) -> None:
+    """Claims on every Service at once: the budget caps the writes of all of them together; other reasons and
+    the counts are untouched, and the next write that passes carries the true count."""
+    rec = EventRecorder(sink, "c", "i", clock=clock, burst=100,  # the per-object limit stays out of this
+                        budgets={"DuplicateAnswer": Budget(burst=5, refill_s=60.0)})
+    refs = [ObjectRef("v1", "Service", f"s{i}", "default", f"u{i}") for i in range(200)]
+    for _ in range(25):
+        for ref in refs:
+            await rec.record(ref, "DuplicateAnswer", "another host answers", warning=True)
+    assert len(sink.calls) == 5
+    stats = rec.stats()
+    assert stats["throttled"] == 200 * 25 - 5 and sum(stats.values()) == 200 * 25  # every one accounted for
+    await rec.record(refs[0], "NodeAssigned", "m")  # another reason on the same object: its own limits only
+    assert len(sink.calls) == 6
+    clock.now += 60  # one token back, for any object: it carries that object's whole count
+    await rec.record(refs[0], "DuplicateAnswer", "another host answers", warning=True)
+    assert len(sink.calls) == 7 and sink.objects("DuplicateAnswer")[0]["count"] == 26
+    rec.close()
+
+
+async def test_a_budgeted_write_merged_into_a_queued_one_costs_nothing(sink: RecordingSink, clock: FakeClock) -> None:
+    rec = EventRecorder(sink, "c", "i", clock=clock, budgets={"DuplicateAnswer": Budget(burst=2, refill_s=60.0)})
+    sink.gate = threading.Event()
+    futures = [rec.submit(SVC, "DuplicateAnswer", "x", warning=True) for _ in range(20)]
+    sink.gate.set()
+    await asyncio.gather(*(asyncio.wrap_future(f) for f in futures if f is not None))
+    assert rec.stats()["throttled"] == 0 and sink.objects()[0]["count"] == 20
+    rec.close()
 
 
 async def test_pending_writes_for_one_event_are_merged(recorder: EventRecorder, sink: RecordingSink) -> None:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from prometheus_client import generate_latest
 
 from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.app import Speaker
+from ironlb.speaker.fast.messages import FastStats
 from ironlb.speaker.fast.remote import FastProcess
+from ironlb.speaker.l2.responder import Stats
 from ironlb.speaker.metrics import registry_for
 from tests.unit.speaker.fast.test_plane import free_port
 
@@ -30,3 +34,14 @@ async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
         assert "ironlb_speaker_heartbeat_source_filter_failures_total 0.0" in text
     finally:
         await speaker.fast.close()
+
+
+def test_refused_filters_and_throttled_events_are_exported() -> None:
+    stats = FastStats(responders={"eth0": Stats(filter_failures=2)})
+    fast = SimpleNamespace(stats=stats, alive=frozenset({"node-1"}), announcements=lambda: {})
+    events = SimpleNamespace(stats=lambda: {"emitted": 1, "throttled": 7})
+    speaker = SimpleNamespace(fast=fast, duplicates={}, status=SimpleNamespace(events=events), forwarding=None,
+                              health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
+    text = generate_latest(registry_for(lambda: speaker)).decode()
+    assert 'ironlb_speaker_filter_failures_total{interface="eth0"} 2.0' in text
+    assert 'ironlb_speaker_events_total{outcome="throttled"} 7.0' in text

@@ -27,6 +27,8 @@ TCX_INGRESS = 46
 TCX_NEXT, TCX_PASS, TCX_DROP = -1, 0, 2
 HELPER_MAP_LOOKUP, HELPER_KTIME_NS, HELPER_REDIRECT = 1, 5, 23
 # __sk_buff fields a tc program reads
+SKB_PKT_TYPE = 4
+PACKET_MULTICAST = 2  # pkt_type: 0 to this host, 1 broadcast, 2 multicast; past it, another host's or our own
 SKB_VLAN_PRESENT, SKB_IFINDEX, SKB_DATA, SKB_DATA_END = 20, 40, 76, 80
 
 # Registers: r0 return value, r1-r5 arguments (clobbered by calls), r6-r9 kept across calls, r10 the frame.
@@ -114,10 +116,10 @@ def atomic_add64(dst: int, off: int, src: int) -> Insn:
 
 
 def jump_if(op: str, dst: int, imm: int, target: str) -> Insn:
-    """if dst OP imm goto target (64-bit compare; op is == or !=)."""
+    """if dst OP imm goto target (64-bit compare; op is ==, != or > unsigned)."""
     # The immediate is sign-extended to 64 bits: past 2**31 it could never equal a 32-bit load.
     assert -(1 << 31) <= imm < (1 << 31), imm
-    return Insn({"==": 0x15, "!=": 0x55}[op], dst, imm=imm, target=target)
+    return Insn({"==": 0x15, "!=": 0x55, ">": 0x25}[op], dst, imm=imm, target=target)
 
 
 def jump_if_greater(dst: int, src: int, target: str) -> Insn:

@@ -18,7 +18,7 @@ SOL_PACKET = 263
 PACKET_ADD_MEMBERSHIP, PACKET_DROP_MEMBERSHIP = 1, 2
 PACKET_MR_MULTICAST = 0
 PACKET_STATISTICS = 6
-PACKET_OUTGOING = 4
+PACKET_OTHERHOST, PACKET_OUTGOING = 3, 4
 # A deeper receive queue than the default ~200 KiB, so a burst (a flood, a busy loop) is absorbed
 # rather than dropped; whatever the kernel still drops is counted by DropCounter.
 RCVBUF_BYTES = 4 << 20
@@ -41,8 +41,8 @@ class PacketIO(Protocol):
     def join(self, mac: bytes) -> None:
         """Accept frames sent to a multicast MAC."""
 
-    def set_filter(self, program: list[bpf.Instruction]) -> None:
-        """Replace the kernel filter (atomically)."""
+    def set_filter(self, program: list[bpf.Instruction]) -> bool:
+        """Replace the kernel filter (atomically); False if the kernel refused it and all frames now pass."""
 
     def leave(self, mac: bytes) -> None:
         """Stop accepting a multicast MAC."""
@@ -101,6 +101,7 @@ class RawPacketIO:
         self.ifname, self.ifindex, self.protocol, self.loop = ifname, ifindex, protocol, loop
         self.drops = drops
         ethertype, program = (ETH_P_ARP, bpf.ARP_PROGRAM) if protocol == "arp" else (ETH_P_IPV6, bpf.NDP_PROGRAM)
+        self._pass_all = program
         # Protocol 0 until the filter is attached and the socket bound: nothing unfiltered slips in.
         self.sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
         try:
@@ -134,15 +135,32 @@ class RawPacketIO:
                 return
             except OSError:
                 return
-            if addr[2] == PACKET_OUTGOING:  # our own transmissions
+            if addr[2] == PACKET_OUTGOING or addr[2] == PACKET_OTHERHOST:  # ours, or to another host's MAC
                 continue
             if self._on_frame:
                 self._on_frame(frame)
 
-    def set_filter(self, program: list[bpf.Instruction]) -> None:
-        """Replace the kernel filter: SO_ATTACH_FILTER swaps it atomically."""
-        with contextlib.suppress(OSError):
+    def set_filter(self, program: list[bpf.Instruction]) -> bool:
+        """Replace the kernel filter: SO_ATTACH_FILTER swaps it atomically. False if the kernel refused it:
+        then the socket passes all ARP (or NS/NA), so no owned IP goes unanswered behind a stale filter."""
+        try:
             bpf.attach(self.sock, program)
+            return True
+        except OSError:
+            pass
+        # The swap charges the old and the new program to the socket at once (optmem_max): from the small
+        # pass-all program, a long one may still fit.
+        try:
+            bpf.attach(self.sock, self._pass_all)
+        except OSError:
+            return False  # the old filter stays: nothing narrower could be put in its place
+        if program is self._pass_all:
+            return True
+        try:
+            bpf.attach(self.sock, program)
+        except OSError:
+            return False
+        return True
 
     def send(self, frame: bytes) -> None:
         """Send one frame (drops it if the interface went away)."""
@@ -188,6 +206,7 @@ class FakePacketIO:
         self.sent: list[bytes] = []
         self.joined: set[bytes] = set()
         self.filter: list[bpf.Instruction] | None = None
+        self.refuse_filters = False  # as the kernel does a program over its memory limit
         self.closed = False
         self._on_frame: FrameHandler | None = None
 
@@ -204,9 +223,10 @@ class FakePacketIO:
         """Record a frame."""
         self.sent.append(frame)
 
-    def set_filter(self, program: list[bpf.Instruction]) -> None:
-        """Record the filter."""
-        self.filter = program
+    def set_filter(self, program: list[bpf.Instruction]) -> bool:
+        """Record the filter (None, as for a pass-all one, if refusing them)."""
+        self.filter = None if self.refuse_filters else program
+        return not self.refuse_filters
 
     def join(self, mac: bytes) -> None:
         """Record a multicast join."""

@@ -8,6 +8,8 @@ everything else on untouched, which then reaches the responder's socket as befor
   frame is turned into the reply in place and sent back out of the interface;
 - a frame whose sender claims an owned IP (another host answering for it), one from any of this node's MACs,
   a tagged frame, a reply, or one too short: passed on, so the responder sees and judges it;
+- a frame sent to another host's MAC (the kernel's pkt_type is neither this host, broadcast nor multicast),
+  which a promiscuous interface hears: passed on, and the responder's socket filter drops it;
 - anything at all once the fast plane's lease has run out (NodeMaps): a stalled fast plane answers nothing.
 
 The link is tied to this process's descriptor: if the fast plane dies, even by SIGKILL, the kernel detaches
@@ -96,6 +98,8 @@ def program(mac: bytes, owned_fd: int, own_macs_fd: int, lease_fd: int, stats_fd
         bpf.mov(R4, R7), bpf.add_imm(R4, _ARP_LEN),
         bpf.jump_if_greater(R4, R3, passed),                        # shorter than an ARP frame (or not linear)
         bpf.load(4, R4, R6, bpf.SKB_VLAN_PRESENT), bpf.jump_if("!=", R4, 0, passed),
+        # to another host's MAC (heard by a promiscuous interface): not ours to answer
+        bpf.load(4, R4, R6, bpf.SKB_PKT_TYPE), bpf.jump_if(">", R4, bpf.PACKET_MULTICAST, passed),
         bpf.load(2, R4, R7, 12), bpf.jump_if("!=", R4, _le16(b"\x08\x06"), passed),          # ARP
         bpf.load(4, R4, R7, 14), bpf.jump_if("!=", R4, _le32(b"\x00\x01\x08\x00"), passed),  # Ethernet, IPv4
         bpf.load(2, R4, R7, 18), bpf.jump_if("!=", R4, _le16(b"\x06\x04"), passed),          # 6- and 4-byte

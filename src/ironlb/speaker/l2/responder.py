@@ -48,6 +48,7 @@ class Stats:
     verdicts: dict[str, int] = field(default_factory=dict)
     kernel_replies: int = 0  # ARP replies the in-kernel responder sent (kernel_arp.py)
     in_kernel: bool = False  # whether it answers this interface's ARP requests now
+    filter_failures: int = 0  # kernel filters refused (the socket then passes all ARP or NS/NA)
 
 
 class MacSet:
@@ -77,13 +78,23 @@ class Responder:
         self.arp, self.ndp = arp, ndp
         self.owned: set[str] = set()  # changed in place, an IP at a time (thousands owned: no copy per change)
         self._owned4: set[str] = set()  # the IPv4 ones
-        self._filtered: list[str] | None = []  # the IPv4 IPs the ARP filter names (None: too many, it passes all ARP)
+        self._owned6: set[str] = set()  # the IPv6 ones
+        # The IPs each filter names (None: too many, or refused; it passes all ARP or all NS/NA, as a new
+        # socket does until the first filter below)
+        self._filtered: list[str] | None = None
+        self._filtered6: list[str] | None = None
+        self._filter_failure_logged = False
         self.stats = Stats()
         self.on_duplicate = on_duplicate
         self.burst, self.burst_gap_s = burst, burst_gap_s
         # The kernel answers the ARP requests it can (an accelerator: whatever it passes on, on_arp answers).
         self.kernel = kernel
         self.stats.in_kernel = kernel is not None
+        # A new socket passes all ARP (or NS/NA): name the owned set (empty yet) at once, so that an interface
+        # owning nothing is spared a flood of requests for other hosts' IPs too.
+        self._refilter()
+        if ndp is not None:
+            self._refilter6()
         arp.start(self.on_arp)
         if ndp is not None:
             ndp.start(self.on_ndp)
@@ -107,6 +118,8 @@ class Responder:
         self.owned.update(added)
         self._owned4.difference_update(removed)
         self._owned4.update(ip for ip in added if ":" not in ip)
+        self._owned6.difference_update(removed)
+        self._owned6.update(ip for ip in added if ":" in ip)
         if self.kernel is not None:
             self._kernel_change(added, removed)
         if self.ndp is not None:
@@ -118,6 +131,8 @@ class Responder:
                     self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
         if any(":" not in ip for ip in (*added, *removed)):
             self._refilter()
+        if self.ndp is not None and any(":" in ip for ip in (*added, *removed)):
+            self._refilter6()
 
     def _kernel_change(self, added: list[str], removed: list[str]) -> None:
         assert self.kernel is not None
@@ -154,12 +169,34 @@ class Responder:
         if len(self._owned4) > bpf.MAX_FILTERED_IPS:
             if self._filtered is not None:
                 self._filtered = None
-                self.arp.set_filter(bpf.ARP_PROGRAM)
+                self._swap(self.arp, bpf.ARP_PROGRAM)
             return
         owned4 = sorted(self._owned4)
         if owned4 != self._filtered:
-            self._filtered = owned4
-            self.arp.set_filter(bpf.arp_program(owned4))
+            self._filtered = owned4 if self._swap(self.arp, bpf.arp_program(owned4)) else None
+
+    def _refilter6(self) -> None:
+        assert self.ndp is not None
+        if len(self._owned6) > bpf.MAX_FILTERED_IPV6:
+            if self._filtered6 is not None:
+                self._filtered6 = None
+                self._swap(self.ndp, bpf.NDP_PROGRAM)
+            return
+        owned6 = sorted(self._owned6)
+        if owned6 != self._filtered6:
+            self._filtered6 = owned6 if self._swap(self.ndp, bpf.ndp_program(owned6)) else None
+
+    def _swap(self, io: PacketIO, program: list[bpf.Instruction]) -> bool:
+        """Put PROGRAM on IO's socket; a refusal (all frames pass then) is counted, and logged the first time."""
+        if io.set_filter(program):
+            return True
+        self.stats.filter_failures += 1
+        if not self._filter_failure_logged:
+            self._filter_failure_logged = True
+            log.warning("the kernel refused a packet filter of %d instructions on %s: every ARP/NDP frame on it "
+                        "now reaches the speaker (counted in ironlb_speaker_filter_failures_total)",
+                        len(program), self.ifname)
+        return False
 
     def on_arp(self, frame: bytes) -> Verdict:
         """Handle one received ARP frame."""

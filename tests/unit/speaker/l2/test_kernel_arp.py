@@ -23,6 +23,7 @@ from tests.unit.speaker.l2.wire import FAR_MAC, NEAR_MAC, OTHER_OWN_MAC, Wire, n
 OWNED, OTHER_OWNED, NOT_OWNED, ASKER = "203.0.113.10", "203.0.113.11", "203.0.113.99", "192.0.2.50"
 FAR, OTHER_OWN = pk.mac_bytes(FAR_MAC), pk.mac_bytes(OTHER_OWN_MAC)
 ZERO_MAC = bytes(6)
+STRANGER = pk.mac_bytes("02:00:00:00:01:0d")  # another host on the segment
 
 
 def _can_load() -> bool:
@@ -68,6 +69,8 @@ def request(target: str, sender_ip: str = ASKER, sender_mac: bytes = FAR, eth_sr
      "answered"),
     ("an ARP probe (sender 0.0.0.0) for an owned IP", request(OWNED, sender_ip="0.0.0.0"), "answered"),
     ("a request for an IP not owned here", request(NOT_OWNED), "passed"),
+    ("a request to another host's MAC (heard only as a promiscuous interface hears it)",
+     request(OWNED, eth_dst=STRANGER), "passed"),
     ("a sender claiming an owned IP: another host answering", request(OWNED, sender_ip=OTHER_OWNED), "passed"),
     ("a gratuitous ARP for an owned IP from another host", request(OWNED, sender_ip=OWNED), "passed"),
     ("a request from another of this node's MACs", request(OWNED, sender_mac=OTHER_OWN, eth_src=OTHER_OWN),
