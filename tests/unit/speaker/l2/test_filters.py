@@ -105,7 +105,7 @@ def test_the_kernel_takes_the_longest_filters_and_a_refused_one_passes_everythin
     try:
         assert io.set_filter(bpf.arp_program(V4))
         assert io.set_filter(bpf.arp_program(V4[1:]))  # a swap of two long ones (via pass-all if need be)
-        assert not io.set_filter([(bpf._RET, 0, 0, 0)] * (bpf.MAX_INSNS + 1))  # over the limit: refused
+        assert not io.set_filter([(bpf.RET, 0, 0, 0)] * (bpf.MAX_INSNS + 1))  # over the limit: refused
     finally:
         io.close()
         loop.close()
