@@ -28,14 +28,16 @@ FIRST_PORT, LAST_PORT = 10_000, 64_999  # source ports bound explicitly: more th
 class Flood:
     """Idle and slow connections to (IP, PORT)."""
 
-    def __init__(self, ip: str, port: int, target: int, max_opens: int) -> None:
+    def __init__(self, ip: str, port: int, target: int, max_opens: int,
+                 ports: tuple[int, int] = (FIRST_PORT, LAST_PORT)) -> None:
         self.addr, self.target, self.max_opens = (ip, port), target, max_opens
         self.family = socket.AF_INET6 if ":" in ip else socket.AF_INET
         self.poll = select.epoll()
         self.socks: dict[int, socket.socket] = {}
         self.slow: dict[int, int] = {}  # fd -> bytes of the head sent so far
         self.opened = self.dropped = self.failed = 0
-        self._port = FIRST_PORT
+        self.ports = ports
+        self._port = ports[0]
 
     def open_more(self) -> None:
         """Open up to BATCH connections, toward TARGET held."""
@@ -58,8 +60,11 @@ class Flood:
                 self.slow[sock.fileno()] = 0
 
     def _bind(self, sock: socket.socket) -> bool:
-        while self._port <= LAST_PORT:
-            port, self._port = self._port, self._port + 1
+        """Bind the next free source port of the range, going round it once at most (reset ones are free again)."""
+        first, last = self.ports
+        for _ in range(last - first + 1):
+            port = self._port
+            self._port = first if port >= last else port + 1
             try:
                 sock.bind(("", port))
                 return True
@@ -115,12 +120,15 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=30_000)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--scrapers", type=int, default=4)
+    p.add_argument("--ports", default=f"{FIRST_PORT}-{LAST_PORT}", help="source ports to bind, FIRST-LAST "
+                   "(several floods at once: one range each)")
     args = p.parse_args()
+    first, last = (int(x) for x in args.ports.split("-"))
     need = args.connections + 1024
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     with contextlib.suppress(ValueError, OSError):  # root may raise its own hard limit
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, need), max(hard, need)))
-    flood = Flood(args.ip, args.port, args.connections, 3 * args.connections)
+    flood = Flood(args.ip, args.port, args.connections, 3 * args.connections, (first, last))
     until = time.monotonic() + min(args.seconds, 120.0)
     statuses: collections.Counter[str] = collections.Counter()
     scrapers = [threading.Thread(target=scrape_loop, args=(args.ip, args.port, until, statuses), daemon=True)

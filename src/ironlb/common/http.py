@@ -12,7 +12,8 @@ older than STALL_S, so a wedged control loop still fails its liveness probe.
 
 /metrics is rendered on the control loop (the collectors read its state with nothing running beside
 them), at most once per RENDER_EVERY_S: any number of scrapes cost the loop one render per interval.
-With an `authorizer`, /metrics needs a bearer token it accepts (see ironlb.common.httpauth).
+With an `authorizer`, /metrics needs a bearer token it accepts (see ironlb.common.httpauth); with `tls`, the
+metrics listener speaks HTTPS (the handshake starts once a connection is admitted, so it counts in the cap).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import ssl
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -70,8 +72,9 @@ class Listener:
     """One listening socket serving ROUTES, with a cap on connections."""
 
     def __init__(self, name: str, host: str, port: int, routes: dict[str, Handler],
-                 max_connections: int = MAX_CONNECTIONS, max_per_client: int = MAX_PER_CLIENT) -> None:
-        self.name, self.host, self.port, self.routes = name, host, port, routes
+                 max_connections: int = MAX_CONNECTIONS, max_per_client: int = MAX_PER_CLIENT,
+                 tls: Callable[[], ssl.SSLContext] | None = None) -> None:
+        self.name, self.host, self.port, self.routes, self.tls = name, host, port, routes, tls
         self.max_connections, self.max_per_client = max_connections, max_per_client
         self.refused: dict[Refusal, int] = dict.fromkeys(Refusal, 0)
         self._server: asyncio.Server | None = None
@@ -117,13 +120,16 @@ class Listener:
         self._connections.add(task)
         self._per_client[client] = self._per_client.get(client, 0) + 1
         try:
+            if self.tls is not None:  # after admission: a handshake in progress counts, and can be evicted
+                self._waiting[task] = writer
+                await writer.start_tls(self.tls(), ssl_handshake_timeout=HEAD_S)
             first = True
             while await self._one_request(reader, writer, HEAD_S if first else IDLE_S):
                 first = False
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
-            pass  # the client went, stalled or sent too much: nothing to answer
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError):
+            pass  # the client went, stalled, sent too much or failed its handshake: nothing to answer
         except asyncio.CancelledError:
-            pass  # stop() closes the connection: ending quietly keeps a traceback out of the log
+            pass  # stop() or an eviction closes the connection: ending quietly keeps a traceback out of the log
         finally:
             self._connections.discard(task)
             self._waiting.pop(task, None)
@@ -143,7 +149,8 @@ class Listener:
         if not self._waiting:
             return Refusal.FULL
         oldest = next(iter(self._waiting))
-        self._waiting.pop(oldest).transport.abort()  # its read ends at once; its task cleans up after it
+        del self._waiting[oldest]
+        oldest.cancel()  # its read (or handshake) ends at once; its task closes the socket on its way out
         self._connections.discard(oldest)  # the room is the newcomer's now, before that task runs again
         self.count(Refusal.EVICTED)
         return None
@@ -215,12 +222,12 @@ class HealthServer:
     def __init__(self, registry: CollectorRegistry, ready: Callable[[], tuple[bool, str]],
                  host: str = "0.0.0.0", port: int = 7472, *, health: tuple[str, int] | None = None,
                  authorizer: Authorizer | None = None, max_connections: int = MAX_CONNECTIONS,
-                 max_per_client: int = MAX_PER_CLIENT) -> None:
+                 max_per_client: int = MAX_PER_CLIENT, tls: Callable[[], ssl.SSLContext] | None = None) -> None:
         self.registry, self.ready, self.authorizer = registry, ready, authorizer
         routes: dict[str, Handler] = {"/metrics": self._metrics}
         if health is None:  # one listener for all three (tests and benchmarks on a loopback)
             routes.update({"/healthz": self._healthz_here, "/readyz": self._readyz_here})
-        self.metrics = Listener("metrics", host, port, routes, max_connections, max_per_client)
+        self.metrics = Listener("metrics", host, port, routes, max_connections, max_per_client, tls)
         self.health = None if health is None else HealthThread(
             Listener("health", health[0], health[1], {"/healthz": self._healthz_beat, "/readyz": self._readyz_beat},
                      max_connections, max_per_client))

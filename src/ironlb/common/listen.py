@@ -2,7 +2,8 @@
 
 Metrics bound to a loopback address are served in plain HTTP (only the node's own processes reach them);
 bound anywhere else they need a bearer token allowed `get` on /metrics, unless `--metrics-auth none` is
-given explicitly. Health has a listener of its own unless `--health-port 0`.
+given explicitly; with a certificate and key they are served in HTTPS, so the token is not sent in clear.
+Health has a listener of its own unless `--health-port 0`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from ironlb.common.http import HealthServer
 from ironlb.common.httpauth import ReviewClient, TokenReviewAuthorizer
+from ironlb.common.tlsfiles import TlsFiles
 
 AUTH_KUBERNETES, AUTH_NONE = "kubernetes", "none"
 
@@ -29,6 +31,10 @@ def add_arguments(p: argparse.ArgumentParser, env: Callable[..., str | None], *,
                    help="kubernetes: a bearer token reviewed by the API server (TokenReview), whose user may get "
                         "the non-resource URL /metrics (SubjectAccessReview); none: plain HTTP. Default: none on "
                         "a loopback address, kubernetes anywhere else")
+    p.add_argument("--metrics-tls-cert", default=env("IRONLB_METRICS_TLS_CERT") or None,
+                   help="PEM certificate (chain) for /metrics in HTTPS, e.g. from a kubernetes.io/tls Secret; "
+                        "reloaded when it changes")
+    p.add_argument("--metrics-tls-key", default=env("IRONLB_METRICS_TLS_KEY") or None, help="its PEM private key")
     p.add_argument("--health-host", default=env("IRONLB_HEALTH_HOST", health_host),
                    help="address /healthz and /readyz listen on")
     p.add_argument("--health-port", type=int, default=int(env("IRONLB_HEALTH_PORT", str(health_port)) or 0),
@@ -55,4 +61,6 @@ def health_server(args: argparse.Namespace, registry: CollectorRegistry, ready: 
     """The server the options describe (API: where tokens are reviewed)."""
     authorizer = TokenReviewAuthorizer(api) if metrics_auth(args) == AUTH_KUBERNETES else None
     health = (args.health_host, args.health_port) if args.health_port else None
-    return HealthServer(registry, ready, args.metrics_host, args.metrics_port, health=health, authorizer=authorizer)
+    tls = TlsFiles(args.metrics_tls_cert, args.metrics_tls_key).context if args.metrics_tls_cert else None
+    return HealthServer(registry, ready, args.metrics_host, args.metrics_port, health=health, authorizer=authorizer,
+                        tls=tls)
