@@ -242,3 +242,19 @@ def test_metrics_auth_has_its_rbac_and_a_reader_role_to_bind(helm: Path) -> None
     plain = render(helm, "metrics.auth=none")
     assert not [r for r in find(plain, "ClusterRole", "-speaker")["rules"] if r in reviews]
     assert not [o for o in render(helm) if o["kind"] == "ClusterRoleBinding" and "metrics" in o["metadata"]["name"]]
+
+
+def test_metrics_tls_from_a_secret_reaches_both_and_the_monitors_scrape_https(helm: Path) -> None:
+    objs = render(helm, "metrics.tlsSecret=ironlb-metrics-tls", "metrics.serviceMonitor.enabled=true",
+                  "metrics.serviceMonitor.tlsConfig.serverName=ironlb-metrics")
+    for kind, suffix in (("DaemonSet", "-speaker"), ("Deployment", "-operator")):
+        args, _ = listening(objs, kind, suffix)
+        assert (args.metrics_tls_cert, args.metrics_tls_key) == ("/etc/ironlb/metrics-tls/tls.crt",
+                                                                 "/etc/ironlb/metrics-tls/tls.key")
+        volumes = find(objs, kind, suffix)["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "metrics-tls", "secret": {"secretName": "ironlb-metrics-tls"}} in volumes
+    for monitor in (o for o in objs if o["kind"] == "ServiceMonitor"):
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["scheme"] == "https" and endpoint["tlsConfig"] == {"serverName": "ironlb-metrics"}
+    plain, _ = listening(render(helm), "DaemonSet", "-speaker")
+    assert plain.metrics_tls_cert is None
