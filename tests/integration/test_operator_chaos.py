@@ -25,6 +25,5 @@ def test_ten_kills_during_churn_keep_every_invariant(kube: Kube) -> None:
 def test_the_restarted_api_server_still_proxies_to_nodes(kube: Kube) -> None:
     # The chaos run restarts kube-apiserver; what comes back must be the lab's, with node names it
     # resolves, or `nodes/NAME/proxy` (how `ironlb doctor` reads speakers) answers 400 from then on.
-    # kube-proxy's healthz listens on the node's address (the speaker's metrics are on its loopback in the lab).
-    text = kube.kubectl("get", "--raw", "/api/v1/nodes/node-1:10256/proxy/healthz").stdout
-    assert "lastUpdated" in text
+    text = kube.kubectl("get", "--raw", "/api/v1/nodes/node-1:7473/proxy/metrics").stdout
+    assert "ironlb_speaker_" in text
