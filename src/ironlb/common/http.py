@@ -1,9 +1,10 @@
 """The /metrics, /healthz and /readyz endpoints: a small HTTP/1.1 server on asyncio streams.
 
 Three GET endpoints need no web framework (aiohttp's server alone is ~14 MB of the speaker's memory). Each
-listener holds at most `max_connections` connections (`max_per_client` from one address); one more is reset
-at once and counted, so a flood of connections costs a bounded amount of memory. A request head is bounded
-in size and time, an answer's write in time, and a kept-alive connection is closed after IDLE_S.
+listener holds at most `max_connections` connections (`max_per_client` from one address); a newcomer to a
+full listener displaces the connection that has waited longest without sending a whole request head, or, if
+every one is busy, is reset at once; each is counted, and a flood costs a bounded amount of memory. A request
+head is bounded in size and time, an answer's write in time, and a kept-alive connection is closed after IDLE_S.
 
 Health can have a listener of its own (`health=(host, port)`), served from a thread with its own event
 loop: /healthz and /readyz then never wait behind a metrics render or a flood on the metrics port. The
@@ -79,6 +80,7 @@ class Listener:
         self.refused: dict[Refusal, int] = dict.fromkeys(Refusal, 0)
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._evicted: set[asyncio.Task[None]] = set()  # cancelled to make room, still closing their sockets
         self._per_client: dict[str, int] = {}
         # Connections waiting for a request head, oldest first: the first to go when the listener is full.
         self._waiting: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
@@ -99,7 +101,7 @@ class Listener:
             self._server.close()
             for task in list(self._connections):
                 task.cancel()
-            await asyncio.gather(*self._connections, return_exceptions=True)
+            await asyncio.gather(*self._connections, *self._evicted, return_exceptions=True)
             await self._server.wait_closed()
             self._server = None
 
@@ -132,6 +134,7 @@ class Listener:
             pass  # stop() or an eviction closes the connection: ending quietly keeps a traceback out of the log
         finally:
             self._connections.discard(task)
+            self._evicted.discard(task)
             self._waiting.pop(task, None)
             if (left := self._per_client.pop(client, 1) - 1) > 0:
                 self._per_client[client] = left
@@ -152,6 +155,7 @@ class Listener:
         del self._waiting[oldest]
         oldest.cancel()  # its read (or handshake) ends at once; its task closes the socket on its way out
         self._connections.discard(oldest)  # the room is the newcomer's now, before that task runs again
+        self._evicted.add(oldest)
         self.count(Refusal.EVICTED)
         return None
 
