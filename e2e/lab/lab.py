@@ -290,6 +290,17 @@ def start_ironlb() -> None:
     procs.save_state(state)
 
 
+def start_speaker_as(node_name: str, kubeconfig: Path, namespace: str, secret: str,
+                     env: dict[str, str] | None = None) -> int:
+    """Start NODE_NAME's speaker with given credentials (e.g. the chart's ServiceAccount) and extra ENV."""
+    n = node(int(node_name.rsplit("-", 1)[1]))
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+                                             "ironlb.speaker", "--node", n.name, "--namespace", namespace,
+                                             "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
+                       netns=n.netns, env={"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1",
+                                           "KUBECONFIG": str(kubeconfig), **LAB_METRICS, **(env or {})})
+
+
 def stop_ironlb() -> None:
     """Stop the operator and all speakers."""
     procs.stop_all("operator")
@@ -369,11 +380,7 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path, namespa
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
     state = procs.load_state()
     for i in range(1, state["nodes"] + 1):
-        n = node(i)
-        procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
-                                          "ironlb.speaker", "--node", n.name, "--namespace", namespace,
-                                          "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
-                    netns=n.netns, env={**base, "KUBECONFIG": str(speaker_kubeconfig), **LAB_METRICS})
+        start_speaker_as(node(i).name, speaker_kubeconfig, namespace, secret)
     state = procs.load_state()
     state["ironlb"] = True
     procs.save_state(state)
