@@ -2,8 +2,9 @@
 
 As kube-rbac-proxy does: the token must authenticate to the API server, and its user must be allowed
 `get` on the non-resource URL /metrics (a ClusterRole users bind to Prometheus). Answers are cached
-briefly (by a hash of the token, never the token itself) in a bounded cache, and reviews in flight are
-bounded, so anyone on the network can cost the API server at most a few reviews at a time.
+briefly (by a hash of the token, never the token itself) in a bounded cache; reviews in flight and reviews
+per second are bounded, so anyone on the network can cost the API server at most REVIEW_RATE reviews a
+second per component (beyond it, an unknown token is answered 503 without asking).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ MAX_ENTRIES = 1024  # distinct tokens remembered; the oldest answer goes first
 MAX_REVIEWS = 4  # reviews in flight at once; more requests wait (each holds one capped connection)
 MAX_TOKEN = 4096  # bytes; a longer "token" is refused without asking the API server
 REVIEW_TIMEOUT = (2.0, 5.0)  # (connect, read) seconds
+REVIEW_RATE, REVIEW_BURST = 5.0, 20  # reviews a second, sustained; and at once after a quiet while
 
 
 class Access(Enum):
@@ -92,6 +94,24 @@ class DecisionCache:
         return len(self._entries)
 
 
+class Bucket:
+    """A token bucket: RATE a second, BURST at most saved up."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self._tokens, self._at = float(burst), clock()
+
+    def take(self) -> bool:
+        """True (and one fewer) if one is left."""
+        now = self.clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     scheme, _, token = (authorization or "").strip().partition(" ")
@@ -107,6 +127,7 @@ class TokenReviewAuthorizer:
         self.api, self.path, self.verb = api, path, verb
         self.cache = DecisionCache(clock)
         self._reviews = asyncio.Semaphore(MAX_REVIEWS)
+        self._budget = Bucket(REVIEW_RATE, REVIEW_BURST, clock)
         self._log = Throttle(60.0)
 
     async def check(self, authorization: str | None) -> Access:
@@ -122,6 +143,8 @@ class TokenReviewAuthorizer:
         async with self._reviews:
             if (cached := self.cache.get(key)) is not None:  # answered while this request waited
                 return cached
+            if not self._budget.take():  # a stream of unknown tokens: the API server is not asked for each
+                return Access.UNAVAILABLE
             access = await asyncio.to_thread(self.review, token)
         self.cache.put(key, access)
         return access

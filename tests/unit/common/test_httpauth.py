@@ -85,3 +85,15 @@ def test_the_cache_is_bounded_oldest_first() -> None:
     assert len(cache) == 3 and cache.get(b"\x00") is None and cache.get(b"\x04") is Access.ALLOWED
     cache.put(b"x", Access.UNAVAILABLE)
     assert cache.get(b"x") is None
+
+
+async def test_unknown_tokens_cost_the_api_server_a_bounded_rate() -> None:
+    api, clock = FakeApi(), Clock()
+    auth = TokenReviewAuthorizer(api, clock=clock)
+    answers = [await auth.check(f"Bearer forged-{i}") for i in range(httpauth.REVIEW_BURST + 30)]
+    assert answers.count(Access.UNAUTHENTICATED) == httpauth.REVIEW_BURST  # the burst, reviewed
+    assert set(answers[httpauth.REVIEW_BURST:]) == {Access.UNAVAILABLE}  # then 503, the API server not asked
+    assert len(api.calls) == httpauth.REVIEW_BURST
+    clock.now += 1.0  # a second later: REVIEW_RATE more
+    assert await auth.check("Bearer prom-token") is Access.ALLOWED
+    assert await auth.check("Bearer forged-0") is Access.UNAUTHENTICATED  # cached: costs nothing
