@@ -13,6 +13,7 @@ import pytest
 
 from e2e.lab import lab
 from e2e.lab.config import LAB_DIR, REPO
+from e2e.lab.config import node as lab_node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
 
 pytestmark = pytest.mark.lab
@@ -58,6 +59,35 @@ def test_chart_installs_what_it_declares(kube: Kube, chart_credentials: tuple[Pa
     owners = [(o["kind"], o["name"]) for o in secret["metadata"]["ownerReferences"]]
     assert owners == [("Deployment", "ironlb-operator")]
     kube.kubectl("get", "crd", "ipaddresspools.ironlb.io", "l2advertisements.ironlb.io")
+
+
+def test_metrics_are_reviewed_with_the_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
+    """A speaker with the chart's ServiceAccount and listeners asks the API server about each token: a reader bound
+    to the chart's metrics-reader ClusterRole gets the page, anyone else 401 (unknown) or 403 (not allowed)."""
+    _, speaker = chart_credentials
+    ip = lab_node(1).ipv4
+    lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
+                         {"IRONLB_METRICS_HOST": ip, "IRONLB_METRICS_AUTH": "kubernetes"})
+    wait_for(lambda: kube.exec("node-1", "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
+             timeout=60, what="node-1's speaker ready")
+    for name in ("e2e-prometheus", "e2e-stranger"):
+        kube.kubectl("create", "serviceaccount", name, "-n", NS, check=False)
+    kube.kubectl("create", "clusterrolebinding", "e2e-prometheus", "--clusterrole=ironlb-metrics-reader",
+                 f"--serviceaccount={NS}:e2e-prometheus", check=False)
+    try:
+        def status(token: str | None) -> str:
+            auth = ["-H", f"Authorization: Bearer {token}"] if token else []
+            return kube.exec("client", "curl", "-s", "-m", "5", "-o", "/dev/null", "-w", "%{http_code}", *auth,
+                             f"http://{ip}:7473/metrics").stdout.strip()
+
+        token = {n: kube.kubectl("create", "token", n, "-n", NS).stdout.strip()
+                 for n in ("e2e-prometheus", "e2e-stranger")}
+        assert status(token["e2e-prometheus"]) == "200"
+        assert (status(None), status("forged"), status(token["e2e-stranger"])) == ("401", "401", "403")
+    finally:
+        kube.kubectl("delete", "clusterrolebinding", "e2e-prometheus", "--ignore-not-found")
+        kube.kubectl("delete", "serviceaccount", "e2e-prometheus", "e2e-stranger", "-n", NS, "--ignore-not-found")
+        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat")
 
 
 def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:

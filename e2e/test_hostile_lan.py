@@ -336,7 +336,7 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
                          what="the IP moved off the killed node")
         lab.restart("speaker", b)
         # Joined, and past the grace a peer never heard gets (2 s): from here on, only a heartbeat makes A alive.
-        wait_for(lambda: kube.exec(b, "curl", "-sf", "-m", "1", "http://127.0.0.1:7473/readyz").returncode == 0,
+        wait_for(lambda: kube.exec(b, "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
                  timeout=30, what=f"{b} back and joined")
         time.sleep(2.5)
         assert total(metrics(kube, b), "ironlb_speaker_alive_peers") == 2

@@ -85,6 +85,7 @@ def test_every_ironlb_pod_is_ready_by_its_own_probes(real: Kube) -> None:
         assert reallab.pod_ready(pod), pod["status"]
         container = pod["spec"]["containers"][0]
         assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["port"] != container["ports"][0]["containerPort"]  # apart
         assert container["image"] == "lab.ironlb.io/ironlb:lab"
         assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
@@ -146,14 +147,24 @@ def test_loadbalancer_service_answers_http_from_client(real: Kube, web: tuple[st
     assert "IPAllocated" in events
 
 
+def metrics_token(real: Kube, name: str = "e2e-metrics-reader") -> str:
+    """A token of a ServiceAccount bound to the chart's metrics-reader ClusterRole (as Prometheus' would be)."""
+    real.kubectl("create", "serviceaccount", name, "-n", "default", check=False)
+    real.kubectl("create", "clusterrolebinding", name, "--clusterrole=ironlb-metrics-reader",
+                 f"--serviceaccount=default:{name}", check=False)
+    return real.kubectl("create", "token", name, "-n", "default").stdout.strip()
+
+
 def test_with_those_capabilities_the_kernel_answers_arp(real: Kube, web: tuple[str, str]) -> None:
     """Under the runtime's default seccomp profile and with only the chart's capabilities, the fast plane loads and
     attaches its tcx program: the announcing node's responder answers in the kernel, and its replies are counted."""
     vip, announcing = web
-    node_ns = node(int(announcing[-1])).netns
+    node_ns, node_ip = node(int(announcing[-1])).netns, node(int(announcing[-1])).ipv4
+    token = metrics_token(real)
 
-    def gauge(name: str) -> float | None:
-        metrics = netns.run_in(node_ns, ["curl", "-sf", "http://127.0.0.1:7473/metrics"], check=False).stdout
+    def gauge(name: str) -> float | None:  # scraped as Prometheus does: the node's address, a bearer token
+        metrics = netns.run_in(node_ns, ["curl", "-sf", "-H", f"Authorization: Bearer {token}",
+                                         f"http://{node_ip}:7473/metrics"], check=False).stdout
         return next((float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
                      if line.startswith(name + "{") and 'interface="eth0"' in line), None)
 

@@ -246,6 +246,12 @@ def start_operator() -> int:
                             "IRONLB_HEARTBEAT_SECRET": "ironlb-heartbeat", "IRONLB_HEARTBEAT_ROTATION_WINDOW": "3"})
 
 
+# The lab's speakers serve plain metrics on every address of their node, as an explicit opt-in: the lab's tools
+# read them on the node's loopback and `ironlb doctor` through the API server's node proxy, which forwards no
+# credentials. e2e/test_hostile_metrics.py runs a speaker as the chart does instead.
+LAB_METRICS = {"IRONLB_METRICS_HOST": "0.0.0.0", "IRONLB_METRICS_AUTH": "none"}
+
+
 def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
     """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL)."""
     n = node(int(node_name.rsplit("-", 1)[1]))
@@ -254,7 +260,7 @@ def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
                        # Presence renewed every second (10 s by default) so fencing tests settle quickly.
                        netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
-                                           "IRONLB_PRESENCE_INTERVAL": "1", **(env or {})})
+                                           "IRONLB_PRESENCE_INTERVAL": "1", **LAB_METRICS, **(env or {})})
 
 
 def ensure_heartbeat_secret() -> None:
@@ -282,6 +288,17 @@ def start_ironlb() -> None:
     state = procs.load_state()
     state["ironlb"] = True
     procs.save_state(state)
+
+
+def start_speaker_as(node_name: str, kubeconfig: Path, namespace: str, secret: str,
+                     env: dict[str, str] | None = None) -> int:
+    """Start NODE_NAME's speaker with given credentials (e.g. the chart's ServiceAccount) and extra ENV."""
+    n = node(int(node_name.rsplit("-", 1)[1]))
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+                                             "ironlb.speaker", "--node", n.name, "--namespace", namespace,
+                                             "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
+                       netns=n.netns, env={"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1",
+                                           "KUBECONFIG": str(kubeconfig), **LAB_METRICS, **(env or {})})
 
 
 def stop_ironlb() -> None:
@@ -363,11 +380,7 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path, namespa
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
     state = procs.load_state()
     for i in range(1, state["nodes"] + 1):
-        n = node(i)
-        procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
-                                          "ironlb.speaker", "--node", n.name, "--namespace", namespace,
-                                          "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
-                    netns=n.netns, env={**base, "KUBECONFIG": str(speaker_kubeconfig)})
+        start_speaker_as(node(i).name, speaker_kubeconfig, namespace, secret)
     state = procs.load_state()
     state["ironlb"] = True
     procs.save_state(state)

@@ -76,13 +76,13 @@ def test_rbac_grants_no_wildcards_and_one_secret(helm: Path) -> None:
     objs = render(helm)
     for role in (o for o in objs if o["kind"] in ("ClusterRole", "Role")):
         for rule in role["rules"]:
-            assert "*" not in rule["verbs"] and "*" not in rule["resources"], role["metadata"]["name"]
+            assert "*" not in rule["verbs"] and "*" not in rule.get("resources", []), role["metadata"]["name"]
             assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"])
     speaker_role = find(objs, "Role", "-speaker")
     secret_rules = [r for r in speaker_role["rules"] if "secrets" in r["resources"]]
     assert secret_rules and all(r.get("resourceNames") == ["ironlb-heartbeat"] for r in secret_rules)
     for cluster_role in (o for o in objs if o["kind"] == "ClusterRole"):
-        assert not [r for r in cluster_role["rules"] if "secrets" in r["resources"]]
+        assert not [r for r in cluster_role["rules"] if "secrets" in r.get("resources", [])]
 
 
 def test_heartbeat_secret_is_made_by_the_operator_not_the_chart(helm: Path) -> None:
@@ -136,6 +136,12 @@ def test_service_monitor_optional(helm: Path) -> None:
     assert not [o for o in render(helm) if o["kind"] == "ServiceMonitor"]
     monitors = [o for o in render(helm, "metrics.serviceMonitor.enabled=true") if o["kind"] == "ServiceMonitor"]
     assert len(monitors) == 2
+    for monitor in monitors:  # Prometheus scrapes with its own token, which the reader role lets in
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["bearerTokenFile"] == "/var/run/secrets/kubernetes.io/serviceaccount/token"
+    local = [o for o in render(helm, "metrics.serviceMonitor.enabled=true", "speaker.metricsLocalOnly=true")
+             if o["kind"] == "ServiceMonitor"]
+    assert [o["metadata"]["name"] for o in local] == ["ironlb-operator"]  # node-local speakers: no scrape
 
 
 @pytest.mark.parametrize("bad, message", [
@@ -186,3 +192,77 @@ def test_heartbeat_timings_reach_the_speaker_and_parse_there(helm: Path) -> None
         mp.setenv("IRONLB_HEARTBEAT_TIMEOUT", speaker["IRONLB_HEARTBEAT_TIMEOUT"])
         args = parse_args(["--node", "n1"])
     assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.05, 0.25)
+
+
+NODE_IP = "192.0.2.11"  # what status.hostIP gives a hostNetwork pod
+
+
+def listening(objs: list[dict[str, Any]], kind: str, suffix: str) -> tuple[Any, dict[str, Any]]:
+    """What the component makes of its rendered environment (HOST_IP as the node's): its parsed options."""
+    from ironlb.operator.main import parse_args as operator_args
+    from ironlb.speaker.main import parse_args as speaker_args
+
+    workload = find(objs, kind, suffix)
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env(workload).items():
+            if value is not None:
+                mp.setenv(name, value.replace("$(HOST_IP)", NODE_IP))
+        args = speaker_args(["--node", "n1"]) if kind == "DaemonSet" else operator_args([])
+    return args, container(workload)
+
+
+@pytest.mark.parametrize("sets", [(), ("metrics.auth=none",), ("speaker.metricsLocalOnly=true",),
+                                  ("speaker.metricsPort=9100", "speaker.healthPort=9101")])
+def test_nothing_on_the_nodes_any_address_and_no_metrics_off_loopback_without_a_token(
+        helm: Path, sets: tuple[str, ...]) -> None:
+    from ironlb.common.listen import AUTH_KUBERNETES, is_loopback, metrics_auth
+
+    objs = render(helm, *sets)
+    args, speaker = listening(objs, "DaemonSet", "-speaker")
+    assert args.metrics_host not in ("0.0.0.0", "::", "") and args.health_host == "127.0.0.1"
+    assert args.metrics_host == ("127.0.0.1" if "speaker.metricsLocalOnly=true" in sets else NODE_IP)
+    if "metrics.auth=none" not in sets:  # plain HTTP off the loopback only on that explicit opt-in
+        assert is_loopback(args.metrics_host) or metrics_auth(args) == AUTH_KUBERNETES
+    for probe in ("livenessProbe", "readinessProbe"):  # answered apart from metrics, on the loopback
+        assert speaker[probe]["httpGet"]["host"] == "127.0.0.1"
+        assert speaker[probe]["httpGet"]["port"] == args.health_port != args.metrics_port
+    operator, op = listening(objs, "Deployment", "-operator")
+    assert metrics_auth(operator) == ("none" if "metrics.auth=none" in sets else AUTH_KUBERNETES)
+    assert operator.health_port and {p["name"]: p["containerPort"] for p in op["ports"]}["health"] == (
+        operator.health_port)
+    assert op["livenessProbe"]["httpGet"]["port"] == "health"
+
+
+def test_metrics_auth_has_its_rbac_and_a_reader_role_to_bind(helm: Path) -> None:
+    reviews = [{"apiGroups": ["authentication.k8s.io"], "resources": ["tokenreviews"], "verbs": ["create"]},
+               {"apiGroups": ["authorization.k8s.io"], "resources": ["subjectaccessreviews"], "verbs": ["create"]}]
+    objs = render(helm, "metrics.readers[0].kind=ServiceAccount", "metrics.readers[0].name=prometheus",
+                  "metrics.readers[0].namespace=monitoring", "metrics.readers[1].kind=Group",
+                  "metrics.readers[1].name=ops")
+    for suffix in ("-speaker", "-operator"):
+        rules = find(objs, "ClusterRole", suffix)["rules"]
+        assert all(r in rules for r in reviews)
+    assert find(objs, "ClusterRole", "-metrics-reader")["rules"] == [{"nonResourceURLs": ["/metrics"],
+                                                                      "verbs": ["get"]}]
+    binding = find(objs, "ClusterRoleBinding", "-metrics-reader")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "prometheus", "namespace": "monitoring"},
+                                   {"kind": "Group", "name": "ops", "apiGroup": "rbac.authorization.k8s.io"}]
+    plain = render(helm, "metrics.auth=none")
+    assert not [r for r in find(plain, "ClusterRole", "-speaker")["rules"] if r in reviews]
+    assert not [o for o in render(helm) if o["kind"] == "ClusterRoleBinding" and "metrics" in o["metadata"]["name"]]
+
+
+def test_metrics_tls_from_a_secret_reaches_both_and_the_monitors_scrape_https(helm: Path) -> None:
+    objs = render(helm, "metrics.tlsSecret=ironlb-metrics-tls", "metrics.serviceMonitor.enabled=true",
+                  "metrics.serviceMonitor.tlsConfig.serverName=ironlb-metrics")
+    for kind, suffix in (("DaemonSet", "-speaker"), ("Deployment", "-operator")):
+        args, _ = listening(objs, kind, suffix)
+        assert (args.metrics_tls_cert, args.metrics_tls_key) == ("/etc/ironlb/metrics-tls/tls.crt",
+                                                                 "/etc/ironlb/metrics-tls/tls.key")
+        volumes = find(objs, kind, suffix)["spec"]["template"]["spec"]["volumes"]
+        assert {"name": "metrics-tls", "secret": {"secretName": "ironlb-metrics-tls"}} in volumes
+    for monitor in (o for o in objs if o["kind"] == "ServiceMonitor"):
+        (endpoint,) = monitor["spec"]["endpoints"]
+        assert endpoint["scheme"] == "https" and endpoint["tlsConfig"] == {"serverName": "ironlb-metrics"}
+    plain, _ = listening(render(helm), "DaemonSet", "-speaker")
+    assert plain.metrics_tls_cert is None

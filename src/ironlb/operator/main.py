@@ -14,9 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
 
-from ironlb.common import kubeapi
+from ironlb.common import kubeapi, listen
 from ironlb.common.events import EventRecorder, KubeEventSink
-from ironlb.common.http import HealthServer
 from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics, startup
@@ -38,8 +37,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--lease-namespace", default=env("POD_NAMESPACE", "kube-system"))
     p.add_argument("--lease-name", default=env("IRONLB_LEASE_NAME", "ironlb-operator"))
     p.add_argument("--lease-duration", type=float, default=float(env("IRONLB_LEASE_DURATION", "15")))
-    p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
-    p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7472")))
+    # Health on the metrics listener unless a port is given (the chart gives one: kubelet probes the pod's address).
+    listen.add_arguments(p, env, metrics_port=7472, health_host="0.0.0.0", health_port=0)
     p.add_argument("--identity", default=env("POD_NAME") or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}")
     p.add_argument("--heartbeat-secret", default=env("IRONLB_HEARTBEAT_SECRET") or None,
                    help="create this Secret (in the Lease namespace) with a random speaker heartbeat key when absent")
@@ -77,8 +76,8 @@ async def run(args: argparse.Namespace) -> int:
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(kube.close)  # last: Events still queued are written through it
         await stack.enter_async_context(startup.events(recorder))
-        await stack.enter_async_context(startup.health(HealthServer(
-            metrics.REGISTRY, lambda: readiness(lease, reconciler), args.metrics_host, args.metrics_port)))
+        await stack.enter_async_context(startup.health(listen.health_server(
+            args, metrics.REGISTRY, lambda: readiness(lease, reconciler), kube)))
         held = await stack.enter_async_context(startup.leadership(lease))
         await stack.enter_async_context(startup.heartbeat_keys(core, secret, lease.may_write,
                                                               args.heartbeat_rotation_window))

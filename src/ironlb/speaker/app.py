@@ -302,10 +302,10 @@ class Speaker:
             self._heap.maybe()  # after a relist's pass, its freed pages go back
 
     def ready(self) -> tuple[bool, str]:
-        """Readiness: synced with the API at least once."""
+        """Readiness: synced with the API at least once (asked every second by the health server's beat)."""
         if self.desired is None or self.fast is None:
             return False, "not joined yet (waiting for the API sync and kube-proxy's first sync)"
-        return True, f"announcing {sum(len(v) for v in self.fast.announcements().values())} (ip, interface) pairs"
+        return True, f"announcing {self.fast.announced_pairs()} (ip, interface) pairs"
 
 
 def settle_runtime() -> None:

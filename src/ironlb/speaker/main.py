@@ -12,8 +12,7 @@ import socket
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-from ironlb.common import kubeapi
-from ironlb.common.http import HealthServer
+from ironlb.common import kubeapi, listen
 from ironlb.common.logs import setup_logging
 from ironlb.speaker import presence
 from ironlb.speaker.app import Speaker
@@ -42,8 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds between heartbeats to each peer")
     p.add_argument("--heartbeat-timeout", type=float, default=float(env("IRONLB_HEARTBEAT_TIMEOUT", str(TIMEOUT_S))),
                    help="seconds of silence before a peer is declared dead (at least 3 intervals)")
-    p.add_argument("--metrics-host", default=env("IRONLB_METRICS_HOST", "0.0.0.0"))
-    p.add_argument("--metrics-port", type=int, default=int(env("IRONLB_METRICS_PORT", "7473")))
+    # Health on the node's loopback: kubelet probes a hostNetwork pod from the node itself.
+    listen.add_arguments(p, env, metrics_port=7473, health_host="127.0.0.1", health_port=7474)
     p.add_argument("--exclude-interfaces", default=env("IRONLB_EXCLUDE_INTERFACES", ""),
                    help="comma list of interfaces never to answer on, names or globs (e.g. mgmt0,docker*)")
     p.add_argument("--nodeport-forwarding", default=env("IRONLB_NODEPORT_FORWARDING", "true"),
@@ -100,7 +99,7 @@ async def run(args: argparse.Namespace) -> int:
     keys = KeyWatcher(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                       speaker.set_key, key)
     keys.start()
-    health = HealthServer(registry_for(lambda: speaker), speaker.ready, args.metrics_host, args.metrics_port)
+    health = listen.health_server(args, registry_for(lambda: speaker), speaker.ready, api)
     task = asyncio.create_task(speaker.run(health))
     refresher = asyncio.create_task(reannounce_every(speaker, args.reannounce_interval))
     loop = asyncio.get_running_loop()

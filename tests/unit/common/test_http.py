@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import logging
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import pytest
@@ -13,7 +15,8 @@ from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from ironlb.common import http as http_mod
-from ironlb.common.http import HealthServer
+from ironlb.common.http import HealthServer, Refusal
+from ironlb.common.httpauth import Access
 
 READY = {"ok": True, "why": "joined"}
 
@@ -118,3 +121,177 @@ async def test_stop_closes_open_connections(server: HealthServer) -> None:
         await writer.wait_closed()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1).close()
+
+
+async def test_a_request_line_then_a_keep_alive_connection_at_stop_logs_no_traceback(
+        server: HealthServer, caplog: pytest.LogCaptureFixture) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    try:
+        writer.write(b"GET /healthz HTTP/1.1\r\n\r\n")
+        await writer.drain()
+        assert (await reader.readuntil(b"ok\n")).startswith(b"HTTP/1.1 200 OK")  # kept alive, idle
+        await server.stop()
+        async with asyncio.timeout(2):
+            assert await reader.read() == b""
+        await asyncio.sleep(0.05)  # asyncio would log the cancelled handler's traceback by now
+    finally:
+        writer.close()
+        await writer.wait_closed()
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("head", [
+    b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 5\r\n\r\nhello",
+    b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n",
+])
+async def test_a_repeated_content_length_or_a_malformed_header_is_refused(server: HealthServer, head: bytes) -> None:
+    answer = await raw(server.port, head)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n") and b"Connection: close" in answer
+    assert server.metrics.refused[Refusal.BAD_REQUEST] == 1
+
+
+class Gate:
+    """An authorizer that lets a request through once `open` is set; ALLOWED for the token "good"."""
+
+    def __init__(self) -> None:
+        self.open = asyncio.Event()
+        self.open.set()
+        self.waiting = 0
+
+    async def check(self, authorization: str | None) -> Access:
+        self.waiting += 1
+        try:
+            await self.open.wait()
+        finally:
+            self.waiting -= 1
+        return {"Bearer good": Access.ALLOWED, "Bearer known": Access.FORBIDDEN, None: Access.NO_TOKEN}.get(
+            authorization, Access.UNAUTHENTICATED)
+
+
+@pytest.fixture
+async def capped() -> AsyncIterator[tuple[HealthServer, Gate]]:
+    gate = Gate()
+    srv = HealthServer(CollectorRegistry(), lambda: (True, "joined"), "127.0.0.1", 0, authorizer=gate,
+                       max_connections=4, max_per_client=3)
+    await srv.start()
+    try:
+        yield srv, gate
+    finally:
+        await srv.stop()
+
+
+async def connect(port: int, source: str = "127.0.0.1") -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to the server from address SOURCE (any of 127.0.0.0/8)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0))
+    await asyncio.sleep(0.02)  # accepted and admitted (or not) by the server
+    return reader, writer
+
+
+async def closed(reader: asyncio.StreamReader) -> bool:
+    try:
+        async with asyncio.timeout(1):
+            return await reader.read() == b""
+    except ConnectionResetError:
+        return True
+
+
+async def test_the_connection_cap_evicts_the_longest_idle_then_resets_newcomers(
+        capped: tuple[HealthServer, Gate]) -> None:
+    server, gate = capped
+    # Three idle connections from 127.0.0.1 (its share), one from 127.0.0.2: the listener is full.
+    conns = [await connect(server.port) for _ in range(3)] + [await connect(server.port, "127.0.0.2")]
+    assert server.metrics.open == 4
+    fourth_from_one = await connect(server.port)  # over 127.0.0.1's share: reset at once
+    assert await closed(fourth_from_one[0]) and server.metrics.refused[Refusal.CLIENT_FULL] == 1
+    # A newcomer from elsewhere displaces the longest idle connection, never a busy one.
+    gate.open.clear()
+    for _, writer in conns[1:]:
+        writer.write(b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer good\r\n\r\n")
+    await asyncio.sleep(0.05)
+    assert gate.waiting == 3
+    newcomer = await connect(server.port, "127.0.0.3")
+    assert await closed(conns[0][0]) and server.metrics.refused[Refusal.EVICTED] == 1
+    # Full of connections being answered: the next one is reset and counted; none is held for it.
+    newcomer[1].write(b"GET /metrics HTTP/1.1\r\nAuthorization: Bearer good\r\n\r\n")
+    await asyncio.sleep(0.05)
+    late = await connect(server.port, "127.0.0.4")
+    assert await closed(late[0]) and server.metrics.refused[Refusal.FULL] == 1
+    gate.open.set()
+    for reader, _ in [*conns[1:], newcomer]:
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 200 OK")
+    for _, writer in [*conns, fourth_from_one, newcomer, late]:
+        writer.close()
+    text = (await asyncio.to_thread(get_with, server.port, "/metrics", "good"))[2].decode()
+    assert 'ironlb_http_refused_total{listener="metrics",reason="full"} 1.0' in text
+    assert 'ironlb_http_refused_total{listener="metrics",reason="evicted"} 1.0' in text
+
+
+def get_with(port: int, path: str, token: str | None) -> tuple[int, dict[str, str], bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", path, headers={"Authorization": f"Bearer {token}"} if token else {})
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
+
+
+async def test_metrics_need_a_token_the_authorizer_accepts(capped: tuple[HealthServer, Gate]) -> None:
+    server, _ = capped
+    none, bad, known, good = [await asyncio.to_thread(get_with, server.port, "/metrics", token)
+                              for token in (None, "forged", "known", "good")]
+    assert (none[0], none[1]["www-authenticate"], none[2]) == (401, "Bearer", b"no-token\n")
+    assert (bad[0], bad[2]) == (401, b"unauthenticated\n") and bad[1]["connection"] == "close"
+    assert (known[0], known[2]) == (403, b"forbidden\n")
+    assert good[0] == 200 and b"ironlb_http_refused_total" in good[2]
+    assert server.metrics.refused[Refusal.NO_TOKEN] == 1 and server.metrics.refused[Refusal.FORBIDDEN] == 1
+    (healthz,) = await asyncio.to_thread(get, server.port, "/healthz")  # health needs none
+    assert healthz[0] == 200
+
+
+class SlowCollector:
+    """A collector that holds the loop for `hold` seconds per render, counting renders."""
+
+    def __init__(self, hold: float) -> None:
+        self.hold, self.renders = hold, 0
+
+    def collect(self) -> list:
+        self.renders += 1
+        time.sleep(self.hold)  # a large page being rendered on the control loop
+        return []
+
+
+async def test_health_apart_never_waits_behind_a_render_and_scrapes_share_one(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    registry, slow = CollectorRegistry(), SlowCollector(0.6)
+    registry.register(slow)  # type: ignore[arg-type]
+    srv = HealthServer(registry, lambda: (True, "joined"), "127.0.0.1", 0, health=("127.0.0.1", 0))
+    await srv.start()
+    try:
+        assert srv.health is not None
+        health_port = srv.health.listener.port
+        scrapes = [asyncio.to_thread(get, srv.port, "/metrics") for _ in range(3)]
+        scraping = asyncio.gather(*scrapes)
+        await asyncio.sleep(0.1)  # a render holds the loop now
+
+        def timed_health() -> tuple[float, int, int]:
+            started = time.monotonic()
+            ((healthz, _, _),) = get(health_port, "/healthz")
+            ((readyz, _, _),) = get(health_port, "/readyz")
+            return time.monotonic() - started, healthz, readyz
+
+        took, healthz, readyz = await asyncio.to_thread(timed_health)
+        await scraping
+        assert (healthz, readyz) == (200, 200) and took < 0.3
+        assert slow.renders == 1  # three scrapes, one render
+        (missing,) = await asyncio.to_thread(get, health_port, "/metrics")
+        assert missing[0] == 404  # metrics are not on the health listener
+        monkeypatch.setattr(http_mod, "STALL_S", 0.2)
+        time.sleep(0.3)  # the control loop wedged: no beat for longer than STALL_S
+        ((stalled, _, body),) = await asyncio.to_thread(get, health_port, "/healthz")
+        assert stalled == 503 and b"silent" in body
+    finally:
+        await srv.stop()

@@ -241,6 +241,10 @@ class FastProcess:
         """Interface -> IPs its responder answers for now (a copy)."""
         return {name: frozenset(ips) for name, ips in list(self._announced.items())}
 
+    def announced_pairs(self) -> int:
+        """How many (IP, interface) pairs are answered for now, without copying them."""
+        return sum(len(ips) for ips in list(self._announced.values()))
+
     def _fail_all(self, exc: BaseException) -> None:
         for future in self._replies.values():
             if not future.done():
