@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import generate_latest
 
+from ironlb.api.service import AnnounceReason
 from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.app import Speaker
+from ironlb.speaker.desired import Decision, Desired
 from ironlb.speaker.fast.remote import FastProcess
 from ironlb.speaker.metrics import registry_for
 from tests.unit.speaker.fast.test_plane import free_port
@@ -28,3 +30,16 @@ async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
         assert "ironlb_speaker_fast_plane_resident_bytes" in text
     finally:
         await speaker.fast.close()
+
+
+def test_unannounced_ips_by_reason_every_series_present() -> None:
+    speaker = Speaker("node-1", None, OFFLINE, b"k" * 32, 7946, [])
+    registry = registry_for(lambda: speaker)
+    assert 'ironlb_speaker_unannounced_ips{reason="NotInPool"} 0.0' in generate_latest(registry).decode()
+    speaker.desired = Desired({}, (Decision("ns/a", "192.0.2.254", AnnounceReason.NOT_IN_POOL),
+                                   Decision("ns/b", "203.0.113.1", AnnounceReason.ANNOUNCED_BY_PEER, "n2"),
+                                   Decision("ns/c", "203.0.113.2", AnnounceReason.NOT_IN_POOL)))
+    text = generate_latest(registry).decode()
+    assert 'ironlb_speaker_unannounced_ips{reason="NotInPool"} 2.0' in text
+    assert 'ironlb_speaker_unannounced_ips{reason="NoL2Advertisement"} 0.0' in text
+    assert 'reason="AnnouncedByPeer"' not in text
