@@ -66,6 +66,11 @@ def test_chart_installs_what_it_declares(kube: Kube, chart_credentials: tuple[Pa
     owners = [(o["kind"], o["name"]) for o in secret["metadata"]["ownerReferences"]]
     assert owners == [("Deployment", "ironlb-operator")]
     kube.kubectl("get", "crd", "ipaddresspools.ironlb.io", "l2advertisements.ironlb.io")
+    # The admission policies' CEL type-checks against the API server's schemas: no expression warning.
+    for policy in ("ironlb-speaker-service-status", "ironlb-speaker-presence"):
+        status = wait_for(lambda p=policy: (s := kube.get("validatingadmissionpolicy", p, None).get("status") or {})
+                          and "typeChecking" in s and s, what=f"{policy} type-checked")
+        assert not status["typeChecking"].get("expressionWarnings"), status
 
 
 def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
