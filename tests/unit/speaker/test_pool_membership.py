@@ -17,6 +17,7 @@ from ironlb.core.pools import Pool, pool_of_ip
 from ironlb.speaker.cluster import ClusterState
 from ironlb.speaker.desired import compute
 from ironlb.speaker.incremental import IncrementalDesired
+from ironlb.speaker.status import condition_for
 
 NODES = ("n1", "n2", "n3")
 A, B, C = "pool-a", "pool-b", "pool-c"
@@ -180,3 +181,12 @@ def test_incremental_table_follows_pool_edits() -> None:
     # Each Service was both announced and refused at some point: the edits moved IPs in and out of pools.
     assert {("tenant/s1", NOT_IN_POOL), ("tenant/s2", NOT_IN_POOL), ("tenant/s2", ANNOUNCED)} <= {
         (s, AnnounceReason.ANNOUNCING if r is AnnounceReason.ANNOUNCED_BY_PEER else r) for s, r in seen}
+
+
+def test_the_condition_says_the_ip_is_in_no_pool() -> None:
+    state = ClusterState()
+    for kind, obj in [*BASE, ("services", service(("203.0.113.5", "192.0.2.254"), A))]:
+        state.apply(kind, "ADDED", obj)
+    cond = condition_for(list(compute(state.snapshot(frozenset(NODES)), "n1").decisions))
+    assert (cond["status"], cond["reason"]) == ("False", AnnounceReason.NOT_IN_POOL.value)
+    assert cond["message"].startswith("192.0.2.254 is not announced: it is in no valid IPAddressPool")
