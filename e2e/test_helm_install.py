@@ -1,5 +1,9 @@
 """`helm install` into the lab's API server, then IronLB running with the chart's own ServiceAccounts:
-the LoadBalancer path works (the RBAC is sufficient) and a request outside the rules is refused."""
+the LoadBalancer path works (the RBAC is sufficient) and a request outside the rules is refused.
+
+Each speaker's token is bound to a Pod object on its node, as the kubelet's is, so the chart's admission
+policies see its node: a speaker changes only IronLB's conditions on the Services IronLB serves (never another
+controller's ingress, annotations or conditions) and only its own node's presence key."""
 
 from __future__ import annotations
 
@@ -8,13 +12,15 @@ import json
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import identity, lab
 from e2e.lab.config import LAB_DIR, REPO
 from e2e.lab.config import node as lab_node
 from e2e.lab.testing import Kube, pool_manifests, wait_for
+from ironlb.common import kubeapi
 
 pytestmark = pytest.mark.lab
 NS = "ironlb-system"
@@ -22,20 +28,22 @@ NS = "ironlb-system"
 
 @pytest.fixture(scope="module")
 def chart_credentials(kube: Kube) -> Iterator[tuple[Path, Path]]:
-    """Install the chart; yield kubeconfigs of its operator and speaker ServiceAccounts."""
+    """Install the chart; yield kubeconfigs of its operator and (node-1's) speaker ServiceAccounts. Each speaker
+    runs with a token bound to its own Pod object, as the kubelet's projected token is."""
     kube.kubectl("create", "namespace", NS, check=False)
     kube.helm("upgrade", "--install", "ironlb", str(REPO / "charts" / "ironlb"), "--namespace", NS,
               "--wait=false")
-    operator = lab.token_kubeconfig("ironlb-operator", NS, LAB_DIR / "chart-operator.kubeconfig")
-    speaker = lab.token_kubeconfig("ironlb-speaker", NS, LAB_DIR / "chart-speaker.kubeconfig")
-    lab.start_ironlb_as(operator, speaker, NS, "ironlb-heartbeat")
-    yield operator, speaker
+    operator = identity.token_kubeconfig("ironlb-operator", NS, LAB_DIR / "chart-operator.kubeconfig")
+    speakers = identity.speaker_kubeconfigs("ironlb-speaker", NS)
+    lab.start_ironlb_as(operator, speakers, NS, "ironlb-heartbeat")
+    yield operator, speakers["node-1"]
     lab.stop_ironlb()
     lab.start_ironlb()
     kube.helm("uninstall", "ironlb", "--namespace", NS, check=False)
     # What the operator created is owned by its Deployment: the garbage collector takes it too.
     wait_for(lambda: not kube.kubectl("get", "secret,lease", "-n", NS, "-o", "name", check=False).stdout.strip(),
              timeout=30, what="the operator's Secret and Lease to go with the release")
+    kube.kubectl("delete", "pods", "-n", NS, "-l", "ironlb.io/lab=speaker-identity", "--wait=false", check=False)
 
 
 def as_user(kube: Kube, kubeconfig: Path, *args: str) -> tuple[int, str]:
@@ -59,6 +67,11 @@ def test_chart_installs_what_it_declares(kube: Kube, chart_credentials: tuple[Pa
     owners = [(o["kind"], o["name"]) for o in secret["metadata"]["ownerReferences"]]
     assert owners == [("Deployment", "ironlb-operator")]
     kube.kubectl("get", "crd", "ipaddresspools.ironlb.io", "l2advertisements.ironlb.io")
+    # The admission policies' CEL type-checks against the API server's schemas: no expression warning.
+    for policy in ("ironlb-speaker-service-status", "ironlb-speaker-presence"):
+        status = wait_for(lambda p=policy: (s := kube.get("validatingadmissionpolicy", p, None).get("status") or {})
+                          and "typeChecking" in s and s, what=f"{policy} type-checked")
+        assert not status["typeChecking"].get("expressionWarnings"), status
 
 
 def test_metrics_are_reviewed_with_the_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
@@ -112,6 +125,9 @@ def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: 
         pool = wait_for(lambda: (kube.get("ipaddresspool", "helm-pool", None).get("status") or {})
                         .get("assignedIPv4"), what="pool status written")
         assert pool == 1
+        # Every speaker renews its own presence key through the admission policy (node identity in its token).
+        wait_for(lambda: set(kube.get("configmap", "ironlb-speaker-presence", NS).get("data") or {})
+                 == {"node-1", "node-2", "node-3"}, what="each speaker's presence key")
     finally:
         kube.kubectl("delete", "service", "helm-web", "--wait=false")
         kube.undeploy("helm-web")
@@ -134,3 +150,92 @@ def test_requests_outside_the_rules_are_refused(kube: Kube, chart_credentials: t
     code, err = as_user(kube, operator if who == "operator" else speaker, *args)
     assert code != 0
     assert "forbidden" in err.lower(), err
+
+
+@pytest.fixture(scope="module")
+def services(kube: Kube, chart_credentials: tuple[Path, Path]) -> Iterator[dict[str, str]]:
+    """Services owned by others: one IronLB serves (no class), one of another controller's class, a ClusterIP."""
+    made = {"ours": {"type": "LoadBalancer"},
+            "theirs": {"type": "LoadBalancer", "loadBalancerClass": "example.com/other-lb"},
+            "plain": {"type": "ClusterIP"}}
+    for name, spec in made.items():
+        kube.apply({"apiVersion": "v1", "kind": "Service",
+                    "metadata": {"name": f"vap-{name}", "namespace": "default"},
+                    "spec": {**spec, "selector": {"app": "none"}, "ports": [{"port": 80, "targetPort": 8080}]}})
+    # Another controller's ingress (external-dns publishes it): the speaker must not be able to rewrite it.
+    kube.kubectl("patch", "service", "vap-theirs", "--subresource=status", "--type=merge", "-p",
+                 json.dumps({"status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.9"}]}}}))
+    yield {name: f"vap-{name}" for name in made}
+    for name in made:
+        kube.kubectl("delete", "service", f"vap-{name}", "--wait=false", check=False)
+
+
+def condition(ctype: str, status: str = "True") -> dict[str, Any]:
+    """A status patch setting one condition."""
+    return {"status": {"conditions": [{"type": ctype, "status": status, "reason": "Test", "message": "m",
+                                       "lastTransitionTime": "2026-01-01T00:00:00Z"}]}}
+
+
+def status_patch(kubeconfig: Path, service: str, body: dict[str, Any]) -> str | None:
+    """Patch a Service's status with the speaker's own client as KUBECONFIG's identity: None, or the refusal."""
+    with kubeapi.connect(str(kubeconfig)) as api:
+        try:
+            api.patch(kubeapi.SERVICES, service, body, "default", subresource="status", timeout=(5.0, 10.0))
+        except kubeapi.ApiError as exc:
+            return f"{exc.status} {exc.message}"
+    return None
+
+
+FORGED_INGRESS = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.254"}]}}}
+
+
+@pytest.mark.parametrize("service, body", [
+    ("theirs", FORGED_INGRESS),
+    ("ours", FORGED_INGRESS),
+    ("theirs", condition("ironlb.io/Announced")),
+    ("plain", condition("ironlb.io/Announced")),
+    ("ours", condition("example.com/Ready")),
+    ("ours", {"metadata": {"annotations": {"ironlb.io/allocated-from-pool": "other"}}}),
+    ("ours", {"metadata": {"labels": {"x": "y"}}}),
+])
+def test_the_speaker_cannot_rewrite_what_others_own(kube: Kube, chart_credentials: tuple[Path, Path],
+                                                    services: dict[str, str], service: str,
+                                                    body: dict[str, Any]) -> None:
+    _, speaker = chart_credentials
+    before = kube.get("service", services[service])
+    refused = status_patch(speaker, services[service], body)
+    assert refused is not None and "denied request" in refused and "ironlb-speaker-service-status" in refused
+    after = kube.get("service", services[service])
+    assert (after["status"], after["metadata"].get("annotations"), after["metadata"].get("labels")) == (
+        before["status"], before["metadata"].get("annotations"), before["metadata"].get("labels"))
+
+
+def test_the_speaker_still_writes_its_own_conditions(kube: Kube, chart_credentials: tuple[Path, Path],
+                                                     services: dict[str, str]) -> None:
+    _, speaker = chart_credentials
+    assert status_patch(speaker, services["ours"], condition("ironlb.io/Announced", "False")) is None
+    conds = kube.get("service", services["ours"])["status"]["conditions"]
+    assert ("ironlb.io/Announced", "False") in [(c["type"], c["status"]) for c in conds]
+
+
+def presence_patch(kube: Kube, kubeconfig: Path, key: str) -> tuple[int, str]:
+    """Patch one key of the presence ConfigMap as KUBECONFIG's identity: (exit code, stderr)."""
+    return as_user(kube, kubeconfig, "patch", "configmap", "ironlb-speaker-presence", "-n", NS, "--type=merge",
+                   "-p", json.dumps({"data": {key: "forged-1 0"}}))
+
+
+def test_a_speaker_writes_only_its_own_nodes_presence(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
+    _, node1 = chart_credentials
+    wait_for(lambda: "node-2" in (kube.get("configmap", "ironlb-speaker-presence", NS).get("data") or {}),
+             what="node-2's presence key")
+    code, err = presence_patch(kube, node1, "node-2")
+    assert code != 0 and "denied request" in err and "node-1" in err, err
+    code, err = presence_patch(kube, node1, "node-9")  # a key for a node that has no speaker: refused too
+    assert code != 0 and "denied request" in err, err
+    assert not [v for v in (kube.get("configmap", "ironlb-speaker-presence", NS).get("data") or {}).values()
+                if v.startswith("forged")]
+    unbound = identity.token_kubeconfig("ironlb-speaker", NS, LAB_DIR / "chart-speaker-unbound.kubeconfig")
+    code, err = presence_patch(kube, unbound, "node-1")  # a token bound to no Pod names no node
+    assert code != 0 and "not bound to a Pod" in err, err
+    code, err = presence_patch(kube, node1, "node-1")
+    assert code == 0, err

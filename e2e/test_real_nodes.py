@@ -90,6 +90,13 @@ def test_every_ironlb_pod_is_ready_by_its_own_probes(real: Kube) -> None:
         assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
+def test_each_speaker_writes_its_own_presence_through_the_admission_policy(real: Kube) -> None:
+    """The kubelet's projected token names the Pod's node: the chart's policy lets each speaker renew its own key."""
+    real.kubectl("get", "validatingadmissionpolicy", "ironlb-speaker-presence", "ironlb-speaker-service-status")
+    wait_for(lambda: sorted(real.get("configmap", "ironlb-speaker-presence", NS).get("data") or {}) == NODES,
+             timeout=30, what="every speaker's presence key")
+
+
 def test_speaker_has_exactly_its_capabilities_and_operator_nothing(real: Kube) -> None:
     for pod in pods(real, "speaker"):
         status = proc_status(reallab.container_pid(pod, "speaker"))

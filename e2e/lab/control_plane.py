@@ -24,12 +24,14 @@ from e2e.lab.config import (
 )
 from e2e.lab.pki import write_kubeconfig
 
-# Controllers the lab runs: service accounts, namespace deletion, garbage collection and the
-# EndpointSlice controller (real endpoints from the harness's Pods). No node lifecycle controller:
-# the harness plays the kubelet, and a node's death is IronLB's to detect, not the lab's.
+# Controllers the lab runs: service accounts, namespace deletion, garbage collection, admission policies'
+# type checks and the EndpointSlice controller (real endpoints from the harness's Pods). No node lifecycle
+# controller: the harness plays the kubelet, and a node's death is IronLB's to detect, not the lab's.
 KCM_CONTROLLERS = ",".join([
     "serviceaccount-controller", "namespace-controller", "garbage-collector-controller",
     "endpointslice-controller", "root-ca-certificate-publisher-controller", "service-cidr-controller",
+    # Type-checks ValidatingAdmissionPolicies (the chart's) and reports warnings in their status.
+    "validatingadmissionpolicy-status-controller",
 ])
 # Real nodes (`up --kubelet`) add the workload controllers, so the chart's Deployment and DaemonSet
 # run, and the node lifecycle controller, which lifts the not-ready taint a kubelet registers with.

@@ -346,32 +346,10 @@ def node_mac(node_name: str) -> str:
     return netns.link_mac(node(int(node_name.rsplit("-", 1)[1])).netns, "eth0")
 
 
-def token_kubeconfig(service_account: str, namespace: str, path: Path) -> Path:
-    """A kubeconfig holding a TokenRequest token of a ServiceAccount (what its pod would get)."""
-    kubectl = [str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}"]
-    token = subprocess.run([*kubectl, "create", "token", service_account, "-n", namespace, "--duration", "2h"],
-                           check=True, capture_output=True, text=True).stdout.strip()
-    from e2e.lab.config import API_URL, PKI_DIR
-
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters:
-- name: lab
-  cluster: {{server: {API_URL}, certificate-authority: {PKI_DIR / 'ca.crt'}}}
-users:
-- name: {service_account}
-  user: {{token: {token}}}
-contexts:
-- name: lab
-  context: {{cluster: lab, user: {service_account}, namespace: {namespace}}}
-current-context: lab
-""")
-    path.chmod(0o600)
-    return path
-
-
-def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path, namespace: str, secret: str) -> None:
-    """Run the operator and speakers with given credentials (e.g. the Helm chart's ServiceAccounts)."""
+def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path | dict[str, Path], namespace: str,
+                    secret: str) -> None:
+    """Run the operator and speakers with given credentials (e.g. the Helm chart's ServiceAccounts); SPEAKER
+    may be one kubeconfig for all, or one per node (`speaker_kubeconfigs`)."""
     stop_ironlb()
     base = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1"}
     procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
@@ -380,7 +358,9 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path, namespa
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
     state = procs.load_state()
     for i in range(1, state["nodes"] + 1):
-        start_speaker_as(node(i).name, speaker_kubeconfig, namespace, secret)
+        n = node(i)
+        start_speaker_as(n.name, speaker_kubeconfig[n.name] if isinstance(speaker_kubeconfig, dict)
+                         else speaker_kubeconfig, namespace, secret)
     state = procs.load_state()
     state["ironlb"] = True
     procs.save_state(state)

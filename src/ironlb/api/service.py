@@ -35,6 +35,24 @@ ANNOTATION_KEYS = frozenset(
 # Service condition types the speaker reports (metav1.Condition shape, in status.conditions).
 CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"
+# Every condition type the speaker writes starts so: the chart's admission policy lets the speaker change
+# only conditions of these types on a Service (never its ingress, annotations or others' conditions).
+SPEAKER_CONDITION_PREFIX = PREFIX
+
+
+class AnnounceReason(Enum):
+    """Why a Service's IP is, or is not, announced by a node (the Announced condition's reason)."""
+
+    ANNOUNCING = "Announcing"
+    ANNOUNCED_BY_PEER = "AnnouncedByPeer"
+    NO_ADVERTISEMENT = "NoL2Advertisement"
+    NO_ELIGIBLE_NODE = "NoEligibleNode"
+    NO_READY_ENDPOINTS = "NoReadyEndpoints"
+    # The IP is in no valid IPAddressPool's addresses (a status or annotation edited by hand, or a pool
+    # shrunk meanwhile): never announced, whatever the Service's annotations name.
+    NOT_IN_POOL = "NotInPool"
+
+
 # The Event the speaker writes on a Service when another MAC answers for its IP: anyone on the segment can
 # provoke it, for every Service at once.
 REASON_DUPLICATE_ANSWER = "DuplicateAnswer"

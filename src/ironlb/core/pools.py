@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.core.addresses import IPV4, AddrRange, intersect
-from ironlb.core.selectors import selector_matches
+from ironlb.core.addresses import IPV4, AddrRange, intersect, ip_to_int, is_buggy, parse_ranges
+from ironlb.core.selectors import selector_matches, validate_selector
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,45 @@ class Pool:
     def contains(self, family: str, value: int) -> bool:
         """True if the address is inside one of the pool's ranges."""
         return any(r.family == family and r.first <= value <= r.last for r in self.ranges)
+
+    def holds(self, family: str, value: int) -> bool:
+        """True if the pool may hand the address out: inside its ranges, and not a .0/.255 it avoids."""
+        return self.contains(family, value) and not (self.avoid_buggy_ips and is_buggy(family, value))
+
+    def overlaps(self, other: Pool) -> bool:
+        """True if some address is in both pools' ranges."""
+        return any(intersect(a, b) for a in self.ranges for b in other.ranges)
+
+
+def pool_from_spec(name: str, spec: Mapping[str, Any], labels: Mapping[str, str]) -> Pool:
+    """An IPAddressPool's spec as a Pool (raises AddressSpecError, SelectorError, ValueError or TypeError)."""
+    ranges = parse_ranges(spec.get("addresses") or [])
+    alloc = spec.get("serviceAllocation") or {}
+    for selector in [*(alloc.get("namespaceSelectors") or []), *(alloc.get("serviceSelectors") or [])]:
+        validate_selector(selector)
+    return Pool(
+        name=name, ranges=tuple(ranges), auto_assign=bool(spec.get("autoAssign", True)),
+        avoid_buggy_ips=bool(spec.get("avoidBuggyIPs", False)), priority=alloc.get("priority"),
+        namespaces=tuple(alloc.get("namespaces") or ()),
+        namespace_selectors=tuple(alloc.get("namespaceSelectors") or ()),
+        service_selectors=tuple(alloc.get("serviceSelectors") or ()),
+        forwarding=spec.get("forwarding") or "KubeProxy", labels=dict(labels),
+    )
+
+
+def pool_of_ip(ip: str, hint: str | None, pools: Mapping[str, Pool]) -> str | None:
+    """The pool IP belongs to: HINT if it holds IP, else the first pool by name that does (None: no pool).
+
+    The operator's rule when it re-reads an assignment (Allocator.restore): the hint, an annotation anyone
+    who may edit the Service can change, only breaks a tie between pools whose ranges hold the address.
+    """
+    try:
+        family, value = ip_to_int(ip)
+    except ValueError:
+        return None
+    if hint is not None and hint in pools and pools[hint].holds(family, value):
+        return hint
+    return min((name for name, pool in pools.items() if pool.holds(family, value)), default=None)
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING, CONDITIONS_GOOD_WHEN_TRUE
-from ironlb.core.addresses import IPV4, IPV6, parse_ranges
+from ironlb.core.addresses import IPV4, IPV6
 from ironlb.core.allocator import Allocator
 from ironlb.core.errors import AddressSpecError, SelectorError
-from ironlb.core.pools import Pool, find_overlaps
-from ironlb.core.selectors import validate_selector
+from ironlb.core.pools import Pool, find_overlaps, pool_from_spec
 
 
 @dataclass(frozen=True)
@@ -71,18 +70,7 @@ class PoolView:
 
 def to_pool(name: str, spec: Mapping[str, Any], labels: Mapping[str, str]) -> Pool:
     """Translate a pool spec into a core Pool (raises with a readable message)."""
-    ranges = parse_ranges(spec.get("addresses") or [])
-    alloc = spec.get("serviceAllocation") or {}
-    for selector in [*(alloc.get("namespaceSelectors") or []), *(alloc.get("serviceSelectors") or [])]:
-        validate_selector(selector)
-    return Pool(
-        name=name, ranges=tuple(ranges), auto_assign=bool(spec.get("autoAssign", True)),
-        avoid_buggy_ips=bool(spec.get("avoidBuggyIPs", False)), priority=alloc.get("priority"),
-        namespaces=tuple(alloc.get("namespaces") or ()),
-        namespace_selectors=tuple(alloc.get("namespaceSelectors") or ()),
-        service_selectors=tuple(alloc.get("serviceSelectors") or ()),
-        forwarding=spec.get("forwarding") or "KubeProxy", labels=dict(labels),
-    )
+    return pool_from_spec(name, spec, labels)
 
 
 def condition(type_: str, true: bool, reason: str, message: str, previous: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,11 +5,14 @@ read must be kept there too."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 from ironlb.api.service import ALLOCATED_FROM_POOL, Handling, handling
+from ironlb.core.errors import AddressSpecError, SelectorError
+from ironlb.core.pools import Pool, pool_from_spec, pool_of_ip
 from ironlb.speaker.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -65,6 +68,9 @@ class ClusterState:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
     advertisements: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # Pool name -> its last valid spec: what decides which pool an IP is in (an invalid edit keeps the last
+    # valid addresses, as the operator does; a pool never seen valid holds nothing).
+    valid_pools: dict[str, Pool] = field(default_factory=dict)
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         """Record one watch event of KIND (services, slices, nodes, pools, advertisements)."""
@@ -73,6 +79,17 @@ class ClusterState:
             store.pop(_key(obj), None)
         else:
             store[_key(obj)] = obj
+        if kind == "pools":
+            self._pool(_key(obj), None if event == "DELETED" else obj)
+
+    def _pool(self, name: str, obj: Mapping[str, Any] | None) -> None:
+        if obj is None:
+            self.valid_pools.pop(name, None)
+            return
+        meta = obj.get("metadata") or {}
+        # An invalid spec: the operator reports it (Invalid); the last valid ranges stay.
+        with contextlib.suppress(AddressSpecError, SelectorError, ValueError, TypeError, AttributeError):
+            self.valid_pools[name] = pool_from_spec(name, obj.get("spec") or {}, meta.get("labels") or {})
 
     def handled(self, svc: Mapping[str, Any]) -> bool:
         """Is this Service one IronLB serves (type LoadBalancer, our class)?"""
@@ -103,12 +120,20 @@ class ClusterState:
         spec, meta = svc.get("spec") or {}, svc.get("metadata") or {}
         ports = tuple((p.get("protocol", "TCP"), int(p["port"]), int(p.get("nodePort") or 0))
                       for p in spec.get("ports") or [])
-        return ServiceInfo(key=key, ips=ips, pool=(meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL),
+        pool, ip_pools = self.pools_of(ips, (meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL))
+        return ServiceInfo(key=key, ips=ips, pool=pool, ip_pools=ip_pools,
                            traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
                            ready_nodes=frozenset(ready.get(key, ())), ports=ports,
                            client_ip_affinity=spec.get("sessionAffinity") == "ClientIP",
                            health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
                            source_ranges=source_ranges(spec.get("loadBalancerSourceRanges")))
+
+    def pools_of(self, ips: tuple[str, ...], hint: str | None) -> tuple[str | None, tuple[str | None, ...]]:
+        """(the pool of IPS, per-IP pools only when they differ): decided by the pools' ranges, HINT a tie-break."""
+        hint = hint if isinstance(hint, str) else None
+        found = tuple(pool_of_ip(ip, hint, self.valid_pools) for ip in ips)
+        first = next((p for p in found if p is not None), None)
+        return first, (() if all(p == first for p in found) else found)
 
     def snapshot(self, alive: frozenset[str]) -> Snapshot:
         """The pure Snapshot the desired-state function takes."""

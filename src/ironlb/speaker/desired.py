@@ -118,17 +118,25 @@ def interfaces_for(node: NodeInfo, ads: list[Advertisement]) -> frozenset[str]:
 
 
 def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
-    """Decisions for every IP of one Service."""
-    ads = advertisements_for(svc.pool, snapshot)
-    if not ads:
-        return [Decision(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT) for ip in svc.ips]
-    if not svc.ready_nodes:
-        return [Decision(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS) for ip in svc.ips]
-    eligible = [n.name for n in snapshot.nodes.values()
-                if eligibility(n, ads, svc, snapshot.alive) is NodeEligibility.ELIGIBLE]
+    """Decisions for every IP of one Service, each under the advertisements of its own pool."""
+    eligible: dict[str, list[str]] = {}  # pool -> eligible nodes (a Service's IPs share one pool, as a rule)
     out = []
-    for ip in svc.ips:
-        winner = elect(ip, eligible)
+    for i, ip in enumerate(svc.ips):
+        pool = svc.pool_of(i)
+        if pool is None:
+            out.append(Decision(svc.key, ip, AnnounceReason.NOT_IN_POOL))
+            continue
+        ads = advertisements_for(pool, snapshot)
+        if not ads:
+            out.append(Decision(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT))
+            continue
+        if not svc.ready_nodes:
+            out.append(Decision(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS))
+            continue
+        if pool not in eligible:
+            eligible[pool] = [n.name for n in snapshot.nodes.values()
+                              if eligibility(n, ads, svc, snapshot.alive) is NodeEligibility.ELIGIBLE]
+        winner = elect(ip, eligible[pool])
         if winner is None:
             out.append(Decision(svc.key, ip, AnnounceReason.NO_ELIGIBLE_NODE))
         else:

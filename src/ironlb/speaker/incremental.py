@@ -2,7 +2,8 @@
 
 A Service or EndpointSlice event recomputes that Service's entries only; a Node event only when what
 the election reads of it (labels, Ready, NetworkUnavailable) changed; a pool or advertisement event
-only the Services of the pools it covers or covered. Each `publish()` swaps in a new immutable Table
+only the Services of the pools it covers or covered (a pool's new addresses: also those in no pool, or in
+a pool its addresses overlap, whose IPs it may now hold). Each `publish()` swaps in a new immutable Table
 (copy-on-write), so a reader holding the old one is never disturbed.
 """
 
@@ -12,9 +13,10 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from ironlb.core.pools import Pool
 from ironlb.speaker.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
 from ironlb.speaker.desired import covering
-from ironlb.speaker.ranking import Ranked, Table, candidates, entries, rerank
+from ironlb.speaker.ranking import Ranked, Table, by_pool, candidates, entries, in_ip_order, rerank
 from ironlb.speaker.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
 
 
@@ -31,6 +33,11 @@ def _slice_nodes(obj: Mapping[str, Any]) -> tuple[str | None, frozenset[str]]:
     nodes = frozenset(ep["nodeName"] for ep in obj.get("endpoints") or []
                       if (ep.get("conditions") or {}).get("ready", True) and ep.get("nodeName"))
     return (sys.intern(f"{meta.get('namespace')}/{svc}") if svc else None), nodes
+
+
+def _addresses(pool: Pool | None) -> tuple[Any, ...] | None:
+    """What decides which IPs a pool holds (its labels and selectors do not)."""
+    return None if pool is None else (pool.ranges, pool.avoid_buggy_ips)
 
 
 def _election_view(node: NodeInfo) -> tuple[Any, ...]:
@@ -52,7 +59,8 @@ class IncrementalDesired:
         self.pool_forwarding: dict[str, str] = {}
         self._slices: dict[str, str | None] = {}  # slice key -> its Service
         self._ready: dict[str, dict[str, frozenset[str]]] = {}  # Service -> slice key -> ready nodes
-        self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services allocated from it
+        self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services with an IP in it (None: in no pool)
+        self._pools: dict[str, Pool] = {}  # pool -> its valid Pool as last ranked (ClusterState keeps the current)
         self._dirty: set[str] = set()
         self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
         self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
@@ -107,6 +115,14 @@ class IncrementalDesired:
             self._candidates.clear()
 
     def _on_pools(self, name: str, obj: Mapping[str, Any] | None) -> None:
+        old, new = self._pools.pop(name, None), self.state.valid_pools.get(name)
+        if new is not None:
+            self._pools[name] = new
+        if _addresses(old) != _addresses(new):  # an IP may move into it, out of it, or out of every pool
+            touched = [p for p in (old, new) if p is not None]
+            for pool in {None, name} | {q for q, held in self._pools.items() if any(held.overlaps(t) for t in touched)}:
+                self._dirty |= self._by_pool.get(pool, set())
+            self._candidates.pop(name, None)
         labels = dict((obj or {}).get("metadata", {}).get("labels") or {}) if obj else None
         self.pool_forwarding.pop(name, None)
         if obj is not None:
@@ -137,12 +153,14 @@ class IncrementalDesired:
     def _refresh_info(self, key: str) -> ServiceInfo | None:
         old = self.infos.pop(key, None)
         if old is not None:
-            self._by_pool.get(old.pool, set()).discard(key)
+            for pool in old.pools():
+                self._by_pool.get(pool, set()).discard(key)
         raw = self.state.services.get(key)
         info = self.state.service_info(key, raw, {key: self._ready_nodes(key)}) if raw is not None else None
         if info is not None:
             self.infos[key] = info
-            self._by_pool.setdefault(info.pool, set()).add(key)
+            for pool in info.pools():
+                self._by_pool.setdefault(pool, set()).add(key)
         return info
 
     def _ready_nodes(self, key: str) -> frozenset[str]:
@@ -157,6 +175,14 @@ class IncrementalDesired:
             self._candidates[pool] = candidates(covered, self.nodes)
         return self._candidates[pool]
 
+    def _entries(self, info: ServiceInfo, ads: list[Advertisement]) -> tuple[Ranked, ...]:
+        """INFO's entries, each IP under the advertisements of its own pool."""
+        parts = []
+        for part in by_pool(info):
+            covered = covering(part.pool, ads, self.pool_labels)
+            parts.append(entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered)))
+        return parts[0] if len(parts) == 1 else in_ip_order(info, parts)
+
     def publish(self) -> Table:
         """Recompute what the events since the last call touched; swap in (and return) the new table."""
         if not self._dirty and not self._moved:
@@ -169,12 +195,13 @@ class IncrementalDesired:
             if info is None:
                 drop.append(key)
             else:
-                covered = covering(info.pool, ads, self.pool_labels)
-                put[key] = entries(info, covered, self.nodes, self._pool_candidates(info.pool, covered))
+                put[key] = self._entries(info, ads)
         if self._moved:  # Services not otherwise touched: only the moved nodes' places change
             for key, info in self.infos.items():
                 old = self.table.services.get(key)
-                if key not in self._dirty and old is not None:
+                if key not in self._dirty and old is not None and info.ip_pools:
+                    put[key] = self._entries(info, ads)  # IPs in several pools (odd): ranked afresh
+                elif key not in self._dirty and old is not None:
                     pool = self._pool_candidates(info.pool, covering(info.pool, ads, self.pool_labels))
                     put[key] = rerank(old, info, self._moved, pool)
         self._dirty.clear()

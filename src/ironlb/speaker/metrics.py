@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from ironlb.api.service import AnnounceReason
 
 
 class SpeakerCollector:
@@ -61,6 +64,7 @@ class SpeakerCollector:
         for name, ips in sorted(owned.items()):
             for ip in sorted(ips):
                 announcing.add_metric([ip, name], 1)
+        yield _unannounced(sp)
         alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
         alive.add_metric([], len(fast.alive) if fast else 0)
         hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
@@ -100,6 +104,22 @@ class SpeakerCollector:
         yield from (requests, replies, gratuitous, in_kernel, refused, duplicates, dropped, events, announced,
                     announcing, alive, hb, deaths, late, source_filter, filter_failures, fast_rss, fenced, forwarded,
                     failing, in_sync)
+
+
+# Why a Service IP goes unannounced: one series each, 0 included (an alert on NotInPool needs the series).
+UNANNOUNCED = tuple(r for r in AnnounceReason if r not in (AnnounceReason.ANNOUNCING, AnnounceReason.ANNOUNCED_BY_PEER))
+
+
+def _unannounced(sp: Any) -> GaugeMetricFamily:
+    """Service IPs no node announces, by reason, as this speaker's last pass decided them."""
+    desired = getattr(sp, "desired", None)  # None until the first pass
+    counts = Counter(d.reason for d in (desired.decisions if desired is not None else ()))
+    family = GaugeMetricFamily("ironlb_speaker_unannounced_ips", "Service IPs that no node announces, by reason "
+                               "(NotInPool: in no valid IPAddressPool's addresses, refused whatever the "
+                               "Service's annotations say)", labels=["reason"])
+    for reason in UNANNOUNCED:
+        family.add_metric([reason.value], counts[reason])
+    return family
 
 
 def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:

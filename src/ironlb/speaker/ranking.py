@@ -14,7 +14,7 @@ import bisect
 import sys
 from array import array
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import overload
 
 from ironlb.core.election import score
@@ -132,7 +132,7 @@ class Ranked:
 
     service: str
     ip: str
-    reason: AnnounceReason  # ANNOUNCING when the ranking decides; NO_ADVERTISEMENT / NO_READY_ENDPOINTS otherwise
+    reason: AnnounceReason  # ANNOUNCING when the ranking decides; NOT_IN_POOL, NO_ADVERTISEMENT... otherwise
     ranking: Ranking = EMPTY_RANKING  # any sequence of names given is made a Ranking
     interfaces: tuple[frozenset[str], ...] = ()  # parallel to ranking; a single entry when all are the same
 
@@ -181,7 +181,9 @@ def candidates(ads: list[Advertisement], nodes: Mapping[str, NodeInfo]) -> dict[
 
 def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, NodeInfo],
             pool_candidates: Mapping[str, frozenset[str]] | None = None) -> tuple[Ranked, ...]:
-    """The entries of one Service (one per IP) given the advertisements covering its pool."""
+    """The entries of one Service (one per IP) given the advertisements covering its pool (see `by_pool`)."""
+    if svc.pool is None:
+        return tuple(Ranked(svc.key, ip, AnnounceReason.NOT_IN_POOL) for ip in svc.ips)
     if not ads:
         return tuple(Ranked(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT) for ip in svc.ips)
     if not svc.ready_nodes:
@@ -198,6 +200,22 @@ def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, Node
     return tuple(out)
 
 
+def by_pool(svc: ServiceInfo) -> list[ServiceInfo]:
+    """SVC's IPs grouped by pool, a ServiceInfo each (SVC itself when all its IPs share one pool, the rule)."""
+    if not svc.ip_pools:
+        return [svc]
+    groups: dict[str | None, list[str]] = {}
+    for ip, pool in zip(svc.ips, svc.ip_pools, strict=True):
+        groups.setdefault(pool, []).append(ip)
+    return [replace(svc, ips=tuple(ips), pool=pool, ip_pools=()) for pool, ips in groups.items()]
+
+
+def in_ip_order(svc: ServiceInfo, parts: Iterable[tuple[Ranked, ...]]) -> tuple[Ranked, ...]:
+    """The entries of `by_pool`'s parts as one tuple, in SVC's IP order."""
+    found = {e.ip: e for part in parts for e in part}
+    return tuple(found[ip] for ip in svc.ips)
+
+
 def rerank(old: tuple[Ranked, ...], svc: ServiceInfo, moved: Collection[str],
            pool_candidates: Mapping[str, frozenset[str]]) -> tuple[Ranked, ...]:
     """SVC's entries once only the nodes MOVED changed: drop them, insert those now eligible by score.
@@ -205,7 +223,7 @@ def rerank(old: tuple[Ranked, ...], svc: ServiceInfo, moved: Collection[str],
     O(ranking) and a handful of scores per IP, where `entries` scores every node again.
     """
     if not old or old[0].reason is not AnnounceReason.ANNOUNCING:
-        return old  # no advertisement, no ready endpoint: no node changes that
+        return old  # in no pool, no advertisement, no ready endpoint: no node changes that
     ifaces: Mapping[str, frozenset[str]] = pool_candidates
     if svc.traffic_policy == "Local":
         ifaces = {n: pool_candidates[n] for n in svc.ready_nodes if n in pool_candidates}

@@ -4,22 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
+from ironlb.api.service import AnnounceReason
+
+__all__ = ["ALL_INTERFACES", "EXCLUDE_LABEL", "Advertisement", "AnnounceReason", "NodeInfo", "ServiceInfo",
+           "Snapshot"]
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 ALL_INTERFACES: frozenset[str] = frozenset({"*"})  # an advertisement naming no interface: every default one
 
-
-# Here, with the plain data, not in desired.py: the fast plane reads it (claims) without loading the election.
-class AnnounceReason(Enum):
-    """Why a Service's IP is, or is not, announced by a node."""
-
-    ANNOUNCING = "Announcing"
-    ANNOUNCED_BY_PEER = "AnnouncedByPeer"
-    NO_ADVERTISEMENT = "NoL2Advertisement"
-    NO_ELIGIBLE_NODE = "NoEligibleNode"
-    NO_READY_ENDPOINTS = "NoReadyEndpoints"
 
 
 @dataclass(frozen=True, slots=True)  # 10,000 of them: no __dict__ each
@@ -28,6 +21,8 @@ class ServiceInfo:
 
     key: str
     ips: tuple[str, ...]
+    # The valid pool whose ranges hold its IPs (cluster.py decides it; an annotation only breaks a tie).
+    # None: its IPs are in no valid pool, and are never announced.
     pool: str | None
     traffic_policy: str = "Cluster"
     ready_nodes: frozenset[str] = frozenset()  # nodes with at least one ready endpoint
@@ -35,6 +30,16 @@ class ServiceInfo:
     client_ip_affinity: bool = False  # spec.sessionAffinity: ClientIP
     health_check_node_port: int = 0  # kube-proxy answers here when the node has a local endpoint
     source_ranges: tuple[str | None, ...] = ()  # spec.loadBalancerSourceRanges (None: an entry not a string)
+    # Per IP (parallel to ips), only when its IPs lie in different pools (or some in none); () = all in `pool`.
+    ip_pools: tuple[str | None, ...] = ()
+
+    def pool_of(self, index: int) -> str | None:
+        """The pool of the IP at INDEX (None: in no valid pool)."""
+        return self.ip_pools[index] if self.ip_pools else self.pool
+
+    def pools(self) -> frozenset[str | None]:
+        """Every pool its IPs are in (None among them when some IP is in none)."""
+        return frozenset(self.ip_pools) if self.ip_pools else frozenset({self.pool})
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
         return {"status": "True", "reason": "Announcing", "message": "; ".join(parts)}
     missing = next(d for d in decisions if not d.node)
     text = {
+        AnnounceReason.NOT_IN_POOL: "it is in no valid IPAddressPool's addresses, so no node answers ARP/NDP for it "
+                                    "(whatever the Service's annotations name)",
         AnnounceReason.NO_ADVERTISEMENT: "no L2Advertisement selects its pool, so no node answers ARP/NDP for it",
         AnnounceReason.NO_READY_ENDPOINTS: "it has no ready endpoints",
         AnnounceReason.NO_ELIGIBLE_NODE: "no node is eligible (alive, selected by an L2Advertisement, not excluded, "

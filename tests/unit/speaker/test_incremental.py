@@ -46,10 +46,11 @@ def endpoint_slice(name: str, svc: str, ready: tuple[str, ...], unready: tuple[s
             "endpoints": eps}
 
 
-def pool(name: str, tier: str | None = None, forwarding: str = "KubeProxy") -> dict[str, Any]:
+def pool(name: str, tier: str | None = None, forwarding: str = "KubeProxy",
+         addresses: tuple[str, ...] = ("203.0.113.0/24",)) -> dict[str, Any]:
     """An IPAddressPool object."""
     return {"metadata": {"name": name, "labels": {"tier": tier} if tier else {}},
-            "spec": {"addresses": ["203.0.113.0/24"], "forwarding": forwarding}}
+            "spec": {"addresses": list(addresses), "forwarding": forwarding}}
 
 
 def ad(name: str, pools: tuple[str, ...] = (), zone: str | None = None, tier: str | None = None,
@@ -74,12 +75,18 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                  for ips, p, pol, lb in [((IPS[0],), "p", "Cluster", True), ((IPS[0],), "p", "Local", True),
                                          ((IPS[1], IPS[2]), "q", "Cluster", True), ((IPS[1],), None, "Cluster", True),
                                          ((IPS[0],), "p", "Cluster", False), ((), "p", "Cluster", True),
-                                         ((IPS[2], IPS[0]), "q", "Local", True)]],
+                                         ((IPS[2], IPS[0]), "q", "Local", True), ((IPS[2],), "q", "Cluster", True)]],
     "slices": [endpoint_slice(f"{s}-{i}", s2, r, u)
                for s in ("s1", "s2", "s3") for i in (1, 2)
                for s2, r, u in [(s, ("n1",), ()), (s, ("n2", "n3"), ("n1",)), (s, (), ("n4",)), ("s1", ("n4",), ()),
                                 (s, NODES, ())]],
-    "pools": [pool(p, tier, fwd) for p in ("p", "q") for tier, fwd in [(None, "KubeProxy"), ("gold", "NodePort")]],
+    # Pools whose addresses hold an IP or not, overlap or not, and an invalid edit (the last valid one stays).
+    "pools": [pool(p, tier, fwd, addresses) for p in ("p", "q")
+              for tier, fwd, addresses in [(None, "KubeProxy", ("203.0.113.0/24",)),
+                                           ("gold", "NodePort", ("203.0.113.0/24",)),
+                                           (None, "KubeProxy", ("2001:db8::/64",)),
+                                           ("gold", "KubeProxy", ("203.0.113.2/32", "2001:db8::1-2001:db8::9")),
+                                           (None, "KubeProxy", ("not-an-address",))]],
     "advertisements": [ad(name, *variant) for name in ("ad1", "ad2", "ad3")
                        for variant in [(), (("p",),), (("q",), "b"), ((), None, "gold", ("eth1",)),
                                        (("p", "q"), "a", None, ("eth0",))]],

@@ -6,8 +6,10 @@ from types import SimpleNamespace
 
 from prometheus_client import generate_latest
 
+from ironlb.api.service import AnnounceReason
 from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.app import Speaker
+from ironlb.speaker.desired import Decision, Desired
 from ironlb.speaker.fast.messages import FastStats
 from ironlb.speaker.fast.remote import FastProcess
 from ironlb.speaker.l2.responder import Stats
@@ -45,3 +47,16 @@ def test_refused_filters_and_throttled_events_are_exported() -> None:
     text = generate_latest(registry_for(lambda: speaker)).decode()
     assert 'ironlb_speaker_filter_failures_total{interface="eth0"} 2.0' in text
     assert 'ironlb_speaker_events_total{outcome="throttled"} 7.0' in text
+
+
+def test_unannounced_ips_by_reason_every_series_present() -> None:
+    speaker = Speaker("node-1", None, OFFLINE, b"k" * 32, 7946, [])
+    registry = registry_for(lambda: speaker)
+    assert 'ironlb_speaker_unannounced_ips{reason="NotInPool"} 0.0' in generate_latest(registry).decode()
+    speaker.desired = Desired({}, (Decision("ns/a", "192.0.2.254", AnnounceReason.NOT_IN_POOL),
+                                   Decision("ns/b", "203.0.113.1", AnnounceReason.ANNOUNCED_BY_PEER, "n2"),
+                                   Decision("ns/c", "203.0.113.2", AnnounceReason.NOT_IN_POOL)))
+    text = generate_latest(registry).decode()
+    assert 'ironlb_speaker_unannounced_ips{reason="NotInPool"} 2.0' in text
+    assert 'ironlb_speaker_unannounced_ips{reason="NoL2Advertisement"} 0.0' in text
+    assert 'reason="AnnouncedByPeer"' not in text

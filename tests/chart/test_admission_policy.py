@@ -1,0 +1,42 @@
+"""The speaker's ValidatingAdmissionPolicies: rendered by default, aimed at the speaker's ServiceAccount only,
+naming the presence ConfigMap the chart creates and the class the chart serves; off by a value."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.chart.test_chart_template import find, render
+
+
+def test_policies_bind_the_speaker_alone(helm: Path) -> None:
+    objs = render(helm)
+    speaker_sa = find(objs, "ServiceAccount", "-speaker")["metadata"]["name"]
+    user = f"'system:serviceaccount:ironlb-system:{speaker_sa}'"
+    status = find(objs, "ValidatingAdmissionPolicy", "-speaker-service-status")
+    presence = find(objs, "ValidatingAdmissionPolicy", "-speaker-presence")
+    for policy in (status, presence):
+        assert policy["spec"]["failurePolicy"] == "Fail"
+        assert [c["expression"] for c in policy["spec"]["matchConditions"]] == [f"request.userInfo.username == {user}"]
+        binding = find(objs, "ValidatingAdmissionPolicyBinding", policy["metadata"]["name"].removeprefix("ironlb"))
+        assert binding["spec"]["policyName"] == policy["metadata"]["name"]
+        assert binding["spec"]["validationActions"] == ["Deny"]
+    assert status["spec"]["matchConstraints"]["resourceRules"][0]["resources"] == ["services/status"]
+    checks = " ".join(v["expression"] for v in status["spec"]["validations"])
+    assert "object.spec.?loadBalancerClass.orValue('') == ''" in checks and "status.?loadBalancer" in checks
+    (rule,) = presence["spec"]["matchConstraints"]["resourceRules"]
+    assert rule["resourceNames"] == [find(objs, "ConfigMap", "-speaker-presence")["metadata"]["name"]]
+    variables = {v["name"]: v["expression"] for v in presence["spec"]["variables"]}
+    assert "authentication.kubernetes.io/node-name" in variables["node"]
+    binding = find(objs, "ValidatingAdmissionPolicyBinding", "-speaker-presence")
+    assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "ironlb-system"}
+
+
+def test_the_class_served_is_the_class_checked(helm: Path) -> None:
+    status = find(render(helm, "loadBalancerClass=example.com/lb"), "ValidatingAdmissionPolicy", "-service-status")
+    assert "orValue('') == 'example.com/lb'" in status["spec"]["validations"][0]["expression"]
+
+
+def test_policies_can_be_left_out(helm: Path) -> None:
+    kinds = {o["kind"] for o in render(helm, "admissionPolicy.enabled=false")}
+    assert not kinds & {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
