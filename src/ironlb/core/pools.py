@@ -24,6 +24,8 @@ class Pool:
     service_selectors: tuple[Mapping[str, Any], ...] = ()
     forwarding: str = "KubeProxy"
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Off by default: a sharing key is any string, so without this one namespace could join another's IP.
+    allow_shared_ip_across_namespaces: bool = False
 
     @property
     def has_service_allocation(self) -> bool:
