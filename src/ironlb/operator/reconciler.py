@@ -18,10 +18,13 @@ from typing import Any
 
 from ironlb.api.constants import FORWARDING_NODE_PORT
 from ironlb.api.service import Handling
-from ironlb.core.allocator import Allocation, Allocator
+from ironlb.core.addresses import int_to_ip
+from ironlb.core.allocator import Allocation, AllocationReason, Allocator
+from ironlb.core.holds import Hold
 from ironlb.operator import metrics
 from ironlb.operator.advertisements import AdvertisementView
-from ironlb.operator.pools import PoolView
+from ironlb.operator.pending import Pending
+from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
@@ -40,7 +43,7 @@ class State:
     pools: dict[str, PoolView] = field(default_factory=dict)
     advertisements: dict[str, AdvertisementView] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-    pending: set[str] = field(default_factory=set)
+    pending: Pending = field(default_factory=Pending)
     last_failure: dict[str, str] = field(default_factory=dict)
     shown: ShownIPs = field(default_factory=ShownIPs)
 
@@ -48,8 +51,9 @@ class State:
 class Reconciler:
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
-    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16) -> None:
-        self.allocator = Allocator()
+    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0) -> None:
+        # Wall-clock time: hold ends are recorded in pool status and must mean the same after a restart.
+        self.allocator = Allocator(reuse_delay, clock=time.time)
         self.state = State(lb_class=lb_class)
         self.writer = writer
         self.status = ObjectStatus(writer, self.allocator, self.state.pools, self.state.advertisements)
@@ -59,6 +63,7 @@ class Reconciler:
         self._queued: set[str] = set()
         self._inflight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     # ---- start-up ----------------------------------------------------------------------------
 
@@ -73,9 +78,14 @@ class Reconciler:
             view = PoolView.from_body(body)
             self.state.pools[view.name] = view
         self.allocator.set_pools(self._valid_pools())
-        kept = 0
+        for view in self.state.pools.values():  # before the Services: one showing a held IP keeps it
+            for ip, namespace, key, until in recorded_holds(view):
+                self.allocator.hold(ip, namespace, key, view.name, until)
         for body in services:
-            view = self._ingest(self._view(body))
+            self._ingest(self._view(body))
+        kept = 0
+        for view in list(self.state.services.values()):
+            view = self._refresh(view)  # views made by watch events before restore lack namespace labels
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
             # IPs in status are restored whoever wrote them (a takeover from MetalLB keeps every IP),
             # as long as an IronLB pool covers them and serves the Service.
@@ -87,6 +97,7 @@ class Reconciler:
                 self.enqueue(view.key)
         self._objects_dirty()
         self.restored.set()
+        self._schedule_hold_end()
         log.info("restored %d assignments from %d services, %d pools", kept, len(self.state.services),
                  len(self.state.pools))
         return kept
@@ -96,7 +107,10 @@ class Reconciler:
         self._tasks = [asyncio.create_task(self._worker(), name=f"reconcile-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
-        """Stop the workers."""
+        """Stop the workers (and the hold timer)."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -120,6 +134,8 @@ class Reconciler:
         """A Service was added, changed or deleted."""
         meta = body["metadata"]
         view = deleted_view(meta.get("namespace", "default"), meta["name"]) if deleted else self._view(body)
+        if not view.ours and view.key not in self.state.services:
+            return  # never ours (a ClusterIP Service, another class): nothing to know, nothing to do
         self._ingest(view)
         if self.restored.is_set():  # before that, restore() decides what needs work
             self.enqueue(view.key)
@@ -127,6 +143,7 @@ class Reconciler:
     def pool_event(self, body: Mapping[str, Any], deleted: bool) -> None:
         """An IPAddressPool was added, changed or deleted: reconfigure, re-allocate what lost cover."""
         name = body["metadata"]["name"]
+        new: PoolView | None = None
         if deleted:
             self._forget("pool", self.state.pools, name)
         else:
@@ -142,7 +159,8 @@ class Reconciler:
                         self.enqueue(key)
         for key in self.allocator.set_pools(self._valid_pools()):
             self.enqueue(key)
-        self._retry_pending()
+        if new is not None and new.pool is not None:
+            self._wake(self.state.pending.helped_by_pool(new.pool))
         self._objects_dirty()
 
     def advertisement_event(self, body: Mapping[str, Any], deleted: bool) -> None:
@@ -179,9 +197,31 @@ class Reconciler:
     def _valid_pools(self) -> list[Any]:
         return [v.pool for v in self.state.pools.values() if v.pool is not None]
 
-    def _retry_pending(self) -> None:
-        for key in list(self.state.pending):
+    def _wake(self, keys: set[str]) -> None:
+        for key in sorted(keys):
             self.enqueue(key)
+        metrics.PENDING_RETRIES.inc(len(keys))
+
+    def _freed(self, ips: Iterable[str], pool: str | None) -> None:
+        """IPS left a Service: retry the pending Services they can serve, and time their holds' end."""
+        view = self.state.pools.get(pool or "")
+        self._wake(self.state.pending.helped_by_release(ips, view.pool if view else None))
+        self._schedule_hold_end()
+
+    def _schedule_hold_end(self) -> None:
+        """Wake at the earliest hold's end (one timer: later holds end later, the delay being one)."""
+        end = self.allocator.holds.next_end()
+        if end is None or self._hold_timer is not None:
+            return
+        self._hold_timer = asyncio.get_running_loop().call_later(max(0.0, end - time.time()), self._holds_ended)
+
+    def _holds_ended(self) -> None:
+        self._hold_timer = None
+        ended: list[Hold] = self.allocator.expire()
+        for hold in ended:
+            self._pool_dirty(hold.pool)
+            self._freed([int_to_ip(*hold.ip)], hold.pool)
+        self._schedule_hold_end()
 
     # ---- the work queue ----------------------------------------------------------------------
 
@@ -241,13 +281,17 @@ class Reconciler:
             await self._release(view)
             return
         if view.request_error:
-            await self._refused(view, "InvalidRequest", view.request_error)
+            await self._refused(view, AllocationReason.INVALID_REQUEST, view.request_error)
             return
         view = self._refresh(view)
+        before = self.allocator.assignment(view.key)
         allocation = self.allocator.assign(view.request)
         if not allocation.ok:
-            await self._refused(view, allocation.reason.value, allocation.message)
+            await self._refused(view, allocation.reason, allocation.message)
             return
+        if before and set(before[0]) - set(allocation.ips):  # moved: what it left may serve others
+            self._freed(sorted(set(before[0]) - set(allocation.ips)), before[1])
+            self._pool_dirty(before[1])
         await self._granted(view, allocation)
 
     def _refresh(self, view: ServiceView) -> ServiceView:
@@ -275,21 +319,26 @@ class Reconciler:
         if view.current_pool and view.current_pool != allocation.pool:
             self._pool_dirty(view.current_pool)
 
-    async def _refused(self, view: ServiceView, reason: str, message: str) -> None:
-        """The request cannot be met: status keeps only what is still granted; say why, once."""
-        self.state.pending.add(view.key)
+    async def _refused(self, view: ServiceView, reason: AllocationReason, message: str) -> None:
+        """The request cannot be met: status keeps only what is still granted; say why (REASON), once."""
+        self.state.pending.add(view.key, view.request, reason)
         metrics.PENDING.set(len(self.state.pending))
         held = self.allocator.assignment(view.key)  # a failed new request keeps the IPs it had
         await self._show(view, held[0] if held else (), held[1] if held else None)
-        text = f"Failed to allocate IP for {view.key}: {message}"
-        if self.state.last_failure.get(view.key) == text:
-            return  # said already; a retry with the same outcome is not news
+        text = f"Failed to allocate IP for {view.key} ({reason.value}): {message}"
+        said = self.state.last_failure.get(view.key)
+        # Said already: a retry with the same outcome is not news (a hold's countdown is no change).
+        if said is not None and said.split(":", 1)[0] == text.split(":", 1)[0] and \
+                (reason is AllocationReason.REQUESTED_IP_HELD or said == text):
+            return
         self.state.last_failure[view.key] = text
-        metrics.ALLOCATION_FAILURES.labels(reason).inc()
+        metrics.ALLOCATION_FAILURES.labels(reason.value).inc()
         await self.writer.event(service_ref(view.namespace, view.name, view.uid), "AllocationFailed", text,
                                 warning=True)
 
     async def _release(self, view: ServiceView) -> None:
+        held = self.allocator.assignment(view.key)
+        released_from = held[1] if held else None
         released = self.allocator.release(view.key)
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
@@ -306,7 +355,7 @@ class Reconciler:
                                         f"Released IP {', '.join(released)}: {view.handling.value}")
             for name in self.state.pools:
                 self._pool_dirty(name)
-            self._retry_pending()
+            self._freed(released, released_from)
 
     # ---- making status show the grant --------------------------------------------------------
 
