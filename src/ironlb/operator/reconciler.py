@@ -69,7 +69,9 @@ class Reconciler:
 
     def restore(self, services: Iterable[Mapping[str, Any]], pools: Iterable[Mapping[str, Any]],
                 namespaces: Mapping[str, Mapping[str, str]], advertisements: Iterable[Mapping[str, Any]] = ()) -> int:
-        """Register every existing assignment before any new allocation; return how many were kept."""
+        """Register every existing assignment before any new allocation; return how many were kept.
+
+        SERVICES are bodies not yet seen: those the watch handed to service_event are known already."""
         self.state.namespace_labels = {k: dict(v) for k, v in namespaces.items()}
         for body in advertisements:
             ad = AdvertisementView.from_body(body)
