@@ -100,6 +100,17 @@ async def heartbeat_keys(core: client.CoreV1Api, secret: heartbeat_secret.Heartb
         await asyncio.gather(task, return_exceptions=True)
 
 
+def service_informer(kube: Client, reconciler: Reconciler) -> Informer:
+    """The Service informer feeding RECONCILER (not started).
+
+    Services are slimmed as they arrive, to what the reconciler reads, and kept once, as the
+    reconciler's views: the informer holds only versions (to diff a relist), not a second copy."""
+    return Informer("services", ResourceListWatch(kube, SERVICES),
+                    lambda event, obj: reconciler.service_event(obj, deleted=event == "DELETED"),
+                    asyncio.get_running_loop(), keep_objects=False,
+                    transform=functools.partial(slim_service, lb_class=reconciler.state.lb_class))
+
+
 @contextlib.asynccontextmanager
 async def restored(api: client.ApiClient, kube: Client, reconciler: Reconciler) -> AsyncIterator[Informer]:
     """List pools, advertisements, namespaces and every Service, and re-register every assignment before any new
@@ -111,13 +122,7 @@ async def restored(api: client.ApiClient, kube: Client, reconciler: Reconciler) 
     advertisements = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS,
                                               **timeout))["items"]
     namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
-    # Slimmed as they arrive, to what the reconciler reads; and kept once, as the reconciler's views:
-    # the informer holds only versions (to diff a relist), not a second copy of every Service.
-    services = Informer("services", ResourceListWatch(kube, SERVICES),
-                        lambda event, obj: reconciler.service_event(obj, deleted=event == "DELETED"),
-                        asyncio.get_running_loop(), transform=functools.partial(slim_service,
-                                                                                 lb_class=reconciler.state.lb_class),
-                        keep_objects=False)
+    services = service_informer(kube, reconciler)
     metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
     services.start()
     try:
