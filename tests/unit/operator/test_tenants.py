@@ -123,3 +123,23 @@ def _record_enqueues(rec: Reconciler) -> list[str]:
         enqueue(key)
     rec.enqueue = recording  # type: ignore[method-assign]
     return seen
+
+
+async def test_a_pool_event_retries_only_the_pending_services_it_concerns() -> None:
+    """A new pool that names nobody's request and serves no automatic one retries nothing; the pool a pending
+    Service names retries that one."""
+    harness = Harness({"pools": [pool("team", "203.0.113.8/30", autoAssign=False,
+                                      serviceAllocation={"namespaces": ["team"]})]})
+    try:
+        for i in range(20):
+            harness.api.put_service(svc(f"never{i}", namespace="evil", annotations={"ironlb.io/address-pool": "team"}))
+        harness.api.put_service(svc("later", namespace="x", annotations={"ironlb.io/address-pool": "later"}))
+        await harness.settle()
+        woken = _record_enqueues(harness.reconciler)
+        await harness.run(("pool", pool("unrelated", "198.51.100.0/30", autoAssign=False)))
+        assert {k for k in woken if not k.startswith(("pool:", "advertisement:"))} == set()
+        await harness.run(("pool", pool("later", "198.51.100.8/30", autoAssign=False)))
+        await harness.run(("shows", "x/later", "198.51.100.8"))
+        assert {k for k in woken if not k.startswith(("pool:", "advertisement:"))} == {"x/later"}
+    finally:
+        await harness.reconciler.stop()
