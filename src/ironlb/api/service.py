@@ -35,6 +35,8 @@ ANNOTATION_KEYS = frozenset(
 # Service condition types the speaker reports (metav1.Condition shape, in status.conditions).
 CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"
+# The condition type the operator reports on Services: False (reason: why) while a request is not met.
+CONDITION_ALLOCATED = f"{PREFIX}Allocated"
 
 
 class Handling(Enum):

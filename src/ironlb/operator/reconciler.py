@@ -10,14 +10,14 @@ Two rules hold at every moment (DESIGN.md, "Allocation semantics"):
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.constants import FORWARDING_NODE_PORT
-from ironlb.api.service import Handling
+from ironlb.api.service import CONDITION_ALLOCATED, Handling
 from ironlb.core.addresses import int_to_ip
 from ironlb.core.allocator import Allocation, AllocationReason, Allocator
 from ironlb.core.holds import Hold
@@ -26,9 +26,10 @@ from ironlb.operator.advertisements import AdvertisementView
 from ironlb.operator.pending import Pending
 from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
+from ironlb.operator.showing import Showing
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
-from ironlb.operator.writer import ApiWriter, WriteResult, Written, service_ref
+from ironlb.operator.writer import ApiWriter, service_ref
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
@@ -48,7 +49,7 @@ class State:
     shown: ShownIPs = field(default_factory=ShownIPs)
 
 
-class Reconciler:
+class Reconciler(Showing):
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
     def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0) -> None:
@@ -191,11 +192,6 @@ class Reconciler:
             if view.namespace == name and view.handling is Handling.HANDLED:
                 self.enqueue(key)  # the request's copy of the labels is refreshed on reconcile
 
-    def _ip_mode(self, pool: str | None) -> str:
-        """Proxy for NodePort-forwarding pools (kube-proxy then leaves the VIP to the speaker), else VIP."""
-        view = self.state.pools.get(pool or "")
-        return "Proxy" if view is not None and view.forwarding == FORWARDING_NODE_PORT else "VIP"
-
     def _valid_pools(self) -> list[Any]:
         return [v.pool for v in self.state.pools.values() if v.pool is not None]
 
@@ -309,7 +305,12 @@ class Reconciler:
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
         changed_ips = tuple(allocation.ips) != view.current_ips
-        if not await self._show(view, allocation.ips, allocation.pool) or not changed_ips:
+        if not await self._show(view, allocation.ips, allocation.pool):
+            return
+        if view.allocated is not None and view.allocated[0] != "True":  # it said why not: say it is over
+            await self._condition(view, True, allocation.reason,
+                                  f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
+        if not changed_ips:
             return
         metrics.ALLOCATIONS.labels(allocation.pool).inc()
         ref = service_ref(view.namespace, view.name, view.uid)
@@ -335,6 +336,8 @@ class Reconciler:
             return
         self.state.last_failure[view.key] = text
         metrics.ALLOCATION_FAILURES.labels(reason.value).inc()
+        if said is not None or view.allocated != ("False", reason.value):  # after a restart: only if it changed
+            await self._condition(view, False, reason, message)
         await self.writer.event(service_ref(view.namespace, view.name, view.uid), "AllocationFailed", text,
                                 warning=True)
 
@@ -359,56 +362,8 @@ class Reconciler:
                 self._pool_dirty(name)
             self._freed(released, released_from)
 
-    # ---- making status show the grant --------------------------------------------------------
-
-    async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None) -> bool:
-        """Make VIEW's status show IPS from POOL (nothing, if empty); True once it does."""
-        mode = self._ip_mode(pool)
-        if view.current_ips == tuple(ips) and view.current_modes == tuple(mode for _ in ips) \
-                and view.current_pool == pool:
-            return True
-        blockers = self._blockers(view.key, ips)
-        if blockers:
-            # Another Service may still show one of these IPs: let its clear land first. Taking
-            # off what this one no longer holds is always safe, and breaks any wait cycle.
-            log.info("%s waits for %s to stop showing its IP", view.key, ", ".join(sorted(blockers)))
-            kept = tuple(ip for ip in view.current_ips if ip in ips)
-            if kept != view.current_ips:
-                await self._write(view, kept, self._ip_mode(view.current_pool), view.current_pool if kept else None)
-            for other in blockers:
-                self.enqueue(other)
-            self._retry_later(view.key)
-            return False
-        return (await self._write(view, ips, mode, pool)).ok
-
-    def _blockers(self, key: str, ips: Iterable[str]) -> set[str]:
-        """Services, other than KEY and the IPs' grantees, whose status may still show one of IPS."""
-        out: set[str] = set()
-        for ip in ips:
-            out |= self.state.shown.showing(ip) - self.allocator.holders(ip) - {key}
-        return out
-
-    async def _write(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None) -> Written:
-        """One write: the ingress and the allocated-from-pool annotation land in one version of the
-        Service, so no reader (the speaker looks up the pool) ever sees one without the other."""
-        self.state.shown.writing(view.key, ips)
-        written = await self.writer.set_service(view.namespace, view.name,
-                                                [{"ip": ip, "ipMode": mode} for ip in ips] or None, pool,
-                                                view.resource_version)
-        self.state.shown.settled(view.key, written.ok)
-        if written.ok:
-            self._advance(view, ips, mode, pool, written.resource_version)
-        elif written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
-            self._retry_later(view.key)
-        return written
-
-    def _advance(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None,
-                 version: str | None) -> None:
-        """Our write landed: know the Service as it left it, without waiting for the watch's echo
-        (a reconcile before the echo would otherwise decide on the old version and get 409).
-        If someone else's change has been seen meanwhile, it is kept: it is newer."""
-        current = self.state.services.get(view.key)
-        if current is not None and current.resource_version in (view.resource_version, version):
-            self._ingest(replace(view, current_ips=tuple(ips), current_modes=tuple(mode for _ in ips),
-                                 current_pool=pool, resource_version=version))
-
+    async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
+        """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
+        await self.writer.set_service_condition(view.namespace, view.name, {
+            "type": CONDITION_ALLOCATED, "status": "True" if ok else "False", "reason": reason.value,
+            "message": message[:1024], "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})

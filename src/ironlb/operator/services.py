@@ -29,6 +29,7 @@ class ServiceView:
     pool_hint: str | None = None  # the pool that wrote the IP, ours or MetalLB's annotation (for restore)
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
+    allocated: tuple[str, str] | None = None  # (status, reason) of our Allocated condition, if shown
 
     @property
     def ours(self) -> bool:
@@ -62,7 +63,10 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
                for i in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
                if isinstance(i, dict)]
     out_meta = {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion")}
-    status = {"loadBalancer": {"ingress": ingress} if ingress else {}}
+    status: dict[str, Any] = {"loadBalancer": {"ingress": ingress} if ingress else {}}
+    ours = _allocated(obj.get("status"))
+    if ours is not None:
+        status["conditions"] = [{"type": ann.CONDITION_ALLOCATED, "status": ours[0], "reason": ours[1]}]
     if handling(spec, lb_class) is not Handling.HANDLED:
         out_meta["annotations"] = {k: v for k, v in annotations.items() if k == ann.ALLOCATED_FROM_POOL}
         return {"metadata": out_meta, "spec": {k: spec[k] for k in ("type", "loadBalancerClass") if k in spec},
@@ -72,6 +76,14 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
     thin["ports"] = [{"protocol": p.get("protocol", "TCP"), "port": p["port"]}
                      for p in spec.get("ports") or [] if isinstance(p, dict) and "port" in p]
     return {"metadata": out_meta, "spec": thin, "status": status}
+
+
+def _allocated(status: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(status, reason) of the operator's Allocated condition in STATUS, if there is one."""
+    for cond in (status or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == ann.CONDITION_ALLOCATED:
+            return str(cond.get("status")), str(cond.get("reason"))
+    return None
 
 
 def _too_long(annotations: Mapping[str, str]) -> str | None:
@@ -135,7 +147,7 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
               "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL),
               "pool_hint": annotations.get(ann.ALLOCATED_FROM_POOL) or next(
                   (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None),
-              "resource_version": meta.get("resourceVersion")}
+              "resource_version": meta.get("resourceVersion"), "allocated": _allocated(body.get("status"))}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)
     ips, error, notes = _requested_ips(annotations, spec)
