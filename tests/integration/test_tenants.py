@@ -95,7 +95,6 @@ def test_a_sharing_key_joins_another_namespaces_ip_only_where_the_pool_allows(ku
     cleanup("ipaddresspool", "t-xshare", None)
     cleanup("ipaddresspool", "t-xopen", None)
     kube.apply(pool("t-xshare", ["198.51.100.168/30"], autoAssign=False))
-    kube.apply(pool("t-xopen", ["198.51.100.172/30"], autoAssign=False, allowSharedIPAcrossNamespaces=True))
     for name, ns in (("web", SHARER), ("join", JOINER), ("auto", JOINER), ("o1", SHARER), ("o2", JOINER)):
         cleanup("service", name, ns)
     kube.apply(sharer("web", SHARER, 80, **{POOL_ANN: "t-xshare"}))
@@ -106,6 +105,7 @@ def test_a_sharing_key_joins_another_namespaces_ip_only_where_the_pool_allows(ku
         kube.apply(sharer("auto", JOINER, 8080, **{POOL_ANN: "t-xshare"}))
         assert wait_ips(kube, "auto", JOINER) != [ip]
     assert join.seen == set(), f"the other namespace's Service showed {join.seen}"
+    kube.apply(pool("t-xopen", ["198.51.100.172/30"], autoAssign=False, allowSharedIPAcrossNamespaces=True))
     kube.apply(sharer("o1", SHARER, 80, **{POOL_ANN: "t-xopen"}))
     kube.apply(sharer("o2", JOINER, 443, **{POOL_ANN: "t-xopen"}))
     assert wait_ips(kube, "o1", SHARER) == wait_ips(kube, "o2", JOINER) == ["198.51.100.172"]
