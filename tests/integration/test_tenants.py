@@ -74,6 +74,10 @@ def test_a_recreated_service_gets_its_ip_back_and_the_other_namespace_never_show
         wait_for(lambda: any("(RequestedIPHeld)" in m for m in reasons(kube, "squat", SQUATTER))
                  or ingress_ips(kube, "squat", SQUATTER), what="refusal, or the IP")
         assert ingress_ips(kube, "squat", SQUATTER) == [], "the other namespace took the released IP"
+        cond = wait_for(lambda: next((c for c in kube.get("service", "squat", SQUATTER).get("status", {}).get(
+            "conditions") or [] if c["type"] == "ironlb.io/Allocated" and c["reason"] == "RequestedIPHeld"), None),
+            what="Allocated condition")
+        assert cond["status"] == "False"
         held = wait_for(lambda: (kube.get("ipaddresspool", "t-squat", None).get("status") or {}).get("heldIPs"),
                         what="hold recorded in pool status")
         assert [(h["ip"], h["namespace"], h["service"]) for h in held] == [(WANTED, OWNER, "web")]

@@ -364,6 +364,10 @@ class Reconciler(Showing):
 
     async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
         """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
-        await self.writer.set_service_condition(view.namespace, view.name, {
-            "type": CONDITION_ALLOCATED, "status": "True" if ok else "False", "reason": reason.value,
-            "message": message[:1024], "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+        try:
+            await self.writer.set_service_condition(view.namespace, view.name, {
+                "type": CONDITION_ALLOCATED, "status": "True" if ok else "False", "reason": reason.value,
+                "message": message[:1024],
+                "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+        except Exception as exc:  # the Event has said it already: a refused condition must not re-run the reconcile
+            log.warning("could not write the %s condition on %s: %s", CONDITION_ALLOCATED, view.key, exc)
