@@ -44,7 +44,7 @@ EVENT_CASES: list[tuple[str, dict[str, str], dict[str, Any], str]] = [
     ("path-as-pool", {P: "../../etc/passwd"}, {}, "does not exist"),
     ("unicode-digits", {P: POOL, IPS: "\uff11\uff19\uff18.51.100.233"}, {}, "is not an IP address"),
     ("unicode-pool", {P: "pööl"}, {}, "pool 'pööl' does not exist"),
-    ("oversized-value", {P: POOL, IPS: "9" * 100_000}, {}, "is not an IP address"),
+    ("oversized-value", {P: POOL, IPS: "9" * 100_000}, {}, "ironlb.io/loadBalancerIPs is longer than 1024 characters"),
     ("junk-spec-ip", {P: POOL}, {"loadBalancerIP": "not-an-ip"}, "requested IP 'not-an-ip' is not an IP address"),
     ("annotation-and-spec-differ", {P: POOL, IPS: "198.51.100.233"}, {"loadBalancerIP": "198.51.100.234"},
      "ask for different IPs"),

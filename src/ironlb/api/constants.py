@@ -43,3 +43,8 @@ CONDITION_ANNOUNCED = "Announced"  # on pools: False while no L2Advertisement an
 CONDITION_MISSING_POOLS = "MissingPools"  # on L2Advertisements: True while a pool it names does not exist
 # The conditions whose False, not True, is the problem worth an Event.
 CONDITIONS_GOOD_WHEN_TRUE = (CONDITION_ANNOUNCED,)
+
+# status.heldIPs of an IPAddressPool: at most this many reuse holds are recorded per pool.
+MAX_HELD_IPS = 1024
+# The operator's default IP reuse delay (seconds): how long a released IP stays held for its namespace.
+DEFAULT_IP_REUSE_DELAY_S = 300

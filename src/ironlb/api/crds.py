@@ -84,6 +84,30 @@ def _count(description: str) -> Schema:
     return {"type": "integer", "format": "int64", "minimum": 0, "description": description}
 
 
+def held_ips() -> Schema:
+    """status.heldIPs: released IPs kept for their previous namespace (the operator's --ip-reuse-delay)."""
+    return {
+        "type": "array",
+        "description": "IPs released recently, kept for the namespace of the Service that held them until "
+                       "`until` (the operator's IP reuse delay): other namespaces can neither request nor get "
+                       "them meanwhile. Recorded here so that a restarted operator keeps them; at most "
+                       f"{constants.MAX_HELD_IPS} are recorded (those ending last).",
+        "maxItems": constants.MAX_HELD_IPS,
+        "x-kubernetes-list-type": "map",
+        "x-kubernetes-list-map-keys": ["ip"],
+        "items": {
+            "type": "object",
+            "required": ["ip", "namespace", "until"],
+            "properties": {
+                "ip": {"type": "string", "maxLength": 39, "description": "The held address."},
+                "namespace": {"type": "string", "maxLength": 63, "description": "The namespace it is held for."},
+                "service": {"type": "string", "maxLength": 253, "description": "The Service that released it."},
+                "until": {"type": "string", "format": "date-time", "description": "When the hold ends."},
+            },
+        },
+    }
+
+
 def ipaddresspool_schema() -> Schema:
     spec: Schema = {
         "type": "object",
@@ -126,6 +150,13 @@ def ipaddresspool_schema() -> Schema:
                         "Only Services whose labels match may get addresses from the pool."),
                 },
             },
+            "allowSharedIPAcrossNamespaces": {
+                "type": "boolean", "default": False,
+                "description": "Whether Services in different namespaces may share one of the pool's IPs "
+                               "(same ironlb.io/allow-shared-ip key, no port collision). Off by default: a "
+                               "sharing key is any string, so without this only Services of one namespace "
+                               "share an IP. MetalLB lets namespaces share by default; set true to keep that.",
+            },
             "forwarding": {
                 "type": "string", "default": constants.FORWARDING_KUBE_PROXY,
                 "enum": list(constants.FORWARDING_MODES),
@@ -149,6 +180,7 @@ def ipaddresspool_schema() -> Schema:
                 "description": "IPv6 addresses of the pool still free to hand out, as a decimal string: "
                                "a single /64 holds 2^64 addresses, more than a JSON integer (int64) can.",
             },
+            "heldIPs": held_ips(),
         },
     }
     return object_root(

@@ -35,6 +35,8 @@ ANNOTATION_KEYS = frozenset(
 # Service condition types the speaker reports (metav1.Condition shape, in status.conditions).
 CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"
+# The condition type the operator reports on Services: False (reason: why) while a request is not met.
+CONDITION_ALLOCATED = f"{PREFIX}Allocated"
 # Every condition type the speaker writes starts so: the chart's admission policy lets the speaker change
 # only conditions of these types on a Service (never its ingress, annotations or others' conditions).
 SPEAKER_CONDITION_PREFIX = PREFIX

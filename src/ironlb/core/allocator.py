@@ -8,77 +8,27 @@ twice. Everything here is synchronous and deterministic: the same history gives 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
 
 from ironlb.core.addresses import IPV4, IPV6, int_to_ip, ip_to_int, is_buggy
+from ironlb.core.holds import Hold, Holds
 from ironlb.core.intervals import FreeSet
 from ironlb.core.pools import Pool, usable_intervals
+from ironlb.core.requests import (
+    OK_REASONS,
+    Allocation,
+    AllocationReason,
+    ServiceRequest,
+    fail,
+    family_plan,
+    refusal,
+)
 from ironlb.core.sharing import Sharing, SharingFacts, can_share
 
+__all__ = ["OK_REASONS", "Allocation", "AllocationReason", "Allocator", "ServiceRequest", "refusal"]
+
 IP = tuple[str, int]  # (family, integer)
-
-
-class AllocationReason(Enum):
-    """Outcome of an allocator call."""
-
-    ASSIGNED = "Assigned"
-    UNCHANGED = "Unchanged"
-    RESTORED = "Restored"
-    NO_POOL_MATCHES = "NoPoolMatches"
-    POOL_NOT_FOUND = "PoolNotFound"
-    POOL_EXHAUSTED = "PoolExhausted"
-    FAMILY_UNAVAILABLE = "FamilyUnavailable"
-    POOL_NOT_ALLOWED = "PoolNotAllowed"
-    REQUESTED_IP_NOT_IN_POOL = "RequestedIPNotInPool"
-    REQUESTED_IP_IN_USE = "RequestedIPInUse"
-    SHARING_INCOMPATIBLE = "SharingIncompatible"
-    INVALID_REQUEST = "InvalidRequest"
-
-
-OK_REASONS = (AllocationReason.ASSIGNED, AllocationReason.UNCHANGED, AllocationReason.RESTORED)
-
-
-@dataclass
-class ServiceRequest:
-    """What a Service asks of the allocator."""
-
-    key: str
-    namespace: str = "default"
-    labels: dict[str, str] = field(default_factory=dict)
-    namespace_labels: dict[str, str] = field(default_factory=dict)
-    ip_families: list[str] = field(default_factory=lambda: [IPV4])
-    ip_family_policy: str = "SingleStack"
-    requested_ips: list[str] = field(default_factory=list)
-    requested_pool: str | None = None
-    sharing_key: str | None = None
-    ports: tuple[tuple[str, int], ...] = ()
-    traffic_policy: str = "Cluster"
-    selector: dict[str, str] = field(default_factory=dict)
-
-    def facts(self) -> SharingFacts:
-        """The sharing-relevant facts of this request."""
-        return SharingFacts(self.key, self.sharing_key, tuple(self.ports), self.traffic_policy, dict(self.selector))
-
-
-@dataclass(frozen=True)
-class Allocation:
-    """Result of assign/restore: the IPs (lowest family first as requested), pool, reason, message."""
-
-    ips: tuple[str, ...]
-    pool: str | None
-    reason: AllocationReason
-    message: str = ""
-
-    @property
-    def ok(self) -> bool:
-        """True when the Service holds IPs as a result."""
-        return self.reason in OK_REASONS
-
-
-def _fail(reason: AllocationReason, message: str) -> Allocation:
-    return Allocation((), None, reason, message)
 
 
 @dataclass
@@ -100,26 +50,16 @@ class _Held:
     facts: SharingFacts
 
 
-def refusal(pool: Pool, req: ServiceRequest) -> str | None:
-    """Why POOL's serviceAllocation does not serve REQ (naming the rule), or None if it does."""
-    return pool.refusal(req.namespace, req.namespace_labels, req.key, req.labels)
-
-
-def _family_plan(req: ServiceRequest) -> tuple[list[str], list[str]]:
-    """(required families, optional families) for a request."""
-    families = [f for f in req.ip_families if f in (IPV4, IPV6)] or [IPV4]
-    other = IPV6 if families[0] == IPV4 else IPV4
-    if req.ip_family_policy == "RequireDualStack":
-        return [families[0], other], []
-    if req.ip_family_policy == "PreferDualStack":
-        return [families[0]], [other]
-    return [families[0]], []
-
-
 class Allocator:
-    """Holds pools and assignments; all decisions are synchronous and deterministic."""
+    """Holds pools and assignments; all decisions are synchronous and deterministic.
 
-    def __init__(self) -> None:
+    With a REUSE_DELAY, an IP a Service gives up is held for that Service's namespace for that many
+    seconds of CLOCK (see holds.py): other namespaces can neither request it nor get it automatically.
+    """
+
+    def __init__(self, reuse_delay: float = 0.0, clock: Callable[[], float] = lambda: 0.0) -> None:
+        self.reuse_delay, self.clock = reuse_delay, clock
+        self.holds = Holds()
         self._pools: dict[str, _PoolState] = {}
         self._holders: dict[IP, dict[str, SharingFacts]] = {}
         self._ip_pool: dict[IP, str] = {}
@@ -138,14 +78,17 @@ class Allocator:
         uncovered = sorted(key for key, held in self._by_service.items()
                            if held.pool not in states or not all(states[held.pool].usable(ip) for ip in held.ips))
         for key in uncovered:
-            self._drop(key)
+            self._drop(key, hold=False)
         for state in states.values():  # count from scratch: the drops above touched the new states
             state.assigned = {IPV4: 0, IPV6: 0}
         for ip, pool_name in self._ip_pool.items():
-            for state in states.values():
-                if state.usable(ip):
-                    state.free[ip[0]].take(ip[1])
+            self._take_free(ip)
             states[pool_name].assigned[ip[0]] += 1
+        for held in self.holds:  # a hold outlives a pool edit only where some pool still covers its IP
+            if any(state.usable(held.ip) for state in states.values()):
+                self._take_free(held.ip)
+            else:
+                self.holds.pop(held.ip)
         return uncovered
 
     def pool_names(self) -> list[str]:
@@ -176,6 +119,32 @@ class Allocator:
         """Every Service's (ips, pool)."""
         return {k: self.assignment(k) for k in self._by_service}  # type: ignore[misc]
 
+    def holds_in(self, pool: str) -> list[Hold]:
+        """The holds on IPs last held from POOL, lowest IP first."""
+        return sorted((h for h in self.holds if h.pool == pool), key=lambda h: h.ip)
+
+    # ---- holds -------------------------------------------------------------------------------
+
+    def hold(self, ip: str, namespace: str, key: str, pool: str, until: float) -> bool:
+        """Re-register a hold recorded before a restart; False if IP is taken, outside every pool, or past."""
+        try:
+            parsed = ip_to_int(ip)
+        except ValueError:
+            return False
+        if until <= self.clock() or parsed in self._holders or self.holds.get(parsed) \
+                or not any(state.usable(parsed) for state in self._pools.values()):
+            return False
+        self._take_free(parsed)
+        self.holds.add(Hold(parsed, namespace, key, pool, until))
+        return True
+
+    def expire(self) -> list[Hold]:
+        """End the holds whose time is up: their IPs are free for anyone again. Return them."""
+        ended = self.holds.ended(self.clock())
+        for held in ended:
+            self._release_free(held.ip)
+        return ended
+
     # ---- changes -----------------------------------------------------------------------------
 
     def release(self, key: str) -> list[str]:
@@ -183,7 +152,7 @@ class Allocator:
         held = self._by_service.get(key)
         if not held:
             return []
-        self._drop(key)
+        self._drop(key, hold=True)
         return [int_to_ip(f, v) for f, v in held.ips]
 
     def restore(self, req: ServiceRequest, ips: Sequence[str], pool_hint: str | None = None) -> Allocation:
@@ -191,24 +160,24 @@ class Allocator:
         try:
             parsed = [ip_to_int(ip) for ip in ips]
         except ValueError:
-            return _fail(AllocationReason.INVALID_REQUEST, f"recorded IPs {', '.join(ips)} are not IP addresses")
+            return fail(AllocationReason.INVALID_REQUEST, f"recorded IPs {', '.join(ips)} are not IP addresses")
         if not parsed or len({f for f, _ in parsed}) != len(parsed):
-            return _fail(AllocationReason.INVALID_REQUEST,
+            return fail(AllocationReason.INVALID_REQUEST,
                          f"recorded IPs {', '.join(ips)} are not one address per family")
         candidates = ([pool_hint] if pool_hint in self._pools else []) + list(self._pools)
         covering = [n for n in candidates if all(self._pools[n].usable(ip) for ip in parsed)]
         if not covering:
-            return _fail(AllocationReason.REQUESTED_IP_NOT_IN_POOL, f"{', '.join(ips)} is no longer in any pool")
+            return fail(AllocationReason.REQUESTED_IP_NOT_IN_POOL, f"{', '.join(ips)} is no longer in any pool")
         # A pool's serviceAllocation is a boundary: a restart does not let a Service keep an IP
         # from a pool that no longer serves it (its namespace or labels changed meanwhile).
         pool = next((n for n in covering if refusal(self._pools[n].pool, req) is None), None)
         if pool is None:
-            return _fail(AllocationReason.POOL_NOT_ALLOWED, refusal(self._pools[covering[0]].pool, req) or "")
+            return fail(AllocationReason.POOL_NOT_ALLOWED, refusal(self._pools[covering[0]].pool, req) or "")
         facts = req.facts()
         for ip in parsed:
             verdict = self._compatible(ip, facts)
             if verdict is not Sharing.COMPATIBLE:
-                return _fail(AllocationReason.SHARING_INCOMPATIBLE,
+                return fail(AllocationReason.SHARING_INCOMPATIBLE,
                              f"{int_to_ip(*ip)} is held by another Service ({verdict.value})")
         self._commit(req.key, facts, pool, parsed)
         return Allocation(tuple(ips), pool, AllocationReason.RESTORED)
@@ -222,7 +191,7 @@ class Allocator:
         candidates = self._candidates(req)
         if isinstance(candidates, Allocation):
             return candidates
-        required, optional = _family_plan(req)
+        required, optional = family_plan(req)
         if held and self._still_fits(held, req, facts, [c.pool.name for c in candidates], required):
             if held.facts != facts:  # same IPs, new ports/policy/selector: later sharing checks must see them
                 self._commit(req.key, facts, held.pool, held.ips)
@@ -237,9 +206,9 @@ class Allocator:
                                       f"assigned {', '.join(self._strs(picked))} from pool {state.pool.name}")
         names = ", ".join(c.pool.name for c in candidates)
         if not any(all(c.size[f] for f in required) for c in candidates):
-            return _fail(AllocationReason.FAMILY_UNAVAILABLE,
+            return fail(AllocationReason.FAMILY_UNAVAILABLE,
                          f"no candidate pool ({names}) has {' and '.join(required)} addresses")
-        return _fail(AllocationReason.POOL_EXHAUSTED, f"no free {'+'.join(required)} address in pool(s) {names}")
+        return fail(AllocationReason.POOL_EXHAUSTED, f"no free {'+'.join(required)} address in pool(s) {names}")
 
     # ---- internals ---------------------------------------------------------------------------
 
@@ -251,21 +220,23 @@ class Allocator:
         if req.requested_pool:
             state = self._pools.get(req.requested_pool)
             if state is None:
-                return _fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
+                return fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
             why = refusal(state.pool, req)
-            return [state] if why is None else _fail(AllocationReason.POOL_NOT_ALLOWED, why)
+            return [state] if why is None else fail(AllocationReason.POOL_NOT_ALLOWED, why)
         selected = [s for s in self._pools.values() if s.pool.auto_assign and s.pool.has_service_allocation
                     and refusal(s.pool, req) is None]
         selected.sort(key=lambda s: (s.pool.priority is None, s.pool.priority or 0, s.pool.name))
         general = [s for s in self._pools.values() if s.pool.auto_assign and not s.pool.has_service_allocation]
         if not selected and not general:
-            return _fail(AllocationReason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
+            return fail(AllocationReason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
         return selected + general
 
     def _compatible(self, ip: IP, facts: SharingFacts) -> Sharing:
+        state = self._pools.get(self._ip_pool.get(ip, ""))
+        across = state is not None and state.pool.allow_shared_ip_across_namespaces
         for other_key, other in self._holders.get(ip, {}).items():
             if other_key != facts.key:
-                verdict = can_share(facts, other)
+                verdict = can_share(facts, other, across)
                 if verdict is not Sharing.COMPATIBLE:
                     return verdict
         return Sharing.COMPATIBLE
@@ -296,57 +267,70 @@ class Allocator:
         for ip in held.ips if held else ():
             if ip[0] == family and state.usable(ip) and self._compatible(ip, facts) is Sharing.COMPATIBLE:
                 return ip
+        own = [h.ip for h in self.holds.of_namespace(facts.namespace) if h.ip[0] == family and state.usable(h.ip)]
+        mine = [h.ip for h in self.holds.of_namespace(facts.namespace) if h.key == facts.key and h.ip in own]
+        if mine:  # the previous owner gets its own IP back
+            return min(mine)
         if facts.sharing_key:
             for ip in sorted(self._by_sharing_key.get(facts.sharing_key, ())):
                 if ip[0] == family and state.usable(ip) and self._compatible(ip, facts) is Sharing.COMPATIBLE:
                     return ip
+        # IPs held for this namespace are free to it (lowest first, as ever); other namespaces' held
+        # IPs are not in the free sets at all.
         value = state.free[family].lowest()
-        return None if value is None else (family, value)
+        return min([ip for ip in own + ([(family, value)] if value is not None else [])], default=None)
 
     def _assign_requested(self, req: ServiceRequest, facts: SharingFacts) -> Allocation:
         try:
             wanted = [ip_to_int(ip) for ip in req.requested_ips]
         except ValueError:
-            return _fail(AllocationReason.INVALID_REQUEST,
+            return fail(AllocationReason.INVALID_REQUEST,
                          f"requested {', '.join(req.requested_ips)} is not an IP address")
         if len({f for f, _ in wanted}) != len(wanted):
-            return _fail(AllocationReason.INVALID_REQUEST,
+            return fail(AllocationReason.INVALID_REQUEST,
                          f"requested {', '.join(req.requested_ips)} names two addresses of the same family")
-        required, optional = _family_plan(req)
+        required, optional = family_plan(req)
         allowed = set(required + optional)
         bad = [int_to_ip(*ip) for ip in wanted if ip[0] not in allowed]
         if bad:
-            return _fail(AllocationReason.FAMILY_UNAVAILABLE,
+            return fail(AllocationReason.FAMILY_UNAVAILABLE,
                          f"requested {', '.join(bad)} is not of the Service's IP families "
                          f"({', '.join(sorted(allowed))})")
         missing = [f for f in required if f not in {family for family, _ in wanted}]
         if missing:
-            return _fail(AllocationReason.FAMILY_UNAVAILABLE,
+            return fail(AllocationReason.FAMILY_UNAVAILABLE,
                          f"{req.ip_family_policy} needs a requested {' and '.join(missing)} address too, "
                          f"not only {', '.join(req.requested_ips)}")
         if req.requested_pool:
             if req.requested_pool not in self._pools:
-                return _fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
+                return fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
             names = [req.requested_pool]
         else:
             names = list(self._pools)
         covering = [n for n in names if all(self._pools[n].usable(ip) for ip in wanted)]
         if not covering:
             where = f"pool {req.requested_pool}" if req.requested_pool else "any pool"
-            return _fail(AllocationReason.REQUESTED_IP_NOT_IN_POOL,
+            return fail(AllocationReason.REQUESTED_IP_NOT_IN_POOL,
                          f"requested {', '.join(req.requested_ips)} is not in {where}")
         # A requested IP is bound by its pool's serviceAllocation too, as in MetalLB: naming an
         # address is no way around a pool reserved for another namespace.
         pool = next((n for n in covering if refusal(self._pools[n].pool, req) is None), None)
         if pool is None:
-            return _fail(AllocationReason.POOL_NOT_ALLOWED, f"requested {', '.join(req.requested_ips)}: "
+            return fail(AllocationReason.POOL_NOT_ALLOWED, f"requested {', '.join(req.requested_ips)}: "
                          + (refusal(self._pools[covering[0]].pool, req) or ""))
+        now = self.clock()
+        for ip in wanted:
+            hold = self.holds.get(ip)
+            if hold is not None and hold.refuses(req.namespace, now):
+                return fail(AllocationReason.REQUESTED_IP_HELD,
+                             f"requested {int_to_ip(*ip)} was released by another namespace and is held for it "
+                             f"for {hold.until - now:.0f} s more (IP reuse delay)")
         for ip in wanted:
             verdict = self._compatible(ip, facts)
             if verdict is Sharing.NO_SHARING_KEY:
-                return _fail(AllocationReason.REQUESTED_IP_IN_USE, f"requested {int_to_ip(*ip)} is already in use")
+                return fail(AllocationReason.REQUESTED_IP_IN_USE, f"requested {int_to_ip(*ip)} is already in use")
             if verdict is not Sharing.COMPATIBLE:
-                return _fail(AllocationReason.SHARING_INCOMPATIBLE,
+                return fail(AllocationReason.SHARING_INCOMPATIBLE,
                              f"requested {int_to_ip(*ip)} is shared and incompatible ({verdict.value})")
         held = self._by_service.get(req.key)
         unchanged = held is not None and held.pool == pool and sorted(held.ips) == sorted(wanted)
@@ -358,21 +342,31 @@ class Allocator:
     def _commit(self, key: str, facts: SharingFacts, pool: str, ips: Sequence[IP]) -> None:
         old = self._by_service.get(key)
         if old:
-            self._drop(key)
+            self._drop(key, hold=True)
         self._by_service[key] = _Held(pool, tuple(ips), facts)
         for ip in ips:
             holders = self._holders.setdefault(ip, {})
             if not holders:
+                self.holds.pop(ip)  # taken again (by its namespace, or after its hold ended)
                 self._ip_pool[ip] = pool
                 self._pools[pool].assigned[ip[0]] += 1
-                for state in self._pools.values():
-                    if state.usable(ip):
-                        state.free[ip[0]].take(ip[1])
+                self._take_free(ip)
             holders[key] = facts
             if facts.sharing_key:
                 self._by_sharing_key.setdefault(facts.sharing_key, set()).add(ip)
 
-    def _drop(self, key: str) -> None:
+    def _take_free(self, ip: IP) -> None:
+        for state in self._pools.values():
+            if state.usable(ip):
+                state.free[ip[0]].take(ip[1])
+
+    def _release_free(self, ip: IP) -> None:
+        for state in self._pools.values():
+            if state.usable(ip):
+                state.free[ip[0]].release(ip[1])
+
+    def _drop(self, key: str, hold: bool) -> None:
+        """Forget KEY's IPs; an IP nobody else holds is free again, or held for KEY's namespace (HOLD)."""
         held = self._by_service.pop(key)
         for ip in held.ips:
             holders = self._holders.get(ip, {})
@@ -385,9 +379,10 @@ class Allocator:
             pool = self._ip_pool.pop(ip, None)
             if pool in self._pools:
                 self._pools[pool].assigned[ip[0]] -= 1
-            for state in self._pools.values():
-                if state.usable(ip):
-                    state.free[ip[0]].release(ip[1])
+            if hold and self.reuse_delay > 0 and pool is not None:
+                self.holds.add(Hold(ip, held.facts.namespace, key, pool, self.clock() + self.reuse_delay))
+            else:
+                self._release_free(ip)
             if held.facts.sharing_key:
                 self._by_sharing_key.get(held.facts.sharing_key, set()).discard(ip)
 

@@ -24,6 +24,8 @@ class Pool:
     service_selectors: tuple[Mapping[str, Any], ...] = ()
     forwarding: str = "KubeProxy"
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Off by default: a sharing key is any string, so without this one namespace could join another's IP.
+    allow_shared_ip_across_namespaces: bool = False
 
     @property
     def has_service_allocation(self) -> bool:
@@ -71,6 +73,7 @@ def pool_from_spec(name: str, spec: Mapping[str, Any], labels: Mapping[str, str]
         namespace_selectors=tuple(alloc.get("namespaceSelectors") or ()),
         service_selectors=tuple(alloc.get("serviceSelectors") or ()),
         forwarding=spec.get("forwarding") or "KubeProxy", labels=dict(labels),
+        allow_shared_ip_across_namespaces=bool(spec.get("allowSharedIPAcrossNamespaces", False)),
     )
 
 

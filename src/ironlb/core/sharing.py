@@ -1,4 +1,6 @@
-"""IP sharing rules (as MetalLB): same non-empty key, no port collision, compatible traffic policy."""
+"""IP sharing rules (as MetalLB): same non-empty key, no port collision, compatible traffic policy,
+and (unlike MetalLB) the same namespace unless the IP's pool allows sharing across namespaces: a
+sharing key is a plain string anyone can copy, so it alone must not let one tenant join another's IP."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ class Sharing(Enum):
     PORT_COLLISION = "port-collision"
     TRAFFIC_POLICY_MISMATCH = "traffic-policy-mismatch"
     SELECTOR_MISMATCH = "local-policy-selector-mismatch"
+    DIFFERENT_NAMESPACE = "different-namespace"
 
 
 @dataclass(frozen=True)
@@ -27,14 +30,17 @@ class SharingFacts:
     ports: tuple[tuple[str, int], ...]
     traffic_policy: str = "Cluster"
     selector: Mapping[str, str] = field(default_factory=dict)
+    namespace: str = "default"
 
 
-def can_share(a: SharingFacts, b: SharingFacts) -> Sharing:
-    """May A and B hold the same IP?"""
+def can_share(a: SharingFacts, b: SharingFacts, across_namespaces: bool = False) -> Sharing:
+    """May A and B hold the same IP (ACROSS_NAMESPACES: the IP's pool lets namespaces share)?"""
     if not a.sharing_key or not b.sharing_key:
         return Sharing.NO_SHARING_KEY
     if a.sharing_key != b.sharing_key:
         return Sharing.DIFFERENT_SHARING_KEY
+    if a.namespace != b.namespace and not across_namespaces:
+        return Sharing.DIFFERENT_NAMESPACE
     if set(a.ports) & set(b.ports):
         return Sharing.PORT_COLLISION
     if a.traffic_policy != b.traffic_policy:

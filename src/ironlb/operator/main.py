@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from kubernetes import client
 
+from ironlb.api import constants
 from ironlb.common import kubeapi, listen
 from ironlb.common.events import EventRecorder, KubeEventSink
 from ironlb.common.kube import api_client
@@ -49,6 +50,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "every speaker to see the Secret")
     p.add_argument("--owner-deployment", default=env("IRONLB_OWNER_DEPLOYMENT") or None,
                    help="the operator's Deployment: owner of the Lease and Secret it creates (removed with it)")
+    p.add_argument("--ip-reuse-delay", type=float,
+                   default=float(env("IRONLB_IP_REUSE_DELAY", str(constants.DEFAULT_IP_REUSE_DELAY_S))),
+                   help="seconds a released IP stays held for its Service's namespace: other namespaces can neither "
+                        "request nor get it meanwhile, and a recreated Service gets its IP back (0: no holds)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -69,7 +74,7 @@ async def run(args: argparse.Namespace) -> int:
     lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig.for_duration(
         args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
     recorder = EventRecorder(KubeEventSink(kube), COMPONENT, args.identity)
-    reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class)
+    reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class, reuse_delay=args.ip_reuse_delay)
     secret = heartbeat_secret.HeartbeatSecret(args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                                               owner) if args.heartbeat_secret else None
 

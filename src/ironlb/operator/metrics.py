@@ -18,6 +18,9 @@ ALLOCATION_FAILURES = Counter("ironlb_allocation_failures_total", "Allocation at
                               ["reason"], registry=REGISTRY)
 RELEASES = Counter("ironlb_releases_total", "Services whose IPs were released", registry=REGISTRY)
 PENDING = Gauge("ironlb_services_pending", "LoadBalancer Services waiting for an IP", registry=REGISTRY)
+PENDING_RETRIES = Counter("ironlb_pending_retries_total",
+                          "Pending Services retried because a release, an ended hold or a pool change could serve them",
+                          registry=REGISTRY)
 LEADER = Gauge("ironlb_operator_leader", "1 while this replica holds the leader Lease", registry=REGISTRY)
 RECONCILE_SECONDS = Histogram("ironlb_service_reconcile_seconds", "Time to reconcile one Service, writes included",
                               registry=REGISTRY, buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

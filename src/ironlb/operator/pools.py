@@ -7,8 +7,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING, CONDITIONS_GOOD_WHEN_TRUE
-from ironlb.core.addresses import IPV4, IPV6
+from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING, CONDITIONS_GOOD_WHEN_TRUE, MAX_HELD_IPS
+from ironlb.core.addresses import IPV4, IPV6, int_to_ip
 from ironlb.core.allocator import Allocator
 from ironlb.core.errors import AddressSpecError, SelectorError
 from ironlb.core.pools import Pool, find_overlaps, pool_from_spec
@@ -102,6 +102,7 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str],
                        "assignedIPv6": stats[IPV6][1], "availableIPv6": str(stats[IPV6][2])})
     else:
         status.update({"assignedIPv4": 0, "availableIPv4": 0, "assignedIPv6": 0, "availableIPv6": "0"})
+    status["heldIPs"] = held_ips(allocator, view.name)
     previous = dict(view.status)
     conditions = [
         condition(CONDITION_INVALID, view.error is not None, "InvalidSpec" if view.error else "Valid",
@@ -116,6 +117,31 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str],
         cond["observedGeneration"] = view.generation or 0
     status["conditions"] = conditions
     return status
+
+
+def _timestamp(when: float) -> str:
+    return dt.datetime.fromtimestamp(when, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def held_ips(allocator: Allocator, pool: str) -> list[dict[str, str]]:
+    """status.heldIPs: the pool's reuse holds (those ending last, if there are too many), lowest IP first.
+
+    Hold ends are written rounded up to the second, so a restart never shortens a hold."""
+    holds = sorted(allocator.holds_in(pool), key=lambda h: h.until, reverse=True)[:MAX_HELD_IPS]
+    return [{"ip": int_to_ip(*h.ip), "namespace": h.namespace, "service": h.key.partition("/")[2],
+             "until": _timestamp(float(int(h.until) + (h.until % 1 > 0)))} for h in sorted(holds, key=lambda h: h.ip)]
+
+
+def recorded_holds(view: PoolView) -> list[tuple[str, str, str, float]]:
+    """(ip, namespace, service key, end) of each hold recorded in the pool's status (unreadable ones skipped)."""
+    out: list[tuple[str, str, str, float]] = []
+    for entry in view.status.get("heldIPs") or []:
+        try:
+            until = dt.datetime.strptime(entry["until"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC).timestamp()
+            out.append((entry["ip"], entry["namespace"], f"{entry['namespace']}/{entry.get('service', '')}", until))
+        except (KeyError, TypeError, ValueError):
+            continue
+    return out
 
 
 def same_status(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:

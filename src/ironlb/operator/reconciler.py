@@ -10,22 +10,26 @@ Two rules hold at every moment (DESIGN.md, "Allocation semantics"):
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.constants import FORWARDING_NODE_PORT
-from ironlb.api.service import Handling
-from ironlb.core.allocator import Allocation, Allocator
+from ironlb.api.service import CONDITION_ALLOCATED, Handling
+from ironlb.core.addresses import int_to_ip
+from ironlb.core.allocator import Allocation, AllocationReason, Allocator
+from ironlb.core.holds import Hold
 from ironlb.operator import metrics
 from ironlb.operator.advertisements import AdvertisementView
-from ironlb.operator.pools import PoolView
+from ironlb.operator.pending import Pending
+from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
+from ironlb.operator.showing import Showing
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
-from ironlb.operator.writer import ApiWriter, WriteResult, Written, service_ref
+from ironlb.operator.writer import ApiWriter, service_ref
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
@@ -40,16 +44,17 @@ class State:
     pools: dict[str, PoolView] = field(default_factory=dict)
     advertisements: dict[str, AdvertisementView] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
-    pending: set[str] = field(default_factory=set)
+    pending: Pending = field(default_factory=Pending)
     last_failure: dict[str, str] = field(default_factory=dict)
     shown: ShownIPs = field(default_factory=ShownIPs)
 
 
-class Reconciler:
+class Reconciler(Showing):
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
-    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16) -> None:
-        self.allocator = Allocator()
+    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0) -> None:
+        # Wall-clock time: hold ends are recorded in pool status and must mean the same after a restart.
+        self.allocator = Allocator(reuse_delay, clock=time.time)
         self.state = State(lb_class=lb_class)
         self.writer = writer
         self.status = ObjectStatus(writer, self.allocator, self.state.pools, self.state.advertisements)
@@ -59,12 +64,15 @@ class Reconciler:
         self._queued: set[str] = set()
         self._inflight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._hold_timer: asyncio.TimerHandle | None = None
 
     # ---- start-up ----------------------------------------------------------------------------
 
     def restore(self, services: Iterable[Mapping[str, Any]], pools: Iterable[Mapping[str, Any]],
                 namespaces: Mapping[str, Mapping[str, str]], advertisements: Iterable[Mapping[str, Any]] = ()) -> int:
-        """Register every existing assignment before any new allocation; return how many were kept."""
+        """Register every existing assignment before any new allocation; return how many were kept.
+
+        SERVICES are bodies not yet seen: those the watch handed to service_event are known already."""
         self.state.namespace_labels = {k: dict(v) for k, v in namespaces.items()}
         for body in advertisements:
             ad = AdvertisementView.from_body(body)
@@ -73,9 +81,14 @@ class Reconciler:
             view = PoolView.from_body(body)
             self.state.pools[view.name] = view
         self.allocator.set_pools(self._valid_pools())
-        kept = 0
+        for view in self.state.pools.values():  # before the Services: one showing a held IP keeps it
+            for ip, namespace, key, until in recorded_holds(view):
+                self.allocator.hold(ip, namespace, key, view.name, until)
         for body in services:
-            view = self._ingest(self._view(body))
+            self._ingest(self._view(body))
+        kept = 0
+        for view in list(self.state.services.values()):
+            view = self._refresh(view)  # views made by watch events before restore lack namespace labels
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
             # IPs in status are restored whoever wrote them (a takeover from MetalLB keeps every IP),
             # as long as an IronLB pool covers them and serves the Service.
@@ -87,6 +100,7 @@ class Reconciler:
                 self.enqueue(view.key)
         self._objects_dirty()
         self.restored.set()
+        self._schedule_hold_end()
         log.info("restored %d assignments from %d services, %d pools", kept, len(self.state.services),
                  len(self.state.pools))
         return kept
@@ -96,7 +110,10 @@ class Reconciler:
         self._tasks = [asyncio.create_task(self._worker(), name=f"reconcile-{i}") for i in range(self.workers)]
 
     async def stop(self) -> None:
-        """Stop the workers."""
+        """Stop the workers (and the hold timer)."""
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -120,6 +137,8 @@ class Reconciler:
         """A Service was added, changed or deleted."""
         meta = body["metadata"]
         view = deleted_view(meta.get("namespace", "default"), meta["name"]) if deleted else self._view(body)
+        if not view.ours and view.key not in self.state.services:
+            return  # never ours (a ClusterIP Service, another class): nothing to know, nothing to do
         self._ingest(view)
         if self.restored.is_set():  # before that, restore() decides what needs work
             self.enqueue(view.key)
@@ -127,6 +146,7 @@ class Reconciler:
     def pool_event(self, body: Mapping[str, Any], deleted: bool) -> None:
         """An IPAddressPool was added, changed or deleted: reconfigure, re-allocate what lost cover."""
         name = body["metadata"]["name"]
+        new: PoolView | None = None
         if deleted:
             self._forget("pool", self.state.pools, name)
         else:
@@ -142,7 +162,8 @@ class Reconciler:
                         self.enqueue(key)
         for key in self.allocator.set_pools(self._valid_pools()):
             self.enqueue(key)
-        self._retry_pending()
+        if new is not None and new.pool is not None:
+            self._wake(self.state.pending.helped_by_pool(new.pool))
         self._objects_dirty()
 
     def advertisement_event(self, body: Mapping[str, Any], deleted: bool) -> None:
@@ -171,17 +192,34 @@ class Reconciler:
             if view.namespace == name and view.handling is Handling.HANDLED:
                 self.enqueue(key)  # the request's copy of the labels is refreshed on reconcile
 
-    def _ip_mode(self, pool: str | None) -> str:
-        """Proxy for NodePort-forwarding pools (kube-proxy then leaves the VIP to the speaker), else VIP."""
-        view = self.state.pools.get(pool or "")
-        return "Proxy" if view is not None and view.forwarding == FORWARDING_NODE_PORT else "VIP"
-
     def _valid_pools(self) -> list[Any]:
         return [v.pool for v in self.state.pools.values() if v.pool is not None]
 
-    def _retry_pending(self) -> None:
-        for key in list(self.state.pending):
+    def _wake(self, keys: set[str]) -> None:
+        for key in sorted(keys):
             self.enqueue(key)
+        metrics.PENDING_RETRIES.inc(len(keys))
+
+    def _freed(self, ips: Iterable[str], pool: str | None) -> None:
+        """IPS left a Service: retry the pending Services they can serve, and time their holds' end."""
+        view = self.state.pools.get(pool or "")
+        self._wake(self.state.pending.helped_by_release(ips, view.pool if view else None))
+        self._schedule_hold_end()
+
+    def _schedule_hold_end(self) -> None:
+        """Wake at the earliest hold's end (one timer: later holds end later, the delay being one)."""
+        end = self.allocator.holds.next_end()
+        if end is None or self._hold_timer is not None:
+            return
+        self._hold_timer = asyncio.get_running_loop().call_later(max(0.0, end - time.time()), self._holds_ended)
+
+    def _holds_ended(self) -> None:
+        self._hold_timer = None
+        ended: list[Hold] = self.allocator.expire()
+        for hold in ended:
+            self._pool_dirty(hold.pool)
+            self._freed([int_to_ip(*hold.ip)], hold.pool)
+        self._schedule_hold_end()
 
     # ---- the work queue ----------------------------------------------------------------------
 
@@ -241,13 +279,17 @@ class Reconciler:
             await self._release(view)
             return
         if view.request_error:
-            await self._refused(view, "InvalidRequest", view.request_error)
+            await self._refused(view, AllocationReason.INVALID_REQUEST, view.request_error)
             return
         view = self._refresh(view)
+        before = self.allocator.assignment(view.key)
         allocation = self.allocator.assign(view.request)
         if not allocation.ok:
-            await self._refused(view, allocation.reason.value, allocation.message)
+            await self._refused(view, allocation.reason, allocation.message)
             return
+        if before and set(before[0]) - set(allocation.ips):  # moved: what it left may serve others
+            self._freed(sorted(set(before[0]) - set(allocation.ips)), before[1])
+            self._pool_dirty(before[1])
         await self._granted(view, allocation)
 
     def _refresh(self, view: ServiceView) -> ServiceView:
@@ -263,7 +305,12 @@ class Reconciler:
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
         changed_ips = tuple(allocation.ips) != view.current_ips
-        if not await self._show(view, allocation.ips, allocation.pool) or not changed_ips:
+        if not await self._show(view, allocation.ips, allocation.pool):
+            return
+        if view.allocated is not None and view.allocated[0] != "True":  # it said why not: say it is over
+            await self._condition(view, True, allocation.reason,
+                                  f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
+        if not changed_ips:
             return
         metrics.ALLOCATIONS.labels(allocation.pool).inc()
         ref = service_ref(view.namespace, view.name, view.uid)
@@ -275,21 +322,28 @@ class Reconciler:
         if view.current_pool and view.current_pool != allocation.pool:
             self._pool_dirty(view.current_pool)
 
-    async def _refused(self, view: ServiceView, reason: str, message: str) -> None:
-        """The request cannot be met: status keeps only what is still granted; say why, once."""
-        self.state.pending.add(view.key)
+    async def _refused(self, view: ServiceView, reason: AllocationReason, message: str) -> None:
+        """The request cannot be met: status keeps only what is still granted; say why (REASON), once."""
+        self.state.pending.add(view.key, view.request, reason)
         metrics.PENDING.set(len(self.state.pending))
         held = self.allocator.assignment(view.key)  # a failed new request keeps the IPs it had
         await self._show(view, held[0] if held else (), held[1] if held else None)
-        text = f"Failed to allocate IP for {view.key}: {message}"
-        if self.state.last_failure.get(view.key) == text:
-            return  # said already; a retry with the same outcome is not news
+        text = f"Failed to allocate IP for {view.key} ({reason.value}): {message}"
+        said = self.state.last_failure.get(view.key)
+        # Said already: a retry with the same outcome is not news (a hold's countdown is no change).
+        if said is not None and said.split(":", 1)[0] == text.split(":", 1)[0] and \
+                (reason is AllocationReason.REQUESTED_IP_HELD or said == text):
+            return
         self.state.last_failure[view.key] = text
-        metrics.ALLOCATION_FAILURES.labels(reason).inc()
+        metrics.ALLOCATION_FAILURES.labels(reason.value).inc()
+        if said is not None or view.allocated != ("False", reason.value):  # after a restart: only if it changed
+            await self._condition(view, False, reason, message)
         await self.writer.event(service_ref(view.namespace, view.name, view.uid), "AllocationFailed", text,
                                 warning=True)
 
     async def _release(self, view: ServiceView) -> None:
+        held = self.allocator.assignment(view.key)
+        released_from = held[1] if held else None
         released = self.allocator.release(view.key)
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
@@ -306,58 +360,14 @@ class Reconciler:
                                         f"Released IP {', '.join(released)}: {view.handling.value}")
             for name in self.state.pools:
                 self._pool_dirty(name)
-            self._retry_pending()
+            self._freed(released, released_from)
 
-    # ---- making status show the grant --------------------------------------------------------
-
-    async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None) -> bool:
-        """Make VIEW's status show IPS from POOL (nothing, if empty); True once it does."""
-        mode = self._ip_mode(pool)
-        if view.current_ips == tuple(ips) and view.current_modes == tuple(mode for _ in ips) \
-                and view.current_pool == pool:
-            return True
-        blockers = self._blockers(view.key, ips)
-        if blockers:
-            # Another Service may still show one of these IPs: let its clear land first. Taking
-            # off what this one no longer holds is always safe, and breaks any wait cycle.
-            log.info("%s waits for %s to stop showing its IP", view.key, ", ".join(sorted(blockers)))
-            kept = tuple(ip for ip in view.current_ips if ip in ips)
-            if kept != view.current_ips:
-                await self._write(view, kept, self._ip_mode(view.current_pool), view.current_pool if kept else None)
-            for other in blockers:
-                self.enqueue(other)
-            self._retry_later(view.key)
-            return False
-        return (await self._write(view, ips, mode, pool)).ok
-
-    def _blockers(self, key: str, ips: Iterable[str]) -> set[str]:
-        """Services, other than KEY and the IPs' grantees, whose status may still show one of IPS."""
-        out: set[str] = set()
-        for ip in ips:
-            out |= self.state.shown.showing(ip) - self.allocator.holders(ip) - {key}
-        return out
-
-    async def _write(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None) -> Written:
-        """One write: the ingress and the allocated-from-pool annotation land in one version of the
-        Service, so no reader (the speaker looks up the pool) ever sees one without the other."""
-        self.state.shown.writing(view.key, ips)
-        written = await self.writer.set_service(view.namespace, view.name,
-                                                [{"ip": ip, "ipMode": mode} for ip in ips] or None, pool,
-                                                view.resource_version)
-        self.state.shown.settled(view.key, written.ok)
-        if written.ok:
-            self._advance(view, ips, mode, pool, written.resource_version)
-        elif written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
-            self._retry_later(view.key)
-        return written
-
-    def _advance(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None,
-                 version: str | None) -> None:
-        """Our write landed: know the Service as it left it, without waiting for the watch's echo
-        (a reconcile before the echo would otherwise decide on the old version and get 409).
-        If someone else's change has been seen meanwhile, it is kept: it is newer."""
-        current = self.state.services.get(view.key)
-        if current is not None and current.resource_version in (view.resource_version, version):
-            self._ingest(replace(view, current_ips=tuple(ips), current_modes=tuple(mode for _ in ips),
-                                 current_pool=pool, resource_version=version))
-
+    async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
+        """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
+        try:
+            await self.writer.set_service_condition(view.namespace, view.name, {
+                "type": CONDITION_ALLOCATED, "status": "True" if ok else "False", "reason": reason.value,
+                "message": message[:1024],
+                "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+        except Exception as exc:  # the Event has said it already: a refused condition must not re-run the reconcile
+            log.warning("could not write the %s condition on %s: %s", CONDITION_ALLOCATED, view.key, exc)

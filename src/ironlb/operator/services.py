@@ -29,11 +29,66 @@ class ServiceView:
     pool_hint: str | None = None  # the pool that wrote the IP, ours or MetalLB's annotation (for restore)
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
+    allocated: tuple[str, str] | None = None  # (status, reason) of our Allocated condition, if shown
 
     @property
     def ours(self) -> bool:
         """True when IronLB answers for what this Service's status shows (handled, or written by us)."""
         return self.handling is Handling.HANDLED or self.current_pool is not None
+
+
+# Longer values of IronLB's annotations are refused (no valid request needs more): what is kept of a
+# Service stays small however much a tenant writes into it.
+MAX_ANNOTATION_VALUE = 1024
+# The spec fields view_of reads (ports are cut down to protocol and port).
+_SPEC_READ = ("type", "loadBalancerClass", "ipFamilies", "ipFamilyPolicy", "loadBalancerIP",
+              "externalTrafficPolicy", "selector")
+
+
+def _our_annotations(annotations: Mapping[str, Any] | None) -> dict[str, str]:
+    """IronLB's (and MetalLB's) annotations, each cut just past the longest value accepted."""
+    return {k: v[:MAX_ANNOTATION_VALUE + 1] for k, v in (annotations or {}).items()
+            if k in ann.ANNOTATION_KEYS and isinstance(v, str)}
+
+
+def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, Any]:
+    """What view_of reads of a Service, and nothing else: the informer keeps this for every Service.
+
+    Other annotations, managedFields and the like go; a Service that is not a LoadBalancer of our
+    class keeps only its identity, type, class, our pool annotation and the ingress (we may have to
+    take ours back). Labels stay on ours: serviceSelectors select on them."""
+    meta, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    annotations = _our_annotations(meta.get("annotations"))
+    ingress = [{k: i[k] for k in ("ip", "ipMode") if k in i}
+               for i in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+               if isinstance(i, dict)]
+    out_meta = {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion")}
+    status: dict[str, Any] = {"loadBalancer": {"ingress": ingress} if ingress else {}}
+    ours = _allocated(obj.get("status"))
+    if ours is not None:
+        status["conditions"] = [{"type": ann.CONDITION_ALLOCATED, "status": ours[0], "reason": ours[1]}]
+    if handling(spec, lb_class) is not Handling.HANDLED:
+        out_meta["annotations"] = {k: v for k, v in annotations.items() if k == ann.ALLOCATED_FROM_POOL}
+        return {"metadata": out_meta, "spec": {k: spec[k] for k in ("type", "loadBalancerClass") if k in spec},
+                "status": status}
+    out_meta.update(labels=meta.get("labels"), annotations=annotations)
+    thin = {k: spec[k] for k in _SPEC_READ if k in spec}
+    thin["ports"] = [{"protocol": p.get("protocol", "TCP"), "port": p["port"]}
+                     for p in spec.get("ports") or [] if isinstance(p, dict) and "port" in p]
+    return {"metadata": out_meta, "spec": thin, "status": status}
+
+
+def _allocated(status: Mapping[str, Any] | None) -> tuple[str, str] | None:
+    """(status, reason) of the operator's Allocated condition in STATUS, if there is one."""
+    for cond in (status or {}).get("conditions") or []:
+        if isinstance(cond, dict) and cond.get("type") == ann.CONDITION_ALLOCATED:
+            return str(cond.get("status")), str(cond.get("reason"))
+    return None
+
+
+def _too_long(annotations: Mapping[str, str]) -> str | None:
+    key = next((k for k in sorted(annotations) if len(annotations[k]) > MAX_ANNOTATION_VALUE), None)
+    return None if key is None else f"annotation {key} is longer than {MAX_ANNOTATION_VALUE} characters"
 
 
 def key_of(namespace: str, name: str) -> str:
@@ -84,7 +139,7 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
     """Read a Service body into a ServiceView."""
     meta, spec = body.get("metadata", {}), body.get("spec", {})
     namespace, name = meta.get("namespace", "default"), meta["name"]
-    annotations = meta.get("annotations") or {}
+    annotations = _our_annotations(meta.get("annotations"))
     how = handling(spec, lb_class)
     common = {"key": key_of(namespace, name), "namespace": namespace, "name": name, "uid": meta.get("uid"),
               "current_ips": tuple(i["ip"] for i in _ingress(body.get("status"))),
@@ -92,10 +147,11 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
               "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL),
               "pool_hint": annotations.get(ann.ALLOCATED_FROM_POOL) or next(
                   (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None),
-              "resource_version": meta.get("resourceVersion")}
+              "resource_version": meta.get("resourceVersion"), "allocated": _allocated(body.get("status"))}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)
     ips, error, notes = _requested_ips(annotations, spec)
+    error = _too_long(annotations) or error
     pool = ann.lookup(annotations, ann.ADDRESS_POOL)
     shared = ann.lookup(annotations, ann.ALLOW_SHARED_IP)
     for found in (pool, shared):

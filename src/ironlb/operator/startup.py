@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +26,7 @@ from ironlb.common.kubeapi import SERVICES, Client
 from ironlb.operator import heartbeat_secret, key_rotation, metrics
 from ironlb.operator.lease import LeaderLease
 from ironlb.operator.reconciler import Reconciler
+from ironlb.operator.services import slim_service
 
 log = logging.getLogger("ironlb.operator")
 
@@ -98,6 +100,17 @@ async def heartbeat_keys(core: client.CoreV1Api, secret: heartbeat_secret.Heartb
         await asyncio.gather(task, return_exceptions=True)
 
 
+def service_informer(kube: Client, reconciler: Reconciler) -> Informer:
+    """The Service informer feeding RECONCILER (not started).
+
+    Services are slimmed as they arrive, to what the reconciler reads, and kept once, as the
+    reconciler's views: the informer holds only versions (to diff a relist), not a second copy."""
+    return Informer("services", ResourceListWatch(kube, SERVICES),
+                    lambda event, obj: reconciler.service_event(obj, deleted=event == "DELETED"),
+                    asyncio.get_running_loop(), keep_objects=False,
+                    transform=functools.partial(slim_service, lb_class=reconciler.state.lb_class))
+
+
 @contextlib.asynccontextmanager
 async def restored(api: client.ApiClient, kube: Client, reconciler: Reconciler) -> AsyncIterator[Informer]:
     """List pools, advertisements, namespaces and every Service, and re-register every assignment before any new
@@ -109,15 +122,12 @@ async def restored(api: client.ApiClient, kube: Client, reconciler: Reconciler) 
     advertisements = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS,
                                               **timeout))["items"]
     namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
-    # Slimmed as they arrive: neither the informer nor the reconciler holds managedFields and the like.
-    services = Informer("services", ResourceListWatch(kube, SERVICES),
-                        lambda event, obj: reconciler.service_event(obj, deleted=event == "DELETED"),
-                        asyncio.get_running_loop(), transform=slim_service)
+    services = service_informer(kube, reconciler)
     metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
     services.start()
     try:
         await services.synced.wait()  # every listed Service has been handed to the reconciler by now
-        reconciler.restore(services=services.known(), pools=pools,
+        reconciler.restore(services=(), pools=pools,
                            namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items},
                            advertisements=advertisements)
         yield services
@@ -168,12 +178,3 @@ async def until_stopped(held: Leadership, operator: asyncio.Task[Any]) -> str:
     if held.holder.done():
         return "leader lease lost"
     return "shutdown requested" if shutdown.is_set() else "kopf stopped"
-
-
-def slim_service(obj: dict[str, Any]) -> dict[str, Any]:
-    """The parts of a Service the operator needs (keeps 10k Services small in memory)."""
-    meta = obj.get("metadata") or {}
-    keep = ("name", "namespace", "uid", "resourceVersion", "labels", "annotations")
-    return {"metadata": {k: meta.get(k) for k in keep},
-            "spec": obj.get("spec") or {},
-            "status": {"loadBalancer": (obj.get("status") or {}).get("loadBalancer") or {}}}

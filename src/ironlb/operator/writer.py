@@ -54,6 +54,9 @@ class ApiWriter(Protocol):
                           resource_version: str | None) -> Written:
         """Write status.loadBalancer.ingress and the allocated-from-pool annotation (None clears each)."""
 
+    async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
+        """Write one status condition on a Service (merged by type: other conditions are kept)."""
+
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""
 
@@ -120,6 +123,11 @@ class Writer:
         body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}},
                 "status": {"loadBalancer": {"ingress": ingress}}}
         return await self._call(self.core.patch_namespaced_service_status, name, namespace, body)
+
+    async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
+        """Strategic-merge-patch one condition: status.conditions merges by type, so the speaker's stay."""
+        return await self._call(self.core.patch_namespaced_service_status, name, namespace,
+                                {"status": {"conditions": [condition]}})
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""

@@ -200,6 +200,9 @@ def test_older_speaker_without_the_per_ip_metric() -> None:
     ("pool a serves only namespaces b (serviceAllocation.namespaces), not c", "serviceAllocation"),
     ("requested 198.51.100.1 is not in pool a", "inside an IPAddressPool"),
     ("something new", "retries"),
+    ("Failed to allocate IP for b/x (RequestedIPHeld): requested 203.0.113.9 was released by another namespace "
+     "and is held for it for 280 s more (IP reuse delay)", "wait for the hold to end"),
+    ("requested 203.0.113.9 is shared and incompatible (different-namespace)", "allowSharedIPAcrossNamespaces"),
 ])
 def test_allocation_fix_follows_the_allocators_message(message: str, words: str) -> None:
     assert words in allocation_fix(message)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.core.addresses import parse_ranges
+from ironlb.core.addresses import int_to_ip, parse_ranges
 from ironlb.core.allocator import AllocationReason, Allocator, ServiceRequest
 from ironlb.core.pools import Pool
 
@@ -34,6 +34,7 @@ class Step:
     uncovered: list[str] | None = None
     holds: dict[str, tuple[tuple[str, ...], str] | None] | None = None
     stats: tuple[str, str, tuple[int, int, int]] | None = None
+    time: float = 0.0
 
 
 def assign(key: str, ips: tuple[str, ...] | None = None, reason: AllocationReason | None = None,
@@ -71,6 +72,21 @@ def stats(pool_name: str, family: str, size: int, assigned: int, available: int)
     return Step("stats", stats=(pool_name, family, (size, assigned, available)))
 
 
+def at(time: float, ended: tuple[str, ...] = ()) -> Step:
+    """Move the allocator's clock to TIME; expect exactly the holds on ENDED to end."""
+    return Step("at", time=time, ips=ended)
+
+
+class FakeClock:
+    """A clock the steps move."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
 TCP80, TCP443, UDP53 = (("TCP", 80),), (("TCP", 443),), (("UDP", 53),)
 REQUIRE46 = {"ip_families": [V4, V6], "ip_family_policy": "RequireDualStack"}
 REQUIRE64 = {"ip_families": [V6, V4], "ip_family_policy": "RequireDualStack"}
@@ -93,6 +109,10 @@ def run_step(alloc: Allocator, step: Step, where: str) -> None:
         assert step.key is not None
         assert alloc.release(step.key) == list(step.ips or ()), where
         assert alloc.assignment(step.key) is None, where
+    elif step.op == "at":
+        assert isinstance(alloc.clock, FakeClock), where
+        alloc.clock.now = step.time
+        assert sorted(int_to_ip(*h.ip) for h in alloc.expire()) == sorted(step.ips or ()), where
     elif step.op == "holds":
         for key, expected in (step.holds or {}).items():
             assert alloc.assignment(key) == expected, f"{where}: {key}"

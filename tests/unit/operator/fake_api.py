@@ -127,6 +127,27 @@ class FakeApi:
         await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
         return self._patch(namespace, name, ingress, pool, resource_version)
 
+    async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
+        """Merge one condition into a Service's status.conditions (by type)."""
+        await asyncio.sleep(0)
+        key = f"{namespace}/{name}"
+        if self.fenced:
+            return Written(WriteResult.FENCED)
+        if key not in self.services:
+            return Written(WriteResult.GONE)
+        self.calls.append(Call("condition", key, dict(condition), WriteResult.WRITTEN))
+        body = copy.deepcopy(self.services[key])
+        status = body.setdefault("status", {})
+        status["conditions"] = [c for c in status.get("conditions") or [] if c["type"] != condition["type"]] + [
+            dict(condition)]
+        self._store(key, body)
+        return Written(WriteResult.WRITTEN, body["metadata"]["resourceVersion"])
+
+    def condition(self, key: str, ctype: str) -> dict[str, Any] | None:
+        """A Service's condition of type CTYPE."""
+        return next((c for c in (self.services[key].get("status") or {}).get("conditions") or []
+                     if c["type"] == ctype), None)
+
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Patch a pool's status."""
         if self.fenced:

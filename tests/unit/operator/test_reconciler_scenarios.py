@@ -166,8 +166,9 @@ SCENARIOS: dict[str, Scenario] = {
 class Harness:
     """A reconciler wired to a FakeApi, restored from a starting cluster."""
 
-    def __init__(self, start: dict[str, Any]) -> None:
+    def __init__(self, start: dict[str, Any], reuse_delay: float = 0.0) -> None:
         self.api = FakeApi()
+        self.reuse_delay = reuse_delay
         self.pools = {p["metadata"]["name"]: p for p in start.get("pools", [])}
         self.ads = {a["metadata"]["name"]: a for a in start.get("advertisements", [])}
         self.namespaces: dict[str, dict[str, str]] = dict(start.get("namespaces", {}))
@@ -177,10 +178,12 @@ class Harness:
         self.reconciler = self._boot()
 
     def _boot(self) -> Reconciler:
-        rec = Reconciler(self.api, lb_class=None)
+        rec = Reconciler(self.api, lb_class=None, **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}))
         self.api.reconciler = rec
-        rec.restore(list(self.api.services.values()), list(self.pools.values()), self.namespaces,
-                    list(self.ads.values()))
+        # A new leader reads the pools as the API holds them: with the status the last one wrote.
+        pools = [{**body, "status": self.api.pool_status.get(name, body.get("status") or {})}
+                 for name, body in self.pools.items()]
+        rec.restore(list(self.api.services.values()), pools, self.namespaces, list(self.ads.values()))
         rec.start()
         return rec
 

@@ -17,13 +17,20 @@ from ironlb.speaker.desired import NodeEligibility
 
 # The allocator's refusals as the operator publishes them (AllocationFailed Events), and their fixes.
 ALLOCATION_FIXES: tuple[tuple[str, str], ...] = (
+    ("(RequestedIPHeld)", "a Service of another namespace released that IP moments ago and it is held for that "
+                          "namespace (the operator's IP reuse delay, see the pool's status.heldIPs): wait for the "
+                          "hold to end, or request another IP"),
+    ("different-namespace", "Services of different namespaces share an IP only from a pool with "
+                            "spec.allowSharedIPAcrossNamespaces: true"),
+    ("longer than", "shorten the annotation: no valid request needs that much"),
     ("no free", "the pool is full: add addresses to its spec.addresses, delete Services you no longer need, or "
                 "ask for another pool with the ironlb.io/address-pool annotation"),
     ("does not exist", "create that IPAddressPool, or fix the ironlb.io/address-pool annotation"),
     ("no auto-assign pool", "create an IPAddressPool with autoAssign: true that serves this namespace, or name a "
                             "pool with the ironlb.io/address-pool annotation"),
     ("already in use", "another Service holds that IP: request another, or let both share it (the same "
-                       "ironlb.io/allow-shared-ip key on both, no (protocol, port) clash)"),
+                       "ironlb.io/allow-shared-ip key on both, no (protocol, port) clash, one namespace unless "
+                       "the pool allows sharing across namespaces)"),
     ("serves only", "the pool's spec.serviceAllocation leaves this Service out: widen it, or use another pool"),
     ("share", "Services sharing an IP need the same ironlb.io/allow-shared-ip key, no (protocol, port) clash, "
               "and the same externalTrafficPolicy (Local: the same selector too)"),
