@@ -175,7 +175,7 @@ class Allocator:
             return fail(AllocationReason.POOL_NOT_ALLOWED, refusal(self._pools[covering[0]].pool, req) or "")
         facts = req.facts()
         for ip in parsed:
-            verdict = self._compatible(ip, facts)
+            verdict = self._compatible(ip, facts, joining=False)
             if verdict is not Sharing.COMPATIBLE:
                 return fail(AllocationReason.SHARING_INCOMPATIBLE,
                              f"{int_to_ip(*ip)} is held by another Service ({verdict.value})")
@@ -231,9 +231,12 @@ class Allocator:
             return fail(AllocationReason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
         return selected + general
 
-    def _compatible(self, ip: IP, facts: SharingFacts) -> Sharing:
+    def _compatible(self, ip: IP, facts: SharingFacts, joining: bool = True) -> Sharing:
+        """May FACTS' Service hold IP beside its holders? The namespace rule binds joining only: a share
+        that already exists (restored after an upgrade, or made while the pool allowed it) is kept, so no
+        IP changes because the operator restarted or a pool stopped allowing new cross-namespace joins."""
         state = self._pools.get(self._ip_pool.get(ip, ""))
-        across = state is not None and state.pool.allow_shared_ip_across_namespaces
+        across = not joining or (state is not None and state.pool.allow_shared_ip_across_namespaces)
         for other_key, other in self._holders.get(ip, {}).items():
             if other_key != facts.key:
                 verdict = can_share(facts, other, across)
@@ -249,7 +252,7 @@ class Allocator:
         if any(f not in families for f in required) or any(f not in req.ip_families and req.ip_family_policy
                                                             == "SingleStack" for f in families):
             return False
-        return all(self._compatible(ip, facts) is Sharing.COMPATIBLE for ip in held.ips)
+        return all(self._compatible(ip, facts, joining=False) is Sharing.COMPATIBLE for ip in held.ips)
 
     def _pick_all(self, state: _PoolState, required: list[str], optional: list[str],
                   facts: SharingFacts) -> list[IP] | None:

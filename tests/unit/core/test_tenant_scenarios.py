@@ -82,8 +82,17 @@ SCENARIOS: dict[str, tuple[list[Pool], list[Step]]] = {
             assign("b/o", ("198.51.100.0",), requested_pool="open", sharing_key="o", ports=TCP443, **B),
             assign("b/o2", ("198.51.100.0",), requested_ips=["198.51.100.0"], sharing_key="o",
                    ports=(("TCP", 8080),), **B),
-            restore("c/x", ["203.0.113.0"], reason=AllocationReason.SHARING_INCOMPATIBLE, sharing_key="k",
-                    ports=(("TCP", 8080),), namespace="c"),
+        ]),
+    "a share across namespaces that already exists is kept (upgrade, restart); it admits no new namespace": (
+        [pool("closed", "203.0.113.0/30")], [
+            restore("a/web", ["203.0.113.0"], sharing_key="k", ports=TCP80, **A),
+            restore("c/x", ["203.0.113.0"], sharing_key="k", ports=(("TCP", 8080),), namespace="c"),
+            assign("c/x", ("203.0.113.0",), reason=AllocationReason.UNCHANGED, sharing_key="k",
+                   ports=(("TCP", 8080),), namespace="c"),
+            assign("b/web", reason=AllocationReason.SHARING_INCOMPATIBLE, requested_ips=["203.0.113.0"],
+                   sharing_key="k", ports=TCP443, **B),
+            restore("d/y", ["203.0.113.0"], reason=AllocationReason.SHARING_INCOMPATIBLE, sharing_key="k",
+                    ports=TCP80, namespace="d"),
         ]),
 }
 
