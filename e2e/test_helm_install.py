@@ -195,6 +195,7 @@ FORGED_INGRESS = {"status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.254"}]
     ("theirs", condition("ironlb.io/Announced")),
     ("plain", condition("ironlb.io/Announced")),
     ("ours", condition("example.com/Ready")),
+    ("ours", condition("ironlb.io/Allocated")),  # the operator's
     ("ours", {"metadata": {"annotations": {"ironlb.io/allocated-from-pool": "other"}}}),
     ("ours", {"metadata": {"labels": {"x": "y"}}}),
 ])

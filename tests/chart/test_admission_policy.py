@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ironlb.api.service import CONDITION_ALLOCATED, SPEAKER_CONDITIONS
 from tests.chart.test_chart_template import find, render
 
 
@@ -40,3 +41,13 @@ def test_the_class_served_is_the_class_checked(helm: Path) -> None:
 def test_policies_can_be_left_out(helm: Path) -> None:
     kinds = {o["kind"] for o in render(helm, "admissionPolicy.enabled=false")}
     assert not kinds & {"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
+
+
+def test_the_speaker_may_change_exactly_its_own_conditions(helm: Path) -> None:
+    """The policy names the condition types the speaker writes (ironlb.api), so the operator's Allocated
+    condition and any other ironlb.io/ type stay out of a speaker's reach."""
+    status = find(render(helm), "ValidatingAdmissionPolicy", "-service-status")
+    listed = "[" + ", ".join(f"'{c}'" for c in SPEAKER_CONDITIONS) + "]"
+    for variable in status["spec"]["variables"]:
+        assert f"!(c.type in {listed})" in variable["expression"]
+    assert CONDITION_ALLOCATED not in SPEAKER_CONDITIONS

@@ -37,9 +37,9 @@ CONDITION_ANNOUNCED = f"{PREFIX}Announced"
 CONDITION_FORWARDING = f"{PREFIX}Forwarding"
 # The condition type the operator reports on Services: False (reason: why) while a request is not met.
 CONDITION_ALLOCATED = f"{PREFIX}Allocated"
-# Every condition type the speaker writes starts so: the chart's admission policy lets the speaker change
-# only conditions of these types on a Service (never its ingress, annotations or others' conditions).
-SPEAKER_CONDITION_PREFIX = PREFIX
+# The condition types the speaker writes: the chart's admission policy lets the speaker change only these on
+# a Service (never its ingress, annotations, the operator's Allocated or other controllers' conditions).
+SPEAKER_CONDITIONS = (CONDITION_ANNOUNCED, CONDITION_FORWARDING)
 
 
 class AnnounceReason(Enum):
