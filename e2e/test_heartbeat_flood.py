@@ -26,7 +26,7 @@ import pytest
 from e2e.lab import lab
 from e2e.lab.config import LOG_DIR
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_hostile_lan import (
     LAB_PY,
     fast_plane_pid,
@@ -50,22 +50,13 @@ PORT = 7946
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A pool announced from every node, once every speaker hears every peer."""
-    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
-    kube.apply(*pool_manifests(POOL, ["203.0.113.216/29"]))
-    yield
-    kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
-    kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
+    yield from announced_pool(kube, POOL, ["203.0.113.216/29"], NODES)
 
 
 @pytest.fixture
 def web(kube: Kube) -> Iterator[str]:
     """A workload with a pod on every node and its LoadBalancer Service."""
-    name = "hb-flood"
-    kube.deploy(name, replicas=3, nodes=list(NODES))
-    kube.apply(service(name, pool=POOL))
-    yield name
-    kube.kubectl("delete", "service", name, "--wait=false")
-    kube.undeploy(name)
+    yield from served_everywhere(kube, "hb-flood", service("hb-flood", pool=POOL), NODES)
 
 
 def key_file(kube: Kube, tmp_path: Path) -> Path:

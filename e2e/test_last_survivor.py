@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import lab, workload
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import service, vip_of
 from e2e.test_speaker_resilience import answers, fenced
 
@@ -25,22 +25,13 @@ SURVIVOR = "node-1"
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A pool announced from every node, once every speaker hears every peer."""
-    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
-    kube.apply(*pool_manifests(POOL, ["203.0.113.224/29"]))
-    yield
-    kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
-    kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
+    yield from announced_pool(kube, POOL, ["203.0.113.224/29"], NODES)
 
 
 @pytest.fixture
 def web(kube: Kube) -> Iterator[str]:
     """A workload with a pod on every node and its LoadBalancer Service."""
-    name = "last-survivor"
-    kube.deploy(name, replicas=3, nodes=list(NODES))
-    kube.apply(service(name, pool=POOL))
-    yield name
-    kube.kubectl("delete", "service", name, "--wait=false")
-    kube.undeploy(name)
+    yield from served_everywhere(kube, "last-survivor", service("last-survivor", pool=POOL), NODES)
 
 
 def test_the_last_survivor_keeps_answering_when_the_api_goes_too(kube: Kube, web: str) -> None:

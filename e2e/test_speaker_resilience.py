@@ -15,7 +15,7 @@ import pytest
 from e2e.lab import lab, netns
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
 from ironlb.core.election import elect
 
@@ -34,22 +34,14 @@ def metric(kube: Kube, node: str, name: str) -> float:
 @pytest.fixture(scope="module", autouse=True)
 def pool(kube: Kube) -> Iterator[None]:
     """A pool announced from every node, once every speaker hears every peer."""
-    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="every speaker in the election")
-    kube.apply(*pool_manifests(POOL, ["203.0.113.160/28"]))
-    yield
-    kube.kubectl("delete", "l2advertisement", POOL, "--ignore-not-found")
-    kube.kubectl("delete", "ipaddresspool", POOL, "--ignore-not-found")
+    yield from announced_pool(kube, POOL, ["203.0.113.160/28"], NODES)
 
 
 @pytest.fixture
 def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     """A workload with a pod on every node and a LoadBalancer Service of the same name."""
     name = "res-" + request.node.name.replace("_", "-")[5:25].strip("-")
-    kube.deploy(name, replicas=3, nodes=list(NODES))
-    kube.apply(service(name, pool=POOL))
-    yield name
-    kube.kubectl("delete", "service", name, "--wait=false")
-    kube.undeploy(name)
+    yield from served_everywhere(kube, name, service(name, pool=POOL), NODES)
 
 
 def secret(kube: Kube) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -125,3 +125,21 @@ def pool_manifests(name: str, addresses: list[str], advertisement: dict[str, Any
     ad = {"apiVersion": "ironlb.io/v1beta1", "kind": "L2Advertisement", "metadata": {"name": name},
           "spec": {"ipAddressPools": [name], **(advertisement or {})}}
     return pool_manifest(name, addresses, **{"autoAssign": False, **spec}), ad
+
+
+def announced_pool(kube: Kube, name: str, addresses: list[str], nodes: tuple[str, ...]) -> Iterator[None]:
+    """A pool (and its advertisement) applied once every speaker of NODES hears every peer; removed after."""
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in nodes), timeout=60, what="every speaker in the election")
+    kube.apply(*pool_manifests(name, addresses))
+    yield
+    kube.kubectl("delete", "l2advertisement", name, "--ignore-not-found")
+    kube.kubectl("delete", "ipaddresspool", name, "--ignore-not-found")
+
+
+def served_everywhere(kube: Kube, name: str, service: dict[str, Any], nodes: tuple[str, ...]) -> Iterator[str]:
+    """A workload NAME with a pod on every one of NODES and SERVICE in front of it; removed after."""
+    kube.deploy(name, replicas=len(nodes), nodes=list(nodes))
+    kube.apply(service)
+    yield name
+    kube.kubectl("delete", "service", name, "--wait=false")
+    kube.undeploy(name)
