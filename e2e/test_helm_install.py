@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,6 +103,84 @@ def test_metrics_are_reviewed_with_the_chart_rbac(kube: Kube, chart_credentials:
         kube.kubectl("delete", "clusterrolebinding", "e2e-prometheus", "--ignore-not-found")
         kube.kubectl("delete", "serviceaccount", "e2e-prometheus", "e2e-stranger", "-n", NS, "--ignore-not-found")
         lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat")
+
+
+def doctor(kube: Kube, kubeconfig: Path, name: str) -> dict[str, Any]:
+    """`ironlb doctor NAME -o json` run with KUBECONFIG: its report."""
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    res = subprocess.run([str(Path(sys.executable).parent / "ironlb"), "doctor", "-n", "default", name, "-o", "json"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    assert res.stdout, res.stderr
+    report: dict[str, Any] = json.loads(res.stdout)
+    return report
+
+
+@pytest.fixture
+def doctor_service(kube: Kube, chart_credentials: tuple[Path, Path]) -> Iterator[str]:
+    """A Service announced by node-1 only, whose speaker runs as the chart runs it: its /metrics on the address the
+    API server reaches the node by (the chart's $(HOST_IP)), behind the chart's default auth (a reviewed token)."""
+    _, speaker = chart_credentials
+    lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
+                         {"IRONLB_METRICS_HOST": lab_node(1).mgmt_ipv4, "IRONLB_METRICS_AUTH": "kubernetes"})
+    wait_for(lambda: kube.exec("node-1", "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
+             timeout=60, what="node-1's speaker ready")
+    kube.apply(*pool_manifests("helm-doctor", ["203.0.113.124/30"],
+                               {"nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node-1"}}]}))
+    kube.deploy("helm-doc", replicas=1, nodes=["node-1"])
+    kube.apply({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "helm-doc", "namespace": "default",
+                             "annotations": {"ironlb.io/address-pool": "helm-doctor"}},
+                "spec": {"type": "LoadBalancer", "selector": {"app": "helm-doc"},
+                         "ports": [{"port": 80, "targetPort": 8080}]}})
+    try:
+        wait_for(lambda: next((c for c in kube.get("service", "helm-doc").get("status", {}).get("conditions") or []
+                               if c["type"] == "ironlb.io/Announced" and c["status"] == "True"
+                               and "from node node-1 " in c["message"]), None), timeout=60,
+                 what="helm-doc announced from node-1")
+        yield "helm-doc"
+    finally:
+        kube.kubectl("delete", "service", "helm-doc", "--wait=false")
+        kube.undeploy("helm-doc")
+        kube.kubectl("delete", "l2advertisement,ipaddresspool", "helm-doctor", "--ignore-not-found")
+        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat")
+
+
+def test_doctor_reads_speaker_metrics_through_the_proxy_by_default(kube: Kube, doctor_service: str) -> None:
+    """The API server's proxy drops the admin's token: doctor sends a token of the chart's ironlb-doctor
+    ServiceAccount in the header the proxy passes on, and reads the announcing speaker's table."""
+    def read() -> dict[str, Any] | None:
+        report = doctor(kube, kube.kubeconfig, doctor_service)
+        return report if report["links"][5]["status"] == "ok" else None
+
+    try:
+        report = wait_for(read, timeout=30, interval=1, what="doctor to read node-1's speaker table")
+    except AssertionError:
+        raise AssertionError(json.dumps(doctor(kube, kube.kubeconfig, doctor_service), indent=1)) from None
+    assert report["links"][5]["summary"] == "203.0.113.124 in node-1's table on eth0"
+    assert "on node-1" in report["links"][4]["summary"] and "speaker alive" in report["links"][4]["summary"]
+    assert report["findings"] == []
+
+
+def test_doctor_without_a_token_says_why_and_does_not_call_the_speaker_down(kube: Kube, doctor_service: str) -> None:
+    """A user who may read everything doctor reads but not create tokens for ironlb-doctor: the speaker refused
+    doctor, and doctor says why (a finding with its reason and the fix) instead of "speaker down"."""
+    kube.kubectl("create", "serviceaccount", "e2e-viewer", "-n", NS, check=False)
+    kube.kubectl("create", "clusterrole", "e2e-viewer", "--verb=get,list",
+                 "--resource=services,nodes,events,pods,serviceaccounts,endpointslices.discovery.k8s.io,"
+                 "ipaddresspools.ironlb.io,l2advertisements.ironlb.io,nodes/proxy,pods/proxy", check=False)
+    kube.kubectl("create", "clusterrolebinding", "e2e-viewer", "--clusterrole=e2e-viewer",
+                 f"--serviceaccount={NS}:e2e-viewer", check=False)
+    try:
+        viewer = lab.token_kubeconfig("e2e-viewer", NS, LAB_DIR / "e2e-viewer.kubeconfig")
+        report = doctor(kube, viewer, doctor_service)
+        assert report["links"][4]["status"] == "ok" and "speaker down" not in report["links"][4]["summary"], report
+        assert report["links"][5]["status"] == "not-checked"
+        assert [(f["reason"], f["token"]) for f in report["findings"]] == [("metrics-need-token", "token-forbidden")]
+        assert "node-1: no-token" in report["findings"][0]["summary"]
+        assert "--resource=serviceaccounts/token --resource-name=ironlb-doctor" in report["findings"][0]["fix"]
+    finally:
+        kube.kubectl("delete", "clusterrolebinding,clusterrole", "e2e-viewer", "--ignore-not-found")
+        kube.kubectl("delete", "serviceaccount", "e2e-viewer", "-n", NS, "--ignore-not-found")
 
 
 def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:

@@ -252,6 +252,20 @@ def test_metrics_auth_has_its_rbac_and_a_reader_role_to_bind(helm: Path) -> None
     assert not [o for o in render(helm) if o["kind"] == "ClusterRoleBinding" and "metrics" in o["metadata"]["name"]]
 
 
+def test_doctor_has_a_service_account_that_may_read_metrics_and_nothing_else(helm: Path) -> None:
+    """`ironlb doctor` requests tokens of <release>-doctor: bound to the metrics-reader role only, no pod uses it."""
+    objs = render(helm)
+    sa = find(objs, "ServiceAccount", "-doctor")
+    assert sa["metadata"]["labels"]["app.kubernetes.io/component"] == "doctor"
+    assert sa["automountServiceAccountToken"] is False
+    bound = [o for o in objs if o["kind"] in ("ClusterRoleBinding", "RoleBinding")
+             and any(s["name"] == sa["metadata"]["name"] for s in o.get("subjects") or [])]
+    assert [(b["kind"], b["roleRef"]["name"]) for b in bound] == [("ClusterRoleBinding", "ironlb-metrics-reader")]
+    assert bound[0]["subjects"] == [{"kind": "ServiceAccount", "name": "ironlb-doctor", "namespace": "ironlb-system"}]
+    for sets in (("metrics.auth=none",), ("metrics.doctor=false",)):
+        assert not [o for o in render(helm, *sets) if o["metadata"]["name"].endswith("-doctor")]
+
+
 def test_metrics_tls_from_a_secret_reaches_both_and_the_monitors_scrape_https(helm: Path) -> None:
     objs = render(helm, "metrics.tlsSecret=ironlb-metrics-tls", "metrics.serviceMonitor.enabled=true",
                   "metrics.serviceMonitor.tlsConfig.serverName=ironlb-metrics")

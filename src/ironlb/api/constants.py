@@ -32,6 +32,11 @@ FORWARDING_KUBE_PROXY = "KubeProxy"
 FORWARDING_NODE_PORT = "NodePort"
 FORWARDING_MODES = (FORWARDING_KUBE_PROXY, FORWARDING_NODE_PORT)
 
+# The header that carries a /metrics bearer token through the API server's pod and node proxy: the API
+# server removes Authorization once it has authenticated the caller, and passes other headers on. The
+# speakers check a token in it exactly as one in Authorization.
+METRICS_TOKEN_HEADER = "X-Ironlb-Authorization"
+
 # Label selector operators (metav1.LabelSelectorRequirement).
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 

@@ -13,8 +13,9 @@ older than STALL_S, so a wedged control loop still fails its liveness probe.
 
 /metrics is rendered on the control loop (the collectors read its state with nothing running beside
 them), at most once per RENDER_EVERY_S: any number of scrapes cost the loop one render per interval.
-With an `authorizer`, /metrics needs a bearer token it accepts (see ironlb.common.httpauth); with `tls`, the
-metrics listener speaks HTTPS (the handshake starts once a connection is admitted, so it counts in the cap).
+With an `authorizer`, /metrics needs a bearer token it accepts (in Authorization, or in the header the API
+server's proxy passes on: see ironlb.common.httpauth); with `tls`, the metrics listener speaks HTTPS (the
+handshake starts once a connection is admitted, so it counts in the cap).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-from ironlb.common.httpauth import Access, Authorizer
+from ironlb.api.constants import METRICS_TOKEN_HEADER
+from ironlb.common.httpauth import Access, Authorizer, credentials
 
 log = logging.getLogger(__name__)
 MAX_HEAD = 8192  # bytes of request line and headers
@@ -47,7 +49,8 @@ RENDER_EVERY_S = 1.0  # scrapes within this of a render share its page
 BEAT_S = 1.0  # how often the control loop tells the health thread it runs, and whether it is ready
 STALL_S = 20.0  # /healthz fails once the control loop has been silent this long
 TEXT = "text/plain; charset=utf-8"
-SINGLE_HEADERS = frozenset({"content-length", "transfer-encoding", "authorization", "host"})
+SINGLE_HEADERS = frozenset({"content-length", "transfer-encoding", "authorization", METRICS_TOKEN_HEADER.lower(),
+                            "host"})
 Response = tuple[int, str, bytes]  # status, content type, body
 Handler = Callable[[str, dict[str, str]], Awaitable[Response]]  # (method, lower-cased headers) -> answer
 
@@ -298,7 +301,7 @@ class HealthServer:
 
     async def _metrics(self, _: str, headers: dict[str, str]) -> Response:
         if self.authorizer is not None:
-            access = await self.authorizer.check(headers.get("authorization"))
+            access = await self.authorizer.check(credentials(headers))
             if access is not Access.ALLOWED:
                 self.metrics.count(Refusal(access.value))
                 return access.status, TEXT, f"{access.value}\n".encode()

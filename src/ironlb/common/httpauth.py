@@ -5,6 +5,9 @@ As kube-rbac-proxy does: the token must authenticate to the API server, and its 
 briefly (by a hash of the token, never the token itself) in a bounded cache; reviews in flight and reviews
 per second are bounded, so anyone on the network can cost the API server at most REVIEW_RATE reviews a
 second per component (beyond it, an unknown token is answered 503 without asking).
+
+The token may come in `Authorization` or, through the API server's proxy (which strips Authorization),
+in METRICS_TOKEN_HEADER: either way it is the same token, reviewed the same way.
 """
 
 from __future__ import annotations
@@ -14,10 +17,11 @@ import hashlib
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import Enum
 from typing import Any, Protocol
 
+from ironlb.api.constants import METRICS_TOKEN_HEADER
 from ironlb.common.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -117,6 +121,11 @@ def bearer_token(authorization: str | None) -> str | None:
     scheme, _, token = (authorization or "").strip().partition(" ")
     token = token.strip()
     return token if scheme.lower() == "bearer" and token else None
+
+
+def credentials(headers: Mapping[str, str]) -> str | None:
+    """The header holding a request's token (lower-cased names): Authorization, else METRICS_TOKEN_HEADER."""
+    return headers.get("authorization") or headers.get(METRICS_TOKEN_HEADER.lower()) or None
 
 
 class TokenReviewAuthorizer:

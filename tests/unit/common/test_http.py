@@ -14,6 +14,7 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
+from ironlb.api.constants import METRICS_TOKEN_HEADER
 from ironlb.common import http as http_mod
 from ironlb.common.http import HealthServer, Refusal
 from ironlb.common.httpauth import Access
@@ -145,6 +146,7 @@ async def test_a_request_line_then_a_keep_alive_connection_at_stop_logs_no_trace
     b"GET /healthz HTTP/1.1\r\nContent-Length: 0\r\nContent-Length: 0\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nX-Ironlb-Authorization: Bearer a\r\nx-ironlb-authorization: Bearer b\r\n\r\n",
     b"GET /healthz HTTP/1.1\r\nno colon here\r\n\r\n",
 ])
 async def test_a_repeated_content_length_or_a_malformed_header_is_refused(server: HealthServer, head: bytes) -> None:
@@ -250,6 +252,39 @@ async def test_metrics_need_a_token_the_authorizer_accepts(capped: tuple[HealthS
     assert server.metrics.refused[Refusal.NO_TOKEN] == 1 and server.metrics.refused[Refusal.FORBIDDEN] == 1
     (healthz,) = await asyncio.to_thread(get, server.port, "/healthz")  # health needs none
     assert healthz[0] == 200
+
+
+def get_headers(port: int, headers: dict[str, str]) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        conn.request("GET", "/metrics", headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+async def test_a_token_in_the_header_the_api_server_proxy_passes_on_is_checked_the_same_way(
+        capped: tuple[HealthServer, Gate]) -> None:
+    """The API server's proxy strips Authorization: the same token may come in X-Ironlb-Authorization, and the
+    authorizer decides on it as on Authorization (never a way around the review)."""
+    server, gate = capped
+    seen: list[str | None] = []
+    check = gate.check
+
+    async def spy(authorization: str | None) -> Access:
+        seen.append(authorization)
+        return await check(authorization)
+
+    gate.check = spy  # type: ignore[method-assign]
+    answers = [await asyncio.to_thread(get_headers, server.port, h) for h in (
+        {METRICS_TOKEN_HEADER: "Bearer good"}, {METRICS_TOKEN_HEADER: "Bearer forged"},
+        {METRICS_TOKEN_HEADER: "Bearer known"}, {METRICS_TOKEN_HEADER: ""},
+        {"Authorization": "Bearer known", METRICS_TOKEN_HEADER: "Bearer good"})]
+    assert [status for status, _ in answers] == [200, 401, 403, 401, 403]
+    # Every request was put to the authorizer; with both headers, Authorization is the one judged.
+    assert seen == ["Bearer good", "Bearer forged", "Bearer known", None, "Bearer known"]
+    assert server.metrics.refused[Refusal.UNAUTHENTICATED] == 1 and server.metrics.refused[Refusal.FORBIDDEN] == 2
 
 
 class SlowCollector:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from ironlb.api.constants import METRICS_TOKEN_HEADER
 from ironlb.common import httpauth
-from ironlb.common.httpauth import Access, DecisionCache, TokenReviewAuthorizer, bearer_token
+from ironlb.common.httpauth import Access, DecisionCache, TokenReviewAuthorizer, bearer_token, credentials
 
 
 class FakeApi:
@@ -97,3 +98,20 @@ async def test_unknown_tokens_cost_the_api_server_a_bounded_rate() -> None:
     clock.now += 1.0  # a second later: REVIEW_RATE more
     assert await auth.check("Bearer prom-token") is Access.ALLOWED
     assert await auth.check("Bearer forged-0") is Access.UNAUTHENTICATED  # cached: costs nothing
+
+
+async def test_the_proxied_header_carries_a_token_through_the_same_review() -> None:
+    """X-Ironlb-Authorization (what passes the API server's proxy) is reviewed, cached and bounded like
+    Authorization: an unknown or unauthorised token in it is refused, after asking the API server."""
+    proxied = METRICS_TOKEN_HEADER.lower()
+    assert credentials({proxied: "Bearer a"}) == "Bearer a" and credentials({}) is None
+    assert credentials({"authorization": "Bearer a", proxied: "Bearer b"}) == "Bearer a"
+    api = FakeApi()
+    auth = TokenReviewAuthorizer(api)
+    answers = [await auth.check(credentials({proxied: f"Bearer {t}"})) for t in ("forged", "other", "prom-token")]
+    assert answers == [Access.UNAUTHENTICATED, Access.FORBIDDEN, Access.ALLOWED]
+    assert [path for path, _ in api.calls] == [httpauth.TOKEN_REVIEWS, httpauth.TOKEN_REVIEWS,
+                                               httpauth.ACCESS_REVIEWS, httpauth.TOKEN_REVIEWS,
+                                               httpauth.ACCESS_REVIEWS]
+    assert await auth.check(credentials({"authorization": "Bearer prom-token"})) is Access.ALLOWED
+    assert len(api.calls) == 5  # the same token in either header: one cached decision

@@ -12,7 +12,8 @@ EXAMPLES = """walks the chain in order and stops at the first broken link, with 
   5 announcing node (and whether its speaker is alive)   6 speaker's table and answers
   7 ready endpoints  8 forwarding on the node
 Read-only: it uses your kubeconfig, reads speakers' /metrics through the API server proxy (never
-SSH), and says what it could not check.
+SSH) with a short-lived token of the chart's <release>-doctor ServiceAccount (one TokenRequest per
+run: you need create on serviceaccounts/token for it), and says what it could not check.
 
 examples:
   {prog} doctor web                   # Service web in the current context's namespace

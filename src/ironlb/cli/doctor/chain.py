@@ -11,6 +11,7 @@ from typing import Any
 
 from ironlb.api.service import Handling, handling
 from ironlb.cli.doctor.context import Context
+from ironlb.cli.doctor.findings import metrics_findings
 from ironlb.cli.doctor.model import Link, LinkId, Mark, Report
 from ironlb.cli.doctor.path import check_announcer, check_endpoints, check_forwarding, check_speaker_table
 from ironlb.speaker.desired import NodeEligibility
@@ -174,4 +175,4 @@ def diagnose(facts: Mapping[str, Any]) -> Report:
         if link.mark is Mark.FAILED:
             break
     links += [Link(LinkId(n), Mark.NOT_REACHED, "not reached") for n in range(len(links) + 1, len(CHECKS) + 1)]
-    return Report(ctx.key, ctx.ips, tuple(links))
+    return Report(ctx.key, ctx.ips, tuple(links), metrics_findings(ctx))

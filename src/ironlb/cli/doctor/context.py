@@ -7,8 +7,11 @@ function, unit-tested with scenario tables:
     lbClass: the loadBalancerClass IronLB serves (None: Services without one)
     pools, advertisements, nodes: every IPAddressPool, L2Advertisement, Node
     slices: the Service's EndpointSlices; events: Events about the Service
-    speakers: node -> {"samples": [{"name", "labels", "value"}], "families": [...]} or {"error": "..."};
+    speakers: node -> {"samples": [{"name", "labels", "value"}], "families": [...]} or {"error": "..."}, with
+              "refused": the speaker's refusal (ironlb.common.httpauth.Access) when it answered 401/403/503;
               a node absent from it was not scraped
+    metricsToken: {"outcome": TokenOutcome value, "serviceAccount": "ns/name", "error": "..."}: doctor's
+              token for the speakers' /metrics (never the token itself)
 """
 
 from __future__ import annotations
@@ -123,8 +126,8 @@ class Context:
 
     @property
     def scrape_path_works(self) -> bool:
-        """True when at least one speaker's metrics were read (so an unreadable one is down, not unreachable)."""
-        return any("samples" in s for s in (self.facts.get("speakers") or {}).values())
+        """True when at least one speaker answered (so a silent one is down, not unreachable)."""
+        return any("samples" in s or "refused" in s for s in (self.facts.get("speakers") or {}).values())
 
     def samples(self, node: str, name: str) -> list[Mapping[str, Any]]:
         """NODE's speaker's samples of metric NAME."""

@@ -1,26 +1,35 @@
 """The thin API-reading layer of `ironlb doctor`: plain objects from the API, speakers' metrics by proxy.
 
-Read-only: only GETs, with the user's kubeconfig. Speakers' /metrics are read through the API server
-(pod proxy when the speaker runs as a Pod, else node proxy), never by logging in to a node.
+Read-only: GETs with the user's kubeconfig, and one TokenRequest (which stores nothing). Speakers' /metrics
+are read through the API server (pod proxy when the speaker runs as a Pod, else node proxy), never by
+logging in to a node. The proxy drops the user's own Authorization header, so doctor asks for a short-lived
+token of the chart's <release>-doctor ServiceAccount (which may read /metrics and nothing else) and sends
+it in METRICS_TOKEN_HEADER, which the proxy passes on and the speakers review as they would Authorization.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
+from urllib3.exceptions import HTTPError
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
+from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, METRICS_TOKEN_HEADER, VERSION
 from ironlb.cli.doctor.context import nodes_to_scrape
+from ironlb.cli.doctor.model import TokenOutcome
+from ironlb.common.httpauth import Access
 
 TIMEOUT = 5.0  # seconds per API call
 SCRAPE_TIMEOUT = 3.0
 SPEAKER_SELECTOR = "app.kubernetes.io/component=speaker"
+DOCTOR_SELECTOR = "app.kubernetes.io/name=ironlb,app.kubernetes.io/component=doctor"  # the chart's labels
+TOKEN_SECONDS = 600  # the shortest lifetime the API server grants: the token outlives one run by little
 
 
 def _raw(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -59,8 +68,63 @@ def gather(api: client.ApiClient, namespace: str, name: str, lb_class: str | Non
                   field_selector=f"involvedObject.kind=Service,involvedObject.name={name}")["items"]
     # An earlier Service of the same name is another object: its Events are not this one's.
     facts["events"] = [e for e in events if (e.get("involvedObject") or {}).get("uid") in (None, uid)]
-    facts["speakers"] = scrape_speakers(core, nodes_to_scrape(facts), metrics_port)
+    nodes = nodes_to_scrape(facts)
+    pods = _speaker_pods(core) if nodes else {}
+    token = request_token(core, sorted({ns for ns, _ in pods.values()})) if nodes else MetricsToken(
+        TokenOutcome.NOT_NEEDED)
+    facts["metricsToken"] = token.as_fact()
+    facts["speakers"] = scrape_speakers(core, nodes, metrics_port, pods, token.headers())
     return facts
+
+
+@dataclass(frozen=True)
+class MetricsToken:
+    """A token for the speakers' /metrics, or why there is none."""
+
+    outcome: TokenOutcome
+    service_account: str = ""  # namespace/name
+    error: str = ""
+    token: str = field(default="", repr=False)
+
+    def headers(self) -> dict[str, str]:
+        """The header that carries it through the API server's proxy (none without a token)."""
+        return {METRICS_TOKEN_HEADER: f"Bearer {self.token}"} if self.token else {}
+
+    def as_fact(self) -> dict[str, str]:
+        """What the verdict reads (never the token itself)."""
+        return {"outcome": self.outcome.value, "serviceAccount": self.service_account, "error": self.error}
+
+
+def _api_error(exc: Exception) -> str:
+    return f"{exc.status} {exc.reason}".strip() if isinstance(exc, ApiException) else type(exc).__name__
+
+
+def request_token(core: client.CoreV1Api, namespaces: Sequence[str] = ()) -> MetricsToken:
+    """A TokenRequest token of IronLB's doctor ServiceAccount (found by its labels, like the speakers; one in
+    NAMESPACES, where the speakers run, first), or why none could be had."""
+    try:
+        found = _raw(core.list_service_account_for_all_namespaces, label_selector=DOCTOR_SELECTOR)["items"]
+    except (ApiException, HTTPError, OSError) as exc:
+        forbidden = isinstance(exc, ApiException) and exc.status == 403
+        return MetricsToken(TokenOutcome.CANNOT_LIST if forbidden else TokenOutcome.FAILED, error=_api_error(exc))
+    accounts = sorted(((a["metadata"]["namespace"], a["metadata"]["name"]) for a in found),
+                      key=lambda a: (a[0] not in namespaces, a))
+    if not accounts:
+        return MetricsToken(TokenOutcome.NO_SERVICE_ACCOUNT)
+    namespace, name = accounts[0]
+    body = client.AuthenticationV1TokenRequest(  # no audiences: the API server's own, which TokenReview accepts
+        api_version="authentication.k8s.io/v1", kind="TokenRequest",
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS))
+    where = f"{namespace}/{name}"
+    try:
+        answer = _raw(core.create_namespaced_service_account_token, name, namespace, body)
+    except (ApiException, HTTPError, OSError) as exc:
+        status = exc.status if isinstance(exc, ApiException) else None
+        outcome = {403: TokenOutcome.FORBIDDEN, 404: TokenOutcome.NO_SERVICE_ACCOUNT}.get(status or 0,
+                                                                                          TokenOutcome.FAILED)
+        return MetricsToken(outcome, where, _api_error(exc))
+    token = str((answer.get("status") or {}).get("token") or "")
+    return MetricsToken(TokenOutcome.ISSUED if token else TokenOutcome.FAILED, where, token=token)
 
 
 def _speaker_pods(core: client.CoreV1Api) -> dict[str, tuple[str, str]]:
@@ -73,28 +137,41 @@ def _speaker_pods(core: client.CoreV1Api) -> dict[str, tuple[str, str]]:
             if (p.get("spec") or {}).get("nodeName") and (p.get("status") or {}).get("phase") == "Running"}
 
 
-def _scrape(core: client.CoreV1Api, node: str, pod: tuple[str, str] | None, port: int) -> dict[str, Any]:
+def _scrape(core: client.CoreV1Api, node: str, pod: tuple[str, str] | None, port: int,
+            headers: Mapping[str, str]) -> dict[str, Any]:
+    extra = {"_preload_content": False, "_request_timeout": SCRAPE_TIMEOUT, "_headers": dict(headers)}
     try:
         if pod:
-            resp = core.connect_get_namespaced_pod_proxy_with_path(
-                f"{pod[1]}:{port}", pod[0], "metrics", _preload_content=False, _request_timeout=SCRAPE_TIMEOUT)
+            resp = core.connect_get_namespaced_pod_proxy_with_path(f"{pod[1]}:{port}", pod[0], "metrics", **extra)
         else:
-            resp = core.connect_get_node_proxy_with_path(f"{node}:{port}", "metrics", _preload_content=False,
-                                                         _request_timeout=SCRAPE_TIMEOUT)
+            resp = core.connect_get_node_proxy_with_path(f"{node}:{port}", "metrics", **extra)
         return parse_metrics(resp.data.decode())
     except ApiException as exc:
-        return {"error": f"{'pod' if pod else 'node'} proxy: {exc.status} {exc.reason}".strip()}
+        out = {"error": f"{'pod' if pod else 'node'} proxy: {exc.status} {exc.reason}".strip()}
+        if (refused := refusal(exc)) is not None:  # the speaker answered: up, but it would not show its metrics
+            out["refused"] = refused.value
+        return out
     except Exception as exc:  # a timeout, a refused connection, garbage: the speaker did not answer
         return {"error": f"{'pod' if pod else 'node'} proxy: {type(exc).__name__}"}
 
 
-def scrape_speakers(core: client.CoreV1Api, nodes: list[str], port: int) -> dict[str, Mapping[str, Any]]:
-    """Node -> its speaker's parsed metrics, or the error reading them."""
+def refusal(exc: ApiException) -> Access | None:
+    """The speaker's own refusal (its status and one-word body), else None (the API server's, or a proxy error)."""
+    try:
+        access = Access(str(exc.body or "").strip())
+    except ValueError:
+        return None
+    return access if access is not Access.ALLOWED and access.status == exc.status else None
+
+
+def scrape_speakers(core: client.CoreV1Api, nodes: list[str], port: int, pods: Mapping[str, tuple[str, str]],
+                    headers: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
+    """Node -> its speaker's parsed metrics (PODS: where speakers run as Pods; HEADERS: doctor's token), or the
+    error reading them."""
     if not nodes:
         return {}
-    pods = _speaker_pods(core)
     with ThreadPoolExecutor(min(8, len(nodes))) as pool:
-        results = pool.map(lambda n: _scrape(core, n, pods.get(n), port), nodes)
+        results = pool.map(lambda n: _scrape(core, n, pods.get(n), port, headers), nodes)
         return dict(zip(nodes, results, strict=True))
 
 

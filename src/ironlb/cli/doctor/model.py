@@ -21,6 +21,39 @@ class Mark(Enum):
     NOT_REACHED = "not-reached"  # after the first broken link
 
 
+class TokenOutcome(Enum):
+    """Doctor's token for the speakers' /metrics (the chart's <release>-doctor ServiceAccount), or why it has none."""
+
+    ISSUED = "issued"
+    NOT_NEEDED = "not-needed"  # no speaker to read
+    NO_SERVICE_ACCOUNT = "no-service-account"  # none labelled app.kubernetes.io/component=doctor (or it went)
+    CANNOT_LIST = "cannot-list-service-accounts"  # the user may not list ServiceAccounts
+    FORBIDDEN = "token-forbidden"  # the user may not create serviceaccounts/token for it
+    FAILED = "token-failed"  # the API server did not answer the request
+
+
+class FindingReason(Enum):
+    """Why a finding beside the chain was made (JSON findings[].reason: scripts and tests read this)."""
+
+    METRICS_NEED_TOKEN = "metrics-need-token"  # speakers answered but refused doctor, which had no token
+    METRICS_TOKEN_REFUSED = "metrics-token-refused"  # speakers answered but refused the token doctor was given
+
+
+@dataclass(frozen=True)
+class Finding:
+    """Something doctor could not do, and how to let it: said apart from the chain's links."""
+
+    reason: FindingReason
+    summary: str
+    fix: str = ""
+    token: TokenOutcome | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The finding for `-o json`."""
+        return {"reason": self.reason.value, "summary": self.summary, "fix": self.fix or None,
+                "token": self.token.value if self.token else None}
+
+
 class LinkId(Enum):
     """The links of the chain, in the order they are walked (value = number)."""
 
@@ -80,6 +113,7 @@ class Report:
     service: str
     ips: tuple[str, ...]
     links: tuple[Link, ...]
+    findings: tuple[Finding, ...] = ()
 
     @property
     def failed(self) -> Link | None:
@@ -102,7 +136,8 @@ class Report:
         failed = self.failed
         return {"service": self.service, "ips": list(self.ips), "healthy": failed is None,
                 "failedLink": None if failed is None else failed.id.value, "exitCode": self.exit_code,
-                "links": [link.as_json() for link in self.links], "notChecked": list(self.not_checked)}
+                "links": [link.as_json() for link in self.links], "notChecked": list(self.not_checked),
+                "findings": [f.as_json() for f in self.findings]}
 
 
 EXIT_CODES_HELP = "exit codes:\n  0   healthy\n  1   the API could not be read\n" + "".join(

@@ -20,6 +20,7 @@ class SpeakerState(Enum):
     """A speaker as doctor saw it through the API server proxy."""
 
     UP = "its /metrics answered"
+    REFUSED = "its /metrics answered, but refused doctor"  # alive; what it knows is unread (see the findings)
     DOWN = "its /metrics did not answer (while other speakers' did)"
     UNKNOWN = "its /metrics could not be read"
 
@@ -29,6 +30,8 @@ def speaker_state(ctx: Context, node: str) -> SpeakerState:
     scraped = ctx.speaker(node)
     if scraped is not None and "samples" in scraped:
         return SpeakerState.UP
+    if scraped is not None and "refused" in scraped:
+        return SpeakerState.REFUSED
     return SpeakerState.DOWN if scraped is not None and ctx.scrape_path_works else SpeakerState.UNKNOWN
 
 
@@ -37,7 +40,10 @@ def _evidence(ctx: Context, node: str) -> str:
     if state is SpeakerState.UP:
         alive = ctx.samples(node, "ironlb_speaker_alive_peers")
         return "speaker alive" + (f", hears {alive[0]['value']:.0f} speakers" if alive else "")
-    error = (ctx.speaker(node) or {}).get("error")
+    scraped = ctx.speaker(node) or {}
+    if state is SpeakerState.REFUSED:
+        return f"speaker alive (its /metrics refused doctor: {scraped['refused']})"
+    error = scraped.get("error")
     return f"{state.value}{f' ({error})' if error else ''}"
 
 
@@ -110,6 +116,9 @@ def check_speaker_table(ctx: Context) -> Link:
     ok, unchecked, details = [], [], []
     for ip, (node, _) in ctx.announcers.items():
         scraped = ctx.speaker(node) or {}
+        if "refused" in scraped:
+            unchecked.append(f"{node}'s speaker refused doctor its metrics ({scraped['refused']}: see the findings)")
+            continue
         if "samples" not in scraped:
             unchecked.append(f"{node}'s speaker metrics could not be read through the API server proxy"
                              + (f" ({scraped['error']})" if scraped.get("error") else ""))

@@ -23,6 +23,10 @@ def human(report: Report, verbose: bool = False) -> str:
             out += [f"       {line}" for line in link.details]
         if link.fix:
             out.append(f"       fix: {link.fix}")
+    for finding in report.findings:
+        out.append(f" ! {finding.summary}")
+        if finding.fix:
+            out.append(f"       fix: {finding.fix}")
     failed = report.failed
     out.append("")
     out.append("healthy" if failed is None else
