@@ -171,7 +171,7 @@ def test_doctor_without_a_token_says_why_and_does_not_call_the_speaker_down(kube
     kube.kubectl("create", "clusterrolebinding", "e2e-viewer", "--clusterrole=e2e-viewer",
                  f"--serviceaccount={NS}:e2e-viewer", check=False)
     try:
-        viewer = lab.token_kubeconfig("e2e-viewer", NS, LAB_DIR / "e2e-viewer.kubeconfig")
+        viewer = identity.token_kubeconfig("e2e-viewer", NS, LAB_DIR / "e2e-viewer.kubeconfig")
         report = doctor(kube, viewer, doctor_service)
         assert report["links"][4]["status"] == "ok" and "speaker down" not in report["links"][4]["summary"], report
         assert report["links"][5]["status"] == "not-checked"
