@@ -22,6 +22,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from ironlb.api.constants import METRICS_TOKEN_HEADER
+from ironlb.common.correlator import TokenBucket
 from ironlb.common.throttle import Throttle
 
 log = logging.getLogger(__name__)
@@ -98,24 +99,6 @@ class DecisionCache:
         return len(self._entries)
 
 
-class Bucket:
-    """A token bucket: RATE a second, BURST at most saved up."""
-
-    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self._tokens, self._at = float(burst), clock()
-
-    def take(self) -> bool:
-        """True (and one fewer) if one is left."""
-        now = self.clock()
-        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
-        self._at = now
-        if self._tokens < 1.0:
-            return False
-        self._tokens -= 1.0
-        return True
-
-
 def bearer_token(authorization: str | None) -> str | None:
     """The token of an `Authorization: Bearer <token>` header, or None."""
     scheme, _, token = (authorization or "").strip().partition(" ")
@@ -136,7 +119,7 @@ class TokenReviewAuthorizer:
         self.api, self.path, self.verb = api, path, verb
         self.cache = DecisionCache(clock)
         self._reviews = asyncio.Semaphore(MAX_REVIEWS)
-        self._budget = Bucket(REVIEW_RATE, REVIEW_BURST, clock)
+        self._budget = TokenBucket(REVIEW_BURST, 1.0 / REVIEW_RATE, clock())
         self._log = Throttle(60.0)
 
     async def check(self, authorization: str | None) -> Access:
@@ -152,7 +135,8 @@ class TokenReviewAuthorizer:
         async with self._reviews:
             if (cached := self.cache.get(key)) is not None:  # answered while this request waited
                 return cached
-            if not self._budget.take():  # a stream of unknown tokens: the API server is not asked for each
+            # A stream of unknown tokens: the API server is not asked for each.
+            if not self._budget.take(self.cache.clock()):
                 return Access.UNAVAILABLE
             access = await asyncio.to_thread(self.review, token)
         self.cache.put(key, access)

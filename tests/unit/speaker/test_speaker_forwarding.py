@@ -190,7 +190,7 @@ def test_ranges_of_the_other_family_do_not_open_a_family() -> None:
 
 
 def test_invalid_source_ranges_are_refused_with_a_reason_and_never_open_the_service() -> None:
-    bad = ("not-a-cidr", "10.0.0.0/33", None, "\x1b[31mred\x1b[0m", "192.0.2.0/24")
+    bad = ("not-a-cidr", "198.51.100.0/33", None, "\x1b[31mred\x1b[0m", "192.0.2.0/24")
     result = plan(snap(ranged(bad)), "n1", [VIP4, VIP6])
     assert {f.vip: f.sources for f in result.forwards} == {VIP4: ("192.0.2.0/24",), VIP6: ()}
     service_plan = result.services["ns/web"]

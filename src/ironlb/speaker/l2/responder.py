@@ -165,26 +165,27 @@ class Responder:
         return self.stats
 
     def _refilter(self) -> None:
-        # Past MAX_FILTERED_IPS the filter passes all ARP: no new program while the count stays past it.
-        if len(self._owned4) > bpf.MAX_FILTERED_IPS:
-            if self._filtered is not None:
-                self._filtered = None
-                self._swap(self.arp, bpf.ARP_PROGRAM)
-            return
-        owned4 = sorted(self._owned4)
-        if owned4 != self._filtered:
-            self._filtered = owned4 if self._swap(self.arp, bpf.arp_program(owned4)) else None
+        self._filtered = self._narrowed(self.arp, self._owned4, self._filtered, bpf.MAX_FILTERED_IPS,
+                                        bpf.ARP_PROGRAM, bpf.arp_program)
 
     def _refilter6(self) -> None:
         assert self.ndp is not None
-        if len(self._owned6) > bpf.MAX_FILTERED_IPV6:
-            if self._filtered6 is not None:
-                self._filtered6 = None
-                self._swap(self.ndp, bpf.NDP_PROGRAM)
-            return
-        owned6 = sorted(self._owned6)
-        if owned6 != self._filtered6:
-            self._filtered6 = owned6 if self._swap(self.ndp, bpf.ndp_program(owned6)) else None
+        self._filtered6 = self._narrowed(self.ndp, self._owned6, self._filtered6, bpf.MAX_FILTERED_IPV6,
+                                         bpf.NDP_PROGRAM, bpf.ndp_program)
+
+    def _narrowed(self, io: PacketIO, owned: set[str], current: list[str] | None, limit: int,
+                  pass_all: list[bpf.Instruction], build: Callable[[list[str]], list[bpf.Instruction]]
+                  ) -> list[str] | None:
+        """The owned IPs IO's filter names now (None: it passes every frame). Past LIMIT the filter passes all,
+        swapped in once, not again while the count stays past it; else a new program only when the set changed."""
+        if len(owned) > limit:
+            if current is not None:
+                self._swap(io, pass_all)
+            return None
+        wanted = sorted(owned)
+        if wanted == current:
+            return current
+        return wanted if self._swap(io, build(wanted)) else None
 
     def _swap(self, io: PacketIO, program: list[bpf.Instruction]) -> bool:
         """Put PROGRAM on IO's socket; a refusal (all frames pass then) is counted, and logged the first time."""
