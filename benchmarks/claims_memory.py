@@ -28,11 +28,11 @@ from typing import TypeVar
 
 from benchmarks._figures import report
 from benchmarks.speaker_scale import everything
+from ironlb.speaker.control.fastproc import CHUNK
 from ironlb.speaker.fast.claims import Claims, ClaimTable, claims_of
 from ironlb.speaker.fast.nodeindex import NodeIndex
-from ironlb.speaker.fast.remote import CHUNK
-from ironlb.speaker.incremental import IncrementalDesired
-from ironlb.speaker.ranking import Table
+from ironlb.speaker.state.incremental import IncrementalDesired
+from ironlb.speaker.state.ranking import Table
 
 ME, PEER = "node-1", "node-2"
 T = TypeVar("T")

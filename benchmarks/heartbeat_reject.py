@@ -14,8 +14,8 @@ import os
 import socket
 import time
 
-from ironlb.speaker.liveness.protocol import Heartbeat, KeySet, Kind, encode
-from ironlb.speaker.liveness.transport import Liveness
+from ironlb.speaker.fast.liveness.protocol import Heartbeat, KeySet, Kind, encode
+from ironlb.speaker.fast.liveness.transport import Liveness
 
 N = 100_000
 PEER, PORT = "192.0.2.12", 7946

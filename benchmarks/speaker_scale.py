@@ -35,7 +35,7 @@ from typing import Any
 from benchmarks._figures import percentile, report
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
-from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 PORT = 7950  # not the lab speakers' 7946: they may run alongside
 KEY = b"speaker-scale-benchmark-key-0123456789abcdef"
@@ -92,8 +92,8 @@ class NullStatus:
 def make_speaker(args: argparse.Namespace) -> Any:
     """The real Speaker, its informers replaced by a synthetic feed through the same callback."""
     from ironlb.common.kubeapi import Client, ClusterConfig
-    from ironlb.speaker.app import Speaker
-    from ironlb.speaker.forward import ForwardingSettings
+    from ironlb.speaker.control.app import Speaker
+    from ironlb.speaker.control.forward import ForwardingSettings
 
     class Informer:
         def __init__(self) -> None:
@@ -233,8 +233,8 @@ class GcPauses:
 async def speaker_role(args: argparse.Namespace) -> None:
     """Run the speaker under test; print its figures as JSON."""
     from ironlb.common.http import HealthServer
+    from ironlb.speaker.control.metrics import registry_for
     from ironlb.speaker.fast.child import rss_mb  # this process's, as the fast plane measures its own
-    from ironlb.speaker.metrics import registry_for
 
     sp = make_speaker(args)
     pauses = GcPauses()
@@ -295,8 +295,8 @@ async def peer_role(args: argparse.Namespace) -> None:
     """A real peer's heartbeats: timestamp node-1's, count its deaths; print figures on SIGTERM."""
     import signal
 
-    from ironlb.speaker.liveness.membership import PeerState
-    from ironlb.speaker.liveness.transport import Liveness
+    from ironlb.speaker.fast.liveness.membership import PeerState
+    from ironlb.speaker.fast.liveness.transport import Liveness
 
     arrivals: list[float] = []
     deaths: list[float] = []

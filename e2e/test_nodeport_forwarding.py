@@ -22,7 +22,7 @@ pytestmark = pytest.mark.lab
 POOL = "e2e-fwd"
 NODES = ("node-1", "node-2", "node-3")
 NODE_IPS = {"node-1": "192.0.2.11", "node-2": "192.0.2.12", "node-3": "192.0.2.13"}
-MARK = "mark=1048576"  # ironlb.speaker.forward.nft.MARK on the connection
+MARK = "mark=1048576"  # ironlb.speaker.control.forward.nft.MARK on the connection
 # A second address of the client namespace on the node segment, outside the Service's source ranges.
 OUTSIDER_V4, OUTSIDER_V6 = "192.0.2.200", "2001:db8::200"
 

@@ -14,7 +14,7 @@ import socket
 import time
 
 from e2e.lab.arpprobe import _iface_mac
-from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_COUNT, MAX_SECONDS = 100_000, 30.0
 

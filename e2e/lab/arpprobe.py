@@ -14,7 +14,7 @@ import select
 import socket
 import time
 
-from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.fast.l2 import packets as pk
 
 
 def _iface_mac(iface: str) -> bytes:

@@ -15,7 +15,7 @@ import socket
 import time
 
 from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
-from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.fast.l2 import packets as pk
 
 
 def main() -> None:

@@ -17,7 +17,7 @@ import socket
 import time
 
 from e2e.lab.arpprobe import _iface_ipv4, _iface_mac, _link_local
-from ironlb.speaker.l2 import packets as pk
+from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_FRAMES, MAX_SECONDS = 500_000, 15.0
 ARP_TARGETS, NDP_TARGETS = "198.51.100.128/25", "2001:db8:ffff:dead::/64"

@@ -18,7 +18,7 @@ import socket
 import time
 from pathlib import Path
 
-from ironlb.speaker.liveness.protocol import Heartbeat, Kind, encode
+from ironlb.speaker.fast.liveness.protocol import Heartbeat, Kind, encode
 
 MAX_SECONDS, MAX_SENT = 60.0, 20_000_000
 LAB_NETS = (ipaddress.ip_network("192.0.2.0/24"), ipaddress.ip_network("2001:db8::/32"))

@@ -179,7 +179,7 @@ def test_operator_lease_belongs_to_the_release(helm: Path) -> None:
 
 
 def test_heartbeat_timings_reach_the_speaker_and_parse_there(helm: Path) -> None:
-    from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
+    from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
     from ironlb.speaker.main import parse_args
 
     speaker = env(find(render(helm), "DaemonSet", "-speaker"))  # the chart's defaults are the speaker's

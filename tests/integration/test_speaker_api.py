@@ -17,9 +17,9 @@ from ironlb.common import kubeapi
 from ironlb.common.events import EventNotFound, KubeEventSink
 from ironlb.common.informer import Informer, ResourceListWatch
 from ironlb.common.kubeapi import CONFIGMAPS, EVENTS, SECRETS, ApiError
-from ironlb.speaker.keys import KeyWatcher, read_key
-from ironlb.speaker.liveness.protocol import KeySet
-from ironlb.speaker.presence import Presence
+from ironlb.speaker.control.keys import KeyWatcher, read_key
+from ironlb.speaker.control.presence import Presence
+from ironlb.speaker.fast.liveness.protocol import KeySet
 
 pytestmark = pytest.mark.lab
 NS = "speaker-api"

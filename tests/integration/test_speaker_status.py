@@ -14,8 +14,8 @@ from e2e.lab.testing import Kube
 from ironlb.api.service import CONDITION_ANNOUNCED as ANNOUNCED
 from ironlb.api.service import CONDITION_FORWARDING as FORWARDING
 from ironlb.common import kubeapi
-from ironlb.speaker import status
-from ironlb.speaker.status import StatusReporter
+from ironlb.speaker.control import status
+from ironlb.speaker.control.status import StatusReporter
 
 pytestmark = pytest.mark.lab
 NAME = "status-writes"

@@ -14,15 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ironlb.common import kubeapi, listen
 from ironlb.common.logs import setup_logging
-from ironlb.speaker import presence
-from ironlb.speaker.app import Speaker
-from ironlb.speaker.fencing import ApiLossPolicy
-from ironlb.speaker.forward import ForwardingSettings
-from ironlb.speaker.join import KUBE_PROXY_METRICS_URL
-from ironlb.speaker.keys import KeyWatcher, read_key
-from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
-from ironlb.speaker.metrics import registry_for
-from ironlb.speaker.reannounce import reannounce_every
+from ironlb.speaker.control import presence
+from ironlb.speaker.control.app import Speaker
+from ironlb.speaker.control.fencing import ApiLossPolicy
+from ironlb.speaker.control.forward import ForwardingSettings
+from ironlb.speaker.control.join import KUBE_PROXY_METRICS_URL
+from ironlb.speaker.control.keys import KeyWatcher, read_key
+from ironlb.speaker.control.metrics import registry_for
+from ironlb.speaker.control.reannounce import reannounce_every
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 log = logging.getLogger("ironlb.speaker")
 

@@ -9,10 +9,10 @@ from prometheus_client import generate_latest
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.gather import parse_metrics
 from ironlb.cli.doctor.model import Mark
+from ironlb.speaker.control.metrics import registry_for
+from ironlb.speaker.fast.l2.responder import Stats
+from ironlb.speaker.fast.liveness.transport import Counters
 from ironlb.speaker.fast.messages import FastStats
-from ironlb.speaker.l2.responder import Stats
-from ironlb.speaker.liveness.transport import Counters
-from ironlb.speaker.metrics import registry_for
 from tests.unit.cli.doctor_facts import NODES, VIP, edited
 
 

@@ -7,7 +7,7 @@ import json
 
 from ironlb.operator.services import view_of
 from ironlb.operator.startup import slim_service
-from tests.unit.speaker.test_slim import full_service
+from tests.unit.speaker.state.test_slim import full_service
 
 
 def test_a_slim_service_reads_as_the_whole_one_and_keeps_what_relists_compare() -> None:

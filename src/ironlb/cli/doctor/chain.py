@@ -14,7 +14,7 @@ from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.findings import metrics_findings
 from ironlb.cli.doctor.model import Link, LinkId, Mark, Report
 from ironlb.cli.doctor.path import check_announcer, check_endpoints, check_forwarding, check_speaker_table
-from ironlb.speaker.desired import NodeEligibility
+from ironlb.speaker.state.desired import NodeEligibility
 
 # The allocator's refusals as the operator publishes them (AllocationFailed Events), and their fixes.
 ALLOCATION_FIXES: tuple[tuple[str, str], ...] = (

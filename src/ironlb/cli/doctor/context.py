@@ -23,9 +23,9 @@ from typing import Any
 
 from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED
 from ironlb.core.election import score
-from ironlb.speaker.cluster import ClusterState
-from ironlb.speaker.desired import NodeEligibility, advertisements_for, eligibility
-from ironlb.speaker.snapshot import Advertisement, ServiceInfo, Snapshot
+from ironlb.speaker.state.cluster import ClusterState
+from ironlb.speaker.state.desired import NodeEligibility, advertisements_for, eligibility
+from ironlb.speaker.state.snapshot import Advertisement, ServiceInfo, Snapshot
 
 SCRAPE_LIMIT = 8  # speakers scraped at most: the first in the election, and whoever the condition names
 

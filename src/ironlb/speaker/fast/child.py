@@ -19,17 +19,17 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
-from ironlb.speaker.announcer import Diff, Interface, ResponderFactory
+from ironlb.speaker.fast.announcer import Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims
+from ironlb.speaker.fast.l2 import packets as pk
+from ironlb.speaker.fast.l2.io import DropCounter, RawPacketIO
+from ironlb.speaker.fast.l2.kernel_arp import KernelArp, NodeMaps
+from ironlb.speaker.fast.l2.responder import MacSet, Responder
+from ironlb.speaker.fast.liveness.membership import TIMEOUT_S
+from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.plane import FastPlane
 from ironlb.speaker.fast.wire import Channel, Message
-from ironlb.speaker.l2 import packets as pk
-from ironlb.speaker.l2.io import DropCounter, RawPacketIO
-from ironlb.speaker.l2.kernel_arp import KernelArp, NodeMaps
-from ironlb.speaker.l2.responder import MacSet, Responder
-from ironlb.speaker.liveness.membership import TIMEOUT_S
-from ironlb.speaker.liveness.protocol import KeySet
 
 log = logging.getLogger(__name__)
 REPORT_S = 0.1  # who is heard, and duplicates seen, at most this stale on the control plane

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ironlb.speaker.fast.nodeindex import NodeIndex
-from ironlb.speaker.snapshot import AnnounceReason
+from ironlb.speaker.state.snapshot import AnnounceReason
 
 if TYPE_CHECKING:  # the fast plane's process holds claims, never a ranking table: it does not load one
-    from ironlb.speaker.ranking import Ranked
+    from ironlb.speaker.state.ranking import Ranked
 
 # Distinct interface sets kept for interning: a handful in practice (one per advertisement's list). Past
 # this the memo starts again, so a churn of interface lists cannot grow it without bound.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ironlb.speaker.l2.responder import Stats
-from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
-from ironlb.speaker.liveness.protocol import KeySet
-from ironlb.speaker.liveness.transport import Counters
+from ironlb.speaker.fast.l2.responder import Stats
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
+from ironlb.speaker.fast.liveness.protocol import KeySet
+from ironlb.speaker.fast.liveness.transport import Counters
 
 
 @dataclass(frozen=True)

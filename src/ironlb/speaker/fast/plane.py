@@ -13,11 +13,11 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
-from ironlb.speaker.announcer import Announcer, Diff, Interface, ResponderFactory
+from ironlb.speaker.fast.announcer import Announcer, Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims, ClaimTable
-from ironlb.speaker.liveness.membership import INTERVAL_S, TIMEOUT_S
-from ironlb.speaker.liveness.protocol import KeySet
-from ironlb.speaker.liveness.transport import Liveness
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
+from ironlb.speaker.fast.liveness.protocol import KeySet
+from ironlb.speaker.fast.liveness.transport import Liveness
 
 log = logging.getLogger(__name__)
 # IPs re-decided per turn of the fast loop: a relist can change thousands at once, and heartbeats and

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from ironlb.speaker.announcer import Interface
 from ironlb.speaker.fast import child as child_module
+from ironlb.speaker.fast.announcer import Interface
 from ironlb.speaker.fast.child import Child
 
 ETH0 = Interface("eth0", 2, "02:00:00:00:00:01")

@@ -7,10 +7,10 @@ import random
 
 import pytest
 
-from ironlb.speaker.desired import ALL_INTERFACES, AnnounceReason
 from ironlb.speaker.fast.claims import Claim, Claims, ClaimTable, claims_of
 from ironlb.speaker.fast.nodeindex import NodeIndex
-from ironlb.speaker.ranking import Ranked, Table
+from ironlb.speaker.state.desired import ALL_INTERFACES, AnnounceReason
+from ironlb.speaker.state.ranking import Ranked, Table
 
 ME = "n1"
 IP = "203.0.113.1"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ironlb.speaker.fast.remote import FastProcess
+from ironlb.speaker.control.fastproc import FastProcess
 from tests.unit.speaker.fast.test_plane import free_port
 
 # The control plane's: the fast plane holds claims, never a ranking table or a cluster view.
-CONTROL_ONLY = ("ironlb.speaker.ranking", "ironlb.speaker.desired", "ironlb.speaker.persistent",
-                "ironlb.speaker.incremental", "ironlb.speaker.cluster", "ironlb.speaker.slim", "ironlb.core.selectors")
+CONTROL_ONLY = ("ironlb.speaker.state.ranking", "ironlb.speaker.state.desired", "ironlb.speaker.state.persistent",
+                "ironlb.speaker.state.incremental", "ironlb.speaker.state.cluster", "ironlb.speaker.state.slim",
+                "ironlb.core.selectors")
 # As `python -m ironlb.speaker.fast` starts: what it marks unused, then the child's imports, then a loop turn.
 PROBE = """
 import sys

@@ -8,13 +8,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 
 import pytest
 
-from ironlb.speaker.announcer import Diff, Interface, ResponderFactory
-from ironlb.speaker.desired import ALL_INTERFACES
+from ironlb.speaker.fast.announcer import Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claim, Claims
+from ironlb.speaker.fast.l2.io import FakePacketIO
+from ironlb.speaker.fast.l2.responder import Responder
 from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.plane import TAKE_BATCH, FastPlane
-from ironlb.speaker.l2.io import FakePacketIO
-from ironlb.speaker.l2.responder import Responder
+from ironlb.speaker.state.desired import ALL_INTERFACES
 
 ME = "n1"
 ETH0 = Interface("eth0", 2, "02:00:00:00:00:01")

@@ -1,0 +1,200 @@
+"""Who is alive, from heartbeats; pure (time is passed in), so scenarios are exact in tests."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind
+
+
+class PeerState(Enum):
+    """A peer's state."""
+
+    ALIVE = "alive"
+    DEAD = "dead"
+    LEFT = "left"
+    FENCED = "fenced"  # heard, but it says it answers for nothing: not in the alive set
+
+
+class Change(Enum):
+    """Why a peer's state changed."""
+
+    HEARTBEAT_TIMEOUT = "heartbeat-timeout"
+    LEFT = "left"
+    RECOVERED = "recovered"
+    NEW_INCARNATION = "new-incarnation"
+    PROVEN = "proven"  # first heartbeat of the peer's that echoed this run: heard, for certain, in this run
+    NEVER_HEARD = "never-heard"
+    FENCED = "fenced"
+
+
+_HEARD = (PeerState.ALIVE, PeerState.FENCED)
+RETIRED_KEPT = 64  # past incarnations of a peer remembered, so their recordings are never accepted again
+# Unproven incarnations of a peer echoed in turn until one is proven. A restarted speaker cannot tell a peer's
+# current run from a recording of an earlier one (both carry a valid MAC, and incarnations are random, not
+# ordered), so it echoes each: the real one is named within this many sends, whatever is replayed after it.
+ECHO_CANDIDATES = 8
+# The default heartbeat timings (the speaker's flags and the chart's values say the same).
+INTERVAL_S = 0.025
+TIMEOUT_S = 0.15
+
+
+@dataclass
+class Peer:
+    """What we know of one peer."""
+
+    name: str
+    state: PeerState = PeerState.ALIVE
+    last_heard: float | None = None
+    last_contact: float | None = None  # any heartbeat from it, proven or not yet (a replay is none)
+    incarnation: int = -1  # its run, as proven by a message echoing ours; -1 until then
+    sequence: int = -1
+    candidates: dict[int, int] = field(default_factory=dict)  # unproven incarnation -> highest sequence, oldest first
+    turn: int = 0  # which candidate the next echo names
+    addresses: frozenset[str] = frozenset()  # its node addresses: heartbeats naming it must come from one
+    retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_KEPT))
+
+
+@dataclass
+class Membership:
+    """Peer table: heartbeats in, alive set out. Times are seconds from any monotonic clock."""
+
+    me: str
+    started: float
+    timeout: float = TIMEOUT_S
+    grace: float = 2.0
+    incarnation: int = 1  # this speaker's run (protocol.new_incarnation())
+    counts_self: bool = True  # False while this node has not joined (see speaker.join)
+    last_tick: float | None = None
+    peers: dict[str, Peer] = field(default_factory=dict)
+
+    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None) -> None:
+        """The nodes that should be speaking (from the Node list), with their addresses; others are dropped."""
+        for name in names - self.peers.keys() - {self.me}:
+            self.peers[name] = Peer(name)
+        for name in set(self.peers) - names:
+            del self.peers[name]
+        for name, peer in self.peers.items():
+            if addresses and name in addresses:
+                given = addresses[name]
+                peer.addresses = frozenset(plain(a) for a in ([given] if isinstance(given, str) else given))
+
+    def on_message(self, msg: Heartbeat, now: float, source: str | None = None) -> tuple[Decoded, Change | None]:
+        """Feed one authenticated heartbeat that arrived from address SOURCE."""
+        if msg.node == self.me:
+            return Decoded.FROM_SELF, None
+        peer = self.peers.get(msg.node)
+        if peer is None:
+            return Decoded.UNKNOWN_PEER, None
+        if source is not None and peer.addresses and plain(source) not in peer.addresses:
+            return Decoded.WRONG_SOURCE, None
+        if not _replayed(peer, msg):
+            peer.last_contact = now  # something of it speaks from its address: worth heartbeats at full rate
+        if msg.echo != self.incarnation:
+            # Made before it heard this run of ours (or recorded earlier): it proves nothing about now, but until
+            # something does, its incarnation is one we echo, so that the peer can prove itself to us.
+            if peer.incarnation < 0 and msg.incarnation not in peer.retired:
+                _candidate(peer, msg)
+            return Decoded.UNECHOED, None
+        if _replayed(peer, msg):
+            return Decoded.REPLAYED, None
+        change = None
+        if msg.incarnation != peer.incarnation:
+            if peer.incarnation >= 0:
+                peer.retired.append(peer.incarnation)
+                change = Change.NEW_INCARNATION
+            else:
+                change = Change.PROVEN
+            peer.incarnation = msg.incarnation
+            peer.candidates.clear()
+        peer.sequence = msg.sequence
+        if msg.kind is Kind.LEAVE:
+            peer.state, peer.last_heard = PeerState.LEFT, now
+            return Decoded.ACCEPTED, Change.LEFT
+        peer.last_heard = now
+        if msg.kind is Kind.FENCED:
+            if peer.state is not PeerState.FENCED:
+                peer.state, change = PeerState.FENCED, Change.FENCED
+        elif peer.state is not PeerState.ALIVE:
+            peer.state = PeerState.ALIVE
+            change = Change.RECOVERED
+        return Decoded.ACCEPTED, change
+
+    def in_contact(self, name: str, now: float) -> bool:
+        """Has NAME spoken to us (proven or not) within the grace period? Only those are sent heartbeats every
+        interval; the rest (dead, powered off, never started) are probed now and then."""
+        peer = self.peers.get(name)
+        return peer is not None and peer.last_contact is not None and now - peer.last_contact <= self.grace
+
+    def echo_for(self, name: str) -> int:
+        """The incarnation to echo in the next heartbeat to peer NAME: its proven one; else each unproven one
+        heard in turn, the latest first (0 if never heard). Each call is one send."""
+        peer = self.peers.get(name)
+        if peer is None:
+            return 0
+        if peer.incarnation >= 0:
+            return peer.incarnation
+        if not peer.candidates:
+            return 0
+        heard = list(peer.candidates)
+        peer.turn = (peer.turn + 1) % len(heard)
+        return heard[-1 - peer.turn]
+
+    def tick(self, now: float) -> list[tuple[str, Change]]:
+        """Expire silent peers; return the changes.
+
+        The first tick after a stall of our own (CPU starved, a long pass) expires no one: the peers'
+        heartbeats queued meanwhile are read one per loop turn, so they get one interval to come in."""
+        stalled = self.last_tick is not None and now - self.last_tick > self.timeout * 0.75
+        self.last_tick = now
+        if stalled:
+            return []
+        changes = []
+        for _, peer in sorted(self.peers.items()):  # stable order: logs and tests read the same
+            if peer.state not in _HEARD:
+                continue
+            if peer.last_heard is None:
+                if now - self.started > self.grace:
+                    peer.state = PeerState.DEAD
+                    changes.append((peer.name, Change.NEVER_HEARD))
+            elif now - peer.last_heard > self.timeout:
+                peer.state = PeerState.DEAD
+                changes.append((peer.name, Change.HEARTBEAT_TIMEOUT))
+        return changes
+
+    def heard(self) -> frozenset[str]:
+        """Peers heard within the timeout, fenced ones included (they are reachable, not answering)."""
+        return frozenset(p.name for p in self.peers.values() if p.state in _HEARD and p.last_heard is not None)
+
+    def known(self) -> frozenset[str]:
+        """Peers heard at least once in this run (a Node with no speaker is nobody to be cut off from)."""
+        return frozenset(p.name for p in self.peers.values() if p.last_heard is not None)
+
+    def alive(self) -> frozenset[str]:
+        """Alive peers, and ourselves once joined."""
+        me = [self.me] if self.counts_self else []
+        return frozenset([*me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])
+
+
+def _candidate(peer: Peer, msg: Heartbeat) -> None:
+    """Learn MSG's unproven incarnation, or refresh it if MSG is newer than any heard of it (a recording of
+    one already heard refreshes nothing); the least recently refreshed is forgotten past ECHO_CANDIDATES."""
+    if msg.sequence <= peer.candidates.get(msg.incarnation, -1):
+        return
+    peer.candidates.pop(msg.incarnation, None)
+    peer.candidates[msg.incarnation] = msg.sequence  # the most recently refreshed last
+    while len(peer.candidates) > ECHO_CANDIDATES:
+        del peer.candidates[next(iter(peer.candidates))]
+
+
+def _replayed(peer: Peer, msg: Heartbeat) -> bool:
+    """Is MSG a recording: from a past run of PEER's, or not newer than the last one accepted?"""
+    return msg.incarnation in peer.retired or (msg.incarnation == peer.incarnation and msg.sequence <= peer.sequence)
+
+
+def plain(address: str) -> str:
+    """An address without the IPv4-mapped IPv6 prefix a dual-stack socket reports."""
+    return address[7:] if address.startswith("::ffff:") else address

@@ -1,0 +1,270 @@
+"""Heartbeats over UDP (asyncio): send to every peer each interval, feed what arrives to Membership."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ironlb.common.throttle import Throttle
+from ironlb.speaker.fast.held import HeldSocket
+from ironlb.speaker.fast.l2 import bpf
+from ironlb.speaker.fast.liveness import sourcefilter
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
+from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
+
+log = logging.getLogger(__name__)
+# A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
+# in the kernel's neighbour queue for ~3 s, charged to our send buffer: with many such peers a buffer
+# fills and heartbeats to live peers are dropped. So peers we have not heard from lately get a probe
+# every PROBE_S, not a heartbeat every interval (98 silent peers at a 25 ms interval filled 4 MB and
+# made a live peer miss 500 ms of heartbeats every 3 s); the buffer is deep, and a full one drops.
+SNDBUF_BYTES = 4 << 20
+PROBE_S = 0.5
+SO_SNDBUFFORCE = 32
+# The receive buffer holds what arrives while the loop is busy elsewhere (a round of sends, a stall): a deep
+# one keeps a burst of real heartbeats from being dropped. Non-peers never take a place in it (sourcefilter).
+RCVBUF_BYTES = 4 << 20
+SO_RCVBUFFORCE = 33
+SO_DETACH_FILTER = 27
+AliveCallback = Callable[[frozenset[str]], None]
+READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
+LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
+
+
+@dataclass
+class Counters:
+    """Heartbeat counters."""
+
+    sent: int = 0
+    unsent: int = 0  # the send buffer was full: this heartbeat was dropped, never queued behind others
+    received: int = 0
+    deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
+    late: int = 0  # heartbeat rounds that woke over LATE_S after they were due (the loop was held up)
+    worst_late_ms: float = 0.0  # the latest any round woke
+    rejected: dict[str, int] = field(default_factory=dict)
+    source_filter: bool = False  # the kernel drops datagrams from non-peers (a socket filter is attached)
+    filter_failures: int = 0  # times the kernel refused the filter (the user-space check stands alone then)
+
+
+def next_due(due: float, woke: float, interval: float) -> float:
+    """When the next round is due: one interval after this one was due, whatever its sends cost (a
+    round to 99 peers takes milliseconds, and waiting a full interval after it would stretch every
+    gap by that); a round that woke an interval or more late starts the cadence afresh from then."""
+    return due + interval if woke - due < interval else woke + interval
+
+
+class Liveness:
+    """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes.
+
+    Until `join()` it only listens: peers do not count it, and it does not count itself."""
+
+    def __init__(self, me: str, key: bytes | KeySet, port: int, on_change: AliveCallback,
+                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, grace: float = 2.0) -> None:
+        self.me, self.port, self.on_change, self.interval = me, port, on_change, interval
+        self.key = KeySet.of(key)
+        self.incarnation = new_incarnation()
+        self.membership = Membership(me=me, started=time.monotonic(), timeout=timeout, grace=grace,
+                                     incarnation=self.incarnation, counts_self=False)
+        self.speaking = False
+        self.fenced = False  # self-fenced: still heartbeating (as FENCED) so peers know, answering nothing
+        self.sequence = 0
+        self.peers: dict[str, str] = {}
+        self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
+        self.counters = Counters()
+        self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
+        self._task: asyncio.Task[None] | None = None
+        self._alive = self.membership.alive()
+        self._wrong_source_log = Throttle(30.0)
+        self._late_log = Throttle(10.0)
+        self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
+        self._filter_warned = False
+
+    def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
+        """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
+        address a node's heartbeats may come from (its InternalIPs; default: the one sent to)."""
+        before = set(self.peers)
+        self.peers = {n: a for n, a in peers.items() if n != self.me}
+        if set(self.peers) != before:
+            log.info("heartbeat peers: %d (%d added, %d removed)", len(self.peers), len(set(self.peers) - before),
+                     len(before - set(self.peers)))
+        self.membership.set_expected(set(self.peers), {n: {a, *(addresses or {}).get(n, ())}
+                                                       for n, a in self.peers.items()})
+        sources = frozenset().union(*(p.addresses for p in self.membership.peers.values()))
+        if sources != self.sources:
+            self.sources = sources
+            self._filter()
+        self._publish()
+
+    def set_key(self, key: bytes | KeySet) -> None:
+        """Sign with KEY's send key from now on, and accept all of its keys (one atomic swap)."""
+        self.key = KeySet.of(key)
+
+    async def start(self, host: str = "::") -> None:
+        """Bind the UDP port and start sending."""
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
+            except OSError:  # without CAP_NET_ADMIN: as much as the system allows
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
+            except OSError:  # without CAP_NET_ADMIN: capped by net.core.rmem_max
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
+            # No SO_REUSEADDR: nothing else on this node may bind the port, so nothing else can send from it
+            # (peers accept heartbeats from this port only: sourcefilter).
+            sock.bind((host, self.port))
+        except OSError:
+            sock.close()
+            raise
+        self._sock = HeldSocket(sock)
+        self._filter()
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
+        self._task = asyncio.create_task(self._loop(), name="heartbeats")
+
+    async def join(self) -> None:
+        """Start heartbeating; count ourselves once peers must have heard us (one detection period),
+        so the current owners let go as we take over rather than after."""
+        self.speaking, self.fenced = True, False
+        await asyncio.sleep(self.membership.timeout + self.interval)
+        self.membership.counts_self = True
+        self._publish()
+
+    def fence(self) -> None:
+        """Stop counting ourselves and tell peers (FENCED heartbeats) to stop counting us; `join()` undoes it."""
+        self.fenced = True
+        self.membership.counts_self = False
+        self._publish()
+
+    def _message(self, kind: Kind, peer: str) -> bytes:
+        self.sequence += 1
+        msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer))
+        return encode(msg, self.key)
+
+    def _send_all(self, kind: Kind, everyone: bool = False) -> None:
+        if self._sock is None:
+            return
+        now = time.monotonic()
+        if now >= self._next_probe:  # this round goes to the silent peers too
+            everyone, self._next_probe = True, now + max(PROBE_S, self.interval)
+        for name, addr in self.peers.items():
+            if not everyone and not self.membership.in_contact(name, now):
+                continue
+            data = self._message(kind, name)  # each peer's own: it echoes that peer's run
+            target = f"::ffff:{addr}" if ":" not in addr else addr
+            try:  # straight to the socket, never queued behind one full send
+                self._sock.sendto(data, (target, self.port))
+                self.counters.sent += 1
+            except BlockingIOError:
+                self.counters.unsent += 1
+            except OSError:  # a peer we cannot reach must not stop the others
+                pass
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        due = loop.time()
+        while True:
+            woke = loop.time()
+            self._lateness(woke - due)
+            if self.speaking:
+                self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
+            for name, why in self.membership.tick(time.monotonic()):
+                self.counters.deaths += 1
+                log.warning("peer %s is dead (%s)", name, why.value)
+            self._publish()
+            due = next_due(due, woke, self.interval)
+            await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def _lateness(self, late_s: float) -> None:
+        if late_s > LATE_S:
+            self.counters.late += 1
+            if late_s > self.membership.timeout / 4 and (n := self._late_log.allow("late")) is not None:
+                log.warning("a heartbeat round went out %.0f ms late (%d more late rounds since the last "
+                            "warning): this node's peers may count it dead", late_s * 1000, n)
+        self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
+
+    def _readable(self) -> None:
+        assert self._sock is not None
+        for _ in range(READ_BATCH):
+            try:
+                data, addr = self._sock.recvfrom(2048)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # an ICMP error for an unreachable peer: expected while a node is down
+                continue
+            self.datagram_received(data, addr)
+
+    def _filter(self) -> None:
+        """Make the kernel drop datagrams from anyone but the peers (one atomic swap of the socket's filter)."""
+        if self._sock is None:
+            return
+        try:
+            prog = sourcefilter.program(self.sources, self.port)
+            if prog is None:
+                raise OSError(errno.E2BIG, "too many peer addresses for a socket filter")
+            bpf.attach(self._sock.sock, prog)
+            self.counters.source_filter = True
+        except (OSError, ValueError) as exc:
+            self.counters.filter_failures += 1
+            if self.counters.source_filter:  # an older filter would refuse the new peers: user space alone now
+                with contextlib.suppress(OSError):
+                    self._sock.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+            self.counters.source_filter = False
+            if not self._filter_warned:
+                self._filter_warned = True
+                log.warning("heartbeats from non-peers are dropped in user space only: the kernel refused the "
+                            "heartbeat socket's filter (%s)", exc)
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:
+        """Feed one datagram to the membership table: a peer's only, checked before any crypto."""
+        if addr[1] != self.port or plain(addr[0]) not in self.sources:  # peers send from the port they listen on
+            self._reject(Decoded.NOT_A_PEER)
+            return
+        verdict, msg = decode(data, self.key)
+        if msg is not None:
+            verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
+            if change is not None:
+                log.info("peer %s: %s", msg.node, change.value)
+            if verdict is Decoded.WRONG_SOURCE and self._wrong_source_log.allow(msg.node) is not None:
+                log.warning("a heartbeat naming %s came from %s, not one of its node addresses: refused",
+                            msg.node, addr[0])
+        if verdict is Decoded.ACCEPTED:
+            self.counters.received += 1
+            self._publish()
+        else:
+            self._reject(verdict)
+
+    def _reject(self, verdict: Decoded) -> None:
+        self.counters.rejected[verdict.value] = self.counters.rejected.get(verdict.value, 0) + 1
+
+    def _publish(self) -> None:
+        alive = self.membership.alive()
+        if alive != self._alive:
+            self._alive = alive
+            self.on_change(alive)
+
+    @property
+    def alive(self) -> frozenset[str]:
+        """Alive nodes, this one included."""
+        return self._alive
+
+    async def close(self) -> None:
+        """Say goodbye (LEAVE) to every peer and stop."""
+        if self.speaking:
+            self._send_all(Kind.LEAVE, everyone=True)
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+        if self._sock is not None:
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+            self._sock.sock.close()
+            self._sock = None

@@ -1,0 +1,216 @@
+"""The incremental desired state: watch events in, a new ranking table out, in O(what they touch).
+
+A Service or EndpointSlice event recomputes that Service's entries only; a Node event only when what
+the election reads of it (labels, Ready, NetworkUnavailable) changed; a pool or advertisement event
+only the Services of the pools it covers or covered (a pool's new addresses: also those in no pool, or in
+a pool its addresses overlap, whose IPs it may now hold). Each `publish()` swaps in a new immutable Table
+(copy-on-write), so a reader holding the old one is never disturbed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+from ironlb.core.pools import Pool
+from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
+from ironlb.speaker.state.desired import covering
+from ironlb.speaker.state.ranking import Ranked, Table, by_pool, candidates, entries, in_ip_order, rerank
+from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
+
+
+def _key(obj: Mapping[str, Any]) -> str:
+    # Interned: the view's dicts, the table and its entries then hold one copy of each key, not one per event.
+    meta = obj.get("metadata", {})
+    return sys.intern(f"{meta.get('namespace', '')}/{meta.get('name')}".lstrip("/"))
+
+
+def _slice_nodes(obj: Mapping[str, Any]) -> tuple[str | None, frozenset[str]]:
+    """The Service key a slice belongs to, and its nodes with a ready endpoint."""
+    meta = obj.get("metadata", {})
+    svc = (meta.get("labels") or {}).get(SERVICE_NAME_LABEL)
+    nodes = frozenset(ep["nodeName"] for ep in obj.get("endpoints") or []
+                      if (ep.get("conditions") or {}).get("ready", True) and ep.get("nodeName"))
+    return (sys.intern(f"{meta.get('namespace')}/{svc}") if svc else None), nodes
+
+
+def _addresses(pool: Pool | None) -> tuple[Any, ...] | None:
+    """What decides which IPs a pool holds (its labels and selectors do not)."""
+    return None if pool is None else (pool.ranges, pool.avoid_buggy_ips)
+
+
+def _election_view(node: NodeInfo) -> tuple[Any, ...]:
+    # Addresses matter to heartbeats, not to the election: a change there recomputes nothing.
+    return tuple(sorted(node.labels.items())), node.ready, node.network_unavailable
+
+
+class IncrementalDesired:
+    """Keeps the cluster view and this node's ranking table up to date, one watch event at a time."""
+
+    def __init__(self, me: str, lb_class: str | None = None) -> None:
+        self.me = me
+        self.state = ClusterState(lb_class=lb_class)  # objects (slim.py) but slices: status reporting reads them
+        self.table = Table(me=me)  # the published version: replaced, never mutated
+        self.infos: dict[str, ServiceInfo] = {}
+        self.nodes: dict[str, NodeInfo] = {}
+        self.ads: dict[str, Advertisement] = {}
+        self.pool_labels: dict[str, dict[str, str]] = {}
+        self.pool_forwarding: dict[str, str] = {}
+        self._slices: dict[str, str | None] = {}  # slice key -> its Service
+        self._ready: dict[str, dict[str, frozenset[str]]] = {}  # Service -> slice key -> ready nodes
+        self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services with an IP in it (None: in no pool)
+        self._pools: dict[str, Pool] = {}  # pool -> its valid Pool as last ranked (ClusterState keeps the current)
+        self._dirty: set[str] = set()
+        self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
+        self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
+
+    def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        """Record one watch event; `publish()` turns what it touched into a new table."""
+        deleted, key = event == "DELETED", _key(obj)
+        if kind == "slices":  # only what the election reads of a slice is kept (10,000 raw slices weigh)
+            if deleted or self._slice(key) != _slice_nodes(obj):
+                self._on_slices(key, None if deleted else obj)
+            return
+        store = getattr(self.state, kind)
+        if not deleted and store.get(key) == obj:
+            # A relist or resync handing back what we hold: nothing to recompute, and the copy held stays (the
+            # informer keeps versions only, so the new one is garbage at once and its memory is reused).
+            return
+        self.state.apply(kind, event, obj)
+        getattr(self, f"_on_{kind}")(key, None if deleted else obj)
+
+    def _on_services(self, key: str, _: Any) -> None:
+        self._dirty.add(key)
+
+    def _slice(self, key: str) -> tuple[str | None, frozenset[str]] | None:
+        """What is held of slice KEY: its Service and ready nodes (None: not held)."""
+        if key not in self._slices:
+            return None
+        svc = self._slices[key]
+        return svc, (self._ready[svc][key] if svc is not None else frozenset())
+
+    def _on_slices(self, key: str, obj: Mapping[str, Any] | None) -> None:
+        old_svc = self._slices.pop(key, None)
+        if old_svc is not None:
+            held = self._ready.get(old_svc, {})
+            held.pop(key, None)
+            if not held:  # no dict kept per Service that has no slice left
+                self._ready.pop(old_svc, None)
+            self._dirty.add(old_svc)
+        if obj is not None:
+            svc, nodes = _slice_nodes(obj)
+            self._slices[key] = svc
+            if svc is not None:
+                self._ready.setdefault(svc, {})[key] = nodes
+                self._dirty.add(svc)
+
+    def _on_nodes(self, name: str, obj: Mapping[str, Any] | None) -> None:
+        old = self.nodes.pop(name, None)
+        new = node_info(obj) if obj is not None else None
+        if new is not None:
+            self.nodes[name] = new
+        if (old is None) != (new is None) or (old and new and _election_view(old) != _election_view(new)):
+            self._moved.add(name)  # any Service may rank it: each is re-ranked for this node alone
+            self._candidates.clear()
+
+    def _on_pools(self, name: str, obj: Mapping[str, Any] | None) -> None:
+        old, new = self._pools.pop(name, None), self.state.valid_pools.get(name)
+        if new is not None:
+            self._pools[name] = new
+        if _addresses(old) != _addresses(new):  # an IP may move into it, out of it, or out of every pool
+            touched = [p for p in (old, new) if p is not None]
+            for pool in {None, name} | {q for q, held in self._pools.items() if any(held.overlaps(t) for t in touched)}:
+                self._dirty |= self._by_pool.get(pool, set())
+            self._candidates.pop(name, None)
+        labels = dict((obj or {}).get("metadata", {}).get("labels") or {}) if obj else None
+        self.pool_forwarding.pop(name, None)
+        if obj is not None:
+            self.pool_forwarding[name] = (obj.get("spec") or {}).get("forwarding") or "KubeProxy"
+        if self.pool_labels.get(name) != labels:
+            if labels is None:
+                self.pool_labels.pop(name, None)
+            else:
+                self.pool_labels[name] = labels
+            self._dirty |= self._by_pool.get(name, set())  # which advertisements select it may change
+            self._candidates.pop(name, None)
+
+    def _on_advertisements(self, name: str, obj: Mapping[str, Any] | None) -> None:
+        old = self.ads.pop(name, None)
+        new = advertisement(obj) if obj is not None else None
+        if new is not None:
+            self.ads[name] = new
+        if old == new:
+            return
+        self._candidates.clear()
+        for pool, keys in self._by_pool.items():  # the pools it covered or now covers
+            if any(ad is not None and covering(pool, [ad], self.pool_labels) for ad in (old, new)):
+                self._dirty |= keys
+
+    def _ordered_ads(self) -> list[Advertisement]:
+        return [self.ads[name] for name in sorted(self.ads)]
+
+    def _refresh_info(self, key: str) -> ServiceInfo | None:
+        old = self.infos.pop(key, None)
+        if old is not None:
+            for pool in old.pools():
+                self._by_pool.get(pool, set()).discard(key)
+        raw = self.state.services.get(key)
+        info = self.state.service_info(key, raw, {key: self._ready_nodes(key)}) if raw is not None else None
+        if info is not None:
+            self.infos[key] = info
+            for pool in info.pools():
+                self._by_pool.setdefault(pool, set()).add(key)
+        return info
+
+    def _ready_nodes(self, key: str) -> frozenset[str]:
+        # A Service's one slice (the usual case) gives its own set: ServiceInfo keeps that one, not a copy.
+        slices = self._ready.get(key) or {}
+        if len(slices) == 1:
+            return next(iter(slices.values()))
+        return frozenset().union(*slices.values())
+
+    def _pool_candidates(self, pool: str | None, covered: list[Advertisement]) -> dict[str, frozenset[str]]:
+        if pool not in self._candidates:
+            self._candidates[pool] = candidates(covered, self.nodes)
+        return self._candidates[pool]
+
+    def _entries(self, info: ServiceInfo, ads: list[Advertisement]) -> tuple[Ranked, ...]:
+        """INFO's entries, each IP under the advertisements of its own pool."""
+        parts = []
+        for part in by_pool(info):
+            covered = covering(part.pool, ads, self.pool_labels)
+            parts.append(entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered)))
+        return parts[0] if len(parts) == 1 else in_ip_order(info, parts)
+
+    def publish(self) -> Table:
+        """Recompute what the events since the last call touched; swap in (and return) the new table."""
+        if not self._dirty and not self._moved:
+            return self.table
+        ads = self._ordered_ads()
+        put: dict[str, tuple[Ranked, ...]] = {}
+        drop: list[str] = []
+        for key in self._dirty:
+            info = self._refresh_info(key)
+            if info is None:
+                drop.append(key)
+            else:
+                put[key] = self._entries(info, ads)
+        if self._moved:  # Services not otherwise touched: only the moved nodes' places change
+            for key, info in self.infos.items():
+                old = self.table.services.get(key)
+                if key not in self._dirty and old is not None and info.ip_pools:
+                    put[key] = self._entries(info, ads)  # IPs in several pools (odd): ranked afresh
+                elif key not in self._dirty and old is not None:
+                    pool = self._pool_candidates(info.pool, covering(info.pool, ads, self.pool_labels))
+                    put[key] = rerank(old, info, self._moved, pool)
+        self._dirty.clear()
+        self._moved.clear()
+        self.table = self.table.evolve(put, drop)
+        return self.table
+
+    def snapshot(self, alive: frozenset[str]) -> Snapshot:
+        """The pure Snapshot of the same view (NodePort forwarding, and the from-scratch check)."""
+        return Snapshot(services=dict(self.infos), nodes=dict(self.nodes), alive=alive,
+                        advertisements=tuple(self._ordered_ads()), pool_labels=dict(self.pool_labels),
+                        pool_forwarding=dict(self.pool_forwarding))

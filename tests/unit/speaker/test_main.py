@@ -1,0 +1,49 @@
+"""The speaker's command line: heartbeat timings are checked before anything starts; and what it loads."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ironlb.speaker.control.fencing import ApiLossPolicy
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
+from ironlb.speaker.main import parse_args
+
+
+def test_heartbeat_timings_default_and_can_be_set() -> None:
+    args = parse_args(["--node", "n1"])
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (INTERVAL_S, TIMEOUT_S) == (0.025, 0.15)
+    args = parse_args(["--node", "n1", "--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.4"])
+    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.1, 0.4)
+
+
+def test_the_api_loss_policy_defaults_to_answer_and_is_a_checked_choice(capsys: pytest.CaptureFixture) -> None:
+    assert parse_args(["--node", "n1"]).on_api_loss == ApiLossPolicy.ANSWER.value
+    assert parse_args(["--node", "n1", "--on-api-loss", "fence"]).on_api_loss == "fence"
+    with pytest.raises(SystemExit):
+        parse_args(["--node", "n1", "--on-api-loss", "sometimes"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flags", [["--heartbeat-interval", "0.1", "--heartbeat-timeout", "0.2"],
+                                   ["--heartbeat-interval", "0", "--heartbeat-timeout", "1"],
+                                   ["--heartbeat-interval", "20", "--heartbeat-timeout", "100"]])
+def test_a_timeout_one_lost_datagram_could_trip_is_refused(flags: list[str], capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        parse_args(["--node", "n1", *flags])
+    assert "at least three intervals" in capsys.readouterr().err
+
+
+def test_the_speaker_loads_none_of_the_kubernetes_package_aiohttp_yaml_pyroute2() -> None:
+    # In a fresh interpreter: what this test process has loaded says nothing. (The import contract covers static
+    # imports; this also catches a lazy one made at import time.) yaml is read only for a kubeconfig, never in a pod;
+    # netlink is read by ironlb.speaker.control.netlink, not pyroute2; HTTP served by ironlb.common.http.
+    probe = ("import sys, ironlb.speaker.main; "
+             "print(sorted(m for m in ('kubernetes', 'kopf', 'urllib3', 'yaml', 'aiohttp', 'pyroute2') "
+             "if m in sys.modules))")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=60)
+    assert out.stdout.strip() == "[]"
