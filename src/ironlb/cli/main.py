@@ -112,13 +112,13 @@ def crds(_: argparse.Namespace) -> int:
 
 
 def values_doc(args: argparse.Namespace) -> int:
-    """Regenerate the README's Helm values reference from values.schema.json."""
+    """Regenerate the Helm values reference in docs/operations.md from values.schema.json."""
     from pathlib import Path
 
-    from ironlb.cli.valuesdoc import update_readme
+    from ironlb.cli.valuesdoc import update_doc
 
-    changed = update_readme(Path(args.readme), Path(args.chart))
-    print("README values reference " + ("updated" if changed else "already up to date"))
+    changed = update_doc(Path(args.doc), Path(args.chart))
+    print(f"{args.doc}: values reference " + ("updated" if changed else "already up to date"))
     return 0
 
 
@@ -149,8 +149,8 @@ def main(argv: list[str] | None = None) -> None:
     ml.add_argument("--apply", action="store_true", help="server-side apply the result instead of printing it")
     ml.set_defaults(fn=migrate_metallb)
     sub.add_parser("crds", help="print the CRDs as YAML").set_defaults(fn=crds)
-    vd = sub.add_parser("values-doc", help="regenerate the README's Helm values reference")
-    vd.add_argument("--readme", default="README.md")
+    vd = sub.add_parser("values-doc", help="regenerate the Helm values reference in docs/operations.md")
+    vd.add_argument("--doc", default="docs/operations.md", help="the Markdown file holding the reference")
     vd.add_argument("--chart", default="charts/ironlb")
     vd.set_defaults(fn=values_doc)
     args = parser.parse_args(argv)

@@ -1,4 +1,5 @@
-"""The Helm values reference (a Markdown table), generated from charts/ironlb/values.schema.json."""
+"""The Helm values reference (a Markdown table), generated from charts/ironlb/values.schema.json into
+docs/operations.md, between the BEGIN and END markers."""
 
 from __future__ import annotations
 
@@ -40,13 +41,13 @@ def render(chart: Path) -> str:
     return "\n".join(lines + _rows(schema, defaults, "", schema.get("definitions", {})))
 
 
-def update_readme(readme: Path, chart: Path) -> bool:
-    """Rewrite the README's values section; True if it changed."""
-    text = readme.read_text()
+def update_doc(doc: Path, chart: Path) -> bool:
+    """Rewrite the values section of a Markdown document; True if it changed."""
+    text = doc.read_text()
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     new = f"{head}{BEGIN}\n{render(chart)}\n{END}{tail}"
     if new != text:
-        readme.write_text(new)
+        doc.write_text(new)
         return True
     return False
