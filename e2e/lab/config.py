@@ -21,7 +21,7 @@ BRIDGE = "br0"
 MGMT_BRIDGE = "mgmt0"
 HOST_VETH = "ilb-mgmt"
 
-# Address plan (DESIGN.md "The lab"): nothing outside these ranges is ever used.
+# Address plan (docs/lab.md, "Address plan"): nothing outside these ranges is ever used.
 # The host itself never joins the node segment: a machine's own network may use 192.0.2.0/24
 # too, and a second route to it on the host would send lab replies out of the real interface.
 # The control plane is reached over a separate management segment in the benchmark range,

@@ -1,6 +1,6 @@
 """The operator's heart: keeps the allocator in step with Services and pools, and writes results.
 
-Two rules hold at every moment (DESIGN.md, "Allocation semantics"):
+Two rules hold at every moment (docs/design.md, "Never two at once"):
 - a Service's status shows exactly what the allocator grants it: an IP no longer granted leaves
   `status.loadBalancer.ingress` and the allocated-from-pool annotation in the same reconcile;
 - no IP is written into one Service's status while another Service that is not sharing it may

@@ -1,6 +1,6 @@
 """Every API write the operator makes, behind a small protocol the reconciler is tested against.
 
-Writes are fenced twice (DESIGN.md, "one writer, strictly"): no call is issued unless the leader
+Writes are fenced twice (docs/design.md, "One writer, strictly"): no call is issued unless the leader
 Lease is still inside its renew deadline, and Service writes carry the resourceVersion the
 decision was made on, so a stale leader's patch is refused by the API server (409) and never lands.
 """
