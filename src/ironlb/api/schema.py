@@ -16,9 +16,10 @@ DNS1123_LABEL_MAX = 63
 DNS1123_SUBDOMAIN_MAX = 253
 LABEL_KEY_MAX = 317  # optional DNS-1123 subdomain prefix (253) + "/" + name (63)
 LABEL_VALUE_MAX = 63
-# The label-value rule on matchExpressions values runs up to 8 x 16 x 64 times per selector list;
-# measured against kube-apiserver v1.34 its estimated cost is ~70% of the per-rule limit (doubling
-# any one of these three makes the API server refuse the CRD).
+# The label-value rule on matchExpressions values runs up to MAX_SELECTORS x MAX_MATCH_EXPRESSIONS x
+# MAX_SELECTOR_VALUES times per selector list: these bounds keep its estimated cost within the API
+# server's per-rule limit, and doubling any one of the three makes it refuse the CRD
+# (docs/design.md, "Measurements behind the code").
 MAX_SELECTORS = 8
 MAX_MATCH_LABELS = 32
 MAX_MATCH_EXPRESSIONS = 16

@@ -1,8 +1,9 @@
 """Hand the C heap's free pages back to the kernel (glibc's malloc_trim), at most every so often.
 
-A relist of 10,000 objects churns through tens of MB that Python frees again, but glibc keeps most of the freed
-pages mapped, so the resident set stays at its high-water mark (`benchmarks.speaker_memory`: 6 MB of it after
-two relists). malloc_trim(0) returns every free page, not just the heap's top. Elsewhere than glibc it is a no-op.
+A relist of many objects churns through memory that Python frees again, but glibc keeps most of the freed
+pages mapped, so the resident set stays at its high-water mark
+(docs/design.md, "Measurements behind the code"). malloc_trim(0) returns every free page, not just the heap's
+top. Elsewhere than glibc it is a no-op.
 """
 
 from __future__ import annotations

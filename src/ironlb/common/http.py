@@ -1,6 +1,6 @@
 """The /metrics, /healthz and /readyz endpoints: a small HTTP/1.1 server on asyncio streams.
 
-Three GET endpoints need no web framework (aiohttp's server alone is ~14 MB of the speaker's memory). Each
+Three GET endpoints need no web framework, whose server alone weighed heavily in the speaker's memory. Each
 listener holds at most `max_connections` connections (`max_per_client` from one address); a newcomer to a
 full listener displaces the connection that has waited longest without sending a whole request head, or, if
 every one is busy, is reset at once; each is counted, and a flood costs a bounded amount of memory. A request

@@ -33,8 +33,9 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 LIST_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds
 WATCH_SECONDS = 60  # the server ends each watch after this long; we resume from the last version
 WATCH_READ_TIMEOUT = WATCH_SECONDS + 15  # silence past this means a dead connection
-# Objects per list request, as client-go's reflector pages: whole objects are parsed 500 at a time and the
-# reduced ones reuse the memory each page frees (after one 10k-object list, ~100 MiB stayed pinned by them).
+# Objects per list request, as client-go's reflector pages: whole objects are parsed a page at a time and the
+# reduced ones reuse the memory each page frees; an unpaged list left the whole objects' memory pinned
+# (docs/design.md, "Measurements behind the code").
 PAGE_SIZE = 500
 
 
@@ -106,7 +107,7 @@ class Informer:
         self.name, self.source, self.handler, self.loop = name, source, handler, loop
         self.transform = transform
         # A caller that keeps its own view of every object (the speaker) needs only versions here to diff a
-        # relist: a second copy of 10,000 Services and slices would be held for nothing (~20 MB of them).
+        # relist: a second copy of every Service and slice would be held for nothing.
         self.keep_objects = keep_objects
         self.synced = asyncio.Event()
         self.connected = False

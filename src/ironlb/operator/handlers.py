@@ -3,8 +3,8 @@
 Only event-watching handlers are used, so kopf keeps no state on any object: no finalizers, no
 last-handled-configuration annotations, no progress in status. Services, which can number tens
 of thousands, come through a lean list-and-watch informer instead (see startup.py): kopf's
-per-object worker machinery costs milliseconds per object, which made a restart with 10,000
-Services take over a minute.
+per-object worker machinery made a restart with that many Services far too slow
+(docs/design.md, "Services through an informer, pools through kopf").
 """
 
 from __future__ import annotations

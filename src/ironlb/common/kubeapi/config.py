@@ -179,7 +179,7 @@ def _kubeconfig_paths(path: str | None, env: Mapping[str, str]) -> list[Path]:
 
 def _merged(paths: list[Path]) -> tuple[dict[str, dict[str, _Entry]], str | None]:
     """Clusters, users and contexts by name across the files (the first file naming one wins), and current-context."""
-    import yaml  # here, not at the top: a speaker in a pod reads no kubeconfig and keeps yaml's ~1 MB
+    import yaml  # here, not at the top: a speaker in a pod reads no kubeconfig and never loads yaml
 
     named: dict[str, dict[str, _Entry]] = {"clusters": {}, "users": {}, "contexts": {}}
     current: str | None = None

@@ -29,8 +29,8 @@ from ironlb.speaker.fast.wire import Channel, Message, pair
 from ironlb.speaker.state.ranking import Table
 
 log = logging.getLogger(__name__)
-# IPs per claims message: a relist's changes go as many small messages (a few ms each for the fast plane
-# to take in at 100 nodes, measured offline on a busy machine), never one huge one.
+# IPs per claims message: a relist's changes go as many small messages, each quick for the fast plane to
+# take in between its heartbeats, never one huge one (docs/design.md, "Measurements behind the code").
 CHUNK = 64
 START_TIMEOUT_S = 20.0
 CLOSE_TIMEOUT_S = 5.0

@@ -1,6 +1,7 @@
 """A small rtnetlink reader, standard library only: dump links and addresses, follow their events.
 
-The speaker used pyroute2 for this; importing it cost ~10 MB of RSS for the handful of messages read here.
+The speaker used pyroute2 for this; importing it cost memory out of all proportion to the handful of messages
+read here (docs/design.md, "Measurements behind the code").
 Messages keep the surface interfaces.py reads: `msg["index"]`, `msg["flags"]`, `msg["event"]`, `msg.get_attr(name)`.
 """
 

@@ -1,8 +1,8 @@
 """`python -m ironlb.speaker.fast FD`: the fast plane's process (`fast.child`), without the modules it never uses.
 
-asyncio imports ssl whenever it can, and with it libssl and its tables (~1.2 MB resident here, measured by
-`benchmarks.speaker_memory`); the fast plane speaks UDP and raw frames only. Marked absent before asyncio is
-imported, ssl is never loaded: asyncio then runs as on a Python built without it.
+asyncio imports ssl whenever it can, and with it libssl and its tables
+(docs/design.md, "Measurements behind the code"); the fast plane speaks UDP and raw frames only. Marked absent
+before asyncio is imported, ssl is never loaded: asyncio then runs as on a Python built without it.
 """
 
 from __future__ import annotations

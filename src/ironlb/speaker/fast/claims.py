@@ -90,10 +90,9 @@ class ClaimTable:
 
     def affected_by(self, changed: int) -> list[str]:
         """IPs whose owner-is-me may change when the nodes of mask CHANGED die or come back."""
-        # A scan of every claim, not a per-peer index (peer -> IPs): at 10,000 Services x 100 nodes the
-        # index held ~250k entries (13 MB). The scan, once per alive-set change, measured offline
-        # (`benchmarks.claims_memory`, 2 vCPU, a loaded machine): 0.48 ms over 5,131 IPs, 0.91 ms over
-        # 10,265. An index would be worth its memory again only past ~3 ms.
+        # A scan of every claim, not a per-peer index (peer -> IPs): the index held an entry per (peer, IP),
+        # while the scan, once per alive-set change, stays well within a heartbeat timeout
+        # (docs/design.md, "Measurements behind the code"; `benchmarks.claims_memory` measures it).
         if not changed:
             return []
         return [ip for ip, claims in self.claims.items()

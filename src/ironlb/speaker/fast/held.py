@@ -2,9 +2,9 @@
 
 A CPython socket call releases the GIL around the system call and must win it back afterwards. While
 another thread is busy in Python, each win waits for that thread to give the GIL up, up to the switch
-interval: a heartbeat round is one sendto per peer, and 99 of them took 508 ms at the default 5 ms
-interval, against 0.7-1.6 ms made holding the GIL (one run on this machine, a second thread busy with
-Python code). The fast plane now has a process of its own with one thread, where there is nobody to
+interval: a heartbeat round is one sendto per peer, and a round made that way took far longer than one
+made holding the GIL (docs/design.md, "Measurements behind the code"). The fast plane now has a process of its
+own with one thread, where there is nobody to
 wait for; the held calls stay because they cost nothing there and keep any thread added later from
 mattering. Every socket here is non-blocking, so a call that keeps the GIL returns at once (EAGAIN at
 worst).

@@ -93,8 +93,8 @@ class FastPlane:
         old, self._alive = self._alive, alive
         changed = self.table.set_alive(alive)  # the mask of the peers that died or came back
         # Joined or fenced: every IP that ranks us. Peers: the IPs they are ahead on. Either way a batch
-        # per loop turn (the next turn, for a few): 98 Nodes declared dead at once moved 2,600 IPs in one
-        # turn and held the heartbeats up 136 ms.
+        # per loop turn (the next turn, for a few): many Nodes declared dead at once, moved in one turn,
+        # held the heartbeats up (docs/design.md, "Measurements behind the code").
         self._queue(self.table.mine if self.me in old ^ alive else self.table.affected_by(changed))
         self.on_alive(alive)
 

@@ -20,10 +20,10 @@ from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, KeySet, Ki
 
 log = logging.getLogger(__name__)
 # A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
-# in the kernel's neighbour queue for ~3 s, charged to our send buffer: with many such peers a buffer
-# fills and heartbeats to live peers are dropped. So peers we have not heard from lately get a probe
-# every PROBE_S, not a heartbeat every interval (98 silent peers at a 25 ms interval filled 4 MB and
-# made a live peer miss 500 ms of heartbeats every 3 s); the buffer is deep, and a full one drops.
+# in the kernel's neighbour queue for seconds, charged to our send buffer: with many such peers a buffer
+# fills and heartbeats to live peers are dropped (docs/design.md, "Measurements behind the code").
+# So peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval; the
+# buffer is deep, and a full one drops.
 SNDBUF_BYTES = 4 << 20
 PROBE_S = 0.5
 SO_SNDBUFFORCE = 32
