@@ -21,36 +21,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
+from ironlb.speaker.fast import messages
 from ironlb.speaker.fast.announcer import Interface
 from ironlb.speaker.fast.claims import Claims, claims_of
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
-from ironlb.speaker.fast.messages import (
-    Alive,
-    Close,
-    Closed,
-    Config,
-    Duplicates,
-    Failed,
-    FastStats,
-    Fence,
-    FromFast,
-    Join,
-    Joined,
-    LearnNodes,
-    Logged,
-    Members,
-    Owned,
-    PutClaims,
-    Reannounce,
-    SetInterfaces,
-    SetKey,
-    SetPeers,
-    Start,
-    Started,
-    StatsReport,
-    ToFast,
-)
+from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.wire import Channel, Handlers, pair
 from ironlb.speaker.state.ranking import Table
@@ -103,14 +79,21 @@ class FastProcess:
         self._published = Table(me=me)
         self._sent: dict[str, Claims] = {}  # IP -> the claims the fast plane holds
         self.nodes = NodeIndex()  # the bits claims are written in; the fast plane has every name sent so far
-        self._replies: dict[FromFast, asyncio.Future[None]] = {}  # the reply awaited -> who awaits it
+        self._replies: dict[messages.FromFast, asyncio.Future[None]] = {}  # the reply awaited -> who awaits it
         self._tokens = itertools.count()
         self._closing = False
         self._gone = False  # the process's end of the channel closed
         self.handlers: Handlers = {
-            Started: self._reply, Failed: self._on_failed, Alive: self._on_alive, Owned: self._on_owned,
-            Members: self._on_members, Duplicates: self._on_duplicates, StatsReport: self._on_stats,
-            Logged: self._on_logged, Joined: self._reply, Closed: self._reply,
+            messages.Started: self._reply,
+            messages.Failed: self._on_failed,
+            messages.Alive: self._on_alive,
+            messages.Owned: self._on_owned,
+            messages.Members: self._on_members,
+            messages.Duplicates: self._on_duplicates,
+            messages.StatsReport: self._on_stats,
+            messages.Logged: self._on_logged,
+            messages.Joined: self._reply,
+            messages.Closed: self._reply,
         }
 
     # -- lifecycle ----------------------------------------------------------------------------------------
@@ -127,8 +110,8 @@ class FastProcess:
         self.exited = loop.create_future()
         self._channel = Channel(ours, loop, self.handlers, self._on_gone)
         level = logging.getLogger().getEffectiveLevel()
-        started = self._expect(Started())
-        self._send(Start(dataclasses.replace(self.config, host=host, log_level=level)))
+        started = self._expect(messages.Started())
+        self._send(messages.Start(dataclasses.replace(self.config, host=host, log_level=level)))
         try:
             await asyncio.wait_for(started, START_TIMEOUT_S)
         except BaseException:
@@ -141,8 +124,8 @@ class FastProcess:
         if self._channel is None or self._closing:
             return
         self._closing = True
-        closed = self._expect(Closed())
-        self._send(Close())
+        closed = self._expect(messages.Closed())
+        self._send(messages.Close())
         try:
             await asyncio.wait_for(closed, CLOSE_TIMEOUT_S)
         except TimeoutError:
@@ -179,46 +162,46 @@ class FastProcess:
                     self._sent.pop(ip, None)
         self._published = table
         if len(self.nodes) > known:  # the new bits' names first: the channel keeps order
-            self._send(LearnNodes(known, self.nodes.names_from(known)))
+            self._send(messages.LearnNodes(known, self.nodes.names_from(known)))
         ips = list(changes)
         for start in range(0, len(ips), CHUNK):
-            self._send(PutClaims({ip: changes[ip] for ip in ips[start:start + CHUNK]}))
+            self._send(messages.PutClaims({ip: changes[ip] for ip in ips[start:start + CHUNK]}))
 
     def set_interfaces(self, interfaces: Mapping[str, Interface], own_macs: frozenset[bytes]) -> None:
         """The usable interfaces, and every MAC of this node (its own frames are never a duplicate)."""
-        self._send(SetInterfaces(dict(interfaces), own_macs))
+        self._send(messages.SetInterfaces(dict(interfaces), own_macs))
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]]) -> None:
         """The Node list changed: whom to heartbeat, and from where each may speak."""
-        self._send(SetPeers(peers, addresses))
+        self._send(messages.SetPeers(peers, addresses))
 
     def set_key(self, keys: KeySet) -> None:
         """Sign and check heartbeats with KEYS from now on (a rotation)."""
-        self._send(SetKey(keys))
+        self._send(messages.SetKey(keys))
 
     def fence(self) -> None:
         """Stop counting ourselves and send FENCED heartbeats (self-fencing); `join()` undoes it."""
-        self._send(Fence())
+        self._send(messages.Fence())
 
     def reannounce(self) -> None:
         """One more gratuitous burst for everything owned."""
-        self._send(Reannounce())
+        self._send(messages.Reannounce())
 
     async def join(self) -> None:
         """Join the election: heartbeats out, ourselves counted after one detection period."""
         token = next(self._tokens)
-        joined = self._expect(Joined(token))
-        self._send(Join(token))
+        joined = self._expect(messages.Joined(token))
+        self._send(messages.Join(token))
         await joined
 
     # -- the channel ------------------------------------------------------------------------------------------
 
-    def _send(self, message: ToFast) -> None:
+    def _send(self, message: messages.ToFast) -> None:
         if self._channel is None:
             raise RuntimeError("the fast plane is not started")
         self._channel.send(message)
 
-    def _expect(self, reply: FromFast) -> asyncio.Future[None]:
+    def _expect(self, reply: messages.FromFast) -> asyncio.Future[None]:
         future = asyncio.get_running_loop().create_future()
         if self._gone:  # nobody there to answer
             future.set_exception(ConnectionError("the fast plane's process ended"))
@@ -226,32 +209,32 @@ class FastProcess:
             self._replies[reply] = future
         return future
 
-    def _reply(self, reply: Started | Joined | Closed) -> None:
+    def _reply(self, reply: messages.Started | messages.Joined | messages.Closed) -> None:
         future = self._replies.pop(reply, None)
         if future is not None and not future.done():
             future.set_result(None)
 
-    def _on_failed(self, message: Failed) -> None:
+    def _on_failed(self, message: messages.Failed) -> None:
         self._fail_all(OSError(message.error))
 
-    def _on_alive(self, message: Alive) -> None:
+    def _on_alive(self, message: messages.Alive) -> None:
         self.alive = message.alive
         self.on_alive(self.alive)
 
-    def _on_members(self, message: Members) -> None:
+    def _on_members(self, message: messages.Members) -> None:
         self.membership.update(message.known, message.heard)
 
-    def _on_duplicates(self, message: Duplicates) -> None:
+    def _on_duplicates(self, message: messages.Duplicates) -> None:
         for (ip, mac, ifname), frames in message.frames.items():
             self.on_duplicate(ip, mac, ifname, frames)
 
-    def _on_stats(self, message: StatsReport) -> None:
+    def _on_stats(self, message: messages.StatsReport) -> None:
         self.stats = message.stats
 
-    def _on_logged(self, message: Logged) -> None:
+    def _on_logged(self, message: messages.Logged) -> None:
         logging.getLogger(message.logger).log(message.level, "%s", message.text)
 
-    def _on_owned(self, message: Owned) -> None:
+    def _on_owned(self, message: messages.Owned) -> None:
         # Changed in place (O(what changed)); readers on other threads take copies (`announcements`).
         for ip, ifaces in message.changes.items():
             if ifaces is None:

@@ -20,37 +20,14 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from ironlb.speaker.fast import messages
 from ironlb.speaker.fast.announcer import Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.l2 import packets as pk
 from ironlb.speaker.fast.l2.io import DropCounter, RawPacketIO
 from ironlb.speaker.fast.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.fast.l2.responder import MacSet, Responder
 from ironlb.speaker.fast.liveness.membership import TIMEOUT_S
-from ironlb.speaker.fast.messages import (
-    Alive,
-    Close,
-    Closed,
-    Config,
-    Duplicates,
-    Failed,
-    FastStats,
-    Fence,
-    Join,
-    Joined,
-    LearnNodes,
-    Logged,
-    Members,
-    Owned,
-    PutClaims,
-    Reannounce,
-    SetInterfaces,
-    SetKey,
-    SetPeers,
-    Start,
-    Started,
-    StatsReport,
-    ToFast,
-)
+from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.plane import FastPlane
 from ironlb.speaker.fast.wire import Channel, Handlers
 
@@ -88,7 +65,7 @@ class ChannelLog(logging.Handler):
             text = record.getMessage()
             if record.exc_info:
                 text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.channel.send(Logged(record.levelno, record.name, text))
+            self.channel.send(messages.Logged(record.levelno, record.name, text))
         except Exception:  # a record that cannot be sent must not break the loop that logged it
             self.handleError(record)
 
@@ -99,9 +76,16 @@ class Child:
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.handlers: Handlers = {
-            Start: self._on_start, LearnNodes: self._on_nodes, PutClaims: self._on_claims,
-            SetInterfaces: self._on_interfaces, SetPeers: self._on_peers, SetKey: self._on_key, Fence: self._on_fence,
-            Join: self._on_join, Reannounce: self._on_reannounce, Close: self._on_close,
+            messages.Start: self._on_start,
+            messages.LearnNodes: self._on_nodes,
+            messages.PutClaims: self._on_claims,
+            messages.SetInterfaces: self._on_interfaces,
+            messages.SetPeers: self._on_peers,
+            messages.SetKey: self._on_key,
+            messages.Fence: self._on_fence,
+            messages.Join: self._on_join,
+            messages.Reannounce: self._on_reannounce,
+            messages.Close: self._on_close,
         }
         self.channel = Channel(sock, loop, self.handlers, self._parent_gone)
         self.plane: FastPlane | None = None
@@ -119,51 +103,51 @@ class Child:
 
     # -- commands from the control plane ---------------------------------------------------------------
 
-    def _started(self, message: ToFast) -> FastPlane | None:
+    def _started(self, message: messages.ToFast) -> FastPlane | None:
         """The plane, or None (said) for MESSAGE before Start."""
         if self.plane is None:
             log.warning("fast plane: %s before start, ignored", type(message).__name__)
         return self.plane
 
-    def _on_start(self, message: Start) -> None:
+    def _on_start(self, message: messages.Start) -> None:
         self._spawn(self._start(message.config))
 
-    def _on_nodes(self, message: LearnNodes) -> None:
+    def _on_nodes(self, message: messages.LearnNodes) -> None:
         if plane := self._started(message):
             plane.learn(message.start, message.names)
 
-    def _on_claims(self, message: PutClaims) -> None:
+    def _on_claims(self, message: messages.PutClaims) -> None:
         if plane := self._started(message):
             plane.put(message.changes)
 
-    def _on_interfaces(self, message: SetInterfaces) -> None:
+    def _on_interfaces(self, message: messages.SetInterfaces) -> None:
         if plane := self._started(message):
             self.own_macs.macs = message.own_macs
             if self.kernel_maps is not None:
                 self._kernel_macs(message.own_macs)
             plane.set_interfaces(message.interfaces)
 
-    def _on_peers(self, message: SetPeers) -> None:
+    def _on_peers(self, message: messages.SetPeers) -> None:
         if plane := self._started(message):
             plane.liveness.set_peers(message.peers, message.addresses)
 
-    def _on_key(self, message: SetKey) -> None:
+    def _on_key(self, message: messages.SetKey) -> None:
         if plane := self._started(message):
             plane.liveness.set_key(message.keys)
 
-    def _on_fence(self, message: Fence) -> None:
+    def _on_fence(self, message: messages.Fence) -> None:
         if plane := self._started(message):
             plane.liveness.fence()
 
-    def _on_join(self, message: Join) -> None:
+    def _on_join(self, message: messages.Join) -> None:
         if plane := self._started(message):
             self._spawn(self._join(plane, message.token))
 
-    def _on_reannounce(self, message: Reannounce) -> None:
+    def _on_reannounce(self, message: messages.Reannounce) -> None:
         if plane := self._started(message):
             plane.announcer.reannounce()
 
-    def _on_close(self, message: Close) -> None:
+    def _on_close(self, message: messages.Close) -> None:
         if self._started(message):
             self._spawn(self.close())
 
@@ -178,13 +162,13 @@ class Child:
         try:
             await self.plane.start(config.host)
         except OSError as exc:
-            self.channel.send(Failed(f"cannot bind the heartbeat port {config.port}: {exc}"))
+            self.channel.send(messages.Failed(f"cannot bind the heartbeat port {config.port}: {exc}"))
             self.plane = None
             self.done.set()
             return
         gc.collect()
         gc.freeze()  # what start-up made is never scanned again
-        self.channel.send(Started())
+        self.channel.send(messages.Started())
         self._spawn(self._report())
         self._spawn(self._keep_lease(config.interval))
 
@@ -201,7 +185,7 @@ class Child:
 
     async def _join(self, plane: FastPlane, token: int) -> None:
         await plane.liveness.join()
-        self.channel.send(Joined(token))
+        self.channel.send(messages.Joined(token))
 
     async def close(self) -> None:
         """Stop answering, say goodbye to peers, tell the control plane, end."""
@@ -212,7 +196,7 @@ class Child:
             await self.plane.close()
         if self.kernel_maps is not None:
             self.kernel_maps.close()
-        self.channel.send(Closed())
+        self.channel.send(messages.Closed())
         self.done.set()
 
     def _parent_gone(self) -> None:
@@ -262,10 +246,10 @@ class Child:
     # -- reports to the control plane ---------------------------------------------------------------------
 
     def _alive(self, alive: frozenset[str]) -> None:
-        self.channel.send(Alive(alive))
+        self.channel.send(messages.Alive(alive))
 
     def _owned(self, changes: Mapping[str, frozenset[str] | None], diff: Diff) -> None:
-        self.channel.send(Owned(dict(changes), diff))
+        self.channel.send(messages.Owned(dict(changes), diff))
 
     def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
         # A flood is counted here and sent as one message per report, not one per frame.
@@ -280,12 +264,12 @@ class Child:
             heard = (members.known(), members.heard())
             if heard != self._heard:
                 self._heard = heard
-                self.channel.send(Members(*heard))
+                self.channel.send(messages.Members(*heard))
             if self._duplicates:
-                self.channel.send(Duplicates(self._duplicates))
+                self.channel.send(messages.Duplicates(self._duplicates))
                 self._duplicates = {}
             if turn % STATS_EVERY == 0:
-                self.channel.send(StatsReport(self.stats()))
+                self.channel.send(messages.StatsReport(self.stats()))
             turn += 1
             await asyncio.sleep(REPORT_S)
 

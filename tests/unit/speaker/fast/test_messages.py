@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import socket
 import typing
-from collections.abc import Iterator
 
 import pytest
 
@@ -79,19 +76,6 @@ def test_every_class_a_message_carries_may_be_decoded() -> None:
     for kind in m.TO_FAST + m.FROM_FAST:
         carried(kind, found)
     assert found - set(m.TO_FAST + m.FROM_FAST) == set(m.CARRIED)
-
-
-@pytest.fixture
-def child() -> Iterator[Child]:
-    loop = asyncio.new_event_loop()
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    made = Child(ours, loop)
-    try:
-        yield made
-    finally:
-        made.channel.close()
-        theirs.close()
-        loop.close()
 
 
 def test_every_message_to_the_fast_plane_has_its_handler(child: Child) -> None:
