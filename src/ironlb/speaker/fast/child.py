@@ -113,42 +113,42 @@ class Child:
         self._spawn(self._start(message.config))
 
     def _on_nodes(self, message: messages.LearnNodes) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             plane.learn(message.start, message.names)
 
     def _on_claims(self, message: messages.PutClaims) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             plane.put(message.changes)
 
     def _on_interfaces(self, message: messages.SetInterfaces) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             self.own_macs.macs = message.own_macs
             if self.kernel_maps is not None:
                 self._kernel_macs(message.own_macs)
             plane.set_interfaces(message.interfaces)
 
     def _on_peers(self, message: messages.SetPeers) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             plane.liveness.set_peers(message.peers, message.addresses)
 
     def _on_key(self, message: messages.SetKey) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             plane.liveness.set_key(message.keys)
 
     def _on_fence(self, message: messages.Fence) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             plane.liveness.fence()
 
     def _on_join(self, message: messages.Join) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             self._spawn(self._join(plane, message.token))
 
     def _on_reannounce(self, message: messages.Reannounce) -> None:
-        if plane := self._started(message):
+        if (plane := self._started(message)) is not None:
             plane.announcer.reannounce()
 
     def _on_close(self, message: messages.Close) -> None:
-        if self._started(message):
+        if self._started(message) is not None:
             self._spawn(self.close())
 
     # -- what runs here -----------------------------------------------------------------------------------
