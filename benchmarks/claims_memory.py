@@ -3,7 +3,7 @@
 Run: `python -m benchmarks.claims_memory`. The cluster is speaker_scale's (`everything()`: half the Services
 externalTrafficPolicy Local, three endpoints each), fed to the real IncrementalDesired as node-1 and published
 once. Then, as the speaker does: every IP's claims (`claims_of`, what FastProcess._sent keeps), the claims
-messages pickled as FastProcess sends them, and a ClaimTable built from them unpickled, as the fast plane's
+messages encoded as FastProcess sends them, and a ClaimTable built from them decoded, as the fast plane's
 process holds it. Sizes are what tracemalloc sees still allocated after each step (after a collection).
 
 The last line printed is one JSON object: claims_bytes (the control plane's claims), table_bytes (the fast
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import pickle
 import random
 import statistics
 import sys
@@ -30,7 +29,9 @@ from benchmarks._figures import report
 from benchmarks.speaker_scale import everything
 from ironlb.speaker.control.fastproc import CHUNK
 from ironlb.speaker.fast.claims import Claims, ClaimTable, claims_of
+from ironlb.speaker.fast.messages import TO_FAST, LearnNodes, PutClaims
 from ironlb.speaker.fast.nodeindex import NodeIndex
+from ironlb.speaker.fast.wire import decode, encode
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.ranking import Table
 
@@ -81,22 +82,21 @@ def all_claims(table: Table, index: NodeIndex) -> dict[str, Claims]:
 def messages(claims: dict[str, Claims], index: NodeIndex) -> list[bytes]:
     """What FastProcess sends for them: the node names, then the claims a chunk at a time."""
     ips = list(claims)
-    out = [pickle.dumps(("nodes", 0, index.names_from(0)), pickle.HIGHEST_PROTOCOL)]
+    out = [encode(LearnNodes(0, index.names_from(0)))]
     for start in range(0, len(ips), CHUNK):
-        chunk = {ip: claims[ip] for ip in ips[start:start + CHUNK]}
-        out.append(pickle.dumps(("claims", chunk), pickle.HIGHEST_PROTOCOL))
+        out.append(encode(PutClaims({ip: claims[ip] for ip in ips[start:start + CHUNK]})))
     return out
 
 
 def child_table(sent: list[bytes]) -> ClaimTable:
-    """The fast plane's ClaimTable, from the messages unpickled one by one."""
+    """The fast plane's ClaimTable, from the messages decoded one by one."""
     table = ClaimTable(ME)
     for data in sent:
-        kind, *args = pickle.loads(data)
-        if kind == "nodes":
-            table.learn(*args)
-        else:
-            table.update(*args)
+        message = decode(data, TO_FAST)
+        if isinstance(message, LearnNodes):
+            table.learn(message.start, message.names)
+        elif isinstance(message, PutClaims):
+            table.update(message.changes)
     return table
 
 

@@ -5,6 +5,8 @@ changed (only those cross, after the names of any node bits they are the first t
 what the fast plane reports: the alive set, what is owned and announced, who is heard, and the
 counters. Everything here is read on the control plane's loop (or by a metrics scrape) from plain
 snapshots that the fast plane replaces whole, never from shared state.
+What crosses is the messages of `fast.messages`: TO_FAST sent from here, FROM_FAST each to its handler
+in `FastProcess.handlers`.
 If the fast plane's process ends without being asked to, `exited` says so and the speaker stops:
 without heartbeats and responders it is not a speaker, and the pod's restart is the remedy.
 """
@@ -19,13 +21,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 
-from ironlb.speaker.fast.announcer import Diff, Interface
+from ironlb.speaker.fast import messages
+from ironlb.speaker.fast.announcer import Interface
 from ironlb.speaker.fast.claims import Claims, claims_of
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.nodeindex import NodeIndex
-from ironlb.speaker.fast.wire import Channel, Message, pair
+from ironlb.speaker.fast.wire import Channel, Handlers, pair
 from ironlb.speaker.state.ranking import Table
 
 log = logging.getLogger(__name__)
@@ -76,10 +79,22 @@ class FastProcess:
         self._published = Table(me=me)
         self._sent: dict[str, Claims] = {}  # IP -> the claims the fast plane holds
         self.nodes = NodeIndex()  # the bits claims are written in; the fast plane has every name sent so far
-        self._replies: dict[object, asyncio.Future[None]] = {}
+        self._replies: dict[messages.FromFast, asyncio.Future[None]] = {}  # the reply awaited -> who awaits it
         self._tokens = itertools.count()
         self._closing = False
         self._gone = False  # the process's end of the channel closed
+        self.handlers: Handlers = {
+            messages.Started: self._reply,
+            messages.Failed: self._on_failed,
+            messages.Alive: self._on_alive,
+            messages.Owned: self._on_owned,
+            messages.Members: self._on_members,
+            messages.Duplicates: self._on_duplicates,
+            messages.StatsReport: self._on_stats,
+            messages.Logged: self._on_logged,
+            messages.Joined: self._reply,
+            messages.Closed: self._reply,
+        }
 
     # -- lifecycle ----------------------------------------------------------------------------------------
 
@@ -93,10 +108,10 @@ class FastProcess:
         finally:
             theirs.close()
         self.exited = loop.create_future()
-        self._channel = Channel(ours, loop, self._on_message, self._on_gone)
+        self._channel = Channel(ours, loop, self.handlers, self._on_gone)
         level = logging.getLogger().getEffectiveLevel()
-        started = self._expect("started")
-        self._send("start", dataclasses.replace(self.config, host=host, log_level=level))
+        started = self._expect(messages.Started())
+        self._send(messages.Start(dataclasses.replace(self.config, host=host, log_level=level)))
         try:
             await asyncio.wait_for(started, START_TIMEOUT_S)
         except BaseException:
@@ -109,8 +124,8 @@ class FastProcess:
         if self._channel is None or self._closing:
             return
         self._closing = True
-        closed = self._expect("closed")
-        self._send("close")
+        closed = self._expect(messages.Closed())
+        self._send(messages.Close())
         try:
             await asyncio.wait_for(closed, CLOSE_TIMEOUT_S)
         except TimeoutError:
@@ -147,92 +162,88 @@ class FastProcess:
                     self._sent.pop(ip, None)
         self._published = table
         if len(self.nodes) > known:  # the new bits' names first: the channel keeps order
-            self._send("nodes", known, self.nodes.names_from(known))
+            self._send(messages.LearnNodes(known, self.nodes.names_from(known)))
         ips = list(changes)
         for start in range(0, len(ips), CHUNK):
-            self._send("claims", {ip: changes[ip] for ip in ips[start:start + CHUNK]})
+            self._send(messages.PutClaims({ip: changes[ip] for ip in ips[start:start + CHUNK]}))
 
     def set_interfaces(self, interfaces: Mapping[str, Interface], own_macs: frozenset[bytes]) -> None:
         """The usable interfaces, and every MAC of this node (its own frames are never a duplicate)."""
-        self._send("interfaces", dict(interfaces), own_macs)
+        self._send(messages.SetInterfaces(dict(interfaces), own_macs))
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]]) -> None:
         """The Node list changed: whom to heartbeat, and from where each may speak."""
-        self._send("peers", peers, addresses)
+        self._send(messages.SetPeers(peers, addresses))
 
     def set_key(self, keys: KeySet) -> None:
         """Sign and check heartbeats with KEYS from now on (a rotation)."""
-        self._send("key", keys)
+        self._send(messages.SetKey(keys))
 
     def fence(self) -> None:
         """Stop counting ourselves and send FENCED heartbeats (self-fencing); `join()` undoes it."""
-        self._send("fence")
+        self._send(messages.Fence())
 
     def reannounce(self) -> None:
         """One more gratuitous burst for everything owned."""
-        self._send("reannounce")
+        self._send(messages.Reannounce())
 
     async def join(self) -> None:
         """Join the election: heartbeats out, ourselves counted after one detection period."""
         token = next(self._tokens)
-        joined = self._expect(("joined", token))
-        self._send("join", token)
+        joined = self._expect(messages.Joined(token))
+        self._send(messages.Join(token))
         await joined
 
     # -- the channel ------------------------------------------------------------------------------------------
 
-    def _send(self, *message: object) -> None:
+    def _send(self, message: messages.ToFast) -> None:
         if self._channel is None:
             raise RuntimeError("the fast plane is not started")
-        self._channel.send(*message)
+        self._channel.send(message)
 
-    def _expect(self, key: object) -> asyncio.Future[None]:
+    def _expect(self, reply: messages.FromFast) -> asyncio.Future[None]:
         future = asyncio.get_running_loop().create_future()
         if self._gone:  # nobody there to answer
             future.set_exception(ConnectionError("the fast plane's process ended"))
         else:
-            self._replies[key] = future
+            self._replies[reply] = future
         return future
 
-    def _reply(self, key: object) -> None:
-        future = self._replies.pop(key, None)
+    def _reply(self, reply: messages.Started | messages.Joined | messages.Closed) -> None:
+        future = self._replies.pop(reply, None)
         if future is not None and not future.done():
             future.set_result(None)
 
-    def _on_message(self, message: Message) -> None:
-        kind, *args = message
-        if kind == "alive":
-            self.alive = args[0]
-            self.on_alive(self.alive)
-        elif kind == "owned":
-            self._take_owned(*args)
-        elif kind == "members":
-            self.membership.update(*args)
-        elif kind == "stats":
-            self.stats = args[0]
-        elif kind == "duplicates":
-            for (ip, mac, ifname), frames in args[0].items():
-                self.on_duplicate(ip, mac, ifname, frames)
-        elif kind == "log":
-            level, name, text = args
-            logging.getLogger(name).log(level, "%s", text)
-        elif kind == "joined":
-            self._reply(("joined", args[0]))
-        elif kind == "failed":
-            self._fail_all(OSError(args[0]))
-        else:  # started, closed
-            self._reply(kind)
+    def _on_failed(self, message: messages.Failed) -> None:
+        self._fail_all(OSError(message.error))
 
-    def _take_owned(self, changes: Mapping[str, frozenset[str] | None], diff: Diff) -> None:
+    def _on_alive(self, message: messages.Alive) -> None:
+        self.alive = message.alive
+        self.on_alive(self.alive)
+
+    def _on_members(self, message: messages.Members) -> None:
+        self.membership.update(message.known, message.heard)
+
+    def _on_duplicates(self, message: messages.Duplicates) -> None:
+        for (ip, mac, ifname), frames in message.frames.items():
+            self.on_duplicate(ip, mac, ifname, frames)
+
+    def _on_stats(self, message: messages.StatsReport) -> None:
+        self.stats = message.stats
+
+    def _on_logged(self, message: messages.Logged) -> None:
+        logging.getLogger(message.logger).log(message.level, "%s", message.text)
+
+    def _on_owned(self, message: messages.Owned) -> None:
         # Changed in place (O(what changed)); readers on other threads take copies (`announcements`).
-        for ip, ifaces in changes.items():
+        for ip, ifaces in message.changes.items():
             if ifaces is None:
                 self.owned.pop(ip, None)
             else:
                 self.owned[ip] = ifaces
-        for ip, name in diff.removed:
+        for ip, name in message.diff.removed:
             self._announced.get(name, set()).discard(ip)
-        for ip, name in diff.added:
+        for ip, name in message.diff.added:
             self._announced.setdefault(name, set()).add(ip)
         for name in [n for n, ips in self._announced.items() if not ips]:
             del self._announced[name]

@@ -1,8 +1,9 @@
-"""The fast plane's process: `python -m ironlb.speaker.fast.child FD`, started by `fast.remote.FastProcess`.
+"""The fast plane's process: `python -m ironlb.speaker.fast FD`, started by `control.fastproc.FastProcess`.
 
 One thread, one loop: the heartbeat socket, the packet sockets and the channel to the control plane.
-Commands come in over the channel (node bits, claims, interfaces, peers, keys, fence, join, close); what the
-control plane needs comes back (alive set, ownership, who is heard, duplicates, counters, log records).
+Commands come in over the channel (`messages.TO_FAST`: node bits, claims, interfaces, peers, keys, fence,
+join, close), each to its handler in `Child.handlers`; what the control plane needs goes back
+(`messages.FROM_FAST`: alive set, ownership, who is heard, duplicates, counters, log records).
 When the control plane goes away (its end closes), this process says goodbye to its peers and ends.
 """
 
@@ -19,17 +20,16 @@ import time
 from collections.abc import Coroutine, Mapping
 from typing import Any
 
+from ironlb.speaker.fast import messages
 from ironlb.speaker.fast.announcer import Diff, Interface, ResponderFactory
-from ironlb.speaker.fast.claims import Claims
 from ironlb.speaker.fast.l2 import packets as pk
 from ironlb.speaker.fast.l2.io import DropCounter, RawPacketIO
 from ironlb.speaker.fast.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.fast.l2.responder import MacSet, Responder
 from ironlb.speaker.fast.liveness.membership import TIMEOUT_S
-from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.plane import FastPlane
-from ironlb.speaker.fast.wire import Channel, Message
+from ironlb.speaker.fast.wire import Channel, Handlers
 
 log = logging.getLogger(__name__)
 REPORT_S = 0.1  # who is heard, and duplicates seen, at most this stale on the control plane
@@ -65,7 +65,7 @@ class ChannelLog(logging.Handler):
             text = record.getMessage()
             if record.exc_info:
                 text += "\n" + logging.Formatter().formatException(record.exc_info)
-            self.channel.send("log", record.levelno, record.name, text)
+            self.channel.send(messages.Logged(record.levelno, record.name, text))
         except Exception:  # a record that cannot be sent must not break the loop that logged it
             self.handleError(record)
 
@@ -75,7 +75,19 @@ class Child:
 
     def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
-        self.channel = Channel(sock, loop, self._on_message, self._parent_gone)
+        self.handlers: Handlers = {
+            messages.Start: self._on_start,
+            messages.LearnNodes: self._on_nodes,
+            messages.PutClaims: self._on_claims,
+            messages.SetInterfaces: self._on_interfaces,
+            messages.SetPeers: self._on_peers,
+            messages.SetKey: self._on_key,
+            messages.Fence: self._on_fence,
+            messages.Join: self._on_join,
+            messages.Reannounce: self._on_reannounce,
+            messages.Close: self._on_close,
+        }
+        self.channel = Channel(sock, loop, self.handlers, self._parent_gone)
         self.plane: FastPlane | None = None
         self.own_macs = MacSet()
         self.kernel_arp = False  # answer ARP in the kernel where it can (config.kernel_arp)
@@ -91,51 +103,53 @@ class Child:
 
     # -- commands from the control plane ---------------------------------------------------------------
 
-    def _on_message(self, message: Message) -> None:
-        kind, *args = message
-        if kind == "start":
-            self._spawn(self._start(*args))
-        elif self.plane is None:
-            log.warning("fast plane: %s before start, ignored", kind)
-        else:
-            getattr(self, f"_do_{kind}")(*args)
+    def _started(self, message: messages.ToFast) -> FastPlane | None:
+        """The plane, or None (said) for MESSAGE before Start."""
+        if self.plane is None:
+            log.warning("fast plane: %s before start, ignored", type(message).__name__)
+        return self.plane
 
-    def _do_nodes(self, start: int, names: list[str]) -> None:
-        assert self.plane is not None
-        self.plane.learn(start, names)
+    def _on_start(self, message: messages.Start) -> None:
+        self._spawn(self._start(message.config))
 
-    def _do_claims(self, changes: Mapping[str, Claims]) -> None:
-        assert self.plane is not None
-        self.plane.put(changes)
+    def _on_nodes(self, message: messages.LearnNodes) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.learn(message.start, message.names)
 
-    def _do_interfaces(self, interfaces: Mapping[str, Interface], macs: frozenset[bytes]) -> None:
-        assert self.plane is not None
-        self.own_macs.macs = macs
-        if self.kernel_maps is not None:
-            self._kernel_macs(macs)
-        self.plane.set_interfaces(interfaces)
+    def _on_claims(self, message: messages.PutClaims) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.put(message.changes)
 
-    def _do_peers(self, peers: dict[str, str], addresses: dict[str, set[str]]) -> None:
-        assert self.plane is not None
-        self.plane.liveness.set_peers(peers, addresses)
+    def _on_interfaces(self, message: messages.SetInterfaces) -> None:
+        if (plane := self._started(message)) is not None:
+            self.own_macs.macs = message.own_macs
+            if self.kernel_maps is not None:
+                self._kernel_macs(message.own_macs)
+            plane.set_interfaces(message.interfaces)
 
-    def _do_key(self, keys: KeySet) -> None:
-        assert self.plane is not None
-        self.plane.liveness.set_key(keys)
+    def _on_peers(self, message: messages.SetPeers) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.liveness.set_peers(message.peers, message.addresses)
 
-    def _do_fence(self) -> None:
-        assert self.plane is not None
-        self.plane.liveness.fence()
+    def _on_key(self, message: messages.SetKey) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.liveness.set_key(message.keys)
 
-    def _do_join(self, token: int) -> None:
-        self._spawn(self._join(token))
+    def _on_fence(self, message: messages.Fence) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.liveness.fence()
 
-    def _do_reannounce(self) -> None:
-        assert self.plane is not None
-        self.plane.announcer.reannounce()
+    def _on_join(self, message: messages.Join) -> None:
+        if (plane := self._started(message)) is not None:
+            self._spawn(self._join(plane, message.token))
 
-    def _do_close(self) -> None:
-        self._spawn(self.close())
+    def _on_reannounce(self, message: messages.Reannounce) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.announcer.reannounce()
+
+    def _on_close(self, message: messages.Close) -> None:
+        if self._started(message) is not None:
+            self._spawn(self.close())
 
     # -- what runs here -----------------------------------------------------------------------------------
 
@@ -148,13 +162,13 @@ class Child:
         try:
             await self.plane.start(config.host)
         except OSError as exc:
-            self.channel.send("failed", f"cannot bind the heartbeat port {config.port}: {exc}")
+            self.channel.send(messages.Failed(f"cannot bind the heartbeat port {config.port}: {exc}"))
             self.plane = None
             self.done.set()
             return
         gc.collect()
         gc.freeze()  # what start-up made is never scanned again
-        self.channel.send("started")
+        self.channel.send(messages.Started())
         self._spawn(self._report())
         self._spawn(self._keep_lease(config.interval))
 
@@ -169,10 +183,9 @@ class Child:
                     log.warning("could not renew the in-kernel responders' lease (%s)", exc)
             await asyncio.sleep(every)
 
-    async def _join(self, token: int) -> None:
-        assert self.plane is not None
-        await self.plane.liveness.join()
-        self.channel.send("joined", token)
+    async def _join(self, plane: FastPlane, token: int) -> None:
+        await plane.liveness.join()
+        self.channel.send(messages.Joined(token))
 
     async def close(self) -> None:
         """Stop answering, say goodbye to peers, tell the control plane, end."""
@@ -183,7 +196,7 @@ class Child:
             await self.plane.close()
         if self.kernel_maps is not None:
             self.kernel_maps.close()
-        self.channel.send("closed")
+        self.channel.send(messages.Closed())
         self.done.set()
 
     def _parent_gone(self) -> None:
@@ -233,10 +246,10 @@ class Child:
     # -- reports to the control plane ---------------------------------------------------------------------
 
     def _alive(self, alive: frozenset[str]) -> None:
-        self.channel.send("alive", alive)
+        self.channel.send(messages.Alive(alive))
 
     def _owned(self, changes: Mapping[str, frozenset[str] | None], diff: Diff) -> None:
-        self.channel.send("owned", dict(changes), diff)
+        self.channel.send(messages.Owned(dict(changes), diff))
 
     def _duplicate(self, ip: str, mac: str, ifname: str) -> None:
         # A flood is counted here and sent as one message per report, not one per frame.
@@ -251,12 +264,12 @@ class Child:
             heard = (members.known(), members.heard())
             if heard != self._heard:
                 self._heard = heard
-                self.channel.send("members", *heard)
+                self.channel.send(messages.Members(*heard))
             if self._duplicates:
-                self.channel.send("duplicates", self._duplicates)
+                self.channel.send(messages.Duplicates(self._duplicates))
                 self._duplicates = {}
             if turn % STATS_EVERY == 0:
-                self.channel.send("stats", self.stats())
+                self.channel.send(messages.StatsReport(self.stats()))
             turn += 1
             await asyncio.sleep(REPORT_S)
 
@@ -288,7 +301,7 @@ async def serve(sock: socket.socket) -> None:
     logging.getLogger().handlers[:] = [ChannelLog(child.channel)]
     loop.add_signal_handler(signal.SIGTERM, lambda: child._spawn(child.close()))
     await child.done.wait()
-    for _ in range(100):  # the last messages ("closed" among them) out, for up to a second
+    for _ in range(100):  # the last messages (Closed among them) out, for up to a second
         if not child.channel.backlog:
             break
         await asyncio.sleep(0.01)

@@ -32,6 +32,11 @@ class Claim:
     ahead: int
     interfaces: frozenset[str]
 
+    def __reduce__(self) -> tuple[type[Claim], tuple[int, frozenset[str]]]:
+        # Rebuilt from its two fields: pickle's default for a slotted dataclass takes a slower path per
+        # field, and a relist sends every IP's claims (the claims chunks are the channel's hot path).
+        return Claim, (self.ahead, self.interfaces)
+
 
 Claims = tuple[Claim, ...]  # an IP's claims (Services sharing the IP each have one); () when none
 

@@ -1,9 +1,16 @@
-"""What crosses between the speaker's two processes, besides the message kinds named in `child` and `remote`."""
+"""Every message between the speaker's two processes: one type per kind, and the values they carry.
+
+TO_FAST are sent by the control plane (`control.fastproc`) and handled by the fast plane (`fast.child`);
+FROM_FAST go the other way. `fast.wire` encodes and decodes them. Each end dispatches with a table keyed
+by these types, and a message of a type its table lacks is refused at the boundary.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ironlb.speaker.fast.announcer import Diff, Interface
+from ironlb.speaker.fast.claims import Claim, Claims
 from ironlb.speaker.fast.l2.responder import Stats
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
@@ -34,3 +41,155 @@ class FastStats:
     kernel_drops: dict[str, int] = field(default_factory=dict)  # interface -> frames the kernel dropped
     rss_mb: float = 0.0  # the fast plane's process
     gc_max_ms: float = 0.0  # its longest collection so far (one holds the loop for all of its length)
+
+
+# -- to the fast plane ----------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Start the fast plane with CONFIG: bind the heartbeat port, then answer Started or Failed."""
+
+    config: Config
+
+
+@dataclass(frozen=True, slots=True)
+class LearnNodes:
+    """The names of node bits START onwards (sent before the first claims that use them)."""
+
+    start: int
+    names: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class PutClaims:
+    """This node's claims for the IPs that changed (one chunk of them; () drops an IP's claims)."""
+
+    changes: dict[str, Claims]
+
+
+@dataclass(frozen=True, slots=True)
+class SetInterfaces:
+    """The usable interfaces, and every MAC of this node (its own frames are never a duplicate)."""
+
+    interfaces: dict[str, Interface]
+    own_macs: frozenset[bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class SetPeers:
+    """Whom to heartbeat (node -> address), and the addresses each node may speak from."""
+
+    peers: dict[str, str]
+    addresses: dict[str, set[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class SetKey:
+    """Sign and check heartbeats with KEYS from now on (a rotation)."""
+
+    keys: KeySet
+
+
+@dataclass(frozen=True, slots=True)
+class Fence:
+    """Stop counting ourselves and send FENCED heartbeats (self-fencing); Join undoes it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Join the election; answered by Joined with the same TOKEN."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reannounce:
+    """One more gratuitous burst for everything owned."""
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Stop answering, say goodbye to peers, answer Closed and end."""
+
+
+# -- from the fast plane --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    """The heartbeat port is bound: the fast plane runs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """The fast plane could not start (ERROR says why; the process then ends)."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class Alive:
+    """The nodes alive now, ourselves included once joined."""
+
+    alive: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Owned:
+    """What changed in ownership (IP -> its interfaces, None when no longer owned), and in what is answered."""
+
+    changes: dict[str, frozenset[str] | None]
+    diff: Diff
+
+
+@dataclass(frozen=True, slots=True)
+class Members:
+    """Peers expected (from the Node list), and peers heard within the timeout."""
+
+    known: frozenset[str]
+    heard: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Duplicates:
+    """Frames from another MAC for our IPs since the last report: (ip, foreign MAC, interface) -> frames."""
+
+    frames: dict[tuple[str, str, str], int]
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReport:
+    """The fast plane's counters now (every second)."""
+
+    stats: FastStats
+
+
+@dataclass(frozen=True, slots=True)
+class Logged:
+    """One log record of the fast plane's, for the control plane to write: level, logger name, text."""
+
+    level: int
+    logger: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """The Join with this TOKEN is done: heartbeats out, ourselves counted."""
+
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Closed:
+    """Goodbyes said: the fast plane ends."""
+
+
+ToFast = Start | LearnNodes | PutClaims | SetInterfaces | SetPeers | SetKey | Fence | Join | Reannounce | Close
+FromFast = Started | Failed | Alive | Owned | Members | Duplicates | StatsReport | Logged | Joined | Closed
+Message = ToFast | FromFast
+TO_FAST: tuple[type[ToFast], ...] = (Start, LearnNodes, PutClaims, SetInterfaces, SetPeers, SetKey, Fence, Join,
+                                     Reannounce, Close)
+FROM_FAST: tuple[type[FromFast], ...] = (Started, Failed, Alive, Owned, Members, Duplicates, StatsReport, Logged,
+                                         Joined, Closed)
+# The classes of the values messages carry (besides the builtins): the only others a frame may name.
+CARRIED: tuple[type, ...] = (Config, FastStats, KeySet, Claim, Interface, Diff, Counters, Stats)

@@ -1,21 +1,31 @@
-"""The link between the speaker's two processes: pickled messages over a Unix SEQPACKET socket pair.
+"""The link between the speaker's two processes: the messages of `fast.messages` over a Unix SEQPACKET pair.
 
 SEQPACKET keeps message boundaries and order, and the kernel tells each end when the other is gone
 (EOF), so a dead process is noticed at once. Both ends are non-blocking and never wait on each other:
 what the socket cannot take now is queued and sent when it is writable, so neither process can stall
-the other (a full buffer both ways cannot deadlock). Both processes are this program, so pickle is safe.
+the other (a full buffer both ways cannot deadlock).
+
+One encoder (`encode`) and one decoder (`decode`). A frame is a pickle: both ends are this program, and
+the socket pair has no name, so only they write to it. The decoder still trusts nothing: it builds no
+class but the messages and the values they carry (`messages.CARRIED`), and returns only a message of a
+type the receiving end handles. Anything else is refused with `Refused` and its reason; the channel logs
+the first refusal of each reason, counts them all, and reads on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import pickle
 import socket
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Container, Mapping
+from enum import Enum
 from typing import Any
+
+from ironlb.speaker.fast.messages import CARRIED, FROM_FAST, TO_FAST, Message
 
 log = logging.getLogger(__name__)
 BUFFER_BYTES = 4 << 20  # a relist's table messages fit without waiting for the reader
@@ -23,7 +33,57 @@ SO_SNDBUFFORCE, SO_RCVBUFFORCE = 32, 33
 READ_BATCH = 64  # messages handled per wake-up, at most: the loop's timers and other sockets get their turn
 READ_BUDGET_S = 0.002  # and for no longer than this (the rest on the next wake-up)
 MAX_MESSAGE = 1 << 20  # larger messages are split by their senders (table chunks)
-Message = tuple[Any, ...]  # (kind, *arguments)
+Handler = Callable[[Any], None]  # takes one message, of the type it is keyed by
+Handlers = Mapping[type, Handler]
+
+
+class Refusal(Enum):
+    """Why a frame was refused."""
+
+    GARBLED = "garbled"              # not a pickle, or cut short
+    FOREIGN_CLASS = "foreign-class"  # names a class that is neither a message nor a value one carries
+    UNHANDLED = "unhandled"          # a value, but not a message of a type this end handles
+    OVERSIZED = "oversized"          # longer than the receive buffer (the kernel cut it)
+
+
+class Refused(Exception):
+    """A frame the decoder will not turn into a message."""
+
+    def __init__(self, reason: Refusal, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+
+
+_BUILDABLE = {(cls.__module__, cls.__qualname__): cls for cls in (*TO_FAST, *FROM_FAST, *CARRIED)}
+
+
+class _Unpickler(pickle.Unpickler):
+    """Builds only the classes in _BUILDABLE (builtins' values need no class lookup)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        """The class MODULE.NAME if a frame may name it; Refused otherwise."""
+        try:
+            return _BUILDABLE[module, name]
+        except KeyError:
+            raise Refused(Refusal.FOREIGN_CLASS, f"{module}.{name}") from None
+
+
+def encode(message: Message) -> bytes:
+    """MESSAGE as one frame."""
+    return pickle.dumps(message, pickle.HIGHEST_PROTOCOL)
+
+
+def decode(frame: bytes | memoryview, accepts: Container[type]) -> Message:
+    """The message in FRAME, if its type is one of ACCEPTS; Refused otherwise."""
+    try:
+        message = _Unpickler(io.BytesIO(frame)).load()
+    except Refused:
+        raise
+    except Exception as exc:  # whatever a garbled pickle raises (UnpicklingError, EOFError, ValueError, ...)
+        raise Refused(Refusal.GARBLED, f"{type(exc).__name__}: {exc}") from None
+    if type(message) not in accepts:
+        raise Refused(Refusal.UNHANDLED, type(message).__qualname__)
+    return message  # type: ignore[no-any-return]
 
 
 def pair() -> tuple[socket.socket, socket.socket]:
@@ -44,13 +104,16 @@ def deepen(sock: socket.socket) -> None:
 
 
 class Channel:
-    """One end: `send` queues a message, `on_message` gets each one received, `on_closed` once at EOF."""
+    """One end: `send` queues a message, each one received goes to its handler, `on_closed` once at EOF.
 
-    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop,
-                 on_message: Callable[[Message], None], on_closed: Callable[[], None]) -> None:
+    HANDLERS is the end's table: message type -> its handler. A frame of any other type is refused."""
+
+    def __init__(self, sock: socket.socket, loop: asyncio.AbstractEventLoop, handlers: Handlers,
+                 on_closed: Callable[[], None]) -> None:
         self.sock, self.loop = sock, loop
-        self.on_message, self.on_closed = on_message, on_closed
+        self.handlers, self.on_closed = handlers, on_closed
         self.sent = self.received = 0
+        self.refused: dict[Refusal, int] = {}  # frames refused, by reason (each reason logged once)
         self._queue: deque[bytes] = deque()
         self._writing = False
         self._closed = False
@@ -58,11 +121,11 @@ class Channel:
         sock.setblocking(False)
         loop.add_reader(sock.fileno(), self._readable)
 
-    def send(self, *message: Any) -> None:
-        """Send MESSAGE (a tuple: kind first) as soon as the socket takes it; order is kept."""
+    def send(self, message: Message) -> None:
+        """Send MESSAGE as soon as the socket takes it; order is kept."""
         if self._closed:
             return
-        self._queue.append(pickle.dumps(message, pickle.HIGHEST_PROTOCOL))
+        self._queue.append(encode(message))
         if not self._writing:
             self._flush()
 
@@ -95,7 +158,7 @@ class Channel:
             if time.perf_counter() > deadline:
                 return  # the rest on the next wake-up (the socket is still readable)
             try:
-                size = self.sock.recv_into(self._buffer)
+                size = self.sock.recv_into(self._buffer, 0, socket.MSG_TRUNC)  # the frame's whole length
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
@@ -104,7 +167,24 @@ class Channel:
                 self._eof()
                 return
             self.received += 1
-            self.on_message(pickle.loads(memoryview(self._buffer)[:size]))
+            try:
+                message = self._decode(size)
+            except Refused as refused:
+                self._refuse(refused)
+                continue
+            self.handlers[type(message)](message)
+
+    def _decode(self, size: int) -> Message:
+        if size > len(self._buffer):
+            raise Refused(Refusal.OVERSIZED, f"{size} bytes")
+        return decode(memoryview(self._buffer)[:size], self.handlers)
+
+    def _refuse(self, refused: Refused) -> None:
+        seen = self.refused.get(refused.reason, 0)
+        self.refused[refused.reason] = seen + 1
+        if not seen:  # a sender that goes wrong goes wrong on every frame: once is enough to say so
+            log.error("refused a frame from the other process (%s); further ones for this reason are only counted",
+                      refused)
 
     def _eof(self) -> None:
         if not self._closed:

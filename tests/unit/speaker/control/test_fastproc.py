@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import signal
 import socket
@@ -15,8 +16,10 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from ironlb.speaker.control.fastproc import FastProcess
+from ironlb.speaker.fast import wire
 from ironlb.speaker.fast.claims import Claim, ClaimTable
 from ironlb.speaker.fast.liveness.protocol import Heartbeat, Kind, decode, encode
+from ironlb.speaker.fast.messages import Alive, LearnNodes, PutClaims, ToFast
 from ironlb.speaker.state.desired import ALL_INTERFACES, AnnounceReason
 from ironlb.speaker.state.ranking import Ranked, Table
 from tests.unit.speaker.fast.test_plane import free_port
@@ -99,26 +102,45 @@ async def test_claims_cross_and_ownership_comes_back(fast: FastProcess) -> None:
 
 def test_new_node_bits_cross_before_the_claims_that_use_them() -> None:
     process = FastProcess(ME, KEY, free_port(), lambda _: None, lambda *_: None)
-    sent: list[tuple[object, ...]] = []
-    process._send = lambda *message: sent.append(message)  # type: ignore[method-assign]
+    sent: list[ToFast] = []
+    process._send = sent.append  # type: ignore[method-assign]
     table = Table(ME).evolve({**entries("ns/a", "203.0.113.1", "n3", "n2", ME), **entries("ns/b", "203.0.113.2", ME)})
     process.publish(table)
-    assert [m[0] for m in sent] == ["nodes", "claims"] and sent[0] == ("nodes", 0, ["n3", "n2"])
+    assert [type(m) for m in sent] == [LearnNodes, PutClaims] and sent[0] == LearnNodes(0, ["n3", "n2"])
     sent.clear()
     table = table.evolve(entries("ns/b", "203.0.113.2", ME, "n4"))  # n4 after us: no bit, no claim changes
     process.publish(table)
     assert sent == []
     table = table.evolve(entries("ns/b", "203.0.113.2", "n4", "n2", ME))  # n4 ahead now: its bit first
     process.publish(table)
-    assert sent == [("nodes", 2, ["n4"]), ("claims", {"203.0.113.2": (Claim(0b110, ALL_INTERFACES),)})]
+    assert sent == [LearnNodes(2, ["n4"]), PutClaims({"203.0.113.2": (Claim(0b110, ALL_INTERFACES),)})]
     far = ClaimTable(ME)  # what the fast plane makes of it all, with n2 alive
     far.learn(0, ["n3", "n2"])
-    far.learn(*sent[0][1:])  # type: ignore[arg-type]
+    far.learn(sent[0].start, sent[0].names)  # type: ignore[union-attr]
     far.update(process._sent)
     far.set_alive(frozenset({ME, "n2"}))
     assert far.interfaces_for("203.0.113.1") is None and far.interfaces_for("203.0.113.2") is None
     far.set_alive(frozenset({ME, "n3"}))
     assert far.interfaces_for("203.0.113.1") is None and far.interfaces_for("203.0.113.2") == ALL_INTERFACES
+
+
+async def test_the_fast_plane_refuses_what_is_not_its_message_and_goes_on(
+        fast: FastProcess, caplog: pytest.LogCaptureFixture) -> None:
+    assert fast._channel is not None
+    with caplog.at_level(logging.ERROR):
+        for frame in (b"garbage", wire.encode(Alive(frozenset({ME})))):  # not a pickle; a message it never takes
+            fast._channel.sock.send(frame)
+        await fast.join()  # its loop went on
+        await settle(lambda: len(refusals(caplog)) == 2)
+    assert ME in fast.alive
+    garbled, unhandled = refusals(caplog)
+    assert garbled.startswith("refused a frame from the other process (garbled: ")
+    assert unhandled.startswith("refused a frame from the other process (unhandled: Alive)")
+
+
+def refusals(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """What the fast plane's channel said it refused (its log records cross to this process)."""
+    return [r.getMessage() for r in caplog.records if r.name == "ironlb.speaker.fast.wire"]
 
 
 async def test_heartbeats_keep_time_while_the_control_plane_holds_the_interpreter(

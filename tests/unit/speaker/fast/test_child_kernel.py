@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
-from collections.abc import Iterator
 
 import pytest
 
@@ -15,19 +13,6 @@ from ironlb.speaker.fast.child import Child
 
 ETH0 = Interface("eth0", 2, "02:00:00:00:00:01")
 ETH1 = Interface("eth1", 3, "02:00:00:00:00:02")
-
-
-@pytest.fixture
-def child() -> Iterator[Child]:
-    loop = asyncio.new_event_loop()
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    made = Child(ours, loop)
-    try:
-        yield made
-    finally:
-        made.channel.close()
-        theirs.close()
-        loop.close()
 
 
 class Refused:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import pickle
 import random
 
 import pytest
 
 from ironlb.speaker.fast.claims import Claim, Claims, ClaimTable, claims_of
+from ironlb.speaker.fast.messages import TO_FAST, LearnNodes, PutClaims
 from ironlb.speaker.fast.nodeindex import NodeIndex
+from ironlb.speaker.fast.wire import decode, encode
 from ironlb.speaker.state.desired import ALL_INTERFACES, AnnounceReason
 from ironlb.speaker.state.ranking import Ranked, Table
 
@@ -168,11 +169,11 @@ def test_puts_and_drops_keep_mine() -> None:
 
 
 def test_equal_interface_sets_from_separate_messages_are_one_object() -> None:
-    # Each message unpickles its own copy of the same sets: 10,000 claims must not carry 10,000 copies.
+    # Each message decodes into its own copy of the same sets: 10,000 claims must not carry 10,000 copies.
     table = ClaimTable(ME)
     for i in range(3):
         chunk = {f"203.0.113.{i}": (Claim(0, frozenset({"eth0"})), Claim(0, frozenset({"eth1"})))}
-        table.update(pickle.loads(pickle.dumps(chunk)))
+        table.update(decode(encode(PutClaims(chunk)), TO_FAST).changes)  # type: ignore[union-attr]
     first, *rest = table.claims.values()
     for claims in rest:
         assert all(a.interfaces is b.interfaces for a, b in zip(first, claims, strict=True))
@@ -214,7 +215,7 @@ def test_claims_decide_as_the_whole_ranking_table_does() -> None:
     # The fast plane decides from claims only; the control plane's table decides from whole rankings.
     # For random tables (shared IPs, per-node interfaces, unranked entries) and every alive set drawn,
     # both must name the same IPs and interfaces: the claims lose nothing that matters. Claims and node
-    # names cross as the wire carries them (pickled), into one long-lived table, so bits accumulate.
+    # names cross as the wire carries them, into one long-lived table, so bits accumulate.
     rng = random.Random(5)
     nodes = [ME, "n2", "n3", "n4", "n5"]
     ips = [f"203.0.113.{i}" for i in range(1, 5)]
@@ -230,8 +231,9 @@ def test_claims_decide_as_the_whole_ranking_table_does() -> None:
         table = Table(ME).evolve(put)
         known = len(sender)
         changes: dict[str, Claims] = {ip: claims_of(table.by_ip.get(ip) or (), ME, sender) for ip in ips}
-        claims.learn(*pickle.loads(pickle.dumps((known, sender.names_from(known)))))
-        claims.update(pickle.loads(pickle.dumps(changes)))
+        names = decode(encode(LearnNodes(known, sender.names_from(known))), TO_FAST)
+        claims.learn(names.start, names.names)  # type: ignore[union-attr]
+        claims.update(decode(encode(PutClaims(changes)), TO_FAST).changes)  # type: ignore[union-attr]
         for _ in range(5):
             alive = frozenset(rng.sample(nodes, rng.randrange(0, len(nodes) + 1)))
             claims.set_alive(alive)
