@@ -2,7 +2,7 @@
 
 Two planes. The control plane (this asyncio loop) runs the informers, keeps the ranking table up to
 date incrementally, and follows with status, Events and nftables. The fast plane (a process of its
-own, `fast.child`, driven through `fast.remote`) owns heartbeats and the ARP/NDP responders and
+own, `fast.child`, driven through `control.fastproc`) owns heartbeats and the ARP/NDP responders and
 decides ownership from this node's claims and the alive set. `run` enters one context per component
 and leaves them in reverse order.
 """
