@@ -1,6 +1,6 @@
 """Ethernet + ARP and Ethernet + IPv6 + ICMPv6 neighbour discovery frames: parse and build with struct.
 
-No scapy on the hot path: a reply is a few struct calls. (Tests cross-check the bytes with scapy.)
+No scapy: a reply is a few struct calls. (Tests, which depend on scapy, cross-check the bytes with it.)
 """
 
 from __future__ import annotations
