@@ -15,9 +15,9 @@ from collections.abc import Iterator
 import pytest
 
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.fast.l2.responder import Responder
+from tests.fakeio import FakePacketIO
 from tests.unit.speaker.fast.l2.wire import FAR_MAC, NEAR_MAC, OTHER_OWN_MAC, Wire, near_mac, wire
 
 OWNED, OTHER_OWNED, NOT_OWNED, ASKER = "203.0.113.10", "203.0.113.11", "203.0.113.99", "192.0.2.50"
