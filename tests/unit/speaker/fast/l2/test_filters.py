@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import os
-import socket
 
 import pytest
 
 from e2e.probes import asker
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import RawPacketIO
 from ironlb.speaker.fast.l2.responder import Responder
 from tests.fakeio import FakePacketIO
 from tests.unit.speaker.fast.l2 import cbpf
@@ -98,17 +95,3 @@ def test_a_refused_filter_is_counted_and_logged_once(caplog: pytest.LogCaptureFi
     arp.refuse_filters = False
     r.change(["203.0.113.12"], [])  # the next change tries again
     assert arp.filter == bpf.arp_program(["203.0.113.10", "203.0.113.11", "203.0.113.12"])
-
-
-@pytest.mark.skipif(os.geteuid() != 0, reason="needs root for a packet socket")
-def test_the_kernel_takes_the_longest_filters_and_a_refused_one_passes_everything() -> None:
-    import asyncio
-    loop = asyncio.new_event_loop()
-    io = RawPacketIO("lo", socket.if_nametoindex("lo"), "arp", loop)
-    try:
-        assert io.set_filter(bpf.arp_program(V4))
-        assert io.set_filter(bpf.arp_program(V4[1:]))  # a swap of two long ones (via pass-all if need be)
-        assert not io.set_filter([(bpf.RET, 0, 0, 0)] * (bpf.MAX_INSNS + 1))  # over the limit: refused
-    finally:
-        io.close()
-        loop.close()
