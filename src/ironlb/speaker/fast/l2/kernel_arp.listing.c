@@ -2,9 +2,9 @@
  *
  * The program is assembled by kernel_arp.py from ebpf.py's instructions; this listing is the same program
  * in C. Each label below is a Label in the program, in the same order. Each statement ends with the
- * number of instructions it assembles to, in brackets. A test (tests/unit/speaker/fast/l2/
- * test_kernel_arp_listing.py) checks that the labels agree and that each block's brackets add up to the
- * instructions under its label, so the program cannot change without this listing.
+ * number of instructions it assembles to, in brackets. A test checks that the labels agree and that each
+ * block's brackets add up to the instructions under its label, so the program cannot change without this
+ * listing: tests/unit/speaker/fast/l2/test_kernel_arp_listing.py.
  *
  * Registers: r1-r5 carry a call's arguments and are lost across it; r6 holds the skb, r7 the frame, r8 and
  * r9 the asker's MAC while the reply is written; r0 is a call's result and the program's.

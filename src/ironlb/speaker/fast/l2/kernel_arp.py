@@ -14,6 +14,8 @@ everything else on untouched, which then reaches the responder's socket as befor
 
 The link is tied to this process's descriptor: if the fast plane dies, even by SIGKILL, the kernel detaches
 the program, so a dead speaker never goes on answering for IPs a peer has taken over.
+
+kernel_arp.listing.c, beside this file, is the program as annotated C, block by block.
 """
 
 from __future__ import annotations
