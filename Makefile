@@ -19,8 +19,9 @@ lint: venv
 	$(VENV)/bin/ruff check src tests e2e benchmarks
 	$(VENV)/bin/lint-imports --no-cache
 
+# No root needed: the privileged tests (tests/privileged: namespaces, packet sockets, bpf) run in `make test`.
 unit: venv
-	$(VPY) -m pytest tests/unit tests/chart -q
+	$(VPY) -m pytest -m "not privileged" tests/unit tests/chart -q
 
 # Debian packages the lab uses (real kernel networking, nftables for kube-proxy, openssl for certs),
 # and its real nodes (up --kubelet): containerd, runc, CNI plugins, buildah and mmdebstrap for the

@@ -14,6 +14,7 @@ import time
 from collections import deque
 
 from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import packets as pk
 
 
@@ -59,7 +60,7 @@ def main() -> None:
             stamp = time.perf_counter()
             if addr[2] == 4:
                 continue
-            arp = pk.parse_arp(data)
+            arp = asker.parse_arp(data)
             if arp and arp.op == pk.ARP_REPLY and arp.sender_ip == args.ip and arp.target_mac == mac and pending:
                 latencies.append((stamp - pending.popleft()) * 1000)
     latencies.sort()

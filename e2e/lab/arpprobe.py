@@ -14,6 +14,7 @@ import select
 import socket
 import time
 
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import packets as pk
 
 
@@ -54,9 +55,9 @@ def main() -> None:
     sock.bind((args.iface, 0))
     dst = pk.mac_bytes(args.unicast) if args.unicast else None
     if v6:
-        frame = pk.neighbor_solicit(mac, str(__import__("ipaddress").IPv6Address(_link_local(args.iface))), args.ip)
+        frame = asker.neighbor_solicit(mac, str(__import__("ipaddress").IPv6Address(_link_local(args.iface))), args.ip)
         if dst:
-            frame = pk.unicast_solicit(mac, dst, _link_local(args.iface), args.ip)
+            frame = asker.unicast_solicit(mac, dst, _link_local(args.iface), args.ip)
     else:
         frame = pk.build_arp(pk.ARP_REQUEST, dst or pk.BROADCAST, mac, _iface_ipv4(args.iface), b"\x00" * 6, args.ip)
     start = time.monotonic()
@@ -74,7 +75,7 @@ def main() -> None:
                 print(json.dumps({"mac": pk.mac_str(nd.link_addr or nd.eth_src),
                                   "ms": round((time.monotonic() - start) * 1000, 3)}))
         else:
-            arp = pk.parse_arp(data)
+            arp = asker.parse_arp(data)
             if arp and arp.op == pk.ARP_REPLY and arp.sender_ip == args.ip and arp.target_mac == mac:
                 elapsed_ms = round((time.monotonic() - start) * 1000, 3)
                 print(json.dumps({"mac": pk.mac_str(arp.sender_mac), "ms": elapsed_ms}))

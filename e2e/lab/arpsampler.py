@@ -15,6 +15,7 @@ import socket
 import time
 
 from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import packets as pk
 
 
@@ -44,7 +45,7 @@ def main() -> None:
             if not ready:
                 break
             data, addr = sock.recvfrom(2048)
-            arp = pk.parse_arp(data)
+            arp = asker.parse_arp(data)
             if (addr[2] != socket.PACKET_OUTGOING and arp and arp.op == pk.ARP_REPLY and arp.target_mac == mac
                     and arp.sender_ip in wanted):
                 answers[arp.sender_ip].add(pk.mac_str(arp.sender_mac))

@@ -12,6 +12,7 @@ import select
 import socket
 import time
 
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import packets as pk
 
 
@@ -30,7 +31,7 @@ def main() -> None:
         if not ready:
             break
         data, addr = sock.recvfrom(2048)
-        arp = pk.parse_arp(data)
+        arp = asker.parse_arp(data)
         if addr[2] != socket.PACKET_OUTGOING and arp and arp.sender_ip == arp.target_ip == args.ip:
             print(json.dumps({"mac": pk.mac_str(arp.sender_mac), "t": round(time.monotonic(), 3)}), flush=True)
 

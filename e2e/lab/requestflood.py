@@ -17,6 +17,7 @@ import socket
 import time
 
 from e2e.lab.arpprobe import _iface_ipv4, _iface_mac, _link_local
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_FRAMES, MAX_SECONDS = 500_000, 15.0
@@ -30,7 +31,7 @@ def frames(kind: str, mac: bytes, iface: str, targets: int) -> list[bytes]:
         return [pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, source, bytes(6), str(net[i % net.num_addresses]))
                 for i in range(targets)]
     net6, source = ipaddress.IPv6Network(NDP_TARGETS), _link_local(iface)
-    return [pk.neighbor_solicit(mac, source, str(net6[i + 1])) for i in range(targets)]
+    return [asker.neighbor_solicit(mac, source, str(net6[i + 1])) for i in range(targets)]
 
 
 def main() -> None:

@@ -13,9 +13,9 @@ from ironlb.speaker.control.interfaces import Skip, all_macs, classify, excluded
 from ironlb.speaker.control.netlink import Attrs, Message
 from ironlb.speaker.fast.announcer import Announcer, Interface, resolve
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder, Verdict
 from ironlb.speaker.state.desired import ALL_INTERFACES
+from tests.fakeio import FakePacketIO
 from tests.unit.common.test_events import FakeClock, RecordingSink
 
 OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these tests make no API call

@@ -7,12 +7,13 @@ import contextlib
 
 import pytest
 
+from e2e.probes import asker
 from ironlb.speaker.control.reannounce import reannounce_every
 from ironlb.speaker.fast.announcer import Announcer, Interface
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder
 from ironlb.speaker.state.desired import ALL_INTERFACES
+from tests.fakeio import FakePacketIO
 
 IFACES = {"eth0": Interface("eth0", 2, "02:00:00:00:00:01", "fe80::1"),
           "eth1": Interface("eth1", 3, "02:00:00:00:00:02", "fe80::2")}
@@ -64,8 +65,9 @@ def test_reannounce(case: str, interval: float, rounds: int, desired: dict, expe
            if io.sent}
     assert got == expected
     for arp, ndp in ios.values():
-        assert all(pk.parse_arp(f).op == pk.ARP_REQUEST and pk.parse_arp(f).sender_ip == pk.parse_arp(f).target_ip
-                   for f in arp.sent), "gratuitous ARP: sender and target are the VIP"
+        sent = [asker.parse_arp(f) for f in arp.sent]
+        assert all(a.op == pk.ARP_REQUEST and a.sender_ip == a.target_ip for a in sent), \
+            "gratuitous ARP: sender and target are the VIP"
         assert all(pk.parse_ndp(f).type == pk.NDP_ADVERT for f in ndp.sent)
 
 
@@ -75,6 +77,6 @@ def test_a_released_ip_is_no_longer_refreshed() -> None:
     ann.reannounce()
     ann.apply({"203.0.113.11": ALL_INTERFACES}, IFACES)
     ann.reannounce()
-    sent = [pk.parse_arp(f).target_ip for f in ios["eth0"][0].sent]
+    sent = [asker.parse_arp(f).target_ip for f in ios["eth0"][0].sent]
     assert sent == ["203.0.113.10", "203.0.113.11", "203.0.113.11"]
 

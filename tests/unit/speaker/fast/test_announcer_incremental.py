@@ -6,9 +6,9 @@ import random
 
 from ironlb.speaker.fast.announcer import Announcer, Interface
 from ironlb.speaker.fast.l2 import bpf
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder
 from ironlb.speaker.state.desired import ALL_INTERFACES
+from tests.fakeio import FakePacketIO
 
 IFACES = {"eth0": Interface("eth0", 2, "02:00:00:00:00:01", "fe80::1"),
           "eth1": Interface("eth1", 3, "02:00:00:00:00:02", "fe80::2"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+from e2e.probes import asker
 from ironlb.speaker.fast.announcer import PACE_BATCH, Announcer
-from ironlb.speaker.fast.l2 import packets as pk
 from ironlb.speaker.state.desired import ALL_INTERFACES
 from tests.unit.speaker.control.test_reannounce import IFACES, announcer
 
@@ -21,7 +21,7 @@ async def test_five_hundred_ips_taken_at_once_go_out_a_batch_per_turn() -> None:
         await asyncio.sleep(0)
         per_turn.append(len(arp.sent) - before)
     assert max(per_turn) <= PACE_BATCH
-    sent = [pk.parse_arp(f).target_ip for f in arp.sent]
+    sent = [asker.parse_arp(f).target_ip for f in arp.sent]
     assert sorted(sent) == sorted(ips * 3)  # every IP its whole burst, nothing twice more
 
 
@@ -31,7 +31,7 @@ async def test_an_ip_given_up_mid_burst_is_not_announced_again() -> None:
     await asyncio.sleep(0.01)  # first frames out
     ann.apply({"203.0.113.11": ALL_INTERFACES}, IFACES)
     await asyncio.wait_for(ann.bursts.task, 2)  # type: ignore[arg-type]
-    sent = [pk.parse_arp(f).target_ip for f in ios["eth0"][0].sent]
+    sent = [asker.parse_arp(f).target_ip for f in ios["eth0"][0].sent]
     assert sent.count("203.0.113.10") == 1 and sent.count("203.0.113.11") == 3
 
 

@@ -10,11 +10,11 @@ import pytest
 
 from ironlb.speaker.fast.announcer import Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claim, Claims
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder
 from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.plane import TAKE_BATCH, FastPlane
 from ironlb.speaker.state.desired import ALL_INTERFACES
+from tests.fakeio import FakePacketIO
 
 ME = "n1"
 ETH0 = Interface("eth0", 2, "02:00:00:00:00:01")

@@ -9,12 +9,12 @@ import pytest
 
 from ironlb.core.election import elect
 from ironlb.speaker.fast.announcer import Announcer, Interface, resolve
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import ALL_INTERFACES, AnnounceReason, NodeEligibility, compute, eligibility
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.snapshot import EXCLUDE_LABEL, Advertisement, NodeInfo, ServiceInfo, Snapshot
+from tests.fakeio import FakePacketIO
 
 NODES = ("n1", "n2", "n3")
 IFACES = {"eth0": Interface("eth0", 2, "02:00:00:00:00:01", "fe80::1")}

@@ -1,5 +1,5 @@
 """Classic BPF programs so the kernel drops everything but ARP and NS/NA before Python sees it (and the
-interpreter and attach call that liveness.sourcefilter uses for the heartbeat socket's filter).
+attach call and opcodes that liveness.sourcefilter uses for the heartbeat socket's filter).
 
 With an owned set, the programs go further: only frames naming an owned IP reach Python (ARP: as target or
 sender; NS/NA: as target), so a flood of requests for other hosts' addresses never wakes the fast plane.
@@ -74,32 +74,6 @@ def ndp_program(owned_ipv6: list[str]) -> list[Instruction]:
         return NDP_PROGRAM
     lows = sorted({int(ipaddress.IPv6Address(ip)) & 0xFFFFFFFF for ip in owned_ipv6})
     return [*_NDP_HEAD, *_any_of(_NDP_TARGET_LOW, lows), (RET, 0, 0, 0)]
-
-
-def run(program: list[Instruction], frame: bytes, network: bytes = b"", pkttype: int = 0) -> int:
-    """Interpret a program on a frame received as PKTTYPE (for tests): the number of bytes it would accept.
-    Loads at SKF_NET_OFF and beyond read NETWORK (for a UDP socket, the IP header; FRAME is the datagram)."""
-    acc, pc = 0, 0
-    sizes = {LDH: (2, "!H"), LDW: (4, "!I"), LDB: (1, "!B")}
-    while True:
-        code, jt, jf, k = program[pc]
-        if code == LDW and k == PKTTYPE:
-            acc = pkttype
-        elif code in sizes:
-            data, at = (network, k - SKF_NET_OFF) if k >= SKF_NET_OFF else (frame, k)
-            size, fmt = sizes[code]
-            if at + size > len(data):
-                return 0
-            acc = struct.unpack_from(fmt, data, at)[0]
-        elif code == AND:
-            acc &= k
-        elif code == JA:
-            pc += k
-        elif code == JEQ:
-            pc += jt if acc == k else jf
-        elif code == RET:
-            return min(k, len(frame))
-        pc += 1
 
 
 def attach(sock: socket.socket, program: list[Instruction]) -> None:

@@ -14,6 +14,8 @@ everything else on untouched, which then reaches the responder's socket as befor
 
 The link is tied to this process's descriptor: if the fast plane dies, even by SIGKILL, the kernel detaches
 the program, so a dead speaker never goes on answering for IPs a peer has taken over.
+
+kernel_arp.listing.c, beside this file, is the program as annotated C, block by block.
 """
 
 from __future__ import annotations
@@ -91,7 +93,9 @@ def program(mac: bytes, owned_fd: int, own_macs_fd: int, lease_fd: int, stats_fd
         return [bpf.store_imm(8, FP, -16, 0), bpf.load(4, R4, R7, src_off), bpf.store(4, FP, -16, R4),
                 bpf.load(2, R4, R7, src_off + 4), bpf.store(2, FP, -12, R4)]
 
+    # The labels name the blocks of kernel_arp.listing.c, the program as C would say it (a test keeps them equal).
     return [
+        Label("headers"),
         bpf.mov(R6, R1),                                            # r6: the skb
         bpf.load(4, R7, R6, bpf.SKB_DATA),                          # r7: the frame
         bpf.load(4, R3, R6, bpf.SKB_DATA_END),
@@ -104,19 +108,19 @@ def program(mac: bytes, owned_fd: int, own_macs_fd: int, lease_fd: int, stats_fd
         bpf.load(4, R4, R7, 14), bpf.jump_if("!=", R4, _le32(b"\x00\x01\x08\x00"), passed),  # Ethernet, IPv4
         bpf.load(2, R4, R7, 18), bpf.jump_if("!=", R4, _le16(b"\x06\x04"), passed),          # 6- and 4-byte
         bpf.load(2, R4, R7, 20), bpf.jump_if("!=", R4, _le16(b"\x00\x01"), passed),          # a request
-        # the fast plane's lease still runs (its loop is alive)?
+        Label("lease"),  # the fast plane's lease still runs (its loop is alive)?
         bpf.store_imm(4, FP, -20, 0), *lookup(lease_fd, -20), bpf.jump_if("==", R0, 0, passed),
         bpf.load(8, R8, R0, 0), bpf.call(bpf.HELPER_KTIME_NS), bpf.jump_if_greater(R0, R8, passed),
-        # the target IP owned here?
+        Label("target"),  # the target IP owned here?
         bpf.load(4, R4, R7, 38), bpf.store(4, FP, -8, R4), *lookup(owned_fd, -8),
         bpf.jump_if("==", R0, 0, passed),
-        # the sender claims an owned IP: another host answers for it; the responder reports that
+        Label("sender"),  # the sender claims an owned IP: another host answers for it; the responder reports that
         bpf.load(4, R4, R7, 28), bpf.store(4, FP, -8, R4), *lookup(owned_fd, -8),
         bpf.jump_if("!=", R0, 0, passed),
-        # from one of this node's MACs (Ethernet source or ARP sender): ours, heard back
+        Label("from_us"),  # from one of this node's MACs (Ethernet source or ARP sender): ours, heard back
         *mac_key(6), *lookup(own_macs_fd, -16), bpf.jump_if("!=", R0, 0, passed),
         *mac_key(22), *lookup(own_macs_fd, -16), bpf.jump_if("!=", R0, 0, passed),
-        # the reply, in place: to the asker, from us
+        Label("reply"),  # the reply, in place: to the asker, from us
         bpf.load(4, R4, R7, 28), bpf.load(4, R5, R7, 38),           # r4 its IP, r5 the owned IP
         bpf.load(4, R8, R7, 22), bpf.load(2, R9, R7, 26),           # r8/r9 its MAC
         bpf.store(4, R7, 0, R8), bpf.store(2, R7, 4, R9),           # Ethernet destination: the asker
@@ -126,7 +130,7 @@ def program(mac: bytes, owned_fd: int, own_macs_fd: int, lease_fd: int, stats_fd
         bpf.store(4, R7, 28, R5),
         bpf.store(4, R7, 32, R8), bpf.store(2, R7, 36, R9),         # target: the asker
         bpf.store(4, R7, 38, R4),
-        # count it (array slot 0)
+        Label("count"),  # count it (array slot 0)
         bpf.store_imm(4, FP, -20, 0), *lookup(stats_fd, -20), bpf.jump_if("==", R0, 0, "send"),
         bpf.mov_imm(R1, 1), bpf.atomic_add64(R0, 0, R1),
         Label("send"),

@@ -1,6 +1,6 @@
 """Ethernet + ARP and Ethernet + IPv6 + ICMPv6 neighbour discovery frames: parse and build with struct.
 
-No scapy on the hot path: a reply is a few struct calls. (Tests cross-check the bytes with scapy.)
+No scapy: a reply is a few struct calls. (Tests, which depend on scapy, cross-check the bytes with it.)
 """
 
 from __future__ import annotations
@@ -36,18 +36,6 @@ def mac_str(raw: bytes) -> str:
 
 
 @dataclass(frozen=True)
-class Arp:
-    """A parsed ARP packet (IPv4 over Ethernet)."""
-
-    op: int
-    sender_mac: bytes
-    sender_ip: str
-    target_mac: bytes
-    target_ip: str
-    eth_src: bytes
-
-
-@dataclass(frozen=True)
 class Ndp:
     """A parsed neighbour solicitation or advertisement."""
 
@@ -76,16 +64,6 @@ def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes, bytes] | 
     return op, src, sha, spa, tha, tpa
 
 
-def parse_arp(frame: bytes) -> Arp | None:
-    """Parse an Ethernet ARP frame; None if it is not IPv4-over-Ethernet ARP."""
-    fields = arp_fields(frame)
-    if fields is None:
-        return None
-    op, src, sha, spa, tha, tpa = fields
-    # inet_ntoa, not ipaddress: the same dotted quad at a twentieth of the cost
-    return Arp(op, sha, socket.inet_ntoa(spa), tha, socket.inet_ntoa(tpa), src)
-
-
 def arp_reply_raw(our_mac: bytes, sender_mac: bytes, sender_ip: bytes, vip: bytes) -> bytes:
     """The unicast reply to a request from SENDER_MAC / SENDER_IP saying VIP is at OUR_MAC (raw addresses)."""
     return sender_mac + our_mac + _REPLY_HEAD + our_mac + vip + sender_mac + sender_ip
@@ -96,12 +74,6 @@ def build_arp(op: int, eth_dst: bytes, sender_mac: bytes, sender_ip: str, target
     return _ETH.pack(eth_dst, sender_mac, ETH_P_ARP) + _ARP.pack(
         1, 0x0800, 6, 4, op, sender_mac, socket.inet_pton(socket.AF_INET, sender_ip), target_mac,
         socket.inet_pton(socket.AF_INET, target_ip))  # inet_pton: dotted quads only, as strict as ipaddress
-
-
-def arp_reply(our_mac: bytes, vip: str, request: Arp) -> bytes:
-    """The unicast reply to REQUEST saying VIP is at OUR_MAC."""
-    return arp_reply_raw(our_mac, request.sender_mac, socket.inet_pton(socket.AF_INET, request.sender_ip),
-                         socket.inet_pton(socket.AF_INET, vip))
 
 
 def gratuitous_arp(our_mac: bytes, vip: str) -> bytes:
@@ -129,7 +101,8 @@ def _checksum(src: bytes, dst: bytes, payload: bytes) -> int:
     return ~total & 0xFFFF
 
 
-def _ipv6_frame(eth_dst: bytes, eth_src: bytes, src: str, dst: str, icmp: bytes) -> bytes:
+def icmpv6_frame(eth_dst: bytes, eth_src: bytes, src: str, dst: str, icmp: bytes) -> bytes:
+    """An Ethernet + IPv6 frame (hop limit 255) carrying the ICMPv6 message ICMP, its checksum filled in."""
     s, d = ipaddress.IPv6Address(src).packed, ipaddress.IPv6Address(dst).packed
     icmp = icmp[:2] + struct.pack("!H", _checksum(s, d, icmp)) + icmp[4:]
     return _ETH.pack(eth_dst, eth_src, ETH_P_IPV6) + _IP6.pack(6 << 28, len(icmp), ICMPV6, 255, s, d) + icmp
@@ -159,27 +132,12 @@ def parse_ndp(frame: bytes) -> Ndp | None:
                eth_src, flags)
 
 
-def neighbor_solicit(our_mac: bytes, src_ip: str, target: str) -> bytes:
-    """A multicast NS for TARGET (used by tests and tools)."""
-    group = solicited_node(target)
-    icmp = struct.pack("!BBHI16s", NDP_SOLICIT, 0, 0, 0, ipaddress.IPv6Address(target).packed)
-    icmp += struct.pack("!BB6s", OPT_SOURCE_LL, 1, our_mac)
-    return _ipv6_frame(multicast_mac(group), our_mac, src_ip, str(group), icmp)
-
-
-def unicast_solicit(our_mac: bytes, eth_dst: bytes, src_ip: str, target: str) -> bytes:
-    """A unicast NS for TARGET sent to TARGET itself at ETH_DST: the kernel's reachability probe (tests, tools)."""
-    icmp = struct.pack("!BBHI16s", NDP_SOLICIT, 0, 0, 0, ipaddress.IPv6Address(target).packed)
-    icmp += struct.pack("!BB6s", OPT_SOURCE_LL, 1, our_mac)
-    return _ipv6_frame(eth_dst, our_mac, src_ip, target, icmp)
-
-
 def neighbor_advert(our_mac: bytes, src_ip: str, vip: str, dst_ip: str, eth_dst: bytes, solicited: bool) -> bytes:
     """An NA saying VIP is at OUR_MAC (solicited: to the asker; else to all nodes, override set)."""
     flags = NA_FLAG_OVERRIDE | (NA_FLAG_SOLICITED if solicited else 0)
     icmp = struct.pack("!BBHI16s", NDP_ADVERT, 0, 0, flags, ipaddress.IPv6Address(vip).packed)
     icmp += struct.pack("!BB6s", OPT_TARGET_LL, 1, our_mac)
-    return _ipv6_frame(eth_dst, our_mac, src_ip, dst_ip, icmp)
+    return icmpv6_frame(eth_dst, our_mac, src_ip, dst_ip, icmp)
 
 
 def ndp_reply(our_mac: bytes, our_link_local: str, vip: str, solicit: Ndp) -> bytes:

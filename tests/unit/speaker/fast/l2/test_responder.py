@@ -12,10 +12,12 @@ import pytest
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6ND_NS, IPv6
 from scapy.layers.l2 import ARP, Ether
 
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder, Verdict
+from tests.fakeio import FakePacketIO
+from tests.unit.speaker.fast.l2 import cbpf
 
 OURS = "02:00:00:00:00:01"
 CLIENT = "02:00:00:00:00:99"
@@ -29,7 +31,10 @@ def arp_request(target: str, src_mac: str = CLIENT) -> bytes:
 
 
 def test_arp_reply_matches_scapy_view() -> None:
-    reply = pk.arp_reply(pk.mac_bytes(OURS), "203.0.113.10", pk.parse_arp(arp_request("203.0.113.10")))
+    fields = pk.arp_fields(arp_request("203.0.113.10"))
+    assert fields is not None
+    _, _, sender_mac, sender_ip, _, target_ip = fields
+    reply = pk.arp_reply_raw(pk.mac_bytes(OURS), sender_mac, sender_ip, target_ip)  # the responder's reply
     frame = Ether(reply)
     assert frame.dst == CLIENT and frame.src == OURS
     assert frame[ARP].op == 2 and frame[ARP].psrc == "203.0.113.10" and frame[ARP].hwsrc == OURS
@@ -39,7 +44,7 @@ def test_arp_reply_matches_scapy_view() -> None:
 
 
 def test_ndp_frames_match_scapy_including_checksums() -> None:
-    ns = pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
+    ns = asker.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
     parsed = Ether(ns)
     assert parsed[IPv6].dst == "ff02::1:ff00:5" and parsed.dst == "33:33:ff:00:00:05"
     assert parsed[ICMPv6ND_NS].tgt == "2001:db8:ffff::5"
@@ -56,22 +61,22 @@ def test_ndp_frames_match_scapy_including_checksums() -> None:
 
 @pytest.mark.parametrize("frame", [b"", b"\x00" * 20, arp_request("203.0.113.10")[:30]])
 def test_truncated_frames_are_rejected(frame: bytes) -> None:
-    assert pk.parse_arp(frame) is None and pk.parse_ndp(frame) is None
+    assert asker.parse_arp(frame) is None and pk.parse_ndp(frame) is None
 
 
 def test_bpf_programs_select_the_right_frames() -> None:
-    ns = pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
+    ns = asker.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
     na = pk.unsolicited_na(pk.mac_bytes(OURS), LL, "2001:db8:ffff::5")
     ipv4 = bytes(Ether(type=0x0800)) + b"\x45" + b"\0" * 40
     rs = bytes(Ether(dst="33:33:00:00:00:02") / IPv6(dst="ff02::2", hlim=255) / b"\x85\x00\x00\x00\x00\x00\x00\x00")
-    assert bpf.run(bpf.ARP_PROGRAM, arp_request("203.0.113.10")) > 0
-    assert bpf.run(bpf.ARP_PROGRAM, ipv4) == 0
-    assert bpf.run(bpf.NDP_PROGRAM, ns) > 0 and bpf.run(bpf.NDP_PROGRAM, na) > 0
-    assert bpf.run(bpf.NDP_PROGRAM, rs) == 0 and bpf.run(bpf.NDP_PROGRAM, arp_request("203.0.113.1")) == 0
+    assert cbpf.run(bpf.ARP_PROGRAM, arp_request("203.0.113.10")) > 0
+    assert cbpf.run(bpf.ARP_PROGRAM, ipv4) == 0
+    assert cbpf.run(bpf.NDP_PROGRAM, ns) > 0 and cbpf.run(bpf.NDP_PROGRAM, na) > 0
+    assert cbpf.run(bpf.NDP_PROGRAM, rs) == 0 and cbpf.run(bpf.NDP_PROGRAM, arp_request("203.0.113.1")) == 0
     owned = bpf.arp_program(["203.0.113.10"])
-    assert bpf.run(owned, arp_request("203.0.113.10")) > 0
-    assert bpf.run(owned, arp_request("203.0.113.11")) == 0
-    assert bpf.run(owned, pk.gratuitous_arp(pk.mac_bytes(FOREIGN), "203.0.113.10")) > 0  # duplicate detection
+    assert cbpf.run(owned, arp_request("203.0.113.10")) > 0
+    assert cbpf.run(owned, arp_request("203.0.113.11")) == 0
+    assert cbpf.run(owned, pk.gratuitous_arp(pk.mac_bytes(FOREIGN), "203.0.113.10")) > 0  # duplicate detection
     too_many = [f"198.51.{i // 256}.{i % 256}" for i in range(bpf.MAX_FILTERED_IPS + 1)]
     assert bpf.arp_program(too_many) == bpf.ARP_PROGRAM  # past the kernel's instruction limit: all ARP
 
@@ -87,25 +92,27 @@ def responder() -> tuple[Responder, FakePacketIO, FakePacketIO, list]:
 def test_responder_answers_only_for_owned_ips() -> None:
     r, arp, ndp, seen = responder()
     assert r.on_arp(arp_request("203.0.113.10")) is Verdict.REPLIED
-    assert len(arp.sent) == 1 and pk.parse_arp(arp.sent[0]).op == pk.ARP_REPLY
+    assert len(arp.sent) == 1 and asker.parse_arp(arp.sent[0]).op == pk.ARP_REPLY
     assert r.on_arp(arp_request("203.0.113.11")) is Verdict.NOT_OWNED
     assert r.on_arp(arp_request("203.0.113.10", src_mac=OURS)) is Verdict.OWN_FRAME
     assert len(arp.sent) == 1
     claim = pk.gratuitous_arp(pk.mac_bytes(FOREIGN), "203.0.113.10")
     assert r.on_arp(claim) is Verdict.DUPLICATE_SEEN and seen == [("203.0.113.10", FOREIGN, "eth0")]
-    ns = pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
+    ns = asker.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::5")
     assert r.on_ndp(ns) is Verdict.REPLIED and pk.parse_ndp(ndp.sent[0]).target == "2001:db8:ffff::5"
-    assert r.on_ndp(pk.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::6")) is Verdict.NOT_OWNED
+    assert r.on_ndp(asker.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::6")) is Verdict.NOT_OWNED
     assert pk.multicast_mac(pk.solicited_node("2001:db8:ffff::5")) in ndp.joined
     assert (r.stats.requests, r.stats.replies, r.stats.duplicates) == (4, 2, 1)
-    assert bpf.run(arp.filter, arp_request("203.0.113.10")) > 0 and bpf.run(arp.filter, arp_request("203.0.113.9")) == 0
+    assert arp.filter is not None
+    assert cbpf.run(arp.filter, arp_request("203.0.113.10")) > 0
+    assert cbpf.run(arp.filter, arp_request("203.0.113.9")) == 0
 
 
 def test_release_leaves_groups_and_announce_sends_a_burst() -> None:
     r, arp, ndp, _ = responder()
     asyncio.run(r.announce("203.0.113.10"))
     asyncio.run(r.announce("2001:db8:ffff::5"))
-    assert len(arp.sent) == 3 and all(pk.parse_arp(f).target_ip == "203.0.113.10" for f in arp.sent)
+    assert len(arp.sent) == 3 and all(asker.parse_arp(f).target_ip == "203.0.113.10" for f in arp.sent)
     assert len(ndp.sent) == 3 and r.stats.gratuitous == 6
     r.set_owned(frozenset())
     assert ndp.joined == set()
@@ -118,12 +125,12 @@ def test_unicast_reachability_probes_are_answered() -> None:
     ours, client = pk.mac_bytes(OURS), pk.mac_bytes(CLIENT)
     unicast_arp = pk.build_arp(pk.ARP_REQUEST, ours, client, "192.0.2.100", ours, "203.0.113.10")
     assert r.on_arp(unicast_arp) is Verdict.REPLIED
-    reply = pk.parse_arp(arp.sent[-1])
+    reply = asker.parse_arp(arp.sent[-1])
     assert reply.op == pk.ARP_REPLY and reply.sender_mac == ours and reply.target_mac == client
     assert arp.sent[-1][:6] == client  # straight back to the asker
     # NS to the VIP's own address (not its solicited-node group), without a source link-layer option.
     icmp = struct.pack("!BBHI16s", pk.NDP_SOLICIT, 0, 0, 0, ipaddress.IPv6Address("2001:db8:ffff::5").packed)
-    probe = pk._ipv6_frame(ours, client, "2001:db8:ffff::99", "2001:db8:ffff::5", icmp)
+    probe = pk.icmpv6_frame(ours, client, "2001:db8:ffff::99", "2001:db8:ffff::5", icmp)
     assert r.on_ndp(probe) is Verdict.REPLIED
     na = pk.parse_ndp(ndp.sent[-1])
     assert na.type == pk.NDP_ADVERT and na.dst_ip == "2001:db8:ffff::99" and ndp.sent[-1][:6] == client
@@ -136,7 +143,7 @@ def test_arp_addresses_read_and_written_as_ipaddress_would() -> None:
     for _ in range(500):
         sender, target = (ipaddress.IPv4Address(rng.getrandbits(32)) for _ in range(2))
         frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, str(sender), b"\x00" * 6, str(target))
-        arp = pk.parse_arp(frame)
+        arp = asker.parse_arp(frame)
         assert arp is not None and (arp.sender_ip, arp.target_ip) == (str(sender), str(target))
         assert frame[28:32] == sender.packed and frame[38:42] == target.packed
 
@@ -170,4 +177,4 @@ def test_the_responders_raw_reply_is_the_frame_build_arp_makes() -> None:
 ])
 def test_raw_arp_fields_refuse_what_the_parser_refuses(case: str, mutate: Any) -> None:
     frame = mutate(pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, "192.0.2.9", b"\x00" * 6, "192.0.2.1"))
-    assert pk.arp_fields(frame) is None and pk.parse_arp(frame) is None, case
+    assert pk.arp_fields(frame) is None and asker.parse_arp(frame) is None, case

@@ -9,9 +9,10 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from e2e.probes import asker
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder, Verdict
+from tests.fakeio import FakePacketIO
 
 OURS = pk.mac_bytes("02:00:00:00:00:01")
 OWNED = frozenset({"203.0.113.10", "2001:db8:ffff::5"})
@@ -39,7 +40,7 @@ def ndp_frames(draw: st.DrawFn) -> bytes:
         length = draw(st.integers(0, 4))
         body = draw(st.binary(min_size=0, max_size=max(0, length * 8 - 2) + 4))
         icmp += bytes([draw(st.integers(0, 255)), length]) + body
-    frame = pk._ipv6_frame(draw(MACS), draw(MACS), draw(IPV6), draw(IPV6), icmp)
+    frame = pk.icmpv6_frame(draw(MACS), draw(MACS), draw(IPV6), draw(IPV6), icmp)
     if draw(st.integers(0, 4)) == 0:  # a hop limit other than 255 (forwarded: not from the link)
         frame = frame[:21] + bytes([draw(st.integers(0, 254))]) + frame[22:]
     return frame
@@ -69,7 +70,7 @@ def hostile(draw: st.DrawFn) -> bytes:
 
 def replied_for(frame: bytes) -> str:
     """The IP a reply we sent vouches for."""
-    arp = pk.parse_arp(frame)
+    arp = asker.parse_arp(frame)
     if arp is not None:
         return arp.sender_ip
     ndp = pk.parse_ndp(frame)
@@ -80,7 +81,7 @@ def replied_for(frame: bytes) -> str:
 @settings(max_examples=1500, deadline=None)
 @given(hostile())
 def test_hostile_frames_never_raise_and_never_get_a_reply_for_an_unowned_ip(frame: bytes) -> None:
-    pk.parse_arp(frame)
+    asker.parse_arp(frame)
     pk.parse_ndp(frame)
     arp, ndp = FakePacketIO(), FakePacketIO()
     r = Responder("eth0", pk.mac_str(OURS), arp, ndp, "fe80::1")
@@ -97,7 +98,7 @@ def test_requests_for_owned_ips_are_answered_whatever_trails_them(ip: str, trail
     """The other half: padding or extra bytes after a valid request do not stop the answer."""
     client = pk.mac_bytes("02:00:00:00:00:99")
     if ":" in ip:
-        frame = pk.neighbor_solicit(client, "fe80::99", ip)
+        frame = asker.neighbor_solicit(client, "fe80::99", ip)
     else:
         frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, client, "192.0.2.100", b"\0" * 6, ip)
     r = Responder("eth0", pk.mac_str(OURS), FakePacketIO(), FakePacketIO(), "fe80::1")
@@ -111,4 +112,4 @@ def test_requests_for_owned_ips_are_answered_whatever_trails_them(ip: str, trail
 def test_vlan_tagged_frames_are_not_answered(frame: bytes, vid: int) -> None:
     """A tagged frame belongs to another L2 domain than the interface's own: not ours to answer."""
     tagged = vlan_tag(frame, vid)
-    assert pk.parse_arp(tagged) is None and pk.parse_ndp(tagged) is None
+    assert asker.parse_arp(tagged) is None and pk.parse_ndp(tagged) is None

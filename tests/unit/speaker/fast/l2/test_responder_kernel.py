@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.responder import Responder
+from tests.fakeio import FakePacketIO
 
 
 class Kernel:

@@ -8,7 +8,6 @@ import contextlib
 import errno
 import os
 import select
-import shutil
 import subprocess
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -18,10 +17,9 @@ from pyroute2 import IPRoute
 
 from ironlb.speaker.control.interfaces import InterfaceTracker, Skip, all_macs, classify, lost_carrier, usable
 from ironlb.speaker.control.netlink import LINK_AND_ADDRESS_GROUPS, Message, RtNetlink
-from tests.unit.speaker.fast.l2.wire import inside
+from tests.privileged.wire import inside
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None,
-                                reason="needs root and iproute2 (network namespaces)")
+pytestmark = pytest.mark.privileged  # root, network namespaces and ip(8)
 
 EXCLUDE = {"pb0"}
 # A small node, as ip(8) arguments run in order. Only documentation prefixes; fe80:: is link-local.

@@ -15,10 +15,10 @@ from collections.abc import Iterator
 import pytest
 
 from ironlb.speaker.fast.l2 import packets as pk
-from ironlb.speaker.fast.l2.io import FakePacketIO
 from ironlb.speaker.fast.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.fast.l2.responder import Responder
-from tests.unit.speaker.fast.l2.wire import FAR_MAC, NEAR_MAC, OTHER_OWN_MAC, Wire, near_mac, wire
+from tests.fakeio import FakePacketIO
+from tests.privileged.wire import FAR_MAC, NEAR_MAC, OTHER_OWN_MAC, Wire, near_mac, wire
 
 OWNED, OTHER_OWNED, NOT_OWNED, ASKER = "203.0.113.10", "203.0.113.11", "203.0.113.99", "192.0.2.50"
 FAR, OTHER_OWN = pk.mac_bytes(FAR_MAC), pk.mac_bytes(OTHER_OWN_MAC)
@@ -26,17 +26,7 @@ ZERO_MAC = bytes(6)
 STRANGER = pk.mac_bytes("02:00:00:00:01:0d")  # another host on the segment
 
 
-def _can_load() -> bool:
-    if os.geteuid() != 0:
-        return False
-    try:
-        NodeMaps().close()
-    except OSError:
-        return False
-    return True
-
-
-pytestmark = pytest.mark.skipif(not _can_load(), reason="needs root with bpf(2) (CAP_BPF, CAP_NET_ADMIN)")
+pytestmark = pytest.mark.privileged  # bpf(2) with CAP_BPF and CAP_NET_ADMIN, a network namespace
 
 
 @pytest.fixture
