@@ -7,10 +7,6 @@ PyYAML only for writing files) lives in :mod:`ironlb.api.crds`.
 from ironlb.api.constants import (
     API_VERSION,
     CATEGORY,
-    CONDITION_ANNOUNCED,
-    CONDITION_INVALID,
-    CONDITION_MISSING_POOLS,
-    CONDITION_OVERLAPPING,
     FORWARDING_KUBE_PROXY,
     FORWARDING_MODES,
     FORWARDING_NODE_PORT,
@@ -27,10 +23,6 @@ from ironlb.api.constants import (
 __all__ = [
     "API_VERSION",
     "CATEGORY",
-    "CONDITION_ANNOUNCED",
-    "CONDITION_INVALID",
-    "CONDITION_MISSING_POOLS",
-    "CONDITION_OVERLAPPING",
     "FORWARDING_KUBE_PROXY",
     "FORWARDING_MODES",
     "FORWARDING_NODE_PORT",
