@@ -1,7 +1,9 @@
-"""IronLB's Kubernetes API: names (group, version, plurals) and the CRDs.
+"""IronLB's Kubernetes API: names (group, version, plurals), the CRDs, and the words it writes.
 
 Importing this package is cheap and needs no Kubernetes client; the CRD builder (which needs
-PyYAML only for writing files) lives in :mod:`ironlb.api.crds`.
+PyYAML only for writing files) lives in :mod:`ironlb.api.crds`. Event reasons, condition types and
+condition reasons are enums in :mod:`ironlb.api.reasons` (conditions are made by
+:mod:`ironlb.api.conditions`), annotation keys are in :mod:`ironlb.api.annotations`.
 """
 
 from ironlb.api.constants import (
