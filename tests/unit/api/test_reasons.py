@@ -20,7 +20,8 @@ from ironlb.api.conditions import changed_since, condition, find
 from ironlb.api.reasons import AllocationReason, ConditionType, ConfigReason, EventReason, parse
 
 SRC = Path(__file__).resolve().parents[3] / "src" / "ironlb"
-# Calls that record an Event or build a condition: none of their arguments is a reason spelled out.
+# Calls that record an Event or build a condition: none of their arguments is a reason spelled out (nor is a
+# variable or constant named for a reason, or a condition type).
 WRITERS = {"event", "submit", "record", "_event", "condition", "object_condition"}
 # The keys under which a reason or a condition type is written or read.
 REASON_KEYS = {"reason", "type"}
@@ -33,8 +34,12 @@ CONDITION_TYPES = {t.value for t in ConditionType}
 
 def _literal(node: ast.AST) -> bool:
     """A reason word spelled out in the code, or an f-string that makes one (a message has spaces)."""
-    if isinstance(node, ast.JoinedStr):
-        return not any(isinstance(v, ast.Constant) and " " in str(v.value) for v in node.values)
+    if isinstance(node, ast.IfExp):
+        return _literal(node.body) or _literal(node.orelse)
+    if isinstance(node, ast.JoinedStr):  # f"{PREFIX}Announced" and f"{why}" are; f"{PREFIX}reason", a key, is not
+        words = [str(v.value) for v in node.values if isinstance(v, ast.Constant)]
+        return not words or (" " not in "".join(words) and isinstance(node.values[-1], ast.Constant)
+                             and bool(re.match(r"^[A-Z][A-Za-z0-9]*$", words[-1])))
     return isinstance(node, ast.Constant) and isinstance(node.value, str) and bool(WORD.match(node.value))
 
 
@@ -60,6 +65,12 @@ def _compared_as_text(node: ast.Compare) -> bool:
     return "type" in keys and any(isinstance(w, ast.Constant) and w.value in CONDITION_TYPES for w in words)
 
 
+def _names_a_reason(target: ast.AST) -> bool:
+    """A variable or constant that holds a reason or a condition type, by its name."""
+    name = _name(target).lower()
+    return "reason" in name or name.startswith("condition_")
+
+
 def _name(func: ast.AST) -> str:
     return func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else ""
 
@@ -75,6 +86,10 @@ def bare_reasons(tree: ast.AST) -> Iterator[tuple[int, str]]:
             for key, value in zip(node.keys, node.values, strict=True):
                 if isinstance(key, ast.Constant) and key.value in REASON_KEYS and _literal(value):
                     yield node.lineno, f"a condition written with {key.value}: {ast.unparse(value)}"
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None and _literal(node.value):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if any(map(_names_a_reason, targets)):
+                yield node.lineno, f"a reason kept as text: {ast.unparse(node)}"
         elif isinstance(node, ast.Compare) and _compared_as_text(node):
             yield node.lineno, f"a reason read as text: {ast.unparse(node)}"
 
@@ -94,6 +109,10 @@ def test_no_reason_in_src_is_a_bare_literal() -> None:
     'if cond.get("reason") == "NoEligibleNode": pass',
     'found = [e for e in events if e["reason"] in ("AllocationFailed", "IPAllocated")]',
     'mine = [c for c in conditions if c.get("type") == "ironlb.io/Forwarding"]',
+    'condition(ConditionType.INVALID, bad, "InvalidSpec" if bad else "Valid", message, since=now)',
+    'reason = "NodeAssigned" if ok else "NotAnnounced"',
+    'REASON_DUPLICATE_ANSWER = "DuplicateAnswer"',
+    'CONDITION_ANNOUNCED = f"{PREFIX}Announced"',
 ])
 def test_the_scan_finds_a_bare_reason(code: str) -> None:
     assert list(bare_reasons(ast.parse(code)))
@@ -105,6 +124,9 @@ def test_the_scan_finds_a_bare_reason(code: str) -> None:
     'if parse(AnnounceReason, cond.get("reason")) is AnnounceReason.NO_ELIGIBLE_NODE: pass',
     'ready = _has_condition(node, "Ready")',
     'ours = spec.get("type") != "LoadBalancer"',
+    'reason = EventReason.NODE_ASSIGNED if ok else EventReason.NOT_ANNOUNCED',
+    'why = (exc.strerror or str(exc)).splitlines()[0]',
+    'EVENT_REASON = f"{PREFIX}reason"',
 ])
 def test_the_scan_lets_enums_and_messages_pass(code: str) -> None:
     assert list(bare_reasons(ast.parse(code))) == []
