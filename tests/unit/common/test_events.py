@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ironlb.api.reasons import ConfigReason, EventReason
+from ironlb.api.reasons import AllocationReason, ConfigReason, EventReason
 from ironlb.common.correlator import COMBINED_PREFIX, MAX_MESSAGE, Correlator, EventKey, Outcome, TokenBucket
 from ironlb.common.events import Budget, EventNotFound, EventRecorder, ObjectRef
 from tests.unit.fakeclock import FakeClock
@@ -93,6 +93,25 @@ async def test_type_and_reason_and_message_each_make_a_different_event(recorder:
     await recorder.record(SVC, EventReason.NODE_ASSIGNED, "b")
     await recorder.record(ObjectRef("v1", "Service", "web", "default", "uid-new"), EventReason.NODE_ASSIGNED, "a")
     assert len(sink.objects()) == 5
+
+
+async def test_the_detail_is_an_annotation_and_part_of_the_events_identity(recorder: EventRecorder,
+                                                                         sink: RecordingSink) -> None:
+    """AllocationFailed carries the allocator's reason in ironlb.io/reason: a repeat is counted on its Event, and
+    similar messages of different reasons never combine into one Event (whose annotation would be wrong)."""
+    full, held = AllocationReason.POOL_EXHAUSTED, AllocationReason.REQUESTED_IP_HELD
+    for i in range(12):  # past the similar-messages limit, for this reason only
+        await recorder.record(SVC, EventReason.ALLOCATION_FAILED, f"held {i}", warning=True, detail=held)
+        if i == 8:  # one distinct message short of that limit
+            for _ in range(2):
+                await recorder.record(SVC, EventReason.ALLOCATION_FAILED, "no free address", warning=True, detail=full)
+    by_reason: dict[str, list[dict[str, Any]]] = {}
+    for event in sink.objects("AllocationFailed"):
+        by_reason.setdefault(event["metadata"]["annotations"]["ironlb.io/reason"], []).append(event)
+    assert [e["count"] for e in by_reason["PoolExhausted"]] == [2]
+    assert any(e["message"].startswith(COMBINED_PREFIX) for e in by_reason["RequestedIPHeld"])
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "a")
+    assert "annotations" not in sink.objects("NodeAssigned")[0]["metadata"]  # no detail, no annotation
 
 
 async def test_similar_events_beyond_ten_are_combined(recorder: EventRecorder, sink: RecordingSink,
