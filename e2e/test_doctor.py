@@ -15,6 +15,9 @@ import pytest
 
 from e2e.lab import lab, procs
 from e2e.lab.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
+from ironlb.api.annotations import EVENT_REASON
+from ironlb.api.reasons import AllocationReason, EventReason
+from ironlb.cli.doctor.chain import ALLOCATION_FIXES
 
 pytestmark = pytest.mark.lab
 BIN = Path(sys.executable).parent
@@ -140,6 +143,18 @@ def test_broken_chain_names_its_link(kube: Kube, name: str, number: int, words: 
     assert broken["status"] == "failed" and words in broken["summary"] and broken["fix"]
     assert all(link(report, n)["status"] in ("ok", "blocked", "not-checked") for n in range(1, number))
     assert all(link(report, n)["status"] == "not-reached" for n in range(number + 1, 9))
+
+
+def test_a_full_pool_is_told_by_the_events_reason_not_its_words(kube: Kube) -> None:
+    """The operator's AllocationFailed Event carries the allocator's reason; doctor gives that reason's fix."""
+    report = settled(kube, "doc-full-b", 12)
+    assert link(report, 2)["fix"] == ALLOCATION_FIXES[AllocationReason.POOL_EXHAUSTED]
+    assert f"({AllocationReason.POOL_EXHAUSTED.value})" in link(report, 2)["details"][0]
+    selector = f"involvedObject.name=doc-full-b,reason={EventReason.ALLOCATION_FAILED.value}"
+    events = json.loads(kube.kubectl("get", "events", "-n", "default", "-o", "json", "--field-selector",
+                                     selector).stdout)["items"]
+    reasons = {(e["metadata"].get("annotations") or {}).get(EVENT_REASON) for e in events}
+    assert reasons == {AllocationReason.POOL_EXHAUSTED.value}, events
 
 
 def test_no_eligible_node_gives_each_nodes_reason(kube: Kube) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ironlb.api.service import CONDITION_ALLOCATED, SPEAKER_CONDITIONS
+from ironlb.api.reasons import SPEAKER_CONDITIONS, ConditionType
 from tests.chart.test_chart_template import find, render
 
 
@@ -47,7 +47,7 @@ def test_the_speaker_may_change_exactly_its_own_conditions(helm: Path) -> None:
     """The policy names the condition types the speaker writes (ironlb.api), so the operator's Allocated
     condition and any other ironlb.io/ type stay out of a speaker's reach."""
     status = find(render(helm), "ValidatingAdmissionPolicy", "-service-status")
-    listed = "[" + ", ".join(f"'{c}'" for c in SPEAKER_CONDITIONS) + "]"
+    listed = "[" + ", ".join(f"'{c.value}'" for c in SPEAKER_CONDITIONS) + "]"
     for variable in status["spec"]["variables"]:
         assert f"!(c.type in {listed})" in variable["expression"]
-    assert CONDITION_ALLOCATED not in SPEAKER_CONDITIONS
+    assert ConditionType.SERVICE_ALLOCATED not in SPEAKER_CONDITIONS

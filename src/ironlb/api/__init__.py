@@ -1,16 +1,14 @@
-"""IronLB's Kubernetes API: names (group, version, plurals) and the CRDs.
+"""IronLB's Kubernetes API: names (group, version, plurals), the CRDs, and the words it writes.
 
 Importing this package is cheap and needs no Kubernetes client; the CRD builder (which needs
-PyYAML only for writing files) lives in :mod:`ironlb.api.crds`.
+PyYAML only for writing files) lives in :mod:`ironlb.api.crds`. Event reasons, condition types and
+condition reasons are enums in :mod:`ironlb.api.reasons` (conditions are made by
+:mod:`ironlb.api.conditions`), annotation keys are in :mod:`ironlb.api.annotations`.
 """
 
 from ironlb.api.constants import (
     API_VERSION,
     CATEGORY,
-    CONDITION_ANNOUNCED,
-    CONDITION_INVALID,
-    CONDITION_MISSING_POOLS,
-    CONDITION_OVERLAPPING,
     FORWARDING_KUBE_PROXY,
     FORWARDING_MODES,
     FORWARDING_NODE_PORT,
@@ -27,10 +25,6 @@ from ironlb.api.constants import (
 __all__ = [
     "API_VERSION",
     "CATEGORY",
-    "CONDITION_ANNOUNCED",
-    "CONDITION_INVALID",
-    "CONDITION_MISSING_POOLS",
-    "CONDITION_OVERLAPPING",
     "FORWARDING_KUBE_PROXY",
     "FORWARDING_MODES",
     "FORWARDING_NODE_PORT",

@@ -1,7 +1,8 @@
-"""Names of IronLB's Kubernetes API: group, version, kinds, plurals, condition types.
+"""Names of IronLB's Kubernetes API: group, version, kinds, plurals.
 
 The operator and the speaker use these (with kopf or the kubernetes client) instead of spelling
-the strings again; :mod:`ironlb.api.crds` builds the CustomResourceDefinitions from them.
+the strings again; :mod:`ironlb.api.crds` builds the CustomResourceDefinitions from them. Condition
+types and reasons are enums in :mod:`ironlb.api.reasons`, annotation keys in :mod:`ironlb.api.annotations`.
 """
 
 from __future__ import annotations
@@ -39,15 +40,6 @@ METRICS_TOKEN_HEADER = "X-Ironlb-Authorization"
 
 # Label selector operators (metav1.LabelSelectorRequirement).
 SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
-
-# Condition types the operator reports in status.conditions (metav1.Condition shape). Checks the
-# API server cannot make at admission (see ironlb.api.crds) surface as `Invalid` or `Overlapping`.
-CONDITION_INVALID = "Invalid"
-CONDITION_OVERLAPPING = "Overlapping"
-CONDITION_ANNOUNCED = "Announced"  # on pools: False while no L2Advertisement announces the pool
-CONDITION_MISSING_POOLS = "MissingPools"  # on L2Advertisements: True while a pool it names does not exist
-# The conditions whose False, not True, is the problem worth an Event.
-CONDITIONS_GOOD_WHEN_TRUE = (CONDITION_ANNOUNCED,)
 
 # status.heldIPs of an IPAddressPool: at most this many reuse holds are recorded per pool.
 MAX_HELD_IPS = 1024

@@ -8,7 +8,9 @@ import sys
 from typing import Any
 
 from ironlb import __doc__ as about
-from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED, Handling, handling
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.reasons import ConditionType
+from ironlb.api.service import Handling, handling
 from ironlb.cli import doctor
 from ironlb.core.text import printable
 
@@ -21,7 +23,7 @@ def _table(rows: list[list[str]]) -> str:
 
 def _announced(svc: Any) -> str:
     for cond in (svc.status.conditions or []) if svc.status else []:
-        if cond.type == CONDITION_ANNOUNCED:
+        if cond.type == ConditionType.SERVICE_ANNOUNCED.value:
             return cond.message if cond.status == "True" else f"NOT ANNOUNCED: {cond.message}"
     return "-"
 

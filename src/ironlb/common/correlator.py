@@ -51,6 +51,7 @@ class EventKey:
     object: tuple[str, ...]  # (api_version, kind, namespace, name, uid)
     type: str
     reason: str
+    detail: str = ""  # the specific reason under `reason` (the Event's ironlb.io/reason annotation), if any
 
 
 @dataclass(frozen=True)

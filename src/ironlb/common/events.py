@@ -22,6 +22,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ironlb.api.annotations import EVENT_REASON
+from ironlb.api.reasons import Reason
 from ironlb.common.correlator import Correlation, Correlator, EventKey, Outcome, TokenBucket
 from ironlb.common.kubeapi import EVENTS, ApiError, Client
 from ironlb.common.throttle import Throttle
@@ -105,13 +107,13 @@ class EventRecorder:
 
     def __init__(self, sink: EventSink, component: str, instance: str, *, burst: int = 25,
                  refill_s: float = 300.0, cache_size: int = 4096, clock: Callable[[], float] = time.monotonic,
-                 max_pending: int = MAX_PENDING, budgets: Mapping[str, Budget] | None = None) -> None:
+                 max_pending: int = MAX_PENDING, budgets: Mapping[Reason, Budget] | None = None) -> None:
         self.sink, self.component, self.instance = sink, component, instance[:128]
         self.clock, self.max_pending = clock, max_pending
         self._correlator = Correlator(burst=burst, refill_s=refill_s, cache_size=cache_size)
         # Reason -> its process-wide bucket, on top of the correlator's per-object one.
         now = clock()
-        self._budgets = {reason: TokenBucket(b.burst, b.refill_s, now) for reason, b in (budgets or {}).items()}
+        self._budgets = {reason.value: TokenBucket(b.burst, b.refill_s, now) for reason, b in (budgets or {}).items()}
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
         self._pending: OrderedDict[tuple[str, str], _Write] = OrderedDict()  # (namespace, name) -> write
@@ -120,28 +122,33 @@ class EventRecorder:
         self._closed = False
         self._failure_log = Throttle(60.0)
 
-    async def record(self, ref: ObjectRef, reason: str, message: str, *, warning: bool = False) -> None:
+    async def record(self, ref: ObjectRef, reason: Reason, message: str, *, warning: bool = False,
+                     detail: Reason | None = None) -> None:
         """Record an Event on REF and wait until it is written or given up. Never raises; aggregated, rate-limited."""
         try:
-            future = self.submit(ref, reason, message, warning=warning)
+            future = self.submit(ref, reason, message, warning=warning, detail=detail)
             if future is not None:
                 await asyncio.wrap_future(future)
         except Exception:  # the future carries no exceptions; this is a safety net
             log.debug("recording event %s failed", reason, exc_info=True)
 
-    def submit(self, ref: ObjectRef, reason: str, message: str, *, warning: bool = False
-               ) -> concurrent.futures.Future[None] | None:
-        """Record without waiting (for hot paths and threads without a loop); the write's future, None if dropped."""
+    def submit(self, ref: ObjectRef, reason: Reason, message: str, *, warning: bool = False,
+               detail: Reason | None = None) -> concurrent.futures.Future[None] | None:
+        """Record without waiting (for hot paths and threads without a loop); the write's future, None if dropped.
+
+        DETAIL, the specific reason under REASON, goes in the Event's ironlb.io/reason annotation and is part of
+        the Event's identity: Events of one reason but different details are never combined into one."""
         etype = "Warning" if warning else "Normal"
         key = EventKey(f"{self.component}/{self.instance}",
-                       (ref.api_version, ref.kind, ref.namespace or "", ref.name, ref.uid or ""), etype, reason)
+                       (ref.api_version, ref.kind, ref.namespace or "", ref.name, ref.uid or ""), etype, reason.value,
+                       detail.value if detail is not None else "")
         now, wall = self.clock(), time.time()
         with self._lock:
             decision = self._correlator.observe(key, ref.name, message, now)
             if decision.outcome is Outcome.DROPPED:
                 self._stats[Outcome.DROPPED.value] += 1
                 return None
-            if not self._within_budget(reason, ref, decision, now):
+            if not self._within_budget(reason.value, ref, decision, now):
                 # Its count is in the correlator's cache: the next write that passes carries it.
                 self._stats[Outcome.THROTTLED.value] += 1
                 return None
@@ -186,8 +193,11 @@ class EventRecorder:
             return None
         involved = {"apiVersion": ref.api_version, "kind": ref.kind, "name": ref.name}
         involved.update({k: v for k, v in (("namespace", ref.namespace), ("uid", ref.uid)) if v})
+        metadata: dict[str, Any] = {"name": decision.name, "namespace": namespace}
+        if key.detail:
+            metadata["annotations"] = {EVENT_REASON: key.detail}
         body = {
-            "metadata": {"name": decision.name, "namespace": namespace}, "involvedObject": involved,
+            "metadata": metadata, "involvedObject": involved,
             "reason": key.reason, "message": decision.message, "type": key.type, "count": decision.count,
             "firstTimestamp": _timestamp(first_wall), "lastTimestamp": _timestamp(wall),
             "source": {"component": self.component, "host": self.instance},

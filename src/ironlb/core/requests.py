@@ -3,32 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 
 from ironlb.core.addresses import IPV4, IPV6
+from ironlb.core.allocation_reason import OK_REASONS, AllocationReason
 from ironlb.core.pools import Pool
 from ironlb.core.sharing import SharingFacts
-
-
-class AllocationReason(Enum):
-    """Outcome of an allocator call."""
-
-    ASSIGNED = "Assigned"
-    UNCHANGED = "Unchanged"
-    RESTORED = "Restored"
-    NO_POOL_MATCHES = "NoPoolMatches"
-    POOL_NOT_FOUND = "PoolNotFound"
-    POOL_EXHAUSTED = "PoolExhausted"
-    FAMILY_UNAVAILABLE = "FamilyUnavailable"
-    POOL_NOT_ALLOWED = "PoolNotAllowed"
-    REQUESTED_IP_NOT_IN_POOL = "RequestedIPNotInPool"
-    REQUESTED_IP_IN_USE = "RequestedIPInUse"
-    REQUESTED_IP_HELD = "RequestedIPHeld"
-    SHARING_INCOMPATIBLE = "SharingIncompatible"
-    INVALID_REQUEST = "InvalidRequest"
-
-
-OK_REASONS = (AllocationReason.ASSIGNED, AllocationReason.UNCHANGED, AllocationReason.RESTORED)
 
 
 @dataclass

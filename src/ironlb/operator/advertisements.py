@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ironlb.api.constants import CONDITION_ANNOUNCED, CONDITION_MISSING_POOLS
+from ironlb.api.reasons import ConditionType, ConfigReason
 from ironlb.core.selectors import advertisement_covers
-from ironlb.operator.pools import PoolView, condition
+from ironlb.operator.pools import PoolView, object_condition
 
 
 @dataclass(frozen=True)
@@ -47,16 +47,17 @@ def announced_by(pool: PoolView, advertisements: Iterable[AdvertisementView]) ->
     return sorted(ad.name for ad in advertisements if ad.covers(pool))
 
 
-def announced_condition(names: list[str], previous: Mapping[str, Any]) -> dict[str, Any]:
+def announced_condition(names: list[str], pool: PoolView) -> dict[str, Any]:
     """The pool's `Announced` condition, given the advertisements that announce it."""
     if names:
-        return condition(CONDITION_ANNOUNCED, True, "Announced",
-                         "announced by L2Advertisement " + ", ".join(names[:10])
-                         + (f" and {len(names) - 10} more" if len(names) > 10 else ""), previous)
-    return condition(CONDITION_ANNOUNCED, False, "NoL2Advertisement",
-                     "no L2Advertisement announces this pool: its IPs are assigned, but no node answers ARP/NDP "
-                     "for them; create an L2Advertisement naming it (one with no ipAddressPools announces every "
-                     "pool)", previous)
+        return object_condition(ConditionType.POOL_ANNOUNCED, True, ConfigReason.ANNOUNCED,
+                                "announced by L2Advertisement " + ", ".join(names[:10])
+                                + (f" and {len(names) - 10} more" if len(names) > 10 else ""),
+                                pool.status, pool.generation)
+    return object_condition(ConditionType.POOL_ANNOUNCED, False, ConfigReason.NO_L2_ADVERTISEMENT,
+                            "no L2Advertisement announces this pool: its IPs are assigned, but no node answers "
+                            "ARP/NDP for them; create an L2Advertisement naming it (one with no ipAddressPools "
+                            "announces every pool)", pool.status, pool.generation)
 
 
 def advertisement_status(view: AdvertisementView, pool_names: Iterable[str]) -> dict[str, Any]:
@@ -64,11 +65,12 @@ def advertisement_status(view: AdvertisementView, pool_names: Iterable[str]) -> 
     missing = sorted(view.pools - set(pool_names))
     previous = dict(view.status)
     if missing:
-        cond = condition(CONDITION_MISSING_POOLS, True, "PoolNotFound",
-                         f"no IPAddressPool named {', '.join(missing)}: nothing is announced for "
-                         f"{'it' if len(missing) == 1 else 'them'} until such a pool exists", previous)
+        cond = object_condition(ConditionType.MISSING_POOLS, True, ConfigReason.POOL_NOT_FOUND,
+                                f"no IPAddressPool named {', '.join(missing)}: nothing is announced for "
+                                f"{'it' if len(missing) == 1 else 'them'} until such a pool exists", previous,
+                                view.generation)
     else:
-        cond = condition(CONDITION_MISSING_POOLS, False, "PoolsFound",
-                         "every pool named exists" if view.pools else "no pool is named", previous)
-    cond["observedGeneration"] = view.generation or 0
+        cond = object_condition(ConditionType.MISSING_POOLS, False, ConfigReason.POOLS_FOUND,
+                                "every pool named exists" if view.pools else "no pool is named", previous,
+                                view.generation)
     return {"observedGeneration": view.generation or 0, "conditions": [cond]}

@@ -30,11 +30,9 @@ from typing import Any
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from ironlb.api.annotations import ROTATE, ROTATED, ROTATION_PHASE, ROTATION_PHASE_SINCE
+
 log = logging.getLogger(__name__)
-ROTATE = "ironlb.io/rotate"                # set by people: any new value asks for a rotation
-ROTATED = "ironlb.io/rotated"              # the last ROTATE value taken up
-PHASE = "ironlb.io/rotation-phase"         # accepting-next | retiring-previous (absent: idle)
-SINCE = "ironlb.io/rotation-phase-since"   # unix seconds the phase began
 NEXT, PREVIOUS = "next", "previous"
 DEFAULT_WINDOW_S = 120.0
 REQUEST_TIMEOUT_S = 10.0
@@ -71,14 +69,14 @@ class Plan:
 def phase_of(annotations: Mapping[str, str]) -> Phase:
     """The rotation phase recorded on the Secret (unknown values read as idle)."""
     try:
-        return Phase(annotations.get(PHASE, Phase.IDLE.value))
+        return Phase(annotations.get(ROTATION_PHASE, Phase.IDLE.value))
     except ValueError:
         return Phase.IDLE
 
 
 def _since(annotations: Mapping[str, str]) -> float | None:
     try:
-        return float(annotations[SINCE])
+        return float(annotations[ROTATION_PHASE_SINCE])
     except (KeyError, ValueError):
         return None
 
@@ -87,23 +85,23 @@ def plan(data: Mapping[str, str], annotations: Mapping[str, str], now: float, wi
          new_key: Callable[[], str], key_name: str = "key") -> Plan:
     """The next step of a rotation, from the Secret's (base64) DATA and ANNOTATIONS at wall time NOW."""
     phase = phase_of(annotations)
-    stamp = {PHASE: None, SINCE: None}
+    stamp = {ROTATION_PHASE: None, ROTATION_PHASE_SINCE: None}
     if phase is Phase.IDLE:
         asked = annotations.get(ROTATE)
         if not asked or asked == annotations.get(ROTATED) or key_name not in data:
             return Plan(Step.NONE)
         return Plan(Step.ADD_NEXT, {NEXT: _b64(new_key())},
-                    {PHASE: Phase.ACCEPTING_NEXT.value, SINCE: _stamp(now), ROTATED: asked})
+                    {ROTATION_PHASE: Phase.ACCEPTING_NEXT.value, ROTATION_PHASE_SINCE: _stamp(now), ROTATED: asked})
     since = _since(annotations)
     if since is None:  # a phase with no readable start: its window starts now (late rather than early)
-        return Plan(Step.WAIT, {}, {SINCE: _stamp(now)})
+        return Plan(Step.WAIT, {}, {ROTATION_PHASE_SINCE: _stamp(now)})
     if now - since < window:
         return Plan(Step.WAIT)
     if phase is Phase.ACCEPTING_NEXT:
         if not data.get(NEXT) or key_name not in data:
             return Plan(Step.RESTART, {NEXT: None}, {**stamp, ROTATED: None})
         return Plan(Step.SWITCH, {key_name: data[NEXT], PREVIOUS: data[key_name], NEXT: None},
-                    {PHASE: Phase.RETIRING_PREVIOUS.value, SINCE: _stamp(now)})
+                    {ROTATION_PHASE: Phase.RETIRING_PREVIOUS.value, ROTATION_PHASE_SINCE: _stamp(now)})
     return Plan(Step.DROP_PREVIOUS, {PREVIOUS: None}, stamp)
 
 

@@ -7,7 +7,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ironlb.api.constants import CONDITION_INVALID, CONDITION_OVERLAPPING, CONDITIONS_GOOD_WHEN_TRUE, MAX_HELD_IPS
+from ironlb.api.conditions import changed_since, condition
+from ironlb.api.constants import MAX_HELD_IPS
+from ironlb.api.reasons import GOOD_WHEN_TRUE, ConditionType, ConfigReason, parse
 from ironlb.core.addresses import IPV4, IPV6, int_to_ip
 from ironlb.core.allocator import Allocator
 from ironlb.core.errors import AddressSpecError, SelectorError
@@ -73,14 +75,11 @@ def to_pool(name: str, spec: Mapping[str, Any], labels: Mapping[str, str]) -> Po
     return pool_from_spec(name, spec, labels)
 
 
-def condition(type_: str, true: bool, reason: str, message: str, previous: Mapping[str, Any]) -> dict[str, Any]:
-    """A metav1.Condition, keeping PREVIOUS's lastTransitionTime while its status is unchanged."""
-    status = "True" if true else "False"
-    old = next((c for c in previous.get("conditions") or [] if c.get("type") == type_), None)
-    when = old["lastTransitionTime"] if old and old.get("status") == status and old.get("lastTransitionTime") \
-        else dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-    return {"type": type_, "status": status, "reason": reason, "message": message,
-            "lastTransitionTime": when, "observedGeneration": previous.get("observedGeneration") or 0}
+def object_condition(type_: ConditionType, true: bool, reason: ConfigReason, message: str,
+                     previous: Mapping[str, Any], generation: int | None) -> dict[str, Any]:
+    """A condition of a pool or an advertisement, keeping PREVIOUS's lastTransitionTime while its status holds."""
+    since = changed_since(previous, type_, true)
+    return condition(type_, true, reason, message, since=since, generation=generation or 0)
 
 
 def _invalid_message(view: PoolView) -> str:
@@ -105,16 +104,16 @@ def pool_status(view: PoolView, allocator: Allocator, overlaps: list[str],
     status["heldIPs"] = held_ips(allocator, view.name)
     previous = dict(view.status)
     conditions = [
-        condition(CONDITION_INVALID, view.error is not None, "InvalidSpec" if view.error else "Valid",
-                   _invalid_message(view), previous),
-        condition(CONDITION_OVERLAPPING, bool(overlaps), "Overlapping" if overlaps else "NoOverlap",
-                   ("addresses overlap: " + "; ".join(overlaps) + " (each address is handed out once)")
-                   if overlaps else "no address is shared with another pool", previous),
+        object_condition(ConditionType.INVALID, view.error is not None,
+                         ConfigReason.INVALID_SPEC if view.error else ConfigReason.VALID, _invalid_message(view),
+                         previous, view.generation),
+        object_condition(ConditionType.OVERLAPPING, bool(overlaps),
+                         ConfigReason.OVERLAPPING if overlaps else ConfigReason.NO_OVERLAP,
+                         ("addresses overlap: " + "; ".join(overlaps) + " (each address is handed out once)")
+                         if overlaps else "no address is shared with another pool", previous, view.generation),
     ]
     if announced is not None:
         conditions.append(announced)
-    for cond in conditions:
-        cond["observedGeneration"] = view.generation or 0
     status["conditions"] = conditions
     return status
 
@@ -151,7 +150,7 @@ def same_status(a: Mapping[str, Any] | None, b: Mapping[str, Any]) -> bool:
 
 def is_problem(cond: Mapping[str, Any]) -> bool:
     """True when COND reports something wrong (Invalid True, Announced False, ...)."""
-    return (cond["status"] == "False") == (cond["type"] in CONDITIONS_GOOD_WHEN_TRUE)
+    return (cond["status"] == "False") == (parse(ConditionType, cond["type"]) in GOOD_WHEN_TRUE)
 
 
 def condition_changed(previous: Mapping[str, Any] | None, cond: Mapping[str, Any]) -> bool:

@@ -10,14 +10,15 @@ Two rules hold at every moment (docs/design.md, "Never two at once"):
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.service import CONDITION_ALLOCATED, Handling
+from ironlb.api.conditions import condition, now_stamp
+from ironlb.api.reasons import ConditionType, EventReason
+from ironlb.api.service import Handling
 from ironlb.core.addresses import int_to_ip
 from ironlb.core.allocator import Allocation, AllocationReason, Allocator
 from ironlb.core.holds import Hold
@@ -45,7 +46,7 @@ class State:
     advertisements: dict[str, AdvertisementView] = field(default_factory=dict)
     namespace_labels: dict[str, dict[str, str]] = field(default_factory=dict)
     pending: Pending = field(default_factory=Pending)
-    last_failure: dict[str, str] = field(default_factory=dict)
+    last_failure: dict[str, tuple[AllocationReason, str]] = field(default_factory=dict)  # key -> (reason, Event text)
     shown: ShownIPs = field(default_factory=ShownIPs)
 
 
@@ -307,17 +308,17 @@ class Reconciler(Showing):
         changed_ips = tuple(allocation.ips) != view.current_ips
         if not await self._show(view, allocation.ips, allocation.pool):
             return
-        if view.allocated is not None and view.allocated[0] != "True":  # it said why not: say it is over
+        if view.allocated is not None and not view.allocated[0]:  # it said why not: say it is over
             await self._condition(view, True, allocation.reason,
                                   f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
         if not changed_ips:
             return
         metrics.ALLOCATIONS.labels(allocation.pool).inc()
         ref = service_ref(view.namespace, view.name, view.uid)
-        await self.writer.event(ref, "IPAllocated",
+        await self.writer.event(ref, EventReason.IP_ALLOCATED,
                                 f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
         for note in view.deprecations:
-            await self.writer.event(ref, "DeprecatedConfiguration", note, warning=True)
+            await self.writer.event(ref, EventReason.DEPRECATED_CONFIGURATION, note, warning=True)
         self._pool_dirty(allocation.pool or "")
         if view.current_pool and view.current_pool != allocation.pool:
             self._pool_dirty(view.current_pool)
@@ -331,15 +332,14 @@ class Reconciler(Showing):
         text = f"Failed to allocate IP for {view.key} ({reason.value}): {message}"
         said = self.state.last_failure.get(view.key)
         # Said already: a retry with the same outcome is not news (a hold's countdown is no change).
-        if said is not None and said.split(":", 1)[0] == text.split(":", 1)[0] and \
-                (reason is AllocationReason.REQUESTED_IP_HELD or said == text):
+        if said is not None and said[0] is reason and (reason is AllocationReason.REQUESTED_IP_HELD or said[1] == text):
             return
-        self.state.last_failure[view.key] = text
+        self.state.last_failure[view.key] = (reason, text)
         metrics.ALLOCATION_FAILURES.labels(reason.value).inc()
-        if said is not None or view.allocated != ("False", reason.value):  # after a restart: only if it changed
+        if said is not None or view.allocated != (False, reason):  # after a restart: only if it changed
             await self._condition(view, False, reason, message)
-        await self.writer.event(service_ref(view.namespace, view.name, view.uid), "AllocationFailed", text,
-                                warning=True)
+        await self.writer.event(service_ref(view.namespace, view.name, view.uid), EventReason.ALLOCATION_FAILED, text,
+                                warning=True, detail=reason)
 
     async def _release(self, view: ServiceView) -> None:
         held = self.allocator.assignment(view.key)
@@ -356,7 +356,7 @@ class Reconciler(Showing):
         if released:
             metrics.RELEASES.inc()
             if view.handling is not Handling.DELETED:
-                await self.writer.event(service_ref(view.namespace, view.name, view.uid), "IPReleased",
+                await self.writer.event(service_ref(view.namespace, view.name, view.uid), EventReason.IP_RELEASED,
                                         f"Released IP {', '.join(released)}: {view.handling.value}")
             for name in self.state.pools:
                 self._pool_dirty(name)
@@ -365,9 +365,8 @@ class Reconciler(Showing):
     async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
         """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
         try:
-            await self.writer.set_service_condition(view.namespace, view.name, {
-                "type": CONDITION_ALLOCATED, "status": "True" if ok else "False", "reason": reason.value,
-                "message": message[:1024],
-                "lastTransitionTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")})
+            await self.writer.set_service_condition(view.namespace, view.name, condition(
+                ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp()))
         except Exception as exc:  # the Event has said it already: a refused condition must not re-run the reconcile
-            log.warning("could not write the %s condition on %s: %s", CONDITION_ALLOCATED, view.key, exc)
+            log.warning("could not write the %s condition on %s: %s", ConditionType.SERVICE_ALLOCATED.value, view.key,
+                        exc)

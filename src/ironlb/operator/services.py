@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api import service as ann
+from ironlb.api import annotations as ann
+from ironlb.api.conditions import find
+from ironlb.api.reasons import AllocationReason, ConditionType, parse
 from ironlb.api.service import Handling, handling
 from ironlb.core.allocator import ServiceRequest
 
@@ -29,7 +31,7 @@ class ServiceView:
     pool_hint: str | None = None  # the pool that wrote the IP, ours or MetalLB's annotation (for restore)
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
-    allocated: tuple[str, str] | None = None  # (status, reason) of our Allocated condition, if shown
+    allocated: tuple[bool, AllocationReason | None] | None = None  # (True?, reason) of our Allocated condition
 
     @property
     def ours(self) -> bool:
@@ -64,9 +66,9 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
                if isinstance(i, dict)]
     out_meta = {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion")}
     status: dict[str, Any] = {"loadBalancer": {"ingress": ingress} if ingress else {}}
-    ours = _allocated(obj.get("status"))
+    ours = find(obj.get("status"), ConditionType.SERVICE_ALLOCATED)
     if ours is not None:
-        status["conditions"] = [{"type": ann.CONDITION_ALLOCATED, "status": ours[0], "reason": ours[1]}]
+        status["conditions"] = [{k: ours.get(k) for k in ("type", "status", "reason")}]
     if handling(spec, lb_class) is not Handling.HANDLED:
         out_meta["annotations"] = {k: v for k, v in annotations.items() if k == ann.ALLOCATED_FROM_POOL}
         return {"metadata": out_meta, "spec": {k: spec[k] for k in ("type", "loadBalancerClass") if k in spec},
@@ -78,12 +80,10 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
     return {"metadata": out_meta, "spec": thin, "status": status}
 
 
-def _allocated(status: Mapping[str, Any] | None) -> tuple[str, str] | None:
-    """(status, reason) of the operator's Allocated condition in STATUS, if there is one."""
-    for cond in (status or {}).get("conditions") or []:
-        if isinstance(cond, dict) and cond.get("type") == ann.CONDITION_ALLOCATED:
-            return str(cond.get("status")), str(cond.get("reason"))
-    return None
+def _allocated(status: Mapping[str, Any] | None) -> tuple[bool, AllocationReason | None] | None:
+    """(True?, reason) of the operator's Allocated condition in STATUS, if there is one."""
+    cond = find(status, ConditionType.SERVICE_ALLOCATED)
+    return None if cond is None else (cond.get("status") == "True", parse(AllocationReason, cond.get("reason")))
 
 
 def _too_long(annotations: Mapping[str, str]) -> str | None:

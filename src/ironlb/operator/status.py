@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from ironlb.api.constants import GROUP, L2ADVERTISEMENT_KIND, VERSION
+from ironlb.api.reasons import ConfigReason
 from ironlb.common.events import ObjectRef
 from ironlb.core.allocator import Allocator
 from ironlb.operator import metrics
@@ -50,7 +51,7 @@ class ObjectStatus:
         for family, counts in view.metrics_counts(self.allocator).items():
             metrics.POOL_SIZE.labels(name, family).set(counts[0])
             metrics.POOL_ASSIGNED.labels(name, family).set(counts[1])
-        announced = announced_condition(announced_by(view, self.advertisements.values()), view.status)
+        announced = announced_condition(announced_by(view, self.advertisements.values()), view)
         status = pool_status(view, self.allocator, view.overlaps_with(self.pools.values()), announced)
         await self._write(("pool", name), view.status, status, pool_ref(name, view.uid), self.writer.set_pool_status)
 
@@ -76,4 +77,4 @@ class ObjectStatus:
         self._written[key] = status
         for cond in status.get("conditions", []):
             if is_problem(cond) and condition_changed(previous or shown, cond):
-                await self.writer.event(ref, cond["reason"], cond["message"], warning=True)
+                await self.writer.event(ref, ConfigReason(cond["reason"]), cond["message"], warning=True)

@@ -17,8 +17,9 @@ from typing import Any, Protocol
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
 from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
-from ironlb.api.service import ALLOCATED_FROM_POOL
+from ironlb.api.reasons import Reason
 from ironlb.common.events import ObjectRef
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,16 @@ class ApiWriter(Protocol):
     async def set_advertisement_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an L2Advertisement's status."""
 
-    async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
-        """Record an Event (aggregated and rate-limited; never raises)."""
+    async def event(self, ref: ObjectRef, reason: Reason, message: str, warning: bool = False,
+                    detail: Reason | None = None) -> None:
+        """Record an Event, DETAIL in its ironlb.io/reason annotation (aggregated and rate-limited; never raises)."""
 
 
 class EventRecorderLike(Protocol):
     """The part of ironlb.common.events.EventRecorder the writer uses."""
 
-    def submit(self, ref: ObjectRef, reason: str, message: str, *, warning: bool = False) -> object:
+    def submit(self, ref: ObjectRef, reason: Reason, message: str, *, warning: bool = False,
+               detail: Reason | None = None) -> object:
         """Queue an Event for writing; never blocks on the API."""
 
 
@@ -139,12 +142,13 @@ class Writer:
         return await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, L2ADVERTISEMENTS,
                                 name, {"status": status})
 
-    async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
+    async def event(self, ref: ObjectRef, reason: Reason, message: str, warning: bool = False,
+                    detail: Reason | None = None) -> None:
         """Queue an Event on the shared recorder, unless fenced (a stale leader says nothing).
 
         Not awaited: a reconcile is not held up by the Event that reports it."""
         if self.may_write():
-            self.recorder.submit(ref, reason, message, warning=warning)
+            self.recorder.submit(ref, reason, message, warning=warning, detail=detail)
 
 
 def _precondition(resource_version: str | None) -> dict[str, str]:

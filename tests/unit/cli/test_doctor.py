@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ironlb.cli.doctor.chain import allocation_fix, diagnose
+from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.context import nodes_to_scrape
 from ironlb.cli.doctor.model import EXIT_CODES_HELP, LinkId, Mark
 from ironlb.cli.doctor.path import claims
@@ -41,6 +41,7 @@ def refused(message: str) -> Edit:
     def edit(f: dict[str, Any]) -> None:
         unassigned(f)
         f["events"] = [{"reason": "AllocationFailed", "count": 4, "lastTimestamp": "2026-01-01T00:01:00Z",
+                        "metadata": {"annotations": {"ironlb.io/reason": "PoolExhausted"}},
                         "message": f"Failed to allocate IP for shop/web: {message}"}]
     return edit
 
@@ -190,22 +191,6 @@ def test_older_speaker_without_the_per_ip_metric() -> None:
     old = {"families": ["ironlb_speaker_alive_peers"], "samples": []}
     report = diagnose(edited(lambda f: f["speakers"].update({WINNER: old}), announcer=WINNER))
     assert report.links[5].mark is Mark.NOT_CHECKED and "older speaker" in report.links[5].summary
-
-
-@pytest.mark.parametrize(("message", "words"), [
-    ("no free IPv4 address in pool(s) a", "the pool is full"),
-    ("pool 'x' does not exist", "create that IPAddressPool"),
-    ("no auto-assign pool serves this Service", "autoAssign: true"),
-    ("requested 203.0.113.9 is already in use", "share it"),
-    ("pool a serves only namespaces b (serviceAllocation.namespaces), not c", "serviceAllocation"),
-    ("requested 198.51.100.1 is not in pool a", "inside an IPAddressPool"),
-    ("something new", "retries"),
-    ("Failed to allocate IP for b/x (RequestedIPHeld): requested 203.0.113.9 was released by another namespace "
-     "and is held for it for 280 s more (IP reuse delay)", "wait for the hold to end"),
-    ("requested 203.0.113.9 is shared and incompatible (different-namespace)", "allowSharedIPAcrossNamespaces"),
-])
-def test_allocation_fix_follows_the_allocators_message(message: str, words: str) -> None:
-    assert words in allocation_fix(message)
 
 
 def test_claims_parse_the_speakers_condition() -> None:

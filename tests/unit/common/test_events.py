@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from ironlb.api.reasons import AllocationReason, ConfigReason, EventReason
 from ironlb.common.correlator import COMBINED_PREFIX, MAX_MESSAGE, Correlator, EventKey, Outcome, TokenBucket
 from ironlb.common.events import Budget, EventNotFound, EventRecorder, ObjectRef
 from tests.unit.fakeclock import FakeClock
@@ -71,7 +72,7 @@ def recorder(sink: RecordingSink, clock: FakeClock) -> EventRecorder:
 async def test_the_same_event_becomes_one_object_with_a_count(recorder: EventRecorder, sink: RecordingSink,
                                                             clock: FakeClock) -> None:
     for _ in range(5):
-        await recorder.record(SVC, "NodeAssigned", "203.0.113.10 from node-1")
+        await recorder.record(SVC, EventReason.NODE_ASSIGNED, "203.0.113.10 from node-1")
         clock.now += 1
     [event] = sink.objects()
     assert event["count"] == 5 and event["type"] == "Normal" and event["reason"] == "NodeAssigned"
@@ -86,18 +87,38 @@ async def test_the_same_event_becomes_one_object_with_a_count(recorder: EventRec
 
 async def test_type_and_reason_and_message_each_make_a_different_event(recorder: EventRecorder,
                                                                       sink: RecordingSink) -> None:
-    await recorder.record(SVC, "NodeAssigned", "a")
-    await recorder.record(SVC, "NodeAssigned", "a", warning=True)
-    await recorder.record(SVC, "NotAnnounced", "a")
-    await recorder.record(SVC, "NodeAssigned", "b")
-    await recorder.record(ObjectRef("v1", "Service", "web", "default", "uid-new"), "NodeAssigned", "a")
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "a")
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "a", warning=True)
+    await recorder.record(SVC, EventReason.NOT_ANNOUNCED, "a")
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "b")
+    await recorder.record(ObjectRef("v1", "Service", "web", "default", "uid-new"), EventReason.NODE_ASSIGNED, "a")
     assert len(sink.objects()) == 5
+
+
+async def test_the_detail_is_an_annotation_and_part_of_the_events_identity(recorder: EventRecorder,
+                                                                         sink: RecordingSink) -> None:
+    """AllocationFailed carries the allocator's reason in ironlb.io/reason: a repeat is counted on its Event, and
+    similar messages of different reasons never combine into one Event (whose annotation would be wrong)."""
+    full, held = AllocationReason.POOL_EXHAUSTED, AllocationReason.REQUESTED_IP_HELD
+    for i in range(12):  # past the similar-messages limit, for this reason only
+        await recorder.record(SVC, EventReason.ALLOCATION_FAILED, f"held {i}", warning=True, detail=held)
+        if i == 8:  # one distinct message short of that limit
+            for _ in range(2):
+                await recorder.record(SVC, EventReason.ALLOCATION_FAILED, "no free address", warning=True, detail=full)
+    by_reason: dict[str, list[dict[str, Any]]] = {}
+    for event in sink.objects("AllocationFailed"):
+        by_reason.setdefault(event["metadata"]["annotations"]["ironlb.io/reason"], []).append(event)
+    assert [e["count"] for e in by_reason["PoolExhausted"]] == [2]
+    assert any(e["message"].startswith(COMBINED_PREFIX) for e in by_reason["RequestedIPHeld"])
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "a")
+    assert "annotations" not in sink.objects("NodeAssigned")[0]["metadata"]  # no detail, no annotation
 
 
 async def test_similar_events_beyond_ten_are_combined(recorder: EventRecorder, sink: RecordingSink,
                                                      clock: FakeClock) -> None:
     for i in range(20):  # under the burst of 25: the spam filter stays out of this
-        await recorder.record(SVC, "DuplicateAnswer", f"another host (02:00:00:00:00:{i:02x}) answers", warning=True)
+        await recorder.record(SVC, EventReason.DUPLICATE_ANSWER, f"another host (02:00:00:00:00:{i:02x}) answers",
+                              warning=True)
         clock.now += 1
     events = sink.objects("DuplicateAnswer")
     combined = [e for e in events if e["message"].startswith(COMBINED_PREFIX)]
@@ -111,25 +132,25 @@ async def test_similar_events_are_not_combined_once_the_window_has_passed(record
                                                                          sink: RecordingSink,
                                                                          clock: FakeClock) -> None:
     for i in range(9):
-        await recorder.record(SVC, "Reason", f"message {i}")
+        await recorder.record(SVC, EventReason.IP_ALLOCATED, f"message {i}")
     clock.now += 601
-    await recorder.record(SVC, "Reason", "message 9")
+    await recorder.record(SVC, EventReason.IP_ALLOCATED, "message 9")
     assert not any(e["message"].startswith(COMBINED_PREFIX) for e in sink.objects())
 
 
 async def test_a_source_gets_a_burst_of_25_writes_per_object_then_one_per_five_minutes(
         recorder: EventRecorder, sink: RecordingSink, clock: FakeClock) -> None:
     for _ in range(10_000):
-        await recorder.record(SVC, "DuplicateAnswer", "another host answers", warning=True)
+        await recorder.record(SVC, EventReason.DUPLICATE_ANSWER, "another host answers", warning=True)
     assert len(sink.calls) == 25
     assert recorder.stats()["dropped"] == 10_000 - 25
     # Another object has its own bucket; the flooded one refills one token per 300 s.
-    await recorder.record(POOL, "Invalid", "bad")
+    await recorder.record(POOL, ConfigReason.INVALID_SPEC, "bad")
     clock.now += 299
-    await recorder.record(SVC, "DuplicateAnswer", "another host answers", warning=True)
+    await recorder.record(SVC, EventReason.DUPLICATE_ANSWER, "another host answers", warning=True)
     assert len(sink.calls) == 26
     clock.now += 2
-    await recorder.record(SVC, "DuplicateAnswer", "another host answers", warning=True)
+    await recorder.record(SVC, EventReason.DUPLICATE_ANSWER, "another host answers", warning=True)
     assert len(sink.calls) == 27
     [event] = sink.objects("DuplicateAnswer")
     assert event["count"] == 10_002  # the dropped ones are counted in the next write that passes
@@ -139,26 +160,27 @@ async def test_a_reasons_budget_bounds_its_writes_over_every_object(sink: Record
     """Claims on every Service at once: the budget caps the writes of all of them together; other reasons and
     the counts are untouched, and the next write that passes carries the true count."""
     rec = EventRecorder(sink, "c", "i", clock=clock, burst=100,  # the per-object limit stays out of this
-                        budgets={"DuplicateAnswer": Budget(burst=5, refill_s=60.0)})
+                        budgets={EventReason.DUPLICATE_ANSWER: Budget(burst=5, refill_s=60.0)})
     refs = [ObjectRef("v1", "Service", f"s{i}", "default", f"u{i}") for i in range(200)]
     for _ in range(25):
         for ref in refs:
-            await rec.record(ref, "DuplicateAnswer", "another host answers", warning=True)
+            await rec.record(ref, EventReason.DUPLICATE_ANSWER, "another host answers", warning=True)
     assert len(sink.calls) == 5
     stats = rec.stats()
     assert stats["throttled"] == 200 * 25 - 5 and sum(stats.values()) == 200 * 25  # every one accounted for
-    await rec.record(refs[0], "NodeAssigned", "m")  # another reason on the same object: its own limits only
+    await rec.record(refs[0], EventReason.NODE_ASSIGNED, "m")  # another reason on the same object: its own limits only
     assert len(sink.calls) == 6
     clock.now += 60  # one token back, for any object: it carries that object's whole count
-    await rec.record(refs[0], "DuplicateAnswer", "another host answers", warning=True)
+    await rec.record(refs[0], EventReason.DUPLICATE_ANSWER, "another host answers", warning=True)
     assert len(sink.calls) == 7 and sink.objects("DuplicateAnswer")[0]["count"] == 26
     rec.close()
 
 
 async def test_a_budgeted_write_merged_into_a_queued_one_costs_nothing(sink: RecordingSink, clock: FakeClock) -> None:
-    rec = EventRecorder(sink, "c", "i", clock=clock, budgets={"DuplicateAnswer": Budget(burst=2, refill_s=60.0)})
+    rec = EventRecorder(sink, "c", "i", clock=clock,
+                        budgets={EventReason.DUPLICATE_ANSWER: Budget(burst=2, refill_s=60.0)})
     sink.gate = threading.Event()
-    futures = [rec.submit(SVC, "DuplicateAnswer", "x", warning=True) for _ in range(20)]
+    futures = [rec.submit(SVC, EventReason.DUPLICATE_ANSWER, "x", warning=True) for _ in range(20)]
     sink.gate.set()
     await asyncio.gather(*(asyncio.wrap_future(f) for f in futures if f is not None))
     assert rec.stats()["throttled"] == 0 and sink.objects()[0]["count"] == 20
@@ -167,7 +189,7 @@ async def test_a_budgeted_write_merged_into_a_queued_one_costs_nothing(sink: Rec
 
 async def test_pending_writes_for_one_event_are_merged(recorder: EventRecorder, sink: RecordingSink) -> None:
     sink.gate = threading.Event()  # the API is slow: everything below queues behind the first write
-    futures = [recorder.submit(SVC, "DuplicateAnswer", "x", warning=True) for _ in range(20)]
+    futures = [recorder.submit(SVC, EventReason.DUPLICATE_ANSWER, "x", warning=True) for _ in range(20)]
     sink.gate.set()
     await asyncio.gather(*(asyncio.wrap_future(f) for f in futures if f is not None))
     assert len(sink.calls) <= 3  # the first create, then one patch carrying the newest count
@@ -176,7 +198,7 @@ async def test_pending_writes_for_one_event_are_merged(recorder: EventRecorder, 
 
 
 async def test_cluster_scoped_objects_get_events_in_default(recorder: EventRecorder, sink: RecordingSink) -> None:
-    await recorder.record(POOL, "Invalid", "x" * 5000, warning=True)
+    await recorder.record(POOL, ConfigReason.INVALID_SPEC, "x" * 5000, warning=True)
     [(namespace, _)] = sink.events
     event = sink.objects()[0]
     assert namespace == "default" and "namespace" not in event["involvedObject"]
@@ -184,9 +206,9 @@ async def test_cluster_scoped_objects_get_events_in_default(recorder: EventRecor
 
 
 async def test_an_expired_event_is_created_again_with_its_count(recorder: EventRecorder, sink: RecordingSink) -> None:
-    await recorder.record(SVC, "NodeAssigned", "m")
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "m")
     sink.events.clear()  # Events expire (the API server's event TTL)
-    await recorder.record(SVC, "NodeAssigned", "m")
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "m")
     assert [c[0] for c in sink.calls] == ["create", "patch", "create"]
     assert sink.objects()[0]["count"] == 2
     assert recorder.stats()["failed"] == 0
@@ -194,17 +216,18 @@ async def test_an_expired_event_is_created_again_with_its_count(recorder: EventR
 
 async def test_api_failures_are_counted_never_raised(recorder: EventRecorder, sink: RecordingSink) -> None:
     sink.fail = True
-    await recorder.record(SVC, "NodeAssigned", "m")
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "m")
     assert recorder.stats()["failed"] == 1
     sink.fail = False
-    await recorder.record(SVC, "NodeAssigned", "m")  # the failed create is retried as a create
+    await recorder.record(SVC, EventReason.NODE_ASSIGNED, "m")  # the failed create is retried as a create
     assert sink.objects()[0]["count"] == 2
 
 
 async def test_a_stuck_api_bounds_the_queue(sink: RecordingSink, clock: FakeClock) -> None:
     rec = EventRecorder(sink, "c", "i", clock=clock, max_pending=5)
     sink.gate = threading.Event()
-    futures = [rec.submit(ObjectRef("v1", "Service", f"s{i}", "default", None), "R", "m") for i in range(20)]
+    futures = [rec.submit(ObjectRef("v1", "Service", f"s{i}", "default", None), EventReason.IP_ALLOCATED, "m")
+               for i in range(20)]
     assert sum(f is None for f in futures) >= 14  # one may be in flight, five queued: the rest are refused
     sink.gate.set()
     rec.close()
@@ -215,10 +238,10 @@ async def test_cache_eviction_forgets_the_oldest_objects(sink: RecordingSink, cl
     rec = EventRecorder(sink, "c", "i", clock=clock, cache_size=2)
     a, b, c = (ObjectRef("v1", "Service", n, "default", None) for n in "abc")
     for ref in (a, b, c):
-        await rec.record(ref, "R", "m")
-    await rec.record(a, "R", "m")  # a was evicted: a new Event object, not a patch
+        await rec.record(ref, EventReason.IP_ALLOCATED, "m")
+    await rec.record(a, EventReason.IP_ALLOCATED, "m")  # a was evicted: a new Event object, not a patch
     assert len(sink.objects()) == 4
-    await rec.record(c, "R", "m")  # c is still cached: patched
+    await rec.record(c, EventReason.IP_ALLOCATED, "m")  # c is still cached: patched
     assert len(sink.objects()) == 4 and rec.stats()["aggregated"] == 1
     rec.close()
 
@@ -228,7 +251,7 @@ def test_threads_recording_at_once_lose_nothing(sink: RecordingSink, clock: Fake
     refs = [ObjectRef("v1", "Service", f"s{i}", "default", None) for i in range(4)]
 
     def work(ref: ObjectRef) -> None:
-        futures = [rec.submit(ref, "R", "m") for _ in range(500)]
+        futures = [rec.submit(ref, EventReason.IP_ALLOCATED, "m") for _ in range(500)]
         for f in futures:
             if f is not None:
                 f.result(10)
@@ -246,7 +269,7 @@ def test_threads_recording_at_once_lose_nothing(sink: RecordingSink, clock: Fake
 
 def test_record_from_a_thread_with_its_own_loop(sink: RecordingSink, clock: FakeClock) -> None:
     rec = EventRecorder(sink, "c", "i", clock=clock)
-    thread = threading.Thread(target=lambda: asyncio.run(rec.record(SVC, "R", "from a thread")))
+    thread = threading.Thread(target=lambda: asyncio.run(rec.record(SVC, EventReason.IP_ALLOCATED, "from a thread")))
     thread.start()
     thread.join(10)
     assert sink.objects()[0]["message"] == "from a thread"
@@ -269,7 +292,7 @@ def test_correlator_outcomes_are_named() -> None:
 
 async def test_messages_are_escaped_and_bounded(recorder: EventRecorder, sink: RecordingSink) -> None:
     hostile = "pool \x1b[2J\x1b[31mevil\r\n\u202e" + "z" * 5000  # user text, e.g. an annotation value
-    await recorder.record(SVC, "AllocationFailed", hostile, warning=True)
+    await recorder.record(SVC, EventReason.ALLOCATION_FAILED, hostile, warning=True)
     [event] = sink.objects()
     assert event["message"].startswith("pool \\x1b[2J\\x1b[31mevil\\x0d\\x0a\\u202ezzz")
     assert len(event["message"]) <= MAX_MESSAGE and event["message"].isprintable()

@@ -14,8 +14,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.service import ALLOCATED_FROM_POOL
-from ironlb.common.events import ObjectRef
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.reasons import Reason
+from ironlb.common.events import EventRecorder, ObjectRef
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import WriteResult, Written
 
@@ -41,6 +42,7 @@ class FakeApi:
     advertisement_status: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
     events: list[tuple[str, str, str, bool]] = field(default_factory=list)
+    recorder: EventRecorder | None = None  # when set, every Event also goes through it (to its sink)
     fenced: bool = False
     reconciler: Reconciler | None = None
     violations: list[str] = field(default_factory=list)
@@ -162,8 +164,11 @@ class FakeApi:
         self.advertisement_status[name] = copy.deepcopy(status)
         return Written(WriteResult.WRITTEN, "1")
 
-    async def event(self, ref: ObjectRef, reason: str, message: str, warning: bool = False) -> None:
-        """Record an Event."""
+    async def event(self, ref: ObjectRef, reason: Reason, message: str, warning: bool = False,
+                    detail: Reason | None = None) -> None:
+        """Record an Event (its reason's value), and hand it to the recorder if there is one."""
         if not self.fenced:
             target = f"{ref.namespace}/{ref.name}" if ref.namespace else ref.name
-            self.events.append((target, reason, message, warning))
+            self.events.append((target, reason.value, message, warning))
+            if self.recorder is not None:
+                self.recorder.submit(ref, reason, message, warning=warning, detail=detail)

@@ -9,7 +9,10 @@ from typing import Any
 import pytest
 from kubernetes.client.rest import ApiException
 
-from ironlb.operator.key_rotation import NEXT, PHASE, PREVIOUS, ROTATE, ROTATED, SINCE, Phase, RotationLoop, Step, plan
+from ironlb.api.annotations import ROTATE, ROTATED
+from ironlb.api.annotations import ROTATION_PHASE as PHASE
+from ironlb.api.annotations import ROTATION_PHASE_SINCE as SINCE
+from ironlb.operator.key_rotation import NEXT, PREVIOUS, Phase, RotationLoop, Step, plan
 from tests.unit.fakeclock import FakeClock
 
 K, N = base64.b64encode(b"old" * 16).decode(), base64.b64encode(b"new" * 16).decode()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ironlb.api.service import CONDITION_ALLOCATED
+from ironlb.api.reasons import ConditionType
 from ironlb.operator.reconciler import Reconciler
 from tests.unit.operator.test_reconciler_scenarios import IPS_ANN, SHARED_ANN, Harness, pool, svc
 
@@ -53,11 +53,11 @@ async def test_a_hold_ends_on_time_and_the_waiting_request_is_served_then() -> N
         harness.api.delete_service("a/web")
         await harness.settle(quiet=0.1)
         assert harness.api.shown("b/squat") == ()
-        cond = harness.api.condition("b/squat", CONDITION_ALLOCATED)
+        cond = harness.api.condition("b/squat", ConditionType.SERVICE_ALLOCATED.value)
         assert cond and (cond["status"], cond["reason"]) == ("False", "RequestedIPHeld"), cond
         await harness.settle(quiet=1.0)
         await harness.run(("shows", "b/squat", HELD_IP))
-        cond = harness.api.condition("b/squat", CONDITION_ALLOCATED)
+        cond = harness.api.condition("b/squat", ConditionType.SERVICE_ALLOCATED.value)
         assert cond and cond["status"] == "True", cond
     finally:
         await harness.reconciler.stop()

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ironlb.api.annotations import EVENT_REASON
+from ironlb.api.reasons import AllocationReason, EventReason, parse
 from ironlb.api.service import Handling, handling
 from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.findings import metrics_findings
@@ -16,30 +18,34 @@ from ironlb.cli.doctor.model import Link, LinkId, Mark, Report
 from ironlb.cli.doctor.path import check_announcer, check_endpoints, check_forwarding, check_speaker_table
 from ironlb.speaker.state.desired import NodeEligibility
 
-# The allocator's refusals as the operator publishes them (AllocationFailed Events), and their fixes.
-ALLOCATION_FIXES: tuple[tuple[str, str], ...] = (
-    ("(RequestedIPHeld)", "a Service of another namespace released that IP moments ago and it is held for that "
-                          "namespace (the operator's IP reuse delay, see the pool's status.heldIPs): wait for the "
-                          "hold to end, or request another IP"),
-    ("different-namespace", "Services of different namespaces share an IP only from a pool with "
-                            "spec.allowSharedIPAcrossNamespaces: true"),
-    ("longer than", "shorten the annotation: no valid request needs that much"),
-    ("no free", "the pool is full: add addresses to its spec.addresses, delete Services you no longer need, or "
-                "ask for another pool with the ironlb.io/address-pool annotation"),
-    ("does not exist", "create that IPAddressPool, or fix the ironlb.io/address-pool annotation"),
-    ("no auto-assign pool", "create an IPAddressPool with autoAssign: true that serves this namespace, or name a "
-                            "pool with the ironlb.io/address-pool annotation"),
-    ("already in use", "another Service holds that IP: request another, or let both share it (the same "
-                       "ironlb.io/allow-shared-ip key on both, no (protocol, port) clash, one namespace unless "
-                       "the pool allows sharing across namespaces)"),
-    ("serves only", "the pool's spec.serviceAllocation leaves this Service out: widen it, or use another pool"),
-    ("share", "Services sharing an IP need the same ironlb.io/allow-shared-ip key, no (protocol, port) clash, "
-              "and the same externalTrafficPolicy (Local: the same selector too)"),
-    ("famil", "no pool offers the Service's IP families: add addresses of that family to a pool, or change "
-              "spec.ipFamilyPolicy"),
-    ("not in", "request an IP inside an IPAddressPool (kubectl get ipaddresspools)"),
-    ("not an IP", "fix the requested IP (ironlb.io/loadBalancerIPs or spec.loadBalancerIP)"),
-)
+# The allocator's refusals, as the operator publishes them (the ironlb.io/reason annotation of its AllocationFailed
+# Events), and their fixes.
+ALLOCATION_FIXES: dict[AllocationReason, str] = {
+    AllocationReason.REQUESTED_IP_HELD: "a Service of another namespace released that IP moments ago and it is held "
+                                        "for that namespace (the operator's IP reuse delay, see the pool's "
+                                        "status.heldIPs): wait for the hold to end, or request another IP",
+    AllocationReason.SHARING_INCOMPATIBLE: "Services sharing an IP need the same ironlb.io/allow-shared-ip key, no "
+                                           "(protocol, port) clash, the same externalTrafficPolicy (Local: the same "
+                                           "selector too), and one namespace unless the pool has "
+                                           "spec.allowSharedIPAcrossNamespaces: true",
+    AllocationReason.INVALID_REQUEST: "fix the request the message names: the requested IPs (ironlb.io/loadBalancerIPs "
+                                      "or spec.loadBalancerIP, at most one per family) or an annotation too long",
+    AllocationReason.POOL_EXHAUSTED: "the pool is full: add addresses to its spec.addresses, delete Services you no "
+                                     "longer need, or ask for another pool with the ironlb.io/address-pool annotation",
+    AllocationReason.POOL_NOT_FOUND: "create that IPAddressPool, or fix the ironlb.io/address-pool annotation",
+    AllocationReason.NO_POOL_MATCHES: "create an IPAddressPool with autoAssign: true that serves this namespace, or "
+                                      "name a pool with the ironlb.io/address-pool annotation",
+    AllocationReason.REQUESTED_IP_IN_USE: "another Service holds that IP: request another, or let both share it (the "
+                                          "same ironlb.io/allow-shared-ip key on both, no (protocol, port) clash, one "
+                                          "namespace unless the pool allows sharing across namespaces)",
+    AllocationReason.POOL_NOT_ALLOWED: "the pool's spec.serviceAllocation leaves this Service out: widen it, or use "
+                                       "another pool",
+    AllocationReason.FAMILY_UNAVAILABLE: "no pool offers the Service's IP families: add addresses of that family to a "
+                                         "pool, or change spec.ipFamilyPolicy",
+    AllocationReason.REQUESTED_IP_NOT_IN_POOL: "request an IP inside an IPAddressPool (kubectl get ipaddresspools)",
+}
+# An AllocationFailed Event without a reason doctor knows (an operator older or newer than this doctor).
+UNKNOWN_ALLOCATION_FIX = "fix what the message says; the operator retries on every change"
 
 NODE_REASONS = {
     NodeEligibility.ELIGIBLE: "eligible",
@@ -87,23 +93,27 @@ def check_class(ctx: Context) -> Link:
                  "IronLB's")
 
 
-def _latest(events: list[Mapping[str, Any]], reason: str) -> Mapping[str, Any] | None:
+def _latest(events: list[Mapping[str, Any]], reason: EventReason) -> Mapping[str, Any] | None:
     def when(e: Mapping[str, Any]) -> str:
         return e.get("lastTimestamp") or e.get("eventTime") or (e.get("metadata") or {}).get("creationTimestamp") or ""
-    found = [e for e in events if e.get("reason") == reason]
+    found = [e for e in events if parse(EventReason, e.get("reason")) is reason]
     return max(found, key=when, default=None)
 
 
-def allocation_fix(message: str) -> str:
-    """The fix for an allocation failure, from the allocator's message."""
-    return next((fix for needle, fix in ALLOCATION_FIXES if needle in message),
-                "fix what the message says; the operator retries on every change")
+def allocation_reason(event: Mapping[str, Any]) -> AllocationReason | None:
+    """The allocator's reason an AllocationFailed Event carries (its ironlb.io/reason annotation), if it has one."""
+    return parse(AllocationReason, ((event.get("metadata") or {}).get("annotations") or {}).get(EVENT_REASON))
+
+
+def allocation_fix(reason: AllocationReason | None) -> str:
+    """The fix for an allocation failure, from the allocator's reason."""
+    return ALLOCATION_FIXES.get(reason, UNKNOWN_ALLOCATION_FIX) if reason is not None else UNKNOWN_ALLOCATION_FIX
 
 
 def check_allocation(ctx: Context) -> Link:
     """2: which pool the IP came from, or the allocator's reason for none."""
     events = list(ctx.facts.get("events") or [])
-    failed = _latest(events, "AllocationFailed")
+    failed = _latest(events, EventReason.ALLOCATION_FAILED)
     if ctx.ips and ctx.pool:
         details = () if not failed or failed is not _newest(events) else (
             f"the last request failed, so the IP was kept: {failed.get('message')}",)
@@ -113,16 +123,18 @@ def check_allocation(ctx: Context) -> Link:
                      "another implementation wrote it",
                      "stop the other implementation; IronLB takes over IPs that lie inside its pools")
     if failed:
-        message = str(failed.get("message") or "")
-        return _link(LinkId.ALLOCATION, False, f"no IP: {message}", allocation_fix(message),
-                     (f"Event AllocationFailed, seen {failed.get('count') or 1} time(s)",))
+        reason = allocation_reason(failed)
+        return _link(LinkId.ALLOCATION, False, f"no IP: {failed.get('message') or ''}", allocation_fix(reason),
+                     (f"Event {EventReason.ALLOCATION_FAILED.value} ({reason.value if reason else 'no reason given'}), "
+                      f"seen {failed.get('count') or 1} time(s)",))
     return _link(LinkId.ALLOCATION, False, "no IP, and the operator has published no reason",
                  "is the operator running? kubectl get pods -A -l app.kubernetes.io/component=operator; "
                  "then its logs")
 
 
 def _newest(events: list[Mapping[str, Any]]) -> Mapping[str, Any] | None:
-    relevant = [e for e in events if e.get("reason") in ("AllocationFailed", "IPAllocated")]
+    relevant = [e for e in events
+                if parse(EventReason, e.get("reason")) in (EventReason.ALLOCATION_FAILED, EventReason.IP_ALLOCATED)]
     return max(relevant, key=lambda e: e.get("lastTimestamp") or e.get("eventTime") or "", default=None)
 
 

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ironlb.api.service import ALLOCATED_FROM_POOL, CONDITION_ANNOUNCED
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.conditions import find
+from ironlb.api.reasons import ConditionType
 from ironlb.core.election import score
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import NodeEligibility, advertisements_for, eligibility
@@ -115,10 +117,9 @@ class Context:
                     out[ep.get("nodeName") or ""] = out.get(ep.get("nodeName") or "", 0) + 1
         return out
 
-    def condition(self, ctype: str = CONDITION_ANNOUNCED) -> Mapping[str, Any] | None:
+    def condition(self, ctype: ConditionType = ConditionType.SERVICE_ANNOUNCED) -> Mapping[str, Any] | None:
         """A condition of the Service's status (the speakers write Announced and Forwarding)."""
-        conds = ((self.service or {}).get("status") or {}).get("conditions") or []
-        return next((c for c in conds if c.get("type") == ctype), None)
+        return find((self.service or {}).get("status"), ctype)
 
     def speaker(self, node: str) -> Mapping[str, Any] | None:
         """What scraping NODE's speaker gave (None: not scraped)."""

@@ -6,7 +6,7 @@ import re
 from enum import Enum
 
 from ironlb.api.constants import FORWARDING_NODE_PORT
-from ironlb.api.service import CONDITION_FORWARDING, ForwardingReason
+from ironlb.api.reasons import AnnounceReason, ConditionType, ForwardingReason, parse
 from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.model import Link, LinkId, Mark
 
@@ -14,6 +14,13 @@ CLAIM = re.compile(r"(?P<ip>[0-9a-fA-F:.]+) from node (?P<node>\S+) on "
                    r"(?:interface (?P<ifaces>[^;\s]+)|all interfaces)")
 SPEAKER_PODS = "kubectl get pods -A -l app.kubernetes.io/component=speaker -o wide --field-selector spec.nodeName={n}"
 BLOCKED_BY_ENDPOINTS = "waits on link 7: the speakers announce an IP only while the Service has a ready endpoint"
+# A Forwarding condition's reason when it is False, and its fix.
+FORWARDING_FIXES = {
+    ForwardingReason.DISABLED: "helm upgrade with --set speaker.nodePortForwarding=true",
+    ForwardingReason.NO_HEALTHY_BACKEND: "kube-proxy's healthz (port 10256) fails on every node: check kube-proxy",
+    ForwardingReason.INVALID_SOURCE_RANGES: "make every spec.loadBalancerSourceRanges entry a CIDR (192.0.2.0/24, "
+                                            "2001:db8::/64)",
+}
 
 
 class SpeakerState(Enum):
@@ -75,7 +82,7 @@ def check_announcer(ctx: Context) -> Link:
                     details)
     message = str(cond.get("message") or "")
     if cond.get("status") != "True":
-        if cond.get("reason") == "NoEligibleNode":
+        if parse(AnnounceReason, cond.get("reason")) is AnnounceReason.NO_ELIGIBLE_NODE:
             first = ctx.eligible[0] if ctx.eligible else "?"
             return Link(LinkId.ANNOUNCER, Mark.FAILED, f"speaker down: {', '.join(ctx.eligible)} may announce it, "
                         "but no speaker hears an eligible peer alive", _down_fix(first), (*details, message))
@@ -174,16 +181,11 @@ def check_forwarding(ctx: Context) -> Link:
         if in_sync and not in_sync[0]["value"]:
             return Link(LinkId.FORWARDING, Mark.FAILED, f"{node}'s speaker could not apply table inet ironlb",
                         f"its logs show nft's error; the speaker needs NET_ADMIN ({SPEAKER_PODS.format(n=node)})")
-    cond = ctx.condition(CONDITION_FORWARDING)
+    cond = ctx.condition(ConditionType.SERVICE_FORWARDING)
     if cond is None:
         return Link(LinkId.FORWARDING, Mark.NOT_CHECKED, f"pool {ctx.pool} forwards to NodePorts, but no speaker "
                     "has reported it yet (no ironlb.io/Forwarding condition)")
     if cond.get("status") != "True":
-        fix = {ForwardingReason.DISABLED.value: "helm upgrade with --set speaker.nodePortForwarding=true",
-               ForwardingReason.NO_HEALTHY_BACKEND.value:
-                   "kube-proxy's healthz (port 10256) fails on every node: check kube-proxy",
-               ForwardingReason.INVALID_SOURCE_RANGES.value:
-                   "make every spec.loadBalancerSourceRanges entry a CIDR (192.0.2.0/24, 2001:db8::/64)"}.get(
-                   str(cond.get("reason")), "see the speakers' logs")
+        fix = FORWARDING_FIXES.get(parse(ForwardingReason, cond.get("reason")), "see the speakers' logs")
         return Link(LinkId.FORWARDING, Mark.FAILED, str(cond.get("message")), fix)
     return Link(LinkId.FORWARDING, Mark.OK, f"table inet ironlb on {where}: {cond.get('message')}")

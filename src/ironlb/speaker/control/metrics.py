@@ -9,7 +9,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from ironlb.api.service import AnnounceReason
+from ironlb.api.reasons import AnnounceReason
 
 
 class SpeakerCollector:

@@ -5,18 +5,18 @@ the announcing node, or (when nobody announces) the node elected for the Service
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
-from ironlb.api.service import CONDITION_ANNOUNCED, CONDITION_FORWARDING, REASON_DUPLICATE_ANSWER, ForwardingReason
+from ironlb.api.conditions import changed_since, condition, find, status_word
+from ironlb.api.reasons import AnnounceReason, ConditionType, EventReason, ForwardingReason, Reason
 from ironlb.common.events import Budget, EventRecorder, KubeEventSink, ObjectRef
 from ironlb.common.kubeapi import SERVICES, ApiError, Client
 from ironlb.core.election import elect
 from ironlb.speaker.control.forward.plan import Backend, ServicePlan
-from ironlb.speaker.state.desired import AnnounceReason, Decision
+from ironlb.speaker.state.desired import Decision
 
 log = logging.getLogger(__name__)
 COMPONENT = "ironlb-speaker"
@@ -26,11 +26,23 @@ RESAY_AFTER = 5.0
 WRITE_TIMEOUT = (5.0, 10.0)  # (connect, read) seconds for a condition write
 # Any host on the segment can claim every VIP at once: the per-Service limit alone would let it write that
 # many Events per Service. Past this budget (for all Services together) the claims are only counted.
-BUDGETS = {REASON_DUPLICATE_ANSWER: Budget(burst=25, refill_s=60.0)}
+BUDGETS = {EventReason.DUPLICATE_ANSWER: Budget(burst=25, refill_s=60.0)}
 
 
-def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[str, ...] = ()) -> dict[str, str]:
-    """The Announced condition (status/reason/message) summarising one Service's decisions."""
+class Said(NamedTuple):
+    """What one condition says: whether it holds, why, and in words."""
+
+    true: bool
+    reason: Reason
+    message: str
+
+    def wire(self) -> tuple[str, str, str]:
+        """(status, reason, message) as written on the Service."""
+        return status_word(self.true), self.reason.value, self.message
+
+
+def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[str, ...] = ()) -> Said:
+    """The Announced condition summarising one Service's decisions."""
     parts = []
     for d in decisions:
         if d.node:
@@ -38,7 +50,7 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
             ifaces = "interface " + ",".join(names) if names and "*" not in names else "all interfaces"
             parts.append(f"{d.ip} from node {d.node} on {ifaces}")
     if parts and all(d.node for d in decisions):
-        return {"status": "True", "reason": "Announcing", "message": "; ".join(parts)}
+        return Said(True, AnnounceReason.ANNOUNCING, "; ".join(parts))
     missing = next(d for d in decisions if not d.node)
     text = {
         AnnounceReason.NOT_IN_POOL: "it is in no valid IPAddressPool's addresses, so no node answers ARP/NDP for it "
@@ -48,7 +60,7 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
         AnnounceReason.NO_ELIGIBLE_NODE: "no node is eligible (alive, selected by an L2Advertisement, not excluded, "
                                  "and with a local endpoint for externalTrafficPolicy: Local)",
     }.get(missing.reason, missing.reason.value)
-    return {"status": "False", "reason": missing.reason.value, "message": f"{missing.ip} is not announced: {text}"}
+    return Said(False, missing.reason, f"{missing.ip} is not announced: {text}")
 
 
 def forwarding_reason(plan: ServicePlan) -> ForwardingReason:
@@ -60,7 +72,7 @@ def forwarding_reason(plan: ServicePlan) -> ForwardingReason:
     return ForwardingReason.FORWARDING if plan.healthy else ForwardingReason.NO_HEALTHY_BACKEND
 
 
-def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str, str]:
+def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> Said:
     """The Forwarding condition of a NodePort-forwarded Service: which nodes' NodePorts take traffic."""
     others = "; ".join(f"{n}: {s.value}" for n, s in sorted(plan.backends.items()) if s is not Backend.HEALTHY)
     problems = "; ".join(plan.problems)
@@ -81,8 +93,7 @@ def forwarding_condition(plan: ServicePlan, svc: Mapping[str, Any]) -> dict[str,
     else:
         message = (f"{', '.join(plan.vips)}: {ports} on {', '.join(plan.healthy)}"
                    + (f" (not used: {others})" if others else "") + (f"; {problems}" if problems else ""))
-    return {"status": "True" if reason is ForwardingReason.FORWARDING else "False", "reason": reason.value,
-            "message": message}
+    return Said(reason is ForwardingReason.FORWARDING, reason, message)
 
 
 class StatusReporter:
@@ -95,8 +106,8 @@ class StatusReporter:
         # Every Event this node writes goes through the shared recorder: aggregated and rate-limited.
         self.events = recorder or EventRecorder(KubeEventSink(api), COMPONENT, me, budgets=BUDGETS)
         self._recheck = recheck  # asks for another report() after this many seconds
-        # (service key, condition type) -> (what was said, monotonic time it was sent)
-        self._said: dict[tuple[str, str], tuple[tuple[str, str, str, str], float]] = {}
+        # (service key, condition type) -> ((uid, status, reason, message) said, monotonic time it was sent)
+        self._said: dict[tuple[str, ConditionType], tuple[tuple[str, str, str, str], float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def report(self, decisions: tuple[Decision, ...], services: Mapping[str, Mapping[str, Any]],
@@ -110,18 +121,19 @@ class StatusReporter:
             announcing = [d.node for d in ds if d.node]
             writer = announcing[0] if announcing else elect(key, alive)
             if writer != self.me or key not in services:
-                self._said.pop((key, CONDITION_ANNOUNCED), None)
-                self._said.pop((key, CONDITION_FORWARDING), None)
+                self._said.pop((key, ConditionType.SERVICE_ANNOUNCED), None)
+                self._said.pop((key, ConditionType.SERVICE_FORWARDING), None)
                 continue
-            self.say(services[key], CONDITION_ANNOUNCED, condition_for(ds, self.me, my_interfaces))
+            self.say(services[key], ConditionType.SERVICE_ANNOUNCED, condition_for(ds, self.me, my_interfaces))
             if forwarding and key in forwarding:
-                self.say(services[key], CONDITION_FORWARDING, forwarding_condition(forwarding[key], services[key]))
+                self.say(services[key], ConditionType.SERVICE_FORWARDING,
+                         forwarding_condition(forwarding[key], services[key]))
 
-    def say(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str]) -> None:
+    def say(self, svc: Mapping[str, Any], ctype: ConditionType, cond: Said) -> None:
         """Write condition CTYPE unless the Service already carries it (or it is on its way)."""
         key = f"{svc['metadata'].get('namespace')}/{svc['metadata']['name']}"
         # Keyed by UID too: a Service deleted and created again under the same name is new.
-        said = (svc["metadata"].get("uid", ""), cond["status"], cond["reason"], cond["message"])
+        said = (svc["metadata"].get("uid", ""), *cond.wire())
         current = _current(svc, ctype)
         if current == said[1:]:
             self._said[(key, ctype)] = (said, time.monotonic())
@@ -131,7 +143,7 @@ class StatusReporter:
             self._recheck(RESAY_AFTER - age)  # not there yet: look again once the watch must have shown it
             return
         self._said[(key, ctype)] = (said, time.monotonic())
-        flipped = current is None or current[0] != cond["status"]
+        flipped = current is None or current[0] != said[1]
         self._spawn(self._write(svc, ctype, cond, flipped, repeated=previous == said))
 
     async def flush(self) -> None:
@@ -142,21 +154,19 @@ class StatusReporter:
     def duplicate(self, svc: Mapping[str, Any] | None, ip: str, mac: str, ifname: str) -> None:
         """Report another MAC answering for an IP this node announces (cheap: called once per such frame)."""
         if svc is not None:  # no task per frame: the recorder decides at once, and writes in its own thread
-            self.events.submit(service_ref(svc), REASON_DUPLICATE_ANSWER, f"another host ({mac}) answers for {ip} on "
-                               f"{self.me}/{ifname}: two answers split the traffic", warning=True)
+            self.events.submit(service_ref(svc), EventReason.DUPLICATE_ANSWER, f"another host ({mac}) answers for "
+                               f"{ip} on {self.me}/{ifname}: two answers split the traffic", warning=True)
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _write(self, svc: Mapping[str, Any], ctype: str, cond: dict[str, str], flipped: bool,
+    async def _write(self, svc: Mapping[str, Any], ctype: ConditionType, cond: Said, flipped: bool,
                      repeated: bool) -> None:
         meta = svc["metadata"]
-        old = _condition(svc, ctype)
-        since = (old.get("lastTransitionTime") if old and old.get("status") == cond["status"] else None) or \
-            dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        new = {"type": ctype, "lastTransitionTime": since, "observedGeneration": meta.get("generation", 0), **cond}
+        since = changed_since(svc.get("status"), ctype, cond.true)
+        new = condition(ctype, cond.true, cond.reason, cond.message, since=since, generation=meta.get("generation", 0))
         # Only this condition: status.conditions merges by type (strategic merge patch), so a write racing
         # ours for another condition (or another writer's) is kept, never replaced by our stale copy.
         body = {"status": {"conditions": [new]}}
@@ -171,14 +181,14 @@ class StatusReporter:
             return
         if repeated:  # the same words again (ours were replaced or lost): the Event was already recorded
             return
-        if ctype == CONDITION_FORWARDING:  # health flaps change the message; an Event only on a flip
+        if ctype is ConditionType.SERVICE_FORWARDING:  # health flaps change the message; an Event only on a flip
             if flipped:
-                await self._event(svc, cond["reason"], cond["message"], warning=cond["status"] != "True")
+                await self._event(svc, cond.reason, cond.message, warning=not cond.true)
             return
-        reason = "NodeAssigned" if cond["status"] == "True" else "NotAnnounced"
-        await self._event(svc, reason, cond["message"], warning=cond["status"] != "True")
+        reason = EventReason.NODE_ASSIGNED if cond.true else EventReason.NOT_ANNOUNCED
+        await self._event(svc, reason, cond.message, warning=not cond.true)
 
-    async def _event(self, svc: Mapping[str, Any], reason: str, message: str, warning: bool = False) -> None:
+    async def _event(self, svc: Mapping[str, Any], reason: Reason, message: str, warning: bool = False) -> None:
         await self.events.record(service_ref(svc), reason, message, warning=warning)
 
 
@@ -188,10 +198,6 @@ def service_ref(svc: Mapping[str, Any]) -> ObjectRef:
     return ObjectRef("v1", "Service", meta["name"], meta.get("namespace"), meta.get("uid"))
 
 
-def _condition(svc: Mapping[str, Any], ctype: str) -> Mapping[str, Any] | None:
-    return next((c for c in (svc.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), None)
-
-
-def _current(svc: Mapping[str, Any], ctype: str = CONDITION_ANNOUNCED) -> tuple[str, str, str] | None:
-    c = _condition(svc, ctype)
+def _current(svc: Mapping[str, Any], ctype: ConditionType) -> tuple[str, str, str] | None:
+    c = find(svc.get("status"), ctype)
     return None if c is None else (c.get("status"), c.get("reason"), c.get("message"))

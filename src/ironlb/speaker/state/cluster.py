@@ -10,7 +10,8 @@ from collections.abc import Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.service import ALLOCATED_FROM_POOL, Handling, handling
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.service import Handling, handling
 from ironlb.core.errors import AddressSpecError, SelectorError
 from ironlb.core.pools import Pool, pool_from_spec, pool_of_ip
 from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, NoReturn
 
-from ironlb.api.service import ANNOTATION_KEYS
+from ironlb.api.annotations import ANNOTATION_KEYS
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL
 
 IDENTITY = ("name", "namespace", "resourceVersion")

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.service import AnnounceReason
+from ironlb.api.reasons import AnnounceReason
 
 __all__ = ["ALL_INTERFACES", "EXCLUDE_LABEL", "Advertisement", "AnnounceReason", "NodeInfo", "ServiceInfo",
            "Snapshot"]

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from prometheus_client import generate_latest
 
-from ironlb.api.service import AnnounceReason
+from ironlb.api.reasons import AnnounceReason
 from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fastproc import FastProcess

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from ironlb.api.service import ALLOCATED_FROM_POOL, AnnounceReason
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.reasons import AnnounceReason
 from ironlb.core.addresses import parse_ranges
 from ironlb.core.pools import Pool, pool_of_ip
 from ironlb.speaker.control.status import condition_for
@@ -188,5 +189,5 @@ def test_the_condition_says_the_ip_is_in_no_pool() -> None:
     for kind, obj in [*BASE, ("services", service(("203.0.113.5", "192.0.2.254"), A))]:
         state.apply(kind, "ADDED", obj)
     cond = condition_for(list(compute(state.snapshot(frozenset(NODES)), "n1").decisions))
-    assert (cond["status"], cond["reason"]) == ("False", AnnounceReason.NOT_IN_POOL.value)
-    assert cond["message"].startswith("192.0.2.254 is not announced: it is in no valid IPAddressPool")
+    assert (cond.true, cond.reason) == (False, AnnounceReason.NOT_IN_POOL)
+    assert cond.message.startswith("192.0.2.254 is not announced: it is in no valid IPAddressPool")

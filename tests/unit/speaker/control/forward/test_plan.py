@@ -8,7 +8,7 @@ from collections import Counter
 
 import pytest
 
-from ironlb.api.service import ForwardingReason
+from ironlb.api.reasons import ForwardingReason
 from ironlb.core.addresses import IPV4, IPV6
 from ironlb.core.source_ranges import MAX_ENTRY_CHARS, MAX_REPORTED, SourceRangeProblem, parse_source_ranges
 from ironlb.speaker.control.forward.buckets import buckets
@@ -96,18 +96,18 @@ def test_no_healthy_backend_means_no_forward_and_a_false_condition() -> None:
     result = plan(snap(svc(), alive=()), "n1", [VIP4])
     assert result.forwards == ()
     cond = forwarding_condition(result.services["ns/web"], {"spec": {"ports": []}})
-    assert cond["status"] == "False" and cond["reason"] == "NoHealthyBackend"
-    assert "n2: not-alive" in cond["message"]
+    assert not cond.true and cond.reason is ForwardingReason.NO_HEALTHY_BACKEND
+    assert "n2: not-alive" in cond.message
 
 
 def test_condition_names_vips_ports_nodes_and_unused_nodes() -> None:
     result = plan(snap(svc(), alive=("n1", "n2")), "n1", [VIP4])
     body = {"spec": {"ports": [{"port": 80, "protocol": "TCP", "nodePort": 31000}]}}
     cond = forwarding_condition(result.services["ns/web"], body)
-    assert cond == {"status": "True", "reason": "Forwarding",
-                    "message": f"{VIP4}: 80/TCP -> NodePort 31000 on n1, n2 (not used: n3: not-alive)"}
+    assert cond.wire() == ("True", "Forwarding",
+                           f"{VIP4}: 80/TCP -> NodePort 31000 on n1, n2 (not used: n3: not-alive)")
     off = forwarding_condition(ServicePlan("ns/web", {}, disabled=True), body)
-    assert off["reason"] == "ForwardingDisabled" and "speaker.nodePortForwarding" in off["message"]
+    assert off.reason is ForwardingReason.DISABLED and "speaker.nodePortForwarding" in off.message
 
 
 def test_probes_cover_every_node_with_an_address_of_the_vip_family() -> None:
@@ -200,8 +200,8 @@ def test_invalid_source_ranges_are_refused_with_a_reason_and_never_open_the_serv
         SourceRangeProblem.NOT_A_CIDR]
     assert forwarding_reason(service_plan) is ForwardingReason.INVALID_SOURCE_RANGES
     cond = forwarding_condition(service_plan, {"spec": {"ports": []}})
-    assert cond["status"] == "False" and cond["reason"] == ForwardingReason.INVALID_SOURCE_RANGES.value
-    assert "not-a-cidr" in cond["message"] and "\x1b" not in cond["message"]
+    assert not cond.true and cond.reason is ForwardingReason.INVALID_SOURCE_RANGES
+    assert "not-a-cidr" in cond.message and "\x1b" not in cond.message
     only_bad = plan(snap(ranged(("nonsense",))), "n1", [VIP4, VIP6])
     assert {f.sources for f in only_bad.forwards} == {()}  # nothing valid: closed, not open
 

@@ -1,0 +1,47 @@
+"""The one builder of the conditions IronLB writes (metav1.Condition shape), and how to find one.
+
+The operator (on pools, advertisements and Services) and the speaker (on Services) make every
+condition with `condition`, from a type and a reason that are enum members of ironlb.api.reasons.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from ironlb.api.reasons import ConditionType, Reason
+
+
+def status_word(true: bool) -> str:
+    """A condition's status as written: "True" or "False"."""
+    return "True" if true else "False"
+
+
+def now_stamp() -> str:
+    """The current time as a condition's lastTransitionTime (RFC 3339, seconds, UTC)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def condition(type_: ConditionType, true: bool, reason: Reason, message: str, *, since: str,
+              generation: int | None = None) -> dict[str, Any]:
+    """A condition of TYPE_, True or not, for REASON, changed last at SINCE; observedGeneration when given."""
+    out: dict[str, Any] = {"type": type_.value, "status": status_word(true), "reason": reason.value,
+                           "message": message, "lastTransitionTime": since}
+    if generation is not None:
+        out["observedGeneration"] = generation
+    return out
+
+
+def find(status: Mapping[str, Any] | None, type_: ConditionType) -> Mapping[str, Any] | None:
+    """The condition of TYPE_ in an object's STATUS, if it has one."""
+    found = ((status or {}).get("conditions") or [])
+    return next((c for c in found if isinstance(c, Mapping) and c.get("type") == type_.value), None)
+
+
+def changed_since(status: Mapping[str, Any] | None, type_: ConditionType, true: bool) -> str:
+    """lastTransitionTime for TYPE_ being TRUE now: the shown one while its status is unchanged, else now."""
+    old = find(status, type_)
+    if old and old.get("status") == status_word(true) and old.get("lastTransitionTime"):
+        return str(old["lastTransitionTime"])
+    return now_stamp()
