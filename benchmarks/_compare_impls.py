@@ -105,7 +105,7 @@ def _is_harness(pid: int) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True
-    return b"e2e.lab.supervise" in cmd or Path(cmd[0].decode() or "x").name == "ip"
+    return b"e2e.probes.supervise" in cmd or Path(cmd[0].decode() or "x").name == "ip"
 
 
 def speaker_pids(impl: Impl) -> dict[str, list[int]]:

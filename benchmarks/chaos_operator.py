@@ -101,7 +101,7 @@ class Replicas:
         procs.stop_all("operator")
         env = {**lab_ctl.ironlb_env(), "IRONLB_LEASE_DURATION": "3", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
         for name, port in REPLICAS.items():
-            procs.spawn(name, [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+            procs.spawn(name, [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                "ironlb.operator", "--metrics-port", str(port)], env=env)
 
     def stop(self) -> None:

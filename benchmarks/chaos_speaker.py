@@ -190,7 +190,7 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0, kinds: tuple[
     with out.open("w") as sink:  # the child has its own copy of the descriptor
         sampler = subprocess.Popen(
             ["ip", "netns", "exec", lab_ctl.namespace_of("client"), str(REPO / ".venv/bin/python"), "-m",
-             "e2e.lab.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file),
+             "e2e.probes.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file),
              "--window", str(SAMPLE_WINDOW_S)],
             stdout=sink, env={**os.environ, "PYTHONPATH": f"{REPO}/src:{REPO}"})
     windows: list[tuple[float, float]] = []

@@ -81,7 +81,7 @@ def trial(kube: Kube, vip: str) -> float:
     neigh = kube.exec("client", "ip", "neigh", "show", vip).stdout
     assert lab_ctl.node_mac(node) in neigh, f"client resolves {vip} to another node: {neigh}"
     prober = subprocess.Popen(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
-                               "e2e.lab.prober", vip, "--duration", "6"], stdout=subprocess.PIPE, text=True,
+                               "e2e.probes.prober", vip, "--duration", "6"], stdout=subprocess.PIPE, text=True,
                               env={"PYTHONPATH": f"{REPO}/src:{REPO}"})
     time.sleep(1.0)
     # From when its port went down (what kill_node returns), not from when we asked: a connection opened

@@ -138,7 +138,7 @@ def test_a_connection_flood_on_the_metrics_port_moves_nothing(kube: Kube, token:
     # Two flooding processes (each under the lab's descriptor limit), each with half the source ports.
     result: dict[int, subprocess.CompletedProcess[str]] = {}
     floods = [threading.Thread(target=lambda i=i, ports=ports: result.update({i: kube.exec(
-        "client", *LAB_PY, "-m", "e2e.lab.connflood", ip, str(METRICS_PORT), "--connections", str(FLOOD // 2),
+        "client", *LAB_PY, "-m", "e2e.probes.connflood", ip, str(METRICS_PORT), "--connections", str(FLOOD // 2),
         "--seconds", str(SECONDS), "--scrapers", "2", "--ports", ports, timeout=SECONDS + 60)}), daemon=True)
         for i, ports in enumerate(("10000-37499", "37500-64999"))]
     for flood in floods:

@@ -24,7 +24,7 @@ NODES = ("node-1", "node-2", "node-3")
 def probe(kube: Kube, ip: str, wait: float = 1.0) -> list[dict]:
     """Replies to one ARP request / neighbour solicitation for IP sent from the client."""
     res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"),
-                    "-m", "e2e.lab.arpprobe", ip, "--wait", str(wait), check=True)
+                    "-m", "e2e.probes.arpprobe", ip, "--wait", str(wait), check=True)
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
 
 

@@ -36,7 +36,7 @@ def on_node(node: str) -> dict[str, object]:
 
 def arp_macs(kube: Kube, ip: str, wait: float = 0.4) -> list[str]:
     """MACs answering one ARP request for IP sent from the client."""
-    res = kube.exec("client", *LAB_PY, "-m", "e2e.lab.arpprobe", ip, "--wait", str(wait), check=True)
+    res = kube.exec("client", *LAB_PY, "-m", "e2e.probes.arpprobe", ip, "--wait", str(wait), check=True)
     return [json.loads(line)["mac"] for line in res.stdout.splitlines() if line.strip()]
 
 

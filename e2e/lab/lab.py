@@ -238,7 +238,7 @@ def ironlb_env() -> dict[str, str]:
 def start_operator() -> int:
     """Start the operator on the host, beside the API server (short Lease: the lab tests failover)."""
     # Supervised like a Deployment's pod: an operator that loses its Lease exits and is restarted.
-    return procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+    return procs.spawn("operator", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                     "ironlb.operator", "--identity", "lab-operator"],
                        env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
                             # It manages the lab's heartbeat Secret as the chart's operator does (rotations);
@@ -255,7 +255,7 @@ LAB_METRICS = {"IRONLB_METRICS_HOST": "0.0.0.0", "IRONLB_METRICS_AUTH": "none"}
 def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
     """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL)."""
     n = node(int(node_name.rsplit("-", 1)[1]))
-    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable,
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
                        # Presence renewed every second (10 s by default) so fencing tests settle quickly.
@@ -294,7 +294,7 @@ def start_speaker_as(node_name: str, kubeconfig: Path, namespace: str, secret: s
                      env: dict[str, str] | None = None) -> int:
     """Start NODE_NAME's speaker with given credentials (e.g. the chart's ServiceAccount) and extra ENV."""
     n = node(int(node_name.rsplit("-", 1)[1]))
-    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                              "ironlb.speaker", "--node", n.name, "--namespace", namespace,
                                              "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
                        netns=n.netns, env={"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1",
@@ -352,7 +352,7 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path | dict[s
     may be one kubeconfig for all, or one per node (`speaker_kubeconfigs`)."""
     stop_ironlb()
     base = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1"}
-    procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+    procs.spawn("operator", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                              "ironlb.operator", "--identity", "chart-operator", "--lease-namespace", namespace,
                              "--heartbeat-secret", secret, "--owner-deployment", "ironlb-operator"],
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})

@@ -140,7 +140,7 @@ def ensure_images(bin_dir: Path) -> dict[str, float]:
 
 def _podserver_configmap(namespace: str) -> dict[str, Any]:
     """The pod server's source as a ConfigMap: workload pods run it from the IronLB image's Python."""
-    source = (REPO / "e2e" / "lab" / "podserver.py").read_text()
+    source = (REPO / "e2e" / "probes" / "podserver.py").read_text()
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lab-podserver", "namespace": namespace},
             "data": {"podserver.py": source}}
 

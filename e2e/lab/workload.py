@@ -43,7 +43,7 @@ def _wire_pod(pod: str, host: NodeAddr, k: int, ipv6: bool) -> list[str]:
 
 def start_pod_process(pod: str, port: int) -> int:
     """Start (or restart) the pod's HTTP server in its namespace."""
-    return procs.spawn(f"pod-{pod}", [sys.executable, "-m", "e2e.lab.podserver", "--name", pod,
+    return procs.spawn(f"pod-{pod}", [sys.executable, "-m", "e2e.probes.podserver", "--name", pod,
                                       "--port", str(port)], netns=pod_netns(pod),
                        env={"PYTHONPATH": str(REPO)})
 

@@ -13,7 +13,7 @@ import socket
 import time
 from collections import deque
 
-from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
+from e2e.probes.arpprobe import _iface_ipv4, _iface_mac
 from ironlb.speaker.fast.l2 import packets as pk
 
 

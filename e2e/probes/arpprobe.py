@@ -1,6 +1,6 @@
 """Send one ARP request (or IPv6 neighbour solicitation) and print every reply seen within a window.
 
-Run inside a lab namespace: `python -m e2e.lab.arpprobe --iface eth0 IP`. One JSON line per reply
+Run inside a lab namespace: `python -m e2e.probes.arpprobe --iface eth0 IP`. One JSON line per reply
 ({"mac": ..., "ms": ...}), so tests can count answers exactly (two replies = a split brain).
 `--unicast MAC` sends what the kernel sends to re-check a neighbour it knows: the ARP request to
 MAC alone, or the NS to IP itself (not its solicited-node group) at MAC.

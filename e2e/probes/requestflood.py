@@ -1,6 +1,6 @@
 """A bounded flood of ARP requests or neighbour solicitations for addresses nobody here owns.
 
-Run inside the client namespace: `python -m e2e.lab.requestflood arp|ndp --rate R --seconds S`. What any
+Run inside the client namespace: `python -m e2e.probes.requestflood arp|ndp --rate R --seconds S`. What any
 host on the LAN can send: broadcast who-has (ARP) or NS to each target's solicited-node group (NDP), for
 `--targets` distinct addresses in 198.51.100.128/25 or 2001:db8:ffff:dead::/64 (the tests that flood own
 none of them).
@@ -16,7 +16,7 @@ import json
 import socket
 import time
 
-from e2e.lab.arpprobe import _iface_ipv4, _iface_mac, _link_local
+from e2e.probes.arpprobe import _iface_ipv4, _iface_mac, _link_local
 from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_FRAMES, MAX_SECONDS = 500_000, 15.0

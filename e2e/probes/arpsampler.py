@@ -1,6 +1,6 @@
 """Sample ARP for many IPs continuously: one round of requests every PERIOD, replies collected per round.
 
-Run inside the client namespace: `python -m e2e.lab.arpsampler --seconds 60 IP...`. One JSON line per
+Run inside the client namespace: `python -m e2e.probes.arpsampler --seconds 60 IP...`. One JSON line per
 round: {"t": monotonic start, "a": {ip: [answering MACs]}} (an IP with no answer has []). Bounded
 by --seconds (at most an hour) and by a stop file, so a caller that dies never leaves it running.
 """
@@ -14,7 +14,7 @@ import select
 import socket
 import time
 
-from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
+from e2e.probes.arpprobe import _iface_ipv4, _iface_mac
 from ironlb.speaker.fast.l2 import packets as pk
 
 
