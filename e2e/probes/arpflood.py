@@ -13,7 +13,7 @@ import json
 import socket
 import time
 
-from e2e.probes.arpprobe import _iface_mac
+from e2e.probes import iface
 from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_COUNT, MAX_SECONDS = 100_000, 30.0
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--iface", default="eth0")
     args = p.parse_args()
     count = min(args.count, MAX_COUNT)
-    own = _iface_mac(args.iface)
+    own = iface.mac(args.iface)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_ARP))
     sock.bind((args.iface, 0))
     frames = []
