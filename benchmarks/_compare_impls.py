@@ -18,7 +18,7 @@ from typing import Any
 
 from e2e.lab import lab as lab_ctl
 from e2e.lab import metallb, procs
-from e2e.lab.testing import Kube, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, speaker_hears_all, wait_for
 
 POOL_ANNOTATION = "metallb.io/address-pool"  # both honour it, so the Services are byte-identical
 MUTATING_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")

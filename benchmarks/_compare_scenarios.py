@@ -27,7 +27,7 @@ from benchmarks.assign import WRITERS, IngressWatcher
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, wait_for
 
 NAMESPACE = "bench-compare"  # remade for each implementation
 CEILING_NAMESPACE = "bench-compare-ceiling"  # kept across both

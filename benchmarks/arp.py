@@ -12,7 +12,7 @@ import sys
 from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 
 NAME = "bench-arp"
 

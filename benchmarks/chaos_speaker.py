@@ -42,7 +42,7 @@ from e2e.lab import lab as lab_ctl
 from e2e.lab import netns, procs, workload
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 NODES = ["node-1", "node-2", "node-3"]

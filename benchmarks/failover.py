@@ -21,7 +21,7 @@ from benchmarks._lab import core_api, lab, percentile, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 NODES = ["node-1", "node-2", "node-3"]

@@ -14,7 +14,7 @@ from pathlib import Path
 from benchmarks._lab import core_api, lab, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import procs
-from e2e.lab.testing import pool_manifest
+from e2e.testkit.testing import pool_manifest
 
 NAMESPACE = "bench-restart"
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000

@@ -7,7 +7,7 @@ import sys
 import time
 
 from e2e.lab import lab
-from e2e.lab.testing import Kube, ensure_lab, wait_for
+from e2e.testkit.testing import Kube, ensure_lab, wait_for
 
 POOL = """apiVersion: ironlb.io/v1beta1
 kind: IPAddressPool

@@ -20,8 +20,8 @@ import pytest
 
 from e2e.lab import lab
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
 from e2e.test_hostile_lan import LAB_PY, NODES, log_lines, log_size, metrics, probe, total
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 
 pytestmark = pytest.mark.lab
 T = TypeVar("T")

@@ -26,7 +26,6 @@ import pytest
 from e2e.lab import lab
 from e2e.lab.config import LOG_DIR
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_hostile_lan import (
     LAB_PY,
     fast_plane_pid,
@@ -38,6 +37,7 @@ from e2e.test_hostile_lan import (
     total,
 )
 from e2e.test_loadbalancer import announcer, service, vip_of
+from e2e.testkit.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-heartbeat-flood"

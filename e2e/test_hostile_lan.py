@@ -23,7 +23,7 @@ import pytest
 from e2e.lab import lab, procs, workload
 from e2e.lab.config import LOG_DIR, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-hostile"

@@ -21,8 +21,8 @@ import pytest
 
 from e2e.lab import lab, procs
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, wait_for
 from e2e.test_hostile_lan import LAB_PY, NODES, arp_replies, metrics, pool, service_on_every_node, total
+from e2e.testkit.testing import Kube, wait_for
 
 pytestmark = pytest.mark.lab
 assert pool  # the module's pool fixture, shared with test_hostile_lan

@@ -13,7 +13,7 @@ import pytest
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab

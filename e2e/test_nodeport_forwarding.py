@@ -14,8 +14,8 @@ import pytest
 
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import CLIENT_IP_V4, CLIENT_IP_V6, LOG_DIR, node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
 from e2e.test_loadbalancer import announcer, announcer_killed, service, settled_election, vip_of
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab

@@ -18,7 +18,7 @@ import pytest
 
 from e2e.lab import lab, procs
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 NODES = ("node-1", "node-2", "node-3")

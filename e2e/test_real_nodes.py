@@ -18,7 +18,7 @@ import pytest
 
 from e2e.lab import lab, netns, reallab
 from e2e.lab.config import KUBECONFIG, REPO, node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.core.election import elect
 
 pytestmark = [pytest.mark.lab, pytest.mark.kubelet]

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import lab
-from e2e.lab.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, wait_for
 
 pytestmark = pytest.mark.lab
 NODE_IPS = {"node-1": "192.0.2.11", "node-2": "192.0.2.12", "node-3": "192.0.2.13"}

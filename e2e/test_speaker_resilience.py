@@ -15,8 +15,8 @@ import pytest
 from e2e.lab import lab, netns
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
+from e2e.testkit.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab

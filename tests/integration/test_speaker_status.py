@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab.config import KUBECONFIG
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 from ironlb.api.service import CONDITION_ANNOUNCED as ANNOUNCED
 from ironlb.api.service import CONDITION_FORWARDING as FORWARDING
 from ironlb.common import kubeapi
