@@ -110,7 +110,7 @@ def _is_harness(pid: int) -> bool:
 
 def speaker_pids(impl: Impl) -> dict[str, list[int]]:
     """Per speaker, the PIDs of the speaker's own processes."""
-    return {name: [p for p in _tree(e["pid"]) if not _is_harness(p)] for name, e in impl.speakers().items()}
+    return {name: [p for p in _tree(e.pid) if not _is_harness(p)] for name, e in impl.speakers().items()}
 
 
 def cpu_seconds(pids: list[int]) -> float:

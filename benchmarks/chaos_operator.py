@@ -129,7 +129,7 @@ class Replicas:
             name = self.leader()
             entry = procs.running(name).get(name) if name else None
             if entry:
-                children = subprocess.run(["pgrep", "-P", str(entry["pid"])], capture_output=True, text=True)
+                children = subprocess.run(["pgrep", "-P", str(entry.pid)], capture_output=True, text=True)
                 pids = [int(p) for p in children.stdout.split()]
                 if pids:
                     subprocess.run(["kill", "-KILL", *map(str, pids)], check=False)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab, procs, workload
+from e2e.lab import lab, workload
 from e2e.lab.config import LOG_DIR, REPO
 from e2e.lab.config import node as lab_node
+from e2e.lab.state import load_state
 from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
@@ -122,7 +123,7 @@ def settled_events(kube: Kube, name: str, bound: float = 60) -> list[dict]:
 
 def speaker_pid(node: str) -> int:
     """PID of the speaker process itself (the child of the lab's supervisor)."""
-    supervisor = procs.load_state()["procs"][f"speaker-{node}"]["pid"]
+    supervisor = load_state().procs[f"speaker-{node}"].pid
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     assert len(children) == 1, children
     return int(children[0])

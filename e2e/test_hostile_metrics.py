@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab, procs
+from e2e.lab import lab
 from e2e.lab.config import node as lab_node
+from e2e.lab.state import load_state
 from e2e.test_hostile_lan import LAB_PY, NODES, arp_replies, metrics, pool, service_on_every_node, total
 from e2e.testkit.testing import Kube, wait_for
 
@@ -88,7 +89,7 @@ def scrape(kube: Kube, node: str, token: str | None) -> tuple[int, str]:
 
 def speaker_pids(node: str) -> list[int]:
     """The PIDs under NODE's speaker supervisor: the control plane and the fast plane."""
-    root = procs.load_state()["procs"][f"speaker-{node}"]["pid"]
+    root = load_state().procs[f"speaker-{node}"].pid
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
