@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:  # the lab is imported by the tests that use it, so a chart-only run never loads it
-    from e2e.lab.testing import Kube
+    from e2e.testkit.testing import Kube
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -29,7 +29,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def kube() -> Iterator[Kube]:
     """The running lab (3 nodes, dual-stack); started for the session unless one already runs."""
     from e2e.lab import lab
-    from e2e.lab.testing import ensure_lab
+    from e2e.testkit.testing import ensure_lab
 
     handle, started = ensure_lab(nodes=3, ipv6=True)
     yield handle

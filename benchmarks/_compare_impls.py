@@ -18,7 +18,7 @@ from typing import Any
 
 from e2e.lab import lab as lab_ctl
 from e2e.lab import metallb, procs
-from e2e.lab.testing import Kube, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, speaker_hears_all, wait_for
 
 POOL_ANNOTATION = "metallb.io/address-pool"  # both honour it, so the Services are byte-identical
 MUTATING_VERBS = ("POST", "PUT", "PATCH", "DELETE", "APPLY")
@@ -105,12 +105,12 @@ def _is_harness(pid: int) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return True
-    return b"e2e.lab.supervise" in cmd or Path(cmd[0].decode() or "x").name == "ip"
+    return b"e2e.probes.supervise" in cmd or Path(cmd[0].decode() or "x").name == "ip"
 
 
 def speaker_pids(impl: Impl) -> dict[str, list[int]]:
     """Per speaker, the PIDs of the speaker's own processes."""
-    return {name: [p for p in _tree(e["pid"]) if not _is_harness(p)] for name, e in impl.speakers().items()}
+    return {name: [p for p in _tree(e.pid) if not _is_harness(p)] for name, e in impl.speakers().items()}
 
 
 def cpu_seconds(pids: list[int]) -> float:

@@ -27,7 +27,7 @@ from benchmarks.assign import WRITERS, IngressWatcher
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, wait_for
 
 NAMESPACE = "bench-compare"  # remade for each implementation
 CEILING_NAMESPACE = "bench-compare-ceiling"  # kept across both
@@ -83,7 +83,7 @@ def failover_trial(kube: Kube, vip: str, prober_s: float) -> float:
     wait_for(lambda: answering_node(kube, vip) == node, timeout=20, what="traffic through the owner before the kill")
     # As a context, the Popen closes its pipe and reaps the prober however the loop below ends.
     with subprocess.Popen(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
-                           "e2e.lab.prober", vip, "--duration", str(prober_s)], stdout=subprocess.PIPE,
+                           "e2e.probes.prober", vip, "--duration", str(prober_s)], stdout=subprocess.PIPE,
                           text=True, env={"PYTHONPATH": f"{REPO}/src:{REPO}"}) as prober:
         time.sleep(1.0)
         killed = lab_ctl.kill_node(node)  # when its port went down: a connection opened before may still finish
@@ -104,7 +104,7 @@ def failover_trial(kube: Kube, vip: str, prober_s: float) -> float:
 
 def arp(vip: str) -> dict[str, Any]:
     """ARP reply latency for VIP at 1,000 requests/s from the client (benchmarks.arp's generator)."""
-    out = run_in_client(["e2e.lab.arpload", vip, "--rate", "1000", "--duration", "2"], timeout=60)
+    out = run_in_client(["e2e.probes.arpload", vip, "--rate", "1000", "--duration", "2"], timeout=60)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

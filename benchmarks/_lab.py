@@ -9,7 +9,7 @@ from kubernetes import client, config
 
 from benchmarks._figures import percentile, report
 from e2e.lab.config import KUBECONFIG
-from e2e.lab.testing import Kube, ensure_lab
+from e2e.testkit.testing import Kube, ensure_lab
 
 
 def lab() -> Kube:

@@ -12,7 +12,7 @@ import sys
 from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 
 NAME = "bench-arp"
 
@@ -20,7 +20,7 @@ NAME = "bench-arp"
 def load(ip: str, rate: int, duration: float = 2.0) -> dict:
     """Run the ARP load generator in the client namespace."""
     out = subprocess.run(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
-                          "e2e.lab.arpload", ip, "--rate", str(rate), "--duration", str(duration)],
+                          "e2e.probes.arpload", ip, "--rate", str(rate), "--duration", str(duration)],
                          capture_output=True, text=True, check=True, env={"PYTHONPATH": f"{REPO}/src:{REPO}"},
                          timeout=60)
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from kubernetes import watch
 
 from benchmarks._lab import core_api, lab, percentile, report, v6_service
-from e2e.lab.testing import pool_manifest
+from e2e.testkit.testing import pool_manifest
 
 NAMESPACE = "bench-assign"
 SINGLE = 100

@@ -6,7 +6,7 @@ On the lab: two supervised operator replicas (each restart is a new incarnation 
 identity, as a rescheduled pod would be), a continuous churn of creates, updates (pool, requested
 IP, sharing key, type) and deletes, and edits of one pool's size. Every few seconds the replica
 holding the Lease is SIGKILLed. etcd is compacted every 10 s and, with --api-restarts, the API
-server is restarted, so watches meet 410 Gone. An independent checker (e2e.lab.invariants) watches
+server is restarted, so watches meet 410 Gone. An independent checker (e2e.testkit.invariants) watches
 every version of every Service. Bounded: it stops after N kills and a convergence wait.
 
 Last line, JSON: kills, duplicate_ip_samples, ips_changed_untouched, not_converged,
@@ -33,8 +33,8 @@ from benchmarks._lab import lab, percentile, report
 from e2e.lab import lab as lab_ctl
 from e2e.lab import procs
 from e2e.lab.config import ETCD_CLIENT_PORT, REPO
-from e2e.lab.invariants import DuplicateIPChecker, Shown
-from e2e.lab.testing import Kube, pool_manifest, wait_for
+from e2e.testkit.invariants import DuplicateIPChecker, Shown
+from e2e.testkit.testing import Kube, pool_manifest, wait_for
 
 NS = "chaos"
 REPLICAS = {"chaos-op-a": 7481, "chaos-op-b": 7482}
@@ -101,7 +101,7 @@ class Replicas:
         procs.stop_all("operator")
         env = {**lab_ctl.ironlb_env(), "IRONLB_LEASE_DURATION": "3", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
         for name, port in REPLICAS.items():
-            procs.spawn(name, [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+            procs.spawn(name, [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                "ironlb.operator", "--metrics-port", str(port)], env=env)
 
     def stop(self) -> None:
@@ -129,7 +129,7 @@ class Replicas:
             name = self.leader()
             entry = procs.running(name).get(name) if name else None
             if entry:
-                children = subprocess.run(["pgrep", "-P", str(entry["pid"])], capture_output=True, text=True)
+                children = subprocess.run(["pgrep", "-P", str(entry.pid)], capture_output=True, text=True)
                 pids = [int(p) for p in children.stdout.split()]
                 if pids:
                     subprocess.run(["kill", "-KILL", *map(str, pids)], check=False)

@@ -42,7 +42,7 @@ from e2e.lab import lab as lab_ctl
 from e2e.lab import netns, procs, workload
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 NODES = ["node-1", "node-2", "node-3"]
@@ -190,7 +190,7 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0, kinds: tuple[
     with out.open("w") as sink:  # the child has its own copy of the descriptor
         sampler = subprocess.Popen(
             ["ip", "netns", "exec", lab_ctl.namespace_of("client"), str(REPO / ".venv/bin/python"), "-m",
-             "e2e.lab.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file),
+             "e2e.probes.arpsampler", *vips, "--seconds", str(max_seconds + 120), "--stop-file", str(stop_file),
              "--window", str(SAMPLE_WINDOW_S)],
             stdout=sink, env={**os.environ, "PYTHONPATH": f"{REPO}/src:{REPO}"})
     windows: list[tuple[float, float]] = []

@@ -25,7 +25,7 @@ from benchmarks import _compare_scenarios as sc
 from benchmarks._compare_impls import IMPLS, IRONLB, Impl, metallb_version, start, stop_all
 from benchmarks._lab import core_api, lab, percentile, report
 from e2e.lab import workload
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 
 # Figure -> True if higher is better (a rate): its ratio is ironlb ÷ metallb, else metallb ÷ ironlb.
 FIGURES = {"failover_p50_s": False, "failover_p95_s": False, "assign_p50_ms": False, "assign_p99_ms": False,

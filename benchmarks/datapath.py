@@ -17,7 +17,7 @@ import sys
 from benchmarks._lab import lab, report
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 
 NAME = "bench-dp"
 POD_NODE = "node-2"
@@ -56,9 +56,9 @@ def teardown(kube: Kube) -> None:
 
 
 def measure(kube: Kube, *args: str) -> dict[str, float]:
-    """Run e2e.lab.httpbench in the client namespace."""
+    """Run e2e.probes.httpbench in the client namespace."""
     res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"), "-m",
-                    "e2e.lab.httpbench", *args, timeout=300, check=True)
+                    "e2e.probes.httpbench", *args, timeout=300, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 

@@ -21,7 +21,7 @@ from benchmarks._lab import core_api, lab, percentile, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 NODES = ["node-1", "node-2", "node-3"]
@@ -81,7 +81,7 @@ def trial(kube: Kube, vip: str) -> float:
     neigh = kube.exec("client", "ip", "neigh", "show", vip).stdout
     assert lab_ctl.node_mac(node) in neigh, f"client resolves {vip} to another node: {neigh}"
     prober = subprocess.Popen(["ip", "netns", "exec", "ilb-client", str(REPO / ".venv/bin/python"), "-m",
-                               "e2e.lab.prober", vip, "--duration", "6"], stdout=subprocess.PIPE, text=True,
+                               "e2e.probes.prober", vip, "--duration", "6"], stdout=subprocess.PIPE, text=True,
                               env={"PYTHONPATH": f"{REPO}/src:{REPO}"})
     time.sleep(1.0)
     # From when its port went down (what kill_node returns), not from when we asked: a connection opened

@@ -86,7 +86,7 @@ def main() -> int:
         return 0
     from benchmarks._lab import core_api, lab
     from e2e.lab.config import KUBECONFIG
-    from e2e.lab.testing import pool_manifest
+    from e2e.testkit.testing import pool_manifest
 
     args = [a for a in sys.argv[1:] if a != "--keep"]
     count = int(args[0]) if args else 1000

@@ -14,7 +14,8 @@ from pathlib import Path
 from benchmarks._lab import core_api, lab, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import procs
-from e2e.lab.testing import pool_manifest
+from e2e.lab.state import load_state
+from e2e.testkit.testing import pool_manifest
 
 NAMESPACE = "bench-restart"
 COUNT = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
@@ -62,7 +63,7 @@ def main() -> int:
     print(f"{len(before)} assigned after {time.monotonic() - started:.1f} s")
     if len(before) < COUNT:
         return 1
-    supervisor = procs.load_state()["procs"]["operator"]["pid"]
+    supervisor = load_state().procs["operator"].pid
     pid = int(Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()[0])
     rss = rss_mb(pid)  # the operator itself, not the lab's supervisor around it
     # Free one address, so a restart that re-allocated carelessly would move someone onto it.
@@ -89,8 +90,8 @@ def main() -> int:
           f"start; {changed} IPs changed; RSS {rss:.0f} MiB")
     kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
     kube.kubectl("delete", "ipaddresspool", "bench-restart", "--wait=false")
-    for i in range(1, procs.load_state()["nodes"] + 1):
-        lab_ctl.start_speaker(f"node-{i}")
+    for name in load_state().node_names:
+        lab_ctl.start_speaker(name)
     report({"ready_s": round(ready_s, 2), "ips_changed": changed, "rss_mb": round(rss, 1), "services": COUNT,
             "old_shutdown_s": round(shutdown_s, 2)})
     return 0 if changed == 0 else 1

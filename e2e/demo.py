@@ -7,7 +7,8 @@ import sys
 import time
 
 from e2e.lab import lab
-from e2e.lab.testing import Kube, ensure_lab, wait_for
+from e2e.lab.state import load_state
+from e2e.testkit.testing import Kube, ensure_lab, wait_for
 
 POOL = """apiVersion: ironlb.io/v1beta1
 kind: IPAddressPool
@@ -55,13 +56,13 @@ def main() -> int:
     started = time.monotonic()
     kube, _ = ensure_lab(nodes=3)
     print(f"lab ready in {time.monotonic() - started:.1f} s; ironlb running: "
-          f"{bool(lab.procs.load_state().get('ironlb'))}")
+          f"{load_state().ironlb}")
     show(kube, "get", "nodes", "-o", "wide")
     say("Deploying the 'demo' workload: 2 pods answering HTTP with their name")
     lab.workload.delete("demo")
     kube.kubectl("delete", "service", "demo", "--ignore-not-found")
     kube.deploy("demo", replicas=2, nodes=["node-1", "node-2"])
-    ironlb = bool(lab.procs.load_state().get("ironlb"))
+    ironlb = load_state().ironlb
     if not ironlb:
         kube.apply(SERVICE % "NodePort")
         show(kube, "get", "svc", "demo", "-o", "wide")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.chaos_speaker import figures, run
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 
 pytestmark = pytest.mark.lab
 

@@ -9,7 +9,7 @@ import pytest
 from benchmarks import _compare_scenarios as sc
 from benchmarks.compare import FIGURES, compare
 from e2e.lab import metallb, procs
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 
 pytestmark = pytest.mark.lab
 SMOKE = sc.Sizes(trials=1, single=5, burst=30, idle_services=20, idle_window_s=10, settle_s=5, prober_s=25)

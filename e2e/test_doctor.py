@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from e2e.lab import lab, procs
-from e2e.lab.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
 from ironlb.api.annotations import EVENT_REASON
 from ironlb.api.reasons import AllocationReason, EventReason
 from ironlb.cli.doctor.chain import ALLOCATION_FIXES

@@ -20,8 +20,8 @@ import pytest
 
 from e2e.lab import lab
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
 from e2e.test_hostile_lan import LAB_PY, NODES, log_lines, log_size, metrics, probe, total
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 
 pytestmark = pytest.mark.lab
 T = TypeVar("T")
@@ -93,9 +93,9 @@ def flood_and_watch(kube: Kube, kind: str, vip: str) -> tuple[dict, dict, dict[s
     """Flood KIND requests from the client while checking invariants; (flood, gaps, metrics before, after)."""
     before = {n: metrics(kube, n) for n in NODES}
     logs = {n: log_size(n) for n in NODES}
-    gaps = in_netns(PEER, "e2e.lab.hbgaps", "--src", lab_node(int(NODE[-1])).ipv4, "--seconds", str(SECONDS + 1))
+    gaps = in_netns(PEER, "e2e.probes.hbgaps", "--src", lab_node(int(NODE[-1])).ipv4, "--seconds", str(SECONDS + 1))
     time.sleep(0.5)
-    flood = in_netns("client", "e2e.lab.requestflood", kind, "--rate", str(RATE), "--seconds", str(SECONDS))
+    flood = in_netns("client", "e2e.probes.requestflood", kind, "--rate", str(RATE), "--seconds", str(SECONDS))
     answers, alive = [], []
     try:
         # All through the flood: an owned VIP is answered, by NODE alone; every speaker hears the other two.
@@ -153,7 +153,7 @@ def test_claims_on_every_vip_write_events_within_one_global_budget(kube: Kube, v
     v4, _ = vips
     before = settled(lambda: metrics(kube, NODE), lambda m: total(m, "ironlb_speaker_events_total"))
     frames = len(v4) * 20
-    flood = in_netns("client", "e2e.lab.arpflood", *v4, "--count", str(frames), "--rate", "2000", "--macs", "2")
+    flood = in_netns("client", "e2e.probes.arpflood", *v4, "--count", str(frames), "--rate", "2000", "--macs", "2")
     assert finish(flood, timeout=40)["sent"] == frames
 
     def events() -> list[dict]:

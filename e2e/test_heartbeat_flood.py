@@ -26,7 +26,6 @@ import pytest
 from e2e.lab import lab
 from e2e.lab.config import LOG_DIR
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_hostile_lan import (
     LAB_PY,
     fast_plane_pid,
@@ -38,6 +37,7 @@ from e2e.test_hostile_lan import (
     total,
 )
 from e2e.test_loadbalancer import announcer, service, vip_of
+from e2e.testkit.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-heartbeat-flood"
@@ -92,15 +92,15 @@ def test_a_heartbeat_flood_from_the_lan_and_a_host_network_pod_moves_nothing(kub
     cpu = {n: cpu_seconds(pid) for n, pid in fast.items()}
     targets = [a for i in range(1, 4) for a in (lab_node(i).ipv4, lab_node(i).ipv6)]
     stop = tmp_path / "stop"
-    sampler = in_ns(lab.namespace_of("client"), "-m", "e2e.lab.arpsampler", vip, "--period", "0.1",
+    sampler = in_ns(lab.namespace_of("client"), "-m", "e2e.probes.arpsampler", vip, "--period", "0.1",
                     "--seconds", str(FLOOD_S + 20), "--stop-file", str(stop))
     floods = [
         # From the LAN: every name, signed with a wrong key and with the real one.
-        in_ns(lab.namespace_of("client"), "-m", "e2e.lab.udpflood", "--seconds", str(FLOOD_S),
+        in_ns(lab.namespace_of("client"), "-m", "e2e.probes.udpflood", "--seconds", str(FLOOD_S),
               "--key-file", str(key), *targets),
         # From node-1's host network, so from node-1's address: naming its peers (and, to its own speaker,
         # arriving from itself).
-        in_ns(lab_node(1).netns, "-m", "e2e.lab.udpflood", "--seconds", str(FLOOD_S), "--names", "node-2,node-3",
+        in_ns(lab_node(1).netns, "-m", "e2e.probes.udpflood", "--seconds", str(FLOOD_S), "--names", "node-2,node-3",
               "--key-file", str(key), *targets),
     ]
     alive: list[tuple[float, ...]] = []
@@ -166,7 +166,7 @@ def test_a_restarted_speaker_proves_its_peer_within_a_second_while_its_old_run_i
     a, b = "node-1", "node-2"
     a_ip, recording = lab_node(1).ipv4, tmp_path / "previous-run.hex"
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), what="every speaker hears every peer")
-    rec = subprocess.run(["ip", "netns", "exec", lab_node(2).netns, *LAB_PY, "-m", "e2e.lab.udpreplay", "record",
+    rec = subprocess.run(["ip", "netns", "exec", lab_node(2).netns, *LAB_PY, "-m", "e2e.probes.udpreplay", "record",
                           str(recording), "--src", a_ip, "--seconds", "2"], capture_output=True, text=True,
                          timeout=30, check=True)
     assert json.loads(rec.stdout)["recorded"] >= 20
@@ -174,7 +174,7 @@ def test_a_restarted_speaker_proves_its_peer_within_a_second_while_its_old_run_i
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what=f"{a} back in the election")
     since = log_size(b)
     # A host-network process on B with NET_RAW: right after each real heartbeat from A, two of A's old run.
-    chaser = in_ns(lab_node(2).netns, "-m", "e2e.lab.udpreplay", "chase", str(recording), "--src", a_ip,
+    chaser = in_ns(lab_node(2).netns, "-m", "e2e.probes.udpreplay", "chase", str(recording), "--src", a_ip,
                    "--seconds", "25")
     try:
         time.sleep(1.0)

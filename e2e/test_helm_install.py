@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from e2e.lab import identity, lab
+from e2e.lab import lab
 from e2e.lab.config import LAB_DIR, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.testkit import identity
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.common import kubeapi
 
 pytestmark = pytest.mark.lab

@@ -20,10 +20,11 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab, procs, workload
+from e2e.lab import lab, workload
 from e2e.lab.config import LOG_DIR, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.lab.state import load_state
+from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-hostile"
@@ -82,7 +83,7 @@ def arp_replies(kube: Kube, ip: str, wait: float = 0.5) -> list[str]:
 def probe(kube: Kube, ip: str, wait: float = 0.5, unicast: str | None = None) -> list[dict]:
     """The replies to one ARP request / NS from the client (to MAC UNICAST only, if given): [{"mac", "ms"}]."""
     extra = ["--unicast", unicast] if unicast else []
-    res = kube.exec("client", *LAB_PY, "-m", "e2e.lab.arpprobe", ip, "--wait", str(wait), *extra, check=True)
+    res = kube.exec("client", *LAB_PY, "-m", "e2e.probes.arpprobe", ip, "--wait", str(wait), *extra, check=True)
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
 
 
@@ -122,7 +123,7 @@ def settled_events(kube: Kube, name: str, bound: float = 60) -> list[dict]:
 
 def speaker_pid(node: str) -> int:
     """PID of the speaker process itself (the child of the lab's supervisor)."""
-    supervisor = procs.load_state()["procs"][f"speaker-{node}"]["pid"]
+    supervisor = load_state().procs[f"speaker-{node}"].pid
     children = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
     assert len(children) == 1, children
     return int(children[0])
@@ -175,7 +176,7 @@ def test_spoofed_flood_makes_a_handful_of_events_and_stalls_nothing(kube: Kube, 
     mac, condition = lab.node_mac(node), announced(kube, name)
     before = metrics(kube, node)
     logs = {n: log_size(n) for n in NODES}
-    flood = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of("client"), *LAB_PY, "-m", "e2e.lab.arpflood",
+    flood = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of("client"), *LAB_PY, "-m", "e2e.probes.arpflood",
                               vip, "--count", str(FLOOD), "--rate", "2500", "--macs", "50"],
                              stdout=subprocess.PIPE, text=True)
     answers, alive = [], []
@@ -297,7 +298,7 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
     b = next(n for n in NODES if n != a)
     a_ip, recording = lab_node(int(a[-1])).ipv4, tmp_path / "heartbeats.hex"
     # Record A's heartbeats to B across a restart of A's speaker: the old run, its goodbye, the new run.
-    recorder = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of(b), *LAB_PY, "-m", "e2e.lab.udpreplay",
+    recorder = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of(b), *LAB_PY, "-m", "e2e.probes.udpreplay",
                                  "record", str(recording), "--src", a_ip, "--seconds", "12"],
                                 stdout=subprocess.PIPE, text=True)
     time.sleep(1.5)
@@ -310,7 +311,7 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
     def replay_watching(node: str) -> list[float]:
         """Replay the recording to B twice over; NODE's count of alive peers, sampled all the while."""
         proc = subprocess.Popen(["ip", "netns", "exec", lab.namespace_of("client"), *LAB_PY, "-m",
-                                 "e2e.lab.udpreplay", "replay", str(recording), "--times", "2", "--rate", "100"],
+                                 "e2e.probes.udpreplay", "replay", str(recording), "--times", "2", "--rate", "100"],
                                 stdout=subprocess.PIPE, text=True)
         seen = []
         while proc.poll() is None:

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab, procs
+from e2e.lab import lab
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.state import load_state
 from e2e.test_hostile_lan import LAB_PY, NODES, arp_replies, metrics, pool, service_on_every_node, total
+from e2e.testkit.testing import Kube, wait_for
 
 pytestmark = pytest.mark.lab
 assert pool  # the module's pool fixture, shared with test_hostile_lan
@@ -88,7 +89,7 @@ def scrape(kube: Kube, node: str, token: str | None) -> tuple[int, str]:
 
 def speaker_pids(node: str) -> list[int]:
     """The PIDs under NODE's speaker supervisor: the control plane and the fast plane."""
-    root = procs.load_state()["procs"][f"speaker-{node}"]["pid"]
+    root = load_state().procs[f"speaker-{node}"].pid
     found, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -138,7 +139,7 @@ def test_a_connection_flood_on_the_metrics_port_moves_nothing(kube: Kube, token:
     # Two flooding processes (each under the lab's descriptor limit), each with half the source ports.
     result: dict[int, subprocess.CompletedProcess[str]] = {}
     floods = [threading.Thread(target=lambda i=i, ports=ports: result.update({i: kube.exec(
-        "client", *LAB_PY, "-m", "e2e.lab.connflood", ip, str(METRICS_PORT), "--connections", str(FLOOD // 2),
+        "client", *LAB_PY, "-m", "e2e.probes.connflood", ip, str(METRICS_PORT), "--connections", str(FLOOD // 2),
         "--seconds", str(SECONDS), "--scrapers", "2", "--ports", ports, timeout=SECONDS + 60)}), daemon=True)
         for i, ports in enumerate(("10000-37499", "37500-64999"))]
     for flood in floods:

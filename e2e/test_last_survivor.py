@@ -12,9 +12,9 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import lab, workload
-from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import service, vip_of
 from e2e.test_speaker_resilience import answers, fenced
+from e2e.testkit.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-last-survivor"

@@ -13,7 +13,9 @@ import pytest
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
+from e2e.lab.state import load_state
+from e2e.lab.tools import bin_dir
+from e2e.testkit.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
@@ -24,7 +26,7 @@ NODES = ("node-1", "node-2", "node-3")
 def probe(kube: Kube, ip: str, wait: float = 1.0) -> list[dict]:
     """Replies to one ARP request / neighbour solicitation for IP sent from the client."""
     res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"),
-                    "-m", "e2e.lab.arpprobe", ip, "--wait", str(wait), check=True)
+                    "-m", "e2e.probes.arpprobe", ip, "--wait", str(wait), check=True)
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
 
 
@@ -134,7 +136,7 @@ def test_node_failure_moves_the_ip(kube: Kube, web: str) -> None:
 def test_a_restarted_speaker_takes_its_ips_back_only_once_kube_proxy_has_synced(kube: Kube, web: str) -> None:
     vip = vip_of(kube, web)
     old = announcer(kube, web)
-    host, ipv6 = lab_node(int(old[-1])), procs.load_state().get("ipv6", False)
+    host, ipv6 = lab_node(int(old[-1])), load_state().ipv6
     procs.stop(kubeproxy.proc_name(host))
     try:
         lab.restart("speaker", old)
@@ -144,7 +146,7 @@ def test_a_restarted_speaker_takes_its_ips_back_only_once_kube_proxy_has_synced(
         assert announcer(kube, web) == new
         assert kube.curl("client", f"http://{vip}/")
     finally:
-        kubeproxy.start(host, lab.bin_dir(), ipv6)
+        kubeproxy.start(host, bin_dir(), ipv6)
     wait_for(lambda: announcer(kube, web) == old, timeout=20, what="IP back once kube-proxy has synced")
     assert kube.curl("client", f"http://{vip}/")
 

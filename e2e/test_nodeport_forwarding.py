@@ -14,8 +14,10 @@ import pytest
 
 from e2e.lab import kubeproxy, lab, procs, workload
 from e2e.lab.config import CLIENT_IP_V4, CLIENT_IP_V6, LOG_DIR, node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.lab.state import load_state
+from e2e.lab.tools import bin_dir
 from e2e.test_loadbalancer import announcer, announcer_killed, service, settled_election, vip_of
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
@@ -112,14 +114,14 @@ def test_a_failing_backend_is_left_out(kube: Kube, web: str) -> None:
     wait_for(lambda: (c := forwarding(kube, web)) and "node-1, node-2, node-3" in c["message"], what="all backends")
 
     # kube-proxy stopped: its rules stay, but its health check fails, so the node is taken out.
-    state = procs.load_state()
+    ipv6 = load_state().ipv6
     procs.stop(kubeproxy.proc_name(node(int(other[-1]))))
     try:
         cond = wait_for(lambda: (c := forwarding(kube, web)) and f"{other}: failing-health-check" in c["message"]
                         and c, timeout=15, what="health check failure reported")
         assert other not in cond["message"].split(" (")[0]
     finally:
-        kubeproxy.start(node(int(other[-1])), lab.bin_dir(), state.get("ipv6", False))
+        kubeproxy.start(node(int(other[-1])), bin_dir(), ipv6)
     wait_for(lambda: (c := forwarding(kube, web)) and "node-1, node-2, node-3" in c["message"], timeout=15,
              what="backend back after kube-proxy returns")
 

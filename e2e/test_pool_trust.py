@@ -18,7 +18,7 @@ import pytest
 
 from e2e.lab import lab, procs
 from e2e.lab.config import REPO
-from e2e.lab.testing import Kube, pool_manifests, speaker_hears_all, wait_for
+from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
 
 pytestmark = pytest.mark.lab
 NODES = ("node-1", "node-2", "node-3")
@@ -36,7 +36,7 @@ def on_node(node: str) -> dict[str, object]:
 
 def arp_macs(kube: Kube, ip: str, wait: float = 0.4) -> list[str]:
     """MACs answering one ARP request for IP sent from the client."""
-    res = kube.exec("client", *LAB_PY, "-m", "e2e.lab.arpprobe", ip, "--wait", str(wait), check=True)
+    res = kube.exec("client", *LAB_PY, "-m", "e2e.probes.arpprobe", ip, "--wait", str(wait), check=True)
     return [json.loads(line)["mac"] for line in res.stdout.splitlines() if line.strip()]
 
 

@@ -18,7 +18,8 @@ import pytest
 
 from e2e.lab import lab, netns, reallab
 from e2e.lab.config import KUBECONFIG, REPO, node
-from e2e.lab.testing import Kube, pool_manifests, wait_for
+from e2e.lab.tools import bin_dir
+from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.core.election import elect
 
 pytestmark = [pytest.mark.lab, pytest.mark.kubelet]
@@ -33,7 +34,7 @@ def real() -> Iterator[Kube]:
     """A lab of two real nodes with IronLB installed by helm; taken down afterwards."""
     lab.up(nodes=len(NODES), kubelet=True)
     try:
-        yield Kube(kubeconfig=KUBECONFIG, bin_dir=lab.bin_dir())
+        yield Kube(kubeconfig=KUBECONFIG, bin_dir=bin_dir())
     finally:
         lab.down()
 

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import lab
-from e2e.lab.testing import Kube, wait_for
+from e2e.lab.state import load_state
+from e2e.testkit.testing import Kube, wait_for
 
 pytestmark = pytest.mark.lab
 NODE_IPS = {"node-1": "192.0.2.11", "node-2": "192.0.2.12", "node-3": "192.0.2.13"}
@@ -86,7 +87,7 @@ def test_out_of_range_nodeport_is_rejected(kube: Kube) -> None:
 @pytest.fixture
 def ironlb_stopped(kube: Kube) -> Iterator[None]:
     """IronLB's operator and speakers are not running for the test (restarted after, if they were)."""
-    was_running = bool(lab.procs.load_state().get("ironlb"))
+    was_running = load_state().ironlb
     lab.stop_ironlb()
     yield
     if was_running:

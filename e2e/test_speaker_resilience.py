@@ -15,8 +15,8 @@ import pytest
 from e2e.lab import lab, netns
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
-from e2e.lab.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
+from e2e.testkit.testing import Kube, announced_pool, served_everywhere, speaker_hears_all, wait_for
 from ironlb.core.election import elect
 
 pytestmark = pytest.mark.lab
@@ -87,7 +87,7 @@ def test_a_key_rotation_under_an_announced_service_moves_nothing(kube: Kube, web
 def garps(kube: Kube, vip: str, seconds: float) -> list[dict]:
     """Gratuitous ARPs for VIP the client hears within SECONDS."""
     res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"), "-m",
-                    "e2e.lab.arpwatch", vip, "--seconds", str(seconds), timeout=seconds + 15, check=True)
+                    "e2e.probes.arpwatch", vip, "--seconds", str(seconds), timeout=seconds + 15, check=True)
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
 
 

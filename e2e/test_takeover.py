@@ -15,7 +15,7 @@ import pytest
 from benchmarks._compare_impls import METALLB, start
 from e2e.lab import lab, metallb, procs, workload
 from e2e.lab.config import KUBECONFIG, REPO
-from e2e.lab.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, wait_for
 
 pytestmark = pytest.mark.lab
 NS = "takeover"

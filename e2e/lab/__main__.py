@@ -8,6 +8,8 @@ import os
 import sys
 
 from e2e.lab import image, lab, metallb, reallab, workload
+from e2e.lab.state import LabState, StateFileError, Status, load_state
+from e2e.lab.tools import bin_dir
 
 # Commands whose arguments are handed on untouched (no lab flags among them).
 PASS_THROUGH = ("exec", "kubectl", "helm")
@@ -64,10 +66,19 @@ def main(argv: list[str] | None = None) -> int:
     if os.geteuid() != 0 and args.cmd != "status":
         print("the lab creates network namespaces: run it as root", file=sys.stderr)
         return 2
+    try:
+        return _command(args)
+    except StateFileError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+
+
+def _command(args: argparse.Namespace) -> int:
+    """Run one parsed lab command."""
     if args.cmd == "up":
         state = lab.up(args.nodes, args.ipv6, not args.without_ironlb, kubelet=args.kubelet)
-        print(f"lab ready in {state['up_seconds']} s: {args.nodes} nodes, ipv6={args.ipv6}, "
-              f"kubelet={args.kubelet}, ironlb={'running' if state.get('ironlb') else 'not started'}")
+        print(f"lab ready in {state.up_seconds} s: {args.nodes} nodes, ipv6={args.ipv6}, "
+              f"kubelet={args.kubelet}, ironlb={'running' if state.ironlb else 'not started'}")
         print(f"export KUBECONFIG={lab.KUBECONFIG}")
         return 0
     if args.cmd == "image":
@@ -79,14 +90,15 @@ def main(argv: list[str] | None = None) -> int:
         print("lab down")
         return 0
     if args.cmd == "status":
-        print(json.dumps(lab.status(), indent=2))
-        return 0 if lab.status()["status"] == "ready" else 1
+        report = lab.status()
+        print(json.dumps(report, indent=2))
+        return 0 if report["status"] == Status.READY else 1
     if args.cmd == "workload":
         return _workload(args)
     if args.cmd == "node":
         (lab.kill_node if args.action == "kill" else lab.revive_node)(args.node)
         return 0
-    if args.cmd in ("restart", "ironlb", "metallb") and lab.procs.load_state().get("kubelet"):
+    if args.cmd in ("restart", "ironlb", "metallb") and load_state().kubelet:
         # On real nodes IronLB is the chart's pods: starting host processes would bypass them.
         print(f"{args.cmd}: IronLB runs as pods on real nodes; use `kubectl -n ironlb-system rollout restart` "
               "or `helm install/uninstall`", file=sys.stderr)
@@ -128,12 +140,12 @@ def _pass_through(cmd: str, rest: list[str]) -> int:
 
 
 def _workload(args: argparse.Namespace) -> int:
-    state = lab.procs.load_state()
-    if state.get("kubelet"):
+    state = load_state()
+    if state.kubelet:
         return _real_workload(args, state)
     if args.action == "deploy":
-        nodes = [n for n in args.nodes.split(",") if n] or [f"node-{i}" for i in range(1, state["nodes"] + 1)]
-        pods = workload.deploy(args.name, args.replicas, nodes, args.port, args.namespace, state.get("ipv6", False))
+        nodes = [n for n in args.nodes.split(",") if n] or state.node_names
+        pods = workload.deploy(args.name, args.replicas, nodes, args.port, args.namespace, state.ipv6)
         print(" ".join(pods))
     elif args.action == "delete":
         print(" ".join(workload.delete(args.name)))
@@ -142,11 +154,11 @@ def _workload(args: argparse.Namespace) -> int:
     return 0
 
 
-def _real_workload(args: argparse.Namespace, state: dict) -> int:
+def _real_workload(args: argparse.Namespace, state: LabState) -> int:
     """workload deploy/delete as real Deployments (`up --kubelet`)."""
-    bins = lab.bin_dir()
+    bins = bin_dir()
     if args.action == "deploy":
-        nodes = [n for n in args.nodes.split(",") if n] or [f"node-{i}" for i in range(1, state["nodes"] + 1)]
+        nodes = [n for n in args.nodes.split(",") if n] or state.node_names
         print(" ".join(reallab.deploy(bins, args.name, args.replicas, nodes, args.port, args.namespace)))
     elif args.action == "delete":
         print(" ".join(reallab.delete(bins, args.name)))

@@ -109,6 +109,11 @@ def node(index: int) -> NodeAddr:
     return NodeAddr(name=f"node-{index}", index=index)
 
 
+def node_named(name: str) -> NodeAddr:
+    """The node called `name` (node-N)."""
+    return node(int(name.rsplit("-", 1)[1]))
+
+
 def tools_bin() -> Path:
     """Directory of the Go-built binaries (built on demand by tools/build.sh)."""
     override = os.environ.get("IRONLB_TOOLS_BIN")

@@ -19,17 +19,13 @@ from e2e.lab.config import (
     NS_PREFIX,
     REPO,
     NodeAddr,
-    node,
+    node_named,
     tools_bin,
 )
 from e2e.lab.pki import ensure_pki, write_kubeconfig
+from e2e.lab.state import LabState, StateFileError, Status, load_state, save_state, update_state
+from e2e.lab.tools import bin_dir, kubectl
 from ironlb.operator.heartbeat_secret import new_key
-
-
-def bin_dir() -> Path:
-    """The Go-built binaries this lab runs (recorded at `up`, else built/looked up now)."""
-    recorded = procs.load_state().get("bin_dir")
-    return Path(recorded) if recorded else tools_bin()
 
 
 def ironlb_available(component: str = "operator") -> bool:
@@ -37,7 +33,7 @@ def ironlb_available(component: str = "operator") -> bool:
     return importlib.util.find_spec(f"ironlb.{component}.__main__") is not None
 
 
-def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bool = False) -> dict[str, Any]:
+def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bool = False) -> LabState:
     """Start the whole lab and return when it is ready; replaces any leftover lab."""
     if nodes < 1 or nodes > 20:
         raise ValueError("--nodes must be between 1 and 20")
@@ -47,7 +43,7 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
         _teardown()
         started = time.monotonic()
         binaries = tools_bin()
-        all_nodes = _lay_out(binaries, nodes, ipv6, {})
+        all_nodes = _lay_out(LabState(status=Status.STARTING, bin_dir=binaries, nodes=nodes, ipv6=ipv6))
         control_plane.start_etcd(binaries)
         control_plane.start_apiserver(binaries, ipv6, node_hosts=reallab.kubelet_hosts(all_nodes))
         control_plane.start_controller_manager(binaries, ipv6)
@@ -56,63 +52,50 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
             kube.register_node(api, n, ipv6)
             kubeproxy.start(n, binaries, ipv6)
         _wait_default_service_account(api)
-        state = procs.load_state()
-        state["status"] = "ready"
-        state["ironlb"] = False
-        procs.save_state(state)
+        update_state(status=Status.READY, ironlb=False)
         if with_ironlb and ironlb_available():
             start_ironlb()
-        elapsed = time.monotonic() - started
-        state = procs.load_state()
-        state["up_seconds"] = round(elapsed, 1)
-        procs.save_state(state)
-        return state
+        return update_state(up_seconds=round(time.monotonic() - started, 1))
 
 
-def _lay_out(binaries: Path, nodes: int, ipv6: bool, extra_state: dict[str, Any]) -> list[NodeAddr]:
+def _lay_out(fresh: LabState) -> list[NodeAddr]:
     """What both lab modes start from: state, PKI, the bridges, the node and client namespaces."""
-    LAB_DIR.mkdir(parents=True, exist_ok=True)
-    procs.save_state({"bin_dir": str(binaries), "nodes": nodes, "ipv6": ipv6, "status": "starting", **extra_state})
+    save_state(fresh)
     ensure_pki()
     write_kubeconfig(KUBECONFIG, "admin")
     network.create_bridges()
-    all_nodes = [node(i) for i in range(1, nodes + 1)]
+    all_nodes = fresh.all_nodes
     for n in all_nodes:
-        network.create_node(n, all_nodes, ipv6)
-    network.create_client(ipv6)
+        network.create_node(n, all_nodes, fresh.ipv6)
+    network.create_client(fresh.ipv6)
     return all_nodes
 
 
-def _up_real(nodes: int, ipv6: bool, with_ironlb: bool) -> dict[str, Any]:
+def _up_real(nodes: int, ipv6: bool, with_ironlb: bool) -> LabState:
     """`up --kubelet`: real nodes, and IronLB installed by helm (see e2e.lab.reallab)."""
     with procs.lab_lock():
         _teardown()
         started = time.monotonic()
         binaries = tools_bin()
         images = reallab.ensure_images(binaries)
-        all_nodes = _lay_out(binaries, nodes, ipv6, {"kubelet": True, "image_build_seconds": images})
+        all_nodes = _lay_out(LabState(status=Status.STARTING, bin_dir=binaries, nodes=nodes, ipv6=ipv6, kubelet=True,
+                                      image_build_seconds=images))
         reallab.start_control_plane(binaries, all_nodes, ipv6)
         reallab.start_nodes(binaries, all_nodes, ipv6)
         _wait_default_service_account(kube.core_api())
-        state = procs.load_state()
-        state.update(status="ready", ironlb=False, nodes_seconds=round(time.monotonic() - started, 1))
-        procs.save_state(state)
+        update_state(status=Status.READY, ironlb=False, nodes_seconds=round(time.monotonic() - started, 1))
         if with_ironlb:
-            state["helm_install_seconds"] = reallab.helm_install(binaries)
-            state["ironlb"] = True
-        state = {**procs.load_state(), **{k: state[k] for k in ("ironlb", "helm_install_seconds") if k in state}}
-        state["up_seconds"] = round(time.monotonic() - started, 1)
-        procs.save_state(state)
-        return state
+            update_state(helm_install_seconds=reallab.helm_install(binaries), ironlb=True)
+        return update_state(up_seconds=round(time.monotonic() - started, 1))
 
 
 def build_images() -> dict[str, float]:
     """Build the lab's images if out of date, and import them into the running real nodes."""
     took = reallab.ensure_images(bin_dir())
-    state = procs.load_state()
-    if took and state.get("kubelet"):
-        for name in reallab.live_nodes():
-            realnode.import_images(node(int(name.rsplit("-", 1)[1])))
+    state = load_state()
+    if took and state.kubelet:
+        for n in state.live_nodes:
+            realnode.import_images(n)
     return took
 
 
@@ -134,26 +117,29 @@ def down() -> list[str]:
 
 def _teardown() -> list[str]:
     """Stop recorded processes (by PID), then remove namespaces, host veth and lab data."""
+    try:
+        load_state()
+    except StateFileError as exc:  # what it recorded is unknown: take down everything else, and say so
+        print(f"{exc}; its recorded processes are left running", file=sys.stderr)
+        save_state(LabState())
     # Real nodes first: their kubelets, runtimes and containers, mounts, pod namespaces and cgroups.
-    nodes_removed = realnode.teardown()
-    stopped = nodes_removed + procs.stop_all()
+    stopped = realnode.teardown() + procs.stop_all()
     removed = network.destroy_all()
     for sub in ("etcd", "kcm-certs"):
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
-    procs.save_state({})
+    save_state(LabState())
     return stopped + removed
 
 
 def status() -> dict[str, Any]:
     """What the lab runs now."""
-    state = procs.load_state()
-    procs_state = state.get("procs", {})
+    state = load_state()
     return {
-        "status": state.get("status", "down"),
-        "nodes": state.get("nodes", 0),
-        "ipv6": state.get("ipv6", False),
-        "killed_nodes": state.get("killed", []),
-        "processes": {n: ("running" if procs.is_running(e) else "stopped") for n, e in sorted(procs_state.items())},
+        "status": state.status.value,
+        "nodes": state.nodes,
+        "ipv6": state.ipv6,
+        "killed_nodes": list(state.killed),
+        "processes": {n: ("running" if procs.is_running(e) else "stopped") for n, e in sorted(state.procs.items())},
         "namespaces": netns.list_lab_netns(),
         "kubeconfig": str(KUBECONFIG) if KUBECONFIG.exists() else None,
     }
@@ -165,7 +151,7 @@ def namespace_of(name: str) -> str:
         return f"{NS_PREFIX}{name}"
     if name == "bridge":
         return BRIDGE_NS
-    if name in procs.load_state().get("pods", {}):
+    if name in load_state().pods:
         return workload.pod_netns(name)
     raise KeyError(f"no lab namespace named {name!r} (node-N, client, bridge, or a pod name)")
 
@@ -185,8 +171,8 @@ def tool(name: str, argv: list[str]) -> int:
 def kill_node(name: str) -> float:
     """Hard-fail a node: cut its links and SIGKILL its processes (no goodbye). Returns the monotonic
     time the node was cut off (on real nodes: when the kill began)."""
-    n = node(int(name.rsplit("-", 1)[1]))
-    if procs.load_state().get("kubelet"):
+    n = node_named(name)
+    if load_state().kubelet:
         began = time.monotonic()
         reallab.kill_node(n)
         _mark_killed(n.name, True)
@@ -202,30 +188,26 @@ def kill_node(name: str) -> float:
 
 def _mark_killed(node_name: str, killed: bool) -> None:
     """Record a node as killed (or alive again)."""
-    state = procs.load_state()
-    others = set(state.get("killed", [])) - {node_name}
-    state["killed"] = sorted(others | ({node_name} if killed else set()))
-    procs.save_state(state)
+    save_state(load_state().with_killed(node_name, killed))
 
 
 def revive_node(name: str) -> None:
     """Bring a killed node back as after a reboot: fresh nftables and conntrack, links, routes,
     kube-proxy, its pods and its speaker."""
-    state = procs.load_state()
-    n = node(int(name.rsplit("-", 1)[1]))
-    all_nodes = [node(i) for i in range(1, state["nodes"] + 1)]
-    if state.get("kubelet"):
-        reallab.revive_node(n, all_nodes, bin_dir(), state.get("ipv6", False))
+    state = load_state()
+    n = node_named(name)
+    if state.kubelet:
+        reallab.revive_node(n, state.all_nodes, bin_dir(), state.ipv6)
         _mark_killed(n.name, False)
         return
     network.forget_kernel_state(n)
-    network.reconnect_node(n, all_nodes, state.get("ipv6", False))
-    kubeproxy.start(n, bin_dir(), state.get("ipv6", False))
+    network.reconnect_node(n, state.all_nodes, state.ipv6)
+    kubeproxy.start(n, bin_dir(), state.ipv6)
     for pod in workload.pods_on(n.name):
-        workload.start_pod_process(pod, state["pods"][pod]["port"])
-    if state.get("ironlb") and ironlb_available("speaker"):
+        workload.start_pod_process(pod, state.pods[pod].port)
+    if state.ironlb and ironlb_available("speaker"):
         start_speaker(n.name)
-    if state.get("metallb"):
+    if state.metallb:
         metallb.start_speaker(n.name)
     _mark_killed(n.name, False)
 
@@ -238,7 +220,7 @@ def ironlb_env() -> dict[str, str]:
 def start_operator() -> int:
     """Start the operator on the host, beside the API server (short Lease: the lab tests failover)."""
     # Supervised like a Deployment's pod: an operator that loses its Lease exits and is restarted.
-    return procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+    return procs.spawn("operator", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                     "ironlb.operator", "--identity", "lab-operator"],
                        env={**ironlb_env(), "IRONLB_LEASE_DURATION": "6", "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
                             # It manages the lab's heartbeat Secret as the chart's operator does (rotations);
@@ -254,8 +236,8 @@ LAB_METRICS = {"IRONLB_METRICS_HOST": "0.0.0.0", "IRONLB_METRICS_AUTH": "none"}
 
 def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
     """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL)."""
-    n = node(int(node_name.rsplit("-", 1)[1]))
-    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable,
+    n = node_named(node_name)
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
                        # Presence renewed every second (10 s by default) so fencing tests settle quickly.
@@ -265,11 +247,9 @@ def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
 
 def ensure_heartbeat_secret() -> None:
     """The speakers' shared HMAC key, as the Helm chart would generate it."""
-    kubectl = [str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "-n", "kube-system"]
-    if subprocess.run([*kubectl, "get", "secret", "ironlb-heartbeat"], capture_output=True).returncode == 0:
+    if kubectl("-n", "kube-system", "get", "secret", "ironlb-heartbeat", check=False).returncode == 0:
         return
-    subprocess.run([*kubectl, "create", "secret", "generic", "ironlb-heartbeat",
-                    f"--from-literal=key={new_key()}"], check=True, capture_output=True)
+    kubectl("-n", "kube-system", "create", "secret", "generic", "ironlb-heartbeat", f"--from-literal=key={new_key()}")
 
 
 def start_ironlb() -> None:
@@ -277,24 +257,20 @@ def start_ironlb() -> None:
     if metallb.running():
         raise RuntimeError("MetalLB runs in this lab; only one implementation at a time: "
                            "`python -m e2e.lab metallb stop` first")
-    subprocess.run([str(bin_dir() / "kubectl"), f"--kubeconfig={KUBECONFIG}", "apply", "--server-side",
-                    "-f", str(REPO / "charts" / "ironlb" / "crds")], check=True, capture_output=True)
+    kubectl("apply", "--server-side", "-f", str(REPO / "charts" / "ironlb" / "crds"))
     ensure_heartbeat_secret()
-    state = procs.load_state()
     start_operator()
-    for i in range(1, state["nodes"] + 1):
-        if f"node-{i}" not in state.get("killed", []) and ironlb_available("speaker"):
-            start_speaker(f"node-{i}")
-    state = procs.load_state()
-    state["ironlb"] = True
-    procs.save_state(state)
+    for n in load_state().live_nodes:
+        if ironlb_available("speaker"):
+            start_speaker(n.name)
+    update_state(ironlb=True)
 
 
 def start_speaker_as(node_name: str, kubeconfig: Path, namespace: str, secret: str,
                      env: dict[str, str] | None = None) -> int:
     """Start NODE_NAME's speaker with given credentials (e.g. the chart's ServiceAccount) and extra ENV."""
-    n = node(int(node_name.rsplit("-", 1)[1]))
-    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+    n = node_named(node_name)
+    return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                              "ironlb.speaker", "--node", n.name, "--namespace", namespace,
                                              "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
                        netns=n.netns, env={"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1",
@@ -305,9 +281,7 @@ def stop_ironlb() -> None:
     """Stop the operator and all speakers."""
     procs.stop_all("operator")
     procs.stop_all("speaker-")
-    state = procs.load_state()
-    state["ironlb"] = False
-    procs.save_state(state)
+    update_state(ironlb=False)
 
 
 def restart(component: str, node_name: str | None = None, env: dict[str, str] | None = None) -> int:
@@ -333,17 +307,17 @@ def stop_apiserver() -> None:
 
 def start_apiserver() -> None:
     """Start kube-apiserver again and wait until it is ready."""
-    state = procs.load_state()
-    hosts = reallab.kubelet_hosts([node(i) for i in range(1, state["nodes"] + 1)])
-    if state.get("kubelet"):
-        control_plane.start_apiserver(bin_dir(), state.get("ipv6", False), kubelet_hosts=hosts)
+    state = load_state()
+    hosts = reallab.kubelet_hosts(state.all_nodes)
+    if state.kubelet:
+        control_plane.start_apiserver(bin_dir(), state.ipv6, kubelet_hosts=hosts)
     else:
-        control_plane.start_apiserver(bin_dir(), state.get("ipv6", False), node_hosts=hosts)
+        control_plane.start_apiserver(bin_dir(), state.ipv6, node_hosts=hosts)
 
 
 def node_mac(node_name: str) -> str:
     """MAC address of a node's eth0 (the one its speaker answers with)."""
-    return netns.link_mac(node(int(node_name.rsplit("-", 1)[1])).netns, "eth0")
+    return netns.link_mac(node_named(node_name).netns, "eth0")
 
 
 def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path | dict[str, Path], namespace: str,
@@ -352,15 +326,11 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path | dict[s
     may be one kubeconfig for all, or one per node (`speaker_kubeconfigs`)."""
     stop_ironlb()
     base = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1"}
-    procs.spawn("operator", [sys.executable, "-m", "e2e.lab.supervise", "--", sys.executable, "-m",
+    procs.spawn("operator", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                              "ironlb.operator", "--identity", "chart-operator", "--lease-namespace", namespace,
                              "--heartbeat-secret", secret, "--owner-deployment", "ironlb-operator"],
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
-    state = procs.load_state()
-    for i in range(1, state["nodes"] + 1):
-        n = node(i)
+    for n in load_state().all_nodes:
         start_speaker_as(n.name, speaker_kubeconfig[n.name] if isinstance(speaker_kubeconfig, dict)
                          else speaker_kubeconfig, namespace, secret)
-    state = procs.load_state()
-    state["ironlb"] = True
-    procs.save_state(state)
+    update_state(ironlb=True)

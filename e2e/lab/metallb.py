@@ -12,7 +12,9 @@ from pathlib import Path
 from kubernetes.client.rest import ApiException
 
 from e2e.lab import kube, procs
-from e2e.lab.config import HOST_IP_V4, KUBECONFIG, LAB_DIR, REPO, node
+from e2e.lab.config import HOST_IP_V4, KUBECONFIG, LAB_DIR, REPO, node_named
+from e2e.lab.state import load_state, update_state
+from e2e.lab.tools import kubectl
 
 NAMESPACE = "metallb-system"
 SPEAKER_LABELS = {"app": "metallb", "component": "speaker"}
@@ -58,10 +60,7 @@ def speaker_proc(node_name: str) -> str:
 
 
 def _kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    from e2e.lab.lab import bin_dir as lab_bin
-
-    return subprocess.run([str(lab_bin() / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args], check=check,
-                          capture_output=True, text=True, timeout=120)
+    return kubectl(*args, check=check, timeout=120)
 
 
 def _pod(name: str, labels: dict[str, str], node_name: str | None) -> dict:
@@ -97,7 +96,7 @@ def _memberlist_key() -> Path:
 
 def start_speaker(node_name: str) -> int:
     """Start MetalLB's speaker inside NODE's namespace, bound to its node address."""
-    n = node(int(node_name.rsplit("-", 1)[1]))
+    n = node_named(node_name)
     argv = [str(bin_dir() / "speaker"), "--node-name", n.name, "--pod-name", f"metallb-speaker-{n.name}",
             "--namespace", NAMESPACE, "--ml-bindaddr", n.ipv4, "--ml-bindport", str(MEMBERLIST_PORT),
             "--ml-labels", ",".join(f"{k}={v}" for k, v in SPEAKER_LABELS.items()),
@@ -117,8 +116,7 @@ def start() -> None:
     if _kubectl("get", "namespace", NAMESPACE, check=False).returncode != 0:
         _kubectl("create", "namespace", NAMESPACE)
     api = kube.core_api()
-    state = procs.load_state()
-    live = [node(i) for i in range(1, state["nodes"] + 1) if f"node-{i}" not in state.get("killed", [])]
+    live = load_state().live_nodes
     _replace_pod(api, CONTROLLER_POD, {"app": "metallb", "component": "controller"}, None, HOST_IP_V4)
     for n in live:
         _replace_pod(api, f"metallb-speaker-{n.name}", SPEAKER_LABELS, n.name, n.ipv4)
@@ -130,9 +128,7 @@ def start() -> None:
                 env={"KUBECONFIG": str(KUBECONFIG)})
     for n in live:
         start_speaker(n.name)
-    state = procs.load_state()
-    state["metallb"] = True
-    procs.save_state(state)
+    update_state(metallb=True)
 
 
 def stop() -> list[str]:
@@ -145,7 +141,5 @@ def stop() -> list[str]:
         ours = [c for c in crds if c.endswith(".metallb.io")]
         if ours:
             _kubectl("delete", *ours, "--ignore-not-found", "--timeout=90s", check=False)
-    state = procs.load_state()
-    state["metallb"] = False
-    procs.save_state(state)
+    update_state(metallb=False)
     return stopped

@@ -4,37 +4,20 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import signal
 import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
 
-from e2e.lab.config import LAB_DIR, LOCK_FILE, LOG_DIR, STATE_FILE
+from e2e.lab.config import LAB_DIR, LOCK_FILE, LOG_DIR
+from e2e.lab.state import Proc, load_state, save_state
 
 # The Popen of every process this interpreter spawned and has not reaped. The children outlive the call
 # that starts them by design, and a Popen collected while its child runs warns (ResourceWarning, an error
 # under the test suite's filterwarnings): so each is kept until its child is reaped.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
-
-
-def load_state() -> dict[str, Any]:
-    """The lab's recorded state ({} when no lab is recorded)."""
-    try:
-        return json.loads(STATE_FILE.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return {}
-
-
-def save_state(state: dict[str, Any]) -> None:
-    """Write the lab's state atomically."""
-    LAB_DIR.mkdir(parents=True, exist_ok=True)
-    tmp = STATE_FILE.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2, sort_keys=True))
-    tmp.replace(STATE_FILE)
 
 
 @contextlib.contextmanager
@@ -69,10 +52,8 @@ def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[st
     log.close()
     _forget_exited()
     _CHILDREN[proc.pid] = proc
-    state = load_state()
-    state.setdefault("procs", {})[name] = {"pid": proc.pid, "argv": list(argv), "netns": netns,
-                                           "start": _start_time(proc.pid)}
-    save_state(state)
+    record = Proc(pid=proc.pid, argv=tuple(argv), netns=netns, start=_start_time(proc.pid))
+    save_state(load_state().with_proc(name, record))
     return proc.pid
 
 
@@ -84,13 +65,12 @@ def _start_time(pid: int) -> str | None:
         return None
 
 
-def is_running(entry: dict[str, Any]) -> bool:
+def is_running(entry: Proc) -> bool:
     """True if the recorded process is still the one we started and not a zombie."""
-    pid = entry.get("pid")
-    if not pid or _start_time(pid) != entry.get("start"):
+    if _start_time(entry.pid) != entry.start:
         return False
     try:
-        status = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        status = Path(f"/proc/{entry.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except OSError:
         return False
     return status != "Z"
@@ -99,21 +79,21 @@ def is_running(entry: dict[str, Any]) -> bool:
 def stop(name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
     """Stop the recorded process NAME (its whole session) by PID; True if it was running."""
     state = load_state()
-    entry = state.get("procs", {}).pop(name, None)
-    save_state(state)
+    entry = state.procs.get(name)
+    save_state(state.without_proc(name))
     if not entry or not is_running(entry):
         return False
     if sig == signal.SIGKILL:
-        _signal_group(entry["pid"], sig)
+        _signal_group(entry.pid, sig)
     else:  # the process itself (a supervisor forwards it): a group signal would arrive twice
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(entry["pid"], sig)
+            os.kill(entry.pid, sig)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and is_running(entry):
         time.sleep(0.05)
     if is_running(entry):
-        _signal_group(entry["pid"], signal.SIGKILL)
-    _reap(entry["pid"])
+        _signal_group(entry.pid, signal.SIGKILL)
+    _reap(entry.pid)
     return True
 
 
@@ -143,10 +123,9 @@ def _forget_exited() -> None:
             del _CHILDREN[pid]
 
 
-def running(prefix: str = "") -> dict[str, dict[str, Any]]:
+def running(prefix: str = "") -> dict[str, Proc]:
     """Recorded processes whose name starts with `prefix` and that are still running."""
-    procs = load_state().get("procs", {})
-    return {n: e for n, e in procs.items() if n.startswith(prefix) and is_running(e)}
+    return {n: e for n, e in load_state().procs.items() if n.startswith(prefix) and is_running(e)}
 
 
 def signal_all(name: str, sig: int) -> bool:
@@ -154,13 +133,13 @@ def signal_all(name: str, sig: int) -> bool:
     entry = running(name).get(name)
     if entry is None:
         return False
-    _signal_group(entry["pid"], sig)
+    _signal_group(entry.pid, sig)
     return True
 
 
 def stop_all(prefix: str = "") -> list[str]:
     """Stop every recorded process whose name starts with `prefix`; return their names."""
-    names = [n for n in load_state().get("procs", {}) if n.startswith(prefix)]
+    names = [n for n in load_state().procs if n.startswith(prefix)]
     # Reverse start order: dependants (speakers, proxies) go before the API server and etcd.
     for name in reversed(names):
         stop(name, timeout=5.0)

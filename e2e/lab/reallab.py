@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e.lab import control_plane, image, kube, kubeproxy, network, procs, realnode
-from e2e.lab.config import KUBECONFIG, REPO, NodeAddr
+from e2e.lab import control_plane, image, kube, kubeproxy, network, procs, realnode, tools
+from e2e.lab.config import KUBECONFIG, REPO, NodeAddr, node_named
+from e2e.lab.state import load_state
 
 RELEASE = "ironlb"
 NAMESPACE = "ironlb-system"
@@ -21,12 +22,8 @@ HELM_VALUES = ("image.repository=lab.ironlb.io/ironlb", "image.tag=lab", "image.
 
 def kubectl(bin_dir: Path, *args: str, input: str | None = None, check: bool = True,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """The lab's kubectl as admin; raise with its stderr if `check` and it fails."""
-    res = subprocess.run([str(bin_dir / "kubectl"), f"--kubeconfig={KUBECONFIG}", *args], input=input,
-                         capture_output=True, text=True, timeout=timeout)
-    if check and res.returncode != 0:
-        raise RuntimeError(f"kubectl {' '.join(args)}: {res.stderr.strip()}")
-    return res
+    """The lab's kubectl from BIN_DIR as admin; raise with its stderr if `check` and it fails."""
+    return tools.kubectl(*args, input=input, check=check, timeout=timeout, bins=bin_dir)
 
 
 def start_control_plane(bin_dir: Path, all_nodes: list[NodeAddr], ipv6: bool) -> None:
@@ -112,8 +109,7 @@ def wait_ironlb_ready(bin_dir: Path, timeout: float = 300) -> list[dict[str, Any
 
 def live_nodes() -> list[str]:
     """Nodes that are not killed."""
-    state = procs.load_state()
-    return [f"node-{i}" for i in range(1, state["nodes"] + 1) if f"node-{i}" not in state.get("killed", [])]
+    return [n.name for n in load_state().live_nodes]
 
 
 def kill_node(node: NodeAddr) -> None:
@@ -140,7 +136,7 @@ def ensure_images(bin_dir: Path) -> dict[str, float]:
 
 def _podserver_configmap(namespace: str) -> dict[str, Any]:
     """The pod server's source as a ConfigMap: workload pods run it from the IronLB image's Python."""
-    source = (REPO / "e2e" / "lab" / "podserver.py").read_text()
+    source = (REPO / "e2e" / "probes" / "podserver.py").read_text()
     return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "lab-podserver", "namespace": namespace},
             "data": {"podserver.py": source}}
 
@@ -203,7 +199,7 @@ def container_pid(pod: dict[str, Any], container: str) -> int:
     statuses = {s["name"]: s for s in pod["status"].get("containerStatuses", [])}
     container_id = statuses[container]["containerID"].removeprefix("containerd://")
     node_name = pod["spec"]["nodeName"]
-    socket = realnode.containerd_socket(NodeAddr(node_name, int(node_name.rsplit("-", 1)[1])))
+    socket = realnode.containerd_socket(node_named(node_name))
     out = subprocess.run(["ctr", "--address", socket, "--namespace", "k8s.io", "tasks", "ls"], check=True,
                          capture_output=True, text=True).stdout
     for line in out.splitlines()[1:]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 from e2e.lab import kube, netns, procs
-from e2e.lab.config import NS_PREFIX, REPO, NodeAddr, node
+from e2e.lab.config import NS_PREFIX, REPO, NodeAddr, node_named
+from e2e.lab.state import Pod, load_state, save_state
 
 
 def pod_netns(pod: str) -> str:
@@ -13,12 +15,14 @@ def pod_netns(pod: str) -> str:
     return f"{NS_PREFIX}pod-{pod}"
 
 
-def _next_host_index(state: dict, node_name: str) -> int:
-    counters = state.setdefault("pod_ip_counter", {})
-    counters[node_name] = counters.get(node_name, 9) + 1
-    if counters[node_name] > 250:
+def _next_host_index(node_name: str) -> int:
+    """Claim the next pod address on NODE_NAME (its last octet, or host part), recorded in the lab's state."""
+    state = load_state()
+    index = state.pod_ip_counter.get(node_name, 9) + 1
+    if index > 250:
         raise RuntimeError(f"{node_name}: out of pod addresses")
-    return counters[node_name]
+    save_state(dataclasses.replace(state, pod_ip_counter={**state.pod_ip_counter, node_name: index}))
+    return index
 
 
 def _wire_pod(pod: str, host: NodeAddr, k: int, ipv6: bool) -> list[str]:
@@ -43,7 +47,7 @@ def _wire_pod(pod: str, host: NodeAddr, k: int, ipv6: bool) -> list[str]:
 
 def start_pod_process(pod: str, port: int) -> int:
     """Start (or restart) the pod's HTTP server in its namespace."""
-    return procs.spawn(f"pod-{pod}", [sys.executable, "-m", "e2e.lab.podserver", "--name", pod,
+    return procs.spawn(f"pod-{pod}", [sys.executable, "-m", "e2e.probes.podserver", "--name", pod,
                                       "--port", str(port)], netns=pod_netns(pod),
                        env={"PYTHONPATH": str(REPO)})
 
@@ -51,59 +55,49 @@ def start_pod_process(pod: str, port: int) -> int:
 def deploy(app: str, replicas: int, node_names: list[str], port: int, namespace: str, ipv6: bool) -> list[str]:
     """Deploy `replicas` pods labelled app=APP round-robin over `node_names`; return pod names."""
     api = kube.core_api()
-    state = procs.load_state()
-    pods = state.setdefault("pods", {})
+    existing = load_state().pods
     created = []
     for i in range(replicas):
         pod = f"{app}-{i}"
-        if pod in pods:
+        if pod in existing:
             raise RuntimeError(f"pod {pod} already exists in the lab")
-        host = node(int(node_names[i % len(node_names)].rsplit("-", 1)[1]))
-        k = _next_host_index(state, host.name)
-        procs.save_state(state)
-        ips = _wire_pod(pod, host, k, ipv6)
-        state = procs.load_state()
-        state.setdefault("pods", {})[pod] = {"app": app, "namespace": namespace, "node": host.name,
-                                            "ips": ips, "port": port}
-        procs.save_state(state)
+        host = node_named(node_names[i % len(node_names)])
+        ips = _wire_pod(pod, host, _next_host_index(host.name), ipv6)
+        record = Pod(app=app, namespace=namespace, node=host.name, ips=tuple(ips), port=port)
+        save_state(load_state().with_pod(pod, record))
         start_pod_process(pod, port)
         kube.create_pod(api, namespace, kube.pod_manifest(pod, app, host.name, port), host.ipv4, ips)
         created.append(pod)
-        state = procs.load_state()
     return created
 
 
 def delete(app: str) -> list[str]:
     """Stop and remove every pod of `app` (processes, namespaces, Pod objects)."""
     api = kube.core_api()
-    state = procs.load_state()
     removed = []
-    for pod, info in sorted(state.get("pods", {}).items()):
-        if info["app"] != app:
+    for pod, info in sorted(load_state().pods.items()):
+        if info.app != app:
             continue
         procs.stop(f"pod-{pod}")
         netns.delete_netns(pod_netns(pod))
-        kube.delete_pod(api, info["namespace"], pod)
+        kube.delete_pod(api, info.namespace, pod)
         removed.append(pod)
-    state = procs.load_state()
-    for pod in removed:
-        state["pods"].pop(pod, None)
-    procs.save_state(state)
+    save_state(load_state().without_pods(removed))
     return removed
 
 
 def set_ready(pod: str, ready: bool) -> None:
     """Stop or restart a pod's process and report it (not) ready, as a kubelet would."""
-    info = procs.load_state()["pods"][pod]
-    host = node(int(info["node"].rsplit("-", 1)[1]))
+    info = load_state().pods[pod]
+    host = node_named(info.node)
     if ready:
         if not procs.running(f"pod-{pod}"):  # already up (e.g. its node was revived): keep it
-            start_pod_process(pod, info["port"])
+            start_pod_process(pod, info.port)
     else:
         procs.stop(f"pod-{pod}")
-    kube.set_pod_ready(kube.core_api(), info["namespace"], pod, host.ipv4, info["ips"], ready)
+    kube.set_pod_ready(kube.core_api(), info.namespace, pod, host.ipv4, list(info.ips), ready)
 
 
 def pods_on(node_name: str) -> list[str]:
     """Names of the lab pods placed on `node_name`."""
-    return [p for p, i in procs.load_state().get("pods", {}).items() if i["node"] == node_name]
+    return [p for p, i in load_state().pods.items() if i.node == node_name]

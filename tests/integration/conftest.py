@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from e2e.lab.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, wait_for
 
 
 def lb_service(name: str, namespace: str = "default", annotations: dict[str, str] | None = None,

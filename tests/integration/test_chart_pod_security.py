@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 from tests.chart.helm import CHART
 
 LEVELS = {"ilb-psa-baseline": "baseline", "ilb-psa-restricted": "restricted", "ilb-psa-privileged": "privileged",

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from e2e.lab.testing import Kube, wait_for
-from e2e.lab.testing import pool_manifest as pool
+from e2e.testkit.testing import Kube, wait_for
+from e2e.testkit.testing import pool_manifest as pool
 from tests.integration.conftest import wait_event
 
 pytestmark = pytest.mark.lab

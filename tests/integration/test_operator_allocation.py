@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from e2e.lab.testing import Kube, wait_for
-from e2e.lab.testing import pool_manifest as pool
+from e2e.testkit.testing import Kube, wait_for
+from e2e.testkit.testing import pool_manifest as pool
 from tests.integration.conftest import events_for, ingress_ips, lb_service, wait_event, wait_ips
 
 pytestmark = pytest.mark.lab

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from benchmarks.chaos_operator import run_chaos
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 
 pytestmark = pytest.mark.lab
 

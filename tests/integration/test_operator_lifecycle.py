@@ -12,8 +12,8 @@ import pytest
 
 from e2e.lab import lab, procs
 from e2e.lab.config import KUBECONFIG, REPO
-from e2e.lab.testing import Kube, wait_for
-from e2e.lab.testing import pool_manifest as pool
+from e2e.testkit.testing import Kube, wait_for
+from e2e.testkit.testing import pool_manifest as pool
 from tests.integration.conftest import ingress_ips, lb_service, wait_ips
 
 pytestmark = pytest.mark.lab

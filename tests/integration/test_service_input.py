@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from e2e.lab.invariants import DuplicateIPChecker
-from e2e.lab.testing import Kube, pool_manifest, wait_for
+from e2e.testkit.invariants import DuplicateIPChecker
+from e2e.testkit.testing import Kube, pool_manifest, wait_for
 from tests.integration.conftest import events_for, ingress_ips, lb_service, wait_event, wait_ips
 
 pytestmark = pytest.mark.lab

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab.config import KUBECONFIG
-from e2e.lab.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, wait_for
 from ironlb.common import informer as informer_mod
 from ironlb.common import kubeapi
 from ironlb.common.events import EventNotFound, KubeEventSink

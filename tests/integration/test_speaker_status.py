@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab.config import KUBECONFIG
-from e2e.lab.testing import Kube
+from e2e.testkit.testing import Kube
 from ironlb.api.reasons import AnnounceReason, ConditionType, ForwardingReason, Reason
 from ironlb.common import kubeapi
 from ironlb.speaker.control import status

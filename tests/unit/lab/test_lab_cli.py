@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from e2e.lab import __main__ as cli
+from e2e.lab.state import LabState
 
 
 def test_unknown_flag_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
@@ -50,7 +51,7 @@ def test_starting_one_implementation_beside_the_other_is_refused(
         capsys: pytest.CaptureFixture[str]) -> None:
     # The other implementation's recorded processes run; nothing else is touched before the refusal.
     monkeypatch.setattr(cli.os, "geteuid", lambda: 0)
-    monkeypatch.setattr(cli.lab.procs, "load_state", lambda: {})
+    monkeypatch.setattr(cli, "load_state", LabState)
     monkeypatch.setattr(cli.lab.procs, "running",
                         lambda prefix="": {prefix: {}} if prefix.startswith(other_procs) else {})
     assert cli.main([which, "start"]) == 2

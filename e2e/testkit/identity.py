@@ -5,25 +5,18 @@ identity, which the chart's admission policy reads)."""
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
-from e2e.lab import procs
-from e2e.lab.config import API_URL, KUBECONFIG, LAB_DIR, PKI_DIR, node, tools_bin
-
-
-def _kubectl() -> list[str]:
-    recorded = procs.load_state().get("bin_dir")
-    return [str((Path(recorded) if recorded else tools_bin()) / "kubectl"), f"--kubeconfig={KUBECONFIG}"]
+from e2e.lab.config import API_URL, LAB_DIR, PKI_DIR
+from e2e.lab.state import load_state
+from e2e.lab.tools import kubectl
 
 
 def token_kubeconfig(service_account: str, namespace: str, path: Path, pod: str | None = None) -> Path:
     """A kubeconfig holding a TokenRequest token of a ServiceAccount (what its pod would get); bound to POD
     when given, as the kubelet's projected token is: the API server then puts the Pod's node in the token."""
-    kubectl = _kubectl()
     bound = ["--bound-object-kind", "Pod", "--bound-object-name", pod] if pod else []
-    token = subprocess.run([*kubectl, "create", "token", service_account, "-n", namespace, "--duration", "2h",
-                            *bound], check=True, capture_output=True, text=True).stdout.strip()
+    token = kubectl("create", "token", service_account, "-n", namespace, "--duration", "2h", *bound).stdout.strip()
     path.write_text(f"""apiVersion: v1
 kind: Config
 clusters:
@@ -49,16 +42,14 @@ def speaker_pod(service_account: str, namespace: str, node_name: str) -> str:
                                                            "labels": {"ironlb.io/lab": "speaker-identity"}},
             "spec": {"nodeName": node_name, "serviceAccountName": service_account, "hostNetwork": True,
                      "automountServiceAccountToken": False, "containers": [{"name": "speaker", "image": "ironlb"}]}}
-    subprocess.run([*_kubectl(), "apply", "-f", "-"],
-                   input=json.dumps(body), check=True, capture_output=True, text=True)
+    kubectl("apply", "-f", "-", input=json.dumps(body))
     return name
 
 
 def speaker_kubeconfigs(service_account: str, namespace: str) -> dict[str, Path]:
     """Per node: a kubeconfig with a token bound to that node's speaker Pod object (node identity in the token)."""
     out = {}
-    for i in range(1, procs.load_state()["nodes"] + 1):
-        n = node(i)
+    for n in load_state().all_nodes:
         pod = speaker_pod(service_account, namespace, n.name)
         out[n.name] = token_kubeconfig(service_account, namespace, LAB_DIR / f"{pod}.kubeconfig", pod=pod)
     return out

@@ -1,6 +1,6 @@
 """Flood lab nodes' heartbeat port with what a speaker must refuse, as fast as one process can send.
 
-`python -m e2e.lab.udpflood --seconds S --names node-1,node-2 [--key-file F] TARGET...` (in any lab
+`python -m e2e.probes.udpflood --seconds S --names node-1,node-2 [--key-file F] TARGET...` (in any lab
 namespace) sends, round-robin over the targets, from an ephemeral source port: junk, well-formed
 heartbeats naming each of NAMES signed with a wrong key (bad MAC), and, given the real key in F,
 heartbeats naming each of NAMES signed with it (a valid MAC, from an address that is not that node's).

@@ -1,6 +1,6 @@
 """A bounded flood of spoofed ARP replies claiming IPs: what any host on the LAN can send.
 
-Run inside the client namespace: `python -m e2e.lab.arpflood IP [IP...] --count N --rate R`. Each IP is
+Run inside the client namespace: `python -m e2e.probes.arpflood IP [IP...] --count N --rate R`. Each IP is
 claimed in turn; the ARP sender MAC cycles through `--macs` made-up locally administered addresses (the
 Ethernet source stays the client's own, so the lab's bridge learns nothing new). It stops by itself: at most
 100,000 frames and 30 s. Prints one JSON object.
@@ -13,7 +13,7 @@ import json
 import socket
 import time
 
-from e2e.lab.arpprobe import _iface_mac
+from e2e.probes import iface
 from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_COUNT, MAX_SECONDS = 100_000, 30.0
@@ -29,7 +29,7 @@ def main() -> None:
     p.add_argument("--iface", default="eth0")
     args = p.parse_args()
     count = min(args.count, MAX_COUNT)
-    own = _iface_mac(args.iface)
+    own = iface.mac(args.iface)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_ARP))
     sock.bind((args.iface, 0))
     frames = []

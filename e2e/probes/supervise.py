@@ -1,6 +1,6 @@
 """Restart a command when it exits, as a kubelet restarts a container (restartPolicy: Always).
 
-`python -m e2e.lab.supervise -- CMD...`: SIGTERM/SIGINT stop the child and the supervisor; the
+`python -m e2e.probes.supervise -- CMD...`: SIGTERM/SIGINT stop the child and the supervisor; the
 lab stops both together anyway (they share a process group).
 """
 

@@ -1,6 +1,6 @@
 """A bounded flood of ARP requests or neighbour solicitations for addresses nobody here owns.
 
-Run inside the client namespace: `python -m e2e.lab.requestflood arp|ndp --rate R --seconds S`. What any
+Run inside the client namespace: `python -m e2e.probes.requestflood arp|ndp --rate R --seconds S`. What any
 host on the LAN can send: broadcast who-has (ARP) or NS to each target's solicited-node group (NDP), for
 `--targets` distinct addresses in 198.51.100.128/25 or 2001:db8:ffff:dead::/64 (the tests that flood own
 none of them).
@@ -16,21 +16,20 @@ import json
 import socket
 import time
 
-from e2e.lab.arpprobe import _iface_ipv4, _iface_mac, _link_local
-from e2e.probes import asker
+from e2e.probes import asker, iface
 from ironlb.speaker.fast.l2 import packets as pk
 
 MAX_FRAMES, MAX_SECONDS = 500_000, 15.0
 ARP_TARGETS, NDP_TARGETS = "198.51.100.128/25", "2001:db8:ffff:dead::/64"
 
 
-def frames(kind: str, mac: bytes, iface: str, targets: int) -> list[bytes]:
+def frames(kind: str, mac: bytes, dev: str, targets: int) -> list[bytes]:
     """One frame per target address."""
     if kind == "arp":
-        net, source = ipaddress.IPv4Network(ARP_TARGETS), _iface_ipv4(iface)
+        net, source = ipaddress.IPv4Network(ARP_TARGETS), iface.ipv4(dev)
         return [pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, source, bytes(6), str(net[i % net.num_addresses]))
                 for i in range(targets)]
-    net6, source = ipaddress.IPv6Network(NDP_TARGETS), _link_local(iface)
+    net6, source = ipaddress.IPv6Network(NDP_TARGETS), iface.link_local(dev)
     return [asker.neighbor_solicit(mac, source, str(net6[i + 1])) for i in range(targets)]
 
 
@@ -44,7 +43,7 @@ def main() -> None:
     p.add_argument("--iface", default="eth0")
     args = p.parse_args()
     seconds, limit = min(args.seconds, MAX_SECONDS), min(int(args.rate * args.seconds), MAX_FRAMES)
-    batch = frames(args.kind, _iface_mac(args.iface), args.iface, max(1, args.targets))
+    batch = frames(args.kind, iface.mac(args.iface), args.iface, max(1, args.targets))
     ethertype = pk.ETH_P_ARP if args.kind == "arp" else pk.ETH_P_IPV6
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(ethertype))
     sock.bind((args.iface, 0))

@@ -1,6 +1,6 @@
 """A bounded flood of idle and slow TCP connections, plus a loop of /metrics requests, against one port.
 
-`python -m e2e.lab.connflood IP PORT --connections N --seconds S`: keeps up to N connections open to
+`python -m e2e.probes.connflood IP PORT --connections N --seconds S`: keeps up to N connections open to
 IP:PORT for S seconds (one in three trickles a request head a byte at a time), opening a new one for each
 the server drops, at most 3 N opens in all; beside it, --scrapers threads request /metrics without a
 token, again and again. Prints one JSON line: opened, dropped by the server, held at the end, the

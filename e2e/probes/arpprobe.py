@@ -1,6 +1,6 @@
 """Send one ARP request (or IPv6 neighbour solicitation) and print every reply seen within a window.
 
-Run inside a lab namespace: `python -m e2e.lab.arpprobe --iface eth0 IP`. One JSON line per reply
+Run inside a lab namespace: `python -m e2e.probes.arpprobe --iface eth0 IP`. One JSON line per reply
 ({"mac": ..., "ms": ...}), so tests can count answers exactly (two replies = a split brain).
 `--unicast MAC` sends what the kernel sends to re-check a neighbour it knows: the ARP request to
 MAC alone, or the NS to IP itself (not its solicited-node group) at MAC.
@@ -9,36 +9,14 @@ MAC alone, or the NS to IP itself (not its solicited-node group) at MAC.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import select
 import socket
 import time
 
-from e2e.probes import asker
+from e2e.probes import asker, iface
 from ironlb.speaker.fast.l2 import packets as pk
-
-
-def _iface_mac(iface: str) -> bytes:
-    with open(f"/sys/class/net/{iface}/address") as fh:
-        return pk.mac_bytes(fh.read().strip())
-
-
-def _iface_ipv4(iface: str) -> str:
-    import fcntl
-    import struct
-
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", iface.encode()[:15]))  # SIOCGIFADDR
-    return socket.inet_ntoa(packed[20:24])
-
-
-def _link_local(iface: str) -> str:
-    with open("/proc/net/if_inet6") as fh:
-        for line in fh:
-            parts = line.split()
-            if parts[5] == iface and parts[0].startswith("fe80"):
-                return ":".join(parts[0][i:i + 4] for i in range(0, 32, 4))
-    raise SystemExit(f"{iface} has no IPv6 link-local address")
 
 
 def main() -> None:
@@ -49,17 +27,17 @@ def main() -> None:
     p.add_argument("--wait", type=float, default=1.0)
     p.add_argument("--unicast", metavar="MAC", help="a reachability probe sent to this MAC only")
     args = p.parse_args()
-    mac = _iface_mac(args.iface)
+    mac = iface.mac(args.iface)
     v6 = ":" in args.ip
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_IPV6 if v6 else pk.ETH_P_ARP))
     sock.bind((args.iface, 0))
     dst = pk.mac_bytes(args.unicast) if args.unicast else None
     if v6:
-        frame = asker.neighbor_solicit(mac, str(__import__("ipaddress").IPv6Address(_link_local(args.iface))), args.ip)
-        if dst:
-            frame = asker.unicast_solicit(mac, dst, _link_local(args.iface), args.ip)
+        source = iface.link_local(args.iface)
+        frame = asker.unicast_solicit(mac, dst, source, args.ip) if dst else asker.neighbor_solicit(
+            mac, str(ipaddress.IPv6Address(source)), args.ip)
     else:
-        frame = pk.build_arp(pk.ARP_REQUEST, dst or pk.BROADCAST, mac, _iface_ipv4(args.iface), b"\x00" * 6, args.ip)
+        frame = pk.build_arp(pk.ARP_REQUEST, dst or pk.BROADCAST, mac, iface.ipv4(args.iface), b"\x00" * 6, args.ip)
     start = time.monotonic()
     sock.send(frame)
     while (left := args.wait - (time.monotonic() - start)) > 0:
@@ -71,7 +49,7 @@ def main() -> None:
             continue
         if v6:
             nd = pk.parse_ndp(data)
-            if nd and nd.type == pk.NDP_ADVERT and nd.target == str(__import__("ipaddress").IPv6Address(args.ip)):
+            if nd and nd.type == pk.NDP_ADVERT and nd.target == str(ipaddress.IPv6Address(args.ip)):
                 print(json.dumps({"mac": pk.mac_str(nd.link_addr or nd.eth_src),
                                   "ms": round((time.monotonic() - start) * 1000, 3)}))
         else:

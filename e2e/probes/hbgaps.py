@@ -1,6 +1,6 @@
 """Heartbeat gaps as a peer sees them: arrival times of one node's heartbeats, stamped by the kernel.
 
-Run inside the receiving node's namespace: `python -m e2e.lab.hbgaps --src IP --seconds S`. Listens on eth0
+Run inside the receiving node's namespace: `python -m e2e.probes.hbgaps --src IP --seconds S`. Listens on eth0
 for IPv4 UDP from IP to the heartbeat port and prints one JSON object: the count and the gaps between
 arrivals (p50, p99, max, in ms). Stamps come from the kernel on receipt (SO_TIMESTAMPNS), so a busy
 machine delaying this process does not show up as a gap. It stops by itself after at most 60 s.

@@ -13,8 +13,7 @@ import socket
 import time
 from collections import deque
 
-from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
-from e2e.probes import asker
+from e2e.probes import asker, iface
 from ironlb.speaker.fast.l2 import packets as pk
 
 
@@ -26,11 +25,11 @@ def main() -> None:
     p.add_argument("--duration", type=float, default=2.0)
     p.add_argument("--iface", default="eth0")
     args = p.parse_args()
-    mac = _iface_mac(args.iface)
+    mac = iface.mac(args.iface)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_ARP))
     sock.bind((args.iface, 0))
     sock.setblocking(False)
-    frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, _iface_ipv4(args.iface), b"\x00" * 6, args.ip)
+    frame = pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, iface.ipv4(args.iface), b"\x00" * 6, args.ip)
     interval = 1.0 / args.rate
     pending: deque[float] = deque()
     latencies: list[float] = []

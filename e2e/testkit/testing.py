@@ -14,6 +14,8 @@ import yaml
 
 from e2e.lab import lab, procs, workload
 from e2e.lab.config import KUBECONFIG
+from e2e.lab.state import Status, load_state
+from e2e.lab.tools import bin_dir
 
 T = TypeVar("T")
 
@@ -68,9 +70,8 @@ class Kube:
     def deploy(self, app: str, replicas: int = 2, nodes: list[str] | None = None, port: int = 8080,
                namespace: str = "default") -> list[str]:
         """Deploy lab pods labelled app=APP; return their names."""
-        state = procs.load_state()
-        names = nodes or [f"node-{i}" for i in range(1, state["nodes"] + 1)]
-        return workload.deploy(app, replicas, names, port, namespace, state.get("ipv6", False))
+        state = load_state()
+        return workload.deploy(app, replicas, nodes or state.node_names, port, namespace, state.ipv6)
 
     def undeploy(self, app: str) -> None:
         """Remove a lab workload."""
@@ -79,7 +80,7 @@ class Kube:
     @property
     def nodes(self) -> list[str]:
         """Names of the lab's nodes."""
-        return [f"node-{i}" for i in range(1, procs.load_state()["nodes"] + 1)]
+        return load_state().node_names
 
 
 def speaker_hears_all(kube: Kube, node: str) -> bool:
@@ -103,14 +104,12 @@ def wait_for(probe: Callable[[], T | None], timeout: float = 20, interval: float
 
 def ensure_lab(nodes: int = 3, ipv6: bool = False) -> tuple[Kube, bool]:
     """A running lab of the wanted shape, reusing one that runs; True if this call started it."""
-    state = procs.load_state()
-    reuse = (state.get("status") == "ready" and state.get("nodes") == nodes and state.get("ipv6") == ipv6
-             and not state.get("kubelet")
-             and all(procs.is_running(e) for n, e in state.get("procs", {}).items()
-                     if n in ("etcd", "kube-apiserver")))
+    state = load_state()
+    reuse = (state.status == Status.READY and state.nodes == nodes and state.ipv6 == ipv6 and not state.kubelet
+             and all(procs.is_running(e) for n, e in state.procs.items() if n in ("etcd", "kube-apiserver")))
     if not reuse:
         lab.up(nodes=nodes, ipv6=ipv6, with_ironlb=True)
-    return Kube(kubeconfig=KUBECONFIG, bin_dir=lab.bin_dir()), not reuse
+    return Kube(kubeconfig=KUBECONFIG, bin_dir=bin_dir()), not reuse
 
 
 def pool_manifest(name: str, addresses: list[str], **spec: Any) -> dict[str, Any]:

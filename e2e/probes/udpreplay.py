@@ -1,9 +1,9 @@
 """Record UDP datagrams between two lab nodes, and send the recording again: a LAN replay attack.
 
-`python -m e2e.lab.udpreplay record --src IP --port P --seconds S OUT` (in the receiving node's
+`python -m e2e.probes.udpreplay record --src IP --port P --seconds S OUT` (in the receiving node's
 namespace) writes every IPv4 packet from IP to UDP port P seen on eth0, one hex line each.
-`python -m e2e.lab.udpreplay replay IN [--times N] [--rate R]` (in the client namespace) sends
-those packets again as they were, source address included. `python -m e2e.lab.udpreplay chase IN --src IP
+`python -m e2e.probes.udpreplay replay IN [--times N] [--rate R]` (in the client namespace) sends
+those packets again as they were, source address included. `python -m e2e.probes.udpreplay chase IN --src IP
 --port P --seconds S` (in the receiving node's namespace: a host-network process with NET_RAW) sends the
 next recorded packets right after each real one from IP to port P arrives, so the receiver reads the
 recording last. All stop by themselves: at most 60 s of recording or chasing and 10,000 packets sent.

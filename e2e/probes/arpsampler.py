@@ -1,6 +1,6 @@
 """Sample ARP for many IPs continuously: one round of requests every PERIOD, replies collected per round.
 
-Run inside the client namespace: `python -m e2e.lab.arpsampler --seconds 60 IP...`. One JSON line per
+Run inside the client namespace: `python -m e2e.probes.arpsampler --seconds 60 IP...`. One JSON line per
 round: {"t": monotonic start, "a": {ip: [answering MACs]}} (an IP with no answer has []). Bounded
 by --seconds (at most an hour) and by a stop file, so a caller that dies never leaves it running.
 """
@@ -14,8 +14,7 @@ import select
 import socket
 import time
 
-from e2e.lab.arpprobe import _iface_ipv4, _iface_mac
-from e2e.probes import asker
+from e2e.probes import asker, iface
 from ironlb.speaker.fast.l2 import packets as pk
 
 
@@ -29,7 +28,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=60.0)
     p.add_argument("--stop-file", default="")
     args = p.parse_args()
-    mac, me = _iface_mac(args.iface), _iface_ipv4(args.iface)
+    mac, me = iface.mac(args.iface), iface.ipv4(args.iface)
     sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(pk.ETH_P_ARP))
     sock.bind((args.iface, 0))
     frames = [pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, mac, me, b"\x00" * 6, ip) for ip in args.ips]

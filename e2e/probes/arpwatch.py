@@ -1,6 +1,6 @@
 """Listen for gratuitous ARPs for one IP for a bounded time; one JSON line per frame seen.
 
-Run inside a lab namespace: `python -m e2e.lab.arpwatch --iface eth0 --seconds 4 IP`. Each line is
+Run inside a lab namespace: `python -m e2e.probes.arpwatch --iface eth0 --seconds 4 IP`. Each line is
 {"mac": sender MAC, "t": monotonic seconds}, so tests can count refreshes and their spacing.
 """
 
