@@ -10,10 +10,13 @@ from ironlb.common.kubeapi.client import JSON_PATCH, MERGE, STRATEGIC, ApiError,
 from ironlb.common.kubeapi.config import ClusterConfig, ConfigError, load
 from ironlb.common.kubeapi.resources import (
     CONFIGMAPS,
+    DEPLOYMENTS,
     ENDPOINTSLICES,
     EVENTS,
     IP_ADDRESS_POOLS,
     L2_ADVERTISEMENTS,
+    LEASES,
+    NAMESPACES,
     NODES,
     SECRETS,
     SERVICES,
@@ -28,6 +31,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, pool_size
     return Client(load(kubeconfig, context), pool_size=pool_size)
 
 
-__all__ = ["CONFIGMAPS", "ENDPOINTSLICES", "EVENTS", "IP_ADDRESS_POOLS", "JSON_PATCH", "L2_ADVERTISEMENTS", "MERGE",
-           "NODES", "SECRETS", "SERVICES", "STRATEGIC", "ApiError", "Client", "ClusterConfig", "ConfigError",
-           "ProtocolError", "Resource", "Timeout", "WatchStream", "connect", "load"]
+__all__ = ["CONFIGMAPS", "DEPLOYMENTS", "ENDPOINTSLICES", "EVENTS", "IP_ADDRESS_POOLS", "JSON_PATCH",
+           "L2_ADVERTISEMENTS", "LEASES", "MERGE", "NAMESPACES", "NODES", "SECRETS", "SERVICES", "STRATEGIC",
+           "ApiError", "Client", "ClusterConfig", "ConfigError", "ProtocolError", "Resource", "Timeout",
+           "WatchStream", "connect", "load"]
