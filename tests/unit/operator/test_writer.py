@@ -4,7 +4,6 @@ never sent."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,35 +29,23 @@ class Recorder:
         self.events.append((ref.name, reason))
 
 
-@pytest.fixture
-def server() -> Iterator[FakeApiServer]:
-    with FakeApiServer() as s:
-        yield s
-
-
-@pytest.fixture
-def kube(server: FakeApiServer) -> Iterator[Client]:
-    with Client(ClusterConfig("http", "127.0.0.1", server.port, token=TokenSource("t"))) as c:
-        yield c
-
-
 def echo(rv: str) -> Any:
     return lambda r: Reply(body={**(r.body or {}), "metadata": {"resourceVersion": rv}})
 
 
-async def test_each_write_patches_the_status_subresource_with_the_type_its_kind_takes(server: FakeApiServer,
-                                                                                     kube: Client) -> None:
-    server.route("PATCH", "/api/v1/namespaces/shop/services/web/status", echo("12"))
-    server.route("PATCH", "/apis/ironlb.io/v1beta1/ipaddresspools/p/status", echo("3"))
-    server.route("PATCH", "/apis/ironlb.io/v1beta1/l2advertisements/a/status", echo("4"))
-    writer = Writer(kube, Recorder(), lambda: True)
+async def test_each_write_patches_the_status_subresource_with_the_type_its_kind_takes(api_server: FakeApiServer,
+                                                                                     api_client: Client) -> None:
+    api_server.route("PATCH", "/api/v1/namespaces/shop/services/web/status", echo("12"))
+    api_server.route("PATCH", "/apis/ironlb.io/v1beta1/ipaddresspools/p/status", echo("3"))
+    api_server.route("PATCH", "/apis/ironlb.io/v1beta1/l2advertisements/a/status", echo("4"))
+    writer = Writer(api_client, Recorder(), lambda: True)
     written = await writer.set_service("shop", "web", [{"ip": "192.0.2.1"}], "p", "11")
     assert (written.result, written.resource_version) == (WriteResult.WRITTEN, "12")
     assert (await writer.set_service("shop", "web", None, None, None)).ok
     assert (await writer.set_service_condition("shop", "web", {"type": "Announced", "status": "True"})).ok
     assert (await writer.set_pool_status("p", {"assignedIPv4": 1})).resource_version == "3"
     assert (await writer.set_advertisement_status("a", {"conditions": []})).resource_version == "4"
-    sent = [(r.path.rsplit("/", 2)[-2], r.headers.get("Content-Type"), r.body) for r in server.requests]
+    sent = [(r.path.rsplit("/", 2)[-2], r.headers.get("Content-Type"), r.body) for r in api_server.requests]
     assert sent == [
         ("web", STRATEGIC, {"metadata": {"resourceVersion": "11", "annotations": {POOL_ANNOTATION: "p"}},
                             "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]}}}),
@@ -71,23 +58,24 @@ async def test_each_write_patches_the_status_subresource_with_the_type_its_kind_
     ]
 
 
-async def test_gone_and_conflict_are_outcomes_and_other_refusals_raise(server: FakeApiServer, kube: Client) -> None:
+async def test_gone_and_conflict_are_outcomes_and_other_refusals_raise(api_server: FakeApiServer,
+                                                                       api_client: Client) -> None:
     status = {"kind": "Status", "code": 409, "reason": "Conflict", "message": "the object has been modified"}
-    server.route("PATCH", "/api/v1/namespaces/shop/services/stale/status", Reply(409, status))
-    server.route("PATCH", "/api/v1/namespaces/shop/services/locked/status", Reply(403, {**status, "code": 403}))
-    writer = Writer(kube, Recorder(), lambda: True)
+    api_server.route("PATCH", "/api/v1/namespaces/shop/services/stale/status", Reply(409, status))
+    api_server.route("PATCH", "/api/v1/namespaces/shop/services/locked/status", Reply(403, {**status, "code": 403}))
+    writer = Writer(api_client, Recorder(), lambda: True)
     assert (await writer.set_service("shop", "gone", None, None, "1")).result is WriteResult.GONE
     assert (await writer.set_service("shop", "stale", None, None, "1")).result is WriteResult.CONFLICT
     with pytest.raises(Exception, match="403"):
         await writer.set_service("shop", "locked", None, None, "1")
 
 
-async def test_a_fenced_writer_sends_nothing_and_says_nothing(server: FakeApiServer, kube: Client) -> None:
+async def test_a_fenced_writer_sends_nothing_and_says_nothing(api_server: FakeApiServer, api_client: Client) -> None:
     recorder = Recorder()
-    writer = Writer(kube, recorder, lambda: False)
+    writer = Writer(api_client, recorder, lambda: False)
     assert (await writer.set_pool_status("p", {})).result is WriteResult.FENCED
     await writer.event(ObjectRef("v1", "Service", "web", "shop", None), "IPAllocated", "x")
-    assert server.requests == [] and recorder.events == []
+    assert api_server.requests == [] and recorder.events == []
 
 
 def test_kopf_logs_in_with_the_clients_cluster_configuration(tmp_path: Any) -> None:
