@@ -6,10 +6,11 @@ of thousands, come through a lean list-and-watch informer instead (see startup.p
 per-object worker machinery costs milliseconds per object, which made a restart with 10,000
 Services take over a minute.
 
-The handlers live in a plain registry, not kopf's default one: the default registry imports the
-kubernetes package (when installed) to log in through it. kopf logs in instead with the cluster
-configuration IronLB's own client uses (`login`), so the whole process has one way to find and
-authenticate to the API server.
+The handlers live in a plain registry, not kopf's default one, which would log in through the
+kubernetes package when it is installed. kopf logs in instead with the cluster configuration
+IronLB's own client uses (`login`), so the whole process has one way to find and authenticate to
+the API server. (kopf also imports the kubernetes package for its types whenever it is installed:
+the image does not ship it.)
 """
 
 from __future__ import annotations
