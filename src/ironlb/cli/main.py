@@ -21,28 +21,26 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows)
 
 
-def _announced(svc: Any) -> str:
-    for cond in (svc.status.conditions or []) if svc.status else []:
-        if cond.type == ConditionType.SERVICE_ANNOUNCED.value:
-            return cond.message if cond.status == "True" else f"NOT ANNOUNCED: {cond.message}"
+def _announced(svc: dict[str, Any]) -> str:
+    for cond in (svc.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == ConditionType.SERVICE_ANNOUNCED.value:
+            message = cond.get("message", "")
+            return message if cond.get("status") == "True" else f"NOT ANNOUNCED: {message}"
     return "-"
 
 
 def status(args: argparse.Namespace) -> int:
     """Print pools with their usage, and every LoadBalancer Service with its IP, pool and announcer."""
-    from kubernetes import client
+    from ironlb.common import kubeapi
 
-    from ironlb.api.constants import GROUP, IPADDRESSPOOLS, VERSION
-    from ironlb.common.kube import api_client
-
-    api = api_client()
-    pools = client.CustomObjectsApi(api).list_cluster_custom_object(GROUP, VERSION, IPADDRESSPOOLS)["items"]
-    services = client.CoreV1Api(api).list_service_for_all_namespaces().items
+    with kubeapi.connect() as kube:
+        pools = kube.list(kubeapi.IP_ADDRESS_POOLS)["items"]
+        services = kube.list(kubeapi.SERVICES)["items"]
     print(render_status(pools, services, args.lb_class))
     return 0
 
 
-def render_status(pools: list[dict[str, Any]], services: list[Any], lb_class: str | None) -> str:
+def render_status(pools: list[dict[str, Any]], services: list[dict[str, Any]], lb_class: str | None) -> str:
     """The two tables of `ironlb status`: pools, then the LoadBalancer Services IronLB serves."""
     rows = [["POOL", "ADDRESSES", "ASSIGNED v4/v6", "AVAILABLE v4/v6", "PROBLEMS"]]
     for p in pools:
@@ -54,26 +52,24 @@ def render_status(pools: list[dict[str, Any]], services: list[Any], lb_class: st
     out = [_table(rows) if pools else "no IPAddressPools: create one so Services can get an external IP", ""]
     rows = [["SERVICE", "EXTERNAL-IP", "POOL", "ANNOUNCED"]]
     for svc in services:
-        spec = {"type": svc.spec.type, "loadBalancerClass": svc.spec.load_balancer_class or None}
-        if handling(spec, lb_class or None) is not Handling.HANDLED:
+        spec, meta = svc.get("spec") or {}, svc["metadata"]
+        if handling({"type": spec.get("type"), "loadBalancerClass": spec.get("loadBalancerClass") or None},
+                    lb_class or None) is not Handling.HANDLED:
             continue
-        ingress = (svc.status.load_balancer.ingress or []) if svc.status and svc.status.load_balancer else []
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
         # Another implementation may write hostname-only entries: show them, never crash on them.
-        shown = [i.ip or i.hostname for i in ingress if i.ip or i.hostname]
-        pool = (svc.metadata.annotations or {}).get(ALLOCATED_FROM_POOL, "-")
-        rows.append([f"{svc.metadata.namespace}/{svc.metadata.name}", ",".join(shown) or "<pending>",
-                     pool, _announced(svc)])
+        shown = [i.get("ip") or i.get("hostname") for i in ingress if i.get("ip") or i.get("hostname")]
+        pool = (meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL, "-")
+        rows.append([f"{meta.get('namespace')}/{meta['name']}", ",".join(shown) or "<pending>", pool, _announced(svc)])
     out.append(_table(rows) if len(rows) > 1 else "no LoadBalancer Services")
     return "\n".join(out)
 
 
-def _custom_api() -> Any:
-    """A CustomObjectsApi from the user's kubeconfig (or in-cluster credentials)."""
-    from kubernetes import client
+def _kube() -> Any:
+    """A client from the user's kubeconfig (or in-cluster credentials)."""
+    from ironlb.common import kubeapi
 
-    from ironlb.common.kube import api_client
-
-    return client.CustomObjectsApi(api_client())
+    return kubeapi.connect()
 
 
 def migrate_metallb(args: argparse.Namespace) -> int:
@@ -89,7 +85,7 @@ def migrate_metallb(args: argparse.Namespace) -> int:
                 docs.append(doc)
                 names.append(f"{'stdin' if f == '-' else f} document {i}")
         if not args.filename:
-            docs = migrate.from_cluster(_custom_api())
+            docs = migrate.from_cluster(_kube())
         result = migrate.migrate(docs, names)
     except (OSError, yaml.YAMLError, migrate.MigrationError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -99,8 +95,7 @@ def migrate_metallb(args: argparse.Namespace) -> int:
     if not args.apply:
         print(yaml.safe_dump_all(result.objects, sort_keys=False), end="")
         return 0
-    custom = _custom_api()
-    for line in migrate.apply(custom, result.objects):
+    for line in migrate.apply(_kube(), result.objects):
         print(f"applied {line}")
     return 0
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ironlb.api.constants import API_VERSION, IPADDRESSPOOL_KIND, L2ADVERTISEMENT_KIND
+from ironlb.common.kubeapi import APPLY, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, ApiError, Client, Resource
 
 METALLB_API = "metallb.io/v1beta1"
 POOL_FIELDS = ("addresses", "autoAssign", "avoidBuggyIPs", "serviceAllocation")
@@ -163,15 +164,13 @@ METALLB_RESOURCES = {"ipaddresspools": "IPAddressPool", "l2advertisements": "L2A
                      "bgpadvertisements": "BGPAdvertisement", "bgppeers": "BGPPeer"}
 
 
-def from_cluster(custom: Any) -> list[dict[str, Any]]:
-    """MetalLB's objects as the cluster holds them (kinds whose CRD is absent are skipped)."""
-    from kubernetes.client.rest import ApiException
-
+def from_cluster(kube: Client) -> list[dict[str, Any]]:
+    """MetalLB's objects as the cluster holds them, in every namespace (kinds whose CRD is absent are skipped)."""
     found: list[dict[str, Any]] = []
     for plural, kind in METALLB_RESOURCES.items():
         try:
-            listed = custom.list_cluster_custom_object("metallb.io", "v1beta1", plural, _request_timeout=30)
-        except ApiException as exc:
+            listed = kube.list(Resource("metallb.io", "v1beta1", plural), timeout=30)
+        except ApiError as exc:
             if exc.status == 404:
                 continue
             raise
@@ -179,16 +178,13 @@ def from_cluster(custom: Any) -> list[dict[str, Any]]:
     return found
 
 
-def apply(custom: Any, objects: Iterable[Mapping[str, Any]]) -> list[str]:
+def apply(kube: Client, objects: Iterable[Mapping[str, Any]]) -> list[str]:
     """Server-side apply each IronLB object; return what was applied."""
-    from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
-
-    plural = {IPADDRESSPOOL_KIND: IPADDRESSPOOLS, L2ADVERTISEMENT_KIND: L2ADVERTISEMENTS}
+    resource = {IPADDRESSPOOL_KIND: IP_ADDRESS_POOLS, L2ADVERTISEMENT_KIND: L2_ADVERTISEMENTS}
     done = []
     for obj in objects:
         name = obj["metadata"]["name"]
-        custom.patch_cluster_custom_object(GROUP, VERSION, plural[obj["kind"]], name, dict(obj),
-                                           field_manager="ironlb-migrate", force=True,
-                                           _content_type="application/apply-patch+yaml", _request_timeout=30)
+        kube.request("PATCH", resource[obj["kind"]].path(None, name), {"fieldManager": "ironlb-migrate", "force": True},
+                     body=dict(obj), content_type=APPLY, timeout=30)
         done.append(f"{obj['kind']} {name}")
     return done

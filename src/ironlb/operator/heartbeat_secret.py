@@ -17,8 +17,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+from ironlb.common.kubeapi import DEPLOYMENTS, SECRETS, ApiError, Client
 
 log = logging.getLogger(__name__)
 KEY_BYTES = 48  # 384 random bits; the speakers refuse keys under their minimum length
@@ -49,12 +48,12 @@ def new_key() -> str:
     return secrets.token_urlsafe(KEY_BYTES)
 
 
-def ensure(core: client.CoreV1Api, want: HeartbeatSecret) -> SecretOutcome:
+def ensure(kube: Client, want: HeartbeatSecret) -> SecretOutcome:
     """Create the Secret with a new key if it does not exist; never touch one that does."""
     try:
-        core.read_namespaced_secret(want.name, want.namespace, _request_timeout=REQUEST_TIMEOUT_S)
+        kube.get(SECRETS, want.name, want.namespace, timeout=REQUEST_TIMEOUT_S)
         return SecretOutcome.EXISTS
-    except ApiException as exc:
+    except ApiError as exc:
         if exc.status != 404:
             log.error("cannot read heartbeat Secret %s/%s: %s %s", want.namespace, want.name, exc.status, exc.reason)
             return SecretOutcome.FAILED
@@ -63,8 +62,8 @@ def ensure(core: client.CoreV1Api, want: HeartbeatSecret) -> SecretOutcome:
                          "labels": {"app.kubernetes.io/part-of": "ironlb"}},
             "data": {want.key: base64.b64encode(new_key().encode()).decode()}}
     try:
-        core.create_namespaced_secret(want.namespace, body, _request_timeout=REQUEST_TIMEOUT_S)
-    except ApiException as exc:
+        kube.create(SECRETS, body, want.namespace, timeout=REQUEST_TIMEOUT_S)
+    except ApiError as exc:
         if exc.status == 409:
             return SecretOutcome.RACED
         log.error("cannot create heartbeat Secret %s/%s: %s %s", want.namespace, want.name, exc.status, exc.reason)
@@ -73,13 +72,13 @@ def ensure(core: client.CoreV1Api, want: HeartbeatSecret) -> SecretOutcome:
     return SecretOutcome.CREATED
 
 
-def deployment_owner(apps: client.AppsV1Api, namespace: str, name: str) -> tuple[dict[str, Any], ...]:
+def deployment_owner(kube: Client, namespace: str, name: str) -> tuple[dict[str, Any], ...]:
     """An ownerReference to the operator's Deployment (empty if it cannot be read)."""
     try:
-        dep = apps.read_namespaced_deployment(name, namespace, _request_timeout=REQUEST_TIMEOUT_S)
-    except ApiException as exc:
+        dep = kube.get(DEPLOYMENTS, name, namespace, timeout=REQUEST_TIMEOUT_S)
+    except ApiError as exc:
         log.warning("cannot read Deployment %s/%s (%s): the objects the operator creates will not be "
                     "removed with it", namespace, name, exc.reason)
         return ()
-    return ({"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": dep.metadata.uid,
+    return ({"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": dep["metadata"]["uid"],
              "blockOwnerDeletion": False},)

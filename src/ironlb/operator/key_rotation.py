@@ -27,10 +27,8 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from ironlb.api.annotations import ROTATE, ROTATED, ROTATION_PHASE, ROTATION_PHASE_SINCE
+from ironlb.common.kubeapi import SECRETS, ApiError, Client
 
 log = logging.getLogger(__name__)
 NEXT, PREVIOUS = "next", "previous"
@@ -116,32 +114,33 @@ def _stamp(now: float) -> str:
 class RotationLoop:
     """Polls the heartbeat Secret and applies `plan` while this replica may write (the leader)."""
 
-    def __init__(self, core: client.CoreV1Api, namespace: str, name: str, key_name: str,
+    def __init__(self, kube: Client, namespace: str, name: str, key_name: str,
                  may_write: Callable[[], bool], new_key: Callable[[], str], window: float = DEFAULT_WINDOW_S,
                  poll: float = 2.0, clock: Callable[[], float] = time.time) -> None:
-        self.core, self.namespace, self.name, self.key_name = core, namespace, name, key_name
+        self.kube, self.namespace, self.name, self.key_name = kube, namespace, name, key_name
         self.may_write, self.new_key, self.window, self.poll, self.clock = may_write, new_key, window, poll, clock
         self.steps: dict[str, int] = {}
 
     def once(self) -> Step:
         """Read the Secret, take one step if due (blocking; the patch carries its resourceVersion)."""
         try:
-            secret = self.core.read_namespaced_secret(self.name, self.namespace, _request_timeout=REQUEST_TIMEOUT_S)
-        except ApiException as exc:
+            secret = self.kube.get(SECRETS, self.name, self.namespace, timeout=REQUEST_TIMEOUT_S)
+        except ApiError as exc:
             if exc.status != 404:
                 log.warning("cannot read heartbeat Secret %s/%s: %s", self.namespace, self.name, exc.reason)
             return Step.NONE
-        meta = secret.metadata
-        todo = plan(secret.data or {}, meta.annotations or {}, self.clock(), self.window, self.new_key, self.key_name)
+        meta = secret.get("metadata") or {}
+        todo = plan(secret.get("data") or {}, meta.get("annotations") or {}, self.clock(), self.window, self.new_key,
+                    self.key_name)
         if not (todo.data or todo.annotations) or not self.may_write():
             return todo.step
-        body: dict[str, Any] = {"metadata": {"resourceVersion": meta.resource_version,
+        body: dict[str, Any] = {"metadata": {"resourceVersion": meta.get("resourceVersion"),
                                              "annotations": todo.annotations}}
         if todo.data:
             body["data"] = todo.data
         try:
-            self.core.patch_namespaced_secret(self.name, self.namespace, body, _request_timeout=REQUEST_TIMEOUT_S)
-        except ApiException as exc:  # 409: someone wrote in between; the next poll reads it again
+            self.kube.patch(SECRETS, self.name, body, self.namespace, timeout=REQUEST_TIMEOUT_S)
+        except ApiError as exc:  # 409: someone wrote in between; the next poll reads it again
             log.warning("heartbeat key rotation step %s not written: %s %s", todo.step.value, exc.status, exc.reason)
             return Step.WAIT
         self.steps[todo.step.value] = self.steps.get(todo.step.value, 0) + 1

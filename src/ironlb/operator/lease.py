@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
+from ironlb.common.kubeapi import LEASES, ApiError, Client
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +56,17 @@ class LeaseConfig:
                    retry_s=duration_s * 2 / 15, request_timeout_s=min(5.0, duration_s / 3))
 
 
-def _wall() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+def _now_micro() -> str:
+    """The wall time as a Lease's MicroTime (RFC 3339, microseconds, UTC)."""
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class LeaderLease:
     """Takes and keeps one Lease for `identity`; `may_write()` says whether leader writes may go out."""
 
-    def __init__(self, api: client.CoordinationV1Api, config: LeaseConfig, identity: str,
+    def __init__(self, kube: Client, config: LeaseConfig, identity: str,
                  clock: Callable[[], float] = time.monotonic, owner: tuple[dict[str, Any], ...] = ()) -> None:
-        self.api, self.config, self.identity, self.clock = api, config, identity, clock
+        self.kube, self.config, self.identity, self.clock = kube, config, identity, clock
         self.owner = owner  # ownerReferences for a Lease we create (removed with the operator's Deployment)
         self.acquired_at: float | None = None
         self._renewed_at: float | None = None  # clock() when the last successful try *started*
@@ -77,11 +77,10 @@ class LeaderLease:
         """True while the last renewal is younger than the renew deadline (else: write nothing)."""
         return self._renewed_at is not None and self.clock() - self._renewed_at < self.config.renew_deadline_s
 
-    def _spec(self, transitions: int, acquire_time: dt.datetime | None) -> client.V1LeaseSpec:
-        now = _wall()
-        return client.V1LeaseSpec(
-            holder_identity=self.identity, lease_duration_seconds=max(1, round(self.config.duration_s)),
-            acquire_time=acquire_time or now, renew_time=now, lease_transitions=transitions)
+    def _spec(self, transitions: int, acquire_time: str | None) -> dict[str, Any]:
+        now = _now_micro()
+        return {"holderIdentity": self.identity, "leaseDurationSeconds": max(1, round(self.config.duration_s)),
+                "acquireTime": acquire_time or now, "renewTime": now, "leaseTransitions": transitions}
 
     def try_once(self) -> LeaseDecision:
         """One attempt to acquire or renew (blocking API calls, each with a timeout)."""
@@ -94,21 +93,21 @@ class LeaderLease:
     def _try(self) -> LeaseDecision:
         cfg, timeout = self.config, self.config.request_timeout_s
         try:
-            lease = self.api.read_namespaced_lease(cfg.name, cfg.namespace, _request_timeout=timeout)
-        except ApiException as exc:
+            lease = self.kube.get(LEASES, cfg.name, cfg.namespace, timeout=timeout)
+        except ApiError as exc:
             return self._create() if exc.status == 404 else LeaseDecision.API_ERROR
         except Exception:  # timeouts and connection errors
             return LeaseDecision.API_ERROR
-        spec = lease.spec or client.V1LeaseSpec()
-        ours = spec.holder_identity == self.identity
+        spec = lease.get("spec") or {}
+        ours = spec.get("holderIdentity") == self.identity
         if not ours and not self._expired(spec):
             return LeaseDecision.HELD_BY_OTHER
-        transitions = (spec.lease_transitions or 0) + (0 if ours else 1)
-        lease.spec = self._spec(transitions, spec.acquire_time if ours else None)
+        transitions = (spec.get("leaseTransitions") or 0) + (0 if ours else 1)
+        lease["spec"] = self._spec(transitions, spec.get("acquireTime") if ours else None)
         try:
             # resourceVersion in the body makes this a compare-and-swap: two standbys never both win.
-            self.api.replace_namespaced_lease(cfg.name, cfg.namespace, lease, _request_timeout=timeout)
-        except ApiException as exc:
+            self.kube.replace(LEASES, cfg.name, lease, cfg.namespace, timeout=timeout)
+        except ApiError as exc:
             return LeaseDecision.CONFLICT if exc.status == 409 else LeaseDecision.API_ERROR
         except Exception:
             return LeaseDecision.API_ERROR
@@ -116,27 +115,29 @@ class LeaderLease:
 
     def _create(self) -> LeaseDecision:
         cfg = self.config
-        body = client.V1Lease(metadata=client.V1ObjectMeta(name=cfg.name, namespace=cfg.namespace,
-                                                           owner_references=list(self.owner) or None),
-                              spec=self._spec(0, None))
+        metadata: dict[str, Any] = {"name": cfg.name, "namespace": cfg.namespace}
+        if self.owner:
+            metadata["ownerReferences"] = list(self.owner)
+        body = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata,
+                "spec": self._spec(0, None)}
         try:
-            self.api.create_namespaced_lease(cfg.namespace, body, _request_timeout=cfg.request_timeout_s)
-        except ApiException as exc:
+            self.kube.create(LEASES, body, cfg.namespace, timeout=cfg.request_timeout_s)
+        except ApiError as exc:
             return LeaseDecision.CONFLICT if exc.status == 409 else LeaseDecision.API_ERROR
         except Exception:
             return LeaseDecision.API_ERROR
         return LeaseDecision.ACQUIRED
 
-    def _expired(self, spec: client.V1LeaseSpec) -> bool:
+    def _expired(self, spec: dict[str, Any]) -> bool:
         """True when another holder's record has not changed for a whole duration, by our clock."""
-        if not spec.holder_identity:
+        if not spec.get("holderIdentity"):
             return True  # released
-        record = (spec.holder_identity, spec.renew_time, spec.lease_transitions)
+        record = (spec.get("holderIdentity"), spec.get("renewTime"), spec.get("leaseTransitions"))
         now = self.clock()
         if record != self._seen:
             self._seen, self._seen_at = record, now
             return False
-        duration = spec.lease_duration_seconds or self.config.duration_s
+        duration = spec.get("leaseDurationSeconds") or self.config.duration_s
         return now - self._seen_at > duration
 
     async def acquire(self) -> None:
@@ -166,11 +167,10 @@ class LeaderLease:
         self._renewed_at = None  # nothing more is written from here on
         timeout = self.config.request_timeout_s
         try:
-            lease = self.api.read_namespaced_lease(self.config.name, self.config.namespace, _request_timeout=timeout)
-            if lease.spec and lease.spec.holder_identity == self.identity:
-                lease.spec.holder_identity = None
-                lease.spec.renew_time = None
-                self.api.replace_namespaced_lease(self.config.name, self.config.namespace, lease,
-                                                  _request_timeout=timeout)
+            lease = self.kube.get(LEASES, self.config.name, self.config.namespace, timeout=timeout)
+            spec = lease.get("spec") or {}
+            if spec.get("holderIdentity") == self.identity:
+                lease["spec"] = {k: v for k, v in spec.items() if k not in ("holderIdentity", "renewTime")}
+                self.kube.replace(LEASES, self.config.name, lease, self.config.namespace, timeout=timeout)
         except Exception:
             log.warning("could not release the leader lease", exc_info=True)

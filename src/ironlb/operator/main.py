@@ -12,12 +12,9 @@ import sys
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
-from kubernetes import client
-
 from ironlb.api import constants
 from ironlb.common import kubeapi, listen
 from ironlb.common.events import EventRecorder, KubeEventSink
-from ironlb.common.kube import api_client
 from ironlb.common.logs import setup_logging
 from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics, startup
 from ironlb.operator.lease import LeaderLease, LeaseConfig
@@ -64,17 +61,17 @@ async def run(args: argparse.Namespace) -> int:
 
     Read top to bottom: each component starts in order and is stopped in reverse by the exit stack,
     so a shutdown stops kopf, then allocating, then the watch, then hands the Lease over."""
-    # API writes run in threads (sync client): the default executor (cores + 4) would cap bursts.
+    # API writes run in threads (blocking client): the default executor (cores + 4) would cap bursts.
     asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(32, thread_name_prefix="api"))
-    api = api_client(pool_size=32)
-    kube = kubeapi.connect(pool_size=8)  # the Service informer and Events: IronLB's own client, as the speaker's
-    core = client.CoreV1Api(api)
-    owner = (await asyncio.to_thread(heartbeat_secret.deployment_owner, client.AppsV1Api(api), args.lease_namespace,
+    # One client for every request the operator makes itself: Lease, Secret, writes, Events, the Service
+    # informer. kopf's watches log in with its cluster configuration (startup.kopf_handlers).
+    kube = kubeapi.connect(pool_size=32)
+    owner = (await asyncio.to_thread(heartbeat_secret.deployment_owner, kube, args.lease_namespace,
                                      args.owner_deployment)) if args.owner_deployment else ()
-    lease = LeaderLease(client.CoordinationV1Api(api), LeaseConfig.for_duration(
+    lease = LeaderLease(kube, LeaseConfig.for_duration(
         args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
     recorder = EventRecorder(KubeEventSink(kube), COMPONENT, args.identity)
-    reconciler = Reconciler(Writer(api, recorder, lease.may_write), args.lb_class, reuse_delay=args.ip_reuse_delay)
+    reconciler = Reconciler(Writer(kube, recorder, lease.may_write), args.lb_class, reuse_delay=args.ip_reuse_delay)
     secret = heartbeat_secret.HeartbeatSecret(args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                                               owner) if args.heartbeat_secret else None
 
@@ -84,11 +81,11 @@ async def run(args: argparse.Namespace) -> int:
         await stack.enter_async_context(startup.health(listen.health_server(
             args, metrics.REGISTRY, lambda: readiness(lease, reconciler), kube)))
         held = await stack.enter_async_context(startup.leadership(lease))
-        await stack.enter_async_context(startup.heartbeat_keys(core, secret, lease.may_write,
+        await stack.enter_async_context(startup.heartbeat_keys(kube, secret, lease.may_write,
                                                               args.heartbeat_rotation_window))
-        await stack.enter_async_context(startup.restored(api, kube, reconciler))
+        await stack.enter_async_context(startup.restored(kube, reconciler))
         await stack.enter_async_context(startup.allocating(reconciler))
-        operator = await stack.enter_async_context(startup.kopf_handlers(reconciler))
+        operator = await stack.enter_async_context(startup.kopf_handlers(reconciler, kube))
         why = await startup.until_stopped(held, operator)
         log.info("stopping (%s)", why)
         lost = held.lost

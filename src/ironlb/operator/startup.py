@@ -16,19 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 import kopf
-from kubernetes import client
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
 from ironlb.common.events import EventRecorder
 from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer, ResourceListWatch
-from ironlb.common.kubeapi import SERVICES, Client
-from ironlb.operator import heartbeat_secret, key_rotation, metrics
+from ironlb.common.kubeapi import IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NAMESPACES, SERVICES, Client
+from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics
 from ironlb.operator.lease import LeaderLease
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.services import slim_service
 
 log = logging.getLogger("ironlb.operator")
+LIST_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds: a whole list of namespaces may take a while to send
 
 
 @contextlib.asynccontextmanager
@@ -82,15 +81,15 @@ async def leadership(lease: LeaderLease) -> AsyncIterator[Leadership]:
 
 
 @contextlib.asynccontextmanager
-async def heartbeat_keys(core: client.CoreV1Api, secret: heartbeat_secret.HeartbeatSecret | None,
+async def heartbeat_keys(kube: Client, secret: heartbeat_secret.HeartbeatSecret | None,
                          may_write: Callable[[], bool], window: float) -> AsyncIterator[None]:
     """Create the speakers' heartbeat Secret when absent, then carry out the key rotations asked
     for on it (annotation ironlb.io/rotate). The leader, and only it, does either."""
     if secret is None:
         yield
         return
-    await asyncio.to_thread(heartbeat_secret.ensure, core, secret)
-    rotation = key_rotation.RotationLoop(core, secret.namespace, secret.name, secret.key, may_write,
+    await asyncio.to_thread(heartbeat_secret.ensure, kube, secret)
+    rotation = key_rotation.RotationLoop(kube, secret.namespace, secret.name, secret.key, may_write,
                                          heartbeat_secret.new_key, window)
     task = asyncio.create_task(rotation.run(), name="key-rotation")
     try:
@@ -112,23 +111,19 @@ def service_informer(kube: Client, reconciler: Reconciler) -> Informer:
 
 
 @contextlib.asynccontextmanager
-async def restored(api: client.ApiClient, kube: Client, reconciler: Reconciler) -> AsyncIterator[Informer]:
+async def restored(kube: Client, reconciler: Reconciler) -> AsyncIterator[Informer]:
     """List pools, advertisements, namespaces and every Service, and re-register every assignment before any new
     allocation (an IP never changes because the operator restarted); yield the Service informer."""
-    custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-    timeout = {"_request_timeout": (5, 60)}
-    pools = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, IPADDRESSPOOLS,
-                                     **timeout))["items"]
-    advertisements = (await asyncio.to_thread(custom.list_cluster_custom_object, GROUP, VERSION, L2ADVERTISEMENTS,
-                                              **timeout))["items"]
-    namespaces = await asyncio.to_thread(core.list_namespace, **timeout)
+    pools = (await asyncio.to_thread(kube.list, IP_ADDRESS_POOLS, timeout=LIST_TIMEOUT))["items"]
+    advertisements = (await asyncio.to_thread(kube.list, L2_ADVERTISEMENTS, timeout=LIST_TIMEOUT))["items"]
+    namespaces = (await asyncio.to_thread(kube.list, NAMESPACES, timeout=LIST_TIMEOUT))["items"]
     services = service_informer(kube, reconciler)
     metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
     services.start()
     try:
         await services.synced.wait()  # every listed Service has been handed to the reconciler by now
         reconciler.restore(services=(), pools=pools,
-                           namespaces={n.metadata.name: n.metadata.labels or {} for n in namespaces.items},
+                           namespaces={n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in namespaces},
                            advertisements=advertisements)
         yield services
     finally:
@@ -146,11 +141,13 @@ async def allocating(reconciler: Reconciler) -> AsyncIterator[Reconciler]:
 
 
 @contextlib.asynccontextmanager
-async def kopf_handlers(reconciler: Reconciler) -> AsyncIterator[asyncio.Task[Any]]:
-    """kopf's watches of pools and namespaces, feeding the reconciler; yields once they run."""
+async def kopf_handlers(reconciler: Reconciler, kube: Client) -> AsyncIterator[asyncio.Task[Any]]:
+    """kopf's watches of pools and namespaces, feeding the reconciler; yields once they run. kopf logs in
+    with KUBE's cluster configuration (handlers.login)."""
     ready = asyncio.Event()
+    memo = kopf.Memo(reconciler=reconciler, cluster=kube.config)
     operator = asyncio.create_task(kopf.operator(
-        clusterwide=True, standalone=True, memo=kopf.Memo(reconciler=reconciler), ready_flag=ready), name="kopf")
+        registry=handlers.REGISTRY, clusterwide=True, standalone=True, memo=memo, ready_flag=ready), name="kopf")
     started = asyncio.create_task(ready.wait())
     try:
         await asyncio.wait({operator, started}, return_when=asyncio.FIRST_COMPLETED)

@@ -14,13 +14,20 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Protocol
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
-
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
+from ironlb.api.constants import GROUP, VERSION
 from ironlb.api.reasons import Reason
 from ironlb.common.events import ObjectRef
+from ironlb.common.kubeapi import (
+    IP_ADDRESS_POOLS,
+    L2_ADVERTISEMENTS,
+    MERGE,
+    SERVICES,
+    STRATEGIC,
+    ApiError,
+    Client,
+    Resource,
+)
 
 log = logging.getLogger(__name__)
 REQUEST_TIMEOUT_S = 10.0
@@ -88,35 +95,36 @@ def pool_ref(name: str, uid: str | None) -> ObjectRef:
 
 
 class Writer:
-    """The API-backed ApiWriter: the sync client in a bounded pool of threads, fenced by the Lease."""
+    """The API-backed ApiWriter: status patches through the blocking client in a bounded pool of threads,
+    fenced by the Lease."""
 
-    def __init__(self, api_client: client.ApiClient, recorder: EventRecorderLike, may_write: Callable[[], bool],
+    def __init__(self, kube: Client, recorder: EventRecorderLike, may_write: Callable[[], bool],
                  concurrency: int = 16) -> None:
-        self.core = client.CoreV1Api(api_client)
-        self.custom = client.CustomObjectsApi(api_client)
+        self.kube = kube
         self.recorder = recorder
         self.may_write = may_write
         self._slots = asyncio.Semaphore(concurrency)
 
-    async def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Written:
+    async def _patch_status(self, resource: Resource, name: str, body: dict[str, Any], namespace: str | None,
+                            content_type: str) -> Written:
         async with self._slots:
-            return await asyncio.to_thread(self._fenced, fn, *args, **kwargs)
+            return await asyncio.to_thread(self._fenced, resource, name, body, namespace, content_type)
 
-    def _fenced(self, fn: Any, *args: Any, **kwargs: Any) -> Written:
+    def _fenced(self, resource: Resource, name: str, body: dict[str, Any], namespace: str | None,
+                content_type: str) -> Written:
         # Checked in the thread, right before the request goes out: a slot may have been waited for.
         if not self.may_write():
             return Written(WriteResult.FENCED)
         try:
-            out = fn(*args, _request_timeout=REQUEST_TIMEOUT_S, **kwargs)
-        except ApiException as exc:
+            out = self.kube.patch(resource, name, body, namespace, subresource="status", content_type=content_type,
+                                  timeout=REQUEST_TIMEOUT_S)
+        except ApiError as exc:
             if exc.status == 404:
                 return Written(WriteResult.GONE)
             if exc.status == 409:
                 return Written(WriteResult.CONFLICT)
             raise
-        if isinstance(out, dict):  # custom objects come back as plain dicts, core ones as models
-            return Written(WriteResult.WRITTEN, (out.get("metadata") or {}).get("resourceVersion"))
-        return Written(WriteResult.WRITTEN, out.metadata.resource_version)
+        return Written(WriteResult.WRITTEN, (out.get("metadata") or {}).get("resourceVersion"))
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
                           resource_version: str | None) -> Written:
@@ -125,22 +133,19 @@ class Writer:
         status patch is kept: the two land together, in one version, at the cost of one write."""
         body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}},
                 "status": {"loadBalancer": {"ingress": ingress}}}
-        return await self._call(self.core.patch_namespaced_service_status, name, namespace, body)
+        return await self._patch_status(SERVICES, name, body, namespace, STRATEGIC)
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
         """Strategic-merge-patch one condition: status.conditions merges by type, so the speaker's stay."""
-        return await self._call(self.core.patch_namespaced_service_status, name, namespace,
-                                {"status": {"conditions": [condition]}})
+        return await self._patch_status(SERVICES, name, {"status": {"conditions": [condition]}}, namespace, STRATEGIC)
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
-        """Merge-patch an IPAddressPool's status."""
-        return await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, IPADDRESSPOOLS,
-                                name, {"status": status})
+        """Merge-patch an IPAddressPool's status (custom resources take no strategic merge)."""
+        return await self._patch_status(IP_ADDRESS_POOLS, name, {"status": status}, None, MERGE)
 
     async def set_advertisement_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an L2Advertisement's status."""
-        return await self._call(self.custom.patch_cluster_custom_object_status, GROUP, VERSION, L2ADVERTISEMENTS,
-                                name, {"status": status})
+        return await self._patch_status(L2_ADVERTISEMENTS, name, {"status": status}, None, MERGE)
 
     async def event(self, ref: ObjectRef, reason: Reason, message: str, warning: bool = False,
                     detail: Reason | None = None) -> None:

@@ -5,111 +5,75 @@ proxy passes on; when it cannot, it says why as a finding, and a speaker that re
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
 
 from ironlb.api.constants import METRICS_TOKEN_HEADER
 from ironlb.cli.doctor import gather as gather_mod
 from ironlb.cli.doctor import render
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.model import FindingReason, LinkId, Mark, TokenOutcome
+from ironlb.common.kubeapi import ApiError, Client
 from tests.unit.cli.doctor_facts import healthy
+from tests.unit.common.kubeapi.fake_server import FakeApiServer, Reply, Request
 
 TOKEN = "sa-token-for-doctor"
 PAGE = "# TYPE ironlb_speaker_alive_peers gauge\nironlb_speaker_alive_peers 3.0\n"
 
 
-def answer(obj: Any) -> SimpleNamespace:
-    return SimpleNamespace(data=json.dumps(obj).encode() if not isinstance(obj, bytes) else obj)
+def refused(status: int, body: str) -> ApiError:
+    return ApiError.from_response(status, {401: "Unauthorized", 403: "Forbidden"}.get(status, "Error"), body.encode())
 
 
-def refused(status: int, body: str) -> ApiException:
-    exc = ApiException(status=status, reason={401: "Unauthorized", 403: "Forbidden"}.get(status, "Error"))
-    exc.body = body
-    return exc
+class FakeCluster:
+    """A scripted API server with the objects of a healthy chain, ServiceAccounts, TokenRequests and the node proxy.
 
-
-class FakeCore:
-    """The API calls doctor makes: the objects of a healthy chain, ServiceAccounts, TokenRequests, node proxy.
-
-    `speaker` answers a scrape: the page when the request carries TOKEN in the proxied header, else 401 as the
+    A speaker answers a scrape: the page when the request carries TOKEN in the proxied header, else 401 as the
     speaker does (the API server strips Authorization, so nothing else could reach it)."""
 
-    def __init__(self, facts: dict[str, Any], token_status: int | None = None, accounts: bool = True) -> None:
-        self.facts, self.token_status, self.accounts = facts, token_status, accounts
-        self.token_requests: list[tuple[str, str, dict[str, Any]]] = []
+    def __init__(self, api_server: FakeApiServer, token_status: int | None = None, accounts: bool = True) -> None:
+        self.facts, self.token_status, self.accounts = healthy(), token_status, accounts
+        self.token_requests: list[tuple[str, dict[str, Any]]] = []
         self.scrape_headers: list[dict[str, str]] = []
+        items = {"/api/v1/namespaces/shop/services/web": self.facts["service"],
+                 "/apis/ironlb.io/v1beta1/ipaddresspools": {"items": self.facts["pools"]},
+                 "/apis/ironlb.io/v1beta1/l2advertisements": {"items": self.facts["advertisements"]},
+                 "/apis/discovery.k8s.io/v1/namespaces/shop/endpointslices": {"items": self.facts["slices"]},
+                 "/api/v1/namespaces/shop/events": {"items": self.facts["events"]},
+                 "/api/v1/pods": {"items": []}}  # speakers outside Pods: the node proxy
+        api_server.route("GET", "/api/v1/nodes/", self.scrape)
+        api_server.route("GET", "/api/v1/nodes", Reply(body={"items": self.facts["nodes"]}))
+        api_server.route("GET", "/api/v1/serviceaccounts", self.service_accounts)
+        api_server.route("POST", "/api/v1/namespaces/", self.token_request)
+        for path, body in items.items():
+            api_server.route("GET", path, Reply(body=body))
 
-    def read_namespaced_service(self, name: str, namespace: str, **_: Any) -> SimpleNamespace:
-        return answer(self.facts["service"])
-
-    def list_node(self, **_: Any) -> SimpleNamespace:
-        return answer({"items": self.facts["nodes"]})
-
-    def list_namespaced_event(self, namespace: str, **_: Any) -> SimpleNamespace:
-        return answer({"items": self.facts["events"]})
-
-    def list_pod_for_all_namespaces(self, **_: Any) -> SimpleNamespace:
-        return answer({"items": []})  # speakers outside Pods: the node proxy
-
-    def list_service_account_for_all_namespaces(self, label_selector: str = "", **_: Any) -> SimpleNamespace:
-        assert label_selector == gather_mod.DOCTOR_SELECTOR
+    def service_accounts(self, req: Request) -> Reply:
+        assert req.query == {"labelSelector": gather_mod.DOCTOR_SELECTOR}
         items = [{"metadata": {"namespace": "ironlb-system", "name": "ironlb-doctor"}}] if self.accounts else []
-        return answer({"items": items})
+        return Reply(body={"items": items})
 
-    def create_namespaced_service_account_token(self, name: str, namespace: str, body: Any,
-                                                **_: Any) -> SimpleNamespace:
-        from kubernetes import client
-
-        self.token_requests.append((namespace, name, client.ApiClient().sanitize_for_serialization(body)))
+    def token_request(self, req: Request) -> Reply:
+        self.token_requests.append((req.path, req.body))
         if self.token_status:
-            raise ApiException(status=self.token_status, reason="Forbidden")
-        return answer({"status": {"token": TOKEN}})
+            return Reply(self.token_status, {"kind": "Status", "code": self.token_status, "reason": "Forbidden"})
+        return Reply(201, {"status": {"token": TOKEN}})
 
-    def connect_get_node_proxy_with_path(self, name: str, path: str, _headers: dict[str, str] | None = None,
-                                         **_: Any) -> SimpleNamespace:
-        self.scrape_headers.append(dict(_headers or {}))
-        if (_headers or {}).get(METRICS_TOKEN_HEADER) != f"Bearer {TOKEN}":
-            raise refused(401, "no-token\n")
-        return answer(PAGE.encode())
-
-
-class FakeDisc:
-    def __init__(self, facts: dict[str, Any]) -> None:
-        self.facts = facts
-
-    def list_namespaced_endpoint_slice(self, namespace: str, **_: Any) -> SimpleNamespace:
-        return answer({"items": self.facts["slices"]})
+    def scrape(self, req: Request) -> Reply:
+        assert req.path.endswith("%3A7473/proxy/metrics"), req.path
+        sent = {k: v for k, v in req.headers.items() if k.lower() == METRICS_TOKEN_HEADER.lower()}
+        self.scrape_headers.append(sent)
+        if sent.get(METRICS_TOKEN_HEADER) != f"Bearer {TOKEN}":
+            return Reply(401, raw=b"no-token\n")
+        return Reply(raw=PAGE.encode())
 
 
-class FakeCustom:
-    def __init__(self, facts: dict[str, Any]) -> None:
-        self.facts = facts
-
-    def list_cluster_custom_object(self, group: str, version: str, plural: str, **_: Any) -> dict[str, Any]:
-        return {"items": self.facts["pools" if plural == "ipaddresspools" else "advertisements"]}
-
-
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """A factory: gather's API objects replaced by fakes over the healthy chain's facts."""
-    def make(**kwargs: Any) -> FakeCore:
-        facts = healthy()
-        core = FakeCore(facts, **kwargs)
-        monkeypatch.setattr(gather_mod.client, "CoreV1Api", lambda _: core)
-        monkeypatch.setattr(gather_mod.client, "DiscoveryV1Api", lambda _: FakeDisc(facts))
-        monkeypatch.setattr(gather_mod.client, "CustomObjectsApi", lambda _: FakeCustom(facts))
-        return core
-    return make
-
-
-def test_one_token_per_run_is_requested_and_sent_in_the_proxied_header(api: Any) -> None:
-    core = api()
-    facts = gather_mod.gather(None, "shop", "web", None)  # type: ignore[arg-type]
-    assert core.token_requests == [("ironlb-system", "ironlb-doctor", {
+def test_one_token_per_run_is_requested_and_sent_in_the_proxied_header(api_server: FakeApiServer,
+                                                                       api_client: Client) -> None:
+    core = FakeCluster(api_server)
+    facts = gather_mod.gather(api_client, "shop", "web", None)
+    assert core.token_requests == [("/api/v1/namespaces/ironlb-system/serviceaccounts/ironlb-doctor/token", {
         "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
         "spec": {"audiences": [], "expirationSeconds": gather_mod.TOKEN_SECONDS}})]
     assert len(core.scrape_headers) >= 2  # several speakers, one token
@@ -127,10 +91,11 @@ def test_one_token_per_run_is_requested_and_sent_in_the_proxied_header(api: Any)
      "--verb=create --resource=serviceaccounts/token --resource-name=ironlb-doctor"),
     ({"accounts": False}, TokenOutcome.NO_SERVICE_ACCOUNT, "--set metrics.doctor=true"),
 ])
-def test_no_token_is_a_finding_with_its_reason_not_a_down_speaker(api: Any, kwargs: dict[str, Any],
-                                                                  outcome: TokenOutcome, words: str) -> None:
-    core = api(**kwargs)
-    facts = gather_mod.gather(None, "shop", "web", None)  # type: ignore[arg-type]
+def test_no_token_is_a_finding_with_its_reason_not_a_down_speaker(api_server: FakeApiServer, api_client: Client,
+                                                                  kwargs: dict[str, Any], outcome: TokenOutcome,
+                                                                  words: str) -> None:
+    core = FakeCluster(api_server, **kwargs)
+    facts = gather_mod.gather(api_client, "shop", "web", None)
     assert len(core.token_requests) == (1 if kwargs.get("accounts", True) else 0)
     assert all(h == {} for h in core.scrape_headers)
     assert {s.get("refused") for s in facts["speakers"].values()} == {"no-token"}

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import base64
-import types
 from typing import Any
 
 import pytest
-from kubernetes.client.rest import ApiException
 
 from ironlb.api.annotations import ROTATE, ROTATED
 from ironlb.api.annotations import ROTATION_PHASE as PHASE
 from ironlb.api.annotations import ROTATION_PHASE_SINCE as SINCE
+from ironlb.common.kubeapi import SECRETS, ApiError, Resource
 from ironlb.operator.key_rotation import NEXT, PREVIOUS, Phase, RotationLoop, Step, plan
 from tests.unit.fakeclock import FakeClock
 
@@ -59,22 +58,26 @@ def test_plan(case: str, data: dict[str, str], ann: dict[str, str], now: float, 
 
 
 class FakeCore:
-    """One Secret with resourceVersions; patches merge like the API's (None removes a key)."""
+    """The client's get and patch on one Secret with resourceVersions; patches merge like the API's (None removes
+    a key)."""
 
     def __init__(self, data: dict[str, str], annotations: dict[str, str]) -> None:
         self.data, self.annotations, self.version = dict(data), dict(annotations), 1
         self.conflict_next = False
         self.patches: list[dict[str, Any]] = []
 
-    def read_namespaced_secret(self, name: str, namespace: str, **_: Any) -> Any:
-        meta = types.SimpleNamespace(annotations=dict(self.annotations), resource_version=str(self.version))
-        return types.SimpleNamespace(metadata=meta, data=dict(self.data))
+    def get(self, resource: Resource, name: str, namespace: str | None = None, **_: Any) -> Any:
+        assert resource is SECRETS and (namespace, name) == ("ns", "hb")
+        return {"metadata": {"annotations": dict(self.annotations), "resourceVersion": str(self.version)},
+                "data": dict(self.data)}
 
-    def patch_namespaced_secret(self, name: str, namespace: str, body: dict[str, Any], **kw: Any) -> None:
-        assert kw.get("_request_timeout")
+    def patch(self, resource: Resource, name: str, body: dict[str, Any], namespace: str | None = None,
+              **kw: Any) -> Any:
+        assert resource is SECRETS and (namespace, name) == ("ns", "hb")
+        assert kw.get("timeout")
         if self.conflict_next or body["metadata"]["resourceVersion"] != str(self.version):
             self.conflict_next = False
-            raise ApiException(status=409)
+            raise ApiError(409, "Conflict")
         self.patches.append(body)
         for store, patch in ((self.data, body.get("data") or {}), (self.annotations, body["metadata"]["annotations"])):
             for k, v in patch.items():
@@ -83,6 +86,7 @@ class FakeCore:
                 else:
                     store[k] = v
         self.version += 1
+        return self.get(resource, name, namespace)
 
 
 def test_a_whole_rotation_takes_three_writes_a_window_apart_and_survives_a_conflict() -> None:

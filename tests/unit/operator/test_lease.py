@@ -1,56 +1,61 @@
-"""The leader Lease with a fake clock and a fake coordination API: one writer, strictly."""
+"""The leader Lease with a fake clock and a fake API client holding one Lease: one writer, strictly."""
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 import pytest
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
+from ironlb.common.kubeapi import LEASES, ApiError, Resource
 from ironlb.operator.lease import LeaderLease, LeaseConfig, LeaseDecision
 from tests.unit.fakeclock import FakeClock
 
 
 class FakeLeases:
-    """One Lease object with compare-and-swap on resourceVersion; can be made to fail or hang."""
+    """The client's get/create/replace on one Lease, with compare-and-swap on resourceVersion; can be made to fail."""
 
     def __init__(self) -> None:
-        self.lease: client.V1Lease | None = None
+        self.lease: dict[str, Any] | None = None
         self.rv = 0
         self.down = False
         self.timeouts: list[Any] = []
 
-    def _guard(self, kwargs: dict[str, Any]) -> None:
-        self.timeouts.append(kwargs.get("_request_timeout"))
+    def _guard(self, resource: Resource, namespace: str | None, timeout: Any) -> None:
+        assert resource is LEASES and namespace == "ns"
+        self.timeouts.append(timeout)
         if self.down:
             raise OSError("connection timed out")
 
-    def read_namespaced_lease(self, name: str, namespace: str, **kwargs: Any) -> client.V1Lease:
-        self._guard(kwargs)
+    def get(self, resource: Resource, name: str, namespace: str | None = None, *,
+            timeout: Any = None) -> dict[str, Any]:
+        self._guard(resource, namespace, timeout)
         if self.lease is None:
-            raise ApiException(status=404)
+            raise ApiError(404, "Not Found")
         return copy.deepcopy(self.lease)
 
-    def create_namespaced_lease(self, namespace: str, body: client.V1Lease, **kwargs: Any) -> None:
-        self._guard(kwargs)
+    def create(self, resource: Resource, body: dict[str, Any], namespace: str | None = None, *,
+               timeout: Any = None) -> dict[str, Any]:
+        self._guard(resource, namespace, timeout)
         if self.lease is not None:
-            raise ApiException(status=409)
-        self._store(body)
+            raise ApiError(409, "Conflict")
+        return self._store(body)
 
-    def replace_namespaced_lease(self, name: str, namespace: str, body: client.V1Lease, **kwargs: Any) -> None:
-        self._guard(kwargs)
+    def replace(self, resource: Resource, name: str, body: dict[str, Any], namespace: str | None = None, *,
+                timeout: Any = None) -> dict[str, Any]:
+        self._guard(resource, namespace, timeout)
         assert self.lease is not None
-        if body.metadata.resource_version != self.lease.metadata.resource_version:
-            raise ApiException(status=409)
-        self._store(body)
+        if body["metadata"].get("resourceVersion") != self.lease["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict")
+        return self._store(body)
 
-    def _store(self, body: client.V1Lease) -> None:
+    def _store(self, body: dict[str, Any]) -> dict[str, Any]:
         self.rv += 1
         body = copy.deepcopy(body)
-        body.metadata.resource_version = str(self.rv)
-        self.lease = body
+        body["metadata"]["resourceVersion"] = str(self.rv)
+        self.lease = {k: v for k, v in body.items() if v is not None}
+        return copy.deepcopy(self.lease)
 
 
 CONFIG = LeaseConfig(namespace="ns", duration_s=15, renew_deadline_s=10, retry_s=2, request_timeout_s=5)
@@ -102,7 +107,7 @@ def test_standby_judges_expiry_by_its_own_clock_not_the_holders() -> None:
     leader, standby = make(api, "leader", clock), make(api, "standby", clock)
     leader.try_once()
     assert api.lease is not None
-    api.lease.spec.renew_time = api.lease.spec.renew_time.replace(year=2001)
+    api.lease["spec"]["renewTime"] = "2001" + api.lease["spec"]["renewTime"][4:]
     assert standby.try_once() is LeaseDecision.HELD_BY_OTHER
     clock.now += 10
     leader.try_once()  # the leader keeps renewing: the record changes, the standby keeps waiting
@@ -119,11 +124,11 @@ def test_a_takeover_on_an_old_read_loses_the_compare_and_swap() -> None:
     stale = copy.deepcopy(api.lease)
     clock.now += 16  # the standby thinks the record has been still for a whole duration
     leader.try_once()  # ... but the leader renewed meanwhile
-    real_read = api.read_namespaced_lease
-    api.read_namespaced_lease = lambda *a, **kw: copy.deepcopy(stale)  # type: ignore[method-assign]
+    real_read = api.get
+    api.get = lambda *a, **kw: copy.deepcopy(stale)  # type: ignore[method-assign,assignment]
     assert standby.try_once() is LeaseDecision.CONFLICT
     assert not standby.may_write()
-    api.read_namespaced_lease = real_read  # type: ignore[method-assign]
+    api.get = real_read  # type: ignore[method-assign]
     assert standby.try_once() is LeaseDecision.HELD_BY_OTHER
 
 
@@ -133,4 +138,21 @@ def test_release_hands_over_at_once_and_stops_writes() -> None:
     leader.try_once()
     leader.release()
     assert not leader.may_write()
+    assert api.lease is not None and "holderIdentity" not in api.lease["spec"]
     assert standby.try_once() is LeaseDecision.ACQUIRED
+
+
+def test_a_created_lease_is_owned_and_its_times_are_microtimes() -> None:
+    """What the API server validates: MicroTime with microseconds in UTC, ownerReferences when an owner is known."""
+    owner = ({"apiVersion": "apps/v1", "kind": "Deployment", "name": "op", "uid": "u1"},)
+    api = FakeLeases()
+    lease = LeaderLease(api, CONFIG, "a", clock=FakeClock(), owner=owner)  # type: ignore[arg-type]
+    assert lease.try_once() is LeaseDecision.ACQUIRED
+    assert api.lease is not None
+    assert api.lease["metadata"]["ownerReferences"] == list(owner)
+    spec = api.lease["spec"]
+    assert spec["holderIdentity"] == "a" and spec["leaseDurationSeconds"] == 15 and spec["leaseTransitions"] == 0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", spec["renewTime"])
+    acquired = spec["acquireTime"]
+    assert lease.try_once() is LeaseDecision.RENEWED
+    assert api.lease["spec"]["acquireTime"] == acquired  # renewing keeps the time it was acquired

@@ -44,33 +44,29 @@ def _namespace(args: argparse.Namespace) -> str:
     """-n, else the kubeconfig context's namespace (kubectl's rule), else default."""
     if args.namespace:
         return str(args.namespace)
-    import os
-
-    from kubernetes import config
+    from ironlb.common.kubeapi import ConfigError, context_namespace
 
     try:
-        contexts, current = config.list_kube_config_contexts(args.kubeconfig or os.environ.get("KUBECONFIG"))
-        chosen = next((c for c in contexts if c["name"] == args.context), current) if args.context else current
-        return (chosen.get("context") or {}).get("namespace") or "default"
-    except Exception:  # in-cluster or no kubeconfig: kubectl's default too
+        return context_namespace(args.kubeconfig, args.context) or "default"
+    except ConfigError:  # in-cluster or no kubeconfig: kubectl's default too
         return "default"
 
 
 def run(args: argparse.Namespace) -> int:
     """Read the facts, print the verdict; the exit code names the first broken link."""
-    from kubernetes.client.rest import ApiException
-    from urllib3.exceptions import HTTPError
-
     from ironlb.cli.doctor import render
     from ironlb.cli.doctor.chain import diagnose
     from ironlb.cli.doctor.gather import gather
-    from ironlb.common.kube import api_client
+    from ironlb.common.kubeapi import ApiError, ConfigError, connect
 
     try:
-        api = api_client(kubeconfig=args.kubeconfig, context=args.context)
-        facts = gather(api, _namespace(args), args.service, args.lb_class, args.metrics_port)
-    except (ApiException, HTTPError, OSError) as exc:
-        reason = f"{exc.status} {exc.reason}" if isinstance(exc, ApiException) else type(exc).__name__
+        with connect(args.kubeconfig, args.context) as kube:
+            facts = gather(kube, _namespace(args), args.service, args.lb_class, args.metrics_port)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except (ApiError, OSError) as exc:
+        reason = f"{exc.status} {exc.reason}" if isinstance(exc, ApiError) else type(exc).__name__
         print(f"error: cannot read the cluster through the API server: {reason}", file=sys.stderr)
         return EXIT_ERROR
     report = diagnose(facts)

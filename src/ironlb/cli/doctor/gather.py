@@ -9,21 +9,29 @@ it in METRICS_TOKEN_HEADER, which the proxy passes on and the speakers review as
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 from prometheus_client.parser import text_string_to_metric_families
-from urllib3.exceptions import HTTPError
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, METRICS_TOKEN_HEADER, VERSION
+from ironlb.api.constants import METRICS_TOKEN_HEADER
 from ironlb.cli.doctor.context import nodes_to_scrape
 from ironlb.cli.doctor.model import TokenOutcome
 from ironlb.common.httpauth import Access
+from ironlb.common.kubeapi import (
+    ENDPOINTSLICES,
+    EVENTS,
+    IP_ADDRESS_POOLS,
+    L2_ADVERTISEMENTS,
+    NODES,
+    PODS,
+    SERVICE_ACCOUNTS,
+    SERVICES,
+    ApiError,
+    Client,
+)
 
 TIMEOUT = 5.0  # seconds per API call
 SCRAPE_TIMEOUT = 3.0
@@ -32,48 +40,39 @@ DOCTOR_SELECTOR = "app.kubernetes.io/name=ironlb,app.kubernetes.io/component=doc
 TOKEN_SECONDS = 600  # the shortest lifetime the API server grants: the token outlives one run by little
 
 
-def _raw(call: Any, *args: Any, **kwargs: Any) -> Any:
-    """An API response as plain JSON (camelCase, as kubectl shows it)."""
-    resp = call(*args, _preload_content=False, _request_timeout=TIMEOUT, **kwargs)
-    return json.loads(resp.data)
-
-
-def read_service(core: client.CoreV1Api, namespace: str, name: str) -> dict[str, Any] | None:
+def read_service(kube: Client, namespace: str, name: str) -> dict[str, Any] | None:
     """The Service, or None when it does not exist."""
     try:
-        return _raw(core.read_namespaced_service, name, namespace)
-    except ApiException as exc:
+        return kube.get(SERVICES, name, namespace, timeout=TIMEOUT)
+    except ApiError as exc:
         if exc.status == 404:
             return None
         raise
 
 
-def gather(api: client.ApiClient, namespace: str, name: str, lb_class: str | None,
+def gather(kube: Client, namespace: str, name: str, lb_class: str | None,
            metrics_port: int = 7473) -> dict[str, Any]:
     """Every fact the verdict needs (see ironlb.cli.doctor.context), read from the API."""
-    core, disc, custom = client.CoreV1Api(api), client.DiscoveryV1Api(api), client.CustomObjectsApi(api)
     facts: dict[str, Any] = {"namespace": namespace, "name": name, "lbClass": lb_class,
-                             "service": read_service(core, namespace, name)}
+                             "service": read_service(kube, namespace, name)}
     if facts["service"] is None:
         return facts
     uid = facts["service"]["metadata"].get("uid")
-    facts["pools"] = custom.list_cluster_custom_object(GROUP, VERSION, IPADDRESSPOOLS,
-                                                       _request_timeout=TIMEOUT)["items"]
-    facts["advertisements"] = custom.list_cluster_custom_object(GROUP, VERSION, L2ADVERTISEMENTS,
-                                                                _request_timeout=TIMEOUT)["items"]
-    facts["nodes"] = _raw(core.list_node)["items"]
-    facts["slices"] = _raw(disc.list_namespaced_endpoint_slice, namespace,
-                           label_selector=f"kubernetes.io/service-name={name}")["items"]
-    events = _raw(core.list_namespaced_event, namespace,
-                  field_selector=f"involvedObject.kind=Service,involvedObject.name={name}")["items"]
+    facts["pools"] = kube.list(IP_ADDRESS_POOLS, timeout=TIMEOUT)["items"]
+    facts["advertisements"] = kube.list(L2_ADVERTISEMENTS, timeout=TIMEOUT)["items"]
+    facts["nodes"] = kube.list(NODES, timeout=TIMEOUT)["items"]
+    facts["slices"] = kube.list(ENDPOINTSLICES, namespace, timeout=TIMEOUT,
+                                labelSelector=f"kubernetes.io/service-name={name}")["items"]
+    events = kube.list(EVENTS, namespace, timeout=TIMEOUT,
+                       fieldSelector=f"involvedObject.kind=Service,involvedObject.name={name}")["items"]
     # An earlier Service of the same name is another object: its Events are not this one's.
     facts["events"] = [e for e in events if (e.get("involvedObject") or {}).get("uid") in (None, uid)]
     nodes = nodes_to_scrape(facts)
-    pods = _speaker_pods(core) if nodes else {}
-    token = request_token(core, sorted({ns for ns, _ in pods.values()})) if nodes else MetricsToken(
+    pods = _speaker_pods(kube) if nodes else {}
+    token = request_token(kube, sorted({ns for ns, _ in pods.values()})) if nodes else MetricsToken(
         TokenOutcome.NOT_NEEDED)
     facts["metricsToken"] = token.as_fact()
-    facts["speakers"] = scrape_speakers(core, nodes, metrics_port, pods, token.headers())
+    facts["speakers"] = scrape_speakers(kube, nodes, metrics_port, pods, token.headers())
     return facts
 
 
@@ -96,30 +95,30 @@ class MetricsToken:
 
 
 def _api_error(exc: Exception) -> str:
-    return f"{exc.status} {exc.reason}".strip() if isinstance(exc, ApiException) else type(exc).__name__
+    return f"{exc.status} {exc.reason}".strip() if isinstance(exc, ApiError) else type(exc).__name__
 
 
-def request_token(core: client.CoreV1Api, namespaces: Sequence[str] = ()) -> MetricsToken:
+def request_token(kube: Client, namespaces: Sequence[str] = ()) -> MetricsToken:
     """A TokenRequest token of IronLB's doctor ServiceAccount (found by its labels, like the speakers; one in
     NAMESPACES, where the speakers run, first), or why none could be had."""
     try:
-        found = _raw(core.list_service_account_for_all_namespaces, label_selector=DOCTOR_SELECTOR)["items"]
-    except (ApiException, HTTPError, OSError) as exc:
-        forbidden = isinstance(exc, ApiException) and exc.status == 403
+        found = kube.list(SERVICE_ACCOUNTS, timeout=TIMEOUT, labelSelector=DOCTOR_SELECTOR)["items"]
+    except (ApiError, OSError) as exc:
+        forbidden = isinstance(exc, ApiError) and exc.status == 403
         return MetricsToken(TokenOutcome.CANNOT_LIST if forbidden else TokenOutcome.FAILED, error=_api_error(exc))
     accounts = sorted(((a["metadata"]["namespace"], a["metadata"]["name"]) for a in found),
                       key=lambda a: (a[0] not in namespaces, a))
     if not accounts:
         return MetricsToken(TokenOutcome.NO_SERVICE_ACCOUNT)
     namespace, name = accounts[0]
-    body = client.AuthenticationV1TokenRequest(  # no audiences: the API server's own, which TokenReview accepts
-        api_version="authentication.k8s.io/v1", kind="TokenRequest",
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=TOKEN_SECONDS))
+    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            # no audiences: the API server's own, which TokenReview accepts
+            "spec": {"audiences": [], "expirationSeconds": TOKEN_SECONDS}}
     where = f"{namespace}/{name}"
     try:
-        answer = _raw(core.create_namespaced_service_account_token, name, namespace, body)
-    except (ApiException, HTTPError, OSError) as exc:
-        status = exc.status if isinstance(exc, ApiException) else None
+        answer = kube.request("POST", SERVICE_ACCOUNTS.path(namespace, name, "token"), body=body, timeout=TIMEOUT)
+    except (ApiError, OSError) as exc:
+        status = exc.status if isinstance(exc, ApiError) else None
         outcome = {403: TokenOutcome.FORBIDDEN, 404: TokenOutcome.NO_SERVICE_ACCOUNT}.get(status or 0,
                                                                                           TokenOutcome.FAILED)
         return MetricsToken(outcome, where, _api_error(exc))
@@ -127,26 +126,29 @@ def request_token(core: client.CoreV1Api, namespaces: Sequence[str] = ()) -> Met
     return MetricsToken(TokenOutcome.ISSUED if token else TokenOutcome.FAILED, where, token=token)
 
 
-def _speaker_pods(core: client.CoreV1Api) -> dict[str, tuple[str, str]]:
+def _speaker_pods(kube: Client) -> dict[str, tuple[str, str]]:
     """Node -> (namespace, pod) of a running speaker Pod (none when speakers run outside Pods)."""
     try:
-        pods = _raw(core.list_pod_for_all_namespaces, label_selector=SPEAKER_SELECTOR)["items"]
-    except ApiException:
+        pods = kube.list(PODS, timeout=TIMEOUT, labelSelector=SPEAKER_SELECTOR)["items"]
+    except ApiError:
         return {}
     return {p["spec"]["nodeName"]: (p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods
             if (p.get("spec") or {}).get("nodeName") and (p.get("status") or {}).get("phase") == "Running"}
 
 
-def _scrape(core: client.CoreV1Api, node: str, pod: tuple[str, str] | None, port: int,
+def metrics_path(node: str, pod: tuple[str, str] | None, port: int) -> str:
+    """The API server's proxy path to a speaker's /metrics: through its Pod when it runs as one, else its node."""
+    if pod:
+        return PODS.path(pod[0], f"{pod[1]}:{port}", "proxy") + "/metrics"
+    return NODES.path(None, f"{node}:{port}", "proxy") + "/metrics"
+
+
+def _scrape(kube: Client, node: str, pod: tuple[str, str] | None, port: int,
             headers: Mapping[str, str]) -> dict[str, Any]:
-    extra = {"_preload_content": False, "_request_timeout": SCRAPE_TIMEOUT, "_headers": dict(headers)}
     try:
-        if pod:
-            resp = core.connect_get_namespaced_pod_proxy_with_path(f"{pod[1]}:{port}", pod[0], "metrics", **extra)
-        else:
-            resp = core.connect_get_node_proxy_with_path(f"{node}:{port}", "metrics", **extra)
-        return parse_metrics(resp.data.decode())
-    except ApiException as exc:
+        answer = kube.exchange("GET", metrics_path(node, pod, port), timeout=SCRAPE_TIMEOUT, headers=headers)
+        return parse_metrics(answer.read().decode())
+    except ApiError as exc:
         out = {"error": f"{'pod' if pod else 'node'} proxy: {exc.status} {exc.reason}".strip()}
         if (refused := refusal(exc)) is not None:  # the speaker answered: up, but it would not show its metrics
             out["refused"] = refused.value
@@ -155,23 +157,23 @@ def _scrape(core: client.CoreV1Api, node: str, pod: tuple[str, str] | None, port
         return {"error": f"{'pod' if pod else 'node'} proxy: {type(exc).__name__}"}
 
 
-def refusal(exc: ApiException) -> Access | None:
+def refusal(exc: ApiError) -> Access | None:
     """The speaker's own refusal (its status and one-word body), else None (the API server's, or a proxy error)."""
     try:
-        access = Access(str(exc.body or "").strip())
+        access = Access(exc.message.strip())
     except ValueError:
         return None
     return access if access is not Access.ALLOWED and access.status == exc.status else None
 
 
-def scrape_speakers(core: client.CoreV1Api, nodes: list[str], port: int, pods: Mapping[str, tuple[str, str]],
+def scrape_speakers(kube: Client, nodes: list[str], port: int, pods: Mapping[str, tuple[str, str]],
                     headers: Mapping[str, str]) -> dict[str, Mapping[str, Any]]:
     """Node -> its speaker's parsed metrics (PODS: where speakers run as Pods; HEADERS: doctor's token), or the
     error reading them."""
     if not nodes:
         return {}
     with ThreadPoolExecutor(min(8, len(nodes))) as pool:
-        results = pool.map(lambda n: _scrape(core, n, pods.get(n), port, headers), nodes)
+        results = pool.map(lambda n: _scrape(kube, n, pods.get(n), port, headers), nodes)
         return dict(zip(nodes, results, strict=True))
 
 

@@ -1,21 +1,27 @@
-"""IronLB's own Kubernetes REST client: what the speaker needs, without the kubernetes package's memory.
+"""IronLB's own Kubernetes REST client, for every process (operator, speaker, CLI), without the kubernetes
+package's memory.
 
-`connect()` reads the in-cluster service account or a kubeconfig, as `ironlb.common.kube.api_client`
-does for the kubernetes package, and returns a `Client` whose calls take and give plain dicts.
+`connect()` reads the in-cluster service account or a kubeconfig and returns a `Client` whose calls take
+and give plain dicts.
 """
 
 from __future__ import annotations
 
-from ironlb.common.kubeapi.client import JSON_PATCH, MERGE, STRATEGIC, ApiError, Client
-from ironlb.common.kubeapi.config import ClusterConfig, ConfigError, load
+from ironlb.common.kubeapi.client import APPLY, JSON_PATCH, MERGE, STRATEGIC, ApiError, Client
+from ironlb.common.kubeapi.config import ClusterConfig, ConfigError, context_namespace, load
 from ironlb.common.kubeapi.resources import (
     CONFIGMAPS,
+    DEPLOYMENTS,
     ENDPOINTSLICES,
     EVENTS,
     IP_ADDRESS_POOLS,
     L2_ADVERTISEMENTS,
+    LEASES,
+    NAMESPACES,
     NODES,
+    PODS,
     SECRETS,
+    SERVICE_ACCOUNTS,
     SERVICES,
     Resource,
 )
@@ -28,6 +34,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None, pool_size
     return Client(load(kubeconfig, context), pool_size=pool_size)
 
 
-__all__ = ["CONFIGMAPS", "ENDPOINTSLICES", "EVENTS", "IP_ADDRESS_POOLS", "JSON_PATCH", "L2_ADVERTISEMENTS", "MERGE",
-           "NODES", "SECRETS", "SERVICES", "STRATEGIC", "ApiError", "Client", "ClusterConfig", "ConfigError",
-           "ProtocolError", "Resource", "Timeout", "WatchStream", "connect", "load"]
+__all__ = ["APPLY", "CONFIGMAPS", "DEPLOYMENTS", "ENDPOINTSLICES", "EVENTS", "IP_ADDRESS_POOLS", "JSON_PATCH",
+           "L2_ADVERTISEMENTS", "LEASES", "MERGE", "NAMESPACES", "NODES", "PODS", "SECRETS", "SERVICES",
+           "SERVICE_ACCOUNTS", "STRATEGIC", "ApiError", "Client", "ClusterConfig", "ConfigError", "ProtocolError",
+           "Resource", "Timeout", "WatchStream", "connect", "context_namespace", "load"]

@@ -21,6 +21,7 @@ DEFAULT_TIMEOUT: Timeout = (5.0, 30.0)  # (connect, read) seconds, for calls tha
 STRATEGIC = "application/strategic-merge-patch+json"  # lists merge by key (conditions by type); core kinds only
 MERGE = "application/merge-patch+json"  # RFC 7386: lists are replaced; works for custom resources too
 JSON_PATCH = "application/json-patch+json"  # RFC 6902: a list of operations
+APPLY = "application/apply-patch+yaml"  # server-side apply (JSON is YAML); needs the fieldManager parameter
 USER_AGENT = "ironlb"
 
 
@@ -135,24 +136,26 @@ class Client:
             raise ProtocolError(f"the answer to {method} {path} is not JSON") from exc
 
     def exchange(self, method: str, url: str, *, body: Any = None, content_type: str = "application/json",
-                 timeout: float | Timeout | None = None) -> Exchange:
-        """Send a request and read the response's head; ApiError if it is not a 2xx (the body is then read)."""
+                 timeout: float | Timeout | None = None, headers: Mapping[str, str] | None = None) -> Exchange:
+        """Send a request (with HEADERS besides the client's own) and read the response's head; ApiError if it is
+        not a 2xx (the body is then read)."""
         payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         limits = self.timeout if timeout is None else resolve_timeout(timeout)
         token = self.config.token.get() if self.config.token else None
-        response = self._send(method, url, payload, content_type, limits, token)
+        extra = dict(headers or {})
+        response = self._send(method, url, payload, content_type, limits, token, extra)
         if response.status == 401 and self.config.token is not None:
             self.config.token.invalidate()  # rotated under us: the file may hold a newer token
             if (fresh := self.config.token.get()) != token:
                 response.read()  # a refused request did nothing: sending it again with the new token is safe
-                response = self._send(method, url, payload, content_type, limits, fresh)
+                response = self._send(method, url, payload, content_type, limits, fresh, extra)
         if 200 <= response.status < 300:
             return response
         raise ApiError.from_response(response.status, response.reason, response.read())
 
     def _send(self, method: str, url: str, payload: bytes | None, content_type: str, limits: Timeout,
-              token: str | None) -> Exchange:
-        headers = self._headers(token, content_type if payload is not None else None)
+              token: str | None, extra: dict[str, str]) -> Exchange:
+        headers = {**extra, **self._headers(token, content_type if payload is not None else None)}
         return send(self.pool, method, self.config.base_path + url, headers, payload, limits)
 
     @staticmethod

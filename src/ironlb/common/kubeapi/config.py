@@ -1,9 +1,9 @@
 """Where the API server is and how to prove who we are: the in-cluster service account, or a kubeconfig.
 
-Only what a kubeconfig can say without running anything is supported: server, CA (file or data),
-tls-server-name, insecure-skip-tls-verify, client certificate and key (file or data), token and
-tokenFile. An exec plugin, auth-provider, basic auth or proxy-url is refused with a clear error rather
-than ignored (ignoring it would fail later as a puzzling 401 or an unreachable server).
+Supported: server, CA (file or data), tls-server-name, insecure-skip-tls-verify, client certificate and
+key (file or data), token, tokenFile, and an exec credential plugin that hands out tokens (kubeapi.execauth).
+An auth-provider, basic auth or proxy-url is refused with a clear error rather than ignored (ignoring it
+would fail later as a puzzling 401 or an unreachable server).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import datetime as dt
 import os
 import ssl
 import tempfile
@@ -22,11 +23,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ironlb.common.kubeapi.execauth import ExecError, ExecPlugin
+
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # Bound service-account tokens expire (about an hour) and the kubelet rewrites the file well before:
 # re-read it as client-go does, once a minute (and at once after a 401).
 TOKEN_REFRESH_S = 60.0
-UNSUPPORTED_AUTH = ("exec", "auth-provider", "username", "password")
+EXPIRY_MARGIN_S = 10.0  # a plugin's token this close to its expiry is fetched again rather than sent
+UNSUPPORTED_AUTH = ("auth-provider", "username", "password")
 
 
 class ConfigError(Exception):
@@ -34,22 +38,29 @@ class ConfigError(Exception):
 
 
 class TokenSource:
-    """A bearer token: fixed, or read from a file the kubelet rotates (re-read every REFRESH_S or when told)."""
+    """A bearer token: fixed, read from a file the kubelet rotates (re-read every REFRESH_S or when told), or
+    handed out by an exec credential plugin (run again when it expires or is refused)."""
 
     def __init__(self, token: str | None = None, path: str | None = None, refresh_s: float = TOKEN_REFRESH_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        if (token is None) == (path is None):
-            raise ValueError("a token or a token file, not both")
-        self.path, self.refresh_s, self.clock = path, refresh_s, clock
+                 clock: Callable[[], float] = time.monotonic, plugin: ExecPlugin | None = None) -> None:
+        if sum(x is not None for x in (token, path, plugin)) != 1:
+            raise ValueError("one of a token, a token file or a plugin")
+        self.path, self.plugin, self.refresh_s, self.clock = path, plugin, refresh_s, clock
         self._token, self._read_at = token, clock()
+        self._expires: dt.datetime | None = None
         self._lock = threading.Lock()
         if path is not None:
             self._token = self._read()
 
     def get(self) -> str:
-        """The token to send now (re-read from its file when due)."""
+        """The token to send now (re-read from its file, or asked of the plugin, when due)."""
         with self._lock:
-            if self.path is not None and self.clock() - self._read_at >= self.refresh_s:
+            if self.plugin is not None and self._plugin_due():
+                try:
+                    self._token, self._expires = self.plugin.run()
+                except ExecError as exc:
+                    raise ConfigError(str(exc)) from exc
+            elif self.path is not None and self.clock() - self._read_at >= self.refresh_s:
                 # Mid-rotation or briefly unreadable: the last token may still be good; read again next time.
                 with contextlib.suppress(ConfigError):
                     self._token = self._read()
@@ -57,9 +68,17 @@ class TokenSource:
             return self._token
 
     def invalidate(self) -> None:
-        """The server refused the token (401): read the file again before the next request."""
+        """The server refused the token (401): read the file again, or ask the plugin, before the next request."""
         with self._lock:
             self._read_at = self.clock() - self.refresh_s
+            if self.plugin is not None:
+                self._token = None
+
+    def _plugin_due(self) -> bool:
+        if self._token is None:
+            return True
+        margin = dt.timedelta(seconds=EXPIRY_MARGIN_S)
+        return self._expires is not None and dt.datetime.now(dt.UTC) >= self._expires - margin
 
     def _read(self) -> str:
         assert self.path is not None
@@ -271,6 +290,11 @@ def _credentials(user: _Entry, name: str) -> dict[str, Any]:
         creds["token"] = TokenSource(token=str(user.body["token"]))
     elif user.body.get("tokenFile"):
         creds["token"] = TokenSource(path=_file(user, "tokenFile"))
+    elif user.body.get("exec"):
+        try:
+            creds["token"] = TokenSource(plugin=ExecPlugin.from_kubeconfig(user.body["exec"], user.base))
+        except ExecError as exc:
+            raise ConfigError(f"{what}: {exc}") from exc
     return creds
 
 
@@ -279,6 +303,15 @@ def _read_bytes(path: str, what: str) -> bytes:
         return Path(path).read_bytes()
     except OSError as exc:
         raise ConfigError(f"{what}: cannot read {path}: {exc.strerror}") from exc
+
+
+def context_namespace(path: str | None = None, context: str | None = None,
+                      env: Mapping[str, str] = os.environ) -> str | None:
+    """The namespace CONTEXT (else current-context) names in the kubeconfig, as kubectl defaults to it; None if
+    it names none."""
+    named, current = _merged(_kubeconfig_paths(path, env))
+    entry = named["contexts"].get(context or current or "")
+    return str(entry.body.get("namespace") or "") or None if entry else None
 
 
 def load(kubeconfig: str | None = None, context: str | None = None, env: Mapping[str, str] = os.environ,

@@ -37,10 +37,15 @@ class Resource:
 
 
 NODES = Resource("", "v1", "nodes", namespaced=False)
+NAMESPACES = Resource("", "v1", "namespaces", namespaced=False)
 SERVICES = Resource("", "v1", "services")
 SECRETS = Resource("", "v1", "secrets")
+PODS = Resource("", "v1", "pods")
+SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts")
 CONFIGMAPS = Resource("", "v1", "configmaps")
 EVENTS = Resource("", "v1", "events")
 ENDPOINTSLICES = Resource("discovery.k8s.io", "v1", "endpointslices")
+LEASES = Resource("coordination.k8s.io", "v1", "leases")
+DEPLOYMENTS = Resource("apps", "v1", "deployments")
 IP_ADDRESS_POOLS = Resource(GROUP, VERSION, IPADDRESSPOOLS, namespaced=False)
 L2_ADVERTISEMENTS = Resource(GROUP, VERSION, L2ADVERTISEMENTS, namespaced=False)
