@@ -11,6 +11,7 @@ import contextlib
 import functools
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ import kopf
 from ironlb.common.events import EventRecorder
 from ironlb.common.http import HealthServer
 from ironlb.common.informer import Informer, ResourceListWatch
-from ironlb.common.kubeapi import IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NAMESPACES, SERVICES, Client
+from ironlb.common.kubeapi import IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NAMESPACES, SERVICES, ApiError, Client, Resource
 from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics
 from ironlb.operator.lease import LeaderLease
 from ironlb.operator.reconciler import Reconciler
@@ -28,6 +29,11 @@ from ironlb.operator.services import slim_service
 
 log = logging.getLogger("ironlb.operator")
 LIST_TIMEOUT = (5.0, 60.0)  # (connect, read) seconds: a whole list of namespaces may take a while to send
+# How long the start-up lists wait out an API server that is not ready for them yet (a CRD installed in
+# the same helm release has no storage for a moment: 429 "storage is (re)initializing"); then the
+# operator exits and its pod restarts, as it should for an API server that stays away.
+STARTUP_WAIT_S = 60.0
+STARTUP_PAUSE_S = 1.0
 
 
 @contextlib.asynccontextmanager
@@ -110,13 +116,32 @@ def service_informer(kube: Client, reconciler: Reconciler) -> Informer:
                     transform=functools.partial(slim_service, lb_class=reconciler.state.lb_class))
 
 
+async def listed(kube: Client, resource: Resource, wait_s: float = STARTUP_WAIT_S,
+                 pause_s: float = STARTUP_PAUSE_S) -> list[dict[str, Any]]:
+    """RESOURCE's items, waiting up to WAIT_S while the API server answers that it is not ready yet."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return (await asyncio.to_thread(kube.list, resource, timeout=LIST_TIMEOUT))["items"]
+        except (ApiError, OSError) as exc:
+            if not _not_ready_yet(exc) or time.monotonic() + pause_s > deadline:
+                raise
+            log.warning("listing %s: %s; trying again", resource.plural, exc)
+        await asyncio.sleep(pause_s)
+
+
+def _not_ready_yet(exc: Exception) -> bool:
+    """Whether EXC says the API server may answer soon: throttled, unavailable, or not reachable yet."""
+    return not isinstance(exc, ApiError) or exc.status == 429 or exc.status >= 500
+
+
 @contextlib.asynccontextmanager
 async def restored(kube: Client, reconciler: Reconciler) -> AsyncIterator[Informer]:
     """List pools, advertisements, namespaces and every Service, and re-register every assignment before any new
     allocation (an IP never changes because the operator restarted); yield the Service informer."""
-    pools = (await asyncio.to_thread(kube.list, IP_ADDRESS_POOLS, timeout=LIST_TIMEOUT))["items"]
-    advertisements = (await asyncio.to_thread(kube.list, L2_ADVERTISEMENTS, timeout=LIST_TIMEOUT))["items"]
-    namespaces = (await asyncio.to_thread(kube.list, NAMESPACES, timeout=LIST_TIMEOUT))["items"]
+    pools = await listed(kube, IP_ADDRESS_POOLS)
+    advertisements = await listed(kube, L2_ADVERTISEMENTS)
+    namespaces = await listed(kube, NAMESPACES)
     services = service_informer(kube, reconciler)
     metrics.WATCH_GONE.set_function(lambda: services.counts["gone"])
     services.start()
