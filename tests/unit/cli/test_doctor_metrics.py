@@ -20,7 +20,7 @@ def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
     """Just what the collector reads from a speaker (its fast plane's reports: announcements and counters)."""
     stats = FastStats(counters=Counters(sent=1, received=2),
                       responders={name: Stats(requests=9, replies=7, gratuitous=3) for name in owned})
-    fast = SimpleNamespace(announcements=lambda: owned, alive=frozenset(NODES), stats=stats)
+    fast = SimpleNamespace(announcements=lambda: owned, alive=frozenset(NODES), stats=stats, refused=dict)
     return SimpleNamespace(
         fast=fast, duplicates={},
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),

@@ -26,7 +26,7 @@ from ironlb.speaker.fast.announcer import Interface
 from ironlb.speaker.fast.claims import Claims, claims_of
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
-from ironlb.speaker.fast.messages import Config, FastStats
+from ironlb.speaker.fast.messages import Config, FastStats, Refusal
 from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.wire import Channel, Handlers, pair
 from ironlb.speaker.state.ranking import Table
@@ -251,6 +251,10 @@ class FastProcess:
     def announcements(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs its responder answers for now (a copy)."""
         return {name: frozenset(ips) for name, ips in list(self._announced.items())}
+
+    def refused(self) -> dict[Refusal, int]:
+        """Frames the control plane refused from the fast plane, by reason."""
+        return dict(self._channel.refused) if self._channel is not None else {}
 
     def announced_pairs(self) -> int:
         """How many (IP, interface) pairs are answered for now, without copying them."""

@@ -32,6 +32,7 @@ class SpeakerCollector:
         yield from _ownership(fast)
         yield from _heartbeats(sp, fast, stats)
         yield from _forwarding(sp)
+        yield _channel(fast, stats)
 
 
 def _responders(sp: Any, stats: FastStats | None) -> Iterator[Any]:
@@ -128,6 +129,18 @@ def _fenced(sp: Any, stats: FastStats | None) -> GaugeMetricFamily:
     decision = fencer.decision.value if fencer is not None else "not-joined"
     fenced.add_metric([decision], 1 if stats is not None and stats.fenced else 0)
     return fenced
+
+
+def _channel(fast: Any, stats: FastStats | None) -> CounterMetricFamily:
+    """Frames either process refused from the other on the channel between them, by reason."""
+    refused = CounterMetricFamily("ironlb_speaker_channel_refused", "Frames a process of the speaker refused "
+                                  "from the other on the channel between them (not a message it handles)",
+                                  labels=["process", "reason"])
+    for process, counts in (("control", fast.refused() if fast else {}),
+                            ("fast", stats.channel_refused if stats else {})):
+        for reason, n in sorted(counts.items(), key=lambda item: item[0].value):
+            refused.add_metric([process, reason.value], n)
+    return refused
 
 
 def _forwarding(sp: Any) -> Iterator[Any]:

@@ -279,7 +279,7 @@ class Child:
         return FastStats(counters=self.plane.liveness.counters, fenced=self.plane.liveness.fenced,
                          responders={n: r.counters() for n, r in self.plane.announcer.responders.items()},
                          kernel_drops=self.drops.totals(), rss_mb=rss_mb(),
-                         gc_max_ms=self.gc.longest_ms)
+                         gc_max_ms=self.gc.longest_ms, channel_refused=dict(self.channel.refused))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = self.loop.create_task(coro)

@@ -8,6 +8,7 @@ by these types, and a message of a type its table lacks is refused at the bounda
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 
 from ironlb.speaker.fast.announcer import Diff, Interface
 from ironlb.speaker.fast.claims import Claim, Claims
@@ -31,6 +32,15 @@ class Config:
     kernel_arp: bool = True  # answer ARP requests in the kernel (a tcx program) where it can be loaded
 
 
+class Refusal(Enum):
+    """Why a frame was refused."""
+
+    GARBLED = "garbled"              # not a pickle, or cut short
+    FOREIGN_CLASS = "foreign-class"  # names a class that is neither a message nor a value one carries
+    UNHANDLED = "unhandled"          # a value, but not a message of a type this end handles
+    OVERSIZED = "oversized"          # longer than the receive buffer (the kernel cut it)
+
+
 @dataclass(frozen=True)
 class FastStats:
     """The fast plane's counters, sent to the control plane every second (metrics read the last one)."""
@@ -41,6 +51,7 @@ class FastStats:
     kernel_drops: dict[str, int] = field(default_factory=dict)  # interface -> frames the kernel dropped
     rss_mb: float = 0.0  # the fast plane's process
     gc_max_ms: float = 0.0  # its longest collection so far (one holds the loop for all of its length)
+    channel_refused: dict[Refusal, int] = field(default_factory=dict)  # frames it refused from the control plane
 
 
 # -- to the fast plane ----------------------------------------------------------------------------------------
@@ -192,4 +203,4 @@ TO_FAST: tuple[type[ToFast], ...] = (Start, LearnNodes, PutClaims, SetInterfaces
 FROM_FAST: tuple[type[FromFast], ...] = (Started, Failed, Alive, Owned, Members, Duplicates, StatsReport, Logged,
                                          Joined, Closed)
 # The classes of the values messages carry (besides the builtins): the only others a frame may name.
-CARRIED: tuple[type, ...] = (Config, FastStats, KeySet, Claim, Interface, Diff, Counters, Stats)
+CARRIED: tuple[type, ...] = (Config, FastStats, KeySet, Claim, Interface, Diff, Counters, Stats, Refusal)

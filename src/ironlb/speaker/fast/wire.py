@@ -22,10 +22,9 @@ import socket
 import time
 from collections import deque
 from collections.abc import Callable, Container, Mapping
-from enum import Enum
 from typing import Any
 
-from ironlb.speaker.fast.messages import CARRIED, FROM_FAST, TO_FAST, Message
+from ironlb.speaker.fast.messages import CARRIED, FROM_FAST, TO_FAST, Message, Refusal
 
 log = logging.getLogger(__name__)
 BUFFER_BYTES = 4 << 20  # a relist's table messages fit without waiting for the reader
@@ -35,15 +34,6 @@ READ_BUDGET_S = 0.002  # and for no longer than this (the rest on the next wake-
 MAX_MESSAGE = 1 << 20  # larger messages are split by their senders (table chunks)
 Handler = Callable[[Any], None]  # takes one message, of the type it is keyed by
 Handlers = Mapping[type, Handler]
-
-
-class Refusal(Enum):
-    """Why a frame was refused."""
-
-    GARBLED = "garbled"              # not a pickle, or cut short
-    FOREIGN_CLASS = "foreign-class"  # names a class that is neither a message nor a value one carries
-    UNHANDLED = "unhandled"          # a value, but not a message of a type this end handles
-    OVERSIZED = "oversized"          # longer than the receive buffer (the kernel cut it)
 
 
 class Refused(Exception):

@@ -12,7 +12,7 @@ from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.metrics import registry_for
 from ironlb.speaker.fast.l2.responder import Stats
-from ironlb.speaker.fast.messages import FastStats
+from ironlb.speaker.fast.messages import FastStats, Refusal
 from ironlb.speaker.state.desired import Decision, Desired
 from tests.unit.speaker.fast.test_plane import free_port
 
@@ -38,15 +38,18 @@ async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
         await speaker.fast.close()
 
 
-def test_refused_filters_and_throttled_events_are_exported() -> None:
-    stats = FastStats(responders={"eth0": Stats(filter_failures=2)})
-    fast = SimpleNamespace(stats=stats, alive=frozenset({"node-1"}), announcements=lambda: {})
+def test_refused_filters_frames_and_throttled_events_are_exported() -> None:
+    stats = FastStats(responders={"eth0": Stats(filter_failures=2)}, channel_refused={Refusal.GARBLED: 3})
+    fast = SimpleNamespace(stats=stats, alive=frozenset({"node-1"}), announcements=lambda: {},
+                           refused=lambda: {Refusal.UNHANDLED: 1})
     events = SimpleNamespace(stats=lambda: {"emitted": 1, "throttled": 7})
     speaker = SimpleNamespace(fast=fast, duplicates={}, status=SimpleNamespace(events=events), forwarding=None,
                               health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
     text = generate_latest(registry_for(lambda: speaker)).decode()
     assert 'ironlb_speaker_filter_failures_total{interface="eth0"} 2.0' in text
     assert 'ironlb_speaker_events_total{outcome="throttled"} 7.0' in text
+    assert 'ironlb_speaker_channel_refused_total{process="fast",reason="garbled"} 3.0' in text
+    assert 'ironlb_speaker_channel_refused_total{process="control",reason="unhandled"} 1.0' in text
 
 
 def test_unannounced_ips_by_reason_every_series_present() -> None:

@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ironlb.speaker.fast.messages import FROM_FAST, TO_FAST, Alive, Fence
-from ironlb.speaker.fast.wire import Channel, Refusal, Refused, decode, encode, pair
+from ironlb.speaker.fast.messages import FROM_FAST, TO_FAST, Alive, Fence, Refusal
+from ironlb.speaker.fast.wire import Channel, Refused, decode, encode, pair
 
 
 class RunsCode:
