@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ironlb import __doc__ as about
+from ironlb.api import conditions
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
 from ironlb.api.reasons import ConditionType
 from ironlb.api.service import Handling, handling
@@ -22,11 +23,11 @@ def _table(rows: list[list[str]]) -> str:
 
 
 def _announced(svc: dict[str, Any]) -> str:
-    for cond in (svc.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == ConditionType.SERVICE_ANNOUNCED.value:
-            message = cond.get("message", "")
-            return message if cond.get("status") == "True" else f"NOT ANNOUNCED: {message}"
-    return "-"
+    cond = conditions.find(svc.get("status"), ConditionType.SERVICE_ANNOUNCED)
+    if cond is None:
+        return "-"
+    message = cond.get("message", "")
+    return message if cond.get("status") == conditions.status_word(True) else f"NOT ANNOUNCED: {message}"
 
 
 def status(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ironlb.cli import main
 from ironlb.cli.main import render_status
 
 
@@ -38,3 +39,14 @@ def test_user_text_is_printed_escaped() -> None:
     out = render_status([pool], [svc], None)
     assert "\x1b" not in out and "\r" not in out and "\x07" not in out
     assert "p\\x1b[2J\\x0dfake" in out and "bad \\x1b]0;t\\x07" in out
+
+
+def test_the_announcing_column_reads_the_speakers_condition() -> None:
+    def svc(*conditions: dict[str, str]) -> dict[str, object]:
+        return {"status": {"conditions": list(conditions)}}
+    said = {"type": "ironlb.io/Announced", "status": "True", "message": "node-1 on eth0"}
+    assert main._announced(svc(said)) == "node-1 on eth0"
+    assert main._announced(svc({**said, "status": "False", "message": "no ready endpoint"})) == \
+        "NOT ANNOUNCED: no ready endpoint"
+    assert main._announced(svc({**said, "type": "Announced"})) == "-"  # a pool's condition type, not a Service's
+    assert main._announced({}) == "-"
