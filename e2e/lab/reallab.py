@@ -20,12 +20,6 @@ HELM_VALUES = ("image.repository=lab.ironlb.io/ironlb", "image.tag=lab", "image.
                "logFormat=text")
 
 
-def kubectl(bin_dir: Path, *args: str, input: str | None = None, check: bool = True,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    """The lab's kubectl from BIN_DIR as admin; raise with its stderr if `check` and it fails."""
-    return tools.kubectl(*args, input=input, check=check, timeout=timeout, bins=bin_dir)
-
-
 def start_control_plane(bin_dir: Path, all_nodes: list[NodeAddr], ipv6: bool) -> None:
     """etcd, kube-apiserver (reaching kubelets by name), kube-controller-manager and kube-scheduler."""
     control_plane.start_etcd(bin_dir)
@@ -55,7 +49,7 @@ def wait_nodes_ready(bin_dir: Path, names: list[str], timeout: float = 120) -> N
     deadline = time.monotonic() + timeout
     pending = set(names)
     while pending and time.monotonic() < deadline:
-        nodes = json.loads(kubectl(bin_dir, "get", "nodes", "-o", "json").stdout)["items"]
+        nodes = json.loads(tools.kubectl("get", "nodes", "-o", "json", bins=bin_dir).stdout)["items"]
         for n in nodes:
             ready = [c for c in n["status"].get("conditions", []) if c["type"] == "Ready"]
             by_kubelet = ready and ready[0].get("reason") == "KubeletReady" and ready[0]["status"] == "True"
@@ -82,8 +76,8 @@ def helm_install(bin_dir: Path, *extra_sets: str, timeout: float = 180) -> float
 
 def ironlb_pods(bin_dir: Path) -> list[dict[str, Any]]:
     """The IronLB pods as the API reports them."""
-    out = kubectl(bin_dir, "get", "pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/instance={RELEASE}",
-                  "-o", "json").stdout
+    out = tools.kubectl("get", "pods", "-n", NAMESPACE, "-l", f"app.kubernetes.io/instance={RELEASE}",
+                        "-o", "json", bins=bin_dir).stdout
     return json.loads(out)["items"]
 
 
@@ -174,11 +168,10 @@ def deploy(bin_dir: Path, app: str, replicas: int, node_names: list[str], port: 
            timeout: float = 120) -> list[str]:
     """Create a real Deployment and wait until its pods are Ready; return their names."""
     docs = [_podserver_configmap(namespace), deployment_manifest(app, replicas, node_names, port, namespace)]
-    kubectl(bin_dir, "apply", "-f", "-", input="\n".join(json.dumps(d) for d in docs))
+    tools.kubectl("apply", "-f", "-", input="\n".join(json.dumps(d) for d in docs), bins=bin_dir)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        pods = json.loads(kubectl(bin_dir, "get", "pods", "-n", namespace, "-l", f"app={app}", "-o",
-                                  "json").stdout)["items"]
+        pods = app_pods(bin_dir, app, namespace)
         ready = [p["metadata"]["name"] for p in pods if pod_ready(p) and not p["metadata"].get("deletionTimestamp")]
         if len(ready) >= replicas:
             return sorted(ready)
@@ -186,11 +179,16 @@ def deploy(bin_dir: Path, app: str, replicas: int, node_names: list[str], port: 
     raise RuntimeError(f"deployment {app}: {replicas} pods not Ready after {timeout} s")
 
 
+def app_pods(bin_dir: Path, app: str, namespace: str) -> list[dict[str, Any]]:
+    """The pods labelled app=APP in NAMESPACE, as the API reports them."""
+    out = tools.kubectl("get", "pods", "-n", namespace, "-l", f"app={app}", "-o", "json", bins=bin_dir).stdout
+    return json.loads(out)["items"]
+
+
 def delete(bin_dir: Path, app: str, namespace: str = "default") -> list[str]:
     """Delete the Deployment (its pods go with it); return the pods it had."""
-    pods = json.loads(kubectl(bin_dir, "get", "pods", "-n", namespace, "-l", f"app={app}", "-o",
-                              "json").stdout)["items"]
-    kubectl(bin_dir, "delete", "deployment", app, "-n", namespace, "--ignore-not-found")
+    pods = app_pods(bin_dir, app, namespace)
+    tools.kubectl("delete", "deployment", app, "-n", namespace, "--ignore-not-found", bins=bin_dir)
     return sorted(p["metadata"]["name"] for p in pods)
 
 
