@@ -47,7 +47,18 @@ def announced(kube: Kube, name: str) -> dict | None:
 def announcer(kube: Kube, name: str, status: str = "True", ip: str | None = None) -> str:
     """Wait for the condition; return the node named in it (for IP, when given: a dual-stack
     Service's two IPs may be announced by two nodes, and the message names both)."""
-    cond = wait_for(lambda: (c := announced(kube, name)) and c["status"] == status and c, what=f"{name} announced")
+    seen: list[dict | None] = [None]  # the last condition read, for the failure message
+
+    def settled() -> dict | None:
+        seen[0] = announced(kube, name)
+        return seen[0] if seen[0] and seen[0]["status"] == status else None
+
+    try:
+        # Pods becoming ready and the EndpointSlice controller's batching come first: on a loaded
+        # machine that takes longer than a wait for the speaker alone.
+        cond = wait_for(settled, timeout=45, what=f"{name} announced")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last condition: {seen[0]}") from None
     match = re.search((re.escape(ip) + " from " if ip else "") + r"node (node-\d+)", cond["message"])
     assert match, cond
     return match.group(1)
