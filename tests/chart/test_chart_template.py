@@ -102,9 +102,9 @@ def test_heartbeat_secret_is_made_by_the_operator_not_the_chart(helm: Path) -> N
     assert env(find(objs, "DaemonSet", "-speaker"))["IRONLB_HEARTBEAT_SECRET_KEY"] == "hmac"
 
 
-def test_without_the_kernel_responder_the_speaker_keeps_net_raw_alone(helm: Path) -> None:
+def test_without_the_kernel_responder_the_speaker_has_no_bpf(helm: Path) -> None:
     speaker = find(render(helm, "speaker.kernelArp=false"), "DaemonSet", "-speaker")
-    assert container(speaker)["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW"]}
+    assert container(speaker)["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_RAW", "NET_ADMIN"]}
     assert env(speaker)["IRONLB_KERNEL_ARP"] == "false"
 
 
@@ -122,6 +122,16 @@ def test_nodeport_forwarding_adds_net_admin_only_then(helm: Path) -> None:
     objs = render(helm, "speaker.nodePortForwarding=true")
     caps = container(find(objs, "DaemonSet", "-speaker"))["securityContext"]["capabilities"]
     assert caps["add"] == ["NET_RAW", "NET_ADMIN", "BPF"]  # NET_ADMIN once
+
+
+def test_steering_around_dead_nodes_is_on_by_default_and_adds_net_admin_only_then(helm: Path) -> None:
+    speaker = find(render(helm, "speaker.kernelArp=false"), "DaemonSet", "-speaker")
+    assert env(speaker)["IRONLB_STEERING"] == "true"
+    assert container(speaker)["securityContext"]["capabilities"]["add"] == ["NET_RAW", "NET_ADMIN"]
+    speaker = find(render(helm, "speaker.kernelArp=false", "speaker.steerAroundDeadNodes=false"), "DaemonSet",
+                   "-speaker")
+    assert env(speaker)["IRONLB_STEERING"] == "false"
+    assert container(speaker)["securityContext"]["capabilities"]["add"] == ["NET_RAW"]
 
 
 def test_custom_class_and_ha(helm: Path) -> None:

@@ -15,7 +15,7 @@ from typing import TypeVar
 from ironlb.core.allocation_reason import AllocationReason
 
 __all__ = ["GOOD_WHEN_TRUE", "SPEAKER_CONDITIONS", "AllocationReason", "AnnounceReason", "ConditionType",
-           "ConfigReason", "EventReason", "ForwardingReason", "Reason", "parse"]
+           "ConfigReason", "EventReason", "ForwardingReason", "Reason", "SteeringReason", "parse"]
 
 
 class EventReason(Enum):
@@ -97,9 +97,21 @@ class ForwardingReason(Enum):
     INVALID_SOURCE_RANGES = "InvalidSourceRanges"
 
 
+class SteeringReason(Enum):
+    """Whether the announcing speaker steers a Service's new connections around dead nodes, and why not
+    (the `reason` label of ironlb_speaker_steering_services)."""
+
+    STEERED = "SteeredAroundDeadNodes"  # some ready endpoints are on confirmed-dead nodes: the rest take it
+    NOT_NEEDED = "NoEndpointOnDeadNode"
+    LOCAL_POLICY = "LocalTrafficPolicy"  # kube-proxy sends the VIP's traffic to this node's endpoints only
+    NO_LIVE_ENDPOINT = "NoLiveEndpoint"  # every ready endpoint is on a dead node: left to Kubernetes
+    NODEPORT_FORWARDED = "NodePortForwarded"  # the pool's NodePort forwarding picks the nodes
+    DISABLED = "SteeringDisabled"  # the speaker runs without it (no NET_ADMIN)
+
+
 # Anything IronLB writes as a reason: an Event's `reason` field, a condition's `reason`, an Event's
 # ironlb.io/reason annotation. Condition reasons are Event reasons too when a condition turns bad.
-Reason = EventReason | ConfigReason | AllocationReason | AnnounceReason | ForwardingReason
+Reason = EventReason | ConfigReason | AllocationReason | AnnounceReason | ForwardingReason | SteeringReason
 
 E = TypeVar("E", bound=Enum)
 

@@ -22,6 +22,7 @@ from ironlb.speaker.control.join import KUBE_PROXY_METRICS_URL
 from ironlb.speaker.control.keys import KeyWatcher, read_key
 from ironlb.speaker.control.metrics import registry_for
 from ironlb.speaker.control.reannounce import reannounce_every
+from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
 log = logging.getLogger("ironlb.speaker")
@@ -47,6 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma list of interfaces never to answer on, names or globs (e.g. mgmt0,docker*)")
     p.add_argument("--nodeport-forwarding", default=env("IRONLB_NODEPORT_FORWARDING", "true"),
                    choices=["true", "false"], help="program nftables for pools with forwarding: NodePort")
+    p.add_argument("--steer-around-dead-nodes", default=env("IRONLB_STEERING", "true"), choices=["true", "false"],
+                   help="while a dead node's endpoints are still ready in Kubernetes, send the new connections of "
+                        "the VIPs this node announces to live endpoints only (nftables; needs NET_ADMIN)")
     p.add_argument("--nft", default=env("IRONLB_NFT", "nft"), help="nft binary, for forwarding: NodePort pools")
     p.add_argument("--kube-proxy-healthz-port", type=int, default=int(env("IRONLB_KUBE_PROXY_HEALTHZ_PORT", "10256")),
                    help="kube-proxy's healthz port on every node (health check of NodePort forwarding)")
@@ -88,7 +92,9 @@ async def run(args: argparse.Namespace) -> int:
     exclude = [i.strip() for i in args.exclude_interfaces.split(",") if i.strip()]
     fwd = ForwardingSettings(enabled=args.nodeport_forwarding == "true", nft=args.nft,
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
-    speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd,
+    steering = SteeringSettings(enabled=args.steer_around_dead_nodes == "true", nft=args.nft,
+                                probe_port=args.kube_proxy_healthz_port)
+    speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd, steering=steering,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss))

@@ -10,6 +10,8 @@ from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.gather import parse_metrics
 from ironlb.cli.doctor.model import Mark
 from ironlb.speaker.control.metrics import registry_for
+from ironlb.speaker.control.steer import SteeringSettings
+from ironlb.speaker.control.steer.steerer import Steerer
 from ironlb.speaker.fast.l2.responder import Stats
 from ironlb.speaker.fast.liveness.transport import Counters
 from ironlb.speaker.fast.messages import FastStats
@@ -24,7 +26,8 @@ def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
     return SimpleNamespace(
         fast=fast, duplicates={},
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),
-        forwarding=None, health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
+        forwarding=None, health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None),
+        steerer=Steerer(SteeringSettings(), lambda: None))
 
 
 def scraped(owned: dict[str, frozenset[str]]) -> dict:

@@ -33,6 +33,9 @@ from ironlb.speaker.control.interfaces import InterfaceTracker
 from ironlb.speaker.control.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.control.presence import Presence
 from ironlb.speaker.control.status import StatusReporter
+from ironlb.speaker.control.steer import SteeringSettings
+from ironlb.speaker.control.steer.plan import ServicePorts
+from ironlb.speaker.control.steer.steerer import Steerer
 from ironlb.speaker.fast.announcer import Interface
 from ironlb.speaker.fast.l2.responder import MacSet
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
@@ -40,6 +43,7 @@ from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import Desired
+from ironlb.speaker.state.endpoints import service_ports
 from ironlb.speaker.state.incremental import IncrementalDesired
 
 log = logging.getLogger(__name__)
@@ -65,7 +69,7 @@ class Speaker:
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
-                 on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER) -> None:
+                 on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         self.on_api_loss = on_api_loss  # silent and no API: keep answering or fence (speaker.fencing)
         self.kernel_arp = kernel_arp  # answer ARP requests in the kernel where the fast plane can load it
@@ -75,6 +79,7 @@ class Speaker:
         self.health = HealthChecker(self.mark_dirty, interval=self.fwd.health_interval)
         self.nftables = NftablesProgrammer(self.fwd.nft)
         self.forwarding: forwarding.ForwardingPlan | None = None
+        self.steerer = Steerer(steering or SteeringSettings(), self.mark_dirty)
         self.view = IncrementalDesired(node, lb_class)
         self._heap = heap.HeapTrimmer()
         self.state: ClusterState = self.view.state
@@ -164,8 +169,12 @@ class Speaker:
         else:
             self.forwarding = forwarding.ForwardingPlan((), (), {
                 k: forwarding.ServicePlan(k, {}, disabled=True) for k in self.forwarding.services})
+        self.steerer.update(snapshot, announced, self._service_ports, self.view.targets)
         self.status.report(self.desired.decisions, self.state.services, alive, _defaults(self.interfaces),
                            self.forwarding.services)
+
+    def _service_ports(self, key: str) -> ServicePorts:
+        return service_ports(self.state.services.get(key) or {})
 
     def _informer(self, name: str, resource: Resource) -> Informer:
         # Each kind is kept as the speaker reads it (slim.py): memory grows with what is read, not what is sent.
@@ -183,6 +192,7 @@ class Speaker:
                 await stack.enter_async_context(_serving(server))
             await stack.enter_async_context(self._fast_plane())
             await stack.enter_async_context(self._nftables())
+            await stack.enter_async_context(self._steering())
             await stack.enter_async_context(self._informers())
             await _unless_exited(self._join(), self.fast)
             await stack.enter_async_context(self._fencing())
@@ -228,6 +238,17 @@ class Speaker:
         finally:
             programmer.cancel()
             await asyncio.gather(programmer, self.health.close(), return_exceptions=True)
+
+    @contextlib.asynccontextmanager
+    async def _steering(self) -> AsyncIterator[None]:
+        # Its first pass also clears a table a killed speaker left behind.
+        run = self.steerer.run() if self.steerer.settings.enabled else asyncio.sleep(0)
+        programmer = asyncio.get_running_loop().create_task(run)
+        try:
+            yield
+        finally:
+            programmer.cancel()
+            await asyncio.gather(programmer, self.steerer.close(), return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def _informers(self) -> AsyncIterator[None]:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from ironlb.api.reasons import AnnounceReason
+from ironlb.api.reasons import AnnounceReason, SteeringReason
 
 if TYPE_CHECKING:
     from ironlb.speaker.fast.messages import FastStats
@@ -32,6 +32,7 @@ class SpeakerCollector:
         yield from _ownership(fast)
         yield from _heartbeats(sp, fast, stats)
         yield from _forwarding(sp)
+        yield from _steering(sp)
         yield _channel(fast, stats)
 
 
@@ -152,6 +153,22 @@ def _forwarding(sp: Any) -> Iterator[Any]:
     in_sync = GaugeMetricFamily("ironlb_speaker_nftables_in_sync", "1 when the forwarding table is applied")
     in_sync.add_metric([], 0 if sp.nftables.last_error else 1)
     yield from (forwarded, failing, in_sync)
+
+
+def _steering(sp: Any) -> Iterator[Any]:
+    """Steering around dead nodes: announced Services by reason, confirmed-dead nodes, the table in sync."""
+    services = GaugeMetricFamily("ironlb_speaker_steering_services",
+                                 "Services this node announces, by whether their new connections skip dead nodes",
+                                 labels=["reason"])
+    counts = Counter(sp.steerer.plan.reasons.values())
+    for reason in SteeringReason:  # every series, 0 included: an alert on SteeredAroundDeadNodes needs it
+        services.add_metric([reason.value], counts.get(reason, 0))
+    dead = GaugeMetricFamily("ironlb_speaker_confirmed_dead_nodes",
+                             "Nodes with no heartbeats whose host does not answer either")
+    dead.add_metric([], len(sp.steerer.confirmer.confirmed))
+    in_sync = GaugeMetricFamily("ironlb_speaker_steering_nftables_in_sync", "1 when the steering table is applied")
+    in_sync.add_metric([], 0 if sp.steerer.nftables.last_error else 1)
+    yield from (services, dead, in_sync)
 
 
 # Why a Service IP goes unannounced: one series each, 0 included (an alert on NotInPool needs the series).

@@ -16,6 +16,7 @@ from typing import Any
 from ironlb.core.pools import Pool
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
 from ironlb.speaker.state.desired import covering
+from ironlb.speaker.state.endpoints import SliceTargets, slice_targets
 from ironlb.speaker.state.ranking import Ranked, Table, by_pool, candidates, entries, in_ip_order, rerank
 from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
 
@@ -59,6 +60,7 @@ class IncrementalDesired:
         self.pool_forwarding: dict[str, str] = {}
         self._slices: dict[str, str | None] = {}  # slice key -> its Service
         self._ready: dict[str, dict[str, frozenset[str]]] = {}  # Service -> slice key -> ready nodes
+        self._targets: dict[str, SliceTargets] = {}  # slice key -> its ready endpoints' addresses (steering)
         self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services with an IP in it (None: in no pool)
         self._pools: dict[str, Pool] = {}  # pool -> its valid Pool as last ranked (ClusterState keeps the current)
         self._dirty: set[str] = set()
@@ -71,6 +73,7 @@ class IncrementalDesired:
         if kind == "slices":  # only what the election reads of a slice is kept (10,000 raw slices weigh)
             if deleted or self._slice(key) != _slice_nodes(obj):
                 self._on_slices(key, None if deleted else obj)
+            self._keep_targets(key, None if deleted else obj)  # a pod replaced on the same node: a new address
             return
         store = getattr(self.state, kind)
         if not deleted and store.get(key) == obj:
@@ -104,6 +107,17 @@ class IncrementalDesired:
             if svc is not None:
                 self._ready.setdefault(svc, {})[key] = nodes
                 self._dirty.add(svc)
+
+    def _keep_targets(self, key: str, obj: Mapping[str, Any] | None) -> None:
+        targets = slice_targets(obj) if obj is not None else None
+        if targets is None:
+            self._targets.pop(key, None)
+        else:
+            self._targets[key] = targets
+
+    def targets(self, service: str) -> list[SliceTargets]:
+        """The ready endpoints of SERVICE's slices, as steering reads them."""
+        return [t for k in self._ready.get(service, {}) if (t := self._targets.get(k)) is not None]
 
     def _on_nodes(self, name: str, obj: Mapping[str, Any] | None) -> None:
         old = self.nodes.pop(name, None)

@@ -25,7 +25,8 @@ IDENTITY = ("name", "namespace", "resourceVersion")
 SERVICE_METADATA = (*IDENTITY, "uid", "generation")
 SERVICE_SPEC = ("type", "loadBalancerClass", "externalTrafficPolicy", "sessionAffinity", "healthCheckNodePort",
                 "loadBalancerSourceRanges")
-SERVICE_PORT = ("protocol", "port", "nodePort")
+SERVICE_PORT = ("name", "protocol", "port", "nodePort")  # name: which EndpointSlice port serves it (steering)
+SLICE_PORT = ("name", "protocol", "port")
 # status.loadBalancer: the IPs. status.conditions whole: status.py reads its own conditions' every field
 # (lastTransitionTime is carried over), and they are few.
 SERVICE_STATUS = ("loadBalancer", "conditions")
@@ -108,7 +109,8 @@ def service(obj: Any) -> dict[str, Any]:
 
 
 def endpoint_slice(obj: Any) -> dict[str, Any]:
-    """An EndpointSlice as the speaker reads it: its Service, and which node each endpoint is on and if ready."""
+    """An EndpointSlice as the speaker reads it: its Service, which node each endpoint is on and if ready, and
+    (for steering around dead nodes) its address type, ports and each endpoint's first address."""
     obj = _mapping(obj)
     meta = _mapping(obj.get("metadata"))
     metadata = _pick(meta, IDENTITY)
@@ -116,8 +118,24 @@ def endpoint_slice(obj: Any) -> dict[str, Any]:
     if labels:
         metadata["labels"] = labels
     # An endpoint on no node is never counted: it is not kept at all.
-    return {"metadata": metadata, "endpoints": [_endpoint(ep) for ep in _items(obj.get("endpoints"))
-                                                if ep.get("nodeName")]}
+    kept = [ep for ep in _items(obj.get("endpoints")) if ep.get("nodeName")]
+    out = {"metadata": metadata, "endpoints": [_endpoint(ep) for ep in kept]}
+    if isinstance(obj.get("addressType"), str):
+        out["addressType"] = _shared(obj["addressType"])
+    if "ports" in obj:
+        out["ports"] = [_pick(p, SLICE_PORT) for p in _items(obj["ports"])]
+    # Parallel to the endpoints; kept apart from them so that an endpoint stays one shared copy per node
+    # and readiness (the address makes each unique).
+    # An object slimmed before has them already (its endpoints do not).
+    held = obj.get("addresses") if isinstance(obj.get("addresses"), list) else []
+    out["addresses"] = [_first_address(ep, held[i] if i < len(held) else None) for i, ep in enumerate(kept)]
+    return out
+
+
+def _first_address(ep: Mapping[str, Any], held: object) -> str | None:
+    addresses = ep.get("addresses")
+    first = addresses[0] if isinstance(addresses, list | tuple) and addresses else held
+    return first if isinstance(first, str) else None
 
 
 def _endpoint(ep: Mapping[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,8 @@ from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.metrics import registry_for
+from ironlb.speaker.control.steer import SteeringSettings
+from ironlb.speaker.control.steer.steerer import Steerer
 from ironlb.speaker.fast.l2.responder import Stats
 from ironlb.speaker.fast.messages import FastStats, Refusal
 from ironlb.speaker.state.desired import Decision, Desired
@@ -44,7 +46,8 @@ def test_refused_filters_frames_and_throttled_events_are_exported() -> None:
                            refused=lambda: {Refusal.UNHANDLED: 1})
     events = SimpleNamespace(stats=lambda: {"emitted": 1, "throttled": 7})
     speaker = SimpleNamespace(fast=fast, duplicates={}, status=SimpleNamespace(events=events), forwarding=None,
-                              health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None))
+                              health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None),
+                              steerer=Steerer(SteeringSettings(), lambda: None))
     text = generate_latest(registry_for(lambda: speaker)).decode()
     assert 'ironlb_speaker_filter_failures_total{interface="eth0"} 2.0' in text
     assert 'ironlb_speaker_events_total{outcome="throttled"} 7.0' in text

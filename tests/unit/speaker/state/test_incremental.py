@@ -8,6 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import AnnounceReason, compute
 from ironlb.speaker.state.incremental import IncrementalDesired
@@ -222,3 +223,19 @@ def test_slices_are_held_as_their_service_and_ready_nodes_only() -> None:
     assert "ns/s2" not in inc._ready and inc._slices == {"ns/s1-1": "ns/s1", "ns/s1-2": "ns/other"}
     assert inc.infos["ns/s1"].ready_nodes == frozenset(NODES)
     assert inc.table.services["ns/s2"][0].reason is AnnounceReason.NO_READY_ENDPOINTS
+
+
+def test_steering_targets_follow_each_slice_a_pod_replaced_on_the_same_node_included() -> None:
+    inc = IncrementalDesired("n1")
+    _setup(inc)
+    addressed = {**endpoint_slice("s1-1", "s1", ("n1", "n2")), "addressType": "IPv4",
+                 "ports": [{"name": "", "protocol": "TCP", "port": 8080}], "addresses": ["198.19.1.5", "198.19.2.5"]}
+    inc.apply("slices", "MODIFIED", slim.endpoint_slice(addressed))
+    assert [list(t.endpoints()) for t in inc.targets("ns/s1")] == [[("n1", "198.19.1.5"), ("n2", "198.19.2.5")]]
+    inc.publish()
+    replaced = {**addressed, "addresses": ["198.19.1.5", "198.19.2.9"]}  # same nodes: nothing to re-rank
+    inc.apply("slices", "MODIFIED", slim.endpoint_slice(replaced))
+    assert inc._dirty == set()
+    assert [list(t.endpoints()) for t in inc.targets("ns/s1")] == [[("n1", "198.19.1.5"), ("n2", "198.19.2.9")]]
+    inc.apply("slices", "DELETED", replaced)
+    assert inc.targets("ns/s1") == []

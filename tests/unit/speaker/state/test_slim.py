@@ -127,8 +127,8 @@ def test_a_service_keeps_identity_ironlb_annotations_what_it_serves_and_its_stat
                                      "metallb.universe.tf/loadBalancerIPs": "203.0.113.10"}},
         "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "sessionAffinity": "ClientIP",
                  "healthCheckNodePort": 32000,
-                 "ports": [{"protocol": "TCP", "port": 80, "nodePort": 31080},
-                           {"protocol": "UDP", "port": 53, "nodePort": 31053}]},
+                 "ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 31080},
+                           {"name": "dns", "protocol": "UDP", "port": 53, "nodePort": 31053}]},
         "status": full["status"],
     }
 
@@ -140,6 +140,10 @@ def test_a_slice_keeps_its_service_and_each_endpoints_node_and_readiness() -> No
         "endpoints": [{"nodeName": "n1", "conditions": {"ready": True}},
                       {"nodeName": "n2", "conditions": {"ready": True}},
                       {"nodeName": "n3", "conditions": {"ready": False}}],
+        # what steering around dead nodes reads: the ports and each endpoint's first address
+        "addressType": "IPv4",
+        "ports": [{"name": "http", "protocol": "TCP", "port": 8080}, {"name": "dns", "protocol": "UDP", "port": 53}],
+        "addresses": ["198.19.0.7", "198.19.1.7", "198.19.2.7"],
     }
 
 

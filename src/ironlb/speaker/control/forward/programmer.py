@@ -11,18 +11,23 @@ from collections.abc import Callable
 from ironlb.speaker.control.forward.nft import TABLE
 
 log = logging.getLogger(__name__)
-REMOVE = f"table inet {TABLE}\ndelete table inet {TABLE}\n"
+
+
+def removal(table: str) -> str:
+    """A script that removes TABLE whether or not it exists (create, then delete)."""
+    return f"table inet {table}\ndelete table inet {table}\n"
 
 
 class NftablesProgrammer:
-    """Keeps the kernel's `inet ironlb` table equal to the latest script it was given."""
+    """Keeps one of the kernel's tables (`inet ironlb` unless told) equal to the latest script it was given."""
 
     def __init__(self, nft: str = "nft", resync: float = 30.0,
-                 on_result: Callable[[bool, str], None] | None = None) -> None:
+                 on_result: Callable[[bool, str], None] | None = None, table: str = TABLE) -> None:
         self.nft, self.resync, self.on_result = nft, resync, on_result
         self.applied: str | None = None
         self.last_error = ""
-        self._wanted = REMOVE
+        self.remove = removal(table)
+        self._wanted = self.remove
         self._kick = asyncio.Event()
 
     def update(self, script: str) -> None:
@@ -60,4 +65,4 @@ class NftablesProgrammer:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._kick.wait(), timeout=retry)
         finally:
-            await asyncio.shield(self.apply(REMOVE))
+            await asyncio.shield(self.apply(self.remove))

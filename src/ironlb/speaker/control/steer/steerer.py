@@ -1,0 +1,59 @@
+"""The control plane's steering: from the announced VIPs, the mesh and the confirmed deaths to the kernel's table."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from ironlb.api.reasons import SteeringReason
+from ironlb.speaker.control.forward.plan import forwarded
+from ironlb.speaker.control.forward.programmer import NftablesProgrammer
+from ironlb.speaker.control.steer import SteeringSettings
+from ironlb.speaker.control.steer.confirm import DeathConfirmer
+from ironlb.speaker.control.steer.nft import TABLE, render
+from ironlb.speaker.control.steer.plan import ServicePorts, SteeringPlan, plan
+from ironlb.speaker.state.endpoints import SliceTargets
+from ironlb.speaker.state.snapshot import Snapshot
+
+
+class Steerer:
+    """Keeps table `inet ironlb_steer` equal to the steering of this node's announced VIPs."""
+
+    def __init__(self, settings: SteeringSettings, on_change: Callable[[], None]) -> None:
+        self.settings = settings
+        self.confirmer = DeathConfirmer(on_change, settings.probe_port, settings.probe_timeout)
+        self.nftables = NftablesProgrammer(settings.nft, table=TABLE)
+        # Only a node seen alive can die: a node whose speaker never joined (not scheduled there, not
+        # started yet) is not dead, and its endpoints are Kubernetes' business alone.
+        self.seen_alive: set[str] = set()
+        self.plan = SteeringPlan()
+        self.standing = False  # the table has steered since the speaker started: it stays, emptied (see nft.render)
+
+    def dead(self, snapshot: Snapshot) -> frozenset[str]:
+        """Nodes the mesh saw alive and now reports dead (a deleted Node is forgotten)."""
+        self.seen_alive = (self.seen_alive | snapshot.alive) & set(snapshot.nodes)
+        return frozenset(self.seen_alive - snapshot.alive)
+
+    def update(self, snapshot: Snapshot, announced: Iterable[str], ports_of: Callable[[str], ServicePorts],
+               targets_of: Callable[[str], list[SliceTargets]]) -> SteeringPlan:
+        """Steer the ANNOUNCED VIPs around the dead nodes confirmed so far; probe the ones still suspected."""
+        owned = set(announced)
+        pairs = [(svc, ip) for svc in (snapshot.services[k] for k in sorted(snapshot.services))
+                 for ip in svc.ips if ip in owned]
+        if not self.settings.enabled:
+            self.plan = SteeringPlan((), {svc.key: SteeringReason.DISABLED for svc, _ in pairs})
+            return self.plan
+        dead = self.dead(snapshot)
+        self.confirmer.watch({n: snapshot.nodes[n].addresses[0] for n in dead if snapshot.nodes[n].addresses})
+        self.plan = plan(pairs, ports_of, targets_of, self.confirmer.confirmed & dead,
+                         lambda svc: forwarded(svc, snapshot))
+        self.standing = self.standing or bool(self.plan.steers)
+        self.nftables.update(render(self.plan, self.standing))
+        return self.plan
+
+    async def run(self) -> None:
+        """Apply the table whenever it changes (the programmer removes it on the way out)."""
+        await self.nftables.run()
+
+    async def close(self) -> None:
+        """Stop probing."""
+        await self.confirmer.close()

@@ -1,0 +1,161 @@
+"""Steering around dead nodes: the decision per Service (scenarios), the live targets, and the nftables text."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+
+from ironlb.api.reasons import SteeringReason
+from ironlb.speaker.control.steer import SteeringSettings
+from ironlb.speaker.control.steer.nft import MARK, TABLE, chain_name, render
+from ironlb.speaker.control.steer.plan import Steer, SteeringPlan, plan
+from ironlb.speaker.control.steer.steerer import Steerer
+from ironlb.speaker.state.endpoints import SliceTargets, service_ports, slice_targets
+from ironlb.speaker.state.snapshot import NodeInfo, ServiceInfo, Snapshot
+
+VIP4, VIP6 = "203.0.113.7", "2001:db8:ffff::7"
+POD = {"n1": "198.19.1.5", "n2": "198.19.2.5", "n3": "198.19.3.5"}
+POD6 = {"n1": "2001:db8:1::5", "n2": "2001:db8:2::5", "n3": "2001:db8:3::5"}
+PORTS = (("http", "TCP", 80),)
+
+
+def targets(pods: dict[str, str] = POD, family: str = "IPv4", ports: tuple = (("http", "TCP", 8080),),
+            unready: tuple[str, ...] = ()) -> SliceTargets:
+    """One slim slice with an endpoint per pod."""
+    found = slice_targets({"addressType": family, "ports": [{"name": n, "protocol": p, "port": x} for n, p, x in ports],
+                           "endpoints": [{"nodeName": n, "conditions": {"ready": n not in unready}} for n in pods],
+                           "addresses": list(pods.values())})
+    assert found is not None
+    return found
+
+
+def svc(policy: str = "Cluster", ips: tuple[str, ...] = (VIP4,), affinity: bool = False,
+        sources: tuple[str | None, ...] = ()) -> ServiceInfo:
+    """A Service of pool p."""
+    return ServiceInfo("ns/web", ips, "p", policy, frozenset(POD), (("TCP", 80, 31000),), affinity,
+                       source_ranges=sources)
+
+
+def planned(service: ServiceInfo, dead: frozenset[str], slices: list[SliceTargets] | None = None,
+            ports: tuple = PORTS, forwarded: bool = False) -> SteeringPlan:
+    """The plan of the announcing node for SERVICE's first IP."""
+    return plan([(service, service.ips[0])], lambda _: ports, lambda _: [targets()] if slices is None else slices,
+                dead, lambda _: forwarded)
+
+
+S = SteeringReason
+
+
+@pytest.mark.parametrize("case, service, dead, slices, forwarded, reason", [
+    ("nobody dead", svc(), frozenset(), None, False, S.NOT_NEEDED),
+    ("a node without endpoints dead", svc(), frozenset({"n4"}), None, False, S.NOT_NEEDED),
+    ("an endpoint's node dead", svc(), frozenset({"n3"}), None, False, S.STEERED),
+    ("every endpoint's node dead", svc(), frozenset(POD), None, False, S.NO_LIVE_ENDPOINT),
+    ("only a not-ready endpoint on the dead node", svc(), frozenset({"n3"}), [targets(unready=("n3",))], False,
+     S.NOT_NEEDED),
+    ("Local: kube-proxy uses this node's own endpoints", svc("Local"), frozenset({"n3"}), None, False,
+     S.LOCAL_POLICY),
+    ("NodePort forwarding picks the nodes", svc(), frozenset({"n3"}), None, True, S.NODEPORT_FORWARDED),
+    ("no slice", svc(), frozenset({"n3"}), [], False, S.NOT_NEEDED),
+])
+def test_when_a_service_is_steered(case: str, service: ServiceInfo, dead: frozenset[str],
+                                   slices: list[SliceTargets] | None, forwarded: bool, reason: SteeringReason) -> None:
+    result = planned(service, dead, slices, forwarded=forwarded)
+    assert result.reasons == {"ns/web": reason}, case
+    assert bool(result.steers) == (reason is S.STEERED), case
+
+
+def test_a_steered_port_goes_to_the_live_endpoints_of_its_family_on_the_slice_port_of_its_name() -> None:
+    slices = [targets(ports=(("http", "TCP", 8080), ("dns", "UDP", 5353))), targets(POD6, "IPv6")]
+    ports = (("http", "TCP", 80), ("dns", "UDP", 53), ("metrics", "TCP", 9100), ("sctp", "SCTP", 9))
+    result = planned(svc(), frozenset({"n2"}), slices, ports)
+    assert result.steers == (
+        Steer("ns/web", VIP4, "TCP", 80, (("198.19.1.5", 8080), ("198.19.3.5", 8080))),
+        Steer("ns/web", VIP4, "UDP", 53, (("198.19.1.5", 5353), ("198.19.3.5", 5353))),
+    )  # no slice port named metrics, and SCTP is not steered: both are left to kube-proxy
+    assert result.skipped == {"ns/web": frozenset({"n2"})}
+    six = plan([(svc(ips=(VIP6,)), VIP6)], lambda _: PORTS, lambda _: slices, frozenset({"n2"}), lambda _: False)
+    assert six.steers[0].targets == (("2001:db8:1::5", 8080), ("2001:db8:3::5", 8080))
+
+
+def test_an_unnamed_port_matches_the_unnamed_slice_port() -> None:
+    result = planned(svc(), frozenset({"n1"}), [targets(ports=(("", "TCP", 8080),))], (("", "TCP", 80),))
+    assert [s.targets for s in result.steers] == [(("198.19.2.5", 8080), ("198.19.3.5", 8080))]
+
+
+def test_the_table_sends_steered_vips_to_live_endpoints_and_masquerades_them() -> None:
+    steer = Steer("ns/web", VIP4, "TCP", 80, (("198.19.1.5", 8080), ("198.19.3.5", 8080)))
+    text = render(SteeringPlan((steer,), {"ns/web": S.STEERED}))
+    assert text.startswith(f"table inet {TABLE}\ndelete table inet {TABLE}\n")
+    assert f"{VIP4} . tcp . 80 : goto {chain_name(steer)}" in text
+    assert "type nat hook prerouting priority dstnat - 5;" in text  # before kube-proxy's DNAT
+    assert "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 198.19.1.5 . 8080, 1 : 198.19.3.5 . 8080 }" \
+        in text
+    assert f"ct mark & {MARK:#010x} == {MARK:#010x} ct direction original masquerade" in text
+    sticky_steer = Steer("ns/web", VIP6, "UDP", 53, (("2001:db8:1::5", 53),), True, ("2001:db8::/64",))
+    sticky = render(SteeringPlan((sticky_steer,)))
+    assert "ip6 saddr != { 2001:db8::/64 } return" in sticky  # outside the source ranges: kube-proxy decides
+    assert re.search(r"dnat ip6 to jhash ip6 saddr mod 1 seed 0x[0-9a-f]+ map \{ 0 : 2001:db8:1::5 \. 53 \}", sticky)
+    closed = render(SteeringPlan((Steer("ns/web", VIP4, "TCP", 80, (("198.19.1.5", 80),), sources=()),)))
+    assert "    return\n" in closed
+
+
+def test_nothing_steered_removes_the_table() -> None:
+    assert render(SteeringPlan()) == f"table inet {TABLE}\ndelete table inet {TABLE}\n"
+
+
+def test_slice_targets_keep_ready_endpoints_with_an_address_of_the_slice_type() -> None:
+    found = slice_targets({"addressType": "IPv4", "ports": [{"name": "http", "port": 8080}, {"port": "x"}],
+                           "endpoints": [{"nodeName": "n1"}, {"nodeName": "n2", "conditions": {"ready": False}},
+                                         {"nodeName": "n3"}, {"nodeName": "n4"}],
+                           "addresses": ["198.19.1.5", "198.19.2.5", "2001:db8::1", None]})
+    assert found is not None and list(found.endpoints()) == [("n1", "198.19.1.5")]
+    assert found.port("http", "TCP") == 8080 and found.port("http", "UDP") is None
+    assert slice_targets({"addressType": "FQDN", "endpoints": [{"nodeName": "n1"}], "addresses": ["a.example"]}) is None
+    assert slice_targets({"addressType": "IPv4", "endpoints": [], "addresses": []}) is None
+    assert service_ports({"spec": {"ports": [{"port": 80}, {"name": "dns", "protocol": "UDP", "port": 53},
+                                             {"port": True}]}}) == (("", "TCP", 80), ("dns", "UDP", 53))
+
+
+def snapshot(alive: tuple[str, ...]) -> Snapshot:
+    """Three nodes, a Cluster Service announced here."""
+    nodes = {n: NodeInfo(n, addresses=(f"192.0.2.{i}",)) for i, n in enumerate(POD, 1)}
+    return Snapshot({"ns/web": svc()}, nodes, frozenset(alive), (), {"p": {}})
+
+
+def test_only_a_death_the_data_path_confirms_is_steered_around_and_a_return_ends_it() -> None:
+    answering = {"192.0.2.1": True, "192.0.2.2": True, "192.0.2.3": False}  # n3's host is gone
+
+    async def check(address: str, port: int, timeout: float) -> bool:
+        return answering[address]
+
+    async def scenario() -> list[tuple[SteeringReason, frozenset[tuple[str, int]]]]:
+        steerer = Steerer(SteeringSettings(), lambda: None)  # its table is wanted, never applied here
+        steerer.confirmer.check = check
+        seen = []
+        for alive in (("n2", "n3"),  # n1 never heard: not dead, and never probed
+                      ("n1", "n2", "n3"),
+                      ("n1", "n3"),  # n2 silent, but its host answers: a frozen speaker, not a dead node
+                      ("n1", "n2"),  # n3 silent and its host gone: confirmed
+                      ("n1", "n2", "n3")):  # n3 back in the mesh: at once, whatever the probe said
+            steerer.update(snapshot(alive), [VIP4], lambda _: PORTS, lambda _: [targets()])
+            await asyncio.sleep(0.05)  # the probes run
+            result = steerer.update(snapshot(alive), [VIP4], lambda _: PORTS, lambda _: [targets()])
+            seen.append((result.reasons["ns/web"], frozenset(t for st in result.steers for t in st.targets)))
+        await steerer.close()
+        return seen
+
+    seen = asyncio.run(scenario())
+    live = frozenset({("198.19.1.5", 8080), ("198.19.2.5", 8080)})
+    assert seen == [(S.NOT_NEEDED, frozenset()), (S.NOT_NEEDED, frozenset()), (S.NOT_NEEDED, frozenset()),
+                    (S.STEERED, live), (S.NOT_NEEDED, frozenset())]
+
+
+def test_without_net_admin_every_service_says_disabled_and_no_table_is_wanted() -> None:
+    steerer = Steerer(SteeringSettings(enabled=False), lambda: None)
+    steerer.update(snapshot(tuple(POD)), [VIP4], lambda _: PORTS, lambda _: [targets()])
+    result = steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: [targets()])
+    assert result == SteeringPlan((), {"ns/web": S.DISABLED})
+    assert steerer.nftables._wanted == steerer.nftables.remove
