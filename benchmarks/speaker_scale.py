@@ -59,10 +59,13 @@ def service_obj(i: int) -> dict[str, Any]:
 
 
 def slice_obj(i: int, nodes: list[str], rng: random.Random) -> dict[str, Any]:
-    """Service i's EndpointSlice: three endpoints on random nodes, one of them sometimes not ready."""
+    """Service i's EndpointSlice: three endpoints on random nodes, one of them sometimes not ready, each with a pod
+    address (what steering around dead nodes keeps of it)."""
     picked = rng.sample(nodes, 3)
     return {"metadata": {"name": f"s{i}-x", "namespace": "bench", "labels": {"kubernetes.io/service-name": f"s{i}"}},
-            "endpoints": [{"nodeName": n, "conditions": {"ready": k or rng.random() < 0.5}}
+            "addressType": "IPv4", "ports": [{"name": "http", "protocol": "TCP", "port": 8080}],
+            "endpoints": [{"nodeName": n, "conditions": {"ready": k or rng.random() < 0.5},
+                           "addresses": [f"198.19.{rng.randrange(256)}.{rng.randrange(1, 255)}"]}
                           for k, n in enumerate(picked)]}
 
 
