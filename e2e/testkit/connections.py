@@ -73,6 +73,7 @@ class KillFigures:
     failed_connections: int
     attempts: int  # new connections in the window
     failed_by_5s: tuple[int, ...]  # failed new connections in each 5-second slice of the window
+    failed_how: dict[Failure, int]  # failed new connections by how they failed (only the ways seen)
     long_lived_broken: dict[BreakCause, int]
     observed_s: float  # how long after the kill the probe kept starting new connections
 
@@ -81,6 +82,7 @@ def as_dict(kill_figures: KillFigures) -> dict[str, Any]:
     """KILL_FIGURES as a JSON-ready dict, times rounded to the millisecond."""
     plain = asdict(kill_figures)
     plain["long_lived_broken"] = {cause.value: n for cause, n in kill_figures.long_lived_broken.items()}
+    plain["failed_how"] = {failure.value: n for failure, n in kill_figures.failed_how.items()}
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in plain.items()}
 
 
@@ -156,12 +158,14 @@ def figures(rec: Recording, kill: float, killed_pods: set[str], announcer_killed
             window: float = WINDOW_S) -> KillFigures:
     """Every figure of one kill."""
     in_window = [a for a in rec.attempts if a.end > kill and a.start <= kill + window]
+    failed = failed_after(rec, kill, window)
     return KillFigures(
         vip_moved_s=vip_moved_s(rec, kill),
         all_connections_ok_s=all_connections_ok_s(rec, kill, window),
-        failed_connections=len(failed_after(rec, kill, window)),
+        failed_connections=len(failed),
         attempts=len(in_window),
         failed_by_5s=failed_by_slice(rec, kill, window),
+        failed_how=dict(Counter(a.failure for a in failed if a.failure)),
         long_lived_broken=broken_after(rec, kill, killed_pods, announcer_killed, window),
         observed_s=observed_s(rec, kill),
     )

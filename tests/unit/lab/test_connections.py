@@ -73,6 +73,7 @@ def test_a_clean_move_fails_only_while_the_vip_moves() -> None:
     assert len(failed_after(rec, KILL)) == 13
     assert all_connections_ok_s(rec, KILL) == pytest.approx(0.24 + 0.3)
     assert failed_by_slice(rec, KILL) == (13,) + (0,) * 11
+    assert figures(rec, KILL, set()).failed_how == {Failure.TIMEOUT: 13}
 
 
 def test_stale_endpoints_fail_one_connection_in_three_until_the_node_is_marked_not_ready() -> None:
@@ -126,7 +127,7 @@ def test_figures_count_each_cause_and_only_breaks_in_the_window() -> None:
     result = figures(parse(lines), KILL, {"web-a"})
     assert result.long_lived_broken == {BreakCause.KILLED_POD: 1, BreakCause.KILLED_ANNOUNCER: 1,
                                         BreakCause.OTHER: 1}
-    assert result.failed_connections == 0 and result.all_connections_ok_s == 0.0
+    assert result.failed_connections == 0 and result.all_connections_ok_s == 0.0 and result.failed_how == {}
     assert result.vip_moved_s == pytest.approx(0.302)
     assert result.attempts == 2986  # the window's new connections: started up to KILL + 60
     assert result.observed_s == pytest.approx(60.98)
@@ -143,3 +144,4 @@ def test_as_dict_is_json_with_causes_by_name_and_times_in_milliseconds() -> None
     assert json.loads(json.dumps(plain)) == {**plain, "failed_by_5s": list(plain["failed_by_5s"])}
     assert plain["vip_moved_s"] == 0.253 and plain["all_connections_ok_s"] == 0.31
     assert plain["long_lived_broken"] == {"killed_pod": 0, "killed_announcer": 0, "other": 0}
+    assert plain["failed_how"] == {"timeout": 1}
