@@ -6,8 +6,8 @@ the lab (real kube-proxy, real kernel networking); --services adds N background 
 --heartbeat runs every speaker with these heartbeat timings (seconds; revived ones too) and puts the
 defaults back afterwards. Figures: p50_s, p95_s, max_s, trials, background_services, heartbeat.
 
-`python -m benchmarks.failover [TRIALS] --kubelet [--policy Cluster|Local]`: 3 trials on real nodes, nothing
-drained before the kill, every connection the client makes counted (see benchmarks._failover_kubelet).
+`python -m benchmarks.failover [TRIALS] --kubelet [--policy Cluster|Local] [--window S]`: 3 trials on real nodes,
+nothing drained before the kill, every connection the client makes counted (see benchmarks._failover_kubelet).
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
 from e2e.testkit import nodedeath
+from e2e.testkit.connections import WINDOW_S
 from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
@@ -115,13 +116,15 @@ def main() -> int:
     p.add_argument("--kubelet", action="store_true", help="on real nodes, as a client sees every connection")
     p.add_argument("--policy", choices=nodedeath.POLICIES, help="with --kubelet: externalTrafficPolicy "
                    "(default Cluster)")
+    p.add_argument("--window", type=float, help=f"with --kubelet: seconds after the kill that count (default "
+                   f"{WINDOW_S:.0f})")
     args = p.parse_args()
     if args.kubelet:
         if args.services or args.heartbeat:
             p.error("--services and --heartbeat are not for --kubelet")
-        return _failover_kubelet.run(args.trials or 3, args.policy or "Cluster")
-    if args.policy:
-        p.error("--policy needs --kubelet")
+        return _failover_kubelet.run(args.trials or 3, args.policy or "Cluster", args.window or WINDOW_S)
+    if args.policy or args.window:
+        p.error("--policy and --window need --kubelet")
     args.trials = 20 if args.trials is None else args.trials
     kube = lab()
     if args.heartbeat:
