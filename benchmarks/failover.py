@@ -5,22 +5,27 @@ the lab (real kube-proxy, real kernel networking); --services adds N background 
 (IPv6, no selector), assigned and announced before the first trial, so every speaker carries them;
 --heartbeat runs every speaker with these heartbeat timings (seconds; revived ones too) and puts the
 defaults back afterwards. Figures: p50_s, p95_s, max_s, trials, background_services, heartbeat.
+
+`python -m benchmarks.failover [TRIALS] --kubelet [--policy Cluster|Local] [--window S]`: 3 trials on real nodes,
+nothing drained before the kill, every connection the client makes counted (see benchmarks._failover_kubelet).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from benchmarks import _failover_kubelet
 from benchmarks._lab import core_api, lab, percentile, report, v6_service
 from e2e.lab import lab as lab_ctl
 from e2e.lab import workload
 from e2e.lab.config import REPO
+from e2e.testkit import nodedeath
+from e2e.testkit.connections import WINDOW_S
 from e2e.testkit.testing import Kube, pool_manifests, wait_for
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 
@@ -48,14 +53,6 @@ def background(kube: Kube, count: int, wait: bool = True) -> None:
     wait_for(assigned, timeout=600, what=f"{count} background Services assigned")
 
 
-def announcer(kube: Kube) -> str | None:
-    """Node named in the Service's Announced condition."""
-    conds = kube.get("service", NAME).get("status", {}).get("conditions") or []
-    cond = next((c for c in conds if c["type"] == "ironlb.io/Announced" and c["status"] == "True"), None)
-    match = re.search(r"node (node-\d+)", cond["message"]) if cond else None
-    return match.group(1) if match else None
-
-
 def setup(kube: Kube) -> str:
     """Pool, advertisement, a pod on every node, and the Service; return its VIP."""
     kube.apply(*pool_manifests(NAME, ["198.51.100.240/29"]))
@@ -71,7 +68,7 @@ def setup(kube: Kube) -> str:
 
 def trial(kube: Kube, vip: str) -> float:
     """One kill; seconds from the kill to the first answered request."""
-    node = wait_for(lambda: announcer(kube), what="announcer")
+    node = wait_for(lambda: nodedeath.announcer(kube, NAME), what="announcer")
     pod = f"{NAME}-{NODES.index(node)}"
     workload.set_ready(pod, False)  # surviving pods serve; we measure the L2 takeover, not endpoints
     time.sleep(1.5)  # kube-proxy's minSyncPeriod
@@ -92,7 +89,7 @@ def trial(kube: Kube, vip: str) -> float:
     after = [float(line.split()[1]) for line in out.splitlines() if line.strip() and float(line.split()[0]) > killed]
     lab_ctl.revive_node(node)
     workload.set_ready(pod, True)
-    wait_for(lambda: announcer(kube) == node, timeout=30, what="announcement back after revive")
+    wait_for(lambda: nodedeath.announcer(kube, NAME) == node, timeout=30, what="announcement back after revive")
     return after[0] - killed if after else float("inf")
 
 
@@ -113,10 +110,22 @@ def speakers_with(timings: str | None) -> None:
 def main() -> int:
     """Run the trials and print the figures."""
     p = argparse.ArgumentParser(prog="benchmarks.failover")
-    p.add_argument("trials", type=int, nargs="?", default=20)
+    p.add_argument("trials", type=int, nargs="?", help="kills (default 20, with --kubelet 3)")
     p.add_argument("--services", type=int, default=0, help="background LoadBalancer Services")
     p.add_argument("--heartbeat", metavar="INTERVAL:TIMEOUT", help="heartbeat timings for the run, in seconds")
+    p.add_argument("--kubelet", action="store_true", help="on real nodes, as a client sees every connection")
+    p.add_argument("--policy", choices=nodedeath.POLICIES, help="with --kubelet: externalTrafficPolicy "
+                   "(default Cluster)")
+    p.add_argument("--window", type=float, help=f"with --kubelet: seconds after the kill that count (default "
+                   f"{WINDOW_S:.0f})")
     args = p.parse_args()
+    if args.kubelet:
+        if args.services or args.heartbeat:
+            p.error("--services and --heartbeat are not for --kubelet")
+        return _failover_kubelet.run(args.trials or 3, args.policy or "Cluster", args.window or WINDOW_S)
+    if args.policy or args.window:
+        p.error("--policy and --window need --kubelet")
+    args.trials = 20 if args.trials is None else args.trials
     kube = lab()
     if args.heartbeat:
         speakers_with(args.heartbeat)

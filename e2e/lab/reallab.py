@@ -106,11 +106,13 @@ def live_nodes() -> list[str]:
     return [n.name for n in load_state().live_nodes]
 
 
-def kill_node(node: NodeAddr) -> None:
-    """Cut the node's links, then SIGKILL everything on it: kube-proxy, kubelet, containerd, shims, containers."""
-    network.cut_node(node)
+def kill_node(node: NodeAddr) -> float:
+    """Cut the node's links, then SIGKILL everything on it: kube-proxy, kubelet, containerd, shims, containers.
+    Returns the monotonic time its node-segment port went down, the moment clients lose it."""
+    cut = network.cut_node(node)
     procs.stop(kubeproxy.proc_name(node), sig=9, timeout=2)
     realnode.kill(node)
+    return cut
 
 
 def revive_node(node: NodeAddr, all_nodes: list[NodeAddr], bin_dir: Path, ipv6: bool) -> None:

@@ -1,5 +1,6 @@
 """A lab pod's process: an HTTP server that answers every GET with its pod name
-(and GET /bytes/N with N zero bytes, for the datapath benchmark's throughput)."""
+(and GET /bytes/N with N zero bytes, for the datapath benchmark's throughput). HTTP/1.1 requests
+keep their connection open (keep-alive), so a client can hold a long-lived connection to one pod."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ def main() -> None:
     body = f"{args.name}\n".encode()
 
     class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive for HTTP/1.1 clients; an HTTP/1.0 client gets one answer
+
         def do_GET(self) -> None:
             if self.path.startswith("/bytes/") and self.path[7:].isdigit():
                 self._send_bytes(int(self.path[7:]))
