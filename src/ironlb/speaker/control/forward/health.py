@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 
+from ironlb.common.tasks import stop_all
 from ironlb.speaker.control.forward.plan import Probe
 
 log = logging.getLogger(__name__)
@@ -80,8 +81,4 @@ class HealthChecker:
 
     async def close(self) -> None:
         """Stop every probe."""
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_all(self._tasks)

@@ -15,6 +15,8 @@ import errno
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
+from ironlb.common.tasks import stop_all
+
 log = logging.getLogger(__name__)
 # Errors that mean "nobody there": what a connect to a dead host ends with when the timeout does not.
 UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ETIMEDOUT})
@@ -81,8 +83,4 @@ class DeathConfirmer:
 
     async def close(self) -> None:
         """Stop every probe."""
-        tasks = list(self._tasks.values())
-        self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_all(self._tasks)
