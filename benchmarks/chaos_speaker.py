@@ -18,6 +18,9 @@ Figures (last line, JSON):
 - `double_answer_samples_in_transitions`: the same inside those windows (reported, not a target);
 - `unanswered_after_1s`: (sample, VIP) pairs unanswered after the VIP had already been unanswered for 1 s;
 - `max_gap_s`: the longest time any VIP went unanswered;
+- `false_steering_samples`, `false_steering_s`: while a fault leaves the victim's host answering (a killed,
+  frozen or restarted speaker, blocked heartbeats), polls of a speaker that counted some node confirmed dead
+  (it would steer new connections away from a live node's endpoints), and their total time;
 - `samples`, `seconds`, and the fault counts by kind.
 """
 
@@ -32,6 +35,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -53,6 +57,9 @@ SAMPLE_WINDOW_S = 0.03  # each sample collects answers this long after its reque
 DWELL_S, PARTITION_DWELL_S = 1.5, 5.5
 PARTITION_TABLE = "ilb_chaos_partition"
 Heal = Callable[[], None]
+# Faults after which the victim's host still answers: a speaker that confirms any death then is wrong.
+LIVE_HOST_FAULTS = frozenset({"sigkill-speaker", "partition", "freeze", "restart"})
+STEERING_POLL_S = 0.25
 
 
 def _unplug(node: str) -> Heal:
@@ -149,6 +156,39 @@ def teardown(kube: Kube) -> None:
     kube.kubectl("delete", "ipaddresspool", NAME, "--ignore-not-found", check=False)
 
 
+class SteeringWatch:
+    """Polls every speaker's count of confirmed-dead nodes in the background: (time, node, count) samples."""
+
+    def __init__(self, kube: Kube) -> None:
+        self.kube, self.samples = kube, []  # type: list[tuple[float, str, float]]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def start(self) -> None:
+        """Poll from now on."""
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _poll(self) -> None:
+        while not self._stop.wait(STEERING_POLL_S):
+            for n in NODES:  # a frozen speaker answers nothing: no sample
+                text = self.kube.exec(n, "curl", "-s", "-m", "0.3", "http://127.0.0.1:7473/metrics").stdout
+                for line in text.splitlines():
+                    if line.startswith("ironlb_speaker_confirmed_dead_nodes "):
+                        self.samples.append((time.monotonic(), n, float(line.split()[1])))
+
+
+def false_steering(samples: list[tuple[float, str, float]], spans: list[tuple[str, float, float]]) -> dict[str, Any]:
+    """Polls that counted a confirmed death while a fault that leaves the host answering was on (pure)."""
+    wrong = sum(1 for t, _, count in samples if count > 0
+                and any(kind in LIVE_HOST_FAULTS and start <= t <= end for kind, start, end in spans))
+    return {"false_steering_samples": wrong, "false_steering_s": round(wrong * STEERING_POLL_S, 2)}
+
+
 def figures(samples: list[dict[str, Any]], windows: list[tuple[float, float]], faults: dict[str, int],
             failovers: int, seconds: float) -> dict[str, Any]:
     """The figures from the samples and the transition windows (pure)."""
@@ -194,9 +234,12 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0, kinds: tuple[
              "--window", str(SAMPLE_WINDOW_S)],
             stdout=sink, env={**os.environ, "PYTHONPATH": f"{REPO}/src:{REPO}"})
     windows: list[tuple[float, float]] = []
+    spans: list[tuple[str, float, float]] = []  # each fault: kind, from the fault to the end of its heal
     faults: dict[str, int] = {}
     started = time.monotonic()
     done = 0
+    watch = SteeringWatch(kube)
+    watch.start()
     try:
         wait_for(lambda: out.stat().st_size > 0, what="sampler running")
         time.sleep(1.0)
@@ -213,17 +256,20 @@ def run(failovers: int, seed: int = 1, max_seconds: float = 600.0, kinds: tuple[
             t_heal = time.monotonic()
             heal()
             wait_for(lambda: converged(kube), timeout=60, interval=0.1, what=f"convergence after {kind} of {victim}")
+            spans.append((kind, t_fault, time.monotonic()))
             windows.append((t_heal, time.monotonic() + HEAL_SETTLE_S))
             time.sleep(HEAL_SETTLE_S + rng.uniform(0.2, 0.8))
             print(f"failover {done}: {kind} {victim}, converged {time.monotonic() - t_heal:.1f} s after heal",
                   flush=True)
     finally:
+        watch.stop()
         stop_file.touch()
         sampler.wait(timeout=10)
         teardown(kube)
     samples = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
     shutil.rmtree(stop_file.parent, ignore_errors=True)  # the samples are read: nothing is left in /tmp
-    return figures(samples, windows, faults, done, time.monotonic() - started)
+    return {**figures(samples, windows, faults, done, time.monotonic() - started),
+            **false_steering(watch.samples, spans)}
 
 
 def main() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.chaos_speaker import figures, run
+from benchmarks.chaos_speaker import STEERING_POLL_S, false_steering, figures, run
 from e2e.testkit.testing import Kube
 
 pytestmark = pytest.mark.lab
@@ -16,6 +16,7 @@ def test_ten_random_failovers_never_answer_twice_and_never_leave_a_vip_dark(kube
     assert got["double_answer_samples"] == 0, got
     assert got["unanswered_after_1s"] == 0, got
     assert got["samples"] > 100, got
+    assert got["false_steering_samples"] == 0, got  # no live node's endpoints skipped
 
 
 def test_a_frozen_speaker_stops_answering_in_the_kernel_too(kube: Kube) -> None:
@@ -25,6 +26,12 @@ def test_a_frozen_speaker_stops_answering_in_the_kernel_too(kube: Kube) -> None:
     assert got["failovers"] == got["faults_freeze"] == 3, got
     assert got["double_answer_samples"] == 0, got
     assert got["unanswered_after_1s"] == 0, got
+
+
+def test_false_steering_counts_confirmed_deaths_only_while_the_victims_host_answers() -> None:
+    polls = [(1.0, "node-1", 1.0), (2.0, "node-2", 1.0), (3.0, "node-1", 0.0), (5.0, "node-3", 1.0)]
+    spans = [("kill-node", 0.5, 1.5), ("freeze", 1.8, 3.5), ("unplug", 4.5, 5.5)]
+    assert false_steering(polls, spans) == {"false_steering_samples": 1, "false_steering_s": STEERING_POLL_S}
 
 
 def test_the_figures_count_what_they_say() -> None:
