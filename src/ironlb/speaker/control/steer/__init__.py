@@ -15,3 +15,6 @@ class SteeringSettings:
     nft: str = "nft"
     probe_port: int = KUBE_PROXY_HEALTHZ_PORT  # the port a dead node's host no longer answers on
     probe_timeout: float = 0.25
+    # After Kubernetes stops listing a dead node's endpoints as ready, kube-proxy needs a sync to stop using
+    # them: a Service stays steered this long after its last endpoint on a dead node.
+    handover_s: float = 10.0

@@ -44,15 +44,17 @@ class SteeringPlan:
     skipped: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
-def reason(svc: ServiceInfo, targets: Iterable[SliceTargets], dead: frozenset[str], forwarded: bool) -> SteeringReason:
-    """Must SVC's new connections be steered around DEAD nodes, and if not, why not?"""
+def reason(svc: ServiceInfo, targets: Iterable[SliceTargets], dead: frozenset[str], forwarded: bool,
+           held: bool = False) -> SteeringReason:
+    """Must SVC's new connections be steered around DEAD nodes, and if not, why not? HELD: it was steered a
+    moment ago, and Kubernetes has only just stopped listing the dead endpoints (kube-proxy may not have yet)."""
     if forwarded:
         return SteeringReason.NODEPORT_FORWARDED
     if svc.traffic_policy == "Local":
         return SteeringReason.LOCAL_POLICY
     nodes = {node for t in targets for node in t.nodes}
     if not nodes & dead:
-        return SteeringReason.NOT_NEEDED
+        return SteeringReason.STEERED if held and dead and nodes else SteeringReason.NOT_NEEDED
     if not nodes - dead:
         return SteeringReason.NO_LIVE_ENDPOINT
     return SteeringReason.STEERED
@@ -73,14 +75,15 @@ def live_targets(vip: str, name: str, protocol: str, targets: Iterable[SliceTarg
 
 def plan(announced: Iterable[tuple[ServiceInfo, str]], ports_of: Callable[[str], ServicePorts],
          targets_of: Callable[[str], list[SliceTargets]], dead: frozenset[str],
-         forwarded: Callable[[ServiceInfo], bool]) -> SteeringPlan:
-    """The steering of the (Service, VIP) pairs this node ANNOUNCED, with the DEAD nodes confirmed."""
+         forwarded: Callable[[ServiceInfo], bool], held: frozenset[str] = frozenset()) -> SteeringPlan:
+    """The steering of the (Service, VIP) pairs this node ANNOUNCED, with the DEAD nodes confirmed; the HELD
+    Services stay steered while a node is dead, though none of their ready endpoints is on it any more."""
     steers: list[Steer] = []
     reasons: dict[str, SteeringReason] = {}
     skipped: dict[str, frozenset[str]] = {}
     for svc, vip in announced:
         targets = targets_of(svc.key) if dead else []
-        why = reasons[svc.key] = reason(svc, targets, dead, forwarded(svc))
+        why = reasons[svc.key] = reason(svc, targets, dead, forwarded(svc), svc.key in held)
         if why is not SteeringReason.STEERED:
             continue
         skipped[svc.key] = frozenset(n for t in targets for n in t.nodes if n in dead)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable, Iterable
 
 from ironlb.api.reasons import SteeringReason
@@ -27,6 +29,9 @@ class Steerer:
         self.seen_alive: set[str] = set()
         self.plan = SteeringPlan()
         self.standing = False  # the table has steered since the speaker started: it stays, emptied (see nft.render)
+        self.on_change = on_change
+        self._held_until: dict[str, float] = {}  # Service -> when its hand-over back to kube-proxy ends
+        self._timer: asyncio.TimerHandle | None = None
 
     def dead(self, snapshot: Snapshot) -> frozenset[str]:
         """Nodes the mesh saw alive and now reports dead (a deleted Node is forgotten)."""
@@ -45,10 +50,26 @@ class Steerer:
         dead = self.dead(snapshot)
         self.confirmer.watch({n: snapshot.nodes[n].addresses[0] for n in dead if snapshot.nodes[n].addresses})
         self.plan = plan(pairs, ports_of, targets_of, self.confirmer.confirmed & dead,
-                         lambda svc: forwarded(svc, snapshot))
+                         lambda svc: forwarded(svc, snapshot), self._held())
+        self._hold(self.plan)
         self.standing = self.standing or bool(self.plan.steers)
         self.nftables.update(render(self.plan, self.standing))
         return self.plan
+
+    def _held(self) -> frozenset[str]:
+        now = time.monotonic()
+        self._held_until = {k: t for k, t in self._held_until.items() if t > now}
+        return frozenset(self._held_until)
+
+    def _hold(self, steering: SteeringPlan) -> None:
+        """Services steered around a dead endpoint now stay steered for the hand-over; a pass at its end ends it."""
+        until = time.monotonic() + self.settings.handover_s
+        held = [key for key, skipped in steering.skipped.items() if skipped]
+        self._held_until.update(dict.fromkeys(held, until))
+        if held:  # one timer, at the last hand-over's end
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = asyncio.get_running_loop().call_later(self.settings.handover_s + 0.05, self.on_change)
 
     async def run(self) -> None:
         """Apply the table whenever it changes (the programmer removes it on the way out)."""
@@ -56,4 +77,6 @@ class Steerer:
 
     async def close(self) -> None:
         """Stop probing."""
+        if self._timer is not None:
+            self._timer.cancel()
         await self.confirmer.close()

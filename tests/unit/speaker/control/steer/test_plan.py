@@ -153,6 +153,37 @@ def test_only_a_death_the_data_path_confirms_is_steered_around_and_a_return_ends
                     (S.STEERED, live), (S.NOT_NEEDED, frozenset())]
 
 
+def test_a_service_stays_steered_for_the_hand_over_after_kubernetes_drops_the_dead_endpoint() -> None:
+    answering = {"192.0.2.1": True, "192.0.2.2": True, "192.0.2.3": False}
+    without_n3 = targets({"n1": POD["n1"], "n2": POD["n2"]})
+
+    async def check(address: str, port: int, timeout: float) -> bool:
+        return answering[address]
+
+    async def scenario() -> list[tuple[SteeringReason, int]]:
+        passes = asyncio.Event()
+        steerer = Steerer(SteeringSettings(handover_s=0.3), passes.set)
+        steerer.confirmer.check = check
+        seen = []
+
+        async def step(slices: list[SliceTargets]) -> None:
+            result = steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: slices)
+            seen.append((result.reasons["ns/web"], len(result.steers)))
+
+        steerer.update(snapshot(("n1", "n2", "n3")), [VIP4], lambda _: PORTS, lambda _: [targets()])
+        await step([targets()])
+        await asyncio.sleep(0.05)  # n3 confirmed dead
+        await step([targets()])  # steered around n3
+        await step([without_n3])  # n3's endpoint no longer ready: kube-proxy may still use it for a moment
+        passes.clear()
+        await asyncio.wait_for(passes.wait(), timeout=2)  # the hand-over's end asks for a pass
+        await step([without_n3])
+        await steerer.close()
+        return seen
+
+    assert asyncio.run(scenario()) == [(S.NOT_NEEDED, 0), (S.STEERED, 1), (S.STEERED, 1), (S.NOT_NEEDED, 0)]
+
+
 def test_without_net_admin_every_service_says_disabled_and_no_table_is_wanted() -> None:
     steerer = Steerer(SteeringSettings(enabled=False), lambda: None)
     steerer.update(snapshot(tuple(POD)), [VIP4], lambda _: PORTS, lambda _: [targets()])
