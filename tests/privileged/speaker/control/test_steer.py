@@ -155,3 +155,24 @@ def test_a_dead_host_is_confirmed_and_a_live_one_is_not(lab: dict[str, str]) -> 
         assert asyncio.run(answers(PODS["pod1"], 8080))  # listening: accepted
         assert asyncio.run(answers(PODS["pod1"], 10256))  # nothing listening, but the kernel refuses: alive
         assert not asyncio.run(answers(DEAD_POD, 10256))  # nobody there: no answer within the timeout
+
+
+def test_reapplying_the_table_leaves_no_new_connection_unsteered(lab: dict[str, str]) -> None:
+    script = _steered()
+    _apply(lab["node"], script)
+    stop = threading.Event()
+
+    def reapply() -> None:
+        for _ in range(100):
+            _apply(lab["node"], script)
+        stop.set()
+
+    failed = asked = 0
+    threading.Thread(target=reapply, daemon=True).start()
+    while not stop.is_set():
+        asked += 1
+        try:
+            _ask(lab["client"], timeout=0.5)
+        except OSError:
+            failed += 1
+    assert asked > 100 and failed == 0, (failed, asked)
