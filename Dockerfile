@@ -16,10 +16,12 @@ FROM ${BASE}
 ARG PIP_ARGS=""
 ENV PYTHONSAFEPATH=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PATH=/opt/ironlb/bin:$PATH
 COPY --from=build /wheels /wheels
-# nftables: the speaker programs NodePort forwarding (pool `forwarding: NodePort`) with nft. A base
-# that already has it (the lab's) needs no package download.
-RUN if ! command -v nft >/dev/null; then \
-      apt-get update && apt-get install -y --no-install-recommends nftables && rm -rf /var/lib/apt/lists/*; \
+# nftables: the speaker programs NodePort forwarding (pool `forwarding: NodePort`) and steering around
+# dead nodes with nft; conntrack: steering forgets the flows that led to a dead node's pods. A base that
+# already has both (the lab's) needs no package download.
+RUN if ! command -v nft >/dev/null || ! command -v conntrack >/dev/null; then \
+      apt-get update && apt-get install -y --no-install-recommends nftables conntrack \
+      && rm -rf /var/lib/apt/lists/*; \
     fi \
  && python3 -m venv /opt/ironlb \
  && /opt/ironlb/bin/pip install --no-cache-dir $PIP_ARGS --find-links /wheels /wheels/ironlb-*.whl \

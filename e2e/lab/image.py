@@ -29,7 +29,7 @@ PAUSE_ARCHIVE = IMAGE_DIR / "pause.oci.tar"
 
 # The base: what the Dockerfile's stages need (python3 with venv) and what the speaker runs (nft).
 SUITE = "bookworm"
-BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "nftables")
+BASE_PACKAGES = ("python3", "python3-venv", "ca-certificates", "nftables", "conntrack")
 # Debian bookworm's python3 is CPython 3.11 on glibc 2.36; pip picks wheels for exactly that.
 WHEEL_TARGET = ("--python-version", "3.11", "--implementation", "cp", "--abi", "cp311", "--abi", "abi3",
                 "--abi", "none", "--platform", "manylinux_2_36_x86_64", "--platform", "manylinux2014_x86_64")

@@ -20,6 +20,7 @@ import pytest
 
 from ironlb.api.reasons import SteeringReason
 from ironlb.speaker.control.steer.confirm import host_answers
+from ironlb.speaker.control.steer.conntrack import forget_flows
 from ironlb.speaker.control.steer.nft import TABLE, render
 from ironlb.speaker.control.steer.plan import Steer, SteeringPlan
 from tests.privileged.wire import inside
@@ -176,3 +177,28 @@ def test_reapplying_the_table_leaves_no_new_connection_unsteered(lab: dict[str, 
         except OSError:
             failed += 1
     assert asked > 100 and failed == 0, (failed, asked)
+
+
+def test_a_flow_that_reached_the_dead_pod_is_forgotten_and_its_port_steered_afresh(lab: dict[str, str]) -> None:
+    # Before steering, the service proxy sent a client's connection to the dead pod: unanswered, its entry stays.
+    proxy = ("table inet e2e_proxy {\n chain prerouting { type nat hook prerouting priority dstnat; policy accept;\n"
+             f"  ip daddr {VIP} tcp dport 80 dnat ip to {DEAD_POD}:8080\n }}\n}}\n")
+    _apply(lab["node"], proxy)
+    port = 40123
+    with pytest.raises(OSError):
+        _ask_from(lab["client"], port, timeout=0.3)
+    _apply(lab["node"], _steered())
+    with pytest.raises(OSError):  # steering alone does not help this port: its old entry still leads to the dead pod
+        _ask_from(lab["client"], port, timeout=0.3)
+    with inside(lab["node"]):
+        assert asyncio.run(forget_flows(DEAD_POD))
+    assert _ask_from(lab["client"], port).split()[0] in PODS  # translated afresh: a live pod
+
+
+def _ask_from(client: str, port: int, timeout: float = 2.0) -> str:
+    """`_ask` from a given source port."""
+    with inside(client):
+        sock = socket.create_connection((VIP, 80), timeout=timeout, source_address=("10.99.0.2", port))
+    with sock:
+        sock.sendall(b"?")
+        return sock.recv(64).decode().strip()

@@ -13,6 +13,7 @@ class SteeringSettings:
 
     enabled: bool = True
     nft: str = "nft"
+    conntrack: str = "conntrack"  # forgets the flows to a dead node's pods once steering is in place
     probe_port: int = KUBE_PROXY_HEALTHZ_PORT  # the port a dead node's host no longer answers on
     probe_timeout: float = 0.25
     # After Kubernetes stops listing a dead node's endpoints as ready, kube-proxy needs a sync to stop using

@@ -11,6 +11,7 @@ from ironlb.speaker.control.forward.plan import forwarded
 from ironlb.speaker.control.forward.programmer import NftablesProgrammer
 from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.confirm import DeathConfirmer
+from ironlb.speaker.control.steer.conntrack import forget_flows
 from ironlb.speaker.control.steer.nft import TABLE, render
 from ironlb.speaker.control.steer.plan import ServicePorts, SteeringPlan, plan
 from ironlb.speaker.state.endpoints import SliceTargets
@@ -23,7 +24,7 @@ class Steerer:
     def __init__(self, settings: SteeringSettings, on_change: Callable[[], None]) -> None:
         self.settings = settings
         self.confirmer = DeathConfirmer(on_change, settings.probe_port, settings.probe_timeout)
-        self.nftables = NftablesProgrammer(settings.nft, table=TABLE)
+        self.nftables = NftablesProgrammer(settings.nft, table=TABLE, on_result=self._applied)
         # Only a node seen alive can die: a node whose speaker never joined (not scheduled there, not
         # started yet) is not dead, and its endpoints are Kubernetes' business alone.
         self.seen_alive: set[str] = set()
@@ -32,6 +33,10 @@ class Steerer:
         self.on_change = on_change
         self._held_until: dict[str, float] = {}  # Service -> when its hand-over back to kube-proxy ends
         self._timer: asyncio.TimerHandle | None = None
+        # Dead pods' addresses whose flows are forgotten (or will be, once the table that steers around them is in).
+        self._forgotten: set[str] = set()
+        self._to_forget: tuple[str, frozenset[str]] | None = None  # (the script that must be in first, addresses)
+        self._forgetting: set[asyncio.Task[None]] = set()
 
     def dead(self, snapshot: Snapshot) -> frozenset[str]:
         """Nodes the mesh saw alive and now reports dead (a deleted Node is forgotten)."""
@@ -53,8 +58,33 @@ class Steerer:
                          lambda svc: forwarded(svc, snapshot), self._held())
         self._hold(self.plan)
         self.standing = self.standing or bool(self.plan.steers)
-        self.nftables.update(render(self.plan, self.standing))
+        script = render(self.plan, self.standing)
+        self.nftables.update(script)
+        self._forget_after(script, self.plan.dead_addresses)
         return self.plan
+
+    def _forget_after(self, script: str, dead: frozenset[str]) -> None:
+        """Forget the flows to newly dead addresses once SCRIPT (which steers around them) is applied."""
+        self._forgotten &= dead  # an address alive again is forgotten afresh if it dies again
+        new = dead - self._forgotten
+        if new:
+            self._forgotten |= new
+            pending = self._to_forget[1] if self._to_forget else frozenset()
+            self._to_forget = (script, pending | new)
+            if self.nftables.applied == script:
+                self._applied(True, "")
+
+    def _applied(self, ok: bool, _: str) -> None:
+        if not ok or self._to_forget is None or self.nftables.applied != self._to_forget[0]:
+            return
+        addresses, self._to_forget = self._to_forget[1], None
+        task = asyncio.get_running_loop().create_task(self._forget(addresses))
+        self._forgetting.add(task)
+        task.add_done_callback(self._forgetting.discard)
+
+    async def _forget(self, addresses: frozenset[str]) -> None:
+        for address in sorted(addresses):
+            await forget_flows(address, self.settings.conntrack)
 
     def _held(self) -> frozenset[str]:
         now = time.monotonic()
@@ -79,4 +109,5 @@ class Steerer:
         """Stop probing."""
         if self._timer is not None:
             self._timer.cancel()
+        await asyncio.gather(*self._forgetting, return_exceptions=True)
         await self.confirmer.close()
