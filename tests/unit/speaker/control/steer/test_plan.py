@@ -190,3 +190,34 @@ def test_without_net_admin_every_service_says_disabled_and_no_table_is_wanted() 
     result = steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: [targets()])
     assert result == SteeringPlan((), {"ns/web": S.DISABLED})
     assert steerer.nftables._wanted == steerer.nftables.remove
+
+
+def test_the_flows_to_a_dead_pod_are_forgotten_once_and_only_after_the_table_steering_around_it(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    forgotten: list[tuple[str, str | None]] = []
+
+    async def forget(address: str, conntrack: str = "conntrack") -> bool:
+        forgotten.append((address, steerer.nftables.applied))
+        return True
+
+    async def check(address: str, port: int, timeout: float) -> bool:
+        return address != "192.0.2.3"
+
+    monkeypatch.setattr("ironlb.speaker.control.steer.steerer.forget_flows", forget)
+    steerer = Steerer(SteeringSettings(), lambda: None)
+    steerer.confirmer.check = check
+
+    async def scenario() -> None:
+        steerer.update(snapshot(tuple(POD)), [VIP4], lambda _: PORTS, lambda _: [targets()])
+        for _ in range(3):  # n3 dies; passes come and go while it stays dead
+            steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: [targets()])
+            await asyncio.sleep(0.02)
+        assert forgotten == []  # nothing before the table is in
+        await steerer.nftables.apply(steerer.nftables._wanted)  # as the programmer would
+        await asyncio.sleep(0.01)
+        await steerer.close()
+
+    steerer.nftables.nft = "true"  # the script "applies": no kernel here
+    asyncio.run(scenario())
+    assert [a for a, _ in forgotten] == ["198.19.3.5"]
+    assert forgotten[0][1] is not None and "198.19.1.5 . 8080" in forgotten[0][1]  # after the steering table
