@@ -67,12 +67,12 @@ class Steerer:
         """Forget the flows to newly dead addresses once SCRIPT (which steers around them) is applied."""
         self._forgotten &= dead  # an address alive again is forgotten afresh if it dies again
         new = dead - self._forgotten
-        if new:
-            self._forgotten |= new
-            pending = self._to_forget[1] if self._to_forget else frozenset()
-            self._to_forget = (script, pending | new)
-            if self.nftables.applied == script:
-                self._applied(True, "")
+        self._forgotten |= new
+        # Still waiting: the latest script is the one to wait for (the programmer applies only the latest).
+        pending = (self._to_forget[1] & dead if self._to_forget else frozenset()) | new
+        self._to_forget = (script, pending) if pending else None
+        if pending and self.nftables.applied == script:
+            self._applied(True, "")
 
     def _applied(self, ok: bool, _: str) -> None:
         if not ok or self._to_forget is None or self.nftables.applied != self._to_forget[0]:
