@@ -59,6 +59,17 @@ def test_metrics_and_health_endpoints(kube: Kube) -> None:
     assert "ironlb_operator_leader 1.0" in text
 
 
+def leader_gauge(port: int) -> float | None:
+    """ironlb_operator_leader of the operator serving metrics on PORT (None: no answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return None
+    found = [line.split()[1] for line in text.splitlines() if line.startswith("ironlb_operator_leader ")]
+    return float(found[0]) if found else None
+
+
 def test_second_replica_waits_then_takes_over(kube: Kube, cleanup) -> None:
     cleanup("ipaddresspool", "t-lease", None)
     kube.apply(pool("t-lease", ["198.51.100.192/29"], autoAssign=False))
@@ -67,13 +78,14 @@ def test_second_replica_waits_then_takes_over(kube: Kube, cleanup) -> None:
     standby = subprocess.Popen([sys.executable, "-m", "ironlb.operator", "--metrics-port", "7473",
                                 "--identity", "standby"], env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
-        wait_for(lambda: http_status("http://127.0.0.1:7473/readyz") == 503, what="standby serving /readyz")
+        # A standby is ready (a rolling update waits for it), and says it is not the leader.
+        wait_for(lambda: http_status("http://127.0.0.1:7473/readyz") == 200, what="standby serving /readyz")
         time.sleep(2)
-        assert http_status("http://127.0.0.1:7473/readyz") == 503  # still standby: one leader only
+        assert leader_gauge(7473) == 0.0 and leader_gauge(7472) == 1.0  # still standby: one leader only
         # The leader dies without a goodbye: the standby takes over when the Lease expires.
         procs.stop("operator", sig=9)  # the leader's whole process group, supervisor included
         took_over = time.monotonic()
-        wait_for(lambda: http_status("http://127.0.0.1:7473/readyz") == 200, timeout=40, what="standby leads")
+        wait_for(lambda: leader_gauge(7473) == 1.0, timeout=40, what="standby leads")
         cleanup("service", "lease-svc")
         kube.apply(lb_service("lease-svc", annotations={POOL_ANN: "t-lease"}))
         assert wait_ips(kube, "lease-svc") == ["198.51.100.192"]

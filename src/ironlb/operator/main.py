@@ -94,9 +94,11 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def readiness(lease: LeaderLease, reconciler: Reconciler) -> tuple[bool, str]:
-    """/readyz: ready once this replica leads and has restored every assignment."""
+    """/readyz: a standby is ready (it takes over when the lease is free); a leader once it has restored every
+    assignment. A standby that said not-ready would never let a rolling update finish: the Deployment waits
+    for the new pod to be ready before it stops the old one, which holds the lease."""
     if lease.acquired_at is None:
-        return False, "standby: waiting for the leader lease"
+        return True, "standby: waiting for the leader lease"
     if not reconciler.restored.is_set():
         return False, "leader: restoring assignments"
     return True, "leader: ready"
