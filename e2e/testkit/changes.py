@@ -83,9 +83,29 @@ def figures(rec: Recording, started: float, ended: float, gone_pods: set[str], a
     )
 
 
+def spread(kube: Kube, name: str, timeout: float = 120) -> None:
+    """Give every node a Ready pod of NAME again: a rolling update can leave two on one node and none on another
+    (the topology spread is only checked when a pod is placed), so one of the doubles is deleted and the
+    scheduler places its replacement on the empty node."""
+    nodes = set(kube.nodes)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        by_node: dict[str, list[str]] = {}
+        for pod in reallab.app_pods(kube.bin_dir, name, "default"):
+            if not pod["metadata"].get("deletionTimestamp") and pod["spec"].get("nodeName"):
+                by_node.setdefault(pod["spec"]["nodeName"], []).append(pod["metadata"]["name"])
+        doubled = [pods for pods in by_node.values() if len(pods) > 1]
+        if set(by_node) >= nodes or not doubled:
+            return
+        kube.kubectl("delete", "pod", doubled[0][0], "--wait=false")
+        time.sleep(2)  # the replacement is placed before the next look
+    raise RuntimeError(f"pods of {name} still not spread over {sorted(nodes)} after {timeout} s")
+
+
 def observe(kube: Kube, name: str, vip: str, policy: str, change: Callable[[], None]) -> ChangeFigures:
     """Wait until NAME serves through VIP, run CHANGE with the client probing throughout, and return the figures;
     the pods of NAME that were gone afterwards count as the ones the change removed."""
+    spread(kube, name)
     before_node = nodedeath.wait_serving(kube, name, vip, policy)
     pods_before = set(nodedeath.pods_by_node(kube, name).values())
     rec, started, ended = record_change(vip, change)
