@@ -42,19 +42,19 @@ class Scenario(StrEnum):
     OPERATOR_ROLLOUT = "operator_rollout"
 
 
-def drain(kube: Kube, node: str) -> None:
-    """`kubectl drain` NODE as an administrator does before maintenance."""
-    kube.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={DRAIN_TIMEOUT_S}s",
-                 timeout=DRAIN_TIMEOUT_S + 30)
+def drain(kube: Kube, node: str) -> bool:
+    """`kubectl drain` NODE as an administrator does before maintenance; False if it did not finish in time."""
+    return kube.kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
+                        f"--timeout={DRAIN_TIMEOUT_S}s", check=False, timeout=DRAIN_TIMEOUT_S + 30).returncode == 0
 
 
-def rollout(kube: Kube, scenario: Scenario) -> None:
-    """Restart the workload, the speaker or the operator of SCENARIO and wait until the rollout is done."""
+def rollout(kube: Kube, scenario: Scenario) -> bool:
+    """Restart the workload, the speaker or the operator of SCENARIO; True once the rollout is done, False if
+    it was not in time."""
     if scenario is Scenario.WORKLOAD_ROLLOUT:
-        changes.rollout_restart(kube, "deployment", NAME, "default")
-        return
+        return changes.rollout_restart(kube, "deployment", NAME, "default")
     kind = "daemonset" if scenario is Scenario.SPEAKER_ROLLOUT else "deployment"
-    changes.rollout_restart(kube, kind, changes.ironlb_workload(kube, kind), reallab.NAMESPACE)
+    return changes.rollout_restart(kube, kind, changes.ironlb_workload(kube, kind), reallab.NAMESPACE)
 
 
 def run_scenario(kube: Kube, vip: str, policy: str, scenario: Scenario) -> dict[str, Any]:
@@ -88,7 +88,8 @@ def main() -> int:
     nodedeath.unserve(kube, NAME)
     report({"mode": "kubelet", "policy": args.policy,
             **{name: {"failed_connections": r["failed_connections"], "attempts": r["attempts"],
-                      "long_lived_broken": r["long_lived_broken"]} for name, r in results.items()}})
+                      "long_lived_broken": r["long_lived_broken"], "completed": r["completed"]}
+               for name, r in results.items()}})
     return 0
 
 

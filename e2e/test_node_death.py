@@ -86,6 +86,7 @@ def speaker_rollout(real: Kube) -> changes.ChangeFigures:
 
 def test_a_speaker_rollout_fails_no_new_connection(speaker_rollout: changes.ChangeFigures) -> None:
     seen = json.dumps(changes.as_dict(speaker_rollout))
+    assert speaker_rollout.completed, seen
     assert speaker_rollout.attempts >= 50 * 10, seen  # the probe ran at its rate through the rollout
     assert speaker_rollout.failed_connections == 0, seen
 

@@ -28,7 +28,8 @@ class ChangeFigures:
     failed_how: dict[str, int]
     failed_at_s: tuple[float, ...]  # when each failed one started, from the change's start
     long_lived_broken: dict[str, int]  # "gone_pod": on a pod the change removed; "other": any other
-    change_s: float  # from the start of the change until it was done
+    change_s: float  # from the start of the change until it was done (or given up)
+    completed: bool  # False: the change did not finish in its time (a rollout that never became ready)
     announcer_before: str | None
     announcer_after: str | None
 
@@ -41,15 +42,16 @@ def as_dict(change: ChangeFigures) -> dict[str, Any]:
     return plain
 
 
-def record_change(vip: str, change: Callable[[], None], before_s: float = 2.0,
-                  settle_s: float = SETTLE_S) -> tuple[Recording, float, float]:
+def record_change(vip: str, change: Callable[[], bool], before_s: float = 2.0,
+                  settle_s: float = SETTLE_S) -> tuple[Recording, float, float, bool]:
     """Probe VIP from BEFORE_S before calling CHANGE until SETTLE_S after it returns; return what the probe
-    recorded and the monotonic times the change started and ended."""
+    recorded, the monotonic times the change started and ended, and whether it completed (what CHANGE
+    returned)."""
     prober = nodedeath.probe(vip, LONGEST_S)
     try:
         time.sleep(before_s)  # the long-lived connections open before the change
         started = time.monotonic()
-        change()
+        completed = change()
         ended = time.monotonic()
         time.sleep(settle_s)
     finally:
@@ -57,11 +59,11 @@ def record_change(vip: str, change: Callable[[], None], before_s: float = 2.0,
         out, _ = prober.communicate(timeout=30)
     # The probe stopped where it was: a last line cut short is dropped.
     lines = out.splitlines(keepends=True)
-    return parse(line for line in lines if line.endswith("\n")), started, ended
+    return parse(line for line in lines if line.endswith("\n")), started, ended, completed
 
 
 def figures(rec: Recording, started: float, ended: float, gone_pods: set[str], announcer_before: str | None,
-            announcer_after: str | None) -> ChangeFigures:
+            announcer_after: str | None, completed: bool = True) -> ChangeFigures:
     """Every figure of one change that started at STARTED and was done at ENDED; GONE_PODS: the pods it
     removed."""
     window = max(a.start for a in rec.attempts) - started if rec.attempts else 0.0
@@ -78,6 +80,7 @@ def figures(rec: Recording, started: float, ended: float, gone_pods: set[str], a
         failed_at_s=tuple(a.start - started for a in failed),
         long_lived_broken={"gone_pod": broken[BreakCause.KILLED_POD], "other": broken[BreakCause.OTHER]},
         change_s=ended - started,
+        completed=completed,
         announcer_before=announcer_before,
         announcer_after=announcer_after,
     )
@@ -102,23 +105,25 @@ def spread(kube: Kube, name: str, timeout: float = 120) -> None:
     raise RuntimeError(f"pods of {name} still not spread over {sorted(nodes)} after {timeout} s")
 
 
-def observe(kube: Kube, name: str, vip: str, policy: str, change: Callable[[], None]) -> ChangeFigures:
-    """Wait until NAME serves through VIP, run CHANGE with the client probing throughout, and return the figures;
-    the pods of NAME that were gone afterwards count as the ones the change removed."""
+def observe(kube: Kube, name: str, vip: str, policy: str, change: Callable[[], bool]) -> ChangeFigures:
+    """Wait until NAME serves through VIP, run CHANGE (True if it completed) with the client probing throughout,
+    and return the figures; the pods of NAME that were gone afterwards count as the ones the change removed."""
     spread(kube, name)
     before_node = nodedeath.wait_serving(kube, name, vip, policy)
     pods_before = set(nodedeath.pods_by_node(kube, name).values())
-    rec, started, ended = record_change(vip, change)
+    rec, started, ended, completed = record_change(vip, change)
     pods_after = {p["metadata"]["name"] for p in reallab.app_pods(kube.bin_dir, name, "default")
                   if not p["metadata"].get("deletionTimestamp")}
-    return figures(rec, started, ended, pods_before - pods_after, before_node, nodedeath.announcer(kube, name))
+    return figures(rec, started, ended, pods_before - pods_after, before_node, nodedeath.announcer(kube, name),
+                   completed)
 
 
-def rollout_restart(kube: Kube, kind: str, name: str, namespace: str, timeout: float = 300) -> None:
-    """`kubectl rollout restart KIND/NAME`, then wait until the rollout is done."""
+def rollout_restart(kube: Kube, kind: str, name: str, namespace: str, timeout: float = 180) -> bool:
+    """`kubectl rollout restart KIND/NAME`, then wait until the rollout is done; False if it was not within
+    TIMEOUT."""
     kube.kubectl("rollout", "restart", f"{kind}/{name}", "-n", namespace)
-    kube.kubectl("rollout", "status", f"{kind}/{name}", "-n", namespace, f"--timeout={timeout:.0f}s",
-                 timeout=timeout + 30)
+    return kube.kubectl("rollout", "status", f"{kind}/{name}", "-n", namespace, f"--timeout={timeout:.0f}s",
+                        check=False, timeout=timeout + 30).returncode == 0
 
 
 def ironlb_workload(kube: Kube, kind: str) -> str:
