@@ -5,6 +5,7 @@ the change until a settling time after it is done, and the figures come from `e2
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,6 +49,10 @@ def record_change(vip: str, change: Callable[[], bool], before_s: float = 2.0,
     recorded, the monotonic times the change started and ended, and whether it completed (what CHANGE
     returned)."""
     prober = nodedeath.probe(vip, LONGEST_S)
+    lines: list[str] = []
+    # Read while the change runs: a probe whose pipe is full blocks on its next line and stops probing.
+    reader = threading.Thread(target=lambda: lines.extend(prober.stdout or []), daemon=True)
+    reader.start()
     try:
         time.sleep(before_s)  # the long-lived connections open before the change
         started = time.monotonic()
@@ -56,9 +61,9 @@ def record_change(vip: str, change: Callable[[], bool], before_s: float = 2.0,
         time.sleep(settle_s)
     finally:
         prober.terminate()
-        out, _ = prober.communicate(timeout=30)
+        prober.wait(timeout=30)
+        reader.join(timeout=30)
     # The probe stopped where it was: a last line cut short is dropped.
-    lines = out.splitlines(keepends=True)
     return parse(line for line in lines if line.endswith("\n")), started, ended, completed
 
 
