@@ -63,6 +63,8 @@ def record_change(vip: str, change: Callable[[], bool], before_s: float = 2.0,
         prober.terminate()
         prober.wait(timeout=30)
         reader.join(timeout=30)
+        if prober.stdout:
+            prober.stdout.close()
     # The probe stopped where it was: a last line cut short is dropped.
     return parse(line for line in lines if line.endswith("\n")), started, ended, completed
 
