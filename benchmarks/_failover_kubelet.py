@@ -4,18 +4,23 @@ The real-node lab (`up --kubelet`, 3 nodes, IronLB installed by the chart with i
 a pod on every node and a LoadBalancer Service with the given externalTrafficPolicy. Nothing is drained before a
 kill: the client's probe (`e2e.probes.connprobe`: new connections at 50 Hz with a 300 ms timeout, 4 long-lived
 ones) runs from 2 s before the kill until the window (60 s by default) after it; then the node is revived and the
-next trial waits until its pod answers through the VIP again.
+next trial waits until its pod answers through the VIP again. `steering` installs the chart's
+`speaker.steerAroundDeadNodes` first (`helm upgrade --reuse-values`, then the speakers' rollout).
 """
 
 from __future__ import annotations
 
 import json
 import statistics
+from pathlib import Path
 from typing import Any
 
+from benchmarks import failover_plot
 from benchmarks._figures import percentile, report
-from e2e.testkit import nodedeath
-from e2e.testkit.connections import WINDOW_S, BreakCause, KillFigures, as_dict, figures
+from e2e.lab import reallab
+from e2e.lab.config import REPO
+from e2e.testkit import changes, nodedeath
+from e2e.testkit.connections import WINDOW_S, BreakCause, KillFigures, Recording, as_dict, figures
 from e2e.testkit.testing import Kube
 
 NAME = "bench-failover"
@@ -23,8 +28,17 @@ ADDRESSES = "198.51.100.240/29"
 REVIVE_TIMEOUT_S = 180.0
 
 
-def trial(kube: Kube, vip: str, policy: str, window: float) -> KillFigures:
-    """One kill of the announcing node and its revive; the client's figures for it."""
+def timeline(rec: Recording, killed: float, window: float) -> dict[str, list[float]]:
+    """When each new connection around the kill started, from the kill, answered and failed apart."""
+    starts: dict[str, list[float]] = {"answered": [], "failed": []}
+    for a in rec.attempts:
+        if -failover_plot.BEFORE_S <= a.start - killed <= window:
+            starts["answered" if a.ok else "failed"].append(round(a.start - killed, 3))
+    return starts
+
+
+def trial(kube: Kube, vip: str, policy: str, window: float) -> tuple[KillFigures, dict[str, list[float]]]:
+    """One kill of the announcing node and its revive; the client's figures for it and its timeline."""
     node = nodedeath.wait_serving(kube, NAME, vip, policy)
     pod = nodedeath.pods_by_node(kube, NAME)[node]
     try:
@@ -32,7 +46,17 @@ def trial(kube: Kube, vip: str, policy: str, window: float) -> KillFigures:
     finally:
         if nodedeath.revive(kube, node, vip, pod, timeout=REVIVE_TIMEOUT_S) is None:
             raise RuntimeError(f"{pod} did not answer through {vip} within {REVIVE_TIMEOUT_S} s of {node}'s revive")
-    return figures(recording, killed, {pod}, window=window)
+    return figures(recording, killed, {pod}, window=window), timeline(recording, killed, window)
+
+
+def set_steering(kube: Kube, on: bool) -> None:
+    """Install the chart with `speaker.steerAroundDeadNodes` ON, keeping its other values, and wait until every
+    speaker runs with it."""
+    kube.helm("upgrade", reallab.RELEASE, str(REPO / "charts" / "ironlb"), "-n", reallab.NAMESPACE, "--reuse-values",
+              "--set", f"speaker.steerAroundDeadNodes={str(on).lower()}")
+    speaker = changes.ironlb_workload(kube, "daemonset")
+    kube.kubectl("rollout", "status", f"daemonset/{speaker}", "-n", reallab.NAMESPACE, "--timeout=300s", timeout=330)
+    reallab.wait_ironlb_ready(kube.bin_dir)
 
 
 def mean_max(values: list[int]) -> dict[str, float]:
@@ -54,15 +78,26 @@ def summary(trials: list[KillFigures], policy: str, window: float) -> dict[str, 
     }
 
 
-def run(trials: int, policy: str, window: float = WINDOW_S) -> int:
-    """Run the trials on the real-node lab, print a line per trial and the figures."""
+def run(trials: int, policy: str, window: float = WINDOW_S, steering: bool = True, save: Path | None = None,
+        plot: Path | None = None) -> int:
+    """Run the trials on the real-node lab, print a line per trial and the figures; with SAVE, write them and
+    every trial's timeline there; with PLOT, draw the first trial's timeline there."""
     kube = nodedeath.real_lab()
+    set_steering(kube, steering)
     nodedeath.unserve(kube, NAME)
     vip = nodedeath.serve(kube, NAME, ADDRESSES, policy)
-    results = []
+    results, timelines = [], []
     for i in range(trials):
-        results.append(trial(kube, vip, policy, window))
-        print(json.dumps({"trial": i + 1, **as_dict(results[-1])}), flush=True)
+        kill_figures, kill_timeline = trial(kube, vip, policy, window)
+        results.append(kill_figures)
+        timelines.append(kill_timeline)
+        print(json.dumps({"trial": i + 1, **as_dict(kill_figures)}), flush=True)
     nodedeath.unserve(kube, NAME)
-    report(summary(results, policy, window))
+    figures_all = {**summary(results, policy, window), "steering": steering}
+    saved = {**figures_all, "trials": [{**as_dict(f), "timeline": t} for f, t in zip(results, timelines, strict=True)]}
+    if save:
+        save.write_text(json.dumps(saved))
+    if plot:
+        failover_plot.plot([saved], plot)
+    report(figures_all)
     return 0

@@ -6,8 +6,10 @@ the lab (real kube-proxy, real kernel networking); --services adds N background 
 --heartbeat runs every speaker with these heartbeat timings (seconds; revived ones too) and puts the
 defaults back afterwards. Figures: p50_s, p95_s, max_s, trials, background_services, heartbeat.
 
-`python -m benchmarks.failover [TRIALS] --kubelet [--policy Cluster|Local] [--window S]`: 3 trials on real nodes,
-nothing drained before the kill, every connection the client makes counted (see benchmarks._failover_kubelet).
+`python -m benchmarks.failover [TRIALS] --kubelet [--policy Cluster|Local] [--window S] [--steering on|off]
+[--save PATH] [--plot PATH]`: 3 trials on real nodes, nothing drained before the kill, every connection the client
+makes counted (see benchmarks._failover_kubelet); --save writes the figures and every trial's timeline as JSON,
+--plot draws the first trial's timeline (see benchmarks.failover_plot, which also combines saved runs).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from benchmarks import _failover_kubelet
 from benchmarks._lab import core_api, lab, percentile, report, v6_service
@@ -118,13 +121,18 @@ def main() -> int:
                    "(default Cluster)")
     p.add_argument("--window", type=float, help=f"with --kubelet: seconds after the kill that count (default "
                    f"{WINDOW_S:.0f})")
+    p.add_argument("--steering", choices=("on", "off"), help="with --kubelet: the chart's "
+                   "speaker.steerAroundDeadNodes (default on)")
+    p.add_argument("--save", type=Path, help="with --kubelet: write the figures and the trials' timelines here")
+    p.add_argument("--plot", type=Path, help="with --kubelet: draw the first trial's timeline here (PNG)")
     args = p.parse_args()
     if args.kubelet:
         if args.services or args.heartbeat:
             p.error("--services and --heartbeat are not for --kubelet")
-        return _failover_kubelet.run(args.trials or 3, args.policy or "Cluster", args.window or WINDOW_S)
-    if args.policy or args.window:
-        p.error("--policy and --window need --kubelet")
+        return _failover_kubelet.run(args.trials or 3, args.policy or "Cluster", args.window or WINDOW_S,
+                                     steering=args.steering != "off", save=args.save, plot=args.plot)
+    if args.policy or args.window or args.steering or args.save or args.plot:
+        p.error("--policy, --window, --steering, --save and --plot need --kubelet")
     args.trials = 20 if args.trials is None else args.trials
     kube = lab()
     if args.heartbeat:

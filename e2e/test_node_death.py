@@ -1,7 +1,8 @@
 """What a client sees when the announcing node dies, on real nodes (`up --kubelet`, IronLB installed by the
 chart): a Deployment with a pod on each of three nodes behind a Cluster Service, new connections at 50 Hz and
 long-lived ones from the client while the announcing node is killed, then the node revived. Every new
-connection is answered again within a second of the kill, not only the VIP's first one."""
+connection is answered again within a second of the kill, not only the VIP's first one. And a rollout of the
+speaker DaemonSet, with the client probing throughout, costs no connection."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import lab, reallab
 from e2e.lab.config import KUBECONFIG
 from e2e.lab.tools import bin_dir
-from e2e.testkit import nodedeath
+from e2e.testkit import changes, nodedeath
 from e2e.testkit.connections import KillFigures, as_dict, figures
 from e2e.testkit.testing import Kube
 
@@ -72,3 +73,24 @@ def test_few_new_connections_fail(death: Death) -> None:
 def test_the_revived_nodes_pod_answers_through_the_vip_again(death: Death) -> None:
     answered = death.revived_pod_answered_s
     assert answered is not None and answered <= REVIVE_ANSWER_S, (death.node, answered)
+
+
+@pytest.fixture(scope="module")
+def speaker_rollout(real: Kube) -> changes.ChangeFigures:
+    """`kubectl rollout restart` of the speaker DaemonSet while the client probes the Cluster Service."""
+    vip = nodedeath.serve(real, NAME, ADDRESSES, "Cluster")
+    speaker = changes.ironlb_workload(real, "daemonset")
+    return changes.observe(real, NAME, vip, "Cluster",
+                           lambda: changes.rollout_restart(real, "daemonset", speaker, reallab.NAMESPACE))
+
+
+def test_a_speaker_rollout_fails_no_new_connection(speaker_rollout: changes.ChangeFigures) -> None:
+    seen = json.dumps(changes.as_dict(speaker_rollout))
+    assert speaker_rollout.completed, seen
+    # The probe kept its rate (50 Hz) through the rollout and the settling after it.
+    assert speaker_rollout.attempts >= 45 * (speaker_rollout.change_s + changes.SETTLE_S), seen
+    assert speaker_rollout.failed_connections == 0, seen
+
+
+def test_a_speaker_rollout_breaks_no_long_lived_connection(speaker_rollout: changes.ChangeFigures) -> None:
+    assert speaker_rollout.long_lived_broken == {"gone_pod": 0, "other": 0}, changes.as_dict(speaker_rollout)
