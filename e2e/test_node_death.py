@@ -92,5 +92,7 @@ def test_a_speaker_rollout_fails_no_new_connection(speaker_rollout: changes.Chan
     assert speaker_rollout.failed_connections == 0, seen
 
 
+@pytest.mark.xfail(strict=True, reason="a speaker rollout moves the VIP away from the restarting node and back: "
+                   "every established connection through it breaks twice (benchmarks.rollout; issue 24)")
 def test_a_speaker_rollout_breaks_no_long_lived_connection(speaker_rollout: changes.ChangeFigures) -> None:
     assert speaker_rollout.long_lived_broken == {"gone_pod": 0, "other": 0}, changes.as_dict(speaker_rollout)
