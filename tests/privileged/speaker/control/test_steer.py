@@ -82,8 +82,8 @@ def lab() -> Iterator[dict[str, str]]:
             _ip("netns", "add", netns)
         node = names["node"]
         _ip("netns", "exec", node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        _link(node, "c0", "10.99.0.1/24", names["client"], "eth0", "10.99.0.2/24")
-        _ip("-n", names["client"], "route", "add", f"{VIP}/32", "via", "10.99.0.1")
+        _link(node, "c0", "198.18.33.1/24", names["client"], "eth0", "198.18.33.2/24")
+        _ip("-n", names["client"], "route", "add", f"{VIP}/32", "via", "198.18.33.1")
         for i, pod in enumerate(("pod1", "pod2"), 1):
             _link(node, f"p{i}", f"198.19.{i}.1/24", names[pod], "eth0", f"{PODS[pod]}/24")
             _ip("-n", names[pod], "route", "add", "default", "via", f"198.19.{i}.1")
@@ -200,7 +200,7 @@ def test_a_flow_that_reached_the_dead_pod_is_forgotten_and_its_port_steered_afre
 def _ask_from(client: str, port: int, timeout: float = 2.0) -> str:
     """`_ask` from a given source port."""
     with inside(client):
-        sock = socket.create_connection((VIP, 80), timeout=timeout, source_address=("10.99.0.2", port))
+        sock = socket.create_connection((VIP, 80), timeout=timeout, source_address=("198.18.33.2", port))
     with sock:
         sock.sendall(b"?")
         return sock.recv(64).decode().strip()
