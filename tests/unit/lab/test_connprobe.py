@@ -4,16 +4,18 @@ long-lived ones."""
 
 from __future__ import annotations
 
+import json
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
-from e2e.probes.connprobe import Failure
+from e2e.probes.connprobe import Failure, Kind
 from e2e.testkit.connections import parse
 
 REPO = Path(__file__).resolve().parents[3]
@@ -67,17 +69,31 @@ def test_every_new_connection_is_answered_and_long_lived_ones_stay_open(
 def test_a_dead_server_fails_new_connections_and_breaks_long_lived_ones(
         podserver: tuple[subprocess.Popen[bytes], int]) -> None:
     server, port = podserver
-    prober = probe(port, 1.5)
-    time.sleep(0.7)
-    died = time.monotonic()
+    prober = probe(port, 4.0)
+    assert prober.stdout is not None
+    head = opened_lines(prober.stdout, want=4, within=3.0)  # the kill comes once all long-lived ones answer
+    killed_from = time.monotonic()
     server.kill()
     server.wait()
-    out, _ = prober.communicate(timeout=10)
-    rec = parse(out.splitlines())
-    assert len(rec.breaks) == 4 and all(b.pod == "pod-a" and b.at > died for b in rec.breaks)
+    killed_by = time.monotonic()
+    rest, _ = prober.communicate(timeout=10)
+    rec = parse(head + rest.splitlines())
+    assert len(rec.breaks) == 4 and all(b.pod == "pod-a" and b.at > killed_from for b in rec.breaks)
     assert {b.failure for b in rec.breaks} <= {Failure.CLOSED, Failure.RESET}
-    # One in flight when the server died may end any way (reset, closed, or a timeout on a loaded machine);
-    # every one started after it is refused.
-    failed = [a for a in rec.attempts if not a.ok and a.start > died]
+    # Those in flight while the server died may end any way (reset, closed, or a timeout on a loaded
+    # machine); every one started after it had died is refused.
+    failed = [a for a in rec.attempts if not a.ok and a.start > killed_by]
     assert failed and all(a.failure is Failure.REFUSED for a in failed)
-    assert all(a.ok for a in rec.attempts if a.end < died)
+    assert all(a.ok for a in rec.attempts if a.end < killed_from)
+
+
+def opened_lines(stdout: IO[str], want: int, within: float) -> list[str]:
+    """The probe's event lines up to its WANT-th opened long-lived connection (at most WITHIN seconds)."""
+    lines: list[str] = []
+    deadline = time.monotonic() + within
+    while sum(json.loads(line)["kind"] == Kind.OPEN.value for line in lines) < want:
+        assert time.monotonic() < deadline, f"the probe opened fewer than {want} long-lived connections"
+        line = stdout.readline()
+        assert line, "the probe ended early"
+        lines.append(line)
+    return lines
