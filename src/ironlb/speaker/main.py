@@ -59,6 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "synced its rules ('' joins at once, e.g. where kube-proxy does not run)")
     p.add_argument("--join-wait", type=float, default=float(env("IRONLB_JOIN_WAIT", "30")),
                    help="longest wait in seconds for kube-proxy's first sync before joining anyway")
+    p.add_argument("--restart-hold", type=float, default=float(env("IRONLB_RESTART_HOLD", "60")),
+                   help="seconds peers answer for this node's IPs, with its MACs, while its speaker restarts (its "
+                        "node goes on forwarding, so nothing moves); ended early when the node stops answering or "
+                        "the new speaker joins; 0: leave instead, and the IPs move at once")
     p.add_argument("--kernel-arp", default=env("IRONLB_KERNEL_ARP", "true"), choices=["true", "false"],
                    help="answer ARP requests in the kernel (a tcx program; needs CAP_BPF and CAP_NET_ADMIN, Linux "
                         "6.6+); where it cannot be loaded the speaker answers from user space and logs why")
@@ -97,7 +101,8 @@ async def run(args: argparse.Namespace) -> int:
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd, steering=steering,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
-                      kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss))
+                      kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
+                      restart_hold_s=max(0.0, args.restart_hold))
     speaker.presence = presence.Presence(api, args.namespace, args.node,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.presence_configmap, args.presence_interval)

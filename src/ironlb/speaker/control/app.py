@@ -29,6 +29,7 @@ from ironlb.speaker.control.forward import plan as forwarding
 from ironlb.speaker.control.forward.health import HealthChecker
 from ironlb.speaker.control.forward.nft import render
 from ironlb.speaker.control.forward.programmer import NftablesProgrammer
+from ironlb.speaker.control.holds import HoldWatch
 from ironlb.speaker.control.interfaces import InterfaceTracker
 from ironlb.speaker.control.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.control.presence import Presence
@@ -69,8 +70,11 @@ class Speaker:
                  exclude_interfaces: list[str], fwd: ForwardingSettings | None = None,
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
-                 on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None) -> None:
+                 on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None,
+                 restart_hold_s: float = 0.0) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
+        # On the way out, peers answer for this node's IPs with its MACs this long, or until it is back (0: leave)
+        self.restart_hold_s = restart_hold_s
         self.on_api_loss = on_api_loss  # silent and no API: keep answering or fence (speaker.fencing)
         self.kernel_arp = kernel_arp  # answer ARP requests in the kernel where the fast plane can load it
         self.heartbeat = heartbeat  # (interval, timeout), seconds
@@ -191,6 +195,7 @@ class Speaker:
             if server is not None:  # left after the fast plane: peers hear our LEAVE before metrics go
                 await stack.enter_async_context(_serving(server))
             await stack.enter_async_context(self._fast_plane())
+            await stack.enter_async_context(self._holds())
             await stack.enter_async_context(self._nftables())
             await stack.enter_async_context(self._steering())
             await stack.enter_async_context(self._informers())
@@ -219,14 +224,29 @@ class Speaker:
     async def _fast_plane(self) -> AsyncIterator[None]:
         interval, timeout = self.heartbeat
         self.fast = FastProcess(self.node, self.key, self.port, self._on_alive, self._duplicate,
-                                interval=interval, timeout=timeout, kernel_arp=self.kernel_arp)
+                                interval=interval, timeout=timeout, kernel_arp=self.kernel_arp,
+                                restart_hold_s=self.restart_hold_s)
         await self.fast.start()
         yield_cpu_to_fast_plane()
         self.fast.set_interfaces(self.interfaces, self.own_macs.macs)
         try:
             yield
         finally:  # stop answering and say goodbye to peers before anything else goes
-            await self.fast.close()
+            # A forwarded VIP's traffic needs this speaker's nftables table, which goes with it: not held.
+            forwarded = frozenset(f.vip for f in self.forwarding.forwards) if self.forwarding else frozenset()
+            await self.fast.close(excluded=forwarded)
+
+    @contextlib.asynccontextmanager
+    async def _holds(self) -> AsyncIterator[None]:
+        assert self.fast is not None
+        watch = HoldWatch(self.fast, self.state.peers, self.steerer.settings.probe_port,
+                          self.steerer.settings.probe_timeout)
+        task = asyncio.get_running_loop().create_task(watch.run())
+        try:
+            yield
+        finally:
+            task.cancel()
+            await asyncio.gather(task, watch.close(), return_exceptions=True)
 
     @contextlib.asynccontextmanager
     async def _nftables(self) -> AsyncIterator[None]:

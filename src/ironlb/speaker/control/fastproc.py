@@ -47,6 +47,7 @@ class Heard:
     def __init__(self) -> None:
         self._known: frozenset[str] = frozenset()
         self._heard: frozenset[str] = frozenset()
+        self._held: frozenset[str] = frozenset()
 
     def known(self) -> frozenset[str]:
         """Peers expected (from the Node list)."""
@@ -56,18 +57,24 @@ class Heard:
         """Peers heard within the timeout."""
         return self._heard
 
-    def update(self, known: frozenset[str], heard: frozenset[str]) -> None:
+    def held(self) -> frozenset[str]:
+        """Peers held for a restart (their IPs answered for them)."""
+        return self._held
+
+    def update(self, known: frozenset[str], heard: frozenset[str], held: frozenset[str] = frozenset()) -> None:
         """What the fast plane last reported."""
-        self._known, self._heard = known, heard
+        self._known, self._heard, self._held = known, heard, held
 
 
 class FastProcess:
     """Starts, feeds and follows the fast plane's process."""
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, on_alive: AliveHook, on_duplicate: DuplicateHook,
-                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, kernel_arp: bool = True) -> None:
+                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, kernel_arp: bool = True,
+                 restart_hold_s: float = 0.0) -> None:
         self.me, self.on_alive, self.on_duplicate = me, on_alive, on_duplicate
-        self.config = Config(me, KeySet.of(key), port, interval=interval, timeout=timeout, kernel_arp=kernel_arp)
+        self.config = Config(me, KeySet.of(key), port, interval=interval, timeout=timeout, kernel_arp=kernel_arp,
+                             restart_hold_s=restart_hold_s)
         self.alive: frozenset[str] = frozenset()  # as the fast plane last reported it
         self.owned: dict[str, frozenset[str]] = {}  # IP -> interfaces, as decided there (copy to iterate)
         self._announced: dict[str, set[str]] = {}  # interface -> IPs its responder answers for
@@ -119,13 +126,14 @@ class FastProcess:
             raise
         log.info("fast plane started (pid %d)", self.process.pid)
 
-    async def close(self) -> None:
-        """Stop answering and say goodbye to peers (there), then end the process."""
+    async def close(self, excluded: frozenset[str] = frozenset()) -> None:
+        """Stop answering and say goodbye to peers (there; a restart's hold for every owned IP but EXCLUDED when
+        configured), then end the process."""
         if self._channel is None or self._closing:
             return
         self._closing = True
         closed = self._expect(messages.Closed())
-        self._send(messages.Close())
+        self._send(messages.Close(excluded))
         try:
             await asyncio.wait_for(closed, CLOSE_TIMEOUT_S)
         except TimeoutError:
@@ -187,6 +195,10 @@ class FastProcess:
         """One more gratuitous burst for everything owned."""
         self._send(messages.Reannounce())
 
+    def release(self, node: str) -> None:
+        """End NODE's hold: its node no longer answers."""
+        self._send(messages.Release(node))
+
     async def join(self) -> None:
         """Join the election: heartbeats out, ourselves counted after one detection period."""
         token = next(self._tokens)
@@ -222,7 +234,7 @@ class FastProcess:
         self.on_alive(self.alive)
 
     def _on_members(self, message: messages.Members) -> None:
-        self.membership.update(message.known, message.heard)
+        self.membership.update(message.known, message.heard, message.held)
 
     def _on_duplicates(self, message: messages.Duplicates) -> None:
         for (ip, mac, ifname), frames in message.frames.items():

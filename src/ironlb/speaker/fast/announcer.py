@@ -115,6 +115,8 @@ class Announcer:
         self._errors = Throttle(30.0)
         self._placed: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders own it
         self._defaults: frozenset[str] = frozenset()  # of self._interfaces, the ones usable by default
+        self._covers: dict[str, tuple[frozenset[str], bytes]] = {}  # IP -> where and at which MAC, for held peers
+        self._covered_on: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders answer it so
 
     def owned(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs it answers for now."""
@@ -137,7 +139,7 @@ class Announcer:
         removed: list[tuple[str, str]] = []
         for name in list(self.responders):
             changed = self._interfaces.get(name) != interfaces.get(name)
-            if name not in want or changed:
+            if (name not in want and not self.responders[name].covered) or changed:
                 removed += [(ip, name) for ip in sorted(self.responders[name].owned)]
                 self.responders.pop(name).close()
         self._interfaces = dict(interfaces)
@@ -156,6 +158,8 @@ class Announcer:
         for name, responder in self.responders.items():
             for ip in responder.owned:
                 self._placed[ip] = self._placed.get(ip, frozenset()) | {name}
+        self._covered_on = {}  # a responder closed above took its covers along: all placed again
+        self.cover(dict(self._covers))
         return Diff(tuple(added), tuple(removed))
 
     def _apply_some(self, desired: Mapping[str, frozenset[str]], changed: Collection[str]) -> Diff:
@@ -176,7 +180,7 @@ class Announcer:
             responder = self.responders[name]
             responder.change((), ips)
             removed += [(ip, name) for ip in sorted(ips)]
-            if not responder.owned:
+            if not responder.owned and not responder.covered:
                 self.responders.pop(name).close()
         for name, ips in sorted(adds.items()):
             responder = self._responder(name)
@@ -189,6 +193,31 @@ class Announcer:
                 added.append((ip, name))
                 self.bursts.add(responder, ip, responder.burst)
         return Diff(tuple(added), tuple(removed))
+
+    def cover(self, changes: Mapping[str, tuple[frozenset[str], bytes] | None]) -> None:
+        """Answer each IP of CHANGES on its interfaces at a held peer's MAC (None: no longer). No gratuitous
+        frames: the clients' entries name that MAC already."""
+        per_name: dict[str, dict[str, bytes | None]] = {}
+        for ip, cover in changes.items():
+            new = targets(cover[0], self._interfaces, self._defaults) if cover is not None else frozenset()
+            old = self._covered_on.pop(ip, frozenset())
+            for name in old - new:
+                per_name.setdefault(name, {})[ip] = None
+            for name in new:
+                per_name.setdefault(name, {})[ip] = cover[1] if cover is not None else None
+            if cover is None:
+                self._covers.pop(ip, None)
+            else:
+                self._covers[ip] = cover
+                if new:
+                    self._covered_on[ip] = new
+        for name, ips in sorted(per_name.items()):
+            responder = self.responders.get(name) if all(m is None for m in ips.values()) else self._responder(name)
+            if responder is None:
+                continue
+            responder.cover(ips)
+            if not responder.owned and not responder.covered:
+                self.responders.pop(name).close()
 
     def _responder(self, name: str) -> Responder | None:
         """NAME's responder, opened if need be (None: the interface vanished meanwhile)."""
@@ -216,5 +245,6 @@ class Announcer:
         for responder in self.responders.values():
             responder.close()
         self.responders.clear()
+        self._covers, self._covered_on = {}, {}
         task = self.bursts.cancel()
         return [task] if task is not None else []

@@ -85,6 +85,7 @@ class Child:
             messages.Fence: self._on_fence,
             messages.Join: self._on_join,
             messages.Reannounce: self._on_reannounce,
+            messages.Release: self._on_release,
             messages.Close: self._on_close,
         }
         self.channel = Channel(sock, loop, self.handlers, self._parent_gone)
@@ -93,10 +94,11 @@ class Child:
         self.kernel_arp = False  # answer ARP in the kernel where it can (config.kernel_arp)
         self.kernel_maps: NodeMaps | None = None  # this node's MACs and the lease the in-kernel responders read
         self.lease_s = TIMEOUT_S / 2  # how long they may answer past this loop's last turn (half the timeout)
+        self.restart_hold_s = 0.0  # how long peers are asked to answer for this node when it closes
         self.drops = DropCounter()
         self.done = asyncio.Event()
         self._duplicates: dict[tuple[str, str, str], int] = {}
-        self._heard: tuple[frozenset[str], frozenset[str]] | None = None
+        self._heard: tuple[frozenset[str], frozenset[str], frozenset[str]] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self.gc = GcWatch()
@@ -147,15 +149,20 @@ class Child:
         if (plane := self._started(message)) is not None:
             plane.announcer.reannounce()
 
+    def _on_release(self, message: messages.Release) -> None:
+        if (plane := self._started(message)) is not None:
+            plane.liveness.release(message.node)
+
     def _on_close(self, message: messages.Close) -> None:
         if self._started(message) is not None:
-            self._spawn(self.close())
+            self._spawn(self.close(message.excluded))
 
     # -- what runs here -----------------------------------------------------------------------------------
 
     async def _start(self, config: Config) -> None:
         logging.getLogger().setLevel(config.log_level)
         self.kernel_arp = config.kernel_arp
+        self.restart_hold_s = config.restart_hold_s
         self.lease_s = config.timeout / 2  # peers take our IPs over a timeout after our loop stops
         self.plane = FastPlane(config.me, config.key, config.port, self._responders(), self._alive, self._owned,
                                interval=config.interval, timeout=config.timeout)
@@ -187,13 +194,14 @@ class Child:
         await plane.liveness.join()
         self.channel.send(messages.Joined(token))
 
-    async def close(self) -> None:
-        """Stop answering, say goodbye to peers, tell the control plane, end."""
+    async def close(self, excluded: frozenset[str] = frozenset()) -> None:
+        """Stop answering (after asking peers to hold this node's IPs but EXCLUDED, if so configured), say
+        goodbye to peers, tell the control plane, end."""
         if self._closing:
             return
         self._closing = True
         if self.plane is not None:
-            await self.plane.close()
+            await self.plane.close(self.restart_hold_s, excluded)
         if self.kernel_maps is not None:
             self.kernel_maps.close()
         self.channel.send(messages.Closed())
@@ -261,7 +269,7 @@ class Child:
         turn = 0
         while True:
             members = self.plane.liveness.membership
-            heard = (members.known(), members.heard())
+            heard = (members.known(), members.heard(), members.held())
             if heard != self._heard:
                 self._heard = heard
                 self.channel.send(messages.Members(*heard))

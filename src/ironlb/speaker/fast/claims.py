@@ -3,7 +3,9 @@
 A ranking matters to this node only up to itself: the nodes ranked after it never decide whether it
 owns the IP. So a claim is the set of nodes ranked *ahead* of this node, as a mask of `NodeIndex` bits,
 and the interfaces it would answer on; the IP is ours while this node is alive and no node ahead of it
-is (`claim.ahead & alive_mask == 0`). The control plane turns each changed IP's entries into claims
+is (`claim.ahead & alive_mask == 0`). A held node (its speaker restarts, its node forwards) counts as alive,
+but this node answers for it, with its MAC, where no node ahead is alive and not held (`cover_for`).
+The control plane turns each changed IP's entries into claims
 (`claims_of`) and ships only those across the process boundary, with the names of any new bits first;
 the fast plane keeps them in a `ClaimTable`.
 """
@@ -59,19 +61,24 @@ class ClaimTable:
         self.index = NodeIndex()  # a copy of the control plane's, extended by `learn`
         self.claims: dict[str, Claims] = {}
         self.alive: frozenset[str] = frozenset()
+        self.held: frozenset[str] = frozenset()  # alive nodes whose IPs are answered for them, with their MACs
         self._alive_mask = 0  # the indexed nodes of `alive`
+        self._held_mask = 0  # the indexed nodes of `held`
         self._interned: dict[frozenset[str], frozenset[str]] = {}
 
     def learn(self, start: int, names: Sequence[str]) -> None:
         """The control plane gave NAMES the bits from START on (before any claim that uses them)."""
         self.index.extend(start, names)
         self._alive_mask = self.index.mask(self.alive)  # a node alive before it had a bit is in the mask now
+        self._held_mask = self.index.mask(self.held)
 
-    def set_alive(self, alive: frozenset[str]) -> int:
-        """The alive set is ALIVE from now on; returns the mask of the indexed nodes that died or came back."""
-        old, self.alive = self._alive_mask, alive
+    def set_alive(self, alive: frozenset[str], held: frozenset[str] = frozenset()) -> int:
+        """The alive and held sets from now on; returns the mask of the indexed nodes that died, came back, or
+        were held or let go."""
+        old, old_held, self.alive, self.held = self._alive_mask, self._held_mask, alive, held
         self._alive_mask = self.index.mask(alive)
-        return old ^ self._alive_mask
+        self._held_mask = self.index.mask(held)
+        return (old ^ self._alive_mask) | (old_held ^ self._held_mask)
 
     def put(self, ip: str, claims: Claims) -> None:
         """IP's claims are CLAIMS from now on (() drops the IP)."""
@@ -103,15 +110,30 @@ class ClaimTable:
         return [ip for ip, claims in self.claims.items()
                 if claims[0].ahead & changed or (len(claims) > 1 and any(c.ahead & changed for c in claims))]
 
-    def interfaces_for(self, ip: str) -> frozenset[str] | None:
-        """The interfaces this node answers IP on, given the alive set (None: not mine)."""
+    def interfaces_for(self, ip: str, covers: Collection[str] = ()) -> frozenset[str] | None:
+        """The interfaces this node answers IP on as its own, given the alive and held sets (None: not mine).
+
+        COVERS: the IPs held nodes told us of; one of them is answered for its node instead (cover_for), any
+        other IP a held node was first for is taken over as if that node were dead."""
         if self.me not in self.alive:
             return None
+        live = self._alive_mask & ~self._held_mask
         out: frozenset[str] | None = None
         for claim in self.claims.get(ip, ()):
-            if not claim.ahead & self._alive_mask:
+            if not claim.ahead & live and not (claim.ahead & self._held_mask and ip in covers):
                 out = claim.interfaces if out is None else out | claim.interfaces
         return out
+
+    def cover_for(self, ip: str, covers: Mapping[str, bytes]) -> tuple[frozenset[str], bytes] | None:
+        """The interfaces this node answers IP on for a held node, and that node's MAC (None: not ours to)."""
+        if not self._held_mask or ip not in covers or self.me not in self.alive:
+            return None
+        live = self._alive_mask & ~self._held_mask
+        out: frozenset[str] | None = None
+        for claim in self.claims.get(ip, ()):
+            if not claim.ahead & live and claim.ahead & self._held_mask:
+                out = claim.interfaces if out is None else out | claim.interfaces
+        return (out, covers[ip]) if out is not None else None
 
     def _intern(self, claims: Claims) -> Claims:
         # Unpickled, each message brings its own copy of the same few interface sets: keep one of each.

@@ -30,6 +30,7 @@ class Config:
     timeout: float = TIMEOUT_S
     log_level: int = 20  # logging.INFO: records at this level and above are sent to the control plane
     kernel_arp: bool = True  # answer ARP requests in the kernel (a tcx program) where it can be loaded
+    restart_hold_s: float = 0.0  # on the way out, ask peers to answer for this node's IPs this long (0: leave)
 
 
 class Refusal(Enum):
@@ -119,8 +120,18 @@ class Reannounce:
 
 
 @dataclass(frozen=True, slots=True)
+class Release:
+    """End NODE's hold now: its node no longer answers (it counts as dead from here on)."""
+
+    node: str
+
+
+@dataclass(frozen=True, slots=True)
 class Close:
-    """Stop answering, say goodbye to peers, answer Closed and end."""
+    """Stop answering, say goodbye to peers (a restart's hold for every owned IP but EXCLUDED, when the Config
+    asks for one), answer Closed and end."""
+
+    excluded: frozenset[str] = frozenset()
 
 
 # -- from the fast plane --------------------------------------------------------------------------------------
@@ -154,10 +165,11 @@ class Owned:
 
 @dataclass(frozen=True, slots=True)
 class Members:
-    """Peers expected (from the Node list), and peers heard within the timeout."""
+    """Peers expected (from the Node list), peers heard within the timeout, and peers held for a restart."""
 
     known: frozenset[str]
     heard: frozenset[str]
+    held: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,11 +207,12 @@ class Closed:
     """Goodbyes said: the fast plane ends."""
 
 
-ToFast = Start | LearnNodes | PutClaims | SetInterfaces | SetPeers | SetKey | Fence | Join | Reannounce | Close
+ToFast = (Start | LearnNodes | PutClaims | SetInterfaces | SetPeers | SetKey | Fence | Join | Reannounce | Release
+          | Close)
 FromFast = Started | Failed | Alive | Owned | Members | Duplicates | StatsReport | Logged | Joined | Closed
 Message = ToFast | FromFast
 TO_FAST: tuple[type[ToFast], ...] = (Start, LearnNodes, PutClaims, SetInterfaces, SetPeers, SetKey, Fence, Join,
-                                     Reannounce, Close)
+                                     Reannounce, Release, Close)
 FROM_FAST: tuple[type[FromFast], ...] = (Started, Failed, Alive, Owned, Members, Duplicates, StatsReport, Logged,
                                          Joined, Closed)
 # The classes of the values messages carry (besides the builtins): the only others a frame may name.

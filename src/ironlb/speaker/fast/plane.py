@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from ironlb.speaker.fast.announcer import Announcer, Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims, ClaimTable
+from ironlb.speaker.fast.l2 import packets as pk
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.fast.liveness.transport import Liveness
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 # responders are brought in line).
 TAKE_BATCH = 256
 Owned = dict[str, frozenset[str]]  # IP -> the interfaces this node answers it on
+Covered = dict[str, tuple[frozenset[str], bytes]]  # IP -> the interfaces it is answered on for a held peer, its MAC
 AliveHook = Callable[[frozenset[str]], None]
 OwnedHook = Callable[[Mapping[str, frozenset[str] | None], Diff], None]  # IPs that changed; responder changes
 
@@ -41,7 +43,9 @@ class FastPlane:
         self.table = ClaimTable(me)
         self.interfaces: dict[str, Interface] = {}
         self.owned: Owned = {}  # what this node answers for now
+        self.covered: Covered = {}  # what it answers for held peers now
         self._alive: frozenset[str] = self.liveness.alive
+        self._covers: dict[str, bytes] = {}  # every held peer's IPs and MACs, as the membership last said
         self.table.set_alive(self._alive)
         self._pending: set[str] = set()  # IPs whose claims changed, not re-decided yet
         self._taking = False  # a _take is queued on the loop
@@ -75,12 +79,28 @@ class FastPlane:
         """Alive nodes as the failure detector last said (this one included once joined)."""
         return self._alive
 
-    async def close(self) -> None:
-        """Stop answering, say goodbye to peers, end the heartbeat loop and any burst still under way."""
+    async def close(self, hold_s: float = 0.0, excluded: frozenset[str] = frozenset()) -> None:
+        """Stop answering, say goodbye to peers, end the heartbeat loop and any burst still under way.
+
+        HOLD_S > 0: the speaker restarts and this node goes on forwarding, so peers are asked to answer for its
+        IPs (but EXCLUDED) with its MACs for up to HOLD_S, and it answers on until they do: make before break."""
+        liveness = self.liveness
+        if hold_s > 0 and liveness.speaking and not liveness.fenced and self.me in self._alive:
+            liveness.restart(hold_s, self.handed_over(excluded))
+            await asyncio.sleep(liveness.membership.timeout)  # the peers' answers begin before ours end
         bursts = self.announcer.close()
         self.owned = {}
         await self.liveness.close()
         await asyncio.gather(*bursts, return_exceptions=True)
+
+    def handed_over(self, excluded: frozenset[str] = frozenset()) -> dict[str, bytes]:
+        """IP -> the MAC it is answered with, for every IP this node answers but EXCLUDED."""
+        out = {}
+        for ip, names in self.owned.items():
+            macs = sorted(self.interfaces[n].mac for n in names if n in self.interfaces)
+            if macs and ip not in excluded:
+                out[ip] = pk.mac_bytes(macs[0])
+        return out
 
     def _take(self) -> None:
         batch = [self._pending.pop() for _ in range(min(TAKE_BATCH, len(self._pending)))]
@@ -91,24 +111,43 @@ class FastPlane:
 
     def _alive_changed(self, alive: frozenset[str]) -> None:
         old, self._alive = self._alive, alive
-        changed = self.table.set_alive(alive)  # the mask of the peers that died or came back
+        members = self.liveness.membership
+        covers, old_covers = members.covers(), self._covers
+        self._covers = covers
+        # The mask of the peers that died, came back, were held or let go
+        changed = self.table.set_alive(alive, members.held())
         # Joined or fenced: every IP that ranks us. Peers: the IPs they are ahead on. Either way a batch
         # per loop turn (the next turn, for a few): many Nodes declared dead at once, moved in one turn,
         # held the heartbeats up (docs/design.md, "Measurements behind the code").
         self._queue(self.table.mine if self.me in old ^ alive else self.table.affected_by(changed))
-        self.on_alive(alive)
+        if covers or old_covers:  # a held peer's IPs arrive a message at a time: those in each are re-decided
+            self._queue(ip for ip in covers.keys() | old_covers.keys() if covers.get(ip) != old_covers.get(ip))
+        if alive != old:
+            self.on_alive(alive)
 
     def _update(self, ips: Iterable[str]) -> None:
         """Re-decide ownership of IPS only, then bring the responders in line if anything moved."""
         changes: dict[str, frozenset[str] | None] = {}
+        covers: dict[str, tuple[frozenset[str], bytes] | None] = {}
         for ip in ips:
-            ifaces = self.table.interfaces_for(ip)
+            ifaces = self.table.interfaces_for(ip, self._covers)
             if self.owned.get(ip) != ifaces:
                 changes[ip] = ifaces
                 if ifaces is None:
                     del self.owned[ip]
                 else:
                     self.owned[ip] = ifaces
+            cover = self.table.cover_for(ip, self._covers) if self._covers else None
+            if self.covered.get(ip) != cover:
+                covers[ip] = cover
+                if cover is None:
+                    del self.covered[ip]
+                else:
+                    self.covered[ip] = cover
+        if covers:  # before what is owned: an IP a held peer lost is let go here first, then taken
+            self.announcer.cover(covers)
+            log.info("answering for held peers: +%d -%d IPs", sum(c is not None for c in covers.values()),
+                     sum(c is None for c in covers.values()))
         if changes:
             self._apply(changes)
 

@@ -22,7 +22,8 @@ KEYS = KeySet(b"k" * 32, (b"o" * 32,))
 ETH0 = frozenset({"eth0"})
 # One of every message, every field filled in as the speaker fills it.
 SAMPLES: dict[type, m.Message] = {sample.__class__: sample for sample in (
-    m.Start(m.Config("n1", KEYS, 7946, host="::1", interval=0.05, timeout=0.4, log_level=10, kernel_arp=False)),
+    m.Start(m.Config("n1", KEYS, 7946, host="::1", interval=0.05, timeout=0.4, log_level=10, kernel_arp=False,
+                     restart_hold_s=30.0)),
     m.LearnNodes(3, ["n4", "n5"]),
     m.PutClaims({"203.0.113.1": (Claim(0b101, ETH0), Claim(0, ETH0)), "2001:db8::1": ()}),
     m.SetInterfaces({"eth0": Interface("eth0", 2, "02:00:00:00:00:01", "fe80::1", by_default=False)},
@@ -32,12 +33,13 @@ SAMPLES: dict[type, m.Message] = {sample.__class__: sample for sample in (
     m.Fence(),
     m.Join(4),
     m.Reannounce(),
-    m.Close(),
+    m.Release("node-2"),
+    m.Close(frozenset({"203.0.113.9"})),
     m.Started(),
     m.Failed("cannot bind the heartbeat port 7946: [Errno 98] Address already in use"),
     m.Alive(frozenset({"n1", "n2"})),
     m.Owned({"203.0.113.1": ETH0, "203.0.113.2": None}, Diff((("203.0.113.1", "eth0"),), (("203.0.113.2", "eth0"),))),
-    m.Members(frozenset({"n2", "n3"}), frozenset({"n2"})),
+    m.Members(frozenset({"n2", "n3"}), frozenset({"n2"}), frozenset({"n3"})),
     m.Duplicates({("203.0.113.1", "02:00:00:00:00:09", "eth0"): 3}),
     m.StatsReport(m.FastStats(Counters(sent=5, rejected={"bad-mac": 1}, source_filter=True), fenced=True,
                               responders={"eth0": Stats(requests=2, verdicts={"answered": 2}, in_kernel=True)},

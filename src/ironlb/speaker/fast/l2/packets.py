@@ -64,9 +64,12 @@ def arp_fields(frame: bytes) -> tuple[int, bytes, bytes, bytes, bytes, bytes] | 
     return op, src, sha, spa, tha, tpa
 
 
-def arp_reply_raw(our_mac: bytes, sender_mac: bytes, sender_ip: bytes, vip: bytes) -> bytes:
-    """The unicast reply to a request from SENDER_MAC / SENDER_IP saying VIP is at OUR_MAC (raw addresses)."""
-    return sender_mac + our_mac + _REPLY_HEAD + our_mac + vip + sender_mac + sender_ip
+def arp_reply_raw(our_mac: bytes, sender_mac: bytes, sender_ip: bytes, vip: bytes, at: bytes | None = None) -> bytes:
+    """The unicast reply to a request from SENDER_MAC / SENDER_IP saying VIP is at OUR_MAC (raw addresses).
+
+    AT: the MAC the reply names instead, when answering for a peer (the frame still comes from OUR_MAC, so
+    switches keep learning each MAC on its own port)."""
+    return sender_mac + our_mac + _REPLY_HEAD + (at or our_mac) + vip + sender_mac + sender_ip
 
 
 def build_arp(op: int, eth_dst: bytes, sender_mac: bytes, sender_ip: str, target_mac: bytes, target_ip: str) -> bytes:
@@ -132,20 +135,23 @@ def parse_ndp(frame: bytes) -> Ndp | None:
                eth_src, flags)
 
 
-def neighbor_advert(our_mac: bytes, src_ip: str, vip: str, dst_ip: str, eth_dst: bytes, solicited: bool) -> bytes:
-    """An NA saying VIP is at OUR_MAC (solicited: to the asker; else to all nodes, override set)."""
+def neighbor_advert(our_mac: bytes, src_ip: str, vip: str, dst_ip: str, eth_dst: bytes, solicited: bool,
+                    at: bytes | None = None) -> bytes:
+    """An NA saying VIP is at OUR_MAC, or at AT for a peer (solicited: to the asker; else to all nodes, override
+    set)."""
     flags = NA_FLAG_OVERRIDE | (NA_FLAG_SOLICITED if solicited else 0)
     icmp = struct.pack("!BBHI16s", NDP_ADVERT, 0, 0, flags, ipaddress.IPv6Address(vip).packed)
-    icmp += struct.pack("!BB6s", OPT_TARGET_LL, 1, our_mac)
+    icmp += struct.pack("!BB6s", OPT_TARGET_LL, 1, at or our_mac)
     return icmpv6_frame(eth_dst, our_mac, src_ip, dst_ip, icmp)
 
 
-def ndp_reply(our_mac: bytes, our_link_local: str, vip: str, solicit: Ndp) -> bytes:
-    """The solicited NA answering SOLICIT (to all nodes if the asker had no address yet)."""
+def ndp_reply(our_mac: bytes, our_link_local: str, vip: str, solicit: Ndp, at: bytes | None = None) -> bytes:
+    """The solicited NA answering SOLICIT (to all nodes if the asker had no address yet); AT as for
+    neighbor_advert."""
     if solicit.src_ip == "::":
-        return neighbor_advert(our_mac, our_link_local, vip, str(ALL_NODES), multicast_mac(ALL_NODES), False)
+        return neighbor_advert(our_mac, our_link_local, vip, str(ALL_NODES), multicast_mac(ALL_NODES), False, at)
     eth_dst = solicit.link_addr or solicit.eth_src
-    return neighbor_advert(our_mac, our_link_local, vip, solicit.src_ip, eth_dst, True)
+    return neighbor_advert(our_mac, our_link_local, vip, solicit.src_ip, eth_dst, True, at)
 
 
 def unsolicited_na(our_mac: bytes, our_link_local: str, vip: str) -> bytes:

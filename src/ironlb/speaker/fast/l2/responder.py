@@ -7,7 +7,7 @@ import contextlib
 import ipaddress
 import logging
 import socket
-from collections.abc import Callable, Collection, Container, Iterable
+from collections.abc import Callable, Collection, Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING
@@ -79,6 +79,11 @@ class Responder:
         self.owned: set[str] = set()  # changed in place, an IP at a time (thousands owned: no copy per change)
         self._owned4: set[str] = set()  # the IPv4 ones
         self._owned6: set[str] = set()  # the IPv6 ones
+        # IPs answered for a peer whose speaker restarts, each with the peer's MAC: its node still forwards
+        # their traffic, so the clients' entries must keep naming it (docs/design.md, "A speaker that restarts").
+        self.covered: dict[str, bytes] = {}
+        self._covered4: set[str] = set()
+        self._covered6: set[str] = set()
         # The IPs each filter names (None: too many, or refused; it passes all ARP or all NS/NA, as a new
         # socket does until the first filter below)
         self._filtered: list[str] | None = None
@@ -122,16 +127,41 @@ class Responder:
         self._owned6.update(ip for ip in added if ":" in ip)
         if self.kernel is not None:
             self._kernel_change(added, removed)
-        if self.ndp is not None:
-            for ip in added:
-                if ":" in ip:
-                    self.ndp.join(pk.multicast_mac(pk.solicited_node(ip)))
-            for ip in removed:
-                if ":" in ip:
-                    self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
-        if any(":" not in ip for ip in (*added, *removed)):
+        self._groups([ip for ip in added if ip not in self.covered], [ip for ip in removed if ip not in self.covered])
+        self._refilter_for([*added, *removed])
+
+    def cover(self, changes: Mapping[str, bytes | None]) -> None:
+        """Answer each IP of CHANGES at the peer MAC it maps to (None: no longer); never in the kernel, which
+        answers with this interface's MAC only."""
+        joined, left = [], []
+        for ip, mac in changes.items():
+            if mac is None:
+                if self.covered.pop(ip, None) is not None:
+                    (self._covered6 if ":" in ip else self._covered4).discard(ip)
+                    left.append(ip)
+            else:
+                if ip not in self.covered:
+                    (self._covered6 if ":" in ip else self._covered4).add(ip)
+                    joined.append(ip)
+                self.covered[ip] = mac
+        self._groups([ip for ip in joined if ip not in self.owned], [ip for ip in left if ip not in self.owned])
+        self._refilter_for([*joined, *left])
+
+    def _groups(self, joined: list[str], left: list[str]) -> None:
+        """Join and leave the solicited-node groups of the IPv6 ones among JOINED and LEFT."""
+        if self.ndp is None:
+            return
+        for ip in joined:
+            if ":" in ip:
+                self.ndp.join(pk.multicast_mac(pk.solicited_node(ip)))
+        for ip in left:
+            if ":" in ip:
+                self.ndp.leave(pk.multicast_mac(pk.solicited_node(ip)))
+
+    def _refilter_for(self, changed: list[str]) -> None:
+        if any(":" not in ip for ip in changed):
             self._refilter()
-        if self.ndp is not None and any(":" in ip for ip in (*added, *removed)):
+        if self.ndp is not None and any(":" in ip for ip in changed):
             self._refilter6()
 
     def _kernel_change(self, added: list[str], removed: list[str]) -> None:
@@ -165,13 +195,13 @@ class Responder:
         return self.stats
 
     def _refilter(self) -> None:
-        self._filtered = self._narrowed(self.arp, self._owned4, self._filtered, bpf.MAX_FILTERED_IPS,
+        self._filtered = self._narrowed(self.arp, self._owned4 | self._covered4, self._filtered, bpf.MAX_FILTERED_IPS,
                                         bpf.ARP_PROGRAM, bpf.arp_program)
 
     def _refilter6(self) -> None:
         assert self.ndp is not None
-        self._filtered6 = self._narrowed(self.ndp, self._owned6, self._filtered6, bpf.MAX_FILTERED_IPV6,
-                                         bpf.NDP_PROGRAM, bpf.ndp_program)
+        self._filtered6 = self._narrowed(self.ndp, self._owned6 | self._covered6, self._filtered6,
+                                         bpf.MAX_FILTERED_IPV6, bpf.NDP_PROGRAM, bpf.ndp_program)
 
     def _narrowed(self, io: PacketIO, owned: set[str], current: list[str] | None, limit: int,
                   pass_all: list[bpf.Instruction], build: Callable[[list[str]], list[bpf.Instruction]]
@@ -208,18 +238,17 @@ class Responder:
         op, eth_src, sender_mac, sender_ip, _, target_ip = fields
         if self._ours(eth_src) or self._ours(sender_mac):
             return self._count(Verdict.OWN_FRAME)
-        if sender_ip != _UNSPECIFIED and (sender := socket.inet_ntoa(sender_ip)) in self.owned:
-            # Someone else claims an IP we announce: two answers mean a split brain; say so.
-            self.stats.duplicates += 1
-            if self.on_duplicate:
-                self.on_duplicate(sender, pk.mac_str(sender_mac), self.ifname)
+        if sender_ip != _UNSPECIFIED and self._claims_ours(socket.inet_ntoa(sender_ip), sender_mac):
             return self._count(Verdict.DUPLICATE_SEEN)
         if op != pk.ARP_REQUEST:
             return self._count(Verdict.NOT_A_REQUEST)
         self.stats.requests += 1
-        if socket.inet_ntoa(target_ip) not in self.owned:
+        target = socket.inet_ntoa(target_ip)
+        if target in self.owned:
+            at = None
+        elif (at := self.covered.get(target)) is None:
             return self._count(Verdict.NOT_OWNED)
-        self.arp.send(pk.arp_reply_raw(self.mac, sender_mac, sender_ip, target_ip))
+        self.arp.send(pk.arp_reply_raw(self.mac, sender_mac, sender_ip, target_ip, at))
         self.stats.replies += 1
         return self._count(Verdict.REPLIED)
 
@@ -232,18 +261,27 @@ class Responder:
             return self._count(Verdict.OWN_FRAME)
         target = str(ipaddress.IPv6Address(ndp.target))
         if ndp.type == pk.NDP_ADVERT:
-            if target in self.owned:
-                self.stats.duplicates += 1
-                if self.on_duplicate:
-                    self.on_duplicate(target, pk.mac_str(ndp.link_addr or ndp.eth_src), self.ifname)
+            if self._claims_ours(target, ndp.link_addr or ndp.eth_src):
                 return self._count(Verdict.DUPLICATE_SEEN)
             return self._count(Verdict.NOT_A_REQUEST)
         self.stats.requests += 1
-        if target not in self.owned or self.ndp is None or not self.link_local:
+        at = self.covered.get(target)
+        if (target not in self.owned and at is None) or self.ndp is None or not self.link_local:
             return self._count(Verdict.NOT_OWNED)
-        self.ndp.send(pk.ndp_reply(self.mac, self.link_local, target, ndp))
+        self.ndp.send(pk.ndp_reply(self.mac, self.link_local, target, ndp, None if target in self.owned else at))
         self.stats.replies += 1
         return self._count(Verdict.REPLIED)
+
+    def _claims_ours(self, ip: str, mac: bytes) -> bool:
+        """Does a frame from MAC claiming IP contradict what we answer (said as a duplicate if so)? The peer we
+        cover for, answering again with its own MAC, does not."""
+        if ip not in self.owned and self.covered.get(ip, mac) == mac:
+            return False
+        # Someone else claims an IP we answer for: two answers mean a split brain; say so.
+        self.stats.duplicates += 1
+        if self.on_duplicate:
+            self.on_duplicate(ip, pk.mac_str(mac), self.ifname)
+        return True
 
     def announce_once(self, ip: str) -> None:
         """Send one gratuitous ARP / unsolicited NA for IP."""
@@ -267,6 +305,7 @@ class Responder:
     def close(self) -> None:
         """Close the sockets."""
         self.set_owned(frozenset())
+        self.cover(dict.fromkeys(self.covered))
         self._drop_kernel()
         self.arp.close()
         if self.ndp is not None:

@@ -17,6 +17,7 @@ class PeerState(Enum):
     DEAD = "dead"
     LEFT = "left"
     FENCED = "fenced"  # heard, but it says it answers for nothing: not in the alive set
+    HELD = "held"  # its speaker restarts (it said so), its node forwards: counted alive, answered for
 
 
 class Change(Enum):
@@ -29,6 +30,9 @@ class Change(Enum):
     PROVEN = "proven"  # first heartbeat of the peer's that echoed this run: heard, for certain, in this run
     NEVER_HEARD = "never-heard"
     FENCED = "fenced"
+    HELD = "held"  # it said its speaker restarts
+    HOLD_EXPIRED = "hold-expired"  # held for as long as it asked, and not back
+    RELEASED = "released"  # held, until its node stopped answering (the control plane's check)
 
 
 _HEARD = (PeerState.ALIVE, PeerState.FENCED)
@@ -40,6 +44,7 @@ ECHO_CANDIDATES = 8
 # The default heartbeat timings (the speaker's flags and the chart's values say the same).
 INTERVAL_S = 0.025
 TIMEOUT_S = 0.15
+MAX_HOLD_S = 600.0  # the longest hold a RESTART may ask for: its clock is ours from then on
 
 
 @dataclass
@@ -56,6 +61,9 @@ class Peer:
     turn: int = 0  # which candidate the next echo names
     addresses: frozenset[str] = frozenset()  # its node addresses: heartbeats naming it must come from one
     retired: deque[int] = field(default_factory=lambda: deque(maxlen=RETIRED_KEPT))
+    held_until: float = 0.0  # HELD: when the hold ends unless it is back or released first
+    covers: dict[str, bytes] = field(default_factory=dict)  # HELD, and a while after: IP -> the MAC to answer with
+    covers_until: float | None = None  # back from a hold: its covers stand until it counts itself (join)
 
 
 @dataclass
@@ -70,6 +78,7 @@ class Membership:
     counts_self: bool = True  # False while this node has not joined (see speaker.join)
     last_tick: float | None = None
     peers: dict[str, Peer] = field(default_factory=dict)
+    holds_version: int = 0  # moves on whenever a hold or its covers change (the fast plane re-decides then)
 
     def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None) -> None:
         """The nodes that should be speaking (from the Node list), with their addresses; others are dropped."""
@@ -113,8 +122,20 @@ class Membership:
         peer.sequence = msg.sequence
         if msg.kind is Kind.LEAVE:
             peer.state, peer.last_heard = PeerState.LEFT, now
+            self._uncover(peer)
             return Decoded.ACCEPTED, Change.LEFT
         peer.last_heard = now
+        if msg.kind is Kind.RESTART:
+            before = len(peer.covers), peer.state
+            change = _hold(peer, msg, now)
+            if (len(peer.covers), peer.state) != before:
+                self.holds_version += 1
+            return Decoded.ACCEPTED, change
+        if peer.state is PeerState.HELD:
+            if msg.kind is Kind.FENCED:  # its new run is up but not answering yet: the hold stands
+                return Decoded.ACCEPTED, change
+            # Its new run joined: it counts itself one detection period later; until then we answer too.
+            peer.covers_until = now + 2 * self.timeout
         if msg.kind is Kind.FENCED:
             if peer.state is not PeerState.FENCED:
                 peer.state, change = PeerState.FENCED, Change.FENCED
@@ -122,6 +143,21 @@ class Membership:
             peer.state = PeerState.ALIVE
             change = Change.RECOVERED
         return Decoded.ACCEPTED, change
+
+    def release(self, name: str) -> Change | None:
+        """End NAME's hold now (its node no longer answers): it is dead from now on."""
+        peer = self.peers.get(name)
+        if peer is None or peer.state is not PeerState.HELD:
+            return None
+        peer.state = PeerState.DEAD
+        self._uncover(peer)
+        return Change.RELEASED
+
+    def _uncover(self, peer: Peer) -> None:
+        if peer.covers:
+            peer.covers.clear()
+            self.holds_version += 1
+        peer.covers_until = None
 
     def in_contact(self, name: str, now: float) -> bool:
         """Has NAME spoken to us (proven or not) within the grace period? Only those are sent heartbeats every
@@ -154,6 +190,12 @@ class Membership:
             return []
         changes = []
         for _, peer in sorted(self.peers.items()):  # stable order: logs and tests read the same
+            if peer.covers_until is not None and now >= peer.covers_until:
+                self._uncover(peer)
+            if peer.state is PeerState.HELD and now > peer.held_until:
+                peer.state = PeerState.DEAD
+                self._uncover(peer)
+                changes.append((peer.name, Change.HOLD_EXPIRED))
             if peer.state not in _HEARD:
                 continue
             if peer.last_heard is None:
@@ -174,9 +216,36 @@ class Membership:
         return frozenset(p.name for p in self.peers.values() if p.last_heard is not None)
 
     def alive(self) -> frozenset[str]:
-        """Alive peers, and ourselves once joined."""
+        """Alive peers (held ones included: their nodes forward), and ourselves once joined."""
         me = [self.me] if self.counts_self else []
-        return frozenset([*me, *(p.name for p in self.peers.values() if p.state is PeerState.ALIVE)])
+        return frozenset([*me, *(p.name for p in self.peers.values() if p.state in _COUNTED)])
+
+    def held(self) -> frozenset[str]:
+        """Peers whose IPs are answered for with their MACs: held ones, and ones just back from a hold."""
+        return frozenset(p.name for p in self.peers.values() if p.covers)
+
+    def covers(self) -> dict[str, bytes]:
+        """IP -> the MAC to answer it with, for every held peer's IPs."""
+        out: dict[str, bytes] = {}
+        for peer in self.peers.values():
+            out.update(peer.covers)
+        return out
+
+
+_COUNTED = (PeerState.ALIVE, PeerState.HELD)
+
+
+def _hold(peer: Peer, msg: Heartbeat, now: float) -> Change | None:
+    """PEER's speaker restarts: hold its IPs for it (MSG is one of its RESTARTs, each with some of them)."""
+    if peer.state is not PeerState.HELD:
+        peer.covers.clear()
+    peer.covers.update(msg.covers)
+    peer.covers_until = None
+    peer.held_until = now + min(msg.hold_ms / 1000, MAX_HOLD_S)
+    if peer.state is PeerState.HELD:
+        return None
+    peer.state = PeerState.HELD
+    return Change.HELD
 
 
 def _candidate(peer: Peer, msg: Heartbeat) -> None:

@@ -1,7 +1,10 @@
 """The heartbeat message: small, versioned, HMAC-SHA256 authenticated, and bound to its receiver's run.
 
 Wire format (big-endian):  b"ILB" | version u8 | kind u8 | name_len u8 | name (utf-8)
-                           | incarnation u64 | sequence u64 | echo u64 | hmac-sha256 (32 bytes)
+                           | incarnation u64 | sequence u64 | echo u64 | [restart] | hmac-sha256 (32 bytes)
+where [restart], in RESTART only, is hold_ms u32 | count u16 | count x (family u8 (4 or 6) | address | MAC 6):
+how long to hold the sender's IPs for it, and some of the IPs it answered for, each with the MAC it answered
+with (one message carries at most COVERS_PER_MESSAGE; a sender with more sends several).
 The MAC covers everything before it. `incarnation` is a random number drawn when the sender
 starts; `sequence` counts its messages within that incarnation; `echo` is the receiver's own
 incarnation as the sender last heard it (0: not heard yet). A message echoing the receiver's
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import secrets
 import struct
 from dataclasses import dataclass
@@ -21,6 +25,10 @@ from enum import Enum
 MAGIC = b"ILB"
 VERSION = 2  # 1 carried a wall-clock timestamp and time-ordered incarnations; 1 and 2 do not talk
 _TAIL = struct.Struct("!QQQ")
+_RESTART = struct.Struct("!IH")
+MAC_BYTES = 6
+# Covers per RESTART message: the largest (IPv6) entries still fit IPv6's minimum MTU, so nothing fragments.
+COVERS_PER_MESSAGE = 48
 MAC_LEN = 32
 MIN_KEY_BYTES = 32  # HMAC-SHA256: a shorter key is guessable offline from one captured heartbeat
 
@@ -31,6 +39,7 @@ class Kind(Enum):
     ALIVE = 1
     LEAVE = 2
     FENCED = 3  # alive and listening, but not answering for any IP (self-fenced): do not count me
+    RESTART = 4  # my speaker restarts, my node still forwards: answer for my IPs with my MACs until I am back
 
 
 class Decoded(Enum):
@@ -74,6 +83,8 @@ class Heartbeat:
     incarnation: int
     sequence: int
     echo: int = 0
+    hold_ms: int = 0  # RESTART: how long at most to answer for the sender
+    covers: tuple[tuple[str, bytes], ...] = ()  # RESTART: (IP, the MAC it was answered with)
 
 
 def new_incarnation() -> int:
@@ -87,7 +98,33 @@ def encode(msg: Heartbeat, key: bytes | KeySet) -> bytes:
     name = msg.node.encode()
     body = MAGIC + bytes([VERSION, msg.kind.value, len(name)]) + name + _TAIL.pack(
         msg.incarnation, msg.sequence, msg.echo)
+    if msg.kind is Kind.RESTART:
+        body += _encode_restart(msg)
     return body + hmac.new(key, body, hashlib.sha256).digest()
+
+
+def _encode_restart(msg: Heartbeat) -> bytes:
+    out = [_RESTART.pack(msg.hold_ms, len(msg.covers))]
+    for ip, mac in msg.covers:
+        packed = ipaddress.ip_address(ip).packed
+        out.append(bytes([4 if len(packed) == 4 else 6]) + packed + mac)
+    return b"".join(out)
+
+
+def _decode_restart(payload: bytes) -> tuple[int, tuple[tuple[str, bytes], ...]] | None:
+    """(hold_ms, covers) of a RESTART's payload; None if it is not exactly one."""
+    if len(payload) < _RESTART.size:
+        return None
+    hold_ms, count = _RESTART.unpack_from(payload)
+    covers, at = [], _RESTART.size
+    for _ in range(count):
+        size = {4: 4, 6: 16}.get(payload[at]) if at < len(payload) else None
+        if size is None or at + 1 + size + MAC_BYTES > len(payload):
+            return None
+        ip = str(ipaddress.ip_address(payload[at + 1:at + 1 + size]))
+        covers.append((ip, bytes(payload[at + 1 + size:at + 1 + size + MAC_BYTES])))
+        at += 1 + size + MAC_BYTES
+    return (hold_ms, tuple(covers)) if at == len(payload) else None
 
 
 def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]:
@@ -101,12 +138,14 @@ def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]
     if not any(hmac.compare_digest(mac, hmac.new(k, body, hashlib.sha256).digest()) for k in keys):
         return Decoded.BAD_MAC, None
     name_len = body[5]
-    if len(body) != 6 + name_len + _TAIL.size:
-        return Decoded.MALFORMED, None
+    end = 6 + name_len + _TAIL.size
     try:
         kind = Kind(body[4])
         node = body[6:6 + name_len].decode()
     except (ValueError, UnicodeDecodeError):
         return Decoded.MALFORMED, None
+    restart = _decode_restart(body[end:]) if kind is Kind.RESTART else (0, ())
+    if len(body) < end or restart is None or (kind is not Kind.RESTART and len(body) != end):
+        return Decoded.MALFORMED, None
     incarnation, sequence, echo = _TAIL.unpack_from(body, 6 + name_len)
-    return Decoded.ACCEPTED, Heartbeat(kind, node, incarnation, sequence, echo)
+    return Decoded.ACCEPTED, Heartbeat(kind, node, incarnation, sequence, echo, *restart)

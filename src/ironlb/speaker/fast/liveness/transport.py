@@ -16,7 +16,16 @@ from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.liveness import sourcefilter
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
-from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, KeySet, Kind, decode, encode, new_incarnation
+from ironlb.speaker.fast.liveness.protocol import (
+    COVERS_PER_MESSAGE,
+    Decoded,
+    Heartbeat,
+    KeySet,
+    Kind,
+    decode,
+    encode,
+    new_incarnation,
+)
 
 log = logging.getLogger(__name__)
 # A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
@@ -35,6 +44,8 @@ SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
 READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
 LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
+# Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
+FULL_RESTART_ROUNDS = 3
 
 
 @dataclass
@@ -60,7 +71,8 @@ def next_due(due: float, woke: float, interval: float) -> float:
 
 
 class Liveness:
-    """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set changes.
+    """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set or the holds
+    (`membership.held()`, `membership.covers()`) change.
 
     Until `join()` it only listens: peers do not count it, and it does not count itself."""
 
@@ -83,6 +95,9 @@ class Liveness:
         self._wrong_source_log = Throttle(30.0)
         self._late_log = Throttle(10.0)
         self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
+        self._restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None = None  # hold_ms, cover chunks
+        self._restart_rounds = 0
+        self._holds_version = 0
         self._filter_warned = False
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
@@ -144,12 +159,29 @@ class Liveness:
         self.membership.counts_self = False
         self._publish()
 
-    def _message(self, kind: Kind, peer: str) -> bytes:
+    def restart(self, hold_s: float, covers: dict[str, bytes]) -> None:
+        """Tell every peer this speaker restarts and its node forwards: from now on each round says RESTART
+        (with COVERS, the IPs it answered for and their MACs, in the first few rounds), never ALIVE again."""
+        items = sorted(covers.items())
+        chunks = [tuple(items[i:i + COVERS_PER_MESSAGE]) for i in range(0, len(items), COVERS_PER_MESSAGE)]
+        self._restart, self._restart_rounds = (max(1, round(hold_s * 1000)), chunks or [()]), 0
+        self._send_restart()
+
+    def _send_restart(self) -> None:
+        assert self._restart is not None
+        hold_ms, chunks = self._restart
+        for chunk in chunks if self._restart_rounds < FULL_RESTART_ROUNDS else [()]:
+            self._send_all(Kind.RESTART, everyone=True, hold_ms=hold_ms, covers=chunk)
+        self._restart_rounds += 1
+
+    def _message(self, kind: Kind, peer: str, hold_ms: int = 0, covers: tuple[tuple[str, bytes], ...] = ()) -> bytes:
         self.sequence += 1
-        msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer))
+        msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer), hold_ms,
+                        covers)
         return encode(msg, self.key)
 
-    def _send_all(self, kind: Kind, everyone: bool = False) -> None:
+    def _send_all(self, kind: Kind, everyone: bool = False, hold_ms: int = 0,
+                  covers: tuple[tuple[str, bytes], ...] = ()) -> None:
         if self._sock is None:
             return
         now = time.monotonic()
@@ -158,7 +190,7 @@ class Liveness:
         for name, addr in self.peers.items():
             if not everyone and not self.membership.in_contact(name, now):
                 continue
-            data = self._message(kind, name)  # each peer's own: it echoes that peer's run
+            data = self._message(kind, name, hold_ms, covers)  # each peer's own: it echoes that peer's run
             target = f"::ffff:{addr}" if ":" not in addr else addr
             try:  # straight to the socket, never queued behind one full send
                 self._sock.sendto(data, (target, self.port))
@@ -174,7 +206,9 @@ class Liveness:
         while True:
             woke = loop.time()
             self._lateness(woke - due)
-            if self.speaking:
+            if self._restart is not None:
+                self._send_restart()
+            elif self.speaking:
                 self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
             for name, why in self.membership.tick(time.monotonic()):
                 self.counters.deaths += 1
@@ -245,10 +279,17 @@ class Liveness:
     def _reject(self, verdict: Decoded) -> None:
         self.counters.rejected[verdict.value] = self.counters.rejected.get(verdict.value, 0) + 1
 
+    def release(self, name: str) -> None:
+        """End NAME's hold: its node no longer answers (the control plane's check)."""
+        if (change := self.membership.release(name)) is not None:
+            self.counters.deaths += 1
+            log.warning("peer %s is dead (%s)", name, change.value)
+            self._publish()
+
     def _publish(self) -> None:
         alive = self.membership.alive()
-        if alive != self._alive:
-            self._alive = alive
+        if alive != self._alive or self.membership.holds_version != self._holds_version:
+            self._alive, self._holds_version = alive, self.membership.holds_version
             self.on_change(alive)
 
     @property
@@ -257,8 +298,8 @@ class Liveness:
         return self._alive
 
     async def close(self) -> None:
-        """Say goodbye (LEAVE) to every peer and stop."""
-        if self.speaking:
+        """Say goodbye (LEAVE) to every peer, unless a restart was said, and stop."""
+        if self.speaking and self._restart is None:
             self._send_all(Kind.LEAVE, everyone=True)
         if self._task:
             self._task.cancel()

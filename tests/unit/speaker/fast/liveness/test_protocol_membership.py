@@ -91,8 +91,9 @@ def test_the_named_node_must_be_the_sender() -> None:
 
 def test_no_clock_is_compared_between_nodes() -> None:
     """Nothing in a heartbeat is a time: a peer's clock set years off or stepped back changes nothing."""
+    # hold_ms is a duration the receiver counts on its own clock from when the RESTART arrives
     assert {f.name for f in Heartbeat.__dataclass_fields__.values()} == {"kind", "node", "incarnation", "sequence",
-                                                                       "echo"}
+                                                                       "echo", "hold_ms", "covers"}
     m = table()
     assert m.on_message(beat("n2", 1, inc=2**63), 0.1)[0] is Decoded.ACCEPTED
     assert m.on_message(beat("n2", 1, inc=3), 0.2) == (Decoded.ACCEPTED, Change.NEW_INCARNATION)  # a lower one
