@@ -118,6 +118,10 @@ class Announcer:
         self._covers: dict[str, tuple[frozenset[str], bytes]] = {}  # IP -> where and at which MAC, for held peers
         self._covered_on: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders answer it so
 
+    def placed(self, ip: str) -> frozenset[str]:
+        """The interfaces whose responders answer IP as their own."""
+        return self._placed.get(ip, frozenset())
+
     def owned(self) -> dict[str, frozenset[str]]:
         """Interface -> IPs it answers for now."""
         # Copies: the responders' sets change in place.

@@ -96,8 +96,8 @@ class FastPlane:
     def handed_over(self, excluded: frozenset[str] = frozenset()) -> dict[str, bytes]:
         """IP -> the MAC it is answered with, for every IP this node answers but EXCLUDED."""
         out = {}
-        for ip, names in self.owned.items():
-            macs = sorted(self.interfaces[n].mac for n in names if n in self.interfaces)
+        for ip in self.owned:
+            macs = sorted(self.interfaces[n].mac for n in self.announcer.placed(ip) if n in self.interfaces)
             if macs and ip not in excluded:
                 out[ip] = pk.mac_bytes(macs[0])
         return out

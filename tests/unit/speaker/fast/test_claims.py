@@ -239,3 +239,42 @@ def test_claims_decide_as_the_whole_ranking_table_does() -> None:
             claims.set_alive(alive)
             for ip in ips:  # those not in this table too: their claims were dropped
                 assert claims.interfaces_for(ip) == table.interfaces_for(ip, alive), (ip, alive, put)
+
+
+# -- answering for a held node ---------------------------------------------------------------------------------
+
+PEER_MAC = b"\x02\x00\x00\x00\x00\x07"
+
+
+@pytest.mark.parametrize(("claims", "alive", "held", "covers", "own", "cover"), [
+    # n2 is first and held: we answer for it with its MAC, not as ours
+    ([({"n2"}, ETH)], {ME, "n2"}, {"n2"}, {IP: PEER_MAC}, None, (ETH, PEER_MAC)),
+    # n3 is alive, not held, and ahead of us too: it covers, not we
+    ([({"n2", "n3"}, ETH)], {ME, "n2", "n3"}, {"n2"}, {IP: PEER_MAC}, None, None),
+    # held but its RESTART did not name the IP (lost, or forwarded by it): taken over as ours
+    ([({"n2"}, ETH)], {ME, "n2"}, {"n2"}, {}, ETH, None),
+    # first ourselves: ours, whoever is held behind
+    ([(set(), ETH)], {ME, "n2"}, {"n2"}, {IP: PEER_MAC}, ETH, None),
+    # not joined (or fenced): neither
+    ([({"n2"}, ETH)], {"n2"}, {"n2"}, {IP: PEER_MAC}, None, None),
+    # held, then dead (released): taken over as ours
+    ([({"n2"}, ETH)], {ME}, set(), {}, ETH, None),
+])
+def test_a_held_node_is_answered_for_by_the_next_live_one(
+        claims: NamedClaims, alive: set[str], held: set[str], covers: dict[str, bytes],
+        own: frozenset[str] | None, cover: tuple[frozenset[str], bytes] | None) -> None:
+    table = ClaimTable(ME)
+    fill(table, {IP: claims})
+    table.set_alive(frozenset(alive), frozenset(held))
+    assert table.interfaces_for(IP, covers) == own
+    assert table.cover_for(IP, covers) == cover
+
+
+def test_holding_and_letting_go_are_changes_of_the_node() -> None:
+    table = ClaimTable(ME)
+    fill(table, {IP: [({"n2"}, ETH)]})
+    table.set_alive(frozenset({ME, "n2"}))
+    bit = table.index.mask({"n2"})
+    assert table.set_alive(frozenset({ME, "n2"}), frozenset({"n2"})) == bit  # held: alive all along
+    assert table.affected_by(bit) == [IP]
+    assert table.set_alive(frozenset({ME, "n2"})) == bit  # back

@@ -222,7 +222,7 @@ class Membership:
 
     def held(self) -> frozenset[str]:
         """Peers whose IPs are answered for with their MACs: held ones, and ones just back from a hold."""
-        return frozenset(p.name for p in self.peers.values() if p.covers)
+        return frozenset(p.name for p in self.peers.values() if p.state is PeerState.HELD or p.covers)
 
     def covers(self) -> dict[str, bytes]:
         """IP -> the MAC to answer it with, for every held peer's IPs."""

@@ -178,3 +178,36 @@ def test_the_responders_raw_reply_is_the_frame_build_arp_makes() -> None:
 def test_raw_arp_fields_refuse_what_the_parser_refuses(case: str, mutate: Any) -> None:
     frame = mutate(pk.build_arp(pk.ARP_REQUEST, pk.BROADCAST, b"\x02" * 6, "192.0.2.9", b"\x00" * 6, "192.0.2.1"))
     assert pk.arp_fields(frame) is None and asker.parse_arp(frame) is None, case
+
+
+PEER = "02:00:00:00:00:07"  # the MAC of a node whose speaker restarts
+
+
+def test_a_covered_ip_is_answered_with_the_held_peers_mac_from_our_port() -> None:
+    r, arp, ndp, seen = responder()
+    r.cover({"203.0.113.20": pk.mac_bytes(PEER), "2001:db8:ffff::20": pk.mac_bytes(PEER)})
+    assert r.on_arp(arp_request("203.0.113.20")) is Verdict.REPLIED
+    reply = Ether(arp.sent[-1])
+    assert reply.src == OURS and reply[ARP].hwsrc == PEER and reply[ARP].psrc == "203.0.113.20"
+    ns = asker.neighbor_solicit(pk.mac_bytes(CLIENT), "fe80::99", "2001:db8:ffff::20")
+    assert r.on_ndp(ns) is Verdict.REPLIED
+    na = pk.parse_ndp(ndp.sent[-1])
+    assert na.link_addr == pk.mac_bytes(PEER) and na.eth_src == pk.mac_bytes(OURS)
+    assert pk.multicast_mac(pk.solicited_node("2001:db8:ffff::20")) in ndp.joined
+    assert cbpf.run(arp.filter, arp_request("203.0.113.20")) > 0  # the socket filter lets its requests in
+    # The peer back, announcing itself with its own MAC: no duplicate. Anyone else: one.
+    assert r.on_arp(pk.gratuitous_arp(pk.mac_bytes(PEER), "203.0.113.20")) is not Verdict.DUPLICATE_SEEN
+    assert r.on_arp(pk.gratuitous_arp(pk.mac_bytes(FOREIGN), "203.0.113.20")) is Verdict.DUPLICATE_SEEN
+    assert seen == [("203.0.113.20", FOREIGN, "eth0")]
+    # Owned IPs are still answered with our MAC.
+    assert r.on_arp(arp_request("203.0.113.10")) is Verdict.REPLIED and Ether(arp.sent[-1])[ARP].hwsrc == OURS
+
+
+def test_a_cover_let_go_is_no_longer_answered_nor_listened_for() -> None:
+    r, arp, ndp, _ = responder()
+    r.cover({"203.0.113.20": pk.mac_bytes(PEER), "2001:db8:ffff::20": pk.mac_bytes(PEER)})
+    r.cover({"203.0.113.20": None, "2001:db8:ffff::20": None})
+    assert r.on_arp(arp_request("203.0.113.20")) is Verdict.NOT_OWNED
+    assert pk.multicast_mac(pk.solicited_node("2001:db8:ffff::20")) not in ndp.joined
+    assert cbpf.run(arp.filter, arp_request("203.0.113.20")) == 0
+    assert pk.multicast_mac(pk.solicited_node("2001:db8:ffff::5")) in ndp.joined  # the owned one's group stays

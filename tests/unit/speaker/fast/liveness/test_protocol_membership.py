@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ironlb.speaker.fast.liveness.membership import Change, Membership, PeerState
+from ironlb.speaker.fast.liveness.membership import MAX_HOLD_S, Change, Membership, PeerState
 from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode
 
 KEY = b"k" * 32
@@ -195,3 +195,99 @@ def test_a_replay_is_no_sign_of_life() -> None:
     m.on_message(beat(seq=5), 1.0, "192.0.2.12")
     m.on_message(beat(seq=5), 4.0, "192.0.2.12")  # the same heartbeat again, 3 s later: a recording
     assert not m.in_contact("n2", 4.0)
+
+
+# -- a speaker that restarts -----------------------------------------------------------------------------------
+
+MAC2 = b"\x02\x00\x00\x00\x00\x02"
+
+
+def restart(seq: int, covers: tuple[tuple[str, bytes], ...] = (("203.0.113.5", MAC2),), hold_ms: int = 5000,
+            inc: int = 100) -> Heartbeat:
+    """n2 says its speaker restarts, naming COVERS."""
+    return Heartbeat(Kind.RESTART, "n2", inc, seq, ME, hold_ms, covers)
+
+
+def test_a_restart_round_trips_and_a_cut_or_padded_one_is_refused() -> None:
+    msg = restart(3, (("203.0.113.5", MAC2), ("2001:db8::5", MAC2)))
+    wire = encode(msg, KEY)
+    assert decode(wire, KEY) == (Decoded.ACCEPTED, msg)
+    # Re-signed after the change, so only the framing is judged
+    body = wire[:-32]
+    for bad in (body[:-3], body + b"\0", body[:-23] + b"\x09" + body[-22:]):
+        assert decode(bad + hmac_of(bad), KEY)[0] is Decoded.MALFORMED
+    alive = encode(beat(), KEY)[:-32] + b"\0"  # only a RESTART carries anything after the echo
+    assert decode(alive + hmac_of(alive), KEY)[0] is Decoded.MALFORMED
+
+
+def hmac_of(body: bytes) -> bytes:
+    import hashlib
+    import hmac
+    return hmac.new(KEY, body, hashlib.sha256).digest()
+
+
+@pytest.mark.parametrize(("steps", "state", "alive", "held"), [
+    # said, then silent: held (alive for the election, not heard) past any heartbeat timeout
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("tick", 3.0)], PeerState.HELD, True, True),
+    # held as long as it asked, and no longer
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("tick", 5.2)], PeerState.DEAD, False, False),
+    # its node stopped answering: released at once
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("release", 0.5)], PeerState.DEAD, False, False),
+    # its new run is up but fenced (not answering yet): still held
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("fenced-new", 2.0, 1)], PeerState.HELD, True, True),
+    # its new run joined: alive, and answered for until it counts itself (two timeouts), then not
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("alive-new", 2.0, 1), ("alive-new", 2.3, 2), ("alive-new", 2.6, 3)],
+     PeerState.ALIVE, True, True),
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("alive-new", 2.0, 1), ("alive-new", 2.3, 2), ("alive-new", 2.6, 3),
+      ("alive-new", 2.81, 4)], PeerState.ALIVE, True, False),
+    # a LEAVE ends it like any goodbye
+    ([("beat", 0.0, 1), ("restart", 0.1, 2), ("leave", 0.2, 3)], PeerState.LEFT, False, False),
+])
+def test_a_held_peer(steps: list[tuple], state: PeerState, alive: bool, held: bool) -> None:
+    m = table()
+    for step in steps:
+        kind, at = step[0], step[1]
+        if kind == "beat":
+            m.on_message(beat("n2", step[2]), at, "192.0.2.12")
+        elif kind == "restart":
+            assert m.on_message(restart(step[2]), at, "192.0.2.12") == (Decoded.ACCEPTED, Change.HELD)
+        elif kind == "leave":
+            m.on_message(beat("n2", step[2], kind=Kind.LEAVE), at, "192.0.2.12")
+        elif kind == "fenced-new":
+            m.on_message(beat("n2", step[2], inc=200, kind=Kind.FENCED), at, "192.0.2.12")
+        elif kind == "alive-new":
+            m.on_message(beat("n2", step[2], inc=200), at, "192.0.2.12")
+        elif kind == "release":
+            assert m.release("n2") is Change.RELEASED
+        m.tick(at - 0.1)  # the first tick after a gap is taken for a stall of our own and expires nothing
+        m.tick(at)
+    assert m.peers["n2"].state is state
+    assert ("n2" in m.alive()) is alive and ("n2" in m.held()) is held
+    assert "n2" not in m.heard() or state is PeerState.ALIVE
+    assert m.covers() == ({"203.0.113.5": MAC2} if held else {})
+
+
+def test_a_restarts_chunks_add_up_and_a_recording_of_one_does_nothing() -> None:
+    m = table()
+    m.on_message(beat("n2", 1), 0.0, "192.0.2.12")
+    m.on_message(restart(2, (("203.0.113.5", MAC2),)), 0.1, "192.0.2.12")
+    version = m.holds_version
+    m.on_message(restart(3, (("203.0.113.6", MAC2),)), 0.1, "192.0.2.12")
+    assert m.covers() == {"203.0.113.5": MAC2, "203.0.113.6": MAC2} and m.holds_version > version
+    version = m.holds_version
+    assert m.on_message(restart(3, (("203.0.113.7", MAC2),)), 0.2, "192.0.2.12")[0] is Decoded.REPLAYED
+    assert m.on_message(restart(4, (("203.0.113.6", MAC2),)), 0.2, "192.0.2.12") == (Decoded.ACCEPTED, None)
+    assert m.holds_version == version  # a repeat changes nothing to re-decide
+    assert m.release("n3") is None  # not held: nothing to release
+
+
+def test_a_hold_cannot_be_asked_for_longer_than_the_limit() -> None:
+    m = table()
+    m.on_message(beat("n2", 1), 0.0, "192.0.2.12")
+    m.on_message(restart(2, hold_ms=2**32 - 1), 0.0, "192.0.2.12")
+    for at in (MAX_HOLD_S - 1.1, MAX_HOLD_S - 1):  # the first tick after a gap is taken for a stall of our own
+        m.tick(at)
+    assert m.peers["n2"].state is PeerState.HELD
+    m.tick(MAX_HOLD_S)
+    m.tick(MAX_HOLD_S + 0.1)
+    assert m.peers["n2"].state is PeerState.DEAD
