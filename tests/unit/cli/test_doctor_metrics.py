@@ -9,6 +9,7 @@ from prometheus_client import generate_latest
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.gather import parse_metrics
 from ironlb.cli.doctor.model import Mark
+from ironlb.speaker.control.fastproc import Heard
 from ironlb.speaker.control.metrics import registry_for
 from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.steerer import Steerer
@@ -22,7 +23,8 @@ def fake_speaker(owned: dict[str, frozenset[str]]) -> SimpleNamespace:
     """Just what the collector reads from a speaker (its fast plane's reports: announcements and counters)."""
     stats = FastStats(counters=Counters(sent=1, received=2),
                       responders={name: Stats(requests=9, replies=7, gratuitous=3) for name in owned})
-    fast = SimpleNamespace(announcements=lambda: owned, alive=frozenset(NODES), stats=stats, refused=dict)
+    fast = SimpleNamespace(announcements=lambda: owned, alive=frozenset(NODES), stats=stats, refused=dict,
+                           membership=Heard())
     return SimpleNamespace(
         fast=fast, duplicates={},
         status=SimpleNamespace(events=SimpleNamespace(stats=lambda: {})),

@@ -96,6 +96,8 @@ def _heartbeats(sp: Any, fast: Any, stats: FastStats | None) -> Iterator[Any]:
     """Peers, heartbeats, the source filter, the fast plane's memory, and fencing."""
     alive = GaugeMetricFamily("ironlb_speaker_alive_peers", "Speakers this node sees alive (itself included)")
     alive.add_metric([], len(fast.alive) if fast else 0)
+    yield _gauge("ironlb_speaker_held_peers", "Peers whose speaker restarts, counted alive while their IPs are "
+                 "answered for with their MACs", len(fast.membership.held()) if fast else 0)
     hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
     deaths = CounterMetricFamily("ironlb_speaker_peer_deaths", "Peers this node declared dead (heartbeats "
                                  "timed out or never came)")
@@ -184,6 +186,12 @@ def _unannounced(sp: Any) -> GaugeMetricFamily:
                                "Service's annotations say)", labels=["reason"])
     for reason in UNANNOUNCED:
         family.add_metric([reason.value], counts[reason])
+    return family
+
+
+def _gauge(name: str, text: str, value: float) -> GaugeMetricFamily:
+    family = GaugeMetricFamily(name, text)
+    family.add_metric([], value)
     return family
 
 

@@ -9,9 +9,8 @@ from prometheus_client import generate_latest
 from ironlb.api.reasons import AnnounceReason
 from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.control.app import Speaker
-from ironlb.speaker.control.fastproc import FastProcess
+from ironlb.speaker.control.fastproc import FastProcess, Heard
 from ironlb.speaker.control.metrics import registry_for
-from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.steerer import Steerer
 from ironlb.speaker.fast.l2.responder import Stats
 from ironlb.speaker.fast.messages import FastStats, Refusal
@@ -43,7 +42,7 @@ async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
 def test_refused_filters_frames_and_throttled_events_are_exported() -> None:
     stats = FastStats(responders={"eth0": Stats(filter_failures=2)}, channel_refused={Refusal.GARBLED: 3})
     fast = SimpleNamespace(stats=stats, alive=frozenset({"node-1"}), announcements=lambda: {},
-                           refused=lambda: {Refusal.UNHANDLED: 1})
+                           refused=lambda: {Refusal.UNHANDLED: 1}, membership=Heard())
     events = SimpleNamespace(stats=lambda: {"emitted": 1, "throttled": 7})
     speaker = SimpleNamespace(fast=fast, duplicates={}, status=SimpleNamespace(events=events), forwarding=None,
                               health=SimpleNamespace(failing=set()), nftables=SimpleNamespace(last_error=None),
