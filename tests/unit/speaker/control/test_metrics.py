@@ -11,6 +11,7 @@ from ironlb.common.kubeapi import Client, ClusterConfig
 from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fastproc import FastProcess, Heard
 from ironlb.speaker.control.metrics import registry_for
+from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.steerer import Steerer
 from ironlb.speaker.fast.l2.responder import Stats
 from ironlb.speaker.fast.messages import FastStats, Refusal
