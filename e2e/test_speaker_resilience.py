@@ -6,6 +6,7 @@ import base64
 import itertools
 import json
 import re
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -183,3 +184,34 @@ def test_a_node_cut_from_its_peers_but_not_from_clients_stops_answering(kube: Ku
     wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
     time.sleep(1.0)
     steady_single_answer(kube, vip, owner)
+
+
+def test_a_restarting_speakers_ips_stay_answered_with_its_nodes_mac(kube: Kube, web: str) -> None:
+    """While the announcing node's speaker restarts, a peer answers ARP for its VIP with the node's own MAC:
+    every sample across the restart is answered, by that MAC alone, and the IP never moves."""
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), what="every speaker hears every peer")
+    peers = [n for n in NODES if n != owner]
+    deaths = {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in peers}
+    restarted = threading.Timer(1.0, lambda: lab.restart("speaker", owner))
+    restarted.start()
+    try:
+        samples = arp_samples(kube, vip, seconds=10.0)
+    finally:
+        restarted.join()
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
+    answered = [s for s in samples if s["a"][vip]]
+    assert len(samples) > 100 and {m for s in answered for m in s["a"][vip]} == {lab.node_mac(owner)}
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(answered)]
+    assert max(gaps) < 0.5, f"no answer for {max(gaps):.2f} s during the restart"
+    assert announcer(kube, web) == owner
+    # Held, not dead: no peer counted the restart as a death.
+    assert {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in peers} == deaths
+
+
+def arp_samples(kube: Kube, vip: str, seconds: float) -> list[dict]:
+    """ARP requests for VIP from the client every 50 ms for SECONDS: each round's answering MACs."""
+    res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"), "-m",
+                    "e2e.probes.arpsampler", vip, "--seconds", str(seconds), timeout=seconds + 15, check=True)
+    return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
