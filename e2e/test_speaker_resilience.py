@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from e2e.lab import lab, netns
+from e2e.lab import lab, netns, procs
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
@@ -215,3 +215,28 @@ def arp_samples(kube: Kube, vip: str, seconds: float) -> list[dict]:
     res = kube.exec("client", "env", f"PYTHONPATH={REPO / 'src'}:{REPO}", str(REPO / ".venv/bin/python"), "-m",
                     "e2e.probes.arpsampler", vip, "--seconds", str(seconds), timeout=seconds + 15, check=True)
     return [json.loads(line) for line in res.stdout.splitlines() if line.strip()]
+
+
+def test_a_node_that_dies_while_its_speaker_restarts_is_taken_over_at_once(kube: Kube, web: str) -> None:
+    """The worst moment for a hold: the announcing node's speaker has stopped (its peers answer for it with its
+    MAC) and then the node dies. Its host stops answering, its hold ends, and a peer takes the IP over with its
+    own MAC within seconds, not at the hold's end."""
+    vip = vip_of(kube, web)
+    owner = announcer(kube, web)
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), what="every speaker hears every peer")
+    procs.stop(f"speaker-{owner}")  # SIGTERM: a restart, as far as its peers can tell
+    try:
+        time.sleep(1.0)
+        assert [r["mac"] for r in probe(kube, vip)] == [lab.node_mac(owner)], "answered for, with its MAC"
+        killed = time.monotonic()
+        lab.kill_node(owner)
+        new = wait_for(lambda: (a := announcer(kube, web)) != owner and a, timeout=15, what="the IP taken over")
+        wait_for(lambda: [r["mac"] for r in probe(kube, vip, wait=0.3)] == [lab.node_mac(new)], timeout=10,
+                 what="answered from the new node's MAC")
+        taken = time.monotonic() - killed
+        print(f"taken over {taken:.2f} s after the held node died")
+        assert taken < 10.0  # the hold would have lasted a minute
+        assert kube.curl("client", f"http://{vip}/")
+    finally:
+        lab.revive_node(owner)
+        wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what="the node back")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from ironlb.speaker.control.fastproc import FastProcess
-from ironlb.speaker.control.steer.confirm import DeathConfirmer
+from ironlb.speaker.control.steer.confirm import DeathConfirmer, host_answers
 
 log = logging.getLogger(__name__)
 CHECK_EVERY_S = 0.25  # how often a held peer's host is probed (and the held set looked at)
@@ -24,9 +24,9 @@ class HoldWatch:
     """Probes every held peer's host; releases the ones that do not answer."""
 
     def __init__(self, fast: FastProcess, addresses: Callable[[], Mapping[str, str]], port: int,
-                 timeout: float = 0.25) -> None:
+                 timeout: float = 0.25, check: Callable[[str, int, float], Awaitable[bool]] = host_answers) -> None:
         self.fast, self.addresses = fast, addresses
-        self.confirmer = DeathConfirmer(self._checked, port, timeout, interval=CHECK_EVERY_S)
+        self.confirmer = DeathConfirmer(self._checked, port, timeout, interval=CHECK_EVERY_S, check=check)
 
     async def run(self) -> None:
         """Follow the held set until cancelled."""
