@@ -151,7 +151,7 @@ def test_a_restarted_speaker_takes_its_ips_back_only_once_kube_proxy_has_synced(
     # Without a restart hold, so that its IPs move when it stops (with one, a peer answers for them with this
     # node's MAC until it is back: test_speaker_resilience).
     lab.restart("speaker", old, env={"IRONLB_RESTART_HOLD": "0"})
-    wait_for(lambda: announcer(kube, web) == old, timeout=40, what="the speaker back")
+    wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back and joined")
     procs.stop(kubeproxy.proc_name(host))
     try:
         lab.restart("speaker", old)
