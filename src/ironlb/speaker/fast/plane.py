@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ironlb.speaker.fast.announcer import Announcer, Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims, ClaimTable
@@ -131,19 +132,11 @@ class FastPlane:
         covers: dict[str, tuple[frozenset[str], bytes] | None] = {}
         for ip in ips:
             ifaces = self.table.interfaces_for(ip, self._covers)
-            if self.owned.get(ip) != ifaces:
+            if _put(self.owned, ip, ifaces):
                 changes[ip] = ifaces
-                if ifaces is None:
-                    del self.owned[ip]
-                else:
-                    self.owned[ip] = ifaces
             cover = self.table.cover_for(ip, self._covers) if self._covers else None
-            if self.covered.get(ip) != cover:
+            if _put(self.covered, ip, cover):
                 covers[ip] = cover
-                if cover is None:
-                    del self.covered[ip]
-                else:
-                    self.covered[ip] = cover
         if covers:  # before what is owned: an IP a held peer lost is let go here first, then taken
             self.announcer.cover(covers)
             log.info("answering for held peers: +%d -%d IPs", sum(c is not None for c in covers.values()),
@@ -159,6 +152,17 @@ class FastPlane:
             log.info("announcements changed: +%s -%s", _few(diff.added), _few(diff.removed))
         if changes or diff:
             self.on_owned(changes, diff)
+
+
+def _put(table: dict[str, Any], ip: str, value: Any) -> bool:
+    """TABLE[IP] = VALUE (None: dropped); True if that changed anything."""
+    if table.get(ip) == value:
+        return False
+    if value is None:
+        del table[ip]
+    else:
+        table[ip] = value
+    return True
 
 
 def _few(pairs: tuple[tuple[str, str], ...], shown: int = 16) -> str:
