@@ -55,9 +55,9 @@ def panel(ax: Any, run: dict[str, Any]) -> None:
     ax.axvline(all_ok, color="#9467bd", linestyle=":", linewidth=1.5, label=f"all connections ok {all_ok:.2f} s")
     ax.set_xlim(-BEFORE_S, AFTER_S)
     ax.set_ylim(0, 60)
-    ax.set_xlabel("seconds since the kill")
     ax.set_title(f"{label(run)}: {trial['failed_connections']} of {trial['attempts']} failed")
-    ax.legend(loc="lower right", fontsize=8)
+    # Beside the axes: inside, it hides the seconds where connections still fail.
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
 
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
@@ -67,10 +67,11 @@ def plot(runs: list[dict[str, Any]], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(len(runs), 1, figsize=(11, 3.2 * len(runs)), sharex=True, squeeze=False)
+    fig, axes = plt.subplots(len(runs), 1, figsize=(13, 3 * len(runs)), sharex=True, squeeze=False)
     for row, run in zip(axes, runs, strict=True):
         panel(row[0], run)
         row[0].set_ylabel("new connections / s")
+    axes[-1][0].set_xlabel("seconds since the kill")
     fig.suptitle("New connections around the announcing node's kill (real nodes, 50 per second)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
