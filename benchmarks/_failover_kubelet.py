@@ -51,7 +51,7 @@ def forget_vip_flows(kube: Kube, vip: str) -> None:
 
 
 def trial(kube: Kube, vip: str, policy: str, window: float,
-          announced: Announcer = nodedeath.announcer) -> tuple[KillFigures, dict[str, list[float]]]:
+          announced: Announcer = nodedeath.announcer) -> Trial:
     """One kill of the announcing node (as ANNOUNCED names it) and its revive; the client's figures for it and
     its timeline."""
     forget_vip_flows(kube, vip)
