@@ -4,7 +4,8 @@ The real-node lab (`up --kubelet`, 3 nodes, IronLB installed by the chart with i
 a pod on every node and a LoadBalancer Service with the given externalTrafficPolicy. Nothing is drained before a
 kill: the client's probe (`e2e.probes.connprobe`: new connections at 50 Hz with a 300 ms timeout, 4 long-lived
 ones) runs from 2 s before the kill until the window (60 s by default) after it; then the node is revived and the
-next trial waits until its pod answers through the VIP again. `steering` installs the chart's
+next trial waits until its pod answers through the VIP again. Every trial starts from a fresh node state: the
+conntrack entries toward the VIP are deleted on every node and the client first. `steering` installs the chart's
 `speaker.steerAroundDeadNodes` first (`helm upgrade --reuse-values`, then the speakers' rollout).
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ NAME = "bench-failover"
 ADDRESSES = "198.51.100.240/29"
 REVIVE_TIMEOUT_S = 180.0
 
+Announcer = Callable[[Kube, str], str | None]  # the node announcing the Service NAME, if one is
+Trial = tuple[KillFigures, dict[str, list[float]]]  # one kill's figures and its timeline
+
 
 def timeline(rec: Recording, killed: float, window: float) -> dict[str, list[float]]:
     """When each new connection around the kill started, from the kill, answered and failed apart."""
@@ -37,9 +42,20 @@ def timeline(rec: Recording, killed: float, window: float) -> dict[str, list[flo
     return starts
 
 
-def trial(kube: Kube, vip: str, policy: str, window: float) -> tuple[KillFigures, dict[str, list[float]]]:
-    """One kill of the announcing node and its revive; the client's figures for it and its timeline."""
-    node = nodedeath.wait_serving(kube, NAME, vip, policy)
+def forget_vip_flows(kube: Kube, vip: str) -> None:
+    """Delete the conntrack entries toward VIP on every node and the client, so a trial starts from a fresh node
+    state: the previous kill left half-open ones toward the dead pod's old address (SYN_SENT, kept for minutes),
+    and a new connection that reuses one's source port follows it to that address."""
+    for where in (*kube.nodes, "client"):
+        kube.exec(where, "conntrack", "-D", "-d", vip)
+
+
+def trial(kube: Kube, vip: str, policy: str, window: float,
+          announced: Announcer = nodedeath.announcer) -> Trial:
+    """One kill of the announcing node (as ANNOUNCED names it) and its revive; the client's figures for it and
+    its timeline."""
+    forget_vip_flows(kube, vip)
+    node = nodedeath.wait_serving(kube, NAME, vip, policy, announced=announced)
     pod = nodedeath.pods_by_node(kube, NAME)[node]
     try:
         recording, killed = nodedeath.record_kill(vip, node, after_s=window)
@@ -78,6 +94,23 @@ def summary(trials: list[KillFigures], policy: str, window: float) -> dict[str, 
     }
 
 
+def measure(kube: Kube, vip: str, trials: int, policy: str, window: float,
+            announced: Announcer = nodedeath.announcer, tag: str = "") -> list[Trial]:
+    """TRIALS kills against the Service at VIP; print a line per trial (with TAG, if given)."""
+    results = []
+    for i in range(trials):
+        kill_figures, kill_timeline = trial(kube, vip, policy, window, announced)
+        results.append((kill_figures, kill_timeline))
+        print(json.dumps({**({"balancer": tag} if tag else {}), "trial": i + 1, **as_dict(kill_figures)}),
+              flush=True)
+    return results
+
+
+def saved_run(figures_all: dict[str, Any], results: list[Trial]) -> dict[str, Any]:
+    """A run as --save writes it: its figures, and every trial's figures with its timeline."""
+    return {**figures_all, "trials": [{**as_dict(f), "timeline": t} for f, t in results]}
+
+
 def run(trials: int, policy: str, window: float = WINDOW_S, steering: bool = True, save: Path | None = None,
         plot: Path | None = None) -> int:
     """Run the trials on the real-node lab, print a line per trial and the figures; with SAVE, write them and
@@ -86,15 +119,10 @@ def run(trials: int, policy: str, window: float = WINDOW_S, steering: bool = Tru
     set_steering(kube, steering)
     nodedeath.unserve(kube, NAME)
     vip = nodedeath.serve(kube, NAME, ADDRESSES, policy)
-    results, timelines = [], []
-    for i in range(trials):
-        kill_figures, kill_timeline = trial(kube, vip, policy, window)
-        results.append(kill_figures)
-        timelines.append(kill_timeline)
-        print(json.dumps({"trial": i + 1, **as_dict(kill_figures)}), flush=True)
+    results = measure(kube, vip, trials, policy, window)
     nodedeath.unserve(kube, NAME)
-    figures_all = {**summary(results, policy, window), "steering": steering}
-    saved = {**figures_all, "trials": [{**as_dict(f), "timeline": t} for f, t in zip(results, timelines, strict=True)]}
+    figures_all = {**summary([f for f, _ in results], policy, window), "balancer": "ironlb", "steering": steering}
+    saved = saved_run(figures_all, results)
     if save:
         save.write_text(json.dumps(saved))
     if plot:

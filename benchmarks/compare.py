@@ -10,6 +10,12 @@ api_writes_per_min_idle; plus metallb_version and the raw failover trials. Last 
 api_writes_per_min_idle: kube-apiserver's apiserver_request_total for mutating verbs (POST, PUT,
 PATCH, DELETE, APPLY), read before and after a window in steady state (200 announced Services
 with endpoints, settled), per minute, less the same count over a window with neither running.
+
+`python -m benchmarks.compare --kubelet [--trials N] [--policy Cluster|Local] [--steering-off] [--plot FILE]
+[--save-dir DIR]`:
+the announcing node's death on real nodes instead, `benchmarks.failover --kubelet`'s trials against each (3 by
+default); figures vip_moved_p95_s, all_connections_ok_p95_s, failed_connections_per_kill, named and oriented as
+above (see benchmarks._compare_kubelet).
 """
 
 from __future__ import annotations
@@ -21,10 +27,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from benchmarks import _compare_kubelet
 from benchmarks import _compare_scenarios as sc
 from benchmarks._compare_impls import IMPLS, IRONLB, Impl, metallb_version, start, stop_all
+from benchmarks._figures import oriented_ratio
 from benchmarks._lab import core_api, lab, percentile, report
 from e2e.lab import workload
+from e2e.testkit import nodedeath
+from e2e.testkit.connections import WINDOW_S
 from e2e.testkit.testing import Kube
 
 # Figure -> True if higher is better (a rate): its ratio is ironlb ÷ metallb, else metallb ÷ ironlb.
@@ -41,12 +51,7 @@ def _round(name: str, value: float) -> float:
 
 def ratio(figure: str, ironlb: float | None, metallb: float | None) -> float | None:
     """The figure's ratio, oriented so that > 1 means IronLB is ahead (None when undefined)."""
-    if ironlb is None or metallb is None:
-        return None
-    num, den = (ironlb, metallb) if FIGURES[figure] else (metallb, ironlb)
-    if den == 0 or math.isinf(num) or math.isinf(den):
-        return None
-    return round(num / den, 2)
+    return oriented_ratio(FIGURES[figure], ironlb, metallb)
 
 
 def _fresh_namespace(kube: Kube, name: str) -> None:
@@ -126,18 +131,33 @@ def compare(sizes: sc.Sizes) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     """Run (or re-plot) and print the figures."""
     p = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.split("\n\n")[0])
-    p.add_argument("--trials", type=int, default=10, help="failover trials per implementation")
+    p.add_argument("--trials", type=int, help="failover trials per implementation (default 10, with --kubelet 3)")
     p.add_argument("--plot", type=Path, help="write the side-by-side picture (PNG) here")
     p.add_argument("--from-json", type=Path, help="plot the figures of an earlier run instead of running")
     p.add_argument("--burst", type=int, default=sc.Sizes.burst)
     p.add_argument("--single", type=int, default=sc.Sizes.single)
     p.add_argument("--idle-window", type=float, default=sc.Sizes.idle_window_s)
+    p.add_argument("--kubelet", action="store_true", help="the announcing node's death on real nodes, as a client "
+                   "sees every connection (see benchmarks._compare_kubelet)")
+    p.add_argument("--policy", choices=nodedeath.POLICIES, help="with --kubelet: externalTrafficPolicy "
+                   "(default Cluster)")
+    p.add_argument("--steering-off", action="store_true", help="with --kubelet: also IronLB with steering off "
+                   "(Kubernetes alone), between the two")
+    p.add_argument("--save-dir", type=Path, help="with --kubelet: write each side's run (ironlb.json, metallb.json) "
+                   "here, as `benchmarks.failover --kubelet --save` does")
     args = p.parse_args(argv)
+    if args.kubelet:
+        if args.from_json:
+            p.error("--from-json is not for --kubelet (benchmarks.failover_plot draws saved runs)")
+        return _compare_kubelet.run(args.trials or 3, args.policy or "Cluster", WINDOW_S,
+                                    steering_off=args.steering_off, plot=args.plot, save_dir=args.save_dir)
+    if args.policy or args.save_dir or args.steering_off:
+        p.error("--policy, --steering-off and --save-dir need --kubelet")
     if args.from_json:
         lines = [ln for ln in args.from_json.read_text().splitlines() if ln.startswith("{")]
         result = json.loads(lines[-1])  # the last JSON line of a saved run's output
     else:
-        result = compare(sc.Sizes(trials=args.trials, burst=args.burst, single=args.single,
+        result = compare(sc.Sizes(trials=args.trials or 10, burst=args.burst, single=args.single,
                                   idle_window_s=args.idle_window))
     if args.plot:
         from benchmarks._compare_plot import plot

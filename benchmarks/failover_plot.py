@@ -1,8 +1,9 @@
-"""The node-death timeline of `benchmarks.failover --kubelet`: one panel per run (its first trial), new
-connections answered and failed in each second around the kill, the VIP's move and the all-connections-ok time
-marked; above the bars a tick for each failed one.
+"""The node-death timeline of `benchmarks.failover --kubelet` and `benchmarks.compare --kubelet`: one row per run
+(its first trial), new connections answered and failed in each second around the kill, the VIP's move and the
+all-connections-ok time marked; above the bars a tick for each failed one.
 
-`python -m benchmarks.failover_plot RUN.json [RUN.json ...] -o PATH`: RUN.json as `--save` writes it.
+`python -m benchmarks.failover_plot RUN.json [RUN.json ...] -o PATH`: RUN.json as `benchmarks.failover --kubelet
+--save` or `benchmarks.compare --kubelet --save-dir` writes it.
 """
 
 from __future__ import annotations
@@ -19,9 +20,12 @@ ANSWERED, FAILED = "#2ca02c", "#d62728"
 
 
 def label(run: dict[str, Any]) -> str:
-    """A run's mode as a panel's title: policy and steering."""
+    """A run's mode as a panel's title: the load balancer, IronLB's steering, and the policy."""
+    if run.get("balancer") == "metallb":
+        return f"MetalLB {run.get('metallb_version', '')}".strip() + f" ({run['policy']})"
     steering = run.get("steering")
-    return f"{run['policy']}, steering {'on' if steering else 'off'}" if steering is not None else run["policy"]
+    mode = f", steering {'on' if steering else 'off'}" if steering is not None else ""
+    return f"IronLB{mode} ({run['policy']})"
 
 
 def per_second(starts: list[float]) -> list[int]:
@@ -51,22 +55,23 @@ def panel(ax: Any, run: dict[str, Any]) -> None:
     ax.axvline(all_ok, color="#9467bd", linestyle=":", linewidth=1.5, label=f"all connections ok {all_ok:.2f} s")
     ax.set_xlim(-BEFORE_S, AFTER_S)
     ax.set_ylim(0, 60)
-    ax.set_xlabel("seconds since the kill")
     ax.set_title(f"{label(run)}: {trial['failed_connections']} of {trial['attempts']} failed")
-    ax.legend(loc="lower right", fontsize=8)
+    # Beside the axes: inside, it hides the seconds where connections still fail.
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
 
 
 def plot(runs: list[dict[str, Any]], path: Path) -> None:
-    """Draw RUNS (as `benchmarks.failover --kubelet --save` writes them) side by side into PATH."""
+    """Draw RUNS (as `benchmarks.failover --kubelet --save` writes them) one row each into PATH."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), sharey=True, squeeze=False)
-    for ax, run in zip(axes[0], runs, strict=True):
-        panel(ax, run)
-    axes[0][0].set_ylabel("new connections per second")
+    fig, axes = plt.subplots(len(runs), 1, figsize=(13, 3 * len(runs)), sharex=True, squeeze=False)
+    for row, run in zip(axes, runs, strict=True):
+        panel(row[0], run)
+        row[0].set_ylabel("new connections / s")
+    axes[-1][0].set_xlabel("seconds since the kill")
     fig.suptitle("New connections around the announcing node's kill (real nodes, 50 per second)")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -133,7 +133,7 @@ def build_ironlb() -> Path:
     ctx = _context()
     buildah("bud", "--quiet", "--layers=false", "--network", "none", "--build-arg", f"BASE={base}",
             "--build-arg", "PIP_ARGS=--no-index", "-t", IMAGE, "-f", str(ctx / "Dockerfile"), str(ctx))
-    _push(IMAGE, IRONLB_ARCHIVE)
+    push(IMAGE, IRONLB_ARCHIVE)
     buildah("rmi", "--prune")  # the image this one replaced: the store would grow by one per build
     shutil.rmtree(ctx, ignore_errors=True)
     return IRONLB_ARCHIVE
@@ -148,11 +148,11 @@ def build_pause(pause_binary: Path) -> Path:
         buildah("commit", "--quiet", ctr, PAUSE_IMAGE)
     finally:
         buildah("rm", ctr)
-    _push(PAUSE_IMAGE, PAUSE_ARCHIVE)
+    push(PAUSE_IMAGE, PAUSE_ARCHIVE)
     return PAUSE_ARCHIVE
 
 
-def _push(image: str, archive: Path) -> None:
+def push(image: str, archive: Path) -> None:
     """Write `image` to an oci-archive named after it (containerd imports the name with it)."""
     archive.parent.mkdir(parents=True, exist_ok=True)
     tmp = archive.with_suffix(".tmp")

@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from e2e.lab import lab, reallab
@@ -20,6 +21,7 @@ from e2e.testkit.testing import Kube, pool_manifests, wait_for
 
 POLICIES = ("Cluster", "Local")
 PORT = 8080
+POOL_ANNOTATION = "ironlb.io/address-pool"
 
 
 def real_lab(nodes: int = 3) -> Kube:
@@ -31,20 +33,23 @@ def real_lab(nodes: int = 3) -> Kube:
     return Kube(kubeconfig=KUBECONFIG, bin_dir=bin_dir())
 
 
-def service_manifest(name: str, pool: str, policy: str) -> dict[str, Any]:
-    """A LoadBalancer Service NAME from POOL, selecting app=NAME, with externalTrafficPolicy POLICY."""
+def service_manifest(name: str, pool: str, policy: str, pool_annotation: str = POOL_ANNOTATION) -> dict[str, Any]:
+    """A LoadBalancer Service NAME from POOL (named by POOL_ANNOTATION), selecting app=NAME, with
+    externalTrafficPolicy POLICY."""
     return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": name, "namespace": "default", "annotations": {"ironlb.io/address-pool": pool}},
+            "metadata": {"name": name, "namespace": "default", "annotations": {pool_annotation: pool}},
             "spec": {"type": "LoadBalancer", "externalTrafficPolicy": policy, "selector": {"app": name},
                      "ports": [{"port": 80, "targetPort": PORT, "protocol": "TCP"}]}}
 
 
-def serve(kube: Kube, name: str, addresses: str, policy: str) -> str:
-    """Pool NAME of ADDRESSES, a Deployment NAME with a pod on every node, and its Service; return the VIP."""
-    kube.apply(*pool_manifests(name, [addresses]))
+def serve(kube: Kube, name: str, addresses: str, policy: str, pools: Sequence[dict[str, Any]] = (),
+          pool_annotation: str = POOL_ANNOTATION) -> str:
+    """Pool NAME of ADDRESSES (IronLB's, unless POOLS gives another implementation's, named by POOL_ANNOTATION),
+    a Deployment NAME with a pod on every node, and its Service; return the VIP."""
+    kube.apply(*(pools or pool_manifests(name, [addresses])))
     nodes = kube.nodes
     reallab.deploy(kube.bin_dir, name, len(nodes), nodes, PORT, "default")
-    kube.apply(service_manifest(name, name, policy))
+    kube.apply(service_manifest(name, name, policy, pool_annotation))
     return wait_for(lambda: (kube.get("service", name).get("status", {}).get("loadBalancer", {})
                              .get("ingress") or [{}])[0].get("ip"), timeout=60, what=f"ingress of {name}")
 
@@ -81,13 +86,15 @@ def pod_answers(kube: Kube, vip: str, pod: str, timeout: float) -> float | None:
     return None
 
 
-def wait_serving(kube: Kube, name: str, vip: str, policy: str, timeout: float = 120) -> str:
-    """Wait until every node has a Ready pod, the Service is announced and (Cluster) every pod answers through
-    the VIP, or (Local) the announcing node's pod does; return the announcing node."""
+def wait_serving(kube: Kube, name: str, vip: str, policy: str, timeout: float = 120,
+                 announced: Callable[[Kube, str], str | None] = announcer) -> str:
+    """Wait until every node has a Ready pod, the Service is announced (the node ANNOUNCED names, IronLB's
+    condition unless given) and (Cluster) every pod answers through the VIP, or (Local) the announcing node's pod
+    does; return the announcing node."""
     nodes = kube.nodes
     wait_for(lambda: len(pods_by_node(kube, name)) == len(nodes), timeout=timeout, interval=1,
              what=f"a Ready pod of {name} on every node")
-    node = wait_for(lambda: announcer(kube, name), timeout=timeout, what=f"{name} announced")
+    node = wait_for(lambda: announced(kube, name), timeout=timeout, what=f"{name} announced")
     pods = pods_by_node(kube, name)
     for pod in (pods.values() if policy == "Cluster" else [pods[node]]):
         if pod_answers(kube, vip, pod, timeout) is None:

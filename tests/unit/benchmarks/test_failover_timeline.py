@@ -44,4 +44,4 @@ def test_runs_combine_into_one_picture(tmp_path: Path) -> None:
     out = tmp_path / "death.png"
     failover_plot.plot([json.loads(p.read_text()) for p in runs], out)
     assert out.read_bytes().startswith(b"\x89PNG")
-    assert failover_plot.label(json.loads(runs[0].read_text())) == "Cluster, steering off"
+    assert failover_plot.label(json.loads(runs[0].read_text())) == "IronLB, steering off (Cluster)"
