@@ -16,7 +16,7 @@ from e2e.lab.config import node as lab_node
 from e2e.lab.state import load_state
 from e2e.lab.tools import bin_dir
 from e2e.testkit.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
-from ironlb.core.election import elect
+from ironlb.core.election import elect, score
 
 pytestmark = pytest.mark.lab
 POOL = "e2e-pool"
@@ -177,6 +177,32 @@ def test_external_traffic_policy_local_announces_from_pod_nodes(kube: Kube) -> N
     finally:
         kube.kubectl("delete", "service", "local", "--wait=false")
         kube.undeploy("local")
+
+
+def test_a_local_services_ip_stays_on_its_node_while_other_nodes_pods_become_ready(kube: Kube) -> None:
+    """Pods becoming ready one after another, the node the hash prefers last first: the IP stays where it is
+    announced (every move cuts the connections through it), until that node's pod is no longer ready."""
+    pods = dict(zip(NODES, kube.deploy("sticky", replicas=3, nodes=list(NODES)), strict=True))
+    for pod in pods.values():
+        workload.set_ready(pod, False)
+    kube.apply(service("sticky", externalTrafficPolicy="Local"))
+    try:
+        vip = vip_of(kube, "sticky")
+        order = sorted(NODES, key=lambda n: score(n, vip))
+        workload.set_ready(pods[order[-1]], True)
+        wait_for(lambda: announcer(kube, "sticky") == order[-1], timeout=30, what=f"announced from {order[-1]}")
+        for node in reversed(order[:-1]):  # the hash's favourite last
+            workload.set_ready(pods[node], True)
+            deadline = time.monotonic() + 3
+            while time.monotonic() < deadline:
+                assert announcer(kube, "sticky") == order[-1], f"moved when {node}'s pod became ready"
+                time.sleep(0.2)
+        assert [r["mac"] for r in probe(kube, vip)] == [lab.node_mac(order[-1])]
+        workload.set_ready(pods[order[-1]], False)  # its pod goes: the hash decides among the others again
+        wait_for(lambda: announcer(kube, "sticky") == order[0], timeout=30, what=f"moved to {order[0]}")
+    finally:
+        kube.kubectl("delete", "service", "sticky", "--wait=false")
+        kube.undeploy("sticky")
 
 
 def test_node_selector_and_interfaces_restrict(kube: Kube) -> None:

@@ -7,10 +7,17 @@ condition with `condition`, from a type and a reason that are enum members of ir
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from ironlb.api.reasons import ConditionType, Reason
+from ironlb.api.reasons import AnnounceReason, ConditionType, Reason
+
+# How the Announced condition names each IP's announcing node: written by `announced_part`, read back by
+# `announced_from` (the speakers' election, the doctor). One format, in one place.
+_ANNOUNCED = re.compile(r"(?P<ip>[0-9a-fA-F:.]+) from node (?P<node>\S+) on "
+                        r"(?:interface (?P<ifaces>[^;\s]+)|all interfaces)")
+ALL_INTERFACES_TEXT = "all interfaces"
 
 
 def status_word(true: bool) -> str:
@@ -45,3 +52,23 @@ def changed_since(status: Mapping[str, Any] | None, type_: ConditionType, true: 
     if old and old.get("status") == status_word(true) and old.get("lastTransitionTime"):
         return str(old["lastTransitionTime"])
     return now_stamp()
+
+
+def announced_part(ip: str, node: str, interfaces: tuple[str, ...] | None) -> str:
+    """The Announced condition's words for IP answered from NODE on INTERFACES (None: all of them)."""
+    where = "interface " + ",".join(interfaces) if interfaces else ALL_INTERFACES_TEXT
+    return f"{ip} from node {node} on {where}"
+
+
+def announced_in(message: str) -> dict[str, tuple[str, str]]:
+    """IP -> (announcing node, interfaces in words) as an Announced condition's MESSAGE names them."""
+    return {m["ip"]: (m["node"], m["ifaces"] or ALL_INTERFACES_TEXT) for m in _ANNOUNCED.finditer(message)}
+
+
+def announcers(status: Mapping[str, Any] | None) -> dict[str, str]:
+    """IP -> the node a Service's Announced condition says announces it (only while it says Announcing)."""
+    cond = find(status, ConditionType.SERVICE_ANNOUNCED)
+    if not cond or cond.get("status") != "True" or cond.get("reason") != AnnounceReason.ANNOUNCING.value:
+        return {}
+    message = cond.get("message")
+    return {ip: node for ip, (node, _) in announced_in(message).items()} if isinstance(message, str) else {}

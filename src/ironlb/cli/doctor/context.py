@@ -22,7 +22,7 @@ from functools import cached_property
 from typing import Any
 
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
-from ironlb.api.conditions import find
+from ironlb.api.conditions import announcers, find
 from ironlb.api.reasons import ConditionType
 from ironlb.core.election import score
 from ironlb.speaker.state.cluster import ClusterState
@@ -104,8 +104,15 @@ class Context:
         return [n for n, r in self.node_reasons.items() if r is NodeEligibility.ELIGIBLE]
 
     def ranking(self, ip: str) -> list[str]:
-        """The eligible nodes in election order for IP (the first alive one announces it)."""
-        return sorted(self.eligible, key=lambda node: score(node, ip))
+        """The eligible nodes in election order for IP (the first alive one announces it; with the Local policy,
+        the node announcing it now comes first while it is eligible)."""
+        order = sorted(self.eligible, key=lambda node: score(node, ip))
+        incumbent = announcers((self.service or {}).get("status")).get(ip) if self.spec.get(
+            "externalTrafficPolicy") == "Local" else None
+        if incumbent in order:
+            order.remove(incumbent)
+            order.insert(0, incumbent)
+        return order
 
     @cached_property
     def ready_endpoints(self) -> dict[str, int]:

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from enum import Enum
 
+from ironlb.api.conditions import announced_in
 from ironlb.api.constants import FORWARDING_NODE_PORT
 from ironlb.api.reasons import AnnounceReason, ConditionType, ForwardingReason, parse
 from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.model import Link, LinkId, Mark
 
-CLAIM = re.compile(r"(?P<ip>[0-9a-fA-F:.]+) from node (?P<node>\S+) on "
-                   r"(?:interface (?P<ifaces>[^;\s]+)|all interfaces)")
 SPEAKER_PODS = "kubectl get pods -A -l app.kubernetes.io/component=speaker -o wide --field-selector spec.nodeName={n}"
 BLOCKED_BY_ENDPOINTS = "waits on link 7: the speakers announce an IP only while the Service has a ready endpoint"
 # A Forwarding condition's reason when it is False, and its fix.
@@ -60,7 +58,7 @@ def _no_endpoints(ctx: Context) -> bool:
 
 def claims(message: str) -> dict[str, tuple[str, str]]:
     """IP -> (node, interfaces) from the Announced condition's message."""
-    return {m["ip"]: (m["node"], m["ifaces"] or "all interfaces") for m in CLAIM.finditer(message)}
+    return announced_in(message)
 
 
 def _down_fix(node: str) -> str:

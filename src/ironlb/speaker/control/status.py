@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-from ironlb.api.conditions import changed_since, condition, find, status_word
+from ironlb.api.conditions import announced_part, changed_since, condition, find, status_word
 from ironlb.api.reasons import AnnounceReason, ConditionType, EventReason, ForwardingReason, Reason
 from ironlb.common.events import Budget, EventRecorder, KubeEventSink, ObjectRef
 from ironlb.common.kubeapi import SERVICES, ApiError, Client
@@ -47,8 +47,7 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
     for d in decisions:
         if d.node:
             names = my_interfaces if d.node == me and "*" in d.interfaces else tuple(sorted(d.interfaces))
-            ifaces = "interface " + ",".join(names) if names and "*" not in names else "all interfaces"
-            parts.append(f"{d.ip} from node {d.node} on {ifaces}")
+            parts.append(announced_part(d.ip, d.node, names if names and "*" not in names else None))
     if parts and all(d.node for d in decisions):
         return Said(True, AnnounceReason.ANNOUNCING, "; ".join(parts))
     missing = next(d for d in decisions if not d.node)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.conditions import announcers
 from ironlb.api.service import Handling, handling
 from ironlb.core.errors import AddressSpecError, SelectorError
 from ironlb.core.pools import Pool, pool_from_spec, pool_of_ip
@@ -122,8 +123,10 @@ class ClusterState:
         ports = tuple((p.get("protocol", "TCP"), int(p["port"]), int(p.get("nodePort") or 0))
                       for p in spec.get("ports") or [])
         pool, ip_pools = self.pools_of(ips, (meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL))
-        return ServiceInfo(key=key, ips=ips, pool=pool, ip_pools=ip_pools,
-                           traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
+        policy = spec.get("externalTrafficPolicy") or "Cluster"
+        incumbents = tuple(sorted(announcers(svc.get("status")).items())) if policy == "Local" else ()
+        return ServiceInfo(key=key, ips=ips, pool=pool, ip_pools=ip_pools, traffic_policy=policy,
+                           incumbents=tuple((ip, node) for ip, node in incumbents if ip in ips),
                            ready_nodes=frozenset(ready.get(key, ())), ports=ports,
                            client_ip_affinity=spec.get("sessionAffinity") == "ClientIP",
                            health_check_node_port=int(spec.get("healthCheckNodePort") or 0),

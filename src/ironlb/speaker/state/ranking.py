@@ -163,9 +163,13 @@ class Ranked:
         return Decision(self.service, self.ip, reason, node, self.interfaces_of(index))
 
 
-def rank(ip: str, nodes: Iterable[str]) -> Ranking:
-    """NODES in election order for IP (rendezvous: the smallest score first)."""
-    return Ranking(sorted(nodes, key=lambda node: score(node, ip)))
+def rank(ip: str, nodes: Iterable[str], first: str | None = None) -> Ranking:
+    """NODES in election order for IP (rendezvous: the smallest score first), FIRST ahead of all if among them."""
+    order = sorted(nodes, key=lambda node: score(node, ip))
+    if first is not None and first in order:
+        order.remove(first)
+        order.insert(0, first)
+    return Ranking(order)
 
 
 def candidates(ads: list[Advertisement], nodes: Mapping[str, NodeInfo]) -> dict[str, frozenset[str]]:
@@ -194,7 +198,7 @@ def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, Node
     same = len(set(ifaces.values())) <= 1
     out = []
     for ip in svc.ips:
-        order = rank(ip, ifaces)
+        order = rank(ip, ifaces, svc.incumbent(ip))
         per_node = tuple(ifaces[n] for n in order[:1 if same else None])
         out.append(Ranked(svc.key, ip, AnnounceReason.ANNOUNCING, order, per_node))
     return tuple(out)
@@ -233,9 +237,14 @@ def rerank(old: tuple[Ranked, ...], svc: ServiceInfo, moved: Collection[str],
     same = (len(first) == 1 and all(ifaces[n] == first[0] for n in joining)) or len(set(ifaces.values())) <= 1
     out = []
     for entry in old:
-        order = [n for n in entry.ranking if n not in moved]
+        first = svc.incumbent(entry.ip)
+        first = first if first in ifaces else None
+        order = [n for n in entry.ranking if n not in moved and n != first]  # the rest: in score order
         for node in joining:
-            bisect.insort(order, node, key=lambda n, ip=entry.ip: score(n, ip))
+            if node != first:
+                bisect.insort(order, node, key=lambda n, ip=entry.ip: score(n, ip))
+        if first is not None:
+            order.insert(0, first)
         per_node = tuple(ifaces[n] for n in order[:1 if same else None])
         out.append(Ranked(entry.service, entry.ip, AnnounceReason.ANNOUNCING, Ranking(order), per_node))
     return tuple(out)

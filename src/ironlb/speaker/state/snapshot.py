@@ -32,6 +32,13 @@ class ServiceInfo:
     source_ranges: tuple[str | None, ...] = ()  # spec.loadBalancerSourceRanges (None: an entry not a string)
     # Per IP (parallel to ips), only when its IPs lie in different pools (or some in none); () = all in `pool`.
     ip_pools: tuple[str | None, ...] = ()
+    # Local policy: (IP, the node its Announced condition says announces it). That node keeps the IP while it
+    # stays eligible: a node whose pod becomes ready later does not take it (each move cuts connections).
+    incumbents: tuple[tuple[str, str], ...] = ()
+
+    def incumbent(self, ip: str) -> str | None:
+        """The node that announces IP now, by the Service's own condition (Local policy only; None: none)."""
+        return next((node for at, node in self.incumbents if at == ip), None)
 
     def pool_of(self, index: int) -> str | None:
         """The pool of the IP at INDEX (None: in no valid pool)."""

@@ -8,6 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ironlb.api.conditions import announced_part, condition
+from ironlb.api.reasons import ConditionType
+from ironlb.core.election import score
 from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import AnnounceReason, compute
@@ -239,3 +242,30 @@ def test_steering_targets_follow_each_slice_a_pod_replaced_on_the_same_node_incl
     assert [list(t.endpoints()) for t in inc.targets("ns/s1")] == [[("n1", "198.19.1.5"), ("n2", "198.19.2.9")]]
     inc.apply("slices", "DELETED", replaced)
     assert inc.targets("ns/s1") == []
+
+
+def announced_by(obj: dict[str, Any], ip: str, node_name: str) -> dict[str, Any]:
+    """OBJ with the Announced condition a speaker writes when NODE_NAME announces IP."""
+    cond = condition(ConditionType.SERVICE_ANNOUNCED, True, AnnounceReason.ANNOUNCING,
+                     announced_part(ip, node_name, None), since="t")
+    return {**obj, "status": {**obj["status"], "conditions": [cond]}}
+
+
+def test_a_local_services_announcing_node_keeps_its_ip_as_other_nodes_become_ready() -> None:
+    """Pods becoming ready on nodes the hash prefers do not pull a Local Service's IP away from the node that
+    announces it (each move cuts connections); once that node has no ready endpoint, the hash decides again."""
+    inc = IncrementalDesired(ME)
+    _setup(inc)
+    inc.apply("slices", "MODIFIED", endpoint_slice("s2-1", "s2", NODES))
+    by_hash = inc.publish().by_ip.get(IPS[1])[0].ranking
+    last = by_hash[-1]
+    inc.apply("slices", "MODIFIED", endpoint_slice("s2-1", "s2", (last,)))
+    inc.apply("services", "MODIFIED", announced_by(service("s2", (IPS[1],), pool="q", policy="Local"), IPS[1], last))
+    assert inc.publish().by_ip.get(IPS[1])[0].ranking == (last,)
+    inc.apply("slices", "MODIFIED", endpoint_slice("s2-1", "s2", NODES))  # every other node's pod is ready now
+    assert inc.publish().by_ip.get(IPS[1])[0].ranking[0] == last
+    inc.apply("slices", "MODIFIED", endpoint_slice("s2-1", "s2", tuple(n for n in NODES if n != last)))
+    assert inc.publish().by_ip.get(IPS[1])[0].ranking == tuple(n for n in by_hash if n != last)
+    # A Cluster Service follows the hash whatever its condition says.
+    inc.apply("services", "MODIFIED", announced_by(service("s1", (IPS[0],)), IPS[0], "n4"))
+    assert inc.publish().by_ip.get(IPS[0])[0].ranking == tuple(sorted(NODES, key=lambda n: score(n, IPS[0])))

@@ -15,9 +15,13 @@ IP = "203.0.113.9"
 
 
 def svc(key: str = "ns/a", ips: tuple[str, ...] = (IP,), policy: str = "Cluster",
-        ready: tuple[str, ...] = tuple(NODES)) -> ServiceInfo:
-    """A Service in pool p."""
-    return ServiceInfo(key, ips, "p", traffic_policy=policy, ready_nodes=frozenset(ready))
+        ready: tuple[str, ...] = tuple(NODES), incumbent: str | None = None) -> ServiceInfo:
+    """A Service in pool p (INCUMBENT: the node its Announced condition names for every IP)."""
+    return ServiceInfo(key, ips, "p", traffic_policy=policy, ready_nodes=frozenset(ready),
+                       incumbents=tuple((ip, incumbent) for ip in ips) if incumbent else ())
+
+
+HASH_LAST = rank(IP, NODES)[-1]  # the node the hash ranks last for IP
 
 
 @pytest.mark.parametrize("case, service, ads, nodes, ranking, reason", [
@@ -26,6 +30,11 @@ def svc(key: str = "ns/a", ips: tuple[str, ...] = (IP,), policy: str = "Cluster"
     ("no ready endpoint anywhere", svc(ready=()), [Advertisement("all")], NODES, (), AnnounceReason.NO_READY_ENDPOINTS),
     ("Local: only nodes with a ready endpoint", svc(policy="Local", ready=("n2", "n4")), [Advertisement("all")],
      NODES, rank(IP, ("n2", "n4")), AnnounceReason.ANNOUNCING),
+    ("Local: the node announcing now keeps the IP while it has a ready endpoint",
+     svc(policy="Local", incumbent=HASH_LAST), [Advertisement("all")], NODES,
+     (HASH_LAST, *(n for n in rank(IP, NODES) if n != HASH_LAST)), AnnounceReason.ANNOUNCING),
+    ("Local: not once it has none", svc(policy="Local", ready=("n1", "n2", "n3", "n4"), incumbent="n9"),
+     [Advertisement("all")], NODES, rank(IP, NODES), AnnounceReason.ANNOUNCING),
     ("node selector", svc(), [Advertisement("b", node_selectors=({"matchLabels": {"zone": "b"}},))], NODES,
      ("n4",), AnnounceReason.ANNOUNCING),
     ("not Ready, NetworkUnavailable, excluded: not ranked", svc(), [Advertisement("all")],
@@ -132,6 +141,13 @@ def test_rerank_equals_entries_from_scratch(case: str, after: dict[str, NodeInfo
                                             policy: str) -> None:
     ads = [Advertisement("a", node_selectors=({"matchLabels": {"zone": "a"}},), interfaces=frozenset({"eth0"})),
            Advertisement("all")]
-    service = svc(ips=(IP, "203.0.113.10"), policy=policy, ready=("n1", "n3", "n5", "n6"))
-    old = entries(service, ads, NODES)
-    assert rerank(old, service, moved, candidates(ads, after)) == entries(service, ads, after), case
+    for incumbent in (None, "n3", "n5"):  # none; a node that stays; one that only some cases make eligible
+        service = svc(ips=(IP, "203.0.113.10"), policy=policy, ready=("n1", "n3", "n5", "n6"), incumbent=incumbent)
+        old = entries(service, ads, NODES)
+        assert rerank(old, service, moved, candidates(ads, after)) == entries(service, ads, after), (case, incumbent)
+
+
+def test_rank_puts_the_incumbent_first_only_if_it_is_ranked_at_all() -> None:
+    assert rank(IP, NODES, HASH_LAST)[0] == HASH_LAST and list(rank(IP, NODES, HASH_LAST)[1:]) == [
+        n for n in rank(IP, NODES) if n != HASH_LAST]
+    assert rank(IP, NODES, "n9") == rank(IP, NODES) == rank(IP, NODES, None)
