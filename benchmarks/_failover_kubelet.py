@@ -60,8 +60,8 @@ def trial(kube: Kube, vip: str, policy: str, window: float,
     try:
         recording, killed = nodedeath.record_kill(vip, node, after_s=window)
     finally:
-        if nodedeath.revive(kube, node, vip, pod, timeout=REVIVE_TIMEOUT_S) is None:
-            raise RuntimeError(f"{pod} did not answer through {vip} within {REVIVE_TIMEOUT_S} s of {node}'s revive")
+        if nodedeath.revive(kube, node, vip, pod, timeout=REVIVE_TIMEOUT_S, policy=policy, app=NAME) is None:
+            raise RuntimeError(f"{pod} was not back in service within {REVIVE_TIMEOUT_S} s of {node}'s revive")
     return figures(recording, killed, {pod}, window=window), timeline(recording, killed, window)
 
 

@@ -125,12 +125,20 @@ def record_kill(vip: str, node: str, before_s: float = 2.0, after_s: float = WIN
     return parse(out.splitlines()), killed
 
 
-def revive(kube: Kube, node: str, vip: str, pod: str, timeout: float = 120) -> float | None:
-    """Revive NODE; return the seconds from the revive until its pod POD answers through VIP again (None if not
-    within TIMEOUT)."""
+def revive(kube: Kube, node: str, vip: str, pod: str, timeout: float = 120, policy: str = "Cluster",
+           app: str = "") -> float | None:
+    """Revive NODE; return the seconds from the revive until its pod POD (of APP) is back in service (None if
+    not within TIMEOUT): answering through VIP (Cluster), or Ready again (Local: the IP stays on the node it
+    moved to rather than moving back, so only that node's pod answers through it)."""
     started = time.monotonic()
     lab.revive_node(node)
     left = timeout - (time.monotonic() - started)
+    if policy == "Local":
+        while time.monotonic() - started < timeout:
+            if pods_by_node(kube, app).get(node) == pod:
+                return time.monotonic() - started
+            time.sleep(1.0)
+        return None
     return None if pod_answers(kube, vip, pod, left) is None else time.monotonic() - started
 
 
