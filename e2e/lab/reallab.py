@@ -137,6 +137,9 @@ def _podserver_configmap(namespace: str) -> dict[str, Any]:
             "data": {"podserver.py": source}}
 
 
+DRAIN_S = 3.0  # how long a lab pod serves after SIGTERM
+
+
 def deployment_manifest(app: str, replicas: int, node_names: list[str], port: int, namespace: str) -> dict[str, Any]:
     """A Deployment of HTTP pods answering with their pod name, spread over `node_names`."""
     labels = {"app": app}
@@ -145,7 +148,9 @@ def deployment_manifest(app: str, replicas: int, node_names: list[str], port: in
         "spec": {"replicas": replicas, "selector": {"matchLabels": labels}, "template": {
             "metadata": {"labels": labels},
             "spec": {
-                "terminationGracePeriodSeconds": 0,
+                # A workload that stops gracefully, as the Kubernetes docs ask: it serves for DRAIN_S after
+                # SIGTERM while its endpoint is terminating, so load balancers can move away first.
+                "terminationGracePeriodSeconds": int(DRAIN_S) + 5,
                 "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
                     "nodeSelectorTerms": [{"matchExpressions": [
                         {"key": "kubernetes.io/hostname", "operator": "In", "values": node_names}]}]}}},
@@ -154,7 +159,8 @@ def deployment_manifest(app: str, replicas: int, node_names: list[str], port: in
                                                "labelSelector": {"matchLabels": labels}}],
                 "containers": [{
                     "name": "http", "image": image.IMAGE, "imagePullPolicy": "Never",
-                    "command": ["python3", "/podserver/podserver.py", "--name", "$(POD_NAME)", "--port", str(port)],
+                    "command": ["python3", "/podserver/podserver.py", "--name", "$(POD_NAME)", "--port", str(port),
+                                "--drain-seconds", str(DRAIN_S)],
                     "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
                     "ports": [{"name": "http", "containerPort": port}],
                     "readinessProbe": {"httpGet": {"path": "/", "port": port}, "periodSeconds": 1},

@@ -1,11 +1,18 @@
 """A lab pod's process: an HTTP server that answers every GET with its pod name
 (and GET /bytes/N with N zero bytes, for the datapath benchmark's throughput). HTTP/1.1 requests
-keep their connection open (keep-alive), so a client can hold a long-lived connection to one pod."""
+keep their connection open (keep-alive), so a client can hold a long-lived connection to one pod.
+
+With --drain-seconds, SIGTERM does not stop it at once: it goes on serving that long, as the Kubernetes
+docs ask of a workload (its endpoint is marked terminating meanwhile, and load balancers move away from it),
+then exits."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -24,7 +31,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--name", required=True)
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--drain-seconds", type=float, default=0.0, help="seconds served after SIGTERM")
     args = parser.parse_args()
+    if args.drain_seconds > 0:
+        exit_later = threading.Timer(args.drain_seconds, os._exit, (0,))
+        exit_later.daemon = True
+        signal.signal(signal.SIGTERM, lambda *_: exit_later.start() if not exit_later.is_alive() else None)
     body = f"{args.name}\n".encode()
 
     class Handler(BaseHTTPRequestHandler):
