@@ -107,8 +107,16 @@ async def test_a_hold_runs_out(pair: tuple[FastPlane, FastPlane]) -> None:
     assert answers_for(n2) == pk.mac_bytes(MAC["n2"])
 
 
-async def test_an_excluded_ip_is_taken_over_at_once(pair: tuple[FastPlane, FastPlane]) -> None:
+async def test_an_excluded_ip_is_taken_over_at_once_and_given_back(pair: tuple[FastPlane, FastPlane]) -> None:
     n1, n2 = pair
     await n1.close(hold_s=5.0, excluded=frozenset({VIP}))
     await settle(lambda: VIP in n2.owned)
     assert n2.alive == {"n1", "n2"}  # held all the same: its other IPs would be answered for
+    again = node("n1", n1.liveness.port)
+    await again.start(f"::ffff:{ADDRESS['n1']}")
+    try:
+        await ready(again, "n2", ())
+        # Back with nothing to cover: n2 lets go, or both would answer for VIP
+        await settle(lambda: VIP in again.owned and VIP not in n2.owned)
+    finally:
+        await again.close()

@@ -136,6 +136,7 @@ class Membership:
                 return Decoded.ACCEPTED, change
             # Its new run joined: it counts itself one detection period later; until then we answer too.
             peer.covers_until = now + 2 * self.timeout
+            self.holds_version += 1  # no longer held (with nothing to cover, it is out of the held set at once)
         if msg.kind is Kind.FENCED:
             if peer.state is not PeerState.FENCED:
                 peer.state, change = PeerState.FENCED, Change.FENCED
@@ -149,9 +150,14 @@ class Membership:
         peer = self.peers.get(name)
         if peer is None or peer.state is not PeerState.HELD:
             return None
+        self._end_hold(peer)
+        return Change.RELEASED
+
+    def _end_hold(self, peer: Peer) -> None:
+        """PEER's hold ends with it dead: a change of the held set whether or not it had covers."""
         peer.state = PeerState.DEAD
         self._uncover(peer)
-        return Change.RELEASED
+        self.holds_version += 1
 
     def _uncover(self, peer: Peer) -> None:
         if peer.covers:
@@ -193,8 +199,7 @@ class Membership:
             if peer.covers_until is not None and now >= peer.covers_until:
                 self._uncover(peer)
             if peer.state is PeerState.HELD and now > peer.held_until:
-                peer.state = PeerState.DEAD
-                self._uncover(peer)
+                self._end_hold(peer)
                 changes.append((peer.name, Change.HOLD_EXPIRED))
             if peer.state not in _HEARD:
                 continue
