@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ironlb.core.election import elect
+from ironlb.core.election import elect, order
 from ironlb.core.errors import SelectorError
 from ironlb.core.selectors import selector_matches, validate_selector
 from ironlb.core.sharing import Sharing, SharingFacts, can_share
@@ -149,3 +149,21 @@ def test_elect_spreads_ips_and_moves_only_the_lost_nodes_ips() -> None:
             assert after == winner
         else:
             assert after in survivors
+
+
+NODES5 = [f"node-{i}" for i in range(1, 6)]
+
+
+@pytest.mark.parametrize(("first", "eligible"), [
+    (None, NODES5),  # no incumbent: the hash alone
+    ("node-3", NODES5),  # an eligible incumbent is first, the rest in hash order
+    ("node-9", NODES5),  # an incumbent that is not eligible changes nothing
+    ("node-3", ["node-1", "node-2"]),  # nor one no longer eligible
+])
+def test_an_eligible_incumbent_comes_first_and_the_rest_keep_the_hash_order(first: str | None,
+                                                                            eligible: list[str]) -> None:
+    by_hash = order("203.0.113.7", eligible)
+    ranked = order("203.0.113.7", eligible, first)
+    keeps = first in eligible
+    assert ranked == ([first, *(n for n in by_hash if n != first)] if keeps else by_hash)
+    assert elect("203.0.113.7", eligible, first) == ranked[0]

@@ -24,7 +24,7 @@ from typing import Any
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
 from ironlb.api.conditions import announcers, find
 from ironlb.api.reasons import ConditionType
-from ironlb.core.election import score
+from ironlb.core.election import order
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import NodeEligibility, advertisements_for, eligibility
 from ironlb.speaker.state.snapshot import Advertisement, ServiceInfo, Snapshot
@@ -106,13 +106,8 @@ class Context:
     def ranking(self, ip: str) -> list[str]:
         """The eligible nodes in election order for IP (the first alive one announces it; with the Local policy,
         the node announcing it now comes first while it is eligible)."""
-        order = sorted(self.eligible, key=lambda node: score(node, ip))
-        incumbent = announcers((self.service or {}).get("status")).get(ip) if self.spec.get(
-            "externalTrafficPolicy") == "Local" else None
-        if incumbent in order:
-            order.remove(incumbent)
-            order.insert(0, incumbent)
-        return order
+        local = self.spec.get("externalTrafficPolicy") == "Local"
+        return order(ip, self.eligible, announcers((self.service or {}).get("status")).get(ip) if local else None)
 
     @cached_property
     def ready_endpoints(self) -> dict[str, int]:

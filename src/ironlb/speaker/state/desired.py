@@ -136,8 +136,8 @@ def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
         if pool not in eligible:
             eligible[pool] = [n.name for n in snapshot.nodes.values()
                               if eligibility(n, ads, svc, snapshot.alive) is NodeEligibility.ELIGIBLE]
-        incumbent = svc.incumbent(ip)  # Local policy: the announcing node keeps its IP while eligible
-        winner = incumbent if incumbent in eligible[pool] else elect(ip, eligible[pool])
+        # Local policy: the announcing node keeps its IP while eligible
+        winner = elect(ip, eligible[pool], svc.incumbent(ip))
         if winner is None:
             out.append(Decision(svc.key, ip, AnnounceReason.NO_ELIGIBLE_NODE))
         else:

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import overload
 
+from ironlb.core import election
 from ironlb.core.election import score
 from ironlb.speaker.state.desired import (
     AnnounceReason,
@@ -165,11 +166,7 @@ class Ranked:
 
 def rank(ip: str, nodes: Iterable[str], first: str | None = None) -> Ranking:
     """NODES in election order for IP (rendezvous: the smallest score first), FIRST ahead of all if among them."""
-    order = sorted(nodes, key=lambda node: score(node, ip))
-    if first is not None and first in order:
-        order.remove(first)
-        order.insert(0, first)
-    return Ranking(order)
+    return Ranking(election.order(ip, nodes, first))
 
 
 def candidates(ads: list[Advertisement], nodes: Mapping[str, NodeInfo]) -> dict[str, frozenset[str]]:
