@@ -241,12 +241,11 @@ class Speaker:
         assert self.fast is not None
         watch = HoldWatch(self.fast, self.state.peers, self.steerer.settings.probe_port,
                           self.steerer.settings.probe_timeout)
-        task = asyncio.get_running_loop().create_task(watch.run())
+        self.fast.on_held = watch.follow
         try:
             yield
         finally:
-            task.cancel()
-            await asyncio.gather(task, watch.close(), return_exceptions=True)
+            await watch.close()
 
     @contextlib.asynccontextmanager
     async def _nftables(self) -> AsyncIterator[None]:

@@ -79,6 +79,7 @@ class FastProcess:
         self.owned: dict[str, frozenset[str]] = {}  # IP -> interfaces, as decided there (copy to iterate)
         self._announced: dict[str, set[str]] = {}  # interface -> IPs its responder answers for
         self.membership = Heard()
+        self.on_held: Callable[[frozenset[str]], None] = lambda _: None  # the held peers changed (HoldWatch)
         self.stats = FastStats()
         self.exited: asyncio.Future[None] | None = None  # fails if the process ends unasked
         self.process: subprocess.Popen[bytes] | None = None
@@ -234,7 +235,10 @@ class FastProcess:
         self.on_alive(self.alive)
 
     def _on_members(self, message: messages.Members) -> None:
+        changed = message.held != self.membership.held()
         self.membership.update(message.known, message.heard, message.held)
+        if changed:
+            self.on_held(message.held)
 
     def _on_duplicates(self, message: messages.Duplicates) -> None:
         for (ip, mac, ifname), frames in message.frames.items():

@@ -9,7 +9,6 @@ connect to kube-proxy's health port, its hold ends and its IPs are taken over as
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -17,7 +16,7 @@ from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.steer.confirm import DeathConfirmer, host_answers
 
 log = logging.getLogger(__name__)
-CHECK_EVERY_S = 0.25  # how often a held peer's host is probed (and the held set looked at)
+CHECK_EVERY_S = 0.25  # how often a held peer's host is probed
 
 
 class HoldWatch:
@@ -28,17 +27,13 @@ class HoldWatch:
         self.fast, self.addresses = fast, addresses
         self.confirmer = DeathConfirmer(self._checked, port, timeout, interval=CHECK_EVERY_S, check=check)
 
-    async def run(self) -> None:
-        """Follow the held set until cancelled."""
-        while True:
-            held = self.fast.membership.held()
-            known = self.addresses() if held else {}
-            self.confirmer.watch({node: known[node] for node in held if node in known})
-            await asyncio.sleep(CHECK_EVERY_S)
+    def follow(self, held: frozenset[str]) -> None:
+        """Probe exactly the HELD peers from now on (the fast plane reported a change)."""
+        known = self.addresses() if held else {}
+        self.confirmer.watch({node: known[node] for node in held if node in known})
 
     def _checked(self) -> None:
         for node in self.confirmer.confirmed:
-            log.warning("node %s stopped answering while its speaker restarted: its IPs are taken over", node)
             self.fast.release(node)
 
     async def close(self) -> None:

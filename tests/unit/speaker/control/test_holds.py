@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from ironlb.speaker.control.fastproc import Heard
+from ironlb.speaker.control.fastproc import FastProcess, Heard
 from ironlb.speaker.control.holds import HoldWatch
+from ironlb.speaker.fast import messages
 
 
 class FakeFast:
@@ -15,11 +16,14 @@ class FakeFast:
         self.membership = Heard()
         self.membership.update(frozenset(held), frozenset(), frozenset(held))
         self.released: list[str] = []
+        self.watch: HoldWatch | None = None
 
     def release(self, node: str) -> None:
         self.released.append(node)
         held = self.membership.held() - {node}
         self.membership.update(held, frozenset(), held)
+        assert self.watch is not None
+        self.watch.follow(held)  # as FastProcess reports the held set's change
 
 
 async def test_a_held_peer_whose_host_stops_answering_is_released() -> None:
@@ -30,7 +34,8 @@ async def test_a_held_peer_whose_host_stops_answering_is_released() -> None:
 
     fast = FakeFast({"n2", "n3"})
     watch = HoldWatch(fast, lambda: {"n2": "192.0.2.12", "n3": "192.0.2.13"}, 10256, check=check)  # type: ignore[arg-type]
-    task = asyncio.create_task(watch.run())
+    fast.watch = watch
+    watch.follow(fast.membership.held())
     try:
         await asyncio.sleep(0.6)
         assert fast.released == []  # both answer: both stay held
@@ -40,6 +45,13 @@ async def test_a_held_peer_whose_host_stops_answering_is_released() -> None:
                 await asyncio.sleep(0.02)
         assert fast.membership.held() == {"n2"}
     finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
         await watch.close()
+
+
+def test_the_fast_planes_reports_reach_the_watch_only_when_the_held_set_changes() -> None:
+    fast = FastProcess("n1", b"k" * 32, 7946, lambda _: None, lambda *_: None)
+    seen: list[frozenset[str]] = []
+    fast.on_held = seen.append
+    for held in ({"n2"}, {"n2"}, set(), set()):
+        fast.handlers[messages.Members](messages.Members(frozenset({"n2", "n3"}), frozenset({"n3"}), frozenset(held)))
+    assert seen == [{"n2"}, set()]
