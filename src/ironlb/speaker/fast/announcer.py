@@ -115,7 +115,8 @@ class Announcer:
         self._errors = Throttle(30.0)
         self._placed: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders own it
         self._defaults: frozenset[str] = frozenset()  # of self._interfaces, the ones usable by default
-        self._covers: dict[str, tuple[frozenset[str], bytes]] = {}  # IP -> where and at which MAC, for held peers
+        # IP -> the interfaces it is answered on for a held peer, and that peer's MAC (read by the plane)
+        self.covers: dict[str, tuple[frozenset[str], bytes]] = {}
         self._covered_on: dict[str, frozenset[str]] = {}  # IP -> the interfaces whose responders answer it so
 
     def placed(self, ip: str) -> frozenset[str]:
@@ -163,7 +164,7 @@ class Announcer:
             for ip in responder.owned:
                 self._placed[ip] = self._placed.get(ip, frozenset()) | {name}
         self._covered_on = {}  # a responder closed above took its covers along: all placed again
-        self.cover(dict(self._covers))
+        self.cover(dict(self.covers))
         return Diff(tuple(added), tuple(removed))
 
     def _apply_some(self, desired: Mapping[str, frozenset[str]], changed: Collection[str]) -> Diff:
@@ -210,9 +211,9 @@ class Announcer:
             for name in new:
                 per_name.setdefault(name, {})[ip] = cover[1] if cover is not None else None
             if cover is None:
-                self._covers.pop(ip, None)
+                self.covers.pop(ip, None)
             else:
-                self._covers[ip] = cover
+                self.covers[ip] = cover
                 if new:
                     self._covered_on[ip] = new
         for name, ips in sorted(per_name.items()):
@@ -249,6 +250,6 @@ class Announcer:
         for responder in self.responders.values():
             responder.close()
         self.responders.clear()
-        self._covers, self._covered_on = {}, {}
+        self.covers, self._covered_on = {}, {}
         task = self.bursts.cancel()
         return [task] if task is not None else []

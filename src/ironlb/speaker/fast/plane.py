@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
 
 from ironlb.speaker.fast.announcer import Announcer, Diff, Interface, ResponderFactory
 from ironlb.speaker.fast.claims import Claims, ClaimTable
@@ -27,7 +26,6 @@ log = logging.getLogger(__name__)
 # responders are brought in line).
 TAKE_BATCH = 256
 Owned = dict[str, frozenset[str]]  # IP -> the interfaces this node answers it on
-Covered = dict[str, tuple[frozenset[str], bytes]]  # IP -> the interfaces it is answered on for a held peer, its MAC
 AliveHook = Callable[[frozenset[str]], None]
 OwnedHook = Callable[[Mapping[str, frozenset[str] | None], Diff], None]  # IPs that changed; responder changes
 
@@ -44,9 +42,10 @@ class FastPlane:
         self.table = ClaimTable(me)
         self.interfaces: dict[str, Interface] = {}
         self.owned: Owned = {}  # what this node answers for now
-        self.covered: Covered = {}  # what it answers for held peers now
         self._alive: frozenset[str] = self.liveness.alive
         self._covers: dict[str, bytes] = {}  # every held peer's IPs and MACs, as the membership last said
+        self._holds_version = 0  # the membership's, when _covers was read
+        self._held: frozenset[str] = frozenset()  # peers held, as the membership last said
         self.table.set_alive(self._alive)
         self._pending: set[str] = set()  # IPs whose claims changed, not re-decided yet
         self._taking = False  # a _take is queued on the loop
@@ -113,16 +112,19 @@ class FastPlane:
     def _alive_changed(self, alive: frozenset[str]) -> None:
         old, self._alive = self._alive, alive
         members = self.liveness.membership
-        covers, old_covers = members.covers(), self._covers
-        self._covers = covers
+        old_covers, holds_moved = self._covers, members.holds_version != self._holds_version
+        if holds_moved:  # the held set and its covers are read again only when they changed
+            self._covers, self._holds_version = members.covers(), members.holds_version
+            self._held = members.held()
         # The mask of the peers that died, came back, were held or let go
-        changed = self.table.set_alive(alive, members.held())
+        changed = self.table.set_alive(alive, self._held)
         # Joined or fenced: every IP that ranks us. Peers: the IPs they are ahead on. Either way a batch
         # per loop turn (the next turn, for a few): many Nodes declared dead at once, moved in one turn,
         # held the heartbeats up (docs/design.md, "Measurements behind the code").
         self._queue(self.table.mine if self.me in old ^ alive else self.table.affected_by(changed))
-        if covers or old_covers:  # a held peer's IPs arrive a message at a time: those in each are re-decided
-            self._queue(ip for ip in covers.keys() | old_covers.keys() if covers.get(ip) != old_covers.get(ip))
+        if holds_moved and (self._covers or old_covers):  # a held peer's IPs arrive a message at a time
+            new = self._covers
+            self._queue(ip for ip in new.keys() | old_covers.keys() if new.get(ip) != old_covers.get(ip))
         if alive != old:
             self.on_alive(alive)
 
@@ -132,10 +134,14 @@ class FastPlane:
         covers: dict[str, tuple[frozenset[str], bytes] | None] = {}
         for ip in ips:
             ifaces = self.table.interfaces_for(ip, self._covers)
-            if _put(self.owned, ip, ifaces):
+            if self.owned.get(ip) != ifaces:
                 changes[ip] = ifaces
+                if ifaces is None:
+                    del self.owned[ip]
+                else:
+                    self.owned[ip] = ifaces
             cover = self.table.cover_for(ip, self._covers) if self._covers else None
-            if _put(self.covered, ip, cover):
+            if self.announcer.covers.get(ip) != cover:
                 covers[ip] = cover
         if covers:  # before what is owned: an IP a held peer lost is let go here first, then taken
             self.announcer.cover(covers)
@@ -152,17 +158,6 @@ class FastPlane:
             log.info("announcements changed: +%s -%s", _few(diff.added), _few(diff.removed))
         if changes or diff:
             self.on_owned(changes, diff)
-
-
-def _put(table: dict[str, Any], ip: str, value: Any) -> bool:
-    """TABLE[IP] = VALUE (None: dropped); True if that changed anything."""
-    if table.get(ip) == value:
-        return False
-    if value is None:
-        del table[ip]
-    else:
-        table[ip] = value
-    return True
 
 
 def _few(pairs: tuple[tuple[str, str], ...], shown: int = 16) -> str:

@@ -121,6 +121,7 @@ class Membership:
             peer.candidates.clear()
         peer.sequence = msg.sequence
         if msg.kind is Kind.LEAVE:
+            self.holds_version += peer.state is PeerState.HELD  # a held peer that leaves is held no longer
             peer.state, peer.last_heard = PeerState.LEFT, now
             self._uncover(peer)
             return Decoded.ACCEPTED, Change.LEFT
