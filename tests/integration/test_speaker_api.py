@@ -1,6 +1,7 @@
-"""The speaker's own API client against the real API server: presence, heartbeat keys, Events, informers
-(paged lists, watches), and errors as the server words them. (A 410 is hard to provoke here: the watch cache
-serves old versions and continue tokens past an etcd compaction; the unit tests feed the client real 410 bodies.)"""
+"""The speaker's own API client against the real API server: presence (node Leases, speaker Pods), heartbeat
+keys, Events, informers (paged lists, watches), and errors as the server words them. (A 410 is hard to provoke
+here: the watch cache serves old versions and continue tokens past an etcd compaction; the unit tests feed the
+client real 410 bodies.)"""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ from ironlb.common import informer as informer_mod
 from ironlb.common import kubeapi
 from ironlb.common.events import EventNotFound, KubeEventSink
 from ironlb.common.informer import Informer, ResourceListWatch
-from ironlb.common.kubeapi import CONFIGMAPS, EVENTS, SECRETS, ApiError
+from ironlb.common.kubeapi import CONFIGMAPS, EVENTS, LEASES, PODS, SECRETS, ApiError
 from ironlb.speaker.control.keys import KeyWatcher, read_key
-from ironlb.speaker.control.presence import Presence
+from ironlb.speaker.control.presence import HEARS_PEERS, Presence, Report
 from ironlb.speaker.fast.liveness.protocol import KeySet
 
 pytestmark = pytest.mark.lab
@@ -29,18 +30,38 @@ NS = "speaker-api"
 def api(kube: Kube) -> Iterator[kubeapi.Client]:
     """The speaker's client on the lab's kubeconfig (client certificates), in a namespace emptied for the test."""
     kube.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
-    kube.kubectl("delete", "configmaps,secrets,events", "--all", "-n", NS)
+    kube.kubectl("delete", "configmaps,secrets,events,pods,leases", "--all", "-n", NS, "--grace-period=0", "--force")
     with kubeapi.connect(str(KUBECONFIG)) as client:
         yield client
 
 
-def test_presence_creates_its_configmap_then_patches_its_own_key(api: kubeapi.Client) -> None:
-    one, two = Presence(api, NS, "node-1", lambda: 2), Presence(api, NS, "node-2", lambda: 0)
-    assert one.write() and two.write() and one.write()
-    seen = one.read()
-    assert seen["node-1"] == (f"{one.run_id}-2", 2) and seen["node-2"] == (f"{two.run_id}-1", 0)
-    labels = api.get(CONFIGMAPS, "ironlb-speaker-presence", NS)["metadata"]["labels"]
-    assert labels == {"app.kubernetes.io/part-of": "ironlb"}
+def speaker_pod(api: kubeapi.Client, node: str, ready: bool) -> None:
+    """A speaker Pod on NODE whose status the test writes as a kubelet would (the lab's nodes run none)."""
+    name = f"speaker-{node}"
+    api.create(PODS, {"metadata": {"name": name, "labels": {"app": "speaker"}},
+                      "spec": {"nodeName": node, "containers": [{"name": "speaker", "image": "lab.ironlb.io/none"}]}},
+               NS)
+    state = {"running": {"startedAt": "2026-01-01T00:00:00Z"}} if ready else {"waiting": {"reason": "CrashLoopBackOff"}}
+    api.patch(PODS, name, {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": str(ready)}],
+                                      "containerStatuses": [{"name": "speaker", "ready": ready, "restartCount": 0,
+                                                             "image": "lab.ironlb.io/none", "imageID": "",
+                                                             "state": state}]}}, NS, subresource="status")
+
+
+def test_presence_reads_leases_and_running_speakers_and_reports_on_its_own_pod(api: kubeapi.Client) -> None:
+    for node in ("node-1", "node-2", "node-3"):  # node Leases kept in the test's namespace
+        api.create(LEASES, {"metadata": {"name": node}, "spec": {"holderIdentity": node,
+                                                                 "renewTime": "2026-01-01T00:00:00.000000Z"}}, NS)
+    speaker_pod(api, "node-1", ready=True)
+    speaker_pod(api, "node-2", ready=True)
+    speaker_pod(api, "node-3", ready=False)  # crashed on a live node
+    one = Presence(api, NS, "speaker-node-1", lambda: 2, selector="app=speaker", lease_namespace=NS)
+    assert one.report() is Report.WRITTEN
+    two = Presence(api, NS, "speaker-node-2", lambda: 0, selector="app=speaker", lease_namespace=NS)
+    assert two.report() is Report.WRITTEN
+    assert one.read() == {"node-1": ("2026-01-01T00:00:00.000000Z", 1), "node-2": ("2026-01-01T00:00:00.000000Z", 0)}
+    conditions = api.get(PODS, "speaker-node-1", NS)["status"]["conditions"]
+    assert {c["type"] for c in conditions} == {"Ready", HEARS_PEERS}  # merged by type: the kubelet's stays
 
 
 def test_errors_carry_the_servers_status_and_message(api: kubeapi.Client) -> None:

@@ -68,11 +68,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "6.6+); where it cannot be loaded the speaker answers from user space and logs why")
     p.add_argument("--reannounce-interval", type=float, default=float(env("IRONLB_REANNOUNCE_INTERVAL", "0") or 0),
                    help="seconds between gratuitous ARP / unsolicited NA refreshes of every owned IP (0: off)")
-    p.add_argument("--presence-configmap", default=env("IRONLB_PRESENCE_CONFIGMAP", presence.DEFAULT_NAME),
-                   help="ConfigMap (in --namespace) where speakers renew their presence, read to settle partitions")
-    p.add_argument("--presence-interval", type=float,
-                   default=float(env("IRONLB_PRESENCE_INTERVAL", str(presence.DEFAULT_INTERVAL_S))),
-                   help="seconds between presence renewals")
+    p.add_argument("--pod-name", default=env("POD_NAME", ""),
+                   help="this speaker's Pod (in --namespace), where it says whether it hears peers when that changes "
+                        "('' : it says nothing, and peers that settle a partition count it as alone)")
+    p.add_argument("--speaker-selector", default=env("IRONLB_SPEAKER_SELECTOR", presence.DEFAULT_SELECTOR),
+                   help="label selector of the speaker Pods in --namespace, read to settle partitions")
+    p.add_argument("--node-lease-namespace", default=env("IRONLB_NODE_LEASE_NAMESPACE", presence.NODE_LEASE_NAMESPACE),
+                   help="namespace of the kubelets' node Leases, read to settle partitions")
     p.add_argument("--on-api-loss", default=env("IRONLB_ON_API_LOSS", ApiLossPolicy.ANSWER.value),
                    choices=[c.value for c in ApiLossPolicy],
                    help="when this node hears no peer and cannot reach the API either: 'answer' keeps its IPs (it may "
@@ -103,9 +105,9 @@ async def run(args: argparse.Namespace) -> int:
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
                       restart_hold_s=max(0.0, args.restart_hold))
-    speaker.presence = presence.Presence(api, args.namespace, args.node,
+    speaker.presence = presence.Presence(api, args.namespace, args.pod_name,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
-                                         args.presence_configmap, args.presence_interval)
+                                         args.speaker_selector, args.node_lease_namespace)
     # Key changes (a rotation) reach the heartbeats at runtime; a restart is never needed.
     keys = KeyWatcher(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                       speaker.set_key, key)

@@ -2,8 +2,9 @@
 
 Every PERIOD it reads what the heartbeats hear and whether an announce interface has carrier; while
 no peer is heard (past the grace period) it also probes the API: the peers' presence
-(speaker.presence). When this node starts or stops hearing peers it renews its own presence at
-once, so an isolated peer reads a fresh count. A fencing decision makes Liveness send FENCED
+(speaker.presence: node Leases, speaker Pods). When this node starts or stops hearing peers it
+reports so on its own Pod (a write on that change only), so an isolated peer reads whether it is
+alone. Losing one peer while others are heard writes nothing. A fencing decision makes Liveness send FENCED
 heartbeats and stop counting this node, so the desired state gives it no IP and its peers take
 them over. Leaving the fence goes through the join gate: kube-proxy synced, then `Liveness.join()`
 (peers hear us before we count ourselves, so the current owners let go as we take over).
@@ -52,12 +53,10 @@ class Fencer:
         self.fences: dict[str, int] = {}  # times fenced, by reason
         self._last_probe = 0.0
         self._was_silent = False
-        self._heard: frozenset[str] = frozenset()
-        self._follow_up: asyncio.TimerHandle | None = None
         self._errors = Throttle(60.0)
 
     def probe(self) -> Evidence:
-        """One look at the API: every speaker's presence (blocking)."""
+        """One look at the API: the presence of every peer whose speaker runs (blocking)."""
         try:
             return Evidence(ApiProbe.REACHABLE, self.presence.read())
         except ApiError as exc:
@@ -78,15 +77,6 @@ class Fencer:
         if (silent := not heard) != self._was_silent:
             self._was_silent = silent
             self.presence.nudge()  # peers weighing their own silence read whether we are alone
-        if self._heard - heard and heard:
-            # A peer fell silent while we still hear others: if it is cut off rather than dead, it is
-            # probing our presence now. Renew at once and again once its first probe has passed, so it
-            # sees a change (proof that we live) in seconds rather than at our next interval.
-            self.presence.nudge()
-            if self._follow_up is None or self._follow_up.when() <= asyncio.get_running_loop().time():
-                self._follow_up = asyncio.get_running_loop().call_later(
-                    self.fence.grace + 2 * self.probe_period, self.presence.nudge)
-        self._heard = heard
         evidence = None
         if self.fence.wants_probe(now) and now - self._last_probe >= self.probe_period:
             self._last_probe = now

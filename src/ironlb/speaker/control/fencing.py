@@ -2,7 +2,8 @@
 
 A speaker that hears none of its peers is either the last survivor (they failed) or the isolated
 one (its links failed). The two look the same from the heartbeats; the API tells them apart, from
-the peers' presence (speaker.presence: each speaker renews its own key, with how many peers it hears):
+the peers' presence (speaker.presence: the kubelet renews each node's Lease, the speaker Pod shows whether
+its speaker runs, and a condition each speaker sets on its own Pod says whether it hears peers):
 
 - every announce interface lost carrier: it cannot be reached there, so it tells its peers
   (FENCED heartbeats, over whatever link still works) and answers nowhere;
@@ -12,8 +13,8 @@ the peers' presence (speaker.presence: each speaker renews its own key, with how
   both its peers and the API is most often cut off from its clients too, so its answers reach nobody,
   while the survivor going dark takes every IP down. A node that already fenced on evidence that the
   others live on (below) stays fenced when the API goes too;
-- a peer renewed its presence after the silence began, and that peer hears others: a group
-  lives on without this node, so this node is the isolated one and stops answering;
+- a peer whose speaker runs had its node Lease renewed after the silence began, and that peer hears
+  others: a group lives on without this node, so this node is the isolated one and stops answering;
 - peers renewed, but every one of them hears nobody either (each node alone, all reaching the
   API): the one with the lowest name keeps answering, the others stop, so one node answers;
 - no peer renewed: they are dead, and this node keeps its IPs (the last survivor of a real
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 SILENCE_GRACE_S = 1.0   # silence shorter than this is not judged (a peer's heartbeat timeout is 0.4 s)
-PROOF_TTL_S = 25.0      # a renewal this recent proves a peer alive (speakers renew every 10 s by default)
+PROOF_TTL_S = 25.0      # a renewal this recent proves a peer alive (over two kubelet Lease renewals)
 
 
 class FenceDecision(Enum):
