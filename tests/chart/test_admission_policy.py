@@ -1,5 +1,5 @@
 """The speaker's ValidatingAdmissionPolicies: rendered by default, aimed at the speaker's ServiceAccount only,
-naming the presence ConfigMap the chart creates and the class the chart serves; off by a value."""
+limiting Pod status writes to the speaker's own Pod and the class the chart serves; off by a value."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def test_policies_bind_the_speaker_alone(helm: Path) -> None:
     speaker_sa = find(objs, "ServiceAccount", "-speaker")["metadata"]["name"]
     user = f"'system:serviceaccount:ironlb-system:{speaker_sa}'"
     status = find(objs, "ValidatingAdmissionPolicy", "-speaker-service-status")
-    presence = find(objs, "ValidatingAdmissionPolicy", "-speaker-presence")
+    presence = find(objs, "ValidatingAdmissionPolicy", "-speaker-pod-status")
     for policy in (status, presence):
         assert policy["spec"]["failurePolicy"] == "Fail"
         assert [c["expression"] for c in policy["spec"]["matchConditions"]] == [f"request.userInfo.username == {user}"]
@@ -25,10 +25,11 @@ def test_policies_bind_the_speaker_alone(helm: Path) -> None:
     checks = " ".join(v["expression"] for v in status["spec"]["validations"])
     assert "object.spec.?loadBalancerClass.orValue('') == ''" in checks and "status.?loadBalancer" in checks
     (rule,) = presence["spec"]["matchConstraints"]["resourceRules"]
-    assert rule["resourceNames"] == [find(objs, "ConfigMap", "-speaker-presence")["metadata"]["name"]]
+    assert rule["resources"] == ["pods/status"] and rule["operations"] == ["UPDATE"]
     variables = {v["name"]: v["expression"] for v in presence["spec"]["variables"]}
-    assert "authentication.kubernetes.io/node-name" in variables["node"]
-    binding = find(objs, "ValidatingAdmissionPolicyBinding", "-speaker-presence")
+    assert "authentication.kubernetes.io/pod-name" in variables["pod"]
+    assert "variables.pod == object.metadata.name" in presence["spec"]["validations"][0]["expression"]
+    binding = find(objs, "ValidatingAdmissionPolicyBinding", "-speaker-pod-status")
     assert binding["spec"]["matchResources"]["namespaceSelector"]["matchLabels"] == {
         "kubernetes.io/metadata.name": "ironlb-system"}
 

@@ -85,6 +85,28 @@ def test_rbac_grants_no_wildcards_and_one_secret(helm: Path) -> None:
         assert not [r for r in cluster_role["rules"] if "secrets" in r.get("resources", [])]
 
 
+def test_the_speakers_presence_is_read_from_node_leases_and_speaker_pods(helm: Path) -> None:
+    """Nothing is renewed on a timer: list node Leases (their namespace only) and speaker Pods, and patch
+    Pod status (narrowed to its own Pod's condition by the admission policy); no ConfigMap at all."""
+    objs = render(helm)
+    assert not [o for o in objs if o["kind"] == "ConfigMap"]
+    leases = find(objs, "Role", "-speaker-node-leases")
+    assert leases["metadata"]["namespace"] == "kube-node-lease"
+    assert leases["rules"] == [{"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["list"]}]
+    binding = find(objs, "RoleBinding", "-speaker-node-leases")
+    assert binding["subjects"][0]["name"] == find(objs, "ServiceAccount", "-speaker")["metadata"]["name"]
+    rules = find(objs, "Role", "-speaker")["rules"]
+    assert {"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]} in rules
+    assert {"apiGroups": [""], "resources": ["pods/status"], "verbs": ["patch"]} in rules
+    assert not [r for r in rules if "configmaps" in r["resources"]]
+    speaker = find(objs, "DaemonSet", "-speaker")
+    selector = dict(pair.split("=") for pair in env(speaker)["IRONLB_SPEAKER_SELECTOR"].split(","))
+    assert selector == speaker["spec"]["template"]["metadata"]["labels"] == speaker["spec"]["selector"]["matchLabels"]
+    pod_name = next(e for e in container(speaker)["env"] if e["name"] == "POD_NAME")
+    assert pod_name["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
+    assert env(speaker)["IRONLB_NODE_LEASE_NAMESPACE"] == "kube-node-lease"
+
+
 def test_heartbeat_secret_is_made_by_the_operator_not_the_chart(helm: Path) -> None:
     """No key is rendered (it would change on every `helm template`); the operator creates it."""
     objs = render(helm)
