@@ -39,6 +39,17 @@ KCM_KUBELET_CONTROLLERS = ",".join([
     KCM_CONTROLLERS, "deployment-controller", "replicaset-controller", "daemonset-controller",
     "node-lifecycle-controller",
 ])
+# Every write to the API, with who made it (user, user agent), and nothing else: benchmarks._apiwrites
+# counts a component's writes from it. Reads are left out, so the log stays small under load.
+AUDIT_LOG = LAB_DIR / "audit.log"
+AUDIT_POLICY = """apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+"""
 
 
 def start_etcd(bin_dir: Path) -> None:
@@ -81,6 +92,8 @@ def start_apiserver(bin_dir: Path, ipv6: bool, kubelet_hosts: dict[str, str] | N
     elif node_hosts is not None:
         prefix = _private_hosts(node_hosts)
         kubelet_args = ["--kubelet-preferred-address-types", "Hostname"]
+    policy = LAB_DIR / "audit-policy.yaml"
+    policy.write_text(AUDIT_POLICY)
     procs.spawn("kube-apiserver", [
         *prefix,
         str(bin_dir / "kube-apiserver"),
@@ -97,6 +110,8 @@ def start_apiserver(bin_dir: Path, ipv6: bool, kubelet_hosts: dict[str, str] | N
         "--service-node-port-range", "30000-32767",
         "--allow-privileged=true",
         "--profiling=false",
+        "--audit-policy-file", str(policy), "--audit-log-path", str(AUDIT_LOG),
+        "--audit-log-maxsize", "200", "--audit-log-maxbackup", "2",
         "--v=1",
         *kubelet_args,
     ])
