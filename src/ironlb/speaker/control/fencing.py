@@ -21,7 +21,7 @@ its speaker runs, and a condition each speaker sets on its own Pod says whether 
   failure never goes dark).
 
 No clock is compared between nodes: "renewed" means the value changed between two of our own
-probes. A node that fenced itself answers again once it hears a peer again (then through the join
+probes. A peer whose speaker stops running (it leaves the evidence) loses what it proved at once. A node that fenced itself answers again once it hears a peer again (then through the join
 gate: kube-proxy synced, peers hear it before it counts itself), or once the API has shown no
 renewal by any peer for PROOF_TTL_S (the peers really died while it was fenced).
 """
@@ -149,6 +149,8 @@ class Fence:
         if self.reachable_since is None:
             self.reachable_since = now
         tokens = {p: token for p, (token, _) in evidence.presence.items() if p != self.me}
+        # A peer missing from the evidence has no running speaker now: what it proved before is void.
+        self.proofs = {p: proof for p, proof in self.proofs.items() if p in tokens}
         if self.seen is not None:
             for peer, token in tokens.items():
                 if self.seen.get(peer) != token:

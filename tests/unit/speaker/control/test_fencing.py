@@ -49,6 +49,10 @@ SCENARIOS: list[tuple[str, list[Step]]] = [
     ("a peer's Lease appearing during the silence is a renewal", [
         (0, 1, 0, True, None, D.SILENCE_GRACE), (1, 1, 0, True, ev(), D.PEERS_DEAD),
         (2, 1, 0, True, ev(b="r1"), D.FENCE_PEERS_ALIVE)]),
+    ("a peer whose speaker stops running loses its proof at once", [
+        (0, 2, 0, True, None, D.SILENCE_GRACE), (1, 2, 0, True, ev(b="r1"), D.PEERS_DEAD),
+        (2, 2, 0, True, ev(b="r2"), D.FENCE_PEERS_ALIVE),
+        (3, 2, 0, True, ev(), D.FENCE_AWAITING_PROOF), (27, 2, 0, True, ev(), D.PEERS_DEAD)]),
     ("fenced isolated node whose peers then die: answers again one proof period later", [
         (0, 2, 0, True, None, D.SILENCE_GRACE), (1, 2, 0, True, ev(b="r1"), D.PEERS_DEAD),
         (2, 2, 0, True, ev(b="r2"), D.FENCE_PEERS_ALIVE),
