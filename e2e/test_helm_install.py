@@ -3,7 +3,7 @@ the LoadBalancer path works (the RBAC is sufficient) and a request outside the r
 
 Each speaker's token is bound to a Pod object on its node, as the kubelet's is, so the chart's admission
 policies see its node: a speaker changes only IronLB's conditions on the Services IronLB serves (never another
-controller's ingress, annotations or conditions) and only its own node's presence key."""
+controller's ingress, annotations or conditions) and only its own Pod's HearsPeers condition."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def chart_credentials(kube: Kube) -> Iterator[tuple[Path, Path]]:
               "--wait=false")
     operator = identity.token_kubeconfig("ironlb-operator", NS, LAB_DIR / "chart-operator.kubeconfig")
     speakers = identity.speaker_kubeconfigs("ironlb-speaker", NS)
-    lab.start_ironlb_as(operator, speakers, NS, "ironlb-heartbeat")
+    lab.start_ironlb_as(operator, speakers, NS, "ironlb-heartbeat",
+                        pods={n: identity.speaker_pod("ironlb-speaker", NS, n) for n in speakers})
     yield operator, speakers["node-1"]
     lab.stop_ironlb()
     lab.start_ironlb()
@@ -71,7 +72,7 @@ def test_chart_installs_what_it_declares(kube: Kube, chart_credentials: tuple[Pa
     assert owners == [("Deployment", "ironlb-operator")]
     kube.kubectl("get", "crd", "ipaddresspools.ironlb.io", "l2advertisements.ironlb.io")
     # The admission policies' CEL type-checks against the API server's schemas: no expression warning.
-    for policy in ("ironlb-speaker-service-status", "ironlb-speaker-presence"):
+    for policy in ("ironlb-speaker-service-status", "ironlb-speaker-pod-status"):
         status = wait_for(lambda p=policy: (s := kube.get("validatingadmissionpolicy", p, None).get("status") or {})
                           and "typeChecking" in s and s, what=f"{policy} type-checked")
         assert not status["typeChecking"].get("expressionWarnings"), status
@@ -206,9 +207,9 @@ def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: 
         pool = wait_for(lambda: (kube.get("ipaddresspool", "helm-pool", None).get("status") or {})
                         .get("assignedIPv4"), what="pool status written")
         assert pool == 1
-        # Every speaker renews its own presence key through the admission policy (node identity in its token).
-        wait_for(lambda: set(kube.get("configmap", "ironlb-speaker-presence", NS).get("data") or {})
-                 == {"node-1", "node-2", "node-3"}, what="each speaker's presence key")
+        # Every speaker says on its own Pod that it hears peers, through the admission policy (Pod in its token).
+        wait_for(lambda: all(hears_peers(kube.get("pod", f"ironlb-speaker-{n}", NS)) == "True"
+                             for n in ("node-1", "node-2", "node-3")), what="each speaker's HearsPeers condition")
     finally:
         kube.kubectl("delete", "service", "helm-web", "--wait=false")
         kube.undeploy("helm-web")
@@ -300,24 +301,30 @@ def test_the_speaker_still_writes_its_own_conditions(kube: Kube, chart_credentia
     assert ("ironlb.io/Announced", "False") in [(c["type"], c["status"]) for c in conds]
 
 
-def presence_patch(kube: Kube, kubeconfig: Path, key: str) -> tuple[int, str]:
-    """Patch one key of the presence ConfigMap as KUBECONFIG's identity: (exit code, stderr)."""
-    return as_user(kube, kubeconfig, "patch", "configmap", "ironlb-speaker-presence", "-n", NS, "--type=merge",
-                   "-p", json.dumps({"data": {key: "forged-1 0"}}))
+def hears_peers(pod: dict[str, Any]) -> str | None:
+    """The status of a Pod's HearsPeers condition."""
+    return next((c["status"] for c in (pod.get("status") or {}).get("conditions") or []
+                 if c["type"] == "ironlb.io/HearsPeers"), None)
 
 
-def test_a_speaker_writes_only_its_own_nodes_presence(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
+def pod_status_patch(kubeconfig: Path, pod: str, ctype: str) -> str | None:
+    """Set condition CTYPE on POD's status with the speaker's own client as KUBECONFIG's identity: None, or the
+    refusal."""
+    with kubeapi.connect(str(kubeconfig)) as api:
+        try:
+            api.patch(kubeapi.PODS, pod, condition(ctype, "False"), NS, subresource="status", timeout=(5.0, 10.0))
+        except kubeapi.ApiError as exc:
+            return f"{exc.status} {exc.message}"
+    return None
+
+
+def test_a_speaker_writes_only_its_own_pods_condition(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
     _, node1 = chart_credentials
-    wait_for(lambda: "node-2" in (kube.get("configmap", "ironlb-speaker-presence", NS).get("data") or {}),
-             what="node-2's presence key")
-    code, err = presence_patch(kube, node1, "node-2")
-    assert code != 0 and "denied request" in err and "node-1" in err, err
-    code, err = presence_patch(kube, node1, "node-9")  # a key for a node that has no speaker: refused too
-    assert code != 0 and "denied request" in err, err
-    assert not [v for v in (kube.get("configmap", "ironlb-speaker-presence", NS).get("data") or {}).values()
-                if v.startswith("forged")]
+    refused = pod_status_patch(node1, "ironlb-speaker-node-2", "ironlb.io/HearsPeers")  # another node's speaker
+    assert refused is not None and "denied request" in refused and "ironlb-speaker-node-1" in refused, refused
+    refused = pod_status_patch(node1, "ironlb-speaker-node-1", "Ready")  # the kubelet's, even on its own Pod
+    assert refused is not None and "denied request" in refused, refused
     unbound = identity.token_kubeconfig("ironlb-speaker", NS, LAB_DIR / "chart-speaker-unbound.kubeconfig")
-    code, err = presence_patch(kube, unbound, "node-1")  # a token bound to no Pod names no node
-    assert code != 0 and "not bound to a Pod" in err, err
-    code, err = presence_patch(kube, node1, "node-1")
-    assert code == 0, err
+    refused = pod_status_patch(unbound, "ironlb-speaker-node-1", "ironlb.io/HearsPeers")  # bound to no Pod
+    assert refused is not None and "denied request" in refused, refused
+    assert pod_status_patch(node1, "ironlb-speaker-node-1", "ironlb.io/HearsPeers") is None

@@ -91,11 +91,18 @@ def test_every_ironlb_pod_is_ready_by_its_own_probes(real: Kube) -> None:
         assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
 
 
-def test_each_speaker_writes_its_own_presence_through_the_admission_policy(real: Kube) -> None:
-    """The kubelet's projected token names the Pod's node: the chart's policy lets each speaker renew its own key."""
-    real.kubectl("get", "validatingadmissionpolicy", "ironlb-speaker-presence", "ironlb-speaker-service-status")
-    wait_for(lambda: sorted(real.get("configmap", "ironlb-speaker-presence", NS).get("data") or {}) == NODES,
-             timeout=30, what="every speaker's presence key")
+def hears_peers(pod: dict[str, Any]) -> str | None:
+    """The status of a speaker Pod's HearsPeers condition (the speaker sets it when it starts or stops hearing)."""
+    return next((c["status"] for c in pod["status"].get("conditions", []) if c["type"] == "ironlb.io/HearsPeers"),
+                None)
+
+
+def test_each_speaker_reports_on_its_own_pod_through_the_admission_policy(real: Kube) -> None:
+    """The kubelet's projected token names the Pod: the chart's policy lets each speaker set its own Pod's
+    HearsPeers condition (when it starts hearing peers; nothing periodic)."""
+    real.kubectl("get", "validatingadmissionpolicy", "ironlb-speaker-pod-status", "ironlb-speaker-service-status")
+    wait_for(lambda: sorted(p["spec"]["nodeName"] for p in pods(real, "speaker") if hears_peers(p) == "True") == NODES,
+             timeout=30, what="every speaker's HearsPeers condition")
 
 
 def test_speaker_has_exactly_its_capabilities_and_operator_nothing(real: Kube) -> None:

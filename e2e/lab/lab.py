@@ -51,6 +51,7 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
         for n in all_nodes:
             kube.register_node(api, n, ipv6)
             kubeproxy.start(n, binaries, ipv6)
+            start_node_agent(n)
         _wait_default_service_account(api)
         update_state(status=Status.READY, ironlb=False)
         if with_ironlb and ironlb_available():
@@ -177,7 +178,7 @@ def kill_node(name: str) -> float:
         _mark_killed(n.name, True)
         return cut
     cut = network.cut_node(n)
-    for proc in (f"speaker-{n.name}", metallb.speaker_proc(n.name), kubeproxy.proc_name(n)):
+    for proc in (f"speaker-{n.name}", metallb.speaker_proc(n.name), kubeproxy.proc_name(n), f"nodeagent-{n.name}"):
         procs.stop(proc, sig=9, timeout=2)
     for pod in workload.pods_on(n.name):
         procs.stop(f"pod-{pod}", sig=9, timeout=2)
@@ -202,6 +203,7 @@ def revive_node(name: str) -> None:
     network.forget_kernel_state(n)
     network.reconnect_node(n, state.all_nodes, state.ipv6)
     kubeproxy.start(n, bin_dir(), state.ipv6)
+    start_node_agent(n)
     for pod in workload.pods_on(n.name):
         workload.start_pod_process(pod, state.pods[pod].port)
     if state.ironlb and ironlb_available("speaker"):
@@ -209,6 +211,14 @@ def revive_node(name: str) -> None:
     if state.metallb:
         metallb.start_speaker(n.name)
     _mark_killed(n.name, False)
+
+
+def start_node_agent(n: NodeAddr) -> int:
+    """What the node's kubelet would write for fencing: its node Lease and its speaker's Pod (e2e.probes.nodeagent),
+    from inside the node, so it dies with it."""
+    return procs.spawn(f"nodeagent-{n.name}", [sys.executable, "-m", "e2e.probes.nodeagent", n.name, "kube-system",
+                                               f"speaker-{n.name}"],
+                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}"})
 
 
 def ironlb_env() -> dict[str, str]:
@@ -239,9 +249,9 @@ def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
-                       # Presence renewed every second (10 s by default) so fencing tests settle quickly.
+                       # Its Pod is the one the node's agent keeps (start_node_agent).
                        netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
-                                           "IRONLB_PRESENCE_INTERVAL": "1", **LAB_METRICS, **(env or {})})
+                                           "POD_NAME": f"speaker-{n.name}", **LAB_METRICS, **(env or {})})
 
 
 def ensure_heartbeat_secret() -> None:
@@ -320,9 +330,10 @@ def node_mac(node_name: str) -> str:
 
 
 def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path | dict[str, Path], namespace: str,
-                    secret: str) -> None:
+                    secret: str, pods: dict[str, str] | None = None) -> None:
     """Run the operator and speakers with given credentials (e.g. the Helm chart's ServiceAccounts); SPEAKER
-    may be one kubeconfig for all, or one per node (`speaker_kubeconfigs`)."""
+    may be one kubeconfig for all, or one per node (`speaker_kubeconfigs`); PODS names each node's speaker Pod
+    (POD_NAME, where it reports whether it hears peers)."""
     stop_ironlb()
     base = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1"}
     procs.spawn("operator", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
@@ -331,5 +342,6 @@ def start_ironlb_as(operator_kubeconfig: Path, speaker_kubeconfig: Path | dict[s
                 env={**base, "KUBECONFIG": str(operator_kubeconfig), "IRONLB_LEASE_DURATION": "6"})
     for n in load_state().all_nodes:
         start_speaker_as(n.name, speaker_kubeconfig[n.name] if isinstance(speaker_kubeconfig, dict)
-                         else speaker_kubeconfig, namespace, secret)
+                         else speaker_kubeconfig, namespace, secret,
+                         {"POD_NAME": pods[n.name]} if pods and n.name in pods else None)
     update_state(ironlb=True)

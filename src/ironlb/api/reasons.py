@@ -15,7 +15,7 @@ from typing import TypeVar
 from ironlb.core.allocation_reason import AllocationReason
 
 __all__ = ["GOOD_WHEN_TRUE", "SPEAKER_CONDITIONS", "AllocationReason", "AnnounceReason", "ConditionType",
-           "ConfigReason", "EventReason", "ForwardingReason", "Reason", "SteeringReason", "parse"]
+           "ConfigReason", "EventReason", "ForwardingReason", "PresenceReason", "Reason", "SteeringReason", "parse"]
 
 
 class EventReason(Enum):
@@ -53,6 +53,9 @@ class ConditionType(Enum):
     # ... and the speakers': which node announces each IP (or why none), which NodePorts take traffic.
     SERVICE_ANNOUNCED = "ironlb.io/Announced"
     SERVICE_FORWARDING = "ironlb.io/Forwarding"
+    # A speaker's own Pod: whether that speaker hears other speakers (set when it changes; read by a speaker
+    # that hears no peer, to tell a group that lives on without it from peers that are each alone).
+    POD_HEARS_PEERS = "ironlb.io/HearsPeers"
 
 
 # The condition types the speaker writes: the chart's admission policy lets the speaker change only these on
@@ -109,9 +112,17 @@ class SteeringReason(Enum):
     DISABLED = "SteeringDisabled"  # the speaker runs without it (no NET_ADMIN)
 
 
+class PresenceReason(Enum):
+    """The reason of a speaker Pod's HearsPeers condition."""
+
+    PEERS_HEARD = "PeersHeard"
+    NO_PEER_HEARD = "NoPeerHeard"
+
+
 # Anything IronLB writes as a reason: an Event's `reason` field, a condition's `reason`, an Event's
 # ironlb.io/reason annotation. Condition reasons are Event reasons too when a condition turns bad.
-Reason = EventReason | ConfigReason | AllocationReason | AnnounceReason | ForwardingReason | SteeringReason
+Reason = (EventReason | ConfigReason | AllocationReason | AnnounceReason | ForwardingReason | SteeringReason
+          | PresenceReason)
 
 E = TypeVar("E", bound=Enum)
 

@@ -21,9 +21,10 @@ its speaker runs, and a condition each speaker sets on its own Pod says whether 
   failure never goes dark).
 
 No clock is compared between nodes: "renewed" means the value changed between two of our own
-probes. A peer whose speaker stops running (it leaves the evidence) loses what it proved at once. A node that fenced itself answers again once it hears a peer again (then through the join
-gate: kube-proxy synced, peers hear it before it counts itself), or once the API has shown no
-renewal by any peer for PROOF_TTL_S (the peers really died while it was fenced).
+probes. A peer whose speaker stops running (it leaves the evidence) loses what it proved at once.
+A node that fenced itself answers again once it hears a peer again (then through the join gate:
+kube-proxy synced, peers hear it before it counts itself), or once the API has shown no renewal
+by any peer for PROOF_TTL_S (the peers really died while it was fenced).
 """
 
 from __future__ import annotations

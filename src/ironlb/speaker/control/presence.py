@@ -22,13 +22,14 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from ironlb.api.reasons import ConditionType, PresenceReason
 from ironlb.common.kubeapi import LEASES, PODS, ApiError, Client
 from ironlb.common.throttle import Throttle
 
 log = logging.getLogger(__name__)
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 DEFAULT_SELECTOR = "app.kubernetes.io/component=speaker"
-HEARS_PEERS = "ironlb.io/HearsPeers"
+HEARS_PEERS = ConditionType.POD_HEARS_PEERS.value
 TIMEOUT = (1.0, 2.0)  # (connect, read) seconds
 MIN_WRITE_GAP_S = 1.0  # a flapping peer link costs at most one condition write per gap
 RETRY_S = 5.0          # an unreachable API: the report is tried again this much later
@@ -129,7 +130,7 @@ class Presence:
         if not self.pod or hears == self.reported:
             return Report.CURRENT
         condition = {"type": HEARS_PEERS, "status": "True" if hears else "False",
-                     "reason": "PeersHeard" if hears else "NoPeerHeard",
+                     "reason": (PresenceReason.PEERS_HEARD if hears else PresenceReason.NO_PEER_HEARD).value,
                      "lastTransitionTime": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
         try:
             self.api.patch(PODS, self.pod, {"status": {"conditions": [condition]}}, self.namespace,
