@@ -18,10 +18,10 @@ import pytest
 
 from benchmarks._apiwrites import idle_writes
 from e2e.lab import lab, netns, reallab
-from e2e.lab.config import KUBECONFIG, node_named
-from e2e.lab.tools import bin_dir
+from e2e.lab.config import node_named
 from e2e.test_real_nodes import hears_peers, metrics_token, pods
 from e2e.test_speaker_resilience import heartbeats_blocked
+from e2e.testkit import nodedeath
 from e2e.testkit.testing import Kube, wait_for
 
 pytestmark = [pytest.mark.lab, pytest.mark.kubelet]
@@ -31,10 +31,9 @@ NS = reallab.NAMESPACE
 
 @pytest.fixture(scope="module")
 def real() -> Iterator[Kube]:
-    """A lab of three real nodes with IronLB installed by helm; taken down afterwards."""
-    lab.up(nodes=len(NODES), kubelet=True)
+    """A lab of three real nodes with IronLB installed by helm (reused if one runs); taken down afterwards."""
     try:
-        yield Kube(kubeconfig=KUBECONFIG, bin_dir=bin_dir())
+        yield nodedeath.real_lab(len(NODES))
     finally:
         lab.down()
 
