@@ -87,16 +87,28 @@ def all_hear_each_other(kube: Kube) -> bool:
     return len(found) == len(NODES) and all(reallab.pod_ready(p) and hears_peers(p) == "True" for p in found)
 
 
+def settled(kube: Kube, timeout: float = 60) -> None:
+    """Wait until every speaker hears every peer and says so; on a time-out, show the Pods' conditions and the
+    speakers' last log lines."""
+    try:
+        wait_for(lambda: all_hear_each_other(kube), timeout=timeout, what="every speaker hears every peer")
+    except AssertionError:
+        for pod in pods(kube, "speaker"):
+            print(pod["metadata"]["name"], json.dumps(pod["status"].get("conditions")))
+            print(kube.kubectl("logs", "-n", NS, pod["metadata"]["name"], "--tail", "25", check=False).stdout)
+        raise
+
+
 def test_each_speaker_says_on_its_own_pod_that_it_hears_peers(real: Kube) -> None:
     """Through the chart's admission policy (the token names the Pod), once per change, never periodically."""
     real.kubectl("get", "validatingadmissionpolicy", "ironlb-speaker-pod-status", "ironlb-speaker-service-status")
-    wait_for(lambda: all_hear_each_other(real), timeout=60, what="HearsPeers on every speaker Pod")
+    settled(real)
     assert not real.kubectl("get", "configmap", "-n", NS, "-o", "name").stdout.count("presence")
 
 
 def test_idle_ironlb_writes_only_the_operators_lease(real: Kube) -> None:
     """Idle, settled: IronLB's writes per minute, counted from the API server's audit log by user agent."""
-    wait_for(lambda: all_hear_each_other(real), timeout=60, what="every speaker settled")
+    settled(real)
     time.sleep(10)
     out = idle_writes(60.0)
     print(f"idle IronLB writes at {len(NODES)} nodes: {json.dumps(out)}")
@@ -107,7 +119,7 @@ def test_idle_ironlb_writes_only_the_operators_lease(real: Kube) -> None:
 def test_a_node_cut_from_its_peers_fences_on_their_node_leases(real: Kube, token: str) -> None:
     """node-1 hears no peer but reaches the API: node-2 and node-3 run, hear each other and their kubelets renew
     their Leases, so a group lives on without node-1 and it stops answering. Heals when heartbeats flow again."""
-    wait_for(lambda: all_hear_each_other(real), timeout=60, what="every speaker hears every peer")
+    settled(real)
     started = time.monotonic()
     with heartbeats_blocked(real, "node-1"):
         # At the first Lease renewal of a peer after node-1's first probe: within one kubelet renewal interval.
@@ -117,14 +129,14 @@ def test_a_node_cut_from_its_peers_fences_on_their_node_leases(real: Kube, token
         assert fenced("node-2", token) is None and fenced("node-3", token) is None
         assert hears_peers(speaker_pod(real, "node-1")) == "False"  # it said so on its Pod, for the others
     wait_for(lambda: fenced("node-1", token) is None, timeout=40, what="node-1 unfenced after heal")
-    wait_for(lambda: all_hear_each_other(real), timeout=60, what="every speaker hears every peer again")
+    settled(real)
 
 
 def test_crashed_speakers_on_live_nodes_are_no_live_peers(real: Kube, token: str) -> None:
     """node-2's and node-3's speakers crash in a loop while their kubelets keep renewing the node Leases: node-1
     hears nobody and, the speakers' Pods not Ready, finds no live peer. It is the last survivor and answers."""
     peers = ["node-2", "node-3"]
-    wait_for(lambda: all_hear_each_other(real), timeout=60, what="every speaker hears every peer")
+    settled(real)
     crash_into_backoff(real, peers)
     wait_for(lambda: not any(reallab.pod_ready(speaker_pod(real, n)) for n in peers), timeout=30,
              what="the kubelets report the crashed speakers not Ready")
@@ -141,4 +153,4 @@ def test_crashed_speakers_on_live_nodes_are_no_live_peers(real: Kube, token: str
     assert down_s > 12, "the back-off was too short to cover a kubelet Lease renewal"
     assert all(renewal(real, n) != renewed[n] for n in peers), "the peers' nodes renewed their Leases"
     assert seen == [None] * len(seen), seen
-    wait_for(lambda: all_hear_each_other(real), timeout=180, what="every speaker back")
+    settled(real, timeout=180)

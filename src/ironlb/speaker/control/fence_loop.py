@@ -52,7 +52,7 @@ class Fencer:
         self.decision = FenceDecision.NO_PEERS_EXPECTED
         self.fences: dict[str, int] = {}  # times fenced, by reason
         self._last_probe = 0.0
-        self._was_silent = False
+        self._was_silent: bool | None = None  # unknown: the first step reports either way
         self._errors = Throttle(60.0)
 
     def probe(self) -> Evidence:

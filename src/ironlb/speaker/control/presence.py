@@ -151,7 +151,8 @@ class Presence:
             log.warning("cannot set %s on Pod %s/%s (%s)", HEARS_PEERS, self.namespace, self.pod, why)
 
     async def run(self) -> None:
-        """Report on every nudge, at most once per MIN_WRITE_GAP_S, until cancelled."""
+        """Report now, then on every nudge, at most once per MIN_WRITE_GAP_S, until cancelled."""
+        self._nudge.set()  # a speaker that hears peers from its first step is never nudged for it
         while True:
             await self._nudge.wait()
             self._nudge.clear()

@@ -153,7 +153,9 @@ def test_nudges_write_on_change_only_and_an_unreachable_api_is_retried(monkeypat
     async def scenario() -> list[int]:
         task = asyncio.create_task(p.run())
         counts = []
-        for _ in range(3):  # the same value, nudged again and again: one write
+        await asyncio.sleep(0.01)  # reported at start, unasked
+        counts.append(len(api.patches))
+        for _ in range(3):  # the same value, nudged again and again: no more writes
             p.nudge()
             await asyncio.sleep(0.01)
         counts.append(len(api.patches))
@@ -167,4 +169,4 @@ def test_nudges_write_on_change_only_and_an_unreachable_api_is_retried(monkeypat
         task.cancel()
         return counts
 
-    assert asyncio.run(scenario()) == [1, 1, 2]
+    assert asyncio.run(scenario()) == [1, 1, 1, 2]
