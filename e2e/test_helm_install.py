@@ -104,7 +104,7 @@ def test_metrics_are_reviewed_with_the_chart_rbac(kube: Kube, chart_credentials:
     finally:
         kube.kubectl("delete", "clusterrolebinding", "e2e-prometheus", "--ignore-not-found")
         kube.kubectl("delete", "serviceaccount", "e2e-prometheus", "e2e-stranger", "-n", NS, "--ignore-not-found")
-        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat")
+        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat", {"POD_NAME": "ironlb-speaker-node-1"})
 
 
 def doctor(kube: Kube, kubeconfig: Path, name: str) -> dict[str, Any]:
@@ -123,7 +123,8 @@ def doctor_service(kube: Kube, chart_credentials: tuple[Path, Path]) -> Iterator
     API server reaches the node by (the chart's $(HOST_IP)), behind the chart's default auth (a reviewed token)."""
     _, speaker = chart_credentials
     lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
-                         {"IRONLB_METRICS_HOST": lab_node(1).mgmt_ipv4, "IRONLB_METRICS_AUTH": "kubernetes"})
+                         {"IRONLB_METRICS_HOST": lab_node(1).mgmt_ipv4, "IRONLB_METRICS_AUTH": "kubernetes",
+                          "POD_NAME": "ironlb-speaker-node-1"})
     wait_for(lambda: kube.exec("node-1", "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
              timeout=60, what="node-1's speaker ready")
     kube.apply(*pool_manifests("helm-doctor", ["203.0.113.124/30"],
@@ -144,7 +145,7 @@ def doctor_service(kube: Kube, chart_credentials: tuple[Path, Path]) -> Iterator
         kube.kubectl("delete", "service", "helm-doc", "--wait=false")
         kube.undeploy("helm-doc")
         kube.kubectl("delete", "l2advertisement,ipaddresspool", "helm-doctor", "--ignore-not-found")
-        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat")
+        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat", {"POD_NAME": "ironlb-speaker-node-1"})
 
 
 def test_doctor_reads_speaker_metrics_through_the_proxy_by_default(kube: Kube, doctor_service: str) -> None:

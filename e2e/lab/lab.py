@@ -25,6 +25,7 @@ from e2e.lab.config import (
 from e2e.lab.pki import ensure_pki, write_kubeconfig
 from e2e.lab.state import LabState, StateFileError, Status, load_state, save_state, update_state
 from e2e.lab.tools import bin_dir, kubectl
+from e2e.probes import nodeagent
 from ironlb.operator.heartbeat_secret import new_key
 
 
@@ -251,7 +252,8 @@ def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
                                              "kube-system", "--exclude-interfaces", "mgmt0"],
                        # Its Pod is the one the node's agent keeps (start_node_agent).
                        netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
-                                           "POD_NAME": f"speaker-{n.name}", **LAB_METRICS, **(env or {})})
+                                           "POD_NAME": f"speaker-{n.name}",
+                                           "IRONLB_SPEAKER_SELECTOR": nodeagent.SELECTOR, **LAB_METRICS, **(env or {})})
 
 
 def ensure_heartbeat_secret() -> None:

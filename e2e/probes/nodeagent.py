@@ -16,8 +16,12 @@ from typing import Any
 
 from ironlb.common import kubeapi
 from ironlb.common.kubeapi import LEASES, PODS, ApiError
+from ironlb.common.kubeapi import client as kubeapi_client
 
 LEASE_NAMESPACE = "kube-node-lease"
+# Not the chart's label: `ironlb doctor` looks for speakers as Pods by that one and would proxy to these, which run
+# nothing. The lab's speakers read this selector instead (lab.start_speaker).
+SELECTOR = "ironlb.io/lab=speaker"
 TIMEOUT = (2.0, 5.0)
 
 
@@ -39,7 +43,8 @@ def renew(api: kubeapi.Client, node: str, duration_s: int) -> None:
 
 def pod_manifest(name: str, node: str) -> dict[str, Any]:
     """The speaker Pod a DaemonSet would have on NODE (the selector the speakers read by default)."""
-    return {"metadata": {"name": name, "labels": {"app.kubernetes.io/component": "speaker"}},
+    key, _, value = SELECTOR.partition("=")
+    return {"metadata": {"name": name, "labels": {key: value}},
             "spec": {"nodeName": node, "hostNetwork": True, "automountServiceAccountToken": False,
                      "terminationGracePeriodSeconds": 0,
                      "containers": [{"name": "speaker", "image": "lab.ironlb.io/ironlb:lab"}]}}
@@ -80,6 +85,7 @@ def main() -> None:
     p.add_argument("--renew", type=float, default=2.0)
     p.add_argument("--health-url", default="http://127.0.0.1:7474/readyz")
     args = p.parse_args()
+    kubeapi_client.USER_AGENT = f"lab-nodeagent/{args.node}"  # its writes are the kubelet's, not IronLB's
     api = kubeapi.connect()
     reported: bool | None = None
     renewed = 0.0
