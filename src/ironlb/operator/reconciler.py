@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ironlb.api.conditions import condition, now_stamp
@@ -36,6 +37,18 @@ log = logging.getLogger(__name__)
 RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
 
 
+class AllocationEvents(Enum):
+    """Which allocations an IPAllocated Event reports (docs/design.md, "A lean operator")."""
+
+    MOVES = "moves"  # only a Service whose status showed other IPs: a first assignment is its status alone
+    ALL = "all"  # every allocation that changes what a Service shows
+
+
+def says_allocation(policy: AllocationEvents, shown_before: tuple[str, ...]) -> bool:
+    """Whether an allocation that changes what a Service shows (SHOWN_BEFORE: what it showed) gets an Event."""
+    return policy is AllocationEvents.ALL or bool(shown_before)
+
+
 @dataclass
 class State:
     """Everything the operator knows, kept in step by the watch handlers."""
@@ -53,13 +66,15 @@ class State:
 class Reconciler(Showing):
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
-    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0) -> None:
+    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0,
+                 allocation_events: AllocationEvents = AllocationEvents.MOVES) -> None:
         # Wall-clock time: hold ends are recorded in pool status and must mean the same after a restart.
         self.allocator = Allocator(reuse_delay, clock=time.time)
         self.state = State(lb_class=lb_class)
         self.writer = writer
         self.status = ObjectStatus(writer, self.allocator, self.state.pools, self.state.advertisements)
         self.workers = workers
+        self.allocation_events = allocation_events
         self.restored = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -315,8 +330,10 @@ class Reconciler(Showing):
             return
         metrics.ALLOCATIONS.labels(allocation.pool).inc()
         ref = service_ref(view.namespace, view.name, view.uid)
-        await self.writer.event(ref, EventReason.IP_ALLOCATED,
-                                f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
+        # A first assignment is said by the status write itself: an Event would double its API writes.
+        if says_allocation(self.allocation_events, view.current_ips):
+            await self.writer.event(ref, EventReason.IP_ALLOCATED,
+                                    f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
         for note in view.deprecations:
             await self.writer.event(ref, EventReason.DEPRECATED_CONFIGURATION, note, warning=True)
         self._pool_dirty(allocation.pool or "")

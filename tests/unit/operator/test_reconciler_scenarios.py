@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ironlb.operator.reconciler import Reconciler
+from ironlb.operator.reconciler import AllocationEvents, Reconciler
 from tests.unit.operator.fake_api import FakeApi
 
 POOL_ANN, IPS_ANN, SHARED_ANN = "ironlb.io/address-pool", "ironlb.io/loadBalancerIPs", "ironlb.io/allow-shared-ip"
@@ -81,7 +81,7 @@ SCENARIOS: dict[str, Scenario] = {
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.2",), pool="p")]},
         [("shows", "default/a", "203.0.113.0"), ("shows", "default/b", "203.0.113.2"),
          ("svc", svc("c")), ("shows", "default/c", "203.0.113.1"),
-         ("no_event", "default/a", "IPAllocated")]),
+         ("no_event", "default/a", "IPAllocated"), ("no_event", "default/c", "IPAllocated")]),
     "restore finds one IP shown twice: the first keeps it, the second moves": (
         {"pools": [pool("p", "203.0.113.0/30")],
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.0",), pool="p")]},
@@ -96,7 +96,8 @@ SCENARIOS: dict[str, Scenario] = {
         {"pools": [pool("p", "203.0.113.0/29")],
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.7",), pool="p")]},
         [("pool", pool("p", "203.0.113.0/30")), ("shows", "default/b", "203.0.113.1"),
-         ("shows", "default/a", "203.0.113.0")]),
+         ("shows", "default/a", "203.0.113.0"), ("event", "default/b", "IPAllocated", "203.0.113.1"),
+         ("no_event", "default/a", "IPAllocated")]),
     "an invalid edit keeps the last valid spec and says Invalid": (
         {"pools": [pool("p", "2001:db8:ffff::10-2001:db8:ffff::20")],
          "services": [svc("a", ingress=("2001:db8:ffff::10",), pool="p", ipFamilies=["IPv6"])]},
@@ -166,9 +167,11 @@ SCENARIOS: dict[str, Scenario] = {
 class Harness:
     """A reconciler wired to a FakeApi, restored from a starting cluster."""
 
-    def __init__(self, start: dict[str, Any], reuse_delay: float = 0.0) -> None:
+    def __init__(self, start: dict[str, Any], reuse_delay: float = 0.0,
+                 allocation_events: AllocationEvents = AllocationEvents.MOVES) -> None:
         self.api = FakeApi()
         self.reuse_delay = reuse_delay
+        self.allocation_events = allocation_events
         self.pools = {p["metadata"]["name"]: p for p in start.get("pools", [])}
         self.ads = {a["metadata"]["name"]: a for a in start.get("advertisements", [])}
         self.namespaces: dict[str, dict[str, str]] = dict(start.get("namespaces", {}))
@@ -178,7 +181,8 @@ class Harness:
         self.reconciler = self._boot()
 
     def _boot(self) -> Reconciler:
-        rec = Reconciler(self.api, lb_class=None, **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}))
+        rec = Reconciler(self.api, lb_class=None, allocation_events=self.allocation_events,
+                         **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}))
         self.api.reconciler = rec
         # A new leader reads the pools as the API holds them: with the status the last one wrote.
         pools = [{**body, "status": self.api.pool_status.get(name, body.get("status") or {})}
@@ -299,6 +303,20 @@ async def test_an_allocation_is_one_write_and_its_echo_costs_nothing() -> None:
         await harness.settle()
         assert [(c.op, c.value, c.result.value) for c in harness.api.calls] == [
             ("service", ([{"ip": "203.0.113.0", "ipMode": "VIP"}], "p"), "written")]
+        assert [e for e in harness.api.events if e[0] == "default/a"] == []  # the status write says it all
+    finally:
+        await harness.reconciler.stop()
+
+
+async def test_every_allocation_has_its_event_when_asked() -> None:
+    """With AllocationEvents.ALL a first assignment gets its IPAllocated Event too."""
+    harness = Harness({"pools": [pool("p", "203.0.113.0/30")], "services": []},
+                      allocation_events=AllocationEvents.ALL)
+    try:
+        harness.api.put_service(svc("a"))
+        await harness.settle()
+        assert [e[1:3] for e in harness.api.events if e[0] == "default/a"] == [
+            ("IPAllocated", "Assigned IP 203.0.113.0 from pool p")]
     finally:
         await harness.reconciler.stop()
 
