@@ -309,11 +309,11 @@ class Reconciler(Showing):
         await self._granted(view, allocation)
 
     def _refresh(self, view: ServiceView) -> ServiceView:
-        """Namespace labels may have changed since the view was made: refresh the request's copy."""
-        labels = self.state.namespace_labels.get(view.namespace) or {}
-        if view.request is not None and view.request.namespace_labels != labels:
-            view.request.namespace_labels.clear()
-            view.request.namespace_labels.update(labels)
+        """Namespace labels may have changed since the view was made: hand the request the namespace's
+        current dict (shared by its Services; a relabel replaces it, never changes it in place)."""
+        labels = self.state.namespace_labels.get(view.namespace)
+        if view.request is not None and view.request.namespace_labels is not labels:
+            view.request.namespace_labels = labels if labels is not None else {}
         return view
 
     async def _granted(self, view: ServiceView, allocation: Allocation) -> None:
