@@ -28,7 +28,7 @@ from ironlb.operator.advertisements import AdvertisementView
 from ironlb.operator.pending import Pending
 from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
-from ironlb.operator.showing import Showing
+from ironlb.operator.showing import Showing, Shown
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
 from ironlb.operator.writer import ApiWriter, service_ref
@@ -61,6 +61,11 @@ class State:
     pending: Pending = field(default_factory=Pending)
     last_failure: dict[str, tuple[AllocationReason, str]] = field(default_factory=dict)  # key -> (reason, Event text)
     shown: ShownIPs = field(default_factory=ShownIPs)
+
+
+def allocated_condition(ok: bool, reason: AllocationReason, message: str) -> dict[str, Any]:
+    """The Service's Allocated condition (REASON: the allocator's enum value)."""
+    return condition(ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp())
 
 
 class Reconciler(Showing):
@@ -321,11 +326,15 @@ class Reconciler(Showing):
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
         changed_ips = tuple(allocation.ips) != view.current_ips
-        if not await self._show(view, allocation.ips, allocation.pool):
+        over = None  # it said why not: say it is over, in the write that shows the IP when there is one
+        if view.allocated is not None and not view.allocated[0]:
+            over = allocated_condition(True, allocation.reason,
+                                       f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
+        shown = await self._show(view, allocation.ips, allocation.pool, over)
+        if shown is Shown.NOT_YET:
             return
-        if view.allocated is not None and not view.allocated[0]:  # it said why not: say it is over
-            await self._condition(view, True, allocation.reason,
-                                  f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
+        if over is not None and shown is Shown.ALREADY:
+            await self._put_condition(view, over)
         if not changed_ips:
             return
         metrics.ALLOCATIONS.labels(allocation.pool).inc()
@@ -381,9 +390,11 @@ class Reconciler(Showing):
 
     async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
         """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
+        await self._put_condition(view, allocated_condition(ok, reason, message))
+
+    async def _put_condition(self, view: ServiceView, allocated: dict[str, Any]) -> None:
         try:
-            await self.writer.set_service_condition(view.namespace, view.name, condition(
-                ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp()))
+            await self.writer.set_service_condition(view.namespace, view.name, allocated)
         except Exception as exc:  # the Event has said it already: a refused condition must not re-run the reconcile
             log.warning("could not write the %s condition on %s: %s", ConditionType.SERVICE_ALLOCATED.value, view.key,
                         exc)

@@ -81,8 +81,9 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
     return {"metadata": out_meta, "spec": thin, "status": status}
 
 
-def _allocated(status: Mapping[str, Any] | None) -> tuple[bool, AllocationReason | None] | None:
-    """(True?, reason) of the operator's Allocated condition in STATUS, if there is one."""
+def allocated_of(status: Mapping[str, Any] | None) -> tuple[bool, AllocationReason | None] | None:
+    """(True?, reason) of the operator's Allocated condition in STATUS (a Service's status, or
+    {"conditions": [...]}), if there is one."""
     cond = find(status, ConditionType.SERVICE_ALLOCATED)
     return None if cond is None else (cond.get("status") == "True", parse(AllocationReason, cond.get("reason")))
 
@@ -154,7 +155,7 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
               "current_pool": _shared(annotations.get(ann.ALLOCATED_FROM_POOL)),
               "pool_hint": _shared(annotations.get(ann.ALLOCATED_FROM_POOL) or next(
                   (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None)),
-              "resource_version": meta.get("resourceVersion"), "allocated": _allocated(body.get("status"))}
+              "resource_version": meta.get("resourceVersion"), "allocated": allocated_of(body.get("status"))}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)
     ips, error, notes = _requested_ips(annotations, spec)

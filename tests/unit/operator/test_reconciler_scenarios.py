@@ -337,3 +337,22 @@ async def test_freed_ips_wait_for_each_other_without_deadlock() -> None:
         assert harness.api.shown("b/l") == ("203.0.113.0",)
     finally:
         await harness.reconciler.stop()
+
+
+async def test_a_pending_service_served_at_last_is_one_write_with_its_allocated_condition() -> None:
+    """A Service that waited for its pool: the write that shows its IP also turns its Allocated condition True."""
+    harness = Harness({"pools": [], "services": []})
+    try:
+        harness.api.put_service(svc("a", annotations={POOL_ANN: "late"}))
+        await harness.settle()
+        assert harness.api.condition("default/a", "ironlb.io/Allocated")["status"] == "False"
+        before = len(harness.api.calls)
+        harness.reconciler.pool_event(pool("late", "203.0.113.0/30"), deleted=False)
+        await harness.settle()
+        writes = [c for c in harness.api.calls[before:] if c.target == "default/a"]
+        assert [(c.op, c.value[:2], c.result.value) for c in writes] == [
+            ("service", ([{"ip": "203.0.113.0", "ipMode": "VIP"}], "late"), "written")]
+        assert writes[0].value[2]["status"] == "True"
+        assert harness.api.condition("default/a", "ironlb.io/Allocated")["status"] == "True"
+    finally:
+        await harness.reconciler.stop()
