@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -83,6 +84,10 @@ class Reconciler(Showing):
         self.restored = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        # The restore's once-over of every Service that kept its IPs: run when nothing else waits, so a
+        # new Service or an edit is not queued behind tens of thousands of checks that find nothing.
+        self._rechecks: deque[str] = deque()
+        self._rechecking: set[str] = set()
         self._inflight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._hold_timer: asyncio.TimerHandle | None = None
@@ -113,12 +118,13 @@ class Reconciler(Showing):
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
             # IPs in status are restored whoever wrote them (a takeover from MetalLB keeps every IP),
             # as long as an IronLB pool covers them and serves the Service.
-            if restorable and self.allocator.restore(view.request, list(view.current_ips), view.pool_hint).ok:
-                kept += 1
+            kept_ips = bool(restorable and self.allocator.restore(view.request, list(view.current_ips),
+                                                                  view.pool_hint).ok)
+            kept += kept_ips
             if view.ours:
                 # Everything is checked once against its current request: it may have been edited
-                # while no operator ran. Most of these find nothing to write.
-                self.enqueue(view.key)
+                # while no operator ran. Most of those that kept their IPs find nothing to write.
+                (self._recheck if kept_ips else self.enqueue)(view.key)
         self._objects_dirty()
         self.restored.set()
         self._schedule_hold_end()
@@ -250,6 +256,25 @@ class Reconciler(Showing):
             self._queued.add(key)
             self._queue.put_nowait(key)
 
+    def _recheck(self, key: str) -> None:
+        """Ask for KEY to be reconciled once nothing else is queued."""
+        if key not in self._queued and key not in self._rechecking:
+            self._rechecking.add(key)
+            self._rechecks.append(key)
+
+    async def _next_key(self) -> str:
+        """The next key to reconcile: anything queued first, then the restore's rechecks. (Rechecks are
+        made before the workers start, so a worker waiting on the queue leaves none behind.)"""
+        while self._queue.empty() and self._rechecks:
+            key = self._rechecks.popleft()
+            if key in self._rechecking:  # else reconciled meanwhile, from the queue
+                self._rechecking.discard(key)
+                return key
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._rechecking.discard(key)  # this reconcile is its recheck too
+        return key
+
     def _retry_later(self, key: str) -> None:
         asyncio.get_running_loop().call_later(RETRY_S, self.enqueue, key)
 
@@ -266,8 +291,7 @@ class Reconciler(Showing):
 
     async def _worker(self) -> None:
         while True:
-            key = await self._queue.get()
-            self._queued.discard(key)
+            key = await self._next_key()
             if key in self._inflight:  # same key already being written: run again after it
                 await asyncio.sleep(0.01)
                 self.enqueue(key)

@@ -202,7 +202,7 @@ class Harness:
         deadline, seen, since = loop.time() + limit, -1, loop.time()
         while loop.time() < deadline:
             await asyncio.sleep(0.02)
-            busy = self.reconciler._queued or self.reconciler._inflight
+            busy = self.reconciler._queued or self.reconciler._inflight or self.reconciler._rechecking
             if len(self.api.calls) != seen or busy:
                 seen, since = len(self.api.calls), loop.time()
             elif loop.time() - since >= quiet:
@@ -354,5 +354,36 @@ async def test_a_pending_service_served_at_last_is_one_write_with_its_allocated_
             ("service", ([{"ip": "203.0.113.0", "ipMode": "VIP"}], "late"), "written")]
         assert writes[0].value[2]["status"] == "True"
         assert harness.api.condition("default/a", "ironlb.io/Allocated")["status"] == "True"
+    finally:
+        await harness.reconciler.stop()
+
+
+async def test_after_a_restore_a_new_service_is_not_queued_behind_the_rechecks() -> None:
+    """The restore's once-over of Services that kept their IPs runs after what events queue: a Service
+    created meanwhile is the first reconciled, and every restored one is still checked."""
+    kept = [svc(f"k{i}", ingress=(f"2001:db8:ffff::{i + 1:x}",), pool="p", ipFamilies=["IPv6"]) for i in range(300)]
+    harness = Harness({"pools": [pool("p", "2001:db8:ffff::/112")], "services": kept})
+    try:
+        rec = harness.reconciler
+        await rec.stop()  # a leader whose restore is done, its workers not yet running
+        assert len(rec._rechecks) == 300
+        harness.api.put_service(svc("new", ipFamilies=["IPv6"]))
+        await asyncio.sleep(0)  # the watch delivers it
+        order: list[str] = []
+        reconcile = rec._reconcile_service
+
+        async def recorded(key: str) -> None:
+            order.append(key)
+            await reconcile(key)
+
+        rec._reconcile_service = recorded  # type: ignore[method-assign]
+        before = len(harness.api.calls)
+        rec.start()
+        await harness.settle()
+        assert order[0] == "default/new" and set(order) == {"default/new", *(f"default/k{i}" for i in range(300))}
+        writes = [c.target for c in harness.api.calls[before:] if c.op == "service"]
+        assert writes == ["default/new"], writes  # the kept ones find nothing to write
+        assert harness.api.shown("default/new") == ("2001:db8:ffff::",)
+        assert not rec._rechecking and not rec._rechecks
     finally:
         await harness.reconciler.stop()
