@@ -34,6 +34,7 @@ CEILING_NAMESPACE = "bench-compare-ceiling"  # kept across both
 VIP_APP = "cmp-vip"
 IDLE_APP = "cmp-idle"
 NODES = ["node-1", "node-2", "node-3"]
+BURST_SETTLE_S = 5.0  # after a burst, before its API writes are counted
 
 
 @dataclass(frozen=True)
@@ -137,12 +138,16 @@ def assign(kube: Kube, impl: Impl, api, sizes: Sizes, ceiling_names: list[str], 
     names = [f"burst-{i}" for i in range(sizes.burst)]
     _create(api, names, "cmp-burst", "none")  # no such pool yet: every one waits
     time.sleep(3)
+    writes_before = api_writes(kube)
     start = time.perf_counter()
     kube.apply(*impl.pool("cmp-burst", ["2001:db8:ffff:e::/112"]))
     complete = watcher.wait(names, timeout=300)
     done = max((watcher.seen[n] for n in names if n in watcher.seen), default=start + 1e-9)
     watcher.stop()
     rate = sum(n in watcher.seen for n in names) / (done - start)
+    time.sleep(BURST_SETTLE_S)  # the writes that follow an assignment (speakers' conditions, Events) land
+    writes_after = api_writes(kube)
+    per_service = {k: round((writes_after.get(k, 0) - writes_before.get(k, 0)) / len(names), 2) for k in writes_after}
 
     def patch(item: tuple[int, str]) -> None:
         i, name = item  # a new address each run, so every patch is a real write
@@ -155,7 +160,8 @@ def assign(kube: Kube, impl: Impl, api, sizes: Sizes, ceiling_names: list[str], 
         list(workers.map(patch, enumerate(ceiling_names)))
     ceiling = len(ceiling_names) / (time.perf_counter() - start)
     return {"assign_p50_ms": percentile(latencies, 50), "assign_p99_ms": percentile(latencies, 99),
-            "burst_per_s": rate, "api_write_ceiling_per_s": ceiling, "burst_complete": complete}
+            "burst_per_s": rate, "api_write_ceiling_per_s": ceiling, "burst_complete": complete,
+            "burst_writes_per_service": {k: v for k, v in sorted(per_service.items()) if v}}
 
 
 def create_ceiling_services(api, count: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Side by side with MetalLB, in the same lab, in one run: one driver, the same workload, prober
 and kill against IronLB and then MetalLB; only the pool CRs differ (ironlb.io vs metallb.io).
 
-`python -m benchmarks.compare [--trials N] [--plot FILE]`. Figures, each as <figure>_ironlb,
+`python -m benchmarks.compare [--trials N] [--plot FILE] [--assign-only]`. Figures, each as <figure>_ironlb,
 <figure>_metallb and <figure>_ratio (metallb ÷ ironlb for times and costs, ironlb ÷ metallb for
 rates): failover_p50_s, failover_p95_s, assign_p50_ms, assign_p99_ms, burst_per_s,
 api_write_ceiling_per_s, speaker_rss_mb, speaker_idle_cpu_pct, arp_p50_ms, arp_p99_ms,
@@ -10,6 +10,9 @@ api_writes_per_min_idle; plus metallb_version and the raw failover trials. Last 
 api_writes_per_min_idle: kube-apiserver's apiserver_request_total for mutating verbs (POST, PUT,
 PATCH, DELETE, APPLY), read before and after a window in steady state (200 announced Services
 with endpoints, settled), per minute, less the same count over a window with neither running.
+
+--assign-only runs the assignment scenario alone (assign_p50_ms, assign_p99_ms, burst_per_s,
+api_write_ceiling_per_s, burst_of_ceiling): no failover, ARP or idle window.
 
 `python -m benchmarks.compare --kubelet [--trials N] [--policy Cluster|Local] [--steering-off] [--plot FILE]
 [--save-dir DIR]`:
@@ -60,11 +63,18 @@ def _fresh_namespace(kube: Kube, name: str) -> None:
 
 
 def run_impl(kube: Kube, impl: Impl, sizes: sc.Sizes, ceiling: list[str], baseline: dict[str, float],
-             tag: int) -> dict[str, Any]:
-    """Every scenario against IMPL alone; its raw figures."""
+             tag: int, assign_only: bool = False) -> dict[str, Any]:
+    """Every scenario against IMPL alone (ASSIGN_ONLY: the assignment scenario alone); its raw figures."""
     print(f"== {impl.name}", flush=True)
     _fresh_namespace(kube, sc.NAMESPACE)
     start(impl, kube)
+    if assign_only:
+        out = sc.assign(kube, impl, core_api(), sizes, ceiling, tag)
+        print(f"{impl.name} assign: { {k: out[k] for k in ('assign_p50_ms', 'burst_per_s')} }", flush=True)
+        impl.stop()
+        impl.delete_pools(kube, "cmp-single", "cmp-burst")
+        _fresh_namespace(kube, sc.NAMESPACE)
+        return out
     kube.deploy(sc.VIP_APP, replicas=3, nodes=sc.NODES, namespace=sc.NAMESPACE)
     kube.deploy(sc.IDLE_APP, replicas=3, nodes=sc.NODES, namespace=sc.NAMESPACE)
     vip = sc.setup_vip(kube, impl)
@@ -96,31 +106,40 @@ def figures(raw: dict[str, dict[str, Any]], baseline: float, baseline_by: dict[s
     out: dict[str, Any] = {"metallb_version": metallb_version(), "api_writes_per_min_baseline": round(baseline, 1),
                            "api_writes_baseline_by_resource": baseline_by}
     for fig in FIGURES:
+        if all(fig not in raw[impl.name] for impl in IMPLS):
+            continue  # a scenario not run (--assign-only)
         values = {impl.name: raw[impl.name].get(fig) for impl in IMPLS}
         for name, v in values.items():
             out[f"{fig}_{name}"] = None if v is None or math.isinf(v) else _round(fig, v)
         out[f"{fig}_ratio"] = ratio(fig, values["ironlb"], values["metallb"])
     for impl in IMPLS:
         r = raw[impl.name]
-        out[f"failover_trials_s_{impl.name}"] = r["failover_trials_s"]
         out[f"burst_of_ceiling_{impl.name}"] = round(r["burst_per_s"] / r["api_write_ceiling_per_s"], 2)
         out[f"burst_complete_{impl.name}"] = r["burst_complete"]
+        out[f"burst_writes_per_service_{impl.name}"] = r["burst_writes_per_service"]
+        if "failover_trials_s" not in r:
+            continue  # --assign-only
+        out[f"failover_trials_s_{impl.name}"] = r["failover_trials_s"]
         out[f"arp_replies_{impl.name}"] = r["arp_replies"]
         out[f"api_writes_idle_by_resource_{impl.name}"] = r["api_writes_idle_by_resource"]
         out[f"api_writes_per_min_idle_raw_{impl.name}"] = round(r["api_writes_per_min_idle_raw"], 1)
     return out
 
 
-def compare(sizes: sc.Sizes) -> dict[str, Any]:
-    """The whole run on one lab; IronLB runs again afterwards, as the lab had it."""
+def compare(sizes: sc.Sizes, assign_only: bool = False) -> dict[str, Any]:
+    """The whole run on one lab (ASSIGN_ONLY: the assignment scenario alone); IronLB runs again afterwards,
+    as the lab had it."""
     kube = lab()
     try:
         stop_all()
         _fresh_namespace(kube, sc.CEILING_NAMESPACE)
         ceiling = sc.create_ceiling_services(core_api(), sizes.burst)
-        baseline, baseline_by = sc.baseline(kube, sizes.idle_window_s, sizes.settle_s)
-        print(f"baseline: {baseline:.1f} writes/min {baseline_by}", flush=True)
-        raw = {impl.name: run_impl(kube, impl, sizes, ceiling, baseline_by, tag) for tag, impl in enumerate(IMPLS, 1)}
+        baseline, baseline_by = 0.0, {}
+        if not assign_only:  # the idle window's baseline
+            baseline, baseline_by = sc.baseline(kube, sizes.idle_window_s, sizes.settle_s)
+            print(f"baseline: {baseline:.1f} writes/min {baseline_by}", flush=True)
+        raw = {impl.name: run_impl(kube, impl, sizes, ceiling, baseline_by, tag, assign_only)
+               for tag, impl in enumerate(IMPLS, 1)}
     finally:
         stop_all()
         IRONLB.start()
@@ -137,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--burst", type=int, default=sc.Sizes.burst)
     p.add_argument("--single", type=int, default=sc.Sizes.single)
     p.add_argument("--idle-window", type=float, default=sc.Sizes.idle_window_s)
+    p.add_argument("--assign-only", action="store_true", help="the assignment scenario alone (single Services, "
+                   "then a burst beside the API write ceiling)")
     p.add_argument("--kubelet", action="store_true", help="the announcing node's death on real nodes, as a client "
                    "sees every connection (see benchmarks._compare_kubelet)")
     p.add_argument("--policy", choices=nodedeath.POLICIES, help="with --kubelet: externalTrafficPolicy "
@@ -158,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
         result = json.loads(lines[-1])  # the last JSON line of a saved run's output
     else:
         result = compare(sc.Sizes(trials=args.trials or 10, burst=args.burst, single=args.single,
-                                  idle_window_s=args.idle_window))
+                                  idle_window_s=args.idle_window), assign_only=args.assign_only)
     if args.plot:
         from benchmarks._compare_plot import plot
 

@@ -43,7 +43,7 @@ class _PoolState:
         return self.pool.contains(family, value) and not (self.pool.avoid_buggy_ips and is_buggy(family, value))
 
 
-@dataclass
+@dataclass(slots=True)
 class _Held:
     pool: str
     ips: tuple[IP, ...]

@@ -10,7 +10,7 @@ from ironlb.core.pools import Pool
 from ironlb.core.sharing import SharingFacts
 
 
-@dataclass
+@dataclass(slots=True)  # one per Service the operator knows: no __dict__ each
 class ServiceRequest:
     """What a Service asks of the allocator."""
 
@@ -29,7 +29,8 @@ class ServiceRequest:
 
     def facts(self) -> SharingFacts:
         """The sharing-relevant facts of this request."""
-        return SharingFacts(self.key, self.sharing_key, tuple(self.ports), self.traffic_policy, dict(self.selector),
+        # The selector is the request's own, never changed once read: the facts share it rather than copy it.
+        return SharingFacts(self.key, self.sharing_key, tuple(self.ports), self.traffic_policy, self.selector,
                             self.namespace)
 
 

@@ -21,7 +21,7 @@ class Sharing(Enum):
     DIFFERENT_NAMESPACE = "different-namespace"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per assigned Service: no __dict__ each
 class SharingFacts:
     """What sharing depends on for one Service."""
 

@@ -18,7 +18,7 @@ from ironlb.common.events import EventRecorder, KubeEventSink
 from ironlb.common.logs import setup_logging
 from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics, startup
 from ironlb.operator.lease import LeaderLease, LeaseConfig
-from ironlb.operator.reconciler import Reconciler
+from ironlb.operator.reconciler import AllocationEvents, Reconciler
 from ironlb.operator.writer import Writer
 
 COMPONENT = "ironlb-operator"
@@ -51,6 +51,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=float(env("IRONLB_IP_REUSE_DELAY", str(constants.DEFAULT_IP_REUSE_DELAY_S))),
                    help="seconds a released IP stays held for its Service's namespace: other namespaces can neither "
                         "request nor get it meanwhile, and a recreated Service gets its IP back (0: no holds)")
+    p.add_argument("--allocation-events", choices=[e.value for e in AllocationEvents],
+                   default=env("IRONLB_ALLOCATION_EVENTS", AllocationEvents.MOVES.value),
+                   help="which allocations get an IPAllocated Event: moves (a Service whose IP changes; a first "
+                        "assignment is shown by its status alone) or all")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -71,7 +75,8 @@ async def run(args: argparse.Namespace) -> int:
     lease = LeaderLease(kube, LeaseConfig.for_duration(
         args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
     recorder = EventRecorder(KubeEventSink(kube), COMPONENT, args.identity)
-    reconciler = Reconciler(Writer(kube, recorder, lease.may_write), args.lb_class, reuse_delay=args.ip_reuse_delay)
+    reconciler = Reconciler(Writer(kube, recorder, lease.may_write), args.lb_class, reuse_delay=args.ip_reuse_delay,
+                            allocation_events=AllocationEvents(args.allocation_events))
     secret = heartbeat_secret.HeartbeatSecret(args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                                               owner) if args.heartbeat_secret else None
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 from ironlb.api.conditions import condition, now_stamp
@@ -27,13 +29,25 @@ from ironlb.operator.advertisements import AdvertisementView
 from ironlb.operator.pending import Pending
 from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
-from ironlb.operator.showing import Showing
+from ironlb.operator.showing import Showing, Shown
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
 from ironlb.operator.writer import ApiWriter, service_ref
 
 log = logging.getLogger(__name__)
 RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
+
+
+class AllocationEvents(Enum):
+    """Which allocations an IPAllocated Event reports (docs/design.md, "A lean operator")."""
+
+    MOVES = "moves"  # only a Service whose status showed other IPs: a first assignment is its status alone
+    ALL = "all"  # every allocation that changes what a Service shows
+
+
+def says_allocation(policy: AllocationEvents, shown_before: tuple[str, ...]) -> bool:
+    """Whether an allocation that changes what a Service shows (SHOWN_BEFORE: what it showed) gets an Event."""
+    return policy is AllocationEvents.ALL or bool(shown_before)
 
 
 @dataclass
@@ -50,19 +64,30 @@ class State:
     shown: ShownIPs = field(default_factory=ShownIPs)
 
 
+def allocated_condition(ok: bool, reason: AllocationReason, message: str) -> dict[str, Any]:
+    """The Service's Allocated condition (REASON: the allocator's enum value)."""
+    return condition(ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp())
+
+
 class Reconciler(Showing):
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
-    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0) -> None:
+    def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0,
+                 allocation_events: AllocationEvents = AllocationEvents.MOVES) -> None:
         # Wall-clock time: hold ends are recorded in pool status and must mean the same after a restart.
         self.allocator = Allocator(reuse_delay, clock=time.time)
         self.state = State(lb_class=lb_class)
         self.writer = writer
         self.status = ObjectStatus(writer, self.allocator, self.state.pools, self.state.advertisements)
         self.workers = workers
+        self.allocation_events = allocation_events
         self.restored = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
+        # The restore's once-over of every Service that kept its IPs: run when nothing else waits, so a
+        # new Service or an edit is not queued behind tens of thousands of checks that find nothing.
+        self._rechecks: deque[str] = deque()
+        self._rechecking: set[str] = set()
         self._inflight: set[str] = set()
         self._tasks: list[asyncio.Task[None]] = []
         self._hold_timer: asyncio.TimerHandle | None = None
@@ -93,12 +118,13 @@ class Reconciler(Showing):
             restorable = view.handling is Handling.HANDLED and view.current_ips and view.request
             # IPs in status are restored whoever wrote them (a takeover from MetalLB keeps every IP),
             # as long as an IronLB pool covers them and serves the Service.
-            if restorable and self.allocator.restore(view.request, list(view.current_ips), view.pool_hint).ok:
-                kept += 1
+            kept_ips = bool(restorable and self.allocator.restore(view.request, list(view.current_ips),
+                                                                  view.pool_hint).ok)
+            kept += kept_ips
             if view.ours:
                 # Everything is checked once against its current request: it may have been edited
-                # while no operator ran. Most of these find nothing to write.
-                self.enqueue(view.key)
+                # while no operator ran. Most of those that kept their IPs find nothing to write.
+                (self._recheck if kept_ips else self.enqueue)(view.key)
         self._objects_dirty()
         self.restored.set()
         self._schedule_hold_end()
@@ -230,6 +256,25 @@ class Reconciler(Showing):
             self._queued.add(key)
             self._queue.put_nowait(key)
 
+    def _recheck(self, key: str) -> None:
+        """Ask for KEY to be reconciled once nothing else is queued."""
+        if key not in self._queued and key not in self._rechecking:
+            self._rechecking.add(key)
+            self._rechecks.append(key)
+
+    async def _next_key(self) -> str:
+        """The next key to reconcile: anything queued first, then the restore's rechecks. (Rechecks are
+        made before the workers start, so a worker waiting on the queue leaves none behind.)"""
+        while self._queue.empty() and self._rechecks:
+            key = self._rechecks.popleft()
+            if key in self._rechecking:  # else reconciled meanwhile, from the queue
+                self._rechecking.discard(key)
+                return key
+        key = await self._queue.get()
+        self._queued.discard(key)
+        self._rechecking.discard(key)  # this reconcile is its recheck too
+        return key
+
     def _retry_later(self, key: str) -> None:
         asyncio.get_running_loop().call_later(RETRY_S, self.enqueue, key)
 
@@ -246,8 +291,7 @@ class Reconciler(Showing):
 
     async def _worker(self) -> None:
         while True:
-            key = await self._queue.get()
-            self._queued.discard(key)
+            key = await self._next_key()
             if key in self._inflight:  # same key already being written: run again after it
                 await asyncio.sleep(0.01)
                 self.enqueue(key)
@@ -294,11 +338,11 @@ class Reconciler(Showing):
         await self._granted(view, allocation)
 
     def _refresh(self, view: ServiceView) -> ServiceView:
-        """Namespace labels may have changed since the view was made: refresh the request's copy."""
-        labels = self.state.namespace_labels.get(view.namespace) or {}
-        if view.request is not None and view.request.namespace_labels != labels:
-            view.request.namespace_labels.clear()
-            view.request.namespace_labels.update(labels)
+        """Namespace labels may have changed since the view was made: hand the request the namespace's
+        current dict (shared by its Services; a relabel replaces it, never changes it in place)."""
+        labels = self.state.namespace_labels.get(view.namespace)
+        if view.request is not None and view.request.namespace_labels is not labels:
+            view.request.namespace_labels = labels if labels is not None else {}
         return view
 
     async def _granted(self, view: ServiceView, allocation: Allocation) -> None:
@@ -306,17 +350,23 @@ class Reconciler(Showing):
         self.state.last_failure.pop(view.key, None)
         metrics.PENDING.set(len(self.state.pending))
         changed_ips = tuple(allocation.ips) != view.current_ips
-        if not await self._show(view, allocation.ips, allocation.pool):
+        over = None  # it said why not: say it is over, in the write that shows the IP when there is one
+        if view.allocated is not None and not view.allocated[0]:
+            over = allocated_condition(True, allocation.reason,
+                                       f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
+        shown = await self._show(view, allocation.ips, allocation.pool, over)
+        if shown is Shown.NOT_YET:
             return
-        if view.allocated is not None and not view.allocated[0]:  # it said why not: say it is over
-            await self._condition(view, True, allocation.reason,
-                                  f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
+        if over is not None and shown is Shown.ALREADY:
+            await self._put_condition(view, over)
         if not changed_ips:
             return
         metrics.ALLOCATIONS.labels(allocation.pool).inc()
         ref = service_ref(view.namespace, view.name, view.uid)
-        await self.writer.event(ref, EventReason.IP_ALLOCATED,
-                                f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
+        # A first assignment is said by the status write itself: an Event would double its API writes.
+        if says_allocation(self.allocation_events, view.current_ips):
+            await self.writer.event(ref, EventReason.IP_ALLOCATED,
+                                    f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
         for note in view.deprecations:
             await self.writer.event(ref, EventReason.DEPRECATED_CONFIGURATION, note, warning=True)
         self._pool_dirty(allocation.pool or "")
@@ -364,9 +414,11 @@ class Reconciler(Showing):
 
     async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
         """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
+        await self._put_condition(view, allocated_condition(ok, reason, message))
+
+    async def _put_condition(self, view: ServiceView, allocated: dict[str, Any]) -> None:
         try:
-            await self.writer.set_service_condition(view.namespace, view.name, condition(
-                ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp()))
+            await self.writer.set_service_condition(view.namespace, view.name, allocated)
         except Exception as exc:  # the Event has said it already: a refused condition must not re-run the reconcile
             log.warning("could not write the %s condition on %s: %s", ConditionType.SERVICE_ALLOCATED.value, view.key,
                         exc)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,7 +15,7 @@ from ironlb.api.service import Handling, handling
 from ironlb.core.allocator import ServiceRequest
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per Service: no __dict__ each
 class ServiceView:
     """One Service as the operator sees it."""
 
@@ -80,8 +81,9 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
     return {"metadata": out_meta, "spec": thin, "status": status}
 
 
-def _allocated(status: Mapping[str, Any] | None) -> tuple[bool, AllocationReason | None] | None:
-    """(True?, reason) of the operator's Allocated condition in STATUS, if there is one."""
+def allocated_of(status: Mapping[str, Any] | None) -> tuple[bool, AllocationReason | None] | None:
+    """(True?, reason) of the operator's Allocated condition in STATUS (a Service's status, or
+    {"conditions": [...]}), if there is one."""
     cond = find(status, ConditionType.SERVICE_ALLOCATED)
     return None if cond is None else (cond.get("status") == "True", parse(AllocationReason, cond.get("reason")))
 
@@ -131,23 +133,29 @@ def _requested_ips(annotations: Mapping[str, str], spec: Mapping[str, Any]) -> t
 
 
 def _ports(spec: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
-    return tuple(sorted((p.get("protocol", "TCP"), int(p["port"])) for p in spec.get("ports") or []))
+    return tuple(sorted((_shared(p.get("protocol", "TCP")), int(p["port"])) for p in spec.get("ports") or []))
+
+
+def _shared(value: Any) -> Any:
+    """VALUE, interned if it is a string: namespaces, pool names, families and modes repeat across
+    every Service, and a parsed body carries its own copy of each."""
+    return sys.intern(value) if isinstance(value, str) else value
 
 
 def view_of(body: Mapping[str, Any], lb_class: str | None,
-            namespace_labels: Mapping[str, str] | None) -> ServiceView:
+            namespace_labels: dict[str, str] | None) -> ServiceView:
     """Read a Service body into a ServiceView."""
     meta, spec = body.get("metadata", {}), body.get("spec", {})
-    namespace, name = meta.get("namespace", "default"), meta["name"]
+    namespace, name = _shared(meta.get("namespace", "default")), meta["name"]
     annotations = _our_annotations(meta.get("annotations"))
     how = handling(spec, lb_class)
     common = {"key": key_of(namespace, name), "namespace": namespace, "name": name, "uid": meta.get("uid"),
               "current_ips": tuple(i["ip"] for i in _ingress(body.get("status"))),
-              "current_modes": tuple(i.get("ipMode") or "" for i in _ingress(body.get("status"))),
-              "current_pool": annotations.get(ann.ALLOCATED_FROM_POOL),
-              "pool_hint": annotations.get(ann.ALLOCATED_FROM_POOL) or next(
-                  (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None),
-              "resource_version": meta.get("resourceVersion"), "allocated": _allocated(body.get("status"))}
+              "current_modes": tuple(_shared(i.get("ipMode") or "") for i in _ingress(body.get("status"))),
+              "current_pool": _shared(annotations.get(ann.ALLOCATED_FROM_POOL)),
+              "pool_hint": _shared(annotations.get(ann.ALLOCATED_FROM_POOL) or next(
+                  (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None)),
+              "resource_version": meta.get("resourceVersion"), "allocated": allocated_of(body.get("status"))}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)
     ips, error, notes = _requested_ips(annotations, spec)
@@ -157,14 +165,16 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
     for found in (pool, shared):
         if found and found.deprecated:
             notes.append(f"annotation {found.key} is deprecated; use {ann.PREFIX}{found.key.split('/', 1)[1]}")
+    # NAMESPACE_LABELS is the namespace's one dict, shared by all its Services' requests: never changed in
+    # place (a relabel brings a new dict, which the reconciler hands each request as it reconciles it).
     request = ServiceRequest(
         key=common["key"], namespace=namespace, labels=dict(meta.get("labels") or {}),
-        namespace_labels=dict(namespace_labels or {}),
-        ip_families=list(spec.get("ipFamilies") or ["IPv4"]),
-        ip_family_policy=spec.get("ipFamilyPolicy") or "SingleStack",
-        requested_ips=ips, requested_pool=pool.value if pool and pool.value else None,
+        namespace_labels=namespace_labels if namespace_labels is not None else {},
+        ip_families=[_shared(f) for f in spec.get("ipFamilies") or ["IPv4"]],
+        ip_family_policy=_shared(spec.get("ipFamilyPolicy") or "SingleStack"),
+        requested_ips=ips, requested_pool=_shared(pool.value) if pool and pool.value else None,
         sharing_key=shared.value if shared and shared.value else None,
-        ports=_ports(spec), traffic_policy=spec.get("externalTrafficPolicy") or "Cluster",
+        ports=_ports(spec), traffic_policy=_shared(spec.get("externalTrafficPolicy") or "Cluster"),
         selector=dict(spec.get("selector") or {}),
     )
     return ServiceView(handling=how, request=request, request_error=error, deprecations=tuple(notes), **common)

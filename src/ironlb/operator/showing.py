@@ -6,10 +6,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import replace
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ironlb.api.constants import FORWARDING_NODE_PORT
-from ironlb.operator.services import ServiceView
+from ironlb.operator.services import ServiceView, allocated_of
 from ironlb.operator.writer import WriteResult, Written
 
 if TYPE_CHECKING:
@@ -17,6 +18,14 @@ if TYPE_CHECKING:
     from ironlb.operator.writer import ApiWriter
 
 log = logging.getLogger(__name__)
+
+
+class Shown(Enum):
+    """How a request to show IPs ended."""
+
+    ALREADY = "already"  # the status showed them: nothing was written
+    WRITTEN = "written"  # one write made it show them (with the condition, if one was given)
+    NOT_YET = "not-yet"  # held back (another Service still shows one) or refused: retried later
 
 
 class Showing:
@@ -41,12 +50,13 @@ class Showing:
         view = self.state.pools.get(pool or "")
         return "Proxy" if view is not None and view.forwarding == FORWARDING_NODE_PORT else "VIP"
 
-    async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None) -> bool:
-        """Make VIEW's status show IPS from POOL (nothing, if empty); True once it does."""
+    async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None,
+                    condition: dict[str, Any] | None = None) -> Shown:
+        """Make VIEW's status show IPS from POOL (nothing, if empty), CONDITION in the same write if one is made."""
         mode = self._ip_mode(pool)
         if view.current_ips == tuple(ips) and view.current_modes == tuple(mode for _ in ips) \
                 and view.current_pool == pool:
-            return True
+            return Shown.ALREADY
         blockers = self._blockers(view.key, ips)
         if blockers:
             # Another Service may still show one of these IPs: let its clear land first. Taking
@@ -58,8 +68,8 @@ class Showing:
             for other in blockers:
                 self.enqueue(other)
             self._retry_later(view.key)
-            return False
-        return (await self._write(view, ips, mode, pool)).ok
+            return Shown.NOT_YET
+        return Shown.WRITTEN if (await self._write(view, ips, mode, pool, condition)).ok else Shown.NOT_YET
 
     def _blockers(self, key: str, ips: Iterable[str]) -> set[str]:
         """Services, other than KEY and the IPs' grantees, whose status may still show one of IPS."""
@@ -68,15 +78,18 @@ class Showing:
             out |= self.state.shown.showing(ip) - self.allocator.holders(ip) - {key}
         return out
 
-    async def _write(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None) -> Written:
+    async def _write(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None,
+                     condition: dict[str, Any] | None = None) -> Written:
         """One write: the ingress and the allocated-from-pool annotation land in one version of the
         Service, so no reader (the speaker looks up the pool) ever sees one without the other."""
         self.state.shown.writing(view.key, ips)
         written = await self.writer.set_service(view.namespace, view.name,
                                                 [{"ip": ip, "ipMode": mode} for ip in ips] or None, pool,
-                                                view.resource_version)
+                                                view.resource_version, condition)
         self.state.shown.settled(view.key, written.ok)
         if written.ok:
+            if condition is not None:
+                view = replace(view, allocated=allocated_of({"conditions": [condition]}))
             self._advance(view, ips, mode, pool, written.resource_version)
         elif written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
             self._retry_later(view.key)

@@ -21,7 +21,8 @@ class ShownIPs:
     def __init__(self) -> None:
         self._observed: dict[str, tuple[str, ...]] = {}
         self._writing: dict[str, tuple[str, ...]] = {}
-        self._by_ip: dict[str, set[str]] = {}
+        # Nearly every IP is shown by one Service: its key alone, a set only for a shared or moving IP.
+        self._by_ip: dict[str, str | set[str]] = {}
 
     def observe(self, key: str, ips: Iterable[str]) -> None:
         """The watch (or a write that landed) says KEY's status shows IPS."""
@@ -49,17 +50,35 @@ class ShownIPs:
 
     def showing(self, ip: str) -> set[str]:
         """Keys of the Services whose status may show IP."""
-        return set(self._by_ip.get(ip, ()))
+        found = self._by_ip.get(ip)
+        if found is None:
+            return set()
+        return {found} if isinstance(found, str) else set(found)
 
     def _reindex(self, key: str, change: Callable[[], object]) -> None:
         before = self.shown_by(key)
         change()
         after = self.shown_by(key)
         for ip in before - after:
-            holders = self._by_ip.get(ip)
-            if holders is not None:
-                holders.discard(key)
-                if not holders:
-                    del self._by_ip[ip]
+            self._drop(ip, key)
         for ip in after - before:
-            self._by_ip.setdefault(ip, set()).add(key)
+            self._add(ip, key)
+
+    def _add(self, ip: str, key: str) -> None:
+        found = self._by_ip.get(ip)
+        if found is None:
+            self._by_ip[ip] = key
+        elif isinstance(found, str):
+            if found != key:
+                self._by_ip[ip] = {found, key}
+        else:
+            found.add(key)
+
+    def _drop(self, ip: str, key: str) -> None:
+        found = self._by_ip.get(ip)
+        if found == key:
+            del self._by_ip[ip]
+        elif isinstance(found, set):
+            found.discard(key)
+            if len(found) == 1:
+                self._by_ip[ip] = found.pop()

@@ -59,8 +59,9 @@ class ApiWriter(Protocol):
     """What the reconciler writes: a Service's ingress with its annotation, pool status, Events."""
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
-                          resource_version: str | None) -> Written:
-        """Write status.loadBalancer.ingress and the allocated-from-pool annotation (None clears each)."""
+                          resource_version: str | None, condition: dict[str, Any] | None = None) -> Written:
+        """Write status.loadBalancer.ingress and the allocated-from-pool annotation (None clears each), and
+        CONDITION if given (merged by type), all in one write."""
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
         """Write one status condition on a Service (merged by type: other conditions are kept)."""
@@ -127,12 +128,16 @@ class Writer:
         return Written(WriteResult.WRITTEN, (out.get("metadata") or {}).get("resourceVersion"))
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
-                          resource_version: str | None) -> Written:
+                          resource_version: str | None, condition: dict[str, Any] | None = None) -> Written:
         """One patch of services/status carrying both the ingress and the annotation, applied only on
         top of RESOURCE_VERSION. The status strategy of Services resets only spec, so metadata in a
-        status patch is kept: the two land together, in one version, at the cost of one write."""
+        status patch is kept: the two land together, in one version, at the cost of one write.
+        CONDITION rides along: status.conditions merges by type, so the speaker's stay."""
+        status: dict[str, Any] = {"loadBalancer": {"ingress": ingress}}
+        if condition is not None:
+            status["conditions"] = [condition]
         body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}},
-                "status": {"loadBalancer": {"ingress": ingress}}}
+                "status": status}
         return await self._patch_status(SERVICES, name, body, namespace, STRATEGIC)
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:

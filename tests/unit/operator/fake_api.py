@@ -99,7 +99,8 @@ class FakeApi:
 
     # ---- the ApiWriter protocol ----------------------------------------------------------------
 
-    def _patch(self, namespace: str, name: str, ingress: Any, pool: str | None, rv: str | None) -> Written:
+    def _patch(self, namespace: str, name: str, ingress: Any, pool: str | None, rv: str | None,
+               condition: dict[str, Any] | None = None) -> Written:
         key = f"{namespace}/{name}"
         if key in self.interfere:  # someone else's edit lands between our decision and our write
             self.put_service(self.interfere.pop(key))
@@ -110,11 +111,17 @@ class FakeApi:
             result = WriteResult.GONE
         elif rv is not None and rv != self.services[key]["metadata"]["resourceVersion"]:
             result = WriteResult.CONFLICT
-        self.calls.append(Call("service", key, (ingress, pool), result))
+        # One call is one write: a condition carried by it is part of its value.
+        self.calls.append(Call("service", key, (ingress, pool) if condition is None else (ingress, pool, condition),
+                               result))
         if result is not WriteResult.WRITTEN:
             return Written(result)
         body = copy.deepcopy(self.services[key])
-        body.setdefault("status", {})["loadBalancer"] = {"ingress": ingress} if ingress else {}
+        status = body.setdefault("status", {})
+        status["loadBalancer"] = {"ingress": ingress} if ingress else {}
+        if condition is not None:
+            status["conditions"] = [c for c in status.get("conditions") or [] if c["type"] != condition["type"]] + [
+                dict(condition)]
         annotations = body["metadata"].setdefault("annotations", {})
         if pool is None:
             annotations.pop(ALLOCATED_FROM_POOL, None)
@@ -124,10 +131,10 @@ class FakeApi:
         return Written(result, body["metadata"]["resourceVersion"])
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
-                          resource_version: str | None) -> Written:
-        """Patch status.loadBalancer.ingress and the annotation together (one version)."""
+                          resource_version: str | None, condition: dict[str, Any] | None = None) -> Written:
+        """Patch status.loadBalancer.ingress and the annotation together (one version), CONDITION with them."""
         await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
-        return self._patch(namespace, name, ingress, pool, resource_version)
+        return self._patch(namespace, name, ingress, pool, resource_version, condition)
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
         """Merge one condition into a Service's status.conditions (by type)."""

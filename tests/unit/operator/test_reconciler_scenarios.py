@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ironlb.operator.reconciler import Reconciler
+from ironlb.operator.reconciler import AllocationEvents, Reconciler
 from tests.unit.operator.fake_api import FakeApi
 
 POOL_ANN, IPS_ANN, SHARED_ANN = "ironlb.io/address-pool", "ironlb.io/loadBalancerIPs", "ironlb.io/allow-shared-ip"
@@ -81,7 +81,7 @@ SCENARIOS: dict[str, Scenario] = {
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.2",), pool="p")]},
         [("shows", "default/a", "203.0.113.0"), ("shows", "default/b", "203.0.113.2"),
          ("svc", svc("c")), ("shows", "default/c", "203.0.113.1"),
-         ("no_event", "default/a", "IPAllocated")]),
+         ("no_event", "default/a", "IPAllocated"), ("no_event", "default/c", "IPAllocated")]),
     "restore finds one IP shown twice: the first keeps it, the second moves": (
         {"pools": [pool("p", "203.0.113.0/30")],
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.0",), pool="p")]},
@@ -96,7 +96,8 @@ SCENARIOS: dict[str, Scenario] = {
         {"pools": [pool("p", "203.0.113.0/29")],
          "services": [svc("a", ingress=("203.0.113.0",), pool="p"), svc("b", ingress=("203.0.113.7",), pool="p")]},
         [("pool", pool("p", "203.0.113.0/30")), ("shows", "default/b", "203.0.113.1"),
-         ("shows", "default/a", "203.0.113.0")]),
+         ("shows", "default/a", "203.0.113.0"), ("event", "default/b", "IPAllocated", "203.0.113.1"),
+         ("no_event", "default/a", "IPAllocated")]),
     "an invalid edit keeps the last valid spec and says Invalid": (
         {"pools": [pool("p", "2001:db8:ffff::10-2001:db8:ffff::20")],
          "services": [svc("a", ingress=("2001:db8:ffff::10",), pool="p", ipFamilies=["IPv6"])]},
@@ -166,9 +167,11 @@ SCENARIOS: dict[str, Scenario] = {
 class Harness:
     """A reconciler wired to a FakeApi, restored from a starting cluster."""
 
-    def __init__(self, start: dict[str, Any], reuse_delay: float = 0.0) -> None:
+    def __init__(self, start: dict[str, Any], reuse_delay: float = 0.0,
+                 allocation_events: AllocationEvents = AllocationEvents.MOVES) -> None:
         self.api = FakeApi()
         self.reuse_delay = reuse_delay
+        self.allocation_events = allocation_events
         self.pools = {p["metadata"]["name"]: p for p in start.get("pools", [])}
         self.ads = {a["metadata"]["name"]: a for a in start.get("advertisements", [])}
         self.namespaces: dict[str, dict[str, str]] = dict(start.get("namespaces", {}))
@@ -178,7 +181,8 @@ class Harness:
         self.reconciler = self._boot()
 
     def _boot(self) -> Reconciler:
-        rec = Reconciler(self.api, lb_class=None, **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}))
+        rec = Reconciler(self.api, lb_class=None, allocation_events=self.allocation_events,
+                         **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}))
         self.api.reconciler = rec
         # A new leader reads the pools as the API holds them: with the status the last one wrote.
         pools = [{**body, "status": self.api.pool_status.get(name, body.get("status") or {})}
@@ -198,7 +202,7 @@ class Harness:
         deadline, seen, since = loop.time() + limit, -1, loop.time()
         while loop.time() < deadline:
             await asyncio.sleep(0.02)
-            busy = self.reconciler._queued or self.reconciler._inflight
+            busy = self.reconciler._queued or self.reconciler._inflight or self.reconciler._rechecking
             if len(self.api.calls) != seen or busy:
                 seen, since = len(self.api.calls), loop.time()
             elif loop.time() - since >= quiet:
@@ -299,6 +303,20 @@ async def test_an_allocation_is_one_write_and_its_echo_costs_nothing() -> None:
         await harness.settle()
         assert [(c.op, c.value, c.result.value) for c in harness.api.calls] == [
             ("service", ([{"ip": "203.0.113.0", "ipMode": "VIP"}], "p"), "written")]
+        assert [e for e in harness.api.events if e[0] == "default/a"] == []  # the status write says it all
+    finally:
+        await harness.reconciler.stop()
+
+
+async def test_every_allocation_has_its_event_when_asked() -> None:
+    """With AllocationEvents.ALL a first assignment gets its IPAllocated Event too."""
+    harness = Harness({"pools": [pool("p", "203.0.113.0/30")], "services": []},
+                      allocation_events=AllocationEvents.ALL)
+    try:
+        harness.api.put_service(svc("a"))
+        await harness.settle()
+        assert [e[1:3] for e in harness.api.events if e[0] == "default/a"] == [
+            ("IPAllocated", "Assigned IP 203.0.113.0 from pool p")]
     finally:
         await harness.reconciler.stop()
 
@@ -317,5 +335,55 @@ async def test_freed_ips_wait_for_each_other_without_deadlock() -> None:
         assert harness.api.violations == []
         assert harness.api.shown("a/k") == ("203.0.113.1",)
         assert harness.api.shown("b/l") == ("203.0.113.0",)
+    finally:
+        await harness.reconciler.stop()
+
+
+async def test_a_pending_service_served_at_last_is_one_write_with_its_allocated_condition() -> None:
+    """A Service that waited for its pool: the write that shows its IP also turns its Allocated condition True."""
+    harness = Harness({"pools": [], "services": []})
+    try:
+        harness.api.put_service(svc("a", annotations={POOL_ANN: "late"}))
+        await harness.settle()
+        assert harness.api.condition("default/a", "ironlb.io/Allocated")["status"] == "False"
+        before = len(harness.api.calls)
+        harness.reconciler.pool_event(pool("late", "203.0.113.0/30"), deleted=False)
+        await harness.settle()
+        writes = [c for c in harness.api.calls[before:] if c.target == "default/a"]
+        assert [(c.op, c.value[:2], c.result.value) for c in writes] == [
+            ("service", ([{"ip": "203.0.113.0", "ipMode": "VIP"}], "late"), "written")]
+        assert writes[0].value[2]["status"] == "True"
+        assert harness.api.condition("default/a", "ironlb.io/Allocated")["status"] == "True"
+    finally:
+        await harness.reconciler.stop()
+
+
+async def test_after_a_restore_a_new_service_is_not_queued_behind_the_rechecks() -> None:
+    """The restore's once-over of Services that kept their IPs runs after what events queue: a Service
+    created meanwhile is the first reconciled, and every restored one is still checked."""
+    kept = [svc(f"k{i}", ingress=(f"2001:db8:ffff::{i + 1:x}",), pool="p", ipFamilies=["IPv6"]) for i in range(300)]
+    harness = Harness({"pools": [pool("p", "2001:db8:ffff::/112")], "services": kept})
+    try:
+        rec = harness.reconciler
+        await rec.stop()  # a leader whose restore is done, its workers not yet running
+        assert len(rec._rechecks) == 300
+        harness.api.put_service(svc("new", ipFamilies=["IPv6"]))
+        await asyncio.sleep(0)  # the watch delivers it
+        order: list[str] = []
+        reconcile = rec._reconcile_service
+
+        async def recorded(key: str) -> None:
+            order.append(key)
+            await reconcile(key)
+
+        rec._reconcile_service = recorded  # type: ignore[method-assign]
+        before = len(harness.api.calls)
+        rec.start()
+        await harness.settle()
+        assert order[0] == "default/new" and set(order) == {"default/new", *(f"default/k{i}" for i in range(300))}
+        writes = [c.target for c in harness.api.calls[before:] if c.op == "service"]
+        assert writes == ["default/new"], writes  # the kept ones find nothing to write
+        assert harness.api.shown("default/new") == ("2001:db8:ffff::",)
+        assert not rec._rechecking and not rec._rechecks
     finally:
         await harness.reconciler.stop()

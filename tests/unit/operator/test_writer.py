@@ -43,6 +43,8 @@ async def test_each_write_patches_the_status_subresource_with_the_type_its_kind_
     assert (written.result, written.resource_version) == (WriteResult.WRITTEN, "12")
     assert (await writer.set_service("shop", "web", None, None, None)).ok
     assert (await writer.set_service_condition("shop", "web", {"type": "Announced", "status": "True"})).ok
+    assert (await writer.set_service("shop", "web", [{"ip": "192.0.2.1"}], "p", "12",
+                                     {"type": "ironlb.io/Allocated", "status": "True"})).ok
     assert (await writer.set_pool_status("p", {"assignedIPv4": 1})).resource_version == "3"
     assert (await writer.set_advertisement_status("a", {"conditions": []})).resource_version == "4"
     sent = [(r.path.rsplit("/", 2)[-2], r.headers.get("Content-Type"), r.body) for r in api_server.requests]
@@ -53,6 +55,10 @@ async def test_each_write_patches_the_status_subresource_with_the_type_its_kind_
         ("web", STRATEGIC, {"metadata": {"annotations": {POOL_ANNOTATION: None}},
                             "status": {"loadBalancer": {"ingress": None}}}),
         ("web", STRATEGIC, {"status": {"conditions": [{"type": "Announced", "status": "True"}]}}),
+        # a condition rides in the same write as the ingress (merged by type)
+        ("web", STRATEGIC, {"metadata": {"resourceVersion": "12", "annotations": {POOL_ANNOTATION: "p"}},
+                            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.1"}]},
+                                       "conditions": [{"type": "ironlb.io/Allocated", "status": "True"}]}}),
         ("p", MERGE, {"status": {"assignedIPv4": 1}}),  # custom resources take no strategic merge
         ("a", MERGE, {"status": {"conditions": []}}),
     ]

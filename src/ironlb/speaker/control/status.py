@@ -143,7 +143,7 @@ class StatusReporter:
             return
         self._said[(key, ctype)] = (said, time.monotonic())
         flipped = current is None or current[0] != said[1]
-        self._spawn(self._write(svc, ctype, cond, flipped, repeated=previous == said))
+        self._spawn(self._write(svc, ctype, cond, flipped, repeated=previous == said, first=current is None))
 
     async def flush(self) -> None:
         """Wait for the condition writes and Events in flight."""
@@ -162,7 +162,7 @@ class StatusReporter:
         task.add_done_callback(self._tasks.discard)
 
     async def _write(self, svc: Mapping[str, Any], ctype: ConditionType, cond: Said, flipped: bool,
-                     repeated: bool) -> None:
+                     repeated: bool, first: bool = False) -> None:
         meta = svc["metadata"]
         since = changed_since(svc.get("status"), ctype, cond.true)
         new = condition(ctype, cond.true, cond.reason, cond.message, since=since, generation=meta.get("generation", 0))
@@ -183,6 +183,8 @@ class StatusReporter:
         if ctype is ConditionType.SERVICE_FORWARDING:  # health flaps change the message; an Event only on a flip
             if flipped:
                 await self._event(svc, cond.reason, cond.message, warning=not cond.true)
+            return
+        if first and cond.true:  # a first announcement: the condition just written names the node, one write
             return
         reason = EventReason.NODE_ASSIGNED if cond.true else EventReason.NOT_ANNOUNCED
         await self._event(svc, reason, cond.message, warning=not cond.true)
