@@ -39,8 +39,8 @@ from typing import Any
 import ironlb.speaker.main  # noqa: F401  (what the speaker's process loads: its metrics server too)
 from benchmarks._figures import percentile, report
 from benchmarks.speaker_scale import KEY, everything, make_speaker, service_obj, slice_obj
-from ironlb.speaker.control.app import settle_runtime
 from ironlb.speaker.control.fastproc import FastProcess
+from ironlb.speaker.control.runtime import settle_runtime
 from ironlb.speaker.state import slim
 
 PORT = 7951  # neither the lab speakers' 7946 nor speaker_scale's 7950

@@ -64,6 +64,7 @@ class IncrementalDesired:
         self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services with an IP in it (None: in no pool)
         self._pools: dict[str, Pool] = {}  # pool -> its valid Pool as last ranked (ClusterState keeps the current)
         self._dirty: set[str] = set()
+        self._changed: set[str] = set()  # Services recomputed or re-ranked since the last `take_changed()`
         self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
         self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
 
@@ -218,13 +219,22 @@ class IncrementalDesired:
                 elif key not in self._dirty and old is not None:
                     pool = self._pool_candidates(info.pool, covering(info.pool, ads, self.pool_labels))
                     put[key] = rerank(old, info, self._moved, pool)
+        self._changed |= self._dirty
+        self._changed.update(key for key, entries in put.items() if key not in self._dirty
+                             and self.table.services.get(key) != entries)
         self._dirty.clear()
         self._moved.clear()
         self.table = self.table.evolve(put, drop)
         return self.table
 
+    def take_changed(self) -> set[str]:
+        """The Services whose object, slices or entries the publishes since the last call changed (then forgotten)."""
+        keys, self._changed = self._changed, set()
+        return keys
+
     def snapshot(self, alive: frozenset[str]) -> Snapshot:
-        """The pure Snapshot of the same view (NodePort forwarding, and the from-scratch check)."""
-        return Snapshot(services=dict(self.infos), nodes=dict(self.nodes), alive=alive,
-                        advertisements=tuple(self._ordered_ads()), pool_labels=dict(self.pool_labels),
-                        pool_forwarding=dict(self.pool_forwarding))
+        """The Snapshot of the same view, for reading at once: it shares this view's maps (no copy of every
+        Service per pass), which the next event changes."""
+        return Snapshot(services=self.infos, nodes=self.nodes, alive=alive,
+                        advertisements=tuple(self._ordered_ads()), pool_labels=self.pool_labels,
+                        pool_forwarding=self.pool_forwarding)
