@@ -164,9 +164,10 @@ class Speaker:
         """Publish the table the events since the last pass made; bring status and nftables in line for the
         Services it changed, those the alive set's change touches, and those a component asked to see again."""
         assert self.fast is not None
+        alive = self.fast.alive
+        self.view.set_alive(alive)  # the cut rankings' tails follow it
         table = self.view.publish()
         self.fast.publish(table)
-        alive = self.fast.alive
         keys = self._touched(table, alive)
         changed = self.followed.follow(table, alive, keys)
         snapshot = self.view.snapshot(alive)
@@ -319,6 +320,7 @@ class Speaker:
             reason = await kube_proxy
         finally:
             kube_proxy.cancel()
+        self.view.set_alive(self.fast.alive)
         self.fast.publish(self.view.publish())  # the table is on the fast plane before we count ourselves
         settle_runtime()
         await self.fast.join()

@@ -10,12 +10,13 @@ a pool its addresses overlap, whose IPs it may now hold). Each `publish()` swaps
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from ironlb.core.pools import Pool
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
-from ironlb.speaker.state.desired import covering
+from ironlb.speaker.state.cut import Cut
+from ironlb.speaker.state.desired import AnnounceReason, covering
 from ironlb.speaker.state.endpoints import SliceTargets, slice_targets
 from ironlb.speaker.state.ranking import Ranked, Table, by_pool, candidates, entries, in_ip_order, rerank
 from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
@@ -41,6 +42,16 @@ def _addresses(pool: Pool | None) -> tuple[Any, ...] | None:
     return None if pool is None else (pool.ranges, pool.avoid_buggy_ips)
 
 
+def _unindex(index: dict[str, set[str]], key: str, nodes: Collection[str]) -> None:
+    """Take KEY out of INDEX under NODES (no set kept for a node that indexes nothing)."""
+    for node in nodes:
+        held = index.get(node)
+        if held is not None:
+            held.discard(key)
+            if not held:
+                del index[node]
+
+
 def _election_view(node: NodeInfo) -> tuple[Any, ...]:
     # Addresses matter to heartbeats, not to the election: a change there recomputes nothing.
     return tuple(sorted(node.labels.items())), node.ready, node.network_unavailable
@@ -49,8 +60,16 @@ def _election_view(node: NodeInfo) -> tuple[Any, ...]:
 class IncrementalDesired:
     """Keeps the cluster view and this node's ranking table up to date, one watch event at a time."""
 
-    def __init__(self, me: str, lb_class: str | None = None) -> None:
+    def __init__(self, me: str, lb_class: str | None = None, cut: Cut | None = None) -> None:
         self.me = me
+        self.cut = cut or Cut()  # what of a Cluster-policy ranking is kept (state.cut)
+        self.alive: frozenset[str] = frozenset()  # as the fast plane last said; cut rankings keep alive nodes
+        self._ranked_alive: frozenset[str] = frozenset()  # the alive set the published table was cut for
+        self._unplaced: set[str] = set()  # nodes that became candidates while dead: placed when they come alive
+        # Node -> the Services a change of it may touch: Cluster ones whose cut rankings keep it, Local ones with
+        # a ready endpoint on it (their ranking is drawn from those nodes alone).
+        self._ranked_at: dict[str, set[str]] = {}
+        self._ready_at: dict[str, set[str]] = {}
         self.state = ClusterState(lb_class=lb_class)  # objects (slim.py) but slices: status reporting reads them
         self.table = Table(me=me)  # the published version: replaced, never mutated
         self.infos: dict[str, ServiceInfo] = {}
@@ -83,6 +102,10 @@ class IncrementalDesired:
             return
         self.state.apply(kind, event, obj)
         getattr(self, f"_on_{kind}")(key, None if deleted else obj)
+
+    def set_alive(self, alive: frozenset[str]) -> None:
+        """The alive set from now on: the next `publish()` keeps the cut rankings' tails alive."""
+        self.alive = alive
 
     def _on_services(self, key: str, _: Any) -> None:
         self._dirty.add(key)
@@ -139,9 +162,11 @@ class IncrementalDesired:
                 self._dirty |= self._by_pool.get(pool, set())
             self._candidates.pop(name, None)
         labels = dict((obj or {}).get("metadata", {}).get("labels") or {}) if obj else None
-        self.pool_forwarding.pop(name, None)
-        if obj is not None:
-            self.pool_forwarding[name] = (obj.get("spec") or {}).get("forwarding") or "KubeProxy"
+        forwarding = ((obj.get("spec") or {}).get("forwarding") or "KubeProxy") if obj is not None else None
+        if self.pool_forwarding.pop(name, None) != forwarding:  # nothing to rank; forwarding follows its Services
+            self._changed |= self._by_pool.get(name, set())
+        if forwarding is not None:
+            self.pool_forwarding[name] = forwarding
         if self.pool_labels.get(name) != labels:
             if labels is None:
                 self.pool_labels.pop(name, None)
@@ -170,12 +195,16 @@ class IncrementalDesired:
         if old is not None:
             for pool in old.pools():
                 self._by_pool.get(pool, set()).discard(key)
+            _unindex(self._ready_at, key, old.ready_nodes if old.traffic_policy == "Local" else ())
         raw = self.state.services.get(key)
         info = self.state.service_info(key, raw, {key: self._ready_nodes(key)}) if raw is not None else None
         if info is not None:
             self.infos[key] = info
             for pool in info.pools():
                 self._by_pool.setdefault(pool, set()).add(key)
+            if info.traffic_policy == "Local":
+                for node in info.ready_nodes:
+                    self._ready_at.setdefault(node, set()).add(key)
         return info
 
     def _ready_nodes(self, key: str) -> frozenset[str]:
@@ -195,13 +224,19 @@ class IncrementalDesired:
         parts = []
         for part in by_pool(info):
             covered = covering(part.pool, ads, self.pool_labels)
-            parts.append(entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered)))
+            ranked = entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered))
+            parts.append(ranked if info.traffic_policy == "Local" else tuple(self.cut.apply(e, self.alive)
+                                                                              for e in ranked))
         return parts[0] if len(parts) == 1 else in_ip_order(info, parts)
 
     def publish(self) -> Table:
         """Recompute what the events since the last call touched; swap in (and return) the new table."""
-        if not self._dirty and not self._moved:
+        born, died = self.alive - self._ranked_alive, self._ranked_alive - self.alive
+        if not self._dirty and not self._moved and not born and not died:
             return self.table
+        self._ranked_alive = self.alive
+        self._moved |= born & self._unplaced  # now alive: placed in every ranking it belongs to
+        self._unplaced -= born
         ads = self._ordered_ads()
         put: dict[str, tuple[Ranked, ...]] = {}
         drop: list[str] = []
@@ -211,21 +246,66 @@ class IncrementalDesired:
                 drop.append(key)
             else:
                 put[key] = self._entries(info, ads)
-        if self._moved:  # Services not otherwise touched: only the moved nodes' places change
-            for key, info in self.infos.items():
-                old = self.table.services.get(key)
-                if key not in self._dirty and old is not None and info.ip_pools:
-                    put[key] = self._entries(info, ads)  # IPs in several pools (odd): ranked afresh
-                elif key not in self._dirty and old is not None:
-                    pool = self._pool_candidates(info.pool, covering(info.pool, ads, self.pool_labels))
-                    put[key] = rerank(old, info, self._moved, pool)
+        if self._moved or born or died:
+            self._refit(put, ads, born, died)
         self._changed |= self._dirty
-        self._changed.update(key for key, entries in put.items() if key not in self._dirty
-                             and self.table.services.get(key) != entries)
+        self._changed.update(key for key, entries in put.items() if key not in self._dirty)
+        self._index(put, drop)
         self._dirty.clear()
         self._moved.clear()
         self.table = self.table.evolve(put, drop)
         return self.table
+
+    def _index(self, put: Mapping[str, tuple[Ranked, ...]], drop: list[str]) -> None:
+        """Follow the Cluster Services' kept nodes in `_ranked_at`, before the table takes PUT and DROP."""
+        for key in [*put, *drop]:
+            _unindex(self._ranked_at, key, {n for e in self.table.services.get(key) or () for n in e.ranking})
+            info = self.infos.get(key)
+            if key in put and info is not None and info.traffic_policy != "Local":
+                for node in {n for e in put[key] for n in e.ranking}:
+                    self._ranked_at.setdefault(node, set()).add(key)
+
+    def _refit(self, put: dict[str, tuple[Ranked, ...]], ads: list[Advertisement], born: frozenset[str],
+               died: frozenset[str]) -> None:
+        """Into PUT: the Services not otherwise touched whose kept nodes the moved nodes or the alive set change."""
+        moved = frozenset(self._moved)
+        self._unplaced |= {n for n in moved if n not in self.alive}
+        placing = any(n in self.alive for n in moved) or born  # alive nodes to place: every Cluster IP is scored
+        touching = moved | died
+        pools: dict[str | None, tuple[dict[str, frozenset[str]], bool]] = {}
+        if placing:
+            keys: Iterable[str] = self.infos
+        else:  # only the Services that keep a node that moved or died, or have an endpoint on a moved one
+            keys = set().union(*(self._ranked_at.get(n, ()) for n in touching),
+                               *(self._ready_at.get(n, ()) for n in moved))
+        for key in keys:
+            info, old = self.infos.get(key), self.table.services.get(key)
+            if info is None or key in self._dirty or not old:
+                continue
+            if old[0].reason is not AnnounceReason.ANNOUNCING and not info.ip_pools:
+                continue
+            if info.ip_pools:  # IPs in several pools (odd): ranked afresh
+                new = self._entries(info, ads)
+            elif info.traffic_policy == "Local":  # a ranking of its ready nodes alone: never cut
+                if not moved or not (moved & info.ready_nodes or any(n in e.ranking for e in old for n in moved)):
+                    continue
+                new = rerank(old, info, moved, self._candidates_and_same(pools, info.pool, ads)[0])
+            elif placing or any(n in e.ranking for e in old for n in touching):
+                candidates, same = self._candidates_and_same(pools, info.pool, ads)
+                refitted = [self.cut.refit(e, moved, candidates, same, self.alive, born) for e in old]
+                new = self._entries(info, ads) if None in refitted else tuple(e for e in refitted if e is not None)
+            else:
+                continue
+            if new != old:
+                put[key] = new
+
+    def _candidates_and_same(self, cache: dict[str | None, tuple[dict[str, frozenset[str]], bool]],
+                             pool: str | None, ads: list[Advertisement]) -> tuple[dict[str, frozenset[str]], bool]:
+        """POOL's candidates (node -> interfaces), and whether they all answer alike; kept in CACHE for a publish."""
+        if pool not in cache:
+            candidates = self._pool_candidates(pool, covering(pool, ads, self.pool_labels))
+            cache[pool] = candidates, len(set(candidates.values())) <= 1
+        return cache[pool]
 
     def take_changed(self) -> set[str]:
         """The Services whose object, slices or entries the publishes since the last call changed (then forgotten)."""

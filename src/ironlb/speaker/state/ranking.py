@@ -136,6 +136,7 @@ class Ranked:
     reason: AnnounceReason  # ANNOUNCING when the ranking decides; NOT_IN_POOL, NO_ADVERTISEMENT... otherwise
     ranking: Ranking = EMPTY_RANKING  # any sequence of names given is made a Ranking
     interfaces: tuple[frozenset[str], ...] = ()  # parallel to ranking; a single entry when all are the same
+    extended: int = 0  # the last nodes of a cut ranking: alive ones past its head (state.cut)
 
     def __post_init__(self) -> None:
         if type(self.ranking) is not Ranking:
