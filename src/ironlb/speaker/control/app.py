@@ -46,7 +46,6 @@ from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.endpoints import service_ports
 from ironlb.speaker.state.incremental import IncrementalDesired
-from ironlb.speaker.state.ranking import Table
 from ironlb.speaker.state.snapshot import ServiceInfo
 
 log = logging.getLogger(__name__)
@@ -168,7 +167,7 @@ class Speaker:
         self.view.set_alive(alive)  # the cut rankings' tails follow it
         table = self.view.publish()
         self.fast.publish(table)
-        keys = self._touched(table, alive)
+        keys = self._touched(alive)
         changed = self.followed.follow(table, alive, keys)
         snapshot = self.view.snapshot(alive)
         everything = keys is None or self._forward_all or alive != self._forwarded_alive
@@ -187,13 +186,13 @@ class Speaker:
                            _defaults(self.interfaces), self.forwarding.services)
         self.passed = True
 
-    def _touched(self, table: Table, alive: frozenset[str]) -> set[str] | None:
+    def _touched(self, alive: frozenset[str]) -> set[str] | None:
         """The Services a pass decides again (None: every one, when something all of them read changed)."""
         if self._everything:
             self._everything = False
             return None
         keys = self.view.take_changed() | self.status.take_rechecks()
-        return keys | self.followed.touched_by_alive(table, alive)
+        return keys | self.followed.touched_by_alive(alive, self.view.keeping)
 
     def _pairs(self, keys: Collection[str] | None) -> list[tuple[ServiceInfo, str]]:
         """The (Service, VIP) pairs this node announces of the Services KEYS (None: all), in key order."""

@@ -8,7 +8,7 @@ only those. `Followed` keeps the last decisions by Service and this node's annou
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 
 from ironlb.speaker.state.desired import AnnounceReason, Decision
 from ironlb.speaker.state.ranking import Table
@@ -26,16 +26,13 @@ class Followed:
         self.alive: frozenset[str] = frozenset()
         self.reasons: Counter[AnnounceReason] = Counter()  # every decision's reason, counted
 
-    def touched_by_alive(self, table: Table, alive: frozenset[str]) -> set[str]:
-        """The Services whose decisions or status writer may change when the alive set becomes ALIVE."""
+    def touched_by_alive(self, alive: frozenset[str], keeping: Callable[[Collection[str]], set[str]]) -> set[str]:
+        """The Services whose decisions or status writer may change when the alive set becomes ALIVE: those
+        KEEPING(nodes) names for the nodes that died or came back, and those nobody announces."""
         flipped = alive ^ self.alive
         if not flipped:
             return set()
-        out = set(self.unowned)
-        for key, entries in table.services.items():
-            if any(node in entry.ranking for entry in entries for node in flipped):
-                out.add(key)
-        return out
+        return keeping(flipped) | self.unowned
 
     def follow(self, table: Table, alive: frozenset[str], keys: Collection[str] | None) -> list[str]:
         """Decide the Services KEYS again (None: every Service) under TABLE and ALIVE; the keys, sorted."""

@@ -96,6 +96,10 @@ class IncrementalDesired:
             self._keep_targets(key, None if deleted else obj)  # a pod replaced on the same node: a new address
             return
         store = getattr(self.state, kind)
+        if kind == "services" and not deleted and not self.state.handled(obj):
+            if key not in store:  # not a LoadBalancer of ours: nothing of it is kept
+                return
+            event, deleted = "DELETED", True  # no longer one: dropped as if deleted
         if not deleted and store.get(key) == obj:
             # A relist or resync handing back what we hold: nothing to recompute, and the copy held stays (the
             # informer keeps versions only, so the new one is garbage at once and its memory is reused).
@@ -306,6 +310,10 @@ class IncrementalDesired:
             candidates = self._pool_candidates(pool, covering(pool, ads, self.pool_labels))
             cache[pool] = candidates, len(set(candidates.values())) <= 1
         return cache[pool]
+
+    def keeping(self, nodes: Collection[str]) -> set[str]:
+        """The Services whose rankings may keep any of NODES (a superset: Local ones with an endpoint there)."""
+        return set().union(*(self._ranked_at.get(n, ()) for n in nodes), *(self._ready_at.get(n, ()) for n in nodes))
 
     def take_changed(self) -> set[str]:
         """The Services whose object, slices or entries the publishes since the last call changed (then forgotten)."""

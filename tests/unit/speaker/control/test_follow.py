@@ -33,7 +33,7 @@ def one_pass(followed: Followed, kept: KeptForwarding, inc: IncrementalDesired, 
     """As the speaker's pass: the Services changed, those the alive set touched, and the forwarded ones when
     what they all read changed."""
     table = inc.publish()
-    keys = inc.take_changed() | followed.touched_by_alive(table, alive)
+    keys = inc.take_changed() | followed.touched_by_alive(alive, inc.keeping)
     forward_all = forward_all or alive != followed.alive
     changed = followed.follow(table, alive, keys)
     kept.update(inc.snapshot(alive), followed.vips_of, set(changed) | (kept.forwarded_keys() if forward_all else set()))
@@ -66,9 +66,9 @@ def test_a_service_change_decides_that_service_alone() -> None:
     followed.follow(inc.publish(), alive, None)
     inc.take_changed()
     inc.apply("services", "MODIFIED", service("s1", ("203.0.113.9",)))
-    table = inc.publish()
+    inc.publish()
     assert inc.take_changed() == {"ns/s1"}
-    assert followed.touched_by_alive(table, alive) == set()  # the alive set did not move: nothing more
+    assert followed.touched_by_alive(alive, inc.keeping) == set()  # the alive set did not move: nothing more
 
 
 def test_an_alive_change_touches_the_services_ranking_the_node_and_those_nobody_announces() -> None:
@@ -80,5 +80,5 @@ def test_an_alive_change_touches_the_services_ranking_the_node_and_those_nobody_
     ranking_n2 = {key for key, entries in table.services.items() if any("n2" in e.ranking for e in entries)}
     # In no pool (s4; s3's IPv6 IP): their status writer follows the alive set.
     assert followed.unowned == {"ns/s3", "ns/s4"}
-    assert followed.touched_by_alive(table, alive - {"n2"}) == ranking_n2 | {"ns/s3", "ns/s4"}
+    assert followed.touched_by_alive(alive - {"n2"}, inc.keeping) == ranking_n2 | {"ns/s3", "ns/s4"}
     assert ranking_n2 != set(table.services)  # s2 (Local) ranks n1 and n3 only

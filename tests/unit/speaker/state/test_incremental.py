@@ -13,8 +13,8 @@ from ironlb.api.reasons import ConditionType
 from ironlb.core.election import score
 from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
-from ironlb.speaker.state.desired import AnnounceReason, compute
 from ironlb.speaker.state.cut import Cut
+from ironlb.speaker.state.desired import AnnounceReason, compute
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.ranking import Table
 from ironlb.speaker.state.snapshot import EXCLUDE_LABEL
