@@ -44,16 +44,19 @@ KEY = b"speaker-scale-benchmark-key-0123456789abcdef"
 PHANTOM_BASE = 101  # phantom Nodes at 192.0.2.101 and up (nothing there)
 
 
-def node_obj(name: str, address: str, ready: bool = True, rack: str = "a") -> dict[str, Any]:
+def node_obj(name: str, address: str | None, ready: bool = True, rack: str = "a") -> dict[str, Any]:
     """A Node (Ready unless told), labelled with its rack."""
+    addresses = [{"type": "InternalIP", "address": address}] if address else []
     return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "bench/rack": rack}},
-            "status": {"conditions": [{"type": "Ready", "status": str(ready)}],
-                       "addresses": [{"type": "InternalIP", "address": address}]}}
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}], "addresses": addresses}}
 
 
-def node_address(i: int) -> str:
-    """Node i's address: lab nodes 1 and 2 are real, the others phantoms."""
-    return lab_node(i).ipv4 if i <= 2 else f"192.0.2.{PHANTOM_BASE + i - 3}"
+def node_address(i: int) -> str | None:
+    """Node i's address: lab nodes 1 and 2 are real, the others phantoms (past the segment's last address,
+    none: such a Node is ranked all the same, and no heartbeat is sent to it)."""
+    if i <= 2:
+        return lab_node(i).ipv4
+    return f"192.0.2.{PHANTOM_BASE + i - 3}" if PHANTOM_BASE + i - 3 < 255 else None
 
 
 def service_obj(i: int) -> dict[str, Any]:
