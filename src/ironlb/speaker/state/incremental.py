@@ -52,6 +52,12 @@ def _unindex(index: dict[str, set[str]], key: str, nodes: Collection[str]) -> No
                 del index[node]
 
 
+def _ranking_view(info: ServiceInfo) -> tuple[Any, ...]:
+    """What of a Service its entries are ranked from (a Cluster one's endpoints only as: any ready at all)."""
+    ready = info.ready_nodes if info.traffic_policy == "Local" else bool(info.ready_nodes)
+    return info.ips, info.pool, info.ip_pools, info.traffic_policy, info.incumbents, ready
+
+
 def _election_view(node: NodeInfo) -> tuple[Any, ...]:
     # Addresses matter to heartbeats, not to the election: a change there recomputes nothing.
     return tuple(sorted(node.labels.items())), node.ready, node.network_unavailable
@@ -82,7 +88,8 @@ class IncrementalDesired:
         self._targets: dict[str, SliceTargets] = {}  # slice key -> its ready endpoints' addresses (steering)
         self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services with an IP in it (None: in no pool)
         self._pools: dict[str, Pool] = {}  # pool -> its valid Pool as last ranked (ClusterState keeps the current)
-        self._dirty: set[str] = set()
+        self._dirty: set[str] = set()  # Services whose object or slices changed
+        self._reranked: set[str] = set()  # Services to rank afresh (their pool or advertisements changed)
         self._changed: set[str] = set()  # Services recomputed or re-ranked since the last `take_changed()`
         self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
         self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
@@ -163,7 +170,7 @@ class IncrementalDesired:
         if _addresses(old) != _addresses(new):  # an IP may move into it, out of it, or out of every pool
             touched = [p for p in (old, new) if p is not None]
             for pool in {None, name} | {q for q, held in self._pools.items() if any(held.overlaps(t) for t in touched)}:
-                self._dirty |= self._by_pool.get(pool, set())
+                self._reranked |= self._by_pool.get(pool, set())
             self._candidates.pop(name, None)
         labels = dict((obj or {}).get("metadata", {}).get("labels") or {}) if obj else None
         forwarding = ((obj.get("spec") or {}).get("forwarding") or "KubeProxy") if obj is not None else None
@@ -176,7 +183,7 @@ class IncrementalDesired:
                 self.pool_labels.pop(name, None)
             else:
                 self.pool_labels[name] = labels
-            self._dirty |= self._by_pool.get(name, set())  # which advertisements select it may change
+            self._reranked |= self._by_pool.get(name, set())  # which advertisements select it may change
             self._candidates.pop(name, None)
 
     def _on_advertisements(self, name: str, obj: Mapping[str, Any] | None) -> None:
@@ -189,7 +196,7 @@ class IncrementalDesired:
         self._candidates.clear()
         for pool, keys in self._by_pool.items():  # the pools it covered or now covers
             if any(ad is not None and covering(pool, [ad], self.pool_labels) for ad in (old, new)):
-                self._dirty |= keys
+                self._reranked |= keys
 
     def _ordered_ads(self) -> list[Advertisement]:
         return [self.ads[name] for name in sorted(self.ads)]
@@ -236,18 +243,26 @@ class IncrementalDesired:
     def publish(self) -> Table:
         """Recompute what the events since the last call touched; swap in (and return) the new table."""
         born, died = self.alive - self._ranked_alive, self._ranked_alive - self.alive
-        if not self._dirty and not self._moved and not born and not died:
+        if not self._dirty and not self._reranked and not self._moved and not born and not died:
             return self.table
         self._ranked_alive = self.alive
         self._moved |= born & self._unplaced  # now alive: placed in every ranking it belongs to
         self._unplaced -= born
+        self._dirty |= self._reranked
+        # A Service whose change leaves what its ranking reads alone keeps its entries (ranking one scores
+        # every candidate node), unless nodes, pools or advertisements changed under it too.
+        keep = not (self._moved or born or died)
         ads = self._ordered_ads()
         put: dict[str, tuple[Ranked, ...]] = {}
         drop: list[str] = []
         for key in self._dirty:
+            before = self.infos.get(key)
             info = self._refresh_info(key)
             if info is None:
                 drop.append(key)
+            elif (keep and key not in self._reranked and before is not None and key in self.table.services
+                  and _ranking_view(before) == _ranking_view(info)):
+                continue
             else:
                 put[key] = self._entries(info, ads)
         if self._moved or born or died:
@@ -256,6 +271,7 @@ class IncrementalDesired:
         self._changed.update(key for key, entries in put.items() if key not in self._dirty)
         self._index(put, drop)
         self._dirty.clear()
+        self._reranked.clear()
         self._moved.clear()
         self.table = self.table.evolve(put, drop)
         return self.table

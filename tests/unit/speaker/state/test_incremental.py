@@ -187,7 +187,7 @@ def test_what_an_event_recomputes(case: str, kind: str, obj: dict[str, Any], rec
     _setup(inc)
     old = inc.table
     inc.apply(kind, "MODIFIED", obj)
-    assert (inc._dirty | (set(inc.infos) if inc._moved else set())) == recomputed, case
+    assert (inc._dirty | inc._reranked | (set(inc.infos) if inc._moved else set())) == recomputed, case
     new = inc.publish()
     for key in set(old.services) - recomputed:
         assert new.services[key] is old.services[key], (case, key)
