@@ -38,19 +38,16 @@ class KeptForwarding:
         """Plan the Services KEYS again (None: every Service); True when the health checks wanted changed.
 
         VIPS_OF(key): the Service's IPs this node announces, in its IP order."""
-        probes_before = dict(self._probes)
         if keys is None:
             keys = set(snapshot.services) | set(self._plans)
-            self._forwards.clear()
-            self._plans.clear()
-            self._probes.clear()
-        changed = False
+        changed = probes_changed = False
         for key in keys:
-            changed |= self._replan(key, snapshot, vips_of, failing)
+            part, probes = self._replan(key, snapshot, vips_of, failing)
+            changed, probes_changed = changed or part, probes_changed or probes
         if changed or self.plan.local_addresses != local_addresses(snapshot, self.me):
             self.plan = ForwardingPlan(tuple(f for key in sorted(self._forwards) for f in self._forwards[key]),
                                        local_addresses(snapshot, self.me), dict(self._plans))
-        return changed and any(self._probes.get(k) != probes_before.get(k) for k in keys)
+        return probes_changed
 
     def forwarded_keys(self) -> set[str]:
         """The Services forwarded now."""
@@ -61,17 +58,18 @@ class KeptForwarding:
         return set().union(*self._probes.values())
 
     def _replan(self, key: str, snapshot: Snapshot, vips_of: Callable[[str], Sequence[str]],
-                failing: frozenset[Probe]) -> bool:
-        """Plan Service KEY again; True when its part changed."""
+                failing: frozenset[Probe]) -> tuple[bool, bool]:
+        """Plan Service KEY again; whether its part changed, and whether its health checks did."""
         svc = snapshot.services.get(key)
         vips = vips_of(key) if svc is not None and forwarded(svc, snapshot) else ()
-        old = (self._forwards.pop(key, ()), self._plans.pop(key, None), self._probes.pop(key, frozenset()))
+        old = (self._forwards.pop(key, ()), self._plans.pop(key, None))
+        old_probes = self._probes.pop(key, frozenset())
         if not vips:
-            return old[1] is not None
+            return old[1] is not None, bool(old_probes)
         assert svc is not None
         forwards, service = service_plan(svc, vips, snapshot, failing, self.kube_proxy_port)
         if not self.enabled:  # without NET_ADMIN: nothing forwarded, and status says why
             forwards, service = [], ServicePlan(key, {}, disabled=True)
         self._forwards[key], self._plans[key] = tuple(forwards), service
-        self._probes[key] = frozenset(service_probes(svc, vips, snapshot, self.kube_proxy_port))
-        return old != (self._forwards[key], service, self._probes[key])
+        self._probes[key] = probes = frozenset(service_probes(svc, vips, snapshot, self.kube_proxy_port))
+        return old != (self._forwards[key], service), probes != old_probes
