@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Collection, Iterable
 
+from ironlb.core.election import elect, score
 from ironlb.speaker.state.desired import AnnounceReason, Decision
 from ironlb.speaker.state.ranking import Table
 
@@ -21,18 +22,24 @@ class Followed:
         self.me = me
         self.decisions: dict[str, tuple[Decision, ...]] = {}
         self.announced: dict[str, frozenset[str]] = {}  # IP -> interfaces this node answers it on
-        # Services with an IP nobody announces: their status writer is elected among the alive nodes.
-        self.unowned: set[str] = set()
+        # Services with an IP nobody announces, and their status writer: elected among the alive nodes.
+        self.unowned: dict[str, str | None] = {}
         self.alive: frozenset[str] = frozenset()
         self.reasons: Counter[AnnounceReason] = Counter()  # every decision's reason, counted
 
     def touched_by_alive(self, alive: frozenset[str], keeping: Callable[[Collection[str]], set[str]]) -> set[str]:
         """The Services whose decisions or status writer may change when the alive set becomes ALIVE: those
-        KEEPING(nodes) names for the nodes that died or came back, and those nobody announces."""
+        KEEPING(nodes) names for the nodes that died or came back, and those nobody announces whose writer
+        died or is outranked by a node that came back."""
         flipped = alive ^ self.alive
         if not flipped:
             return set()
-        return keeping(flipped) | self.unowned
+        born = alive - self.alive
+        out = keeping(flipped)
+        for key, writer in self.unowned.items():
+            if writer is None or writer not in alive or any(score(b, key) < score(writer, key) for b in born):
+                out.add(key)
+        return out
 
     def follow(self, table: Table, alive: frozenset[str], keys: Collection[str] | None) -> list[str]:
         """Decide the Services KEYS again (None: every Service) under TABLE and ALIVE; the keys, sorted."""
@@ -42,13 +49,13 @@ class Followed:
         for key in keys:
             old = self.decisions.pop(key, ())
             self.reasons.subtract(d.reason for d in old)
-            self.unowned.discard(key)
+            self.unowned.pop(key, None)
             entries = table.services.get(key) or ()
             if entries:
                 self.decisions[key] = decided = tuple(e.decision(alive, self.me) for e in entries)
                 self.reasons.update(d.reason for d in decided)
                 if any(d.node is None for d in decided):
-                    self.unowned.add(key)
+                    self.unowned[key] = elect(key, alive)
             self._announce(table, alive, {d.ip for d in old} | {e.ip for e in entries})
         return sorted(keys)
 

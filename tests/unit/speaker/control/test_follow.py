@@ -7,6 +7,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from ironlb.core.election import elect
 from ironlb.speaker.control.follow import Followed
 from ironlb.speaker.control.forward import plan as forwarding
 from ironlb.speaker.control.forward.kept import KeptForwarding
@@ -71,14 +72,21 @@ def test_a_service_change_decides_that_service_alone() -> None:
     assert followed.touched_by_alive(alive, inc.keeping) == set()  # the alive set did not move: nothing more
 
 
-def test_an_alive_change_touches_the_services_ranking_the_node_and_those_nobody_announces() -> None:
+def test_an_alive_change_touches_the_services_keeping_the_node_and_those_whose_status_writer_it_was() -> None:
     inc, followed = IncrementalDesired(ME), Followed(ME)
     for kind, ev, obj in [*BASE, ("services", "ADDED", service("s4", ("198.51.100.1",), pool=None))]:
         inc.apply(kind, ev, obj)
     table, alive = inc.publish(), frozenset(NODES)
     followed.follow(table, alive, None)
     ranking_n2 = {key for key, entries in table.services.items() if any("n2" in e.ranking for e in entries)}
-    # In no pool (s4; s3's IPv6 IP): their status writer follows the alive set.
-    assert followed.unowned == {"ns/s3", "ns/s4"}
-    assert followed.touched_by_alive(alive - {"n2"}, inc.keeping) == ranking_n2 | {"ns/s3", "ns/s4"}
-    assert ranking_n2 != set(table.services)  # s2 (Local) ranks n1 and n3 only
+    assert ranking_n2 <= inc.keeping({"n2"}) != set(table.services)  # s2 (Local) has no endpoint on n2
+    # In no pool (s4; s3's IPv6 IP): nobody announces them, and their status writer is elected among the alive.
+    assert set(followed.unowned) == {"ns/s3", "ns/s4"}
+    gone = followed.unowned["ns/s3"]
+    assert gone is not None
+    expected = inc.keeping({gone}) | {k for k, w in followed.unowned.items() if w == gone}
+    assert followed.touched_by_alive(alive - {gone}, inc.keeping) == expected
+    followed.follow(table, alive - {gone}, expected)
+    assert followed.unowned["ns/s3"] != gone
+    back = followed.touched_by_alive(alive, inc.keeping)  # it comes back and outranks their new writers
+    assert back == inc.keeping({gone}) | {k for k in followed.unowned if elect(k, alive) == gone}
