@@ -97,11 +97,11 @@ def holders(sp: Any, informers: Informers) -> dict[str, Callable[[], list[Any]]]
         "informer_known": lambda: [informers.known],
         "view_state": lambda: [view.state],
         "view_index": lambda: [view.infos, view.nodes, view._slices, view._ready, view._by_pool, view._candidates,
-                               view.ads, view.pool_labels, view.pool_forwarding],
+                               view.ads, view.pool_labels, view.pool_forwarding, view._ranked_at, view._ready_at],
         "steering_targets": lambda: [view._targets],
         "ranking_table": lambda: [view.table],
         "fast_sent": lambda: [sp.fast._sent, sp.fast.nodes, sp.fast._published],
-        "recompute": lambda: [sp.desired, sp._ip_owner, sp.forwarding, sp.fast.owned, sp.fast._announced],
+        "recompute": lambda: [sp.followed, sp.forwarding_kept, sp.fast.owned, sp.fast._announced],
     }
 
 

@@ -101,6 +101,13 @@ class NullStatus:
     def duplicate(self, *_: Any) -> None:
         """Nothing to record."""
 
+    def forget(self, keys: Any) -> None:
+        """Nothing said, nothing to forget."""
+
+    def take_rechecks(self) -> set[str]:
+        """No writes, so none to look at again."""
+        return set()
+
 
 def make_speaker(args: argparse.Namespace) -> Any:
     """The real Speaker, its informers replaced by a synthetic feed through the same callback."""

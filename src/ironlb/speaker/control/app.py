@@ -184,6 +184,7 @@ class Speaker:
         status_keys = changed if fwd_keys is None else sorted(set(changed) | set(fwd_keys))
         self.status.report(self.followed.decisions_of(status_keys), self.state.services, alive,
                            _defaults(self.interfaces), self.forwarding.services)
+        self.status.forget(key for key in changed if key not in self.followed.decisions)
         self.passed = True
 
     def _touched(self, alive: frozenset[str]) -> set[str] | None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ironlb.api.conditions import announced_part, changed_since, condition, find, status_word
@@ -134,6 +134,12 @@ class StatusReporter:
             if forwarding and key in forwarding:
                 self.say(services[key], ConditionType.SERVICE_FORWARDING,
                          forwarding_condition(forwarding[key], services[key]))
+
+    def forget(self, keys: Iterable[str]) -> None:
+        """The Services KEYS are gone: nothing is said of them any more."""
+        for key in keys:
+            for ctype in (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING):
+                self._said.pop((key, ctype), None)
 
     def say(self, svc: Mapping[str, Any], ctype: ConditionType, cond: Said) -> None:
         """Write condition CTYPE unless the Service already carries it (or it is on its way)."""
