@@ -189,10 +189,10 @@ class Speaker:
 
     def _touched(self, alive: frozenset[str]) -> set[str] | None:
         """The Services a pass decides again (None: every one, when something all of them read changed)."""
+        keys = self.view.take_changed() | self.status.take_rechecks()
         if self._everything:
             self._everything = False
             return None
-        keys = self.view.take_changed() | self.status.take_rechecks()
         return keys | self.followed.touched_by_alive(alive, self.view.keeping)
 
     def _pairs(self, keys: Collection[str] | None) -> list[tuple[ServiceInfo, str]]:
