@@ -46,7 +46,7 @@ from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.endpoints import service_ports
 from ironlb.speaker.state.incremental import IncrementalDesired
-from ironlb.speaker.state.snapshot import ServiceInfo
+from ironlb.speaker.state.snapshot import ServiceInfo, Snapshot
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class Speaker:
         self.followed = Followed(node)  # decisions and announcements by Service, as of the last pass
         self.passed = False  # a pass has run since the speaker joined
         self._everything = True  # the next pass decides every Service again
-        self._forward_all = False  # ... or re-plans every forwarded one (a Node or pool event)
+        self._forward_all = False  # the next pass re-plans every forwarded Service (a Node event, health)
         self._forwarded_alive: frozenset[str] = frozenset()  # the alive set the forwarding was planned with
         self.informers: list[Informer] = []
         self.fencer: Fencer | None = None
@@ -120,7 +120,7 @@ class Speaker:
         self.status.duplicate(self.state.services.get(owner.service) if owner else None, ip, mac, ifname)
 
     def mark_dirty(self) -> None:
-        """Something every Service may read changed (interfaces, health, hand-overs): a full pass soon."""
+        """Something every Service's status reads changed (the interfaces): a full pass soon."""
         self._everything = True
         self._dirty.set()
 
@@ -142,8 +142,8 @@ class Speaker:
         self.view.apply(kind, event, obj)
         if kind == "nodes" and self.fast is not None:
             self.fast.set_peers(self.state.peers(), self.state.peer_addresses())
-        # Every forwarded Service reads the nodes (addresses, conditions) and pools (forwarding): all re-planned.
-        self._forward_all = self._forward_all or kind in ("nodes", "pools")
+        # Every forwarded Service reads the Nodes (addresses, conditions): all of them re-planned.
+        self._forward_all = self._forward_all or kind == "nodes"
         self._mark_changed()
 
     def _on_interfaces(self, interfaces: dict[str, Interface]) -> None:
@@ -170,22 +170,28 @@ class Speaker:
         keys = self._touched(alive)
         changed = self.followed.follow(table, alive, keys)
         snapshot = self.view.snapshot(alive)
-        everything = keys is None or self._forward_all or alive != self._forwarded_alive
-        fwd_keys = None if keys is None else (set(changed) | self.forwarding_kept.forwarded_keys() if everything
-                                              else changed)
-        if self.forwarding_kept.update(snapshot, self.followed.vips_of, fwd_keys, self.health.failing):
-            self.health.set_probes(self.forwarding_kept.probes())
-        self._forward_all, self._forwarded_alive = False, alive
-        self.forwarding = self.forwarding_kept.plan
-        if self.fwd.enabled:
-            self.nftables.update(render(self.forwarding))
+        forwarded = self._forward(snapshot, None if keys is None else changed)
         self.steerer.update(snapshot, self._pairs, self._service_ports, self.view.targets,
                             None if keys is None else changed)
-        status_keys = changed if fwd_keys is None else sorted(set(changed) | set(fwd_keys))
+        status_keys = changed if forwarded is None else sorted(forwarded)
         self.status.report(self.followed.decisions_of(status_keys), self.state.services, alive,
                            _defaults(self.interfaces), self.forwarding.services)
         self.status.forget(key for key in changed if key not in self.followed.decisions)
         self.passed = True
+
+    def _forward(self, snapshot: Snapshot, changed: list[str] | None) -> set[str] | None:
+        """Re-plan the NodePort forwarding of the Services CHANGED (None: of every Service), and of every
+        forwarded one when what they all read changed (Nodes, health, the alive set); the Services re-planned."""
+        keys = None if changed is None else set(changed)
+        if keys is not None and (self._forward_all or snapshot.alive != self._forwarded_alive):
+            keys |= self.forwarding_kept.forwarded_keys()
+        if self.forwarding_kept.update(snapshot, self.followed.vips_of, keys, self.health.failing):
+            self.health.set_probes(self.forwarding_kept.probes())
+        self._forward_all, self._forwarded_alive = False, snapshot.alive
+        self.forwarding = self.forwarding_kept.plan
+        if self.fwd.enabled:
+            self.nftables.update(render(self.forwarding))
+        return keys
 
     def _touched(self, alive: frozenset[str]) -> set[str] | None:
         """The Services a pass decides again (None: every one, when something all of them read changed)."""

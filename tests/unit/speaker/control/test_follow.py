@@ -52,7 +52,7 @@ def test_a_pass_over_what_changed_equals_a_pass_over_everything(events: list[tup
         elif kind != "publish":
             inc.apply(kind, ev, obj)
             reference.apply(kind, ev, obj)
-            forward_all = forward_all or kind in ("nodes", "pools")
+            forward_all = forward_all or kind == "nodes"
             continue
         one_pass(followed, kept, inc, alive, forward_all)
         forward_all = False
