@@ -11,8 +11,10 @@ with nodes that moved and the alive set, in a few scores, where ranking it afres
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+import heapq
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from hashlib import sha256
 
 from ironlb.core.election import score
 from ironlb.speaker.state.desired import AnnounceReason
@@ -27,17 +29,17 @@ class Cut:
     alive: int = 2  # past the head, alive nodes until this many of the kept are alive
     worn: int = 2  # a head that nodes leaving wore below this is ranked afresh (it cannot grow back alone)
 
-    def apply(self, entry: Ranked, alive: Collection[str]) -> Ranked:
-        """ENTRY (ranked over every eligible node) cut: its head and tail only."""
-        if entry.reason is not AnnounceReason.ANNOUNCING or len(entry.ranking) <= self.head:
-            return entry
-        order = list(entry.ranking)
-        head = order[:self.head]
-        needed = self.alive - sum(1 for n in head if n in alive)
-        tail = [n for n in order[self.head:] if n in alive][:max(needed, 0)]
-        interfaces = {n: entry.interfaces_of(i) for i, n in enumerate(order[:self.head])}
-        interfaces |= {n: entry.interfaces_of(order.index(n)) for n in tail}
-        return _entry(entry, head, tail, interfaces, len(entry.interfaces) <= 1)
+    def order(self, ip: str, nodes: Iterable[str], alive: Collection[str]) -> tuple[list[str], int]:
+        """The kept part of IP's election order over NODES (no incumbent: Cluster policy), and how many of
+        those are the tail. The head and tail are picked, not the whole order sorted."""
+        scored = _scored(ip, nodes)
+        head = heapq.nsmallest(self.head, scored)
+        needed = self.alive - sum(1 for _, n in head if n in alive)
+        tail = []
+        if needed > 0 and len(scored) > len(head):
+            last = head[-1]
+            tail = heapq.nsmallest(needed, (pair for pair in scored if pair[1] in alive and pair > last))
+        return [n for _, n in head] + [n for _, n in tail], len(tail)
 
     def refit(self, entry: Ranked, moved: Collection[str], candidates: Mapping[str, frozenset[str]],
               same: bool, alive: Collection[str], born: Collection[str] = ()) -> Ranked | None:
@@ -70,7 +72,7 @@ class Cut:
         needed = self._needed(head, alive)
         if len(tail) < needed:  # the first alive candidates past the head, afresh
             past = [n for n in candidates if n in alive and n not in head]
-            tail = sorted(past, key=lambda n: score(n, ip))[:needed]
+            tail = [n for _, n in heapq.nsmallest(needed, _scored(ip, past))]
         elif needed:
             for node in contenders:
                 mark = score(node, ip)
@@ -84,6 +86,23 @@ class Cut:
     def _needed(self, head: Sequence[str], alive: Collection[str]) -> int:
         """How many alive nodes the tail must keep past HEAD."""
         return max(self.alive - sum(1 for n in head if n in alive), 0)
+
+
+# Node -> its name and the separator, encoded: a score is then one hash of these bytes and the IP's. One entry
+# per Node name ever ranked (as `ranking._NAMES`).
+_PREFIXES: dict[str, bytes] = {}
+
+
+def _scored(ip: str, nodes: Iterable[str]) -> list[tuple[bytes, str]]:
+    """(score, node) for each of NODES for IP: `election.score`, computed in one pass."""
+    address = ip.encode()
+    out = []
+    for node in nodes:
+        prefix = _PREFIXES.get(node)
+        if prefix is None:
+            prefix = _PREFIXES[node] = f"{node}#".encode()
+        out.append((sha256(prefix + address).digest(), node))
+    return out
 
 
 def _insort(order: list[str], node: str, ip: str, mark: bytes) -> None:

@@ -235,9 +235,8 @@ class IncrementalDesired:
         parts = []
         for part in by_pool(info):
             covered = covering(part.pool, ads, self.pool_labels)
-            ranked = entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered))
-            parts.append(ranked if info.traffic_policy == "Local" else tuple(self.cut.apply(e, self.alive)
-                                                                              for e in ranked))
+            parts.append(entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered),
+                                 lambda ip, nodes: self.cut.order(ip, nodes, self.alive)))
         return parts[0] if len(parts) == 1 else in_ip_order(info, parts)
 
     def publish(self) -> Table:
