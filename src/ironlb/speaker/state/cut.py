@@ -12,6 +12,7 @@ with nodes that moved and the alive set, in a few scores, where ranking it afres
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from hashlib import sha256
@@ -31,15 +32,14 @@ class Cut:
 
     def order(self, ip: str, nodes: Iterable[str], alive: Collection[str]) -> tuple[list[str], int]:
         """The kept part of IP's election order over NODES (no incumbent: Cluster policy), and how many of
-        those are the tail. The head and tail are picked, not the whole order sorted."""
-        scored = _scored(ip, nodes)
-        head = heapq.nsmallest(self.head, scored)
-        needed = self.alive - sum(1 for _, n in head if n in alive)
-        tail = []
-        if needed > 0 and len(scored) > len(head):
-            last = head[-1]
-            tail = heapq.nsmallest(needed, (pair for pair in scored if pair[1] in alive and pair > last))
-        return [n for _, n in head] + [n for _, n in tail], len(tail)
+        those are the tail."""
+        names = list(nodes)
+        scores = _scores(ip, names)
+        by_score = sorted(range(len(names)), key=scores.__getitem__)
+        head = by_score[:self.head]
+        needed = self.alive - sum(1 for i in head if names[i] in alive)
+        tail = list(itertools.islice((i for i in by_score[self.head:] if names[i] in alive), max(needed, 0)))
+        return [names[i] for i in head + tail], len(tail)
 
     def refit(self, entry: Ranked, moved: Collection[str], candidates: Mapping[str, frozenset[str]],
               same: bool, alive: Collection[str], born: Collection[str] = ()) -> Ranked | None:
@@ -72,7 +72,7 @@ class Cut:
         needed = self._needed(head, alive)
         if len(tail) < needed:  # the first alive candidates past the head, afresh
             past = [n for n in candidates if n in alive and n not in head]
-            tail = [n for _, n in heapq.nsmallest(needed, _scored(ip, past))]
+            tail = [past[i] for i in _smallest(needed, range(len(past)), _scores(ip, past))]
         elif needed:
             for node in contenders:
                 mark = score(node, ip)
@@ -93,16 +93,20 @@ class Cut:
 _PREFIXES: dict[str, bytes] = {}
 
 
-def _scored(ip: str, nodes: Iterable[str]) -> list[tuple[bytes, str]]:
-    """(score, node) for each of NODES for IP: `election.score`, computed in one pass."""
+def _scores(ip: str, nodes: Sequence[str]) -> list[bytes]:
+    """`election.score` of each of NODES for IP, in one pass (and no object the collector tracks)."""
     address = ip.encode()
-    out = []
-    for node in nodes:
-        prefix = _PREFIXES.get(node)
-        if prefix is None:
-            prefix = _PREFIXES[node] = f"{node}#".encode()
-        out.append((sha256(prefix + address).digest(), node))
-    return out
+    return [sha256((_PREFIXES.get(node) or _prefix(node)) + address).digest() for node in nodes]
+
+
+def _prefix(node: str) -> bytes:
+    prefix = _PREFIXES[node] = f"{node}#".encode()
+    return prefix
+
+
+def _smallest(count: int, indices: Iterable[int], scores: Sequence[bytes]) -> list[int]:
+    """The COUNT indices with the smallest SCORES, smallest first."""
+    return heapq.nsmallest(count, indices, key=scores.__getitem__)
 
 
 def _insort(order: list[str], node: str, ip: str, mark: bytes) -> None:
