@@ -2,11 +2,13 @@
 
 The speaker under test is the real Speaker (incremental desired state, ranking table, fast plane in its own
 process with real UDP heartbeats and real ARP/NDP sockets) in lab node-1's namespace, fed through its informer
-callback with synthetic objects: N Services (half externalTrafficPolicy Local) with one EndpointSlice each,
-100 Nodes, EndpointSlice updates at a fixed rate and a full relist (every object again) at a fixed period. A
-real peer speaker's Liveness runs in node-2's namespace and timestamps every heartbeat it accepts from node-1.
-The other 98 Nodes are Node objects only (their addresses answer nothing): they are ranked, never alive. No
-API server is written to: the status reporter is replaced by one that only counts what it is given.
+callback with synthetic objects, each reduced first as its informers reduce them (slim.py): N Services (half
+externalTrafficPolicy Local) with one EndpointSlice each, M Nodes (100 unless told), EndpointSlice updates at
+a fixed rate and a full relist (every object again) at a fixed period. A real peer speaker's Liveness runs in
+node-2's namespace and timestamps every heartbeat it accepts from node-1. The other Nodes are Node objects
+only (their addresses answer nothing; past the segment's last address they have none): they are ranked,
+never alive. No API server is written to: the status reporter is replaced by one that only counts what it
+is given.
 
 Figures (last line, JSON): heartbeat_gap_p99_ms / _max_ms (send interval as the peer sees it),
 false_failovers (either side declaring the other dead), change_cost_ms_p99 (one Service or slice change ->
@@ -38,6 +40,7 @@ from benchmarks._figures import percentile, report
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
+from ironlb.speaker.state import slim
 
 PORT = 7950  # not the lab speakers' 7946: they may run alongside
 KEY = b"speaker-scale-benchmark-key-0123456789abcdef"
@@ -180,12 +183,17 @@ def everything(args: argparse.Namespace, rng: random.Random) -> Iterator[tuple[s
         yield "slices", "ADDED", slice_obj(i, names, rng)
 
 
+def deliver(sp: Any, kind: str, event: str, obj: dict[str, Any]) -> None:
+    """OBJ to the speaker as its informer delivers it: reduced to what the speaker reads (slim.py) first."""
+    sp._on_event(kind, event, slim.TRANSFORMS.get(kind, dict)(obj))
+
+
 async def feed(sp: Any, args: argparse.Namespace, stats: dict[str, int]) -> None:
     """The initial list, then slice churn at a fixed rate and a full relist every period."""
     rng = random.Random(7)
     names = [f"node-{i}" for i in range(1, args.nodes + 1)]
     for kind, event, obj in everything(args, rng):
-        sp._on_event(kind, event, obj)
+        deliver(sp, kind, event, obj)
     sp.informers[0].synced.set()
     loop = asyncio.get_running_loop()
     tick, next_relist = 0.01, loop.time() + args.relist
@@ -194,11 +202,11 @@ async def feed(sp: Any, args: argparse.Namespace, stats: dict[str, int]) -> None
         await asyncio.sleep(tick)
         for _ in range(per_tick):
             i = rng.randrange(args.services)
-            sp._on_event("slices", "MODIFIED", slice_obj(i, names, rng))
+            deliver(sp, "slices", "MODIFIED", slice_obj(i, names, rng))
             stats["slice_updates"] += 1
         if loop.time() >= next_relist:  # as an informer's relist: every object once more, all at once
             for kind, _, obj in everything(args, random.Random(7)):
-                sp._on_event(kind, "MODIFIED", obj)
+                deliver(sp, kind, "MODIFIED", obj)
             stats["relists"] += 1
             next_relist = loop.time() + args.relist
 
@@ -230,13 +238,14 @@ def node_change_cost(sp: Any, args: argparse.Namespace, count: int) -> list[floa
         name, address = f"node-{i}", node_address(i)
         changed = node_obj(name, address, rack="b") if k % 2 else node_obj(name, address, ready=False)
         costs.append(timed_pass(sp, "nodes", changed))
-        sp._on_event("nodes", "MODIFIED", node_obj(name, address))
+        deliver(sp, "nodes", "MODIFIED", node_obj(name, address))
         sp.recompute()
     return costs
 
 
 def timed_pass(sp: Any, kind: str, obj: dict[str, Any]) -> float:
     """Milliseconds from one watch event, as the informer delivers it, to the end of the pass it causes."""
+    obj = slim.TRANSFORMS.get(kind, dict)(obj)  # the informer's work, before the speaker's callback
     started = time.perf_counter()
     sp._on_event(kind, "MODIFIED", obj)
     sp.recompute()
