@@ -1,10 +1,13 @@
 """The incremental desired state: watch events in, a new ranking table out, in O(what they touch).
 
-A Service or EndpointSlice event recomputes that Service's entries only; a Node event only when what
-the election reads of it (labels, Ready, NetworkUnavailable) changed; a pool or advertisement event
-only the Services of the pools it covers or covered (a pool's new addresses: also those in no pool, or in
-a pool its addresses overlap, whose IPs it may now hold). Each `publish()` swaps in a new immutable Table
-(copy-on-write), so a reader holding the old one is never disturbed.
+A Service or EndpointSlice event recomputes that Service's entries only (none when what its ranking reads
+is the same); a Node event only when what the election reads of it (labels, Ready, NetworkUnavailable)
+changed, and then only the rankings that keep that node (Cluster rankings are cut: state.cut) or, for
+the Local policy, draw on it; a pool or advertisement event only the Services of the pools it covers or
+covered (a pool's new addresses: also those in no pool, or in a pool its addresses overlap, whose IPs it
+may now hold). The alive set (`set_alive`) keeps the cut rankings' tails alive. Each `publish()` swaps in
+a new immutable Table (copy-on-write), so a reader holding the old one is never disturbed; `take_changed`
+tells the control plane which Services changed since it last asked.
 """
 
 from __future__ import annotations
