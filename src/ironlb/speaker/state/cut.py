@@ -42,13 +42,16 @@ class Cut:
         return [names[i] for i in head + tail], len(tail)
 
     def refit(self, entry: Ranked, moved: Collection[str], candidates: Mapping[str, frozenset[str]],
-              same: bool, alive: Collection[str], born: Collection[str] = ()) -> Ranked | None:
+              same: bool, alive: Collection[str], born: Collection[str] = (),
+              placed: Collection[str] | None = None) -> Ranked | None:
         """ENTRY once the nodes MOVED changed (left the candidates, joined, or answer elsewhere) and the alive
         set became ALIVE (BORN: the nodes that came alive); None when its head wore down and the IP must be
         ranked afresh. ENTRY itself when nothing it keeps changes.
 
-        A node that joins while dead is not placed (it decides nothing while dead): the caller places it when
-        it comes alive, as one MOVED. CANDIDATES: node -> interfaces for the IP's pool; SAME: all answer alike."""
+        PLACED: the nodes of MOVED that may come anywhere in the order (new candidates; all of MOVED unless
+        told), scored against the head; the others keep their places. A node that joins while dead is not
+        placed (it decides nothing while dead): the caller places it when it comes alive. CANDIDATES: node ->
+        interfaces for the IP's pool; SAME: all answer alike."""
         if entry.reason is not AnnounceReason.ANNOUNCING:
             return entry
         ranking = list(entry.ranking)
@@ -59,7 +62,8 @@ class Cut:
             return None
         kept, ip = set(head) | set(tail), entry.ip
         contenders = []  # alive candidates not kept that may belong in the tail
-        for node in [n for n in moved if n in candidates and n in alive and n not in kept]:
+        for node in [n for n in (moved if placed is None else placed) if n in candidates and n in alive
+                     and n not in kept]:
             mark = score(node, ip)  # a new candidate: it may come anywhere, the head first
             if head and mark < score(head[-1], ip):
                 _insort(head, node, ip, mark)

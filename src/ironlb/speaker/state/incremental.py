@@ -96,6 +96,9 @@ class IncrementalDesired:
         self._changed: set[str] = set()  # Services recomputed or re-ranked since the last `take_changed()`
         self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
         self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
+        # The candidates as the published table was ranked with (taken when the first event since then
+        # drops them): a node that moved was placed already where it was a candidate before.
+        self._ranked_candidates: dict[str | None, dict[str, frozenset[str]]] | None = None
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         """Record one watch event; `publish()` turns what it touched into a new table."""
@@ -164,7 +167,7 @@ class IncrementalDesired:
             self.nodes[name] = new
         if (old is None) != (new is None) or (old and new and _election_view(old) != _election_view(new)):
             self._moved.add(name)  # any Service may rank it: each is re-ranked for this node alone
-            self._candidates.clear()
+            self._forget_candidates()
 
     def _on_pools(self, name: str, obj: Mapping[str, Any] | None) -> None:
         old, new = self._pools.pop(name, None), self.state.valid_pools.get(name)
@@ -174,7 +177,7 @@ class IncrementalDesired:
             touched = [p for p in (old, new) if p is not None]
             for pool in {None, name} | {q for q, held in self._pools.items() if any(held.overlaps(t) for t in touched)}:
                 self._reranked |= self._by_pool.get(pool, set())
-            self._candidates.pop(name, None)
+            self._forget_candidates(name)
         labels = dict((obj or {}).get("metadata", {}).get("labels") or {}) if obj else None
         forwarding = ((obj.get("spec") or {}).get("forwarding") or "KubeProxy") if obj is not None else None
         if self.pool_forwarding.pop(name, None) != forwarding:  # nothing to rank; forwarding follows its Services
@@ -187,7 +190,7 @@ class IncrementalDesired:
             else:
                 self.pool_labels[name] = labels
             self._reranked |= self._by_pool.get(name, set())  # which advertisements select it may change
-            self._candidates.pop(name, None)
+            self._forget_candidates(name)
 
     def _on_advertisements(self, name: str, obj: Mapping[str, Any] | None) -> None:
         old = self.ads.pop(name, None)
@@ -196,7 +199,7 @@ class IncrementalDesired:
             self.ads[name] = new
         if old == new:
             return
-        self._candidates.clear()
+        self._forget_candidates()
         for pool, keys in self._by_pool.items():  # the pools it covered or now covers
             if any(ad is not None and covering(pool, [ad], self.pool_labels) for ad in (old, new)):
                 self._reranked |= keys
@@ -228,6 +231,15 @@ class IncrementalDesired:
             return next(iter(slices.values()))
         return frozenset().union(*slices.values())
 
+    def _forget_candidates(self, *pools: str) -> None:
+        """Drop the candidates of POOLS (none named: of every pool), keeping what the table was ranked with."""
+        if self._ranked_candidates is None:
+            self._ranked_candidates = dict(self._candidates)
+        if not pools:
+            self._candidates.clear()
+        for pool in pools:
+            self._candidates.pop(pool, None)
+
     def _pool_candidates(self, pool: str | None, covered: list[Advertisement]) -> dict[str, frozenset[str]]:
         if pool not in self._candidates:
             self._candidates[pool] = candidates(covered, self.nodes)
@@ -248,7 +260,8 @@ class IncrementalDesired:
         if not self._dirty and not self._reranked and not self._moved and not born and not died:
             return self.table
         self._ranked_alive = self.alive
-        self._moved |= born & self._unplaced  # now alive: placed in every ranking it belongs to
+        fresh = born & self._unplaced  # now alive: placed in every ranking it belongs to
+        self._moved |= fresh
         self._unplaced -= born
         self._dirty |= self._reranked
         # A Service whose change leaves what its ranking reads alone keeps its entries (ranking one scores
@@ -268,7 +281,8 @@ class IncrementalDesired:
             else:
                 put[key] = self._entries(info, ads)
         if self._moved or born or died:
-            self._refit(put, ads, born, died)
+            self._refit(put, ads, born, died, fresh)
+        self._ranked_candidates = None
         self._changed |= self._dirty
         self._changed.update(key for key, entries in put.items() if key not in self._dirty)
         self._index(put, drop)
@@ -288,13 +302,17 @@ class IncrementalDesired:
                     self._ranked_at.setdefault(node, set()).add(key)
 
     def _refit(self, put: dict[str, tuple[Ranked, ...]], ads: list[Advertisement], born: frozenset[str],
-               died: frozenset[str]) -> None:
-        """Into PUT: the Services not otherwise touched whose kept nodes the moved nodes or the alive set change."""
+               died: frozenset[str], fresh: frozenset[str]) -> None:
+        """Into PUT: the Services not otherwise touched whose kept nodes the moved nodes or the alive set change.
+
+        FRESH: nodes that came alive never placed. Only they, and alive nodes that became candidates of a pool,
+        are placed, which scores every Cluster IP of it; a node that stays a candidate keeps its place."""
         moved = frozenset(self._moved)
         self._unplaced |= {n for n in moved if n not in self.alive}
-        placing = any(n in self.alive for n in moved) or born  # alive nodes to place: every Cluster IP is scored
-        touching = moved | died
         pools: dict[str | None, tuple[dict[str, frozenset[str]], bool]] = {}
+        placed = {pool: self._joined(pool, moved, fresh, pools, ads) for pool in self._by_pool}
+        placing = born or any(placed.values())
+        touching = moved | died
         if placing:
             keys: Iterable[str] = self.infos
         else:  # only the Services that keep a node that moved or died, or have an endpoint on a moved one
@@ -312,14 +330,26 @@ class IncrementalDesired:
                 if not moved or not (moved & info.ready_nodes or any(n in e.ranking for e in old for n in moved)):
                     continue
                 new = rerank(old, info, moved, self._candidates_and_same(pools, info.pool, ads)[0])
-            elif placing or any(n in e.ranking for e in old for n in touching):
+            elif born or placed.get(info.pool) or any(n in e.ranking for e in old for n in touching):
                 candidates, same = self._candidates_and_same(pools, info.pool, ads)
-                refitted = [self.cut.refit(e, moved, candidates, same, self.alive, born) for e in old]
+                refitted = [self.cut.refit(e, moved, candidates, same, self.alive, born, placed.get(info.pool, ()))
+                            for e in old]
                 new = self._entries(info, ads) if None in refitted else tuple(e for e in refitted if e is not None)
             else:
                 continue
             if new != old:
                 put[key] = new
+
+    def _joined(self, pool: str | None, moved: frozenset[str], fresh: frozenset[str],
+                cache: dict[str | None, tuple[dict[str, frozenset[str]], bool]],
+                ads: list[Advertisement]) -> frozenset[str]:
+        """The alive nodes of MOVED to place in POOL's rankings: FRESH ones, and those that became its candidates."""
+        alive = [n for n in moved if n in self.alive]
+        if not alive:
+            return frozenset()
+        now = self._candidates_and_same(cache, pool, ads)[0]
+        before = (self._ranked_candidates or {}).get(pool)
+        return frozenset(n for n in alive if n in now and (n in fresh or before is None or n not in before))
 
     def _candidates_and_same(self, cache: dict[str | None, tuple[dict[str, frozenset[str]], bool]],
                              pool: str | None, ads: list[Advertisement]) -> tuple[dict[str, frozenset[str]], bool]:

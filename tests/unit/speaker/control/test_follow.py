@@ -33,6 +33,7 @@ def one_pass(followed: Followed, kept: KeptForwarding, inc: IncrementalDesired, 
              forward_all: bool) -> None:
     """As the speaker's pass: the Services changed, those the alive set touched, and the forwarded ones when
     what they all read changed."""
+    inc.set_alive(alive)
     table = inc.publish()
     keys = inc.take_changed() | followed.touched_by_alive(alive, inc.keeping)
     forward_all = forward_all or alive != followed.alive

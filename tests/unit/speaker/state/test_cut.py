@@ -83,3 +83,26 @@ def test_a_dead_node_changing_touches_only_the_ips_that_keep_it() -> None:
     placed, scratch = inc.publish(), fresh.publish()
     for now in [alive | {"n9"}, *((alive | {"n9"}) - {dead} for dead in alive | {"n9"})]:
         assert placed.desired(now) == scratch.desired(now)  # n9 placed: it takes its IPs now, and after a death
+
+
+def test_an_alive_node_that_stays_a_candidate_keeps_its_places() -> None:
+    inc = IncrementalDesired("n0", cut=CUT)
+    for kind, ev, obj in world():
+        inc.apply(kind, ev, obj)
+    everyone = frozenset(NAMES)
+    inc.set_alive(everyone)
+    before = inc.publish()
+    inc.take_changed()
+    lead = before.services["ns/s0"][0].ranking[0]  # s0's owner
+    keeping = {k for k, entries in before.services.items() if any(lead in e.ranking for e in entries)}
+    address = NAMES.index(lead) + 1
+    inc.apply("nodes", "MODIFIED", node(lead, zone="b", address=address))  # a label no advertisement reads
+    assert inc.publish() is before and inc.take_changed() == set()
+    inc.apply("nodes", "MODIFIED", node(lead, ready=False, address=address))  # it leaves: the IPs keeping it
+    left = inc.publish()
+    assert inc.take_changed() == keeping
+    assert left.services["ns/s0"][0].ranking[0] != lead
+    inc.apply("nodes", "MODIFIED", node(lead, address=address))  # back, alive: placed first again
+    inc.publish()
+    assert inc.take_changed() <= keeping
+    assert inc.table.desired(everyone) == before.desired(everyone)
