@@ -39,8 +39,8 @@ from typing import Any
 import ironlb.speaker.main  # noqa: F401  (what the speaker's process loads: its metrics server too)
 from benchmarks._figures import percentile, report
 from benchmarks.speaker_scale import KEY, everything, make_speaker, service_obj, slice_obj
-from ironlb.speaker.control.app import settle_runtime
 from ironlb.speaker.control.fastproc import FastProcess
+from ironlb.speaker.control.runtime import settle_runtime
 from ironlb.speaker.state import slim
 
 PORT = 7951  # neither the lab speakers' 7946 nor speaker_scale's 7950
@@ -97,11 +97,11 @@ def holders(sp: Any, informers: Informers) -> dict[str, Callable[[], list[Any]]]
         "informer_known": lambda: [informers.known],
         "view_state": lambda: [view.state],
         "view_index": lambda: [view.infos, view.nodes, view._slices, view._ready, view._by_pool, view._candidates,
-                               view.ads, view.pool_labels, view.pool_forwarding],
+                               view.ads, view.pool_labels, view.pool_forwarding, view._ranked_at, view._ready_at],
         "steering_targets": lambda: [view._targets],
         "ranking_table": lambda: [view.table],
         "fast_sent": lambda: [sp.fast._sent, sp.fast.nodes, sp.fast._published],
-        "recompute": lambda: [sp.desired, sp._ip_owner, sp.forwarding, sp.fast.owned, sp.fast._announced],
+        "recompute": lambda: [sp.followed, sp.forwarding_kept, sp.fast.owned, sp.fast._announced],
     }
 
 

@@ -2,17 +2,21 @@
 
 The speaker under test is the real Speaker (incremental desired state, ranking table, fast plane in its own
 process with real UDP heartbeats and real ARP/NDP sockets) in lab node-1's namespace, fed through its informer
-callback with synthetic objects: N Services (half externalTrafficPolicy Local) with one EndpointSlice each,
-100 Nodes, EndpointSlice updates at a fixed rate and a full relist (every object again) at a fixed period. A
-real peer speaker's Liveness runs in node-2's namespace and timestamps every heartbeat it accepts from node-1.
-The other 98 Nodes are Node objects only (their addresses answer nothing): they are ranked, never alive. No
-API server is written to: the status reporter is replaced by one that only counts what it is given.
+callback with synthetic objects, each reduced first as its informers reduce them (slim.py): N Services (half
+externalTrafficPolicy Local) with one EndpointSlice each, M Nodes (100 unless told), EndpointSlice updates at
+a fixed rate and a full relist (every object again) at a fixed period. A real peer speaker's Liveness runs in
+node-2's namespace and timestamps every heartbeat it accepts from node-1. The other Nodes are Node objects
+only (their addresses answer nothing; past the segment's last address they have none): they are ranked,
+never alive. No API server is written to: the status reporter is replaced by one that only counts what it
+is given.
 
 Figures (last line, JSON): heartbeat_gap_p99_ms / _max_ms (send interval as the peer sees it),
-false_failovers (either side declaring the other dead), change_cost_ms_p99 (one Service or slice change
--> new table, measured after the run on the same live speaker), rss_mb (speaker under test at the end: both
-of its processes, control plane and fast plane; each is given too), heartbeat_late_rounds (the fast
-plane's own count of heartbeat rounds that woke over 50 ms late).
+false_failovers (either side declaring the other dead), change_cost_ms_p99 (one Service or slice change ->
+the speaker's whole pass: table, claims, status, forwarding, steering; measured after the run on the same
+live speaker), node_change_ms_p99 (one Node's labels or Ready flipped -> the same whole pass), rss_mb
+(speaker under test at the end: both of its processes, control plane and fast plane; each is given too),
+heartbeat_late_rounds (the fast plane's own count of heartbeat rounds that woke over 50 ms late).
+Left out: the API server (no watch latency, no status writes) and a real kernel's nftables (forwarding off).
 """
 
 from __future__ import annotations
@@ -36,17 +40,26 @@ from benchmarks._figures import percentile, report
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
+from ironlb.speaker.state import slim
 
 PORT = 7950  # not the lab speakers' 7946: they may run alongside
 KEY = b"speaker-scale-benchmark-key-0123456789abcdef"
 PHANTOM_BASE = 101  # phantom Nodes at 192.0.2.101 and up (nothing there)
 
 
-def node_obj(name: str, address: str) -> dict[str, Any]:
-    """A Ready Node."""
-    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}},
-            "status": {"conditions": [{"type": "Ready", "status": "True"}],
-                       "addresses": [{"type": "InternalIP", "address": address}]}}
+def node_obj(name: str, address: str | None, ready: bool = True, rack: str = "a") -> dict[str, Any]:
+    """A Node (Ready unless told), labelled with its rack."""
+    addresses = [{"type": "InternalIP", "address": address}] if address else []
+    return {"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, "bench/rack": rack}},
+            "status": {"conditions": [{"type": "Ready", "status": str(ready)}], "addresses": addresses}}
+
+
+def node_address(i: int) -> str | None:
+    """Node i's address: lab nodes 1 and 2 are real, the others phantoms (past the segment's last address,
+    none: such a Node is ranked all the same, and no heartbeat is sent to it)."""
+    if i <= 2:
+        return lab_node(i).ipv4
+    return f"192.0.2.{PHANTOM_BASE + i - 3}" if PHANTOM_BASE + i - 3 < 255 else None
 
 
 def service_obj(i: int) -> dict[str, Any]:
@@ -90,6 +103,13 @@ class NullStatus:
 
     def duplicate(self, *_: Any) -> None:
         """Nothing to record."""
+
+    def forget(self, keys: Any) -> None:
+        """Nothing said, nothing to forget."""
+
+    def take_rechecks(self) -> set[str]:
+        """No writes, so none to look at again."""
+        return set()
 
 
 def make_speaker(args: argparse.Namespace) -> Any:
@@ -157,11 +177,15 @@ def everything(args: argparse.Namespace, rng: random.Random) -> Iterator[tuple[s
     yield "pools", "ADDED", {"metadata": {"name": "bench"}, "spec": {"addresses": ["2001:db8:ffff::/64"]}}
     yield "advertisements", "ADDED", {"metadata": {"name": "bench"}, "spec": {"ipAddressPools": ["bench"]}}
     for i, name in enumerate(names, 1):
-        address = lab_node(i).ipv4 if i <= 2 else f"192.0.2.{PHANTOM_BASE + i - 3}"
-        yield "nodes", "ADDED", node_obj(name, address)
+        yield "nodes", "ADDED", node_obj(name, node_address(i))
     for i in range(args.services):
         yield "services", "ADDED", service_obj(i)
         yield "slices", "ADDED", slice_obj(i, names, rng)
+
+
+def deliver(sp: Any, kind: str, event: str, obj: dict[str, Any]) -> None:
+    """OBJ to the speaker as its informer delivers it: reduced to what the speaker reads (slim.py) first."""
+    sp._on_event(kind, event, slim.TRANSFORMS.get(kind, dict)(obj))
 
 
 async def feed(sp: Any, args: argparse.Namespace, stats: dict[str, int]) -> None:
@@ -169,7 +193,7 @@ async def feed(sp: Any, args: argparse.Namespace, stats: dict[str, int]) -> None
     rng = random.Random(7)
     names = [f"node-{i}" for i in range(1, args.nodes + 1)]
     for kind, event, obj in everything(args, rng):
-        sp._on_event(kind, event, obj)
+        deliver(sp, kind, event, obj)
     sp.informers[0].synced.set()
     loop = asyncio.get_running_loop()
     tick, next_relist = 0.01, loop.time() + args.relist
@@ -178,17 +202,17 @@ async def feed(sp: Any, args: argparse.Namespace, stats: dict[str, int]) -> None
         await asyncio.sleep(tick)
         for _ in range(per_tick):
             i = rng.randrange(args.services)
-            sp._on_event("slices", "MODIFIED", slice_obj(i, names, rng))
+            deliver(sp, "slices", "MODIFIED", slice_obj(i, names, rng))
             stats["slice_updates"] += 1
         if loop.time() >= next_relist:  # as an informer's relist: every object once more, all at once
             for kind, _, obj in everything(args, random.Random(7)):
-                sp._on_event(kind, "MODIFIED", obj)
+                deliver(sp, kind, "MODIFIED", obj)
             stats["relists"] += 1
             next_relist = loop.time() + args.relist
 
 
 def change_cost(sp: Any, args: argparse.Namespace, count: int = 1000) -> dict[str, list[float]]:
-    """Milliseconds from one change (a slice's endpoints, or a Service's IP) to the new table, on the live speaker."""
+    """Milliseconds from one change (a slice's endpoints, or a Service's IP) to the end of the speaker's pass."""
     rng = random.Random(11)
     names = [f"node-{i}" for i in range(1, args.nodes + 1)]
     costs: dict[str, list[float]] = {"slices": [], "services": []}
@@ -199,12 +223,33 @@ def change_cost(sp: Any, args: argparse.Namespace, count: int = 1000) -> dict[st
         else:
             kind, obj = "services", service_obj(i)
             obj["status"]["loadBalancer"]["ingress"][0]["ip"] = f"2001:db8:ffff::1:{k:x}"
-        started = time.perf_counter()
-        sp.view.apply(kind, "MODIFIED", obj)
-        table = sp.view.publish()
-        costs[kind].append((time.perf_counter() - started) * 1000)
-        sp.fast.publish(table)
+        costs[kind].append(timed_pass(sp, kind, obj))
     return costs
+
+
+def node_change_cost(sp: Any, args: argparse.Namespace, count: int) -> list[float]:
+    """Milliseconds from one Node's labels or Ready flipping to the speaker's whole pass (new table, claims,
+    status), on the live speaker; each Node is put back (untimed) before the next. Nodes other than node-1 (a
+    Ready flip there would move this speaker's own IPs away and back, which is no failover either)."""
+    rng = random.Random(13)
+    costs = []
+    for k in range(count):
+        i = rng.randrange(2, args.nodes + 1)
+        name, address = f"node-{i}", node_address(i)
+        changed = node_obj(name, address, rack="b") if k % 2 else node_obj(name, address, ready=False)
+        costs.append(timed_pass(sp, "nodes", changed))
+        deliver(sp, "nodes", "MODIFIED", node_obj(name, address))
+        sp.recompute()
+    return costs
+
+
+def timed_pass(sp: Any, kind: str, obj: dict[str, Any]) -> float:
+    """Milliseconds from one watch event, as the informer delivers it, to the end of the pass it causes."""
+    obj = slim.TRANSFORMS.get(kind, dict)(obj)  # the informer's work, before the speaker's callback
+    started = time.perf_counter()
+    sp._on_event(kind, "MODIFIED", obj)
+    sp.recompute()
+    return (time.perf_counter() - started) * 1000
 
 
 class GcPauses:
@@ -277,10 +322,13 @@ async def speaker_role(args: argparse.Namespace) -> None:
     fast = sp.fast.stats
     by_kind = change_cost(sp, args)
     costs = by_kind["slices"] + by_kind["services"]
+    node_costs = node_change_cost(sp, args, args.node_changes)
     figures = {"false_failovers_speaker": len(failovers), "change_cost_ms_p50": round(percentile(costs, 50), 3),
                "change_cost_ms_p99": round(percentile(costs, 99), 3),
                "change_cost_ms_p99_slice": round(percentile(by_kind["slices"], 99), 3),
                "change_cost_ms_p99_service_ip": round(percentile(by_kind["services"], 99), 3),
+               "node_change_ms_p50": round(percentile(node_costs, 50), 3),
+               "node_change_ms_p99": round(percentile(node_costs, 99), 3), "node_changes": len(node_costs),
                "rss_mb": round(rss_mb() + fast.rss_mb, 1), "metrics_scraped_bytes": len(scraped),
                "control_rss_mb": rss_mb(), "fast_rss_mb": fast.rss_mb,
                "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
@@ -352,7 +400,7 @@ def in_node(index: int, role: str, args: argparse.Namespace) -> subprocess.Popen
     argv = ["ip", "netns", "exec", lab_node(index).netns, sys.executable, "-m", "benchmarks.speaker_scale",
             "--role", role, "--seconds", str(args.seconds), "--services", str(args.services),
             "--nodes", str(args.nodes), "--churn", str(args.churn), "--relist", str(args.relist),
-            "--heartbeat", args.heartbeat,
+            "--heartbeat", args.heartbeat, "--node-changes", str(args.node_changes),
             *(["--diagnose"] if args.diagnose else [])]
     env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}", "IRONLB_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
@@ -386,6 +434,7 @@ def main() -> int:
     p.add_argument("--relist", type=float, default=30, help="seconds between full relists")
     p.add_argument("--heartbeat", metavar="INTERVAL:TIMEOUT", default=f"{INTERVAL_S}:{TIMEOUT_S}",
                    help="heartbeat timings of both speakers, in seconds")
+    p.add_argument("--node-changes", type=int, default=200, help="Node label/Ready flips timed after the run")
     p.add_argument("--role", choices=["main", "speaker", "peer"], default="main")
     p.add_argument("--diagnose", action="store_true",
                    help="log control-loop callbacks over 50 ms")

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
-import os
-from collections.abc import AsyncIterator, Callable, Coroutine
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Callable, Collection
+from typing import Any
 
 from ironlb.common import heap
 from ironlb.common.informer import Informer, ResourceListWatch
@@ -24,15 +22,18 @@ from ironlb.common.throttle import Throttle
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.fence_loop import Fencer
 from ironlb.speaker.control.fencing import ApiLossPolicy, Fence
+from ironlb.speaker.control.follow import Followed
 from ironlb.speaker.control.forward import ForwardingSettings
 from ironlb.speaker.control.forward import plan as forwarding
 from ironlb.speaker.control.forward.health import HealthChecker
+from ironlb.speaker.control.forward.kept import KeptForwarding
 from ironlb.speaker.control.forward.nft import render
 from ironlb.speaker.control.forward.programmer import NftablesProgrammer
 from ironlb.speaker.control.holds import HoldWatch
 from ironlb.speaker.control.interfaces import InterfaceTracker
 from ironlb.speaker.control.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
 from ironlb.speaker.control.presence import Presence
+from ironlb.speaker.control.runtime import Server, serving, settle_runtime, unless_exited, yield_cpu_to_fast_plane
 from ironlb.speaker.control.status import StatusReporter
 from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.plan import ServicePorts
@@ -43,24 +44,11 @@ from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
-from ironlb.speaker.state.desired import Desired
 from ironlb.speaker.state.endpoints import service_ports
 from ironlb.speaker.state.incremental import IncrementalDesired
+from ironlb.speaker.state.snapshot import ServiceInfo, Snapshot
 
 log = logging.getLogger(__name__)
-# Fewer, cheaper collections: everything alive after start-up is frozen out of the collector's scans.
-GC_THRESHOLDS = (20_000, 50, 100)
-CONTROL_NICENESS = 5  # the control plane's threads: a third of the fast plane's CPU weight (335 against 1024)
-
-
-class Server(Protocol):
-    """The health/metrics server (started and stopped with the speaker)."""
-
-    async def start(self) -> None:
-        """Start serving."""
-
-    async def stop(self) -> None:
-        """Stop serving."""
 
 
 class Speaker:
@@ -80,10 +68,12 @@ class Speaker:
         self.heartbeat = heartbeat  # (interval, timeout), seconds
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
         self.fwd = fwd or ForwardingSettings()
-        self.health = HealthChecker(self.mark_dirty, interval=self.fwd.health_interval)
+        self.health = HealthChecker(self._health_changed, interval=self.fwd.health_interval)
         self.nftables = NftablesProgrammer(self.fwd.nft)
         self.forwarding: forwarding.ForwardingPlan | None = None
-        self.steerer = Steerer(steering or SteeringSettings(), self.mark_dirty)
+        self.forwarding_kept = KeptForwarding(node, self.fwd.enabled, self.fwd.kube_proxy_healthz_port)
+        # A confirmed death or a hand-over's end: the steerer sees it on its next pass and re-plans all.
+        self.steerer = Steerer(steering or SteeringSettings(), self._mark_changed)
         self.view = IncrementalDesired(node, lb_class)
         self._heap = heap.HeapTrimmer()
         self.state: ClusterState = self.view.state
@@ -92,13 +82,16 @@ class Speaker:
         self.exclude = exclude_interfaces
         self.interfaces: dict[str, Interface] = {}
         self.own_macs = MacSet()
-        self.desired: Desired | None = None
+        self.followed = Followed(node)  # decisions and announcements by Service, as of the last pass
+        self.passed = False  # a pass has run since the speaker joined
+        self._everything = True  # the next pass decides every Service again
+        self._forward_all = False  # the next pass re-plans every forwarded Service (a Node event, health)
+        self._forwarded_alive: frozenset[str] = frozenset()  # the alive set the forwarding was planned with
         self.informers: list[Informer] = []
         self.fencer: Fencer | None = None
         self.presence: Presence | None = None  # set by main: without it, no self-fencing on silence
         self._no_carrier = False
         self._dirty = asyncio.Event()
-        self._ip_owner: dict[str, str] = {}
         self._recheck: asyncio.TimerHandle | None = None
         # Frames from another MAC claiming our IPs, by interface (outlives the responders, which come and go).
         self.duplicates: dict[str, int] = {}
@@ -123,24 +116,35 @@ class Speaker:
         if (suppressed := self._duplicate_log.allow((ip, ifname))) is not None:
             log.warning("another host (%s) answers for %s on %s (%d more such frames since the last warning)",
                         mac, ip, ifname, suppressed)
-        owner = self._ip_owner.get(ip)
-        self.status.duplicate(self.state.services.get(owner) if owner else None, ip, mac, ifname)
+        owner = next(iter(self.view.table.by_ip.get(ip) or ()), None)
+        self.status.duplicate(self.state.services.get(owner.service) if owner else None, ip, mac, ifname)
 
     def mark_dirty(self) -> None:
-        """Something changed: recompute soon (changes arriving together are coalesced)."""
+        """Something every Service's status reads changed (the interfaces): a full pass soon."""
+        self._everything = True
         self._dirty.set()
+
+    def _mark_changed(self) -> None:
+        """Watch events or the alive set changed: a pass soon, over what they touched (changes coalesce)."""
+        self._dirty.set()
+
+    def _health_changed(self) -> None:
+        self._forward_all = True  # a node's health check: every forwarded Service reads it
+        self._mark_changed()
 
     def _recheck_later(self, delay: float) -> None:
         # One timer at a time: when it fires, the pass it causes asks again for whatever is still pending.
         loop = asyncio.get_running_loop()
         if self._recheck is None or self._recheck.when() <= loop.time():
-            self._recheck = loop.call_later(delay, self.mark_dirty)
+            self._recheck = loop.call_later(delay, self._mark_changed)
 
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         self.view.apply(kind, event, obj)
         if kind == "nodes" and self.fast is not None:
             self.fast.set_peers(self.state.peers(), self.state.peer_addresses())
-        self.mark_dirty()
+        # Every forwarded Service reads the Nodes (addresses, conditions): all of them re-planned.
+        self._forward_all = self._forward_all or kind == "nodes"
+        self._mark_changed()
 
     def _on_interfaces(self, interfaces: dict[str, Interface]) -> None:
         # Pod veths come and go all day: say so only when the default set changes.
@@ -152,30 +156,56 @@ class Speaker:
         self.mark_dirty()
 
     def _on_alive(self, _: frozenset[str]) -> None:
-        # The fast plane has already moved the IPs; status and forwarding follow here.
-        self.mark_dirty()
+        # The fast plane has already moved the IPs; status and forwarding follow here, for the IPs touched.
+        self._mark_changed()
 
     def recompute(self) -> None:
-        """Publish the table the events since the last pass made, then bring status and nftables in line."""
+        """Publish the table the events since the last pass made; bring status and nftables in line for the
+        Services it changed, those the alive set's change touches, and those a component asked to see again."""
         assert self.fast is not None
+        alive = self.fast.alive
+        self.view.set_alive(alive)  # the cut rankings' tails follow it
         table = self.view.publish()
         self.fast.publish(table)
-        alive = self.fast.alive
-        self.desired = table.desired(alive)
-        self._ip_owner = {d.ip: d.service for d in self.desired.decisions}
-        announced = list(self.desired.announcements)
+        keys = self._touched(alive)
+        changed = self.followed.follow(table, alive, keys)
         snapshot = self.view.snapshot(alive)
-        self.health.set_probes(forwarding.probes(snapshot, announced, self.fwd.kube_proxy_healthz_port))
-        self.forwarding = forwarding.plan(snapshot, self.node, announced, self.health.failing,
-                                          self.fwd.kube_proxy_healthz_port)
+        forwarded = self._forward(snapshot, None if keys is None else changed)
+        self.steerer.update(snapshot, self._pairs, self._service_ports, self.view.targets,
+                            None if keys is None else changed)
+        status_keys = changed if forwarded is None else sorted(forwarded)
+        self.status.report(self.followed.decisions_of(status_keys), self.state.services, alive,
+                           _defaults(self.interfaces), self.forwarding.services)
+        self.status.forget(key for key in changed if key not in self.followed.decisions)
+        self.passed = True
+
+    def _forward(self, snapshot: Snapshot, changed: list[str] | None) -> set[str] | None:
+        """Re-plan the NodePort forwarding of the Services CHANGED (None: of every Service), and of every
+        forwarded one when what they all read changed (Nodes, health, the alive set); the Services re-planned."""
+        keys = None if changed is None else set(changed)
+        if keys is not None and (self._forward_all or snapshot.alive != self._forwarded_alive):
+            keys |= self.forwarding_kept.forwarded_keys()
+        if self.forwarding_kept.update(snapshot, self.followed.vips_of, keys, self.health.failing):
+            self.health.set_probes(self.forwarding_kept.probes())
+        self._forward_all, self._forwarded_alive = False, snapshot.alive
+        self.forwarding = self.forwarding_kept.plan
         if self.fwd.enabled:
             self.nftables.update(render(self.forwarding))
-        else:
-            self.forwarding = forwarding.ForwardingPlan((), (), {
-                k: forwarding.ServicePlan(k, {}, disabled=True) for k in self.forwarding.services})
-        self.steerer.update(snapshot, announced, self._service_ports, self.view.targets)
-        self.status.report(self.desired.decisions, self.state.services, alive, _defaults(self.interfaces),
-                           self.forwarding.services)
+        return keys
+
+    def _touched(self, alive: frozenset[str]) -> set[str] | None:
+        """The Services a pass decides again (None: every one, when something all of them read changed)."""
+        keys = self.view.take_changed() | self.status.take_rechecks()
+        if self._everything:
+            self._everything = False
+            return None
+        return keys | self.followed.touched_by_alive(alive, self.view.keeping)
+
+    def _pairs(self, keys: Collection[str] | None) -> list[tuple[ServiceInfo, str]]:
+        """The (Service, VIP) pairs this node announces of the Services KEYS (None: all), in key order."""
+        wanted = sorted(self.followed.decisions) if keys is None else sorted(keys)
+        return [(info, ip) for key in wanted if (info := self.view.infos.get(key)) is not None
+                for ip in self.followed.vips_of(key)]
 
     def _service_ports(self, key: str) -> ServicePorts:
         return service_ports(self.state.services.get(key) or {})
@@ -193,15 +223,15 @@ class Speaker:
             await stack.enter_async_context(self._status())
             await stack.enter_async_context(self._interfaces())
             if server is not None:  # left after the fast plane: peers hear our LEAVE before metrics go
-                await stack.enter_async_context(_serving(server))
+                await stack.enter_async_context(serving(server))
             await stack.enter_async_context(self._fast_plane())
             await stack.enter_async_context(self._holds())
             await stack.enter_async_context(self._nftables())
             await stack.enter_async_context(self._steering())
             await stack.enter_async_context(self._informers())
-            await _unless_exited(self._join(), self.fast)
+            await unless_exited(self._join(), self.fast)
             await stack.enter_async_context(self._fencing())
-            await _unless_exited(self._recompute_when_dirty(), self.fast)
+            await unless_exited(self._recompute_when_dirty(), self.fast)
 
     @contextlib.asynccontextmanager
     async def _status(self) -> AsyncIterator[None]:
@@ -296,6 +326,7 @@ class Speaker:
             reason = await kube_proxy
         finally:
             kube_proxy.cancel()
+        self.view.set_alive(self.fast.alive)
         self.fast.publish(self.view.publish())  # the table is on the fast plane before we count ourselves
         settle_runtime()
         await self.fast.join()
@@ -343,54 +374,9 @@ class Speaker:
 
     def ready(self) -> tuple[bool, str]:
         """Readiness: synced with the API at least once (asked every second by the health server's beat)."""
-        if self.desired is None or self.fast is None:
+        if not self.passed or self.fast is None:
             return False, "not joined yet (waiting for the API sync and kube-proxy's first sync)"
         return True, f"announcing {self.fast.announced_pairs()} (ip, interface) pairs"
-
-
-def settle_runtime() -> None:
-    """After start-up: freeze what exists out of the collector's scans, collect less often, return free pages."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    heap.trim()
-
-
-def yield_cpu_to_fast_plane() -> None:
-    """Where the two planes compete for a CPU, the fast plane wins: the control plane's threads run at
-    a lower priority (raising one's own niceness needs no privilege; the fast plane's process keeps its own)."""
-    now = os.nice(0)
-    if now < CONTROL_NICENESS:
-        try:
-            os.nice(CONTROL_NICENESS - now)  # this thread, and the threads it starts from now on
-        except OSError:
-            log.debug("cannot lower the control plane's CPU priority")
-
-
-async def _unless_exited(work: Coroutine[Any, Any, None], fast: FastProcess | None) -> None:
-    """Run WORK; if the fast plane's process ends meanwhile, stop it and raise that instead."""
-    if fast is None or fast.exited is None:
-        await work
-        return
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.wait({task, fast.exited}, return_when=asyncio.FIRST_COMPLETED)
-    finally:  # cancelled from outside (SIGTERM), or the process ended: WORK stops either way
-        if not task.done():
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-    if task.cancelled() and fast.exited.done():
-        fast.exited.result()  # raises what ended the process
-    task.result()
-
-
-@contextlib.asynccontextmanager
-async def _serving(server: Server) -> AsyncIterator[None]:
-    await server.start()
-    try:
-        yield
-    finally:
-        await server.stop()
 
 
 def _defaults(interfaces: dict[str, Interface]) -> tuple[str, ...]:

@@ -179,8 +179,8 @@ UNANNOUNCED = tuple(r for r in AnnounceReason if r not in (AnnounceReason.ANNOUN
 
 def _unannounced(sp: Any) -> GaugeMetricFamily:
     """Service IPs no node announces, by reason, as this speaker's last pass decided them."""
-    desired = getattr(sp, "desired", None)  # None until the first pass
-    counts = Counter(d.reason for d in (desired.decisions if desired is not None else ()))
+    followed = getattr(sp, "followed", None)
+    counts = followed.reasons if followed is not None else Counter()
     family = GaugeMetricFamily("ironlb_speaker_unannounced_ips", "Service IPs that no node announces, by reason "
                                "(NotInPool: in no valid IPAddressPool's addresses, refused whatever the "
                                "Service's annotations say)", labels=["reason"])

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
 from ironlb.api.conditions import announced_part, changed_since, condition, find, status_word
@@ -108,11 +108,18 @@ class StatusReporter:
         # (service key, condition type) -> ((uid, status, reason, message) said, monotonic time it was sent)
         self._said: dict[tuple[str, ConditionType], tuple[tuple[str, str, str, str], float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._rechecks: set[str] = set()  # Services whose condition is looked at again in a later report
+
+    def take_rechecks(self) -> set[str]:
+        """The Services a report asked to look at again (a write not yet seen on them); forgotten here."""
+        keys, self._rechecks = self._rechecks, set()
+        return keys
 
     def report(self, decisions: tuple[Decision, ...], services: Mapping[str, Mapping[str, Any]],
                alive: frozenset[str], my_interfaces: tuple[str, ...] = (),
                forwarding: Mapping[str, ServicePlan] | None = None) -> None:
-        """Schedule the writes this node owes for the current decisions (and its forwarding)."""
+        """Schedule the writes this node owes for the DECISIONS given (and their forwarding): those of the Services
+        that changed, or of every Service."""
         by_service: dict[str, list[Decision]] = {}
         for d in decisions:
             by_service.setdefault(d.service, []).append(d)
@@ -128,6 +135,12 @@ class StatusReporter:
                 self.say(services[key], ConditionType.SERVICE_FORWARDING,
                          forwarding_condition(forwarding[key], services[key]))
 
+    def forget(self, keys: Iterable[str]) -> None:
+        """The Services KEYS are gone: nothing is said of them any more."""
+        for key in keys:
+            for ctype in (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING):
+                self._said.pop((key, ctype), None)
+
     def say(self, svc: Mapping[str, Any], ctype: ConditionType, cond: Said) -> None:
         """Write condition CTYPE unless the Service already carries it (or it is on its way)."""
         key = f"{svc['metadata'].get('namespace')}/{svc['metadata']['name']}"
@@ -139,6 +152,7 @@ class StatusReporter:
             return
         previous, sent_at = self._said.get((key, ctype), (None, 0.0))
         if previous == said and (age := time.monotonic() - sent_at) < RESAY_AFTER:
+            self._rechecks.add(key)
             self._recheck(RESAY_AFTER - age)  # not there yet: look again once the watch must have shown it
             return
         self._said[(key, ctype)] = (said, time.monotonic())

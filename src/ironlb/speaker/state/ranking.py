@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import sys
 from array import array
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import overload
 
@@ -136,6 +136,7 @@ class Ranked:
     reason: AnnounceReason  # ANNOUNCING when the ranking decides; NOT_IN_POOL, NO_ADVERTISEMENT... otherwise
     ranking: Ranking = EMPTY_RANKING  # any sequence of names given is made a Ranking
     interfaces: tuple[frozenset[str], ...] = ()  # parallel to ranking; a single entry when all are the same
+    extended: int = 0  # the last nodes of a cut ranking: alive ones past its head (state.cut)
 
     def __post_init__(self) -> None:
         if type(self.ranking) is not Ranking:
@@ -180,9 +181,14 @@ def candidates(ads: list[Advertisement], nodes: Mapping[str, NodeInfo]) -> dict[
             if any(selects_node(ad, n) for ad in ads) and api_state(n, anyone) is NodeEligibility.ELIGIBLE}
 
 
+Cutter = Callable[[str, Collection[str]], tuple[list[str], int]]  # (IP, nodes) -> kept order, its tail's length
+
+
 def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, NodeInfo],
-            pool_candidates: Mapping[str, frozenset[str]] | None = None) -> tuple[Ranked, ...]:
-    """The entries of one Service (one per IP) given the advertisements covering its pool (see `by_pool`)."""
+            pool_candidates: Mapping[str, frozenset[str]] | None = None,
+            cut: Cutter | None = None) -> tuple[Ranked, ...]:
+    """The entries of one Service (one per IP) given the advertisements covering its pool (see `by_pool`).
+    CUT: a Cluster-policy IP's ranking is the part of its order it keeps (state.cut), not the whole."""
     if svc.pool is None:
         return tuple(Ranked(svc.key, ip, AnnounceReason.NOT_IN_POOL) for ip in svc.ips)
     if not ads:
@@ -195,9 +201,13 @@ def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, Node
     same = len(set(ifaces.values())) <= 1
     out = []
     for ip in svc.ips:
-        order = rank(ip, ifaces, svc.incumbent(ip))
-        per_node = tuple(ifaces[n] for n in order[:1 if same else None])
-        out.append(Ranked(svc.key, ip, AnnounceReason.ANNOUNCING, order, per_node))
+        kept: Sequence[str]
+        if cut is not None and svc.traffic_policy != "Local":
+            kept, extended = cut(ip, ifaces)
+        else:
+            kept, extended = rank(ip, ifaces, svc.incumbent(ip)), 0
+        per_node = tuple(ifaces[n] for n in kept[:1 if same else None])
+        out.append(Ranked(svc.key, ip, AnnounceReason.ANNOUNCING, kept, per_node, extended))
     return tuple(out)
 
 

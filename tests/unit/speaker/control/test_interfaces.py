@@ -113,9 +113,10 @@ def test_a_flood_of_duplicate_frames_is_counted_and_logged_and_recorded_a_few_ti
     speaker = Speaker("node-1", None, OFFLINE, b"k" * 32, 7946, [])
     sink = RecordingSink()
     speaker.status.events = EventRecorder(sink, "ironlb-speaker", "node-1", clock=FakeClock())
-    svc = {"metadata": {"name": "web", "namespace": "default", "uid": "u1"}}
-    speaker.state.services["default/web"] = svc
-    speaker._ip_owner = {VIP: "default/web"}
+    svc = {"metadata": {"name": "web", "namespace": "default", "uid": "u1"}, "spec": {"type": "LoadBalancer"},
+           "status": {"loadBalancer": {"ingress": [{"ip": VIP}]}}}
+    speaker.view.apply("services", "ADDED", svc)  # the table's entry for VIP names its Service
+    speaker.view.publish()
     with caplog.at_level(logging.WARNING, logger="ironlb.speaker.control.app"):
         for i in range(10_000):
             speaker._duplicate(VIP, f"02:5a:00:00:00:{i % 50:02x}", "eth0")

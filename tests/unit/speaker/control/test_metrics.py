@@ -15,7 +15,7 @@ from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.steerer import Steerer
 from ironlb.speaker.fast.l2.responder import Stats
 from ironlb.speaker.fast.messages import FastStats, Refusal
-from ironlb.speaker.state.desired import Decision, Desired
+from ironlb.speaker.state.desired import Decision
 from tests.unit.speaker.fast.test_plane import free_port
 
 OFFLINE = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked: these tests make no API call
@@ -59,9 +59,10 @@ def test_unannounced_ips_by_reason_every_series_present() -> None:
     speaker = Speaker("node-1", None, OFFLINE, b"k" * 32, 7946, [])
     registry = registry_for(lambda: speaker)
     assert 'ironlb_speaker_unannounced_ips{reason="NotInPool"} 0.0' in generate_latest(registry).decode()
-    speaker.desired = Desired({}, (Decision("ns/a", "192.0.2.254", AnnounceReason.NOT_IN_POOL),
-                                   Decision("ns/b", "203.0.113.1", AnnounceReason.ANNOUNCED_BY_PEER, "n2"),
-                                   Decision("ns/c", "203.0.113.2", AnnounceReason.NOT_IN_POOL)))
+    speaker.followed.reasons.update(d.reason for d in (
+        Decision("ns/a", "192.0.2.254", AnnounceReason.NOT_IN_POOL),
+        Decision("ns/b", "203.0.113.1", AnnounceReason.ANNOUNCED_BY_PEER, "n2"),
+        Decision("ns/c", "203.0.113.2", AnnounceReason.NOT_IN_POOL)))
     text = generate_latest(registry).decode()
     assert 'ironlb_speaker_unannounced_ips{reason="NotInPool"} 2.0' in text
     assert 'ironlb_speaker_unannounced_ips{reason="NoL2Advertisement"} 0.0' in text

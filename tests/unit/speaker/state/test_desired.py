@@ -150,6 +150,7 @@ def _final_state(order: list[tuple[str, str, Any]]) -> tuple[Any, ...]:
             for view in views.values():
                 view.apply(kind, ev, obj)
         for me, view in views.items():
+            view.set_alive(alive)
             announcers[me].apply(view.publish().desired(alive).announcements, IFACES)
     return tuple((me, views[me].publish().desired(alive).decisions, tuple(sorted(announcers[me].owned().items())))
                  for me in NODES)

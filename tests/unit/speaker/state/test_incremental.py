@@ -13,6 +13,7 @@ from ironlb.api.reasons import ConditionType
 from ironlb.core.election import score
 from ironlb.speaker.state import slim
 from ironlb.speaker.state.cluster import ClusterState
+from ironlb.speaker.state.cut import Cut
 from ironlb.speaker.state.desired import AnnounceReason, compute
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.ranking import Table
@@ -124,6 +125,7 @@ def brute_force_mine(table: Table) -> set[str]:
 
 def check(inc: IncrementalDesired, reference: ClusterState, alive: frozenset[str]) -> None:
     """Table (and its indexes) agree with compute() on the reference state, from scratch."""
+    inc.set_alive(alive)
     table = inc.publish()
     expected = compute(reference.snapshot(alive), ME)
     got = table.desired(alive)
@@ -136,9 +138,10 @@ def check(inc: IncrementalDesired, reference: ClusterState, alive: frozenset[str
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(event, max_size=40))
-def test_incremental_equals_from_scratch(events: list[tuple[str, str, Any]]) -> None:
-    inc, reference, alive = IncrementalDesired(ME), ClusterState(), frozenset(NODES)
+@given(st.lists(event, max_size=40), st.sampled_from([Cut(), Cut(head=1, alive=1, worn=1), Cut(head=2, alive=1)]))
+def test_incremental_equals_from_scratch(events: list[tuple[str, str, Any]], cut: Cut) -> None:
+    # The default cut keeps every node of four; the others cut (a head of one or two, a tail of one alive).
+    inc, reference, alive = IncrementalDesired(ME, cut=cut), ClusterState(), frozenset(NODES)
     tables = []
     # From a cluster where every Service is announced somewhere (random events alone rarely build one).
     for kind, ev, obj in [*BASE, ("publish", "", None), *events]:
@@ -184,7 +187,7 @@ def test_what_an_event_recomputes(case: str, kind: str, obj: dict[str, Any], rec
     _setup(inc)
     old = inc.table
     inc.apply(kind, "MODIFIED", obj)
-    assert (inc._dirty | (set(inc.infos) if inc._moved else set())) == recomputed, case
+    assert (inc._dirty | inc._reranked | (set(inc.infos) if inc._moved else set())) == recomputed, case
     new = inc.publish()
     for key in set(old.services) - recomputed:
         assert new.services[key] is old.services[key], (case, key)

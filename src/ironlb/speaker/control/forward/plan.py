@@ -128,13 +128,18 @@ def _mine(snapshot: Snapshot, announced: Iterable[str]) -> list[tuple[ServiceInf
 
 def probes(snapshot: Snapshot, announced: Iterable[str], kube_proxy_port: int = KUBE_PROXY_HEALTHZ_PORT) -> set[Probe]:
     """Every health check the forwarded VIPs of this node need."""
-    out = set()
+    out: set[Probe] = set()
     for svc, vip in _mine(snapshot, announced):
-        for node in snapshot.nodes.values():
-            probe = probe_for(svc, node, family_of(vip), kube_proxy_port)
-            if probe is not None:
-                out.add(probe)
+        out |= service_probes(svc, [vip], snapshot, kube_proxy_port)
     return out
+
+
+def service_probes(svc: ServiceInfo, vips: Iterable[str], snapshot: Snapshot,
+                   kube_proxy_port: int = KUBE_PROXY_HEALTHZ_PORT) -> set[Probe]:
+    """The health checks one forwarded Service's VIPS need (one per node and address family)."""
+    families = {family_of(vip) for vip in vips}
+    return {probe for family in families for node in snapshot.nodes.values()
+            if (probe := probe_for(svc, node, family, kube_proxy_port)) is not None}
 
 
 def _range_problems(ranges: SourceRanges, vips: Iterable[str]) -> list[str]:
@@ -152,16 +157,16 @@ def _port_problems(svc: ServiceInfo) -> list[str]:
     return problems
 
 
-def plan(snapshot: Snapshot, me: str, announced: Iterable[str], failing: frozenset[Probe] = frozenset(),
-         kube_proxy_port: int = KUBE_PROXY_HEALTHZ_PORT) -> ForwardingPlan:
-    """The forwarding of node ME for the IPs it announces."""
+def service_plan(svc: ServiceInfo, vips: Iterable[str], snapshot: Snapshot, failing: frozenset[Probe] = frozenset(),
+                 kube_proxy_port: int = KUBE_PROXY_HEALTHZ_PORT) -> tuple[list[Forward], ServicePlan]:
+    """The forwards of one forwarded Service for the VIPS of it this node announces (in SVC's IP order), and its
+    plan for status reporting."""
     forwards: list[Forward] = []
-    services: dict[str, ServicePlan] = {}
-    ranges: dict[str, SourceRanges] = {}
-    for svc, vip in _mine(snapshot, announced):
+    parsed = parse_source_ranges(svc.source_ranges)
+    backends: dict[str, Backend] = {}
+    shown: list[str] = []
+    for vip in vips:
         family = family_of(vip)
-        if (parsed := ranges.get(svc.key)) is None:
-            parsed = ranges[svc.key] = parse_source_ranges(svc.source_ranges)
         states = {n.name: backend_state(svc, n, snapshot, family, failing, kube_proxy_port)
                   for n in snapshot.nodes.values()}
         healthy = [address_of(snapshot.nodes[n], family) for n, s in states.items() if s is Backend.HEALTHY]
@@ -170,11 +175,30 @@ def plan(snapshot: Snapshot, me: str, announced: Iterable[str], failing: frozens
             if table and protocol in FORWARDED_PROTOCOLS and node_port:
                 forwards.append(Forward(svc.key, vip, protocol, port, node_port, svc.client_ip_affinity, table,
                                         parsed.allowed(family)))
-        previous = services.get(svc.key)
-        merged = {**(previous.backends if previous else {}), **{  # dual-stack: healthy in any family counts
-            n: s for n, s in states.items() if previous is None or previous.backends.get(n) is not Backend.HEALTHY}}
-        vips = (previous.vips if previous else ()) + (vip,)
-        services[svc.key] = ServicePlan(svc.key, merged, tuple(_port_problems(svc) + _range_problems(parsed, vips)),
-                                        vips, invalid_ranges=parsed.invalid, invalid_range_count=parsed.invalid_count)
+        # Dual-stack: healthy in any family counts.
+        backends.update({n: s for n, s in states.items() if not shown or backends.get(n) is not Backend.HEALTHY})
+        shown.append(vip)
+    problems = tuple(_port_problems(svc) + _range_problems(parsed, shown))
+    return forwards, ServicePlan(svc.key, backends, problems, tuple(shown), invalid_ranges=parsed.invalid,
+                                 invalid_range_count=parsed.invalid_count)
+
+
+def plan(snapshot: Snapshot, me: str, announced: Iterable[str], failing: frozenset[Probe] = frozenset(),
+         kube_proxy_port: int = KUBE_PROXY_HEALTHZ_PORT) -> ForwardingPlan:
+    """The forwarding of node ME for the IPs it announces."""
+    forwards: list[Forward] = []
+    services: dict[str, ServicePlan] = {}
+    owned = set(announced)
+    for key in sorted(snapshot.services):
+        svc = snapshot.services[key]
+        vips = [ip for ip in svc.ips if ip in owned] if forwarded(svc, snapshot) else []
+        if vips:
+            mine, services[key] = service_plan(svc, vips, snapshot, failing, kube_proxy_port)
+            forwards.extend(mine)
+    return ForwardingPlan(tuple(forwards), local_addresses(snapshot, me), services)
+
+
+def local_addresses(snapshot: Snapshot, me: str) -> tuple[str, ...]:
+    """Node ME's own addresses (its forwarded traffic is not sent back to itself)."""
     me_node = snapshot.nodes.get(me)
-    return ForwardingPlan(tuple(forwards), me_node.addresses if me_node else (), services)
+    return me_node.addresses if me_node else ()

@@ -43,6 +43,7 @@ class SteeringPlan:
     reasons: Mapping[str, SteeringReason] = field(default_factory=dict)
     skipped: Mapping[str, frozenset[str]] = field(default_factory=dict)
     dead_addresses: frozenset[str] = frozenset()  # the skipped endpoints' addresses: their flows are forgotten
+    dead_of: Mapping[str, frozenset[str]] = field(default_factory=dict)  # the same, by steered Service
 
 
 def reason(svc: ServiceInfo, targets: Iterable[SliceTargets], dead: frozenset[str], forwarded: bool,
@@ -82,17 +83,17 @@ def plan(announced: Iterable[tuple[ServiceInfo, str]], ports_of: Callable[[str],
     steers: list[Steer] = []
     reasons: dict[str, SteeringReason] = {}
     skipped: dict[str, frozenset[str]] = {}
-    dead_addresses: set[str] = set()
+    dead_of: dict[str, frozenset[str]] = {}
     for svc, vip in announced:
         targets = targets_of(svc.key) if dead else []
         why = reasons[svc.key] = reason(svc, targets, dead, forwarded(svc), svc.key in held)
         if why is not SteeringReason.STEERED:
             continue
         skipped[svc.key] = frozenset(n for t in targets for n in t.nodes if n in dead)
-        dead_addresses.update(address for t in targets for node, address in t.endpoints() if node in dead)
+        dead_of[svc.key] = frozenset(address for t in targets for node, address in t.endpoints() if node in dead)
         sources = parse_source_ranges(svc.source_ranges).allowed(family_of(vip))
         for name, protocol, port in ports_of(svc.key):
             chosen = live_targets(vip, name, protocol, targets, dead) if protocol in STEERED_PROTOCOLS else ()
             if chosen:  # a port no live endpoint serves is left to kube-proxy
                 steers.append(Steer(svc.key, vip, protocol, port, chosen, svc.client_ip_affinity, sources))
-    return SteeringPlan(tuple(steers), reasons, skipped, frozenset(dead_addresses))
+    return SteeringPlan(tuple(steers), reasons, skipped, frozenset().union(*dead_of.values()), dead_of)

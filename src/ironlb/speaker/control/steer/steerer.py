@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable, Sequence
 
 from ironlb.api.reasons import SteeringReason
 from ironlb.speaker.control.forward.plan import forwarded
@@ -13,9 +13,11 @@ from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.confirm import DeathConfirmer
 from ironlb.speaker.control.steer.conntrack import forget_flows
 from ironlb.speaker.control.steer.nft import TABLE, render
-from ironlb.speaker.control.steer.plan import ServicePorts, SteeringPlan, plan
+from ironlb.speaker.control.steer.plan import ServicePorts, Steer, SteeringPlan, plan
 from ironlb.speaker.state.endpoints import SliceTargets
-from ironlb.speaker.state.snapshot import Snapshot
+from ironlb.speaker.state.snapshot import ServiceInfo, Snapshot
+
+Pairs = Sequence[tuple[ServiceInfo, str]]  # (Service, VIP) pairs this node announces, in Service key order
 
 
 class Steerer:
@@ -29,6 +31,10 @@ class Steerer:
         # started yet) is not dead, and its endpoints are Kubernetes' business alone.
         self.seen_alive: set[str] = set()
         self.plan = SteeringPlan()
+        # The last pass's plan, by Service: each announced one's reason, and the steers of those steered.
+        self._reasons: dict[str, SteeringReason] = {}
+        self._steered: dict[str, tuple[tuple[Steer, ...], frozenset[str], frozenset[str]]] = {}
+        self._read: tuple[frozenset[str], frozenset[str]] = (frozenset(), frozenset())  # (confirmed dead, held)
         self.standing = False  # the table has steered since the speaker started: it stays, emptied (see nft.render)
         self.on_change = on_change
         self._held_until: dict[str, float] = {}  # Service -> when its hand-over back to kube-proxy ends
@@ -43,25 +49,50 @@ class Steerer:
         self.seen_alive = (self.seen_alive | snapshot.alive) & set(snapshot.nodes)
         return frozenset(self.seen_alive - snapshot.alive)
 
-    def update(self, snapshot: Snapshot, announced: Iterable[str], ports_of: Callable[[str], ServicePorts],
-               targets_of: Callable[[str], list[SliceTargets]]) -> SteeringPlan:
-        """Steer the ANNOUNCED VIPs around the dead nodes confirmed so far; probe the ones still suspected."""
-        owned = set(announced)
-        pairs = [(svc, ip) for svc in (snapshot.services[k] for k in sorted(snapshot.services))
-                 for ip in svc.ips if ip in owned]
+    def update(self, snapshot: Snapshot, pairs_of: Callable[[Collection[str] | None], Pairs],
+               ports_of: Callable[[str], ServicePorts], targets_of: Callable[[str], list[SliceTargets]],
+               keys: Collection[str] | None = None) -> SteeringPlan:
+        """Steer the announced VIPs around the dead nodes confirmed so far; probe the ones still suspected.
+
+        PAIRS_OF(KEYS) gives the announced (Service, VIP) pairs of the Services KEYS (None: of every Service);
+        only those are planned again, unless what every Service's steering reads (the confirmed deaths, the
+        hand-overs) changed since the last pass."""
         if not self.settings.enabled:
-            self.plan = SteeringPlan((), {svc.key: SteeringReason.DISABLED for svc, _ in pairs})
+            self._replan(pairs_of, keys, lambda pairs: SteeringPlan(
+                (), {svc.key: SteeringReason.DISABLED for svc, _ in pairs}))
             return self.plan
         dead = self.dead(snapshot)
         self.confirmer.watch({n: snapshot.nodes[n].addresses[0] for n in dead if snapshot.nodes[n].addresses})
-        self.plan = plan(pairs, ports_of, targets_of, self.confirmer.confirmed & dead,
-                         lambda svc: forwarded(svc, snapshot), self._held())
+        confirmed, held = self.confirmer.confirmed & dead, self._held()
+        if (confirmed, held) != self._read:
+            self._read, keys = (confirmed, held), None
+        self._replan(pairs_of, keys, lambda pairs: plan(pairs, ports_of, targets_of, confirmed,
+                                                        lambda svc: forwarded(svc, snapshot), held))
         self._hold(self.plan)
         self.standing = self.standing or bool(self.plan.steers)
         script = render(self.plan, self.standing)
         self.nftables.update(script)
         self._forget_after(script, self.plan.dead_addresses)
         return self.plan
+
+    def _replan(self, pairs_of: Callable[[Collection[str] | None], Pairs], keys: Collection[str] | None,
+                planner: Callable[[Pairs], SteeringPlan]) -> None:
+        """Plan the Services KEYS (None: all) again, keep the others' plans, and put the whole together."""
+        if keys is None:
+            self._reasons.clear()
+            self._steered.clear()
+        for key in keys or ():
+            self._reasons.pop(key, None)
+            self._steered.pop(key, None)
+        part = planner(pairs_of(keys))
+        self._reasons.update(part.reasons)
+        for key, skipped in part.skipped.items():
+            self._steered[key] = (tuple(s for s in part.steers if s.service == key), skipped,
+                                  part.dead_of.get(key, frozenset()))
+        steers = tuple(s for key in sorted(self._steered) for s in self._steered[key][0])
+        skipped = {key: held[1] for key, held in self._steered.items()}
+        dead = frozenset().union(*(held[2] for held in self._steered.values()))
+        self.plan = SteeringPlan(steers, self._reasons, skipped, dead)
 
     def _forget_after(self, script: str, dead: frozenset[str]) -> None:
         """Forget the flows to newly dead addresses once SCRIPT (which steers around them) is applied."""
@@ -111,3 +142,13 @@ class Steerer:
             self._timer.cancel()
         await asyncio.gather(*self._forgetting, return_exceptions=True)
         await self.confirmer.close()
+
+
+def pairs_from(snapshot: Snapshot, announced: Iterable[str]) -> Callable[[Collection[str] | None], Pairs]:
+    """A `Steerer.update` PAIRS_OF over SNAPSHOT's Services and the ANNOUNCED VIPs (a scan of them all)."""
+    owned = set(announced)
+
+    def pairs_of(keys: Collection[str] | None) -> Pairs:
+        wanted = sorted(snapshot.services) if keys is None else sorted(k for k in keys if k in snapshot.services)
+        return [(svc, ip) for svc in (snapshot.services[k] for k in wanted) for ip in svc.ips if ip in owned]
+    return pairs_of

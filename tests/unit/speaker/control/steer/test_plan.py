@@ -11,7 +11,7 @@ from ironlb.api.reasons import SteeringReason
 from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.nft import MARK, TABLE, chain_name, render
 from ironlb.speaker.control.steer.plan import Steer, SteeringPlan, plan
-from ironlb.speaker.control.steer.steerer import Steerer
+from ironlb.speaker.control.steer.steerer import Steerer, pairs_from
 from ironlb.speaker.state.endpoints import SliceTargets, service_ports, slice_targets
 from ironlb.speaker.state.snapshot import NodeInfo, ServiceInfo, Snapshot
 
@@ -125,6 +125,13 @@ def snapshot(alive: tuple[str, ...]) -> Snapshot:
     return Snapshot({"ns/web": svc()}, nodes, frozenset(alive), (), {"p": {}})
 
 
+def steer(steerer: Steerer, alive: tuple[str, ...], slices: list[SliceTargets] | None = None) -> SteeringPlan:
+    """One pass of STEERER over `snapshot(ALIVE)`, VIP4 announced, the Service's slices SLICES."""
+    now = snapshot(alive)
+    found = [targets()] if slices is None else slices
+    return steerer.update(now, pairs_from(now, [VIP4]), lambda _: PORTS, lambda _: found)
+
+
 def test_only_a_death_the_data_path_confirms_is_steered_around_and_a_return_ends_it() -> None:
     answering = {"192.0.2.1": True, "192.0.2.2": True, "192.0.2.3": False}  # n3's host is gone
 
@@ -140,9 +147,9 @@ def test_only_a_death_the_data_path_confirms_is_steered_around_and_a_return_ends
                       ("n1", "n3"),  # n2 silent, but its host answers: a frozen speaker, not a dead node
                       ("n1", "n2"),  # n3 silent and its host gone: confirmed
                       ("n1", "n2", "n3")):  # n3 back in the mesh: at once, whatever the probe said
-            steerer.update(snapshot(alive), [VIP4], lambda _: PORTS, lambda _: [targets()])
+            steer(steerer, alive)
             await asyncio.sleep(0.05)  # the probes run
-            result = steerer.update(snapshot(alive), [VIP4], lambda _: PORTS, lambda _: [targets()])
+            result = steer(steerer, alive)
             seen.append((result.reasons["ns/web"], frozenset(t for st in result.steers for t in st.targets)))
         await steerer.close()
         return seen
@@ -167,10 +174,10 @@ def test_a_service_stays_steered_for_the_hand_over_after_kubernetes_drops_the_de
         seen = []
 
         async def step(slices: list[SliceTargets]) -> None:
-            result = steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: slices)
+            result = steer(steerer, ("n1", "n2"), slices)
             seen.append((result.reasons["ns/web"], len(result.steers)))
 
-        steerer.update(snapshot(("n1", "n2", "n3")), [VIP4], lambda _: PORTS, lambda _: [targets()])
+        steer(steerer, ("n1", "n2", "n3"))
         await step([targets()])
         await asyncio.sleep(0.05)  # n3 confirmed dead
         await step([targets()])  # steered around n3
@@ -186,8 +193,8 @@ def test_a_service_stays_steered_for_the_hand_over_after_kubernetes_drops_the_de
 
 def test_without_net_admin_every_service_says_disabled_and_no_table_is_wanted() -> None:
     steerer = Steerer(SteeringSettings(enabled=False), lambda: None)
-    steerer.update(snapshot(tuple(POD)), [VIP4], lambda _: PORTS, lambda _: [targets()])
-    result = steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: [targets()])
+    steer(steerer, tuple(POD))
+    result = steer(steerer, ("n1", "n2"))
     assert result == SteeringPlan((), {"ns/web": S.DISABLED})
     assert steerer.nftables._wanted == steerer.nftables.remove
 
@@ -208,9 +215,9 @@ def test_the_flows_to_a_dead_pod_are_forgotten_once_and_only_after_the_table_ste
     steerer.confirmer.check = check
 
     async def scenario() -> None:
-        steerer.update(snapshot(tuple(POD)), [VIP4], lambda _: PORTS, lambda _: [targets()])
+        steer(steerer, tuple(POD))
         for _ in range(3):  # n3 dies; passes come and go while it stays dead
-            steerer.update(snapshot(("n1", "n2")), [VIP4], lambda _: PORTS, lambda _: [targets()])
+            steer(steerer, ("n1", "n2"))
             await asyncio.sleep(0.02)
         assert forgotten == []  # nothing before the table is in
         await steerer.nftables.apply(steerer.nftables._wanted)  # as the programmer would
