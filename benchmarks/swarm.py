@@ -20,7 +20,9 @@ Figures (last line, JSON):
   survivor is a sample (under rendezvous ranking any of them may be the one that takes an IP over);
   agreement_p95_s: per kill, until the last survivor did; failover_undetected: survivors that never did;
 - false_failovers / false_failovers_lossNpct: peers dropped from an alive set while nothing was killed;
-- api_writes_per_min_idle: null (no API server runs here; see api_writes_note).
+- api_writes_per_min_idle: null (no API server runs here; see api_writes_note);
+- machine_busy_cores: the whole machine's busy CPU over the idle window (the planes, this process, anything
+  else that ran), harness_cpu_pct: this process's own share.
 What it leaves out: the control plane (no API server, no Services), the client's ARP and TCP retry that
 `benchmarks.failover` also times, and a real LAN's delay; all nodes share the machine's cores.
 """
@@ -33,12 +35,13 @@ import contextlib
 import logging
 import math
 import random
+import resource
 import signal
 import sys
 import time
 
 from benchmarks._figures import percentile, report
-from benchmarks._swarm_plane import NodePlane, Sample, Verdicts
+from benchmarks._swarm_plane import CLOCK_TICKS, NodePlane, Sample, Verdicts
 from e2e.lab import swarm as segment
 from e2e.lab.swarm import SwarmNode
 from ironlb.speaker.fast.announcer import Interface
@@ -48,7 +51,8 @@ from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 PORT = 7946
 KEY = b"swarm-benchmark-heartbeat-key-0123456789abcdef"
 STARTING_AT_ONCE = 4  # processes starting together (each start is a burst of imports on a shared core)
-AGREE_S = 60.0  # the longest wait for every node to agree on who is alive (after the joins, after a revival)
+AGREE_S = 60.0  # the longest wait for every node to agree on who is alive (after the joins, after the loss)
+REVIVED_S = 20.0  # the longest wait for every node to count a revived one (before the next kill)
 DETECT_S = 5.0  # the longest wait for the survivors to drop a killed node
 REPORT_WAIT_S = 1.2  # long enough for every node's next counters (each reports them every second)
 MB_PER_NODE = 80  # memory set aside per fast plane before starting (a check, not a figure)
@@ -132,15 +136,30 @@ def rates(before: dict[str, Sample], after: dict[str, Sample], window: float) ->
             "fast_rss_mb_mean": round(sum(after[n].rss_mb for n in names) / len(names), 1)}
 
 
+def busy_s() -> tuple[float, float]:
+    """(CPU seconds the whole machine has been busy, CPU seconds this process has used): what else ran."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle and iowait
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return (sum(ticks[:8]) - idle) / CLOCK_TICKS, own.ru_utime + own.ru_stime
+
+
 async def quiet_window(sw: Swarm, seconds: float) -> tuple[dict[str, float], int, int]:
-    """A window with nothing killed: per-node rates, peers dropped from alive sets, distinct peers dropped."""
+    """A window with nothing killed: per-node rates (and what the machine and this process used besides),
+    peers dropped from alive sets, distinct peers dropped."""
     before = await sw.samples()
+    machine, harness = busy_s()
     opened = time.monotonic()
     await asyncio.sleep(seconds)
     closed = time.monotonic()
+    machine_after, harness_after = busy_s()
     after = await sw.samples()
     downs = sw.verdicts.downs_between(opened, closed)
-    return rates(before, after, closed - opened), len(downs), len({peer for _, _, peer in downs})
+    figures = {**rates(before, after, closed - opened),
+               "machine_busy_cores": round((machine_after - machine) / (closed - opened), 2),
+               "harness_cpu_pct": round((harness_after - harness) / (closed - opened) * 100, 2)}
+    return figures, len(downs), len({peer for _, _, peer in downs})
 
 
 async def kill_and_revive(sw: Swarm, victim: SwarmNode) -> list[float]:
@@ -161,7 +180,7 @@ async def kill_and_revive(sw: Swarm, victim: SwarmNode) -> list[float]:
     segment.reconnect(victim)
     plane = await sw.start(victim)
     await plane.join()
-    await sw.agree()
+    await sw.agree(REVIVED_S)
     return [first.get(n, math.inf) for n in sorted(watchers)]
 
 
@@ -193,7 +212,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         figures.update(idle, false_failovers=false, false_failovers_peers=false_peers)
         if args.loss_window:
             segment.set_loss(args.loss)
-            _, lossy, lossy_peers = await quiet_window(sw, args.loss_window)
+            lossy_figures, lossy, lossy_peers = await quiet_window(sw, args.loss_window)
+            figures["loss_machine_busy_cores"] = lossy_figures["machine_busy_cores"]
             figures["loss_frames_dropped"] = segment.dropped()
             segment.set_loss(0)
             figures[f"false_failovers_loss{args.loss}pct"] = lossy
@@ -218,7 +238,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
 
 def budget(args: argparse.Namespace) -> float:
     """The longest the whole run may take: its phases, with room for starting and agreeing."""
-    return 120 + 3 * args.nodes + args.idle + args.loss_window + args.kills * (DETECT_S + AGREE_S) + 2 * AGREE_S
+    return 120 + 3 * args.nodes + args.idle + args.loss_window + args.kills * (DETECT_S + REVIVED_S + 5) + 2 * AGREE_S
 
 
 def enough_memory(nodes: int) -> bool:
