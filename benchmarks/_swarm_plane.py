@@ -7,20 +7,14 @@ what /proc says it used, and a failover is a peer leaving another's reported ali
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-import logging
 import os
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from e2e.lab.config import REPO
 from e2e.lab.swarm import SwarmNode
-from ironlb.speaker.control.fastproc import START_TIMEOUT_S, FastProcess
+from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.fast import messages
-from ironlb.speaker.fast.wire import Channel, pair
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -73,29 +67,8 @@ class NodePlane(FastProcess):
         super().__init__(node.name, key, port, on_alive=lambda alive: verdicts.report(node.name, alive),
                          on_duplicate=lambda *_: None, interval=interval, timeout=timeout)
         self.node = node
+        self.launcher = ("ip", "netns", "exec", node.netns)
         self.stats_at = 0.0  # when the last counters arrived
-
-    async def start(self, host: str = "::") -> None:
-        """Start the process in the node's namespace (as `FastProcess.start` does on the speaker's own node)."""
-        loop = asyncio.get_running_loop()
-        ours, theirs = pair()
-        env = {**os.environ, "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
-        try:
-            self.process = subprocess.Popen(["ip", "netns", "exec", self.node.netns, sys.executable, "-m",
-                                             "ironlb.speaker.fast", str(theirs.fileno())],
-                                            pass_fds=(theirs.fileno(),), env=env)
-        finally:
-            theirs.close()
-        self.exited = loop.create_future()
-        self._channel = Channel(ours, loop, self.handlers, self._on_gone)
-        started = self._expect(messages.Started())
-        level = logging.getLogger().getEffectiveLevel()
-        self._send(messages.Start(dataclasses.replace(self.config, host=host, log_level=level)))
-        try:
-            await asyncio.wait_for(started, START_TIMEOUT_S)
-        except BaseException:
-            await self._stop_process()
-            raise
 
     def _on_stats(self, message: messages.StatsReport) -> None:
         super()._on_stats(message)
