@@ -7,7 +7,7 @@ export PATH := /usr/local/go/bin:$(PATH)
 DEBS := iproute2 nftables iptables conntrack curl openssl ca-certificates procps graphviz tcpdump python3-venv \
 	containerd runc containernetworking-plugins buildah mmdebstrap gcc libc6-dev util-linux
 
-.PHONY: demo test deps venv tools lint unit lab-down diagram image
+.PHONY: demo test deps venv tools lint unit lab-down diagram image swarm
 
 demo: deps venv tools
 	$(VPY) -m e2e.demo
@@ -52,6 +52,10 @@ tools:
 # The lab's images (IronLB from the Dockerfile on a Debian base, pause), when missing or out of date.
 image: deps venv tools
 	$(VPY) -m e2e.lab image
+
+# N live fast planes on one bridge of their own (root: network namespaces), e.g. SWARM_ARGS="--nodes 100 --idle 60".
+swarm: venv
+	$(VPY) -m benchmarks.swarm $(SWARM_ARGS)
 
 lab-down: venv
 	$(VPY) -m e2e.lab down

@@ -83,6 +83,7 @@ class FastProcess:
         self.stats = FastStats()
         self.exited: asyncio.Future[None] | None = None  # fails if the process ends unasked
         self.process: subprocess.Popen[bytes] | None = None
+        self.launcher: tuple[str, ...] = ()  # argv the process is started under (a benchmark's node namespace)
         self._channel: Channel | None = None
         self._published = Table(me=me)
         self._sent: dict[str, Claims] = {}  # IP -> the claims the fast plane holds
@@ -111,8 +112,8 @@ class FastProcess:
         loop = asyncio.get_running_loop()
         ours, theirs = pair()
         try:
-            self.process = subprocess.Popen([sys.executable, "-m", "ironlb.speaker.fast", str(theirs.fileno())],
-                                            pass_fds=(theirs.fileno(),))
+            self.process = subprocess.Popen([*self.launcher, sys.executable, "-m", "ironlb.speaker.fast",
+                                             str(theirs.fileno())], pass_fds=(theirs.fileno(),))
         finally:
             theirs.close()
         self.exited = loop.create_future()
