@@ -92,6 +92,7 @@ class Liveness:
         self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
+        self._alive_version = self.membership.alive_version()
         self._wrong_source_log = Throttle(30.0)
         self._late_log = Throttle(10.0)
         self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
@@ -287,7 +288,12 @@ class Liveness:
             self._publish()
 
     def _publish(self) -> None:
+        """Tell `on_change` of a new alive set or new holds: versions are compared, no set is rebuilt."""
+        version = self.membership.alive_version()
+        if version == self._alive_version and self.membership.holds_version == self._holds_version:
+            return
         alive = self.membership.alive()
+        self._alive_version = version
         if alive != self._alive or self.membership.holds_version != self._holds_version:
             self._alive, self._holds_version = alive, self.membership.holds_version
             self.on_change(alive)
