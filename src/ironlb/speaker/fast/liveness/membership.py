@@ -66,6 +66,7 @@ class Peer:
     held_until: float = 0.0  # HELD: when the hold ends unless it is back or released first
     covers: dict[str, bytes] = field(default_factory=dict)  # HELD, and a while after: IP -> the MAC to answer with
     covers_until: float | None = None  # back from a hold: its covers stand until it counts itself (join)
+    expected_since: float = 0.0  # from when it has the grace period to be heard
     check_at: float | None = None  # when the table's deadline heap next looks at it (None: not scheduled)
     table: Membership | None = field(default=None, repr=False, compare=False)
 
@@ -118,7 +119,8 @@ class Membership:
         if peer.state is PeerState.HELD:
             times.append(peer.held_until)
         if peer.state in _HEARD:
-            times.append(self.started + self.grace if peer.last_heard is None else peer.last_heard + self.timeout)
+            times.append(peer.expected_since + self.grace if peer.last_heard is None else
+                         peer.last_heard + self.timeout)
         return min(times, default=None)
 
     def _due(self, now: float) -> list[Peer]:
@@ -136,10 +138,12 @@ class Membership:
         """Moves on whenever `alive()` may have changed: compared, never the set itself, on the hot path."""
         return self.version, self.counts_self
 
-    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None) -> None:
-        """The nodes that should be speaking (from the Node list), with their addresses; others are dropped."""
+    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None,
+                     since: float | None = None) -> None:
+        """The nodes that should be speaking (from the Node list), with their addresses; others are dropped.
+        A new one is given the grace period from SINCE to be heard (default: from our start)."""
         for name in names - self.peers.keys() - {self.me}:
-            self.peers[name] = peer = Peer(name)
+            self.peers[name] = peer = Peer(name, expected_since=self.started if since is None else since)
             peer.table = self
             self.changed(peer)
         for name in set(self.peers) - names:
@@ -267,7 +271,7 @@ class Membership:
             if peer.state not in _HEARD:
                 continue
             if peer.last_heard is None:
-                if now - self.started > self.grace:
+                if now - peer.expected_since > self.grace:
                     peer.state = PeerState.DEAD
                     changes.append((peer.name, Change.NEVER_HEARD))
             elif now - peer.last_heard > self.timeout:
