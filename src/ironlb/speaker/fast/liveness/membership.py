@@ -185,6 +185,8 @@ class Membership:
             peer.incarnation = msg.incarnation
             peer.candidates.clear()
         peer.sequence = msg.sequence
+        if msg.kind is Kind.NOTICE:  # about the ring's view (watch.py), not about the sender's own state
+            return Decoded.ACCEPTED, change
         if msg.kind is Kind.LEAVE:
             self.holds_version += peer.state is PeerState.HELD  # a held peer that leaves is held no longer
             peer.state, peer.last_heard = PeerState.LEFT, now

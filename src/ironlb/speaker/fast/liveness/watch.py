@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ironlb.speaker.fast.liveness.membership import Change, Membership, PeerState
+from ironlb.speaker.fast.liveness.protocol import Notice, Say
 from ironlb.speaker.fast.liveness.ring import Ring
 
 # Timings, in detection timeouts: how long a lone watcher waits for others to hear the subject, and how long
@@ -36,17 +37,6 @@ class Verdict(Enum):
     LEFT = 2
 
 
-class Say(Enum):
-    """What a notice says."""
-
-    SUSPECT = 1  # to the subject's other watchers: I no longer hear it
-    HEARD = 2    # to a watcher that suspects the subject: I still hear it
-    DEAD = 3     # to every node: its watchers agreed it is dead
-    LEFT = 4     # to every node: it said goodbye
-    ALIVE = 5    # to every node: it is alive (a refutation, a join, or back after a death)
-    SYNC = 6     # to a neighbour whose digest differs from ours: send me your view
-
-
 class Learned(Enum):
     """What became of a notice."""
 
@@ -61,17 +51,6 @@ class Learned(Enum):
 _VERDICT_OF = {Say.DEAD: Verdict.DEAD, Say.LEFT: Verdict.LEFT, Say.ALIVE: Verdict.ALIVE}
 _SAY_OF = {verdict: say for say, verdict in _VERDICT_OF.items()}
 _RANK = {Verdict.ALIVE: 0, Verdict.DEAD: 1, Verdict.LEFT: 1}  # at the same life, a death wins over a life
-
-
-@dataclass(frozen=True)
-class Notice:
-    """One notice: SENDER says SAY of SUBJECT's run INCARNATION (0: not known) at its LIFE."""
-
-    say: Say
-    sender: str
-    subject: str
-    incarnation: int = 0
-    life: int = 0
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ def test_random_traffic_keeps_the_alive_set_and_the_expiries_exactly_as_a_scan_s
         now += interval
         for name in rng.sample(NAMES, 8):
             sequence[name] += 1
-            kind = rng.choices(list(Kind), weights=[20, 1, 2, 1])[0]
+            kind = rng.choices([Kind.ALIVE, Kind.LEAVE, Kind.FENCED, Kind.RESTART], weights=[20, 1, 2, 1])[0]
             m.on_message(Heartbeat(kind, name, 100, sequence[name], ME, hold_ms=rng.choice([50, 300])), now)
         if rng.random() < 0.01:
             m.set_expected({"n1", *rng.sample(NAMES, 20)})
