@@ -28,18 +28,24 @@ class Mode(Enum):
 
 @dataclass
 class Formats:
-    """The format each peer was last heard in."""
+    """The format each peer's current run was heard in: the highest one (a new speaker sends version 2 to a
+    peer until it hears version 3 from it, so version 2 from a run heard in version 3 is no rollback)."""
 
     latest: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)  # peer -> the incarnation `latest` is of
 
     def heard(self, msg: Heartbeat) -> None:
-        """An accepted datagram of MSG.node's."""
-        self.latest[msg.node] = VERSION if msg.digest is None else RING_VERSION
+        """An accepted datagram of MSG.node's: a new run's format replaces the old one's (a rollback)."""
+        version = VERSION if msg.digest is None else RING_VERSION
+        if self.runs.get(msg.node) == msg.incarnation:
+            version = max(version, self.latest[msg.node])
+        self.latest[msg.node], self.runs[msg.node] = version, msg.incarnation
 
     def forget(self, names: Iterable[str]) -> None:
         """NAMES left the Node list."""
         for name in names:
             self.latest.pop(name, None)
+            self.runs.pop(name, None)
 
     def version_for(self, name: str) -> int:
         """The format to heartbeat NAME in: the one it was last heard in; today's until then."""

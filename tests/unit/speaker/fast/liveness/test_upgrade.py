@@ -11,9 +11,9 @@ RING = Ring(NAMES)
 PEERS = NAMES[1:]
 
 
-def heard(formats: Formats, name: str, version: int) -> None:
-    """A datagram of NAME's in VERSION."""
-    formats.heard(Heartbeat(Kind.ALIVE, name, 1, 1, 0, digest=None if version == VERSION else 0))
+def heard(formats: Formats, name: str, version: int, incarnation: int = 1) -> None:
+    """A datagram of NAME's run INCARNATION in VERSION."""
+    formats.heard(Heartbeat(Kind.ALIVE, name, incarnation, 1, 0, digest=None if version == VERSION else 0))
 
 
 def round_targets(formats: Formats) -> frozenset[str]:
@@ -25,7 +25,7 @@ def test_one_old_peer_keeps_every_node_on_the_full_mesh_in_its_format() -> None:
     formats = Formats()
     for name in PEERS:
         heard(formats, name, RING_VERSION)
-    heard(formats, "n5", VERSION)
+    heard(formats, "n5", VERSION, incarnation=2)  # n5 was replaced by an old speaker
     assert formats.mode(PEERS, K) is Mode.FULL_MESH
     assert round_targets(formats) == set(PEERS)  # n5 among them, every interval
     assert formats.version_for("n5") == VERSION and formats.version_for("n1") == RING_VERSION
@@ -45,8 +45,17 @@ def test_a_rollback_to_version_2_puts_everyone_back_on_the_full_mesh() -> None:
     for name in PEERS:
         heard(formats, name, RING_VERSION)
     far = sorted(set(PEERS) - RING.neighbours("n0"))[0]  # a node we do not heartbeat in the ring
-    heard(formats, far, VERSION)  # it restarted with the old version: it heartbeats everyone, us included
+    heard(formats, far, VERSION, incarnation=2)  # it restarted with the old version: it heartbeats everyone
     assert formats.mode(PEERS, K) is Mode.FULL_MESH and far in round_targets(formats)
+
+
+def test_version_2_from_a_run_heard_in_version_3_is_no_rollback() -> None:
+    formats = Formats()
+    heard(formats, "n1", RING_VERSION)
+    heard(formats, "n1", VERSION)  # sent before it heard us in version 3: the same run still reads it
+    assert formats.version_for("n1") == RING_VERSION
+    heard(formats, "n1", VERSION, incarnation=2)
+    assert formats.version_for("n1") == VERSION
 
 
 def test_a_peer_not_heard_yet_counts_as_old() -> None:
