@@ -22,6 +22,7 @@ from enum import Enum
 from ironlb.speaker.fast.liveness.membership import Change, Membership, PeerState
 from ironlb.speaker.fast.liveness.protocol import Notice, Say
 from ironlb.speaker.fast.liveness.ring import Ring
+from ironlb.speaker.fast.liveness.strangers import Strangers
 
 # Timings, in detection timeouts: how long a lone watcher waits for others to hear the subject, and how long
 # two neighbours' digests may differ (a notice on its way) before one asks for the other's view.
@@ -98,6 +99,7 @@ class Watch:
     mismatch: dict[str, float] = field(default_factory=dict)  # neighbour -> since when its digest differs
     synced: dict[str, float] = field(default_factory=dict)  # neighbour -> when we last asked it for its view
     on_verdict: Callable[[str, Verdict, float], None] | None = None  # told (subject, verdict, now) on each change
+    strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced; non-neighbours' newest messages
     _alive: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False)
 
     def alive(self) -> frozenset[str]:
@@ -223,6 +225,8 @@ class Watch:
     def _learn(self, notice: Notice, now: float) -> tuple[Learned, list[Send]]:
         """A DEAD, LEFT or ALIVE notice: applied if newer than the view's entry."""
         old, subject = self.entry(notice.subject), notice.subject
+        if self.strangers.is_retired(subject, notice.incarnation):  # a recording from before a restart of it
+            return Learned.OTHER_RUN, []
         new = Entry(_VERDICT_OF[notice.say], notice.incarnation or old.incarnation, notice.life)
         if old.incarnation and notice.incarnation and notice.incarnation != old.incarnation:
             if not (notice.say is Say.ALIVE and notice.sender == subject):  # only a node names its new run
@@ -239,6 +243,7 @@ class Watch:
 
     def _set(self, subject: str, entry: Entry, now: float) -> None:
         old = self.entry(subject)
+        self.strangers.run_changed(subject, old.incarnation, entry.incarnation)
         if old != _DEFAULT:
             self.digest ^= entry_hash(subject, old)
         if entry != _DEFAULT:

@@ -69,3 +69,13 @@ def test_a_watcher_that_still_hears_the_subject_answers_a_suspect() -> None:
     w.membership.peers[subject].last_heard = 1.0
     _, sends = w.on_notice(Notice(Say.SUSPECT, "n09", subject), 1.05)
     assert sends == [Send("n09", Notice(Say.HEARD, "n00", subject))]
+
+
+def test_a_recording_of_a_nodes_alive_from_a_run_it_replaced_is_refused() -> None:
+    w = watch()
+    assert w.on_notice(Notice(Say.ALIVE, "n07", "n07", 9, 1), 1.0)[0] is Learned.APPLIED
+    assert w.on_notice(Notice(Say.ALIVE, "n07", "n07", 10, 0), 2.0)[0] is Learned.APPLIED  # it restarted
+    w.on_notice(Notice(Say.DEAD, "n05", "n07", 10, 0), 3.0)
+    # Replayed by someone holding the key's traffic: its run 9 at a higher life than any of run 10's.
+    assert w.on_notice(Notice(Say.ALIVE, "n07", "n07", 9, 5), 4.0)[0] is Learned.OTHER_RUN
+    assert w.entry("n07").verdict is Verdict.DEAD and w.entry("n07").incarnation == 10
