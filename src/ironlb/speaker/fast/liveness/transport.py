@@ -33,7 +33,7 @@ from ironlb.speaker.fast.liveness.protocol import (
     encode,
     new_incarnation,
 )
-from ironlb.speaker.fast.liveness.upgrade import Formats
+from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait
 
 log = logging.getLogger(__name__)
 # A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
@@ -99,6 +99,7 @@ class Liveness:
         self.sequence = 0
         self.peers: dict[str, str] = {}
         self.formats = Formats()  # the format each peer's run was heard in: the one it is sent
+        self.mode = Mode.FULL_MESH  # whom heartbeats go to: every peer (the ring is not taken yet)
         self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
         self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
@@ -163,7 +164,7 @@ class Liveness:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
         so the current owners let go as we take over rather than after."""
         self.speaking, self.fenced = True, False
-        await asyncio.sleep(self.membership.timeout + self.interval)
+        await asyncio.sleep(join_wait(self.mode, self.membership.timeout, self.interval))
         self.membership.counts_self = True
         self._publish()
 

@@ -17,6 +17,7 @@ from enum import Enum
 
 from ironlb.speaker.fast.liveness.protocol import RING_VERSION, VERSION, Heartbeat
 from ironlb.speaker.fast.liveness.ring import Ring
+from ironlb.speaker.fast.liveness.watch import REPAIR_AFTER_TIMEOUTS
 
 
 class Mode(Enum):
@@ -68,3 +69,13 @@ def targets(mode: Mode, me: str, peers: Iterable[str], ring: Ring, down: Callabl
     if mode is Mode.FULL_MESH:
         return frozenset(peers) - {me}
     return ring.neighbours(me, down)
+
+
+def join_wait(mode: Mode, timeout: float, interval: float) -> float:
+    """How long a joiner waits before it counts itself: until every node must count it. On the full mesh, one
+    detection period (every peer hears its heartbeats); on the ring, a notice's way more (its watchers tell
+    every node it is alive, and a lost notice is repaired once digests have differed for a while)."""
+    detection = timeout + interval
+    if mode is Mode.FULL_MESH:
+        return detection
+    return detection + REPAIR_AFTER_TIMEOUTS * timeout + interval

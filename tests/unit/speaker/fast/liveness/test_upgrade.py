@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ironlb.speaker.fast.liveness.protocol import RING_VERSION, VERSION, Heartbeat, Kind
 from ironlb.speaker.fast.liveness.ring import K, Ring
-from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, targets
+from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait, targets
 
 NAMES = [f"n{i}" for i in range(8)]
 RING = Ring(NAMES)
@@ -72,3 +72,9 @@ def test_small_clusters_stay_on_the_full_mesh_whatever_they_speak() -> None:
     assert formats.mode(["n1", "n2"], K) is Mode.FULL_MESH
     formats.forget(["n2"])
     assert formats.version_for("n2") == VERSION
+
+
+def test_a_joiner_waits_one_detection_period_on_the_full_mesh_and_a_notices_way_more_on_the_ring() -> None:
+    mesh = join_wait(Mode.FULL_MESH, timeout=0.15, interval=0.025)
+    assert mesh == 0.15 + 0.025  # what every speaker waited before the ring: small clusters are unchanged
+    assert join_wait(Mode.RING, timeout=0.15, interval=0.025) > mesh + 0.025
