@@ -99,6 +99,9 @@ def _heartbeats(sp: Any, fast: Any, stats: FastStats | None) -> Iterator[Any]:
     yield _gauge("ironlb_speaker_held_peers", "Peers whose speaker restarts, counted alive while their IPs are "
                  "answered for with their MACs", len(fast.membership.held()) if fast else 0)
     hb = CounterMetricFamily("ironlb_speaker_heartbeats", "Heartbeats", labels=["direction"])
+    datagrams = CounterMetricFamily("ironlb_speaker_heartbeat_datagrams", "Datagrams on the heartbeat socket "
+                                    "(heartbeats, format probes, goodbyes; refused ones included)",
+                                    labels=["direction"])
     deaths = CounterMetricFamily("ironlb_speaker_peer_deaths", "Peers this node declared dead (heartbeats "
                                  "timed out or never came)")
     late = CounterMetricFamily("ironlb_speaker_heartbeat_late_rounds", "Heartbeat rounds sent over 50 ms "
@@ -114,6 +117,8 @@ def _heartbeats(sp: Any, fast: Any, stats: FastStats | None) -> Iterator[Any]:
         hb.add_metric(["sent"], stats.counters.sent)
         hb.add_metric(["unsent"], stats.counters.unsent)
         hb.add_metric(["received"], stats.counters.received)
+        datagrams.add_metric(["sent"], stats.counters.datagrams_sent)
+        datagrams.add_metric(["received"], stats.counters.datagrams_received)
         for reason, n in sorted(stats.counters.rejected.items()):
             hb.add_metric([f"rejected-{reason}"], n)
         deaths.add_metric([], stats.counters.deaths)
@@ -121,7 +126,7 @@ def _heartbeats(sp: Any, fast: Any, stats: FastStats | None) -> Iterator[Any]:
         source_filter.add_metric([], 1 if stats.counters.source_filter else 0)
         filter_failures.add_metric([], stats.counters.filter_failures)
         fast_rss.add_metric([], stats.rss_mb * 1024 * 1024)
-    yield from (alive, hb, deaths, late, source_filter, filter_failures, fast_rss, _fenced(sp, stats))
+    yield from (alive, hb, datagrams, deaths, late, source_filter, filter_failures, fast_rss, _fenced(sp, stats))
 
 
 def _fenced(sp: Any, stats: FastStats | None) -> GaugeMetricFamily:

@@ -32,6 +32,7 @@ async def test_metrics_before_and_after_the_fast_plane_starts() -> None:
         await speaker.fast.join()
         text = generate_latest(registry).decode()
         assert 'ironlb_speaker_heartbeats_total{direction="sent"}' in text
+        assert 'ironlb_speaker_heartbeat_datagrams_total{direction="received"}' in text
         assert "ironlb_speaker_alive_peers 1.0" in text  # itself, as the fast plane reported
         assert "ironlb_speaker_fast_plane_resident_bytes" in text
         assert "ironlb_speaker_heartbeat_source_filter 1.0" in text  # the kernel drops non-peers' datagrams

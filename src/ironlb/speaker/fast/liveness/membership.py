@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind
 
@@ -64,6 +66,21 @@ class Peer:
     held_until: float = 0.0  # HELD: when the hold ends unless it is back or released first
     covers: dict[str, bytes] = field(default_factory=dict)  # HELD, and a while after: IP -> the MAC to answer with
     covers_until: float | None = None  # back from a hold: its covers stand until it counts itself (join)
+    expected_since: float = 0.0  # from when it has the grace period to be heard
+    check_at: float | None = None  # when the table's deadline heap next looks at it (None: not scheduled)
+    table: Membership | None = field(default=None, repr=False, compare=False)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every change of a timed field reaches the table's alive set and deadline heap, whoever makes it.
+        object.__setattr__(self, name, value)
+        if name in _TIMED and (table := self.__dict__.get("table")) is not None:
+            table.changed(self)
+
+
+# Deadlines are sums (last heard + timeout) while a tick compares differences (now - last heard > timeout):
+# a check is taken this much early, so rounding never makes one late (an early one is just scheduled again).
+_ROUNDING = 1e-6
+_TIMED = frozenset({"state", "last_heard", "held_until", "covers_until"})
 
 
 @dataclass
@@ -79,13 +96,61 @@ class Membership:
     last_tick: float | None = None
     peers: dict[str, Peer] = field(default_factory=dict)
     holds_version: int = 0  # moves on whenever a hold or its covers change (the fast plane re-decides then)
+    version: int = 0  # moves on whenever a peer enters or leaves the alive set
+    _counted: set[str] = field(default_factory=set, init=False, repr=False)  # peers in the alive set (ourselves aside)
+    # The alive set, and the version it is of.
+    _alive: tuple[tuple[int, bool], frozenset[str]] | None = field(default=None, init=False, repr=False)
+    _checks: list[tuple[float, str]] = field(default_factory=list, init=False, repr=False)  # heap of (when, peer)
 
-    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None) -> None:
-        """The nodes that should be speaking (from the Node list), with their addresses; others are dropped."""
+    def changed(self, peer: Peer) -> None:
+        """PEER's state or one of its deadlines changed: keep the alive set and the deadline heap up to date."""
+        counted = peer.state in _COUNTED
+        if counted != (peer.name in self._counted):
+            (self._counted.add if counted else self._counted.discard)(peer.name)
+            self.version += 1
+        due = self._next_check(peer)
+        if due is not None and (peer.check_at is None or due < peer.check_at):
+            peer.check_at = due
+            heapq.heappush(self._checks, (due, peer.name))
+
+    def _next_check(self, peer: Peer) -> float | None:
+        """The earliest time a tick may change PEER, as things stand (None: only a message can)."""
+        times = [] if peer.covers_until is None else [peer.covers_until]
+        if peer.state is PeerState.HELD:
+            times.append(peer.held_until)
+        if peer.state in _HEARD:
+            times.append(peer.expected_since + self.grace if peer.last_heard is None else
+                         peer.last_heard + self.timeout)
+        return min(times, default=None)
+
+    def _due(self, now: float) -> list[Peer]:
+        """The peers whose check is due by NOW, off the heap (stale entries dropped), in name order."""
+        due: dict[str, Peer] = {}
+        while self._checks and self._checks[0][0] <= now + _ROUNDING:
+            when, name = heapq.heappop(self._checks)
+            peer = self.peers.get(name)
+            if peer is not None and peer.check_at == when:
+                peer.check_at = None
+                due[name] = peer
+        return [due[name] for name in sorted(due)]
+
+    def alive_version(self) -> tuple[int, bool]:
+        """Moves on whenever `alive()` may have changed: compared, never the set itself, on the hot path."""
+        return self.version, self.counts_self
+
+    def set_expected(self, names: set[str], addresses: Mapping[str, Iterable[str]] | None = None,
+                     since: float | None = None) -> None:
+        """The nodes that should be speaking (from the Node list), with their addresses; others are dropped.
+        A new one is given the grace period from SINCE to be heard (default: from our start)."""
         for name in names - self.peers.keys() - {self.me}:
-            self.peers[name] = Peer(name)
+            self.peers[name] = peer = Peer(name, expected_since=self.started if since is None else since)
+            peer.table = self
+            self.changed(peer)
         for name in set(self.peers) - names:
             del self.peers[name]
+            if name in self._counted:
+                self._counted.discard(name)
+                self.version += 1
         for name, peer in self.peers.items():
             if addresses and name in addresses:
                 given = addresses[name]
@@ -120,6 +185,8 @@ class Membership:
             peer.incarnation = msg.incarnation
             peer.candidates.clear()
         peer.sequence = msg.sequence
+        if msg.kind is Kind.NOTICE:  # about the ring's view (watch.py), not about the sender's own state
+            return Decoded.ACCEPTED, change
         if msg.kind is Kind.LEAVE:
             self.holds_version += peer.state is PeerState.HELD  # a held peer that leaves is held no longer
             peer.state, peer.last_heard = PeerState.LEFT, now
@@ -196,7 +263,8 @@ class Membership:
         if stalled:
             return []
         changes = []
-        for _, peer in sorted(self.peers.items()):  # stable order: logs and tests read the same
+        due = self._due(now)
+        for peer in due:  # in name order: logs and tests read the same
             if peer.covers_until is not None and now >= peer.covers_until:
                 self._uncover(peer)
             if peer.state is PeerState.HELD and now > peer.held_until:
@@ -205,12 +273,14 @@ class Membership:
             if peer.state not in _HEARD:
                 continue
             if peer.last_heard is None:
-                if now - self.started > self.grace:
+                if now - peer.expected_since > self.grace:
                     peer.state = PeerState.DEAD
                     changes.append((peer.name, Change.NEVER_HEARD))
             elif now - peer.last_heard > self.timeout:
                 peer.state = PeerState.DEAD
                 changes.append((peer.name, Change.HEARTBEAT_TIMEOUT))
+        for peer in due:  # not yet expired, or with a later deadline: looked at again then
+            self.changed(peer)
         return changes
 
     def heard(self) -> frozenset[str]:
@@ -223,8 +293,11 @@ class Membership:
 
     def alive(self) -> frozenset[str]:
         """Alive peers (held ones included: their nodes forward), and ourselves once joined."""
-        me = [self.me] if self.counts_self else []
-        return frozenset([*me, *(p.name for p in self.peers.values() if p.state in _COUNTED)])
+        version = self.alive_version()
+        if self._alive is None or self._alive[0] != version:
+            me = [self.me] if self.counts_self else []
+            self._alive = version, frozenset([*me, *self._counted])
+        return self._alive[1]
 
     def held(self) -> frozenset[str]:
         """Peers whose IPs are answered for with their MACs: held ones, and ones just back from a hold."""

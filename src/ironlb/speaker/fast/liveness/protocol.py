@@ -5,6 +5,9 @@ Wire format (big-endian):  b"ILB" | version u8 | kind u8 | name_len u8 | name (u
 where [restart], in RESTART only, is hold_ms u32 | count u16 | count x (family u8 (4 or 6) | address | MAC 6):
 how long to hold the sender's IPs for it, and some of the IPs it answered for, each with the MAC it answered
 with (one message carries at most COVERS_PER_MESSAGE; a sender with more sends several).
+Version 3 (the ring of monitors, liveness/watch.py) adds, after `echo`: digest u64 (the sender's view, see
+watch.py), and in NOTICE only: say u8 | subject_len u8 | subject (utf-8) | subject's incarnation u64 | life u64.
+Version 2 is today's full mesh, byte for byte: a speaker that reads only it is sent only it (upgrade.py).
 The MAC covers everything before it. `incarnation` is a random number drawn when the sender
 starts; `sequence` counts its messages within that incarnation; `echo` is the receiver's own
 incarnation as the sender last heard it (0: not heard yet). A message echoing the receiver's
@@ -24,7 +27,10 @@ from enum import Enum
 
 MAGIC = b"ILB"
 VERSION = 2  # 1 carried a wall-clock timestamp and time-ordered incarnations; 1 and 2 do not talk
+RING_VERSION = 3  # 2 and a view digest, and notices: read as well as 2, sent only to peers heard sending it
 _TAIL = struct.Struct("!QQQ")
+_DIGEST = struct.Struct("!Q")
+_NOTICE = struct.Struct("!QQ")
 _RESTART = struct.Struct("!IH")
 MAC_BYTES = 6
 # Covers per RESTART message: the largest (IPv6) entries still fit IPv6's minimum MTU, so nothing fragments.
@@ -40,6 +46,29 @@ class Kind(Enum):
     LEAVE = 2
     FENCED = 3  # alive and listening, but not answering for any IP (self-fenced): do not count me
     RESTART = 4  # my speaker restarts, my node still forwards: answer for my IPs with my MACs until I am back
+    NOTICE = 5  # version 3 only: a notice of the ring's failure detection (Notice)
+
+
+class Say(Enum):
+    """What a notice says (liveness/watch.py)."""
+
+    SUSPECT = 1  # to the subject's other watchers: I no longer hear it
+    HEARD = 2    # to a watcher that suspects the subject: I still hear it
+    DEAD = 3     # to every node: its watchers agreed it is dead
+    LEFT = 4     # to every node: it said goodbye
+    ALIVE = 5    # to every node: it is alive (a refutation, a join, or back after a death)
+    SYNC = 6     # to a neighbour whose digest differs from ours: send me your view
+
+
+@dataclass(frozen=True)
+class Notice:
+    """One notice: SENDER says SAY of SUBJECT's run INCARNATION (0: not known) at its LIFE."""
+
+    say: Say
+    sender: str
+    subject: str
+    incarnation: int = 0
+    life: int = 0
 
 
 class Decoded(Enum):
@@ -85,6 +114,8 @@ class Heartbeat:
     echo: int = 0
     hold_ms: int = 0  # RESTART: how long at most to answer for the sender
     covers: tuple[tuple[str, bytes], ...] = ()  # RESTART: (IP, the MAC it was answered with)
+    digest: int | None = None  # the sender's view digest: version 3; None: version 2
+    notice: Notice | None = None  # NOTICE: what it says (its sender is `node`)
 
 
 def new_incarnation() -> int:
@@ -96,10 +127,19 @@ def encode(msg: Heartbeat, key: bytes | KeySet) -> bytes:
     """Serialise and sign (with a KeySet's send key)."""
     key = key.send if isinstance(key, KeySet) else key
     name = msg.node.encode()
-    body = MAGIC + bytes([VERSION, msg.kind.value, len(name)]) + name + _TAIL.pack(
+    version = VERSION if msg.digest is None else RING_VERSION
+    if (msg.kind is Kind.NOTICE) != (msg.notice is not None) or (msg.kind is Kind.NOTICE and msg.digest is None):
+        raise ValueError("a NOTICE, and only a NOTICE, carries a notice, in version 3")
+    body = MAGIC + bytes([version, msg.kind.value, len(name)]) + name + _TAIL.pack(
         msg.incarnation, msg.sequence, msg.echo)
+    if msg.digest is not None:
+        body += _DIGEST.pack(msg.digest)
     if msg.kind is Kind.RESTART:
         body += _encode_restart(msg)
+    if msg.notice is not None:
+        subject = msg.notice.subject.encode()
+        body += bytes([msg.notice.say.value, len(subject)]) + subject + _NOTICE.pack(msg.notice.incarnation,
+                                                                                     msg.notice.life)
     return body + hmac.new(key, body, hashlib.sha256).digest()
 
 
@@ -127,11 +167,23 @@ def _decode_restart(payload: bytes) -> tuple[int, tuple[tuple[str, bytes], ...]]
     return (hold_ms, tuple(covers)) if at == len(payload) else None
 
 
+def _decode_notice(payload: bytes, sender: str) -> Notice | None:
+    """A NOTICE's payload; None if it is not exactly one."""
+    if len(payload) < 2 or len(payload) != 2 + payload[1] + _NOTICE.size:
+        return None
+    try:
+        say, subject = Say(payload[0]), payload[2:2 + payload[1]].decode()
+    except (ValueError, UnicodeDecodeError):
+        return None
+    incarnation, life = _NOTICE.unpack_from(payload, 2 + payload[1])
+    return Notice(say, sender, subject, incarnation, life)
+
+
 def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]:
     """Verify under any accepted key and parse (freshness and replay are the Membership's to judge)."""
     if len(data) < 6 + _TAIL.size + MAC_LEN or data[:3] != MAGIC:
         return Decoded.MALFORMED, None
-    if data[3] != VERSION:
+    if data[3] not in (VERSION, RING_VERSION):
         return Decoded.UNKNOWN_VERSION, None
     body, mac = data[:-MAC_LEN], data[-MAC_LEN:]
     keys = key.accepted if isinstance(key, KeySet) else (key,)
@@ -144,8 +196,18 @@ def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]
         node = body[6:6 + name_len].decode()
     except (ValueError, UnicodeDecodeError):
         return Decoded.MALFORMED, None
+    digest = None
+    if data[3] == RING_VERSION:
+        if len(body) < end + _DIGEST.size:
+            return Decoded.MALFORMED, None
+        (digest,), end = _DIGEST.unpack_from(body, end), end + _DIGEST.size
+    elif kind is Kind.NOTICE:
+        return Decoded.MALFORMED, None
     restart = _decode_restart(body[end:]) if kind is Kind.RESTART else (0, ())
-    if len(body) < end or restart is None or (kind is not Kind.RESTART and len(body) != end):
+    notice = _decode_notice(body[end:], node) if kind is Kind.NOTICE else None
+    rest_is_payload = kind in (Kind.RESTART, Kind.NOTICE)
+    if len(body) < end or restart is None or (kind is Kind.NOTICE and notice is None) or \
+            (not rest_is_payload and len(body) != end):
         return Decoded.MALFORMED, None
     incarnation, sequence, echo = _TAIL.unpack_from(body, 6 + name_len)
-    return Decoded.ACCEPTED, Heartbeat(kind, node, incarnation, sequence, echo, *restart)
+    return Decoded.ACCEPTED, Heartbeat(kind, node, incarnation, sequence, echo, *restart, digest, notice)

@@ -1,4 +1,9 @@
-"""Heartbeats over UDP (asyncio): send to every peer each interval, feed what arrives to Membership."""
+"""Heartbeats over UDP (asyncio): send to every peer each interval, feed what arrives to Membership.
+
+Each peer is sent the format its run was heard in (liveness/upgrade.py): version 3 once it was heard in
+version 3, version 2 until then; and every probe period, each peer not known to speak version 3 is sent one
+version-3 heartbeat besides, so that new speakers find each other. Every peer is heartbeated, whatever it
+speaks: the ring (upgrade.Mode.RING) is not taken yet (docs/design.md, "What is left")."""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ from ironlb.speaker.fast.liveness import sourcefilter
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
 from ironlb.speaker.fast.liveness.protocol import (
     COVERS_PER_MESSAGE,
+    RING_VERSION,
+    VERSION,
     Decoded,
     Heartbeat,
     KeySet,
@@ -26,6 +33,7 @@ from ironlb.speaker.fast.liveness.protocol import (
     encode,
     new_incarnation,
 )
+from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait
 
 log = logging.getLogger(__name__)
 # A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
@@ -46,6 +54,7 @@ READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work g
 LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
 # Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
 FULL_RESTART_ROUNDS = 3
+EMPTY_VIEW = 0  # the digest of a view with no entry (liveness/watch.py): what a node without a view sends
 
 
 @dataclass
@@ -53,6 +62,8 @@ class Counters:
     """Heartbeat counters."""
 
     sent: int = 0
+    datagrams_sent: int = 0  # every datagram handed to the kernel: heartbeats, format probes, goodbyes
+    datagrams_received: int = 0  # every datagram read, refused ones included
     unsent: int = 0  # the send buffer was full: this heartbeat was dropped, never queued behind others
     received: int = 0
     deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
@@ -87,11 +98,14 @@ class Liveness:
         self.fenced = False  # self-fenced: still heartbeating (as FENCED) so peers know, answering nothing
         self.sequence = 0
         self.peers: dict[str, str] = {}
+        self.formats = Formats()  # the format each peer's run was heard in: the one it is sent
+        self.mode = Mode.FULL_MESH  # whom heartbeats go to: every peer (the ring is not taken yet)
         self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
         self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
         self._task: asyncio.Task[None] | None = None
         self._alive = self.membership.alive()
+        self._alive_version = self.membership.alive_version()
         self._wrong_source_log = Throttle(30.0)
         self._late_log = Throttle(10.0)
         self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
@@ -105,6 +119,7 @@ class Liveness:
         address a node's heartbeats may come from (its InternalIPs; default: the one sent to)."""
         before = set(self.peers)
         self.peers = {n: a for n, a in peers.items() if n != self.me}
+        self.formats.forget(before - set(self.peers))
         if set(self.peers) != before:
             log.info("heartbeat peers: %d (%d added, %d removed)", len(self.peers), len(set(self.peers) - before),
                      len(before - set(self.peers)))
@@ -149,7 +164,7 @@ class Liveness:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
         so the current owners let go as we take over rather than after."""
         self.speaking, self.fenced = True, False
-        await asyncio.sleep(self.membership.timeout + self.interval)
+        await asyncio.sleep(join_wait(self.mode, self.membership.timeout, self.interval))
         self.membership.counts_self = True
         self._publish()
 
@@ -174,10 +189,12 @@ class Liveness:
             self._send_all(Kind.RESTART, everyone=True, hold_ms=hold_ms, covers=chunk)
         self._restart_rounds += 1
 
-    def _message(self, kind: Kind, peer: str, hold_ms: int = 0, covers: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+    def _message(self, kind: Kind, peer: str, version: int, hold_ms: int = 0,
+                 covers: tuple[tuple[str, bytes], ...] = ()) -> bytes:
         self.sequence += 1
+        digest = None if version == VERSION else EMPTY_VIEW  # no view yet: the full mesh keeps none
         msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer), hold_ms,
-                        covers)
+                        covers, digest)
         return encode(msg, self.key)
 
     def _send_all(self, kind: Kind, everyone: bool = False, hold_ms: int = 0,
@@ -185,20 +202,31 @@ class Liveness:
         if self._sock is None:
             return
         now = time.monotonic()
+        format_probes: frozenset[str] = frozenset()
         if now >= self._next_probe:  # this round goes to the silent peers too
             everyone, self._next_probe = True, now + max(PROBE_S, self.interval)
+            if kind in (Kind.ALIVE, Kind.FENCED):
+                format_probes = frozenset(self.formats.to_probe(self.peers))
         for name, addr in self.peers.items():
             if not everyone and not self.membership.in_contact(name, now):
                 continue
-            data = self._message(kind, name, hold_ms, covers)  # each peer's own: it echoes that peer's run
-            target = f"::ffff:{addr}" if ":" not in addr else addr
-            try:  # straight to the socket, never queued behind one full send
-                self._sock.sendto(data, (target, self.port))
-                self.counters.sent += 1
-            except BlockingIOError:
-                self.counters.unsent += 1
-            except OSError:  # a peer we cannot reach must not stop the others
-                pass
+            # each peer's own message: it echoes that peer's run
+            self._send(addr, self._message(kind, name, self.formats.version_for(name), hold_ms, covers))
+            if name in format_probes:
+                self._send(addr, self._message(kind, name, RING_VERSION), heartbeat=False)
+
+    def _send(self, addr: str, data: bytes, heartbeat: bool = True) -> None:
+        """One datagram to the peer at ADDR; HEARTBEAT: count it as one (a format probe is not)."""
+        assert self._sock is not None
+        target = f"::ffff:{addr}" if ":" not in addr else addr
+        try:  # straight to the socket, never queued behind one full send
+            self._sock.sendto(data, (target, self.port))
+            self.counters.datagrams_sent += 1
+            self.counters.sent += heartbeat
+        except BlockingIOError:
+            self.counters.unsent += 1
+        except OSError:  # a peer we cannot reach must not stop the others
+            pass
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -259,6 +287,7 @@ class Liveness:
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
         """Feed one datagram to the membership table: a peer's only, checked before any crypto."""
+        self.counters.datagrams_received += 1
         if addr[1] != self.port or plain(addr[0]) not in self.sources:  # peers send from the port they listen on
             self._reject(Decoded.NOT_A_PEER)
             return
@@ -271,6 +300,8 @@ class Liveness:
                 log.warning("a heartbeat naming %s came from %s, not one of its node addresses: refused",
                             msg.node, addr[0])
         if verdict is Decoded.ACCEPTED:
+            assert msg is not None
+            self.formats.heard(msg)
             self.counters.received += 1
             self._publish()
         else:
@@ -287,7 +318,12 @@ class Liveness:
             self._publish()
 
     def _publish(self) -> None:
+        """Tell `on_change` of a new alive set or new holds: versions are compared, no set is rebuilt."""
+        version = self.membership.alive_version()
+        if version == self._alive_version and self.membership.holds_version == self._holds_version:
+            return
         alive = self.membership.alive()
+        self._alive_version = version
         if alive != self._alive or self.membership.holds_version != self._holds_version:
             self._alive, self._holds_version = alive, self.membership.holds_version
             self.on_change(alive)

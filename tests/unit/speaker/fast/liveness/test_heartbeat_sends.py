@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ironlb.speaker.fast.liveness.protocol import Kind, decode
+from ironlb.speaker.fast.liveness.protocol import VERSION, Kind, decode
 from ironlb.speaker.fast.liveness.transport import SNDBUF_BYTES, Liveness, next_due
 from tests.unit.speaker.fast.test_plane import free_port
 
@@ -17,12 +17,12 @@ class Socket:
     """A send buffer that is full for some destinations (a dead on-link peer's queue holds it)."""
 
     def __init__(self, full_for: set[str]) -> None:
-        self.full_for, self.sent = full_for, []
+        self.full_for, self.sent, self.format_probes = full_for, [], []
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
         if addr[0] in self.full_for:
             raise BlockingIOError
-        self.sent.append(addr[0])
+        (self.sent if data[3] == VERSION else self.format_probes).append(addr[0])
         return len(data)
 
 
@@ -40,7 +40,9 @@ def test_a_full_send_buffer_drops_that_heartbeat_and_sends_the_rest() -> None:
     for _ in range(3):
         liveness._send_all(Kind.ALIVE)
     assert liveness._sock.sent == ["::ffff:192.0.2.12"] * 3  # type: ignore[attr-defined]
-    assert (liveness.counters.sent, liveness.counters.unsent) == (3, 15)
+    # The first round is a probe round: each peer not heard in version 3 is sent one version-3 heartbeat too.
+    assert liveness._sock.format_probes == ["::ffff:192.0.2.12"]  # type: ignore[attr-defined]
+    assert (liveness.counters.sent, liveness.counters.unsent, liveness.counters.datagrams_sent) == (3, 15 + 5, 4)
 
 
 def test_silent_peers_get_a_probe_now_and_then_not_every_heartbeat() -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import pytest
 
 from ironlb.speaker.fast.liveness.membership import MAX_HOLD_S, Change, Membership, PeerState
-from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind, decode, encode
+from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind, Notice, Say, decode, encode
 
 KEY = b"k" * 32
 ME = 7  # n1's incarnation in these tests
@@ -91,9 +94,12 @@ def test_the_named_node_must_be_the_sender() -> None:
 
 def test_no_clock_is_compared_between_nodes() -> None:
     """Nothing in a heartbeat is a time: a peer's clock set years off or stepped back changes nothing."""
-    # hold_ms is a duration the receiver counts on its own clock from when the RESTART arrives
+    # hold_ms is a duration the receiver counts on its own clock from when the RESTART arrives; a notice's life
+    # is a counter, not a time
     assert {f.name for f in Heartbeat.__dataclass_fields__.values()} == {"kind", "node", "incarnation", "sequence",
-                                                                       "echo", "hold_ms", "covers"}
+                                                                       "echo", "hold_ms", "covers", "digest",
+                                                                       "notice"}
+    assert {f.name for f in Notice.__dataclass_fields__.values()} == {"say", "sender", "subject", "incarnation", "life"}
     m = table()
     assert m.on_message(beat("n2", 1, inc=2**63), 0.1)[0] is Decoded.ACCEPTED
     assert m.on_message(beat("n2", 1, inc=3), 0.2) == (Decoded.ACCEPTED, Change.NEW_INCARNATION)  # a lower one
@@ -291,3 +297,35 @@ def test_a_hold_cannot_be_asked_for_longer_than_the_limit() -> None:
     m.tick(MAX_HOLD_S)
     m.tick(MAX_HOLD_S + 0.1)
     assert m.peers["n2"].state is PeerState.DEAD
+
+
+def test_version_3_carries_the_digest_and_notices_and_version_2_stays_byte_for_byte() -> None:
+    v2 = encode(beat(), KEY)
+    assert v2[3] == 2 and decode(v2, KEY) == (Decoded.ACCEPTED, beat())
+    with_digest = Heartbeat(Kind.ALIVE, "n2", 100, 1, ME, digest=0xFEED)
+    wire = encode(with_digest, KEY)
+    assert wire[3] == 3 and len(wire) == len(v2) + 8 and decode(wire, KEY) == (Decoded.ACCEPTED, with_digest)
+    notice = Heartbeat(Kind.NOTICE, "n2", 100, 2, 0, digest=1, notice=Notice(Say.DEAD, "n2", "n3", 42, 7))
+    assert decode(encode(notice, KEY), KEY) == (Decoded.ACCEPTED, notice)
+    restart = Heartbeat(Kind.RESTART, "n2", 100, 3, ME, 500, (("192.0.2.80", b"\x02" * 6),), digest=5)
+    assert decode(encode(restart, KEY), KEY) == (Decoded.ACCEPTED, restart)
+
+
+def test_a_notice_is_version_3_only_and_says_a_known_thing() -> None:
+    def signed(body: bytes) -> bytes:
+        return body + hmac.new(KEY, body, hashlib.sha256).digest()
+
+    notice = bytes([3, 2]) + b"n3" + bytes(16)  # DEAD of n3
+    assert decode(signed(b"ILB\x03\x05\x02n2" + bytes(24) + bytes(8) + notice), KEY)[0] is Decoded.ACCEPTED
+    assert decode(signed(b"ILB\x02\x05\x02n2" + bytes(24) + notice), KEY)[0] is Decoded.MALFORMED  # no digest
+    no_such_say = bytes([9, 2]) + b"n3" + bytes(16)
+    assert decode(signed(b"ILB\x03\x05\x02n2" + bytes(24) + bytes(8) + no_such_say), KEY)[0] is Decoded.MALFORMED
+    assert decode(signed(b"ILB\x03\x05\x02n2" + bytes(24) + bytes(8) + notice[:-1]), KEY)[0] is Decoded.MALFORMED
+
+
+def test_a_notice_is_no_heartbeat_of_its_sender_state() -> None:
+    m = table()
+    m.on_message(beat("n2", 1, kind=Kind.FENCED), 0.1)
+    notice = Heartbeat(Kind.NOTICE, "n2", 100, 2, ME, digest=0, notice=Notice(Say.DEAD, "n2", "n3", 0, 0))
+    assert m.on_message(notice, 0.2) == (Decoded.ACCEPTED, None)
+    assert m.peers["n2"].state is PeerState.FENCED and m.on_message(notice, 0.3)[0] is Decoded.REPLAYED

@@ -1,0 +1,256 @@
+"""Failure detection at scale: the real Membership and Watch code of every node, over an in-memory network.
+
+    python -m benchmarks.membership_sim --nodes 5000 [--loss 0.02] [--seconds S] [--seed N]
+    python -m benchmarks.membership_sim --hot-path 1000
+
+The second form times one node's hot path instead: an accepted heartbeat and the alive-set check that follows
+it (as the transport does it), with a tick each round, among PEERS peers all heard; `hot_path_us` per heartbeat.
+
+Each simulated node runs its own Membership (heartbeats with its ring neighbours) and Watch (suspicion,
+agreement, notices, digests), exactly as the speaker's code, on a simulated clock: an event heap of
+heartbeat rounds and datagram deliveries. Datagrams are lost at random (--loss) and delayed (a base delay and
+an exponential jitter). After a warm-up, a node is killed every --kill-every seconds, every other time together
+with one of its monitors; kills stop a settle time before the end, so every death has time to be agreed on.
+
+Figures (the last line, JSON): datagrams_per_node_per_s (sent by a live node: heartbeats and notices),
+detection_p99_s (a death to the first node that declares it), agreement_p99_s (a death to the moment every
+live node has it dead; a death some live node never learned counts as the whole run), false_deaths (live nodes
+that any node had dead), and nodes, loss, seconds, deaths.
+
+Left out: HMAC signing and checking (the protocol's cost per datagram, not the design's), the socket and the
+event loop (a node's round is instant), CPU stalls, restarts and joins (killed nodes stay down), and the slow
+probe of silent peers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import random
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import count
+
+from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership
+from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind
+from ironlb.speaker.fast.liveness.ring import Ring
+from ironlb.speaker.fast.liveness.watch import Notice, Send, Verdict, Watch
+
+WARMUP_S = 1.0
+SETTLE_S = 1.5
+BASE_DELAY_S = 0.0002
+JITTER_S = 0.0005
+_TICK, _BEAT, _NOTICE, _KILL = range(4)
+
+
+@dataclass
+class SimNode:
+    """One simulated speaker: its heartbeat table, its watch, its run."""
+
+    name: str
+    incarnation: int
+    membership: Membership
+    watch: Watch
+    up: bool = True
+    sequence: int = 0
+    sent: int = 0
+
+
+@dataclass
+class Deaths:
+    """When each node died, and when each live node had it dead."""
+
+    killed: dict[str, float] = field(default_factory=dict)
+    first: dict[str, float] = field(default_factory=dict)  # subject -> first time any node had it dead
+    seen: dict[str, dict[str, float]] = field(default_factory=dict)  # subject -> observer -> when it had it dead
+    false: set[str] = field(default_factory=set)  # live subjects some node had dead
+
+
+class Sim:
+    """Every node's real code on one simulated clock and a lossy, delaying network."""
+
+    def __init__(self, names: list[str], loss: float = 0.0, seed: int = 0, interval: float = INTERVAL_S,
+                 timeout: float = TIMEOUT_S) -> None:
+        self.rng = random.Random(seed)
+        self.loss, self.interval, self.now = loss, interval, 0.0
+        self.ring = Ring(names)
+        self.events: list[tuple[float, int, int, str, object]] = []
+        self.order = count()
+        self.deaths = Deaths()
+        self.cut: Callable[[str, str], bool] = lambda a, b: False  # a partition: is the way from a to b cut?
+        self.drop: Callable[[str, str, object], bool] = lambda a, b, payload: False  # lose this one datagram?
+        self.nodes = {name: self._node(name, timeout) for name in names}
+        for node in self.nodes.values():
+            node.watch.start(0.0)
+            self._at(self.rng.uniform(0, interval), _TICK, node.name, None)
+
+    def _node(self, name: str, timeout: float) -> SimNode:
+        incarnation = self.rng.getrandbits(63) or 1
+        membership = Membership(me=name, started=0.0, timeout=timeout, incarnation=incarnation)
+        watch = Watch(name, incarnation, self.ring, membership, timeout)
+        watch.on_verdict = lambda subject, verdict, now: self._verdict(name, subject, verdict, now)
+        return SimNode(name, incarnation, membership, watch)
+
+    def _at(self, when: float, kind: int, name: str, payload: object) -> None:
+        heapq.heappush(self.events, (when, next(self.order), kind, name, payload))
+
+    def kill(self, name: str, when: float) -> None:
+        """Stop NAME at WHEN: it sends and hears nothing from then on."""
+        self._at(when, _KILL, name, None)
+
+    def run(self, until: float) -> None:
+        """Run every event up to UNTIL."""
+        while self.events and self.events[0][0] <= until:
+            self.now, _, kind, name, payload = heapq.heappop(self.events)
+            node = self.nodes[name]
+            if not node.up:
+                continue
+            if kind == _TICK:
+                self._round(node)
+            elif kind == _BEAT:
+                self._beat(node, *payload)  # type: ignore[misc]
+            elif kind == _NOTICE:
+                self._notice(node, payload)  # type: ignore[arg-type]
+            else:
+                node.up = False
+                self.deaths.killed[name] = self.now
+        self.now = until
+
+    def _round(self, node: SimNode) -> None:
+        for peer in node.membership.peers:
+            node.sequence += 1
+            beat = Heartbeat(Kind.ALIVE, node.name, node.incarnation, node.sequence,
+                             node.membership.echo_for(peer))
+            self._send(node, peer, _BEAT, (beat, node.watch.digest))
+        self._route(node, node.watch.tick(self.now))
+        self._at(self.now + self.interval, _TICK, node.name, None)
+
+    def _beat(self, node: SimNode, beat: Heartbeat, digest: int) -> None:
+        verdict, change = node.membership.on_message(beat, self.now)
+        if verdict is Decoded.ACCEPTED:
+            self._route(node, node.watch.heard(beat.node, change, self.now))
+            self._route(node, node.watch.on_digest(beat.node, digest, self.now))
+        elif verdict is Decoded.UNKNOWN_PEER:
+            self._route(node, node.watch.stray(beat.node, self.now))
+
+    def _notice(self, node: SimNode, notice: Notice) -> None:
+        self._route(node, node.watch.on_notice(notice, self.now)[1])
+
+    def _route(self, node: SimNode, sends: list[Send]) -> None:
+        for send in sends:
+            if send.to is not None:
+                self._send(node, send.to, _NOTICE, send.notice)
+                continue
+            for name in self.ring.order:
+                if name != node.name:
+                    self._send(node, name, _NOTICE, send.notice)
+
+    def _send(self, node: SimNode, to: str, kind: int, payload: object) -> None:
+        node.sent += 1
+        if self.rng.random() < self.loss or self.cut(node.name, to) or self.drop(node.name, to, payload):
+            return
+        delay = BASE_DELAY_S + self.rng.expovariate(1 / JITTER_S)
+        self._at(self.now + delay, kind, to, payload)
+
+    def _verdict(self, observer: str, subject: str, verdict: Verdict, now: float) -> None:
+        if verdict is Verdict.ALIVE:
+            self.deaths.seen.get(subject, {}).pop(observer, None)
+            return
+        if self.nodes[subject].up:
+            self.deaths.false.add(subject)
+        self.deaths.first.setdefault(subject, now)
+        self.deaths.seen.setdefault(subject, {})[observer] = now
+
+    def agreed_at(self, subject: str) -> float | None:
+        """When every live node had SUBJECT dead (None: some live node does not yet)."""
+        seen = self.deaths.seen.get(subject, {})
+        times = []
+        for node in self.nodes.values():
+            if node.up and node.name != subject:
+                if node.name not in seen:
+                    return None
+                times.append(seen[node.name])
+        return max(times, default=None)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The Q-th percentile (nearest rank) of VALUES; 0 for none."""
+    if not values:
+        return 0.0
+    ranked = sorted(values)
+    return ranked[min(len(ranked) - 1, max(0, round(q / 100 * len(ranked) + 0.5) - 1))]
+
+
+def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: float) -> dict[str, float]:
+    """Run the simulation; the figures."""
+    sim = Sim([f"node-{i:05d}" for i in range(nodes)], loss=loss, seed=seed)
+    victims = sim.rng.sample(sorted(sim.nodes), k=len(sim.nodes))
+    at, paired = WARMUP_S, False
+    while at < seconds - SETTLE_S and victims:
+        victim = victims.pop()
+        sim.run(at)
+        sim.kill(victim, at)
+        if paired:  # with one of its monitors
+            monitors = sorted(sim.nodes[victim].watch.neighbours() - sim.deaths.killed.keys())
+            if monitors:
+                sim.kill(sim.rng.choice(monitors), at)
+        paired = not paired
+        at += kill_every
+    sim.run(seconds)
+    up_seconds = sum(sim.deaths.killed.get(name, seconds) for name in sim.nodes)
+    killed = sim.deaths.killed
+    detection = [sim.deaths.first.get(name, seconds) - at for name, at in killed.items()]
+    agreement = [(sim.agreed_at(name) or seconds) - at for name, at in killed.items()]
+    return {
+        "nodes": nodes, "loss": loss, "seconds": seconds, "deaths": len(killed),
+        "datagrams_per_node_per_s": round(sum(n.sent for n in sim.nodes.values()) / up_seconds, 1),
+        "detection_p99_s": round(percentile(detection, 99), 3),
+        "agreement_p99_s": round(percentile(agreement, 99), 3),
+        "false_deaths": len(sim.deaths.false),
+    }
+
+
+def hot_path(peers: int, rounds: int = 40) -> dict[str, float]:
+    """Microseconds per accepted heartbeat, with the version check `Liveness._publish` makes after each one."""
+    names = [f"node-{i:05d}" for i in range(1, peers + 1)]
+    table = Membership(me="node-00000", started=0.0, incarnation=7)
+    table.set_expected({"node-00000", *names})
+    beats = [[Heartbeat(Kind.ALIVE, name, 100, r, 7) for name in names] for r in range(1, rounds + 2)]
+    for beat in beats[0]:
+        table.on_message(beat, 0.0)
+    started = time.perf_counter()
+    for r, round_beats in enumerate(beats[1:], start=1):
+        now = r * INTERVAL_S
+        for beat in round_beats:
+            table.on_message(beat, now)
+            table.alive_version()
+        table.tick(now)
+    elapsed = time.perf_counter() - started
+    return {"peers": peers, "hot_path_us": round(elapsed / (rounds * peers) * 1e6, 2)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run it from the command line; the figures as the last line."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=5000)
+    parser.add_argument("--loss", type=float, default=0.02)
+    parser.add_argument("--seconds", type=float, default=8.0, help="simulated seconds")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--kill-every", type=float, default=0.25, help="simulated seconds between deaths")
+    parser.add_argument("--hot-path", type=int, metavar="PEERS", help="time one node's hot path instead")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    if args.hot_path:
+        figures = hot_path(args.hot_path)
+    else:
+        figures = simulate(args.nodes, args.loss, args.seconds, args.seed, args.kill_every)
+    figures["wall_s"] = round(time.monotonic() - started, 1)
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Which peers to heartbeat, and in which format: the ring only once every peer up speaks version 3 (pure).
+
+A speaker of today's format (version 2) reads only that, and counts a peer dead that it does not hear every
+interval. So while any peer up was last heard in version 2 (or not heard yet), a node heartbeats every peer,
+the full mesh, each in the format it was last heard in; and it sends the peers not known to speak version 3
+one version-3 heartbeat every probe period, so that new speakers find each other (an old speaker refuses that
+one datagram as an unknown version, and nothing else changes for it). Once every peer up was last heard in
+version 3, and more than 2K+1 nodes are up, heartbeats go to the ring neighbours only. A speaker rolled back
+to version 2 sends it to every peer, so every node is back on the full mesh within an interval.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ironlb.speaker.fast.liveness.protocol import RING_VERSION, VERSION, Heartbeat
+from ironlb.speaker.fast.liveness.ring import Ring
+from ironlb.speaker.fast.liveness.watch import REPAIR_AFTER_TIMEOUTS
+
+
+class Mode(Enum):
+    """Whom a node heartbeats."""
+
+    FULL_MESH = "full-mesh"  # every peer, each in its format
+    RING = "ring"  # the ring neighbours, in version 3
+
+
+@dataclass
+class Formats:
+    """The format each peer's current run was heard in: the highest one (a new speaker sends version 2 to a
+    peer until it hears version 3 from it, so version 2 from a run heard in version 3 is no rollback)."""
+
+    latest: dict[str, int] = field(default_factory=dict)
+    runs: dict[str, int] = field(default_factory=dict)  # peer -> the incarnation `latest` is of
+
+    def heard(self, msg: Heartbeat) -> None:
+        """An accepted datagram of MSG.node's: a new run's format replaces the old one's (a rollback)."""
+        version = VERSION if msg.digest is None else RING_VERSION
+        if self.runs.get(msg.node) == msg.incarnation:
+            version = max(version, self.latest[msg.node])
+        self.latest[msg.node], self.runs[msg.node] = version, msg.incarnation
+
+    def forget(self, names: Iterable[str]) -> None:
+        """NAMES left the Node list."""
+        for name in names:
+            self.latest.pop(name, None)
+            self.runs.pop(name, None)
+
+    def version_for(self, name: str) -> int:
+        """The format to heartbeat NAME in: the one it was last heard in; today's until then."""
+        return self.latest.get(name, VERSION)
+
+    def to_probe(self, peers: Iterable[str]) -> list[str]:
+        """The PEERS not known to speak version 3: each is sent one version-3 heartbeat a probe period."""
+        return [name for name in peers if self.latest.get(name) != RING_VERSION]
+
+    def mode(self, up: Iterable[str], k: int) -> Mode:
+        """RING once every peer UP was last heard in version 3 and more than 2K+1 nodes are up (us included)."""
+        up = list(up)
+        if len(up) + 1 <= 2 * k + 1 or any(self.latest.get(name) != RING_VERSION for name in up):
+            return Mode.FULL_MESH
+        return Mode.RING
+
+
+def targets(mode: Mode, me: str, peers: Iterable[str], ring: Ring, down: Callable[[str], bool]) -> frozenset[str]:
+    """The peers heartbeated every interval in MODE: every peer, or our ring neighbours."""
+    if mode is Mode.FULL_MESH:
+        return frozenset(peers) - {me}
+    return ring.neighbours(me, down)
+
+
+def join_wait(mode: Mode, timeout: float, interval: float) -> float:
+    """How long a joiner waits before it counts itself: until every node must count it. On the full mesh, one
+    detection period (every peer hears its heartbeats); on the ring, a notice's way more (its watchers tell
+    every node it is alive, and a lost notice is repaired once digests have differed for a while)."""
+    detection = timeout + interval
+    if mode is Mode.FULL_MESH:
+        return detection
+    return detection + REPAIR_AFTER_TIMEOUTS * timeout + interval

@@ -1,0 +1,261 @@
+"""Failure detection on the ring: a node's watchers agree on its death and tell every node (pure; times passed in).
+
+Each node heartbeats its ring neighbours only (ring.py), through a Membership of them. When one falls silent
+past the timeout, each of its watchers that noticed SUSPECTs it and says so to its other watchers; a watcher
+that still hears it answers HEARD. A watcher declares the subject DEAD, and tells every node, once a majority of
+the subject's watchers (itself included) suspect it; or, when its suspicion has lasted LONE_AFTER and no other
+watcher hears the subject (the others died with it, or cannot be reached), alone. Every node keeps a view:
+each node's verdict (ALIVE, DEAD, LEFT) with the subject's incarnation and a per-subject `life` counter, as in
+SWIM and memberlist. A notice is applied only if it is newer: a higher life, or at the same life a death
+over a life. A node told it is dead refutes it with ALIVE at the next life, so a recording of the DEAD notice
+can never kill it again. Every heartbeat carries the view's digest; a neighbour whose digest stays different
+is asked for its view (SYNC), which repairs a notice that was lost on the way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ironlb.speaker.fast.liveness.membership import Change, Membership, PeerState
+from ironlb.speaker.fast.liveness.protocol import Notice, Say
+from ironlb.speaker.fast.liveness.ring import Ring
+from ironlb.speaker.fast.liveness.strangers import Strangers
+
+# Timings, in detection timeouts: how long a lone watcher waits for others to hear the subject, and how long
+# two neighbours' digests may differ (a notice on its way) before one asks for the other's view.
+LONE_AFTER_TIMEOUTS = 3
+REPAIR_AFTER_TIMEOUTS = 0.5
+
+
+class Verdict(Enum):
+    """What a view says of a node."""
+
+    ALIVE = 0
+    DEAD = 1
+    LEFT = 2
+
+
+class Learned(Enum):
+    """What became of a notice."""
+
+    APPLIED = "applied"
+    STALE = "stale"  # not newer than what the view says: a recording, or a notice overtaken by another
+    REFUTED = "refuted"  # it says we are dead: we are not, and said so at a higher life
+    OTHER_RUN = "other-run"  # about a run of the subject's that is not the one the view knows
+    UNKNOWN = "unknown"  # about a node not in the Node list
+    NOTED = "noted"  # a SUSPECT, HEARD or SYNC: taken into account
+
+
+_VERDICT_OF = {Say.DEAD: Verdict.DEAD, Say.LEFT: Verdict.LEFT, Say.ALIVE: Verdict.ALIVE}
+_SAY_OF = {verdict: say for say, verdict in _VERDICT_OF.items()}
+_RANK = {Verdict.ALIVE: 0, Verdict.DEAD: 1, Verdict.LEFT: 1}  # at the same life, a death wins over a life
+
+
+@dataclass(frozen=True)
+class Send:
+    """A notice to send: to one node, or to every node (TO is None)."""
+
+    to: str | None
+    notice: Notice
+
+
+@dataclass(frozen=True)
+class Entry:
+    """What a view says of one node (a node with no entry is ALIVE at life 0, run not known)."""
+
+    verdict: Verdict = Verdict.ALIVE
+    incarnation: int = 0
+    life: int = 0
+
+
+_DEFAULT = Entry()
+
+
+def entry_hash(subject: str, entry: Entry) -> int:
+    """A stable hash of one view entry: digests are XORs of these, so each change updates them in O(1)."""
+    text = f"{subject}|{entry.verdict.value}|{entry.incarnation}|{entry.life}".encode()
+    return int.from_bytes(hashlib.blake2b(text, digest_size=8).digest(), "big")
+
+
+@dataclass
+class Watch:
+    """One node's view of every node, and its part in watching its ring neighbours."""
+
+    me: str
+    incarnation: int
+    ring: Ring
+    membership: Membership  # heartbeats with the ring neighbours: the watch keeps its peers
+    timeout: float
+    view: dict[str, Entry] = field(default_factory=dict)  # only nodes not ALIVE at life 0 with no known run
+    digest: int = 0
+    version: int = 0  # moves on whenever a node's verdict changes
+    suspects: dict[str, float] = field(default_factory=dict)  # subject -> since when we suspect it
+    agreed: dict[str, dict[str, float]] = field(default_factory=dict)  # subject -> watcher -> when it suspected it
+    heard_by: dict[str, dict[str, float]] = field(default_factory=dict)  # subject -> watcher -> when it heard it
+    pressed: dict[str, float] = field(default_factory=dict)  # subject -> when we last said SUSPECT
+    mismatch: dict[str, float] = field(default_factory=dict)  # neighbour -> since when its digest differs
+    synced: dict[str, float] = field(default_factory=dict)  # neighbour -> when we last asked it for its view
+    on_verdict: Callable[[str, Verdict, float], None] | None = None  # told (subject, verdict, now) on each change
+    strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced; non-neighbours' newest messages
+    _alive: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False)
+
+    def alive(self) -> frozenset[str]:
+        """Every node the view has alive, ourselves included (rebuilt only when a verdict changed)."""
+        if self._alive is None or self._alive[0] != self.version:
+            down = {name for name, e in self.view.items() if e.verdict is not Verdict.ALIVE}
+            self._alive = self.version, frozenset(self.ring.order) - down
+        return self._alive[1]
+
+    def start(self, now: float) -> None:
+        """Watch our neighbours from NOW."""
+        self.membership.set_expected(set(self.neighbours()), since=now)
+
+    def entry(self, name: str) -> Entry:
+        """What the view says of NAME."""
+        return self.view.get(name, _DEFAULT)
+
+    def down(self, name: str) -> bool:
+        """Does the view say NAME is dead or gone?"""
+        return name in self.view and self.view[name].verdict is not Verdict.ALIVE
+
+    def neighbours(self, name: str | None = None) -> frozenset[str]:
+        """NAME's ring neighbours (ours by default), as our view sees who is up: the nodes that watch it."""
+        return self.ring.neighbours(self.me if name is None else name, self.down)
+
+    def tick(self, now: float) -> list[Send]:
+        """Expire silent neighbours into suspicion, and press or decide every suspicion."""
+        for name, why in self.membership.tick(now):
+            if why in (Change.HEARTBEAT_TIMEOUT, Change.NEVER_HEARD, Change.HOLD_EXPIRED) and not self.down(name):
+                self.suspects.setdefault(name, now)
+        sends: list[Send] = []
+        for subject in list(self.suspects):
+            sends += self._press(subject, now)
+        return sends
+
+    def heard(self, name: str, change: Change | None, now: float) -> list[Send]:
+        """A neighbour's heartbeat was accepted (with the CHANGE it made): it is no suspect; if it said goodbye
+        or the view has it dead, every node is told."""
+        self.suspects.pop(name, None)
+        if change is Change.LEFT:
+            return self._decide(name, Verdict.LEFT, now)
+        if self.down(name) and self.membership.peers[name].state in (PeerState.ALIVE, PeerState.FENCED):
+            entry = self.entry(name)
+            return self._announce(name, Entry(Verdict.ALIVE, entry.incarnation, entry.life + 1), now)
+        return []
+
+    def stray(self, name: str, now: float) -> list[Send]:
+        """A heartbeat came from NAME, not one of our neighbours: if the view has it down, tell it so (at most
+        once a timeout), so that a node declared dead while it was cut off hears it and refutes."""
+        if not self.down(name) or now - self.synced.get(name, -self.timeout) < self.timeout:
+            return []
+        self.synced[name] = now
+        entry = self.entry(name)
+        return [Send(name, Notice(_SAY_OF[entry.verdict], self.me, name, entry.incarnation, entry.life))]
+
+    def on_digest(self, neighbour: str, digest: int, now: float) -> list[Send]:
+        """A neighbour's heartbeat carried DIGEST: ask for its view once they have differed for a while."""
+        if digest == self.digest:
+            self.mismatch.pop(neighbour, None)
+            return []
+        since = self.mismatch.setdefault(neighbour, now)
+        wait = REPAIR_AFTER_TIMEOUTS * self.timeout
+        if now - since < wait or now - self.synced.get(neighbour, -wait) < wait:
+            return []
+        self.synced[neighbour] = now
+        return [Send(neighbour, Notice(Say.SYNC, self.me, neighbour))]
+
+    def on_notice(self, notice: Notice, now: float) -> tuple[Learned, list[Send]]:
+        """Take in one authenticated notice (its sender checked against its address, as heartbeats are)."""
+        if notice.subject not in self.ring.index or notice.sender not in self.ring.index:
+            return Learned.UNKNOWN, []
+        if notice.say is Say.SUSPECT:
+            return Learned.NOTED, self._suspected_by(notice, now)
+        if notice.say is Say.HEARD:
+            self.heard_by.setdefault(notice.subject, {})[notice.sender] = now
+            self.agreed.get(notice.subject, {}).pop(notice.sender, None)
+            return Learned.NOTED, []
+        if notice.say is Say.SYNC:
+            return Learned.NOTED, [Send(notice.sender, Notice(_SAY_OF[e.verdict], self.me, name, e.incarnation,
+                                                                e.life)) for name, e in self.view.items()]
+        return self._learn(notice, now)
+
+    def _suspected_by(self, notice: Notice, now: float) -> list[Send]:
+        subject, watcher = notice.subject, notice.sender
+        self.agreed.setdefault(subject, {})[watcher] = now
+        self.heard_by.get(subject, {}).pop(watcher, None)
+        if subject == self.me:
+            return []
+        peer = self.membership.peers.get(subject)
+        if peer is not None and peer.state in (PeerState.ALIVE, PeerState.FENCED) and peer.last_heard is not None \
+                and now - peer.last_heard <= self.timeout:
+            return [Send(watcher, Notice(Say.HEARD, self.me, subject))]
+        return self._press(subject, now) if subject in self.suspects else []
+
+    def _press(self, subject: str, now: float) -> list[Send]:
+        """Decide SUBJECT's death if its watchers agree enough; else (at most once an interval) ask them."""
+        if self.down(subject):
+            self.suspects.pop(subject, None)
+            return []
+        watchers = self.neighbours(subject) - {self.me}
+        fresh = {w for w, at in self.agreed.get(subject, {}).items() if w in watchers and now - at <= self.timeout}
+        hearing = {w for w, at in self.heard_by.get(subject, {}).items() if w in watchers and now - at <= self.timeout}
+        majority = (len(watchers) + 1) // 2 + 1
+        lone = now - self.suspects[subject] >= LONE_AFTER_TIMEOUTS * self.timeout and not hearing
+        if len(fresh) + 1 >= majority or lone:
+            return self._decide(subject, Verdict.DEAD, now)
+        if now - self.pressed.get(subject, -self.timeout) < self.timeout / 6:
+            return []
+        self.pressed[subject] = now
+        return [Send(w, Notice(Say.SUSPECT, self.me, subject, self.entry(subject).incarnation,
+                               self.entry(subject).life)) for w in sorted(watchers)]
+
+    def _decide(self, subject: str, verdict: Verdict, now: float) -> list[Send]:
+        entry = self.entry(subject)
+        peer = self.membership.peers.get(subject)
+        incarnation = entry.incarnation or (peer.incarnation if peer is not None and peer.incarnation > 0 else 0)
+        return self._announce(subject, Entry(verdict, incarnation, entry.life), now)
+
+    def _announce(self, subject: str, entry: Entry, now: float) -> list[Send]:
+        self._set(subject, entry, now)
+        return [Send(None, Notice(_SAY_OF[entry.verdict], self.me, subject, entry.incarnation, entry.life))]
+
+    def _learn(self, notice: Notice, now: float) -> tuple[Learned, list[Send]]:
+        """A DEAD, LEFT or ALIVE notice: applied if newer than the view's entry."""
+        old, subject = self.entry(notice.subject), notice.subject
+        if self.strangers.is_retired(subject, notice.incarnation):  # a recording from before a restart of it
+            return Learned.OTHER_RUN, []
+        new = Entry(_VERDICT_OF[notice.say], notice.incarnation or old.incarnation, notice.life)
+        if old.incarnation and notice.incarnation and notice.incarnation != old.incarnation:
+            if not (notice.say is Say.ALIVE and notice.sender == subject):  # only a node names its new run
+                return Learned.OTHER_RUN, []
+        elif (new.life, _RANK[new.verdict]) <= (old.life, _RANK[old.verdict]):
+            return Learned.STALE, []
+        if subject == self.me:
+            if new.verdict is Verdict.ALIVE:
+                return Learned.STALE, []
+            mine = Entry(Verdict.ALIVE, self.incarnation, new.life + 1)
+            return Learned.REFUTED, self._announce(self.me, mine, now)
+        self._set(subject, new, now)
+        return Learned.APPLIED, []
+
+    def _set(self, subject: str, entry: Entry, now: float) -> None:
+        old = self.entry(subject)
+        self.strangers.run_changed(subject, old.incarnation, entry.incarnation)
+        if old != _DEFAULT:
+            self.digest ^= entry_hash(subject, old)
+        if entry != _DEFAULT:
+            self.digest ^= entry_hash(subject, entry)
+            self.view[subject] = entry
+        else:
+            self.view.pop(subject, None)
+        if (old.verdict is Verdict.ALIVE) != (entry.verdict is Verdict.ALIVE):
+            self.version += 1
+            self.suspects.pop(subject, None)
+            self.agreed.pop(subject, None)
+            self.heard_by.pop(subject, None)
+            self.membership.set_expected(set(self.neighbours()), since=now)  # the ring moved around the subject
+            if self.on_verdict is not None:
+                self.on_verdict(subject, entry.verdict, now)
