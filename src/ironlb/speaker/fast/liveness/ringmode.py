@@ -12,8 +12,9 @@ from collections.abc import Callable, Iterable
 from enum import Enum
 
 from ironlb.speaker.fast.liveness.membership import Membership, PeerState
+from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat
 from ironlb.speaker.fast.liveness.ring import Ring
-from ironlb.speaker.fast.liveness.watch import Verdict, Watch
+from ironlb.speaker.fast.liveness.watch import Send, Verdict, Watch
 
 
 class Topology(Enum):
@@ -51,6 +52,19 @@ class RingWatch:
             verdict = _SEEDED.get(peer.state)
             if verdict is not None and not mesh.in_contact(name, now) and not self.watch.down(name):
                 self.watch.assume(name, verdict, max(peer.incarnation, 0), now)
+
+    def take(self, msg: Heartbeat, now: float) -> list[Send]:
+        """An accepted datagram, as the Watch takes it: a notice, a neighbour's heartbeat, or a stray one's."""
+        watch = self.watch
+        if msg.notice is not None:
+            return watch.on_notice(msg.notice, now)[1]
+        if msg.node not in watch.membership.peers:
+            return watch.stray(msg.node, now)
+        verdict, change = watch.membership.on_message(msg, now)
+        if verdict is not Decoded.ACCEPTED:
+            return []
+        sends = watch.heard(msg.node, change, now)
+        return sends + watch.on_digest(msg.node, msg.digest, now) if msg.digest is not None else sends
 
     def up(self, mesh: Membership) -> list[str]:
         """The peers up for the mode decision: heard in this run, and not down in the view."""

@@ -169,21 +169,6 @@ class Liveness:
                                heartbeat=False)
                     self.counters.notices_sent += 1
 
-    def _ring_heard(self, msg: Heartbeat, now: float) -> None:
-        """An accepted datagram, as the ring's Watch takes it: a notice, a neighbour's heartbeat, or a stray one."""
-        assert self.ring is not None
-        watch = self.ring.watch
-        if msg.notice is not None:
-            self.counters.notices_received += 1
-            self._route(watch.on_notice(msg.notice, now)[1])
-        elif msg.node in watch.membership.peers:
-            verdict, change = watch.membership.on_message(msg, now)
-            if verdict is Decoded.ACCEPTED:
-                self._route(watch.heard(msg.node, change, now))
-                if msg.digest is not None:
-                    self._route(watch.on_digest(msg.node, msg.digest, now))
-        else:
-            self._route(watch.stray(msg.node, now))
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
         """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
@@ -386,7 +371,8 @@ class Liveness:
             self.formats.heard(msg)
             self.counters.received += 1
             if self.ring is not None:
-                self._ring_heard(msg, time.monotonic())
+                self.counters.notices_received += msg.notice is not None
+                self._route(self.ring.take(msg, time.monotonic()))
             self._publish()
         else:
             self._reject(verdict)
