@@ -66,10 +66,11 @@ class RingWatch:
         sends = watch.heard(msg.node, change, now)
         return sends + watch.on_digest(msg.node, msg.digest, now) if msg.digest is not None else sends
 
-    def up(self, mesh: Membership) -> list[str]:
-        """The peers up for the mode decision: heard in this run, and not down in the view."""
-        return [name for name, peer in mesh.peers.items()
-                if peer.last_heard is not None and not self.watch.down(name)]
+    def up(self, mesh: Membership, now: float) -> list[str]:
+        """The peers up for the mode decision: speaking to us lately (whatever the view says: a speaker of
+        version 2 cannot refute a death), or heard in this run and not down in the view."""
+        return [name for name, peer in mesh.peers.items() if mesh.in_contact(name, now)
+                or (peer.last_heard is not None and not self.watch.down(name))]
 
     def alive(self, counts_self: bool) -> frozenset[str]:
         """Neighbours alive by heartbeat, non-neighbours alive in the view, and this node when COUNTS_SELF."""

@@ -146,7 +146,7 @@ class Liveness:
         """The ring once every peer up speaks version 3 (topology ring); the full mesh else."""
         if self.ring is None:
             return
-        mode = self.formats.mode(self.ring.up(self.membership), K)
+        mode = self.formats.mode(self.ring.up(self.membership, now), K)
         if mode is self.mode:
             return
         log.info("heartbeat mode: %s", mode.value)

@@ -8,7 +8,14 @@ import time
 from ironlb.speaker.fast.liveness.ringmode import Topology
 from ironlb.speaker.fast.liveness.transport import PROBE_S, Liveness
 from ironlb.speaker.fast.liveness.upgrade import Mode
-from tests.unit.speaker.fast.liveness.test_transport_formats import INTERVAL, KEY, TIMEOUT, addresses, until
+from tests.unit.speaker.fast.liveness.test_transport_formats import (
+    INTERVAL,
+    KEY,
+    TIMEOUT,
+    OldLiveness,
+    addresses,
+    until,
+)
 from tests.unit.speaker.fast.test_plane import free_port
 
 NODES = 12
@@ -26,9 +33,9 @@ async def speaker(name: str, names: dict[str, str], port: int) -> Liveness:
     return node
 
 
-async def ring_cluster(names: dict[str, str], port: int) -> dict[str, Liveness]:
-    """Every node up, and every node in ring mode."""
-    nodes = {name: await speaker(name, names, port) for name in names}
+async def ring_cluster(names: dict[str, str], port: int, absent: str = "") -> dict[str, Liveness]:
+    """Every node up but ABSENT (in the Node list, not started), and every node in ring mode."""
+    nodes = {name: await speaker(name, names, port) for name in names if name != absent}
     await until(lambda: all(n.mode is Mode.RING for n in nodes.values()), within=5.0)
     return nodes
 
@@ -102,6 +109,33 @@ def test_ring_mode_a_speaker_that_says_goodbye_is_dropped_at_once_everywhere() -
             assert took < TIMEOUT  # before any timeout could have dropped it
             await asyncio.sleep(0.5)
             assert all(n.alive == everyone - {"n5"} for n in nodes.values())
+        finally:
+            await close_all(nodes)
+
+    asyncio.run(run())
+
+
+def test_a_speaker_of_version_2_brings_the_full_mesh_back_and_no_one_is_dropped() -> None:
+    async def run() -> None:
+        names = addresses(NODES + 1)
+        port = free_port()
+        nodes = await ring_cluster(names, port, absent="n12")
+        try:
+            others = frozenset(names) - {"n12"}
+            await until(lambda: all(n.alive == others for n in nodes.values()), within=3.0)
+            old = OldLiveness("n12", KEY, port, lambda _: None, interval=INTERVAL, timeout=TIMEOUT, grace=1.0)
+            old.set_peers(names)
+            await old.start(f"::ffff:{names['n12']}")
+            old.speaking = old.membership.counts_self = True
+            deaths = {name: n.counters.deaths for name, n in nodes.items()}
+            await until(lambda: all(n.mode is Mode.FULL_MESH for n in nodes.values()), within=1.0)
+            started = time.monotonic()
+            while time.monotonic() - started < 1.0:  # through the switch: the nodes up stay counted
+                assert all(others <= n.alive for n in nodes.values())
+                await asyncio.sleep(0.02)
+            await until(lambda: all(n.alive == frozenset(names) for n in nodes.values()), within=3.0)
+            assert all(n.counters.deaths == deaths[name] for name, n in nodes.items())
+            nodes["n12"] = old
         finally:
             await close_all(nodes)
 
