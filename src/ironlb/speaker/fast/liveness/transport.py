@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.l2 import bpf
-from ironlb.speaker.fast.liveness import sourcefilter
+from ironlb.speaker.fast.liveness import sourcefilter, udpsocket
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
 from ironlb.speaker.fast.liveness.protocol import (
     COVERS_PER_MESSAGE,
@@ -42,18 +42,9 @@ from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait
 from ironlb.speaker.fast.liveness.watch import Send, Verdict
 
 log = logging.getLogger(__name__)
-# A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
-# in the kernel's neighbour queue for seconds, charged to our send buffer: with many such peers a buffer
-# fills and heartbeats to live peers are dropped (docs/design.md, "Measurements behind the code").
-# So peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval; the
-# buffer is deep, and a full one drops.
-SNDBUF_BYTES = 4 << 20
+# Peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval (udpsocket.py:
+# an unresolved peer's datagrams fill the send buffer).
 PROBE_S = 0.5
-SO_SNDBUFFORCE = 32
-# The receive buffer holds what arrives while the loop is busy elsewhere (a round of sends, a stall): a deep
-# one keeps a burst of real heartbeats from being dropped. Non-peers never take a place in it (sourcefilter).
-RCVBUF_BYTES = 4 << 20
-SO_RCVBUFFORCE = 33
 SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
 READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
@@ -195,24 +186,7 @@ class Liveness:
 
     async def start(self, host: str = "::") -> None:
         """Bind the UDP port and start sending."""
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
-            except OSError:  # without CAP_NET_ADMIN: as much as the system allows
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
-            except OSError:  # without CAP_NET_ADMIN: capped by net.core.rmem_max
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
-            # No SO_REUSEADDR: nothing else on this node may bind the port, so nothing else can send from it
-            # (peers accept heartbeats from this port only: sourcefilter).
-            sock.bind((host, self.port))
-        except OSError:
-            sock.close()
-            raise
+        sock = udpsocket.bind(host, self.port)
         self._sock = HeldSocket(sock)
         self._filter()
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
