@@ -42,6 +42,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds between heartbeats to each peer")
     p.add_argument("--heartbeat-timeout", type=float, default=float(env("IRONLB_HEARTBEAT_TIMEOUT", str(TIMEOUT_S))),
                    help="seconds of silence before a peer is declared dead (at least 3 intervals)")
+    p.add_argument("--heartbeat-topology", default=env("IRONLB_HEARTBEAT_TOPOLOGY", "mesh"), choices=["mesh", "ring"],
+                   help="whom heartbeats go to: 'mesh' every peer; 'ring' the ring neighbours only, once every peer "
+                        "up speaks the ring's format (the full mesh until then)")
     # Health on the node's loopback: kubelet probes a hostNetwork pod from the node itself.
     listen.add_arguments(p, env, metrics_port=7473, health_host="127.0.0.1", health_port=7474)
     p.add_argument("--exclude-interfaces", default=env("IRONLB_EXCLUDE_INTERFACES", ""),
@@ -104,7 +107,7 @@ async def run(args: argparse.Namespace) -> int:
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
-                      restart_hold_s=max(0.0, args.restart_hold))
+                      restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology)
     speaker.presence = presence.Presence(api, args.namespace, args.pod_name,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.speaker_selector, args.node_lease_namespace)

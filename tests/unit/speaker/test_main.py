@@ -20,6 +20,17 @@ def test_heartbeat_timings_default_and_can_be_set() -> None:
     assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.1, 0.4)
 
 
+def test_the_heartbeat_topology_defaults_to_the_full_mesh_and_is_a_checked_choice(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
+    assert parse_args(["--node", "n1"]).heartbeat_topology == "mesh"
+    assert parse_args(["--node", "n1", "--heartbeat-topology", "ring"]).heartbeat_topology == "ring"
+    monkeypatch.setenv("IRONLB_HEARTBEAT_TOPOLOGY", "ring")
+    assert parse_args(["--node", "n1"]).heartbeat_topology == "ring"
+    with pytest.raises(SystemExit):
+        parse_args(["--node", "n1", "--heartbeat-topology", "star"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
 def test_the_api_loss_policy_defaults_to_answer_and_is_a_checked_choice(capsys: pytest.CaptureFixture) -> None:
     assert parse_args(["--node", "n1"]).on_api_loss == ApiLossPolicy.ANSWER.value
     assert parse_args(["--node", "n1", "--on-api-loss", "fence"]).on_api_loss == "fence"

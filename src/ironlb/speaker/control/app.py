@@ -59,13 +59,14 @@ class Speaker:
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
                  on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None,
-                 restart_hold_s: float = 0.0) -> None:
+                 restart_hold_s: float = 0.0, topology: str = "mesh") -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         # On the way out, peers answer for this node's IPs with its MACs this long, or until it is back (0: leave)
         self.restart_hold_s = restart_hold_s
         self.on_api_loss = on_api_loss  # silent and no API: keep answering or fence (speaker.fencing)
         self.kernel_arp = kernel_arp  # answer ARP requests in the kernel where the fast plane can load it
         self.heartbeat = heartbeat  # (interval, timeout), seconds
+        self.topology = topology  # whom heartbeats go to: "mesh" or "ring" (fast/liveness/ringmode.Topology)
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
         self.fwd = fwd or ForwardingSettings()
         self.health = HealthChecker(self._health_changed, interval=self.fwd.health_interval)
@@ -255,7 +256,7 @@ class Speaker:
         interval, timeout = self.heartbeat
         self.fast = FastProcess(self.node, self.key, self.port, self._on_alive, self._duplicate,
                                 interval=interval, timeout=timeout, kernel_arp=self.kernel_arp,
-                                restart_hold_s=self.restart_hold_s)
+                                restart_hold_s=self.restart_hold_s, topology=self.topology)
         await self.fast.start()
         yield_cpu_to_fast_plane()
         self.fast.set_interfaces(self.interfaces, self.own_macs.macs)

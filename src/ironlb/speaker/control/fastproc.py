@@ -71,10 +71,10 @@ class FastProcess:
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, on_alive: AliveHook, on_duplicate: DuplicateHook,
                  interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, kernel_arp: bool = True,
-                 restart_hold_s: float = 0.0) -> None:
+                 restart_hold_s: float = 0.0, topology: str = "mesh") -> None:
         self.me, self.on_alive, self.on_duplicate = me, on_alive, on_duplicate
         self.config = Config(me, KeySet.of(key), port, interval=interval, timeout=timeout, kernel_arp=kernel_arp,
-                             restart_hold_s=restart_hold_s)
+                             restart_hold_s=restart_hold_s, topology=topology)
         self.alive: frozenset[str] = frozenset()  # as the fast plane last reported it
         self.owned: dict[str, frozenset[str]] = {}  # IP -> interfaces, as decided there (copy to iterate)
         self._announced: dict[str, set[str]] = {}  # interface -> IPs its responder answers for

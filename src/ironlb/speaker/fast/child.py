@@ -27,6 +27,7 @@ from ironlb.speaker.fast.l2.io import DropCounter, RawPacketIO
 from ironlb.speaker.fast.l2.kernel_arp import KernelArp, NodeMaps
 from ironlb.speaker.fast.l2.responder import MacSet, Responder
 from ironlb.speaker.fast.liveness.membership import TIMEOUT_S
+from ironlb.speaker.fast.liveness.ringmode import Topology
 from ironlb.speaker.fast.messages import Config, FastStats
 from ironlb.speaker.fast.plane import FastPlane
 from ironlb.speaker.fast.wire import Channel, Handlers
@@ -165,7 +166,8 @@ class Child:
         self.restart_hold_s = config.restart_hold_s
         self.lease_s = config.timeout / 2  # peers take our IPs over a timeout after our loop stops
         self.plane = FastPlane(config.me, config.key, config.port, self._responders(), self._alive, self._owned,
-                               interval=config.interval, timeout=config.timeout)
+                               interval=config.interval, timeout=config.timeout,
+                               topology=Topology(config.topology))
         try:
             await self.plane.start(config.host)
         except OSError as exc:

@@ -31,6 +31,7 @@ class Config:
     log_level: int = 20  # logging.INFO: records at this level and above are sent to the control plane
     kernel_arp: bool = True  # answer ARP requests in the kernel (a tcx program) where it can be loaded
     restart_hold_s: float = 0.0  # on the way out, ask peers to answer for this node's IPs this long (0: leave)
+    topology: str = "mesh"  # whom heartbeats go to (liveness/ringmode.Topology's value)
 
 
 class Refusal(Enum):

@@ -18,6 +18,7 @@ from ironlb.speaker.fast.claims import Claims, ClaimTable
 from ironlb.speaker.fast.l2 import packets as pk
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S
 from ironlb.speaker.fast.liveness.protocol import KeySet
+from ironlb.speaker.fast.liveness.ringmode import Topology
 from ironlb.speaker.fast.liveness.transport import Liveness
 
 log = logging.getLogger(__name__)
@@ -35,9 +36,10 @@ class FastPlane:
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, factory: ResponderFactory,
                  on_alive: AliveHook, on_owned: OwnedHook, interval: float = INTERVAL_S,
-                 timeout: float = TIMEOUT_S) -> None:
+                 timeout: float = TIMEOUT_S, topology: Topology = Topology.MESH) -> None:
         self.me, self.on_alive, self.on_owned = me, on_alive, on_owned
-        self.liveness = Liveness(me, key, port, self._alive_changed, interval=interval, timeout=timeout)
+        self.liveness = Liveness(me, key, port, self._alive_changed, interval=interval, timeout=timeout,
+                                 topology=topology)
         self.announcer = Announcer(factory)
         self.table = ClaimTable(me)
         self.interfaces: dict[str, Interface] = {}

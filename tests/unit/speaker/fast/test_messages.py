@@ -23,7 +23,7 @@ ETH0 = frozenset({"eth0"})
 # One of every message, every field filled in as the speaker fills it.
 SAMPLES: dict[type, m.Message] = {sample.__class__: sample for sample in (
     m.Start(m.Config("n1", KEYS, 7946, host="::1", interval=0.05, timeout=0.4, log_level=10, kernel_arp=False,
-                     restart_hold_s=30.0)),
+                     restart_hold_s=30.0, topology="ring")),
     m.LearnNodes(3, ["n4", "n5"]),
     m.PutClaims({"203.0.113.1": (Claim(0b101, ETH0), Claim(0, ETH0)), "2001:db8::1": ()}),
     m.SetInterfaces({"eth0": Interface("eth0", 2, "02:00:00:00:00:01", "fe80::1", by_default=False)},

@@ -1,9 +1,11 @@
-"""Heartbeats over UDP (asyncio): send to every peer each interval, feed what arrives to Membership.
+"""Heartbeats over UDP (asyncio): send to every peer (or the ring neighbours) each interval, feed what arrives
+to Membership.
 
 Each peer is sent the format its run was heard in (liveness/upgrade.py): version 3 once it was heard in
 version 3, version 2 until then; and every probe period, each peer not known to speak version 3 is sent one
-version-3 heartbeat besides, so that new speakers find each other. Every peer is heartbeated, whatever it
-speaks: the ring (upgrade.Mode.RING) is not taken yet (docs/design.md, "What is left")."""
+version-3 heartbeat besides, so that new speakers find each other. With the topology `ring`, the ring's Watch
+runs beside the full mesh's table (ringmode.py), and once every peer up speaks version 3 heartbeats go to the
+ring neighbours only, the silent peers probed as before; the view says who else is alive."""
 
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dataclasses import dataclass, field
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.l2 import bpf
-from ironlb.speaker.fast.liveness import sourcefilter
+from ironlb.speaker.fast.liveness import sourcefilter, udpsocket
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
 from ironlb.speaker.fast.liveness.protocol import (
     COVERS_PER_MESSAGE,
@@ -29,25 +31,20 @@ from ironlb.speaker.fast.liveness.protocol import (
     Heartbeat,
     KeySet,
     Kind,
+    Notice,
     decode,
     encode,
     new_incarnation,
 )
+from ironlb.speaker.fast.liveness.ring import K
+from ironlb.speaker.fast.liveness.ringmode import RingWatch, Topology
 from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait
+from ironlb.speaker.fast.liveness.watch import Send, Verdict
 
 log = logging.getLogger(__name__)
-# A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
-# in the kernel's neighbour queue for seconds, charged to our send buffer: with many such peers a buffer
-# fills and heartbeats to live peers are dropped (docs/design.md, "Measurements behind the code").
-# So peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval; the
-# buffer is deep, and a full one drops.
-SNDBUF_BYTES = 4 << 20
+# Peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval (udpsocket.py:
+# an unresolved peer's datagrams fill the send buffer).
 PROBE_S = 0.5
-SO_SNDBUFFORCE = 32
-# The receive buffer holds what arrives while the loop is busy elsewhere (a round of sends, a stall): a deep
-# one keeps a burst of real heartbeats from being dropped. Non-peers never take a place in it (sourcefilter).
-RCVBUF_BYTES = 4 << 20
-SO_RCVBUFFORCE = 33
 SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
 READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
@@ -69,6 +66,8 @@ class Counters:
     deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
     late: int = 0  # heartbeat rounds that woke over LATE_S after they were due (the loop was held up)
     worst_late_ms: float = 0.0  # the latest any round woke
+    notices_sent: int = 0  # ring mode's notices (SUSPECT, HEARD, verdicts, SYNC and its answers)
+    notices_received: int = 0
     rejected: dict[str, int] = field(default_factory=dict)
     source_filter: bool = False  # the kernel drops datagrams from non-peers (a socket filter is attached)
     filter_failures: int = 0  # times the kernel refused the filter (the user-space check stands alone then)
@@ -88,7 +87,8 @@ class Liveness:
     Until `join()` it only listens: peers do not count it, and it does not count itself."""
 
     def __init__(self, me: str, key: bytes | KeySet, port: int, on_change: AliveCallback,
-                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, grace: float = 2.0) -> None:
+                 interval: float = INTERVAL_S, timeout: float = TIMEOUT_S, grace: float = 2.0,
+                 topology: Topology = Topology.MESH) -> None:
         self.me, self.port, self.on_change, self.interval = me, port, on_change, interval
         self.key = KeySet.of(key)
         self.incarnation = new_incarnation()
@@ -99,7 +99,9 @@ class Liveness:
         self.sequence = 0
         self.peers: dict[str, str] = {}
         self.formats = Formats()  # the format each peer's run was heard in: the one it is sent
-        self.mode = Mode.FULL_MESH  # whom heartbeats go to: every peer (the ring is not taken yet)
+        self.mode = Mode.FULL_MESH  # whom heartbeats go to: every peer, or (topology ring) the ring neighbours
+        self.topology = topology
+        self.ring: RingWatch | None = None  # topology ring: the Watch and its view, kept in both modes
         self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
         self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
@@ -113,6 +115,51 @@ class Liveness:
         self._restart_rounds = 0
         self._holds_version = 0
         self._filter_warned = False
+        self._ring_alive_until = 0.0  # the alive set is the ring's until then (on the ring, and a while after)
+
+    def _set_ring_nodes(self) -> None:
+        now = time.monotonic()
+        if self.ring is None:
+            self.ring = RingWatch(self.me, self.incarnation, self.peers, now, self.membership.timeout,
+                                  self.membership.grace, self._verdict)
+        else:
+            self.ring.set_nodes(self.peers, now)
+
+    def _verdict(self, subject: str, verdict: Verdict, now: float) -> None:
+        """The view's verdict on SUBJECT changed (ring mode's deaths are counted here, the full mesh's by ticks)."""
+        if verdict is not Verdict.ALIVE and self.mode is Mode.RING:
+            self.counters.deaths += 1
+            log.warning("peer %s is %s (its watchers agreed)", subject, verdict.name.lower())
+        elif verdict is Verdict.ALIVE:
+            log.info("peer %s is alive again in the view", subject)
+
+    def _choose_mode(self, now: float) -> None:
+        """The ring once every peer up speaks version 3 (topology ring); the full mesh else."""
+        if self.ring is None:
+            return
+        mode = self.formats.mode(self.ring.up(self.membership, now), K)
+        if mode is self.mode:
+            return
+        log.info("heartbeat mode: %s", mode.value)
+        if mode is Mode.RING:
+            self.ring.seed(self.membership, now)
+            self._ring_alive_until = float("inf")
+        else:  # the full mesh's table has the peers heard at probe rate dead until their heartbeats come back
+            self._ring_alive_until = now + self.membership.timeout + max(PROBE_S, self.interval) + self.interval
+        self.mode = mode
+        self._alive_version = (-1, False)
+
+    def _route(self, sends: list[Send]) -> None:
+        """Send ring mode's notices: to one node, or to every node."""
+        for send in sends:
+            names = self.peers if send.to is None else [send.to]
+            for name in names:
+                addr = self.peers.get(name)
+                if addr is not None:
+                    self._send(addr, self._message(Kind.NOTICE, name, RING_VERSION, notice=send.notice),
+                               heartbeat=False)
+                    self.counters.notices_sent += 1
+
 
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
         """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
@@ -125,6 +172,8 @@ class Liveness:
                      len(before - set(self.peers)))
         self.membership.set_expected(set(self.peers), {n: {a, *(addresses or {}).get(n, ())}
                                                        for n, a in self.peers.items()})
+        if self.topology is Topology.RING:
+            self._set_ring_nodes()
         sources = frozenset().union(*(p.addresses for p in self.membership.peers.values()))
         if sources != self.sources:
             self.sources = sources
@@ -137,24 +186,7 @@ class Liveness:
 
     async def start(self, host: str = "::") -> None:
         """Bind the UDP port and start sending."""
-        sock = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_SNDBUFFORCE, SNDBUF_BYTES)
-            except OSError:  # without CAP_NET_ADMIN: as much as the system allows
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SNDBUF_BYTES)
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF_BYTES)
-            except OSError:  # without CAP_NET_ADMIN: capped by net.core.rmem_max
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF_BYTES)
-            # No SO_REUSEADDR: nothing else on this node may bind the port, so nothing else can send from it
-            # (peers accept heartbeats from this port only: sourcefilter).
-            sock.bind((host, self.port))
-        except OSError:
-            sock.close()
-            raise
+        sock = udpsocket.bind(host, self.port)
         self._sock = HeldSocket(sock)
         self._filter()
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
@@ -190,11 +222,12 @@ class Liveness:
         self._restart_rounds += 1
 
     def _message(self, kind: Kind, peer: str, version: int, hold_ms: int = 0,
-                 covers: tuple[tuple[str, bytes], ...] = ()) -> bytes:
+                 covers: tuple[tuple[str, bytes], ...] = (), notice: Notice | None = None) -> bytes:
         self.sequence += 1
-        digest = None if version == VERSION else EMPTY_VIEW  # no view yet: the full mesh keeps none
+        view = EMPTY_VIEW if self.ring is None else self.ring.watch.digest  # topology mesh: no view kept
+        digest = None if version == VERSION else view
         msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer), hold_ms,
-                        covers, digest)
+                        covers, digest, notice)
         return encode(msg, self.key)
 
     def _send_all(self, kind: Kind, everyone: bool = False, hold_ms: int = 0,
@@ -207,7 +240,10 @@ class Liveness:
             everyone, self._next_probe = True, now + max(PROBE_S, self.interval)
             if kind in (Kind.ALIVE, Kind.FENCED):
                 format_probes = frozenset(self.formats.to_probe(self.peers))
-        for name, addr in self.peers.items():
+        targets = self.peers
+        if self.ring is not None and self.mode is Mode.RING and not everyone:  # the neighbours only
+            targets = {name: self.peers[name] for name in self.ring.watch.membership.peers if name in self.peers}
+        for name, addr in targets.items():
             if not everyone and not self.membership.in_contact(name, now):
                 continue
             # each peer's own message: it echoes that peer's run
@@ -234,13 +270,18 @@ class Liveness:
         while True:
             woke = loop.time()
             self._lateness(woke - due)
+            self._choose_mode(time.monotonic())
             if self._restart is not None:
                 self._send_restart()
             elif self.speaking:
                 self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
-            for name, why in self.membership.tick(time.monotonic()):
-                self.counters.deaths += 1
-                log.warning("peer %s is dead (%s)", name, why.value)
+            now = time.monotonic()
+            for name, why in self.membership.tick(now):
+                if now >= self._ring_alive_until:  # on the ring, the non-neighbours are heard at probe rate only
+                    self.counters.deaths += 1
+                    log.warning("peer %s is dead (%s)", name, why.value)
+            if self.ring is not None:
+                self._route(self.ring.watch.tick(now))
             self._publish()
             due = next_due(due, woke, self.interval)
             await asyncio.sleep(max(0.0, due - loop.time()))
@@ -303,6 +344,9 @@ class Liveness:
             assert msg is not None
             self.formats.heard(msg)
             self.counters.received += 1
+            if self.ring is not None:
+                self.counters.notices_received += msg.notice is not None
+                self._route(self.ring.take(msg, time.monotonic()))
             self._publish()
         else:
             self._reject(verdict)
@@ -319,6 +363,15 @@ class Liveness:
 
     def _publish(self) -> None:
         """Tell `on_change` of a new alive set or new holds: versions are compared, no set is rebuilt."""
+        if self.ring is not None and time.monotonic() < self._ring_alive_until:
+            alive = self.ring.alive(self.membership.counts_self)  # the same set until it moved
+            if alive is self._alive and self.membership.holds_version == self._holds_version:
+                return
+            changed = alive != self._alive or self.membership.holds_version != self._holds_version
+            self._alive, self._holds_version = alive, self.membership.holds_version
+            if changed:
+                self.on_change(alive)
+            return
         version = self.membership.alive_version()
         if version == self._alive_version and self.membership.holds_version == self._holds_version:
             return
@@ -335,6 +388,8 @@ class Liveness:
 
     async def close(self) -> None:
         """Say goodbye (LEAVE) to every peer, unless a restart was said, and stop."""
+        if self._sock is not None:  # read nothing more: the LEFT our goodbye brings back is not to be refuted
+            asyncio.get_running_loop().remove_reader(self._sock.fileno())
         if self.speaking and self._restart is None:
             self._send_all(Kind.LEAVE, everyone=True)
         if self._task:
@@ -342,6 +397,5 @@ class Liveness:
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
         if self._sock is not None:
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
             self._sock.sock.close()
             self._sock = None

@@ -125,6 +125,12 @@ class Watch:
         """NAME's ring neighbours (ours by default), as our view sees who is up: the nodes that watch it."""
         return self.ring.neighbours(self.me if name is None else name, self.down)
 
+    def assume(self, subject: str, verdict: Verdict, incarnation: int, now: float) -> None:
+        """Take SUBJECT's VERDICT at life 0 from elsewhere (the full mesh's deaths, entering the ring): any notice
+        of a later life overrides it."""
+        self._set(subject, Entry(verdict, incarnation or self.entry(subject).incarnation, self.entry(subject).life),
+                  now)
+
     def tick(self, now: float) -> list[Send]:
         """Expire silent neighbours into suspicion, and press or decide every suspicion."""
         for name, why in self.membership.tick(now):
@@ -229,6 +235,11 @@ class Watch:
             return Learned.OTHER_RUN, []
         new = Entry(_VERDICT_OF[notice.say], notice.incarnation or old.incarnation, notice.life)
         if old.incarnation and notice.incarnation and notice.incarnation != old.incarnation:
+            if subject == self.me and new.verdict is not Verdict.ALIVE:
+                # A death of an earlier run of ours: the sender never took our word that this run is alive
+                # (lost, or refused before it heard us), so it is said again, to every node.
+                mine = Entry(Verdict.ALIVE, self.incarnation, max(old.life, new.life + 1))
+                return Learned.REFUTED, self._announce(self.me, mine, now)
             if not (notice.say is Say.ALIVE and notice.sender == subject):  # only a node names its new run
                 return Learned.OTHER_RUN, []
         elif (new.life, _RANK[new.verdict]) <= (old.life, _RANK[old.verdict]):

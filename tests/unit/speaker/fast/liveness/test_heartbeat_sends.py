@@ -9,7 +9,8 @@ import time
 import pytest
 
 from ironlb.speaker.fast.liveness.protocol import VERSION, Kind, decode
-from ironlb.speaker.fast.liveness.transport import SNDBUF_BYTES, Liveness, next_due
+from ironlb.speaker.fast.liveness.transport import Liveness, next_due
+from ironlb.speaker.fast.liveness.udpsocket import SNDBUF_BYTES
 from tests.unit.speaker.fast.test_plane import free_port
 
 
