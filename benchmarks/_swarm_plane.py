@@ -63,9 +63,9 @@ class NodePlane(FastProcess):
     """A real fast-plane process in a swarm node's namespace."""
 
     def __init__(self, node: SwarmNode, key: bytes, port: int, verdicts: Verdicts, interval: float,
-                 timeout: float) -> None:
+                 timeout: float, topology: str = "mesh") -> None:
         super().__init__(node.name, key, port, on_alive=lambda alive: verdicts.report(node.name, alive),
-                         on_duplicate=lambda *_: None, interval=interval, timeout=timeout)
+                         on_duplicate=lambda *_: None, interval=interval, timeout=timeout, topology=topology)
         self.node = node
         self.launcher = ("ip", "netns", "exec", node.netns)
         self.stats_at = 0.0  # when the last counters arrived

@@ -62,9 +62,9 @@ API_WRITES_NOTE = "no API server runs in the swarm: fast planes only (benchmarks
 class Swarm:
     """The running nodes, and what each decided."""
 
-    def __init__(self, members: list[SwarmNode], interval: float, timeout: float) -> None:
+    def __init__(self, members: list[SwarmNode], interval: float, timeout: float, topology: str = "mesh") -> None:
         self.members = members
-        self.interval, self.timeout = interval, timeout
+        self.interval, self.timeout, self.topology = interval, timeout, topology
         self.verdicts = Verdicts()
         self.planes: dict[str, NodePlane] = {}
         self.peers = {n.name: n.ipv4 for n in members}
@@ -83,7 +83,7 @@ class Swarm:
 
     async def start(self, node: SwarmNode) -> NodePlane:
         """NODE's fast plane, started, with its peers and its interface (not joined yet)."""
-        plane = NodePlane(node, KEY, PORT, self.verdicts, self.interval, self.timeout)
+        plane = NodePlane(node, KEY, PORT, self.verdicts, self.interval, self.timeout, self.topology)
         self.planes[node.name] = plane
         await plane.start()
         index, mac = segment.interface(node)
@@ -195,10 +195,10 @@ def figure(values: list[float], q: float) -> float | None:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     """Every phase on a fresh segment, torn down afterwards whatever happens; the figures."""
     members = segment.nodes(args.nodes)
-    sw = Swarm(members, args.interval, args.timeout)
+    sw = Swarm(members, args.interval, args.timeout, args.topology)
     figures: dict[str, object] = {"nodes": args.nodes, "idle_s": args.idle, "loss_window_s": args.loss_window,
                                   "loss_pct": args.loss, "kills": args.kills,
-                                  "heartbeat": f"{args.interval}:{args.timeout}",
+                                  "heartbeat": f"{args.interval}:{args.timeout}", "topology": args.topology,
                                   "api_writes_per_min_idle": None, "api_writes_note": API_WRITES_NOTE,
                                   "loss_method": "nftables numgen on the bridge's forward hook (no netem here)"}
     try:
@@ -267,6 +267,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=25, help="which nodes are killed")
     p.add_argument("--interval", type=float, default=INTERVAL_S, help="heartbeat interval, seconds")
     p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="heartbeat timeout, seconds")
+    p.add_argument("--topology", choices=("mesh", "ring"), default="mesh",
+                   help="heartbeat topology, as the speaker's --heartbeat-topology")
     return p
 
 
