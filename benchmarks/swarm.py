@@ -56,7 +56,8 @@ REVIVED_S = 20.0  # the longest wait for every node to count a revived one (befo
 DETECT_S = 5.0  # the longest wait for the survivors to drop a killed node
 REPORT_WAIT_S = 1.2  # long enough for every node's next counters (each reports them every second)
 MB_PER_NODE = 80  # memory set aside per fast plane before starting (a check, not a figure)
-API_WRITES_NOTE = "no API server runs in the swarm: fast planes only (benchmarks._apiwrites is not in this tree)"
+API_WRITES_NOTE = ("no API server runs in the swarm: fast planes only; the cluster's idle writes are measured on the "
+                   "lab by benchmarks._apiwrites")
 
 
 class Swarm:
