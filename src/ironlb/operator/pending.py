@@ -14,6 +14,7 @@ relabel or a pool change that concerns it bring it back.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -50,6 +51,10 @@ class Pending:
         """Why KEY waits (None: it does not)."""
         found = self._waiting.get(key)
         return found[1] if found else None
+
+    def reasons(self) -> Counter[AllocationReason]:
+        """How many Services wait, by reason."""
+        return Counter(reason for _, reason in self._waiting.values())
 
     def add(self, key: str, request: ServiceRequest | None, reason: AllocationReason) -> None:
         """KEY waits, asking REQUEST, refused for REASON."""

@@ -348,7 +348,7 @@ class Reconciler(Showing):
     async def _granted(self, view: ServiceView, allocation: Allocation) -> None:
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
-        metrics.PENDING.set(len(self.state.pending))
+        metrics.show_pending(self.state.pending.reasons())
         changed_ips = tuple(allocation.ips) != view.current_ips
         over = None  # it said why not: say it is over, in the write that shows the IP when there is one
         if view.allocated is not None and not view.allocated[0]:
@@ -376,7 +376,7 @@ class Reconciler(Showing):
     async def _refused(self, view: ServiceView, reason: AllocationReason, message: str) -> None:
         """The request cannot be met: status keeps only what is still granted; say why (REASON), once."""
         self.state.pending.add(view.key, view.request, reason)
-        metrics.PENDING.set(len(self.state.pending))
+        metrics.show_pending(self.state.pending.reasons())
         held = self.allocator.assignment(view.key)  # a failed new request keeps the IPs it had
         await self._show(view, held[0] if held else (), held[1] if held else None)
         text = f"Failed to allocate IP for {view.key} ({reason.value}): {message}"
@@ -397,7 +397,7 @@ class Reconciler(Showing):
         released = self.allocator.release(view.key)
         self.state.pending.discard(view.key)
         self.state.last_failure.pop(view.key, None)
-        metrics.PENDING.set(len(self.state.pending))
+        metrics.show_pending(self.state.pending.reasons())
         if view.handling is Handling.DELETED:
             self.state.services.pop(view.key, None)
             self.state.shown.forget(view.key)

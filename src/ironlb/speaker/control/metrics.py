@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ironlb.api.reasons import AnnounceReason, SteeringReason
@@ -204,4 +204,5 @@ def registry_for(speaker: Callable[[], Any]) -> CollectorRegistry:
     """A registry exposing the speaker's metrics."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SpeakerCollector(speaker))  # type: ignore[arg-type]
+    ProcessCollector(registry=registry)  # the control plane's process_*: CPU and memory for the dashboard
     return registry
