@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ironlb.api import constants
 from ironlb.common import kubeapi, listen
 from ironlb.common.events import EventRecorder, KubeEventSink
+from ironlb.common.kubeapi.metrics import count_writes
 from ironlb.common.logs import setup_logging
 from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics, startup
 from ironlb.operator.lease import LeaderLease, LeaseConfig
@@ -70,6 +71,7 @@ async def run(args: argparse.Namespace) -> int:
     # One client for every request the operator makes itself: Lease, Secret, writes, Events, the Service
     # informer. kopf's watches log in with its cluster configuration (startup.kopf_handlers).
     kube = kubeapi.connect(pool_size=32)
+    count_writes(kube, metrics.REGISTRY)
     owner = (await asyncio.to_thread(heartbeat_secret.deployment_owner, kube, args.lease_namespace,
                                      args.owner_deployment)) if args.owner_deployment else ()
     lease = LeaderLease(kube, LeaseConfig.for_duration(

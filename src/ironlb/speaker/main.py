@@ -13,6 +13,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from ironlb.common import kubeapi, listen
+from ironlb.common.kubeapi.metrics import count_writes
 from ironlb.common.logs import setup_logging
 from ironlb.speaker.control import presence
 from ironlb.speaker.control.app import Speaker
@@ -115,7 +116,9 @@ async def run(args: argparse.Namespace) -> int:
     keys = KeyWatcher(api, args.namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                       speaker.set_key, key)
     keys.start()
-    health = listen.health_server(args, registry_for(lambda: speaker), speaker.ready, api)
+    registry = registry_for(lambda: speaker)
+    count_writes(api, registry)
+    health = listen.health_server(args, registry, speaker.ready, api)
     task = asyncio.create_task(speaker.run(health))
     refresher = asyncio.create_task(reannounce_every(speaker, args.reannounce_interval))
     loop = asyncio.get_running_loop()

@@ -8,6 +8,8 @@ never got an answer (timeout, refused, reset, cut short) raises an OSError.
 from __future__ import annotations
 
 import json
+import threading
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -72,6 +74,17 @@ class Client:
     def __init__(self, config: ClusterConfig, pool_size: int = 16, timeout: float | Timeout = DEFAULT_TIMEOUT) -> None:
         self.config, self.timeout = config, resolve_timeout(timeout)
         self.pool = Pool(config.host, config.port, config.ssl_context(), config.server_name, maxsize=pool_size)
+        self._writes: Counter[tuple[str, str]] = Counter()  # (verb, resource[/subresource]) -> writes sent
+        self._writes_lock = threading.Lock()  # the client is shared between threads
+
+    def writes(self) -> dict[tuple[str, str], int]:
+        """The writes sent so far, by (verb, resource): create, update, patch or delete; e.g. services/status."""
+        with self._writes_lock:
+            return dict(self._writes)
+
+    def _wrote(self, verb: str, resource: Resource, subresource: str | None = None) -> None:
+        with self._writes_lock:
+            self._writes[verb, f"{resource.plural}/{subresource}" if subresource else resource.plural] += 1
 
     def close(self) -> None:
         """Close the kept-alive connections."""
@@ -97,23 +110,27 @@ class Client:
     def create(self, resource: Resource, body: Mapping[str, Any], namespace: str | None = None, *,
                timeout: float | Timeout | None = None) -> dict[str, Any]:
         """POST a new object; 409 if it exists."""
+        self._wrote("create", resource)
         return self.request("POST", resource.path(namespace), body=body, timeout=timeout)
 
     def replace(self, resource: Resource, name: str, body: Mapping[str, Any], namespace: str | None = None, *,
                 subresource: str | None = None, timeout: float | Timeout | None = None) -> dict[str, Any]:
         """PUT the whole object (409 if metadata.resourceVersion is not the current one)."""
+        self._wrote("update", resource, subresource)
         return self.request("PUT", resource.path(namespace, name, subresource), body=body, timeout=timeout)
 
     def patch(self, resource: Resource, name: str, body: Any, namespace: str | None = None, *,
               subresource: str | None = None, content_type: str = STRATEGIC,
               timeout: float | Timeout | None = None) -> dict[str, Any]:
         """PATCH the object (strategic merge by default, as kubectl and the kubernetes package send a dict)."""
+        self._wrote("patch", resource, subresource)
         return self.request("PATCH", resource.path(namespace, name, subresource), body=body,
                             content_type=content_type, timeout=timeout)
 
     def delete(self, resource: Resource, name: str, namespace: str | None = None, *,
                timeout: float | Timeout | None = None) -> dict[str, Any]:
         """DELETE the object."""
+        self._wrote("delete", resource)
         return self.request("DELETE", resource.path(namespace, name), timeout=timeout)
 
     def watch(self, resource: Resource, namespace: str | None = None, *, resource_version: str | None = None,

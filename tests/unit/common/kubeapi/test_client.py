@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from prometheus_client import CollectorRegistry, generate_latest
 
 from ironlb.common.kubeapi import (
     CONFIGMAPS,
@@ -28,6 +29,7 @@ from ironlb.common.kubeapi import (
 )
 from ironlb.common.kubeapi.client import query_string
 from ironlb.common.kubeapi.config import TokenSource
+from ironlb.common.kubeapi.metrics import count_writes
 from ironlb.common.kubeapi.transport import Connection
 from tests.unit.common.kubeapi.fake_server import FakeApiServer, Reply, Request, server_tls
 
@@ -36,6 +38,13 @@ from tests.unit.common.kubeapi.fake_server import FakeApiServer, Reply, Request,
 def api(server: FakeApiServer) -> Iterator[Client]:
     with Client(ClusterConfig("http", "127.0.0.1", server.port, token=TokenSource("secret"))) as c:
         yield c
+
+
+def registry_with_writes(api: Client) -> CollectorRegistry:
+    """A registry exporting API's writes, as the operator's and the speaker's do."""
+    registry = CollectorRegistry()
+    count_writes(api, registry)
+    return registry
 
 
 def test_reads_and_writes_go_where_and_how_the_api_expects(server: FakeApiServer, api: Client) -> None:
@@ -62,6 +71,10 @@ def test_reads_and_writes_go_where_and_how_the_api_expects(server: FakeApiServer
     ]
     assert all(r.headers["Authorization"] == "Bearer secret" for r in server.requests)
     assert {r.connection for r in server.requests} == {1}  # one kept-alive connection served them all
+    assert api.writes() == {("create", "events"): 1, ("patch", "services/status"): 1, ("patch", "nodes"): 1,
+                            ("update", "configmaps"): 1, ("delete", "configmaps"): 1}  # reads are no writes
+    text = generate_latest(registry_with_writes(api)).decode()
+    assert 'ironlb_api_writes_total{resource="services/status",verb="patch"} 1.0' in text
 
 
 def test_an_error_carries_status_reason_and_the_servers_message(server: FakeApiServer, api: Client) -> None:
