@@ -44,10 +44,12 @@ $(VENV)/.installed: pyproject.toml
 
 # kube-apiserver, kube-proxy, kubectl, kube-controller-manager, kube-scheduler, kubelet, pause, etcd
 # and helm, built from the pinned Go modules into a cache outside the repo (see tools/build.sh);
-# MetalLB's speaker and controller for benchmarks.compare, under their own key (tools/metallb/build.sh).
+# MetalLB's speaker and controller for benchmarks.compare, under their own key (tools/metallb/build.sh);
+# promtool for the chart's alert tests, under its own key (tools/promtool/build.sh).
 tools:
 	@bash tools/build.sh
 	@bash tools/metallb/build.sh
+	@bash tools/promtool/build.sh
 
 # The lab's images (IronLB from the Dockerfile on a Debian base, pause), when missing or out of date.
 image: deps venv tools
