@@ -17,7 +17,7 @@ def render(helm: Path, *sets: str) -> list[dict[str, Any]]:
     args = [str(helm), "template", "ironlb", str(CHART), "--namespace", "ironlb-system",
             "--kube-version", "1.34.4", "--include-crds"]
     for s in sets:  # a float is a string to --set; --set-json keeps it a number
-        args += ["--set-json" if s.split("=", 1)[0].endswith("Seconds") else "--set", s]
+        args += ["--set-json" if s.split("=", 1)[0].endswith(("Seconds", "threshold")) else "--set", s]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return [d for d in yaml.safe_load_all(out) if d]
 
