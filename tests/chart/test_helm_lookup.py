@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.chart.helm import REPO, find_helm, tools_cache
+from tests.chart.promtool import find_promtool
 
 # Each case lays out helm binaries ("dir": executable, "dir!": not executable) and sets the environment;
 # "{tmp}" stands for the case's directory. Expected: the helm found (relative to tmp) or None, and the
@@ -91,3 +92,18 @@ def test_without_helm_the_chart_tests_skip_and_load_no_lab(tmp_path: Path) -> No
     assert report == {"rc": 0, "e2e": []}, res.stdout + res.stderr
     assert f"helm absent: not on PATH nor in {tmp_path}/cache/*/bin" in res.stdout, res.stdout
     assert " skipped" in res.stdout and " passed" in res.stdout and "error" not in res.stdout, res.stdout
+
+
+def test_promtool_is_the_newest_cached_build_or_the_one_named(tmp_path: Path) -> None:
+    for key in ("promtool-old", "promtool-new", "k1"):
+        (tmp_path / key / "bin").mkdir(parents=True)
+        tool = tmp_path / key / "bin" / "promtool"
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755)
+        os.utime(tool, (1, 2 if key == "promtool-new" else 1))
+    env = {"IRONLB_TOOLS_CACHE": str(tmp_path), "PATH": str(tmp_path / "k1" / "bin")}
+    assert find_promtool(env).path == tmp_path / "promtool-new" / "bin" / "promtool"  # not PATH's, not k1's
+    named = find_promtool({**env, "IRONLB_PROMTOOL": str(tmp_path / "k1" / "bin" / "promtool")})
+    assert named.path == tmp_path / "k1" / "bin" / "promtool"
+    absent = find_promtool({"IRONLB_TOOLS_CACHE": str(tmp_path / "none")})
+    assert absent.path is None and "make tools" in absent.reason
