@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -57,6 +58,11 @@ def test_metrics_and_health_endpoints(kube: Kube) -> None:
         text = resp.read().decode()
     assert "ironlb_allocations_total" in text
     assert "ironlb_operator_leader 1.0" in text
+    # What the chart's alerts and dashboard read: every pending reason's series, the API writes (the leader
+    # renews its Lease), the process' own CPU and memory.
+    assert 'ironlb_services_pending{reason="PoolExhausted"}' in text
+    assert re.search(r'^ironlb_api_writes_total\{resource="leases",verb="(create|update)"\} [1-9]', text, re.M), text
+    assert "process_cpu_seconds_total" in text and "process_resident_memory_bytes" in text
 
 
 def leader_gauge(port: int) -> float | None:
