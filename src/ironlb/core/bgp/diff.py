@@ -227,12 +227,14 @@ def _policies(routes: dict[tuple[str, str], Attributes]) -> dict[tuple[str, str,
 def _network_changes(old: Desired, new: Desired, old_routes: dict[tuple[str, str], Attributes],
                      new_routes: dict[tuple[str, str], Attributes]) -> tuple[list[Change], list[Change]]:
     old_nets, new_nets = _networks(old, old_routes), _networks(new, new_routes)
-    adds: list[Change] = [NetworkAdded(new.routers()[vrf], prefix) for vrf, prefix in sorted(new_nets - old_nets)]
-    removes: list[Change] = [NetworkRemoved(old.routers()[vrf], prefix)
-                             for vrf, prefix in sorted(old_nets - new_nets)]
+    new_routers = {(r.vrf, r.asn) for r in new.routers().values()}
+    adds: list[Change] = [NetworkAdded(new.routers()[vrf], prefix) for vrf, asn, prefix in sorted(new_nets - old_nets)]
+    # A router that goes (or comes back with another ASN) takes its networks with it.
+    removes: list[Change] = [NetworkRemoved(old.routers()[vrf], prefix) for vrf, asn, prefix
+                             in sorted(old_nets - new_nets) if (vrf, asn) in new_routers]
     return adds, removes
 
 
-def _networks(state: Desired, routes: dict[tuple[str, str], Attributes]) -> set[tuple[str, str]]:
+def _networks(state: Desired, routes: dict[tuple[str, str], Attributes]) -> set[tuple[str, int, str]]:
     peers = state.usable_peers()
-    return {(peers[peer].vrf, prefix) for peer, prefix in routes if peer in peers}
+    return {(peers[peer].vrf, peers[peer].my_asn, prefix) for peer, prefix in routes if peer in peers}

@@ -16,6 +16,7 @@ from ironlb.speaker.bgp.render import DESCRIPTION, OUT_ROUTE_MAP
 ROUTER = re.compile(r"^router bgp (\d+)(?: vrf (\S+))?$")
 PREFIX_LIST = re.compile(r"^ip(?:v6)? prefix-list ILB-(\S+)-(g[0-9a-f]+)-[46] seq \d+ permit (\S+)$")
 ROUTE_MAP = re.compile(rf"^route-map {OUT_ROUTE_MAP}(\S+) permit (\d+)$")
+ECHO_DEFAULT_MS = 50
 MATCH = re.compile(r"^match ip(?:v6)? address prefix-list ILB-\S+-(g[0-9a-f]+)-[46]$")
 
 
@@ -62,6 +63,8 @@ def _profile_setting(p: BfdProfile, words: list[str]) -> BfdProfile:
         return replace(p, **{fields[words[0]]: value})
     if words[:2] == ["echo", "transmit-interval"]:
         return replace(p, echo_interval_ms=value)
+    if words[0] == "echo-mode":  # FRR leaves its default echo interval out
+        return replace(p, echo_interval_ms=p.echo_interval_ms or ECHO_DEFAULT_MS)
     if words[0] == "passive-mode":
         return replace(p, passive_mode=True)
     return p

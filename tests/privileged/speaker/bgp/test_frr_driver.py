@@ -11,7 +11,7 @@ from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired,
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain
 from ironlb.speaker.bgp.driver import FrrDriver
 from ironlb.speaker.bgp.status import BfdState, SessionState
-from ironlb.speaker.bgp.vty import VtyUnavailable
+from ironlb.speaker.bgp.vty import Vty, VtyRefused, VtyStatus, VtyUnavailable
 from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
 from tests.privileged.speaker.bgp.routewatch import RouteWatch, UpdateWatch
 
@@ -178,3 +178,19 @@ async def test_drain_sends_graceful_shutdown_before_it_withdraws(pair: Pair, dri
     await wait_for(withdrawn, timeout=1)
     await driver.apply(desired(VIP))  # the node comes back: sessions and routes again
     await wait_for(lambda: established(driver))
+
+
+async def test_a_refused_command_is_typed_and_leaves_the_vty_usable(pair: Pair, drivers) -> None:
+    vty = Vty(f"{pair.node.dir}/bgpd.vty")
+    try:
+        with pytest.raises(VtyRefused) as refused:
+            await vty.configure(["ip prefix-list ILB-T seq 5 permit 198.18.39.0/33"])
+        assert refused.value.status is VtyStatus.NO_MATCH
+        with pytest.raises(VtyRefused) as refused:
+            await vty.configure([f"router bgp {NODE_ASN}", "neighbor 198.18.39.99 bfd", "no bgp router-id"])
+        assert (refused.value.status, refused.value.command) == (VtyStatus.CONFIG_FAILED,
+                                                                 "neighbor 198.18.39.99 bfd")
+        assert "198.18.39.99" not in await vty.show("show running-config")  # the batch stopped there
+        assert "FRRouting" in await vty.show("show version")  # and the vty is back out of config mode
+    finally:
+        vty.close()
