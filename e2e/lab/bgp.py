@@ -190,6 +190,26 @@ def namespaces() -> dict[str, str]:
 
 
 
+# MetalLB's BGP mode in this lab (`metallb start` on a `--bgp` lab): its native speaker on every node peers with
+# the router, its hold time at its 3 s minimum (it has no BFD), and announces a pool of its own.
+METALLB_POOL = "198.51.100.240/28"
+METALLB_HOLD_TIME = "3s"
+
+
+def metallb_manifests() -> list[dict[str, Any]]:
+    """MetalLB's BGPPeer towards the router, its pool and its BGPAdvertisement (metallb.io)."""
+    ns = {"namespace": "metallb-system"}
+    return [
+        {"apiVersion": "metallb.io/v1beta2", "kind": "BGPPeer", "metadata": {"name": "lab-router", **ns},
+         "spec": {"myASN": NODE_ASN, "peerASN": ROUTER_ASN, "peerAddress": ROUTER_IP_V4,
+                  "holdTime": METALLB_HOLD_TIME}},  # native mode refuses keepaliveTime: hold / 3
+        {"apiVersion": "metallb.io/v1beta1", "kind": "IPAddressPool", "metadata": {"name": "lab-bgp", **ns},
+         "spec": {"addresses": [METALLB_POOL]}},
+        {"apiVersion": "metallb.io/v1beta1", "kind": "BGPAdvertisement", "metadata": {"name": "lab-bgp", **ns},
+         "spec": {"ipAddressPools": ["lab-bgp"]}},
+    ]
+
+
 def router_sessions() -> dict[str, str]:
     """The router's BGP neighbours (IPv4 and IPv6 sessions): address -> state (Established, Active, ...)."""
     sessions: dict[str, str] = {}
