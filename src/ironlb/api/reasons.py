@@ -84,6 +84,8 @@ class AnnounceReason(Enum):
     ANNOUNCING = "Announcing"
     ANNOUNCED_BY_PEER = "AnnouncedByPeer"
     NO_ADVERTISEMENT = "NoL2Advertisement"
+    # L2Advertisements cover its pool, but the serviceSelectors of each leave this Service out.
+    NO_MATCHING_ADVERTISEMENT = "NoMatchingL2Advertisement"
     NO_ELIGIBLE_NODE = "NoEligibleNode"
     NO_READY_ENDPOINTS = "NoReadyEndpoints"
     # The IP is in no valid IPAddressPool's addresses (a status or annotation edited by hand, or a pool

@@ -50,6 +50,18 @@ def node_selector(f: dict[str, Any]) -> None:
     f["advertisements"][0]["spec"]["nodeSelectors"] = [{"matchLabels": {"role": "edge"}}]
 
 
+def service_selector(labels: dict[str, str]) -> Edit:
+    def edit(f: dict[str, Any]) -> None:
+        f["advertisements"][0]["spec"]["serviceSelectors"] = [{"matchLabels": labels}]
+    return edit
+
+
+def label_service(**labels: str) -> Edit:
+    def edit(f: dict[str, Any]) -> None:
+        svc(f)["metadata"]["labels"] = labels
+    return edit
+
+
 def only(node_name: str) -> Edit:
     def edit(f: dict[str, Any]) -> None:
         f["advertisements"][0]["spec"]["nodeSelectors"] = [{"matchLabels": {"kubernetes.io/hostname": node_name}}]
@@ -98,6 +110,10 @@ SCENARIOS: list[tuple[str, list[Edit], LinkId | None, str]] = [
     ("no advertisement", [lambda f: f.update(advertisements=[])], LinkId.ADVERTISEMENT, "no L2Advertisement"),
     ("advertisement of another pool", [lambda f: f["advertisements"][0]["spec"].update(ipAddressPools=["b"])],
      LinkId.ADVERTISEMENT, "covers pool pool-a"),
+    ("serviceSelectors leave the Service out", [service_selector({"app": "db"})], LinkId.ADVERTISEMENT,
+     "serviceSelectors leave this Service out"),
+    ("serviceSelectors take the Service in", [service_selector({"app": "web"}), label_service(app="web")],
+     None, ""),
     ("nodes not selected", [node_selector], LinkId.ELIGIBLE_NODES, "0 of 3"),
     ("nodes not Ready", [lambda f: f.update(nodes=[node(n, ready=False) for n in NODES])], LinkId.ELIGIBLE_NODES,
      "0 of 3"),
@@ -232,3 +248,4 @@ def test_invalid_source_ranges_fail_the_forwarding_link_with_their_fix() -> None
     failed = report.failed
     assert failed is not None and failed.id is LinkId.FORWARDING
     assert "loadBalancerSourceRanges" in failed.fix
+

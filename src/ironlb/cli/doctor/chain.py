@@ -146,6 +146,13 @@ def check_advertisement(ctx: Context) -> Link:
     names = [ad.name for ad in ctx.advertisements]
     if names:
         return _link(LinkId.ADVERTISEMENT, True, f"L2Advertisement {', '.join(names)} covers pool {ctx.pool}")
+    if ctx.pool_advertisements:
+        left_out = ", ".join(ad.name for ad in ctx.pool_advertisements)
+        return _link(LinkId.ADVERTISEMENT, False, f"L2Advertisement {left_out} covers pool {ctx.pool}, but its "
+                     f"serviceSelectors leave this Service out, so no node answers ARP/NDP for {', '.join(ctx.ips)}",
+                     f"label the Service to match one of them (kubectl label service -n {ctx.facts.get('namespace')} "
+                     f"{ctx.facts.get('name')} KEY=VALUE), or widen the serviceSelectors of L2Advertisement "
+                     f"{left_out}")
     return _link(LinkId.ADVERTISEMENT, False, f"no L2Advertisement covers pool {ctx.pool}, so no node answers "
                  f"ARP/NDP for {', '.join(ctx.ips)}",
                  "create one: kubectl apply -f - <<<'{\"apiVersion\": \"ironlb.io/v1beta1\", \"kind\": "

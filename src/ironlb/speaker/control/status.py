@@ -55,6 +55,8 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
         AnnounceReason.NOT_IN_POOL: "it is in no valid IPAddressPool's addresses, so no node answers ARP/NDP for it "
                                     "(whatever the Service's annotations name)",
         AnnounceReason.NO_ADVERTISEMENT: "no L2Advertisement selects its pool, so no node answers ARP/NDP for it",
+        AnnounceReason.NO_MATCHING_ADVERTISEMENT: "the serviceSelectors of every L2Advertisement of its pool leave "
+                                                   "this Service out, so no node answers ARP/NDP for it",
         AnnounceReason.NO_READY_ENDPOINTS: "it has no ready endpoints",
         AnnounceReason.NO_ELIGIBLE_NODE: "no node is eligible (alive, selected by an L2Advertisement, not excluded, "
                                  "and with a local endpoint for externalTrafficPolicy: Local)",

@@ -51,13 +51,21 @@ def source_ranges(value: Any) -> tuple[str | None, ...]:
     return tuple(e if isinstance(e, str) else None for e in entries)
 
 
+def service_labels(value: Any) -> tuple[tuple[str, str], ...]:
+    """A Service's metadata.labels as sorted pairs (anything not a string map: none)."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple(sorted((k, v) for k, v in value.items() if isinstance(k, str) and isinstance(v, str)))
+
+
 def advertisement(obj: Mapping[str, Any]) -> Advertisement:
     """An L2Advertisement object as Advertisement."""
     spec = obj.get("spec") or {}
     return Advertisement(name=obj["metadata"]["name"], pools=frozenset(spec.get("ipAddressPools") or ()),
                          pool_selectors=tuple(spec.get("ipAddressPoolSelectors") or ()),
                          node_selectors=tuple(spec.get("nodeSelectors") or ()),
-                         interfaces=frozenset(spec.get("interfaces") or ()))
+                         interfaces=frozenset(spec.get("interfaces") or ()),
+                         service_selectors=tuple(spec.get("serviceSelectors") or ()))
 
 
 @dataclass
@@ -130,7 +138,8 @@ class ClusterState:
                            ready_nodes=frozenset(ready.get(key, ())), ports=ports,
                            client_ip_affinity=spec.get("sessionAffinity") == "ClientIP",
                            health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
-                           source_ranges=source_ranges(spec.get("loadBalancerSourceRanges")))
+                           source_ranges=source_ranges(spec.get("loadBalancerSourceRanges")),
+                           labels=service_labels(meta.get("labels")))
 
     def pools_of(self, ips: tuple[str, ...], hint: str | None) -> tuple[str | None, tuple[str | None, ...]]:
         """(the pool of IPS, per-IP pools only when they differ): decided by the pools' ranges, HINT a tie-break."""

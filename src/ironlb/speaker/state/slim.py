@@ -101,6 +101,9 @@ def service(obj: Any) -> dict[str, Any]:
     annotations = {k: v for k, v in _mapping(meta.get("annotations")).items() if k in ANNOTATION_KEYS}
     if annotations:  # the same few (a pool, a sharing key) on many Services
         metadata["annotations"] = _share(("annotations", *annotations.items()), annotations)
+    labels = {k: v for k, v in _mapping(meta.get("labels")).items() if isinstance(v, str)}
+    if labels:  # L2Advertisements' serviceSelectors read them; the same few sets on many Services
+        metadata["labels"] = _share(("labels", *sorted(labels.items())), labels)
     full_spec = _mapping(obj.get("spec"))
     spec = _pick(full_spec, SERVICE_SPEC)
     if "ports" in full_spec:

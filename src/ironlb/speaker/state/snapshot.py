@@ -35,6 +35,8 @@ class ServiceInfo:
     # Local policy: (IP, the node its Announced condition says announces it). That node keeps the IP while it
     # stays eligible: a node whose pod becomes ready later does not take it (each move cuts connections).
     incumbents: tuple[tuple[str, str], ...] = ()
+    # Its metadata.labels, sorted: which L2Advertisements apply to it (their serviceSelectors).
+    labels: tuple[tuple[str, str], ...] = ()
 
     def incumbent(self, ip: str) -> str | None:
         """The node that announces IP now, by the Service's own condition (Local policy only; None: none)."""
@@ -69,6 +71,7 @@ class Advertisement:
     pool_selectors: tuple[Mapping[str, Any], ...] = ()
     node_selectors: tuple[Mapping[str, Any], ...] = ()
     interfaces: frozenset[str] = frozenset()
+    service_selectors: tuple[Mapping[str, Any], ...] = ()  # none: every Service of its pools
 
 
 @dataclass(frozen=True)
