@@ -60,7 +60,8 @@ NODE_FIXES = {
     NodeEligibility.DEAD: "bring a selected Node back to Ready (kubectl describe node)",
     NodeEligibility.NETWORK_UNAVAILABLE: "the network plugin reports these Nodes' network unavailable: fix it there",
     NodeEligibility.EXCLUDED_BY_LABEL: "remove the label: kubectl label node NODE "
-                                       "node.kubernetes.io/exclude-from-external-load-balancers-",
+                                       "node.kubernetes.io/exclude-from-external-load-balancers-, or (a single-node, "
+                                       "kind or Talos cluster) install with --set speaker.ignoreExcludeLB=true",
     NodeEligibility.NO_LOCAL_ENDPOINT: "run a ready pod on a selected node, or set externalTrafficPolicy: Cluster",
 }
 

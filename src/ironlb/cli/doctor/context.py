@@ -5,6 +5,8 @@ function, unit-tested with scenario tables:
 
     service: the Service (None when it does not exist); namespace, name: what was asked for
     lbClass: the loadBalancerClass IronLB serves (None: Services without one)
+    ignoreExcludeLB: True when the speakers run with --ignore-exclude-lb (the chart's speaker.ignoreExcludeLB),
+              so the Nodes' exclude-from-external-load-balancers label excludes none
     pools, advertisements, nodes: every IPAddressPool, L2Advertisement, Node
     slices: the Service's EndpointSlices; events: Events about the Service
     speakers: node -> {"samples": [{"name", "labels", "value"}], "families": [...]} or {"error": "..."}, with
@@ -42,7 +44,8 @@ class Context:
     announcers: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.state = ClusterState(lb_class=self.facts.get("lbClass"))
+        self.state = ClusterState(lb_class=self.facts.get("lbClass"),
+                                  ignore_exclude_lb=self.facts.get("ignoreExcludeLB") is True)
         for kind in ("pools", "advertisements", "nodes", "slices"):
             for obj in self.facts.get(kind) or []:
                 self.state.apply(kind, "ADDED", obj)

@@ -30,12 +30,13 @@ def _has_condition(obj: Mapping[str, Any], type_: str, status: str = "True") -> 
                for c in (obj.get("status") or {}).get("conditions") or [])
 
 
-def node_info(obj: Mapping[str, Any]) -> NodeInfo:
-    """A Node object as NodeInfo."""
+def node_info(obj: Mapping[str, Any], ignore_exclude_lb: bool = False) -> NodeInfo:
+    """A Node object as NodeInfo (IGNORE_EXCLUDE_LB: its exclude-from-external-load-balancers label is not read)."""
     meta = obj.get("metadata", {})
     return NodeInfo(name=meta["name"], labels=dict(meta.get("labels") or {}),
                     network_unavailable=_has_condition(obj, "NetworkUnavailable"),
-                    ready=_has_condition(obj, "Ready"), addresses=tuple(node_addresses(obj)))
+                    ready=_has_condition(obj, "Ready"), addresses=tuple(node_addresses(obj)),
+                    exclusion_ignored=ignore_exclude_lb)
 
 
 def node_addresses(obj: Mapping[str, Any]) -> list[str]:
@@ -73,6 +74,7 @@ class ClusterState:
     """Latest objects by key, per kind; `snapshot()` builds the pure view."""
 
     lb_class: str | None = None
+    ignore_exclude_lb: bool = False  # --ignore-exclude-lb: Nodes' exclude-from-external-load-balancers label unread
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -158,7 +160,7 @@ class ClusterState:
                 services[key] = info
         return Snapshot(
             services=services,
-            nodes={n["metadata"]["name"]: node_info(n) for n in self.nodes.values()},
+            nodes={n["metadata"]["name"]: node_info(n, self.ignore_exclude_lb) for n in self.nodes.values()},
             alive=alive,
             advertisements=tuple(advertisement(a) for _, a in sorted(self.advertisements.items())),
             pool_labels={p["metadata"]["name"]: dict(p["metadata"].get("labels") or {}) for p in self.pools.values()},

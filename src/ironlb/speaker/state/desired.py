@@ -14,7 +14,6 @@ from ironlb.core.election import elect
 from ironlb.core.selectors import advertisement_applies, selector_matches
 from ironlb.speaker.state.snapshot import (
     ALL_INTERFACES,
-    EXCLUDE_LABEL,
     Advertisement,
     AnnounceReason,
     NodeInfo,
@@ -116,7 +115,7 @@ def api_state(node: NodeInfo, svc: ServiceInfo) -> NodeEligibility:
         return NodeEligibility.DEAD
     if node.network_unavailable:
         return NodeEligibility.NETWORK_UNAVAILABLE
-    if EXCLUDE_LABEL in node.labels:
+    if node.excluded:
         return NodeEligibility.EXCLUDED_BY_LABEL
     if svc.traffic_policy == "Local" and node.name not in svc.ready_nodes:
         return NodeEligibility.NO_LOCAL_ENDPOINT

@@ -75,7 +75,8 @@ def _election_view(node: NodeInfo) -> tuple[Any, ...]:
 class IncrementalDesired:
     """Keeps the cluster view and this node's ranking table up to date, one watch event at a time."""
 
-    def __init__(self, me: str, lb_class: str | None = None, cut: Cut | None = None) -> None:
+    def __init__(self, me: str, lb_class: str | None = None, cut: Cut | None = None,
+                 ignore_exclude_lb: bool = False) -> None:
         self.me = me
         self.cut = cut or Cut()  # what of a Cluster-policy ranking is kept (state.cut)
         self.alive: frozenset[str] = frozenset()  # as the fast plane last said; cut rankings keep alive nodes
@@ -85,7 +86,8 @@ class IncrementalDesired:
         # a ready endpoint on it (their ranking is drawn from those nodes alone).
         self._ranked_at: dict[str, set[str]] = {}
         self._ready_at: dict[str, set[str]] = {}
-        self.state = ClusterState(lb_class=lb_class)  # objects (slim.py) but slices: status reporting reads them
+        # Objects (slim.py) but slices: status reporting reads them.
+        self.state = ClusterState(lb_class=lb_class, ignore_exclude_lb=ignore_exclude_lb)
         self.table = Table(me=me)  # the published version: replaced, never mutated
         self.infos: dict[str, ServiceInfo] = {}
         self.nodes: dict[str, NodeInfo] = {}
@@ -171,7 +173,7 @@ class IncrementalDesired:
 
     def _on_nodes(self, name: str, obj: Mapping[str, Any] | None) -> None:
         old = self.nodes.pop(name, None)
-        new = node_info(obj) if obj is not None else None
+        new = node_info(obj, self.state.ignore_exclude_lb) if obj is not None else None
         if new is not None:
             self.nodes[name] = new
         if (old is None) != (new is None) or (old and new and _election_view(old) != _election_view(new)):

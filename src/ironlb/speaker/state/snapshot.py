@@ -60,6 +60,14 @@ class NodeInfo:
     network_unavailable: bool = False
     ready: bool = True
     addresses: tuple[str, ...] = ()  # InternalIPs
+    # The speakers run with --ignore-exclude-lb: the exclude-from-external-load-balancers label is not read
+    # (single-node, kind and Talos clusters set it on their only node).
+    exclusion_ignored: bool = False
+
+    @property
+    def excluded(self) -> bool:
+        """Does the exclude-from-external-load-balancers label keep this node from announcing?"""
+        return EXCLUDE_LABEL in self.labels and not self.exclusion_ignored
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,8 @@ def test_reasons_and_interfaces() -> None:
 
 @pytest.mark.parametrize("node, expected", [
     (NodeInfo("n1", {EXCLUDE_LABEL: ""}), NodeEligibility.EXCLUDED_BY_LABEL),
+    # --ignore-exclude-lb (chart: speaker.ignoreExcludeLB), as MetalLB's: the label is not read.
+    (NodeInfo("n1", {EXCLUDE_LABEL: ""}, exclusion_ignored=True), NodeEligibility.ELIGIBLE),
     (NodeInfo("n1", network_unavailable=True), NodeEligibility.NETWORK_UNAVAILABLE),
     (NodeInfo("n1", ready=False), NodeEligibility.DEAD),
     (NodeInfo("n9"), NodeEligibility.DEAD),
@@ -223,3 +225,26 @@ def test_event_order_does_not_change_announcements() -> None:
     # Announced from exactly one node each.
     assert len([me for me, _, owned in final if any("203.0.113.9" in ips for _, ips in owned)]) == 1
 
+
+@pytest.mark.parametrize("ignore, expected", [(False, None), (True, "n1")])
+def test_a_single_labelled_node_announces_only_when_the_speakers_ignore_the_label(ignore: bool,
+                                                                                  expected: str | None) -> None:
+    """A one-node cluster (kind, Talos) labels its only node excluded: --ignore-exclude-lb lets it announce."""
+    state = ClusterState(ignore_exclude_lb=ignore)
+    inc = IncrementalDesired("n1", ignore_exclude_lb=ignore)
+    objects = [("nodes", {"metadata": {"name": "n1", "labels": {EXCLUDE_LABEL: ""}},
+                          "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+               ("pools", {"metadata": {"name": "p"}, "spec": {"addresses": ["203.0.113.0/24"]}}),
+               ("advertisements", {"metadata": {"name": "all"}, "spec": {}}),
+               ("services", {"metadata": {"name": "s", "namespace": "ns"}, "spec": {"type": "LoadBalancer"},
+                             "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.1"}]}}}),
+               ("slices", {"metadata": {"name": "s-1", "namespace": "ns",
+                                        "labels": {"kubernetes.io/service-name": "s"}},
+                           "endpoints": [{"nodeName": "n1", "conditions": {"ready": True}}]})]
+    for kind, obj in objects:
+        state.apply(kind, "ADDED", obj)
+        inc.apply(kind, "ADDED", obj)
+    inc.set_alive(frozenset({"n1"}))
+    for desired in (compute(state.snapshot(frozenset({"n1"})), "n1"), inc.publish().desired(frozenset({"n1"}))):
+        assert [d.node for d in desired.decisions] == [expected]
+        assert desired.decisions[0].reason is (AnnounceReason.ANNOUNCING if ignore else AnnounceReason.NO_ELIGIBLE_NODE)
