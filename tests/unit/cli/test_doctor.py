@@ -115,6 +115,9 @@ SCENARIOS: list[tuple[str, list[Edit], LinkId | None, str]] = [
      "serviceSelectors leave this Service out"),
     ("serviceSelectors take the Service in", [service_selector({"app": "web"}), label_service(app="web")],
      None, ""),
+    ("being deleted, waiting on the cleanup finalizer", [lambda f: svc(f)["metadata"].update(
+        deletionTimestamp="2026-01-01T00:00:00Z", finalizers=["service.kubernetes.io/load-balancer-cleanup"])],
+     LinkId.CLASS, "until the speaker that announced its IP says Withdrawn"),
     ("nodes not selected", [node_selector], LinkId.ELIGIBLE_NODES, "0 of 3"),
     ("excluded by label, but the speakers ignore it", [lambda f: f.update(nodes=[node(
         n, **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}) for n in NODES], ignoreExcludeLB=True)],

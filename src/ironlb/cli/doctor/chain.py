@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ironlb.api.annotations import EVENT_REASON
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import AllocationReason, EventReason, parse
 from ironlb.api.service import Handling, handling
 from ironlb.cli.doctor.context import Context
@@ -70,11 +71,23 @@ def _link(id_: LinkId, ok: bool, summary: str, fix: str = "", details: tuple[str
     return Link(id_, Mark.OK if ok else Mark.FAILED, summary, "" if ok else fix, details)
 
 
+REMOVE_FINALIZERS = '[{"op": "remove", "path": "/metadata/finalizers"}]'
+
+
 def check_class(ctx: Context) -> Link:
     """1: is the Service handled at all, and by whom (the operator's one "is this ours" rule)."""
     if ctx.service is None:
         return _link(LinkId.CLASS, False, f"Service {ctx.key} not found",
                      "check the name and the namespace (-n): kubectl get services -A")
+    meta = ctx.service.get("metadata") or {}
+    if meta.get("deletionTimestamp") and LB_CLEANUP_FINALIZER in (meta.get("finalizers") or ()):
+        return _link(LinkId.CLASS, False, f"being deleted since {meta['deletionTimestamp']}: it keeps the finalizer "
+                     f"{LB_CLEANUP_FINALIZER} until the speaker that announced its IP says Withdrawn (its "
+                     "ironlb.io/Announced condition) and the operator removes it (after "
+                     "operator.withdrawalTimeoutSeconds at most)",
+                     "is the operator running? kubectl get pods -A -l app.kubernetes.io/component=operator; with "
+                     f"IronLB gone for good, remove it by hand: kubectl patch service {ctx.facts.get('name')} -n "
+                     f"{ctx.facts.get('namespace')} --type=json -p '{REMOVE_FINALIZERS}' (if it lists no other)")
     kind, cls, ours = ctx.spec.get("type") or "ClusterIP", ctx.spec.get("loadBalancerClass"), ctx.facts.get("lbClass")
     serves = f"loadBalancerClass {ours}" if ours else "Services without a loadBalancerClass"
     how = handling(ctx.spec, ours)

@@ -139,6 +139,9 @@ def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
     out = []
     for i, ip in enumerate(svc.ips):
         pool = svc.pool_of(i)
+        if svc.withdrawing:
+            out.append(Decision(svc.key, ip, AnnounceReason.WITHDRAWN))
+            continue
         if pool is None:
             out.append(Decision(svc.key, ip, AnnounceReason.NOT_IN_POOL))
             continue

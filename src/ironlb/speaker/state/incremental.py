@@ -58,7 +58,7 @@ def _unindex(index: dict[str, set[str]], key: str, nodes: Collection[str]) -> No
 def _ranking_view(info: ServiceInfo) -> tuple[Any, ...]:
     """What of a Service its entries are ranked from (a Cluster one's endpoints only as: any ready at all)."""
     ready = info.ready_nodes if info.traffic_policy == "Local" else bool(info.ready_nodes)
-    return info.ips, info.pool, info.ip_pools, info.traffic_policy, info.incumbents, ready
+    return info.ips, info.pool, info.ip_pools, info.traffic_policy, info.incumbents, ready, info.withdrawing
 
 
 # The candidates' key: a pool, and the names of the L2Advertisements covering it that apply to a Service. Without
@@ -120,8 +120,8 @@ class IncrementalDesired:
             self._keep_targets(key, None if deleted else obj)  # a pod replaced on the same node: a new address
             return
         store = getattr(self.state, kind)
-        if kind == "services" and not deleted and not self.state.handled(obj):
-            if key not in store:  # not a LoadBalancer of ours: nothing of it is kept
+        if kind == "services" and not deleted and not self.state.kept(obj):
+            if key not in store:  # not a LoadBalancer of ours (nor one withdrawing): nothing of it is kept
                 return
             event, deleted = "DELETED", True  # no longer one: dropped as if deleted
         if not deleted and store.get(key) == obj:

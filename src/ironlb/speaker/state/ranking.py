@@ -191,6 +191,8 @@ def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, Node
     """The entries of one Service (one per IP) given the advertisements covering its pool that apply to it
     (see `by_pool`; NONE_APPLIES: the reason when there are none). CUT: a Cluster-policy IP's ranking is the
     part of its order it keeps (state.cut), not the whole."""
+    if svc.withdrawing:
+        return tuple(Ranked(svc.key, ip, AnnounceReason.WITHDRAWN) for ip in svc.ips)
     if svc.pool is None:
         return tuple(Ranked(svc.key, ip, AnnounceReason.NOT_IN_POOL) for ip in svc.ips)
     if not ads:

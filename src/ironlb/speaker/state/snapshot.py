@@ -37,6 +37,8 @@ class ServiceInfo:
     incumbents: tuple[tuple[str, str], ...] = ()
     # Its metadata.labels, sorted: which L2Advertisements apply to it (their serviceSelectors).
     labels: tuple[tuple[str, str], ...] = ()
+    # Being deleted, or no longer ours, while it keeps the cleanup finalizer: its IPs are withdrawn everywhere.
+    withdrawing: bool = False
 
     def incumbent(self, ip: str) -> str | None:
         """The node that announces IP now, by the Service's own condition (Local policy only; None: none)."""

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ironlb.api.conditions import announced_part, condition
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import ConditionType
 from ironlb.core.election import score
 from ironlb.speaker.state import slim
@@ -34,11 +35,16 @@ def node(name: str, zone: str = "a", ready: bool = True, unavailable: bool = Fal
 
 
 def service(name: str, ips: tuple[str, ...], pool: str | None = "p", policy: str = "Cluster",
-            lb: bool = True, app: str | None = None) -> dict[str, Any]:
-    """A Service object with ingress IPs (APP: its app label)."""
+            lb: bool = True, app: str | None = None, going: bool = False) -> dict[str, Any]:
+    """A Service object with ingress IPs (APP: its app label; GOING: it keeps the cleanup finalizer, and is
+    deleted when LB, else changed away from LoadBalancer)."""
     annotations = {POOL_ANNOTATION: pool} if pool else {}
     labels = {"app": app} if app else {}
-    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations, "labels": labels},
+    going_meta: dict[str, Any] = {"finalizers": [LB_CLEANUP_FINALIZER]} if going else {}
+    if going and lb:
+        going_meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations, "labels": labels,
+                         **going_meta},
             "spec": {"type": "LoadBalancer" if lb else "ClusterIP", "externalTrafficPolicy": policy,
                      "ports": [{"port": 80, "nodePort": 30080}]},
             "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips]}}}
@@ -87,7 +93,10 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                      ((IPS[2], IPS[0]), "q", "Local", True, None), ((IPS[2],), "q", "Cluster", True, None),
                      # Labels that serviceSelectors pick, or leave out.
                      ((IPS[0],), "p", "Cluster", True, "web"), ((IPS[1], IPS[2]), "q", "Cluster", True, "db"),
-                     ((IPS[2], IPS[0]), "q", "Local", True, "web")]],
+                     ((IPS[2], IPS[0]), "q", "Local", True, "web")]]
+    # Going, with the cleanup finalizer: deleted, or changed to ClusterIP (the API server clears the ingress).
+    + [service(s, ips, pool=p, lb=lb, going=True) for s in ("s1", "s2", "s3")
+       for ips, p, lb in [((IPS[0],), "p", True), ((), "p", False), ((IPS[1], IPS[2]), "q", True)]],
     "slices": [endpoint_slice(f"{s}-{i}", s2, r, u)
                for s in ("s1", "s2", "s3") for i in (1, 2)
                for s2, r, u in [(s, ("n1",), ()), (s, ("n2", "n3"), ("n1",)), (s, (), ("n4",)), ("s1", ("n4",), ()),

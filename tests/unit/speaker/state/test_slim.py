@@ -125,7 +125,8 @@ def test_a_service_keeps_identity_ironlb_annotations_what_it_serves_and_its_stat
         "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web", "resourceVersion": "4711", "generation": 3,
                      "annotations": {"ironlb.io/allocated-from-pool": "p", "ironlb.io/allow-shared-ip": "shop",
                                      "metallb.universe.tf/loadBalancerIPs": "203.0.113.10"},
-                     "labels": {"app": "web", "team": "payments", "app.kubernetes.io/managed-by": "Helm"}},
+                     "labels": {"app": "web", "team": "payments", "app.kubernetes.io/managed-by": "Helm"},
+                     "finalizers": ["service.kubernetes.io/load-balancer-cleanup"]},  # withdrawal (cluster.py)
         "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "sessionAffinity": "ClientIP",
                  "healthCheckNodePort": 32000,
                  "ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 31080},
