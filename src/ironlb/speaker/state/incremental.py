@@ -18,8 +18,9 @@ from typing import Any
 
 from ironlb.core.pools import Pool
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
+from ironlb.speaker.state.covers import CoverKey, Covers
 from ironlb.speaker.state.cut import Cut
-from ironlb.speaker.state.desired import AnnounceReason, applying, covering, unadvertised
+from ironlb.speaker.state.desired import AnnounceReason, covering, unadvertised
 from ironlb.speaker.state.endpoints import SliceTargets, slice_targets
 from ironlb.speaker.state.ranking import Ranked, Table, by_pool, candidates, entries, in_ip_order, rerank
 from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
@@ -59,12 +60,6 @@ def _ranking_view(info: ServiceInfo) -> tuple[Any, ...]:
     """What of a Service its entries are ranked from (a Cluster one's endpoints only as: any ready at all)."""
     ready = info.ready_nodes if info.traffic_policy == "Local" else bool(info.ready_nodes)
     return info.ips, info.pool, info.ip_pools, info.traffic_policy, info.incumbents, ready, info.withdrawing
-
-
-# The candidates' key: a pool, and the names of the L2Advertisements covering it that apply to a Service. Without
-# serviceSelectors that is one key per pool, so every Service of a pool shares one candidate set, as before.
-CoverKey = tuple[str | None, tuple[str, ...]]
-Cover = tuple[CoverKey, list[Advertisement], list[Advertisement]]  # its key, the pool's ads, those applying
 
 
 def _election_view(node: NodeInfo) -> tuple[Any, ...]:
@@ -107,9 +102,7 @@ class IncrementalDesired:
         # The candidates as the published table was ranked with (taken when the first event since then
         # drops them): a node that moved was placed already where it was a candidate before.
         self._ranked_candidates: dict[CoverKey, dict[str, frozenset[str]]] | None = None
-        self._selects_services = False  # some L2Advertisement has serviceSelectors: Services' labels matter
-        self._covers: dict[tuple[str | None, tuple[tuple[str, str], ...]], Cover] = {}  # for one publish
-        self._cover_ads: dict[CoverKey, list[Advertisement]] = {}  # cover -> the ads its candidates come from
+        self.covers = Covers()  # the advertisements each Service is ranked under (serviceSelectors), per publish
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         """Record one watch event; `publish()` turns what it touched into a new table."""
@@ -210,7 +203,7 @@ class IncrementalDesired:
             self.ads[name] = new
         if old == new:
             return
-        self._selects_services = any(ad.service_selectors for ad in self.ads.values())
+        self.covers.advertisements_changed(self.ads.values())
         self._forget_candidates()
         for pool, keys in self._by_pool.items():  # the pools it covered or now covers
             if any(ad is not None and covering(pool, [ad], self.pool_labels) for ad in (old, new)):
@@ -247,7 +240,7 @@ class IncrementalDesired:
         """Drop the candidates of POOLS (none named: of every pool), keeping what the table was ranked with."""
         if self._ranked_candidates is None:
             self._ranked_candidates = dict(self._candidates)
-        self._covers.clear()
+        self.covers.clear()
         if not pools:
             self._candidates.clear()
         for key in [k for k in self._candidates if k[0] in pools]:
@@ -258,23 +251,11 @@ class IncrementalDesired:
             self._candidates[key] = candidates(covered, self.nodes)
         return self._candidates[key]
 
-    def _cover(self, pool: str | None, labels: tuple[tuple[str, str], ...], ads: list[Advertisement]) -> Cover:
-        """The advertisements of POOL, those that apply to a Service with LABELS, and the key of their candidates."""
-        labels = labels if self._selects_services else ()
-        found = self._covers.get((pool, labels))
-        if found is None:
-            pool_ads = covering(pool, ads, self.pool_labels)
-            applied = applying(pool_ads, labels)
-            key = (pool, tuple(ad.name for ad in applied))
-            self._cover_ads[key] = applied
-            found = self._covers[(pool, labels)] = (key, pool_ads, applied)
-        return found
-
     def _entries(self, info: ServiceInfo, ads: list[Advertisement]) -> tuple[Ranked, ...]:
         """INFO's entries, each IP under the advertisements of its own pool that apply to it."""
         parts = []
         for part in by_pool(info):
-            key, pool_ads, applied = self._cover(part.pool, info.labels, ads)
+            key, pool_ads, applied = self.covers.cover(part.pool, info.labels, ads, self.pool_labels)
             parts.append(entries(part, applied, self.nodes, self._pool_candidates(key, applied),
                                  lambda ip, nodes: self.cut.order(ip, nodes, self.alive),
                                  none_applies=unadvertised(pool_ads)))
@@ -286,8 +267,7 @@ class IncrementalDesired:
         if not self._dirty and not self._reranked and not self._moved and not born and not died:
             return self.table
         self._ranked_alive = self.alive
-        self._covers.clear()  # bounded: one publish's pools and label sets
-        self._cover_ads.clear()
+        self.covers.clear()  # bounded: one publish's pools and label sets
         fresh = born & self._unplaced  # now alive: placed in every ranking it belongs to
         self._moved |= fresh
         self._unplaced -= born
@@ -305,7 +285,7 @@ class IncrementalDesired:
                 drop.append(key)
             elif (keep and key not in self._reranked and before is not None and key in self.table.services
                   and _ranking_view(before) == _ranking_view(info)
-                  and (not self._selects_services or before.labels == info.labels)):
+                  and (not self.covers.selects_services or before.labels == info.labels)):
                 continue
             else:
                 put[key] = self._entries(info, ads)
@@ -339,7 +319,8 @@ class IncrementalDesired:
         moved = frozenset(self._moved)
         self._unplaced |= {n for n in moved if n not in self.alive}
         pools: dict[CoverKey, tuple[dict[str, frozenset[str]], bool]] = {}
-        placed = {key: self._joined(key, moved, fresh, pools) for key in self._cover_keys(ads)}
+        placed = {key: self._joined(key, moved, fresh, pools)
+                  for key in self.covers.keys(ads, self.pool_labels, self._by_pool, self.infos.values())}
         placing = born or any(placed.values())
         touching = moved | died
         if placing:
@@ -353,7 +334,7 @@ class IncrementalDesired:
                 continue
             if old[0].reason is not AnnounceReason.ANNOUNCING and not info.ip_pools:
                 continue
-            cover = self._cover(info.pool, info.labels, ads)[0]
+            cover = self.covers.cover(info.pool, info.labels, ads, self.pool_labels)[0]
             if info.ip_pools:  # IPs in several pools (odd): ranked afresh
                 new = self._entries(info, ads)
             elif info.traffic_policy == "Local":  # a ranking of its ready nodes alone: never cut
@@ -370,13 +351,6 @@ class IncrementalDesired:
             if new != old:
                 put[key] = new
 
-    def _cover_keys(self, ads: list[Advertisement]) -> set[CoverKey]:
-        """Every candidate set a Service's ranking may be drawn from: one per pool, or with serviceSelectors
-        one per pool and set of advertisements applying to some Service of it."""
-        if not self._selects_services:
-            return {self._cover(pool, (), ads)[0] for pool in self._by_pool}
-        return {self._cover(pool, info.labels, ads)[0] for info in self.infos.values() for pool in info.pools()}
-
     def _joined(self, key: CoverKey, moved: frozenset[str], fresh: frozenset[str],
                 cache: dict[CoverKey, tuple[dict[str, frozenset[str]], bool]]) -> frozenset[str]:
         """The alive nodes of MOVED to place in KEY's rankings: FRESH ones, and those that became its candidates."""
@@ -390,9 +364,9 @@ class IncrementalDesired:
     def _candidates_and_same(self, cache: dict[CoverKey, tuple[dict[str, frozenset[str]], bool]],
                              key: CoverKey) -> tuple[dict[str, frozenset[str]], bool]:
         """KEY's candidates (node -> interfaces), and whether they all answer alike; kept in CACHE for a publish.
-        KEY comes from `_cover` in the same publish, which keeps its advertisements."""
+        KEY comes from `covers` in the same publish, which keeps its advertisements."""
         if key not in cache:
-            candidates = self._pool_candidates(key, self._cover_ads[key])
+            candidates = self._pool_candidates(key, self.covers.advertisements_of(key))
             cache[key] = candidates, len(set(candidates.values())) <= 1
         return cache[key]
 
