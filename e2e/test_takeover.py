@@ -97,3 +97,7 @@ def test_takeover_from_metallb_changes_no_ip(kube: Kube, metallb_serving: dict[s
                          .get("ironlb.io/allocated-from-pool") == POOL for n in before), timeout=30,
              what="IronLB recording every Service as its own")
     assert ips(kube) == before, "an IP changed in the takeover"
+    # MetalLB adds no cleanup finalizer: IronLB adds it to each Service it took over, on its first reconcile.
+    wait_for(lambda: all("service.kubernetes.io/load-balancer-cleanup" in (kube.get("service", n, NS)["metadata"]
+                                                                           .get("finalizers") or []) for n in before),
+             timeout=30, what="the cleanup finalizer on every Service taken over")

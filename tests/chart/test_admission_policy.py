@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ironlb.api.annotations import ALLOCATED_FROM_POOL
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import SPEAKER_CONDITIONS, ConditionType
 from tests.chart.test_chart_template import find, render
 
@@ -52,3 +54,12 @@ def test_the_speaker_may_change_exactly_its_own_conditions(helm: Path) -> None:
     for variable in status["spec"]["variables"]:
         assert f"!(c.type in {listed})" in variable["expression"]
     assert ConditionType.SERVICE_ALLOCATED not in SPEAKER_CONDITIONS
+
+
+def test_a_service_ironlb_withdraws_stays_writable_for_the_withdrawal(helm: Path) -> None:
+    """Changed away from LoadBalancer, a Service keeps the cleanup finalizer until the speaker that announced it
+    says Withdrawn: the policy lets that write through on such a Service (finalizer and IronLB's annotation)."""
+    status = find(render(helm), "ValidatingAdmissionPolicy", "-service-status")
+    served = status["spec"]["validations"][0]["expression"]
+    assert f"'{LB_CLEANUP_FINALIZER}' in object.metadata.?finalizers.orValue([])" in served
+    assert f"'{ALLOCATED_FROM_POOL}' in object.metadata.?annotations.orValue({{}})" in served

@@ -312,3 +312,9 @@ def test_metrics_tls_from_a_secret_reaches_both_and_the_monitors_scrape_https(he
         assert endpoint["scheme"] == "https" and endpoint["tlsConfig"] == {"serverName": "ironlb-metrics"}
     plain, _ = listening(render(helm), "DaemonSet", "-speaker")
     assert plain.metrics_tls_cert is None
+
+
+def test_the_speakers_read_the_exclusion_label_unless_told_to_ignore_it(helm: Path) -> None:
+    assert env(find(render(helm), "DaemonSet", "-speaker"))["IRONLB_IGNORE_EXCLUDE_LB"] == "false"
+    speaker = find(render(helm, "speaker.ignoreExcludeLB=true"), "DaemonSet", "-speaker")
+    assert env(speaker)["IRONLB_IGNORE_EXCLUDE_LB"] == "true"

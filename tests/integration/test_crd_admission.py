@@ -164,6 +164,8 @@ REJECTED: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("l2-bad-pool-name", L2, {"ipAddressPools": ["Pool_1"]}, "'Pool_1' is not a valid IPAddressPool name"),
     ("l2-node-selector-bad-operator", L2, {"nodeSelectors": [sel(expr("zone", "Gt", ["1"]))]},
      'Unsupported value: "Gt"'),
+    ("l2-service-selector-in-without-values", L2, {"serviceSelectors": [sel(expr("app", "In", []))]},
+     "operator In needs at least one value"),
     ("l2-node-selector-in-without-values", L2, {"nodeSelectors": [sel(expr("zone", "In", []))]},
      "operator In needs at least one value"),
     ("l2-pool-selector-doesnotexist-with-values", L2,
@@ -198,6 +200,7 @@ ACCEPTED: list[tuple[str, str, dict[str, Any]]] = [
         "ipAddressPoolSelectors": [sel(expr("tier", "NotIn", ["bronze"]))],
         "nodeSelectors": [sel(**{"kubernetes.io/os": "linux"}), sel(expr("edge", "Exists"))],
         "interfaces": ["eth0", "bond0.100", "enp0s31f6"],
+        "serviceSelectors": [sel(app="web"), sel(expr("tier", "In", ["gold"]))],
     }),
 ]
 

@@ -45,3 +45,10 @@ SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
 MAX_HELD_IPS = 1024
 # The operator's default IP reuse delay (seconds): how long a released IP stays held for its namespace.
 DEFAULT_IP_REUSE_DELAY_S = 300
+
+# The upstream cleanup finalizer (k8s.io/cloud-provider's service controller; the e2e spec "should handle load
+# balancer cleanup finalizer for service"). The operator puts it on a Service it assigns IPs to and takes it off
+# once no speaker announces them any more (docs/design.md, "The cleanup finalizer").
+LB_CLEANUP_FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
+# The operator's default wait (seconds) for a speaker to confirm a withdrawal before it lets the Service go anyway.
+DEFAULT_WITHDRAWAL_TIMEOUT_S = 60

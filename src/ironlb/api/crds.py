@@ -224,6 +224,9 @@ def l2advertisement_schema() -> Schema:
                 "items": interface,
                 "x-kubernetes-list-type": "set",
             },
+            "serviceSelectors": label_selectors(
+                "Only Services whose labels match one of these are announced under this advertisement (as "
+                "MetalLB 0.16). Without it, every Service of the pools it announces."),
         },
     }
     status: Schema = {

@@ -27,6 +27,8 @@ class EventReason(Enum):
     ALLOCATION_FAILED = "AllocationFailed"
     IP_RELEASED = "IPReleased"
     DEPRECATED_CONFIGURATION = "DeprecatedConfiguration"
+    # No speaker confirmed the withdrawal of a Service's IPs in time: the cleanup finalizer is removed anyway.
+    WITHDRAWAL_UNCONFIRMED = "WithdrawalUnconfirmed"
     # The speakers', on Services.
     NODE_ASSIGNED = "NodeAssigned"
     NOT_ANNOUNCED = "NotAnnounced"
@@ -84,6 +86,11 @@ class AnnounceReason(Enum):
     ANNOUNCING = "Announcing"
     ANNOUNCED_BY_PEER = "AnnouncedByPeer"
     NO_ADVERTISEMENT = "NoL2Advertisement"
+    # L2Advertisements cover its pool, but the serviceSelectors of each leave this Service out.
+    NO_MATCHING_ADVERTISEMENT = "NoMatchingL2Advertisement"
+    # Being deleted, or no longer a LoadBalancer of IronLB's, while it keeps the cleanup finalizer: no node
+    # answers for its IPs. Written by the node that announced them once it has stopped (the operator waits for it).
+    WITHDRAWN = "Withdrawn"
     NO_ELIGIBLE_NODE = "NoEligibleNode"
     NO_READY_ENDPOINTS = "NoReadyEndpoints"
     # The IP is in no valid IPAddressPool's addresses (a status or annotation edited by hand, or a pool

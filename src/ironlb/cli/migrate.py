@@ -17,7 +17,7 @@ from ironlb.common.kubeapi import APPLY, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, Ap
 METALLB_API = "metallb.io/v1beta1"
 POOL_FIELDS = ("addresses", "autoAssign", "avoidBuggyIPs", "serviceAllocation")
 ALLOCATION_FIELDS = ("priority", "namespaces", "namespaceSelectors", "serviceSelectors")
-L2_FIELDS = ("ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "interfaces")
+L2_FIELDS = ("ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "interfaces", "serviceSelectors")
 BGP_KINDS = ("BGPAdvertisement", "BGPPeer", "BFDProfile", "Community")
 
 

@@ -58,3 +58,13 @@ def advertisement_covers(named_pools: Collection[str], pool_selectors: Iterable[
     if not named_pools and not selectors:
         return True
     return pool in named_pools or any(selector_matches(sel, pool_labels) for sel in selectors)
+
+
+def advertisement_applies(service_selectors: Iterable[Mapping[str, Any] | None],
+                          service_labels: Mapping[str, str] | None) -> bool:
+    """Does an L2Advertisement with these serviceSelectors apply to a Service with SERVICE_LABELS?
+
+    As MetalLB 0.16: with no serviceSelectors, to every Service of the pools it announces; with some, to
+    the Services whose labels match any one of them (an empty selector matches every Service)."""
+    selectors = list(service_selectors)
+    return not selectors or any(selector_matches(sel, service_labels) for sel in selectors)

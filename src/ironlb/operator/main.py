@@ -56,6 +56,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    default=env("IRONLB_ALLOCATION_EVENTS", AllocationEvents.MOVES.value),
                    help="which allocations get an IPAllocated Event: moves (a Service whose IP changes; a first "
                         "assignment is shown by its status alone) or all")
+    p.add_argument("--withdrawal-timeout", type=float,
+                   default=float(env("IRONLB_WITHDRAWAL_TIMEOUT", str(constants.DEFAULT_WITHDRAWAL_TIMEOUT_S))),
+                   help="seconds a Service being deleted (or no longer ours) keeps the cleanup finalizer while no "
+                        "speaker has confirmed that its IPs are withdrawn; then it goes anyway, with a Warning Event")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     return p.parse_args(argv)
@@ -78,7 +82,8 @@ async def run(args: argparse.Namespace) -> int:
         args.lease_namespace, args.lease_name, args.lease_duration), args.identity, owner=owner)
     recorder = EventRecorder(KubeEventSink(kube), COMPONENT, args.identity)
     reconciler = Reconciler(Writer(kube, recorder, lease.may_write), args.lb_class, reuse_delay=args.ip_reuse_delay,
-                            allocation_events=AllocationEvents(args.allocation_events))
+                            allocation_events=AllocationEvents(args.allocation_events),
+                            withdrawal_timeout=max(0.0, args.withdrawal_timeout))
     secret = heartbeat_secret.HeartbeatSecret(args.lease_namespace, args.heartbeat_secret, args.heartbeat_secret_key,
                                               owner) if args.heartbeat_secret else None
 

@@ -14,11 +14,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
 from ironlb.api.conditions import condition, now_stamp
+from ironlb.api.constants import DEFAULT_WITHDRAWAL_TIMEOUT_S
 from ironlb.api.reasons import ConditionType, EventReason
 from ironlb.api.service import Handling
 from ironlb.core.addresses import int_to_ip
@@ -26,10 +27,11 @@ from ironlb.core.allocator import Allocation, AllocationReason, Allocator
 from ironlb.core.holds import Hold
 from ironlb.operator import metrics
 from ironlb.operator.advertisements import AdvertisementView
+from ironlb.operator.cleanup import Cleanup
 from ironlb.operator.pending import Pending
 from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
-from ironlb.operator.showing import Showing, Shown
+from ironlb.operator.showing import Shown
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
 from ironlb.operator.writer import ApiWriter, service_ref
@@ -69,11 +71,12 @@ def allocated_condition(ok: bool, reason: AllocationReason, message: str) -> dic
     return condition(ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp())
 
 
-class Reconciler(Showing):
+class Reconciler(Cleanup):
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
     def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0,
-                 allocation_events: AllocationEvents = AllocationEvents.MOVES) -> None:
+                 allocation_events: AllocationEvents = AllocationEvents.MOVES,
+                 withdrawal_timeout: float = DEFAULT_WITHDRAWAL_TIMEOUT_S) -> None:
         # Wall-clock time: hold ends are recorded in pool status and must mean the same after a restart.
         self.allocator = Allocator(reuse_delay, clock=time.time)
         self.state = State(lb_class=lb_class)
@@ -81,6 +84,10 @@ class Reconciler(Showing):
         self.status = ObjectStatus(writer, self.allocator, self.state.pools, self.state.advertisements)
         self.workers = workers
         self.allocation_events = allocation_events
+        # The longest wait for a speaker to confirm a going Service's withdrawal (seconds), and when this operator
+        # first saw each one going (see docs/design.md, "The cleanup finalizer").
+        self.withdrawal_timeout = withdrawal_timeout
+        self._cleaning_since = {}
         self.restored = asyncio.Event()
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._queued: set[str] = set()
@@ -320,6 +327,12 @@ class Reconciler(Showing):
         view = self.state.services.get(key)
         if view is None:
             return
+        if view.cleaning:
+            await self._clean_up(view)
+            return
+        if view.deleting:  # going, and the finalizer is not (or no longer) ours to wait on: never assigned again
+            await self._release(replace(view, handling=Handling.DELETED))
+            return
         if view.handling is not Handling.HANDLED:
             await self._release(view)
             return
@@ -354,9 +367,13 @@ class Reconciler(Showing):
         if view.allocated is not None and not view.allocated[0]:
             over = allocated_condition(True, allocation.reason,
                                        f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
-        shown = await self._show(view, allocation.ips, allocation.pool, over)
+        # The cleanup finalizer lands with the IP it guards (in the same write), or on its own when the Service
+        # shows its IP already (an upgrade, a takeover from MetalLB, which adds none).
+        shown = await self._show(view, allocation.ips, allocation.pool, over, finalizer=not view.finalizer)
         if shown is Shown.NOT_YET:
             return
+        if shown is Shown.ALREADY and not view.finalizer:
+            await self.writer.set_finalizer(view.namespace, view.name, True)
         if over is not None and shown is Shown.ALREADY:
             await self._put_condition(view, over)
         if not changed_ips:

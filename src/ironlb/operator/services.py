@@ -10,7 +10,8 @@ from typing import Any
 
 from ironlb.api import annotations as ann
 from ironlb.api.conditions import find
-from ironlb.api.reasons import AllocationReason, ConditionType, parse
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
+from ironlb.api.reasons import AllocationReason, AnnounceReason, ConditionType, parse
 from ironlb.api.service import Handling, handling
 from ironlb.core.allocator import ServiceRequest
 
@@ -33,11 +34,21 @@ class ServiceView:
     request_error: str | None = None
     deprecations: tuple[str, ...] = field(default_factory=tuple)
     allocated: tuple[bool, AllocationReason | None] | None = None  # (True?, reason) of our Allocated condition
+    finalizer: bool = False  # it carries the cleanup finalizer (service.kubernetes.io/load-balancer-cleanup)
+    deleting: bool = False  # metadata.deletionTimestamp is set
+    # A speaker has said that no node answers for its IPs any more (the Announced condition: Withdrawn).
+    withdrawn: bool = False
 
     @property
     def ours(self) -> bool:
         """True when IronLB answers for what this Service's status shows (handled, or written by us)."""
         return self.handling is Handling.HANDLED or self.current_pool is not None
+
+    @property
+    def cleaning(self) -> bool:
+        """It keeps the cleanup finalizer, and is being deleted or no longer a LoadBalancer of ours: its IPs are
+        withdrawn, then the finalizer removed, then the IPs released."""
+        return self.finalizer and (self.deleting or self.handling is not Handling.HANDLED)
 
 
 # Longer values of IronLB's annotations are refused (no valid request needs more): what is kept of a
@@ -65,11 +76,18 @@ def slim_service(obj: dict[str, Any], lb_class: str | None = None) -> dict[str, 
     ingress = [{k: i[k] for k in ("ip", "ipMode") if k in i}
                for i in ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
                if isinstance(i, dict)]
-    out_meta = {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion")}
+    out_meta = {k: meta.get(k) for k in ("name", "namespace", "uid", "resourceVersion", "generation")}
+    if meta.get("deletionTimestamp"):
+        out_meta["deletionTimestamp"] = meta["deletionTimestamp"]
+    if LB_CLEANUP_FINALIZER in (meta.get("finalizers") or ()):  # only whether ours is there
+        out_meta["finalizers"] = [LB_CLEANUP_FINALIZER]
     status: dict[str, Any] = {"loadBalancer": {"ingress": ingress} if ingress else {}}
-    ours = find(obj.get("status"), ConditionType.SERVICE_ALLOCATED)
-    if ours is not None:
-        status["conditions"] = [{k: ours.get(k) for k in ("type", "status", "reason")}]
+    # Ours, and the speakers' Announced (a withdrawal is what lets the cleanup finalizer go).
+    kept = [{k: c.get(k) for k in ("type", "status", "reason")} for c in (
+        find(obj.get("status"), ConditionType.SERVICE_ALLOCATED), find(obj.get("status"),
+                                                                       ConditionType.SERVICE_ANNOUNCED)) if c]
+    if kept:
+        status["conditions"] = kept
     if handling(spec, lb_class) is not Handling.HANDLED:
         out_meta["annotations"] = {k: v for k, v in annotations.items() if k == ann.ALLOCATED_FROM_POOL}
         return {"metadata": out_meta, "spec": {k: spec[k] for k in ("type", "loadBalancerClass") if k in spec},
@@ -86,6 +104,14 @@ def allocated_of(status: Mapping[str, Any] | None) -> tuple[bool, AllocationReas
     {"conditions": [...]}), if there is one."""
     cond = find(status, ConditionType.SERVICE_ALLOCATED)
     return None if cond is None else (cond.get("status") == "True", parse(AllocationReason, cond.get("reason")))
+
+
+def withdrawn(status: Mapping[str, Any] | None) -> bool:
+    """Does the speakers' Announced condition in STATUS say Withdrawn? (Services carry no metadata.generation to
+    tell one cleanup from the last: a Service that is ours again is said Announcing, or another reason, by the
+    speakers as soon as they see its new IP, which replaces an earlier Withdrawn.)"""
+    cond = find(status, ConditionType.SERVICE_ANNOUNCED)
+    return cond is not None and cond.get("status") == "False" and cond.get("reason") == AnnounceReason.WITHDRAWN.value
 
 
 def _too_long(annotations: Mapping[str, str]) -> str | None:
@@ -155,7 +181,10 @@ def view_of(body: Mapping[str, Any], lb_class: str | None,
               "current_pool": _shared(annotations.get(ann.ALLOCATED_FROM_POOL)),
               "pool_hint": _shared(annotations.get(ann.ALLOCATED_FROM_POOL) or next(
                   (annotations[k] for k in ann.METALLB_ALLOCATED_FROM_POOL if annotations.get(k)), None)),
-              "resource_version": meta.get("resourceVersion"), "allocated": allocated_of(body.get("status"))}
+              "resource_version": meta.get("resourceVersion"), "allocated": allocated_of(body.get("status")),
+              "finalizer": LB_CLEANUP_FINALIZER in (meta.get("finalizers") or ()),
+              "deleting": bool(meta.get("deletionTimestamp")),
+              "withdrawn": withdrawn(body.get("status"))}
     if how is not Handling.HANDLED:
         return ServiceView(handling=how, request=None, **common)
     ips, error, notes = _requested_ips(annotations, spec)

@@ -51,8 +51,9 @@ class Showing:
         return "Proxy" if view is not None and view.forwarding == FORWARDING_NODE_PORT else "VIP"
 
     async def _show(self, view: ServiceView, ips: tuple[str, ...], pool: str | None,
-                    condition: dict[str, Any] | None = None) -> Shown:
-        """Make VIEW's status show IPS from POOL (nothing, if empty), CONDITION in the same write if one is made."""
+                    condition: dict[str, Any] | None = None, finalizer: bool = False) -> Shown:
+        """Make VIEW's status show IPS from POOL (nothing, if empty), CONDITION (and with FINALIZER, the cleanup
+        finalizer) in the same write if one is made."""
         mode = self._ip_mode(pool)
         if view.current_ips == tuple(ips) and view.current_modes == tuple(mode for _ in ips) \
                 and view.current_pool == pool:
@@ -69,7 +70,7 @@ class Showing:
                 self.enqueue(other)
             self._retry_later(view.key)
             return Shown.NOT_YET
-        return Shown.WRITTEN if (await self._write(view, ips, mode, pool, condition)).ok else Shown.NOT_YET
+        return Shown.WRITTEN if (await self._write(view, ips, mode, pool, condition, finalizer)).ok else Shown.NOT_YET
 
     def _blockers(self, key: str, ips: Iterable[str]) -> set[str]:
         """Services, other than KEY and the IPs' grantees, whose status may still show one of IPS."""
@@ -79,17 +80,20 @@ class Showing:
         return out
 
     async def _write(self, view: ServiceView, ips: tuple[str, ...], mode: str, pool: str | None,
-                     condition: dict[str, Any] | None = None) -> Written:
+                     condition: dict[str, Any] | None = None, finalizer: bool = False) -> Written:
         """One write: the ingress and the allocated-from-pool annotation land in one version of the
         Service, so no reader (the speaker looks up the pool) ever sees one without the other."""
         self.state.shown.writing(view.key, ips)
+        finalizer = finalizer and bool(ips)
         written = await self.writer.set_service(view.namespace, view.name,
                                                 [{"ip": ip, "ipMode": mode} for ip in ips] or None, pool,
-                                                view.resource_version, condition)
+                                                view.resource_version, condition, finalizer)
         self.state.shown.settled(view.key, written.ok)
         if written.ok:
             if condition is not None:
                 view = replace(view, allocated=allocated_of({"conditions": [condition]}))
+            if finalizer:
+                view = replace(view, finalizer=True)
             self._advance(view, ips, mode, pool, written.resource_version)
         elif written.result is WriteResult.CONFLICT:  # decided on an old version: decide again on the new one
             self._retry_later(view.key)

@@ -15,7 +15,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
-from ironlb.api.constants import GROUP, VERSION
+from ironlb.api.constants import GROUP, LB_CLEANUP_FINALIZER, VERSION
 from ironlb.api.reasons import Reason
 from ironlb.common.events import ObjectRef
 from ironlb.common.kubeapi import (
@@ -59,12 +59,16 @@ class ApiWriter(Protocol):
     """What the reconciler writes: a Service's ingress with its annotation, pool status, Events."""
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
-                          resource_version: str | None, condition: dict[str, Any] | None = None) -> Written:
+                          resource_version: str | None, condition: dict[str, Any] | None = None,
+                          finalizer: bool = False) -> Written:
         """Write status.loadBalancer.ingress and the allocated-from-pool annotation (None clears each), and
-        CONDITION if given (merged by type), all in one write."""
+        CONDITION if given (merged by type), and with FINALIZER the cleanup finalizer, all in one write."""
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
         """Write one status condition on a Service (merged by type: other conditions are kept)."""
+
+    async def set_finalizer(self, namespace: str, name: str, present: bool) -> Written:
+        """Add (PRESENT) or remove the cleanup finalizer of a Service, leaving any other finalizer alone."""
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status."""
@@ -128,21 +132,32 @@ class Writer:
         return Written(WriteResult.WRITTEN, (out.get("metadata") or {}).get("resourceVersion"))
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
-                          resource_version: str | None, condition: dict[str, Any] | None = None) -> Written:
+                          resource_version: str | None, condition: dict[str, Any] | None = None,
+                          finalizer: bool = False) -> Written:
         """One patch of services/status carrying both the ingress and the annotation, applied only on
         top of RESOURCE_VERSION. The status strategy of Services resets only spec, so metadata in a
         status patch is kept: the two land together, in one version, at the cost of one write.
-        CONDITION rides along: status.conditions merges by type, so the speaker's stay."""
+        CONDITION rides along: status.conditions merges by type, so the speaker's stay. So does the
+        cleanup FINALIZER (metadata.finalizers merges: any other stays)."""
         status: dict[str, Any] = {"loadBalancer": {"ingress": ingress}}
         if condition is not None:
             status["conditions"] = [condition]
-        body = {"metadata": {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}},
-                "status": status}
+        meta: dict[str, Any] = {**_precondition(resource_version), "annotations": {ALLOCATED_FROM_POOL: pool}}
+        if finalizer:
+            meta["finalizers"] = [LB_CLEANUP_FINALIZER]
+        body = {"metadata": meta, "status": status}
         return await self._patch_status(SERVICES, name, body, namespace, STRATEGIC)
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
         """Strategic-merge-patch one condition: status.conditions merges by type, so the speaker's stay."""
         return await self._patch_status(SERVICES, name, {"status": {"conditions": [condition]}}, namespace, STRATEGIC)
+
+    async def set_finalizer(self, namespace: str, name: str, present: bool) -> Written:
+        """Strategic-merge-patch metadata.finalizers, through services/status as the annotation (see set_service):
+        the list merges, so adding keeps the others, and the deleteFromPrimitiveList directive takes out ours alone."""
+        finalizers = [LB_CLEANUP_FINALIZER]
+        meta = {"finalizers": finalizers} if present else {"$deleteFromPrimitiveList/finalizers": finalizers}
+        return await self._patch_status(SERVICES, name, {"metadata": meta}, namespace, STRATEGIC)
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Merge-patch an IPAddressPool's status (custom resources take no strategic merge)."""

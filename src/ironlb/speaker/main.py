@@ -92,6 +92,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bgp-drain-seconds", type=float, default=float(env("IRONLB_BGP_DRAIN_SECONDS", "10")),
                    help="BGP mode: longest wait, on SIGTERM, for the peers to take the graceful-shutdown update "
                         "before the routes are withdrawn")
+    p.add_argument("--ignore-exclude-lb", default=env("IRONLB_IGNORE_EXCLUDE_LB", "false"), choices=["true", "false"],
+                   help="announce from Nodes labelled node.kubernetes.io/exclude-from-external-load-balancers too "
+                        "(as MetalLB's --ignore-exclude-lb: single-node, kind and Talos clusters label their only "
+                        "node)")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
@@ -116,7 +120,8 @@ async def run(args: argparse.Namespace) -> int:
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
-                      restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology)
+                      restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology,
+                      ignore_exclude_lb=args.ignore_exclude_lb == "true")
     speaker.presence = presence.Presence(api, args.namespace, args.pod_name,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.speaker_selector, args.node_lease_namespace)

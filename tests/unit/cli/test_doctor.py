@@ -9,6 +9,7 @@ import pytest
 
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.context import nodes_to_scrape
+from ironlb.cli.doctor.gather import ignores_exclude_lb
 from ironlb.cli.doctor.model import EXIT_CODES_HELP, LinkId, Mark
 from ironlb.cli.doctor.path import claims
 from ironlb.cli.doctor.render import human
@@ -48,6 +49,18 @@ def refused(message: str) -> Edit:
 
 def node_selector(f: dict[str, Any]) -> None:
     f["advertisements"][0]["spec"]["nodeSelectors"] = [{"matchLabels": {"role": "edge"}}]
+
+
+def service_selector(labels: dict[str, str]) -> Edit:
+    def edit(f: dict[str, Any]) -> None:
+        f["advertisements"][0]["spec"]["serviceSelectors"] = [{"matchLabels": labels}]
+    return edit
+
+
+def label_service(**labels: str) -> Edit:
+    def edit(f: dict[str, Any]) -> None:
+        svc(f)["metadata"]["labels"] = labels
+    return edit
 
 
 def only(node_name: str) -> Edit:
@@ -98,7 +111,17 @@ SCENARIOS: list[tuple[str, list[Edit], LinkId | None, str]] = [
     ("no advertisement", [lambda f: f.update(advertisements=[])], LinkId.ADVERTISEMENT, "no L2Advertisement"),
     ("advertisement of another pool", [lambda f: f["advertisements"][0]["spec"].update(ipAddressPools=["b"])],
      LinkId.ADVERTISEMENT, "covers pool pool-a"),
+    ("serviceSelectors leave the Service out", [service_selector({"app": "db"})], LinkId.ADVERTISEMENT,
+     "serviceSelectors leave this Service out"),
+    ("serviceSelectors take the Service in", [service_selector({"app": "web"}), label_service(app="web")],
+     None, ""),
+    ("being deleted, waiting on the cleanup finalizer", [lambda f: svc(f)["metadata"].update(
+        deletionTimestamp="2026-01-01T00:00:00Z", finalizers=["service.kubernetes.io/load-balancer-cleanup"])],
+     LinkId.CLASS, "until the speaker that announced its IP says Withdrawn"),
     ("nodes not selected", [node_selector], LinkId.ELIGIBLE_NODES, "0 of 3"),
+    ("excluded by label, but the speakers ignore it", [lambda f: f.update(nodes=[node(
+        n, **{"node.kubernetes.io/exclude-from-external-load-balancers": ""}) for n in NODES], ignoreExcludeLB=True)],
+     None, ""),
     ("nodes not Ready", [lambda f: f.update(nodes=[node(n, ready=False) for n in NODES])], LinkId.ELIGIBLE_NODES,
      "0 of 3"),
     ("excluded by label", [lambda f: f.update(nodes=[node(
@@ -232,3 +255,15 @@ def test_invalid_source_ranges_fail_the_forwarding_link_with_their_fix() -> None
     failed = report.failed
     assert failed is not None and failed.id is LinkId.FORWARDING
     assert "loadBalancerSourceRanges" in failed.fix
+
+
+@pytest.mark.parametrize(("container", "ignores"), [
+    ({"env": [{"name": "IRONLB_IGNORE_EXCLUDE_LB", "value": "true"}]}, True),  # the chart's speaker.ignoreExcludeLB
+    ({"env": [{"name": "IRONLB_IGNORE_EXCLUDE_LB", "value": "false"}]}, False),
+    ({"args": ["--node=n1", "--ignore-exclude-lb=true"]}, True),
+    ({"env": [{"name": "IRONLB_LB_CLASS", "value": "x"}]}, False),
+    ({}, False),
+])
+def test_doctor_reads_from_the_speaker_pods_whether_they_ignore_the_exclusion_label(container: dict[str, Any],
+                                                                                    ignores: bool) -> None:
+    assert ignores_exclude_lb(container) is ignores

@@ -25,7 +25,10 @@ def test_pools_and_advertisements_carry_every_field() -> None:
                                        "serviceSelectors": [
                                            {"matchExpressions": [{"key": "k", "operator": "Exists"}]}]}}
     l2_spec = {"ipAddressPools": ["p"], "ipAddressPoolSelectors": [{"matchLabels": {"tier": "a"}}],
-               "nodeSelectors": [{"matchLabels": {"zone": "z"}}], "interfaces": ["eth0"]}
+               "nodeSelectors": [{"matchLabels": {"zone": "z"}}], "interfaces": ["eth0"],
+               # MetalLB 0.16: which Services the advertisement applies to
+               "serviceSelectors": [{"matchLabels": {"app": "web"}},
+                                    {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["a"]}]}]}
     out = migrate([obj("IPAddressPool", "p", pool_spec, labels={"tier": "a"}), obj("L2Advertisement", "l", l2_spec)])
     assert out.notes == []
     pool, l2 = out.objects

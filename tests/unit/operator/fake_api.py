@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
-from ironlb.api.reasons import Reason
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
+from ironlb.api.reasons import AnnounceReason, ConditionType, Reason
 from ironlb.common.events import EventRecorder, ObjectRef
 from ironlb.operator.reconciler import Reconciler
 from ironlb.operator.writer import WriteResult, Written
@@ -47,6 +48,9 @@ class FakeApi:
     reconciler: Reconciler | None = None
     violations: list[str] = field(default_factory=list)
     interfere: dict[str, dict[str, Any]] = field(default_factory=dict)  # key -> a user edit landing first
+    # The speakers: a Service being deleted, or no longer a LoadBalancer, that keeps the cleanup finalizer and
+    # IronLB's annotation is said Withdrawn at once (False: no speaker runs, nobody says it).
+    speakers_withdraw: bool = True
     _rv: int = 100
 
     # ---- the cluster side ----------------------------------------------------------------------
@@ -65,10 +69,24 @@ class FakeApi:
         return body
 
     def delete_service(self, key: str) -> None:
-        """Delete a Service and tell the reconciler."""
+        """Delete a Service and tell the reconciler: at once, or (finalizers left) once they are all removed."""
+        body = self.services[key]
+        if body["metadata"].get("finalizers"):
+            if not body["metadata"].get("deletionTimestamp"):
+                body = copy.deepcopy(body)
+                body["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+                self._store(key, body)
+            return
+        self._gone(key)
+
+    def _gone(self, key: str) -> None:
         body = self.services.pop(key)
         if self.reconciler is not None:
             self.reconciler.service_event(body, deleted=True)
+
+    def finalizers(self, key: str) -> list[str]:
+        """A Service's finalizers."""
+        return list(self.services[key]["metadata"].get("finalizers") or [])
 
     def shown(self, key: str) -> tuple[str, ...]:
         """The IPs a Service's status shows."""
@@ -84,8 +102,25 @@ class FakeApi:
         body["metadata"]["resourceVersion"] = str(self._rv)
         self.services[key] = body
         self._check()
+        if self.speakers_withdraw and self._withdrawing(body):
+            self._say_withdrawn(body)
         if self.reconciler is not None:  # the watch delivers it a moment later
             asyncio.get_running_loop().call_soon(self.reconciler.service_event, copy.deepcopy(body), False)
+
+    @staticmethod
+    def _withdrawing(body: dict[str, Any]) -> bool:
+        meta = body["metadata"]
+        return (LB_CLEANUP_FINALIZER in (meta.get("finalizers") or []) and bool(meta.get("annotations", {}).get(
+            ALLOCATED_FROM_POOL)) and (bool(meta.get("deletionTimestamp")) or body.get("spec", {}).get("type")
+                                       != "LoadBalancer"))
+
+    @staticmethod
+    def _say_withdrawn(body: dict[str, Any]) -> None:
+        """What the speaker that announced it writes once it stopped (in the same version here: no write counted)."""
+        said = {"type": ConditionType.SERVICE_ANNOUNCED.value, "status": "False",
+                "reason": AnnounceReason.WITHDRAWN.value}
+        status = body.setdefault("status", {})
+        status["conditions"] = [c for c in status.get("conditions") or [] if c["type"] != said["type"]] + [said]
 
     def _check(self) -> None:
         by_ip: dict[str, list[str]] = defaultdict(list)
@@ -100,7 +135,7 @@ class FakeApi:
     # ---- the ApiWriter protocol ----------------------------------------------------------------
 
     def _patch(self, namespace: str, name: str, ingress: Any, pool: str | None, rv: str | None,
-               condition: dict[str, Any] | None = None) -> Written:
+               condition: dict[str, Any] | None = None, finalizer: bool = False) -> Written:
         key = f"{namespace}/{name}"
         if key in self.interfere:  # someone else's edit lands between our decision and our write
             self.put_service(self.interfere.pop(key))
@@ -127,25 +162,35 @@ class FakeApi:
             annotations.pop(ALLOCATED_FROM_POOL, None)
         else:
             annotations[ALLOCATED_FROM_POOL] = pool
+        if finalizer and LB_CLEANUP_FINALIZER not in (body["metadata"].get("finalizers") or []):
+            body["metadata"]["finalizers"] = [*(body["metadata"].get("finalizers") or []), LB_CLEANUP_FINALIZER]
         self._store(key, body)
         return Written(result, body["metadata"]["resourceVersion"])
 
     async def set_service(self, namespace: str, name: str, ingress: list[dict[str, str]] | None, pool: str | None,
-                          resource_version: str | None, condition: dict[str, Any] | None = None) -> Written:
-        """Patch status.loadBalancer.ingress and the annotation together (one version), CONDITION with them."""
+                          resource_version: str | None, condition: dict[str, Any] | None = None,
+                          finalizer: bool = False) -> Written:
+        """Patch status.loadBalancer.ingress and the annotation together (one version), CONDITION and the
+        cleanup FINALIZER with them."""
         await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
-        return self._patch(namespace, name, ingress, pool, resource_version, condition)
+        return self._patch(namespace, name, ingress, pool, resource_version, condition, finalizer)
+
+    async def _begin(self, op: str, namespace: str, name: str, value: Any) -> tuple[str, dict[str, Any] | Written]:
+        """A write of OP: its key, and a copy of the Service to change (or why it is refused: fenced, gone)."""
+        await asyncio.sleep(0)  # a write takes a turn of the loop, as a real one does
+        key = f"{namespace}/{name}"
+        if self.fenced:
+            return key, Written(WriteResult.FENCED)
+        if key not in self.services:
+            return key, Written(WriteResult.GONE)
+        self.calls.append(Call(op, key, value, WriteResult.WRITTEN))
+        return key, copy.deepcopy(self.services[key])
 
     async def set_service_condition(self, namespace: str, name: str, condition: dict[str, Any]) -> Written:
         """Merge one condition into a Service's status.conditions (by type)."""
-        await asyncio.sleep(0)
-        key = f"{namespace}/{name}"
-        if self.fenced:
-            return Written(WriteResult.FENCED)
-        if key not in self.services:
-            return Written(WriteResult.GONE)
-        self.calls.append(Call("condition", key, dict(condition), WriteResult.WRITTEN))
-        body = copy.deepcopy(self.services[key])
+        key, body = await self._begin("condition", namespace, name, dict(condition))
+        if isinstance(body, Written):
+            return body
         status = body.setdefault("status", {})
         status["conditions"] = [c for c in status.get("conditions") or [] if c["type"] != condition["type"]] + [
             dict(condition)]
@@ -156,6 +201,20 @@ class FakeApi:
         """A Service's condition of type CTYPE."""
         return next((c for c in (self.services[key].get("status") or {}).get("conditions") or []
                      if c["type"] == ctype), None)
+
+    async def set_finalizer(self, namespace: str, name: str, present: bool) -> Written:
+        """Add or remove the cleanup finalizer; a Service being deleted goes with its last finalizer."""
+        key, body = await self._begin("finalizer", namespace, name, present)
+        if isinstance(body, Written):
+            return body
+        finalizers = [f for f in body["metadata"].get("finalizers") or [] if f != LB_CLEANUP_FINALIZER]
+        body["metadata"]["finalizers"] = finalizers + ([LB_CLEANUP_FINALIZER] if present else [])
+        if not body["metadata"]["finalizers"] and body["metadata"].get("deletionTimestamp"):
+            self.services[key] = body
+            self._gone(key)
+            return Written(WriteResult.WRITTEN)
+        self._store(key, body)
+        return Written(WriteResult.WRITTEN, body["metadata"]["resourceVersion"])
 
     async def set_pool_status(self, name: str, status: dict[str, Any]) -> Written:
         """Patch a pool's status."""

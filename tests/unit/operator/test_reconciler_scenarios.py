@@ -168,8 +168,9 @@ class Harness:
     """A reconciler wired to a FakeApi, restored from a starting cluster."""
 
     def __init__(self, start: dict[str, Any], reuse_delay: float = 0.0,
-                 allocation_events: AllocationEvents = AllocationEvents.MOVES) -> None:
+                 allocation_events: AllocationEvents = AllocationEvents.MOVES, **options: Any) -> None:
         self.api = FakeApi()
+        self.options = options  # more Reconciler arguments (withdrawal_timeout)
         self.reuse_delay = reuse_delay
         self.allocation_events = allocation_events
         self.pools = {p["metadata"]["name"]: p for p in start.get("pools", [])}
@@ -182,7 +183,7 @@ class Harness:
 
     def _boot(self) -> Reconciler:
         rec = Reconciler(self.api, lb_class=None, allocation_events=self.allocation_events,
-                         **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}))
+                         **({"reuse_delay": self.reuse_delay} if self.reuse_delay else {}), **self.options)
         self.api.reconciler = rec
         # A new leader reads the pools as the API holds them: with the status the last one wrote.
         pools = [{**body, "status": self.api.pool_status.get(name, body.get("status") or {})}

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ironlb.api.annotations import EVENT_REASON
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import AllocationReason, EventReason, parse
 from ironlb.api.service import Handling, handling
 from ironlb.cli.doctor.context import Context
@@ -60,7 +61,8 @@ NODE_FIXES = {
     NodeEligibility.DEAD: "bring a selected Node back to Ready (kubectl describe node)",
     NodeEligibility.NETWORK_UNAVAILABLE: "the network plugin reports these Nodes' network unavailable: fix it there",
     NodeEligibility.EXCLUDED_BY_LABEL: "remove the label: kubectl label node NODE "
-                                       "node.kubernetes.io/exclude-from-external-load-balancers-",
+                                       "node.kubernetes.io/exclude-from-external-load-balancers-, or (a single-node, "
+                                       "kind or Talos cluster) install with --set speaker.ignoreExcludeLB=true",
     NodeEligibility.NO_LOCAL_ENDPOINT: "run a ready pod on a selected node, or set externalTrafficPolicy: Cluster",
 }
 
@@ -69,11 +71,23 @@ def _link(id_: LinkId, ok: bool, summary: str, fix: str = "", details: tuple[str
     return Link(id_, Mark.OK if ok else Mark.FAILED, summary, "" if ok else fix, details)
 
 
+REMOVE_FINALIZERS = '[{"op": "remove", "path": "/metadata/finalizers"}]'
+
+
 def check_class(ctx: Context) -> Link:
     """1: is the Service handled at all, and by whom (the operator's one "is this ours" rule)."""
     if ctx.service is None:
         return _link(LinkId.CLASS, False, f"Service {ctx.key} not found",
                      "check the name and the namespace (-n): kubectl get services -A")
+    meta = ctx.service.get("metadata") or {}
+    if meta.get("deletionTimestamp") and LB_CLEANUP_FINALIZER in (meta.get("finalizers") or ()):
+        return _link(LinkId.CLASS, False, f"being deleted since {meta['deletionTimestamp']}: it keeps the finalizer "
+                     f"{LB_CLEANUP_FINALIZER} until the speaker that announced its IP says Withdrawn (its "
+                     "ironlb.io/Announced condition) and the operator removes it (after "
+                     "operator.withdrawalTimeoutSeconds at most)",
+                     "is the operator running? kubectl get pods -A -l app.kubernetes.io/component=operator; with "
+                     f"IronLB gone for good, remove it by hand: kubectl patch service {ctx.facts.get('name')} -n "
+                     f"{ctx.facts.get('namespace')} --type=json -p '{REMOVE_FINALIZERS}' (if it lists no other)")
     kind, cls, ours = ctx.spec.get("type") or "ClusterIP", ctx.spec.get("loadBalancerClass"), ctx.facts.get("lbClass")
     serves = f"loadBalancerClass {ours}" if ours else "Services without a loadBalancerClass"
     how = handling(ctx.spec, ours)
@@ -146,6 +160,13 @@ def check_advertisement(ctx: Context) -> Link:
     names = [ad.name for ad in ctx.advertisements]
     if names:
         return _link(LinkId.ADVERTISEMENT, True, f"L2Advertisement {', '.join(names)} covers pool {ctx.pool}")
+    if ctx.pool_advertisements:
+        left_out = ", ".join(ad.name for ad in ctx.pool_advertisements)
+        return _link(LinkId.ADVERTISEMENT, False, f"L2Advertisement {left_out} covers pool {ctx.pool}, but its "
+                     f"serviceSelectors leave this Service out, so no node answers ARP/NDP for {', '.join(ctx.ips)}",
+                     f"label the Service to match one of them (kubectl label service -n {ctx.facts.get('namespace')} "
+                     f"{ctx.facts.get('name')} KEY=VALUE), or widen the serviceSelectors of L2Advertisement "
+                     f"{left_out}")
     return _link(LinkId.ADVERTISEMENT, False, f"no L2Advertisement covers pool {ctx.pool}, so no node answers "
                  f"ARP/NDP for {', '.join(ctx.ips)}",
                  "create one: kubectl apply -f - <<<'{\"apiVersion\": \"ironlb.io/v1beta1\", \"kind\": "

@@ -5,6 +5,8 @@ function, unit-tested with scenario tables:
 
     service: the Service (None when it does not exist); namespace, name: what was asked for
     lbClass: the loadBalancerClass IronLB serves (None: Services without one)
+    ignoreExcludeLB: True when the speakers run with --ignore-exclude-lb (the chart's speaker.ignoreExcludeLB),
+              so the Nodes' exclude-from-external-load-balancers label excludes none
     pools, advertisements, nodes: every IPAddressPool, L2Advertisement, Node
     slices: the Service's EndpointSlices; events: Events about the Service
     speakers: node -> {"samples": [{"name", "labels", "value"}], "families": [...]} or {"error": "..."}, with
@@ -25,8 +27,8 @@ from ironlb.api.annotations import ALLOCATED_FROM_POOL
 from ironlb.api.conditions import announcers, find
 from ironlb.api.reasons import ConditionType
 from ironlb.core.election import order
-from ironlb.speaker.state.cluster import ClusterState
-from ironlb.speaker.state.desired import NodeEligibility, advertisements_for, eligibility
+from ironlb.speaker.state.cluster import ClusterState, service_labels
+from ironlb.speaker.state.desired import NodeEligibility, advertisements_for, applying, eligibility
 from ironlb.speaker.state.snapshot import Advertisement, ServiceInfo, Snapshot
 
 SCRAPE_LIMIT = 8  # speakers scraped at most: the first in the election, and whoever the condition names
@@ -42,7 +44,8 @@ class Context:
     announcers: dict[str, tuple[str, str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.state = ClusterState(lb_class=self.facts.get("lbClass"))
+        self.state = ClusterState(lb_class=self.facts.get("lbClass"),
+                                  ignore_exclude_lb=self.facts.get("ignoreExcludeLB") is True)
         for kind in ("pools", "advertisements", "nodes", "slices"):
             for obj in self.facts.get(kind) or []:
                 self.state.apply(kind, "ADDED", obj)
@@ -86,9 +89,15 @@ class Context:
         return self.snapshot.services.get(self.key)
 
     @cached_property
-    def advertisements(self) -> list[Advertisement]:
-        """The L2Advertisements covering the Service's pool (the speakers' own rule)."""
+    def pool_advertisements(self) -> list[Advertisement]:
+        """The L2Advertisements covering the Service's pool, whichever Service (the speakers' own rule)."""
         return advertisements_for(self.pool, self.snapshot)
+
+    @cached_property
+    def advertisements(self) -> list[Advertisement]:
+        """Those of `pool_advertisements` that apply to this Service (their serviceSelectors and its labels)."""
+        return applying(self.pool_advertisements, self.info.labels if self.info is not None else service_labels(
+            ((self.service or {}).get("metadata") or {}).get("labels")))
 
     @cached_property
     def node_reasons(self) -> dict[str, NodeEligibility]:

@@ -61,6 +61,7 @@ def gather(kube: Client, namespace: str, name: str, lb_class: str | None,
     facts["pools"] = kube.list(IP_ADDRESS_POOLS, timeout=TIMEOUT)["items"]
     facts["advertisements"] = kube.list(L2_ADVERTISEMENTS, timeout=TIMEOUT)["items"]
     facts["nodes"] = kube.list(NODES, timeout=TIMEOUT)["items"]
+    facts["ignoreExcludeLB"] = speakers_ignore_exclude_lb(kube)
     facts["slices"] = kube.list(ENDPOINTSLICES, namespace, timeout=TIMEOUT,
                                 labelSelector=f"kubernetes.io/service-name={name}")["items"]
     events = kube.list(EVENTS, namespace, timeout=TIMEOUT,
@@ -124,6 +125,23 @@ def request_token(kube: Client, namespaces: Sequence[str] = ()) -> MetricsToken:
         return MetricsToken(outcome, where, _api_error(exc))
     token = str((answer.get("status") or {}).get("token") or "")
     return MetricsToken(TokenOutcome.ISSUED if token else TokenOutcome.FAILED, where, token=token)
+
+
+def speakers_ignore_exclude_lb(kube: Client) -> bool:
+    """True when a speaker Pod runs with --ignore-exclude-lb (the chart sets IRONLB_IGNORE_EXCLUDE_LB); False when
+    none does, or when the Pods cannot be read (the label then counts, as the speakers' default)."""
+    try:
+        pods = kube.list(PODS, timeout=TIMEOUT, labelSelector=SPEAKER_SELECTOR)["items"]
+    except ApiError:
+        return False
+    return any(ignores_exclude_lb(c) for p in pods for c in (p.get("spec") or {}).get("containers") or [])
+
+
+def ignores_exclude_lb(container: Mapping[str, Any]) -> bool:
+    """Does this speaker container run with --ignore-exclude-lb (by its environment or its arguments)?"""
+    env = {e.get("name"): e.get("value") for e in container.get("env") or []}
+    args = [*(container.get("command") or []), *(container.get("args") or [])]
+    return env.get("IRONLB_IGNORE_EXCLUDE_LB") == "true" or "--ignore-exclude-lb=true" in args
 
 
 def _speaker_pods(kube: Client) -> dict[str, tuple[str, str]]:

@@ -59,7 +59,7 @@ class Speaker:
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
                  on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None,
-                 restart_hold_s: float = 0.0, topology: str = "mesh") -> None:
+                 restart_hold_s: float = 0.0, topology: str = "mesh", ignore_exclude_lb: bool = False) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         # On the way out, peers answer for this node's IPs with its MACs this long, or until it is back (0: leave)
         self.restart_hold_s = restart_hold_s
@@ -75,7 +75,7 @@ class Speaker:
         self.forwarding_kept = KeptForwarding(node, self.fwd.enabled, self.fwd.kube_proxy_healthz_port)
         # A confirmed death or a hand-over's end: the steerer sees it on its next pass and re-plans all.
         self.steerer = Steerer(steering or SteeringSettings(), self._mark_changed)
-        self.view = IncrementalDesired(node, lb_class)
+        self.view = IncrementalDesired(node, lb_class, ignore_exclude_lb=ignore_exclude_lb)
         self._heap = heap.HeapTrimmer()
         self.state: ClusterState = self.view.state
         self.fast: FastProcess | None = None  # started in run()

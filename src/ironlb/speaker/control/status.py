@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple
 
-from ironlb.api.conditions import announced_part, changed_since, condition, find, status_word
+from ironlb.api.conditions import announced_part, announcers, changed_since, condition, find, status_word
 from ironlb.api.reasons import AnnounceReason, ConditionType, EventReason, ForwardingReason, Reason
 from ironlb.common.events import Budget, EventRecorder, KubeEventSink, ObjectRef
 from ironlb.common.kubeapi import SERVICES, ApiError, Client
@@ -51,10 +51,16 @@ def condition_for(decisions: list[Decision], me: str = "", my_interfaces: tuple[
     if parts and all(d.node for d in decisions):
         return Said(True, AnnounceReason.ANNOUNCING, "; ".join(parts))
     missing = next(d for d in decisions if not d.node)
+    if all(d.reason is AnnounceReason.WITHDRAWN for d in decisions):
+        # The same words from any node: once the announcer has said it, a peer that now writes says nothing new.
+        return Said(False, AnnounceReason.WITHDRAWN, f"{', '.join(d.ip for d in decisions)} withdrawn: the Service "
+                    "is being deleted or is no longer a LoadBalancer IronLB serves, and no node answers ARP/NDP for it")
     text = {
         AnnounceReason.NOT_IN_POOL: "it is in no valid IPAddressPool's addresses, so no node answers ARP/NDP for it "
                                     "(whatever the Service's annotations name)",
         AnnounceReason.NO_ADVERTISEMENT: "no L2Advertisement selects its pool, so no node answers ARP/NDP for it",
+        AnnounceReason.NO_MATCHING_ADVERTISEMENT: "the serviceSelectors of every L2Advertisement of its pool leave "
+                                                   "this Service out, so no node answers ARP/NDP for it",
         AnnounceReason.NO_READY_ENDPOINTS: "it has no ready endpoints",
         AnnounceReason.NO_ELIGIBLE_NODE: "no node is eligible (alive, selected by an L2Advertisement, not excluded, "
                                  "and with a local endpoint for externalTrafficPolicy: Local)",
@@ -124,8 +130,7 @@ class StatusReporter:
         for d in decisions:
             by_service.setdefault(d.service, []).append(d)
         for key, ds in by_service.items():
-            announcing = [d.node for d in ds if d.node]
-            writer = announcing[0] if announcing else elect(key, alive)
+            writer = condition_writer(key, ds, services.get(key), alive)
             if writer != self.me or key not in services:
                 self._said.pop((key, ConditionType.SERVICE_ANNOUNCED), None)
                 self._said.pop((key, ConditionType.SERVICE_FORWARDING), None)
@@ -200,11 +205,28 @@ class StatusReporter:
             return
         if first and cond.true:  # a first announcement: the condition just written names the node, one write
             return
+        if cond.reason is AnnounceReason.WITHDRAWN:  # the Service is going: its condition is for the operator
+            return
         reason = EventReason.NODE_ASSIGNED if cond.true else EventReason.NOT_ANNOUNCED
         await self._event(svc, reason, cond.message, warning=not cond.true)
 
     async def _event(self, svc: Mapping[str, Any], reason: Reason, message: str, warning: bool = False) -> None:
         await self.events.record(service_ref(svc), reason, message, warning=warning)
+
+
+def condition_writer(key: str, decisions: list[Decision], svc: Mapping[str, Any] | None,
+                     alive: frozenset[str]) -> str | None:
+    """The one node that writes a Service's conditions: the announcing node; for a withdrawal, the node its
+    condition last named as announcing when that one is alive (its word is the one that counts: it answered);
+    otherwise the node elected among the alive ones for the Service's key."""
+    announcing = [d.node for d in decisions if d.node]
+    if announcing:
+        return announcing[0]
+    if svc is not None and decisions and all(d.reason is AnnounceReason.WITHDRAWN for d in decisions):
+        named = sorted(n for n in announcers(svc.get("status")).values() if n in alive)
+        if named:
+            return named[0]
+    return elect(key, alive)
 
 
 def service_ref(svc: Mapping[str, Any]) -> ObjectRef:

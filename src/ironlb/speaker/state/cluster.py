@@ -12,6 +12,7 @@ from typing import Any
 
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
 from ironlb.api.conditions import announcers
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.service import Handling, handling
 from ironlb.core.errors import AddressSpecError, SelectorError
 from ironlb.core.pools import Pool, pool_from_spec, pool_of_ip
@@ -30,12 +31,18 @@ def _has_condition(obj: Mapping[str, Any], type_: str, status: str = "True") -> 
                for c in (obj.get("status") or {}).get("conditions") or [])
 
 
-def node_info(obj: Mapping[str, Any]) -> NodeInfo:
-    """A Node object as NodeInfo."""
+def _ingress(svc: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The entries of a Service's status.loadBalancer.ingress that carry an IP."""
+    return [i for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or [] if i.get("ip")]
+
+
+def node_info(obj: Mapping[str, Any], ignore_exclude_lb: bool = False) -> NodeInfo:
+    """A Node object as NodeInfo (IGNORE_EXCLUDE_LB: its exclude-from-external-load-balancers label is not read)."""
     meta = obj.get("metadata", {})
     return NodeInfo(name=meta["name"], labels=dict(meta.get("labels") or {}),
                     network_unavailable=_has_condition(obj, "NetworkUnavailable"),
-                    ready=_has_condition(obj, "Ready"), addresses=tuple(node_addresses(obj)))
+                    ready=_has_condition(obj, "Ready"), addresses=tuple(node_addresses(obj)),
+                    exclusion_ignored=ignore_exclude_lb)
 
 
 def node_addresses(obj: Mapping[str, Any]) -> list[str]:
@@ -51,13 +58,21 @@ def source_ranges(value: Any) -> tuple[str | None, ...]:
     return tuple(e if isinstance(e, str) else None for e in entries)
 
 
+def service_labels(value: Any) -> tuple[tuple[str, str], ...]:
+    """A Service's metadata.labels as sorted pairs (anything not a string map: none)."""
+    if not isinstance(value, Mapping):
+        return ()
+    return tuple(sorted((k, v) for k, v in value.items() if isinstance(k, str) and isinstance(v, str)))
+
+
 def advertisement(obj: Mapping[str, Any]) -> Advertisement:
     """An L2Advertisement object as Advertisement."""
     spec = obj.get("spec") or {}
     return Advertisement(name=obj["metadata"]["name"], pools=frozenset(spec.get("ipAddressPools") or ()),
                          pool_selectors=tuple(spec.get("ipAddressPoolSelectors") or ()),
                          node_selectors=tuple(spec.get("nodeSelectors") or ()),
-                         interfaces=frozenset(spec.get("interfaces") or ()))
+                         interfaces=frozenset(spec.get("interfaces") or ()),
+                         service_selectors=tuple(spec.get("serviceSelectors") or ()))
 
 
 @dataclass
@@ -65,6 +80,7 @@ class ClusterState:
     """Latest objects by key, per kind; `snapshot()` builds the pure view."""
 
     lb_class: str | None = None
+    ignore_exclude_lb: bool = False  # --ignore-exclude-lb: Nodes' exclude-from-external-load-balancers label unread
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -80,6 +96,8 @@ class ClusterState:
         if event == "DELETED":
             store.pop(_key(obj), None)
         else:
+            if kind == "services":
+                obj = self.with_withdrawn_ips(obj, store.get(_key(obj)))
             store[_key(obj)] = obj
         if kind == "pools":
             self._pool(_key(obj), None if event == "DELETED" else obj)
@@ -97,6 +115,29 @@ class ClusterState:
         """Is this Service one IronLB serves (type LoadBalancer, our class)?"""
         return handling(svc.get("spec"), self.lb_class) is Handling.HANDLED
 
+    def withdrawing(self, svc: Mapping[str, Any]) -> bool:
+        """Is this Service one whose IPs IronLB withdraws: it keeps the cleanup finalizer and the operator's
+        allocated-from-pool annotation, and is being deleted or no longer a LoadBalancer of ours?"""
+        meta = svc.get("metadata") or {}
+        if LB_CLEANUP_FINALIZER not in (meta.get("finalizers") or ()) or not (
+                meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL):
+            return False
+        return bool(meta.get("deletionTimestamp")) or not self.handled(svc)
+
+    def kept(self, svc: Mapping[str, Any]) -> bool:
+        """Does the speaker keep this Service: one it serves, or one whose IPs it withdraws?"""
+        return self.handled(svc) or self.withdrawing(svc)
+
+    def with_withdrawn_ips(self, svc: dict[str, Any], before: Mapping[str, Any] | None) -> dict[str, Any]:
+        """SVC, with the ingress BEFORE showed when SVC is withdrawing and shows none: the API server clears
+        status.loadBalancer when the type changes away from LoadBalancer, and the IPs are still to be withdrawn."""
+        if before is None or not self.withdrawing(svc) or _ingress(svc):
+            return svc
+        kept = _ingress(before)
+        if not kept:
+            return svc
+        return {**svc, "status": {**(svc.get("status") or {}), "loadBalancer": {"ingress": kept}}}
+
     def ready_nodes(self) -> dict[str, set[str]]:
         """Service key -> nodes with at least one ready endpoint."""
         out: dict[str, set[str]] = {}
@@ -112,11 +153,10 @@ class ClusterState:
         return out
 
     def service_info(self, key: str, svc: Mapping[str, Any], ready: Mapping[str, Set[str]]) -> ServiceInfo | None:
-        """A handled Service with ingress IPs as ServiceInfo (None otherwise)."""
-        if not self.handled(svc):
+        """A kept Service (see `kept`) with ingress IPs as ServiceInfo (None otherwise)."""
+        if not self.kept(svc):
             return None
-        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-        ips = tuple(i["ip"] for i in ingress if i.get("ip"))
+        ips = tuple(i["ip"] for i in _ingress(svc))
         if not ips:
             return None
         spec, meta = svc.get("spec") or {}, svc.get("metadata") or {}
@@ -130,7 +170,8 @@ class ClusterState:
                            ready_nodes=frozenset(ready.get(key, ())), ports=ports,
                            client_ip_affinity=spec.get("sessionAffinity") == "ClientIP",
                            health_check_node_port=int(spec.get("healthCheckNodePort") or 0),
-                           source_ranges=source_ranges(spec.get("loadBalancerSourceRanges")))
+                           source_ranges=source_ranges(spec.get("loadBalancerSourceRanges")),
+                           labels=service_labels(meta.get("labels")), withdrawing=self.withdrawing(svc))
 
     def pools_of(self, ips: tuple[str, ...], hint: str | None) -> tuple[str | None, tuple[str | None, ...]]:
         """(the pool of IPS, per-IP pools only when they differ): decided by the pools' ranges, HINT a tie-break."""
@@ -149,7 +190,7 @@ class ClusterState:
                 services[key] = info
         return Snapshot(
             services=services,
-            nodes={n["metadata"]["name"]: node_info(n) for n in self.nodes.values()},
+            nodes={n["metadata"]["name"]: node_info(n, self.ignore_exclude_lb) for n in self.nodes.values()},
             alive=alive,
             advertisements=tuple(advertisement(a) for _, a in sorted(self.advertisements.items())),
             pool_labels={p["metadata"]["name"]: dict(p["metadata"].get("labels") or {}) for p in self.pools.values()},

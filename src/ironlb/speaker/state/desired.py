@@ -11,10 +11,9 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ironlb.core.election import elect
-from ironlb.core.selectors import selector_matches
+from ironlb.core.selectors import advertisement_applies, selector_matches
 from ironlb.speaker.state.snapshot import (
     ALL_INTERFACES,
-    EXCLUDE_LABEL,
     Advertisement,
     AnnounceReason,
     NodeInfo,
@@ -53,14 +52,16 @@ class Desired:
     decisions: tuple[Decision, ...]
 
 
-def advertisements_for(pool: str | None, snapshot: Snapshot) -> list[Advertisement]:
-    """The L2Advertisements that cover a pool (by name or by pool label selector)."""
-    return covering(pool, snapshot.advertisements, snapshot.pool_labels)
+def advertisements_for(pool: str | None, snapshot: Snapshot, svc: ServiceInfo | None = None) -> list[Advertisement]:
+    """The L2Advertisements that cover a pool (by name or by pool label selector) and, given SVC, apply to it
+    (their serviceSelectors and its labels)."""
+    ads = covering(pool, snapshot.advertisements, snapshot.pool_labels)
+    return ads if svc is None else applying(ads, svc.labels)
 
 
 def covering(pool: str | None, advertisements: Iterable[Advertisement],
              pool_labels: Mapping[str, Mapping[str, str]]) -> list[Advertisement]:
-    """The ADVERTISEMENTS that cover POOL, in their order."""
+    """The ADVERTISEMENTS that cover POOL, in their order (whichever Service: see `applying`)."""
     if pool is None:
         return []
     labels = pool_labels.get(pool, {})
@@ -72,6 +73,21 @@ def covering(pool: str | None, advertisements: Iterable[Advertisement],
         if by_name or by_selector or everything:
             out.append(ad)
     return out
+
+
+def applying(ads: list[Advertisement], service_labels: Iterable[tuple[str, str]]) -> list[Advertisement]:
+    """The ADS whose serviceSelectors take a Service with SERVICE_LABELS (MetalLB 0.16: they filter what the
+    pools selected; an advertisement without any takes every Service)."""
+    if not any(ad.service_selectors for ad in ads):
+        return ads
+    labels = dict(service_labels)
+    return [ad for ad in ads if advertisement_applies(ad.service_selectors, labels)]
+
+
+def unadvertised(pool_ads: list[Advertisement]) -> AnnounceReason:
+    """Why a Service none of whose advertisements apply is not announced: none covers its pool (POOL_ADS
+    empty), or some do but their serviceSelectors leave it out."""
+    return AnnounceReason.NO_MATCHING_ADVERTISEMENT if pool_ads else AnnounceReason.NO_ADVERTISEMENT
 
 
 def selects_node(ad: Advertisement, node: NodeInfo) -> bool:
@@ -99,7 +115,7 @@ def api_state(node: NodeInfo, svc: ServiceInfo) -> NodeEligibility:
         return NodeEligibility.DEAD
     if node.network_unavailable:
         return NodeEligibility.NETWORK_UNAVAILABLE
-    if EXCLUDE_LABEL in node.labels:
+    if node.excluded:
         return NodeEligibility.EXCLUDED_BY_LABEL
     if svc.traffic_policy == "Local" and node.name not in svc.ready_nodes:
         return NodeEligibility.NO_LOCAL_ENDPOINT
@@ -123,12 +139,16 @@ def decide(svc: ServiceInfo, snapshot: Snapshot) -> list[Decision]:
     out = []
     for i, ip in enumerate(svc.ips):
         pool = svc.pool_of(i)
+        if svc.withdrawing:
+            out.append(Decision(svc.key, ip, AnnounceReason.WITHDRAWN))
+            continue
         if pool is None:
             out.append(Decision(svc.key, ip, AnnounceReason.NOT_IN_POOL))
             continue
-        ads = advertisements_for(pool, snapshot)
+        pool_ads = advertisements_for(pool, snapshot)
+        ads = applying(pool_ads, svc.labels)
         if not ads:
-            out.append(Decision(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT))
+            out.append(Decision(svc.key, ip, unadvertised(pool_ads)))
             continue
         if not svc.ready_nodes:
             out.append(Decision(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS))

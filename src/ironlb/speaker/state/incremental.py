@@ -18,8 +18,9 @@ from typing import Any
 
 from ironlb.core.pools import Pool
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
+from ironlb.speaker.state.covers import CoverKey, Covers
 from ironlb.speaker.state.cut import Cut
-from ironlb.speaker.state.desired import AnnounceReason, covering
+from ironlb.speaker.state.desired import AnnounceReason, covering, unadvertised
 from ironlb.speaker.state.endpoints import SliceTargets, slice_targets
 from ironlb.speaker.state.ranking import Ranked, Table, by_pool, candidates, entries, in_ip_order, rerank
 from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
@@ -58,7 +59,7 @@ def _unindex(index: dict[str, set[str]], key: str, nodes: Collection[str]) -> No
 def _ranking_view(info: ServiceInfo) -> tuple[Any, ...]:
     """What of a Service its entries are ranked from (a Cluster one's endpoints only as: any ready at all)."""
     ready = info.ready_nodes if info.traffic_policy == "Local" else bool(info.ready_nodes)
-    return info.ips, info.pool, info.ip_pools, info.traffic_policy, info.incumbents, ready
+    return info.ips, info.pool, info.ip_pools, info.traffic_policy, info.incumbents, ready, info.withdrawing
 
 
 def _election_view(node: NodeInfo) -> tuple[Any, ...]:
@@ -69,7 +70,8 @@ def _election_view(node: NodeInfo) -> tuple[Any, ...]:
 class IncrementalDesired:
     """Keeps the cluster view and this node's ranking table up to date, one watch event at a time."""
 
-    def __init__(self, me: str, lb_class: str | None = None, cut: Cut | None = None) -> None:
+    def __init__(self, me: str, lb_class: str | None = None, cut: Cut | None = None,
+                 ignore_exclude_lb: bool = False) -> None:
         self.me = me
         self.cut = cut or Cut()  # what of a Cluster-policy ranking is kept (state.cut)
         self.alive: frozenset[str] = frozenset()  # as the fast plane last said; cut rankings keep alive nodes
@@ -79,7 +81,8 @@ class IncrementalDesired:
         # a ready endpoint on it (their ranking is drawn from those nodes alone).
         self._ranked_at: dict[str, set[str]] = {}
         self._ready_at: dict[str, set[str]] = {}
-        self.state = ClusterState(lb_class=lb_class)  # objects (slim.py) but slices: status reporting reads them
+        # Objects (slim.py) but slices: status reporting reads them.
+        self.state = ClusterState(lb_class=lb_class, ignore_exclude_lb=ignore_exclude_lb)
         self.table = Table(me=me)  # the published version: replaced, never mutated
         self.infos: dict[str, ServiceInfo] = {}
         self.nodes: dict[str, NodeInfo] = {}
@@ -95,10 +98,11 @@ class IncrementalDesired:
         self._reranked: set[str] = set()  # Services to rank afresh (their pool or advertisements changed)
         self._changed: set[str] = set()  # Services recomputed or re-ranked since the last `take_changed()`
         self._moved: set[str] = set()  # Nodes whose election view changed since the last publish
-        self._candidates: dict[str | None, dict[str, frozenset[str]]] = {}  # pool -> node -> interfaces
+        self._candidates: dict[CoverKey, dict[str, frozenset[str]]] = {}  # cover -> node -> interfaces
         # The candidates as the published table was ranked with (taken when the first event since then
         # drops them): a node that moved was placed already where it was a candidate before.
-        self._ranked_candidates: dict[str | None, dict[str, frozenset[str]]] | None = None
+        self._ranked_candidates: dict[CoverKey, dict[str, frozenset[str]]] | None = None
+        self.covers = Covers()  # the advertisements each Service is ranked under (serviceSelectors), per publish
 
     def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         """Record one watch event; `publish()` turns what it touched into a new table."""
@@ -109,8 +113,8 @@ class IncrementalDesired:
             self._keep_targets(key, None if deleted else obj)  # a pod replaced on the same node: a new address
             return
         store = getattr(self.state, kind)
-        if kind == "services" and not deleted and not self.state.handled(obj):
-            if key not in store:  # not a LoadBalancer of ours: nothing of it is kept
+        if kind == "services" and not deleted and not self.state.kept(obj):
+            if key not in store:  # not a LoadBalancer of ours (nor one withdrawing): nothing of it is kept
                 return
             event, deleted = "DELETED", True  # no longer one: dropped as if deleted
         if not deleted and store.get(key) == obj:
@@ -162,7 +166,7 @@ class IncrementalDesired:
 
     def _on_nodes(self, name: str, obj: Mapping[str, Any] | None) -> None:
         old = self.nodes.pop(name, None)
-        new = node_info(obj) if obj is not None else None
+        new = node_info(obj, self.state.ignore_exclude_lb) if obj is not None else None
         if new is not None:
             self.nodes[name] = new
         if (old is None) != (new is None) or (old and new and _election_view(old) != _election_view(new)):
@@ -199,6 +203,7 @@ class IncrementalDesired:
             self.ads[name] = new
         if old == new:
             return
+        self.covers.advertisements_changed(self.ads.values())
         self._forget_candidates()
         for pool, keys in self._by_pool.items():  # the pools it covered or now covers
             if any(ad is not None and covering(pool, [ad], self.pool_labels) for ad in (old, new)):
@@ -235,23 +240,25 @@ class IncrementalDesired:
         """Drop the candidates of POOLS (none named: of every pool), keeping what the table was ranked with."""
         if self._ranked_candidates is None:
             self._ranked_candidates = dict(self._candidates)
+        self.covers.clear()
         if not pools:
             self._candidates.clear()
-        for pool in pools:
-            self._candidates.pop(pool, None)
+        for key in [k for k in self._candidates if k[0] in pools]:
+            del self._candidates[key]
 
-    def _pool_candidates(self, pool: str | None, covered: list[Advertisement]) -> dict[str, frozenset[str]]:
-        if pool not in self._candidates:
-            self._candidates[pool] = candidates(covered, self.nodes)
-        return self._candidates[pool]
+    def _pool_candidates(self, key: CoverKey, covered: list[Advertisement]) -> dict[str, frozenset[str]]:
+        if key not in self._candidates:
+            self._candidates[key] = candidates(covered, self.nodes)
+        return self._candidates[key]
 
     def _entries(self, info: ServiceInfo, ads: list[Advertisement]) -> tuple[Ranked, ...]:
-        """INFO's entries, each IP under the advertisements of its own pool."""
+        """INFO's entries, each IP under the advertisements of its own pool that apply to it."""
         parts = []
         for part in by_pool(info):
-            covered = covering(part.pool, ads, self.pool_labels)
-            parts.append(entries(part, covered, self.nodes, self._pool_candidates(part.pool, covered),
-                                 lambda ip, nodes: self.cut.order(ip, nodes, self.alive)))
+            key, pool_ads, applied = self.covers.cover(part.pool, info.labels, ads, self.pool_labels)
+            parts.append(entries(part, applied, self.nodes, self._pool_candidates(key, applied),
+                                 lambda ip, nodes: self.cut.order(ip, nodes, self.alive),
+                                 none_applies=unadvertised(pool_ads)))
         return parts[0] if len(parts) == 1 else in_ip_order(info, parts)
 
     def publish(self) -> Table:
@@ -260,6 +267,7 @@ class IncrementalDesired:
         if not self._dirty and not self._reranked and not self._moved and not born and not died:
             return self.table
         self._ranked_alive = self.alive
+        self.covers.clear()  # bounded: one publish's pools and label sets
         fresh = born & self._unplaced  # now alive: placed in every ranking it belongs to
         self._moved |= fresh
         self._unplaced -= born
@@ -276,7 +284,8 @@ class IncrementalDesired:
             if info is None:
                 drop.append(key)
             elif (keep and key not in self._reranked and before is not None and key in self.table.services
-                  and _ranking_view(before) == _ranking_view(info)):
+                  and _ranking_view(before) == _ranking_view(info)
+                  and (not self.covers.selects_services or before.labels == info.labels)):
                 continue
             else:
                 put[key] = self._entries(info, ads)
@@ -309,8 +318,9 @@ class IncrementalDesired:
         are placed, which scores every Cluster IP of it; a node that stays a candidate keeps its place."""
         moved = frozenset(self._moved)
         self._unplaced |= {n for n in moved if n not in self.alive}
-        pools: dict[str | None, tuple[dict[str, frozenset[str]], bool]] = {}
-        placed = {pool: self._joined(pool, moved, fresh, pools, ads) for pool in self._by_pool}
+        pools: dict[CoverKey, tuple[dict[str, frozenset[str]], bool]] = {}
+        placed = {key: self._joined(key, moved, fresh, pools)
+                  for key in self.covers.keys(ads, self.pool_labels, self._by_pool, self.infos.values())}
         placing = born or any(placed.values())
         touching = moved | died
         if placing:
@@ -324,15 +334,16 @@ class IncrementalDesired:
                 continue
             if old[0].reason is not AnnounceReason.ANNOUNCING and not info.ip_pools:
                 continue
+            cover = self.covers.cover(info.pool, info.labels, ads, self.pool_labels)[0]
             if info.ip_pools:  # IPs in several pools (odd): ranked afresh
                 new = self._entries(info, ads)
             elif info.traffic_policy == "Local":  # a ranking of its ready nodes alone: never cut
                 if not moved or not (moved & info.ready_nodes or any(n in e.ranking for e in old for n in moved)):
                     continue
-                new = rerank(old, info, moved, self._candidates_and_same(pools, info.pool, ads)[0])
-            elif born or placed.get(info.pool) or any(n in e.ranking for e in old for n in touching):
-                candidates, same = self._candidates_and_same(pools, info.pool, ads)
-                refitted = [self.cut.refit(e, moved, candidates, same, self.alive, born, placed.get(info.pool, ()))
+                new = rerank(old, info, moved, self._candidates_and_same(pools, cover)[0])
+            elif born or placed.get(cover) or any(n in e.ranking for e in old for n in touching):
+                candidates, same = self._candidates_and_same(pools, cover)
+                refitted = [self.cut.refit(e, moved, candidates, same, self.alive, born, placed.get(cover, ()))
                             for e in old]
                 new = self._entries(info, ads) if None in refitted else tuple(e for e in refitted if e is not None)
             else:
@@ -340,24 +351,24 @@ class IncrementalDesired:
             if new != old:
                 put[key] = new
 
-    def _joined(self, pool: str | None, moved: frozenset[str], fresh: frozenset[str],
-                cache: dict[str | None, tuple[dict[str, frozenset[str]], bool]],
-                ads: list[Advertisement]) -> frozenset[str]:
-        """The alive nodes of MOVED to place in POOL's rankings: FRESH ones, and those that became its candidates."""
+    def _joined(self, key: CoverKey, moved: frozenset[str], fresh: frozenset[str],
+                cache: dict[CoverKey, tuple[dict[str, frozenset[str]], bool]]) -> frozenset[str]:
+        """The alive nodes of MOVED to place in KEY's rankings: FRESH ones, and those that became its candidates."""
         alive = [n for n in moved if n in self.alive]
         if not alive:
             return frozenset()
-        now = self._candidates_and_same(cache, pool, ads)[0]
-        before = (self._ranked_candidates or {}).get(pool)
+        now = self._candidates_and_same(cache, key)[0]
+        before = (self._ranked_candidates or {}).get(key)
         return frozenset(n for n in alive if n in now and (n in fresh or before is None or n not in before))
 
-    def _candidates_and_same(self, cache: dict[str | None, tuple[dict[str, frozenset[str]], bool]],
-                             pool: str | None, ads: list[Advertisement]) -> tuple[dict[str, frozenset[str]], bool]:
-        """POOL's candidates (node -> interfaces), and whether they all answer alike; kept in CACHE for a publish."""
-        if pool not in cache:
-            candidates = self._pool_candidates(pool, covering(pool, ads, self.pool_labels))
-            cache[pool] = candidates, len(set(candidates.values())) <= 1
-        return cache[pool]
+    def _candidates_and_same(self, cache: dict[CoverKey, tuple[dict[str, frozenset[str]], bool]],
+                             key: CoverKey) -> tuple[dict[str, frozenset[str]], bool]:
+        """KEY's candidates (node -> interfaces), and whether they all answer alike; kept in CACHE for a publish.
+        KEY comes from `covers` in the same publish, which keeps its advertisements."""
+        if key not in cache:
+            candidates = self._pool_candidates(key, self.covers.advertisements_of(key))
+            cache[key] = candidates, len(set(candidates.values())) <= 1
+        return cache[key]
 
     def keeping(self, nodes: Collection[str]) -> set[str]:
         """The Services whose rankings may keep any of NODES (a superset: Local ones with an endpoint there)."""

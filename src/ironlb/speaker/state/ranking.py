@@ -186,13 +186,17 @@ Cutter = Callable[[str, Collection[str]], tuple[list[str], int]]  # (IP, nodes) 
 
 def entries(svc: ServiceInfo, ads: list[Advertisement], nodes: Mapping[str, NodeInfo],
             pool_candidates: Mapping[str, frozenset[str]] | None = None,
-            cut: Cutter | None = None) -> tuple[Ranked, ...]:
-    """The entries of one Service (one per IP) given the advertisements covering its pool (see `by_pool`).
-    CUT: a Cluster-policy IP's ranking is the part of its order it keeps (state.cut), not the whole."""
+            cut: Cutter | None = None, none_applies: AnnounceReason = AnnounceReason.NO_ADVERTISEMENT,
+            ) -> tuple[Ranked, ...]:
+    """The entries of one Service (one per IP) given the advertisements covering its pool that apply to it
+    (see `by_pool`; NONE_APPLIES: the reason when there are none). CUT: a Cluster-policy IP's ranking is the
+    part of its order it keeps (state.cut), not the whole."""
+    if svc.withdrawing:
+        return tuple(Ranked(svc.key, ip, AnnounceReason.WITHDRAWN) for ip in svc.ips)
     if svc.pool is None:
         return tuple(Ranked(svc.key, ip, AnnounceReason.NOT_IN_POOL) for ip in svc.ips)
     if not ads:
-        return tuple(Ranked(svc.key, ip, AnnounceReason.NO_ADVERTISEMENT) for ip in svc.ips)
+        return tuple(Ranked(svc.key, ip, none_applies) for ip in svc.ips)
     if not svc.ready_nodes:
         return tuple(Ranked(svc.key, ip, AnnounceReason.NO_READY_ENDPOINTS) for ip in svc.ips)
     ifaces = candidates(ads, nodes) if pool_candidates is None else pool_candidates

@@ -18,11 +18,13 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from ironlb.api.annotations import ANNOTATION_KEYS
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL
 
 IDENTITY = ("name", "namespace", "resourceVersion")
 # status.py: uid keys what was said and names the Events' object; generation becomes observedGeneration.
-SERVICE_METADATA = (*IDENTITY, "uid", "generation")
+# deletionTimestamp: a Service being deleted is withdrawn (with the cleanup finalizer, see cluster.py).
+SERVICE_METADATA = (*IDENTITY, "uid", "generation", "deletionTimestamp")
 SERVICE_SPEC = ("type", "loadBalancerClass", "externalTrafficPolicy", "sessionAffinity", "healthCheckNodePort",
                 "loadBalancerSourceRanges")
 SERVICE_PORT = ("name", "protocol", "port", "nodePort")  # name: which EndpointSlice port serves it (steering)
@@ -101,6 +103,12 @@ def service(obj: Any) -> dict[str, Any]:
     annotations = {k: v for k, v in _mapping(meta.get("annotations")).items() if k in ANNOTATION_KEYS}
     if annotations:  # the same few (a pool, a sharing key) on many Services
         metadata["annotations"] = _share(("annotations", *annotations.items()), annotations)
+    finalizers = meta.get("finalizers")
+    if isinstance(finalizers, list | tuple) and LB_CLEANUP_FINALIZER in finalizers:  # only whether ours is there
+        metadata["finalizers"] = [LB_CLEANUP_FINALIZER]
+    labels = {k: v for k, v in _mapping(meta.get("labels")).items() if isinstance(v, str)}
+    if labels:  # L2Advertisements' serviceSelectors read them; the same few sets on many Services
+        metadata["labels"] = _share(("labels", *sorted(labels.items())), labels)
     full_spec = _mapping(obj.get("spec"))
     spec = _pick(full_spec, SERVICE_SPEC)
     if "ports" in full_spec:

@@ -35,6 +35,10 @@ class ServiceInfo:
     # Local policy: (IP, the node its Announced condition says announces it). That node keeps the IP while it
     # stays eligible: a node whose pod becomes ready later does not take it (each move cuts connections).
     incumbents: tuple[tuple[str, str], ...] = ()
+    # Its metadata.labels, sorted: which L2Advertisements apply to it (their serviceSelectors).
+    labels: tuple[tuple[str, str], ...] = ()
+    # Being deleted, or no longer ours, while it keeps the cleanup finalizer: its IPs are withdrawn everywhere.
+    withdrawing: bool = False
 
     def incumbent(self, ip: str) -> str | None:
         """The node that announces IP now, by the Service's own condition (Local policy only; None: none)."""
@@ -58,6 +62,14 @@ class NodeInfo:
     network_unavailable: bool = False
     ready: bool = True
     addresses: tuple[str, ...] = ()  # InternalIPs
+    # The speakers run with --ignore-exclude-lb: the exclude-from-external-load-balancers label is not read
+    # (single-node, kind and Talos clusters set it on their only node).
+    exclusion_ignored: bool = False
+
+    @property
+    def excluded(self) -> bool:
+        """Does the exclude-from-external-load-balancers label keep this node from announcing?"""
+        return EXCLUDE_LABEL in self.labels and not self.exclusion_ignored
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class Advertisement:
     pool_selectors: tuple[Mapping[str, Any], ...] = ()
     node_selectors: tuple[Mapping[str, Any], ...] = ()
     interfaces: frozenset[str] = frozenset()
+    service_selectors: tuple[Mapping[str, Any], ...] = ()  # none: every Service of its pools
 
 
 @dataclass(frozen=True)

@@ -35,3 +35,9 @@ async def test_a_move_and_a_loss_have_their_events() -> None:
     assert len(patches) == 1 and events == ["NodeAssigned"]
     patches, events = await _say(_without_conditions(), Said(False, AnnounceReason.NO_ELIGIBLE_NODE, "no node"))
     assert len(patches) == 1 and events == ["NotAnnounced"]
+
+
+async def test_a_withdrawal_is_written_without_an_event() -> None:
+    """The operator waits for it; the Service is going, so a NotAnnounced warning would only be noise."""
+    patches, events = await _say(full_service(), Said(False, AnnounceReason.WITHDRAWN, "203.0.113.10 withdrawn"))
+    assert len(patches) == 1 and events == []

@@ -29,9 +29,15 @@ def snap(services: list[ServiceInfo], ads: tuple[Advertisement, ...] = (Advertis
 
 
 def svc(key: str = "ns/s", ips: tuple[str, ...] = ("203.0.113.1",), pool: str = "p", policy: str = "Cluster",
-        ready: tuple[str, ...] = NODES) -> ServiceInfo:
+        ready: tuple[str, ...] = NODES, labels: dict[str, str] | None = None) -> ServiceInfo:
     """A Service with IPs."""
-    return ServiceInfo(key=key, ips=ips, pool=pool, traffic_policy=policy, ready_nodes=frozenset(ready))
+    return ServiceInfo(key=key, ips=ips, pool=pool, traffic_policy=policy, ready_nodes=frozenset(ready),
+                       labels=tuple(sorted((labels or {}).items())))
+
+
+ZONE_A, ZONE_B = ({"matchLabels": {"zone": "a"}},), ({"matchLabels": {"zone": "b"}},)
+WEB = ({"matchLabels": {"app": "web"}}, {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}]})
+WEB_FROM_N3 = Advertisement("web", service_selectors=WEB, node_selectors=ZONE_B)
 
 
 def winner(snapshot: Snapshot) -> dict[str, str | None]:
@@ -54,11 +60,50 @@ def winner(snapshot: Snapshot) -> dict[str, str | None]:
     ("no advertisement for the pool", snap([svc(pool="q")], ads=(Advertisement("only-p", pools=frozenset({"p"})),)),
      {"203.0.113.1": None}),
     ("no ready endpoints", snap([svc(ready=())]), {"203.0.113.1": None}),
+    # serviceSelectors (MetalLB 0.16): they filter the Services of the pools an advertisement covers.
+    ("serviceSelectors: a Service matching one", snap([svc(labels={"app": "web"})], ads=(WEB_FROM_N3,)),
+     {"203.0.113.1": "n3"}),
+    ("serviceSelectors: any one of them may match", snap([svc(labels={"tier": "front"})], ads=(WEB_FROM_N3,)),
+     {"203.0.113.1": "n3"}),
+    ("serviceSelectors: a Service matching none is not announced", snap([svc(labels={"app": "db"})],
+                                                                        ads=(WEB_FROM_N3,)), {"203.0.113.1": None}),
+    ("serviceSelectors: a Service without labels is not announced", snap([svc()], ads=(WEB_FROM_N3,)),
+     {"203.0.113.1": None}),
+    ("serviceSelectors: an empty selector takes every Service", snap([svc()], ads=(
+        Advertisement("any", service_selectors=({},), node_selectors=ZONE_B),)), {"203.0.113.1": "n3"}),
+    ("serviceSelectors: a Service left out by one falls to an advertisement without any",
+     snap([svc(labels={"app": "db"})], ads=(WEB_FROM_N3, Advertisement("rest", node_selectors=ZONE_A))),
+     {"203.0.113.1": elect("203.0.113.1", ("n1", "n2"))}),
+    ("serviceSelectors: the matching Service is elected among both advertisements' nodes",
+     snap([svc(labels={"app": "web"})], ads=(WEB_FROM_N3, Advertisement("rest", node_selectors=ZONE_A))),
+     {"203.0.113.1": elect("203.0.113.1", NODES)}),
+    ("serviceSelectors apply only within the pools covered", snap([svc(pool="q", labels={"app": "web"})], ads=(
+        Advertisement("web-p", pools=frozenset({"p"}), service_selectors=WEB),)), {"203.0.113.1": None}),
+    ("serviceSelectors with a pool selector", snap([svc(labels={"app": "web"})], ads=(Advertisement(
+        "gold-web", pool_selectors=({"matchLabels": {"tier": "gold"}},), service_selectors=WEB,
+        node_selectors=ZONE_B),)), {"203.0.113.1": "n3"}),
     ("nobody alive who qualifies", snap([svc(policy="Local", ready=("n1",))], alive=("n2", "n3")),
      {"203.0.113.1": None}),
 ])
 def test_decisions(case: str, snapshot: Snapshot, expected: dict[str, str | None]) -> None:
     assert winner(snapshot) == expected, case
+
+
+def test_a_service_the_serviceselectors_leave_out_has_its_own_reason() -> None:
+    snapshot = snap([svc(labels={"app": "db"}), svc("ns/other", ("203.0.113.2",), pool="q")],
+                    ads=(Advertisement("web", pools=frozenset({"p"}), service_selectors=WEB),))
+    reasons = {d.ip: d.reason for d in compute(snapshot, "n1").decisions}
+    assert reasons == {"203.0.113.1": AnnounceReason.NO_MATCHING_ADVERTISEMENT,
+                       "203.0.113.2": AnnounceReason.NO_ADVERTISEMENT}
+
+
+def test_interfaces_come_from_the_advertisements_that_apply_to_the_service() -> None:
+    ads = (Advertisement("web", interfaces=frozenset({"eth1"}), service_selectors=WEB),
+           Advertisement("all", interfaces=frozenset({"eth0"})))
+    node = elect("203.0.113.1", NODES)
+    web = compute(snap([svc(labels={"app": "web"})], ads=ads), node).announcements
+    other = compute(snap([svc(labels={"app": "db"})], ads=ads), node).announcements
+    assert web == {"203.0.113.1": frozenset({"eth0", "eth1"})} and other == {"203.0.113.1": frozenset({"eth0"})}
 
 
 def test_reasons_and_interfaces() -> None:
@@ -77,6 +122,8 @@ def test_reasons_and_interfaces() -> None:
 
 @pytest.mark.parametrize("node, expected", [
     (NodeInfo("n1", {EXCLUDE_LABEL: ""}), NodeEligibility.EXCLUDED_BY_LABEL),
+    # --ignore-exclude-lb (chart: speaker.ignoreExcludeLB), as MetalLB's: the label is not read.
+    (NodeInfo("n1", {EXCLUDE_LABEL: ""}, exclusion_ignored=True), NodeEligibility.ELIGIBLE),
     (NodeInfo("n1", network_unavailable=True), NodeEligibility.NETWORK_UNAVAILABLE),
     (NodeInfo("n1", ready=False), NodeEligibility.DEAD),
     (NodeInfo("n9"), NodeEligibility.DEAD),
@@ -177,3 +224,27 @@ def test_event_order_does_not_change_announcements() -> None:
     assert owners["203.0.113.8"] == "n3"
     # Announced from exactly one node each.
     assert len([me for me, _, owned in final if any("203.0.113.9" in ips for _, ips in owned)]) == 1
+
+
+@pytest.mark.parametrize("ignore, expected", [(False, None), (True, "n1")])
+def test_a_single_labelled_node_announces_only_when_the_speakers_ignore_the_label(ignore: bool,
+                                                                                  expected: str | None) -> None:
+    """A one-node cluster (kind, Talos) labels its only node excluded: --ignore-exclude-lb lets it announce."""
+    state = ClusterState(ignore_exclude_lb=ignore)
+    inc = IncrementalDesired("n1", ignore_exclude_lb=ignore)
+    objects = [("nodes", {"metadata": {"name": "n1", "labels": {EXCLUDE_LABEL: ""}},
+                          "status": {"conditions": [{"type": "Ready", "status": "True"}]}}),
+               ("pools", {"metadata": {"name": "p"}, "spec": {"addresses": ["203.0.113.0/24"]}}),
+               ("advertisements", {"metadata": {"name": "all"}, "spec": {}}),
+               ("services", {"metadata": {"name": "s", "namespace": "ns"}, "spec": {"type": "LoadBalancer"},
+                             "status": {"loadBalancer": {"ingress": [{"ip": "203.0.113.1"}]}}}),
+               ("slices", {"metadata": {"name": "s-1", "namespace": "ns",
+                                        "labels": {"kubernetes.io/service-name": "s"}},
+                           "endpoints": [{"nodeName": "n1", "conditions": {"ready": True}}]})]
+    for kind, obj in objects:
+        state.apply(kind, "ADDED", obj)
+        inc.apply(kind, "ADDED", obj)
+    inc.set_alive(frozenset({"n1"}))
+    for desired in (compute(state.snapshot(frozenset({"n1"})), "n1"), inc.publish().desired(frozenset({"n1"}))):
+        assert [d.node for d in desired.decisions] == [expected]
+        assert desired.decisions[0].reason is (AnnounceReason.ANNOUNCING if ignore else AnnounceReason.NO_ELIGIBLE_NODE)

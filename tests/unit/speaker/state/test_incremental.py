@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ironlb.api.conditions import announced_part, condition
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import ConditionType
 from ironlb.core.election import score
 from ironlb.speaker.state import slim
@@ -34,10 +35,16 @@ def node(name: str, zone: str = "a", ready: bool = True, unavailable: bool = Fal
 
 
 def service(name: str, ips: tuple[str, ...], pool: str | None = "p", policy: str = "Cluster",
-            lb: bool = True) -> dict[str, Any]:
-    """A Service object with ingress IPs."""
+            lb: bool = True, app: str | None = None, going: bool = False) -> dict[str, Any]:
+    """A Service object with ingress IPs (APP: its app label; GOING: it keeps the cleanup finalizer, and is
+    deleted when LB, else changed away from LoadBalancer)."""
     annotations = {POOL_ANNOTATION: pool} if pool else {}
-    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations},
+    labels = {"app": app} if app else {}
+    going_meta: dict[str, Any] = {"finalizers": [LB_CLEANUP_FINALIZER]} if going else {}
+    if going and lb:
+        going_meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    return {"metadata": {"name": name, "namespace": "ns", "annotations": annotations, "labels": labels,
+                         **going_meta},
             "spec": {"type": "LoadBalancer" if lb else "ClusterIP", "externalTrafficPolicy": policy,
                      "ports": [{"port": 80, "nodePort": 30080}]},
             "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips]}}}
@@ -59,9 +66,11 @@ def pool(name: str, tier: str | None = None, forwarding: str = "KubeProxy",
 
 
 def ad(name: str, pools: tuple[str, ...] = (), zone: str | None = None, tier: str | None = None,
-       interfaces: tuple[str, ...] = ()) -> dict[str, Any]:
-    """An L2Advertisement object."""
+       interfaces: tuple[str, ...] = (), apps: tuple[str, ...] = ()) -> dict[str, Any]:
+    """An L2Advertisement object (APPS: serviceSelectors, one per app label value)."""
     spec: dict[str, Any] = {"ipAddressPools": list(pools), "interfaces": list(interfaces)}
+    if apps:
+        spec["serviceSelectors"] = [{"matchLabels": {"app": app}} for app in apps]
     if zone:
         spec["nodeSelectors"] = [{"matchLabels": {"zone": zone}}]
     if tier:
@@ -75,12 +84,19 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
               for n in NODES for z, r, u, x, a in [("a", True, False, False, 1), ("b", True, False, False, 2),
                                                    ("a", False, False, False, 1), ("a", True, True, False, 1),
                                                    ("a", True, False, True, 1), ("a", True, False, False, 7)]],
-    "services": [service(s, ips, pool=p, policy=pol, lb=lb)
+    "services": [service(s, ips, pool=p, policy=pol, lb=lb, app=app)
                  for s in ("s1", "s2", "s3")
-                 for ips, p, pol, lb in [((IPS[0],), "p", "Cluster", True), ((IPS[0],), "p", "Local", True),
-                                         ((IPS[1], IPS[2]), "q", "Cluster", True), ((IPS[1],), None, "Cluster", True),
-                                         ((IPS[0],), "p", "Cluster", False), ((), "p", "Cluster", True),
-                                         ((IPS[2], IPS[0]), "q", "Local", True), ((IPS[2],), "q", "Cluster", True)]],
+                 for ips, p, pol, lb, app in [
+                     ((IPS[0],), "p", "Cluster", True, None), ((IPS[0],), "p", "Local", True, None),
+                     ((IPS[1], IPS[2]), "q", "Cluster", True, None), ((IPS[1],), None, "Cluster", True, None),
+                     ((IPS[0],), "p", "Cluster", False, None), ((), "p", "Cluster", True, None),
+                     ((IPS[2], IPS[0]), "q", "Local", True, None), ((IPS[2],), "q", "Cluster", True, None),
+                     # Labels that serviceSelectors pick, or leave out.
+                     ((IPS[0],), "p", "Cluster", True, "web"), ((IPS[1], IPS[2]), "q", "Cluster", True, "db"),
+                     ((IPS[2], IPS[0]), "q", "Local", True, "web")]]
+    # Going, with the cleanup finalizer: deleted, or changed to ClusterIP (the API server clears the ingress).
+    + [service(s, ips, pool=p, lb=lb, going=True) for s in ("s1", "s2", "s3")
+       for ips, p, lb in [((IPS[0],), "p", True), ((), "p", False), ((IPS[1], IPS[2]), "q", True)]],
     "slices": [endpoint_slice(f"{s}-{i}", s2, r, u)
                for s in ("s1", "s2", "s3") for i in (1, 2)
                for s2, r, u in [(s, ("n1",), ()), (s, ("n2", "n3"), ("n1",)), (s, (), ("n4",)), ("s1", ("n4",), ()),
@@ -94,7 +110,10 @@ VARIANTS: dict[str, list[dict[str, Any]]] = {
                                            (None, "KubeProxy", ("not-an-address",))]],
     "advertisements": [ad(name, *variant) for name in ("ad1", "ad2", "ad3")
                        for variant in [(), (("p",),), (("q",), "b"), ((), None, "gold", ("eth1",)),
-                                       (("p", "q"), "a", None, ("eth0",))]],
+                                       (("p", "q"), "a", None, ("eth0",)),
+                                       # serviceSelectors: one app, or either of two, from zone b or anywhere
+                                       (("p", "q"), "b", None, (), ("web",)),
+                                       ((), None, None, ("eth1",), ("db", "web"))]],
 }
 event = st.one_of(
     st.tuples(st.sampled_from(sorted(VARIANTS)), st.sampled_from(["ADDED", "MODIFIED", "DELETED"]),
@@ -178,6 +197,7 @@ def _setup(inc: IncrementalDesired) -> None:
     ("a pool's label change: its Services only", "pools", pool("q", "silver"), {"ns/s2"}),
     ("a pool's forwarding change: nothing to rank", "pools", pool("p", forwarding="NodePort"), set()),
     ("an advertisement of pool q only", "advertisements", ad("ad2", ("q",), interfaces=("eth1",)), {"ns/s2"}),
+    ("a Service's label change: itself only", "services", service("s1", (IPS[0],), app="web"), {"ns/s1"}),
     ("the same Service again (a relist): nothing", "services", service("s1", (IPS[0],)), set()),
     ("the same slice again: nothing", "slices", endpoint_slice("s1-1", "s1", NODES), set()),
     ("a slice's unready endpoint only: nothing", "slices", endpoint_slice("s1-1", "s1", NODES, ("n9",)), set()),
@@ -272,3 +292,31 @@ def test_a_local_services_announcing_node_keeps_its_ip_as_other_nodes_become_rea
     # A Cluster Service follows the hash whatever its condition says.
     inc.apply("services", "MODIFIED", announced_by(service("s1", (IPS[0],)), IPS[0], "n4"))
     assert inc.publish().by_ip.get(IPS[0])[0].ranking == tuple(sorted(NODES, key=lambda n: score(n, IPS[0])))
+
+
+SELECTED = [  # serviceSelectors: the ads and the Services' labels change, each step checked against compute()
+    ("advertisements", "MODIFIED", ad("ad1", ("p", "q"), "b", None, (), ("web",))),
+    ("services", "MODIFIED", service("s1", (IPS[0],), app="web")),
+    ("services", "MODIFIED", service("s3", (IPS[1], IPS[2]), pool="q", app="db")),
+    ("advertisements", "MODIFIED", ad("ad3", (), None, None, ("eth1",), ("db", "web"))),
+    ("nodes", "MODIFIED", node("n1", zone="b", address=1)),
+    ("services", "MODIFIED", service("s1", (IPS[0],), app="db")),
+    ("advertisements", "DELETED", ad("ad3")),
+    ("nodes", "MODIFIED", node("n4", zone="a", address=4)),
+    ("services", "MODIFIED", service("s1", (IPS[0],))),
+]
+
+
+@pytest.mark.parametrize("cut", [Cut(), Cut(head=1, alive=1, worn=1)])
+def test_service_selectors_incremental_equals_from_scratch(cut: Cut) -> None:
+    inc, reference, alive = IncrementalDesired(ME, cut=cut), ClusterState(), frozenset(NODES)
+    seen = []
+    for kind, ev, obj in [*BASE, *SELECTED]:
+        inc.apply(kind, ev, obj)
+        reference.apply(kind, ev, obj)
+        check(inc, reference, alive)
+        seen.append({d.service for d in inc.table.desired(alive).decisions
+                     if d.reason is AnnounceReason.NO_MATCHING_ADVERTISEMENT})
+    # s2 (no labels) is left out once ad1 selects app=web; s1 in and out as its label changes.
+    assert seen[len(BASE):] == [{"ns/s1", "ns/s2"}, {"ns/s2"}, {"ns/s2"}, {"ns/s2"}, {"ns/s2"}, {"ns/s2"},
+                                {"ns/s1", "ns/s2"}, {"ns/s1", "ns/s2"}, {"ns/s1", "ns/s2"}]

@@ -124,7 +124,9 @@ def test_a_service_keeps_identity_ironlb_annotations_what_it_serves_and_its_stat
     assert slim.service(full) == {
         "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web", "resourceVersion": "4711", "generation": 3,
                      "annotations": {"ironlb.io/allocated-from-pool": "p", "ironlb.io/allow-shared-ip": "shop",
-                                     "metallb.universe.tf/loadBalancerIPs": "203.0.113.10"}},
+                                     "metallb.universe.tf/loadBalancerIPs": "203.0.113.10"},
+                     "labels": {"app": "web", "team": "payments", "app.kubernetes.io/managed-by": "Helm"},
+                     "finalizers": ["service.kubernetes.io/load-balancer-cleanup"]},  # withdrawal (cluster.py)
         "spec": {"type": "LoadBalancer", "externalTrafficPolicy": "Local", "sessionAffinity": "ClientIP",
                  "healthCheckNodePort": 32000,
                  "ports": [{"name": "http", "protocol": "TCP", "port": 80, "nodePort": 31080},
@@ -211,7 +213,8 @@ def test_the_same_object_again_recomputes_nothing_even_if_only_unread_fields_mov
     table = inc.table
     again = full_service("web", "203.0.113.10", "Local")
     again["metadata"]["managedFields"] = []
-    again["metadata"]["labels"]["team"] = "search"
+    # Not its labels: the serviceSelectors of L2Advertisements read them.
+    again["metadata"].setdefault("annotations", {})["example.com/owner"] = "search"
     inc.apply("services", "MODIFIED", slim.service(again))
     assert not inc._dirty and inc.publish() is table
 
