@@ -115,12 +115,15 @@ class RingWatch:
 
     def alive(self, counts_self: bool) -> frozenset[str]:
         """Neighbours alive by heartbeat, non-neighbours alive in the view and not quiet, and this node when
-        COUNTS_SELF. Looks at the neighbours' states only, and rebuilds the set only when something moved."""
+        COUNTS_SELF. A neighbour not heard since it became one counts as a non-neighbour (its table state is
+        that of a peer heard at probe rate) until it is heard, or suspected. Looks at the neighbours' states
+        only, and rebuilds the set only when something moved."""
         table, watch = self.watch.membership, self.watch
-        counted = frozenset(name for name in watch.neighbour_set
+        by_heartbeat = watch.neighbour_set - (watch.unheard - watch.suspects.keys())
+        counted = frozenset(name for name in by_heartbeat
                             if (peer := table.peers.get(name)) is not None and peer.state in _COUNTED)
-        key = (counted, watch.neighbour_set, watch.version, self._quiet_version, counts_self)
+        key = (counted, by_heartbeat, watch.version, self._quiet_version, counts_self)
         if key != self._key:
-            others = watch.alive() - watch.neighbour_set - self.quiet - {watch.me}
+            others = watch.alive() - by_heartbeat - self.quiet - {watch.me}
             self._alive, self._key = others | counted | ({watch.me} if counts_self else frozenset()), key
         return self._alive

@@ -47,7 +47,9 @@ log = logging.getLogger(__name__)
 PROBE_S = 0.5
 SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
-READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
+# Datagrams read per round, at most: the full mesh of a large cluster sends one per peer a round, the ring's
+# notices come on top, and a stalled loop finds a few rounds' worth queued.
+READ_BATCH = 4096
 LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
 # Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
 FULL_RESTART_ROUNDS = 3
@@ -91,6 +93,7 @@ class Liveness:
         self._filter_warned = False
         self._ring_alive_until = 0.0  # the alive set is the ring's until then (on the ring, and a while after)
         self._speaking_since = float("inf")  # when join() began heartbeating
+        self.on_round: list[Callable[[], None]] = []  # called at the end of every round (the loop's one wake-up)
 
     def _set_ring_nodes(self) -> None:
         now = time.monotonic()
@@ -177,7 +180,6 @@ class Liveness:
         sock = udpsocket.bind(host, self.port)
         self._sock = HeldSocket(sock)
         self._filter()
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
         self._task = asyncio.create_task(self._loop(), name="heartbeats")
 
     async def join(self) -> None:
@@ -272,6 +274,7 @@ class Liveness:
         while True:
             woke = loop.time()
             self._lateness(woke - due)
+            self._readable()  # what came in since the last round: the loop wakes once a round, not per datagram
             self._choose_mode(time.monotonic())
             if self._restart is not None:
                 self._send_restart()
@@ -285,8 +288,17 @@ class Liveness:
             if self.ring is not None:
                 self._route(self.ring.tick(now))
             self._publish()
+            self._hooks()
             due = next_due(due, woke, self.interval)
             await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def _hooks(self) -> None:
+        """The fast plane's other periodic work, on this round's wake-up; one that fails stops no heartbeat."""
+        for hook in self.on_round:
+            try:
+                hook()
+            except Exception:
+                log.exception("periodic work on the heartbeat round failed")
 
     def _lateness(self, late_s: float) -> None:
         if late_s > LATE_S:
@@ -297,7 +309,9 @@ class Liveness:
         self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
 
     def _readable(self) -> None:
-        assert self._sock is not None
+        """Read every datagram queued (up to READ_BATCH)."""
+        if self._sock is None:
+            return
         for _ in range(READ_BATCH):
             try:
                 data, addr = self._sock.recvfrom(2048)
@@ -391,8 +405,8 @@ class Liveness:
 
     async def close(self) -> None:
         """Say goodbye (LEAVE) to every peer, unless a restart was said, and stop."""
-        if self._sock is not None:  # read nothing more: the LEFT our goodbye brings back is not to be refuted
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        # Nothing is read after the goodbye (the loop is cancelled before it runs again): the LEFT it brings back
+        # is not to be refuted.
         if self.speaking and self._restart is None:
             self._send_all(Kind.LEAVE, everyone=True)
         if self._task:

@@ -94,6 +94,7 @@ class Watch:
     owns_table: bool = True  # the table is the watch's own: it holds the neighbours only, and ticks with the watch
     watched: dict[str, float] = field(default_factory=dict)  # neighbour -> since when we watch it
     neighbour_set: frozenset[str] = frozenset()  # the neighbours watched
+    unheard: set[str] = field(default_factory=set)  # neighbours not heard since we began watching them
     view: dict[str, Entry] = field(default_factory=dict)  # only nodes not ALIVE at life 0 with no known run
     digest: int = 0
     version: int = 0  # moves on whenever a node's verdict changes
@@ -122,6 +123,7 @@ class Watch:
         """The neighbours, as the view now places them: a new one is watched from NOW (the grace period to be
         heard starts then), one no longer a neighbour is no longer watched."""
         names = self.neighbours()
+        self.unheard = (self.unheard & names) | (names - self.watched.keys())
         self.watched = {name: self.watched.get(name, now) for name in sorted(names)}
         self.neighbour_set = names
         if self.owns_table:
@@ -173,6 +175,7 @@ class Watch:
         """A neighbour's heartbeat was accepted (with the CHANGE it made): it is no suspect; if it said goodbye
         or the view has it dead, every node is told."""
         self.suspects.pop(name, None)
+        self.unheard.discard(name)
         if change is Change.LEFT:
             return self._decide(name, Verdict.LEFT, now)
         peer = self.membership.peers.get(name)

@@ -15,6 +15,7 @@ from ironlb.speaker.fast.liveness.protocol import RING_VERSION, VERSION, Decoded
 from ironlb.speaker.fast.liveness.ring import Ring
 from ironlb.speaker.fast.liveness.ringmode import RingWatch
 from ironlb.speaker.fast.liveness.upgrade import Formats, Mode
+from ironlb.speaker.fast.liveness.watch import Notice, Say
 
 ME, INCARNATION = "n00", 5
 NAMES = [f"n{i:02d}" for i in range(12)]
@@ -157,3 +158,18 @@ def test_before_the_join_nothing_is_suspected() -> None:
     table.tick(6.1)
     ring.tick(6.1)
     assert set(ring.watch.suspects) == set(NEIGHBOURS)
+
+
+def test_a_node_that_becomes_a_neighbour_stays_counted_until_it_is_heard_or_suspected() -> None:
+    node = Node()
+    every_round(node, PEERS, 0.0, 0.1)  # every peer heard once, then the neighbours only
+    every_round(node, NEIGHBOURS, 0.1, 0.5)
+    dead = NEIGHBOURS[0]
+    node.ring.watch.on_notice(Notice(Say.DEAD, NEIGHBOURS[1], dead, 100 + NAMES.index(dead), 0), 0.5)
+    (new,) = node.ring.watch.neighbour_set - set(NEIGHBOURS)  # the ring moved: a node heard at probe rate only
+    node.tick(0.55)
+    assert node.ring.alive(counts_self=True) == frozenset(NAMES) - {dead}  # its table state is stale: not used
+    every_round(node, sorted(node.ring.watch.neighbour_set), 0.55, 1.0)
+    assert node.ring.alive(counts_self=True) == frozenset(NAMES) - {dead} and new not in node.ring.watch.unheard
+    every_round(node, sorted(node.ring.watch.neighbour_set - {new}), 1.0, 1.3)  # now it falls silent
+    assert new in node.ring.watch.suspects and new not in node.ring.alive(counts_self=True)
