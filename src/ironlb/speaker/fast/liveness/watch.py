@@ -105,7 +105,7 @@ class Watch:
     mismatch: dict[str, float] = field(default_factory=dict)  # neighbour -> since when its digest differs
     synced: dict[str, float] = field(default_factory=dict)  # neighbour -> when we last asked it for its view
     on_verdict: Callable[[str, Verdict, float], None] | None = None  # told (subject, verdict, now) on each change
-    strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced; non-neighbours' newest messages
+    strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced
     _alive: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False)
 
     def alive(self) -> frozenset[str]:
