@@ -6,8 +6,8 @@ life or sequence: the view remembers the last RETIRED_KEPT runs of each node, as
 
 Messages from non-neighbours need no rule of their own while every peer is probed each probe period: they
 echo this node's run, and the speaker's one table checks them as a neighbour's (ringmode.py). A ring without
-those probes would need one, anchored on the run the view has for the sender (docs/design.md, "The ring on
-live nodes").
+those probes would need one, anchored on the run the view has for the sender
+(docs/design.md, "The ring on live nodes").
 """
 
 from __future__ import annotations
