@@ -22,7 +22,9 @@ Figures (last line, JSON):
 - false_failovers / false_failovers_lossNpct: peers dropped from an alive set while nothing was killed;
 - api_writes_per_min_idle: null (no API server runs here; see api_writes_note);
 - machine_busy_cores: the whole machine's busy CPU over the idle window (the planes, this process, anything
-  else that ran), harness_cpu_pct: this process's own share.
+  else that ran), harness_cpu_pct: this process's own share;
+- stopped: why the run stopped early (the nodes never all agreed after the join: no later phase runs; a
+  killed node's new process did not start: no further kill).
 What it leaves out: the control plane (no API server, no Services), the client's ARP and TCP retry that
 `benchmarks.failover` also times, and a real LAN's delay; all nodes share the machine's cores.
 """
@@ -209,6 +211,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         agreed = await sw.agree()
         figures["start_s"] = round(time.monotonic() - started, 1)
         figures["agreed_after_join_s"] = None if agreed is None else round(agreed, 2)
+        if agreed is None:  # every later phase would wait out its limits on a swarm that never formed
+            figures["stopped"] = "the nodes never all agreed on who is alive after the join"
+            return figures
         idle, false, false_peers = await quiet_window(sw, args.idle)
         figures.update(idle, false_failovers=false, false_failovers_peers=false_peers)
         if args.loss_window:
@@ -224,7 +229,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         detections: list[float] = []
         agreements: list[float] = []
         for _ in range(args.kills):
-            times = await kill_and_revive(sw, rng.choice(members))
+            try:
+                times = await kill_and_revive(sw, rng.choice(members))
+            except (TimeoutError, OSError) as exc:  # a revived node's process did not start: report what was measured
+                figures["stopped"] = f"a killed node could not be revived ({type(exc).__name__}): fewer kills"
+                break
             detections += times
             agreements.append(max(times, default=math.inf))
         figures.update(failover_p50_s=figure(detections, 50), failover_p95_s=figure(detections, 95),

@@ -103,6 +103,8 @@ class Child:
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = False
         self.gc = GcWatch()
+        self._rounds = self._reports = 0
+        self._report_every = 1  # rounds between reports (REPORT_S, in the configured interval)
 
     # -- commands from the control plane ---------------------------------------------------------------
 
@@ -178,19 +180,24 @@ class Child:
         gc.collect()
         gc.freeze()  # what start-up made is never scanned again
         self.channel.send(messages.Started())
-        self._spawn(self._report())
-        self._spawn(self._keep_lease(config.interval))
+        self._report_every = max(1, round(REPORT_S / config.interval))
+        self.plane.liveness.on_round.append(self._on_round)  # everything periodic wakes the loop once a round
 
-    async def _keep_lease(self, every: float) -> None:
-        """Move the in-kernel responders' deadline on every heartbeat interval, from this loop: if the loop
+    def _on_round(self) -> None:
+        """Each heartbeat round: the lease, and every few rounds the report."""
+        self._keep_lease()
+        self._rounds += 1
+        if self._rounds % self._report_every == 0:
+            self._report()
+
+    def _keep_lease(self) -> None:
+        """Move the in-kernel responders' deadline on every heartbeat round, from this loop: if the loop
         stops, so do their answers, about when the peers' timeout gives our IPs to another node."""
-        while True:
-            if self.kernel_maps is not None:
-                try:
-                    self.kernel_maps.renew(self.lease_s)
-                except OSError as exc:  # the responders then pass everything to user space: nothing wrong is said
-                    log.warning("could not renew the in-kernel responders' lease (%s)", exc)
-            await asyncio.sleep(every)
+        if self.kernel_maps is not None:
+            try:
+                self.kernel_maps.renew(self.lease_s)
+            except OSError as exc:  # the responders then pass everything to user space: nothing wrong is said
+                log.warning("could not renew the in-kernel responders' lease (%s)", exc)
 
     async def _join(self, plane: FastPlane, token: int) -> None:
         await plane.liveness.join()
@@ -266,22 +273,21 @@ class Child:
         key = (ip, mac, ifname)
         self._duplicates[key] = self._duplicates.get(key, 0) + 1
 
-    async def _report(self) -> None:
-        assert self.plane is not None
-        turn = 0
-        while True:
-            members = self.plane.liveness.membership
-            heard = (members.known(), members.heard(), members.held())
-            if heard != self._heard:
-                self._heard = heard
-                self.channel.send(messages.Members(*heard))
-            if self._duplicates:
-                self.channel.send(messages.Duplicates(self._duplicates))
-                self._duplicates = {}
-            if turn % STATS_EVERY == 0:
-                self.channel.send(messages.StatsReport(self.stats()))
-            turn += 1
-            await asyncio.sleep(REPORT_S)
+    def _report(self) -> None:
+        """Who is heard and the duplicates seen, when they changed; the counters every STATS_EVERY reports."""
+        if self.plane is None:
+            return
+        members = self.plane.liveness.membership
+        heard = (members.known(), members.heard(), members.held())
+        if heard != self._heard:
+            self._heard = heard
+            self.channel.send(messages.Members(*heard))
+        if self._duplicates:
+            self.channel.send(messages.Duplicates(self._duplicates))
+            self._duplicates = {}
+        if self._reports % STATS_EVERY == 0:
+            self.channel.send(messages.StatsReport(self.stats()))
+        self._reports += 1
 
     def stats(self) -> FastStats:
         """The counters now."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -77,7 +76,7 @@ def test_one_map_of_own_macs_serves_every_interface(child: Child, monkeypatch: p
     assert made[0][1] == bytes.fromhex("020000000001")
 
 
-def test_the_loop_keeps_renewing_the_lease_while_it_turns(child: Child) -> None:
+def test_every_heartbeat_round_renews_the_lease_and_every_few_report(child: Child) -> None:
     renewed: list[float] = []
 
     class Maps:
@@ -86,11 +85,9 @@ def test_the_loop_keeps_renewing_the_lease_while_it_turns(child: Child) -> None:
 
     child.kernel_maps = Maps()  # type: ignore[assignment]
     child.lease_s = 0.075
-
-    async def turn() -> None:
-        task = asyncio.get_running_loop().create_task(child._keep_lease(0.01))
-        await asyncio.sleep(0.1)
-        task.cancel()
-
-    child.loop.run_until_complete(turn())
-    assert len(renewed) >= 5 and set(renewed) == {0.075}
+    reports: list[int] = []
+    child._report = lambda: reports.append(len(renewed))  # type: ignore[method-assign]
+    child._report_every = 4
+    for _ in range(8):
+        child._on_round()  # what the heartbeat loop calls once a round (its one wake-up)
+    assert renewed == [0.075] * 8 and reports == [4, 8]

@@ -2,10 +2,11 @@
 to Membership.
 
 Each peer is sent the format its run was heard in (liveness/upgrade.py): version 3 once it was heard in
-version 3, version 2 until then; and every probe period, each peer not known to speak version 3 is sent one
-version-3 heartbeat besides, so that new speakers find each other. With the topology `ring`, the ring's Watch
-runs beside the full mesh's table (ringmode.py), and once every peer up speaks version 3 heartbeats go to the
-ring neighbours only, the silent peers probed as before; the view says who else is alive."""
+version 3, version 2 until then; a run heard in version 2 is told at once (one version-3 heartbeat), and every
+probe period each peer not known to speak version 3 is sent one besides, so that new speakers find each other.
+With the topology `ring`, the ring's Watch reads this one table (ringmode.py), and once no peer up speaks
+version 2 only, heartbeats go to the ring neighbours only, every peer probed each probe period; the view says
+who else is alive."""
 
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import logging
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.held import HeldSocket
@@ -36,8 +36,8 @@ from ironlb.speaker.fast.liveness.protocol import (
     encode,
     new_incarnation,
 )
-from ironlb.speaker.fast.liveness.ring import K
 from ironlb.speaker.fast.liveness.ringmode import RingWatch, Topology
+from ironlb.speaker.fast.liveness.rounds import Counters, next_due
 from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait
 from ironlb.speaker.fast.liveness.watch import Send, Verdict
 
@@ -47,37 +47,13 @@ log = logging.getLogger(__name__)
 PROBE_S = 0.5
 SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
-READ_BATCH = 256  # datagrams read per wake-up, at most: the loop's other work gets its turn
+# Datagrams read per round, at most: the full mesh of a large cluster sends one per peer a round, the ring's
+# notices come on top, and a stalled loop finds a few rounds' worth queued.
+READ_BATCH = 4096
 LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
 # Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
 FULL_RESTART_ROUNDS = 3
 EMPTY_VIEW = 0  # the digest of a view with no entry (liveness/watch.py): what a node without a view sends
-
-
-@dataclass
-class Counters:
-    """Heartbeat counters."""
-
-    sent: int = 0
-    datagrams_sent: int = 0  # every datagram handed to the kernel: heartbeats, format probes, goodbyes
-    datagrams_received: int = 0  # every datagram read, refused ones included
-    unsent: int = 0  # the send buffer was full: this heartbeat was dropped, never queued behind others
-    received: int = 0
-    deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
-    late: int = 0  # heartbeat rounds that woke over LATE_S after they were due (the loop was held up)
-    worst_late_ms: float = 0.0  # the latest any round woke
-    notices_sent: int = 0  # ring mode's notices (SUSPECT, HEARD, verdicts, SYNC and its answers)
-    notices_received: int = 0
-    rejected: dict[str, int] = field(default_factory=dict)
-    source_filter: bool = False  # the kernel drops datagrams from non-peers (a socket filter is attached)
-    filter_failures: int = 0  # times the kernel refused the filter (the user-space check stands alone then)
-
-
-def next_due(due: float, woke: float, interval: float) -> float:
-    """When the next round is due: one interval after this one was due, whatever its sends cost (a
-    round to 99 peers takes milliseconds, and waiting a full interval after it would stretch every
-    gap by that); a round that woke an interval or more late starts the cadence afresh from then."""
-    return due + interval if woke - due < interval else woke + interval
 
 
 class Liveness:
@@ -116,12 +92,15 @@ class Liveness:
         self._holds_version = 0
         self._filter_warned = False
         self._ring_alive_until = 0.0  # the alive set is the ring's until then (on the ring, and a while after)
+        self._speaking_since = float("inf")  # when join() began heartbeating
+        self.on_round: list[Callable[[], None]] = []  # called at the end of every round (the loop's one wake-up)
 
     def _set_ring_nodes(self) -> None:
         now = time.monotonic()
         if self.ring is None:
-            self.ring = RingWatch(self.me, self.incarnation, self.peers, now, self.membership.timeout,
-                                  self.membership.grace, self._verdict)
+            self.ring = RingWatch(self.membership, self.peers, now, self._verdict)
+            if self.speaking:
+                self._route(self.ring.begin(now))
         else:
             self.ring.set_nodes(self.peers, now)
 
@@ -137,20 +116,32 @@ class Liveness:
         """The ring once every peer up speaks version 3 (topology ring); the full mesh else."""
         if self.ring is None:
             return
-        mode = self.formats.mode(self.ring.up(self.membership, now), K)
+        mode = self.ring.mode(self.formats, now)
         if mode is self.mode:
             return
         log.info("heartbeat mode: %s", mode.value)
         if mode is Mode.RING:
-            self.ring.seed(self.membership, now)
+            if now - self._speaking_since > self.membership.grace:  # else a peer not heard yet is no death
+                self.ring.seed(now)
             self._ring_alive_until = float("inf")
         else:  # the full mesh's table has the peers heard at probe rate dead until their heartbeats come back
-            self._ring_alive_until = now + self.membership.timeout + max(PROBE_S, self.interval) + self.interval
+            self._ring_alive_until = now + self.membership.timeout + self._probe_period(Mode.RING) + self.interval
         self.mode = mode
         self._alive_version = (-1, False)
 
+    def _probe_period(self, mode: Mode | None = None) -> float:
+        """How often every peer is sent a heartbeat, silent ones included. On the ring, half the grace period: the
+        non-neighbours stay in contact (their messages echo our run, so the table checks their RESTART, FENCED
+        and LEAVE as a neighbour's) at a cost of one datagram per peer in that time."""
+        if (mode or self.mode) is Mode.RING:
+            return max(PROBE_S, self.membership.grace / 2, self.interval)
+        return max(PROBE_S, self.interval)
+
     def _route(self, sends: list[Send]) -> None:
-        """Send ring mode's notices: to one node, or to every node."""
+        """Send ring mode's notices: to one node, or to every node (none before the join: a node that only
+        listens has nothing to tell, and is no one's to refute a death of)."""
+        if not self.speaking:
+            return
         for send in sends:
             names = self.peers if send.to is None else [send.to]
             for name in names:
@@ -189,16 +180,23 @@ class Liveness:
         sock = udpsocket.bind(host, self.port)
         self._sock = HeldSocket(sock)
         self._filter()
-        asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
         self._task = asyncio.create_task(self._loop(), name="heartbeats")
 
     async def join(self) -> None:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
         so the current owners let go as we take over rather than after."""
-        self.speaking, self.fenced = True, False
+        self.speak()
         await asyncio.sleep(join_wait(self.mode, self.membership.timeout, self.interval))
         self.membership.counts_self = True
         self._publish()
+
+    def speak(self) -> None:
+        """Start heartbeating (not counting ourselves yet: `join()` does, once peers must have heard us)."""
+        if not self.speaking:
+            self._speaking_since = time.monotonic()
+        self.speaking, self.fenced = True, False
+        if self.ring is not None:
+            self._route(self.ring.begin(self._speaking_since))
 
     def fence(self) -> None:
         """Stop counting ourselves and tell peers (FENCED heartbeats) to stop counting us; `join()` undoes it."""
@@ -237,19 +235,25 @@ class Liveness:
         now = time.monotonic()
         format_probes: frozenset[str] = frozenset()
         if now >= self._next_probe:  # this round goes to the silent peers too
-            everyone, self._next_probe = True, now + max(PROBE_S, self.interval)
+            everyone, self._next_probe = True, now + self._probe_period()
             if kind in (Kind.ALIVE, Kind.FENCED):
                 format_probes = frozenset(self.formats.to_probe(self.peers))
         targets = self.peers
         if self.ring is not None and self.mode is Mode.RING and not everyone:  # the neighbours only
-            targets = {name: self.peers[name] for name in self.ring.watch.membership.peers if name in self.peers}
+            targets = {name: self.peers[name] for name in self.ring.watch.neighbour_set if name in self.peers}
         for name, addr in targets.items():
             if not everyone and not self.membership.in_contact(name, now):
                 continue
             # each peer's own message: it echoes that peer's run
             self._send(addr, self._message(kind, name, self.formats.version_for(name), hold_ms, covers))
             if name in format_probes:
-                self._send(addr, self._message(kind, name, RING_VERSION), heartbeat=False)
+                self._tell(name, addr, kind)
+
+    def _tell(self, name: str, addr: str, kind: Kind) -> None:
+        """One version-3 heartbeat to NAME besides (a format probe): its run learns we speak it."""
+        self._send(addr, self._message(kind, name, RING_VERSION), heartbeat=False)
+        peer = self.membership.peers.get(name)
+        self.formats.sent_version_3(name, -1 if peer is None else peer.incarnation, time.monotonic())
 
     def _send(self, addr: str, data: bytes, heartbeat: bool = True) -> None:
         """One datagram to the peer at ADDR; HEARTBEAT: count it as one (a format probe is not)."""
@@ -270,6 +274,7 @@ class Liveness:
         while True:
             woke = loop.time()
             self._lateness(woke - due)
+            self._readable()  # what came in since the last round: the loop wakes once a round, not per datagram
             self._choose_mode(time.monotonic())
             if self._restart is not None:
                 self._send_restart()
@@ -281,10 +286,19 @@ class Liveness:
                     self.counters.deaths += 1
                     log.warning("peer %s is dead (%s)", name, why.value)
             if self.ring is not None:
-                self._route(self.ring.watch.tick(now))
+                self._route(self.ring.tick(now))
             self._publish()
+            self._hooks()
             due = next_due(due, woke, self.interval)
             await asyncio.sleep(max(0.0, due - loop.time()))
+
+    def _hooks(self) -> None:
+        """The fast plane's other periodic work, on this round's wake-up; one that fails stops no heartbeat."""
+        for hook in self.on_round:
+            try:
+                hook()
+            except Exception:
+                log.exception("periodic work on the heartbeat round failed")
 
     def _lateness(self, late_s: float) -> None:
         if late_s > LATE_S:
@@ -295,7 +309,9 @@ class Liveness:
         self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
 
     def _readable(self) -> None:
-        assert self._sock is not None
+        """Read every datagram queued (up to READ_BATCH)."""
+        if self._sock is None:
+            return
         for _ in range(READ_BATCH):
             try:
                 data, addr = self._sock.recvfrom(2048)
@@ -342,11 +358,12 @@ class Liveness:
                             msg.node, addr[0])
         if verdict is Decoded.ACCEPTED:
             assert msg is not None
-            self.formats.heard(msg)
+            if self.formats.heard(msg, time.monotonic()) and self.speaking and msg.node in self.peers:
+                self._tell(msg.node, self.peers[msg.node], Kind.FENCED if self.fenced else Kind.ALIVE)
             self.counters.received += 1
             if self.ring is not None:
                 self.counters.notices_received += msg.notice is not None
-                self._route(self.ring.take(msg, time.monotonic()))
+                self._route(self.ring.take(msg, change, time.monotonic()))
             self._publish()
         else:
             self._reject(verdict)
@@ -388,8 +405,8 @@ class Liveness:
 
     async def close(self) -> None:
         """Say goodbye (LEAVE) to every peer, unless a restart was said, and stop."""
-        if self._sock is not None:  # read nothing more: the LEFT our goodbye brings back is not to be refuted
-            asyncio.get_running_loop().remove_reader(self._sock.fileno())
+        # Nothing is read after the goodbye (the loop is cancelled before it runs again): the LEFT it brings back
+        # is not to be refuted.
         if self.speaking and self._restart is None:
             self._send_all(Kind.LEAVE, everyone=True)
         if self._task:

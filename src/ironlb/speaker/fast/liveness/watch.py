@@ -1,15 +1,16 @@
 """Failure detection on the ring: a node's watchers agree on its death and tell every node (pure; times passed in).
 
-Each node heartbeats its ring neighbours only (ring.py), through a Membership of them. When one falls silent
-past the timeout, each of its watchers that noticed SUSPECTs it and says so to its other watchers; a watcher
-that still hears it answers HEARD. A watcher declares the subject DEAD, and tells every node, once a majority of
-the subject's watchers (itself included) suspect it; or, when its suspicion has lasted LONE_AFTER and no other
-watcher hears the subject (the others died with it, or cannot be reached), alone. Every node keeps a view:
-each node's verdict (ALIVE, DEAD, LEFT) with the subject's incarnation and a per-subject `life` counter, as in
-SWIM and memberlist. A notice is applied only if it is newer: a higher life, or at the same life a death
-over a life. A node told it is dead refutes it with ALIVE at the next life, so a recording of the DEAD notice
-can never kill it again. Every heartbeat carries the view's digest; a neighbour whose digest stays different
-is asked for its view (SYNC), which repairs a notice that was lost on the way.
+Each node heartbeats its ring neighbours only (ring.py), and reads their heartbeats from a Membership: the
+speaker's own table of every peer (the watch only reads it), or one the watch keeps to the neighbours (the
+simulation's nodes). When one falls silent past the timeout, each of its watchers that noticed SUSPECTs it and
+says so to its other watchers; a watcher that still hears it answers HEARD. A watcher declares the subject DEAD,
+and tells every node, once a majority of the subject's watchers (itself included) suspect it; or, when its
+suspicion has lasted LONE_AFTER and no other watcher hears the subject (the others died with it, or cannot be
+reached), alone. Every node keeps a view: each node's verdict (ALIVE, DEAD, LEFT) with the subject's incarnation
+and a per-subject `life` counter, as in SWIM and memberlist. A notice is applied only if it is newer: a higher
+life, or at the same life a death over a life. A node told it is dead refutes it with ALIVE at the next life, so
+a recording of the DEAD notice can never kill it again. Every heartbeat carries the view's digest; a neighbour
+whose digest stays different is asked for its view (SYNC), which repairs a notice that was lost on the way.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ class Entry:
 
 
 _DEFAULT = Entry()
+_HEARING = (PeerState.ALIVE, PeerState.FENCED)  # a peer in these states, heard within the timeout, is heard
 
 
 def entry_hash(subject: str, entry: Entry) -> int:
@@ -87,8 +89,12 @@ class Watch:
     me: str
     incarnation: int
     ring: Ring
-    membership: Membership  # heartbeats with the ring neighbours: the watch keeps its peers
+    membership: Membership  # heartbeats with the ring neighbours (at least): read, and kept to them if OWNS_TABLE
     timeout: float
+    owns_table: bool = True  # the table is the watch's own: it holds the neighbours only, and ticks with the watch
+    watched: dict[str, float] = field(default_factory=dict)  # neighbour -> since when we watch it
+    neighbour_set: frozenset[str] = frozenset()  # the neighbours watched
+    unheard: set[str] = field(default_factory=set)  # neighbours not heard since we began watching them
     view: dict[str, Entry] = field(default_factory=dict)  # only nodes not ALIVE at life 0 with no known run
     digest: int = 0
     version: int = 0  # moves on whenever a node's verdict changes
@@ -99,7 +105,7 @@ class Watch:
     mismatch: dict[str, float] = field(default_factory=dict)  # neighbour -> since when its digest differs
     synced: dict[str, float] = field(default_factory=dict)  # neighbour -> when we last asked it for its view
     on_verdict: Callable[[str, Verdict, float], None] | None = None  # told (subject, verdict, now) on each change
-    strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced; non-neighbours' newest messages
+    strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced
     _alive: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False)
 
     def alive(self) -> frozenset[str]:
@@ -111,7 +117,28 @@ class Watch:
 
     def start(self, now: float) -> None:
         """Watch our neighbours from NOW."""
-        self.membership.set_expected(set(self.neighbours()), since=now)
+        self._rewatch(now)
+
+    def _rewatch(self, now: float) -> None:
+        """The neighbours, as the view now places them: a new one is watched from NOW (the grace period to be
+        heard starts then), one no longer a neighbour is no longer watched."""
+        names = self.neighbours()
+        self.unheard = (self.unheard & names) | (names - self.watched.keys())
+        self.watched = {name: self.watched.get(name, now) for name in sorted(names)}
+        self.neighbour_set = names
+        if self.owns_table:
+            self.membership.set_expected(set(names), since=now)
+
+    def _silent(self, name: str, since: float, now: float) -> bool:
+        """Has neighbour NAME, watched since SINCE, been silent too long: past the timeout once heard since then,
+        past the grace period if not (held and gone ones are not silent: their hold, or the goodbye, decides)?"""
+        peer = self.membership.peers.get(name)
+        if peer is None or peer.state in (PeerState.HELD, PeerState.LEFT):
+            return False
+        heard = peer.last_heard is not None and peer.last_heard >= since
+        if heard and peer.state in _HEARING and now - peer.last_heard <= self.timeout:  # type: ignore[operator]
+            return False
+        return now - since > (self.timeout if heard else self.membership.grace)
 
     def entry(self, name: str) -> Entry:
         """What the view says of NAME."""
@@ -132,9 +159,12 @@ class Watch:
                   now)
 
     def tick(self, now: float) -> list[Send]:
-        """Expire silent neighbours into suspicion, and press or decide every suspicion."""
-        for name, why in self.membership.tick(now):
-            if why in (Change.HEARTBEAT_TIMEOUT, Change.NEVER_HEARD, Change.HOLD_EXPIRED) and not self.down(name):
+        """Expire silent neighbours into suspicion, and press or decide every suspicion (the table is ticked
+        by its owner first: here if it is the watch's own)."""
+        if self.owns_table:
+            self.membership.tick(now)
+        for name, since in self.watched.items():
+            if not self.down(name) and self._silent(name, since, now):
                 self.suspects.setdefault(name, now)
         sends: list[Send] = []
         for subject in list(self.suspects):
@@ -145,9 +175,11 @@ class Watch:
         """A neighbour's heartbeat was accepted (with the CHANGE it made): it is no suspect; if it said goodbye
         or the view has it dead, every node is told."""
         self.suspects.pop(name, None)
+        self.unheard.discard(name)
         if change is Change.LEFT:
             return self._decide(name, Verdict.LEFT, now)
-        if self.down(name) and self.membership.peers[name].state in (PeerState.ALIVE, PeerState.FENCED):
+        peer = self.membership.peers.get(name)
+        if self.down(name) and peer is not None and peer.state in _HEARING:
             entry = self.entry(name)
             return self._announce(name, Entry(Verdict.ALIVE, entry.incarnation, entry.life + 1), now)
         return []
@@ -195,7 +227,7 @@ class Watch:
         if subject == self.me:
             return []
         peer = self.membership.peers.get(subject)
-        if peer is not None and peer.state in (PeerState.ALIVE, PeerState.FENCED) and peer.last_heard is not None \
+        if peer is not None and peer.state in _HEARING and peer.last_heard is not None \
                 and now - peer.last_heard <= self.timeout:
             return [Send(watcher, Notice(Say.HEARD, self.me, subject))]
         return self._press(subject, now) if subject in self.suspects else []
@@ -267,6 +299,6 @@ class Watch:
             self.suspects.pop(subject, None)
             self.agreed.pop(subject, None)
             self.heard_by.pop(subject, None)
-            self.membership.set_expected(set(self.neighbours()), since=now)  # the ring moved around the subject
+            self._rewatch(now)  # the ring moved around the subject
             if self.on_verdict is not None:
                 self.on_verdict(subject, entry.verdict, now)

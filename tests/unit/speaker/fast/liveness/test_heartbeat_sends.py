@@ -26,6 +26,9 @@ class Socket:
         (self.sent if data[3] == VERSION else self.format_probes).append(addr[0])
         return len(data)
 
+    def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+        raise BlockingIOError  # nothing ever comes in
+
 
 def heard_from(liveness: Liveness, *names: str) -> None:
     """As if NAMES had just sent us a heartbeat."""
@@ -146,3 +149,25 @@ def test_rounds_keep_their_cadence_however_long_their_sends_take() -> None:
     mean_gap = (times[-1] - times[1]) / (len(times) - 2)
     # Six peers at 4 ms is 24 ms a round: waiting an interval after the sends would make every gap ~74 ms.
     assert mean_gap < 0.062
+
+
+def test_every_round_reads_what_came_in_and_runs_the_periodic_work_once() -> None:
+    async def run() -> tuple[int, int]:
+        liveness = Liveness("n1", b"k" * 32, 7946, lambda _: None, interval=0.01)
+        liveness._sock = Socket(set())  # type: ignore[assignment]
+        reads, rounds = [0], [0]
+        liveness._readable = lambda: reads.__setitem__(0, reads[0] + 1)  # type: ignore[method-assign]
+
+        def failing() -> None:
+            rounds[0] += 1
+            raise RuntimeError("a periodic task that fails")
+
+        liveness.on_round.append(failing)
+        task = asyncio.create_task(liveness._loop())
+        await asyncio.sleep(0.105)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return reads[0], rounds[0]
+
+    reads, rounds = asyncio.run(run())
+    assert reads == rounds and 8 <= rounds <= 12  # one of each a round, and a failure stops no round

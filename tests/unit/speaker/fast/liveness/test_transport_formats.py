@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ironlb.speaker.fast.liveness.protocol import RING_VERSION, VERSION, Decoded
+from ironlb.speaker.fast.liveness.protocol import RING_VERSION, VERSION, Decoded, Heartbeat
 from ironlb.speaker.fast.liveness.transport import Liveness
 from ironlb.speaker.fast.liveness.upgrade import Formats
 from tests.unit.speaker.fast.test_plane import free_port
@@ -22,6 +22,10 @@ class OldFormats(Formats):
 
     def to_probe(self, peers: object) -> list[str]:
         return []
+
+    def heard(self, msg: Heartbeat, now: float = 0.0) -> bool:
+        super().heard(msg, now)
+        return False  # it tells no one of a version it does not speak
 
 
 class OldLiveness(Liveness):

@@ -29,14 +29,18 @@ async def speaker(name: str, names: dict[str, str], port: int) -> Liveness:
                     topology=Topology.RING)
     node.set_peers(names)
     await node.start(f"::ffff:{names[name]}")
-    node.speaking = node.membership.counts_self = True
+    node.speak()
+    node.membership.counts_self = True
     return node
 
 
 async def ring_cluster(names: dict[str, str], port: int, absent: str = "") -> dict[str, Liveness]:
-    """Every node up but ABSENT (in the Node list, not started), in ring mode and counting every node up."""
+    """Every node up but ABSENT (in the Node list, not started), in ring mode, its neighbours heard (not merely
+    counted in their grace period), and counting every node up."""
     nodes = {name: await speaker(name, names, port) for name in names if name != absent}
     await until(lambda: all(n.mode is Mode.RING for n in nodes.values()), within=5.0)
+    await until(lambda: all(n.ring.watch.neighbour_set - {absent} <= n.membership.heard()  # type: ignore[union-attr]
+                            for n in nodes.values()), within=3.0)
     await until(lambda: all(n.alive == frozenset(nodes) for n in nodes.values()), within=3.0)
     return nodes
 
@@ -62,7 +66,7 @@ def test_ring_mode_heartbeats_four_peers_an_interval_and_no_one_dies_idle() -> N
             rounds, probe_rounds = took / INTERVAL + 2, took / PROBE_S + 2
             for name, node in nodes.items():
                 assert node.mode is Mode.RING
-                assert len(node.ring.watch.membership.peers) == 4  # type: ignore[union-attr]
+                assert len(node.ring.watch.neighbour_set) == 4  # type: ignore[union-attr]
                 # four neighbours each round, every peer each probe round; the full mesh would be eleven a round
                 assert node.counters.sent - sent[name] <= 4 * rounds + (NODES - 1) * probe_rounds
                 assert node.counters.deaths == deaths[name]
