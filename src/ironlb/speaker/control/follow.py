@@ -42,10 +42,12 @@ class Followed:
         return out
 
     def follow(self, table: Table, alive: frozenset[str], keys: Collection[str] | None) -> list[str]:
-        """Decide the Services KEYS again (None: every Service) under TABLE and ALIVE; the keys, sorted."""
+        """Decide the Services KEYS again (None: every Service) under TABLE and ALIVE; the keys, sorted, with the
+        Services that share an IP whose announcement changed (what they forward and report changes with it)."""
         if keys is None:
             keys = set(table.services) | set(self.decisions)
         self.alive = alive
+        sharers: set[str] = set()
         for key in keys:
             old = self.decisions.pop(key, ())
             self.reasons.subtract(d.reason for d in old)
@@ -56,16 +58,22 @@ class Followed:
                 self.reasons.update(d.reason for d in decided)
                 if any(d.node is None for d in decided):
                     self.unowned[key] = elect(key, alive)
-            self._announce(table, alive, {d.ip for d in old} | {e.ip for e in entries})
-        return sorted(keys)
+            for ip in self._announce(table, alive, {d.ip for d in old} | {e.ip for e in entries}):
+                sharers.update(e.service for e in table.by_ip.get(ip) or ())
+        return sorted(set(keys) | sharers)
 
-    def _announce(self, table: Table, alive: frozenset[str], ips: Iterable[str]) -> None:
+    def _announce(self, table: Table, alive: frozenset[str], ips: Iterable[str]) -> list[str]:
+        """Answer IPS as TABLE decides; the IPs whose answer changed."""
+        moved = []
         for ip in ips:  # an IP's Services share it: whether I answer is decided over all of its entries
             ifaces = table.interfaces_for(ip, alive) if ip in table.mine else None
+            if ifaces != self.announced.get(ip):
+                moved.append(ip)
             if ifaces is None:
                 self.announced.pop(ip, None)
             else:
                 self.announced[ip] = ifaces
+        return moved
 
     def vips_of(self, key: str) -> list[str]:
         """The IPs of Service KEY this node announces, in its IP order."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ironlb.core.election import elect
@@ -14,7 +14,7 @@ from ironlb.speaker.control.forward.kept import KeptForwarding
 from ironlb.speaker.state.cluster import ClusterState
 from ironlb.speaker.state.desired import compute
 from ironlb.speaker.state.incremental import IncrementalDesired
-from tests.unit.speaker.state.test_incremental import BASE, ME, NODES, event, service
+from tests.unit.speaker.state.test_incremental import BASE, ME, NODES, VARIANTS, event, service
 
 
 def check(followed: Followed, kept: KeptForwarding, inc: IncrementalDesired, reference: ClusterState,
@@ -41,8 +41,15 @@ def one_pass(followed: Followed, kept: KeptForwarding, inc: IncrementalDesired, 
     kept.update(inc.snapshot(alive), followed.vips_of, set(changed) | (kept.forwarded_keys() if forward_all else set()))
 
 
+# Found by the search: a Service leaves a shared IP, so the IP is no longer mine, and the Service still on it
+# must be given back (its forwarding goes) although nothing of its own changed.
+SHARER_LEFT = [("pools", "ADDED", VARIANTS["pools"][1]), ("alive", "", frozenset({"n1", "n2"})),
+               ("services", "ADDED", VARIANTS["services"][11 % len(VARIANTS["services"])])]
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(event, max_size=40))
+@example(SHARER_LEFT)
 def test_a_pass_over_what_changed_equals_a_pass_over_everything(events: list[tuple[str, str, Any]]) -> None:
     inc, reference, alive = IncrementalDesired(ME), ClusterState(), frozenset(NODES)
     followed, kept = Followed(ME), KeptForwarding(ME)
