@@ -79,6 +79,7 @@ REJECTED: list[tuple[str, str, dict[str, Any] | None, str]] = [
     ("hold-too-short", PEER, peer(holdTime="2s"), "'2s' is out of range: it must be 0s or 3s to 65535s"),
     ("hold-too-long", PEER, peer(holdTime="18h13m"), "'18h13m' is out of range"),
     ("keepalive-too-long", PEER, peer(keepaliveTime="65536s"), "'65536s' is out of range: it must be 0s to 65535s"),
+    ("keepalive-no-unit", PEER, peer(keepaliveTime="30"), "'30' is not a duration"),
     ("keepalive-fraction", PEER, peer(keepaliveTime="500ms"), "'500ms' is not a whole number of seconds"),
     ("keepalive-equal-hold", PEER, peer(holdTime="30s", keepaliveTime="30s"),
      "keepaliveTime 30s must be less than holdTime 30s"),
@@ -86,6 +87,7 @@ REJECTED: list[tuple[str, str, dict[str, Any] | None, str]] = [
      "keepaliveTime 1m must be less than holdTime 9s"),
     ("keepalive-with-hold-off", PEER, peer(holdTime="0s", keepaliveTime="10s"),
      "keepaliveTime 10s must be less than holdTime 0s (or both 0s"),
+    ("connect-no-unit", PEER, peer(connectTime="ten seconds"), "'ten seconds' is not a duration"),
     ("connect-zero", PEER, peer(connectTime="0s"), "'0s' is out of range: it must be 1s to 65535s"),
     ("connect-fraction", PEER, peer(connectTime="1500ms"), "'1500ms' is not a whole number of seconds"),
     # --- BGPPeer: password, options, selectors

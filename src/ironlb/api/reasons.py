@@ -64,7 +64,8 @@ class ConditionType(Enum):
 
 # The condition types the speaker writes: the chart's admission policy lets the speaker change only these on
 # a Service (never its ingress, annotations, the operator's Allocated or other controllers' conditions).
-SPEAKER_CONDITIONS = (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING)
+SPEAKER_CONDITIONS = (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING,
+                      ConditionType.SERVICE_BGP_ANNOUNCED)
 # The conditions whose False, not True, is the problem worth an Event.
 GOOD_WHEN_TRUE = frozenset({ConditionType.POOL_ANNOUNCED})
 
