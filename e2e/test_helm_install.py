@@ -333,14 +333,15 @@ def test_a_speaker_writes_only_its_own_pods_condition(kube: Kube, chart_credenti
     assert pod_status_patch(node1, "ironlb-speaker-node-1", "ironlb.io/HearsPeers") is None
 
 
-def bgp_node_status_apply(kubeconfig: Path, node: str) -> str | None:
+def bgp_node_status_apply(kubeconfig: Path, node: str, node_uid: str = "") -> str | None:
     """Server-side apply the BGPNodeStatus named NODE as KUBECONFIG's identity, as a speaker does: None, or the
     refusal."""
     resource = kubeapi.Resource(GROUP, VERSION, BGPNODESTATUSES, namespaced=False)
     with kubeapi.connect(str(kubeconfig)) as api:
         try:
             api.request("PATCH", resource.path(None, node), {"fieldManager": "ironlb-speaker", "force": True},
-                        body=NodeBGPStatus(node).to_object(), content_type=kubeapi.APPLY, timeout=(5.0, 10.0))
+                        body=NodeBGPStatus(node).to_object(node_uid), content_type=kubeapi.APPLY,
+                        timeout=(5.0, 10.0))
         except kubeapi.ApiError as exc:
             return f"{exc.status} {exc.message}"
     return None
@@ -359,9 +360,11 @@ def test_a_speaker_writes_only_its_own_nodes_bgp_status(kube: Kube, chart_creden
         unbound = identity.token_kubeconfig("ironlb-speaker", NS, LAB_DIR / "chart-speaker-unbound.kubeconfig")
         refused = bgp_node_status_apply(unbound, "node-1")
         assert refused is not None and "denied request" in refused, refused
-        assert bgp_node_status_apply(node1, "node-1") is None  # created ...
-        assert bgp_node_status_apply(node1, "node-1") is None  # ... and changed
-        assert kube.get("bgpnodestatuses.ironlb.io", "node-1", None)["status"]["node"] == "node-1"
+        uid = kube.get("node", "node-1", None)["metadata"]["uid"]
+        assert bgp_node_status_apply(node1, "node-1", uid) is None  # created, owned by its Node ...
+        assert bgp_node_status_apply(node1, "node-1", uid) is None  # ... and changed
+        written = kube.get("bgpnodestatuses.ironlb.io", "node-1", None)
+        assert written["status"]["node"] == "node-1" and written["metadata"]["ownerReferences"][0]["uid"] == uid
         code, err = as_user(kube, node1, "get", "bgppeers.ironlb.io,bfdprofiles.ironlb.io,bgpadvertisements.ironlb.io")
         assert code == 0, err
         code, err = as_user(kube, node1, "delete", "bgpnodestatuses.ironlb.io", "node-1")

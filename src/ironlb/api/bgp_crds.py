@@ -202,17 +202,17 @@ def bfdprofile_schema() -> Schema:
                        "FRR's defaults: 300 ms intervals, multiplier 3, echo 50 ms, minimum TTL 254.",
         "properties": {
             "receiveInterval": _bounded("The shortest interval, in ms, at which this node can receive "
-                                             "BFD control packets.", 10, 60000),
+                                        "BFD control packets.", 10, 60000),
             "transmitInterval": _bounded("The interval, in ms, at which this node wants to send BFD "
-                                              "control packets.", 10, 60000),
+                                         "control packets.", 10, 60000),
             "detectMultiplier": _bounded("How many intervals without a packet declare the peer down "
-                                              "(detection time = this x the peer's transmit interval).", 2, 255),
+                                         "(detection time = this x the peer's transmit interval).", 2, 255),
             "echoInterval": _bounded("The shortest interval, in ms, at which this node can receive echo "
-                                          "packets.", 10, 60000),
+                                     "packets.", 10, 60000),
             "echoMode": {"type": "boolean", "description": "Send echo packets (single-hop sessions only)."},
             "passiveMode": {"type": "boolean", "description": "Wait for the peer's control packets before sending."},
             "minimumTtl": _bounded("Multi-hop sessions only: the lowest TTL accepted on incoming "
-                                        "control packets.", 1, 254),
+                                   "control packets.", 1, 254),
         },
     }
     return object_root("BFDProfile: BFD timers for BGP sessions.", spec, _config_status())

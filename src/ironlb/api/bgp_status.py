@@ -21,7 +21,7 @@ from typing import Any
 from ironlb.api import constants
 from ironlb.api.constants import API_VERSION, BGPNODESTATUS_KIND
 from ironlb.api.reasons import BGPSessionReason, parse
-from ironlb.api.schema import AGE_COLUMN, Schema, column, conditions, crd, rule, string
+from ironlb.api.schema import AGE_COLUMN, Schema, column, conditions, crd, object_root, rule, string
 
 
 class SessionState(Enum):
@@ -139,8 +139,9 @@ class NodeBGPStatus:
         """The session to the BGPPeer named PEER, if the node has one."""
         return next((s for s in self.sessions if s.peer == peer), None)
 
-    def to_object(self) -> dict[str, Any]:
-        """The whole object, as the speaker applies it."""
+    def to_object(self, node_uid: str = "") -> dict[str, Any]:
+        """The whole object, as the speaker applies it; with NODE_UID (its Node's uid), owned by the Node, so that
+        the garbage collector deletes it with the node."""
         status: dict[str, Any] = {"node": self.node}
         if self.router_id:
             status["routerID"] = self.router_id
@@ -151,8 +152,10 @@ class NodeBGPStatus:
         status["sessions"] = [s.to_dict() for s in sorted(self.sessions, key=lambda s: s.peer)]
         if self.conditions:
             status["conditions"] = [dict(c) for c in self.conditions]
-        return {"apiVersion": API_VERSION, "kind": BGPNODESTATUS_KIND, "metadata": {"name": self.node},
-                "status": status}
+        metadata: dict[str, Any] = {"name": self.node}
+        if node_uid:
+            metadata["ownerReferences"] = [{"apiVersion": "v1", "kind": "Node", "name": self.node, "uid": node_uid}]
+        return {"apiVersion": API_VERSION, "kind": BGPNODESTATUS_KIND, "metadata": metadata, "status": status}
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> NodeBGPStatus:
@@ -232,16 +235,9 @@ def bgpnodestatus_schema() -> Schema:
             "conditions": conditions(),
         },
     }
-    return {
-        "type": "object",
-        "description": "BGPNodeStatus: one node's BGP sessions, named after the node, written by its speaker.",
-        "required": ["status"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": "APIVersion of this representation."},
-            "kind": {"type": "string", "description": "Kind of this representation."},
-            "metadata": {"type": "object"},
-            "status": status,
-        },
+    root = object_root("BGPNodeStatus: one node's BGP sessions, named after the node, written by its speaker.",
+                       None, status)
+    return root | {
         "x-kubernetes-validations": [rule(
             "self.metadata.name == self.status.node",
             "a BGPNodeStatus is named after its node: metadata.name and status.node must be equal")],

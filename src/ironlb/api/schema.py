@@ -266,19 +266,22 @@ def conditions() -> Schema:
     }
 
 
-def object_root(kind_description: str, spec: Schema, status: Schema) -> Schema:
-    """The top-level schema of a custom resource: apiVersion, kind, metadata, spec, status."""
+def object_root(kind_description: str, spec: Schema | None, status: Schema) -> Schema:
+    """The top-level schema of a custom resource: apiVersion, kind, metadata, spec, status (without a spec, the
+    object is all status, and status is what it requires)."""
+    properties: Schema = {
+        "apiVersion": {"type": "string", "description": "APIVersion of this representation."},
+        "kind": {"type": "string", "description": "Kind of this representation."},
+        "metadata": {"type": "object"},
+    }
+    if spec is not None:
+        properties["spec"] = spec
+    properties["status"] = status
     return {
         "type": "object",
         "description": kind_description,
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": "APIVersion of this representation."},
-            "kind": {"type": "string", "description": "Kind of this representation."},
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
-        },
+        "required": ["spec" if spec is not None else "status"],
+        "properties": properties,
     }
 
 

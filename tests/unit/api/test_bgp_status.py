@@ -79,3 +79,9 @@ def test_long_messages_are_cut_to_the_schemas_bound() -> None:
     limit = bgpnodestatus_schema()["properties"]["status"]["properties"]["sessions"]["items"]["properties"][
         "lastError"]["properties"]["message"]["maxLength"]
     assert len(error.to_dict()["message"]) == limit
+
+
+def test_owned_by_its_node_when_the_nodes_uid_is_given() -> None:
+    assert STATUS.to_object(node_uid="u-1")["metadata"]["ownerReferences"] == [
+        {"apiVersion": "v1", "kind": "Node", "name": "node-a", "uid": "u-1"}]
+    assert "ownerReferences" not in STATUS.to_object()["metadata"]
