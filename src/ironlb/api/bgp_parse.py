@@ -38,6 +38,8 @@ from ironlb.api.constants import (
 from ironlb.api.reasons import BGPConfigReason
 from ironlb.core.addresses import IPV4, parse_spec
 
+MAX_TIMER_S = 65535  # BGP's timers are 16-bit counts of seconds (RFC 4271)
+
 
 def _int(spec: Mapping[str, Any], key: str, low: int, high: int) -> int | None:
     value = spec.get(key)
@@ -132,15 +134,22 @@ def _timers(spec: Mapping[str, Any]) -> tuple[int | None, int | None]:
     """(hold, keepalive) in seconds as MetalLB derives them: one given, the other from it (a third, or 3x)."""
     hold, keepalive = _seconds(spec, "holdTime"), _seconds(spec, "keepaliveTime")
     if hold is None and keepalive is not None:
-        hold = 3 * keepalive
+        hold = min(3 * keepalive, MAX_TIMER_S)
     if keepalive is None and hold is not None:
         keepalive = hold // 3
     if hold is not None and keepalive is not None:
-        if hold != 0 and not 3 <= hold <= 65535:
+        if hold != 0 and not 3 <= hold <= MAX_TIMER_S:
             raise InvalidSpec(f"holdTime must be 0s or 3s to 65535s, not {hold}s")
         if not (keepalive < hold or hold == keepalive == 0):
             raise InvalidSpec(f"keepaliveTime {keepalive}s must be less than holdTime {hold}s")
     return hold, keepalive
+
+
+def _connect_time(spec: Mapping[str, Any]) -> int | None:
+    connect = _seconds(spec, "connectTime")
+    if connect is not None and not 1 <= connect <= MAX_TIMER_S:
+        raise InvalidSpec(f"connectTime must be 1s to 65535s, not {connect}s")
+    return connect
 
 
 def _peer_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -161,7 +170,7 @@ def _peer_fields(spec: Mapping[str, Any]) -> dict[str, Any]:
         "my_asn": my_asn, "peer_asn": peer_asn, "dynamic_asn": DynamicASN(dynamic) if dynamic else None,
         "address": address, "interface": interface, "port": _int(spec, "peerPort", 1, 65535) or BGP_DEFAULT_PORT,
         "source_address": _ip(spec, "sourceAddress"), "router_id": _ip(spec, "routerID", v4_only=True),
-        "hold_time_s": hold, "keepalive_time_s": keepalive, "connect_time_s": _seconds(spec, "connectTime"),
+        "hold_time_s": hold, "keepalive_time_s": keepalive, "connect_time_s": _connect_time(spec),
         "ebgp_multihop": _bool(spec, "ebgpMultiHop"), "graceful_restart": _bool(spec, "enableGracefulRestart"),
         "node_selectors": _selectors(spec, "nodeSelectors"), "vrf": _str(spec, "vrf"),
         "disable_mp": _bool(spec, "disableMP"),

@@ -136,6 +136,7 @@ def test_a_minimal_peer() -> None:
 @pytest.mark.parametrize(("timers", "hold", "keepalive"), [
     ({"holdTime": "90s"}, 90, 30), ({"keepaliveTime": "3s"}, 9, 3), ({"holdTime": "9s", "keepaliveTime": "1s"}, 9, 1),
     ({"holdTime": "0s"}, 0, 0), ({"holdTime": "0s", "keepaliveTime": "0s"}, 0, 0), ({"holdTime": "4s"}, 4, 1),
+    ({"keepaliveTime": "30000s"}, 65535, 30000),  # derived, and capped at BGP's 16 bits
 ])
 def test_timers_are_derived_as_metallb_does(timers: dict[str, str], hold: int, keepalive: int) -> None:
     tor = config(peers=[peer(**timers)]).peers["tor"]
@@ -146,7 +147,7 @@ def test_timers_are_derived_as_metallb_does(timers: dict[str, str], hold: int, k
     {"myASN": None}, {"myASN": 0}, {"peerASN": None}, {"dynamicASN": "external"}, {"peerASN": None, "dynamicASN": "x"},
     {"peerAddress": None}, {"interface": "eth1"}, {"peerAddress": "tor1"}, {"routerID": "2001:db8::1"},
     {"holdTime": "2s"}, {"holdTime": "30s", "keepaliveTime": "30s"}, {"holdTime": "0s", "keepaliveTime": "1s"},
-    {"keepaliveTime": "1.5s"}, {"peerPort": 0}, {"peerASN": 64512, "ebgpMultiHop": True},
+    {"keepaliveTime": "1.5s"}, {"connectTime": "0s"}, {"peerPort": 0}, {"peerASN": 64512, "ebgpMultiHop": True},
     {"peerASN": None, "dynamicASN": "internal", "ebgpMultiHop": True},
     {"password": "a", "passwordSecret": {"name": "s"}},
     {"passwordSecret": {}}, {"nodeSelectors": {"matchLabels": {}}}, {"vrf": 7}, {"ebgpMultiHop": "true"},
