@@ -16,7 +16,8 @@ import yaml
 
 from e2e.lab import metallb
 from e2e.lab.config import KUBECONFIG
-from e2e.testkit.testing import Kube
+from e2e.testkit.testing import Kube, wait_for
+from ironlb.cli.migrate import METALLB_RESOURCES
 
 pytestmark = pytest.mark.lab
 NS = "metallb-system"
@@ -52,6 +53,10 @@ def metallb_bgp_objects(kube: Kube) -> Iterator[Kube]:
     crds = metallb.bin_dir() / "crds"
     kube.kubectl("apply", "--server-side", "-f", str(crds))
     kube.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crds))
+    # A CRD just made Established still answers 429 (storage initializing) for a moment: wait for every list
+    # the migration makes.
+    wait_for(lambda: all(kube.kubectl("get", f"{plural}.metallb.io", "-A", check=False).returncode == 0
+                         for plural in METALLB_RESOURCES), timeout=60, what="MetalLB's resources listable")
     kube.kubectl("create", "namespace", NS, check=False)
     kube.kubectl("apply", "-f", "-", input=json.dumps({"apiVersion": "v1", "kind": "List", "items": OBJECTS}))
     yield kube
