@@ -6,6 +6,8 @@ VPY := $(VENV)/bin/python
 export PATH := /usr/local/go/bin:$(PATH)
 DEBS := iproute2 nftables iptables conntrack curl openssl ca-certificates procps graphviz tcpdump python3-venv \
 	containerd runc containernetworking-plugins buildah mmdebstrap gcc libc6-dev util-linux
+# FRR for the lab's router and nodes (`python -m e2e.lab up --bgp`); its service never runs on the host (deps).
+DEBS += frr frr-pythontools
 
 .PHONY: demo test deps venv tools lint unit lab-down diagram image swarm
 
@@ -30,9 +32,23 @@ deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing Debian packages:$$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  $(NO_SERVICE_START) apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing || exit 1; \
+	  case "$$missing " in *" frr "*) $(NO_HOST_FRR);; esac; \
 	fi
 	@command -v go >/dev/null || { echo "Go toolchain is required to build the lab's Kubernetes binaries"; exit 1; }
+
+# Debian's frr starts its service on install. A policy-rc.d that refuses (unless the machine has its own) keeps it
+# from starting, the service is then disabled so a reboot does not start it either, and an FRR daemon left in the
+# host's network namespace fails the target: the lab runs FRR only inside its own namespaces.
+NO_SERVICE_START := trap 'rm -f /usr/sbin/policy-rc.d.ironlb' EXIT; \
+	if [ ! -e /usr/sbin/policy-rc.d ]; then printf '\#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.ironlb && \
+	chmod +x /usr/sbin/policy-rc.d.ironlb && ln -s policy-rc.d.ironlb /usr/sbin/policy-rc.d && \
+	trap 'rm -f /usr/sbin/policy-rc.d /usr/sbin/policy-rc.d.ironlb' EXIT; fi;
+NO_HOST_FRR := { command -v systemctl >/dev/null && systemctl disable --quiet frr 2>/dev/null; true; }; \
+	for pid in $$(pgrep -x 'zebra|bgpd|bfdd|staticd|watchfrr'); do \
+	  if [ "$$(readlink /proc/$$pid/ns/net)" = "$$(readlink /proc/self/ns/net)" ]; then \
+	    echo "FRR's install left a daemon (pid $$pid) in the host's network namespace: systemctl stop frr"; exit 1; fi; \
+	done
 
 venv: $(VENV)/.installed
 

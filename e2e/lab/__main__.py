@@ -8,6 +8,7 @@ import os
 import sys
 
 from e2e.lab import image, lab, metallb, reallab, workload
+from e2e.lab.bgp import Bfd
 from e2e.lab.state import LabState, StateFileError, Status, load_state
 from e2e.lab.tools import bin_dir
 
@@ -24,6 +25,10 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--without-ironlb", action="store_true", help="do not start the operator and speakers")
     up.add_argument("--kubelet", action="store_true",
                     help="real nodes: containerd, runc and a kubelet per node; IronLB installed by helm")
+    up.add_argument("--bgp", action="store_true",
+                    help="add the router (FRR, ASN 64512), bgpclient behind it and an FRR per node (docs/lab.md)")
+    up.add_argument("--bfd-interval", type=int, default=300, help="the router's BFD intervals, ms (with --bgp)")
+    up.add_argument("--bfd-multiplier", type=int, default=3, help="the router's BFD detection multiplier (with --bgp)")
     sub.add_parser("image", help="build the lab's images (IronLB from the Dockerfile, pause) if out of date")
     sub.add_parser("down", help="stop every lab process and remove every lab namespace")
     sub.add_parser("status", help="print what runs")
@@ -76,9 +81,10 @@ def main(argv: list[str] | None = None) -> int:
 def _command(args: argparse.Namespace) -> int:
     """Run one parsed lab command."""
     if args.cmd == "up":
-        state = lab.up(args.nodes, args.ipv6, not args.without_ironlb, kubelet=args.kubelet)
+        state = lab.up(args.nodes, args.ipv6, not args.without_ironlb, kubelet=args.kubelet, with_bgp=args.bgp,
+                       bfd=Bfd(args.bfd_interval, args.bfd_multiplier))
         print(f"lab ready in {state.up_seconds} s: {args.nodes} nodes, ipv6={args.ipv6}, "
-              f"kubelet={args.kubelet}, ironlb={'running' if state.ironlb else 'not started'}")
+              f"kubelet={args.kubelet}, bgp={args.bgp}, ironlb={'running' if state.ironlb else 'not started'}")
         print(f"export KUBECONFIG={lab.KUBECONFIG}")
         return 0
     if args.cmd == "image":

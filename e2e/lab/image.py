@@ -26,6 +26,11 @@ CACHE = Path(os.environ.get("IRONLB_IMAGE_CACHE", Path.home() / ".cache" / "iron
 IMAGE_DIR = LAB_DIR / "images"
 IRONLB_ARCHIVE = IMAGE_DIR / "ironlb.oci.tar"
 PAUSE_ARCHIVE = IMAGE_DIR / "pause.oci.tar"
+# FRR for the speaker's frr container (`up --bgp` on real nodes): the tag the chart is given as
+# speaker.bgp.frrImage. Users pull the FRR project's image; the lab cannot, so it builds one from Debian's.
+FRR_IMAGE = "lab.ironlb.io/frr:lab"
+FRR_ARCHIVE = IMAGE_DIR / "frr.oci.tar"
+FRR_PACKAGES = ("frr",)
 
 # The base: what the Dockerfile's stages need (python3 with venv) and what the speaker runs (nft).
 SUITE = "bookworm"
@@ -59,26 +64,32 @@ def buildah(*args: str) -> subprocess.CompletedProcess[str]:
 
 def base_image() -> str:
     """The Debian base as a local buildah image (mmdebstrap, cached by suite and packages)."""
-    key = _key(SUITE, "minbase", *BASE_PACKAGES)
-    name = f"localhost/ironlb-lab-base:{key}"
+    return debian_image("ironlb-lab-base", BASE_PACKAGES)
+
+
+def debian_image(name: str, packages: tuple[str, ...]) -> str:
+    """A Debian minbase with PACKAGES as a local buildah image `localhost/NAME:KEY` (mmdebstrap, cached by
+    suite and packages)."""
+    key = _key(SUITE, "minbase", *packages)
+    tag = f"localhost/{name}:{key}"
     if subprocess.run(["buildah", "--root", str(CACHE / "buildah" / "root"), "--runroot",
-                       str(CACHE / "buildah" / "run"), "inspect", "--type", "image", name],
+                       str(CACHE / "buildah" / "run"), "inspect", "--type", "image", tag],
                       capture_output=True).returncode == 0:
-        return name
+        return tag
     tar = CACHE / f"base-{key}.tar"
     if not tar.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         tmp = tar.with_suffix(".tmp.tar")
-        _run(["mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}", SUITE, str(tmp)])
+        _run(["mmdebstrap", "--quiet", "--variant=minbase", f"--include={','.join(packages)}", SUITE, str(tmp)])
         tmp.replace(tar)
     ctr = buildah("from", "scratch").stdout.strip()
     try:
         buildah("add", ctr, str(tar), "/")
         buildah("config", "--env", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", ctr)
-        buildah("commit", "--quiet", ctr, name)
+        buildah("commit", "--quiet", ctr, tag)
     finally:
         buildah("rm", ctr)
-    return name
+    return tag
 
 
 def requirements() -> list[str]:
@@ -161,9 +172,33 @@ def push(image: str, archive: Path) -> None:
     tmp.replace(archive)
 
 
-def ensure(bin_dir: Path, force: bool = False) -> dict[str, float]:
-    """Build what is missing or older than the tree; return the seconds each step took."""
+def _frr_key() -> str:
+    """What the FRR image is made from."""
+    return _key(SUITE, "minbase", *FRR_PACKAGES)
+
+
+def frr_up_to_date() -> bool:
+    """True if the FRR archive exists and was made from today's inputs."""
+    marker = FRR_ARCHIVE.with_suffix(".key")
+    return FRR_ARCHIVE.exists() and marker.exists() and marker.read_text() == _frr_key()
+
+
+def build_frr() -> Path:
+    """Debian's FRR on a minbase (cached by its inputs), into an oci-archive tagged FRR_IMAGE."""
+    buildah("tag", debian_image("ironlb-lab-frr", FRR_PACKAGES), FRR_IMAGE)
+    push(FRR_IMAGE, FRR_ARCHIVE)
+    FRR_ARCHIVE.with_suffix(".key").write_text(_frr_key())
+    return FRR_ARCHIVE
+
+
+def ensure(bin_dir: Path, force: bool = False, frr: bool = False) -> dict[str, float]:
+    """Build what is missing or older than the tree (and the FRR image if FRR); return the seconds each
+    step took."""
     took: dict[str, float] = {}
+    if frr and (force or not frr_up_to_date()):
+        started = time.monotonic()
+        build_frr()
+        took["frr"] = round(time.monotonic() - started, 1)
     if force or not PAUSE_ARCHIVE.exists():
         started = time.monotonic()
         build_pause(bin_dir / "pause")

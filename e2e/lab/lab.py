@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e.lab import control_plane, kube, kubeproxy, metallb, netns, network, procs, reallab, realnode, workload
+from e2e.lab import bgp, control_plane, kube, kubeproxy, metallb, netns, network, procs, reallab, realnode, workload
 from e2e.lab.config import (
     BRIDGE_NS,
     KUBECONFIG,
@@ -34,12 +34,14 @@ def ironlb_available(component: str = "operator") -> bool:
     return importlib.util.find_spec(f"ironlb.{component}.__main__") is not None
 
 
-def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bool = False) -> LabState:
-    """Start the whole lab and return when it is ready; replaces any leftover lab."""
+def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bool = False,
+       with_bgp: bool = False, bfd: bgp.Bfd = bgp.DEFAULT_BFD) -> LabState:
+    """Start the whole lab and return when it is ready; replaces any leftover lab. WITH_BGP adds the router,
+    bgpclient and the nodes' FRR (e2e.lab.bgp), the router's BFD set by BFD."""
     if nodes < 1 or nodes > 20:
         raise ValueError("--nodes must be between 1 and 20")
     if kubelet:
-        return _up_real(nodes, ipv6, with_ironlb)
+        return _up_real(nodes, ipv6, with_ironlb, with_bgp, bfd)
     with procs.lab_lock():
         _teardown()
         started = time.monotonic()
@@ -53,8 +55,10 @@ def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bo
             kube.register_node(api, n, ipv6)
             kubeproxy.start(n, binaries, ipv6)
             start_node_agent(n)
+        if with_bgp:
+            bgp.attach(all_nodes, ipv6, lightweight=True, bfd=bfd)
         _wait_default_service_account(api)
-        update_state(status=Status.READY, ironlb=False)
+        update_state(status=Status.READY, ironlb=False, bgp=with_bgp)
         if with_ironlb and ironlb_available():
             start_ironlb()
         return update_state(up_seconds=round(time.monotonic() - started, 1))
@@ -73,31 +77,57 @@ def _lay_out(fresh: LabState) -> list[NodeAddr]:
     return all_nodes
 
 
-def _up_real(nodes: int, ipv6: bool, with_ironlb: bool) -> LabState:
-    """`up --kubelet`: real nodes, and IronLB installed by helm (see e2e.lab.reallab)."""
+def _up_real(nodes: int, ipv6: bool, with_ironlb: bool, with_bgp: bool, bfd: bgp.Bfd) -> LabState:
+    """`up --kubelet`: real nodes, and IronLB installed by helm (see e2e.lab.reallab); WITH_BGP: the router and
+    bgpclient, and the FRR image in every node for the chart's frr container."""
     with procs.lab_lock():
         _teardown()
         started = time.monotonic()
         binaries = tools_bin()
-        images = reallab.ensure_images(binaries)
+        images = reallab.ensure_images(binaries, frr=with_bgp)
         all_nodes = _lay_out(LabState(status=Status.STARTING, bin_dir=binaries, nodes=nodes, ipv6=ipv6, kubelet=True,
                                       image_build_seconds=images))
         reallab.start_control_plane(binaries, all_nodes, ipv6)
         reallab.start_nodes(binaries, all_nodes, ipv6)
+        if with_bgp:
+            reallab.import_frr_image(all_nodes)
+            bgp.attach(all_nodes, ipv6, lightweight=False, bfd=bfd)
         _wait_default_service_account(kube.core_api())
-        update_state(status=Status.READY, ironlb=False, nodes_seconds=round(time.monotonic() - started, 1))
+        update_state(status=Status.READY, ironlb=False, bgp=with_bgp,
+                     nodes_seconds=round(time.monotonic() - started, 1))
         if with_ironlb:
-            update_state(helm_install_seconds=reallab.helm_install(binaries), ironlb=True)
+            sets = reallab.frr_chart_values() if with_bgp else ()
+            update_state(helm_install_seconds=reallab.helm_install(binaries, *sets), ironlb=True)
         return update_state(up_seconds=round(time.monotonic() - started, 1))
+
+
+def attach_bgp(bfd: bgp.Bfd = bgp.DEFAULT_BFD) -> bool:
+    """Add what `up --bgp` adds to the running lab (its live nodes); False if it has it already."""
+    with procs.lab_lock():
+        state = load_state()
+        if state.bgp:
+            return False
+        bgp.attach(state.live_nodes, state.ipv6, lightweight=not state.kubelet, bfd=bfd)
+        update_state(bgp=True)
+        return True
+
+
+def detach_bgp() -> None:
+    """Remove the router, bgpclient and the nodes' FRR from the running lab."""
+    with procs.lab_lock():
+        bgp.detach(load_state().all_nodes)
+        update_state(bgp=False)
 
 
 def build_images() -> dict[str, float]:
     """Build the lab's images if out of date, and import them into the running real nodes."""
-    took = reallab.ensure_images(bin_dir())
     state = load_state()
+    took = reallab.ensure_images(bin_dir(), frr=state.bgp)
     if took and state.kubelet:
         for n in state.live_nodes:
             realnode.import_images(n)
+        if state.bgp:
+            reallab.import_frr_image(state.live_nodes)
     return took
 
 
@@ -127,7 +157,7 @@ def _teardown() -> list[str]:
     # Real nodes first: their kubelets, runtimes and containers, mounts, pod namespaces and cgroups.
     stopped = realnode.teardown() + procs.stop_all()
     removed = network.destroy_all()
-    for sub in ("etcd", "kcm-certs"):
+    for sub in ("etcd", "kcm-certs", bgp.FRR_DIR.name):
         shutil.rmtree(LAB_DIR / sub, ignore_errors=True)
     save_state(LabState())
     return stopped + removed
@@ -140,6 +170,7 @@ def status() -> dict[str, Any]:
         "status": state.status.value,
         "nodes": state.nodes,
         "ipv6": state.ipv6,
+        "bgp": state.bgp,
         "killed_nodes": list(state.killed),
         "processes": {n: ("running" if procs.is_running(e) else "stopped") for n, e in sorted(state.procs.items())},
         "namespaces": netns.list_lab_netns(),
@@ -148,14 +179,16 @@ def status() -> dict[str, Any]:
 
 
 def namespace_of(name: str) -> str:
-    """Network namespace behind an exec target: node-N, client, bridge, or a pod name."""
+    """Network namespace behind an exec target: node-N, client, bridge, router, bgpclient, or a pod name."""
     if name.startswith("node-") or name == "client":
         return f"{NS_PREFIX}{name}"
     if name == "bridge":
         return BRIDGE_NS
+    if name in bgp.namespaces():
+        return bgp.namespaces()[name]
     if name in load_state().pods:
         return workload.pod_netns(name)
-    raise KeyError(f"no lab namespace named {name!r} (node-N, client, bridge, or a pod name)")
+    raise KeyError(f"no lab namespace named {name!r} (node-N, client, bridge, router, bgpclient, or a pod name)")
 
 
 def exec_in(name: str, argv: list[str]) -> int:
@@ -179,6 +212,7 @@ def kill_node(name: str) -> float:
         _mark_killed(n.name, True)
         return cut
     cut = network.cut_node(n)
+    bgp.kill_node_frr(n)
     for proc in (f"speaker-{n.name}", metallb.speaker_proc(n.name), kubeproxy.proc_name(n), f"nodeagent-{n.name}"):
         procs.stop(proc, sig=9, timeout=2)
     for pod in workload.pods_on(n.name):
@@ -199,10 +233,15 @@ def revive_node(name: str) -> None:
     n = node_named(name)
     if state.kubelet:
         reallab.revive_node(n, state.all_nodes, bin_dir(), state.ipv6)
+        if state.bgp:
+            bgp.add_node_routes(n, state.ipv6)
         _mark_killed(n.name, False)
         return
     network.forget_kernel_state(n)
     network.reconnect_node(n, state.all_nodes, state.ipv6)
+    if state.bgp:
+        bgp.add_node_routes(n, state.ipv6)
+        bgp.start_node_frr(n)
     kubeproxy.start(n, bin_dir(), state.ipv6)
     start_node_agent(n)
     for pod in workload.pods_on(n.name):
@@ -245,14 +284,16 @@ LAB_METRICS = {"IRONLB_METRICS_HOST": "0.0.0.0", "IRONLB_METRICS_AUTH": "none"}
 
 
 def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
-    """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL)."""
+    """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL); in a
+    `--bgp` lab it is told its FRR's DIR."""
     n = node_named(node_name)
+    frr_flag, frr_env = bgp.speaker_args(n) if load_state().bgp else ([], {})
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
-                                             "kube-system", "--exclude-interfaces", "mgmt0"],
+                                             "kube-system", "--exclude-interfaces", "mgmt0", *frr_flag],
                        # Its Pod is the one the node's agent keeps (start_node_agent).
                        netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
-                                           "POD_NAME": f"speaker-{n.name}",
+                                           "POD_NAME": f"speaker-{n.name}", **frr_env,
                                            "IRONLB_SPEAKER_SELECTOR": nodeagent.SELECTOR, **LAB_METRICS, **(env or {})})
 
 

@@ -3,6 +3,7 @@ per node namespace, and the Pod objects its memberlist discovers peers through."
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from kubernetes.client.rest import ApiException
 
-from e2e.lab import kube, procs
+from e2e.lab import bgp, kube, procs
 from e2e.lab.config import HOST_IP_V4, KUBECONFIG, LAB_DIR, REPO, node_named
 from e2e.lab.state import load_state, update_state
 from e2e.lab.tools import kubectl
@@ -59,8 +60,8 @@ def speaker_proc(node_name: str) -> str:
     return f"{PROC_PREFIX}speaker-{node_name}"
 
 
-def _kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return kubectl(*args, check=check, timeout=120)
+def _kubectl(*args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    return kubectl(*args, check=check, timeout=120, input=input)
 
 
 def _pod(name: str, labels: dict[str, str], node_name: str | None) -> dict:
@@ -128,6 +129,8 @@ def start() -> None:
                 env={"KUBECONFIG": str(KUBECONFIG)})
     for n in live:
         start_speaker(n.name)
+    if load_state().bgp:  # its BGP mode towards the lab's router
+        _kubectl("apply", "-f", "-", input="\n".join(json.dumps(m) for m in bgp.metallb_manifests()))
     update_state(metallb=True)
 
 

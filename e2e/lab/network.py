@@ -48,7 +48,7 @@ def _plug(port: str, bridge: str = BRIDGE) -> None:
     netns.ip("link", "set", port, "up", netns=BRIDGE_NS)
 
 
-def _attach(ns: str, port: str, v4: str, v6: str | None, dev: str = "eth0", bridge: str = BRIDGE) -> None:
+def attach(ns: str, port: str, v4: str, v6: str | None, dev: str = "eth0", bridge: str = BRIDGE) -> None:
     """Give namespace `ns` an interface DEV on BRIDGE with the given addresses."""
     netns.veth(dev, ns, port, BRIDGE_NS)
     _plug(port, bridge)
@@ -64,8 +64,8 @@ def create_node(node: NodeAddr, peers: list[NodeAddr], ipv6: bool) -> None:
     """Create a node namespace: eth0 on the node segment, mgmt0 to the API server, a cbr0 pod bridge."""
     ns = node.netns
     netns.add_netns(ns)
-    _attach(ns, node.bridge_port, node.ipv4, node.ipv6 if ipv6 else None)
-    _attach(ns, node.mgmt_port, node.mgmt_ipv4, None, dev="mgmt0", bridge=MGMT_BRIDGE)
+    attach(ns, node.bridge_port, node.ipv4, node.ipv6 if ipv6 else None)
+    attach(ns, node.mgmt_port, node.mgmt_ipv4, None, dev="mgmt0", bridge=MGMT_BRIDGE)
     netns.sysctl(ns, "net.ipv4.ip_forward", "1")
     netns.sysctl(ns, "net.ipv4.conf.all.rp_filter", "0")
     netns.ip("link", "add", "cbr0", "type", "bridge", netns=ns)
@@ -102,7 +102,7 @@ def add_peer_routes(node: NodeAddr, peers: list[NodeAddr], ipv6: bool) -> None:
 def create_client(ipv6: bool) -> None:
     """Create the external client: on the node segment, on-link routes to the pools, nothing else."""
     netns.add_netns(CLIENT_NS)
-    _attach(CLIENT_NS, "vclient", CLIENT_IP_V4, CLIENT_IP_V6 if ipv6 else None)
+    attach(CLIENT_NS, "vclient", CLIENT_IP_V4, CLIENT_IP_V6 if ipv6 else None)
     # The pool ranges are on-link, as a router on a real L2 segment would have them: the client
     # ARPs for a VIP and the elected speaker answers. No route to pod or Service CIDRs exists.
     for cidr in POOL_RANGES_V4:

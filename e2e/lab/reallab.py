@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from e2e.lab import control_plane, image, kube, kubeproxy, network, procs, realnode, tools
 from e2e.lab.config import KUBECONFIG, REPO, NodeAddr, node_named
 from e2e.lab.state import load_state
@@ -125,9 +127,26 @@ def revive_node(node: NodeAddr, all_nodes: list[NodeAddr], bin_dir: Path, ipv6: 
     realnode.start_kubelet(node, bin_dir, ipv6)
 
 
-def ensure_images(bin_dir: Path) -> dict[str, float]:
-    """Build the lab's images when missing or older than the tree."""
-    return image.ensure(bin_dir)
+def ensure_images(bin_dir: Path, frr: bool = False) -> dict[str, float]:
+    """Build the lab's images when missing or older than the tree (and the FRR image if FRR)."""
+    return image.ensure(bin_dir, frr=frr)
+
+
+def import_frr_image(nodes: list[NodeAddr]) -> None:
+    """Import the FRR image (`up --bgp`) into each node's containerd, for the speaker's frr container."""
+    for n in nodes:
+        image.import_into(realnode.containerd_socket(n), image.FRR_ARCHIVE)
+
+
+def frr_chart_values() -> tuple[str, ...]:
+    """`--set` values that point the chart's frr container at the lab's FRR image, if the chart has one."""
+    values = yaml.safe_load((REPO / "charts" / "ironlb" / "values.yaml").read_text())
+    current = ((values.get("speaker") or {}).get("bgp") or {}).get("frrImage")
+    if isinstance(current, dict):  # repository and tag apart, as the chart's own image
+        repository, tag = image.FRR_IMAGE.rsplit(":", 1)
+        wanted = {"repository": repository, "tag": tag, "pullPolicy": "Never"}
+        return tuple(f"speaker.bgp.frrImage.{k}={v}" for k, v in wanted.items() if k in current)
+    return (f"speaker.bgp.frrImage={image.FRR_IMAGE}",) if isinstance(current, str) else ()
 
 
 def _podserver_configmap(namespace: str) -> dict[str, Any]:

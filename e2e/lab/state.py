@@ -74,6 +74,7 @@ class LabState:
     kubelet: bool = False  # real nodes (`up --kubelet`): containerd and a kubelet per node
     ironlb: bool = False
     metallb: bool = False
+    bgp: bool = False  # `up --bgp`: the router, bgpclient and (lightweight) an FRR per node
     killed: tuple[str, ...] = ()
     procs: Mapping[str, Proc] = field(default_factory=dict)
     pods: Mapping[str, Pod] = field(default_factory=dict)
@@ -140,6 +141,7 @@ class LabState:
             kubelet=bool(raw.get("kubelet", False)),
             ironlb=bool(raw.get("ironlb", False)),
             metallb=bool(raw.get("metallb", False)),
+            bgp=bool(raw.get("bgp", False)),
             killed=tuple(raw.get("killed", ())),
             procs={name: Proc.from_json(p) for name, p in raw.get("procs", {}).items()},
             pods={name: Pod.from_json(p) for name, p in raw.get("pods", {}).items()},

@@ -1,0 +1,187 @@
+"""The FRR-facing model: peers, BFD profiles and announcements, as frozen values the driver renders.
+
+It is IronLB's own model, not the CRDs': the API's BGPPeer, BFDProfile and BGPAdvertisement objects are turned
+into it by whoever feeds the speaker, so the driver and its tests never depend on how the CRs are parsed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+DEFAULT_PORT = 179
+ROUTE_MAP_SLOTS = 32000  # route-map sequence numbers stop at 65535: two per slot (v4, v6)
+
+
+class Family(Enum):
+    """An address family, by the suffix FRR's object names carry."""
+
+    V4 = "4"
+    V6 = "6"
+
+
+def family_of(prefix: str) -> Family:
+    """V6 for an IPv6 prefix, V4 otherwise."""
+    return Family.V6 if ":" in prefix else Family.V4
+
+
+class DynamicAsn(Enum):
+    """A peer ASN left to the session: FRR's `remote-as internal|external`."""
+
+    INTERNAL = "internal"
+    EXTERNAL = "external"
+
+
+@dataclass(frozen=True)
+class BfdProfile:
+    """A BFD profile (MetalLB's fields); intervals in milliseconds."""
+
+    name: str
+    receive_interval_ms: int = 300
+    transmit_interval_ms: int = 300
+    detect_multiplier: int = 3
+    echo_interval_ms: int | None = None
+    passive_mode: bool = False
+    minimum_ttl: int | None = None
+
+
+@dataclass(frozen=True)
+class Peer:
+    """One BGP session of this node; `name` is unique and names its FRR objects (route-map, prefix-lists)."""
+
+    name: str
+    my_asn: int
+    peer_asn: int | None = None
+    dynamic_asn: DynamicAsn | None = None
+    address: str | None = None
+    interface: str | None = None
+    port: int = DEFAULT_PORT
+    source_address: str | None = None
+    router_id: str | None = None
+    hold_time_s: int | None = None
+    keepalive_time_s: int | None = None
+    connect_time_s: int | None = None
+    password: str | None = None
+    ebgp_multihop: bool = False
+    bfd_profile: str | None = None
+    graceful_restart: bool = False
+    vrf: str = ""
+
+    def __post_init__(self) -> None:
+        # FRR holds both timers or neither: fill the other one as FRR would, so FRR's config reads back equal.
+        if self.hold_time_s is not None and self.keepalive_time_s is None:
+            object.__setattr__(self, "keepalive_time_s", self.hold_time_s // 3)
+        elif self.keepalive_time_s is not None and self.hold_time_s is None:
+            object.__setattr__(self, "hold_time_s", 3 * self.keepalive_time_s)
+
+    @property
+    def neighbor(self) -> str:
+        """How FRR names the neighbor: its address, or the interface of an unnumbered session."""
+        return self.address or self.interface or ""
+
+    @property
+    def remote_as(self) -> str:
+        """FRR's remote-as argument: the ASN, or internal/external when it is dynamic."""
+        return self.dynamic_asn.value if self.dynamic_asn else str(self.peer_asn)
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """What a route carries to a peer besides its prefix."""
+
+    local_pref: int | None = None
+    communities: tuple[str, ...] = ()
+    large_communities: tuple[str, ...] = ()
+
+    @staticmethod
+    def of(local_pref: int | None = None, communities: Iterable[str] = (),
+           large_communities: Iterable[str] = ()) -> Attributes:
+        """Attributes with the communities sorted and without repeats (so equal sets compare equal)."""
+        return Attributes(local_pref, tuple(sorted(set(communities))), tuple(sorted(set(large_communities))))
+
+    def merged(self, other: Attributes) -> Attributes:
+        """Two advertisements of one prefix to one peer: communities united, the higher localPref kept."""
+        prefs = [p for p in (self.local_pref, other.local_pref) if p is not None]
+        return Attributes.of(max(prefs, default=None), self.communities + other.communities,
+                             self.large_communities + other.large_communities)
+
+    @property
+    def group(self) -> str:
+        """A short stable name of this attribute set (names the prefix-lists that carry it)."""
+        text = f"{self.local_pref}|{','.join(self.communities)}|{','.join(self.large_communities)}"
+        return "g" + hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True)
+class Announcement:
+    """A prefix this node announces, the peers (by name) it goes to, and what it carries."""
+
+    prefix: str
+    peers: frozenset[str]
+    attributes: Attributes = Attributes()
+
+
+@dataclass(frozen=True)
+class Desired:
+    """What FRR should hold: peers and profiles by name, announcements, and whether this node is draining."""
+
+    peers: Mapping[str, Peer] = field(default_factory=dict)
+    profiles: Mapping[str, BfdProfile] = field(default_factory=dict)
+    announcements: tuple[Announcement, ...] = ()
+    graceful_shutdown: bool = False
+
+    @staticmethod
+    def of(peers: Iterable[Peer] = (), profiles: Iterable[BfdProfile] = (),
+           announcements: Iterable[Announcement] = (), graceful_shutdown: bool = False) -> Desired:
+        """A Desired from lists (peers and profiles keyed by name)."""
+        return Desired({p.name: p for p in peers}, {p.name: p for p in profiles}, tuple(announcements),
+                       graceful_shutdown)
+
+    def routers(self) -> dict[str, Router]:
+        """One FRR `router bgp` per VRF: its ASN and router id are those of the VRF's first peer by name."""
+        routers: dict[str, Router] = {}
+        for peer in sorted(self.peers.values(), key=lambda p: p.name):
+            routers.setdefault(peer.vrf, Router(peer.vrf, peer.my_asn, peer.router_id))
+        return routers
+
+    def usable_peers(self) -> dict[str, Peer]:
+        """The peers FRR can hold: a peer whose myASN differs from its VRF's router is left out (see conflicts)."""
+        routers = self.routers()
+        return {n: p for n, p in self.peers.items() if routers[p.vrf].asn == p.my_asn}
+
+    def conflicts(self) -> list[str]:
+        """Names of the peers left out because their VRF already speaks another ASN."""
+        return sorted(set(self.peers) - set(self.usable_peers()))
+
+    def routes(self, prefixes: Iterable[str] | None = None) -> dict[tuple[str, str], Attributes]:
+        """(peer, prefix) -> attributes for the usable peers, limited to PREFIXES when given."""
+        usable = self.usable_peers()
+        wanted = None if prefixes is None else set(prefixes)
+        routes: dict[tuple[str, str], Attributes] = {}
+        for ann in self.announcements:
+            if wanted is not None and ann.prefix not in wanted:
+                continue
+            for peer in ann.peers:
+                if peer in usable:
+                    key = (peer, ann.prefix)
+                    routes[key] = routes[key].merged(ann.attributes) if key in routes else ann.attributes
+        return routes
+
+
+@dataclass(frozen=True)
+class Router:
+    """FRR's `router bgp ASN [vrf NAME]`."""
+
+    vrf: str
+    asn: int
+    router_id: str | None = None
+
+
+def route_map_seq(group: str, family: Family) -> int:
+    """The sequence of a peer's route-map entry for GROUP and FAMILY: stable, from a hash of the group's name."""
+    return 2 * (zlib.crc32(group.encode()) % ROUTE_MAP_SLOTS) + (2 if family is Family.V6 else 1)

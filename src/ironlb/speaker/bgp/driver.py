@@ -1,0 +1,59 @@
+"""The FRR driver: what FRR holds, read back at start; after that, only the changes, one batch each."""
+
+from __future__ import annotations
+
+import logging
+
+from ironlb.core.bgp.diff import Change, diff
+from ironlb.core.bgp.model import Desired
+from ironlb.speaker.bgp.readback import read_desired
+from ironlb.speaker.bgp.render import Daemon, render
+from ironlb.speaker.bgp.status import Session, sessions
+from ironlb.speaker.bgp.vty import Vty, VtyRefused, VtyUnavailable
+
+log = logging.getLogger("ironlb.speaker.bgp")
+
+
+class FrrDriver:
+    """Drives the FRR whose vty sockets are in SOCKET_DIR (bgpd.vty, bfdd.vty)."""
+
+    def __init__(self, socket_dir: str, timeout_s: float = 5.0) -> None:
+        self.vtys = {d: Vty(f"{socket_dir}/{d.value}.vty", timeout_s) for d in Daemon}
+        self.applied: Desired | None = None  # what FRR holds; None: unknown, read it back before the next change
+
+    async def read_back(self) -> Desired:
+        """What FRR holds now, from bgpd's and bfdd's running configs."""
+        bgpd = await self.vtys[Daemon.BGPD].show("show running-config")
+        bfdd = await self.vtys[Daemon.BFDD].show("show running-config")
+        return read_desired(bgpd, bfdd)
+
+    async def apply(self, desired: Desired, touched: set[str] | None = None) -> list[Change]:
+        """Bring FRR to DESIRED: only the changes (TOUCHED: the prefixes that may have changed).
+
+        When what FRR holds is unknown (start, a speaker restart, bgpd restarted) it is read back first, so a
+        restarted speaker sends nothing that resets a session and a restarted bgpd gets the whole config.
+        """
+        try:
+            if self.applied is None:
+                self.applied, touched = await self.read_back(), None
+            changes = diff(self.applied, desired, touched)
+            for batch in render(changes):
+                await self.vtys[batch.daemon].configure(batch.commands)
+        except (VtyUnavailable, VtyRefused):
+            self.applied = None  # a batch may have stopped half way: read FRR back next time
+            raise
+        self.applied = desired
+        return changes
+
+    async def sessions(self) -> list[Session]:
+        """Every neighbor's session, as bgpd reports it (VtyUnavailable when bgpd cannot be asked)."""
+        try:
+            return sessions(await self.vtys[Daemon.BGPD].show("show bgp vrf all neighbors json"))
+        except VtyUnavailable:
+            self.applied = None
+            raise
+
+    def close(self) -> None:
+        """Close the vty connections."""
+        for vty in self.vtys.values():
+            vty.close()

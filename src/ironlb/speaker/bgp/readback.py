@@ -1,0 +1,162 @@
+"""FRR's running config read back into a Desired, so that a restarted speaker applies only the difference.
+
+It reads what render.py writes, in the form `show running-config` prints it; lines IronLB does not write
+are left alone (they are not IronLB's).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field, replace
+
+from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Peer
+from ironlb.speaker.bgp.render import DESCRIPTION, OUT_ROUTE_MAP
+
+ROUTER = re.compile(r"^router bgp (\d+)(?: vrf (\S+))?$")
+PREFIX_LIST = re.compile(r"^ip(?:v6)? prefix-list ILB-(\S+)-(g[0-9a-f]+)-[46] seq \d+ permit (\S+)$")
+ROUTE_MAP = re.compile(rf"^route-map {OUT_ROUTE_MAP}(\S+) permit (\d+)$")
+ECHO_DEFAULT_MS = 50
+MATCH = re.compile(r"^match ip(?:v6)? address prefix-list ILB-\S+-(g[0-9a-f]+)-[46]$")
+
+
+@dataclass
+class _Neighbor:
+    settings: dict[str, str] = field(default_factory=dict)
+    interface: bool = False
+
+
+def blocks(text: str) -> list[tuple[str, list[str]]]:
+    """Top-level stanzas of a running config: (header, its lines stripped, nested ones included)."""
+    out: list[tuple[str, list[str]]] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line == "!" or line.startswith("exit"):
+            continue
+        if raw[0] != " ":
+            out.append((line, []))
+        elif out:
+            out[-1][1].append(line)
+    return out
+
+
+def read_profiles(bfdd_config: str) -> list[BfdProfile]:
+    """The BFD profiles of bfdd's running config (FRR leaves defaults out)."""
+    profiles: list[BfdProfile] = []
+    for header, body in blocks(bfdd_config):
+        if header != "bfd":
+            continue
+        for line in body:
+            words = line.split()
+            if words[0] == "profile":
+                profiles.append(BfdProfile(words[1]))
+            elif profiles:
+                profiles[-1] = _profile_setting(profiles[-1], words)
+    return profiles
+
+
+def _profile_setting(p: BfdProfile, words: list[str]) -> BfdProfile:
+    value = int(words[-1]) if words[-1].isdigit() else None
+    fields = {"receive-interval": "receive_interval_ms", "transmit-interval": "transmit_interval_ms",
+              "detect-multiplier": "detect_multiplier", "minimum-ttl": "minimum_ttl"}
+    if words[0] in fields:
+        return replace(p, **{fields[words[0]]: value})
+    if words[:2] == ["echo", "transmit-interval"]:
+        return replace(p, echo_interval_ms=value)
+    if words[0] == "echo-mode":  # FRR leaves its default echo interval out
+        return replace(p, echo_interval_ms=p.echo_interval_ms or ECHO_DEFAULT_MS)
+    if words[0] == "passive-mode":
+        return replace(p, passive_mode=True)
+    return p
+
+
+def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
+    """The Desired state FRR holds now (the peers IronLB described, their routes and policies)."""
+    peers: list[Peer] = []
+    networks: dict[str, set[str]] = defaultdict(set)  # vrf -> prefixes
+    gshut = False
+    lists: dict[tuple[str, str], set[str]] = defaultdict(set)  # (peer, group) -> prefixes
+    attrs: dict[tuple[str, str], Attributes] = {}
+    for header, body in blocks(bgpd_config):
+        if m := ROUTER.match(header):
+            vrf = m.group(2) or ""
+            router_peers, router_nets, router_gshut = _router(int(m.group(1)), vrf, body)
+            peers += router_peers
+            networks[vrf] |= router_nets
+            gshut = gshut or router_gshut
+        elif m := PREFIX_LIST.match(header):
+            lists[(m.group(1), m.group(2))].add(m.group(3))
+        elif m := ROUTE_MAP.match(header):
+            _route_map_entry(m.group(1), body, attrs)
+    by_name = {p.name: p for p in peers}
+    routes: dict[tuple[str, Attributes], set[str]] = defaultdict(set)  # (prefix, attributes) -> peers
+    for (peer, group), prefixes in lists.items():
+        if peer not in by_name or (peer, group) not in attrs:
+            continue
+        for prefix in prefixes & networks[by_name[peer].vrf]:
+            routes[(prefix, attrs[(peer, group)])].add(peer)
+    announcements = [Announcement(prefix, frozenset(names), a) for (prefix, a), names in sorted(
+        routes.items(), key=lambda item: (item[0][0], item[0][1].group))]
+    return Desired.of(peers, read_profiles(bfdd_config), announcements, gshut)
+
+
+def _route_map_entry(peer: str, body: list[str], attrs: dict[tuple[str, str], Attributes]) -> None:
+    group, local_pref, communities, large = None, None, [], []
+    for line in body:
+        words = line.split()
+        if m := MATCH.match(line):
+            group = m.group(1)
+        elif words[:2] == ["set", "local-preference"]:
+            local_pref = int(words[2])
+        elif words[:2] == ["set", "community"]:
+            communities = [w for w in words[2:] if w != "additive"]
+        elif words[:2] == ["set", "large-community"]:
+            large = [w for w in words[2:] if w != "additive"]
+    if group is not None:
+        attrs[(peer, group)] = Attributes.of(local_pref, communities, large)
+
+
+def _router(asn: int, vrf: str, body: list[str]) -> tuple[list[Peer], set[str], bool]:
+    neighbors: dict[str, _Neighbor] = defaultdict(_Neighbor)
+    router_id, nets, gshut = None, set(), False
+    for line in body:
+        words = line.split()
+        if words[:2] == ["bgp", "router-id"]:
+            router_id = words[2]
+        elif words[:2] == ["bgp", "graceful-shutdown"]:
+            gshut = True
+        elif words[0] == "network":
+            nets.add(words[1])
+        elif words[0] == "neighbor" and len(words) >= 3 and words[2] not in ("activate", "route-map"):
+            nb = neighbors[words[1]]
+            if words[2] == "interface":
+                nb.interface = True
+                words = [*words[:2], *words[3:]]
+                if len(words) < 3:
+                    continue
+            nb.settings[words[2] if words[2:4] != ["timers", "connect"] else "connect"] = " ".join(words[3:])
+            if words[2:4] == ["bfd", "profile"]:
+                nb.settings["bfd-profile"] = words[4]
+    peers = [p for n, nb in neighbors.items() if (p := _peer(asn, vrf, router_id, n, nb)) is not None]
+    return peers, nets, gshut
+
+
+def _peer(asn: int, vrf: str, router_id: str | None, neighbor: str, nb: _Neighbor) -> Peer | None:
+    s = nb.settings
+    description = s.get("description", "")
+    if not description.startswith(DESCRIPTION) or "remote-as" not in s:
+        return None  # not a neighbor IronLB configured
+    remote = s["remote-as"]
+    dynamic = DynamicAsn(remote) if remote in ("internal", "external") else None
+    timers = s.get("timers", "").split()
+    connect = s.get("connect", "").split()
+    return Peer(
+        name=description[len(DESCRIPTION):], my_asn=asn, peer_asn=None if dynamic else int(remote),
+        dynamic_asn=dynamic, address=None if nb.interface else neighbor,
+        interface=neighbor if nb.interface else None, port=int(s.get("port", "179")),
+        source_address=s.get("update-source"), router_id=router_id,
+        keepalive_time_s=int(timers[0]) if len(timers) == 2 else None,
+        hold_time_s=int(timers[1]) if len(timers) == 2 else None,
+        connect_time_s=int(connect[-1]) if connect else None, password=s.get("password"),
+        ebgp_multihop="ebgp-multihop" in s, bfd_profile=s.get("bfd-profile") if "bfd" in s else None,
+        graceful_restart="graceful-restart" in s, vrf=vrf)

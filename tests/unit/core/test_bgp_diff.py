@@ -1,0 +1,137 @@
+"""The typed changes between two desired FRR states: scenario tables, order, and O(changed) with `touched`."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from ironlb.core.bgp.diff import (
+    NetworkAdded,
+    NetworkRemoved,
+    PeerAdded,
+    PeerChanged,
+    PeerRemoved,
+    PolicyAdded,
+    PolicyRemoved,
+    ProfileRemoved,
+    ProfileSet,
+    RouteAdded,
+    RouteRemoved,
+    RouterSet,
+    diff,
+)
+from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Family, Peer, Router, route_map_seq
+
+R1 = Peer("r1", 64513, 64512, address="198.18.36.1", router_id="198.18.36.10")
+R2 = Peer("r2", 64513, 64512, address="198.18.36.2")
+FAST = BfdProfile("fast", 100, 100)
+V1, V2, V6 = "198.18.37.1/32", "198.18.37.2/32", "2001:db8:c1::1/128"
+PLAIN = Attributes()
+LP = Attributes.of(200, ["65000:2", "65000:1", "65000:1"])
+ROUTER = Router("", 64513, "198.18.36.10")
+
+
+def state(*announcements: Announcement, peers: tuple[Peer, ...] = (R1,), gshut: bool = False) -> Desired:
+    return Desired.of(peers, [FAST], announcements, gshut)
+
+
+def ann(prefix: str, *peers: str, attrs: Attributes = PLAIN) -> Announcement:
+    return Announcement(prefix, frozenset(peers), attrs)
+
+
+def kinds(changes: list) -> list[str]:
+    return [type(c).__name__ for c in changes]
+
+
+def test_from_nothing_the_whole_config_in_dependency_order() -> None:
+    changes = diff(Desired(), state(ann(V1, "r1", attrs=LP)))
+    assert kinds(changes) == ["ProfileSet", "RouterSet", "PeerAdded", "PolicyAdded", "RouteAdded", "NetworkAdded"]
+    assert changes[3] == PolicyAdded("r1", LP.group, Family.V4, route_map_seq(LP.group, Family.V4), LP)
+    assert changes[5] == NetworkAdded(ROUTER, V1)
+
+
+def test_back_to_nothing_removes_in_reverse() -> None:
+    changes = diff(state(ann(V1, "r1")), Desired())
+    # The router's removal takes its networks: no `router bgp` is entered (and so made again) to remove them.
+    assert kinds(changes) == ["RouteRemoved", "PolicyRemoved", "PeerRemoved", "RouterRemoved", "ProfileRemoved"]
+
+
+@pytest.mark.parametrize(("name", "old", "new", "expected"), [
+    ("same state: nothing", state(ann(V1, "r1")), state(ann(V1, "r1")), []),
+    ("announce: the list entry, then origination",
+     state(ann(V1, "r1")), state(ann(V1, "r1"), ann(V2, "r1")),
+     [RouteAdded("r1", PLAIN.group, V2), NetworkAdded(ROUTER, V2)]),
+    ("withdraw: origination stops first",
+     state(ann(V1, "r1"), ann(V2, "r1")), state(ann(V1, "r1")),
+     [NetworkRemoved(ROUTER, V2), RouteRemoved("r1", PLAIN.group, V2)]),
+    ("new attributes: a new policy, the route moves lists, origination stays",
+     state(ann(V1, "r1")), state(ann(V1, "r1", attrs=LP)),
+     [PolicyAdded("r1", LP.group, Family.V4, route_map_seq(LP.group, Family.V4), LP),
+      RouteAdded("r1", LP.group, V1), RouteRemoved("r1", PLAIN.group, V1),
+      PolicyRemoved("r1", PLAIN.group, Family.V4, route_map_seq(PLAIN.group, Family.V4))]),
+    ("drain: graceful shutdown on the router", state(ann(V1, "r1")), state(ann(V1, "r1"), gshut=True),
+     [RouterSet(ROUTER, True)]),
+    ("profile changed in place", state(), replace(state(), profiles={"fast": BfdProfile("fast", 300, 300)}),
+     [ProfileSet(BfdProfile("fast", 300, 300))]),
+])
+def test_scenarios(name: str, old: Desired, new: Desired, expected: list) -> None:
+    assert diff(old, new) == expected, name
+
+
+def test_a_second_peer_brings_its_routes_and_a_withdraw_of_one_peer_keeps_the_network() -> None:
+    one, both = state(ann(V1, "r1"), peers=(R1, R2)), state(ann(V1, "r1", "r2"), peers=(R1, R2))
+    assert diff(one, both) == [PolicyAdded("r2", PLAIN.group, Family.V4, route_map_seq(PLAIN.group, Family.V4),
+                                           PLAIN), RouteAdded("r2", PLAIN.group, V1)]
+    assert kinds(diff(both, one)) == ["RouteRemoved", "PolicyRemoved"]  # r1 still gets it: no NetworkRemoved
+
+
+def test_peer_settings_change_in_place_and_identity_changes_remove_first() -> None:
+    timers = replace(R1, hold_time_s=9)
+    assert diff(state(), state(peers=(timers,))) == [PeerChanged(R1, timers)]
+    moved = replace(R1, address="198.18.36.3")
+    assert kinds(diff(state(), state(peers=(moved,)))) == ["PeerRemoved", "PeerAdded"]
+    other_asn = replace(R1, my_asn=64600)
+    changes = diff(state(ann(V1, "r1")), state(ann(V1, "r1"), peers=(other_asn,)))
+    assert kinds(changes)[:4] == ["PeerRemoved", "RouterRemoved", "RouterSet", "PeerAdded"]
+    assert NetworkAdded(Router("", 64600, "198.18.36.10"), V1) in changes
+
+
+def test_the_router_id_belongs_to_the_router() -> None:
+    assert diff(state(), state(peers=(replace(R1, router_id="198.18.36.11"),))) == [
+        RouterSet(Router("", 64513, "198.18.36.11"), False)]
+
+
+def test_a_peer_with_another_asn_in_the_same_vrf_is_left_out_and_named() -> None:
+    odd = Peer("r0", 64999, 64512, address="198.18.36.9")
+    desired = state(ann(V1, "r1", "r0"), peers=(R1, odd))
+    assert desired.conflicts() == ["r1"]  # r0 sorts first: its ASN is the VRF's
+    assert [c.peer for c in diff(Desired(), desired) if isinstance(c, PeerAdded)] == [odd]
+
+
+def test_touched_limits_the_comparison_to_the_prefixes_that_changed() -> None:
+    many = [ann(f"198.18.38.{i}/32", "r1") for i in range(200)]
+    old, new = state(*many), state(*many[1:], ann(V6, "r1"))
+    assert diff(old, new, touched={many[0].prefix, V6}) == [
+        PolicyAdded("r1", PLAIN.group, Family.V6, route_map_seq(PLAIN.group, Family.V6), PLAIN),
+        RouteAdded("r1", PLAIN.group, V6), NetworkAdded(ROUTER, V6),
+        NetworkRemoved(ROUTER, many[0].prefix), RouteRemoved("r1", PLAIN.group, many[0].prefix)]
+    # A partial diff re-states the policies its routes use and removes none (a full one cleans up).
+    only = diff(state(ann(V1, "r1")), state(), touched={V1})
+    assert kinds(only) == ["NetworkRemoved", "RouteRemoved"]
+
+
+def test_two_advertisements_of_one_prefix_to_one_peer_merge() -> None:
+    merged = state(ann(V1, "r1", attrs=Attributes.of(100, ["65000:1"])),
+                   ann(V1, "r1", attrs=Attributes.of(300, ["65000:2"], ["1:2:3"])))
+    assert merged.routes() == {("r1", V1): Attributes(300, ("65000:1", "65000:2"), ("1:2:3",))}
+
+
+def test_timers_are_held_in_pairs() -> None:
+    assert (Peer("p", 1, hold_time_s=9).keepalive_time_s, Peer("p", 1, keepalive_time_s=2).hold_time_s) == (3, 6)
+
+
+def test_profiles_removed_after_their_peers() -> None:
+    changes = diff(state(), Desired.of([replace(R1, bfd_profile=None)]))
+    assert changes[-1] == ProfileRemoved("fast")
+    assert PeerRemoved not in set(map(type, changes))

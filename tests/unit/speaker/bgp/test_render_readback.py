@@ -1,0 +1,84 @@
+"""Rendering and reading back: FRR's running config (captured from FRR 8.4 after the driver applied RICH) reads
+back as RICH, so a restarted speaker has nothing to send; and the commands each change renders."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ironlb.core.bgp.diff import PeerChanged, diff
+from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Peer
+from ironlb.speaker.bgp.readback import read_desired
+from ironlb.speaker.bgp.render import Batch, Daemon, render
+from ironlb.speaker.bgp.status import BfdState, LastError, SessionState, sessions
+
+DATA = Path(__file__).parent / "data"
+RTR = Peer("rtr", 64513, 64512, address="198.18.39.1", hold_time_s=3, connect_time_s=1, bfd_profile="fast",
+           router_id="198.18.39.2")
+SPINE = Peer("spine-b", 64513, dynamic_asn=DynamicAsn.EXTERNAL, address="198.18.39.9", port=1179,
+             source_address="198.18.39.2", password="s3cret", ebgp_multihop=True, graceful_restart=True,
+             keepalive_time_s=10)
+RICH = Desired.of(
+    [RTR, SPINE, Peer("red", 64520, 64512, address="198.18.39.17", vrf="red")],
+    [BfdProfile("fast", 100, 100),
+     BfdProfile("echo", 300, 200, 5, echo_interval_ms=50, passive_mode=True, minimum_ttl=250)],
+    [Announcement("198.18.39.200/32", frozenset({"rtr", "spine-b"}), Attributes.of(250, ["65000:7"], ["64513:1:2"])),
+     Announcement("198.18.39.201/32", frozenset({"rtr"})),
+     Announcement("2001:db8:c1:39::200/128", frozenset({"rtr", "spine-b"}), Attributes.of(communities=["65000:9"])),
+     Announcement("198.18.39.202/32", frozenset({"red"}))])
+
+
+def running() -> Desired:
+    return read_desired((DATA / "bgpd-running.conf").read_text(), (DATA / "bfdd-running.conf").read_text())
+
+
+def test_frrs_running_config_reads_back_as_what_was_applied() -> None:
+    assert diff(running(), RICH) == []
+    assert running().peers["spine-b"] == replace(SPINE, router_id="198.18.39.2")  # the router's id
+
+
+def test_a_change_after_a_restart_is_only_that_change() -> None:
+    changed = replace(RICH, peers={**RICH.peers, "rtr": replace(RTR, connect_time_s=2)})
+    assert diff(running(), changed) == [PeerChanged(replace(RTR), replace(RTR, connect_time_s=2))]
+    assert render(diff(running(), changed)) == [
+        Batch(Daemon.BGPD, ("router bgp 64513", "neighbor 198.18.39.1 timers connect 2", "exit"))]
+
+
+def test_an_empty_frr_gets_the_whole_config() -> None:
+    whole = render(diff(read_desired(""), RICH))
+    assert [b.daemon for b in whole] == [Daemon.BFDD, Daemon.BGPD]
+    assert "network 2001:db8:c1:39::200/128" in whole[1].commands
+    assert "router bgp 64520 vrf red" in whole[1].commands
+
+
+def test_an_announce_and_a_withdraw_are_one_small_batch_each() -> None:
+    more = replace(RICH, announcements=(*RICH.announcements, Announcement("198.18.39.203/32", frozenset({"rtr"}))))
+    [announce] = render(diff(RICH, more, touched={"198.18.39.203/32"}))
+    group = Attributes().group
+    assert announce == Batch(Daemon.BGPD, (
+        f"route-map ILB-OUT-rtr permit {_seq(announce, group)}", f"match ip address prefix-list ILB-rtr-{group}-4",
+        "exit", f"ip prefix-list ILB-rtr-{group}-4 permit 198.18.39.203/32",
+        "router bgp 64513", "address-family ipv4 unicast", "network 198.18.39.203/32", "exit-address-family", "exit"))
+    [withdraw] = render(diff(more, RICH, touched={"198.18.39.203/32"}))
+    assert withdraw == Batch(Daemon.BGPD, (
+        "router bgp 64513", "address-family ipv4 unicast", "no network 198.18.39.203/32", "exit-address-family",
+        "exit", f"no ip prefix-list ILB-rtr-{group}-4 permit 198.18.39.203/32"))
+
+
+def _seq(batch: Batch, group: str) -> str:
+    return batch.commands[0].rsplit(" ", 1)[1]
+
+
+def test_session_status_from_bgpds_json() -> None:
+    by_peer = {s.peer: s for s in sessions((DATA / "neighbors.json").read_text())}
+    rtr, spine, red = by_peer["rtr"], by_peer["spine-b"], by_peer["red"]
+    assert (rtr.state, rtr.bfd, rtr.hold_time_ms, rtr.keepalive_ms, rtr.prefixes_sent) == (
+        SessionState.ESTABLISHED, BfdState.UP, 3000, 1000, 2)
+    assert (spine.state, spine.bfd, spine.last_error) == (SessionState.ACTIVE, BfdState.NOT_CONFIGURED,
+                                                         LastError.WAITING_FOR_OPEN)
+    assert (red.vrf, red.state, red.last_error, red.last_error_text) == (
+        "red", SessionState.IDLE, LastError.OTHER, "No AFI/SAFI activated for peer")
+
+
+def test_an_unreachable_bgpd_has_no_sessions_to_parse() -> None:
+    assert sessions("") == []
