@@ -207,7 +207,11 @@ class BgpFeed:
             await self._wake.wait()
             self._wake.clear()
             touched, self._touched = self._touched, set()
-            await self.driver.update(self.desired, touched)
+            try:
+                await self.driver.update(self.desired, touched)
+            except Exception:  # a defect must not end BGP mode silently: logged, and the next change is whole
+                log.exception("BGP: handing a change to FRR's driver failed")
+                self._touched = None
 
 
 def _plural(kind: str) -> str:

@@ -116,7 +116,10 @@ class NodeStatusWriter:
     async def run(self) -> None:
         """Until cancelled: compare, and write when something changed and the last write is a second old."""
         while True:
-            await self.tick()
+            try:
+                await self.tick()
+            except Exception:  # a defect must not end the status writes silently
+                log.exception("BGP: BGPNodeStatus could not be made")
             await asyncio.sleep(CHECK_INTERVAL_S)
 
     async def tick(self) -> bool:
