@@ -1,0 +1,206 @@
+"""BGP mode end to end (lightweight lab with its router): IronLB's speakers peer with the router from a BGPPeer,
+announce a pool's Services from a BGPAdvertisement, and the router's kernel FIB follows: ECMP for Cluster, only
+the nodes with an endpoint for Local, a killed node dropped by BFD, a deleted Service withdrawn everywhere.
+
+The speakers are restarted with their FRR's socket directory (the lab's `--bgp` part is added if the lab runs
+without it, and removed after, the speakers restarted without it).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, config, watch
+
+from e2e.lab import bgp, lab, procs
+from e2e.lab.config import KUBECONFIG, NodeAddr
+from e2e.lab.state import load_state
+from e2e.testkit import bgprouter as router
+from e2e.testkit.testing import Kube, wait_for
+from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
+from ironlb.api.conditions import bgp_carriers
+
+pytestmark = pytest.mark.lab
+
+POOL = "bgp-e2e"
+ADDRESSES = "203.0.113.252/30"  # in no other test's pool
+PEER = "lab-router"
+KILLED = "node-3"
+GROUP = "ironlb.io/v1beta1"
+
+
+def manifests() -> list[dict[str, Any]]:
+    """The BFDProfile, BGPPeer towards the lab's router, the pool and its BGPAdvertisement."""
+    return [
+        {"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": "lab"},
+         "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}},
+        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": PEER},
+         "spec": {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
+                  "holdTime": "9s", "connectTime": "1s", "bfdProfile": "lab"}},
+        {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": POOL},
+         "spec": {"addresses": [ADDRESSES], "autoAssign": False}},
+        {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": POOL},
+         "spec": {"ipAddressPools": [POOL]}},
+    ]
+
+
+def restart_speakers(nodes: list[NodeAddr]) -> None:
+    """Each speaker started again, told its FRR's directory if the lab has its router now."""
+    for n in nodes:
+        procs.stop(f"speaker-{n.name}")
+        lab.start_speaker(n.name)
+
+
+@pytest.fixture(scope="module")
+def bgp_nodes(kube: Kube) -> Iterator[list[NodeAddr]]:
+    """The lab with its router, IronLB's speakers in BGP mode and a BGPPeer towards the router."""
+    attached = lab.attach_bgp()
+    nodes = load_state().live_nodes
+    restart_speakers(nodes)
+    kube.apply(*manifests())
+    try:
+        wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=60,
+                 what="every speaker's session Established on the router")
+        yield nodes
+    finally:
+        for kind, name in (("bgpadvertisement", POOL), ("ipaddresspool", POOL), ("bgppeer", PEER),
+                           ("bfdprofile", "lab")):
+            kube.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+        if attached:
+            lab.detach_bgp()
+            restart_speakers(load_state().live_nodes)
+
+
+def service(name: str, policy: str) -> dict[str, Any]:
+    """A LoadBalancer Service from POOL selecting app=NAME."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "annotations": {"ironlb.io/address-pool": POOL}},
+            "spec": {"type": "LoadBalancer", "selector": {"app": name}, "externalTrafficPolicy": policy,
+                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+
+
+def vip(kube: Kube, name: str) -> str:
+    """The Service's IPv4 ingress IP, once the operator gave it one."""
+    def ingress() -> str | None:
+        found = (kube.get("service", name).get("status", {}).get("loadBalancer") or {}).get("ingress") or []
+        return next((i["ip"] for i in found if ":" not in i.get("ip", "")), None)
+    return wait_for(ingress, timeout=30, what=f"{name}'s IP")
+
+
+def next_hops(ip: str) -> set[str]:
+    return bgp.router_next_hops(f"{ip}/32")
+
+
+def node_status(kube: Kube, node: str) -> NodeBGPStatus | None:
+    res = kube.kubectl("get", "bgpnodestatus", node, "-o", "json", check=False)
+    if res.returncode != 0:
+        return None
+    return NodeBGPStatus.from_object(json.loads(res.stdout))
+
+
+def test_sessions_established_at_the_router_and_in_bgpnodestatus(kube: Kube, bgp_nodes: list[NodeAddr]) -> None:
+    """Every node's session is Established at the router, and each node's BGPNodeStatus says so, with BFD up."""
+    def all_up() -> bool:
+        for n in bgp_nodes:
+            s = (status := node_status(kube, n.name)) and status.session(PEER)
+            if not s or s.state is not SessionState.ESTABLISHED or s.bfd is not BFDState.UP:
+                return False
+        return True
+    wait_for(all_up, timeout=30, what="BGPNodeStatus: the session Established, BFD up, on every node")
+    assert all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes)
+
+
+@pytest.fixture
+def cluster_service(kube: Kube, bgp_nodes: list[NodeAddr]) -> Iterator[str]:
+    kube.deploy("bgpweb", replicas=2, nodes=[bgp_nodes[0].name, bgp_nodes[1].name])
+    kube.apply(service("bgpweb", "Cluster"))
+    yield vip(kube, "bgpweb")
+    kube.kubectl("delete", "service", "bgpweb", "--ignore-not-found", "--wait=false")
+    kube.undeploy("bgpweb")
+
+
+def test_cluster_service_is_ecmp_over_every_node_and_reachable_then_withdrawn_when_deleted(
+        kube: Kube, bgp_nodes: list[NodeAddr], cluster_service: str,
+        record_property: Callable[[str, object], None]) -> None:
+    """A Cluster Service: one route with every node as next hop; bgpclient reaches it through the router and
+    kube-proxy; its condition names every node and the peer; a node killed is dropped by BFD; deleted, withdrawn."""
+    ip, everyone = cluster_service, {n.ipv4 for n in bgp_nodes}
+    wait_for(lambda: next_hops(ip) == everyone, timeout=30, what=f"{ip} via every node at the router")
+    wait_for(lambda: kube.curl("bgpclient", f"http://{ip}/"), timeout=15, what=f"bgpclient -> {ip}")
+
+    def carriers() -> dict[str, tuple[str, ...]] | None:
+        return bgp_carriers(kube.get("service", "bgpweb").get("status")).get(ip)
+    named = wait_for(lambda: (c := carriers()) and len(c) == len(bgp_nodes) and c, timeout=20,
+                     what="BGPAnnounced naming every node")
+    assert set(named) == {n.name for n in bgp_nodes} and all(p == (PEER,) for p in named.values())
+
+    dead = next(n for n in bgp_nodes if n.name == KILLED)
+    took = router.kill_and_time_drop(dead, f"{ip}/32")
+    try:
+        assert took is not None, f"{dead.name} still a next hop of {ip} long after the cut"
+        print(f"\nnode killed: next hop dropped by BFD (300 ms x 3) {took:.3f} s after the cut")
+        record_property("withdraw_s_bfd300", round(took, 3))
+        assert took <= 1.5, took
+        assert next_hops(ip) == everyone - {dead.ipv4}
+    finally:
+        lab.revive_node(dead.name)
+    wait_for(lambda: next_hops(ip) == everyone, timeout=45, what=f"{dead.name} back as a next hop of {ip}")
+
+    kube.kubectl("delete", "service", "bgpweb", "--wait=false")
+    wait_for(lambda: not next_hops(ip), timeout=15, what=f"{ip} withdrawn at the router")
+
+
+class SliceWatch:
+    """The time an EndpointSlice of SERVICE first shows no ready endpoint (a watch, from the API server)."""
+
+    def __init__(self, service_name: str) -> None:
+        self.emptied: float | None = None
+        self._stop = threading.Event()
+        self._api = client.DiscoveryV1Api(config.new_client_from_config(config_file=str(KUBECONFIG)))
+        self._selector = f"kubernetes.io/service-name={service_name}"
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        w = watch.Watch()
+        for event in w.stream(self._api.list_namespaced_endpoint_slice, "default", label_selector=self._selector,
+                              timeout_seconds=60):
+            endpoints = event["object"].endpoints or []
+            if not any(e.conditions and e.conditions.ready for e in endpoints) and self.emptied is None:
+                self.emptied = time.monotonic()
+            if self._stop.is_set() or self.emptied is not None:
+                w.stop()
+                return
+
+
+def test_local_service_only_from_nodes_with_an_endpoint_and_withdrawn_with_it(
+        kube: Kube, bgp_nodes: list[NodeAddr], record_property: Callable[[str, object], None]) -> None:
+    """A Local Service with its one pod on the first node: only that node is a next hop. Its endpoint gone, the
+    router drops the path; the time from the EndpointSlice's change to the router's FIB is reported."""
+    holder = bgp_nodes[0]
+    kube.deploy("bgplocal", replicas=1, nodes=[holder.name])
+    kube.apply(service("bgplocal", "Local"))
+    try:
+        ip = vip(kube, "bgplocal")
+        wait_for(lambda: next_hops(ip) == {holder.ipv4}, timeout=30, what=f"{ip} via {holder.name} only")
+        time.sleep(1.0)  # the other nodes had their chance to announce it too (they must not)
+        assert next_hops(ip) == {holder.ipv4}
+        slices = SliceWatch("bgplocal")
+        time.sleep(0.5)  # the watch has listed the slice as it is
+        kube.undeploy("bgplocal")
+        gone = wait_for(lambda: time.monotonic() if not next_hops(ip) else None, timeout=20, interval=0.005,
+                        what=f"{ip} withdrawn")
+        slices.thread.join(timeout=5)
+        assert slices.emptied is not None, "the EndpointSlice never showed the endpoint gone"
+        took_ms = (gone - slices.emptied) * 1000
+        print(f"\nLocal endpoint gone: the router dropped the path {took_ms:.0f} ms after the EndpointSlice changed")
+        record_property("endpoint_withdraw_ms", round(took_ms))
+        assert took_ms < 2000, took_ms
+    finally:
+        kube.kubectl("delete", "service", "bgplocal", "--ignore-not-found", "--wait=false")
+        kube.undeploy("bgplocal")
