@@ -14,6 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ironlb.common import kubeapi, listen
 from ironlb.common.logs import setup_logging
+from ironlb.speaker.bgp.component import BgpComponent
+from ironlb.speaker.bgp.drain import DrainSettings
 from ironlb.speaker.control import presence
 from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fencing import ApiLossPolicy
@@ -83,6 +85,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="when this node hears no peer and cannot reach the API either: 'answer' keeps its IPs (it may "
                         "be the last survivor, e.g. of a 3-node cluster whose control plane lost quorum), 'fence' "
                         "stops answering (it may be the one cut off)")
+    p.add_argument("--frr-socket-dir", default=env("IRONLB_FRR_SOCKET_DIR", ""),
+                   help="BGP mode: the directory of FRR's vty sockets (zebra.vty, bgpd.vty, bfdd.vty); the speaker "
+                        "owns FRR's whole config ('' : BGP mode off)")
+    p.add_argument("--bgp-drain-seconds", type=float, default=float(env("IRONLB_BGP_DRAIN_SECONDS", "10")),
+                   help="BGP mode: longest wait, on SIGTERM, for the peers to take the graceful-shutdown update "
+                        "before the routes are withdrawn")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
@@ -118,15 +126,34 @@ async def run(args: argparse.Namespace) -> int:
     health = listen.health_server(args, registry_for(lambda: speaker), speaker.ready, api)
     task = asyncio.create_task(speaker.run(health))
     refresher = asyncio.create_task(reannounce_every(speaker, args.reannounce_interval))
+    bgp = bgp_component(args)
+    bgp_task = asyncio.create_task(bgp.run()) if bgp else None
     loop = asyncio.get_running_loop()
+    stopping: list[asyncio.Task] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, lambda: stopping.append(asyncio.create_task(stop(task, bgp))))
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    if bgp_task:
+        bgp_task.cancel()
     refresher.cancel()
     keys.stop()
     api.close()
     return 0
+
+
+def bgp_component(args: argparse.Namespace) -> BgpComponent | None:
+    """BGP mode's component when --frr-socket-dir is set (its Desired states come from the integration's feed)."""
+    if not args.frr_socket_dir:
+        return None
+    return BgpComponent(args.frr_socket_dir, drain_settings=DrainSettings(bound_s=max(0.0, args.bgp_drain_seconds)))
+
+
+async def stop(speaker: asyncio.Task, bgp: BgpComponent | None) -> None:
+    """On SIGTERM: in BGP mode drain first (routes less preferred, withdrawn, sessions closed), then stop."""
+    if bgp is not None and not speaker.done():
+        await bgp.drain()
+    speaker.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,3 +58,15 @@ def test_the_speaker_loads_none_of_the_kubernetes_package_aiohttp_yaml_pyroute2(
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env, timeout=60)
     assert out.stdout.strip() == "[]"
+
+
+def test_bgp_mode_is_on_when_the_frr_socket_dir_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ironlb.speaker.main import bgp_component
+
+    off = parse_args(["--node", "n1"])
+    assert (off.frr_socket_dir, bgp_component(off)) == ("", None)
+    monkeypatch.setenv("IRONLB_FRR_SOCKET_DIR", "/var/run/frr")
+    monkeypatch.setenv("IRONLB_BGP_DRAIN_SECONDS", "4")
+    component = bgp_component(parse_args(["--node", "n1"]))
+    assert component is not None
+    assert (component.socket_dir, component.drain_settings.bound_s) == ("/var/run/frr", 4.0)

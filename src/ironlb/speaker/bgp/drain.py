@@ -37,9 +37,10 @@ class DrainSettings:
     poll_s: float = 0.05
 
 
-async def drain(driver: FrrDriver, desired: Desired, settings: DrainSettings = DrainSettings(),
+async def drain(driver: FrrDriver, desired: Desired, settings: DrainSettings | None = None,
                 clock: Callable[[], float] = time.monotonic) -> DrainOutcome:
     """Drain DESIRED's routes from this node's peers, then close the sessions."""
+    settings = settings or DrainSettings()
     before = {s.neighbor: s.updates_sent for s in await driver.sessions()
               if s.state is SessionState.ESTABLISHED and s.prefixes_sent > 0}
     await driver.apply(replace(desired, graceful_shutdown=True))

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import time
 
 import pytest
 
 from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Peer
+from ironlb.speaker.bgp.component import DRAINED_FILE, BgpComponent, FrrState
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain
 from ironlb.speaker.bgp.driver import FrrDriver
 from ironlb.speaker.bgp.status import BfdState, SessionState
@@ -194,3 +197,30 @@ async def test_a_refused_command_is_typed_and_leaves_the_vty_usable(pair: Pair, 
         assert "FRRouting" in await vty.show("show version")  # and the vty is back out of config mode
     finally:
         vty.close()
+
+
+async def test_the_speakers_component_reports_frr_gone_and_brings_it_back(pair: Pair, drivers) -> None:
+    component = BgpComponent(pair.node.dir, poll_s=0.1)
+    runner = asyncio.create_task(component.run())
+    try:
+        await component.update(desired(VIP))
+        assert component.frr is FrrState.IN_SYNC
+
+        async def up() -> bool:
+            return any(s.state is SessionState.ESTABLISHED for s in component.sessions)
+        await wait_for(up)
+        pair.node.kill("bgpd")
+
+        async def unreachable() -> bool:
+            return component.frr is FrrState.UNREACHABLE and component.sessions == []
+        await wait_for(unreachable, timeout=2)
+        pair.node.start("bgpd")  # kubelet restarts the frr container: an empty bgpd
+        await wait_for(up)
+        assert component.frr is FrrState.IN_SYNC
+        await wait_for(lambda: pair.router_path(VIP))
+        assert await component.drain() is DrainOutcome.PEERS_UPDATED
+        assert os.path.exists(os.path.join(pair.node.dir, DRAINED_FILE))  # the frr container may stop now
+    finally:
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await runner
