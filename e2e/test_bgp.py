@@ -199,9 +199,13 @@ class RouteGone:
                 return
 
     def wait(self, timeout: float) -> float | None:
+        """The time the route went (None if it did not within TIMEOUT); the monitor is stopped."""
         self.thread.join(timeout)
         self.proc.kill()
         self.proc.wait()
+        self.thread.join(2)  # the monitor's end ends its reader
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
         return self.at
 
 
