@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 
-from e2e.lab import bgp, lab, procs, workload
+from e2e.lab import bgp, frr, lab, procs, workload
 from e2e.lab.config import KUBECONFIG, NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgprouter as router
 from e2e.testkit.testing import Kube, wait_for
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
 from ironlb.api.conditions import bgp_carriers
+from ironlb.api.reasons import BGPSessionReason
 
 pytestmark = pytest.mark.lab
 
@@ -114,6 +115,41 @@ def test_sessions_established_at_the_router_and_in_bgpnodestatus(kube: Kube, bgp
         return True
     wait_for(all_up, timeout=30, what="BGPNodeStatus: the session Established, BFD up, on every node")
     assert all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes)
+
+
+def test_a_session_the_router_closes_shows_in_bgpnodestatus(kube: Kube, bgp_nodes: list[NodeAddr],
+                                                           record_property: Callable[[str, object], None]) -> None:
+    """The router shuts its sessions (a Cease NOTIFICATION): each node's BGPNodeStatus shows the session down with
+    the notification as its last error; the time from the shutdown until the API shows it is reported."""
+    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(KUBECONFIG)))
+    group, version = GROUP.split("/")
+    seen: dict[str, float] = {}
+
+    def down_everywhere() -> bool:
+        for n in bgp_nodes:
+            if n.name in seen:
+                continue
+            status = NodeBGPStatus.from_object(api.get_cluster_custom_object(group, version, "bgpnodestatuses",
+                                                                             n.name))
+            s = status.session(PEER)
+            if s is not None and s.state is not SessionState.ESTABLISHED:
+                seen[n.name] = time.monotonic()
+                assert s.last_error is not None and s.last_error.reason is BGPSessionReason.NOTIFICATION_RECEIVED
+        return len(seen) == len(bgp_nodes)
+
+    shutdown = [f"router bgp {bgp.ROUTER_ASN}", f"neighbor {bgp.PEER_GROUP} shutdown"]
+    started = time.monotonic()
+    frr.configure(bgp.ROUTER_DIR, shutdown)
+    try:
+        wait_for(down_everywhere, timeout=10, interval=0.05, what="every node's BGPNodeStatus showing its session down")
+    finally:
+        frr.configure(bgp.ROUTER_DIR, [*shutdown[:1], f"no {shutdown[1]}"])
+    took = sorted(round(t - started, 2) for t in seen.values())
+    print(f"\nsessions closed by the router: BGPNodeStatus showed it after {took} s")
+    record_property("status_visible_s", took)
+    assert max(took) <= 3, took
+    wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in bgp_nodes), timeout=30,
+             what="every session Established again")
 
 
 @pytest.fixture
