@@ -8,7 +8,10 @@ without it, and removed after, the speakers restarted without it).
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import threading
 import time
@@ -52,12 +55,16 @@ def manifests() -> list[dict[str, Any]]:
 
 
 def stop_speakers(nodes: list[NodeAddr]) -> None:
-    """Stop every speaker at once (in BGP mode each drains its routes first)."""
-    stopping = [threading.Thread(target=procs.stop, args=(f"speaker-{n.name}",)) for n in nodes]
-    for t in stopping:
-        t.start()
-    for t in stopping:
-        t.join()
+    """Stop every speaker at once (in BGP mode each drains its routes first): SIGTERM to all, then wait."""
+    names = [f"speaker-{n.name}" for n in nodes]
+    entries = [e for name in names if (e := procs.running(name).get(name)) is not None]
+    for entry in entries:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGTERM)
+    with contextlib.suppress(AssertionError):  # one that does not stop in time is killed by procs.stop
+        wait_for(lambda: not any(procs.is_running(e) for e in entries), timeout=20, what="the speakers stopped")
+    for name in names:
+        procs.stop(name)
 
 
 def restart_speakers(nodes: list[NodeAddr]) -> None:
@@ -127,43 +134,6 @@ def test_sessions_established_at_the_router_and_in_bgpnodestatus(kube: Kube, bgp
     assert all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes)
 
 
-def test_a_session_the_router_closes_shows_in_bgpnodestatus(kube: Kube, bgp_nodes: list[NodeAddr],
-                                                           record_property: Callable[[str, object], None]) -> None:
-    """The router shuts its sessions (a Cease NOTIFICATION): each node's BGPNodeStatus shows the session down with
-    the notification as its last error; the time from the shutdown until the API shows it is reported."""
-    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(KUBECONFIG)))
-    group, version = GROUP.split("/")
-    seen: dict[str, float] = {}
-
-    def down_everywhere() -> bool:
-        for n in bgp_nodes:
-            if n.name in seen:
-                continue
-            status = NodeBGPStatus.from_object(api.get_cluster_custom_object(group, version, "bgpnodestatuses",
-                                                                             n.name))
-            s = status.session(PEER)
-            if s is not None and s.state is not SessionState.ESTABLISHED:
-                seen[n.name] = time.monotonic()
-                # The router's Cease, or its BFD session's end, whichever reaches the node first.
-                assert s.last_error is not None and s.last_error.reason in (
-                    BGPSessionReason.NOTIFICATION_RECEIVED, BGPSessionReason.BFD_DOWN), s.last_error
-        return len(seen) == len(bgp_nodes)
-
-    shutdown = [f"router bgp {bgp.ROUTER_ASN}", f"neighbor {bgp.PEER_GROUP} shutdown"]
-    started = time.monotonic()
-    frr.configure(bgp.ROUTER_DIR, shutdown)
-    try:
-        wait_for(down_everywhere, timeout=10, interval=0.05, what="every node's BGPNodeStatus showing its session down")
-    finally:
-        frr.configure(bgp.ROUTER_DIR, [*shutdown[:1], f"no {shutdown[1]}"])
-    took = sorted(round(t - started, 2) for t in seen.values())
-    print(f"\nsessions closed by the router: BGPNodeStatus showed it after {took} s")
-    record_property("status_visible_s", took)
-    assert max(took) <= 3, took
-    wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in bgp_nodes), timeout=30,
-             what="every session Established again")
-
-
 @pytest.fixture
 def cluster_service(kube: Kube, bgp_nodes: list[NodeAddr]) -> Iterator[str]:
     kube.deploy("bgpweb", replicas=2, nodes=[bgp_nodes[0].name, bgp_nodes[1].name])
@@ -188,6 +158,8 @@ def test_cluster_service_is_ecmp_over_every_node_and_reachable_then_withdrawn_wh
                      what="BGPAnnounced naming every node")
     assert set(named) == {n.name for n in bgp_nodes} and all(p == (PEER,) for p in named.values())
 
+    wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes),
+             timeout=20, what="BFD up with every node")
     dead = next(n for n in bgp_nodes if n.name == KILLED)
     took = router.kill_and_time_drop(dead, f"{ip}/32")
     try:
@@ -297,3 +269,42 @@ def test_local_service_only_from_nodes_with_an_endpoint_and_withdrawn_with_it(
     finally:
         kube.kubectl("delete", "service", "bgplocal", "--ignore-not-found", "--wait=false")
         kube.undeploy("bgplocal")
+
+
+def test_a_session_the_router_closes_shows_in_bgpnodestatus(kube: Kube, bgp_nodes: list[NodeAddr],
+                                                           record_property: Callable[[str, object], None]) -> None:
+    """The router shuts its sessions (a Cease NOTIFICATION): each node's BGPNodeStatus shows the session down with
+    the notification as its last error; the time from the shutdown until the API shows it is reported."""
+    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(KUBECONFIG)))
+    group, version = GROUP.split("/")
+    seen: dict[str, float] = {}
+
+    def down_everywhere() -> bool:
+        for n in bgp_nodes:
+            if n.name in seen:
+                continue
+            status = NodeBGPStatus.from_object(api.get_cluster_custom_object(group, version, "bgpnodestatuses",
+                                                                             n.name))
+            s = status.session(PEER)
+            if s is not None and s.state is not SessionState.ESTABLISHED:
+                seen[n.name] = time.monotonic()
+                # The router's Cease, or its BFD session's end, whichever reaches the node first.
+                assert s.last_error is not None and s.last_error.reason in (
+                    BGPSessionReason.NOTIFICATION_RECEIVED, BGPSessionReason.BFD_DOWN), s.last_error
+        return len(seen) == len(bgp_nodes)
+
+    shutdown = [f"router bgp {bgp.ROUTER_ASN}", f"neighbor {bgp.PEER_GROUP} shutdown"]
+    started = time.monotonic()
+    frr.configure(bgp.ROUTER_DIR, shutdown)
+    try:
+        wait_for(down_everywhere, timeout=10, interval=0.05, what="every node's BGPNodeStatus showing its session down")
+    finally:
+        frr.configure(bgp.ROUTER_DIR, [*shutdown[:1], f"no {shutdown[1]}"])
+    took = sorted(round(t - started, 2) for t in seen.values())
+    print(f"\nsessions closed by the router: BGPNodeStatus showed it after {took} s")
+    record_property("status_visible_s", took)
+    assert max(took) <= 3, took
+    wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in bgp_nodes), timeout=30,
+             what="every session Established again")
+    wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes),
+             timeout=30, what="BFD up again with every node")
