@@ -7,21 +7,21 @@ from dataclasses import replace
 import pytest
 
 from ironlb.core.bgp.diff import (
+    AttributesRemoved,
+    AttributesSet,
+    ExclusionAdded,
+    ExclusionRemoved,
     NetworkAdded,
     NetworkRemoved,
     PeerAdded,
     PeerChanged,
     PeerRemoved,
-    PolicyAdded,
-    PolicyRemoved,
     ProfileRemoved,
     ProfileSet,
-    RouteAdded,
-    RouteRemoved,
     RouterSet,
     diff,
 )
-from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Family, Peer, Router, route_map_seq
+from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Peer, Router
 
 R1 = Peer("r1", 64513, 64512, address="198.18.36.1", router_id="198.18.36.10")
 R2 = Peer("r2", 64513, 64512, address="198.18.36.2")
@@ -46,30 +46,25 @@ def kinds(changes: list) -> list[str]:
 
 def test_from_nothing_the_whole_config_in_dependency_order() -> None:
     changes = diff(Desired(), state(ann(V1, "r1", attrs=LP)))
-    assert kinds(changes) == ["ProfileSet", "RouterSet", "PeerAdded", "PolicyAdded", "RouteAdded", "NetworkAdded"]
-    assert changes[3] == PolicyAdded("r1", LP.group, Family.V4, route_map_seq(LP.group, Family.V4), LP)
-    assert changes[5] == NetworkAdded(ROUTER, V1)
+    assert kinds(changes) == ["ProfileSet", "RouterSet", "PeerAdded", "AttributesSet", "NetworkAdded"]
+    assert changes[3:] == [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V1, LP.group)]
 
 
 def test_back_to_nothing_removes_in_reverse() -> None:
     changes = diff(state(ann(V1, "r1")), Desired())
     # The router's removal takes its networks: no `router bgp` is entered (and so made again) to remove them.
-    assert kinds(changes) == ["RouteRemoved", "PolicyRemoved", "PeerRemoved", "RouterRemoved", "ProfileRemoved"]
+    assert kinds(changes) == ["AttributesRemoved", "PeerRemoved", "RouterRemoved", "ProfileRemoved"]
 
 
 @pytest.mark.parametrize(("name", "old", "new", "expected"), [
     ("same state: nothing", state(ann(V1, "r1")), state(ann(V1, "r1")), []),
-    ("announce: the list entry, then origination",
-     state(ann(V1, "r1")), state(ann(V1, "r1"), ann(V2, "r1")),
-     [RouteAdded("r1", PLAIN.group, V2), NetworkAdded(ROUTER, V2)]),
-    ("withdraw: origination stops first",
-     state(ann(V1, "r1"), ann(V2, "r1")), state(ann(V1, "r1")),
-     [NetworkRemoved(ROUTER, V2), RouteRemoved("r1", PLAIN.group, V2)]),
-    ("new attributes: a new policy, the route moves lists, origination stays",
+    ("announce: one network (its attribute set already there)",
+     state(ann(V1, "r1")), state(ann(V1, "r1"), ann(V2, "r1")), [NetworkAdded(ROUTER, V2, PLAIN.group)]),
+    ("withdraw: one network", state(ann(V1, "r1"), ann(V2, "r1")), state(ann(V1, "r1")),
+     [NetworkRemoved(ROUTER, V2)]),
+    ("new attributes: a new set, the network takes it in place, the old set goes",
      state(ann(V1, "r1")), state(ann(V1, "r1", attrs=LP)),
-     [PolicyAdded("r1", LP.group, Family.V4, route_map_seq(LP.group, Family.V4), LP),
-      RouteAdded("r1", LP.group, V1), RouteRemoved("r1", PLAIN.group, V1),
-      PolicyRemoved("r1", PLAIN.group, Family.V4, route_map_seq(PLAIN.group, Family.V4))]),
+     [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V1, LP.group), AttributesRemoved(PLAIN.group)]),
     ("drain: graceful shutdown on the router", state(ann(V1, "r1")), state(ann(V1, "r1"), gshut=True),
      [RouterSet(ROUTER, True)]),
     ("profile changed in place", state(), replace(state(), profiles={"fast": BfdProfile("fast", 300, 300)}),
@@ -79,11 +74,20 @@ def test_scenarios(name: str, old: Desired, new: Desired, expected: list) -> Non
     assert diff(old, new) == expected, name
 
 
-def test_a_second_peer_brings_its_routes_and_a_withdraw_of_one_peer_keeps_the_network() -> None:
-    one, both = state(ann(V1, "r1"), peers=(R1, R2)), state(ann(V1, "r1", "r2"), peers=(R1, R2))
-    assert diff(one, both) == [PolicyAdded("r2", PLAIN.group, Family.V4, route_map_seq(PLAIN.group, Family.V4),
-                                           PLAIN), RouteAdded("r2", PLAIN.group, V1)]
-    assert kinds(diff(both, one)) == ["RouteRemoved", "PolicyRemoved"]  # r1 still gets it: no NetworkRemoved
+def test_a_prefix_kept_from_one_peer_of_its_vrf_is_an_exclusion() -> None:
+    both, one = state(ann(V1, "r1", "r2"), peers=(R1, R2)), state(ann(V1, "r1"), peers=(R1, R2))
+    assert diff(both, one) == [ExclusionAdded("r2", V1)]  # r1 still gets it: the network stays
+    assert diff(one, both) == [ExclusionRemoved("r2", V1)]
+    # A new prefix for r1 only: r2's exclusion goes before the network, so it never leaks to r2.
+    assert diff(one, state(ann(V1, "r1"), ann(V2, "r1"), peers=(R1, R2))) == [
+        ExclusionAdded("r2", V2), NetworkAdded(ROUTER, V2, PLAIN.group)]
+
+
+def test_attributes_are_the_prefixes_merged_over_its_peers() -> None:
+    two = state(ann(V1, "r1", attrs=Attributes.of(100, ["65000:1"])), ann(V1, "r2", attrs=LP), peers=(R1, R2))
+    merged = Attributes.of(200, ["65000:1", "65000:2"])
+    assert [c for c in diff(Desired(), two) if isinstance(c, NetworkAdded)] == [
+        NetworkAdded(ROUTER, V1, merged.group)]
 
 
 def test_peer_settings_change_in_place_and_identity_changes_remove_first() -> None:
@@ -94,7 +98,7 @@ def test_peer_settings_change_in_place_and_identity_changes_remove_first() -> No
     other_asn = replace(R1, my_asn=64600)
     changes = diff(state(ann(V1, "r1")), state(ann(V1, "r1"), peers=(other_asn,)))
     assert kinds(changes)[:4] == ["PeerRemoved", "RouterRemoved", "RouterSet", "PeerAdded"]
-    assert NetworkAdded(Router("", 64600, "198.18.36.10"), V1) in changes
+    assert NetworkAdded(Router("", 64600, "198.18.36.10"), V1, PLAIN.group) in changes
 
 
 def test_the_router_id_belongs_to_the_router() -> None:
@@ -112,13 +116,11 @@ def test_a_peer_with_another_asn_in_the_same_vrf_is_left_out_and_named() -> None
 def test_touched_limits_the_comparison_to_the_prefixes_that_changed() -> None:
     many = [ann(f"198.18.38.{i}/32", "r1") for i in range(200)]
     old, new = state(*many), state(*many[1:], ann(V6, "r1"))
+    # A partial diff re-states the attribute sets its prefixes use and removes none (a full one cleans up).
     assert diff(old, new, touched={many[0].prefix, V6}) == [
-        PolicyAdded("r1", PLAIN.group, Family.V6, route_map_seq(PLAIN.group, Family.V6), PLAIN),
-        RouteAdded("r1", PLAIN.group, V6), NetworkAdded(ROUTER, V6),
-        NetworkRemoved(ROUTER, many[0].prefix), RouteRemoved("r1", PLAIN.group, many[0].prefix)]
-    # A partial diff re-states the policies its routes use and removes none (a full one cleans up).
-    only = diff(state(ann(V1, "r1")), state(), touched={V1})
-    assert kinds(only) == ["NetworkRemoved", "RouteRemoved"]
+        AttributesSet(PLAIN.group, PLAIN), NetworkAdded(ROUTER, V6, PLAIN.group), NetworkRemoved(ROUTER,
+                                                                                               many[0].prefix)]
+    assert diff(state(ann(V1, "r1")), state(), touched={V1}) == [NetworkRemoved(ROUTER, V1)]
 
 
 def test_two_advertisements_of_one_prefix_to_one_peer_merge() -> None:

@@ -13,11 +13,8 @@ from ironlb.core.bgp.model import (
     Attributes,
     BfdProfile,
     Desired,
-    Family,
     Peer,
     Router,
-    family_of,
-    route_map_seq,
 )
 
 
@@ -73,50 +70,43 @@ class PeerRemoved:
 
 
 @dataclass(frozen=True)
-class PolicyAdded:
-    """A route-map entry on a peer's way out: routes of one attribute group, one family, carry these attributes."""
+class AttributesSet:
+    """A route-map of one attribute set, applied where a prefix is originated."""
 
-    peer: str
     group: str
-    family: Family
-    seq: int
     attributes: Attributes
 
 
 @dataclass(frozen=True)
-class PolicyRemoved:
-    """Delete a peer's route-map entry and the prefix-list behind it."""
+class AttributesRemoved:
+    """Delete an attribute set's route-map (no prefix uses it any more)."""
 
-    peer: str
     group: str
-    family: Family
-    seq: int
 
 
 @dataclass(frozen=True)
-class RouteAdded:
-    """Let PREFIX out to PEER in attribute group GROUP (an entry of the group's prefix-list)."""
+class ExclusionAdded:
+    """Keep PREFIX from PEER, a peer of its VRF that no advertisement gives it to."""
 
     peer: str
-    group: str
     prefix: str
 
 
 @dataclass(frozen=True)
-class RouteRemoved:
-    """Stop PREFIX from going out to PEER in GROUP."""
+class ExclusionRemoved:
+    """Let PREFIX out to PEER again."""
 
     peer: str
-    group: str
     prefix: str
 
 
 @dataclass(frozen=True)
 class NetworkAdded:
-    """Originate PREFIX in the router of VRF (`network`): it goes out to the peers whose lists allow it."""
+    """Originate PREFIX in ROUTER with its attribute set (`network P route-map`); also changes the set in place."""
 
     router: Router
     prefix: str
+    group: str
 
 
 @dataclass(frozen=True)
@@ -128,7 +118,7 @@ class NetworkRemoved:
 
 
 Change = (ProfileSet | ProfileRemoved | RouterSet | RouterRemoved | PeerAdded | PeerChanged | PeerRemoved
-          | PolicyAdded | PolicyRemoved | RouteAdded | RouteRemoved | NetworkAdded | NetworkRemoved)
+          | AttributesSet | AttributesRemoved | ExclusionAdded | ExclusionRemoved | NetworkAdded | NetworkRemoved)
 
 
 def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> list[Change]:
@@ -146,7 +136,7 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes += [PeerAdded(p) for p in added] + changed
     if gone or added:
         prefixes = None  # a peer's whole route set comes or goes with it
-    changes += _route_changes(old, new, old.routes(prefixes), new.routes(prefixes), prefixes is None)
+    changes += _route_changes(old, new, prefixes)
     changes += [PeerRemoved(p) for p in gone]
     changes += [RouterRemoved(r) for v, r in sorted(old_routers.items()) if v not in new_routers]
     changes += [ProfileRemoved(n) for n in sorted(old.profiles) if n not in new.profiles]
@@ -183,58 +173,56 @@ def _same_session(a: Peer, b: Peer) -> bool:
     return (a.neighbor, a.vrf, a.my_asn) == (b.neighbor, b.vrf, b.my_asn)
 
 
-def _route_changes(old: Desired, new: Desired, old_routes: dict[tuple[str, str], Attributes],
-                   new_routes: dict[tuple[str, str], Attributes], full: bool) -> list[Change]:
-    """Policies and prefix-list entries per peer, then the networks of each VRF.
+def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> list[Change]:
+    """Attribute sets, exclusions and networks: a prefix costs one bgpd command unless some peer must not get it.
 
-    A partial diff sees only some routes of a policy, so it re-adds the policies those routes use (FRR takes
-    an entry it holds again as it is) and removes none: an emptied entry matches nothing, and the next full
-    diff removes it.
+    A partial diff sees only some prefixes of an attribute set, so it re-states the sets those prefixes use
+    (FRR takes an entry it holds again as it is) and removes none; the next full diff removes unused ones.
     """
-    old_policies, new_policies = _policies(old_routes), _policies(new_routes)
-    adds: list[Change] = [PolicyAdded(*k, a) for k, a in sorted(new_policies.items(), key=_key)
-                          if k not in old_policies or not full]
-    removes: list[Change] = ([PolicyRemoved(*k) for k in sorted(old_policies, key=str) if k not in new_policies]
-                             if full else [])
-    route_removes: list[Change] = []
-    for key in sorted(set(old_routes) | set(new_routes)):
-        before, after = old_routes.get(key), new_routes.get(key)
-        if before == after:
-            continue
-        peer, prefix = key
-        if after is not None:
-            adds.append(RouteAdded(peer, after.group, prefix))
-        if before is not None:
-            route_removes.append(RouteRemoved(peer, before.group, prefix))
-    net_adds, net_removes = _network_changes(old, new, old_routes, new_routes)
-    # New policies and lists first, then origination; withdrawals first, then their lists.
-    return adds + net_adds + net_removes + route_removes + removes
+    full = prefixes is None
+    old_nets, new_nets = _networks(old, prefixes), _networks(new, prefixes)
+    old_excl, new_excl = _exclusions(old, old_nets), _exclusions(new, new_nets)
+    old_sets, new_sets = _sets(old_nets), _sets(new_nets)
+    new_routers = {(r.vrf, r.asn): r for r in new.routers().values()}
+    old_routers = {(r.vrf, r.asn): r for r in old.routers().values()}
+    changes: list[Change] = [AttributesSet(g, a) for g, a in sorted(new_sets.items())
+                             if g not in old_sets or not full]
+    changes += [ExclusionAdded(*k) for k in sorted(new_excl - old_excl)]  # before a new prefix can leak
+    changes += [NetworkAdded(new_routers[(v, asn)], p, a.group) for (v, asn, p), a in sorted(new_nets.items(),
+                key=_net_key) if old_nets.get((v, asn, p)) != a]
+    # A router that goes (or comes back with another ASN) takes its networks with it.
+    changes += [NetworkRemoved(old_routers[(v, asn)], p) for (v, asn, p) in sorted(old_nets, key=str)
+                if (v, asn, p) not in new_nets and (v, asn) in new_routers]
+    changes += [ExclusionRemoved(*k) for k in sorted(old_excl - new_excl)]
+    if full:
+        changes += [AttributesRemoved(g) for g in sorted(old_sets) if g not in new_sets]
+    return changes
 
 
-def _key(item: tuple[tuple[str, str, Family, int], Attributes]) -> str:
+def _net_key(item: tuple[tuple[str, int, str], Attributes]) -> str:
     return str(item[0])
 
 
-def _policies(routes: dict[tuple[str, str], Attributes]) -> dict[tuple[str, str, Family, int], Attributes]:
-    """(peer, group, family, seq) -> attributes of each route-map entry the routes need."""
-    policies = {}
-    for (peer, prefix), attrs in routes.items():
-        family = family_of(prefix)
-        policies[(peer, attrs.group, family, route_map_seq(attrs.group, family))] = attrs
-    return policies
-
-
-def _network_changes(old: Desired, new: Desired, old_routes: dict[tuple[str, str], Attributes],
-                     new_routes: dict[tuple[str, str], Attributes]) -> tuple[list[Change], list[Change]]:
-    old_nets, new_nets = _networks(old, old_routes), _networks(new, new_routes)
-    new_routers = {(r.vrf, r.asn) for r in new.routers().values()}
-    adds: list[Change] = [NetworkAdded(new.routers()[vrf], prefix) for vrf, asn, prefix in sorted(new_nets - old_nets)]
-    # A router that goes (or comes back with another ASN) takes its networks with it.
-    removes: list[Change] = [NetworkRemoved(old.routers()[vrf], prefix) for vrf, asn, prefix
-                             in sorted(old_nets - new_nets) if (vrf, asn) in new_routers]
-    return adds, removes
-
-
-def _networks(state: Desired, routes: dict[tuple[str, str], Attributes]) -> set[tuple[str, int, str]]:
+def _networks(state: Desired, prefixes: set[str] | None) -> dict[tuple[str, int, str], Attributes]:
+    """(vrf, asn, prefix) -> the prefix's attributes, merged over the peers it goes to."""
     peers = state.usable_peers()
-    return {(peers[peer].vrf, peers[peer].my_asn, prefix) for peer, prefix in routes if peer in peers}
+    nets: dict[tuple[str, int, str], Attributes] = {}
+    for (peer, prefix), attrs in state.routes(prefixes).items():
+        key = (peers[peer].vrf, peers[peer].my_asn, prefix)
+        nets[key] = nets[key].merged(attrs) if key in nets else attrs
+    return nets
+
+
+def _exclusions(state: Desired, nets: dict[tuple[str, int, str], Attributes]) -> set[tuple[str, str]]:
+    """(peer, prefix) for each peer of a prefix's VRF that no advertisement gives it to."""
+    peers = state.usable_peers()
+    by_vrf: dict[str, set[str]] = {}
+    for name, peer in peers.items():
+        by_vrf.setdefault(peer.vrf, set()).add(name)
+    given = set(state.routes({p for _, _, p in nets}))
+    return {(peer, prefix) for vrf, _, prefix in nets for peer in by_vrf.get(vrf, ())
+            if (peer, prefix) not in given}
+
+
+def _sets(nets: dict[tuple[str, int, str], Attributes]) -> dict[str, Attributes]:
+    return {a.group: a for a in nets.values()}

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 DEFAULT_PORT = 179
-ROUTE_MAP_SLOTS = 32000  # route-map sequence numbers stop at 65535: two per slot (v4, v6)
 
 
 class Family(Enum):
@@ -180,8 +178,3 @@ class Router:
     vrf: str
     asn: int
     router_id: str | None = None
-
-
-def route_map_seq(group: str, family: Family) -> int:
-    """The sequence of a peer's route-map entry for GROUP and FAMILY: stable, from a hash of the group's name."""
-    return 2 * (zlib.crc32(group.encode()) % ROUTE_MAP_SLOTS) + (2 if family is Family.V6 else 1)

@@ -11,13 +11,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Peer
-from ironlb.speaker.bgp.render import DESCRIPTION, OUT_ROUTE_MAP
+from ironlb.speaker.bgp.render import ATTRIBUTES_ROUTE_MAP, DESCRIPTION
 
 ROUTER = re.compile(r"^router bgp (\d+)(?: vrf (\S+))?$")
-PREFIX_LIST = re.compile(r"^ip(?:v6)? prefix-list ILB-(\S+)-(g[0-9a-f]+)-[46] seq \d+ permit (\S+)$")
-ROUTE_MAP = re.compile(rf"^route-map {OUT_ROUTE_MAP}(\S+) permit (\d+)$")
+EXCLUSION = re.compile(r"^ip(?:v6)? prefix-list ILB-(\S+)-X-[46] seq \d+ permit (\S+)$")
+ATTRIBUTES = re.compile(rf"^route-map {ATTRIBUTES_ROUTE_MAP}(g[0-9a-f]+) permit \d+$")
+NETWORK = re.compile(rf"^network (\S+) route-map {ATTRIBUTES_ROUTE_MAP}(g[0-9a-f]+)$")
 ECHO_DEFAULT_MS = 50
-MATCH = re.compile(r"^match ip(?:v6)? address prefix-list ILB-\S+-(g[0-9a-f]+)-[46]$")
 
 
 @dataclass
@@ -71,62 +71,59 @@ def _profile_setting(p: BfdProfile, words: list[str]) -> BfdProfile:
 
 
 def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
-    """The Desired state FRR holds now (the peers IronLB described, their routes and policies)."""
+    """The Desired state FRR holds now (the peers IronLB described, their routes and attributes)."""
     peers: list[Peer] = []
-    networks: dict[str, set[str]] = defaultdict(set)  # vrf -> prefixes
+    networks: dict[str, dict[str, str]] = defaultdict(dict)  # vrf -> prefix -> attribute set
     gshut = False
-    lists: dict[tuple[str, str], set[str]] = defaultdict(set)  # (peer, group) -> prefixes
-    attrs: dict[tuple[str, str], Attributes] = {}
+    excluded: set[tuple[str, str]] = set()  # (peer, prefix)
+    attrs: dict[str, Attributes] = {}
     for header, body in blocks(bgpd_config):
         if m := ROUTER.match(header):
             vrf = m.group(2) or ""
             router_peers, router_nets, router_gshut = _router(int(m.group(1)), vrf, body)
             peers += router_peers
-            networks[vrf] |= router_nets
+            networks[vrf].update(router_nets)
             gshut = gshut or router_gshut
-        elif m := PREFIX_LIST.match(header):
-            lists[(m.group(1), m.group(2))].add(m.group(3))
-        elif m := ROUTE_MAP.match(header):
-            _route_map_entry(m.group(1), body, attrs)
-    by_name = {p.name: p for p in peers}
-    routes: dict[tuple[str, Attributes], set[str]] = defaultdict(set)  # (prefix, attributes) -> peers
-    for (peer, group), prefixes in lists.items():
-        if peer not in by_name or (peer, group) not in attrs:
-            continue
-        for prefix in prefixes & networks[by_name[peer].vrf]:
-            routes[(prefix, attrs[(peer, group)])].add(peer)
-    announcements = [Announcement(prefix, frozenset(names), a) for (prefix, a), names in sorted(
-        routes.items(), key=lambda item: (item[0][0], item[0][1].group))]
+        elif m := EXCLUSION.match(header):
+            excluded.add((m.group(1), m.group(2)))
+        elif m := ATTRIBUTES.match(header):
+            attrs[m.group(1)] = _attributes(body)
+    by_vrf: dict[str, list[str]] = defaultdict(list)
+    for peer in peers:
+        by_vrf[peer.vrf].append(peer.name)
+    announcements = []
+    for vrf, nets in sorted(networks.items()):
+        for prefix, group in sorted(nets.items()):
+            to = frozenset(p for p in by_vrf[vrf] if (p, prefix) not in excluded)
+            if to and group in attrs:
+                announcements.append(Announcement(prefix, to, attrs[group]))
     return Desired.of(peers, read_profiles(bfdd_config), announcements, gshut)
 
 
-def _route_map_entry(peer: str, body: list[str], attrs: dict[tuple[str, str], Attributes]) -> None:
-    group, local_pref, communities, large = None, None, [], []
+def _attributes(body: list[str]) -> Attributes:
+    local_pref, communities, large = None, [], []
     for line in body:
         words = line.split()
-        if m := MATCH.match(line):
-            group = m.group(1)
-        elif words[:2] == ["set", "local-preference"]:
+        if words[:2] == ["set", "local-preference"]:
             local_pref = int(words[2])
         elif words[:2] == ["set", "community"]:
             communities = [w for w in words[2:] if w != "additive"]
         elif words[:2] == ["set", "large-community"]:
             large = [w for w in words[2:] if w != "additive"]
-    if group is not None:
-        attrs[(peer, group)] = Attributes.of(local_pref, communities, large)
+    return Attributes.of(local_pref, communities, large)
 
 
-def _router(asn: int, vrf: str, body: list[str]) -> tuple[list[Peer], set[str], bool]:
+def _router(asn: int, vrf: str, body: list[str]) -> tuple[list[Peer], dict[str, str], bool]:
     neighbors: dict[str, _Neighbor] = defaultdict(_Neighbor)
-    router_id, nets, gshut = None, set(), False
+    router_id, nets, gshut = None, {}, False
     for line in body:
         words = line.split()
         if words[:2] == ["bgp", "router-id"]:
             router_id = words[2]
         elif words[:2] == ["bgp", "graceful-shutdown"]:
             gshut = True
-        elif words[0] == "network":
-            nets.add(words[1])
+        elif m := NETWORK.match(line):
+            nets[m.group(1)] = m.group(2)
         elif words[0] == "neighbor" and len(words) >= 3 and words[2] not in ("activate", "route-map"):
             nb = neighbors[words[1]]
             if words[2] == "interface":

@@ -11,25 +11,26 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ironlb.core.bgp.diff import (
+    AttributesRemoved,
+    AttributesSet,
     Change,
+    ExclusionAdded,
+    ExclusionRemoved,
     NetworkAdded,
     NetworkRemoved,
     PeerAdded,
     PeerChanged,
     PeerRemoved,
-    PolicyAdded,
-    PolicyRemoved,
     ProfileRemoved,
     ProfileSet,
-    RouteAdded,
-    RouteRemoved,
     RouterRemoved,
     RouterSet,
 )
-from ironlb.core.bgp.model import DEFAULT_PORT, BfdProfile, Family, Peer, Router, family_of
+from ironlb.core.bgp.model import DEFAULT_PORT, Attributes, BfdProfile, Family, Peer, Router, family_of
 
 IN_ROUTE_MAP = "ILB-IN"  # a node takes no route from its peers
 OUT_ROUTE_MAP = "ILB-OUT-"
+ATTRIBUTES_ROUTE_MAP = "ILB-A-"
 DESCRIPTION = "ilb:"  # a neighbor's description names IronLB's peer, so a restart can read it back
 AFS = {Family.V4: "address-family ipv4 unicast", Family.V6: "address-family ipv6 unicast"}
 EXITS = {"address-family": "exit-address-family"}
@@ -88,9 +89,9 @@ def router_line(router: Router) -> str:
     return f"router bgp {router.asn}" + (f" vrf {router.vrf}" if router.vrf else "")
 
 
-def prefix_list(peer: str, group: str, family: Family) -> str:
-    """The prefix-list of a peer's routes in one attribute group and family."""
-    return f"ILB-{peer}-{group}-{family.value}"
+def exclusions(peer: str, family: Family) -> str:
+    """The prefix-list of the prefixes a peer must not get (only those no advertisement gives it)."""
+    return f"ILB-{peer}-X-{family.value}"
 
 
 def _ip(family: Family) -> str:
@@ -113,19 +114,20 @@ def lines(change: Change) -> Iterator[Line]:
         yield from _peer_changed(change.old, change.new)
     elif isinstance(change, PeerRemoved):
         yield (_router_of(change.peer),), f"no neighbor {change.peer.neighbor}"
-    elif isinstance(change, PolicyAdded):
-        yield from _policy(change)
-    elif isinstance(change, PolicyRemoved):
-        yield (), f"no route-map {OUT_ROUTE_MAP}{change.peer} permit {change.seq}"
-        yield (), f"no {_ip(change.family)} prefix-list {prefix_list(change.peer, change.group, change.family)}"
-    elif isinstance(change, RouteAdded | RouteRemoved):
+        yield (), f"no route-map {OUT_ROUTE_MAP}{change.peer.name}"
+    elif isinstance(change, AttributesSet):
+        yield from _attributes(change.group, change.attributes)
+    elif isinstance(change, AttributesRemoved):
+        yield (), f"no route-map {ATTRIBUTES_ROUTE_MAP}{change.group}"
+    elif isinstance(change, ExclusionAdded | ExclusionRemoved):
         family = family_of(change.prefix)
-        no = "no " if isinstance(change, RouteRemoved) else ""
-        yield (), f"{no}{_ip(family)} prefix-list {prefix_list(change.peer, change.group, family)} " \
-                  f"permit {change.prefix}"
-    elif isinstance(change, NetworkAdded | NetworkRemoved):
-        no = "no " if isinstance(change, NetworkRemoved) else ""
-        yield (router_line(change.router), AFS[family_of(change.prefix)]), f"{no}network {change.prefix}"
+        no = "no " if isinstance(change, ExclusionRemoved) else ""
+        yield (), f"{no}{_ip(family)} prefix-list {exclusions(change.peer, family)} permit {change.prefix}"
+    elif isinstance(change, NetworkAdded):
+        yield (router_line(change.router), AFS[family_of(change.prefix)]), \
+            f"network {change.prefix} route-map {ATTRIBUTES_ROUTE_MAP}{change.group}"
+    elif isinstance(change, NetworkRemoved):
+        yield (router_line(change.router), AFS[family_of(change.prefix)]), f"no network {change.prefix}"
 
 
 def _profile(p: BfdProfile) -> Iterator[Line]:
@@ -190,6 +192,7 @@ def _peer_added(p: Peer) -> Iterator[Line]:
         yield ctx, f"neighbor {p.neighbor} remote-as {p.remote_as}"
     for cmd in peer_settings(p).values():
         yield ctx, cmd
+    yield from _out_route_map(p.name)
     for af in AFS.values():
         yield (*ctx, af), f"neighbor {p.neighbor} activate"
         yield (*ctx, af), f"neighbor {p.neighbor} route-map {IN_ROUTE_MAP} in"
@@ -211,15 +214,22 @@ def _peer_changed(old: Peer, new: Peer) -> Iterator[Line]:
         if before.get(key) != cmd:
             yield ctx, cmd
     if old.name != new.name:
+        yield from _out_route_map(new.name)
         for af in AFS.values():
             yield (*ctx, af), f"neighbor {new.neighbor} route-map {OUT_ROUTE_MAP}{new.name} out"
 
 
-def _policy(change: PolicyAdded) -> Iterator[Line]:
-    ctx = (f"route-map {OUT_ROUTE_MAP}{change.peer} permit {change.seq}",)
-    name = prefix_list(change.peer, change.group, change.family)
-    yield ctx, f"match {_ip(change.family)} address prefix-list {name}"
-    attrs = change.attributes
+def _out_route_map(peer: str) -> Iterator[Line]:
+    """A peer's way out: its exclusions denied, every other originated prefix let through."""
+    for seq, family in ((10, Family.V4), (20, Family.V6)):
+        yield (f"route-map {OUT_ROUTE_MAP}{peer} deny {seq}",), \
+            f"match {_ip(family)} address prefix-list {exclusions(peer, family)}"
+    yield (f"route-map {OUT_ROUTE_MAP}{peer} permit 100",), None
+
+
+def _attributes(group: str, attrs: Attributes) -> Iterator[Line]:
+    ctx = (f"route-map {ATTRIBUTES_ROUTE_MAP}{group} permit 10",)
+    yield ctx, None
     if attrs.local_pref is not None:
         yield ctx, f"set local-preference {attrs.local_pref}"
     if attrs.communities:

@@ -15,6 +15,7 @@ log = logging.getLogger("ironlb.speaker.bgp")
 
 REPLY_END = b"\0\0\0"
 CONFIGURE = "configure terminal"
+BATCH_START, BATCH_END = "XFRR_start_configuration", "XFRR_end_configuration"
 
 
 class VtyStatus(Enum):
@@ -107,8 +108,12 @@ class Vty:
         async with self._lock:
             await self._run(CONFIGURE)
             try:
+                # As vtysh reads a config file: the northbound changes (prefix-lists, route-maps) of the whole
+                # batch are checked and committed once at the end, not one commit per command.
+                await self._run(BATCH_START)
                 for command in commands:
                     await self._run(command)
+                await self._run(BATCH_END)
             finally:
                 with contextlib.suppress(VtyUnavailable, VtyRefused):
                     await self._run("end")
