@@ -152,9 +152,11 @@ def bgp_component(args: argparse.Namespace) -> BgpComponent | None:
 
 async def stop(speaker: asyncio.Task, bgp: BgpComponent | None) -> None:
     """On SIGTERM: in BGP mode drain first (routes less preferred, withdrawn, sessions closed), then stop."""
-    if bgp is not None and not speaker.done():
-        await bgp.drain()
-    speaker.cancel()
+    try:
+        if bgp is not None and not speaker.done():
+            await bgp.drain()
+    finally:  # a drain that fails (FRR's directory gone) must not keep the speaker from stopping
+        speaker.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:
