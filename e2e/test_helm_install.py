@@ -23,6 +23,8 @@ from e2e.lab.config import LAB_DIR, REPO
 from e2e.lab.config import node as lab_node
 from e2e.testkit import identity
 from e2e.testkit.testing import Kube, pool_manifests, wait_for
+from ironlb.api.bgp_status import NodeBGPStatus
+from ironlb.api.constants import BGPNODESTATUSES, GROUP, VERSION
 from ironlb.common import kubeapi
 
 pytestmark = pytest.mark.lab
@@ -329,3 +331,43 @@ def test_a_speaker_writes_only_its_own_pods_condition(kube: Kube, chart_credenti
     refused = pod_status_patch(unbound, "ironlb-speaker-node-1", "ironlb.io/HearsPeers")  # bound to no Pod
     assert refused is not None and "denied request" in refused, refused
     assert pod_status_patch(node1, "ironlb-speaker-node-1", "ironlb.io/HearsPeers") is None
+
+
+def bgp_node_status_apply(kubeconfig: Path, node: str, node_uid: str = "") -> str | None:
+    """Server-side apply the BGPNodeStatus named NODE as KUBECONFIG's identity, as a speaker does: None, or the
+    refusal."""
+    resource = kubeapi.Resource(GROUP, VERSION, BGPNODESTATUSES, namespaced=False)
+    with kubeapi.connect(str(kubeconfig)) as api:
+        try:
+            api.request("PATCH", resource.path(None, node), {"fieldManager": "ironlb-speaker", "force": True},
+                        body=NodeBGPStatus(node).to_object(node_uid), content_type=kubeapi.APPLY,
+                        timeout=(5.0, 10.0))
+        except kubeapi.ApiError as exc:
+            return f"{exc.status} {exc.message}"
+    return None
+
+
+def test_a_speaker_writes_only_its_own_nodes_bgp_status(kube: Kube, chart_credentials: tuple[Path, Path]) -> None:
+    """RBAC lets a speaker create BGPNodeStatus objects; the chart's policy lets it write only its own node's."""
+    _, node1 = chart_credentials
+    policy = "ironlb-speaker-bgp-node-status"
+    status = wait_for(lambda: (s := kube.get("validatingadmissionpolicy", policy, None).get("status") or {})
+                      and "typeChecking" in s and s, what=f"{policy} type-checked")
+    assert not status["typeChecking"].get("expressionWarnings"), status
+    try:
+        refused = bgp_node_status_apply(node1, "node-2")
+        assert refused is not None and "denied request" in refused and "(node-1)" in refused, refused
+        unbound = identity.token_kubeconfig("ironlb-speaker", NS, LAB_DIR / "chart-speaker-unbound.kubeconfig")
+        refused = bgp_node_status_apply(unbound, "node-1")
+        assert refused is not None and "denied request" in refused, refused
+        uid = kube.get("node", "node-1", None)["metadata"]["uid"]
+        assert bgp_node_status_apply(node1, "node-1", uid) is None  # created, owned by its Node ...
+        assert bgp_node_status_apply(node1, "node-1", uid) is None  # ... and changed
+        written = kube.get("bgpnodestatuses.ironlb.io", "node-1", None)
+        assert written["status"]["node"] == "node-1" and written["metadata"]["ownerReferences"][0]["uid"] == uid
+        code, err = as_user(kube, node1, "get", "bgppeers.ironlb.io,bfdprofiles.ironlb.io,bgpadvertisements.ironlb.io")
+        assert code == 0, err
+        code, err = as_user(kube, node1, "delete", "bgpnodestatuses.ironlb.io", "node-1")
+        assert code != 0 and "forbidden" in err, err
+    finally:
+        kube.kubectl("delete", "bgpnodestatuses.ironlb.io", "node-1", "node-2", "--ignore-not-found", check=False)

@@ -63,3 +63,31 @@ def test_a_service_ironlb_withdraws_stays_writable_for_the_withdrawal(helm: Path
     served = status["spec"]["validations"][0]["expression"]
     assert f"'{LB_CLEANUP_FINALIZER}' in object.metadata.?finalizers.orValue([])" in served
     assert f"'{ALLOCATED_FROM_POOL}' in object.metadata.?annotations.orValue({{}})" in served
+
+def test_a_speaker_writes_the_bgp_node_status_of_its_own_node_only(helm: Path) -> None:
+    """RBAC lets the speaker create and patch BGPNodeStatus objects (a create cannot be tied to a name); the policy
+    ties the name to the node of the Pod the token is bound to. Reading BGP objects needs no policy."""
+    objs = render(helm)
+    policy = find(objs, "ValidatingAdmissionPolicy", "-speaker-bgp-node-status")
+    (rule,) = policy["spec"]["matchConstraints"]["resourceRules"]
+    assert (rule["apiGroups"], rule["resources"], rule["operations"]) == (["ironlb.io"], ["bgpnodestatuses"],
+                                                                          ["CREATE", "UPDATE"])
+    assert "system:serviceaccount:ironlb-system:ironlb-speaker" in policy["spec"]["matchConditions"][0]["expression"]
+    variables = {v["name"]: v["expression"] for v in policy["spec"]["variables"]}
+    assert "authentication.kubernetes.io/node-name" in variables["node"]
+    assert policy["spec"]["validations"][0]["expression"] == "variables.node != '' && variables.node == request.name"
+    binding = find(objs, "ValidatingAdmissionPolicyBinding", "-speaker-bgp-node-status")
+    assert (binding["spec"]["policyName"], binding["spec"]["validationActions"]) == (policy["metadata"]["name"],
+                                                                                     ["Deny"])
+    rules = find(objs, "ClusterRole", "-speaker")["rules"]
+    assert {"apiGroups": ["ironlb.io"], "resources": ["bgpnodestatuses"], "verbs": ["get", "create", "patch"]} in rules
+    assert {"apiGroups": ["ironlb.io"], "resources": ["bgppeers", "bfdprofiles", "bgpadvertisements"],
+            "verbs": ["get", "list", "watch"]} in rules
+    assert "bgpnodestatuses" not in str(find(objs, "ClusterRole", "-operator")["rules"])
+
+
+def test_the_speaker_reads_the_listed_bgp_password_secrets_and_no_other(helm: Path) -> None:
+    rules = find(render(helm, "bgpPasswordSecrets={bgp-auth,tor-b}"), "Role", "-speaker")["rules"]
+    secrets = [r for r in rules if "secrets" in r["resources"]]
+    assert [r["resourceNames"] for r in secrets] == [["ironlb-heartbeat"], ["bgp-auth", "tor-b"]]
+    assert all(r["verbs"] == ["get", "list", "watch"] for r in secrets)

@@ -69,7 +69,8 @@ def test_defaults_least_privilege(helm: Path) -> None:
     assert container(operator)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
     assert not [o for o in objs if o["kind"] == "PodDisruptionBudget"]  # one replica: nothing to protect
     crds = {o["metadata"]["name"] for o in objs if o["kind"] == "CustomResourceDefinition"}
-    assert crds == {"ipaddresspools.ironlb.io", "l2advertisements.ironlb.io"}
+    assert crds == {"ipaddresspools.ironlb.io", "l2advertisements.ironlb.io", "bgppeers.ironlb.io",
+                    "bfdprofiles.ironlb.io", "bgpadvertisements.ironlb.io", "bgpnodestatuses.ironlb.io"}
 
 
 def test_rbac_grants_no_wildcards_and_one_secret(helm: Path) -> None:

@@ -72,3 +72,31 @@ def announcers(status: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     message = cond.get("message")
     return {ip: node for ip, (node, _) in announced_in(message).items()} if isinstance(message, str) else {}
+
+
+# --- BGP mode: the Service's BGPAnnounced condition names, for each IP, every node that carries it and the
+# peers each node sends it to. Written by `bgp_announced_part` (the speakers), read back by `bgp_carriers`.
+_BGP_ANNOUNCED = re.compile(r"(?P<ip>[0-9a-fA-F:.]+) from node (?P<node>\S+) to peers? (?P<peers>[^;\s]+)")
+
+
+def bgp_announced_part(ip: str, node: str, peers: tuple[str, ...]) -> str:
+    """The BGPAnnounced condition's words for IP sent by NODE to PEERS (BGPPeer names); parts join with '; '."""
+    return f"{ip} from node {node} to {'peer' if len(peers) == 1 else 'peers'} {','.join(peers)}"
+
+
+def bgp_announced_in(message: str) -> dict[str, dict[str, tuple[str, ...]]]:
+    """IP -> node -> peers, as a BGPAnnounced condition's MESSAGE names them."""
+    out: dict[str, dict[str, tuple[str, ...]]] = {}
+    for m in _BGP_ANNOUNCED.finditer(message):
+        out.setdefault(m["ip"], {})[m["node"]] = tuple(m["peers"].split(","))
+    return out
+
+
+def bgp_carriers(status: Mapping[str, Any] | None) -> dict[str, dict[str, tuple[str, ...]]]:
+    """IP -> node -> peers that a Service's BGPAnnounced condition says carry it (while it is True: Advertised,
+    or Draining before a withdraw)."""
+    cond = find(status, ConditionType.SERVICE_BGP_ANNOUNCED)
+    if not cond or cond.get("status") != "True":
+        return {}
+    message = cond.get("message")
+    return bgp_announced_in(message) if isinstance(message, str) else {}

@@ -52,3 +52,34 @@ DEFAULT_IP_REUSE_DELAY_S = 300
 LB_CLEANUP_FINALIZER = "service.kubernetes.io/load-balancer-cleanup"
 # The operator's default wait (seconds) for a speaker to confirm a withdrawal before it lets the Service go anyway.
 DEFAULT_WITHDRAWAL_TIMEOUT_S = 60
+
+# BGP mode (ironlb.api.bgp_crds): peers, BFD profiles, what is advertised, and each node's sessions.
+BGPPEER_KIND = "BGPPeer"
+BGPPEERS = "bgppeers"
+BGPPEER_SINGULAR = "bgppeer"
+BGPPEER_SHORT_NAMES = ("bgpp",)
+BGPPEER_CRD_NAME = f"{BGPPEERS}.{GROUP}"
+
+BFDPROFILE_KIND = "BFDProfile"
+BFDPROFILES = "bfdprofiles"
+BFDPROFILE_SINGULAR = "bfdprofile"
+BFDPROFILE_SHORT_NAMES = ("bfdp",)
+BFDPROFILE_CRD_NAME = f"{BFDPROFILES}.{GROUP}"
+
+BGPADVERTISEMENT_KIND = "BGPAdvertisement"
+BGPADVERTISEMENTS = "bgpadvertisements"
+BGPADVERTISEMENT_SINGULAR = "bgpadvertisement"
+BGPADVERTISEMENT_SHORT_NAMES = ("bgpadv",)
+BGPADVERTISEMENT_CRD_NAME = f"{BGPADVERTISEMENTS}.{GROUP}"
+
+# One per node, named after it, written by that node's speaker only: its BGP sessions as FRR reports them.
+BGPNODESTATUS_KIND = "BGPNodeStatus"
+BGPNODESTATUSES = "bgpnodestatuses"
+BGPNODESTATUS_SINGULAR = "bgpnodestatus"
+BGPNODESTATUS_SHORT_NAMES = ("bgpns",)
+BGPNODESTATUS_CRD_NAME = f"{BGPNODESTATUSES}.{GROUP}"
+
+# BGPPeer: the Secret type and key a passwordSecret must have (as MetalLB's), and the TCP port by default.
+BGP_PASSWORD_SECRET_TYPE = "kubernetes.io/basic-auth"
+BGP_PASSWORD_SECRET_KEY = "password"
+BGP_DEFAULT_PORT = 179

@@ -58,11 +58,16 @@ class ConditionType(Enum):
     # A speaker's own Pod: whether that speaker hears other speakers (set when it changes; read by a speaker
     # that hears no peer, to tell a group that lives on without it from peers that are each alone).
     POD_HEARS_PEERS = "ironlb.io/HearsPeers"
+    # BGP mode. A Service: which nodes and peers carry each IP over BGP (the speakers', BGPAnnounceReason).
+    SERVICE_BGP_ANNOUNCED = "ironlb.io/BGPAnnounced"
+    # BGPNodeStatus: whether the node's speaker reaches and configures its FRR (BGPDaemonReason).
+    BGP_DAEMON_READY = "DaemonReady"
 
 
 # The condition types the speaker writes: the chart's admission policy lets the speaker change only these on
 # a Service (never its ingress, annotations, the operator's Allocated or other controllers' conditions).
-SPEAKER_CONDITIONS = (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING)
+SPEAKER_CONDITIONS = (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING,
+                      ConditionType.SERVICE_BGP_ANNOUNCED)
 # The conditions whose False, not True, is the problem worth an Event.
 GOOD_WHEN_TRUE = frozenset({ConditionType.POOL_ANNOUNCED})
 
@@ -140,3 +145,60 @@ def parse(kind: type[E], value: object) -> E | None:
         return kind(value)
     except ValueError:
         return None
+
+
+# --- BGP mode ----------------------------------------------------------------------------------------------
+
+
+class BGPAnnounceReason(Enum):
+    """Why a Service's IP is, or is not, announced over BGP (the Service's ironlb.io/BGPAnnounced condition,
+    whose message names the nodes and peers that carry each IP)."""
+
+    ADVERTISED = "Advertised"  # at least one node has sent the route to at least one peer
+    NO_BGP_ADVERTISEMENT = "NoBGPAdvertisement"  # no BGPAdvertisement covers the Service's pool
+    NO_ANNOUNCING_NODE = "NoAnnouncingNode"  # no selected node may announce it (Local: none has a ready endpoint)
+    NO_ESTABLISHED_SESSION = "NoEstablishedSession"  # nodes would announce it, but none has a session up
+    DRAINING = "Draining"  # still announced, less preferred (graceful shutdown) before the nodes withdraw
+
+
+class BGPSessionReason(Enum):
+    """Why a BGP session went down or failed to come up (a session's lastError in BGPNodeStatus, and the
+    reason of the Event a speaker records then)."""
+
+    NOTIFICATION_RECEIVED = "NotificationReceived"  # the peer closed it (bad ASN, bad OPEN, Cease ...)
+    NOTIFICATION_SENT = "NotificationSent"  # this node closed it
+    HOLD_TIMER_EXPIRED = "HoldTimerExpired"
+    BFD_DOWN = "BFDDown"
+    CONNECT_FAILED = "ConnectFailed"  # no TCP connection (refused, unreachable, wrong password: MD5 drops SYNs)
+    CONNECTION_RESET = "ConnectionReset"  # the TCP connection broke without a NOTIFICATION
+    ADMIN_SHUTDOWN = "AdminShutdown"  # closed on purpose (drain, peer removed from the configuration)
+    DAEMON_UNREACHABLE = "DaemonUnreachable"  # the speaker cannot reach FRR: the session's state is unknown
+
+
+class BGPConfigReason(Enum):
+    """Problems with BGP objects that admission cannot see (it checks one object at a time), found when the
+    objects are read together (ironlb.api.bgp); the reason of the Invalid condition on the object."""
+
+    VALID = "Valid"
+    INVALID_SPEC = "InvalidSpec"  # what admission refuses, in an object stored before the CRD checked it
+    PASSWORD_SECRET_NOT_FOUND = "PasswordSecretNotFound"
+    PASSWORD_SECRET_WRONG_TYPE = "PasswordSecretWrongType"  # not kubernetes.io/basic-auth
+    PASSWORD_SECRET_NO_PASSWORD = "PasswordSecretNoPassword"  # no (decodable) 'password' key
+    BFD_PROFILE_NOT_FOUND = "BFDProfileNotFound"
+    ECHO_MODE_MULTI_HOP = "EchoModeMultiHop"  # BFD echo needs a single-hop session
+    PEER_NOT_FOUND = "PeerNotFound"
+    POOL_NOT_FOUND = "PoolNotFound"
+    AGGREGATION_TOO_SHORT = "AggregationTooShort"  # the aggregate would cover addresses outside the pool
+
+
+class BGPDaemonReason(Enum):
+    """Whether a node's speaker reaches and configures its FRR (the DaemonReady condition of BGPNodeStatus)."""
+
+    READY = "DaemonReady"
+    UNREACHABLE = "DaemonUnreachable"  # FRR's vty sockets do not answer (not started, killed, restarting)
+    CONFIG_REJECTED = "ConfigRejected"  # FRR refused a command batch
+
+
+# BGP mode's reasons join the rest (added here, below them, so that each block stays whole).
+Reason = Reason | BGPAnnounceReason | BGPSessionReason | BGPConfigReason | BGPDaemonReason
+__all__ += ["BGPAnnounceReason", "BGPConfigReason", "BGPDaemonReason", "BGPSessionReason"]

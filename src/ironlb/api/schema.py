@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ironlb.api import constants
+
 Schema = dict[str, Any]
 
 # Kubernetes name limits (k8s.io/apimachinery/pkg/util/validation).
@@ -264,17 +266,81 @@ def conditions() -> Schema:
     }
 
 
-def object_root(kind_description: str, spec: Schema, status: Schema) -> Schema:
-    """The top-level schema of a custom resource: apiVersion, kind, metadata, spec, status."""
+def object_root(kind_description: str, spec: Schema | None, status: Schema) -> Schema:
+    """The top-level schema of a custom resource: apiVersion, kind, metadata, spec, status (without a spec, the
+    object is all status, and status is what it requires)."""
+    properties: Schema = {
+        "apiVersion": {"type": "string", "description": "APIVersion of this representation."},
+        "kind": {"type": "string", "description": "Kind of this representation."},
+        "metadata": {"type": "object"},
+    }
+    if spec is not None:
+        properties["spec"] = spec
+    properties["status"] = status
     return {
         "type": "object",
         "description": kind_description,
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {"type": "string", "description": "APIVersion of this representation."},
-            "kind": {"type": "string", "description": "Kind of this representation."},
-            "metadata": {"type": "object"},
-            "spec": spec,
-            "status": status,
+        "required": ["spec" if spec is not None else "status"],
+        "properties": properties,
+    }
+
+
+def interface_name(description: str) -> Schema:
+    """A network device name as the kernel takes it (an interface, a VLAN, a VRF): 1-15 characters."""
+    return {
+        "type": "string",
+        "description": description,
+        "minLength": 1,
+        "maxLength": 15,
+        "x-kubernetes-validations": [rule(
+            "!self.matches('[/:[:space:]]') && self != '.' && self != '..'",
+            "not a valid network interface name: it must not contain '/', ':' or whitespace, nor be '.' "
+            "or '..'",
+            cel_string("'{v}' is not a valid network interface name: it must not contain '/', ':' or "
+                       "whitespace, nor be '.' or '..'", v="self"),
+        )],
+    }
+
+
+def column(name: str, type_: str, path: str, description: str, priority: int = 0) -> Schema:
+    """One additionalPrinterColumns entry."""
+    out: Schema = {"name": name, "type": type_, "jsonPath": path, "description": description}
+    if priority:
+        out["priority"] = priority
+    return out
+
+
+AGE_COLUMN = column("Age", "date", ".metadata.creationTimestamp", "Time since the object was created.")
+
+
+def crd(kind: str, plural: str, singular: str, short_names: tuple[str, ...], schema: Schema,
+        columns: list[Schema]) -> dict[str, Any]:
+    """A cluster-scoped CRD of IronLB's group with one version, served and stored, and a status subresource."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.{constants.GROUP}",
+            "labels": {"app.kubernetes.io/name": "ironlb", "app.kubernetes.io/part-of": "ironlb"},
+        },
+        "spec": {
+            "group": constants.GROUP,
+            "scope": "Cluster",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": singular,
+                "shortNames": list(short_names),
+                "categories": [constants.CATEGORY],
+            },
+            "versions": [{
+                "name": constants.VERSION,
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": schema},
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+            }],
         },
     }

@@ -1,4 +1,4 @@
-"""`ironlb migrate metallb`: MetalLB's metallb.io/v1beta1 layer-2 objects -> IronLB's, field by field.
+"""`ironlb migrate metallb`: MetalLB's metallb.io objects (layer 2 and BGP) -> IronLB's, field by field.
 
 Every field is either carried or named in a note saying why not: nothing is dropped silently.
 Services need no change (IronLB reads the metallb.io/ annotations), and the operator keeps the
@@ -11,7 +11,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ironlb.api.constants import API_VERSION, IPADDRESSPOOL_KIND, L2ADVERTISEMENT_KIND
+from ironlb.api.constants import (
+    API_VERSION,
+    BFDPROFILE_KIND,
+    BFDPROFILES,
+    BGPADVERTISEMENT_KIND,
+    BGPADVERTISEMENTS,
+    BGPPEER_KIND,
+    BGPPEERS,
+    GROUP,
+    IPADDRESSPOOL_KIND,
+    L2ADVERTISEMENT_KIND,
+    VERSION,
+)
+from ironlb.cli import migrate_bgp
 from ironlb.common.kubeapi import APPLY, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, ApiError, Client, Resource
 
 METALLB_API = "metallb.io/v1beta1"
@@ -19,6 +32,7 @@ POOL_FIELDS = ("addresses", "autoAssign", "avoidBuggyIPs", "serviceAllocation")
 ALLOCATION_FIELDS = ("priority", "namespaces", "namespaceSelectors", "serviceSelectors")
 L2_FIELDS = ("ipAddressPools", "ipAddressPoolSelectors", "nodeSelectors", "interfaces", "serviceSelectors")
 BGP_KINDS = ("BGPAdvertisement", "BGPPeer", "BFDProfile", "Community")
+METALLB_BGPPEER_API = "metallb.io/v1beta2"  # BGPPeer's stored version since MetalLB 0.14; v1beta1 is read too
 
 
 class MigrationError(ValueError):
@@ -81,8 +95,30 @@ def l2(obj: Mapping[str, Any], out: Migration) -> None:
                         "spec": {k: spec[k] for k in L2_FIELDS if k in spec}})
 
 
+def bgp(obj: Mapping[str, Any], aliases: Mapping[str, str], out: Migration) -> None:
+    """One MetalLB BGPPeer, BFDProfile or BGPAdvertisement; a Community is written out where it is used."""
+    kind = obj.get("kind")
+    if kind == "Community":
+        name = (obj.get("metadata") or {}).get("name", "?")
+        out.notes.append(f"Community {name}: not carried as an object (IronLB has no Community kind): its aliases "
+                         "are written out as values in the BGPAdvertisements that use them")
+        return
+    meta = _meta(obj, str(kind), out)
+    if meta is None:
+        return
+    spec, where = obj.get("spec") or {}, f"{kind} {meta['name']}"
+    if kind == BGPPEER_KIND:
+        new, notes = migrate_bgp.peer(spec, where)
+    elif kind == BFDPROFILE_KIND:
+        new, notes = migrate_bgp.bfd_profile(spec, where)
+    else:
+        new, notes = migrate_bgp.advertisement(spec, where, aliases)
+    out.notes += notes
+    out.objects.append({"apiVersion": API_VERSION, "kind": kind, "metadata": meta, "spec": new})
+
+
 def migrate(documents: Iterable[Any], names: Sequence[str] = ()) -> Migration:
-    """Convert MetalLB objects (List objects are unpacked); note every one that is not layer-2 config.
+    """Convert MetalLB objects (List objects are unpacked); note every one that is not carried.
 
     Raises MigrationError, naming each document (NAMES, else "document N") that is not an object."""
     docs = list(documents)
@@ -91,22 +127,25 @@ def migrate(documents: Iterable[Any], names: Sequence[str] = ()) -> Migration:
     if problems:
         raise MigrationError("; ".join(problems) + ": nothing converted")
     out = Migration()
-    for doc in _flatten(docs):
+    objects = list(_flatten(docs))
+    aliases = migrate_bgp.community_aliases(d for d in objects if d.get("kind") == "Community")
+    for doc in objects:
         kind, api = doc.get("kind"), doc.get("apiVersion")
         name = (doc.get("metadata") or {}).get("name", "?")
-        if api != METALLB_API:
+        if api != METALLB_API and not (kind == BGPPEER_KIND and api == METALLB_BGPPEER_API):
             out.notes.append(f"{kind} {name} ({api}): not a {METALLB_API} object, skipped")
         elif kind == "IPAddressPool":
             pool(doc, out)
         elif kind == "L2Advertisement":
             l2(doc, out)
         elif kind in BGP_KINDS:
-            out.notes.append(f"{kind} {name}: not carried: IronLB announces in layer 2 only (no BGP)")
+            bgp(doc, aliases, out)
         else:
             out.notes.append(f"{kind} {name}: not carried: IronLB has no such object")
     if any(o["kind"] == IPADDRESSPOOL_KIND for o in out.objects) and not any(
-            o["kind"] == L2ADVERTISEMENT_KIND for o in out.objects):
-        out.notes.append("no L2Advertisement: the pools' IPs will be assigned but not announced until one exists")
+            o["kind"] in (L2ADVERTISEMENT_KIND, BGPADVERTISEMENT_KIND) for o in out.objects):
+        out.notes.append("no L2Advertisement or BGPAdvertisement: the pools' IPs will be assigned but not announced "
+                         "until one exists")
     return out
 
 
@@ -161,26 +200,34 @@ def _flatten(documents: Iterable[Any]) -> Iterable[Mapping[str, Any]]:
 
 
 METALLB_RESOURCES = {"ipaddresspools": "IPAddressPool", "l2advertisements": "L2Advertisement",
-                     "bgpadvertisements": "BGPAdvertisement", "bgppeers": "BGPPeer"}
+                     "bgpadvertisements": "BGPAdvertisement", "bgppeers": "BGPPeer", "bfdprofiles": "BFDProfile",
+                     "communities": "Community"}
+# Versions to list a kind at, newest first: BGPPeer's v1beta1 view drops v1beta2's fields (dynamicASN, interface,
+# passwordSecret ...), so it is read only from a MetalLB that does not serve v1beta2.
+METALLB_VERSIONS = {"bgppeers": ("v1beta2", "v1beta1")}
 
 
 def from_cluster(kube: Client) -> list[dict[str, Any]]:
     """MetalLB's objects as the cluster holds them, in every namespace (kinds whose CRD is absent are skipped)."""
     found: list[dict[str, Any]] = []
     for plural, kind in METALLB_RESOURCES.items():
-        try:
-            listed = kube.list(Resource("metallb.io", "v1beta1", plural), timeout=30)
-        except ApiError as exc:
-            if exc.status == 404:
-                continue
-            raise
-        found += [{"apiVersion": METALLB_API, "kind": kind, **item} for item in listed.get("items", [])]
+        for version in METALLB_VERSIONS.get(plural, ("v1beta1",)):
+            try:
+                listed = kube.list(Resource("metallb.io", version, plural), timeout=30)
+            except ApiError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            found += [{"apiVersion": f"metallb.io/{version}", "kind": kind, **item} for item in listed.get("items", [])]
+            break
     return found
 
 
 def apply(kube: Client, objects: Iterable[Mapping[str, Any]]) -> list[str]:
     """Server-side apply each IronLB object; return what was applied."""
     resource = {IPADDRESSPOOL_KIND: IP_ADDRESS_POOLS, L2ADVERTISEMENT_KIND: L2_ADVERTISEMENTS}
+    resource |= {kind: Resource(GROUP, VERSION, plural, namespaced=False) for kind, plural in (
+        (BGPPEER_KIND, BGPPEERS), (BFDPROFILE_KIND, BFDPROFILES), (BGPADVERTISEMENT_KIND, BGPADVERTISEMENTS))}
     done = []
     for obj in objects:
         name = obj["metadata"]["name"]

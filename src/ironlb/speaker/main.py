@@ -116,12 +116,14 @@ async def run(args: argparse.Namespace) -> int:
                              kube_proxy_healthz_port=args.kube_proxy_healthz_port)
     steering = SteeringSettings(enabled=args.steer_around_dead_nodes == "true", nft=args.nft,
                                 probe_port=args.kube_proxy_healthz_port)
+    bgp = bgp_component(args)  # BGP mode: the speaker's feed hands it each change
     speaker = Speaker(args.node, args.lb_class, api, key, args.heartbeat_port, exclude, fwd, steering=steering,
                       kube_proxy_metrics_url=args.kube_proxy_metrics_url, join_bound=args.join_wait,
                       heartbeat=(args.heartbeat_interval, args.heartbeat_timeout),
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
                       restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology,
-                      ignore_exclude_lb=args.ignore_exclude_lb == "true")
+                      ignore_exclude_lb=args.ignore_exclude_lb == "true", bgp=bgp,
+                      bgp_namespace=args.namespace)
     speaker.presence = presence.Presence(api, args.namespace, args.pod_name,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.speaker_selector, args.node_lease_namespace)
@@ -134,7 +136,6 @@ async def run(args: argparse.Namespace) -> int:
     health = listen.health_server(args, registry, speaker.ready, api)
     task = asyncio.create_task(speaker.run(health))
     refresher = asyncio.create_task(reannounce_every(speaker, args.reannounce_interval))
-    bgp = bgp_component(args)
     bgp_task = asyncio.create_task(bgp.run()) if bgp else None
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task] = []
@@ -159,9 +160,11 @@ def bgp_component(args: argparse.Namespace) -> BgpComponent | None:
 
 async def stop(speaker: asyncio.Task, bgp: BgpComponent | None) -> None:
     """On SIGTERM: in BGP mode drain first (routes less preferred, withdrawn, sessions closed), then stop."""
-    if bgp is not None and not speaker.done():
-        await bgp.drain()
-    speaker.cancel()
+    try:
+        if bgp is not None and not speaker.done():
+            await bgp.drain()
+    finally:  # a drain that fails (FRR's directory gone) must not keep the speaker from stopping
+        speaker.cancel()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from ironlb.api.constants import GROUP, IPADDRESSPOOLS, L2ADVERTISEMENTS, VERSION
+from ironlb.api.constants import (
+    BFDPROFILES,
+    BGPADVERTISEMENTS,
+    BGPNODESTATUSES,
+    BGPPEERS,
+    GROUP,
+    IPADDRESSPOOLS,
+    L2ADVERTISEMENTS,
+    VERSION,
+)
 
 
 @dataclass(frozen=True)
@@ -49,3 +58,8 @@ LEASES = Resource("coordination.k8s.io", "v1", "leases")
 DEPLOYMENTS = Resource("apps", "v1", "deployments")
 IP_ADDRESS_POOLS = Resource(GROUP, VERSION, IPADDRESSPOOLS, namespaced=False)
 L2_ADVERTISEMENTS = Resource(GROUP, VERSION, L2ADVERTISEMENTS, namespaced=False)
+# BGP mode's kinds (ironlb.api.bgp_crds), all cluster-scoped.
+BGP_PEERS = Resource(GROUP, VERSION, BGPPEERS, namespaced=False)
+BFD_PROFILES = Resource(GROUP, VERSION, BFDPROFILES, namespaced=False)
+BGP_ADVERTISEMENTS = Resource(GROUP, VERSION, BGPADVERTISEMENTS, namespaced=False)
+BGP_NODE_STATUSES = Resource(GROUP, VERSION, BGPNODESTATUSES, namespaced=False)

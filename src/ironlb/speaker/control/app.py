@@ -19,6 +19,10 @@ from ironlb.common import heap
 from ironlb.common.informer import Informer, ResourceListWatch
 from ironlb.common.kubeapi import ENDPOINTSLICES, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NODES, SERVICES, Client, Resource
 from ironlb.common.throttle import Throttle
+from ironlb.core.bgp.model import Desired
+from ironlb.speaker.control.bgpfeed import KINDS as BGP_KINDS
+from ironlb.speaker.control.bgpfeed import BgpFeed, Component, bgp_running
+from ironlb.speaker.control.bgpstatus import NodeStatusWriter
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.fence_loop import Fencer
 from ironlb.speaker.control.fencing import ApiLossPolicy, Fence
@@ -59,7 +63,8 @@ class Speaker:
                  kube_proxy_metrics_url: str = KUBE_PROXY_METRICS_URL, join_bound: float = 30.0,
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
                  on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None,
-                 restart_hold_s: float = 0.0, topology: str = "mesh", ignore_exclude_lb: bool = False) -> None:
+                 restart_hold_s: float = 0.0, topology: str = "mesh", ignore_exclude_lb: bool = False,
+                 bgp: Component | None = None, bgp_namespace: str = "kube-system") -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         # On the way out, peers answer for this node's IPs with its MACs this long, or until it is back (0: leave)
         self.restart_hold_s = restart_hold_s
@@ -99,6 +104,10 @@ class Speaker:
         self._duplicate_log = Throttle(10.0)
         self._loop: asyncio.AbstractEventLoop | None = None  # the control plane's, once running
         self._carrier_lost: Callable[[], bool] = lambda: False
+        # BGP mode (--frr-socket-dir): the feed computes this node's Desired for FRR, the writer its BGPNodeStatus.
+        self.bgp = BgpFeed(node, api, bgp_namespace, bgp, self.status, self._mark_changed) if bgp else None
+        self.bgp_status = NodeStatusWriter(api, node, bgp, lambda: self.bgp.desired if self.bgp else Desired()) \
+            if bgp else None
 
     def set_key(self, keys: KeySet) -> None:
         """Heartbeat keys changed (a rotation): the fast plane signs and checks with them from now on."""
@@ -140,7 +149,13 @@ class Speaker:
             self._recheck = loop.call_later(delay, self._mark_changed)
 
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        if self.bgp is not None and kind in BGP_KINDS:
+            self.bgp.on_event(kind, event, obj)
+            self._mark_changed()
+            return
         self.view.apply(kind, event, obj)
+        if self.bgp is not None:
+            self.bgp.on_view_event(kind, str((obj.get("metadata") or {}).get("name", "")), self.view)
         if kind == "nodes" and self.fast is not None:
             self.fast.set_peers(self.state.peers(), self.state.peer_addresses())
         # Every forwarded Service reads the Nodes (addresses, conditions): all of them re-planned.
@@ -170,6 +185,8 @@ class Speaker:
         self.fast.publish(table)
         keys = self._touched(alive)
         changed = self.followed.follow(table, alive, keys)
+        if self.bgp is not None:  # BGP mode reads the same Services, whatever L2 decided for them
+            self.bgp.follow(self.view, None if keys is None else changed, alive)
         snapshot = self.view.snapshot(alive)
         forwarded = self._forward(snapshot, None if keys is None else changed)
         self.steerer.update(snapshot, self._pairs, self._service_ports, self.view.targets,
@@ -230,6 +247,7 @@ class Speaker:
             await stack.enter_async_context(self._nftables())
             await stack.enter_async_context(self._steering())
             await stack.enter_async_context(self._informers())
+            await stack.enter_async_context(bgp_running(self.bgp, self.bgp_status))
             await unless_exited(self._join(), self.fast)
             await stack.enter_async_context(self._fencing())
             await unless_exited(self._recompute_when_dirty(), self.fast)
@@ -309,6 +327,8 @@ class Speaker:
             self._informer("pools", IP_ADDRESS_POOLS),
             self._informer("advertisements", L2_ADVERTISEMENTS),
         ]
+        if self.bgp is not None:
+            self.informers += [self._informer(kind, resource) for kind, resource in BGP_KINDS.items()]
         for informer in self.informers:
             informer.start()
         try:

@@ -143,7 +143,8 @@ class StatusReporter:
     def forget(self, keys: Iterable[str]) -> None:
         """The Services KEYS are gone: nothing is said of them any more."""
         for key in keys:
-            for ctype in (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING):
+            for ctype in (ConditionType.SERVICE_ANNOUNCED, ConditionType.SERVICE_FORWARDING,
+                          ConditionType.SERVICE_BGP_ANNOUNCED):
                 self._said.pop((key, ctype), None)
 
     def say(self, svc: Mapping[str, Any], ctype: ConditionType, cond: Said) -> None:
@@ -199,7 +200,8 @@ class StatusReporter:
             return
         if repeated:  # the same words again (ours were replaced or lost): the Event was already recorded
             return
-        if ctype is ConditionType.SERVICE_FORWARDING:  # health flaps change the message; an Event only on a flip
+        # Health flaps change Forwarding's message, endpoints BGPAnnounced's nodes: an Event only on a flip.
+        if ctype in (ConditionType.SERVICE_FORWARDING, ConditionType.SERVICE_BGP_ANNOUNCED):
             if flipped:
                 await self._event(svc, cond.reason, cond.message, warning=not cond.true)
             return

@@ -1,0 +1,310 @@
+"""BGP mode end to end (lightweight lab with its router): IronLB's speakers peer with the router from a BGPPeer,
+announce a pool's Services from a BGPAdvertisement, and the router's kernel FIB follows: ECMP for Cluster, only
+the nodes with an endpoint for Local, a killed node dropped by BFD, a deleted Service withdrawn everywhere.
+
+The speakers are restarted with their FRR's socket directory (the lab's `--bgp` part is added if the lab runs
+without it, and removed after, the speakers restarted without it).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client, config, watch
+
+from e2e.lab import bgp, frr, lab, procs, workload
+from e2e.lab.config import KUBECONFIG, NodeAddr
+from e2e.lab.state import load_state
+from e2e.testkit import bgprouter as router
+from e2e.testkit.testing import Kube, wait_for
+from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
+from ironlb.api.conditions import bgp_carriers
+from ironlb.api.reasons import BGPSessionReason
+
+pytestmark = pytest.mark.lab
+
+POOL = "bgp-e2e"
+ADDRESSES = "203.0.113.252/30"  # in no other test's pool
+PEER = "lab-router"
+KILLED = "node-3"
+GROUP = "ironlb.io/v1beta1"
+
+
+def manifests() -> list[dict[str, Any]]:
+    """The BFDProfile, BGPPeer towards the lab's router, the pool and its BGPAdvertisement."""
+    return [
+        {"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": "lab"},
+         "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}},
+        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": PEER},
+         "spec": {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
+                  "holdTime": "9s", "connectTime": "1s", "bfdProfile": "lab"}},
+        {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": POOL},
+         "spec": {"addresses": [ADDRESSES], "autoAssign": False}},
+        {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": POOL},
+         "spec": {"ipAddressPools": [POOL]}},
+    ]
+
+
+def stop_speakers(nodes: list[NodeAddr]) -> None:
+    """Stop every speaker at once (in BGP mode each drains its routes first): SIGTERM to all, then wait."""
+    names = [f"speaker-{n.name}" for n in nodes]
+    entries = [e for name in names if (e := procs.running(name).get(name)) is not None]
+    for entry in entries:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGTERM)
+    with contextlib.suppress(AssertionError):  # one that does not stop in time is killed by procs.stop
+        wait_for(lambda: not any(procs.is_running(e) for e in entries), timeout=20, what="the speakers stopped")
+    for name in names:
+        procs.stop(name)
+
+
+def restart_speakers(nodes: list[NodeAddr]) -> None:
+    """Each speaker started again, told its FRR's directory if the lab has its router now."""
+    stop_speakers(nodes)
+    for n in nodes:
+        lab.start_speaker(n.name)
+
+
+@pytest.fixture(scope="module")
+def bgp_nodes(kube: Kube) -> Iterator[list[NodeAddr]]:
+    """The lab with its router, IronLB's speakers in BGP mode and a BGPPeer towards the router."""
+    attached = lab.attach_bgp()
+    nodes = load_state().live_nodes
+    restart_speakers(nodes)
+    kube.apply(*manifests())
+    try:
+        wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=60,
+                 what="every speaker's session Established on the router")
+        yield nodes
+    finally:
+        for kind, name in (("bgpadvertisement", POOL), ("ipaddresspool", POOL), ("bgppeer", PEER),
+                           ("bfdprofile", "lab")):
+            kube.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
+        if attached:  # the speakers drain while their FRR runs, then start again without BGP mode
+            stop_speakers(load_state().live_nodes)
+            lab.detach_bgp()
+            restart_speakers(load_state().live_nodes)
+
+
+def service(name: str, policy: str) -> dict[str, Any]:
+    """A LoadBalancer Service from POOL selecting app=NAME."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "default", "annotations": {"ironlb.io/address-pool": POOL}},
+            "spec": {"type": "LoadBalancer", "selector": {"app": name}, "externalTrafficPolicy": policy,
+                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+
+
+def vip(kube: Kube, name: str) -> str:
+    """The Service's IPv4 ingress IP, once the operator gave it one."""
+    def ingress() -> str | None:
+        found = (kube.get("service", name).get("status", {}).get("loadBalancer") or {}).get("ingress") or []
+        return next((i["ip"] for i in found if ":" not in i.get("ip", "")), None)
+    return wait_for(ingress, timeout=30, what=f"{name}'s IP")
+
+
+def next_hops(ip: str) -> set[str]:
+    return bgp.router_next_hops(f"{ip}/32")
+
+
+def node_status(kube: Kube, node: str) -> NodeBGPStatus | None:
+    res = kube.kubectl("get", "bgpnodestatus", node, "-o", "json", check=False)
+    if res.returncode != 0:
+        return None
+    return NodeBGPStatus.from_object(json.loads(res.stdout))
+
+
+def test_sessions_established_at_the_router_and_in_bgpnodestatus(kube: Kube, bgp_nodes: list[NodeAddr]) -> None:
+    """Every node's session is Established at the router, and each node's BGPNodeStatus says so, with BFD up."""
+    def all_up() -> bool:
+        for n in bgp_nodes:
+            s = (status := node_status(kube, n.name)) and status.session(PEER)
+            if not s or s.state is not SessionState.ESTABLISHED or s.bfd is not BFDState.UP:
+                return False
+        return True
+    wait_for(all_up, timeout=30, what="BGPNodeStatus: the session Established, BFD up, on every node")
+    assert all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes)
+
+
+@pytest.fixture
+def cluster_service(kube: Kube, bgp_nodes: list[NodeAddr]) -> Iterator[str]:
+    kube.deploy("bgpweb", replicas=2, nodes=[bgp_nodes[0].name, bgp_nodes[1].name])
+    kube.apply(service("bgpweb", "Cluster"))
+    yield vip(kube, "bgpweb")
+    kube.kubectl("delete", "service", "bgpweb", "--ignore-not-found", "--wait=false")
+    kube.undeploy("bgpweb")
+
+
+def test_cluster_service_is_ecmp_over_every_node_and_reachable_then_withdrawn_when_deleted(
+        kube: Kube, bgp_nodes: list[NodeAddr], cluster_service: str,
+        record_property: Callable[[str, object], None]) -> None:
+    """A Cluster Service: one route with every node as next hop; bgpclient reaches it through the router and
+    kube-proxy; its condition names every node and the peer; a node killed is dropped by BFD; deleted, withdrawn."""
+    ip, everyone = cluster_service, {n.ipv4 for n in bgp_nodes}
+    wait_for(lambda: next_hops(ip) == everyone, timeout=30, what=f"{ip} via every node at the router")
+    wait_for(lambda: kube.curl("bgpclient", f"http://{ip}/"), timeout=15, what=f"bgpclient -> {ip}")
+
+    def carriers() -> dict[str, tuple[str, ...]] | None:
+        return bgp_carriers(kube.get("service", "bgpweb").get("status")).get(ip)
+    named = wait_for(lambda: (c := carriers()) and len(c) == len(bgp_nodes) and c, timeout=20,
+                     what="BGPAnnounced naming every node")
+    assert set(named) == {n.name for n in bgp_nodes} and all(p == (PEER,) for p in named.values())
+
+    wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes),
+             timeout=20, what="BFD up with every node")
+    dead = next(n for n in bgp_nodes if n.name == KILLED)
+    took = router.kill_and_time_drop(dead, f"{ip}/32")
+    try:
+        assert took is not None, f"{dead.name} still a next hop of {ip} long after the cut"
+        print(f"\nnode killed: next hop dropped by BFD (300 ms x 3) {took:.3f} s after the cut")
+        record_property("withdraw_s_bfd300", round(took, 3))
+        assert took <= 1.5, took
+        assert next_hops(ip) == everyone - {dead.ipv4}
+    finally:
+        lab.revive_node(dead.name)
+    wait_for(lambda: next_hops(ip) == everyone, timeout=45, what=f"{dead.name} back as a next hop of {ip}")
+
+    kube.kubectl("delete", "service", "bgpweb", "--wait=false")
+    wait_for(lambda: not next_hops(ip), timeout=15, what=f"{ip} withdrawn at the router")
+
+
+class SliceWatch:
+    """When an EndpointSlice of a Service first shows no ready endpoint (a watch on the API server)."""
+
+    def __init__(self, service_name: str) -> None:
+        self.emptied: float | None = None
+        self.listed = threading.Event()
+        api = client.DiscoveryV1Api(config.new_client_from_config(config_file=str(KUBECONFIG)))
+        selector = f"kubernetes.io/service-name={service_name}"
+        self.thread = threading.Thread(target=self._run, args=(api, selector), daemon=True)
+        self.thread.start()
+        assert self.listed.wait(10), "the EndpointSlice watch did not start"
+
+    def _run(self, api: client.DiscoveryV1Api, selector: str) -> None:
+        w = watch.Watch()
+        for event in w.stream(api.list_namespaced_endpoint_slice, "default", label_selector=selector,
+                              timeout_seconds=30):
+            endpoints = event["object"].endpoints or []
+            if any(e.conditions and e.conditions.ready for e in endpoints):
+                self.listed.set()
+            elif self.listed.is_set():
+                self.emptied = time.monotonic()
+                w.stop()
+                return
+
+
+class RouteGone:
+    """When the router's kernel deletes its route to IP (`ip monitor route` in the router's namespace)."""
+
+    def __init__(self, ip: str) -> None:
+        self.at: float | None = None
+        self.proc = subprocess.Popen(procs.netns_cmd(bgp.ROUTER_NS, ["ip", "-4", "monitor", "route"]),
+                                     stdout=subprocess.PIPE, text=True)
+        self.thread = threading.Thread(target=self._run, args=(f"Deleted {ip} ",), daemon=True)
+        self.thread.start()
+
+    def _run(self, prefix: str) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith(prefix):
+                self.at = time.monotonic()
+                return
+
+    def wait(self, timeout: float) -> float | None:
+        """The time the route went (None if it did not within TIMEOUT); the monitor is stopped."""
+        self.thread.join(timeout)
+        self.proc.kill()
+        self.proc.wait()
+        self.thread.join(2)  # the monitor's end ends its reader
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return self.at
+
+
+def time_withdraw(ip: str, service_name: str, take_away: Callable[[], None]) -> float:
+    """Seconds from the EndpointSlice showing no ready endpoint (after TAKE_AWAY) to the router dropping IP."""
+    slices, route = SliceWatch(service_name), RouteGone(ip)
+    take_away()
+    gone = route.wait(timeout=20)
+    slices.thread.join(timeout=5)
+    assert gone is not None, f"{ip} still routed at the router"
+    assert slices.emptied is not None, "the EndpointSlice never showed the endpoint gone"
+    return gone - slices.emptied
+
+
+TRIALS = 5
+
+
+def test_local_service_only_from_nodes_with_an_endpoint_and_withdrawn_with_it(
+        kube: Kube, bgp_nodes: list[NodeAddr], record_property: Callable[[str, object], None]) -> None:
+    """A Local Service with its one pod on the first node: only that node is a next hop. Its endpoint not ready,
+    then gone, the router drops the path: the time from the EndpointSlice's change to the router's FIB."""
+    holder = bgp_nodes[0]
+    (pod,) = kube.deploy("bgplocal", replicas=1, nodes=[holder.name])
+    kube.apply(service("bgplocal", "Local"))
+    took = []
+    try:
+        ip = vip(kube, "bgplocal")
+        for _ in range(TRIALS):
+            wait_for(lambda: next_hops(ip) == {holder.ipv4}, timeout=30, what=f"{ip} via {holder.name} only")
+            time.sleep(0.5)  # the other nodes had their chance to announce it too (they must not)
+            assert next_hops(ip) == {holder.ipv4}
+            took.append(time_withdraw(ip, "bgplocal", lambda: workload.set_ready(pod, False)))
+            workload.set_ready(pod, True)
+        wait_for(lambda: next_hops(ip) == {holder.ipv4}, timeout=30, what=f"{ip} back via {holder.name}")
+        took.append(time_withdraw(ip, "bgplocal", lambda: kube.undeploy("bgplocal")))
+        ms = sorted(round(t * 1000) for t in took)
+        print(f"\nLocal endpoint not ready / gone: the router dropped the path after {ms} ms "
+              f"(from the EndpointSlice's change)")
+        record_property("endpoint_withdraw_ms", ms)
+        assert max(ms) < 1000, ms
+    finally:
+        kube.kubectl("delete", "service", "bgplocal", "--ignore-not-found", "--wait=false")
+        kube.undeploy("bgplocal")
+
+
+def test_a_session_the_router_closes_shows_in_bgpnodestatus(kube: Kube, bgp_nodes: list[NodeAddr],
+                                                           record_property: Callable[[str, object], None]) -> None:
+    """The router shuts its sessions (a Cease NOTIFICATION): each node's BGPNodeStatus shows the session down with
+    the notification as its last error; the time from the shutdown until the API shows it is reported."""
+    api = client.CustomObjectsApi(config.new_client_from_config(config_file=str(KUBECONFIG)))
+    group, version = GROUP.split("/")
+    seen: dict[str, float] = {}
+
+    def down_everywhere() -> bool:
+        for n in bgp_nodes:
+            if n.name in seen:
+                continue
+            status = NodeBGPStatus.from_object(api.get_cluster_custom_object(group, version, "bgpnodestatuses",
+                                                                             n.name))
+            s = status.session(PEER)
+            if s is not None and s.state is not SessionState.ESTABLISHED:
+                seen[n.name] = time.monotonic()
+                # The router's Cease, or its BFD session's end, whichever reaches the node first.
+                assert s.last_error is not None and s.last_error.reason in (
+                    BGPSessionReason.NOTIFICATION_RECEIVED, BGPSessionReason.BFD_DOWN), s.last_error
+        return len(seen) == len(bgp_nodes)
+
+    shutdown = [f"router bgp {bgp.ROUTER_ASN}", f"neighbor {bgp.PEER_GROUP} shutdown"]
+    started = time.monotonic()
+    frr.configure(bgp.ROUTER_DIR, shutdown)
+    try:
+        wait_for(down_everywhere, timeout=10, interval=0.05, what="every node's BGPNodeStatus showing its session down")
+    finally:
+        frr.configure(bgp.ROUTER_DIR, [*shutdown[:1], f"no {shutdown[1]}"])
+    took = sorted(round(t - started, 2) for t in seen.values())
+    print(f"\nsessions closed by the router: BGPNodeStatus showed it after {took} s")
+    record_property("status_visible_s", took)
+    assert max(took) <= 3, took
+    wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in bgp_nodes), timeout=30,
+             what="every session Established again")
+    wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes),
+             timeout=30, what="BFD up again with every node")

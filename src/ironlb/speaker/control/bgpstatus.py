@@ -1,0 +1,155 @@
+"""BGP mode's node status: this node's BGPNodeStatus, from FRR's sessions, written on change and at most once a
+second (server-side apply of the whole object, owned by the Node so that it goes with it)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionError, SessionState, SessionStatus
+from ironlb.api.conditions import condition, now_stamp
+from ironlb.api.reasons import BGPDaemonReason, BGPSessionReason, ConditionType
+from ironlb.common.kubeapi import APPLY, NODES, ApiError, Client
+from ironlb.common.kubeapi.resources import BGP_NODE_STATUSES
+from ironlb.core.bgp.model import Desired, Family, family_of
+from ironlb.speaker.bgp.status import BfdState, LastError, Session
+
+log = logging.getLogger(__name__)
+FIELD_MANAGER = "ironlb-speaker"
+WRITE_TIMEOUT = (5.0, 10.0)
+MIN_INTERVAL_S = 1.0  # at most one write a second, however often the sessions change
+CHECK_INTERVAL_S = 0.2  # how often the sessions read from FRR are compared with what was written
+
+STATES = {s.value: s for s in SessionState}
+BFD = {BfdState.UP: BFDState.UP, BfdState.DOWN: BFDState.DOWN, BfdState.INIT: BFDState.INIT,
+       BfdState.ADMIN_DOWN: BFDState.ADMIN_DOWN, BfdState.UNKNOWN: BFDState.DOWN,
+       BfdState.NOT_CONFIGURED: BFDState.OFF}
+ERRORS = {LastError.NOTIFICATION_RECEIVED: BGPSessionReason.NOTIFICATION_RECEIVED,
+          LastError.NOTIFICATION_SENT: BGPSessionReason.NOTIFICATION_SENT,
+          LastError.PEER_CLOSED: BGPSessionReason.CONNECTION_RESET,
+          LastError.BFD_DOWN: BGPSessionReason.BFD_DOWN,
+          LastError.ADMIN_SHUTDOWN: BGPSessionReason.ADMIN_SHUTDOWN,
+          LastError.NEIGHBOR_DELETED: BGPSessionReason.ADMIN_SHUTDOWN,
+          LastError.CONFIG_CHANGED: BGPSessionReason.ADMIN_SHUTDOWN,
+          LastError.INTERFACE_DOWN: BGPSessionReason.CONNECT_FAILED,
+          LastError.NO_PATH: BGPSessionReason.CONNECT_FAILED,
+          LastError.SOCKET_ERROR: BGPSessionReason.CONNECT_FAILED,
+          LastError.WAITING_FOR_OPEN: BGPSessionReason.HOLD_TIMER_EXPIRED,
+          LastError.OTHER: BGPSessionReason.CONNECTION_RESET}
+DAEMON = {"InSync": BGPDaemonReason.READY, "Refused": BGPDaemonReason.CONFIG_REJECTED}
+
+
+class Source(Protocol):
+    """What the writer reads of BGP mode's component: FRR's state (its `.value`) and the last sessions read."""
+
+    frr: Any
+    sessions: list[Session]
+
+
+def v6_prefixes(desired: Desired, peer: str) -> int:
+    """How many IPv6 prefixes DESIRED sends to PEER (FRR counts both families together)."""
+    return sum(1 for (p, prefix) in desired.routes() if p == peer and family_of(prefix) is Family.V6)
+
+
+def session_status(peer: str, session: Session | None, since: str, error: SessionError | None,
+                   v6_wanted: int) -> SessionStatus:
+    """One BGPPeer's session as BGPNodeStatus says it (Idle when FRR has no such neighbor)."""
+    if session is None:
+        return SessionStatus(peer=peer, state=SessionState.IDLE, since=since, last_error=error)
+    state = STATES.get(session.state.value, SessionState.IDLE)
+    up = state is SessionState.ESTABLISHED
+    v6 = min(v6_wanted, session.prefixes_sent)
+    return SessionStatus(
+        peer=peer, state=state, since=since, peer_address="" if session.neighbor.isalpha() else session.neighbor,
+        interface=session.neighbor if session.neighbor.isalpha() else "", vrf=session.vrf,
+        bfd=BFD[session.bfd], hold_time_s=session.hold_time_ms // 1000 if up else None,
+        keepalive_time_s=session.keepalive_ms // 1000 if up else None,
+        prefixes_sent_ipv4=session.prefixes_sent - v6, prefixes_sent_ipv6=v6, last_error=error)
+
+
+class NodeStatusWriter:
+    """Keeps this node's BGPNodeStatus in line with FRR's sessions."""
+
+    def __init__(self, api: Client, me: str, source: Source, desired: Callable[[], Desired],
+                 clock: Callable[[], float] = lambda: asyncio.get_running_loop().time()) -> None:
+        self.api, self.me, self.source, self.desired, self.clock = api, me, source, desired, clock
+        self.written: NodeBGPStatus | None = None
+        self.written_at = float("-inf")
+        self.writes = 0
+        self._since: dict[str, tuple[SessionState, str]] = {}  # peer -> (state, when it entered it)
+        self._errors: dict[str, tuple[LastError, int, SessionError]] = {}  # peer -> (error, count, as written)
+        self._node_uid = ""
+
+    def current(self) -> NodeBGPStatus:
+        """The status as FRR reports it now (without its write time)."""
+        desired = self.desired()
+        by_peer = {s.peer: s for s in self.source.sessions if s.peer}
+        sessions = [self._session(name, by_peer.get(name), desired) for name in sorted(desired.usable_peers())]
+        frr = str(getattr(self.source.frr, "value", self.source.frr))
+        reason = DAEMON.get(frr, BGPDaemonReason.UNREACHABLE)
+        ready = reason is BGPDaemonReason.READY
+        old = next((c for c in (self.written.conditions if self.written else ())
+                    if c.get("type") == ConditionType.BGP_DAEMON_READY.value), None)
+        since = str(old["lastTransitionTime"]) if old and old.get("reason") == reason.value else now_stamp()
+        cond = condition(ConditionType.BGP_DAEMON_READY, ready, reason, f"FRR: {frr}", since=since)
+        router_id = next((r.router_id for r in desired.routers().values() if r.router_id), "") or ""
+        return NodeBGPStatus(node=self.me, sessions=tuple(sessions), router_id=router_id, conditions=(cond,))
+
+    def _session(self, peer: str, session: Session | None, desired: Desired) -> SessionStatus:
+        state = STATES.get(session.state.value, SessionState.IDLE) if session else SessionState.IDLE
+        held = self._since.get(peer)
+        if held is None or held[0] is not state:
+            held = self._since[peer] = (state, now_stamp())
+        error = None
+        if session is not None and session.last_error is not LastError.NONE:
+            key = (session.last_error, session.established_count)
+            kept = self._errors.get(peer)
+            if kept is None or kept[:2] != key:
+                reason = ERRORS.get(session.last_error, BGPSessionReason.CONNECTION_RESET)
+                kept = self._errors[peer] = (*key, SessionError(reason, session.last_error_text, now_stamp()))
+            error = kept[2]
+        return session_status(peer, session, held[1], error, v6_prefixes(desired, peer))
+
+    async def run(self) -> None:
+        """Until cancelled: compare, and write when something changed and the last write is a second old."""
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # a defect must not end the status writes silently
+                log.exception("BGP: BGPNodeStatus could not be made")
+            await asyncio.sleep(CHECK_INTERVAL_S)
+
+    async def tick(self) -> bool:
+        """Write the status if it changed and MIN_INTERVAL_S passed since the last write; whether it wrote."""
+        now = self.current()
+        if self.written is not None and _same(now, self.written):
+            return False
+        if self.clock() - self.written_at < MIN_INTERVAL_S:
+            return False
+        stamped = replace(now, updated=now_stamp())
+        self.written_at = self.clock()
+        try:
+            await asyncio.to_thread(self._write, stamped)
+        except (ApiError, OSError) as exc:
+            log.warning("BGP: could not write BGPNodeStatus %s: %s", self.me, exc)
+            return False
+        self.written, self.writes = stamped, self.writes + 1
+        return True
+
+    def _write(self, status: NodeBGPStatus) -> None:
+        if not self._node_uid:
+            try:
+                self._node_uid = str(self.api.get(NODES, self.me, timeout=WRITE_TIMEOUT)["metadata"]["uid"])
+            except (ApiError, OSError, KeyError) as exc:
+                log.debug("BGP: the Node's uid is not known (%s): BGPNodeStatus without an owner", exc)
+        self.api.request("PATCH", BGP_NODE_STATUSES.path(name=self.me), {"fieldManager": FIELD_MANAGER, "force": True},
+                         body=status.to_object(self._node_uid), content_type=APPLY, timeout=WRITE_TIMEOUT)
+
+
+def _same(a: NodeBGPStatus, b: NodeBGPStatus) -> bool:
+    """Equal but for the write time."""
+    return replace(a, updated="") == replace(b, updated="")
+

@@ -1,0 +1,201 @@
+"""BGP mode's feed: from BGP objects, Services, slices and nodes to this node's Desired, the prefixes each change
+touched, the BGPAnnounced condition of the Services it writes, and an Event per new config problem."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from ironlb.api.conditions import bgp_announced_in
+from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
+from ironlb.core.bgp.model import Attributes, Desired
+from ironlb.core.election import elect
+from ironlb.speaker.control.bgpfeed import BgpFeed
+from ironlb.speaker.control.status import StatusReporter
+from ironlb.speaker.state.bgpview import carriers
+from ironlb.speaker.state.incremental import IncrementalDesired
+from tests.unit.speaker.state.test_incremental import endpoint_slice, node, pool, service
+
+ME = "n1"
+ALIVE = frozenset({"n1", "n2", "n3"})
+CLUSTER_IP, LOCAL_IP = "203.0.113.1", "203.0.113.2"
+
+
+class Api:
+    """Records condition patches."""
+
+    def __init__(self) -> None:
+        self.patches: list[tuple[str, dict[str, Any]]] = []
+
+    def patch(self, resource: Any, name: str, body: dict[str, Any], namespace: str, **_: Any) -> dict[str, Any]:
+        self.patches.append((name, body))
+        return {}
+
+
+class Recorder:
+    """Records Events."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, Any, str]] = []
+
+    def submit(self, ref: Any, reason: Any, message: str, **_: Any) -> None:
+        self.events.append((ref, reason, message))
+
+    async def record(self, ref: Any, reason: Any, message: str, **_: Any) -> None:
+        self.events.append((ref, reason, message))
+
+
+class Driver:
+    """Records each Desired handed to FRR's driver and the prefixes it said were touched."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Desired, set[str] | None]] = []
+
+    async def update(self, desired: Desired, touched: set[str] | None = None) -> None:
+        self.calls.append((desired, touched))
+
+
+def bgp_peer(name: str = "tor", zone: str | None = None, **spec: Any) -> dict[str, Any]:
+    selectors = [{"matchLabels": {"zone": zone}}] if zone else []
+    return {"metadata": {"name": name, "uid": f"uid-{name}"},
+            "spec": {"myASN": 64513, "peerASN": 64512, "peerAddress": "192.0.2.254", "nodeSelectors": selectors,
+                     **spec}}
+
+
+def bgp_ad(name: str = "all", **spec: Any) -> dict[str, Any]:
+    return {"metadata": {"name": name, "uid": f"uid-{name}"}, "spec": {"ipAddressPools": ["p"], **spec}}
+
+
+class World:
+    """A view with three nodes, pool p, a Cluster Service (endpoint on n2) and a Local one (endpoint on n2)."""
+
+    def __init__(self, peers: list[dict[str, Any]] | None = None, ads: list[dict[str, Any]] | None = None,
+                 me: str = ME) -> None:
+        self.view = IncrementalDesired(me)
+        self.api, self.recorder, self.driver = Api(), Recorder(), Driver()
+        status = StatusReporter(self.api, me, recorder=self.recorder)  # type: ignore[arg-type]
+        self.feed = BgpFeed(me, self.api, "ironlb", self.driver, status, lambda: None)  # type: ignore[arg-type]
+        for name, zone in (("n1", "a"), ("n2", "a"), ("n3", "b")):
+            self.event("nodes", "ADDED", node(name, zone=zone))
+        self.event("pools", "ADDED", pool("p"))
+        for name, ip, policy in (("cluster", CLUSTER_IP, "Cluster"), ("local", LOCAL_IP, "Local")):
+            self.event("services", "ADDED", service(name, (ip,), policy=policy))
+            self.event("slices", "ADDED", endpoint_slice(f"{name}-1", name, ("n2",)))
+        for obj in peers if peers is not None else [bgp_peer()]:
+            self.feed.on_event("bgppeers", "ADDED", obj)
+        for obj in ads if ads is not None else [bgp_ad()]:
+            self.feed.on_event("bgpadvertisements", "ADDED", obj)
+        self.follow(None)
+        self.take()
+
+    def take(self) -> set[str] | None:
+        """The prefixes touched since the driver last took a Desired (as `run` takes them)."""
+        touched, self.feed._touched = self.feed._touched, set()
+        return touched
+
+    def event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        self.view.apply(kind, event, obj)
+        self.feed.on_view_event(kind, obj["metadata"]["name"], self.view)
+
+    def follow(self, keys: set[str] | None) -> None:
+        self.view.set_alive(ALIVE)
+        self.view.publish()
+        changed = self.view.take_changed()
+        self.feed.follow(self.view, None if keys is None else keys | changed, ALIVE)
+
+    def routes(self) -> dict[tuple[str, str], Attributes]:
+        return self.feed.desired.routes()
+
+
+async def test_a_cluster_service_is_announced_by_every_selected_node_a_local_one_only_where_its_endpoint_is() -> None:
+    world = World()
+    assert set(world.routes()) == {("tor", f"{CLUSTER_IP}/32")}
+    assert [p.name for p in world.feed.desired.peers.values()] == ["tor"]
+    reason, found = carriers(world.view.infos["ns/local"], None, world.feed.setting)
+    assert reason is BGPAnnounceReason.ADVERTISED and found == {LOCAL_IP: {"n2": ("tor",)}}
+    reason, found = carriers(world.view.infos["ns/cluster"], None, world.feed.setting)
+    assert found == {CLUSTER_IP: {n: ("tor",) for n in ("n1", "n2", "n3")}}
+
+
+async def test_an_endpoint_change_touches_only_its_service_prefix() -> None:
+    world = World()
+    world.event("slices", "MODIFIED", endpoint_slice("local-1", "local", ("n1",)))
+    world.follow(set())
+    assert ("tor", f"{LOCAL_IP}/32") in world.routes()
+    assert world.take() == {f"{LOCAL_IP}/32"}
+    world.event("slices", "MODIFIED", endpoint_slice("local-1", "local", (), unready=("n1",)))
+    world.follow(set())
+    assert ("tor", f"{LOCAL_IP}/32") not in world.routes() and world.take() == {f"{LOCAL_IP}/32"}
+
+
+async def test_a_cluster_service_with_no_ready_endpoint_is_withdrawn() -> None:
+    world = World()
+    world.event("slices", "MODIFIED", endpoint_slice("cluster-1", "cluster", (), unready=("n2",)))
+    world.follow(set())
+    assert world.routes() == {}
+
+
+@pytest.mark.parametrize(("peers", "ads", "routes"), [
+    ([bgp_peer(zone="b")], None, set()),  # the peer selects other nodes: no session here
+    (None, [bgp_ad(nodeSelectors=[{"matchLabels": {"zone": "b"}}])], set()),  # the advertisement selects others
+    (None, [bgp_ad(ipAddressPools=["other"])], set()),  # the pool is not covered
+    (None, [bgp_ad(peers=["elsewhere"])], set()),  # to a peer this node has not
+    (None, [bgp_ad(aggregationLength=24)], {("tor", "203.0.113.0/24")}),
+    ([bgp_peer(), bgp_peer("spine")], [bgp_ad(peers=["spine"])], {("spine", f"{CLUSTER_IP}/32")}),
+])
+async def test_which_peers_and_prefixes(peers: Any, ads: Any, routes: set[tuple[str, str]]) -> None:
+    assert set(World(peers, ads).routes()) == routes
+
+
+async def test_local_pref_and_communities_go_with_the_route() -> None:
+    world = World(ads=[bgp_ad(localPref=200, communities=["65000:1", "large:65000:1:2"])])
+    assert world.routes()[("tor", f"{CLUSTER_IP}/32")] == Attributes(200, ("65000:1",), ("65000:1:2",))
+
+
+async def test_a_label_change_of_this_node_recomputes_everything() -> None:
+    world = World(peers=[bgp_peer(zone="a")])
+    assert world.routes()
+    world.event("nodes", "MODIFIED", node("n1", zone="b"))
+    world.follow(set())
+    assert world.routes() == {} and world.feed.desired.peers == {} and world.take() is None
+
+
+async def test_the_driver_gets_the_last_desired_with_every_prefix_touched_meanwhile() -> None:
+    world = World()
+    for ready in (("n1",), ()):
+        world.event("slices", "MODIFIED", endpoint_slice("local-1", "local", ready))
+        world.follow(set())
+    world.feed._wake.set()
+    task = asyncio.ensure_future(world.feed.run())
+    await asyncio.sleep(0.01)
+    task.cancel()
+    desired, touched = world.driver.calls[-1]
+    assert touched == {f"{LOCAL_IP}/32"} and ("tor", f"{LOCAL_IP}/32") not in desired.routes()
+
+
+@pytest.mark.parametrize("me", sorted(ALIVE))
+async def test_the_condition_names_nodes_and_peers_and_one_node_writes_it(me: str) -> None:
+    world = World(me=me)
+    await asyncio.sleep(0)
+    await world.feed.status.flush()
+    written = {name: body["status"]["conditions"][0] for name, body in world.api.patches}
+    for name, ip, nodes in (("cluster", CLUSTER_IP, {"n1", "n2", "n3"}), ("local", LOCAL_IP, {"n2"})):
+        assert (name in written) == (elect(f"ns/{name}", nodes) == me)
+        if name in written:
+            cond = written[name]
+            assert cond["type"] == ConditionType.SERVICE_BGP_ANNOUNCED.value and cond["status"] == "True"
+            assert set(bgp_announced_in(cond["message"])[ip]) == nodes
+
+
+@pytest.mark.parametrize("me", sorted(ALIVE))
+async def test_a_config_problem_is_one_event_not_one_per_pass(me: str) -> None:
+    world = World(ads=[bgp_ad(peers=["tor", "ghost"])], me=me)
+    world.feed.on_event("bgppeers", "MODIFIED", bgp_peer())
+    world.follow(None)
+    problems = [e for e in world.recorder.events if e[1] is BGPConfigReason.PEER_NOT_FOUND]
+    assert len(problems) == (1 if elect("BGPAdvertisement/all", ALIVE) == me else 0)
+    assert {p.reason for p in world.feed.problems} == {BGPConfigReason.PEER_NOT_FOUND}
+    if me == ME:
+        assert set(world.routes()) == {("tor", f"{CLUSTER_IP}/32")}  # still announced to the peer that exists
