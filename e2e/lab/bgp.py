@@ -115,9 +115,12 @@ def add_node_routes(node: NodeAddr, ipv6: bool) -> None:
 
 
 def remove_node_routes(node: NodeAddr) -> None:
-    """Undo add_node_routes."""
+    """Undo add_node_routes, and forget the router's MAC: a router attached again has a new one, and a node that
+    still holds the old one as reachable would send its BGP packets nowhere until the entry ages out."""
     netns.ip("route", "del", BGPCLIENT_SUBNET_V4, netns=node.netns, check=False)
     netns.ip("-6", "route", "del", BGPCLIENT_SUBNET_V6, netns=node.netns, check=False)
+    netns.ip("neigh", "flush", "to", ROUTER_IP_V4, netns=node.netns, check=False)
+    netns.ip("-6", "neigh", "flush", "to", ROUTER_IP_V6, netns=node.netns, check=False)
 
 
 def start_router(ipv6: bool, bfd: Bfd) -> None:
