@@ -58,6 +58,10 @@ def ratio(figure: str, ironlb: float | None, metallb: float | None) -> float | N
 
 
 def _fresh_namespace(kube: Kube, name: str) -> None:
+    # The implementation that ran before is stopped: nothing will take its cleanup finalizer off its Services.
+    names = kube.kubectl("get", "services", "-n", name, "-o", "name", "--ignore-not-found").stdout.split()
+    for svc in names:
+        kube.kubectl("patch", svc, "-n", name, "--type=merge", "-p", '{"metadata":{"finalizers":null}}')
     kube.kubectl("delete", "namespace", name, "--ignore-not-found", "--wait=true", timeout=300)
     kube.kubectl("create", "namespace", name)
 

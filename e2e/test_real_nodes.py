@@ -230,6 +230,8 @@ def test_nodeport_forwarding_adds_net_admin_and_uninstall_leaves_nothing(real: K
     wait_for(lambda: any("table inet ironlb" in _tables(n) for n in NODES), timeout=30,
              what="the speakers' nftables table")
 
+    # As docs/operations.md says: LoadBalancer Services go before IronLB does (their cleanup finalizer is its).
+    real.kubectl("delete", "service", "fwd", "web", "--ignore-not-found", "--wait=true", timeout=90)
     real.helm("uninstall", "ironlb", "-n", NS, "--wait", timeout=120)
     wait_for(lambda: not real.kubectl("get", "pods", "-n", NS, "-o", "name").stdout.strip(), timeout=60,
              what="IronLB pods gone")

@@ -8,6 +8,7 @@ import pytest
 
 from e2e.testkit.testing import Kube, wait_for
 from e2e.testkit.testing import pool_manifest as pool
+from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from tests.integration.conftest import events_for, ingress_ips, lb_service, wait_event, wait_ips
 
 pytestmark = pytest.mark.lab
@@ -23,8 +24,8 @@ def test_assigns_lowest_address_and_reports_it(kube: Kube, cleanup) -> None:
     svc = kube.get("service", "basic")
     assert svc["metadata"]["annotations"]["ironlb.io/allocated-from-pool"] == "t-basic"
     assert svc["status"]["loadBalancer"]["ingress"][0]["ipMode"] == "VIP"
-    # Nothing else is written on a user's Service: no finalizers, no framework annotations.
-    assert not svc["metadata"].get("finalizers")
+    # Nothing else is written on a user's Service: only the upstream cleanup finalizer, no framework annotations.
+    assert svc["metadata"].get("finalizers") == [LB_CLEANUP_FINALIZER]
     assert not [k for k in svc["metadata"]["annotations"] if "kopf" in k]
     assert "203.0.113.200" in kube.kubectl("get", "svc", "basic").stdout
     # A first assignment is one write: its status; no IPAllocated Event (the default --allocation-events moves).
