@@ -54,12 +54,17 @@ def v6_prefixes(desired: Desired, peer: str) -> int:
     return sum(1 for (p, prefix) in desired.routes() if p == peer and family_of(prefix) is Family.V6)
 
 
+def api_state(session: Session | None) -> SessionState:
+    """The session's state in the API's words (Idle when FRR has no such neighbor or a state the FSM lacks)."""
+    return STATES.get(session.state.value, SessionState.IDLE) if session else SessionState.IDLE
+
+
 def session_status(peer: str, session: Session | None, since: str, error: SessionError | None,
                    v6_wanted: int) -> SessionStatus:
     """One BGPPeer's session as BGPNodeStatus says it (Idle when FRR has no such neighbor)."""
     if session is None:
         return SessionStatus(peer=peer, state=SessionState.IDLE, since=since, last_error=error)
-    state = STATES.get(session.state.value, SessionState.IDLE)
+    state = api_state(session)
     up = state is SessionState.ESTABLISHED
     v6 = min(v6_wanted, session.prefixes_sent)
     return SessionStatus(
@@ -99,7 +104,7 @@ class NodeStatusWriter:
         return NodeBGPStatus(node=self.me, sessions=tuple(sessions), router_id=router_id, conditions=(cond,))
 
     def _session(self, peer: str, session: Session | None, desired: Desired) -> SessionStatus:
-        state = STATES.get(session.state.value, SessionState.IDLE) if session else SessionState.IDLE
+        state = api_state(session)
         held = self._since.get(peer)
         if held is None or held[0] is not state:
             held = self._since[peer] = (state, now_stamp())
