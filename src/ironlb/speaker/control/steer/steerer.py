@@ -12,7 +12,7 @@ from ironlb.speaker.control.forward.programmer import NftablesProgrammer
 from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.confirm import DeathConfirmer
 from ironlb.speaker.control.steer.conntrack import forget_flows
-from ironlb.speaker.control.steer.nft import TABLE, render
+from ironlb.speaker.control.steer.nft import TABLE, chain_name, render
 from ironlb.speaker.control.steer.plan import ServicePorts, Steer, SteeringPlan, plan
 from ironlb.speaker.state.endpoints import SliceTargets
 from ironlb.speaker.state.snapshot import ServiceInfo, Snapshot
@@ -43,6 +43,9 @@ class Steerer:
         self._forgotten: set[str] = set()
         self._to_forget: tuple[str, frozenset[str]] | None = None  # (the script that must be in first, addresses)
         self._forgetting: set[asyncio.Task[None]] = set()
+        # Steers that may be in the kernel's table: those of the script applied last, and of any given since.
+        self._in_table: dict[str, Steer] = {}
+        self._latest: tuple[str, dict[str, Steer]] = ("", {})  # the script given last, and its steers
 
     def dead(self, snapshot: Snapshot) -> frozenset[str]:
         """Nodes the mesh saw alive and now reports dead (a deleted Node is forgotten)."""
@@ -70,7 +73,7 @@ class Steerer:
                                                         lambda svc: forwarded(svc, snapshot), held))
         self._hold(self.plan)
         self.standing = self.standing or bool(self.plan.steers)
-        script = render(self.plan, self.standing)
+        script = self._render(self.plan)
         self.nftables.update(script)
         self._forget_after(script, self.plan.dead_addresses)
         return self.plan
@@ -94,6 +97,14 @@ class Steerer:
         dead = frozenset().union(*(held[2] for held in self._steered.values()))
         self.plan = SteeringPlan(steers, self._reasons, skipped, dead)
 
+    def _render(self, steering: SteeringPlan) -> str:
+        """STEERING's script, removing the steers a script given before may have left in the table."""
+        steers = {chain_name(steer): steer for steer in steering.steers}
+        script = render(steering, self.standing, stale=[s for name, s in self._in_table.items() if name not in steers])
+        self._in_table.update(steers)
+        self._latest = (script, steers)
+        return script
+
     def _forget_after(self, script: str, dead: frozenset[str]) -> None:
         """Forget the flows to newly dead addresses once SCRIPT (which steers around them) is applied."""
         self._forgotten &= dead  # an address alive again is forgotten afresh if it dies again
@@ -106,6 +117,8 @@ class Steerer:
             self._applied(True, "")
 
     def _applied(self, ok: bool, _: str) -> None:
+        if ok and self.nftables.applied == self._latest[0]:
+            self._in_table = dict(self._latest[1])
         if not ok or self._to_forget is None or self.nftables.applied != self._to_forget[0]:
             return
         addresses, self._to_forget = self._to_forget[1], None

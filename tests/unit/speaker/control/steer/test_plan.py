@@ -87,19 +87,37 @@ def test_an_unnamed_port_matches_the_unnamed_slice_port() -> None:
 
 def test_the_table_sends_steered_vips_to_live_endpoints_and_masquerades_them() -> None:
     steer = Steer("ns/web", VIP4, "TCP", 80, (("198.19.1.5", 8080), ("198.19.3.5", 8080)))
+    name = chain_name(steer)
     text = render(SteeringPlan((steer,), {"ns/web": S.STEERED}))
-    assert text.startswith(f"table inet {TABLE}\ndelete table inet {TABLE}\n")
-    assert f"{VIP4} . tcp . 80 : goto {chain_name(steer)}" in text
+    assert f"delete table inet {TABLE}" not in text  # refilled in place, never rebuilt
+    assert f"{VIP4} . tcp . 80 : goto {name}" in text
     assert "type nat hook prerouting priority dstnat - 5;" in text  # before kube-proxy's DNAT
-    assert "meta l4proto tcp dnat ip to numgen random mod 2 map { 0 : 198.19.1.5 . 8080, 1 : 198.19.3.5 . 8080 }" \
-        in text
+    assert f"map {name}_to {{ typeof numgen random mod 1 : ip daddr . tcp dport; elements = " \
+           "{ 0 : 198.19.1.5 . 8080, 1 : 198.19.3.5 . 8080 } }" in text
+    assert f"meta l4proto tcp dnat ip to numgen random mod 2 map @{name}_to" in text
     assert f"ct mark & {MARK:#010x} == {MARK:#010x} ct direction original masquerade" in text
-    sticky_steer = Steer("ns/web", VIP6, "UDP", 53, (("2001:db8:1::5", 53),), True, ("2001:db8::/64",))
-    sticky = render(SteeringPlan((sticky_steer,)))
-    assert "ip6 saddr != { 2001:db8::/64 } return" in sticky  # outside the source ranges: kube-proxy decides
-    assert re.search(r"dnat ip6 to jhash ip6 saddr mod 1 seed 0x[0-9a-f]+ map \{ 0 : 2001:db8:1::5 \. 53 \}", sticky)
+    sticky_steer = Steer("ns/web", VIP6, "UDP", 53, (("2001:db8:1::5", 53),), True,
+                         ("2001:db8::/64", "2001:db8::1/128"))
+    sticky, sticky_name = render(SteeringPlan((sticky_steer,))), chain_name(sticky_steer)
+    assert f"ip6 saddr != @{sticky_name}_from return" in sticky  # outside the source ranges: kube-proxy decides
+    assert "elements = { 2001:db8::/64 } }" in sticky  # merged: an interval set takes no overlap
+    assert re.search(rf"dnat ip6 to jhash ip6 saddr mod 1 seed 0x[0-9a-f]+ map @{sticky_name}_to", sticky)
     closed = render(SteeringPlan((Steer("ns/web", VIP4, "TCP", 80, (("198.19.1.5", 80),), sources=()),)))
     assert "    return\n" in closed
+
+
+def test_a_reapply_empties_and_refills_in_one_script_and_removes_only_what_is_stale() -> None:
+    web = Steer("ns/web", VIP4, "TCP", 80, (("198.19.1.5", 8080),))
+    dns = Steer("ns/dns", VIP4, "UDP", 53, (("198.19.1.5", 53),))
+    lines = render(SteeringPlan((web,)), stale=(web, dns)).splitlines()
+    flush, refill = lines.index(f"flush table inet {TABLE}"), lines.index(f"table inet {TABLE} {{", 1)
+    assert lines[0] == f"table inet {TABLE} {{" and flush < refill  # declared, emptied, filled
+    assert [line for line in lines if line.startswith("delete")] == [
+        f"delete chain inet {TABLE} {chain_name(dns)}", f"delete map inet {TABLE} {chain_name(dns)}_to",
+        f"delete set inet {TABLE} {chain_name(dns)}_from"]
+    assert f"  chain {chain_name(dns)} {{ }}" in lines[:flush]  # declared first: removed whether or not it is there
+    standing = render(SteeringPlan(), standing=True)
+    assert "chain prerouting {" in standing and "elements" not in standing  # hooked, with nothing in its maps
 
 
 def test_nothing_steered_removes_the_table() -> None:
@@ -228,3 +246,27 @@ def test_the_flows_to_a_dead_pod_are_forgotten_once_and_only_after_the_table_ste
     asyncio.run(scenario())
     assert [a for a, _ in forgotten] == ["198.19.3.5"]
     assert forgotten[0][1] is not None and "198.19.1.5 . 8080" in forgotten[0][1]  # after the steering table
+
+
+def test_the_steerer_removes_a_steer_that_ended_until_a_script_without_it_is_applied() -> None:
+    async def check(address: str, port: int, timeout: float) -> bool:
+        return address != "192.0.2.3"
+
+    async def scenario() -> list[bool]:
+        steerer = Steerer(SteeringSettings(), lambda: None)
+        steerer.confirmer.check = check
+        steerer.nftables.nft = "true"  # the script "applies": no kernel here
+        removes = []
+        steer(steerer, tuple(POD))
+        steer(steerer, ("n1", "n2"))
+        await asyncio.sleep(0.05)  # n3 confirmed dead
+        assert steer(steerer, ("n1", "n2")).steers
+        await steerer.nftables.apply(steerer.nftables._wanted)
+        for _ in range(2):  # n3 back: nothing steered, and its steer removed until a script without it is in
+            steer(steerer, tuple(POD))
+            removes.append("delete chain" in steerer.nftables._wanted)
+            await steerer.nftables.apply(steerer.nftables._wanted)
+        await steerer.close()
+        return removes
+
+    assert asyncio.run(scenario()) == [True, False]
