@@ -261,3 +261,28 @@ def _env(pod: dict[str, Any]) -> dict[str, str]:
 
 def _tables(node_name: str) -> str:
     return netns.run_in(node(int(node_name[-1])).netns, ["nft", "list", "tables"]).stdout
+
+
+def test_uninstall_with_a_loadbalancer_service_left_lets_it_and_its_namespace_be_deleted(real: Kube) -> None:
+    """The chart's pre-delete hook stops the operator and takes the cleanup finalizer off the Services IronLB
+    owns: a Service left behind, and its namespace, can still be deleted once IronLB is gone."""
+    reallab.helm_install(real.bin_dir)
+    real.kubectl("create", "namespace", "leftover")
+    left = service("left", "real-pool")
+    left["metadata"]["namespace"] = "leftover"
+    real.apply(left)
+    shown = wait_for(lambda: (s := real.get("service", "left", "leftover")).get("status", {}).get("loadBalancer", {})
+                     .get("ingress") and "service.kubernetes.io/load-balancer-cleanup" in (
+                         s["metadata"].get("finalizers") or ()) and s["status"]["loadBalancer"]["ingress"],
+                     timeout=30, what="an IP and the cleanup finalizer")
+    real.helm("uninstall", "ironlb", "-n", NS, "--wait", timeout=240)
+    after = real.get("service", "left", "leftover")
+    assert not after["metadata"].get("finalizers")
+    assert after["status"]["loadBalancer"]["ingress"] == shown  # only the finalizer went
+    left_of_hook = real.kubectl("get", "jobs,serviceaccounts,roles,rolebindings", "-n", NS, "-o", "name").stdout
+    assert "release-finalizers" not in left_of_hook
+    assert "release-finalizers" not in real.kubectl("get", "clusterroles,clusterrolebindings", "-o", "name").stdout
+    started = time.monotonic()
+    real.kubectl("delete", "service", "left", "-n", "leftover", "--wait=true", "--timeout=30s", timeout=40)
+    real.kubectl("delete", "namespace", "leftover", "--wait=true", "--timeout=60s", timeout=70)
+    assert time.monotonic() - started < 90

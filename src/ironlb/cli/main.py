@@ -120,6 +120,23 @@ def values_doc(args: argparse.Namespace) -> int:
     return 0
 
 
+def release_finalizers(args: argparse.Namespace) -> int:
+    """Take the cleanup finalizer off every Service IronLB owns (stopping the operator first, if named)."""
+    import logging
+
+    from ironlb.cli import finalizers
+
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(levelname)s %(message)s")
+    operator = None
+    if args.stop_operator:
+        namespace, _, name = args.stop_operator.partition("/")
+        operator = (namespace, name)
+    with _kube() as kube:
+        result = finalizers.release(kube, args.lb_class or None, args.timeout, operator)
+    print(finalizers.summary(result))
+    return 0 if result.complete else 1
+
+
 MIGRATE_EXAMPLES = """examples:
   ironlb migrate metallb                      # read the cluster's MetalLB objects, print IronLB's
   ironlb migrate metallb -f metallb.yaml      # the same from a file
@@ -151,5 +168,12 @@ def main(argv: list[str] | None = None) -> None:
     vd.add_argument("--doc", default="docs/operations.md", help="the Markdown file holding the reference")
     vd.add_argument("--chart", default="charts/ironlb")
     vd.set_defaults(fn=values_doc)
+    rf = sub.add_parser("release-finalizers", help="take the cleanup finalizer off the Services IronLB owns (for an "
+                        "uninstall, or an operator down for long)")
+    rf.add_argument("--lb-class", default=None, help="the loadBalancerClass IronLB serves (default: none)")
+    rf.add_argument("--timeout", type=float, default=120.0, help="seconds for the whole run (default: 120)")
+    rf.add_argument("--stop-operator", metavar="NAMESPACE/DEPLOYMENT", default=None,
+                    help="scale this operator Deployment to zero first, and wait for its pods to go")
+    rf.set_defaults(fn=release_finalizers)
     args = parser.parse_args(argv)
     sys.exit(args.fn(args))
