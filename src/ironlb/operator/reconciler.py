@@ -12,44 +12,29 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from enum import Enum
 from typing import Any
 
-from ironlb.api.conditions import condition, now_stamp
 from ironlb.api.constants import DEFAULT_WITHDRAWAL_TIMEOUT_S
-from ironlb.api.reasons import ConditionType, EventReason
 from ironlb.api.service import Handling
 from ironlb.core.addresses import int_to_ip
-from ironlb.core.allocator import Allocation, AllocationReason, Allocator
+from ironlb.core.allocator import AllocationReason, Allocator
 from ironlb.core.holds import Hold
 from ironlb.operator import metrics
 from ironlb.operator.advertisements import AdvertisementView
-from ironlb.operator.cleanup import Cleanup
+from ironlb.operator.outcomes import AllocationEvents, Outcomes, allocated_condition, says_allocation
 from ironlb.operator.pending import Pending
 from ironlb.operator.pools import PoolView, recorded_holds
 from ironlb.operator.services import ServiceView, deleted_view, view_of
-from ironlb.operator.showing import Shown
 from ironlb.operator.shown import ShownIPs
 from ironlb.operator.status import ObjectStatus
-from ironlb.operator.writer import ApiWriter, service_ref
+from ironlb.operator.workqueue import RETRY_S, WorkQueue
+from ironlb.operator.writer import ApiWriter
 
 log = logging.getLogger(__name__)
-RETRY_S = 0.25  # a write refused as stale (409) or held back by another Service's clear
-
-
-class AllocationEvents(Enum):
-    """Which allocations an IPAllocated Event reports (docs/design.md, "A lean operator")."""
-
-    MOVES = "moves"  # only a Service whose status showed other IPs: a first assignment is its status alone
-    ALL = "all"  # every allocation that changes what a Service shows
-
-
-def says_allocation(policy: AllocationEvents, shown_before: tuple[str, ...]) -> bool:
-    """Whether an allocation that changes what a Service shows (SHOWN_BEFORE: what it showed) gets an Event."""
-    return policy is AllocationEvents.ALL or bool(shown_before)
+# Split along what each part holds (the queue, the outcomes of a reconcile); these names stay importable from here.
+__all__ = ["RETRY_S", "AllocationEvents", "Reconciler", "State", "allocated_condition", "says_allocation"]
 
 
 @dataclass
@@ -66,12 +51,7 @@ class State:
     shown: ShownIPs = field(default_factory=ShownIPs)
 
 
-def allocated_condition(ok: bool, reason: AllocationReason, message: str) -> dict[str, Any]:
-    """The Service's Allocated condition (REASON: the allocator's enum value)."""
-    return condition(ConditionType.SERVICE_ALLOCATED, ok, reason, message[:1024], since=now_stamp())
-
-
-class Reconciler(Cleanup):
+class Reconciler(WorkQueue, Outcomes):
     """Serialises decisions (allocator calls are synchronous) and runs API writes concurrently."""
 
     def __init__(self, writer: ApiWriter, lb_class: str | None, workers: int = 16, reuse_delay: float = 0.0,
@@ -89,13 +69,7 @@ class Reconciler(Cleanup):
         self.withdrawal_timeout = withdrawal_timeout
         self._cleaning_since = {}
         self.restored = asyncio.Event()
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
-        self._queued: set[str] = set()
-        # The restore's once-over of every Service that kept its IPs: run when nothing else waits, so a
-        # new Service or an edit is not queued behind tens of thousands of checks that find nothing.
-        self._rechecks: deque[str] = deque()
-        self._rechecking: set[str] = set()
-        self._inflight: set[str] = set()
+        self._init_queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._hold_timer: asyncio.TimerHandle | None = None
 
@@ -255,72 +229,6 @@ class Reconciler(Cleanup):
             self._freed([int_to_ip(*hold.ip)], hold.pool)
         self._schedule_hold_end()
 
-    # ---- the work queue ----------------------------------------------------------------------
-
-    def enqueue(self, key: str) -> None:
-        """Ask for KEY to be reconciled (deduplicated while queued)."""
-        if key not in self._queued:
-            self._queued.add(key)
-            self._queue.put_nowait(key)
-
-    def _recheck(self, key: str) -> None:
-        """Ask for KEY to be reconciled once nothing else is queued."""
-        if key not in self._queued and key not in self._rechecking:
-            self._rechecking.add(key)
-            self._rechecks.append(key)
-
-    async def _next_key(self) -> str:
-        """The next key to reconcile: anything queued first, then the restore's rechecks. (Rechecks are
-        made before the workers start, so a worker waiting on the queue leaves none behind.)"""
-        while self._queue.empty() and self._rechecks:
-            key = self._rechecks.popleft()
-            if key in self._rechecking:  # else reconciled meanwhile, from the queue
-                self._rechecking.discard(key)
-                return key
-        key = await self._queue.get()
-        self._queued.discard(key)
-        self._rechecking.discard(key)  # this reconcile is its recheck too
-        return key
-
-    def _retry_later(self, key: str) -> None:
-        asyncio.get_running_loop().call_later(RETRY_S, self.enqueue, key)
-
-    def _pool_dirty(self, name: str) -> None:
-        self.enqueue(f"pool:{name}")
-
-    def _objects_dirty(self) -> None:
-        # A pool's status depends on every advertisement and an advertisement's on every pool name;
-        # both are few, and an unchanged status is not written again.
-        for name in self.state.pools:
-            self._pool_dirty(name)
-        for name in self.state.advertisements:
-            self.enqueue(f"advertisement:{name}")
-
-    async def _worker(self) -> None:
-        while True:
-            key = await self._next_key()
-            if key in self._inflight:  # same key already being written: run again after it
-                await asyncio.sleep(0.01)
-                self.enqueue(key)
-                continue
-            self._inflight.add(key)
-            started = time.perf_counter()
-            try:
-                if key.startswith("pool:"):
-                    await self.status.reconcile_pool(key[5:])
-                elif key.startswith("advertisement:"):
-                    await self.status.reconcile_advertisement(key[14:])
-                else:
-                    await self._reconcile_service(key)
-                    metrics.RECONCILE_SECONDS.observe(time.perf_counter() - started)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("reconcile of %s failed; retrying", key)
-                asyncio.get_running_loop().call_later(1.0, self.enqueue, key)
-            finally:
-                self._inflight.discard(key)
-
     # ---- Services ----------------------------------------------------------------------------
 
     async def _reconcile_service(self, key: str) -> None:
@@ -358,84 +266,3 @@ class Reconciler(Cleanup):
             view.request.namespace_labels = labels if labels is not None else {}
         return view
 
-    async def _granted(self, view: ServiceView, allocation: Allocation) -> None:
-        self.state.pending.discard(view.key)
-        self.state.last_failure.pop(view.key, None)
-        metrics.show_pending(self.state.pending.reasons())
-        changed_ips = tuple(allocation.ips) != view.current_ips
-        over = None  # it said why not: say it is over, in the write that shows the IP when there is one
-        if view.allocated is not None and not view.allocated[0]:
-            over = allocated_condition(True, allocation.reason,
-                                       f"assigned {', '.join(allocation.ips)} from pool {allocation.pool}")
-        # The cleanup finalizer lands with the IP it guards (in the same write), or on its own when the Service
-        # shows its IP already (an upgrade, a takeover from MetalLB, which adds none).
-        shown = await self._show(view, allocation.ips, allocation.pool, over, finalizer=not view.finalizer)
-        if shown is Shown.NOT_YET:
-            return
-        if shown is Shown.ALREADY and not view.finalizer:
-            await self.writer.set_finalizer(view.namespace, view.name, True)
-        if over is not None and shown is Shown.ALREADY:
-            await self._put_condition(view, over)
-        if not changed_ips:
-            return
-        metrics.ALLOCATIONS.labels(allocation.pool).inc()
-        ref = service_ref(view.namespace, view.name, view.uid)
-        # A first assignment is said by the status write itself: an Event would double its API writes.
-        if says_allocation(self.allocation_events, view.current_ips):
-            await self.writer.event(ref, EventReason.IP_ALLOCATED,
-                                    f"Assigned IP {', '.join(allocation.ips)} from pool {allocation.pool}")
-        for note in view.deprecations:
-            await self.writer.event(ref, EventReason.DEPRECATED_CONFIGURATION, note, warning=True)
-        self._pool_dirty(allocation.pool or "")
-        if view.current_pool and view.current_pool != allocation.pool:
-            self._pool_dirty(view.current_pool)
-
-    async def _refused(self, view: ServiceView, reason: AllocationReason, message: str) -> None:
-        """The request cannot be met: status keeps only what is still granted; say why (REASON), once."""
-        self.state.pending.add(view.key, view.request, reason)
-        metrics.show_pending(self.state.pending.reasons())
-        held = self.allocator.assignment(view.key)  # a failed new request keeps the IPs it had
-        await self._show(view, held[0] if held else (), held[1] if held else None)
-        text = f"Failed to allocate IP for {view.key} ({reason.value}): {message}"
-        said = self.state.last_failure.get(view.key)
-        # Said already: a retry with the same outcome is not news (a hold's countdown is no change).
-        if said is not None and said[0] is reason and (reason is AllocationReason.REQUESTED_IP_HELD or said[1] == text):
-            return
-        self.state.last_failure[view.key] = (reason, text)
-        metrics.ALLOCATION_FAILURES.labels(reason.value).inc()
-        if said is not None or view.allocated != (False, reason):  # after a restart: only if it changed
-            await self._condition(view, False, reason, message)
-        await self.writer.event(service_ref(view.namespace, view.name, view.uid), EventReason.ALLOCATION_FAILED, text,
-                                warning=True, detail=reason)
-
-    async def _release(self, view: ServiceView) -> None:
-        held = self.allocator.assignment(view.key)
-        released_from = held[1] if held else None
-        released = self.allocator.release(view.key)
-        self.state.pending.discard(view.key)
-        self.state.last_failure.pop(view.key, None)
-        metrics.show_pending(self.state.pending.reasons())
-        if view.handling is Handling.DELETED:
-            self.state.services.pop(view.key, None)
-            self.state.shown.forget(view.key)
-        elif view.current_pool is not None:
-            await self._show(view, (), None)  # no longer ours (type or class changed): take back what we wrote
-        if released:
-            metrics.RELEASES.inc()
-            if view.handling is not Handling.DELETED:
-                await self.writer.event(service_ref(view.namespace, view.name, view.uid), EventReason.IP_RELEASED,
-                                        f"Released IP {', '.join(released)}: {view.handling.value}")
-            for name in self.state.pools:
-                self._pool_dirty(name)
-            self._freed(released, released_from)
-
-    async def _condition(self, view: ServiceView, ok: bool, reason: AllocationReason, message: str) -> None:
-        """Write the Service's Allocated condition (REASON: the allocator's enum value)."""
-        await self._put_condition(view, allocated_condition(ok, reason, message))
-
-    async def _put_condition(self, view: ServiceView, allocated: dict[str, Any]) -> None:
-        try:
-            await self.writer.set_service_condition(view.namespace, view.name, allocated)
-        except Exception as exc:  # the Event has said it already: a refused condition must not re-run the reconcile
-            log.warning("could not write the %s condition on %s: %s", ConditionType.SERVICE_ALLOCATED.value, view.key,
-                        exc)
