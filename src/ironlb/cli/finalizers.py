@@ -105,10 +105,13 @@ def release_one(kube: Client, service: dict[str, Any]) -> Outcome:
             if exc.status not in (409, 422):
                 log.error("cannot take the cleanup finalizer off %s: %s", _name(service), exc)
                 return Outcome.FAILED
+        except OSError as exc:  # the API server unreachable, or the connection dropped
+            log.error("cannot take the cleanup finalizer off %s: %s", _name(service), exc)
+            return Outcome.FAILED
         try:
             service = kube.get(SERVICES, meta["name"], meta["namespace"], timeout=REQUEST_TIMEOUT_S)
-        except ApiError as exc:
-            if exc.status == 404:
+        except (ApiError, OSError) as exc:
+            if isinstance(exc, ApiError) and exc.status == 404:
                 return Outcome.GONE
             log.error("cannot read %s again: %s", _name(service), exc)
             return Outcome.FAILED

@@ -131,8 +131,14 @@ def release_finalizers(args: argparse.Namespace) -> int:
     if args.stop_operator:
         namespace, _, name = args.stop_operator.partition("/")
         operator = (namespace, name)
-    with _kube() as kube:
-        result = finalizers.release(kube, args.lb_class or None, args.timeout, operator)
+    from ironlb.common.kubeapi import ApiError, ConfigError
+
+    try:
+        with _kube() as kube:
+            result = finalizers.release(kube, args.lb_class or None, args.timeout, operator)
+    except (ApiError, ConfigError, OSError) as exc:  # listing, or stopping the operator, failed: nothing is sure
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(finalizers.summary(result))
     return 0 if result.complete else 1
 
