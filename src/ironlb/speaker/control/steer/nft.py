@@ -122,13 +122,18 @@ def render(plan: SteeringPlan, standing: bool = False, stale: Iterable[Steer] = 
                 f"flush map inet {TABLE} dispatch_ip", f"flush map inet {TABLE} dispatch_ip6",
                 *(line for steer in plan.steers for line in _emptying(steer)),
                 *(line for steer in gone for line in _removal(steer))]
+    return "\n".join(skeleton + emptying + _filled(plan)) + "\n"
+
+
+def _filled(plan: SteeringPlan) -> list[str]:
+    """PLAN's rules and elements, into the table's emptied objects."""
     dispatch: dict[str, list[str]] = {"ip": [], "ip6": []}
     chains: list[str] = []
     for steer in plan.steers:
         dispatch[_proto(steer.vip)].append(
             f"{steer.vip} . {steer.protocol.lower()} . {steer.port} : goto {chain_name(steer)}")
         chains += _steer_chain(steer)
-    body = [
+    return [
         f"table inet {TABLE} {{",
         *_dispatch_maps(dispatch),
         "  chain prerouting {",
@@ -143,4 +148,3 @@ def render(plan: SteeringPlan, standing: bool = False, stale: Iterable[Steer] = 
         *chains,
         "}",
     ]
-    return "\n".join(skeleton + emptying + body) + "\n"
