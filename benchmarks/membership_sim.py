@@ -19,7 +19,8 @@ the transport does). --before runs the rules as they were before the bounded rep
 
 Figures (the last line, JSON): datagrams_per_node_per_s (sent by a live node: heartbeats and notices),
 detection_p99_s (a death to the first node that declares it), agreement_p99_s (a death to the moment every
-live node has it dead; a death some live node never learned counts as the whole run), false_deaths (live nodes
+live node has it dead; a death some live node never learned counts as the whole run), the same two over the
+nodes killed with a monitor (paired_: the victim and the monitor both), false_deaths (live nodes
 that any node had dead), repair_datagrams_per_node_per_s (verdicts sent to one node: SYNC answers, replies to a
 node the view has down), notices_per_node_per_s (every notice), and nodes, loss, seconds, deaths, stalls.
 
@@ -77,6 +78,7 @@ class Deaths:
     first: dict[str, float] = field(default_factory=dict)  # subject -> first time any node had it dead
     seen: dict[str, dict[str, float]] = field(default_factory=dict)  # subject -> observer -> when it had it dead
     false: set[str] = field(default_factory=set)  # live subjects some node had dead
+    paired: set[str] = field(default_factory=set)  # nodes killed together with one of their monitors (both)
 
 
 class Sim:
@@ -225,14 +227,18 @@ def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: flo
     sim.run(seconds)
     up_seconds = sum(sim.deaths.killed.get(name, seconds) for name in sim.nodes)
     killed = sim.deaths.killed
-    detection = [sim.deaths.first.get(name, seconds) - at for name, at in killed.items()]
-    agreement = [(sim.agreed_at(name) or seconds) - at for name, at in killed.items()]
+    detection = {name: sim.deaths.first.get(name, seconds) - at for name, at in killed.items()}
+    agreement = {name: (sim.agreed_at(name) or seconds) - at for name, at in killed.items()}
+    paired = sim.deaths.paired
     return {
         "nodes": nodes, "loss": loss, "seconds": seconds, "deaths": len(killed), "stalls": sim.stalls,
         "before": before,
         "datagrams_per_node_per_s": round(sum(n.sent for n in sim.nodes.values()) / up_seconds, 1),
-        "detection_p99_s": round(percentile(detection, 99), 3),
-        "agreement_p99_s": round(percentile(agreement, 99), 3),
+        "detection_p99_s": round(percentile(list(detection.values()), 99), 3),
+        "agreement_p99_s": round(percentile(list(agreement.values()), 99), 3),
+        "paired_deaths": len(paired),
+        "paired_detection_p99_s": round(percentile([detection[name] for name in paired], 99), 3),
+        "paired_agreement_p99_s": round(percentile([agreement[name] for name in paired], 99), 3),
         "false_deaths": len(sim.deaths.false),
         "notices_per_node_per_s": round(sum(n.notices for n in sim.nodes.values()) / up_seconds, 1),
         "repair_datagrams_per_node_per_s": round(sum(n.repairs for n in sim.nodes.values()) / up_seconds, 2),
@@ -262,7 +268,9 @@ def _kill(sim: Sim, victim: str, at: float, paired: bool) -> None:
     if paired:  # with one of its monitors
         monitors = sorted(sim.nodes[victim].watch.neighbours() - sim.deaths.killed.keys())
         if monitors:
-            sim.kill(sim.rng.choice(monitors), at)
+            monitor = sim.rng.choice(monitors)
+            sim.kill(monitor, at)
+            sim.deaths.paired |= {victim, monitor}
 
 
 def _stalls(sim: Sim, seconds: float, stall_every: float, stall_s: float) -> list[Event]:
