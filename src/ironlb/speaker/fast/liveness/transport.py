@@ -353,6 +353,8 @@ class Liveness:
             verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
             if change is not None:
                 log.info("peer %s: %s", msg.node, change.value)
+            if verdict is Decoded.UNECHOED:  # a run rolled back to version 2 must be sent version 2 again
+                self.formats.unproven(msg)
             if verdict is Decoded.WRONG_SOURCE and self._wrong_source_log.allow(msg.node) is not None:
                 log.warning("a heartbeat naming %s came from %s, not one of its node addresses: refused",
                             msg.node, addr[0])
