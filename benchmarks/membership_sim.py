@@ -1,6 +1,7 @@
 """Failure detection at scale: the real Membership and Watch code of every node, over an in-memory network.
 
     python -m benchmarks.membership_sim --nodes 5000 [--loss 0.02] [--seconds S] [--seed N]
+        [--kill-every S] [--stall-every S --stall-ms MS] [--before]
     python -m benchmarks.membership_sim --hot-path 1000
 
 The second form times one node's hot path instead: an accepted heartbeat and the alive-set check that follows
@@ -11,15 +12,21 @@ agreement, notices, digests), exactly as the speaker's code, on a simulated cloc
 heartbeat rounds and datagram deliveries. Datagrams are lost at random (--loss) and delayed (a base delay and
 an exponential jitter). After a warm-up, a node is killed every --kill-every seconds, every other time together
 with one of its monitors; kills stop a settle time before the end, so every death has time to be agreed on.
+The starved case (--stall-every, --kill-every 0 for it alone): every so often one live node's loop stalls for
+--stall-ms: it sends nothing and handles nothing meanwhile, then reads what queued up before its next round (as
+the transport does). --before runs the rules as they were before the bounded repair and the suspicion's hold
+(no hold; every SYNC answered with the whole view, asks not backed off), to compare.
 
 Figures (the last line, JSON): datagrams_per_node_per_s (sent by a live node: heartbeats and notices),
 detection_p99_s (a death to the first node that declares it), agreement_p99_s (a death to the moment every
-live node has it dead; a death some live node never learned counts as the whole run), false_deaths (live nodes
-that any node had dead), and nodes, loss, seconds, deaths.
+live node has it dead; a death some live node never learned counts as the whole run), the same two over the
+nodes killed with a monitor (paired_: the victim and the monitor both), false_deaths (live nodes
+that any node had dead), repair_datagrams_per_node_per_s (verdicts sent to one node: SYNC answers, replies to a
+node the view has down), notices_per_node_per_s (every notice), and nodes, loss, seconds, deaths, stalls.
 
 Left out: HMAC signing and checking (the protocol's cost per datagram, not the design's), the socket and the
-event loop (a node's round is instant), CPU stalls, restarts and joins (killed nodes stay down), and the slow
-probe of silent peers.
+event loop (a node's round is instant; a stall is the only CPU effect, and stalls do not breed more: a node's
+load does not slow it), restarts and joins (killed nodes stay down), and the slow probe of silent peers.
 """
 
 from __future__ import annotations
@@ -35,15 +42,16 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership
-from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind
+from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind, Say
 from ironlb.speaker.fast.liveness.ring import Ring
-from ironlb.speaker.fast.liveness.watch import Notice, Send, Verdict, Watch
+from ironlb.speaker.fast.liveness.watch import HOLD_TIMEOUTS, Notice, Repair, Send, Verdict, Watch
 
 WARMUP_S = 1.0
 SETTLE_S = 1.5
 BASE_DELAY_S = 0.0002
 JITTER_S = 0.0005
-_TICK, _BEAT, _NOTICE, _KILL = range(4)
+_TICK, _BEAT, _NOTICE, _KILL, _STALL = range(5)
+_VERDICTS = (Say.DEAD, Say.LEFT, Say.ALIVE)
 
 
 @dataclass
@@ -57,6 +65,9 @@ class SimNode:
     up: bool = True
     sequence: int = 0
     sent: int = 0
+    notices: int = 0  # of SENT: notices
+    repairs: int = 0  # of NOTICES: verdicts sent to one node (SYNC answers, a reply to a node the view has down)
+    stalled_until: float = 0.0  # its loop does nothing until then
 
 
 @dataclass
@@ -67,14 +78,17 @@ class Deaths:
     first: dict[str, float] = field(default_factory=dict)  # subject -> first time any node had it dead
     seen: dict[str, dict[str, float]] = field(default_factory=dict)  # subject -> observer -> when it had it dead
     false: set[str] = field(default_factory=set)  # live subjects some node had dead
+    paired: set[str] = field(default_factory=set)  # nodes killed together with one of their monitors (both)
 
 
 class Sim:
     """Every node's real code on one simulated clock and a lossy, delaying network."""
 
     def __init__(self, names: list[str], loss: float = 0.0, seed: int = 0, interval: float = INTERVAL_S,
-                 timeout: float = TIMEOUT_S) -> None:
+                 timeout: float = TIMEOUT_S, before: bool = False) -> None:
         self.rng = random.Random(seed)
+        self.before = before  # the rules before the bounded repair and the suspicion's hold
+        self.stalls = 0
         self.loss, self.interval, self.now = loss, interval, 0.0
         self.ring = Ring(names)
         self.events: list[tuple[float, int, int, str, object]] = []
@@ -90,7 +104,9 @@ class Sim:
     def _node(self, name: str, timeout: float) -> SimNode:
         incarnation = self.rng.getrandbits(63) or 1
         membership = Membership(me=name, started=0.0, timeout=timeout, incarnation=incarnation)
-        watch = Watch(name, incarnation, self.ring, membership, timeout)
+        watch = Watch(name, incarnation, self.ring, membership, timeout,
+                      hold_timeouts=0.0 if self.before else HOLD_TIMEOUTS,
+                      repair=Repair.WHOLE if self.before else Repair.RECENT)
         watch.on_verdict = lambda subject, verdict, now: self._verdict(name, subject, verdict, now)
         return SimNode(name, incarnation, membership, watch)
 
@@ -101,6 +117,10 @@ class Sim:
         """Stop NAME at WHEN: it sends and hears nothing from then on."""
         self._at(when, _KILL, name, None)
 
+    def stall(self, name: str, when: float, seconds: float) -> None:
+        """Stall NAME's loop at WHEN for SECONDS: it sends and handles nothing meanwhile, then reads what queued."""
+        self._at(when, _STALL, name, seconds)
+
     def run(self, until: float) -> None:
         """Run every event up to UNTIL."""
         while self.events and self.events[0][0] <= until:
@@ -108,7 +128,16 @@ class Sim:
             node = self.nodes[name]
             if not node.up:
                 continue
-            if kind == _TICK:
+            if kind != _KILL and node.stalled_until > self.now:
+                if kind != _TICK:  # queued until the loop runs again; its rounds start afresh then
+                    self._at(node.stalled_until, kind, name, payload)
+                continue
+            if kind == _STALL:
+                node.stalled_until = self.now + payload  # type: ignore[operator]
+                self.stalls += 1
+                # Its next round comes after every datagram queued meanwhile (each re-queued at the wake-up).
+                self._at(node.stalled_until + 1e-6, _TICK, name, None)
+            elif kind == _TICK:
                 self._round(node)
             elif kind == _BEAT:
                 self._beat(node, *payload)  # type: ignore[misc]
@@ -141,6 +170,9 @@ class Sim:
 
     def _route(self, node: SimNode, sends: list[Send]) -> None:
         for send in sends:
+            node.notices += 1 if send.to is not None else len(self.ring.order) - 1
+            if send.to is not None and send.notice.say in _VERDICTS:
+                node.repairs += 1
             if send.to is not None:
                 self._send(node, send.to, _NOTICE, send.notice)
                 continue
@@ -184,33 +216,74 @@ def percentile(values: list[float], q: float) -> float:
     return ranked[min(len(ranked) - 1, max(0, round(q / 100 * len(ranked) + 0.5) - 1))]
 
 
-def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: float) -> dict[str, float]:
+def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: float, stall_every: float = 0.0,
+             stall_s: float = 0.2, before: bool = False) -> dict[str, float]:
     """Run the simulation; the figures."""
-    sim = Sim([f"node-{i:05d}" for i in range(nodes)], loss=loss, seed=seed)
-    victims = sim.rng.sample(sorted(sim.nodes), k=len(sim.nodes))
-    at, paired = WARMUP_S, False
-    while at < seconds - SETTLE_S and victims:
-        victim = victims.pop()
+    sim = Sim([f"node-{i:05d}" for i in range(nodes)], loss=loss, seed=seed, before=before)
+    events = _deaths(sim, seconds, kill_every) + _stalls(sim, seconds, stall_every, stall_s)
+    for at, act in sorted(events, key=lambda event: event[0]):
         sim.run(at)
-        sim.kill(victim, at)
-        if paired:  # with one of its monitors
-            monitors = sorted(sim.nodes[victim].watch.neighbours() - sim.deaths.killed.keys())
-            if monitors:
-                sim.kill(sim.rng.choice(monitors), at)
-        paired = not paired
-        at += kill_every
+        act()
     sim.run(seconds)
     up_seconds = sum(sim.deaths.killed.get(name, seconds) for name in sim.nodes)
     killed = sim.deaths.killed
-    detection = [sim.deaths.first.get(name, seconds) - at for name, at in killed.items()]
-    agreement = [(sim.agreed_at(name) or seconds) - at for name, at in killed.items()]
+    detection = {name: sim.deaths.first.get(name, seconds) - at for name, at in killed.items()}
+    agreement = {name: (sim.agreed_at(name) or seconds) - at for name, at in killed.items()}
+    paired = sim.deaths.paired
     return {
-        "nodes": nodes, "loss": loss, "seconds": seconds, "deaths": len(killed),
+        "nodes": nodes, "loss": loss, "seconds": seconds, "deaths": len(killed), "stalls": sim.stalls,
+        "before": before,
         "datagrams_per_node_per_s": round(sum(n.sent for n in sim.nodes.values()) / up_seconds, 1),
-        "detection_p99_s": round(percentile(detection, 99), 3),
-        "agreement_p99_s": round(percentile(agreement, 99), 3),
+        "detection_p99_s": round(percentile(list(detection.values()), 99), 3),
+        "agreement_p99_s": round(percentile(list(agreement.values()), 99), 3),
+        "paired_deaths": len(paired),
+        "paired_detection_p99_s": round(percentile([detection[name] for name in paired], 99), 3),
+        "paired_agreement_p99_s": round(percentile([agreement[name] for name in paired], 99), 3),
         "false_deaths": len(sim.deaths.false),
+        "notices_per_node_per_s": round(sum(n.notices for n in sim.nodes.values()) / up_seconds, 1),
+        "repair_datagrams_per_node_per_s": round(sum(n.repairs for n in sim.nodes.values()) / up_seconds, 2),
     }
+
+
+Event = tuple[float, Callable[[], None]]
+
+
+def _deaths(sim: Sim, seconds: float, kill_every: float) -> list[Event]:
+    """A kill every KILL_EVERY after the warm-up, every other one with one of the victim's monitors."""
+    if kill_every <= 0:
+        return []
+    victims = sim.rng.sample(sorted(sim.nodes), k=len(sim.nodes))
+    events: list[Event] = []
+    at, paired = WARMUP_S, False
+    while at < seconds - SETTLE_S and victims:
+        victim = victims.pop()
+        events.append((at, lambda victim=victim, at=at, paired=paired: _kill(sim, victim, at, paired)))
+        paired = not paired
+        at += kill_every
+    return events
+
+
+def _kill(sim: Sim, victim: str, at: float, paired: bool) -> None:
+    sim.kill(victim, at)
+    if paired:  # with one of its monitors
+        monitors = sorted(sim.nodes[victim].watch.neighbours() - sim.deaths.killed.keys())
+        if monitors:
+            monitor = sim.rng.choice(monitors)
+            sim.kill(monitor, at)
+            sim.deaths.paired |= {victim, monitor}
+
+
+def _stalls(sim: Sim, seconds: float, stall_every: float, stall_s: float) -> list[Event]:
+    """A stall of STALL_S of one node's loop every STALL_EVERY after the warm-up (a node that is up then)."""
+    if stall_every <= 0:
+        return []
+    events: list[Event] = []
+    at = WARMUP_S + stall_every / 2
+    while at < seconds - SETTLE_S:
+        events.append((at, lambda at=at: sim.stall(
+            sim.rng.choice([n for n, node in sim.nodes.items() if node.up]), at, stall_s)))
+        at += stall_every
+    return events
 
 
 def hot_path(peers: int, rounds: int = 40) -> dict[str, float]:
@@ -239,14 +312,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--loss", type=float, default=0.02)
     parser.add_argument("--seconds", type=float, default=8.0, help="simulated seconds")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--kill-every", type=float, default=0.25, help="simulated seconds between deaths")
+    parser.add_argument("--kill-every", type=float, default=0.25, help="simulated seconds between deaths (0: none)")
+    parser.add_argument("--stall-every", type=float, default=0.0,
+                        help="simulated seconds between stalls of one node's loop (0: none)")
+    parser.add_argument("--stall-ms", type=float, default=200.0, help="how long each stall lasts")
+    parser.add_argument("--before", action="store_true",
+                        help="the rules before the bounded repair and the suspicion's hold")
     parser.add_argument("--hot-path", type=int, metavar="PEERS", help="time one node's hot path instead")
     args = parser.parse_args(argv)
     started = time.monotonic()
     if args.hot_path:
         figures = hot_path(args.hot_path)
     else:
-        figures = simulate(args.nodes, args.loss, args.seconds, args.seed, args.kill_every)
+        figures = simulate(args.nodes, args.loss, args.seconds, args.seed, args.kill_every, args.stall_every,
+                           args.stall_ms / 1000, args.before)
     figures["wall_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures))
     return 0

@@ -6,7 +6,7 @@ version 3, version 2 until then; a run heard in version 2 is told at once (one v
 probe period each peer not known to speak version 3 is sent one besides, so that new speakers find each other.
 With the topology `ring`, the ring's Watch reads this one table (ringmode.py), and once no peer up speaks
 version 2 only, heartbeats go to the ring neighbours only, every peer probed each probe period; the view says
-who else is alive."""
+who else is alive. What is sent, and to whom, is sends.py's; this module holds the loop and what is received."""
 
 from __future__ import annotations
 
@@ -23,40 +23,23 @@ from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.liveness import sourcefilter, udpsocket
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
-from ironlb.speaker.fast.liveness.protocol import (
-    COVERS_PER_MESSAGE,
-    RING_VERSION,
-    VERSION,
-    Decoded,
-    Heartbeat,
-    KeySet,
-    Kind,
-    Notice,
-    decode,
-    encode,
-    new_incarnation,
-)
+from ironlb.speaker.fast.liveness.protocol import Decoded, KeySet, Kind, decode, new_incarnation
 from ironlb.speaker.fast.liveness.ringmode import RingWatch, Topology
 from ironlb.speaker.fast.liveness.rounds import Counters, next_due
+from ironlb.speaker.fast.liveness.sends import Sends
 from ironlb.speaker.fast.liveness.upgrade import Formats, Mode, join_wait
-from ironlb.speaker.fast.liveness.watch import Send, Verdict
+from ironlb.speaker.fast.liveness.watch import Verdict
 
 log = logging.getLogger(__name__)
-# Peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval (udpsocket.py:
-# an unresolved peer's datagrams fill the send buffer).
-PROBE_S = 0.5
 SO_DETACH_FILTER = 27
 AliveCallback = Callable[[frozenset[str]], None]
 # Datagrams read per round, at most: the full mesh of a large cluster sends one per peer a round, the ring's
 # notices come on top, and a stalled loop finds a few rounds' worth queued.
 READ_BATCH = 4096
 LATE_S = 0.05  # a heartbeat round this late is counted: two default intervals, a third of the default timeout
-# Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
-FULL_RESTART_ROUNDS = 3
-EMPTY_VIEW = 0  # the digest of a view with no entry (liveness/watch.py): what a node without a view sends
 
 
-class Liveness:
+class Liveness(Sends):
     """Runs the heartbeat exchange for one node; calls `on_change(alive)` when the alive set or the holds
     (`membership.held()`, `membership.covers()`) change.
 
@@ -129,29 +112,6 @@ class Liveness:
         self.mode = mode
         self._alive_version = (-1, False)
 
-    def _probe_period(self, mode: Mode | None = None) -> float:
-        """How often every peer is sent a heartbeat, silent ones included. On the ring, half the grace period: the
-        non-neighbours stay in contact (their messages echo our run, so the table checks their RESTART, FENCED
-        and LEAVE as a neighbour's) at a cost of one datagram per peer in that time."""
-        if (mode or self.mode) is Mode.RING:
-            return max(PROBE_S, self.membership.grace / 2, self.interval)
-        return max(PROBE_S, self.interval)
-
-    def _route(self, sends: list[Send]) -> None:
-        """Send ring mode's notices: to one node, or to every node (none before the join: a node that only
-        listens has nothing to tell, and is no one's to refute a death of)."""
-        if not self.speaking:
-            return
-        for send in sends:
-            names = self.peers if send.to is None else [send.to]
-            for name in names:
-                addr = self.peers.get(name)
-                if addr is not None:
-                    self._send(addr, self._message(Kind.NOTICE, name, RING_VERSION, notice=send.notice),
-                               heartbeat=False)
-                    self.counters.notices_sent += 1
-
-
     def set_peers(self, peers: dict[str, str], addresses: dict[str, set[str]] | None = None) -> None:
         """Node name -> address to send to, of every speaker (from the Node list); ADDRESSES: every
         address a node's heartbeats may come from (its InternalIPs; default: the one sent to)."""
@@ -203,70 +163,6 @@ class Liveness:
         self.fenced = True
         self.membership.counts_self = False
         self._publish()
-
-    def restart(self, hold_s: float, covers: dict[str, bytes]) -> None:
-        """Tell every peer this speaker restarts and its node forwards: from now on each round says RESTART
-        (with COVERS, the IPs it answered for and their MACs, in the first few rounds), never ALIVE again."""
-        items = sorted(covers.items())
-        chunks = [tuple(items[i:i + COVERS_PER_MESSAGE]) for i in range(0, len(items), COVERS_PER_MESSAGE)]
-        self._restart, self._restart_rounds = (max(1, round(hold_s * 1000)), chunks or [()]), 0
-        self._send_restart()
-
-    def _send_restart(self) -> None:
-        assert self._restart is not None
-        hold_ms, chunks = self._restart
-        for chunk in chunks if self._restart_rounds < FULL_RESTART_ROUNDS else [()]:
-            self._send_all(Kind.RESTART, everyone=True, hold_ms=hold_ms, covers=chunk)
-        self._restart_rounds += 1
-
-    def _message(self, kind: Kind, peer: str, version: int, hold_ms: int = 0,
-                 covers: tuple[tuple[str, bytes], ...] = (), notice: Notice | None = None) -> bytes:
-        self.sequence += 1
-        view = EMPTY_VIEW if self.ring is None else self.ring.watch.digest  # topology mesh: no view kept
-        digest = None if version == VERSION else view
-        msg = Heartbeat(kind, self.me, self.incarnation, self.sequence, self.membership.echo_for(peer), hold_ms,
-                        covers, digest, notice)
-        return encode(msg, self.key)
-
-    def _send_all(self, kind: Kind, everyone: bool = False, hold_ms: int = 0,
-                  covers: tuple[tuple[str, bytes], ...] = ()) -> None:
-        if self._sock is None:
-            return
-        now = time.monotonic()
-        format_probes: frozenset[str] = frozenset()
-        if now >= self._next_probe:  # this round goes to the silent peers too
-            everyone, self._next_probe = True, now + self._probe_period()
-            if kind in (Kind.ALIVE, Kind.FENCED):
-                format_probes = frozenset(self.formats.to_probe(self.peers))
-        targets = self.peers
-        if self.ring is not None and self.mode is Mode.RING and not everyone:  # the neighbours only
-            targets = {name: self.peers[name] for name in self.ring.watch.neighbour_set if name in self.peers}
-        for name, addr in targets.items():
-            if not everyone and not self.membership.in_contact(name, now):
-                continue
-            # each peer's own message: it echoes that peer's run
-            self._send(addr, self._message(kind, name, self.formats.version_for(name), hold_ms, covers))
-            if name in format_probes:
-                self._tell(name, addr, kind)
-
-    def _tell(self, name: str, addr: str, kind: Kind) -> None:
-        """One version-3 heartbeat to NAME besides (a format probe): its run learns we speak it."""
-        self._send(addr, self._message(kind, name, RING_VERSION), heartbeat=False)
-        peer = self.membership.peers.get(name)
-        self.formats.sent_version_3(name, -1 if peer is None else peer.incarnation, time.monotonic())
-
-    def _send(self, addr: str, data: bytes, heartbeat: bool = True) -> None:
-        """One datagram to the peer at ADDR; HEARTBEAT: count it as one (a format probe is not)."""
-        assert self._sock is not None
-        target = f"::ffff:{addr}" if ":" not in addr else addr
-        try:  # straight to the socket, never queued behind one full send
-            self._sock.sendto(data, (target, self.port))
-            self.counters.datagrams_sent += 1
-            self.counters.sent += heartbeat
-        except BlockingIOError:
-            self.counters.unsent += 1
-        except OSError:  # a peer we cannot reach must not stop the others
-            pass
 
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
@@ -353,6 +249,8 @@ class Liveness:
             verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
             if change is not None:
                 log.info("peer %s: %s", msg.node, change.value)
+            if verdict is Decoded.UNECHOED:  # a run rolled back to version 2 must be sent version 2 again
+                self.formats.unproven(msg)
             if verdict is Decoded.WRONG_SOURCE and self._wrong_source_log.allow(msg.node) is not None:
                 log.warning("a heartbeat naming %s came from %s, not one of its node addresses: refused",
                             msg.node, addr[0])

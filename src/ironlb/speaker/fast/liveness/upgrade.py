@@ -8,8 +8,9 @@ one datagram as an unknown version, and nothing else changes for it). Once no pe
 version 2, and more than 2K+1 nodes are up, heartbeats go to the ring neighbours only. A peer not heard yet
 holds nothing back: an old one is found by the probes (every peer is sent one each probe period, in version 2
 until heard) before it can count this node, and a new one would otherwise keep a whole cluster starting at
-once on the full mesh. A speaker rolled back
-to version 2 sends it to every peer, so every node is back on the full mesh within an interval.
+once on the full mesh. A speaker rolled back to version 2 starts a new run that speaks version 2 only: its
+first datagrams, unproven, make every peer send it version 2 again (`Formats.unproven`), it is proven and heard,
+and once it still speaks version 2 after being told, every node is back on the full mesh.
 """
 
 from __future__ import annotations
@@ -62,6 +63,18 @@ class Formats:
         if now - told[1] > self.settle:
             self.old.add(msg.node)
         return False
+
+    def unproven(self, msg: Heartbeat) -> None:
+        """A datagram of MSG.node's that proves nothing yet (it does not echo our run), its MAC and source
+        checked: if a run other than the one we had in version 3 speaks version 2, the node was rolled back (or
+        restarted, and sends version 2 until it hears version 3), and a speaker of version 2 cannot read
+        version 3, so it never learns our run, never echoes it and is never heard. It is sent version 2 from
+        now on, until its run is heard in version 3. A recording of an older run only makes us send a peer of
+        version 3 version 2, which it reads, until its next accepted datagram."""
+        if msg.digest is None and self.runs.get(msg.node) != msg.incarnation \
+                and self.latest.get(msg.node) == RING_VERSION:
+            del self.latest[msg.node]
+            self.runs.pop(msg.node, None)
 
     def sent_version_3(self, name: str, run: int, now: float) -> None:
         """NAME's RUN (-1: not proven, so not told) was sent a version-3 datagram at NOW."""

@@ -1,16 +1,21 @@
 """Failure detection on the ring: a node's watchers agree on its death and tell every node (pure; times passed in).
 
-Each node heartbeats its ring neighbours only (ring.py), and reads their heartbeats from a Membership: the
-speaker's own table of every peer (the watch only reads it), or one the watch keeps to the neighbours (the
-simulation's nodes). When one falls silent past the timeout, each of its watchers that noticed SUSPECTs it and
-says so to its other watchers; a watcher that still hears it answers HEARD. A watcher declares the subject DEAD,
-and tells every node, once a majority of the subject's watchers (itself included) suspect it; or, when its
-suspicion has lasted LONE_AFTER and no other watcher hears the subject (the others died with it, or cannot be
-reached), alone. Every node keeps a view: each node's verdict (ALIVE, DEAD, LEFT) with the subject's incarnation
-and a per-subject `life` counter, as in SWIM and memberlist. A notice is applied only if it is newer: a higher
-life, or at the same life a death over a life. A node told it is dead refutes it with ALIVE at the next life, so
-a recording of the DEAD notice can never kill it again. Every heartbeat carries the view's digest; a neighbour
-whose digest stays different is asked for its view (SYNC), which repairs a notice that was lost on the way.
+Each node heartbeats its ring neighbours only (ring.py), and reads their heartbeats from a Membership: the speaker's
+own table of every peer (the watch only reads it), or one the watch keeps to the neighbours (the simulation's
+nodes). When one falls silent past the timeout, each of its watchers that noticed SUSPECTs it and says so to its
+other watchers; a watcher that still hears it answers HEARD. A watcher declares the subject DEAD, and tells every
+node, once a majority of the subject's watchers (itself included) suspect it; or, when its suspicion has lasted
+LONE_AFTER and no other watcher hears the subject (the others died with it, or cannot be reached), alone; either
+only once its own suspicion has been held for HOLD (a subject whose loop stalled a little past the timeout is heard
+again first). Every node keeps a view: each node's verdict (ALIVE, DEAD, LEFT) with the subject's incarnation and a
+per-subject `life` counter, as in SWIM and memberlist. A notice is applied only if it is newer: a higher life, or at
+the same life a death over a life. A node told it is dead refutes it with ALIVE at the next life, so a recording of
+the DEAD notice can never kill it again. Every heartbeat carries the view's digest; a neighbour whose digest stays
+different is asked for its view (SYNC), which repairs a notice that was lost on the way. The repair is bounded: a
+SYNC is answered with the entries changed lately (at most RECENT_MAX), the whole view only when the same mismatch
+asks again (a peer far behind), at most once every FULL_REPAIR_EVERY per peer; a node asks one neighbour less and
+less often while their digests stay different, and answers one peer at most once every half repair wait. So a churn
+of notices never makes the repair grow with the view.
 """
 
 from __future__ import annotations
@@ -29,6 +34,16 @@ from ironlb.speaker.fast.liveness.strangers import Strangers
 # two neighbours' digests may differ (a notice on its way) before one asks for the other's view.
 LONE_AFTER_TIMEOUTS = 3
 REPAIR_AFTER_TIMEOUTS = 0.5
+# How long a watcher holds its own suspicion before it may declare a death, in timeouts: the failover target
+# bounds it (detection is a timeout, this hold and a round).
+HOLD_TIMEOUTS = 0.5
+# The repair's bounds: a SYNC is answered with the entries changed within RECENT_TIMEOUTS (RECENT_MAX at most,
+# the latest first); the whole view goes to one peer at most once every FULL_REPAIR_EVERY_TIMEOUTS, and only to
+# a peer asking again within one mismatch; asks to one neighbour back off to one every REPAIR_BACKOFF_TIMEOUTS.
+RECENT_TIMEOUTS = 8
+RECENT_MAX = 16
+FULL_REPAIR_EVERY_TIMEOUTS = 10
+REPAIR_BACKOFF_TIMEOUTS = 4
 
 
 class Verdict(Enum):
@@ -37,6 +52,13 @@ class Verdict(Enum):
     ALIVE = 0
     DEAD = 1
     LEFT = 2
+
+
+class Repair(Enum):
+    """What a SYNC is answered with."""
+
+    RECENT = "recent"  # the entries changed lately, bounded; the whole view to a peer far behind, rate-limited
+    WHOLE = "whole"  # the whole view, to every ask (as before the bound: the simulation's "before" figures)
 
 
 class Learned(Enum):
@@ -73,6 +95,7 @@ class Entry:
 
 
 _DEFAULT = Entry()
+_ROUNDING = 1e-9  # a hold of exactly HOLD ends at its tick, whatever the float sums say
 _HEARING = (PeerState.ALIVE, PeerState.FENCED)  # a peer in these states, heard within the timeout, is heard
 
 
@@ -106,6 +129,12 @@ class Watch:
     synced: dict[str, float] = field(default_factory=dict)  # neighbour -> when we last asked it for its view
     on_verdict: Callable[[str, Verdict, float], None] | None = None  # told (subject, verdict, now) on each change
     strangers: Strangers = field(default_factory=Strangers)  # runs seen replaced
+    hold_timeouts: float = HOLD_TIMEOUTS  # how long a suspicion is held before a death is declared, in timeouts
+    repair: Repair = Repair.RECENT
+    changed_at: dict[str, float] = field(default_factory=dict)  # subject -> when its entry changed, oldest first
+    asks: dict[str, int] = field(default_factory=dict)  # neighbour -> SYNCs sent to it in the current mismatch
+    answered: dict[str, float] = field(default_factory=dict)  # peer -> when we last answered its SYNC
+    answered_whole: dict[str, float] = field(default_factory=dict)  # peer -> when we last sent it the whole view
     _alive: tuple[int, frozenset[str]] | None = field(default=None, init=False, repr=False)
 
     def alive(self) -> frozenset[str]:
@@ -194,16 +223,51 @@ class Watch:
         return [Send(name, Notice(_SAY_OF[entry.verdict], self.me, name, entry.incarnation, entry.life))]
 
     def on_digest(self, neighbour: str, digest: int, now: float) -> list[Send]:
-        """A neighbour's heartbeat carried DIGEST: ask for its view once they have differed for a while."""
+        """A neighbour's heartbeat carried DIGEST: ask for its view once they have differed for a while, then
+        less and less often while they still differ (each ask says which one it is in this mismatch)."""
         if digest == self.digest:
             self.mismatch.pop(neighbour, None)
+            self.asks.pop(neighbour, None)
             return []
         since = self.mismatch.setdefault(neighbour, now)
+        asked = self.asks.get(neighbour, 0)
         wait = REPAIR_AFTER_TIMEOUTS * self.timeout
-        if now - since < wait or now - self.synced.get(neighbour, -wait) < wait:
+        backoff = wait if self.repair is Repair.WHOLE else min(wait * 2 ** asked,
+                                                                 REPAIR_BACKOFF_TIMEOUTS * self.timeout)
+        if now - since < wait or now - self.synced.get(neighbour, -backoff) < backoff:
             return []
         self.synced[neighbour] = now
-        return [Send(neighbour, Notice(Say.SYNC, self.me, neighbour))]
+        self.asks[neighbour] = asked + 1
+        return [Send(neighbour, Notice(Say.SYNC, self.me, neighbour, life=asked + 1))]
+
+    def _answer(self, asker: str, ask: int, now: float) -> list[Send]:
+        """ASKER's SYNC (its ASK-th in one mismatch): the entries changed lately; the whole view if it asks
+        again (it is far behind), at most once every FULL_REPAIR_EVERY; nothing to an asker answered just now."""
+        if self.repair is Repair.WHOLE:
+            return self._entries(asker, list(self.view))
+        if now - self.answered.get(asker, -self.timeout) < REPAIR_AFTER_TIMEOUTS * self.timeout / 2:
+            return []
+        self.answered[asker] = now
+        every = FULL_REPAIR_EVERY_TIMEOUTS * self.timeout
+        if ask > 1 and now - self.answered_whole.get(asker, -every) >= every:
+            self.answered_whole[asker] = now
+            return self._entries(asker, list(self.view))
+        return self._entries(asker, self.recent(now))
+
+    def recent(self, now: float) -> list[str]:
+        """The subjects whose entries changed within RECENT_TIMEOUTS, the latest first, RECENT_MAX at most."""
+        names: list[str] = []
+        for name in reversed(self.changed_at):
+            if len(names) == RECENT_MAX or now - self.changed_at[name] > RECENT_TIMEOUTS * self.timeout:
+                break
+            if name in self.view:
+                names.append(name)
+        return names
+
+    def _entries(self, to: str, names: list[str]) -> list[Send]:
+        """One notice to TO per subject in NAMES: what the view says of it."""
+        return [Send(to, Notice(_SAY_OF[e.verdict], self.me, name, e.incarnation, e.life))
+                for name in names if (e := self.view.get(name)) is not None]
 
     def on_notice(self, notice: Notice, now: float) -> tuple[Learned, list[Send]]:
         """Take in one authenticated notice (its sender checked against its address, as heartbeats are)."""
@@ -216,8 +280,7 @@ class Watch:
             self.agreed.get(notice.subject, {}).pop(notice.sender, None)
             return Learned.NOTED, []
         if notice.say is Say.SYNC:
-            return Learned.NOTED, [Send(notice.sender, Notice(_SAY_OF[e.verdict], self.me, name, e.incarnation,
-                                                                e.life)) for name, e in self.view.items()]
+            return Learned.NOTED, self._answer(notice.sender, notice.life, now)
         return self._learn(notice, now)
 
     def _suspected_by(self, notice: Notice, now: float) -> list[Send]:
@@ -241,8 +304,9 @@ class Watch:
         fresh = {w for w, at in self.agreed.get(subject, {}).items() if w in watchers and now - at <= self.timeout}
         hearing = {w for w, at in self.heard_by.get(subject, {}).items() if w in watchers and now - at <= self.timeout}
         majority = (len(watchers) + 1) // 2 + 1
-        lone = now - self.suspects[subject] >= LONE_AFTER_TIMEOUTS * self.timeout and not hearing
-        if len(fresh) + 1 >= majority or lone:
+        held = now - self.suspects[subject]
+        lone = held >= LONE_AFTER_TIMEOUTS * self.timeout and not hearing
+        if held >= self.hold_timeouts * self.timeout - _ROUNDING and (len(fresh) + 1 >= majority or lone):
             return self._decide(subject, Verdict.DEAD, now)
         if now - self.pressed.get(subject, -self.timeout) < self.timeout / 6:
             return []
@@ -286,6 +350,8 @@ class Watch:
 
     def _set(self, subject: str, entry: Entry, now: float) -> None:
         old = self.entry(subject)
+        self.changed_at.pop(subject, None)
+        self.changed_at[subject] = now  # the latest last: a repair answer reads them from the end
         self.strangers.run_changed(subject, old.incarnation, entry.incarnation)
         if old != _DEFAULT:
             self.digest ^= entry_hash(subject, old)

@@ -6,7 +6,8 @@ import asyncio
 import time
 
 from ironlb.speaker.fast.liveness.ringmode import Topology
-from ironlb.speaker.fast.liveness.transport import PROBE_S, Liveness
+from ironlb.speaker.fast.liveness.sends import PROBE_S
+from ironlb.speaker.fast.liveness.transport import Liveness
 from ironlb.speaker.fast.liveness.upgrade import Mode
 from tests.unit.speaker.fast.liveness.test_transport_formats import (
     INTERVAL,
@@ -137,6 +138,28 @@ def test_a_speaker_of_version_2_brings_the_full_mesh_back_and_no_one_is_dropped(
             await until(lambda: all(n.alive == frozenset(names) for n in nodes.values()), within=3.0)
             assert all(n.counters.deaths == deaths[name] for name, n in nodes.items())
             nodes["n12"] = old
+        finally:
+            await close_all(nodes)
+
+    asyncio.run(run())
+
+
+def test_a_node_rolled_back_to_version_2_is_heard_again_and_brings_the_full_mesh_back() -> None:
+    async def run() -> None:
+        names = addresses(NODES + 1)
+        port = free_port()
+        nodes = await ring_cluster(names, port)
+        try:
+            await nodes.pop("n12").close()  # stopped for the rollback: its peers had its run in version 3
+            await until(lambda: all("n12" not in n.alive for n in nodes.values()), within=AGREEMENT_S + 1.0)
+            old = OldLiveness("n12", KEY, port, lambda _: None, interval=INTERVAL, timeout=TIMEOUT, grace=1.0)
+            old.set_peers(names)
+            await old.start(f"::ffff:{names['n12']}")
+            old.speaking = old.membership.counts_self = True
+            nodes["n12"] = old
+            # Within a probe period each peer sends it version 2 again; it is heard, told, and found old.
+            await until(lambda: all(n.alive == frozenset(names) for n in nodes.values()), within=5.0)
+            assert all(n.mode is Mode.FULL_MESH for name, n in nodes.items() if name != "n12")
         finally:
             await close_all(nodes)
 

@@ -117,3 +117,38 @@ def test_a_joiner_waits_one_detection_period_on_the_full_mesh_and_a_notices_way_
     mesh = join_wait(Mode.FULL_MESH, timeout=0.15, interval=0.025)
     assert mesh == 0.15 + 0.025  # what every speaker waited before the ring: small clusters are unchanged
     assert join_wait(Mode.RING, timeout=0.15, interval=0.025) > mesh + 0.025
+
+
+def unproven(formats: Formats, name: str, version: int, incarnation: int) -> None:
+    """A datagram of NAME's run INCARNATION in VERSION that does not echo our run (not accepted yet)."""
+    formats.unproven(Heartbeat(Kind.ALIVE, name, incarnation, 1, 0, digest=None if version == VERSION else 0))
+
+
+# (what we heard of n5 before, then its unproven datagram (version, run)) -> the format n5 is sent then
+ROLLBACKS: dict[str, tuple[list[tuple[int, int]], tuple[int, int], int]] = {
+    "a run heard in version 3 replaced by one speaking version 2 (a rollback) is sent version 2": (
+        [(RING_VERSION, 1)], (VERSION, 2), VERSION),
+    "the same run's version 2 before it heard ours is no rollback": (
+        [(RING_VERSION, 1)], (VERSION, 1), RING_VERSION),
+    "a new run speaking version 3 keeps version 3": (
+        [(RING_VERSION, 1)], (RING_VERSION, 2), RING_VERSION),
+    "a peer never heard in version 3 stays on version 2": (
+        [(VERSION, 1)], (VERSION, 2), VERSION),
+}
+
+
+def test_a_rollback_is_sent_version_2_before_it_can_prove_its_run() -> None:
+    for name, (before, (version, run), sent) in ROLLBACKS.items():
+        formats = Formats()
+        for heard_version, heard_run in before:
+            heard(formats, "n5", heard_version, heard_run)
+        unproven(formats, "n5", version, run)
+        assert formats.version_for("n5") == sent, name
+
+
+def test_a_rolled_back_run_heard_in_version_3_after_all_is_sent_version_3_again() -> None:
+    formats = Formats()
+    heard(formats, "n5", RING_VERSION, 1)
+    unproven(formats, "n5", VERSION, 2)  # a recording of another run, or a restart still sending version 2
+    heard(formats, "n5", RING_VERSION, 1)  # its run speaks version 3: back at once
+    assert formats.version_for("n5") == RING_VERSION and mode(formats) is Mode.RING

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from ironlb.speaker.fast.liveness.membership import Membership
+from ironlb.speaker.fast.liveness.protocol import Heartbeat, Kind
 from ironlb.speaker.fast.liveness.ring import Ring
-from ironlb.speaker.fast.liveness.watch import Learned, Notice, Say, Send, Verdict, Watch
+from ironlb.speaker.fast.liveness.watch import HOLD_TIMEOUTS, Learned, Notice, Say, Send, Verdict, Watch
 
 NAMES = [f"n{i:02d}" for i in range(12)]
 RING = Ring(NAMES)
@@ -60,7 +61,24 @@ def test_a_watcher_decides_with_a_majority_of_the_subjects_watchers_and_not_befo
     _, sends = w.on_notice(Notice(Say.SUSPECT, others[0], subject), 2.5)
     assert w.entry(subject).verdict is Verdict.ALIVE and sends == []  # two of four: not a majority
     _, sends = w.on_notice(Notice(Say.SUSPECT, others[1], subject), 2.51)
-    assert w.entry(subject).verdict is Verdict.DEAD and sends[0].to is None and sends[0].notice.say is Say.DEAD
+    assert w.entry(subject).verdict is Verdict.ALIVE  # a majority, but the suspicion is not held long enough yet
+    sends = w.tick(2.5 + HOLD_TIMEOUTS * 0.15)
+    assert w.entry(subject).verdict is Verdict.DEAD
+    assert [s for s in sends if s.to is None] == [Send(None, Notice(Say.DEAD, "n00", subject, 0, 0))]
+
+
+def test_a_subject_heard_while_its_suspicion_is_held_lives() -> None:
+    w = watch()
+    subject = sorted(w.membership.peers)[0]
+    others = sorted(RING.neighbours(subject) - {"n00"})
+    w.tick(2.5)
+    for other in others:
+        w.on_notice(Notice(Say.SUSPECT, other, subject), 2.5)
+    # Its loop stalled past the timeout, and it speaks again.
+    _, change = w.membership.on_message(Heartbeat(Kind.ALIVE, subject, 9, 1, echo=5), 2.55)
+    w.heard(subject, change, 2.55)
+    w.tick(2.5 + 2 * HOLD_TIMEOUTS * 0.15)
+    assert w.entry(subject).verdict is Verdict.ALIVE and subject not in w.suspects
 
 
 def test_a_watcher_that_still_hears_the_subject_answers_a_suspect() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from benchmarks.membership_sim import Sim
 from ironlb.speaker.fast.liveness.membership import TIMEOUT_S
-from ironlb.speaker.fast.liveness.watch import LONE_AFTER_TIMEOUTS, Learned, Notice, Say, Verdict
+from ironlb.speaker.fast.liveness.watch import HOLD_TIMEOUTS, LONE_AFTER_TIMEOUTS, Learned, Notice, Say, Verdict
 
 NODES = 24
 SUBJECT = "node-00003"
@@ -24,6 +24,14 @@ class Kill:
     """Stop these nodes now."""
 
     roles: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Stall these nodes' loops now for SECONDS: they send and handle nothing, then read what queued up."""
+
+    roles: tuple[str, ...]
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -81,8 +89,9 @@ class FalseDeaths:
     count: int
 
 
-Step = Kill | Run | Cut | Lose | Heal | Seen | Replay | FalseDeaths
-DETECTED = TIMEOUT_S + 0.1  # a timeout, a round and a few deliveries
+Step = Kill | Stall | Run | Cut | Lose | Heal | Seen | Replay | FalseDeaths
+HOLD_S = HOLD_TIMEOUTS * TIMEOUT_S
+DETECTED = TIMEOUT_S + HOLD_S + 0.1  # a timeout, the suspicion's hold, a round and a few deliveries
 SETTLED = 2 * TIMEOUT_S
 
 
@@ -102,6 +111,13 @@ SCENARIOS: dict[str, list[Step]] = {
         Run(0.5), Cut(("w0",), ("x",)), Run(2 * LONE_AFTER_TIMEOUTS * TIMEOUT_S), Heal(), Run(SETTLED),
         Seen("x", Verdict.ALIVE), FalseDeaths(0),
     ],
+    "a node whose loop stalls past the timeout is heard again while its watchers hold the suspicion: no death": [
+        Run(0.5), Stall(("x",), TIMEOUT_S + 0.04), Run(1.0), Seen("x", Verdict.ALIVE), FalseDeaths(0),
+    ],
+    "a node stalled past the timeout and the hold is declared dead, and refutes once its loop runs again": [
+        Run(0.5), Stall(("x",), DETECTED + 0.1), Run(DETECTED), Seen("x", Verdict.DEAD, "z"), Run(1.0),
+        Seen("x", Verdict.ALIVE), FalseDeaths(1),
+    ],
     "a node cut from every node is declared dead, and refutes at the next life once it is heard again": [
         Run(0.5), Cut(("x",)), Run(DETECTED), Seen("x", Verdict.DEAD, "z"), Heal(), Run(1.0),
         Seen("x", Verdict.ALIVE), FalseDeaths(1),
@@ -112,7 +128,7 @@ SCENARIOS: dict[str, list[Step]] = {
         Replay("z", Say.ALIVE, "x", 0, Learned.STALE), Run(SETTLED), Seen("x", Verdict.ALIVE),
     ],
     "a DEAD notice lost on its way is repaired from a neighbour's digest": [
-        Run(0.5), Lose("z", Say.DEAD), Kill(("x",)), Run(TIMEOUT_S + 0.05), Seen("x", Verdict.DEAD, "w1"),
+        Run(0.5), Lose("z", Say.DEAD), Kill(("x",)), Run(TIMEOUT_S + HOLD_S + 0.05), Seen("x", Verdict.DEAD, "w1"),
         Seen("x", Verdict.ALIVE, "z"),
         Run(SETTLED), Seen("x", Verdict.DEAD), FalseDeaths(0),
     ],
@@ -136,6 +152,9 @@ def run_step(sim: Sim, who: dict[str, str], step: Step) -> None:
     if isinstance(step, Kill):
         for role in step.roles:
             sim.kill(who[role], sim.now)
+    elif isinstance(step, Stall):
+        for role in step.roles:
+            sim.stall(who[role], sim.now, step.seconds)
     elif isinstance(step, Run):
         sim.run(sim.now + step.seconds)
     elif isinstance(step, Cut):
