@@ -15,6 +15,7 @@ Each archive is cached outside the repo under the key of the binaries it holds (
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 from pathlib import Path
 
@@ -25,6 +26,10 @@ COREDNS_REPOSITORY = "lab.ironlb.io/coredns"
 AGNHOST_REPOSITORY = "registry.k8s.io/e2e-test-images/agnhost"
 PAUSE_REPOSITORY = "registry.k8s.io/pause"
 AGNHOST_PACKAGES = ("bash", "curl", "netcat-openbsd", "iproute2", "wget", "ca-certificates")
+# GNU wget retries a timed-out connection 20 times; busybox's wget, which upstream's image has, tries once. The
+# specs time a blocked connection by `wget -T 5` and poll: with retries each probe of a dropped connection took
+# minutes instead of seconds.
+WGETRC = "tries = 1\n"
 
 
 def _build_script(name: str) -> str:
@@ -79,7 +84,8 @@ def build_agnhost(e2e_bins: Path) -> Path:
     """agnhost on the Debian base with the specs' tools, named as the framework names it; cached."""
     name = f"{AGNHOST_REPOSITORY}:{framework_tags(e2e_bins)['agnhost']}"
     base = image.debian_image("ironlb-lab-agnhost", AGNHOST_PACKAGES)
-    out = _cached("agnhost", f"{e2e_bins.parent.name}-{base.rsplit(':', 1)[1]}")
+    layout = hashlib.sha256(WGETRC.encode()).hexdigest()[:8]
+    out = _cached("agnhost", f"{e2e_bins.parent.name}-{base.rsplit(':', 1)[1]}-{layout}")
     if out.exists():
         return out
     porter = _agnhost_source() / "porter"
@@ -87,7 +93,8 @@ def build_agnhost(e2e_bins: Path) -> Path:
     try:
         image.buildah("copy", ctr, str(e2e_bins / "agnhost"), "/agnhost")
         image.buildah("copy", ctr, str(porter / "localhost.crt"), str(porter / "localhost.key"), "/")
-        image.buildah("run", "--network", "none", ctr, "--", "sh", "-c", "ln -s agnhost /agnhost-2 && mkdir /uploads")
+        image.buildah("run", "--network", "none", ctr, "--", "sh", "-c",
+                      f"ln -s agnhost /agnhost-2 && mkdir /uploads && printf '{WGETRC}' > /etc/wgetrc")
         image.buildah("config", "--entrypoint", '["/agnhost"]', "--cmd", "pause", "--workingdir", "/", ctr)
         image.buildah("commit", "--quiet", ctr, name)
     finally:
