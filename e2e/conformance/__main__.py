@@ -14,8 +14,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from e2e.conformance import build, render, run
-from e2e.conformance.specs import QUICK, SPECS, Mode
+from e2e.conformance import build, junit, render, run
+from e2e.conformance.specs import QUICK, SPECS, Mode, Spec
 from e2e.lab import lab
 from e2e.lab.config import REPO
 
@@ -28,6 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="run the specs in one forwarding mode on a fresh real-node lab")
     r.add_argument("--mode", type=Mode, choices=list(Mode), required=True)
     r.add_argument("--quick", action="store_true", help="leave out the two rolling-update specs")
+    r.add_argument("--resume", action="store_true",
+                   help="run only the specs the mode's earlier reports here lack or had interrupted, into a report "
+                        "of its own beside them")
     r.add_argument("--results", type=Path, default=run.RESULTS_DIR)
     r.add_argument("--timeout", type=int, default=3 * 3600,
                    help="seconds the specs may take (ginkgo's suite timeout: the report is written at it)")
@@ -42,26 +45,46 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def run_mode(mode: Mode, quick: bool, results: Path, timeout_s: int) -> run.Run:
+def to_run(mode: Mode, quick: bool, resume: bool, results: Path) -> tuple[tuple[Spec, ...], int]:
+    """The specs a run runs and its report's part number: all of them (or the quick ones) into a fresh first
+    report, or on RESUME those without a verdict in the earlier reports, into the next part."""
+    specs = QUICK if quick else SPECS
+    if not resume:
+        for old in run.reports(mode, results):
+            old.unlink()
+            run.record_path(old).unlink(missing_ok=True)
+        return specs, 0
+    earlier = run.reports(mode, results)
+    done = junit.read_all(earlier)
+    left = tuple(s for s in specs if s.text not in done
+                 or done[s.text].outcome in (junit.Outcome.NOT_RUN, junit.Outcome.INTERRUPTED))
+    return left, len(earlier)
+
+
+def run_mode(mode: Mode, quick: bool, resume: bool, results: Path, timeout_s: int) -> run.Run | None:
     """One mode's run, its record written beside its JUnit; the lab taken down after unless IRONLB_KEEP_LAB=1."""
+    specs, part = to_run(mode, quick, resume, results)
+    if not specs:
+        print(f"{mode.value}: every spec has a verdict already", file=sys.stderr)
+        return None
     binary, build_seconds = build.e2e_test_binary()
     try:
-        done = run.run_specs(mode, binary, QUICK if quick else SPECS, results, timeout_s)
+        done = run.run_specs(mode, binary, specs, results, timeout_s, part)
     finally:
         if os.environ.get("IRONLB_KEEP_LAB") != "1":
             lab.down()
     record = {"mode": mode.value, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "commit": _commit(), "quick": quick, "build_seconds": build_seconds, "lab_seconds": done.lab_seconds,
-              "specs_seconds": done.specs_seconds, "exit_code": done.exit_code}
-    (results / f"run-{mode.value}.json").write_text(json.dumps(record, indent=2))
+              "specs_seconds": done.specs_seconds, "specs_run": len(specs), "exit_code": done.exit_code}
+    run.record_path(done.junit).write_text(json.dumps(record, indent=2))
     print(json.dumps(record))
     return done
 
 
 def render_doc(results: Path, doc: Path) -> dict[str, object]:
     """Render DOC's table from RESULTS; return the summary."""
-    files = {m: run.junit_path(m, results) for m in Mode}
-    runs = {m: json.loads(p.read_text()) for m in Mode if (p := results / f"run-{m.value}.json").exists()}
+    files = {m: run.reports(m, results) for m in Mode}
+    runs = {m: [json.loads(r.read_text()) for p in files[m] if (r := run.record_path(p)).exists()] for m in Mode}
     table = render.load(files)
     render.write(doc, table, runs)
     return render.summary(table)
@@ -74,8 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         if os.geteuid() != 0:
             print("the real-node lab needs root", file=sys.stderr)
             return 2
-        done = run_mode(args.mode, args.quick, args.results, args.timeout)
-        return 0 if done.junit.exists() else 1
+        done = run_mode(args.mode, args.quick, args.resume, args.results, args.timeout)
+        return 0 if done is None or done.junit.exists() else 1
     print(json.dumps(render_doc(args.results, args.doc)))
     return 0
 

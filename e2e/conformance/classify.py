@@ -55,7 +55,7 @@ def verdict(result: Result, mode: Mode) -> Verdict:
         return Verdict.PASSED
     if result.outcome is Outcome.SKIPPED:
         return Verdict.SKIPPED
-    if result.outcome is Outcome.NOT_RUN:
+    if result.outcome in (Outcome.NOT_RUN, Outcome.INTERRUPTED):
         return Verdict.NOT_RUN
     known = INHERENT.get(result.spec.text)
     if known is not None and mode in known.modes:

@@ -17,6 +17,7 @@ class Outcome(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"  # by the spec itself (e2eskipper), with its reason
     NOT_RUN = "not run"  # absent from the report, or outside the run's focus
+    INTERRUPTED = "interrupted"  # stopped by the run's own time limit or a signal: no verdict on IronLB
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,8 @@ class Result:
 def _outcome(case: ET.Element) -> tuple[Outcome, str]:
     """The outcome of a test case and its failure or skip message."""
     status = case.get("status", "")
+    if status in ("interrupted", "aborted"):
+        return Outcome.INTERRUPTED, status
     for tag in ("failure", "error"):
         found = case.find(tag)
         if found is not None:
@@ -42,6 +45,17 @@ def _outcome(case: ET.Element) -> tuple[Outcome, str]:
         # Ginkgo reports a spec outside the focus as skipped with no reason of its own.
         return (Outcome.SKIPPED, message) if message.strip() not in ("", "skipped") else (Outcome.NOT_RUN, "")
     return (Outcome.PASSED, "") if status in ("", "passed") else (Outcome.FAILED, status)
+
+
+def read_all(paths: list[Path]) -> dict[str, Result]:
+    """Spec text -> its result over several reports of one mode (a resumed run's after the first): a later
+    report's verdict replaces an earlier one, its NOT_RUN or INTERRUPTED never does."""
+    merged: dict[str, Result] = {}
+    for path in paths:
+        for text, result in read(path).items():
+            if text not in merged or result.outcome not in (Outcome.NOT_RUN, Outcome.INTERRUPTED):
+                merged[text] = result
+    return merged
 
 
 def read(path: Path) -> dict[str, Result]:

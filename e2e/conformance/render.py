@@ -29,12 +29,11 @@ class Cell:
     verdict: Verdict
 
 
-def load(junit_files: dict[Mode, Path]) -> dict[Mode, dict[str, Cell]]:
-    """Mode -> spec text -> cell, every spec present (NOT_RUN where the mode's report lacks it)."""
+def load(junit_files: dict[Mode, list[Path]]) -> dict[Mode, dict[str, Cell]]:
+    """Mode -> spec text -> cell, every spec present (NOT_RUN where the mode's reports lack it)."""
     table: dict[Mode, dict[str, Cell]] = {}
     for mode in Mode:
-        path = junit_files.get(mode)
-        read = junit.read(path) if path and path.exists() else {}
+        read = junit.read_all([p for p in junit_files.get(mode, []) if p.exists()])
         row = {}
         for spec in SPECS:
             result = read.get(spec.text, Result(spec, Outcome.NOT_RUN))
@@ -89,14 +88,13 @@ def notes(table: dict[Mode, dict[str, Cell]]) -> list[str]:
     return lines
 
 
-def section(table: dict[Mode, dict[str, Cell]], runs: dict[Mode, dict[str, Any]]) -> str:
+def section(table: dict[Mode, dict[str, Cell]], runs: dict[Mode, list[dict[str, Any]]]) -> str:
     """The generated part of the document."""
     lines = [BEGIN, ""]
     for mode in Mode:
-        run = runs.get(mode)
-        if run:
+        for run in runs.get(mode, []):
             lines.append(f"- {MODE_TITLE[mode]} mode: run at {run['date']} on commit `{run['commit']}`, "
-                         f"specs {run['specs_seconds']:.0f} s "
+                         f"{run.get('specs_run', '')} specs in {run['specs_seconds']:.0f} s "
                          f"(lab up and IronLB installed: {run['lab_seconds']:.0f} s)")
     lines += ["", "| spec | kube-proxy | NodePort | time (kube-proxy / NodePort) |", "|---|---|---|---|"]
     for spec in SPECS:
@@ -108,7 +106,7 @@ def section(table: dict[Mode, dict[str, Cell]], runs: dict[Mode, dict[str, Any]]
     return "\n".join(lines)
 
 
-def write(doc: Path, table: dict[Mode, dict[str, Cell]], runs: dict[Mode, dict[str, Any]]) -> None:
+def write(doc: Path, table: dict[Mode, dict[str, Cell]], runs: dict[Mode, list[dict[str, Any]]]) -> None:
     """Replace the generated part of DOC (between BEGIN and END) with this run's."""
     text = doc.read_text()
     head, rest = text.split(BEGIN, 1)

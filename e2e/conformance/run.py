@@ -35,9 +35,20 @@ class Run:
     exit_code: int
 
 
-def junit_path(mode: Mode, results_dir: Path = RESULTS_DIR) -> Path:
-    """Where a run in MODE writes its JUnit report."""
-    return results_dir / f"junit-{mode.value}.xml"
+def junit_path(mode: Mode, results_dir: Path = RESULTS_DIR, part: int = 0) -> Path:
+    """Where a run in MODE writes its JUnit report (PART > 0: a resumed run's)."""
+    return results_dir / (f"junit-{mode.value}.xml" if part == 0 else f"junit-{mode.value}-{part}.xml")
+
+
+def reports(mode: Mode, results_dir: Path = RESULTS_DIR) -> list[Path]:
+    """MODE's reports in the order they were written: the first run's, then each resumed run's."""
+    found = [p for p in (junit_path(mode, results_dir, i) for i in range(0, 100)) if p.exists()]
+    return found
+
+
+def record_path(junit: Path) -> Path:
+    """The run record written beside a JUnit report."""
+    return junit.with_name(junit.name.replace("junit-", "run-").replace(".xml", ".json"))
 
 
 def pool_manifests(mode: Mode) -> list[dict[str, object]]:
@@ -71,12 +82,13 @@ def e2e_argv(binary: Path, kube_bins: Path, specs: tuple[Spec, ...], junit: Path
 
 
 def run_specs(mode: Mode, binary: Path, specs: tuple[Spec, ...], results_dir: Path = RESULTS_DIR,
-              timeout_s: int = 3 * 3600) -> Run:
-    """Bring the lab up for MODE, run SPECS against it, write JUnit; the lab is left up for the caller."""
+              timeout_s: int = 3 * 3600, part: int = 0) -> Run:
+    """Bring the lab up for MODE, run SPECS against it, write JUnit (PART > 0: a resumed run's, beside the
+    earlier ones); the lab is left up for the caller."""
     results_dir.mkdir(parents=True, exist_ok=True)
-    junit = junit_path(mode, results_dir)
+    junit = junit_path(mode, results_dir, part)
     junit.unlink(missing_ok=True)
-    log = results_dir / f"e2e-{mode.value}.log"
+    log = junit.with_name(junit.name.replace("junit-", "e2e-").replace(".xml", ".log"))
     lab_seconds = bring_up(mode)
     kube_bins = tools.bin_dir()
     started = time.monotonic()

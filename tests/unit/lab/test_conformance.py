@@ -52,6 +52,20 @@ def test_junit_reads_each_outcome_and_the_message(tmp_path: Path) -> None:
     assert "Proxy" in results["should work for type=LoadBalancer"].message
 
 
+def test_a_resumed_run_gives_the_verdicts_the_first_lacked(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = _report(tmp_path / "a", _case("should work from pods", "passed"),
+                    _case(SWITCH_LOCAL, "interrupted", '<error message="Interrupted by User" type="interrupted"/>'))
+    resumed = _report(tmp_path / "b", _case("should work from pods", "skipped", '<skipped message="skipped"/>'),
+                      _case(SWITCH_LOCAL, "failed", '<failure message="one pod" type="failed"/>'))
+    assert junit.read(first)[SWITCH_LOCAL].outcome is Outcome.INTERRUPTED
+    merged = junit.read_all([first, resumed])
+    assert merged["should work from pods"].outcome is Outcome.PASSED
+    assert merged[SWITCH_LOCAL].outcome is Outcome.FAILED and merged[SWITCH_LOCAL].message == "one pod"
+    assert classify.verdict(junit.read(first)[SWITCH_LOCAL], Mode.KUBEPROXY) is Verdict.NOT_RUN
+
+
 def test_each_spec_is_told_apart_from_the_others() -> None:
     for spec in SPECS:
         assert spec_of(f"{PREFIX}{spec.text} [Slow] [LinuxOnly]") is spec
@@ -92,20 +106,29 @@ def test_render_writes_the_table_and_the_summary(tmp_path: Path) -> None:
         _case(SWITCH_LOCAL, "failed", '<failure message="all answers from one pod" type="failed"></failure>'),
         _case("should handle load balancer cleanup finalizer for service", "failed",
               '<failure message="timed out waiting for the finalizer" type="failed"></failure>'))
-    table = render.load({Mode.KUBEPROXY: kube_proxy})
+    table = render.load({Mode.KUBEPROXY: [kube_proxy]})
     figures = render.summary(table)
     assert figures["specs"] == 21 and figures["passed_kubeproxy"] == 1 and figures["passed_nodeport"] == 0
     assert figures["inherent_l2"] == 1 and figures["defects"] == 1
     assert figures["not_run"] == {"kubeproxy": 18, "nodeport": 21}
     doc = tmp_path / "conformance.md"
     doc.write_text(f"# title\n\n{render.BEGIN}\nold\n{render.END}\ntail\n")
-    render.write(doc, table, {Mode.KUBEPROXY: {"date": "d", "commit": "c", "specs_seconds": 1, "lab_seconds": 2}})
+    render.write(doc, table, {Mode.KUBEPROXY: [{"date": "d", "commit": "c", "specs_seconds": 1, "lab_seconds": 2}]})
     text = doc.read_text()
     assert "old" not in text and text.startswith("# title") and text.endswith("tail\n")
     assert "> timed out waiting for the finalizer" in text and "> all answers from one pod" in text
     assert "**fail: defect**" in text and "fail: inherent (L2)" in text
     summary_line = next(line for line in text.splitlines() if line.startswith("Summary:"))
     assert json.loads(summary_line.split("`")[1]) == figures
+
+
+def test_reports_of_a_mode_in_the_order_written(tmp_path: Path) -> None:
+    for part in (0, 1, 2):
+        run.junit_path(Mode.NODEPORT, tmp_path, part).write_text("<testsuites/>")
+    assert [p.name for p in run.reports(Mode.NODEPORT, tmp_path)] == [
+        "junit-nodeport.xml", "junit-nodeport-1.xml", "junit-nodeport-2.xml"]
+    assert run.record_path(run.junit_path(Mode.NODEPORT, tmp_path, 1)).name == "run-nodeport-1.json"
+    assert run.reports(Mode.KUBEPROXY, tmp_path) == []
 
 
 def test_the_pool_follows_the_mode() -> None:
