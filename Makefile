@@ -61,11 +61,14 @@ $(VENV)/.installed: pyproject.toml
 # kube-apiserver, kube-proxy, kubectl, kube-controller-manager, kube-scheduler, kubelet, pause, etcd
 # and helm, built from the pinned Go modules into a cache outside the repo (see tools/build.sh);
 # MetalLB's speaker and controller for benchmarks.compare, under their own key (tools/metallb/build.sh);
-# promtool for the chart's alert tests, under its own key (tools/promtool/build.sh).
+# promtool for the chart's alert tests, under its own key (tools/promtool/build.sh);
+# CoreDNS, agnhost and e2e.test for the upstream e2e specs (tools/coredns/build.sh, tools/e2e/build.sh).
 tools:
 	@bash tools/build.sh
 	@bash tools/metallb/build.sh
 	@bash tools/promtool/build.sh
+	@bash tools/coredns/build.sh >/dev/null
+	@bash tools/e2e/build.sh >/dev/null
 
 # The lab's images (IronLB from the Dockerfile on a Debian base, pause), when missing or out of date.
 image: deps venv tools
@@ -80,3 +83,11 @@ lab-down: venv
 
 diagram:
 	dot -Tpng docs/architecture.dot -o docs/architecture.png
+
+# The upstream LoadBalancer e2e specs on the real-node lab, one fresh lab per forwarding mode; the last line is
+# the summary as JSON (docs/conformance.md). Root.
+.PHONY: conformance
+conformance: deps venv tools image
+	$(VPY) -m e2e.conformance run --mode kubeproxy
+	$(VPY) -m e2e.conformance run --mode nodeport
+	@$(VPY) -m e2e.conformance render

@@ -25,6 +25,9 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--without-ironlb", action="store_true", help="do not start the operator and speakers")
     up.add_argument("--kubelet", action="store_true",
                     help="real nodes: containerd, runc and a kubelet per node; IronLB installed by helm")
+    up.add_argument("--conformance", action="store_true",
+                    help="with --kubelet: cluster DNS (CoreDNS), the upstream e2e images and the e2e client "
+                         "(docs/conformance.md)")
     up.add_argument("--bgp", action="store_true",
                     help="add the router (FRR, ASN 64512), bgpclient behind it and an FRR per node (docs/lab.md)")
     up.add_argument("--bfd-interval", type=int, default=300, help="the router's BFD intervals, ms (with --bgp)")
@@ -82,7 +85,7 @@ def _command(args: argparse.Namespace) -> int:
     """Run one parsed lab command."""
     if args.cmd == "up":
         state = lab.up(args.nodes, args.ipv6, not args.without_ironlb, kubelet=args.kubelet, with_bgp=args.bgp,
-                       bfd=Bfd(args.bfd_interval, args.bfd_multiplier))
+                       bfd=Bfd(args.bfd_interval, args.bfd_multiplier), conformance=args.conformance)
         print(f"lab ready in {state.up_seconds} s: {args.nodes} nodes, ipv6={args.ipv6}, "
               f"kubelet={args.kubelet}, bgp={args.bgp}, ironlb={'running' if state.ironlb else 'not started'}")
         print(f"export KUBECONFIG={lab.KUBECONFIG}")

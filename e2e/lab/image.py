@@ -67,14 +67,19 @@ def base_image() -> str:
     return debian_image("ironlb-lab-base", BASE_PACKAGES)
 
 
+def has_image(tag: str) -> bool:
+    """True if the lab's buildah store holds an image named TAG."""
+    return subprocess.run(["buildah", "--root", str(CACHE / "buildah" / "root"), "--runroot",
+                           str(CACHE / "buildah" / "run"), "inspect", "--type", "image", tag],
+                          capture_output=True).returncode == 0
+
+
 def debian_image(name: str, packages: tuple[str, ...]) -> str:
     """A Debian minbase with PACKAGES as a local buildah image `localhost/NAME:KEY` (mmdebstrap, cached by
     suite and packages)."""
     key = _key(SUITE, "minbase", *packages)
     tag = f"localhost/{name}:{key}"
-    if subprocess.run(["buildah", "--root", str(CACHE / "buildah" / "root"), "--runroot",
-                       str(CACHE / "buildah" / "run"), "inspect", "--type", "image", tag],
-                      capture_output=True).returncode == 0:
+    if has_image(tag):
         return tag
     tar = CACHE / f"base-{key}.tar"
     if not tar.exists():

@@ -11,7 +11,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from e2e.lab import bgp, control_plane, kube, kubeproxy, metallb, netns, network, procs, reallab, realnode, workload
+from e2e.lab import (
+    bgp,
+    clusterdns,
+    conformlab,
+    control_plane,
+    kube,
+    kubeproxy,
+    metallb,
+    netns,
+    network,
+    procs,
+    reallab,
+    realnode,
+    testclient,
+    workload,
+)
 from e2e.lab.config import (
     BRIDGE_NS,
     KUBECONFIG,
@@ -35,13 +50,16 @@ def ironlb_available(component: str = "operator") -> bool:
 
 
 def up(nodes: int = 3, ipv6: bool = False, with_ironlb: bool = True, kubelet: bool = False,
-       with_bgp: bool = False, bfd: bgp.Bfd = bgp.DEFAULT_BFD) -> LabState:
+       with_bgp: bool = False, bfd: bgp.Bfd = bgp.DEFAULT_BFD, conformance: bool = False) -> LabState:
     """Start the whole lab and return when it is ready; replaces any leftover lab. WITH_BGP adds the router,
-    bgpclient and the nodes' FRR (e2e.lab.bgp), the router's BFD set by BFD."""
+    bgpclient and the nodes' FRR (e2e.lab.bgp), the router's BFD set by BFD. CONFORMANCE (real nodes only) adds
+    what the upstream e2e specs need (e2e.lab.conformlab)."""
     if nodes < 1 or nodes > 20:
         raise ValueError("--nodes must be between 1 and 20")
+    if conformance and not kubelet:
+        raise ValueError("--conformance needs --kubelet (real nodes)")
     if kubelet:
-        return _up_real(nodes, ipv6, with_ironlb, with_bgp, bfd)
+        return _up_real(nodes, ipv6, with_ironlb, with_bgp, bfd, conformance)
     with procs.lab_lock():
         _teardown()
         started = time.monotonic()
@@ -77,18 +95,26 @@ def _lay_out(fresh: LabState) -> list[NodeAddr]:
     return all_nodes
 
 
-def _up_real(nodes: int, ipv6: bool, with_ironlb: bool, with_bgp: bool, bfd: bgp.Bfd) -> LabState:
+def _up_real(nodes: int, ipv6: bool, with_ironlb: bool, with_bgp: bool, bfd: bgp.Bfd,
+             conformance: bool = False) -> LabState:
     """`up --kubelet`: real nodes, and IronLB installed by helm (see e2e.lab.reallab); WITH_BGP: the router and
-    bgpclient, and the FRR image in every node for the chart's frr container."""
+    bgpclient, and the FRR image in every node for the chart's frr container; CONFORMANCE: cluster DNS, the e2e
+    images and the e2e client (e2e.lab.conformlab)."""
     with procs.lab_lock():
         _teardown()
         started = time.monotonic()
         binaries = tools_bin()
         images = reallab.ensure_images(binaries, frr=with_bgp)
+        conformance_archives: list[Path] = []
+        if conformance:
+            conformance_archives, images["conformance"] = conformlab.build_images(binaries)
         all_nodes = _lay_out(LabState(status=Status.STARTING, bin_dir=binaries, nodes=nodes, ipv6=ipv6, kubelet=True,
-                                      image_build_seconds=images))
+                                      image_build_seconds=images, conformance=conformance))
         reallab.start_control_plane(binaries, all_nodes, ipv6)
-        reallab.start_nodes(binaries, all_nodes, ipv6)
+        reallab.start_nodes(binaries, all_nodes, ipv6, clusterdns.CLUSTER_DNS_IP if conformance else None)
+        if conformance:
+            images["conformance_attach"] = conformlab.attach(binaries, all_nodes, conformance_archives)
+            update_state(image_build_seconds=images)
         if with_bgp:
             reallab.import_frr_image(all_nodes)
             bgp.attach(all_nodes, ipv6, lightweight=False, bfd=bfd)
@@ -186,6 +212,8 @@ def namespace_of(name: str) -> str:
         return BRIDGE_NS
     if name in bgp.namespaces():
         return bgp.namespaces()[name]
+    if name == "e2e":  # `up --kubelet --conformance`: the e2e client
+        return testclient.NAMESPACE
     if name in load_state().pods:
         return workload.pod_netns(name)
     raise KeyError(f"no lab namespace named {name!r} (node-N, client, bridge, router, bgpclient, or a pod name)")

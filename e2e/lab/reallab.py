@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from e2e.lab import control_plane, image, kube, kubeproxy, network, procs, realnode, tools
+from e2e.lab import clusterdns, conformlab, control_plane, image, kube, kubeproxy, network, procs, realnode, tools
 from e2e.lab.config import KUBECONFIG, REPO, NodeAddr, node_named
 from e2e.lab.state import load_state
 
@@ -35,14 +35,15 @@ def kubelet_hosts(all_nodes: list[NodeAddr]) -> dict[str, str]:
     return {n.name: n.mgmt_ipv4 for n in all_nodes}
 
 
-def start_nodes(bin_dir: Path, all_nodes: list[NodeAddr], ipv6: bool) -> None:
-    """Create each Node with its pod CIDR (the kubelet takes it over), then boot the nodes."""
+def start_nodes(bin_dir: Path, all_nodes: list[NodeAddr], ipv6: bool, cluster_dns: str | None = None) -> None:
+    """Create each Node with its pod CIDR (the kubelet takes it over), then boot the nodes (their pods resolving
+    names through CLUSTER_DNS if given)."""
     api = kube.core_api()
     for n in all_nodes:
         kube.create_node(api, n, ipv6)
     for n in all_nodes:
         kubeproxy.start(n, bin_dir, ipv6)
-        realnode.boot(n, bin_dir, ipv6)
+        realnode.boot(n, bin_dir, ipv6, cluster_dns)
     wait_nodes_ready(bin_dir, [n.name for n in all_nodes])
 
 
@@ -124,7 +125,10 @@ def revive_node(node: NodeAddr, all_nodes: list[NodeAddr], bin_dir: Path, ipv6: 
     kubeproxy.start(node, bin_dir, ipv6)
     realnode.masquerade_to_management(node)
     realnode.start_containerd(node, ipv6)  # its images are still in its store
-    realnode.start_kubelet(node, bin_dir, ipv6)
+    conformance = load_state().conformance
+    realnode.start_kubelet(node, bin_dir, ipv6, clusterdns.CLUSTER_DNS_IP if conformance else None)
+    if conformance:
+        conformlab.revive(node)
 
 
 def ensure_images(bin_dir: Path, frr: bool = False) -> dict[str, float]:

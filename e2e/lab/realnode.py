@@ -101,8 +101,9 @@ def write_cni_config(node: NodeAddr, ipv6: bool) -> Path:
     return path
 
 
-def write_kubelet_config(node: NodeAddr) -> Path:
-    """The kubelet's config: the node's cgroup root and containerd, x509 clients of the lab CA."""
+def write_kubelet_config(node: NodeAddr, cluster_dns: str | None = None) -> Path:
+    """The kubelet's config: the node's cgroup root and containerd, x509 clients of the lab CA; pods resolve
+    names through CLUSTER_DNS (`--conformance`) if given."""
     d = node_dir(node) / "kubelet"
     d.mkdir(parents=True, exist_ok=True)
     path = node_dir(node) / "kubelet.yaml"
@@ -133,7 +134,7 @@ imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
 maxPods: 110
-""")
+""" + (f"clusterDNS: [{cluster_dns}]\nclusterDomain: cluster.local\n" if cluster_dns else ""))
     return path
 
 
@@ -157,11 +158,11 @@ def import_images(node: NodeAddr) -> None:
         image.import_into(containerd_socket(node), archive)
 
 
-def start_kubelet(node: NodeAddr, bin_dir: Path, ipv6: bool) -> None:
+def start_kubelet(node: NodeAddr, bin_dir: Path, ipv6: bool, cluster_dns: str | None = None) -> None:
     """Start the node's kubelet (as system:node:NODE) against the lab's API server."""
     ensure_node_cert(node.name)
     kubeconfig = write_kubeconfig(node_dir(node) / "kubelet.kubeconfig", f"node-{node.name}")
-    config = write_kubelet_config(node)
+    config = write_kubelet_config(node, cluster_dns)
     node_ips = f"{node.ipv4},{node.ipv6}" if ipv6 else node.ipv4
     procs.spawn(f"kubelet-{node.name}", _in_node(node, [
         str(bin_dir / "kubelet"), "--config", str(config), "--kubeconfig", str(kubeconfig),
@@ -184,12 +185,12 @@ def masquerade_to_management(node: NodeAddr) -> None:
     netns.run_in(node.netns, ["nft", "-f", "-"], input=rules)
 
 
-def boot(node: NodeAddr, bin_dir: Path, ipv6: bool) -> None:
+def boot(node: NodeAddr, bin_dir: Path, ipv6: bool, cluster_dns: str | None = None) -> None:
     """Boot a real node: containerd (with the lab's images), then the kubelet."""
     masquerade_to_management(node)
     start_containerd(node, ipv6)
     import_images(node)
-    start_kubelet(node, bin_dir, ipv6)
+    start_kubelet(node, bin_dir, ipv6, cluster_dns)
 
 
 def kill(node: NodeAddr) -> int:

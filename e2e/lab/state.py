@@ -75,6 +75,7 @@ class LabState:
     ironlb: bool = False
     metallb: bool = False
     bgp: bool = False  # `up --bgp`: the router, bgpclient and (lightweight) an FRR per node
+    conformance: bool = False  # `up --kubelet --conformance`: cluster DNS, the e2e images, the e2e client
     killed: tuple[str, ...] = ()
     procs: Mapping[str, Proc] = field(default_factory=dict)
     pods: Mapping[str, Pod] = field(default_factory=dict)
@@ -142,6 +143,7 @@ class LabState:
             ironlb=bool(raw.get("ironlb", False)),
             metallb=bool(raw.get("metallb", False)),
             bgp=bool(raw.get("bgp", False)),
+            conformance=bool(raw.get("conformance", False)),
             killed=tuple(raw.get("killed", ())),
             procs={name: Proc.from_json(p) for name, p in raw.get("procs", {}).items()},
             pods={name: Pod.from_json(p) for name, p in raw.get("pods", {}).items()},
