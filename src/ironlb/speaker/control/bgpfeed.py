@@ -1,7 +1,8 @@
 """BGP mode's feed: the BGP objects and the speaker's cluster view in, this node's Desired out to the FRR driver.
 
 The speaker's informers hand BGPPeer, BFDProfile and BGPAdvertisement events here; the password Secrets the peers
-name are read by name (the chart lets the speaker read those only). Each control-plane pass calls `follow` with
+name are watched by name (bgpsecrets: the chart lets the speaker read those only), and a rotated one re-renders
+only the peers that name it. Each control-plane pass calls `follow` with
 the Services it decided again (None: all of them): their announcements are recomputed (state.bgpview), the
 prefixes they touched go to the driver with the new Desired as one batch (the driver diffs), and the Service's
 BGPAnnounced condition is written by one node. A change of the BGP objects or of a node's labels recomputes all.
@@ -21,12 +22,13 @@ from ironlb.api.bgp import BGPConfig, Problem
 from ironlb.api.bgp_parse import parse_config
 from ironlb.api.conditions import bgp_announced_part
 from ironlb.api.constants import API_VERSION
-from ironlb.api.reasons import BGPAnnounceReason, ConditionType
+from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
 from ironlb.common.events import ObjectRef
-from ironlb.common.kubeapi import SECRETS, ApiError, Client
+from ironlb.common.kubeapi import Client
 from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_PEERS, Resource
 from ironlb.core.bgp.model import Announcement, Desired
 from ironlb.core.election import elect
+from ironlb.speaker.control.bgpsecrets import PasswordSecrets, WatchSecret, informer_watch
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
 from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base
@@ -36,7 +38,6 @@ from ironlb.speaker.state.snapshot import NodeInfo
 log = logging.getLogger(__name__)
 KINDS: dict[str, Resource] = {"bgppeers": BGP_PEERS, "bfdprofiles": BFD_PROFILES,
                               "bgpadvertisements": BGP_ADVERTISEMENTS}
-SECRET_TIMEOUT = (5.0, 10.0)
 NOT_ANNOUNCED_TEXT = {
     BGPAnnounceReason.NO_BGP_ADVERTISEMENT: "no BGPAdvertisement covers its pool (or selects the Service)",
     BGPAnnounceReason.NO_ANNOUNCING_NODE: "no node announces it: none is selected by both a BGPAdvertisement and "
@@ -76,11 +77,12 @@ class BgpFeed:
     """This node's BGP Desired state, kept Service by Service, and handed to DRIVER one change set at a time."""
 
     def __init__(self, me: str, api: Client, namespace: str, driver: Driver, status: StatusReporter,
-                 mark_changed: Callable[[], None]) -> None:
+                 mark_changed: Callable[[], None], watch_secret: WatchSecret | None = None) -> None:
         self.me, self.api, self.namespace, self.driver = me, api, namespace, driver
         self.status, self._mark_changed = status, mark_changed
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
-        self.secrets: dict[str, dict[str, Any]] = {}
+        self.secrets = PasswordSecrets(watch_secret or informer_watch(api, namespace), self._secret_changed)
+        self._secrets_dirty = False
         self.setting = BgpSetting()
         self.base = Desired()  # peers and profiles of this node, no announcements
         self.by_service: dict[str, tuple[Announcement, ...]] = {}
@@ -91,7 +93,6 @@ class BgpFeed:
         self._all = True
         self._touched: set[str] | None = set()
         self._wake = asyncio.Event()
-        self._secret_task: asyncio.Task[None] | None = None
 
     # --- events ---------------------------------------------------------------------------------------------
 
@@ -104,7 +105,7 @@ class BgpFeed:
             self.objects[kind][name] = obj
         self._config_dirty = True
         if kind == "bgppeers":
-            self._read_secrets()
+            self.secrets.follow(self._secret_names())
 
     def on_view_event(self, kind: str, name: str, view: IncrementalDesired) -> None:
         """A cluster event the view has applied: nodes whose labels changed, and pools, recompute every Service."""
@@ -116,33 +117,20 @@ class BgpFeed:
                 self._nodes[name] = seen
                 self._all = True
 
-    def _read_secrets(self) -> None:
-        if self._secret_task is None or self._secret_task.done():
-            self._secret_task = asyncio.get_running_loop().create_task(self._fetch_secrets())
+    def _secret_changed(self, _: str) -> None:
+        """A watched Secret changed (or its first list came in): the peers are parsed again on the next pass."""
+        self._secrets_dirty = True
+        self._mark_changed()
 
     def _secret_names(self) -> set[str]:
         refs = ((p.get("spec") or {}).get("passwordSecret") for p in self.objects["bgppeers"].values())
         return {str(r["name"]) for r in refs if isinstance(r, Mapping) and r.get("name")}
 
-    async def _fetch_secrets(self) -> None:
-        """The Secrets the peers name, read once each time the peers change (absent ones: left out)."""
-        found: dict[str, dict[str, Any]] = {}
-        for name in sorted(self._secret_names()):
-            try:
-                found[name] = await asyncio.to_thread(self.api.get, SECRETS, name, self.namespace,
-                                                      timeout=SECRET_TIMEOUT)
-            except (ApiError, OSError) as exc:
-                log.warning("BGP: cannot read Secret %s/%s: %s", self.namespace, name, exc)
-        if found != self.secrets:
-            self.secrets = found
-            self._config_dirty = True
-            self._mark_changed()
-
     # --- a pass ---------------------------------------------------------------------------------------------
 
     def follow(self, view: IncrementalDesired, keys: Collection[str] | None, alive: frozenset[str]) -> None:
         """Recompute the announcements of the Services KEYS (None: all) and hand the change to the driver."""
-        if self._config_dirty:
+        if self._config_dirty or self._secrets_dirty:
             self._reparse(view)
         for name in view.nodes.keys() - self._nodes.keys():
             self._nodes[name] = _node_view(view.nodes[name])
@@ -182,15 +170,20 @@ class BgpFeed:
         return set() if old == new else {a.prefix for a in old} | {a.prefix for a in new}
 
     def _reparse(self, view: IncrementalDesired) -> None:
+        """Parse the BGP objects again. Only a change that moves announcements recomputes every Service: a new
+        password changes the peers that use it, which the driver diffs on its own (node_base on each pass)."""
         config: BGPConfig = parse_config(self.objects["bgppeers"].values(), self.objects["bfdprofiles"].values(),
-                                         self.objects["bgpadvertisements"].values(), secrets=self.secrets,
+                                         self.objects["bgpadvertisements"].values(), secrets=self.secrets.values,
                                          pools=view.state.pools)
+        if self._config_dirty or _without_passwords(config) != _without_passwords(self.setting.config):
+            self._all = True
         self.setting = replace(self.setting, config=config)
-        self._config_dirty, self._all = False, True
+        self._config_dirty = self._secrets_dirty = False
         self._report_problems(frozenset(config.problems), view)
 
     def _report_problems(self, problems: frozenset[Problem], view: IncrementalDesired) -> None:
         """An Event for each problem that is new (one node writes it: the one elected for the object)."""
+        problems = frozenset(p for p in problems if not self._secret_pending(p))  # said once its watch has listed
         for p in sorted(problems - self.problems, key=lambda p: (p.kind, p.name, p.reason.value)):
             log.warning("BGP config: %s %s: %s: %s", p.kind, p.name, p.reason.value, p.message)
             if elect(f"{p.kind}/{p.name}", view.alive or {self.me}) == self.me:
@@ -198,6 +191,17 @@ class BgpFeed:
                 self.status.events.submit(ObjectRef(API_VERSION, p.kind, p.name, None, uid), p.reason, p.message,
                                           warning=True)
         self.problems = problems
+
+    def _secret_pending(self, problem: Problem) -> bool:
+        """Whether PROBLEM is a missing Secret whose watch has not listed yet (it may well exist)."""
+        if problem.reason is not BGPConfigReason.PASSWORD_SECRET_NOT_FOUND:
+            return False
+        ref = ((self.objects["bgppeers"].get(problem.name) or {}).get("spec") or {}).get("passwordSecret") or {}
+        return isinstance(ref, Mapping) and ref.get("name") in self.secrets.pending
+
+    def close(self) -> None:
+        """Stop watching the Secrets."""
+        self.secrets.close()
 
     # --- the driver -----------------------------------------------------------------------------------------
 
@@ -212,6 +216,12 @@ class BgpFeed:
             except Exception:  # a defect must not end BGP mode silently: logged, and the next change is whole
                 log.exception("BGP: handing a change to FRR's driver failed")
                 self._touched = None
+
+
+def _without_passwords(config: BGPConfig) -> tuple[Any, ...]:
+    """CONFIG but for the peers' passwords: what every Service's announcements read."""
+    peers = {name: replace(peer, password="") for name, peer in config.peers.items()}
+    return peers, config.bfd_profiles, config.advertisements
 
 
 def _plural(kind: str) -> str:
@@ -230,3 +240,4 @@ async def bgp_running(feed: BgpFeed | None, writer: NodeStatusWriter | None) -> 
     finally:
         tasks.cancel()
         await asyncio.gather(tasks, return_exceptions=True)
+        feed.close()
