@@ -8,8 +8,8 @@ import contextlib
 
 import pytest
 
+from ironlb.api.bgp_status import SessionState
 from ironlb.speaker.bgp.component import BgpComponent
-from ironlb.speaker.bgp.status import SessionState
 from ironlb.speaker.bgp.vty import Vty
 from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
 from tests.unit.speaker.control.test_bgpfeed import World, bgp_peer
