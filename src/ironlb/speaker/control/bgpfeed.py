@@ -26,12 +26,13 @@ from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
 from ironlb.common.events import ObjectRef
 from ironlb.common.kubeapi import Client
 from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_PEERS, Resource
+from ironlb.core.bgp.index import Announcements
 from ironlb.core.bgp.model import Announcement, Desired
 from ironlb.core.election import elect
 from ironlb.speaker.control.bgpsecrets import PasswordSecrets, WatchSecret, informer_watch
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
-from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base
+from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base, usable
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.snapshot import NodeInfo
 
@@ -69,8 +70,13 @@ def _labels(raw: Mapping[str, Any] | None) -> Mapping[str, str] | None:
     return ((raw or {}).get("metadata") or {}).get("labels")
 
 
-def _node_view(node: NodeInfo | None) -> tuple[Any, ...] | None:
-    return None if node is None else (tuple(sorted(node.labels.items())), node.network_unavailable)
+def _selection(config: BGPConfig, node: NodeInfo | None) -> tuple[Any, ...] | None:
+    """What the Services' announcements read of NODE: whether it may announce, the peers and advertisements
+    that select it (a label no selector reads changes nothing)."""
+    if node is None:
+        return None
+    return (usable(node), tuple(n for n, p in sorted(config.peers.items()) if p.selects_node(node.labels)),
+            tuple(n for n, a in sorted(config.advertisements.items()) if a.selects_node(node.labels)))
 
 
 class BgpFeed:
@@ -86,11 +92,16 @@ class BgpFeed:
         self.setting = BgpSetting()
         self.base = Desired()  # peers and profiles of this node, no announcements
         self.by_service: dict[str, tuple[Announcement, ...]] = {}
+        # The same announcements by prefix and Service, and as the indexed value each Desired holds: a pass
+        # rebuilds only the prefixes it touched (core.bgp.index), so a Service event costs that Service.
+        self._by_prefix: dict[str, dict[str, tuple[Announcement, ...]]] = {}
+        self.announced = Announcements()
         self.desired = Desired()
         self.problems: frozenset[Problem] = frozenset()
         self._nodes: dict[str, tuple[Any, ...] | None] = {}
         self._config_dirty = True
         self._all = True
+        self._conditions = False  # another node's selection changed: every condition again, no announcement
         self._touched: set[str] | None = set()
         self._wake = asyncio.Event()
 
@@ -112,10 +123,17 @@ class BgpFeed:
         if kind == "pools":
             self._config_dirty = True  # an advertisement's aggregation is checked against its pools
         elif kind == "nodes":
-            seen = _node_view(view.nodes.get(name))
-            if self._nodes.get(name) != seen:
-                self._nodes[name] = seen
+            self._node_changed(name, view.nodes.get(name))
+
+    def _node_changed(self, name: str, node: NodeInfo | None) -> None:
+        """This node's selection changes what it announces; another's, only which nodes the conditions name."""
+        seen = _selection(self.setting.config, node)
+        if self._nodes.get(name) != seen:
+            self._nodes[name] = seen
+            if name == self.me:
                 self._all = True
+            else:
+                self._conditions = True
 
     def _secret_changed(self, _: str) -> None:
         """A watched Secret changed (or its first list came in): the peers are parsed again on the next pass."""
@@ -133,21 +151,26 @@ class BgpFeed:
         if self._config_dirty or self._secrets_dirty:
             self._reparse(view)
         for name in view.nodes.keys() - self._nodes.keys():
-            self._nodes[name] = _node_view(view.nodes[name])
-            self._all = True
+            self._node_changed(name, view.nodes[name])
         self.setting = replace(self.setting, nodes=view.nodes, pool_labels=view.pool_labels)
         full = keys is None or self._all
         base = node_base(self.setting, self.me)
-        if full:
+        if full or self._conditions:
             keys = set(view.infos) | set(self.by_service)
+        self._conditions = False
         assert keys is not None
         touched: set[str] = set()
         for key in keys:
-            touched |= self._service(view, key, alive)
+            old = self.by_service.get(key, ())
+            if changed := self._service(view, key, alive):
+                self._refile(key, old, self.by_service.get(key, ()))
+                touched |= changed
         if not full and not touched and base == self.base:
             return
         self._all, self.base = False, base
-        self.desired = replace(base, announcements=tuple(chain.from_iterable(self.by_service.values())))
+        self.announced = self.announced.updated({p: tuple(chain.from_iterable(self._by_prefix.get(p, {}).values()))
+                                                 for p in touched})
+        self.desired = replace(base, announcements=self.announced)
         self._touched = None if full or self._touched is None else self._touched | touched
         self._wake.set()
 
@@ -169,6 +192,19 @@ class BgpFeed:
             self.status.say(raw, ConditionType.SERVICE_BGP_ANNOUNCED, bgp_condition(info.ips, reason, found))
         return set() if old == new else {a.prefix for a in old} | {a.prefix for a in new}
 
+    def _refile(self, key: str, old: Iterable[Announcement], new: Iterable[Announcement]) -> None:
+        """Service KEY's announcements by prefix: OLD's out, NEW's in (what `announced` is rebuilt from)."""
+        for prefix in {a.prefix for a in old}:
+            holders = self._by_prefix.get(prefix, {})
+            holders.pop(key, None)
+            if not holders:
+                self._by_prefix.pop(prefix, None)
+        mine: dict[str, list[Announcement]] = {}
+        for a in new:
+            mine.setdefault(a.prefix, []).append(a)
+        for prefix, anns in mine.items():
+            self._by_prefix.setdefault(prefix, {})[key] = tuple(anns)
+
     def _reparse(self, view: IncrementalDesired) -> None:
         """Parse the BGP objects again. Only a change that moves announcements recomputes every Service: a new
         password changes the peers that use it, which the driver diffs on its own (node_base on each pass)."""
@@ -178,6 +214,7 @@ class BgpFeed:
         if self._config_dirty or _without_passwords(config) != _without_passwords(self.setting.config):
             self._all = True
         self.setting = replace(self.setting, config=config)
+        self._nodes = {name: _selection(config, node) for name, node in view.nodes.items()}
         self._config_dirty = self._secrets_dirty = False
         self._report_problems(frozenset(config.problems), view)
 

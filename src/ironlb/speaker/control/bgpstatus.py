@@ -33,9 +33,13 @@ class Source(Protocol):
     sessions: list[Session]
 
 
-def v6_prefixes(desired: Desired, peer: str) -> int:
-    """How many IPv6 prefixes DESIRED sends to PEER (FRR counts both families together)."""
-    return sum(1 for (p, prefix) in desired.routes() if p == peer and family_of(prefix) is Family.V6)
+def v6_prefixes(desired: Desired) -> dict[str, int]:
+    """How many IPv6 prefixes DESIRED sends to each peer (FRR counts both families together)."""
+    counts: dict[str, int] = {}
+    for peer, prefix in desired.routes():
+        if family_of(prefix) is Family.V6:
+            counts[peer] = counts.get(peer, 0) + 1
+    return counts
 
 
 def session_status(peer: str, session: Session | None, since: str, error: SessionError | None,
@@ -66,6 +70,7 @@ class NodeStatusWriter:
         self._since: dict[str, tuple[SessionState, str]] = {}  # peer -> (state, when it entered it)
         self._errors: dict[str, tuple[BGPSessionReason, int, SessionError]] = {}  # peer -> (error, count, as written)
         self._node_uid = ""
+        self._v6: tuple[Desired | None, dict[str, int]] = (None, {})  # counted once per Desired, not per check
 
     def current(self) -> NodeBGPStatus:
         """The status as FRR reports it now (without its write time)."""
@@ -95,7 +100,9 @@ class NodeStatusWriter:
                 kept = self._errors[peer] = (*key, SessionError(session.last_error, session.last_error_text,
                                                                 now_stamp()))
             error = kept[2]
-        return session_status(peer, session, held[1], error, v6_prefixes(desired, peer))
+        if self._v6[0] is not desired:
+            self._v6 = (desired, v6_prefixes(desired))
+        return session_status(peer, session, held[1], error, self._v6[1].get(peer, 0))
 
     async def run(self) -> None:
         """Until cancelled: compare, and write when something changed and the last write is a second old."""

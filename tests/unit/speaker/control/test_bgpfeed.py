@@ -260,3 +260,18 @@ async def test_a_missing_secret_is_a_problem_once_its_watch_has_listed() -> None
     world.secrets.send("tor-pw", "one")
     world.follow(set())
     assert world.feed.problems == frozenset() and set(world.routes()) == {("tor", f"{CLUSTER_IP}/32")}
+
+
+async def test_another_nodes_label_change_costs_only_what_a_selector_reads() -> None:
+    world = World(peers=[bgp_peer(zone="a")])
+    before = world.feed.desired
+    world.event("nodes", "MODIFIED", {**node("n2", zone="a"), "metadata": {"name": "n2", "labels": {
+        "zone": "a", "unrelated": "x"}}})
+    world.follow(set())
+    assert world.feed.desired is before and world.take() == set()  # no selector reads that label: nothing
+    world.api.patches.clear()
+    world.event("nodes", "MODIFIED", node("n2", zone="b"))  # n2 leaves the peer's zone
+    world.follow(set())
+    assert world.take() == set() and world.feed.desired is before  # this node announces what it did
+    said = world.feed.status._said[("ns/cluster", ConditionType.SERVICE_BGP_ANNOUNCED)][0]
+    assert set(bgp_announced_in(said[3])[CLUSTER_IP]) == {"n1"}  # the condition no longer names n2
