@@ -1,11 +1,11 @@
 """BGP mode's feed: the BGP objects and the speaker's cluster view in, this node's Desired out to the FRR driver.
 
 The speaker's informers hand BGPPeer, BFDProfile and BGPAdvertisement events here; the password Secrets the peers
-name are watched by name (bgpsecrets: the chart lets the speaker read those only), and a rotated one re-renders
-only the peers that name it. Each control-plane pass calls `follow` with
-the Services it decided again (None: all of them): their announcements are recomputed (state.bgpview), the
-prefixes they touched go to the driver with the new Desired as one batch (the driver diffs), and the Service's
-BGPAnnounced condition is written by one node. A change of the BGP objects or of a node's labels recomputes all.
+name are watched by name (common.named_secrets: the chart lets the speaker read those only), and a rotated one
+re-renders only the peers that name it. Each control-plane pass calls `follow` with the Services it decided again
+(None: all of them): their announcements are recomputed (state.bgpview), the prefixes they touched go to the
+driver with the new Desired as one batch (the driver diffs), and the Service's BGPAnnounced condition is written by
+one node. A change of the BGP objects or of this node's selection recomputes all; another node's, the conditions.
 """
 
 from __future__ import annotations
@@ -21,15 +21,13 @@ from typing import Any, Protocol
 from ironlb.api.bgp import BGPConfig, Problem
 from ironlb.api.bgp_parse import parse_config
 from ironlb.api.conditions import bgp_announced_part
-from ironlb.api.constants import API_VERSION
 from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
-from ironlb.common.events import ObjectRef
 from ironlb.common.kubeapi import Client
 from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_PEERS, Resource
+from ironlb.common.named_secrets import PasswordSecrets, WatchSecret, informer_watch
 from ironlb.core.bgp.index import Announcements
 from ironlb.core.bgp.model import Announcement, Desired
 from ironlb.core.election import elect
-from ironlb.speaker.control.bgpsecrets import PasswordSecrets, WatchSecret, informer_watch
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
 from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base, usable
@@ -216,17 +214,14 @@ class BgpFeed:
         self.setting = replace(self.setting, config=config)
         self._nodes = {name: _selection(config, node) for name, node in view.nodes.items()}
         self._config_dirty = self._secrets_dirty = False
-        self._report_problems(frozenset(config.problems), view)
+        self._report_problems(frozenset(config.problems))
 
-    def _report_problems(self, problems: frozenset[Problem], view: IncrementalDesired) -> None:
-        """An Event for each problem that is new (one node writes it: the one elected for the object)."""
+    def _report_problems(self, problems: frozenset[Problem]) -> None:
+        """A log line for each problem that is new. The object's Invalid condition and its Event are the
+        operator's (operator.bgpobjects): one writer, where the speakers would race on them."""
         problems = frozenset(p for p in problems if not self._secret_pending(p))  # said once its watch has listed
         for p in sorted(problems - self.problems, key=lambda p: (p.kind, p.name, p.reason.value)):
             log.warning("BGP config: %s %s: %s: %s", p.kind, p.name, p.reason.value, p.message)
-            if elect(f"{p.kind}/{p.name}", view.alive or {self.me}) == self.me:
-                uid = (self.objects.get(_plural(p.kind), {}).get(p.name, {}).get("metadata") or {}).get("uid")
-                self.status.events.submit(ObjectRef(API_VERSION, p.kind, p.name, None, uid), p.reason, p.message,
-                                          warning=True)
         self.problems = problems
 
     def _secret_pending(self, problem: Problem) -> bool:
@@ -259,10 +254,6 @@ def _without_passwords(config: BGPConfig) -> tuple[Any, ...]:
     """CONFIG but for the peers' passwords: what every Service's announcements read."""
     peers = {name: replace(peer, password="") for name, peer in config.peers.items()}
     return peers, config.bfd_profiles, config.advertisements
-
-
-def _plural(kind: str) -> str:
-    return {"BGPPeer": "bgppeers", "BFDProfile": "bfdprofiles", "BGPAdvertisement": "bgpadvertisements"}.get(kind, "")
 
 
 @contextlib.asynccontextmanager

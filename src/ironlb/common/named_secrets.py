@@ -1,9 +1,9 @@
-"""BGP mode's password Secrets: each Secret a BGPPeer names is watched by name and kept in memory.
+"""Secrets watched by name and kept in memory: BGP mode's password Secrets, each one a BGPPeer names.
 
-The chart lets the speaker read only the Secrets listed in `bgpPasswordSecrets` (RBAC resourceNames), so each one
-is watched on its own, with a field selector on its name (a list of the namespace's Secrets would be refused). A
-peer event reads no Secret; a rotated password reaches FRR as soon as the watch sees it, and only the peers that
-name that Secret are rendered again (the feed compares the parsed config).
+The chart lets the speaker and the operator read only the Secrets listed in `bgpPasswordSecrets` (RBAC
+resourceNames), so each one is watched on its own, with a field selector on its name (a list of the namespace's
+Secrets would be refused). A peer event reads no Secret; a rotated password is seen as soon as the watch sees it
+(the speaker's BGP feed then re-renders only the peers that name it; the operator says a missing one on the peer).
 """
 
 from __future__ import annotations
