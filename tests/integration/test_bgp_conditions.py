@@ -15,6 +15,7 @@ from tests.integration.test_operator_advertisements import wait_condition
 
 pytestmark = pytest.mark.lab
 PEER, PROFILE, AD = "t-bgpcore-peer", "t-bgpcore-bfd", "t-bgpcore-ad"
+SECRET_PEER, SECRET, SECRET_NS = "t-bgpcore-pw-peer", "t-bgpcore-pw", "kube-system"  # the lab operator's namespace
 
 
 def bgp(kind: str, name: str, **spec: Any) -> dict[str, Any]:
@@ -40,3 +41,17 @@ def test_invalid_bgp_objects_get_a_condition_and_an_event_then_are_cleared(kube:
     cond = wait_condition(kube, "bgppeer", PEER, "Invalid", "False", "valid")
     assert cond["reason"] == BGPConfigReason.VALID.value
     wait_condition(kube, "bfdprofile", PROFILE, "Invalid", "False", "valid")
+
+
+def test_a_missing_password_secret_is_said_until_the_watched_secret_appears(kube: Kube, cleanup) -> None:
+    cleanup("bgppeer", SECRET_PEER, None)
+    cleanup("secret", SECRET, SECRET_NS)
+    kube.apply(bgp("BGPPeer", SECRET_PEER, myASN=64513, peerASN=64512, peerAddress="198.18.36.2",
+                   passwordSecret={"name": SECRET}, nodeSelectors=[{"matchLabels": {"t-bgpcore": "none"}}]))
+    cond = wait_condition(kube, "bgppeer", SECRET_PEER, "Invalid", "True", SECRET)
+    assert cond["reason"] == BGPConfigReason.PASSWORD_SECRET_NOT_FOUND.value
+    # The operator watches that one Secret by name: its creation is seen without any change to the peer.
+    kube.apply({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth",
+                "metadata": {"name": SECRET, "namespace": SECRET_NS}, "stringData": {"password": "s3cret"}})
+    cond = wait_condition(kube, "bgppeer", SECRET_PEER, "Invalid", "False", "valid")
+    assert cond["reason"] == BGPConfigReason.VALID.value
