@@ -19,6 +19,9 @@ from ironlb.common.kubeapi import SECRETS, Client
 
 log = logging.getLogger(__name__)
 SYNCED = "SYNCED"  # the watch's first list is in: a Secret still absent then does not exist
+# A watch whose first list has not come in by then (refused: a Secret the chart's bgpPasswordSecrets does not
+# list; or the API away) counts as listed: its Secret is said missing rather than never.
+LIST_WAIT_S = 10.0
 Handler = Callable[[str, dict[str, Any]], None]
 
 
@@ -88,11 +91,19 @@ def informer_watch(api: Client, namespace: str) -> WatchSecret:
         loop = asyncio.get_running_loop()
         informer = Informer(f"bgp-secret-{name}", source, handler, loop, transform=kept)
         informer.start()
-        synced = loop.create_task(informer.synced.wait())
+        synced = loop.create_task(_listed(informer))
         synced.add_done_callback(lambda task: task.cancelled() or handler(SYNCED, {}))
         return _Watch(informer, synced)
 
     return watch
+
+
+async def _listed(informer: Informer) -> None:
+    try:
+        await asyncio.wait_for(informer.synced.wait(), LIST_WAIT_S)
+    except TimeoutError:
+        log.warning("%s: not listed within %.0f s (is the Secret in the chart's bgpPasswordSecrets?): taken as "
+                    "missing until it is", informer.name, LIST_WAIT_S)
 
 
 class _Watch:
