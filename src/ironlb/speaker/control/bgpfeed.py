@@ -119,7 +119,8 @@ class BgpFeed:
     def on_view_event(self, kind: str, name: str, view: IncrementalDesired) -> None:
         """A cluster event the view has applied: nodes whose labels changed, and pools, recompute every Service."""
         if kind == "pools":
-            self._config_dirty = True  # an advertisement's aggregation is checked against its pools
+            # An advertisement's aggregation is checked against its pools; its pool selectors read their labels.
+            self._config_dirty = self._all = True
         elif kind == "nodes":
             self._node_changed(name, view.nodes.get(name))
 
@@ -205,11 +206,12 @@ class BgpFeed:
 
     def _reparse(self, view: IncrementalDesired) -> None:
         """Parse the BGP objects again. Only a change that moves announcements recomputes every Service: a new
-        password changes the peers that use it, which the driver diffs on its own (node_base on each pass)."""
+        password, timer or BFD profile changes the peers that use it, which the driver diffs on its own (node_base
+        on each pass)."""
         config: BGPConfig = parse_config(self.objects["bgppeers"].values(), self.objects["bfdprofiles"].values(),
                                          self.objects["bgpadvertisements"].values(), secrets=self.secrets.values,
                                          pools=view.state.pools)
-        if self._config_dirty or _without_passwords(config) != _without_passwords(self.setting.config):
+        if _announcing(config) != _announcing(self.setting.config):
             self._all = True
         self.setting = replace(self.setting, config=config)
         self._nodes = {name: _selection(config, node) for name, node in view.nodes.items()}
@@ -250,10 +252,10 @@ class BgpFeed:
                 self._touched = None
 
 
-def _without_passwords(config: BGPConfig) -> tuple[Any, ...]:
-    """CONFIG but for the peers' passwords: what every Service's announcements read."""
-    peers = {name: replace(peer, password="") for name, peer in config.peers.items()}
-    return peers, config.bfd_profiles, config.advertisements
+def _announcing(config: BGPConfig) -> tuple[Any, ...]:
+    """What every Service's announcements read of CONFIG: the peers' names and node selectors, the advertisements
+    (a peer's session settings, its password, its BFD profile are the node's base, made again on each pass)."""
+    return {name: peer.node_selectors for name, peer in config.peers.items()}, config.advertisements
 
 
 @contextlib.asynccontextmanager

@@ -274,3 +274,19 @@ async def test_another_nodes_label_change_costs_only_what_a_selector_reads() -> 
     assert world.take() == set() and world.feed.desired is before  # this node announces what it did
     said = world.feed.status._said[("ns/cluster", ConditionType.SERVICE_BGP_ANNOUNCED)][0]
     assert set(bgp_announced_in(said[3])[CLUSTER_IP]) == {"n1"}  # the condition no longer names n2
+
+
+async def test_a_bfd_profile_or_timer_change_touches_the_peer_and_no_service() -> None:
+    world = World(peers=[bgp_peer(bfdProfile="fast")])
+    world.feed.on_event("bfdprofiles", "ADDED", {"metadata": {"name": "fast"}, "spec": {"receiveInterval": 300}})
+    world.follow(set())
+    world.take()
+    before = world.feed.desired
+    world.feed.on_event("bfdprofiles", "MODIFIED", {"metadata": {"name": "fast"}, "spec": {"receiveInterval": 100}})
+    world.feed.on_event("bgppeers", "MODIFIED", bgp_peer(bfdProfile="fast", holdTime="9s"))
+    world.follow(set())
+    assert world.take() == set()  # no Service recomputed, no prefix touched
+    assert {type(c).__name__ for c in diff(before, world.feed.desired, set())} == {"ProfileSet", "PeerChanged"}
+    world.feed.on_event("bgpadvertisements", "MODIFIED", bgp_ad(localPref=50))  # announcements read this one
+    world.follow(set())
+    assert world.take() is None
