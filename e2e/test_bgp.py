@@ -24,6 +24,7 @@ from kubernetes import client, config, watch
 from e2e.lab import bgp, frr, lab, procs, workload
 from e2e.lab.config import KUBECONFIG, NodeAddr
 from e2e.lab.state import load_state
+from e2e.test_doctor import doctor
 from e2e.testkit import bgprouter as router
 from e2e.testkit.testing import Kube, wait_for
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
@@ -147,7 +148,8 @@ def test_cluster_service_is_ecmp_over_every_node_and_reachable_then_withdrawn_wh
         kube: Kube, bgp_nodes: list[NodeAddr], cluster_service: str,
         record_property: Callable[[str, object], None]) -> None:
     """A Cluster Service: one route with every node as next hop; bgpclient reaches it through the router and
-    kube-proxy; its condition names every node and the peer; a node killed is dropped by BFD; deleted, withdrawn."""
+    kube-proxy; its condition names every node and the peer, and doctor's BGP links hold; a node killed is dropped
+    by BFD; deleted, withdrawn."""
     ip, everyone = cluster_service, {n.ipv4 for n in bgp_nodes}
     wait_for(lambda: next_hops(ip) == everyone, timeout=30, what=f"{ip} via every node at the router")
     wait_for(lambda: kube.curl("bgpclient", f"http://{ip}/"), timeout=15, what=f"bgpclient -> {ip}")
@@ -157,6 +159,10 @@ def test_cluster_service_is_ecmp_over_every_node_and_reachable_then_withdrawn_wh
     named = wait_for(lambda: (c := carriers()) and len(c) == len(bgp_nodes) and c, timeout=20,
                      what="BGPAnnounced naming every node")
     assert set(named) == {n.name for n in bgp_nodes} and all(p == (PEER,) for p in named.values())
+    # `ironlb doctor` walks the BGP links from the CRs and BGPNodeStatus: every one holds, each with its reason.
+    code, report = doctor(kube, "bgpweb")
+    assert [(link["status"], link["reason"]) for link in report["bgpLinks"]] == [("ok", "Advertised")] * 4, report
+    assert code == 0, report
 
     wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes),
              timeout=20, what="BFD up with every node")

@@ -91,3 +91,12 @@ def test_the_speaker_reads_the_listed_bgp_password_secrets_and_no_other(helm: Pa
     secrets = [r for r in rules if "secrets" in r["resources"]]
     assert [r["resourceNames"] for r in secrets] == [["ironlb-heartbeat"], ["bgp-auth", "tor-b"]]
     assert all(r["verbs"] == ["get", "list", "watch"] for r in secrets)
+
+
+def test_the_operator_reads_the_bgp_objects_and_the_listed_password_secrets_and_no_other(helm: Path) -> None:
+    docs = render(helm, "bgpPasswordSecrets={bgp-auth,tor-b}")
+    cluster = find(docs, "ClusterRole", "-operator")["rules"]
+    assert {"apiGroups": ["ironlb.io"], "resources": ["bgppeers/status", "bfdprofiles/status",
+                                                     "bgpadvertisements/status"], "verbs": ["patch"]} in cluster
+    secrets = [r for r in find(docs, "Role", "-operator")["rules"] if r.get("resourceNames") == ["bgp-auth", "tor-b"]]
+    assert [r["verbs"] for r in secrets] == [["get", "list", "watch"]]

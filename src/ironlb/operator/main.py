@@ -17,7 +17,7 @@ from ironlb.common import kubeapi, listen
 from ironlb.common.events import EventRecorder, KubeEventSink
 from ironlb.common.kubeapi.metrics import count_writes
 from ironlb.common.logs import setup_logging
-from ironlb.operator import handlers, heartbeat_secret, key_rotation, metrics, startup
+from ironlb.operator import bgpobjects, handlers, heartbeat_secret, key_rotation, metrics, startup
 from ironlb.operator.lease import LeaderLease, LeaseConfig
 from ironlb.operator.reconciler import AllocationEvents, Reconciler
 from ironlb.operator.writer import Writer
@@ -98,6 +98,9 @@ async def run(args: argparse.Namespace) -> int:
         await stack.enter_async_context(startup.restored(kube, reconciler))
         await stack.enter_async_context(startup.allocating(reconciler))
         operator = await stack.enter_async_context(startup.kopf_handlers(reconciler, kube))
+        bgp_writer = Writer(kube, recorder, lease.may_write)  # the BGP objects' Invalid condition and Events
+        await stack.enter_async_context(bgpobjects.running(bgpobjects.BgpObjects(
+            kube, bgp_writer, bgp_writer.set_object_status, args.lease_namespace)))
         why = await startup.until_stopped(held, operator)
         log.info("stopping (%s)", why)
         lost = held.lost

@@ -167,6 +167,10 @@ class Writer:
         """Merge-patch an L2Advertisement's status."""
         return await self._patch_status(L2_ADVERTISEMENTS, name, {"status": status}, None, MERGE)
 
+    async def set_object_status(self, resource: Resource, name: str, status: dict[str, Any]) -> Written:
+        """Merge-patch the status of one of IronLB's cluster-scoped objects (the BGP objects' Invalid condition)."""
+        return await self._patch_status(resource, name, {"status": status}, None, MERGE)
+
     async def event(self, ref: ObjectRef, reason: Reason, message: str, warning: bool = False,
                     detail: Reason | None = None) -> None:
         """Queue an Event on the shared recorder, unless fenced (a stale leader says nothing).

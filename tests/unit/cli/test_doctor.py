@@ -229,7 +229,8 @@ def test_scrapes_the_named_announcer_and_the_election_head() -> None:
 
 def test_help_documents_a_distinct_exit_code_per_link() -> None:
     codes = [int(line.split()[0]) for line in EXIT_CODES_HELP.splitlines()[1:]]
-    assert len(set(codes)) == len(codes) == 10 and codes[2:] == list(range(11, 19))
+    assert len(set(codes)) == len(codes) == 14 and codes[2:10] == list(range(11, 19))
+    assert codes[10:] == list(range(21, 25))  # BGP's links
 
 
 def test_one_more_speaker_is_scraped_as_a_control() -> None:

@@ -13,6 +13,7 @@ from ironlb.api.annotations import EVENT_REASON
 from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import AllocationReason, EventReason, parse
 from ironlb.api.service import Handling, handling
+from ironlb.cli.doctor.bgp import bgp_links
 from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.findings import metrics_findings
 from ironlb.cli.doctor.model import Link, LinkId, Mark, Report
@@ -198,14 +199,27 @@ CHECKS: tuple[Callable[[Context], Link], ...] = (
     check_announcer, check_speaker_table, check_endpoints, check_forwarding)
 
 
+# The links that are layer 2's own: a Service only BGP announces skips them (its BGP links say the rest).
+L2_ONLY = {check_advertisement: LinkId.ADVERTISEMENT, check_eligible: LinkId.ELIGIBLE_NODES,
+           check_announcer: LinkId.ANNOUNCER, check_speaker_table: LinkId.SPEAKER_TABLE,
+           check_forwarding: LinkId.FORWARDING}
+
+
 def diagnose(facts: Mapping[str, Any]) -> Report:
-    """Walk the chain over FACTS (see ironlb.cli.doctor.context) and stop at the first broken link."""
+    """Walk the chain over FACTS (see ironlb.cli.doctor.context) and stop at the first broken link; then, when
+    BGP objects exist, BGP's links."""
     ctx = Context(facts)
+    bgp = bgp_links(ctx)
+    bgp_only = bool(bgp) and bgp[0].mark is Mark.OK and not ctx.pool_advertisements
     links: list[Link] = []
     for check in CHECKS:
-        link = check(ctx)
+        if bgp_only and check in L2_ONLY:
+            link = Link(L2_ONLY[check], Mark.NOT_CHECKED, "no L2Advertisement covers the pool: announced over BGP "
+                        "only (the BGP links)")
+        else:
+            link = check(ctx)
         links.append(link)
         if link.mark is Mark.FAILED:
             break
     links += [Link(LinkId(n), Mark.NOT_REACHED, "not reached") for n in range(len(links) + 1, len(CHECKS) + 1)]
-    return Report(ctx.key, ctx.ips, tuple(links), metrics_findings(ctx))
+    return Report(ctx.key, ctx.ips, tuple(links), metrics_findings(ctx), bgp)

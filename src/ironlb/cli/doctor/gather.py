@@ -32,6 +32,7 @@ from ironlb.common.kubeapi import (
     ApiError,
     Client,
 )
+from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_NODE_STATUSES, BGP_PEERS
 
 TIMEOUT = 5.0  # seconds per API call
 SCRAPE_TIMEOUT = 3.0
@@ -68,6 +69,7 @@ def gather(kube: Client, namespace: str, name: str, lb_class: str | None,
                        fieldSelector=f"involvedObject.kind=Service,involvedObject.name={name}")["items"]
     # An earlier Service of the same name is another object: its Events are not this one's.
     facts["events"] = [e for e in events if (e.get("involvedObject") or {}).get("uid") in (None, uid)]
+    facts.update(bgp_facts(kube))
     nodes = nodes_to_scrape(facts)
     pods = _speaker_pods(kube) if nodes else {}
     token = request_token(kube, sorted({ns for ns, _ in pods.values()})) if nodes else MetricsToken(
@@ -75,6 +77,22 @@ def gather(kube: Client, namespace: str, name: str, lb_class: str | None,
     facts["metricsToken"] = token.as_fact()
     facts["speakers"] = scrape_speakers(kube, nodes, metrics_port, pods, token.headers())
     return facts
+
+
+def bgp_facts(kube: Client) -> dict[str, list[dict[str, Any]]]:
+    """BGP mode's objects and the nodes' BGPNodeStatus (none read when the cluster has no BGP object, or no CRD)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, resource in (("bgpPeers", BGP_PEERS), ("bfdProfiles", BFD_PROFILES),
+                          ("bgpAdvertisements", BGP_ADVERTISEMENTS)):
+        try:
+            out[key] = kube.list(resource, timeout=TIMEOUT)["items"]
+        except ApiError as exc:
+            if exc.status not in (403, 404):  # not installed, or not for this user: no BGP links
+                raise
+            out[key] = []
+    if any(out.values()):
+        out["bgpNodeStatuses"] = kube.list(BGP_NODE_STATUSES, timeout=TIMEOUT)["items"]
+    return out
 
 
 @dataclass(frozen=True)

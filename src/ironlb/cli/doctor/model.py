@@ -106,6 +106,52 @@ class Link:
                 "details": list(self.details)}
 
 
+class BgpLinkId(Enum):
+    """BGP mode's links, walked after the chain for a Service its BGP objects announce (value = number)."""
+
+    ADVERTISEMENT = 1
+    NODES = 2
+    SESSIONS = 3
+    SENT = 4
+
+    @property
+    def title(self) -> str:
+        """The link's name as a person reads it."""
+        return BGP_TITLES[self]
+
+    @property
+    def exit_code(self) -> int:
+        """The exit code when this link is the first broken one (the chain itself holding)."""
+        return EXIT_BGP_BASE + self.value
+
+
+EXIT_BGP_BASE = 20  # a broken BGP link N exits with 20 + N
+BGP_TITLES = {
+    BgpLinkId.ADVERTISEMENT: "BGPAdvertisement",
+    BgpLinkId.NODES: "BGP nodes selected",
+    BgpLinkId.SESSIONS: "sessions Established",
+    BgpLinkId.SENT: "prefix sent",
+}
+
+
+@dataclass(frozen=True)
+class BgpLink:
+    """One BGP link's verdict, with the reason it stands on (an ironlb.api enum: scripts and tests read it)."""
+
+    id: BgpLinkId
+    mark: Mark
+    reason: Enum | None
+    summary: str
+    fix: str = ""
+    details: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        """The link for `-o json`."""
+        return {"link": self.id.value, "name": self.id.name.lower(), "title": self.id.title,
+                "status": self.mark.value, "reason": self.reason.value if self.reason else None,
+                "summary": self.summary, "fix": self.fix or None, "details": list(self.details)}
+
+
 @dataclass(frozen=True)
 class Report:
     """The whole walk for one Service."""
@@ -114,6 +160,7 @@ class Report:
     ips: tuple[str, ...]
     links: tuple[Link, ...]
     findings: tuple[Finding, ...] = ()
+    bgp: tuple[BgpLink, ...] = ()  # BGP mode's links, when BGP objects exist
 
     @property
     def failed(self) -> Link | None:
@@ -121,10 +168,17 @@ class Report:
         return next((link for link in self.links if link.mark is Mark.FAILED), None)
 
     @property
+    def bgp_failed(self) -> BgpLink | None:
+        """The first broken BGP link (None when BGP's links hold, or there are none)."""
+        return next((link for link in self.bgp if link.mark is Mark.FAILED), None)
+
+    @property
     def exit_code(self) -> int:
-        """0 when healthy, else 10 + the number of the first broken link."""
-        failed = self.failed
-        return EXIT_HEALTHY if failed is None else failed.id.exit_code
+        """0 when healthy, else 10 + the number of the first broken link (20 + N: BGP link N, the chain holding)."""
+        failed, bgp = self.failed, self.bgp_failed
+        if failed is not None:
+            return failed.id.exit_code
+        return EXIT_HEALTHY if bgp is None else bgp.id.exit_code
 
     @property
     def not_checked(self) -> tuple[str, ...]:
@@ -134,11 +188,12 @@ class Report:
     def as_json(self) -> dict[str, Any]:
         """The report for `-o json`."""
         failed = self.failed
-        return {"service": self.service, "ips": list(self.ips), "healthy": failed is None,
+        return {"service": self.service, "ips": list(self.ips), "healthy": failed is None and not self.bgp_failed,
                 "failedLink": None if failed is None else failed.id.value, "exitCode": self.exit_code,
                 "links": [link.as_json() for link in self.links], "notChecked": list(self.not_checked),
-                "findings": [f.as_json() for f in self.findings]}
+                "findings": [f.as_json() for f in self.findings], "bgpLinks": [link.as_json() for link in self.bgp]}
 
 
 EXIT_CODES_HELP = "exit codes:\n  0   healthy\n  1   the API could not be read\n" + "".join(
-    f"  {link.exit_code:<3} link {link.value} broken: {link.title}\n" for link in LinkId)
+    f"  {link.exit_code:<3} link {link.value} broken: {link.title}\n" for link in LinkId) + "".join(
+    f"  {link.exit_code:<3} BGP link {link.value} broken: {link.title}\n" for link in BgpLinkId)

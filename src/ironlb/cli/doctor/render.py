@@ -23,14 +23,28 @@ def human(report: Report, verbose: bool = False) -> str:
             out += [f"       {line}" for line in link.details]
         if link.fix:
             out.append(f"       fix: {link.fix}")
+    if report.bgp:
+        out.append(" BGP")
+        bgp_width = max(len(link.id.title) for link in report.bgp)
+    for link in report.bgp:
+        reason = f" [{link.reason.value}]" if link.reason is not None and link.mark is not Mark.OK else ""
+        out.append(f" {SYMBOLS[link.mark]} B{link.id.value} {link.id.title.ljust(bgp_width)}  {link.summary}{reason}")
+        if verbose or link.mark is Mark.FAILED:
+            out += [f"       {line}" for line in link.details]
+        if link.fix:
+            out.append(f"       fix: {link.fix}")
     for finding in report.findings:
         out.append(f" ! {finding.summary}")
         if finding.fix:
             out.append(f"       fix: {finding.fix}")
-    failed = report.failed
+    failed, bgp_failed = report.failed, report.bgp_failed
     out.append("")
-    out.append("healthy" if failed is None else
-               f"broken at link {failed.id.value} ({failed.id.title}); exit code {report.exit_code}")
+    if failed is not None:
+        out.append(f"broken at link {failed.id.value} ({failed.id.title}); exit code {report.exit_code}")
+    elif bgp_failed is not None:
+        out.append(f"broken at BGP link {bgp_failed.id.value} ({bgp_failed.id.title}); exit code {report.exit_code}")
+    else:
+        out.append("healthy")
     # Summaries and details quote Events and conditions, which quote user text: no escape reaches the terminal.
     return "\n".join(printable(line) for line in out)
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+
+from ironlb.core.bgp.index import announcements_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 DEFAULT_PORT = 179
@@ -130,7 +132,7 @@ class Desired:
 
     peers: Mapping[str, Peer] = field(default_factory=dict)
     profiles: Mapping[str, BfdProfile] = field(default_factory=dict)
-    announcements: tuple[Announcement, ...] = ()
+    announcements: Sequence[Announcement] = ()  # a tuple, or core.bgp.index.Announcements (found by prefix)
     graceful_shutdown: bool = False
 
     @staticmethod
@@ -159,11 +161,8 @@ class Desired:
     def routes(self, prefixes: Iterable[str] | None = None) -> dict[tuple[str, str], Attributes]:
         """(peer, prefix) -> attributes for the usable peers, limited to PREFIXES when given."""
         usable = self.usable_peers()
-        wanted = None if prefixes is None else set(prefixes)
         routes: dict[tuple[str, str], Attributes] = {}
-        for ann in self.announcements:
-            if wanted is not None and ann.prefix not in wanted:
-                continue
+        for ann in announcements_of(self.announcements, None if prefixes is None else set(prefixes)):
             for peer in ann.peers:
                 if peer in usable:
                     key = (peer, ann.prefix)

@@ -1,64 +1,27 @@
-"""Session state read from bgpd (`show bgp vrf all neighbors json`): typed, for the status object and metrics."""
+"""Session state read from bgpd (`show bgp vrf all neighbors json`), parsed straight into the API's words
+(ironlb.api.bgp_status, ironlb.api.reasons): the status object, the metrics and the doctor read the same enums."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from enum import Enum
 
+from ironlb.api.bgp_status import BFDState, SessionState
+from ironlb.api.reasons import BGPSessionReason
 from ironlb.speaker.bgp.render import DESCRIPTION
 
+# bgpd's states that RFC 4271's machine lacks (a session being torn down) read as Idle.
+STATES = {s.value: s for s in SessionState}
+BFD_STATES = {s.value: s for s in (BFDState.UP, BFDState.DOWN, BFDState.INIT, BFDState.ADMIN_DOWN)}
 
-class SessionState(Enum):
-    """A BGP session's FSM state, plus UNREACHABLE when bgpd itself cannot be asked."""
-
-    IDLE = "Idle"
-    CONNECT = "Connect"
-    ACTIVE = "Active"
-    OPEN_SENT = "OpenSent"
-    OPEN_CONFIRM = "OpenConfirm"
-    ESTABLISHED = "Established"
-    CLEARING = "Clearing"
-    DELETED = "Deleted"
-    UNREACHABLE = "Unreachable"
-    OTHER = "Other"
-
-
-class BfdState(Enum):
-    """BFD's view of the session's path (NOT_CONFIGURED when the peer has no BFD profile)."""
-
-    UP = "Up"
-    DOWN = "Down"
-    INIT = "Init"
-    ADMIN_DOWN = "AdminDown"
-    UNKNOWN = "Unknown"
-    NOT_CONFIGURED = "NotConfigured"
-
-
-class LastError(Enum):
-    """Why the session last went down, from bgpd's reset code (bgpd/bgpd.h, PEER_DOWN_*)."""
-
-    NONE = "None"
-    ADMIN_SHUTDOWN = "AdminShutdown"
-    NOTIFICATION_RECEIVED = "NotificationReceived"
-    NOTIFICATION_SENT = "NotificationSent"
-    PEER_CLOSED = "PeerClosed"
-    NEIGHBOR_DELETED = "NeighborDeleted"
-    BFD_DOWN = "BfdDown"
-    INTERFACE_DOWN = "InterfaceDown"
-    NO_PATH = "NoPath"
-    CONFIG_CHANGED = "ConfigChanged"
-    WAITING_FOR_OPEN = "WaitingForOpen"
-    SOCKET_ERROR = "SocketError"
-    OTHER = "Other"
-
-
-# bgpd's peer_down_str indices (bgpd/bgp_fsm.c) for the reasons a reader acts on.
-RESET_CODES = {0: LastError.NONE, 2: LastError.CONFIG_CHANGED, 3: LastError.CONFIG_CHANGED,
-               11: LastError.ADMIN_SHUTDOWN, 12: LastError.CONFIG_CHANGED, 13: LastError.NOTIFICATION_RECEIVED,
-               14: LastError.NOTIFICATION_SENT, 15: LastError.PEER_CLOSED, 16: LastError.NEIGHBOR_DELETED,
-               21: LastError.CONFIG_CHANGED, 24: LastError.BFD_DOWN, 25: LastError.INTERFACE_DOWN,
-               27: LastError.NO_PATH, 32: LastError.WAITING_FOR_OPEN, 34: LastError.SOCKET_ERROR}
+# bgpd's peer_down_str indices (bgpd/bgp_fsm.c) in the API's words; a code not listed is a reset.
+RESET_CODES = {2: BGPSessionReason.ADMIN_SHUTDOWN, 3: BGPSessionReason.ADMIN_SHUTDOWN,
+               11: BGPSessionReason.ADMIN_SHUTDOWN, 12: BGPSessionReason.ADMIN_SHUTDOWN,
+               13: BGPSessionReason.NOTIFICATION_RECEIVED, 14: BGPSessionReason.NOTIFICATION_SENT,
+               15: BGPSessionReason.CONNECTION_RESET, 16: BGPSessionReason.ADMIN_SHUTDOWN,
+               21: BGPSessionReason.ADMIN_SHUTDOWN, 24: BGPSessionReason.BFD_DOWN,
+               25: BGPSessionReason.CONNECT_FAILED, 27: BGPSessionReason.CONNECT_FAILED,
+               32: BGPSessionReason.HOLD_TIMER_EXPIRED, 34: BGPSessionReason.CONNECT_FAILED}
 
 
 @dataclass(frozen=True)
@@ -69,12 +32,12 @@ class Session:
     neighbor: str
     vrf: str
     state: SessionState
-    bfd: BfdState
+    bfd: BFDState  # Off when the peer has no BFD profile; Down when bfdd says nothing IronLB knows
     hold_time_ms: int
     keepalive_ms: int
     prefixes_sent: int
     established_count: int
-    last_error: LastError
+    last_error: BGPSessionReason | None  # None: the session never went down
     last_error_text: str  # FRR's words, for people
     updates_sent: int = 0
     out_queue: int = 0
@@ -92,25 +55,18 @@ def sessions(neighbors_json: str) -> list[Session]:
 
 def _session(vrf: str, neighbor: str, info: dict) -> Session:
     description = str(info.get("nbrDesc", ""))
-    try:
-        state = SessionState(info.get("bgpState", ""))
-    except ValueError:
-        state = SessionState.OTHER
     bfd_info = info.get("peerBfdInfo")
-    bfd = BfdState.NOT_CONFIGURED
-    if bfd_info is not None:
-        bfd = {"Up": BfdState.UP, "Down": BfdState.DOWN, "Init": BfdState.INIT,
-               "AdminDown": BfdState.ADMIN_DOWN}.get(bfd_info.get("status", ""), BfdState.UNKNOWN)
+    bfd = BFDState.OFF if bfd_info is None else BFD_STATES.get(bfd_info.get("status", ""), BFDState.DOWN)
     families = info.get("addressFamilyInfo", {}).values()
     stats = info.get("messageStats", {})
     code = int(info.get("lastResetCode", 0))
     text = " ".join(str(t) for t in (info.get("lastResetDueTo", ""), info.get("lastNotificationReason", "")) if t)
     return Session(
         peer=description[len(DESCRIPTION):] if description.startswith(DESCRIPTION) else "",
-        neighbor=neighbor, vrf=vrf, state=state, bfd=bfd,
+        neighbor=neighbor, vrf=vrf, state=STATES.get(info.get("bgpState", ""), SessionState.IDLE), bfd=bfd,
         hold_time_ms=int(info.get("bgpTimerHoldTimeMsecs", 0)),
         keepalive_ms=int(info.get("bgpTimerKeepAliveIntervalMsecs", 0)),
         prefixes_sent=sum(int(f.get("sentPrefixCounter", 0)) for f in families),
         established_count=int(info.get("connectionsEstablished", 0)),
-        last_error=RESET_CODES.get(code, LastError.OTHER), last_error_text=text,
+        last_error=RESET_CODES.get(code, BGPSessionReason.CONNECTION_RESET) if code else None, last_error_text=text,
         updates_sent=int(stats.get("updatesSent", 0)), out_queue=int(stats.get("depthOutq", 0)))

@@ -1,10 +1,11 @@
 """BGP mode's feed: the BGP objects and the speaker's cluster view in, this node's Desired out to the FRR driver.
 
 The speaker's informers hand BGPPeer, BFDProfile and BGPAdvertisement events here; the password Secrets the peers
-name are read by name (the chart lets the speaker read those only). Each control-plane pass calls `follow` with
-the Services it decided again (None: all of them): their announcements are recomputed (state.bgpview), the
-prefixes they touched go to the driver with the new Desired as one batch (the driver diffs), and the Service's
-BGPAnnounced condition is written by one node. A change of the BGP objects or of a node's labels recomputes all.
+name are watched by name (common.named_secrets: the chart lets the speaker read those only), and a rotated one
+re-renders only the peers that name it. Each control-plane pass calls `follow` with the Services it decided again
+(None: all of them): their announcements are recomputed (state.bgpview), the prefixes they touched go to the
+driver with the new Desired as one batch (the driver diffs), and the Service's BGPAnnounced condition is written by
+one node. A change of the BGP objects or of this node's selection recomputes all; another node's, the conditions.
 """
 
 from __future__ import annotations
@@ -20,23 +21,22 @@ from typing import Any, Protocol
 from ironlb.api.bgp import BGPConfig, Problem
 from ironlb.api.bgp_parse import parse_config
 from ironlb.api.conditions import bgp_announced_part
-from ironlb.api.constants import API_VERSION
-from ironlb.api.reasons import BGPAnnounceReason, ConditionType
-from ironlb.common.events import ObjectRef
-from ironlb.common.kubeapi import SECRETS, ApiError, Client
+from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
+from ironlb.common.kubeapi import Client
 from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_PEERS, Resource
+from ironlb.common.named_secrets import PasswordSecrets, WatchSecret, informer_watch
+from ironlb.core.bgp.index import Announcements
 from ironlb.core.bgp.model import Announcement, Desired
 from ironlb.core.election import elect
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
-from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base
+from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base, usable
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.snapshot import NodeInfo
 
 log = logging.getLogger(__name__)
 KINDS: dict[str, Resource] = {"bgppeers": BGP_PEERS, "bfdprofiles": BFD_PROFILES,
                               "bgpadvertisements": BGP_ADVERTISEMENTS}
-SECRET_TIMEOUT = (5.0, 10.0)
 NOT_ANNOUNCED_TEXT = {
     BGPAnnounceReason.NO_BGP_ADVERTISEMENT: "no BGPAdvertisement covers its pool (or selects the Service)",
     BGPAnnounceReason.NO_ANNOUNCING_NODE: "no node announces it: none is selected by both a BGPAdvertisement and "
@@ -68,30 +68,40 @@ def _labels(raw: Mapping[str, Any] | None) -> Mapping[str, str] | None:
     return ((raw or {}).get("metadata") or {}).get("labels")
 
 
-def _node_view(node: NodeInfo | None) -> tuple[Any, ...] | None:
-    return None if node is None else (tuple(sorted(node.labels.items())), node.network_unavailable)
+def _selection(config: BGPConfig, node: NodeInfo | None) -> tuple[Any, ...] | None:
+    """What the Services' announcements read of NODE: whether it may announce, the peers and advertisements
+    that select it (a label no selector reads changes nothing)."""
+    if node is None:
+        return None
+    return (usable(node), tuple(n for n, p in sorted(config.peers.items()) if p.selects_node(node.labels)),
+            tuple(n for n, a in sorted(config.advertisements.items()) if a.selects_node(node.labels)))
 
 
 class BgpFeed:
     """This node's BGP Desired state, kept Service by Service, and handed to DRIVER one change set at a time."""
 
     def __init__(self, me: str, api: Client, namespace: str, driver: Driver, status: StatusReporter,
-                 mark_changed: Callable[[], None]) -> None:
+                 mark_changed: Callable[[], None], watch_secret: WatchSecret | None = None) -> None:
         self.me, self.api, self.namespace, self.driver = me, api, namespace, driver
         self.status, self._mark_changed = status, mark_changed
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
-        self.secrets: dict[str, dict[str, Any]] = {}
+        self.secrets = PasswordSecrets(watch_secret or informer_watch(api, namespace), self._secret_changed)
+        self._secrets_dirty = False
         self.setting = BgpSetting()
         self.base = Desired()  # peers and profiles of this node, no announcements
         self.by_service: dict[str, tuple[Announcement, ...]] = {}
+        # The same announcements by prefix and Service, and as the indexed value each Desired holds: a pass
+        # rebuilds only the prefixes it touched (core.bgp.index), so a Service event costs that Service.
+        self._by_prefix: dict[str, dict[str, tuple[Announcement, ...]]] = {}
+        self.announced = Announcements()
         self.desired = Desired()
         self.problems: frozenset[Problem] = frozenset()
         self._nodes: dict[str, tuple[Any, ...] | None] = {}
         self._config_dirty = True
         self._all = True
+        self._conditions = False  # another node's selection changed: every condition again, no announcement
         self._touched: set[str] | None = set()
         self._wake = asyncio.Event()
-        self._secret_task: asyncio.Task[None] | None = None
 
     # --- events ---------------------------------------------------------------------------------------------
 
@@ -104,62 +114,62 @@ class BgpFeed:
             self.objects[kind][name] = obj
         self._config_dirty = True
         if kind == "bgppeers":
-            self._read_secrets()
+            self.secrets.follow(self._secret_names())
 
     def on_view_event(self, kind: str, name: str, view: IncrementalDesired) -> None:
         """A cluster event the view has applied: nodes whose labels changed, and pools, recompute every Service."""
         if kind == "pools":
-            self._config_dirty = True  # an advertisement's aggregation is checked against its pools
+            # An advertisement's aggregation is checked against its pools; its pool selectors read their labels.
+            self._config_dirty = self._all = True
         elif kind == "nodes":
-            seen = _node_view(view.nodes.get(name))
-            if self._nodes.get(name) != seen:
-                self._nodes[name] = seen
-                self._all = True
+            self._node_changed(name, view.nodes.get(name))
 
-    def _read_secrets(self) -> None:
-        if self._secret_task is None or self._secret_task.done():
-            self._secret_task = asyncio.get_running_loop().create_task(self._fetch_secrets())
+    def _node_changed(self, name: str, node: NodeInfo | None) -> None:
+        """This node's selection changes what it announces; another's, only which nodes the conditions name."""
+        seen = _selection(self.setting.config, node)
+        if self._nodes.get(name) != seen:
+            self._nodes[name] = seen
+            if name == self.me:
+                self._all = True
+            else:
+                self._conditions = True
+
+    def _secret_changed(self, _: str) -> None:
+        """A watched Secret changed (or its first list came in): the peers are parsed again on the next pass."""
+        self._secrets_dirty = True
+        self._mark_changed()
 
     def _secret_names(self) -> set[str]:
         refs = ((p.get("spec") or {}).get("passwordSecret") for p in self.objects["bgppeers"].values())
         return {str(r["name"]) for r in refs if isinstance(r, Mapping) and r.get("name")}
 
-    async def _fetch_secrets(self) -> None:
-        """The Secrets the peers name, read once each time the peers change (absent ones: left out)."""
-        found: dict[str, dict[str, Any]] = {}
-        for name in sorted(self._secret_names()):
-            try:
-                found[name] = await asyncio.to_thread(self.api.get, SECRETS, name, self.namespace,
-                                                      timeout=SECRET_TIMEOUT)
-            except (ApiError, OSError) as exc:
-                log.warning("BGP: cannot read Secret %s/%s: %s", self.namespace, name, exc)
-        if found != self.secrets:
-            self.secrets = found
-            self._config_dirty = True
-            self._mark_changed()
-
     # --- a pass ---------------------------------------------------------------------------------------------
 
     def follow(self, view: IncrementalDesired, keys: Collection[str] | None, alive: frozenset[str]) -> None:
         """Recompute the announcements of the Services KEYS (None: all) and hand the change to the driver."""
-        if self._config_dirty:
+        if self._config_dirty or self._secrets_dirty:
             self._reparse(view)
         for name in view.nodes.keys() - self._nodes.keys():
-            self._nodes[name] = _node_view(view.nodes[name])
-            self._all = True
+            self._node_changed(name, view.nodes[name])
         self.setting = replace(self.setting, nodes=view.nodes, pool_labels=view.pool_labels)
         full = keys is None or self._all
         base = node_base(self.setting, self.me)
-        if full:
+        if full or self._conditions:
             keys = set(view.infos) | set(self.by_service)
+        self._conditions = False
         assert keys is not None
         touched: set[str] = set()
         for key in keys:
-            touched |= self._service(view, key, alive)
+            old = self.by_service.get(key, ())
+            if changed := self._service(view, key, alive):
+                self._refile(key, old, self.by_service.get(key, ()))
+                touched |= changed
         if not full and not touched and base == self.base:
             return
         self._all, self.base = False, base
-        self.desired = replace(base, announcements=tuple(chain.from_iterable(self.by_service.values())))
+        self.announced = self.announced.updated({p: tuple(chain.from_iterable(self._by_prefix.get(p, {}).values()))
+                                                 for p in touched})
+        self.desired = replace(base, announcements=self.announced)
         self._touched = None if full or self._touched is None else self._touched | touched
         self._wake.set()
 
@@ -181,23 +191,51 @@ class BgpFeed:
             self.status.say(raw, ConditionType.SERVICE_BGP_ANNOUNCED, bgp_condition(info.ips, reason, found))
         return set() if old == new else {a.prefix for a in old} | {a.prefix for a in new}
 
-    def _reparse(self, view: IncrementalDesired) -> None:
-        config: BGPConfig = parse_config(self.objects["bgppeers"].values(), self.objects["bfdprofiles"].values(),
-                                         self.objects["bgpadvertisements"].values(), secrets=self.secrets,
-                                         pools=view.state.pools)
-        self.setting = replace(self.setting, config=config)
-        self._config_dirty, self._all = False, True
-        self._report_problems(frozenset(config.problems), view)
+    def _refile(self, key: str, old: Iterable[Announcement], new: Iterable[Announcement]) -> None:
+        """Service KEY's announcements by prefix: OLD's out, NEW's in (what `announced` is rebuilt from)."""
+        for prefix in {a.prefix for a in old}:
+            holders = self._by_prefix.get(prefix, {})
+            holders.pop(key, None)
+            if not holders:
+                self._by_prefix.pop(prefix, None)
+        mine: dict[str, list[Announcement]] = {}
+        for a in new:
+            mine.setdefault(a.prefix, []).append(a)
+        for prefix, anns in mine.items():
+            self._by_prefix.setdefault(prefix, {})[key] = tuple(anns)
 
-    def _report_problems(self, problems: frozenset[Problem], view: IncrementalDesired) -> None:
-        """An Event for each problem that is new (one node writes it: the one elected for the object)."""
+    def _reparse(self, view: IncrementalDesired) -> None:
+        """Parse the BGP objects again. Only a change that moves announcements recomputes every Service: a new
+        password, timer or BFD profile changes the peers that use it, which the driver diffs on its own (node_base
+        on each pass)."""
+        config: BGPConfig = parse_config(self.objects["bgppeers"].values(), self.objects["bfdprofiles"].values(),
+                                         self.objects["bgpadvertisements"].values(), secrets=self.secrets.values,
+                                         pools=view.state.pools)
+        if _announcing(config) != _announcing(self.setting.config):
+            self._all = True
+        self.setting = replace(self.setting, config=config)
+        self._nodes = {name: _selection(config, node) for name, node in view.nodes.items()}
+        self._config_dirty = self._secrets_dirty = False
+        self._report_problems(frozenset(config.problems))
+
+    def _report_problems(self, problems: frozenset[Problem]) -> None:
+        """A log line for each problem that is new. The object's Invalid condition and its Event are the
+        operator's (operator.bgpobjects): one writer, where the speakers would race on them."""
+        problems = frozenset(p for p in problems if not self._secret_pending(p))  # said once its watch has listed
         for p in sorted(problems - self.problems, key=lambda p: (p.kind, p.name, p.reason.value)):
             log.warning("BGP config: %s %s: %s: %s", p.kind, p.name, p.reason.value, p.message)
-            if elect(f"{p.kind}/{p.name}", view.alive or {self.me}) == self.me:
-                uid = (self.objects.get(_plural(p.kind), {}).get(p.name, {}).get("metadata") or {}).get("uid")
-                self.status.events.submit(ObjectRef(API_VERSION, p.kind, p.name, None, uid), p.reason, p.message,
-                                          warning=True)
         self.problems = problems
+
+    def _secret_pending(self, problem: Problem) -> bool:
+        """Whether PROBLEM is a missing Secret whose watch has not listed yet (it may well exist)."""
+        if problem.reason is not BGPConfigReason.PASSWORD_SECRET_NOT_FOUND:
+            return False
+        ref = ((self.objects["bgppeers"].get(problem.name) or {}).get("spec") or {}).get("passwordSecret") or {}
+        return isinstance(ref, Mapping) and ref.get("name") in self.secrets.pending
+
+    def close(self) -> None:
+        """Stop watching the Secrets."""
+        self.secrets.close()
 
     # --- the driver -----------------------------------------------------------------------------------------
 
@@ -214,8 +252,10 @@ class BgpFeed:
                 self._touched = None
 
 
-def _plural(kind: str) -> str:
-    return {"BGPPeer": "bgppeers", "BFDProfile": "bfdprofiles", "BGPAdvertisement": "bgpadvertisements"}.get(kind, "")
+def _announcing(config: BGPConfig) -> tuple[Any, ...]:
+    """What every Service's announcements read of CONFIG: the peers' names and node selectors, the advertisements
+    (a peer's session settings, its password, its BFD profile are the node's base, made again on each pass)."""
+    return {name: peer.node_selectors for name, peer in config.peers.items()}, config.advertisements
 
 
 @contextlib.asynccontextmanager
@@ -230,3 +270,4 @@ async def bgp_running(feed: BgpFeed | None, writer: NodeStatusWriter | None) -> 
     finally:
         tasks.cancel()
         await asyncio.gather(tasks, return_exceptions=True)
+        feed.close()

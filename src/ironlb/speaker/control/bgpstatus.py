@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
-from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionError, SessionState, SessionStatus
+from ironlb.api.bgp_status import NodeBGPStatus, SessionError, SessionState, SessionStatus
 from ironlb.api.conditions import condition, now_stamp
 from ironlb.api.reasons import BGPDaemonReason, BGPSessionReason, ConditionType
 from ironlb.common.kubeapi import APPLY, NODES, ApiError, Client
 from ironlb.common.kubeapi.resources import BGP_NODE_STATUSES
 from ironlb.core.bgp.model import Desired, Family, family_of
-from ironlb.speaker.bgp.status import BfdState, LastError, Session
+from ironlb.speaker.bgp.status import Session
 
 log = logging.getLogger(__name__)
 FIELD_MANAGER = "ironlb-speaker"
@@ -23,22 +23,6 @@ WRITE_TIMEOUT = (5.0, 10.0)
 MIN_INTERVAL_S = 1.0  # at most one write a second, however often the sessions change
 CHECK_INTERVAL_S = 0.2  # how often the sessions read from FRR are compared with what was written
 
-STATES = {s.value: s for s in SessionState}
-BFD = {BfdState.UP: BFDState.UP, BfdState.DOWN: BFDState.DOWN, BfdState.INIT: BFDState.INIT,
-       BfdState.ADMIN_DOWN: BFDState.ADMIN_DOWN, BfdState.UNKNOWN: BFDState.DOWN,
-       BfdState.NOT_CONFIGURED: BFDState.OFF}
-ERRORS = {LastError.NOTIFICATION_RECEIVED: BGPSessionReason.NOTIFICATION_RECEIVED,
-          LastError.NOTIFICATION_SENT: BGPSessionReason.NOTIFICATION_SENT,
-          LastError.PEER_CLOSED: BGPSessionReason.CONNECTION_RESET,
-          LastError.BFD_DOWN: BGPSessionReason.BFD_DOWN,
-          LastError.ADMIN_SHUTDOWN: BGPSessionReason.ADMIN_SHUTDOWN,
-          LastError.NEIGHBOR_DELETED: BGPSessionReason.ADMIN_SHUTDOWN,
-          LastError.CONFIG_CHANGED: BGPSessionReason.ADMIN_SHUTDOWN,
-          LastError.INTERFACE_DOWN: BGPSessionReason.CONNECT_FAILED,
-          LastError.NO_PATH: BGPSessionReason.CONNECT_FAILED,
-          LastError.SOCKET_ERROR: BGPSessionReason.CONNECT_FAILED,
-          LastError.WAITING_FOR_OPEN: BGPSessionReason.HOLD_TIMER_EXPIRED,
-          LastError.OTHER: BGPSessionReason.CONNECTION_RESET}
 DAEMON = {"InSync": BGPDaemonReason.READY, "Refused": BGPDaemonReason.CONFIG_REJECTED}
 
 
@@ -49,14 +33,13 @@ class Source(Protocol):
     sessions: list[Session]
 
 
-def v6_prefixes(desired: Desired, peer: str) -> int:
-    """How many IPv6 prefixes DESIRED sends to PEER (FRR counts both families together)."""
-    return sum(1 for (p, prefix) in desired.routes() if p == peer and family_of(prefix) is Family.V6)
-
-
-def api_state(session: Session | None) -> SessionState:
-    """The session's state in the API's words (Idle when FRR has no such neighbor or a state the FSM lacks)."""
-    return STATES.get(session.state.value, SessionState.IDLE) if session else SessionState.IDLE
+def v6_prefixes(desired: Desired) -> dict[str, int]:
+    """How many IPv6 prefixes DESIRED sends to each peer (FRR counts both families together)."""
+    counts: dict[str, int] = {}
+    for peer, prefix in desired.routes():
+        if family_of(prefix) is Family.V6:
+            counts[peer] = counts.get(peer, 0) + 1
+    return counts
 
 
 def session_status(peer: str, session: Session | None, since: str, error: SessionError | None,
@@ -64,13 +47,13 @@ def session_status(peer: str, session: Session | None, since: str, error: Sessio
     """One BGPPeer's session as BGPNodeStatus says it (Idle when FRR has no such neighbor)."""
     if session is None:
         return SessionStatus(peer=peer, state=SessionState.IDLE, since=since, last_error=error)
-    state = api_state(session)
+    state = session.state
     up = state is SessionState.ESTABLISHED
     v6 = min(v6_wanted, session.prefixes_sent)
     return SessionStatus(
         peer=peer, state=state, since=since, peer_address="" if session.neighbor.isalpha() else session.neighbor,
         interface=session.neighbor if session.neighbor.isalpha() else "", vrf=session.vrf,
-        bfd=BFD[session.bfd], hold_time_s=session.hold_time_ms // 1000 if up else None,
+        bfd=session.bfd, hold_time_s=session.hold_time_ms // 1000 if up else None,
         keepalive_time_s=session.keepalive_ms // 1000 if up else None,
         prefixes_sent_ipv4=session.prefixes_sent - v6, prefixes_sent_ipv6=v6, last_error=error)
 
@@ -85,8 +68,9 @@ class NodeStatusWriter:
         self.written_at = float("-inf")
         self.writes = 0
         self._since: dict[str, tuple[SessionState, str]] = {}  # peer -> (state, when it entered it)
-        self._errors: dict[str, tuple[LastError, int, SessionError]] = {}  # peer -> (error, count, as written)
+        self._errors: dict[str, tuple[BGPSessionReason, int, SessionError]] = {}  # peer -> (error, count, as written)
         self._node_uid = ""
+        self._v6: tuple[Desired | None, dict[str, int]] = (None, {})  # counted once per Desired, not per check
 
     def current(self) -> NodeBGPStatus:
         """The status as FRR reports it now (without its write time)."""
@@ -104,19 +88,21 @@ class NodeStatusWriter:
         return NodeBGPStatus(node=self.me, sessions=tuple(sessions), router_id=router_id, conditions=(cond,))
 
     def _session(self, peer: str, session: Session | None, desired: Desired) -> SessionStatus:
-        state = api_state(session)
+        state = session.state if session else SessionState.IDLE  # Idle: FRR has no such neighbor
         held = self._since.get(peer)
         if held is None or held[0] is not state:
             held = self._since[peer] = (state, now_stamp())
         error = None
-        if session is not None and session.last_error is not LastError.NONE:
+        if session is not None and session.last_error is not None:
             key = (session.last_error, session.established_count)
             kept = self._errors.get(peer)
             if kept is None or kept[:2] != key:
-                reason = ERRORS.get(session.last_error, BGPSessionReason.CONNECTION_RESET)
-                kept = self._errors[peer] = (*key, SessionError(reason, session.last_error_text, now_stamp()))
+                kept = self._errors[peer] = (*key, SessionError(session.last_error, session.last_error_text,
+                                                                now_stamp()))
             error = kept[2]
-        return session_status(peer, session, held[1], error, v6_prefixes(desired, peer))
+        if self._v6[0] is not desired:
+            self._v6 = (desired, v6_prefixes(desired))
+        return session_status(peer, session, held[1], error, self._v6[1].get(peer, 0))
 
     async def run(self) -> None:
         """Until cancelled: compare, and write when something changed and the last write is a second old."""

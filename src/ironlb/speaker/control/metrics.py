@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from ironlb.api.reasons import AnnounceReason, SteeringReason
+from ironlb.speaker.control.bgpmetrics import bgp_families
 
 if TYPE_CHECKING:
     from ironlb.speaker.fast.messages import FastStats
@@ -34,6 +35,7 @@ class SpeakerCollector:
         yield from _forwarding(sp)
         yield from _steering(sp)
         yield _channel(fast, stats)
+        yield from bgp_families(sp)
 
 
 def _responders(sp: Any, stats: FastStats | None) -> Iterator[Any]:

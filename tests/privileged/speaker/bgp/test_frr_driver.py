@@ -9,11 +9,11 @@ import time
 
 import pytest
 
+from ironlb.api.bgp_status import BFDState, SessionState
 from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Peer
 from ironlb.speaker.bgp.component import DRAINED_FILE, BgpComponent, FrrState
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain
 from ironlb.speaker.bgp.driver import FrrDriver
-from ironlb.speaker.bgp.status import BfdState, SessionState
 from ironlb.speaker.bgp.vty import Vty, VtyRefused, VtyStatus, VtyUnavailable
 from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
 from tests.privileged.speaker.bgp.routewatch import RouteWatch, UpdateWatch
@@ -52,7 +52,7 @@ async def drivers(pair: Pair):
 
 
 async def established(driver: FrrDriver) -> list:
-    return [s for s in await driver.sessions() if s.state is SessionState.ESTABLISHED and s.bfd is BfdState.UP]
+    return [s for s in await driver.sessions() if s.state is SessionState.ESTABLISHED and s.bfd is BFDState.UP]
 
 
 async def test_whole_config_at_start_establishes_and_announces(pair: Pair, drivers) -> None:

@@ -3,14 +3,19 @@ back as RICH, so a restarted speaker has nothing to send; and the commands each 
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
+from ironlb.api.bgp_status import BFDState, SessionState
+from ironlb.api.reasons import BGPSessionReason
 from ironlb.core.bgp.diff import PeerChanged, diff
 from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Peer
 from ironlb.speaker.bgp.readback import read_desired
 from ironlb.speaker.bgp.render import Batch, Daemon, render
-from ironlb.speaker.bgp.status import BfdState, LastError, SessionState, sessions
+from ironlb.speaker.bgp.status import sessions
 
 DATA = Path(__file__).parent / "data"
 RTR = Peer("rtr", 64513, 64512, address="198.18.39.1", hold_time_s=3, connect_time_s=1, bfd_profile="fast",
@@ -71,11 +76,22 @@ def test_session_status_from_bgpds_json() -> None:
     by_peer = {s.peer: s for s in sessions((DATA / "neighbors.json").read_text())}
     rtr, spine, red = by_peer["rtr"], by_peer["spine-b"], by_peer["red"]
     assert (rtr.state, rtr.bfd, rtr.hold_time_ms, rtr.keepalive_ms, rtr.prefixes_sent) == (
-        SessionState.ESTABLISHED, BfdState.UP, 3000, 1000, 2)
-    assert (spine.state, spine.bfd, spine.last_error) == (SessionState.CONNECT, BfdState.NOT_CONFIGURED,
-                                                         LastError.WAITING_FOR_OPEN)
+        SessionState.ESTABLISHED, BFDState.UP, 3000, 1000, 2)
+    assert (spine.state, spine.bfd, spine.last_error) == (SessionState.CONNECT, BFDState.OFF,
+                                                         BGPSessionReason.HOLD_TIMER_EXPIRED)
     assert (red.vrf, red.state, red.last_error, red.last_error_text) == (
-        "red", SessionState.IDLE, LastError.OTHER, "Waiting for VRF to be initialized")
+        "red", SessionState.IDLE, BGPSessionReason.CONNECTION_RESET, "Waiting for VRF to be initialized")
+
+
+@pytest.mark.parametrize(("bgpd", "bfdd", "state", "bfd"), [
+    ("Clearing", "Up", SessionState.IDLE, BFDState.UP),  # states RFC 4271's machine lacks read as Idle
+    ("Deleted", "Unknown", SessionState.IDLE, BFDState.DOWN),
+    ("OpenSent", "AdminDown", SessionState.OPEN_SENT, BFDState.ADMIN_DOWN),
+])
+def test_bgpds_words_parse_straight_into_the_apis(bgpd: str, bfdd: str, state: SessionState, bfd: BFDState) -> None:
+    neighbors = {"default": {"192.0.2.1": {"bgpState": bgpd, "peerBfdInfo": {"status": bfdd}, "lastResetCode": 0}}}
+    [session] = sessions(json.dumps(neighbors))
+    assert (session.state, session.bfd, session.last_error) == (state, bfd, None)
 
 
 def test_an_unreachable_bgpd_has_no_sessions_to_parse() -> None:

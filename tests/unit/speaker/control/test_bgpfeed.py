@@ -4,12 +4,18 @@ touched, the BGPAnnounced condition of the Services it writes, and an Event per 
 from __future__ import annotations
 
 import asyncio
+import base64
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from ironlb.api.conditions import bgp_announced_in
+from ironlb.api.constants import BGP_PASSWORD_SECRET_TYPE
 from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
+from ironlb.common.named_secrets import SYNCED
+from ironlb.core.bgp.diff import PeerChanged, diff
 from ironlb.core.bgp.model import Attributes, Desired
 from ironlb.core.election import elect
 from ironlb.speaker.control.bgpfeed import BgpFeed
@@ -68,6 +74,24 @@ def bgp_ad(name: str = "all", **spec: Any) -> dict[str, Any]:
     return {"metadata": {"name": name, "uid": f"uid-{name}"}, "spec": {"ipAddressPools": ["p"], **spec}}
 
 
+class SecretWatches:
+    """The feed's Secret watches, driven by the test: each name's handler while it is watched."""
+
+    def __init__(self) -> None:
+        self.handlers: dict[str, Callable[[str, dict[str, Any]], None]] = {}
+
+    def __call__(self, name: str, handler: Callable[[str, dict[str, Any]], None]) -> Any:
+        self.handlers[name] = handler
+        return SimpleNamespace(stop=lambda: self.handlers.pop(name))
+
+    def send(self, name: str, password: str | None) -> None:
+        """The watch of NAME lists the Secret with PASSWORD (None: no such Secret)."""
+        if password is not None:
+            data = {"password": base64.b64encode(password.encode()).decode()}
+            self.handlers[name]("ADDED", {"metadata": {"name": name}, "type": BGP_PASSWORD_SECRET_TYPE, "data": data})
+        self.handlers[name](SYNCED, {})
+
+
 class World:
     """A view with three nodes, pool p, a Cluster Service (endpoint on n2) and a Local one (endpoint on n2)."""
 
@@ -76,7 +100,9 @@ class World:
         self.view = IncrementalDesired(me)
         self.api, self.recorder, self.driver = Api(), Recorder(), Driver()
         status = StatusReporter(self.api, me, recorder=self.recorder)  # type: ignore[arg-type]
-        self.feed = BgpFeed(me, self.api, "ironlb", self.driver, status, lambda: None)  # type: ignore[arg-type]
+        self.secrets = SecretWatches()
+        self.feed = BgpFeed(me, self.api, "ironlb", self.driver, status, lambda: None,  # type: ignore[arg-type]
+                            watch_secret=self.secrets)
         for name, zone in (("n1", "a"), ("n2", "a"), ("n3", "b")):
             self.event("nodes", "ADDED", node(name, zone=zone))
         self.event("pools", "ADDED", pool("p"))
@@ -190,12 +216,77 @@ async def test_the_condition_names_nodes_and_peers_and_one_node_writes_it(me: st
 
 
 @pytest.mark.parametrize("me", sorted(ALIVE))
-async def test_a_config_problem_is_one_event_not_one_per_pass(me: str) -> None:
+async def test_a_config_problem_is_kept_and_its_event_left_to_the_operator(me: str) -> None:
     world = World(ads=[bgp_ad(peers=["tor", "ghost"])], me=me)
     world.feed.on_event("bgppeers", "MODIFIED", bgp_peer())
     world.follow(None)
-    problems = [e for e in world.recorder.events if e[1] is BGPConfigReason.PEER_NOT_FOUND]
-    assert len(problems) == (1 if elect("BGPAdvertisement/all", ALIVE) == me else 0)
+    assert not [e for e in world.recorder.events if e[1] is BGPConfigReason.PEER_NOT_FOUND]  # one writer: not here
     assert {p.reason for p in world.feed.problems} == {BGPConfigReason.PEER_NOT_FOUND}
     if me == ME:
         assert set(world.routes()) == {("tor", f"{CLUSTER_IP}/32")}  # still announced to the peer that exists
+
+
+def secret_peers() -> list[dict[str, Any]]:
+    """Two peers, each with its own password Secret."""
+    return [bgp_peer("tor", passwordSecret={"name": "tor-pw"}),
+            bgp_peer("spine", passwordSecret={"name": "spine-pw"}, peerAddress="192.0.2.253")]
+
+
+async def test_a_rotated_password_secret_changes_only_the_peers_that_name_it() -> None:
+    world = World(peers=secret_peers())
+    assert set(world.secrets.handlers) == {"tor-pw", "spine-pw"}  # watched by name, read by no peer event
+    world.secrets.send("tor-pw", "one")
+    world.secrets.send("spine-pw", "other")
+    world.follow(set())
+    world.take()
+    before = world.feed.desired
+    assert {p.name: p.password for p in before.peers.values()} == {"tor": "one", "spine": "other"}
+    world.secrets.send("tor-pw", "two")
+    world.follow(set())
+    assert world.take() == set()  # no Service recomputed, no prefix touched
+    changes = diff(before, world.feed.desired, set())
+    assert [(type(c), c.new.name, c.new.password) for c in changes] == [(PeerChanged, "tor", "two")]  # type: ignore
+    world.feed.on_event("bgppeers", "DELETED", secret_peers()[1])
+    assert set(world.secrets.handlers) == {"tor-pw"}  # a Secret no peer names is no longer watched
+
+
+async def test_a_missing_secret_is_a_problem_once_its_watch_has_listed() -> None:
+    world = World(peers=secret_peers()[:1])
+    assert world.feed.problems == frozenset() and world.feed.desired.peers == {}
+    world.secrets.send("tor-pw", None)
+    world.follow(set())
+    assert {p.reason for p in world.feed.problems} == {BGPConfigReason.PASSWORD_SECRET_NOT_FOUND}
+    world.secrets.send("tor-pw", "one")
+    world.follow(set())
+    assert world.feed.problems == frozenset() and set(world.routes()) == {("tor", f"{CLUSTER_IP}/32")}
+
+
+async def test_another_nodes_label_change_costs_only_what_a_selector_reads() -> None:
+    world = World(peers=[bgp_peer(zone="a")])
+    before = world.feed.desired
+    world.event("nodes", "MODIFIED", {**node("n2", zone="a"), "metadata": {"name": "n2", "labels": {
+        "zone": "a", "unrelated": "x"}}})
+    world.follow(set())
+    assert world.feed.desired is before and world.take() == set()  # no selector reads that label: nothing
+    world.api.patches.clear()
+    world.event("nodes", "MODIFIED", node("n2", zone="b"))  # n2 leaves the peer's zone
+    world.follow(set())
+    assert world.take() == set() and world.feed.desired is before  # this node announces what it did
+    said = world.feed.status._said[("ns/cluster", ConditionType.SERVICE_BGP_ANNOUNCED)][0]
+    assert set(bgp_announced_in(said[3])[CLUSTER_IP]) == {"n1"}  # the condition no longer names n2
+
+
+async def test_a_bfd_profile_or_timer_change_touches_the_peer_and_no_service() -> None:
+    world = World(peers=[bgp_peer(bfdProfile="fast")])
+    world.feed.on_event("bfdprofiles", "ADDED", {"metadata": {"name": "fast"}, "spec": {"receiveInterval": 300}})
+    world.follow(set())
+    world.take()
+    before = world.feed.desired
+    world.feed.on_event("bfdprofiles", "MODIFIED", {"metadata": {"name": "fast"}, "spec": {"receiveInterval": 100}})
+    world.feed.on_event("bgppeers", "MODIFIED", bgp_peer(bfdProfile="fast", holdTime="9s"))
+    world.follow(set())
+    assert world.take() == set()  # no Service recomputed, no prefix touched
+    assert {type(c).__name__ for c in diff(before, world.feed.desired, set())} == {"ProfileSet", "PeerChanged"}
+    world.feed.on_event("bgpadvertisements", "MODIFIED", bgp_ad(localPref=50))  # announcements read this one
+    world.follow(set())
+    assert world.take() is None

@@ -11,8 +11,7 @@ import pytest
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
 from ironlb.api.reasons import BGPDaemonReason, BGPSessionReason
 from ironlb.core.bgp.model import Announcement, Desired, Peer
-from ironlb.speaker.bgp.status import BfdState, LastError, Session
-from ironlb.speaker.bgp.status import SessionState as Frr
+from ironlb.speaker.bgp.status import Session
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, session_status
 
 TOR = Peer("tor", 64513, 64512, address="192.0.2.254", router_id="192.0.2.11")
@@ -20,16 +19,16 @@ DESIRED = Desired.of([TOR], announcements=[Announcement("203.0.113.1/32", frozen
                                            Announcement("2001:db8::1/128", frozenset({"tor"}))])
 
 
-def session(state: Frr = Frr.ESTABLISHED, sent: int = 2, error: LastError = LastError.NONE, count: int = 1,
-            bfd: BfdState = BfdState.UP) -> Session:
+def session(state: SessionState = SessionState.ESTABLISHED, sent: int = 2, error: BGPSessionReason | None = None,
+            count: int = 1, bfd: BFDState = BFDState.UP) -> Session:
     return Session("tor", "192.0.2.254", "", state, bfd, 9000, 3000, sent, count, error, "words")
 
 
 @pytest.mark.parametrize(("frr", "state", "hold", "v4", "v6"), [
     (session(), SessionState.ESTABLISHED, 9, 1, 1),
     (session(sent=1), SessionState.ESTABLISHED, 9, 0, 1),
-    (session(Frr.ACTIVE, sent=0), SessionState.ACTIVE, None, 0, 0),
-    (session(Frr.CLEARING, sent=0), SessionState.IDLE, None, 0, 0),
+    (session(SessionState.ACTIVE, sent=0), SessionState.ACTIVE, None, 0, 0),
+    (session(SessionState.IDLE, sent=0), SessionState.IDLE, None, 0, 0),
     (None, SessionState.IDLE, None, 0, 0),
 ])
 def test_a_session_in_the_status_words(frr: Session | None, state: SessionState, hold: int | None, v4: int,
@@ -67,7 +66,7 @@ class Clock:
 
 
 async def test_written_on_change_and_at_most_once_a_second() -> None:
-    api, component, clock = Api(), Component(sessions=[session(Frr.ACTIVE, sent=0)]), Clock()
+    api, component, clock = Api(), Component(sessions=[session(SessionState.ACTIVE, sent=0)]), Clock()
     writer = NodeStatusWriter(api, "n1", component, lambda: DESIRED, clock)  # type: ignore[arg-type]
     assert await writer.tick()
     assert not await writer.tick()  # nothing changed
@@ -83,7 +82,7 @@ async def test_written_on_change_and_at_most_once_a_second() -> None:
 
 
 async def test_an_error_is_kept_with_its_time_and_frr_unreachable_is_said() -> None:
-    component, clock = Component(sessions=[session(Frr.ACTIVE, 0, LastError.BFD_DOWN)]), Clock()
+    component, clock = Component(sessions=[session(SessionState.ACTIVE, 0, BGPSessionReason.BFD_DOWN)]), Clock()
     writer = NodeStatusWriter(Api(), "n1", component, lambda: DESIRED, clock)  # type: ignore[arg-type]
     first = writer.current().sessions[0].last_error
     assert first is not None and first.reason is BGPSessionReason.BFD_DOWN
