@@ -33,7 +33,8 @@ MARGIN_S = 3.0  # probing goes on this long after the router's FIB is back, to c
 
 def drain_figures(kube: Kube) -> dict[str, Any]:
     """The drain part's figures (the lab's router attached if it is not; IronLB's speakers restarted in BGP mode)."""
-    with d.bgp_lab(kube) as nodes, d.served_by_every_node(kube, nodes) as ip:
+    with d.bgp_lab(kube, d.bgp_manifests(d.PEER, "drain", d.POOL, d.ADDRESSES)) as nodes, \
+            d.served_by_every_node(kube, nodes) as ip:
         with d.probing(ip, STEADY_S) as steady:
             pass
         assert steady.result is not None

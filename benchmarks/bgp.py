@@ -13,7 +13,8 @@ adds (how fast it applies a change, drains, or acts on its heartbeats). Also lef
 flows run from bgpclient), IPv6 prefixes, and any router but FRR.
 
 Then IronLB's own speakers in BGP mode (benchmarks._bgp_drain, where its figures and what it leaves out are said):
-drain_lost_probes (speaker SIGTERM, cordon, kubectl drain; 128 flows at 200 Hz from bgpclient) and ecmp_share_min.
+drain_lost_probes (speaker SIGTERM, cordon, kubectl drain; 128 flows at 200 Hz from bgpclient) and ecmp_share_min;
+sync_10k_s with speaker_rss_mb and frr_rss_mb (benchmarks._bgp_sync).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from typing import Any
 
 from benchmarks._bgp_drain import drain_figures
+from benchmarks._bgp_sync import sync_part
 from benchmarks._figures import percentile, report
 from e2e.lab import bgp, lab, metallb, workload
 from e2e.lab.config import NodeAddr
@@ -108,6 +110,7 @@ def main() -> None:
         router.set_bfd_everywhere([], bgp.DEFAULT_BFD)
         runs["metallb"] = metallb_side(kube, nodes, args.trials)
         drained = drain_figures(kube)  # IronLB's own speakers: drains, ECMP (benchmarks._bgp_drain)
+        drained.update(sync_part(kube))  # and 10,000 VIPs' initial sync (benchmarks._bgp_sync)
     finally:
         if attached:
             lab.detach_bgp()

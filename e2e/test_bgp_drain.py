@@ -16,8 +16,12 @@ import pytest
 from e2e.lab import bgp
 from e2e.lab.config import NodeAddr
 from e2e.testkit.bgpdrain import (
+    ADDRESSES,
+    PEER,
+    POOL,
     GshutWatch,
     bgp_lab,
+    bgp_manifests,
     cordon,
     probing,
     served_by_every_node,
@@ -35,7 +39,7 @@ FLOWS, RATE_HZ, PROBE_S = 32, 100.0, 14.0
 
 @pytest.fixture(scope="module")
 def drain_nodes(kube: Kube) -> Iterator[list[NodeAddr]]:
-    with bgp_lab(kube) as nodes:
+    with bgp_lab(kube, bgp_manifests(PEER, "drain", POOL, ADDRESSES)) as nodes:
         yield nodes
 
 

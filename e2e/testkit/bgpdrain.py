@@ -6,7 +6,10 @@ lightweight node has none: an evicted pod serves while terminating, then its pro
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -32,18 +35,19 @@ TERMINATING_S = 2.0  # how long an evicted pod serves before its process stops (
 SPEAKER_STOP_S = 30.0  # the speaker's drain is bounded by --bgp-drain-seconds (10 s) and a settle time
 
 
-def manifests() -> list[dict[str, Any]]:
-    """The BGPPeer towards the lab's router (with BFD), the pool and its BGPAdvertisement."""
+def bgp_manifests(peer: str, profile: str, pool: str, addresses: str) -> list[dict[str, Any]]:
+    """A BFDProfile (300 ms x 3), a BGPPeer named PEER towards the lab's router with it, POOL with ADDRESSES (not
+    auto-assigned) and its BGPAdvertisement."""
     return [
-        {"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": "drain"},
+        {"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": profile},
          "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}},
-        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": PEER},
+        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": peer},
          "spec": {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
-                  "holdTime": "9s", "connectTime": "1s", "bfdProfile": "drain"}},
-        {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": POOL},
-         "spec": {"addresses": [ADDRESSES], "autoAssign": False}},
-        {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": POOL},
-         "spec": {"ipAddressPools": [POOL]}},
+                  "holdTime": "9s", "connectTime": "1s", "bfdProfile": profile}},
+        {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": pool},
+         "spec": {"addresses": [addresses], "autoAssign": False}},
+        {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": pool},
+         "spec": {"ipAddressPools": [pool]}},
     ]
 
 
@@ -57,41 +61,50 @@ def service() -> dict[str, Any]:
 
 def restart_speaker(node: NodeAddr) -> None:
     """NODE's speaker stopped by SIGTERM (it drains first) and started again, as a rolling update does."""
-    name = f"speaker-{node.name}"
-    procs.stop(name, timeout=SPEAKER_STOP_S)
+    procs.stop(f"speaker-{node.name}", timeout=SPEAKER_STOP_S)
     lab.start_speaker(node.name)
 
 
+def stop_speakers(nodes: list[NodeAddr]) -> None:
+    """Stop every speaker at once (in BGP mode each drains its routes first): SIGTERM to all, then wait."""
+    names = [f"speaker-{n.name}" for n in nodes]
+    entries = [e for name in names if (e := procs.running(name).get(name)) is not None]
+    for entry in entries:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(entry.pid, signal.SIGTERM)
+    with contextlib.suppress(AssertionError):  # one that does not stop in time is killed by procs.stop
+        wait_for(lambda: not any(procs.is_running(e) for e in entries), timeout=SPEAKER_STOP_S,
+                 what="the speakers stopped")
+    for name in names:
+        procs.stop(name)
+
+
 def restart_speakers(nodes: list[NodeAddr]) -> None:
-    """Every speaker restarted (told its FRR's directory when the lab has its router)."""
-    for n in nodes:
-        procs.stop(f"speaker-{n.name}", timeout=SPEAKER_STOP_S)
+    """Each speaker started again, told its FRR's directory if the lab has its router now."""
+    stop_speakers(nodes)
     for n in nodes:
         lab.start_speaker(n.name)
 
 
 @contextmanager
-def bgp_lab(kube: Kube) -> Iterator[list[NodeAddr]]:
-    """The lab with its router, IronLB's speakers in BGP mode and a BGPPeer towards it; undone afterwards."""
+def bgp_lab(kube: Kube, manifests: list[dict[str, Any]]) -> Iterator[list[NodeAddr]]:
+    """The lab with its router, IronLB's speakers in BGP mode and MANIFESTS (a BGPPeer towards the router and
+    what goes with it) applied until every session is Established; all undone afterwards."""
     attached = lab.attach_bgp()
-    nodes = load_state().live_nodes
-    restart_speakers(nodes)  # in BGP mode, whatever they ran as before
-    kube.apply(*manifests())
+    restart_speakers(load_state().live_nodes)  # in BGP mode, whatever they ran as before
+    kube.apply(*manifests)
     try:
+        nodes = load_state().live_nodes
         wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=60,
                  what="every speaker's session Established on the router")
         yield nodes
     finally:
-        for kind, name in (("bgpadvertisement", POOL), ("ipaddresspool", POOL), ("bgppeer", PEER),
-                           ("bfdprofile", "drain")):
-            kube.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
-        if attached:
-            nodes = load_state().live_nodes
-            for n in nodes:  # each drains while its FRR runs, then starts again without BGP mode
-                procs.stop(f"speaker-{n.name}", timeout=SPEAKER_STOP_S)
+        for m in reversed(manifests):
+            kube.kubectl("delete", m["kind"].lower(), m["metadata"]["name"], "--ignore-not-found", "--wait=false")
+        if attached:  # the speakers drain while their FRR runs, then start again without BGP mode
+            stop_speakers(load_state().live_nodes)
             lab.detach_bgp()
-            for n in nodes:
-                lab.start_speaker(n.name)
+            restart_speakers(load_state().live_nodes)
 
 
 @contextmanager
@@ -190,7 +203,7 @@ def kubectl_drain(kube: Kube, node: NodeAddr, timeout: float = 60) -> None:
     """`kubectl drain` of NODE's APP pods (cordon, then evictions), with a kubelet's part for the evicted pods."""
     kubelet = threading.Thread(target=_terminate_evicted, args=(kube, node, timeout), daemon=True)
     kubelet.start()
-    kube.kubectl("drain", node.name, f"--pod-selector=app={APP}", "--ignore-daemonsets", "--grace-period=5",
+    kube.kubectl("drain", node.name, f"--pod-selector=app={APP}", "--ignore-daemonsets", "--force", "--grace-period=5",
                  f"--timeout={int(timeout)}s", timeout=timeout + 10)
     kubelet.join(timeout=5)
 
