@@ -47,6 +47,7 @@ def drain_figures(kube: Kube) -> dict[str, Any]:
         }
         d.cordon(kube, nodes[2], on=False)
     return {"ecmp_share_min": round(min(shares.values()), 3), "ecmp_shares": shares,
+            "ecmp_steady_lost_probes": len(steady.result.lost),
             "drain_lost_probes": sum(r["lost"] for r in runs.values()), "drain_runs": runs,
             "drain_flows": d.FLOWS, "drain_rate_hz": d.RATE_HZ}
 

@@ -117,10 +117,22 @@ def served_by_every_node(kube: Kube, nodes: list[NodeAddr]) -> Iterator[str]:
                                                       .get("loadBalancer") or {}).get("ingress") or []
                                     if ":" not in i.get("ip", "")), None), timeout=30, what=f"{APP}'s IP")
         wait_for_next_hops(ip, nodes)
+        wait_for(lambda: _answers_everywhere(ip, len(nodes)), timeout=30, interval=0.5,
+                 what=f"{ip} answering every probe, from every node's pod")
         yield ip
     finally:
         kube.kubectl("delete", "service", APP, "--ignore-not-found", "--wait=false")
         kube.undeploy(APP)
+
+
+def _answers_everywhere(ip: str, pods: int) -> bool:
+    """A short probe run lost nothing and was answered by PODS pods. A node announces a new Service as soon as its
+    endpoints are ready, and its kube-proxy may still reject it for up to its sync period: the drain's figures
+    start after that."""
+    with probing(ip, 1.0, flows=16, rate=50) as run:
+        pass
+    seen = run.result
+    return seen is not None and not seen.lost and len({p for c in seen.pods.values() for p in c}) == pods
 
 
 def wait_for_next_hops(ip: str, nodes: list[NodeAddr], timeout: float = 45) -> None:
