@@ -11,6 +11,10 @@ What it leaves out: IronLB's own speaker. Until the speaker drives its FRR, the 
 this benchmark (e2e.testkit.bgprouter), so the figures show what the router and BFD do, not what the speaker
 adds (how fast it applies a change, drains, or acts on its heartbeats). Also left out: traffic (no probe
 flows run from bgpclient), IPv6 prefixes, and any router but FRR.
+
+Then IronLB's own speakers in BGP mode (benchmarks._bgp_drain, where its figures and what it leaves out are said):
+drain_lost_probes (speaker SIGTERM, cordon, kubectl drain; 128 flows at 200 Hz from bgpclient) and ecmp_share_min;
+sync_10k_s with speaker_rss_mb and frr_rss_mb (benchmarks._bgp_sync).
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ import sys
 import time
 from typing import Any
 
+from benchmarks._bgp_drain import drain_figures
+from benchmarks._bgp_sync import sync_part
 from benchmarks._figures import percentile, report
 from e2e.lab import bgp, lab, metallb, workload
 from e2e.lab.config import NodeAddr
@@ -103,6 +109,8 @@ def main() -> None:
                 for b in (bgp.Bfd(300, 3), bgp.Bfd(100, 3))}
         router.set_bfd_everywhere([], bgp.DEFAULT_BFD)
         runs["metallb"] = metallb_side(kube, nodes, args.trials)
+        drained = drain_figures(kube)  # IronLB's own speakers: drains, ECMP (benchmarks._bgp_drain)
+        drained.update(sync_part(kube))  # and 10,000 VIPs' initial sync (benchmarks._bgp_sync)
     finally:
         if attached:
             lab.detach_bgp()
@@ -110,6 +118,7 @@ def main() -> None:
     figures.update({f"withdraw_trials_s_{side}": [round(x, 3) for x in t] for side, t in runs.items()})
     figures.update(metallb_hold_time_s=float(bgp.METALLB_HOLD_TIME.rstrip("s")), trials=args.trials,
                    metallb_version=metallb.version(), wall_s=round(time.monotonic() - started, 1))
+    figures.update(drained)
     report(figures)
 
 

@@ -8,10 +8,7 @@ without it, and removed after, the speakers restarted without it).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import subprocess
 import threading
 import time
@@ -26,6 +23,7 @@ from e2e.lab.config import KUBECONFIG, NodeAddr
 from e2e.lab.state import load_state
 from e2e.test_doctor import doctor
 from e2e.testkit import bgprouter as router
+from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests
 from e2e.testkit.testing import Kube, wait_for
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
 from ironlb.api.conditions import bgp_carriers
@@ -42,58 +40,14 @@ GROUP = "ironlb.io/v1beta1"
 
 def manifests() -> list[dict[str, Any]]:
     """The BFDProfile, BGPPeer towards the lab's router, the pool and its BGPAdvertisement."""
-    return [
-        {"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": "lab"},
-         "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}},
-        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": PEER},
-         "spec": {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
-                  "holdTime": "9s", "connectTime": "1s", "bfdProfile": "lab"}},
-        {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": POOL},
-         "spec": {"addresses": [ADDRESSES], "autoAssign": False}},
-        {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": POOL},
-         "spec": {"ipAddressPools": [POOL]}},
-    ]
-
-
-def stop_speakers(nodes: list[NodeAddr]) -> None:
-    """Stop every speaker at once (in BGP mode each drains its routes first): SIGTERM to all, then wait."""
-    names = [f"speaker-{n.name}" for n in nodes]
-    entries = [e for name in names if (e := procs.running(name).get(name)) is not None]
-    for entry in entries:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(entry.pid, signal.SIGTERM)
-    with contextlib.suppress(AssertionError):  # one that does not stop in time is killed by procs.stop
-        wait_for(lambda: not any(procs.is_running(e) for e in entries), timeout=20, what="the speakers stopped")
-    for name in names:
-        procs.stop(name)
-
-
-def restart_speakers(nodes: list[NodeAddr]) -> None:
-    """Each speaker started again, told its FRR's directory if the lab has its router now."""
-    stop_speakers(nodes)
-    for n in nodes:
-        lab.start_speaker(n.name)
+    return bgp_manifests(PEER, "lab", POOL, ADDRESSES)
 
 
 @pytest.fixture(scope="module")
 def bgp_nodes(kube: Kube) -> Iterator[list[NodeAddr]]:
     """The lab with its router, IronLB's speakers in BGP mode and a BGPPeer towards the router."""
-    attached = lab.attach_bgp()
-    nodes = load_state().live_nodes
-    restart_speakers(nodes)
-    kube.apply(*manifests())
-    try:
-        wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=60,
-                 what="every speaker's session Established on the router")
+    with bgp_lab(kube, manifests()) as nodes:
         yield nodes
-    finally:
-        for kind, name in (("bgpadvertisement", POOL), ("ipaddresspool", POOL), ("bgppeer", PEER),
-                           ("bfdprofile", "lab")):
-            kube.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false")
-        if attached:  # the speakers drain while their FRR runs, then start again without BGP mode
-            stop_speakers(load_state().live_nodes)
-            lab.detach_bgp()
-            restart_speakers(load_state().live_nodes)
 
 
 def service(name: str, policy: str) -> dict[str, Any]:

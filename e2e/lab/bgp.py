@@ -88,6 +88,9 @@ def create_router(ipv6: bool) -> None:
     netns.add_netns(ROUTER_NS)
     network.attach(ROUTER_NS, "vrouter", ROUTER_IP_V4, ROUTER_IP_V6 if ipv6 else None)
     netns.sysctl(ROUTER_NS, "net.ipv4.ip_forward", "1")
+    # ECMP by the 5-tuple, as a data center's routers hash (Linux's default hashes addresses only: one client's
+    # flows to one VIP would all take one next hop).
+    netns.sysctl(ROUTER_NS, "net.ipv4.fib_multipath_hash_policy", "1")
     if ipv6:
         netns.sysctl(ROUTER_NS, "net.ipv6.conf.all.forwarding", "1")
 

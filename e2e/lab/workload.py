@@ -73,17 +73,19 @@ def deploy(app: str, replicas: int, node_names: list[str], port: int, namespace:
 
 def delete(app: str) -> list[str]:
     """Stop and remove every pod of `app` (processes, namespaces, Pod objects)."""
-    api = kube.core_api()
-    removed = []
-    for pod, info in sorted(load_state().pods.items()):
-        if info.app != app:
-            continue
-        procs.stop(f"pod-{pod}")
-        netns.delete_netns(pod_netns(pod))
-        kube.delete_pod(api, info.namespace, pod)
-        removed.append(pod)
-    save_state(load_state().without_pods(removed))
+    removed = [pod for pod, info in sorted(load_state().pods.items()) if info.app == app]
+    for pod in removed:
+        remove_pod(pod)
     return removed
+
+
+def remove_pod(pod: str) -> None:
+    """Stop and remove one pod (its process, namespace and Pod object), as its kubelet does once it ends."""
+    info = load_state().pods[pod]
+    procs.stop(f"pod-{pod}")
+    netns.delete_netns(pod_netns(pod))
+    kube.delete_pod(kube.core_api(), info.namespace, pod)
+    save_state(load_state().without_pods([pod]))
 
 
 def set_ready(pod: str, ready: bool) -> None:

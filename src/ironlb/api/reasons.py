@@ -62,6 +62,8 @@ class ConditionType(Enum):
     SERVICE_BGP_ANNOUNCED = "ironlb.io/BGPAnnounced"
     # BGPNodeStatus: whether the node's speaker reaches and configures its FRR (BGPDaemonReason).
     BGP_DAEMON_READY = "DaemonReady"
+    # BGPNodeStatus: True while the node's routes are drained or draining, and why (BGPDrainReason).
+    BGP_DRAINED = "Drained"
 
 
 # The condition types the speaker writes: the chart's admission policy lets the speaker change only these on
@@ -202,3 +204,19 @@ class BGPDaemonReason(Enum):
 # BGP mode's reasons join the rest (added here, below them, so that each block stays whole).
 Reason = Reason | BGPAnnounceReason | BGPSessionReason | BGPConfigReason | BGPDaemonReason
 __all__ += ["BGPAnnounceReason", "BGPConfigReason", "BGPDaemonReason", "BGPSessionReason"]
+
+
+class BGPDrainReason(Enum):
+    """Why a node's BGP routes are drained (the Drained condition of BGPNodeStatus); core.bgp.nodedrain decides."""
+
+    NOT_DRAINED = "NotDrained"
+    CORDONED = "Cordoned"  # spec.unschedulable (kubectl cordon, kubectl drain)
+    OUT_OF_SERVICE = "OutOfService"  # the node.kubernetes.io/out-of-service taint
+    CLOUD_SHUTDOWN = "NodeShutdown"  # the node.cloudprovider.kubernetes.io/shutdown taint
+    TO_BE_DELETED = "ToBeDeleted"  # the cluster autoscaler's ToBeDeletedByClusterAutoscaler taint
+    NODE_DELETED = "NodeDeleted"
+    TERMINATING = "SpeakerTerminating"  # SIGTERM
+
+
+Reason = Reason | BGPDrainReason
+__all__ += ["BGPDrainReason"]

@@ -1,7 +1,9 @@
 """BGP mode in the speaker's lifecycle: keeps FRR at the desired state, reads its sessions, drains on the way out.
 
 The integration feeds it: `update(desired, touched)` whenever the Services, endpoints or BGP objects change what
-this node announces; `drain()` on SIGTERM, cordon or the node-shutdown taint; `frr` and `sessions` for status.
+this node announces; `drain()` on SIGTERM (final: the sessions close, and nothing is applied after it);
+`drain(cause, final=False)` when its own Node says it is going (speaker.bgp.nodedrain) and `undrain()` when it
+is back; `frr`, `sessions` and `drained` for status. While drained, every update keeps the routes withdrawn.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import os
 from enum import Enum
 
 from ironlb.core.bgp.model import Desired
-from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain
+from ironlb.core.bgp.nodedrain import DrainCause
+from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain, withdrawn
 from ironlb.speaker.bgp.driver import FrrDriver
 from ironlb.speaker.bgp.status import Session
 from ironlb.speaker.bgp.vty import VtyRefused, VtyUnavailable
@@ -42,17 +45,26 @@ class BgpComponent:
         self.frr = FrrState.STARTING
         self.sessions: list[Session] = []
         self.refusal = ""  # FRR's words for the last refused command, for people
+        self.drained: DrainCause | None = None  # why this node announces nothing (set when its drain starts)
+        self.stopped = False  # drained for good (SIGTERM): nothing more is applied
+        self.fed = False  # an update came: `desired` is the feed's, not the empty one it starts with
         self._lock = asyncio.Lock()
 
     async def update(self, desired: Desired, touched: set[str] | None = None) -> None:
         """Make DESIRED what FRR holds, at once (TOUCHED: the only prefixes that may have changed)."""
         async with self._lock:
-            self.desired = desired
+            self.desired, self.fed = desired, True
             await self._apply(touched)
 
+    def held(self) -> Desired:
+        """What FRR should hold now: the desired state, or while drained the same without its routes."""
+        return withdrawn(self.desired) if self.drained is not None else self.desired
+
     async def _apply(self, touched: set[str] | None) -> None:
+        if self.stopped:
+            return  # a change that comes after the final drain must not announce again
         try:
-            await self.driver.apply(self.desired, touched)
+            await self.driver.apply(self.held(), touched)
             self._set(FrrState.IN_SYNC)
         except VtyUnavailable as e:
             self._set(FrrState.UNREACHABLE, str(e))
@@ -83,15 +95,33 @@ class BgpComponent:
         finally:
             self.driver.close()
 
-    async def drain(self) -> DrainOutcome | None:
-        """Drain before break; then tell the frr container it may stop. None when FRR could not be drained."""
+    async def drain(self, cause: DrainCause = DrainCause.TERMINATING, final: bool = True) -> DrainOutcome | None:
+        """Drain before break (routes less preferred, the peers' wait, withdrawn). FINAL (SIGTERM): the sessions
+        close, nothing is applied afterwards, and the frr container may stop. None when FRR could not be drained."""
         outcome = None
         async with self._lock:
+            was, self.drained = self.drained, cause
             try:
-                outcome = await drain(self.driver, self.desired, self.drain_settings)
-            except (VtyUnavailable, VtyRefused) as e:
+                # Before the feed's first update there is nothing of its own to drain: the update applies it drained.
+                if not self.stopped and ((was is None and self.fed) or final):
+                    outcome = await drain(self.driver, self.held() if was else self.desired,
+                                          self.drain_settings, close=final)
+            except (VtyUnavailable, VtyRefused, OSError) as e:
+                self.driver.applied = None  # read FRR back before the next change
                 log.warning("FRR: drain failed: %s", e)
-        with open(os.path.join(self.socket_dir, DRAINED_FILE), "w"):
-            pass
-        log.info("BGP drain: %s", outcome.value if outcome else "failed")
+            self.stopped = self.stopped or final
+        if final:
+            # a killed node's directory may be gone
+            with contextlib.suppress(OSError), open(os.path.join(self.socket_dir, DRAINED_FILE), "w"):
+                pass
+        log.info("BGP drain (%s): %s", cause.value, outcome.value if outcome else "nothing drained")
         return outcome
+
+    async def undrain(self) -> None:
+        """The node is back (uncordoned, untainted): announce again at once (not after a final drain)."""
+        async with self._lock:
+            if self.drained is None or self.stopped:
+                return
+            log.info("BGP: %s no more: announcing again", self.drained.value)
+            self.drained = None
+            await self._apply(None)

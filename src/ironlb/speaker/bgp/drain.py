@@ -38,8 +38,9 @@ class DrainSettings:
 
 
 async def drain(driver: FrrDriver, desired: Desired, settings: DrainSettings | None = None,
-                clock: Callable[[], float] = time.monotonic) -> DrainOutcome:
-    """Drain DESIRED's routes from this node's peers, then close the sessions."""
+                clock: Callable[[], float] = time.monotonic, close: bool = True) -> DrainOutcome:
+    """Drain DESIRED's routes from this node's peers, then (CLOSE) close the sessions; without CLOSE the
+    sessions stay up with nothing announced, so that announcing again is one batch."""
     settings = settings or DrainSettings()
     before = {s.neighbor: s.updates_sent for s in await driver.sessions()
               if s.state is SessionState.ESTABLISHED and s.prefixes_sent > 0}
@@ -47,9 +48,15 @@ async def drain(driver: FrrDriver, desired: Desired, settings: DrainSettings | N
     outcome = await _wait_for_peers(driver, before, settings, clock)
     if outcome is DrainOutcome.PEERS_UPDATED:
         await asyncio.sleep(settings.settle_s)
-    await driver.apply(replace(desired, announcements=(), graceful_shutdown=True))
-    await driver.apply(Desired.of(profiles=desired.profiles.values(), graceful_shutdown=True))
+    await driver.apply(withdrawn(desired))
+    if close:
+        await driver.apply(Desired.of(profiles=desired.profiles.values(), graceful_shutdown=True))
     return outcome
+
+
+def withdrawn(desired: Desired) -> Desired:
+    """DESIRED as a drained node holds it: its peers and profiles, nothing announced, graceful shutdown on."""
+    return replace(desired, announcements=(), graceful_shutdown=True)
 
 
 async def _wait_for_peers(driver: FrrDriver, before: dict[str, int], settings: DrainSettings,

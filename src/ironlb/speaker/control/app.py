@@ -20,6 +20,7 @@ from ironlb.common.informer import Informer, ResourceListWatch
 from ironlb.common.kubeapi import ENDPOINTSLICES, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NODES, SERVICES, Client, Resource
 from ironlb.common.throttle import Throttle
 from ironlb.core.bgp.model import Desired
+from ironlb.speaker.bgp.nodedrain import Drainable, NodeDrainTrigger
 from ironlb.speaker.control.bgpfeed import KINDS as BGP_KINDS
 from ironlb.speaker.control.bgpfeed import BgpFeed, Component, bgp_running
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter
@@ -108,6 +109,8 @@ class Speaker:
         self.bgp = BgpFeed(node, api, bgp_namespace, bgp, self.status, self._mark_changed) if bgp else None
         self.bgp_status = NodeStatusWriter(api, node, bgp, lambda: self.bgp.desired if self.bgp else Desired()) \
             if bgp else None
+        # BGP mode drains when this node's own Node says it is going (cordon, drain taints): speaker.bgp.nodedrain.
+        self.drain_trigger = NodeDrainTrigger(node, bgp) if isinstance(bgp, Drainable) else None
 
     def set_key(self, keys: KeySet) -> None:
         """Heartbeat keys changed (a rotation): the fast plane signs and checks with them from now on."""
@@ -149,6 +152,8 @@ class Speaker:
             self._recheck = loop.call_later(delay, self._mark_changed)
 
     def _on_event(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        if kind == "nodes" and self.drain_trigger is not None:
+            self.drain_trigger.on_node(event, obj)
         if self.bgp is not None and kind in BGP_KINDS:
             self.bgp.on_event(kind, event, obj)
             self._mark_changed()

@@ -15,6 +15,7 @@ from ironlb.api.reasons import BGPDaemonReason, BGPSessionReason, ConditionType
 from ironlb.common.kubeapi import APPLY, NODES, ApiError, Client
 from ironlb.common.kubeapi.resources import BGP_NODE_STATUSES
 from ironlb.core.bgp.model import Desired, Family, family_of
+from ironlb.speaker.bgp.nodedrain import drained_conditions
 from ironlb.speaker.bgp.status import Session
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,8 @@ class NodeStatusWriter:
         since = str(old["lastTransitionTime"]) if old and old.get("reason") == reason.value else now_stamp()
         cond = condition(ConditionType.BGP_DAEMON_READY, ready, reason, f"FRR: {frr}", since=since)
         router_id = next((r.router_id for r in desired.routers().values() if r.router_id), "") or ""
-        return NodeBGPStatus(node=self.me, sessions=tuple(sessions), router_id=router_id, conditions=(cond,))
+        return NodeBGPStatus(node=self.me, sessions=tuple(sessions), router_id=router_id,
+                             conditions=(cond, *drained_conditions(self.source, self.written)))
 
     def _session(self, peer: str, session: Session | None, desired: Desired) -> SessionStatus:
         state = session.state if session else SessionState.IDLE  # Idle: FRR has no such neighbor

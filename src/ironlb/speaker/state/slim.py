@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 
 from ironlb.api.annotations import ANNOTATION_KEYS
 from ironlb.api.constants import LB_CLEANUP_FINALIZER
+from ironlb.core.bgp.nodedrain import DRAIN_TAINTS
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL
 
 IDENTITY = ("name", "namespace", "resourceVersion")
@@ -158,7 +159,8 @@ def _endpoint(ep: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def node(obj: Any) -> dict[str, Any]:
-    """A Node as the speaker reads it: labels (selectors), Ready and NetworkUnavailable, InternalIPs."""
+    """A Node as the speaker reads it: labels (selectors), Ready and NetworkUnavailable, InternalIPs, and BGP
+    mode's drain facts (cordoned, drain taints)."""
     obj = _mapping(obj)
     meta = _mapping(obj.get("metadata"))
     metadata = _pick(meta, (*IDENTITY, "labels"))
@@ -167,7 +169,21 @@ def node(obj: Any) -> dict[str, Any]:
                   if c.get("type") in NODE_CONDITIONS]
     addresses = [_pick(a, ("type", "address")) for a in _items(status.get("addresses"))
                  if a.get("type") in NODE_ADDRESS_TYPES]
-    return {"metadata": metadata, "status": {"conditions": conditions, "addresses": addresses}}
+    slimmed = {"metadata": metadata, "status": {"conditions": conditions, "addresses": addresses}}
+    return _with_drain_facts(slimmed, _mapping(obj.get("spec")))
+
+
+def _with_drain_facts(slimmed: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """BGP mode's drain reads a Node's cordon and a few taints (core.bgp.nodedrain): kept only when present."""
+    kept: dict[str, Any] = {}
+    if spec.get("unschedulable") is True:
+        kept["unschedulable"] = True
+    taints = [_pick(t, ("key", "effect")) for t in _items(spec.get("taints")) if t.get("key") in DRAIN_TAINTS]
+    if taints:
+        kept["taints"] = taints
+    if kept:
+        slimmed["spec"] = kept
+    return slimmed
 
 
 # Per informer. Pools and advertisements are few and read almost whole: they are kept as they come.

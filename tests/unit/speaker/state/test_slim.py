@@ -335,3 +335,14 @@ def test_the_shared_parts_kept_are_bounded() -> None:
     for i in range(slim.SHARE_LIMIT + 10):
         slim.endpoint_slice({"endpoints": [{"nodeName": f"churn-{i}"}]})
     assert 0 < len(slim._memo) <= slim.SHARE_LIMIT
+
+
+def test_a_node_keeps_its_cordon_and_the_drain_taints_only() -> None:
+    full = full_node()
+    full["spec"] = {"unschedulable": True, "podCIDR": "198.19.1.0/24", "taints": [
+        {"key": "node.kubernetes.io/out-of-service", "value": "nodeshutdown", "effect": "NoExecute"},
+        {"key": "dedicated", "value": "db", "effect": "NoSchedule"}]}
+    assert slim.node(full)["spec"] == {"unschedulable": True, "taints": [
+        {"key": "node.kubernetes.io/out-of-service", "effect": "NoExecute"}]}
+    full["spec"] = {"unschedulable": False, "taints": [{"key": "dedicated", "effect": "NoSchedule"}]}
+    assert "spec" not in slim.node(full)  # nothing the drain reads: nothing kept
