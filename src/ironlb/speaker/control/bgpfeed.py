@@ -27,9 +27,9 @@ from ironlb.common.kubeapi import SECRETS, ApiError, Client
 from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_PEERS, Resource
 from ironlb.core.bgp.model import Announcement, Desired
 from ironlb.core.election import elect
-from ironlb.speaker.bgp.proxied import proxied
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
+from ironlb.speaker.state.bgpproxy import proxied
 from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.snapshot import NodeInfo
@@ -79,7 +79,7 @@ class BgpFeed:
     def __init__(self, me: str, api: Client, namespace: str, driver: Driver, status: StatusReporter,
                  mark_changed: Callable[[], None], proxy_next_hops: bool = False) -> None:
         self.me, self.api, self.namespace, self.driver = me, api, namespace, driver
-        self.proxy_next_hops = proxy_next_hops  # paths on the carriers' behalf (speaker.bgp.proxied)
+        self.proxy_next_hops = proxy_next_hops  # paths on the carriers' behalf (speaker.state.bgpproxy)
         self._proxy_alive: frozenset[str] = frozenset()
         self.status, self._mark_changed = status, mark_changed
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}

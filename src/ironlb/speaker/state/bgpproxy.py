@@ -1,4 +1,4 @@
-"""This node's announcements when paths are announced on the carriers' behalf (`--bgp-proxy-next-hops`).
+"""This node's BGP announcements when paths are announced on the carriers' behalf (`--bgp-proxy-next-hops`).
 
 Pure: from the same BGP setting and Service every speaker reads, and this node's view of who is alive (the fast
 plane's heartbeats, as the layer-2 takeover reads it), the IPv4 prefixes this node sends each peer with another
