@@ -5,7 +5,10 @@ Figures (p95 over the trials, each node killed in turn and revived between trial
 - withdraw_p95_s_bfd300, withdraw_p95_s_bfd100: each node's FRR configured the way a speaker would (the
   router-side path: BFD 300 ms x 3, then 100 ms x 3, on both ends), announcing one prefix from all nodes;
 - withdraw_p95_s_metallb: MetalLB v0.16.1's native BGP speaker (no BFD) with its hold time at its 3 s minimum,
-  announcing a LoadBalancer Service's IP from all nodes.
+  announcing a LoadBalancer Service's IP from all nodes;
+- withdraw_p95_s_nobfd: IronLB's own speakers with --bgp-proxy-next-hops (each node's path announced by another
+  node, with the first one's address as next hop), a BGPPeer without BFD, the router's BFD off, hold time 9 s:
+  a Cluster Service's IP from all nodes (nobfd_side).
 
 What it leaves out: IronLB's own speaker. Until the speaker drives its FRR, the IronLB side is FRR configured by
 this benchmark (e2e.testkit.bgprouter), so the figures show what the router and BFD do, not what the speaker
@@ -30,6 +33,7 @@ from benchmarks._figures import percentile, report
 from e2e.lab import bgp, lab, metallb, workload
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
+from e2e.testkit import bgpproxy
 from e2e.testkit import bgprouter as router
 from e2e.testkit.testing import Kube, ensure_lab, wait_for
 
@@ -108,6 +112,7 @@ def main() -> None:
         runs = {f"bfd{b.interval_ms}": ironlb_side(nodes, state.ipv6, b, args.trials)
                 for b in (bgp.Bfd(300, 3), bgp.Bfd(100, 3))}
         router.set_bfd_everywhere([], bgp.DEFAULT_BFD)
+        runs["nobfd"] = nobfd_side(kube, nodes, args.trials)
         runs["metallb"] = metallb_side(kube, nodes, args.trials)
         drained = drain_figures(kube)  # IronLB's own speakers: drains, ECMP (benchmarks._bgp_drain)
         drained.update(sync_part(kube))  # and 10,000 VIPs' initial sync (benchmarks._bgp_sync)
@@ -120,6 +125,20 @@ def main() -> None:
                    metallb_version=metallb.version(), wall_s=round(time.monotonic() - started, 1))
     figures.update(drained)
     report(figures)
+
+
+def nobfd_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
+    """Seconds from the cut to the next hop's drop for IronLB's speakers announcing on each other's behalf, the
+    router without BFD, TRIALS kills (e2e.testkit.bgpproxy)."""
+    times = []
+    with bgpproxy.proxied_service(kube) as prefix:
+        for trial in range(trials):
+            dead = nodes[trial % len(nodes)]
+            took, _ = bgpproxy.kill_once(dead, prefix)
+            if took is None:
+                raise RuntimeError(f"proxied, no BFD: {dead.name}'s next hop not dropped")
+            times.append(took)
+    return times
 
 
 if __name__ == "__main__":

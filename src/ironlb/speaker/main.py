@@ -96,6 +96,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="announce from Nodes labelled node.kubernetes.io/exclude-from-external-load-balancers too "
                         "(as MetalLB's --ignore-exclude-lb: single-node, kind and Talos clusters label their only "
                         "node)")
+    p.add_argument("--bgp-proxy-next-hops", default=env("IRONLB_BGP_PROXY_NEXT_HOPS", "false"),
+                   choices=["true", "false"],
+                   help="BGP mode: announce IPv4 paths on other nodes' behalf (their address as next hop) and not "
+                        "this node's own, so that the survivors withdraw a dead node's next hop from the router as "
+                        "soon as their heartbeats miss it (docs/design.md, 'Beating BFD')")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
@@ -124,6 +129,8 @@ async def run(args: argparse.Namespace) -> int:
                       restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology,
                       ignore_exclude_lb=args.ignore_exclude_lb == "true", bgp=bgp,
                       bgp_namespace=args.namespace)
+    if speaker.bgp is not None:
+        speaker.bgp.proxy_next_hops = args.bgp_proxy_next_hops == "true"
     speaker.presence = presence.Presence(api, args.namespace, args.pod_name,
                                          lambda: len(speaker.fast.membership.heard()) if speaker.fast else 0,
                                          args.speaker_selector, args.node_lease_namespace)

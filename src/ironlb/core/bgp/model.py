@@ -97,23 +97,27 @@ class Attributes:
     local_pref: int | None = None
     communities: tuple[str, ...] = ()
     large_communities: tuple[str, ...] = ()
+    next_hop: str | None = None  # another node's address, announced on its behalf (core.bgp.proxy)
 
     @staticmethod
     def of(local_pref: int | None = None, communities: Iterable[str] = (),
-           large_communities: Iterable[str] = ()) -> Attributes:
+           large_communities: Iterable[str] = (), next_hop: str | None = None) -> Attributes:
         """Attributes with the communities sorted and without repeats (so equal sets compare equal)."""
-        return Attributes(local_pref, tuple(sorted(set(communities))), tuple(sorted(set(large_communities))))
+        return Attributes(local_pref, tuple(sorted(set(communities))), tuple(sorted(set(large_communities))),
+                          next_hop)
 
     def merged(self, other: Attributes) -> Attributes:
         """Two advertisements of one prefix to one peer: communities united, the higher localPref kept."""
         prefs = [p for p in (self.local_pref, other.local_pref) if p is not None]
         return Attributes.of(max(prefs, default=None), self.communities + other.communities,
-                             self.large_communities + other.large_communities)
+                             self.large_communities + other.large_communities, self.next_hop or other.next_hop)
 
     @property
     def group(self) -> str:
         """A short stable name of this attribute set (names the prefix-lists that carry it)."""
         text = f"{self.local_pref}|{','.join(self.communities)}|{','.join(self.large_communities)}"
+        if self.next_hop:  # sets without one keep their names
+            text += f"|{self.next_hop}"
         return "g" + hashlib.sha256(text.encode()).hexdigest()[:10]
 
 

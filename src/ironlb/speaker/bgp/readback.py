@@ -101,7 +101,7 @@ def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
 
 
 def _attributes(body: list[str]) -> Attributes:
-    local_pref, communities, large = None, [], []
+    local_pref, communities, large, next_hop = None, [], [], None
     for line in body:
         words = line.split()
         if words[:2] == ["set", "local-preference"]:
@@ -110,7 +110,9 @@ def _attributes(body: list[str]) -> Attributes:
             communities = [w for w in words[2:] if w != "additive"]
         elif words[:2] == ["set", "large-community"]:
             large = [w for w in words[2:] if w != "additive"]
-    return Attributes.of(local_pref, communities, large)
+        elif words[:3] in (["set", "ip", "next-hop"], ["set", "ipv6", "next-hop"]):
+            next_hop = words[-1]
+    return Attributes.of(local_pref, communities, large, next_hop)
 
 
 def _router(asn: int, vrf: str, body: list[str]) -> tuple[list[Peer], dict[str, str], bool]:

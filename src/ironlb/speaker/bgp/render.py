@@ -236,3 +236,10 @@ def _attributes(group: str, attrs: Attributes) -> Iterator[Line]:
         yield ctx, f"set community {' '.join(attrs.communities)} additive"
     if attrs.large_communities:
         yield ctx, f"set large-community {' '.join(attrs.large_communities)} additive"
+    if attrs.next_hop:
+        yield ctx, next_hop_command(attrs.next_hop)
+
+
+def next_hop_command(address: str) -> str:
+    """The route-map command that makes ADDRESS a prefix's next hop (a path announced on another node's behalf)."""
+    return f"set ipv6 next-hop global {address}" if ":" in address else f"set ip next-hop {address}"

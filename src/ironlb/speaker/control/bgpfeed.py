@@ -30,6 +30,7 @@ from ironlb.core.bgp.model import Announcement, Desired
 from ironlb.core.election import elect
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
+from ironlb.speaker.state.bgpproxy import proxied
 from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base, usable
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.snapshot import NodeInfo
@@ -81,8 +82,11 @@ class BgpFeed:
     """This node's BGP Desired state, kept Service by Service, and handed to DRIVER one change set at a time."""
 
     def __init__(self, me: str, api: Client, namespace: str, driver: Driver, status: StatusReporter,
-                 mark_changed: Callable[[], None], watch_secret: WatchSecret | None = None) -> None:
+                 mark_changed: Callable[[], None], watch_secret: WatchSecret | None = None,
+                 proxy_next_hops: bool = False) -> None:
         self.me, self.api, self.namespace, self.driver = me, api, namespace, driver
+        self.proxy_next_hops = proxy_next_hops  # paths on the carriers' behalf (speaker.state.bgpproxy)
+        self._proxy_alive: frozenset[str] = frozenset()
         self.status, self._mark_changed = status, mark_changed
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self.secrets = PasswordSecrets(watch_secret or informer_watch(api, namespace), self._secret_changed)
@@ -153,6 +157,9 @@ class BgpFeed:
             self._node_changed(name, view.nodes[name])
         self.setting = replace(self.setting, nodes=view.nodes, pool_labels=view.pool_labels)
         full = keys is None or self._all
+        if self.proxy_next_hops and alive != self._proxy_alive:  # whose paths this node carries may change
+            self._proxy_alive = alive
+            keys = set(view.infos) | set(self.by_service)
         base = node_base(self.setting, self.me)
         if full or self._conditions:
             keys = set(view.infos) | set(self.by_service)
@@ -182,7 +189,8 @@ class BgpFeed:
             self.status.forget([key])
             return {a.prefix for a in old}
         labels = _labels(raw)
-        new = announcements(info, labels, self.me, self.setting)
+        new = (proxied(info, labels, self.me, self.setting, alive) if self.proxy_next_hops
+               else announcements(info, labels, self.me, self.setting))
         if new:
             self.by_service[key] = new
         reason, found = carriers(info, labels, self.setting)
