@@ -20,7 +20,6 @@ from kubernetes import client, config, watch
 
 from e2e.lab import bgp, frr, lab, procs, workload
 from e2e.lab.config import KUBECONFIG, NodeAddr
-from e2e.lab.state import load_state
 from e2e.test_doctor import doctor
 from e2e.testkit import bgprouter as router
 from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests
