@@ -4,6 +4,7 @@ whether it hears peers (only when that changes)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -92,6 +93,7 @@ class FakeApi:
         self.pods = [pod("n2")]
         self.patches: list[dict[str, Any]] = []
         self.fail: Exception | None = None
+        self.failed = 0
 
     def list(self, resource: Resource, namespace: str, **kw: Any) -> dict[str, Any]:
         assert kw["timeout"]
@@ -104,9 +106,18 @@ class FakeApi:
     def patch(self, resource: Resource, name: str, body: dict, namespace: str, **kw: Any) -> dict[str, Any]:
         assert resource == PODS and name == "speaker-n1" and kw["subresource"] == "status" and kw["timeout"]
         if self.fail is not None:
+            self.failed += 1
             raise self.fail
         self.patches.append(body)
         return {}
+
+
+async def until(done: Callable[[], bool], timeout: float = 5.0) -> None:
+    """Wait until DONE holds, polling; bounded so that a loaded machine does not decide the test."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not done() and loop.time() < deadline:
+        await asyncio.sleep(0.005)
 
 
 def presence(api: FakeApi, heard: list[int]) -> Presence:
@@ -161,10 +172,10 @@ def test_nudges_write_on_change_only_and_an_unreachable_api_is_retried(monkeypat
         counts.append(len(api.patches))
         api.fail, heard[0] = TimeoutError("read timed out"), 0
         p.nudge()
-        await asyncio.sleep(0.01)
+        await until(lambda: api.failed > 0)
         api.fail = None
         counts.append(len(api.patches))
-        await asyncio.sleep(0.1)  # the retry lands
+        await until(lambda: len(api.patches) > 1)  # the retry lands
         counts.append(len(api.patches))
         task.cancel()
         return counts
