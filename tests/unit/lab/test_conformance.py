@@ -136,3 +136,11 @@ def test_the_pool_follows_the_mode() -> None:
         pool = run.pool_manifests(mode)[0]
         assert pool["spec"]["forwarding"] == forwarding  # type: ignore[index]
     assert run.CHART_VALUES[Mode.NODEPORT] == ("speaker.nodePortForwarding=true",)
+
+
+def test_an_interrupted_spec_is_shown_as_such_and_counted_as_not_run(tmp_path: Path) -> None:
+    report = _report(tmp_path, _case(SWITCH_LOCAL, "interrupted", '<error message="Interrupted by timeout"/>', 530))
+    table = render.load({Mode.KUBEPROXY: [report]})
+    assert table[Mode.KUBEPROXY][SWITCH_LOCAL].verdict is Verdict.NOT_RUN
+    assert "interrupted by the run's time limit after 530 s" in render.section(table, {})
+    assert render.summary(table)["defects"] == 0
