@@ -64,6 +64,11 @@ def test_a_resumed_run_gives_the_verdicts_the_first_lacked(tmp_path: Path) -> No
     assert merged["should work from pods"].outcome is Outcome.PASSED
     assert merged[SWITCH_LOCAL].outcome is Outcome.FAILED and merged[SWITCH_LOCAL].message == "one pod"
     assert classify.verdict(junit.read(first)[SWITCH_LOCAL], Mode.KUBEPROXY) is Verdict.NOT_RUN
+    suite_timeout = _report(tmp_path / "a", _case(SWITCH_LOCAL, "timedout", '<failure message="A suite timeout '
+                                                  'occurred and then the following" type="timedout"/>'),
+                            _case(UDP_SAME, "timedout", '<failure message="A node timeout occurred" type="timedout"/>'))
+    assert junit.read(suite_timeout)[SWITCH_LOCAL].outcome is Outcome.INTERRUPTED
+    assert junit.read(suite_timeout)[UDP_SAME].outcome is Outcome.FAILED
 
 
 def test_each_spec_is_told_apart_from_the_others() -> None:
