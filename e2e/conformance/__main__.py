@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from e2e.conformance import build, junit, render, run
-from e2e.conformance.specs import QUICK, SPECS, Mode, Spec
+from e2e.conformance.specs import QUICK, SPECS, Mode, Spec, spec_named
 from e2e.lab import lab
 from e2e.lab.config import REPO
 
@@ -31,6 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true",
                    help="run only the specs the mode's earlier reports here lack or had interrupted, into a report "
                         "of its own beside them")
+    r.add_argument("--only", action="append", default=[], metavar="SPEC",
+                   help="run only this spec (its It text; repeatable), into a report of its own beside the mode's "
+                        "earlier ones, whose verdict it replaces")
     r.add_argument("--results", type=Path, default=run.RESULTS_DIR)
     r.add_argument("--timeout", type=int, default=3 * 3600,
                    help="seconds the specs may take (ginkgo's suite timeout: the report is written at it)")
@@ -45,10 +48,13 @@ def _commit() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def to_run(mode: Mode, quick: bool, resume: bool, results: Path) -> tuple[tuple[Spec, ...], int]:
+def to_run(mode: Mode, quick: bool, resume: bool, results: Path, only: tuple[str, ...] = ()
+           ) -> tuple[tuple[Spec, ...], int]:
     """The specs a run runs and its report's part number: all of them (or the quick ones) into a fresh first
-    report, or on RESUME those without a verdict in the earlier reports, into the next part."""
+    report, on RESUME those without a verdict in the earlier reports, or ONLY those named, into the next part."""
     specs = QUICK if quick else SPECS
+    if only:
+        return tuple(spec_named(text) for text in only), len(run.reports(mode, results))
     if not resume:
         for old in run.reports(mode, results):
             old.unlink()
@@ -61,9 +67,11 @@ def to_run(mode: Mode, quick: bool, resume: bool, results: Path) -> tuple[tuple[
     return left, len(earlier)
 
 
-def run_mode(mode: Mode, quick: bool, resume: bool, results: Path, timeout_s: int) -> run.Run | None:
+def run_mode(mode: Mode, quick: bool, resume: bool, results: Path, timeout_s: int,
+             only: tuple[str, ...] = ()) -> run.Run | None:
     """One mode's run, its record written beside its JUnit; the lab taken down after unless IRONLB_KEEP_LAB=1."""
-    specs, part = to_run(mode, quick, resume, results)
+    specs, part = to_run(mode, quick, resume, results, only)
+    commit, date = _commit(), dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     if not specs:
         print(f"{mode.value}: every spec has a verdict already", file=sys.stderr)
         return None
@@ -73,9 +81,9 @@ def run_mode(mode: Mode, quick: bool, resume: bool, results: Path, timeout_s: in
     finally:
         if os.environ.get("IRONLB_KEEP_LAB") != "1":
             lab.down()
-    record = {"mode": mode.value, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-              "commit": _commit(), "quick": quick, "build_seconds": build_seconds, "lab_seconds": done.lab_seconds,
-              "specs_seconds": done.specs_seconds, "specs_run": len(specs), "exit_code": done.exit_code}
+    record = {"mode": mode.value, "date": date, "commit": commit, "quick": quick, "build_seconds": build_seconds,
+              "lab_seconds": done.lab_seconds, "specs_seconds": done.specs_seconds, "specs_run": len(specs),
+              "exit_code": done.exit_code}
     run.record_path(done.junit).write_text(json.dumps(record, indent=2))
     print(json.dumps(record))
     return done
@@ -97,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         if os.geteuid() != 0:
             print("the real-node lab needs root", file=sys.stderr)
             return 2
-        done = run_mode(args.mode, args.quick, args.resume, args.results, args.timeout)
+        done = run_mode(args.mode, args.quick, args.resume, args.results, args.timeout, tuple(args.only))
         return 0 if done is None or done.junit.exists() else 1
     print(json.dumps(render_doc(args.results, args.doc)))
     return 0

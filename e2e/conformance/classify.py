@@ -46,6 +46,12 @@ INHERENT: dict[str, Inherent] = {
         "With affinity switched off the spec wants answers from every endpoint. An L2 announcement sends a VIP's "
         "traffic to one node, and externalTrafficPolicy: Local sends it only to that node's own endpoints: every "
         "answer comes from the announcing node's pod."),
+    "should be able to create LoadBalancer Service without NodePort and change it": Inherent(
+        Kind.INHERENT_NODEPORT, (Mode.NODEPORT,),
+        "The spec's Service has allocateLoadBalancerNodePorts: false. NodePort forwarding sends a VIP's traffic to "
+        "the nodes' NodePorts, and this Service has none: the speaker forwards nothing and says so in the "
+        "Service's status (`has no nodePort`), so the announcing node, with no route for the VIP, answers "
+        "\"network is unreachable\"."),
 }
 
 

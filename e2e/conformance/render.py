@@ -58,6 +58,13 @@ def summary(table: dict[Mode, dict[str, Cell]]) -> dict[str, Any]:
     }
 
 
+def _shown(cell: Cell) -> str:
+    """A cell's text: its verdict's, and for a spec stopped by the run's time limit, that."""
+    if cell.result.outcome is Outcome.INTERRUPTED:
+        return f"interrupted by the run's time limit after {cell.result.seconds:.0f} s"
+    return SHOWN[cell.verdict]
+
+
 def _seconds(cell: Cell) -> str:
     return f"{cell.result.seconds:.0f} s" if cell.verdict is not Verdict.NOT_RUN else "-"
 
@@ -99,7 +106,7 @@ def section(table: dict[Mode, dict[str, Cell]], runs: dict[Mode, list[dict[str, 
     lines += ["", "| spec | kube-proxy | NodePort | time (kube-proxy / NodePort) |", "|---|---|---|---|"]
     for spec in SPECS:
         kp, np_ = table[Mode.KUBEPROXY][spec.text], table[Mode.NODEPORT][spec.text]
-        lines.append(f"| {_spec_cell(spec)} | {SHOWN[kp.verdict]} | {SHOWN[np_.verdict]} | "
+        lines.append(f"| {_spec_cell(spec)} | {_shown(kp)} | {_shown(np_)} | "
                      f"{_seconds(kp)} / {_seconds(np_)} |")
     lines += ["", "Every spec that did not pass, with the report's own message:", "", *(notes(table) or ["- none"])]
     lines += ["", "Summary: `" + json.dumps(summary(table)) + "`", "", END]

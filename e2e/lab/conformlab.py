@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from e2e.lab import clusterdns, e2eimages, image, realnode, testclient
-from e2e.lab.config import NodeAddr
+from e2e.lab import clusterdns, e2eimages, image, netns, realnode, testclient
+from e2e.lab.config import POOL_RANGES_V4, NodeAddr
 
 
 def build_images(kube_bins: Path) -> tuple[list[Path], float]:
@@ -26,9 +26,23 @@ def attach(bin_dir: Path, nodes: list[NodeAddr], archives: list[Path]) -> float:
             image.import_into(realnode.containerd_socket(n), archive)
     clusterdns.install(bin_dir, e2eimages.coredns_image(e2eimages.coredns_binary()))
     testclient.create(nodes)
+    for n in nodes:
+        vip_routes(n)
     return round(time.monotonic() - started, 1)
 
 
+def vip_routes(node: NodeAddr) -> None:
+    """The pool ranges on-link on the node's segment, as a node's gateway on a user's LAN would reach them.
+
+    The lab's nodes have no default route. With `ipMode: VIP` kube-proxy catches a pod's traffic to a VIP in
+    its own node, but with `ipMode: Proxy` (NodePort forwarding) it leaves it to the network, as it leaves it to
+    a cloud's load balancer: the node must be able to send it to the announcing node."""
+    for cidr in POOL_RANGES_V4:
+        netns.ip("route", "replace", cidr, "dev", "eth0", netns=node.netns)
+
+
 def revive(node: NodeAddr) -> None:
-    """What a revived node needs again: its route back to the e2e client (its images are still in its store)."""
+    """What a revived node needs again: its routes to the e2e client and the pools (its images are still in its
+    store)."""
     testclient.route_back(node)
+    vip_routes(node)

@@ -64,6 +64,11 @@ def test_a_resumed_run_gives_the_verdicts_the_first_lacked(tmp_path: Path) -> No
     assert merged["should work from pods"].outcome is Outcome.PASSED
     assert merged[SWITCH_LOCAL].outcome is Outcome.FAILED and merged[SWITCH_LOCAL].message == "one pod"
     assert classify.verdict(junit.read(first)[SWITCH_LOCAL], Mode.KUBEPROXY) is Verdict.NOT_RUN
+    suite_timeout = _report(tmp_path / "a", _case(SWITCH_LOCAL, "timedout", '<failure message="A suite timeout '
+                                                  'occurred and then the following" type="timedout"/>'),
+                            _case(UDP_SAME, "timedout", '<failure message="A node timeout occurred" type="timedout"/>'))
+    assert junit.read(suite_timeout)[SWITCH_LOCAL].outcome is Outcome.INTERRUPTED
+    assert junit.read(suite_timeout)[UDP_SAME].outcome is Outcome.FAILED
 
 
 def test_each_spec_is_told_apart_from_the_others() -> None:
@@ -136,3 +141,11 @@ def test_the_pool_follows_the_mode() -> None:
         pool = run.pool_manifests(mode)[0]
         assert pool["spec"]["forwarding"] == forwarding  # type: ignore[index]
     assert run.CHART_VALUES[Mode.NODEPORT] == ("speaker.nodePortForwarding=true",)
+
+
+def test_an_interrupted_spec_is_shown_as_such_and_counted_as_not_run(tmp_path: Path) -> None:
+    report = _report(tmp_path, _case(SWITCH_LOCAL, "interrupted", '<error message="Interrupted by timeout"/>', 530))
+    table = render.load({Mode.KUBEPROXY: [report]})
+    assert table[Mode.KUBEPROXY][SWITCH_LOCAL].verdict is Verdict.NOT_RUN
+    assert "interrupted by the run's time limit after 530 s" in render.section(table, {})
+    assert render.summary(table)["defects"] == 0
