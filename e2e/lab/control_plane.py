@@ -38,6 +38,7 @@ KCM_CONTROLLERS = ",".join([
 KCM_KUBELET_CONTROLLERS = ",".join([
     KCM_CONTROLLERS, "deployment-controller", "replicaset-controller", "daemonset-controller",
     "node-lifecycle-controller",
+    "job-controller",  # the chart's pre-delete hook is a Job
 ])
 # Every write to the API, with who made it (user, user agent), and nothing else: benchmarks._apiwrites
 # counts a component's writes from it. Reads are left out, so the log stays small under load.

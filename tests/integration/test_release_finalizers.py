@@ -19,7 +19,7 @@ pytestmark = pytest.mark.lab
 NS = "release-finalizers"
 CLASS = "ironlb.io/release-finalizers-test"  # no operator of the lab serves it: nothing else touches these
 KEEP = "example.com/keep"
-SHOWN = [{"ip": "203.0.113.250"}]
+SHOWN = [{"ip": "203.0.113.250", "ipMode": "VIP"}]  # as the API server completes it
 
 
 def lb(name: str, lb_class: str, finalizers: list[str]) -> dict:
