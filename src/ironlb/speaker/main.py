@@ -100,7 +100,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    choices=["true", "false"],
                    help="BGP mode: announce IPv4 paths on other nodes' behalf (their address as next hop) and not "
                         "this node's own, so that the survivors withdraw a dead node's next hop from the router as "
-                        "soon as their heartbeats miss it (docs/design.md, 'Beating BFD')")
+                        "soon as their heartbeats miss it (docs/design.md, 'BGP mode: beating BFD')")
     p.add_argument("--log-format", choices=["json", "text"], default=env("IRONLB_LOG_FORMAT", "json"))
     p.add_argument("--log-level", default=env("IRONLB_LOG_LEVEL", "INFO"))
     args = p.parse_args(argv)
