@@ -56,13 +56,18 @@ def _outcome(case: ET.Element) -> tuple[Outcome, str]:
 
 def read_all(paths: list[Path]) -> dict[str, Result]:
     """Spec text -> its result over several reports of one mode (a resumed run's after the first): a later
-    report's verdict replaces an earlier one, its NOT_RUN or INTERRUPTED never does."""
+    report's result replaces an earlier one unless it says less (not run, or interrupted, after a verdict)."""
     merged: dict[str, Result] = {}
     for path in paths:
         for text, result in read(path).items():
-            if text not in merged or result.outcome not in (Outcome.NOT_RUN, Outcome.INTERRUPTED):
+            if text not in merged or _rank(result.outcome) >= _rank(merged[text].outcome):
                 merged[text] = result
     return merged
+
+
+def _rank(outcome: Outcome) -> int:
+    """A verdict outranks an interruption, which outranks not having run."""
+    return {Outcome.NOT_RUN: 0, Outcome.INTERRUPTED: 1}.get(outcome, 2)
 
 
 def read(path: Path) -> dict[str, Result]:

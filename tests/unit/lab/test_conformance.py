@@ -63,6 +63,10 @@ def test_a_resumed_run_gives_the_verdicts_the_first_lacked(tmp_path: Path) -> No
     merged = junit.read_all([first, resumed])
     assert merged["should work from pods"].outcome is Outcome.PASSED
     assert merged[SWITCH_LOCAL].outcome is Outcome.FAILED and merged[SWITCH_LOCAL].message == "one pod"
+    assert junit.read_all([resumed, first])[SWITCH_LOCAL].outcome is Outcome.FAILED
+    assert junit.read_all([resumed, first])["should work from pods"].outcome is Outcome.PASSED
+    not_run_first = _report(tmp_path / "b", _case(SWITCH_LOCAL, "skipped", '<skipped message="skipped"/>'))
+    assert junit.read_all([not_run_first, first])[SWITCH_LOCAL].outcome is Outcome.INTERRUPTED
     assert classify.verdict(junit.read(first)[SWITCH_LOCAL], Mode.KUBEPROXY) is Verdict.NOT_RUN
     suite_timeout = _report(tmp_path / "a", _case(SWITCH_LOCAL, "timedout", '<failure message="A suite timeout '
                                                   'occurred and then the following" type="timedout"/>'),
