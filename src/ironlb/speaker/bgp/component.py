@@ -14,6 +14,7 @@ import logging
 import os
 from enum import Enum
 
+from ironlb.api.reasons import BGPDaemonReason
 from ironlb.core.bgp.model import Desired
 from ironlb.core.bgp.nodedrain import DrainCause
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain, withdrawn
@@ -32,6 +33,12 @@ class FrrState(Enum):
     IN_SYNC = "InSync"
     UNREACHABLE = "Unreachable"
     REFUSED = "Refused"
+
+    @property
+    def daemon_reason(self) -> BGPDaemonReason:
+        """The DaemonReady condition's reason for this state."""
+        return {FrrState.IN_SYNC: BGPDaemonReason.READY, FrrState.REFUSED: BGPDaemonReason.CONFIG_REJECTED}.get(
+            self, BGPDaemonReason.UNREACHABLE)
 
 
 class BgpComponent:

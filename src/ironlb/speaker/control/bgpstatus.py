@@ -7,7 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 from ironlb.api.bgp_status import NodeBGPStatus, SessionError, SessionState, SessionStatus
 from ironlb.api.conditions import condition, now_stamp
@@ -15,6 +15,7 @@ from ironlb.api.reasons import BGPDaemonReason, BGPSessionReason, ConditionType
 from ironlb.common.kubeapi import APPLY, NODES, ApiError, Client
 from ironlb.common.kubeapi.resources import BGP_NODE_STATUSES
 from ironlb.core.bgp.model import Desired, Family, family_of
+from ironlb.speaker.bgp.component import FrrState
 from ironlb.speaker.bgp.nodedrain import drained_conditions
 from ironlb.speaker.bgp.status import Session
 
@@ -24,13 +25,11 @@ WRITE_TIMEOUT = (5.0, 10.0)
 MIN_INTERVAL_S = 1.0  # at most one write a second, however often the sessions change
 CHECK_INTERVAL_S = 0.2  # how often the sessions read from FRR are compared with what was written
 
-DAEMON = {"InSync": BGPDaemonReason.READY, "Refused": BGPDaemonReason.CONFIG_REJECTED}
-
 
 class Source(Protocol):
-    """What the writer reads of BGP mode's component: FRR's state (its `.value`) and the last sessions read."""
+    """What the writer reads of BGP mode's component: FRR's state and the last sessions read."""
 
-    frr: Any
+    frr: FrrState
     sessions: list[Session]
 
 
@@ -78,13 +77,12 @@ class NodeStatusWriter:
         desired = self.desired()
         by_peer = {s.peer: s for s in self.source.sessions if s.peer}
         sessions = [self._session(name, by_peer.get(name), desired) for name in sorted(desired.usable_peers())]
-        frr = str(getattr(self.source.frr, "value", self.source.frr))
-        reason = DAEMON.get(frr, BGPDaemonReason.UNREACHABLE)
+        reason = self.source.frr.daemon_reason
         ready = reason is BGPDaemonReason.READY
         old = next((c for c in (self.written.conditions if self.written else ())
                     if c.get("type") == ConditionType.BGP_DAEMON_READY.value), None)
         since = str(old["lastTransitionTime"]) if old and old.get("reason") == reason.value else now_stamp()
-        cond = condition(ConditionType.BGP_DAEMON_READY, ready, reason, f"FRR: {frr}", since=since)
+        cond = condition(ConditionType.BGP_DAEMON_READY, ready, reason, f"FRR: {self.source.frr.value}", since=since)
         router_id = next((r.router_id for r in desired.routers().values() if r.router_id), "") or ""
         return NodeBGPStatus(node=self.me, sessions=tuple(sessions), router_id=router_id,
                              conditions=(cond, *drained_conditions(self.source, self.written)))

@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ironlb.api.bgp_status import BFDState, SessionState
 from ironlb.api.reasons import BGPSessionReason
+from ironlb.speaker.bgp.component import FrrState
 from ironlb.speaker.bgp.driver import ApplyStats
 from ironlb.speaker.control.bgpmetrics import bgp_families
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter
@@ -50,7 +51,7 @@ def test_sessions_frr_and_updates() -> None:
     assert got[("ironlb_speaker_bgp_updates_total", (("outcome", "applied"),))] == 1
     assert got[("ironlb_speaker_bgp_update_seconds_bucket", (("le", "0.005"),))] == 1
     assert got[("ironlb_speaker_bgp_update_seconds_bucket", (("le", "+Inf"),))] == 2
-    component.frr = "Unreachable"
+    component.frr = FrrState.UNREACHABLE
     assert scrape(sp)[("ironlb_speaker_bgp_frr_up", ())] == 0
 
 

@@ -11,6 +11,7 @@ import pytest
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState
 from ironlb.api.reasons import BGPDaemonReason, BGPSessionReason
 from ironlb.core.bgp.model import Announcement, Desired, Peer
+from ironlb.speaker.bgp.component import FrrState
 from ironlb.speaker.bgp.status import Session
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, session_status
 
@@ -40,7 +41,7 @@ def test_a_session_in_the_status_words(frr: Session | None, state: SessionState,
 
 @dataclass
 class Component:
-    frr: str = "InSync"
+    frr: FrrState = FrrState.IN_SYNC
     sessions: list[Session] = field(default_factory=list)
 
 
@@ -87,7 +88,7 @@ async def test_an_error_is_kept_with_its_time_and_frr_unreachable_is_said() -> N
     first = writer.current().sessions[0].last_error
     assert first is not None and first.reason is BGPSessionReason.BFD_DOWN
     assert writer.current().sessions[0].last_error == first  # the same error: the same record, the same time
-    component.frr, component.sessions = "Unreachable", []
+    component.frr, component.sessions = FrrState.UNREACHABLE, []
     status = writer.current()
     assert status.sessions[0].state is SessionState.IDLE
     assert status.conditions[0]["reason"] == BGPDaemonReason.UNREACHABLE.value
