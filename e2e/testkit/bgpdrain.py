@@ -35,15 +35,17 @@ TERMINATING_S = 2.0  # how long an evicted pod serves before its process stops (
 SPEAKER_STOP_S = 30.0  # the speaker's drain is bounded by --bgp-drain-seconds (10 s) and a settle time
 
 
-def bgp_manifests(peer: str, profile: str, pool: str, addresses: str) -> list[dict[str, Any]]:
-    """A BFDProfile (300 ms x 3), a BGPPeer named PEER towards the lab's router with it, POOL with ADDRESSES (not
-    auto-assigned) and its BGPAdvertisement."""
+def bgp_manifests(peer: str, profile: str | None, pool: str, addresses: str,
+                  hold_time: str = "9s") -> list[dict[str, Any]]:
+    """A BFDProfile PROFILE (300 ms x 3; None: no BFD), a BGPPeer named PEER towards the lab's router with it, POOL
+    with ADDRESSES (not auto-assigned) and its BGPAdvertisement."""
+    peer_spec = {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
+                 "holdTime": hold_time, "connectTime": "1s"} | ({"bfdProfile": profile} if profile else {})
+    bfd = [{"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": profile},
+            "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}}] if profile else []
     return [
-        {"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": profile},
-         "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}},
-        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": peer},
-         "spec": {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
-                  "holdTime": "9s", "connectTime": "1s", "bfdProfile": profile}},
+        *bfd,
+        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": peer}, "spec": peer_spec},
         {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": pool},
          "spec": {"addresses": [addresses], "autoAssign": False}},
         {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": pool},
@@ -51,12 +53,17 @@ def bgp_manifests(peer: str, profile: str, pool: str, addresses: str) -> list[di
     ]
 
 
+def lb_service(app: str, pool: str, policy: str) -> dict[str, Any]:
+    """A LoadBalancer Service APP from POOL over the app's pods, with externalTrafficPolicy POLICY."""
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": app, "namespace": "default", "annotations": {"ironlb.io/address-pool": pool}},
+            "spec": {"type": "LoadBalancer", "selector": {"app": app}, "externalTrafficPolicy": policy,
+                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+
+
 def service() -> dict[str, Any]:
     """A Local Service from POOL: a node carries a flow only to its own pod, so the answer names the node."""
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": APP, "namespace": "default", "annotations": {"ironlb.io/address-pool": POOL}},
-            "spec": {"type": "LoadBalancer", "selector": {"app": APP}, "externalTrafficPolicy": "Local",
-                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+    return lb_service(APP, POOL, "Local")
 
 
 def restart_speaker(node: NodeAddr) -> None:

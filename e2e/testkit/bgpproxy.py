@@ -14,6 +14,7 @@ from e2e.lab import bgp, frr, lab, procs
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgprouter as router
+from e2e.testkit.bgpdrain import bgp_manifests, lb_service
 from e2e.testkit.testing import Kube, wait_for
 
 PROXY_ENV = {"IRONLB_BGP_PROXY_NEXT_HOPS": "true"}
@@ -22,28 +23,16 @@ POOL = "bgp-proxy"
 ADDRESSES = "203.0.113.250/32"  # in no other test's pool
 PEER = "lab-router-nobfd"
 HOLD_TIME = "9s"  # the lab's: what the router falls back on when it has no BFD
-GROUP = "ironlb.io/v1beta1"
 
 
 def manifests() -> list[dict[str, Any]]:
     """A BGPPeer towards the router without BFD, the pool and its BGPAdvertisement."""
-    return [
-        {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": PEER},
-         "spec": {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
-                  "holdTime": HOLD_TIME, "connectTime": "1s"}},
-        {"apiVersion": GROUP, "kind": "IPAddressPool", "metadata": {"name": POOL},
-         "spec": {"addresses": [ADDRESSES], "autoAssign": False}},
-        {"apiVersion": GROUP, "kind": "BGPAdvertisement", "metadata": {"name": POOL},
-         "spec": {"ipAddressPools": [POOL]}},
-    ]
+    return bgp_manifests(PEER, None, POOL, ADDRESSES, hold_time=HOLD_TIME)
 
 
 def service() -> dict[str, Any]:
     """A Cluster LoadBalancer Service from POOL over the app's pods: every node carries its IP."""
-    return {"apiVersion": "v1", "kind": "Service",
-            "metadata": {"name": APP, "namespace": "default", "annotations": {"ironlb.io/address-pool": POOL}},
-            "spec": {"type": "LoadBalancer", "selector": {"app": APP}, "externalTrafficPolicy": "Cluster",
-                     "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
+    return lb_service(APP, POOL, "Cluster")
 
 
 def router_bfd(on: bool) -> None:
