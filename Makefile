@@ -15,7 +15,7 @@ demo: deps venv tools
 	$(VPY) -m e2e.demo
 
 test: deps venv tools lint image
-	$(VPY) -m pytest -p no:cacheprovider $(PYTEST_ARGS)
+	$(VPY) -m pytest -p no:cacheprovider --durations=40 $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e benchmarks

@@ -176,6 +176,7 @@ class Churn:
         self.alt = ALT_RANGES[0]
         self.ops = 0
         self.alive: set[int] = set()
+        self.deleting: set[int] = set()  # deleted, maybe still held by the cleanup finalizer
         self.lb: dict[int, bool] = {}  # type LoadBalancer (True) or ClusterIP (False), per live Service
 
     def step(self) -> None:
@@ -190,10 +191,14 @@ class Churn:
             if self.kube.kubectl("delete", "service", "-n", NS, name, "--wait=false", check=False).returncode:
                 return
             self.alive.discard(i)
+            self.deleting.add(i)
             self.lb.pop(i, None)
             with self.expect.lock:  # nothing for the operator to do: not timed
                 self.expect.pending.pop(key, None)
             return
+        if i in self.deleting and self._terminating(name):
+            return  # an apply now would edit the dying object, which then goes: as a user would, wait for it
+        self.deleting.discard(i)
         choice = self.rng.choice(["main", "alt", "fixed", "shared", "clusterip"])
         fixed_ip = str(ipaddress.ip_network(FIXED_RANGE)[i])
         annotations, predicate, lb = {
@@ -213,6 +218,11 @@ class Churn:
             self.alive.add(i)
             self.lb[i] = lb
             self.expect.expect(key, predicate)
+
+    def _terminating(self, name: str) -> bool:
+        """True while the deleted Service NAME still exists (or the API server cannot say)."""
+        res = self.kube.kubectl("get", "service", "-n", NS, name, "-o", "name", check=False)
+        return res.returncode == 0 or "NotFound" not in res.stderr
 
     def _to_cluster_ip(self, name: str) -> subprocess.CompletedProcess[str]:
         """A type change LoadBalancer -> ClusterIP, dropping the fields only external Services may have."""
