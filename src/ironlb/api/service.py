@@ -28,3 +28,10 @@ def handling(spec: Mapping[str, Any] | None, lb_class: str | None) -> Handling:
     if spec.get("loadBalancerClass") != lb_class:
         return Handling.OTHER_CLASS
     return Handling.HANDLED
+
+
+def answers_for(handled: Handling, allocated_pool: str | None) -> bool:
+    """Does IronLB answer for a Service's status and cleanup finalizer: a LoadBalancer of its class, or one it gave
+    an IP (its allocated-from-pool annotation: a Service changed away from LoadBalancer, or to another class, keeps
+    the finalizer until IronLB lets it go)?"""
+    return handled is Handling.HANDLED or allocated_pool is not None

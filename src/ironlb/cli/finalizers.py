@@ -16,7 +16,7 @@ from typing import Any
 
 from ironlb.api.annotations import ALLOCATED_FROM_POOL
 from ironlb.api.constants import LB_CLEANUP_FINALIZER
-from ironlb.api.service import Handling, handling
+from ironlb.api.service import answers_for, handling
 from ironlb.common.kubeapi import DEPLOYMENTS, JSON_PATCH, MERGE, PODS, SERVICES, ApiError, Client
 
 log = logging.getLogger("ironlb.release-finalizers")
@@ -48,12 +48,9 @@ class Released:
 
 
 def owned(service: dict[str, Any], lb_class: str | None) -> bool:
-    """Does IronLB answer for SERVICE's cleanup finalizer: a LoadBalancer of its class, or one IronLB gave an IP
-    (its allocated-from-pool annotation: a Service changed away from LoadBalancer, or to another class, keeps
-    the finalizer until IronLB lets it go)? The operator's own rule (`ServiceView.ours`)."""
-    meta = service.get("metadata") or {}
-    return handling(service.get("spec"), lb_class) is Handling.HANDLED or \
-        ALLOCATED_FROM_POOL in (meta.get("annotations") or {})
+    """Does IronLB answer for SERVICE's cleanup finalizer (the operator's own rule, `answers_for`)?"""
+    annotations = (service.get("metadata") or {}).get("annotations") or {}
+    return answers_for(handling(service.get("spec"), lb_class), annotations.get(ALLOCATED_FROM_POOL))
 
 
 def carries(service: dict[str, Any]) -> bool:

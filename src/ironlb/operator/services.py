@@ -12,7 +12,7 @@ from ironlb.api import annotations as ann
 from ironlb.api.conditions import find
 from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.reasons import AllocationReason, AnnounceReason, ConditionType, parse
-from ironlb.api.service import Handling, handling
+from ironlb.api.service import Handling, answers_for, handling
 from ironlb.core.allocator import ServiceRequest
 
 
@@ -42,7 +42,7 @@ class ServiceView:
     @property
     def ours(self) -> bool:
         """True when IronLB answers for what this Service's status shows (handled, or written by us)."""
-        return self.handling is Handling.HANDLED or self.current_pool is not None
+        return answers_for(self.handling, self.current_pool)
 
     @property
     def cleaning(self) -> bool:
