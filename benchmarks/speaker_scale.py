@@ -33,7 +33,7 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from benchmarks._figures import percentile, report
@@ -119,20 +119,24 @@ def make_speaker(args: argparse.Namespace) -> Any:
     from ironlb.speaker.control.forward import ForwardingSettings
 
     class Informer:
-        def __init__(self) -> None:
-            self.synced = asyncio.Event()
+        """Started, it feeds the synthetic cluster to SP; stopped, it stops."""
+
+        def __init__(self, sp: Any) -> None:
+            self.sp, self.synced = sp, asyncio.Event()
+            self.task: asyncio.Task[None] | None = None
+
+        def start(self) -> None:
+            self.task = asyncio.get_running_loop().create_task(feed(self.sp, args, self.sp.feed_stats))
+
+        def stop(self) -> None:
+            if self.task is not None:
+                self.task.cancel()
 
     class Bench(Speaker):
         feed_stats: dict[str, int] = {"slice_updates": 0, "relists": 0}
 
-        @contextlib.asynccontextmanager
-        async def _informers(self) -> AsyncIterator[None]:
-            self.informers = [Informer()]
-            task = asyncio.get_running_loop().create_task(feed(self, args, self.feed_stats))
-            try:
-                yield
-            finally:
-                task.cancel()
+        def _new_informers(self) -> list[Any]:
+            return [Informer(self)]
 
     # An API client the speaker never calls here (its status reporter is replaced, it has no informers):
     # the speaker's own client, so the process loads what a real speaker loads.
