@@ -28,7 +28,7 @@ from kubernetes import client
 
 from benchmarks._figures import report
 from benchmarks._lab import core_api
-from e2e.lab import bgp, frr, lab, procs
+from e2e.lab import bgp, frr, ironlb_procs, lab, procs
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit.bgpdrain import GROUP, stop_speakers
@@ -156,7 +156,7 @@ def sync_figures(kube: Kube, count: int = 10_000, bound_s: float = 300.0) -> dic
               file=sys.stderr)
         started = time.monotonic()
         for n in nodes:
-            lab.start_speaker(n.name)
+            ironlb_procs.start_speaker(n.name)
         wait_for(lambda: min(_received(nodes).values()) >= count, timeout=bound_s / 2, interval=0.2,
                  what=f"{count} prefixes from every node at the router")
         rib_s = time.monotonic() - started
@@ -172,7 +172,7 @@ def sync_figures(kube: Kube, count: int = 10_000, bound_s: float = 300.0) -> dic
             kube.kubectl("delete", kind, name, "--ignore-not-found", "--wait=false", check=False)
         for n in nodes:
             if not procs.running(f"speaker-{n.name}"):
-                lab.start_speaker(n.name)
+                ironlb_procs.start_speaker(n.name)
         if attached:
             lab.detach_bgp()
     return figures

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from e2e.lab import ironlb_procs, metallb, procs
 from e2e.lab import lab as lab_ctl
-from e2e.lab import metallb, procs
 from e2e.testkit.testing import Kube, speaker_hears_all, wait_for
 
 POOL_ANNOTATION = "metallb.io/address-pool"  # both honour it, so the Services are byte-identical
@@ -63,7 +63,7 @@ class Impl:
         return self.name != "ironlb" or all(speaker_hears_all(kube, n) for n in kube.nodes)
 
 
-IRONLB = Impl("ironlb", lab_ctl.start_ironlb, lab_ctl.stop_ironlb, "ironlb.io/v1beta1", None, "speaker-", {})
+IRONLB = Impl("ironlb", ironlb_procs.start_ironlb, ironlb_procs.stop_ironlb, "ironlb.io/v1beta1", None, "speaker-", {})
 # Announce on the node segment only, as the lab's IronLB speakers do (--exclude-interfaces mgmt0).
 METALLB = Impl("metallb", metallb.start, metallb.stop, "metallb.io/v1beta1", metallb.NAMESPACE,
                "metallb-speaker-", {"interfaces": ["eth0"]})

@@ -30,7 +30,7 @@ from typing import Any
 from benchmarks._bgp_drain import drain_figures
 from benchmarks._bgp_sync import sync_part
 from benchmarks._figures import percentile, report
-from e2e.lab import bgp, lab, metallb, workload
+from e2e.lab import bgp, ironlb_procs, lab, metallb, workload
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgpproxy
@@ -71,7 +71,7 @@ def service(name: str) -> dict[str, Any]:
 
 def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
     """Seconds from the cut to the next hop's drop for MetalLB's native BGP (hold time 3 s), TRIALS kills."""
-    lab.stop_ironlb()
+    ironlb_procs.stop_ironlb()
     metallb.start()  # on a --bgp lab: its BGPPeer towards the router, its pool and advertisement
     try:
         workload.deploy(APP, len(nodes), [n.name for n in nodes], 8080, "default", load_state().ipv6)
@@ -95,7 +95,7 @@ def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
         kube.kubectl("delete", "service", APP, "--ignore-not-found", check=False)
         workload.delete(APP)
         metallb.stop()
-        lab.start_ironlb()
+        ironlb_procs.start_ironlb()
 
 
 def main() -> None:

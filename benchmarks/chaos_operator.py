@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from benchmarks._lab import lab, percentile, report
+from e2e.lab import ironlb_procs, procs
 from e2e.lab import lab as lab_ctl
-from e2e.lab import procs
 from e2e.lab.config import ETCD_CLIENT_PORT, REPO
 from e2e.testkit.invariants import DuplicateIPChecker, Shown
 from e2e.testkit.testing import Kube, pool_manifest, wait_for
@@ -99,7 +99,7 @@ class Replicas:
     def start(self) -> None:
         """Stop the lab's own operator and start both replicas (short Lease: failover in seconds)."""
         procs.stop_all("operator")
-        env = {**lab_ctl.ironlb_env(), "IRONLB_LEASE_DURATION": "3", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
+        env = {**ironlb_procs.ironlb_env(), "IRONLB_LEASE_DURATION": "3", "PYTHONPATH": f"{REPO / 'src'}:{REPO}"}
         for name, port in REPLICAS.items():
             procs.spawn(name, [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                "ironlb.operator", "--metrics-port", str(port)], env=env)
@@ -108,7 +108,7 @@ class Replicas:
         """Stop both replicas and give the lab its own operator back."""
         for name in REPLICAS:
             procs.stop(name)
-        lab_ctl.start_operator()
+        ironlb_procs.start_operator()
 
     @staticmethod
     def metrics(port: int) -> str:

@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks._lab import lab, report
+from e2e.lab import ironlb_procs, netns, procs, workload
 from e2e.lab import lab as lab_ctl
-from e2e.lab import netns, procs, workload
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
 from e2e.testkit.testing import Kube, pool_manifests, speaker_hears_all, wait_for
@@ -88,7 +88,7 @@ def _sigkill_speaker(node: str) -> Heal:
     procs.stop(f"speaker-{node}", sig=9, timeout=2)
 
     def heal() -> None:
-        lab_ctl.start_speaker(node)
+        ironlb_procs.start_speaker(node)
 
     return heal
 
@@ -110,7 +110,7 @@ def _kill(node: str) -> Heal:
 
 
 def _restart(node: str) -> Heal:
-    lab_ctl.restart("speaker", node)
+    ironlb_procs.restart("speaker", node)
     return lambda: None
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from benchmarks._figures import report
-from benchmarks.speaker_scale import everything
+from benchmarks._speaker_workload import everything
 from ironlb.speaker.control.fastproc import CHUNK
 from ironlb.speaker.fast.claims import Claims, ClaimTable, claims_of
 from ironlb.speaker.fast.messages import TO_FAST, LearnNodes, PutClaims

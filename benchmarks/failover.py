@@ -24,8 +24,8 @@ from pathlib import Path
 
 from benchmarks import _failover_kubelet
 from benchmarks._lab import core_api, lab, percentile, report, v6_service
+from e2e.lab import ironlb_procs, workload
 from e2e.lab import lab as lab_ctl
-from e2e.lab import workload
 from e2e.lab.config import REPO
 from e2e.testkit import nodedeath
 from e2e.testkit.connections import WINDOW_S
@@ -106,7 +106,7 @@ def speakers_with(timings: str | None) -> None:
         os.environ.pop("IRONLB_HEARTBEAT_INTERVAL", None)
         os.environ.pop("IRONLB_HEARTBEAT_TIMEOUT", None)
     for node in NODES:
-        lab_ctl.restart("speaker", node)
+        ironlb_procs.restart("speaker", node)
     time.sleep(5)  # all joined again (kube-proxy's first sync, one detection period) and the election settled
 
 

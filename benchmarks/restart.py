@@ -15,8 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from benchmarks._lab import core_api, lab, report, v6_service
-from e2e.lab import lab as lab_ctl
-from e2e.lab import procs
+from e2e.lab import ironlb_procs, procs
 from e2e.lab.state import load_state
 from e2e.testkit.testing import pool_manifest
 
@@ -79,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     procs.stop("operator")  # the old leader shuts down gracefully and releases its Lease
     restart_at = time.monotonic()
     shutdown_s = restart_at - stop_at
-    lab_ctl.start_operator()
+    ironlb_procs.start_operator()
     api.create_namespaced_service(NAMESPACE, v6_service("after-restart", "bench-restart", selector=False))
     while True:
         svc = api.read_namespaced_service("after-restart", NAMESPACE)
@@ -97,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     kube.kubectl("delete", "namespace", NAMESPACE, "--wait=false")
     kube.kubectl("delete", "ipaddresspool", "bench-restart", "--wait=false")
     for name in load_state().node_names:
-        lab_ctl.start_speaker(name)
+        ironlb_procs.start_speaker(name)
     report({"ready_s": round(ready_s, 2), "ips_changed": changed, "rss_mb": round(rss, 1), "services": count,
             "old_shutdown_s": round(shutdown_s, 2)})
     return 0 if changed == 0 else 1

@@ -38,7 +38,8 @@ from typing import Any
 
 import ironlb.speaker.main  # noqa: F401  (what the speaker's process loads: its metrics server too)
 from benchmarks._figures import percentile, report
-from benchmarks.speaker_scale import KEY, everything, make_speaker, service_obj, slice_obj
+from benchmarks._speaker_workload import everything, service_obj, slice_obj
+from benchmarks.speaker_scale import KEY, make_speaker
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.runtime import settle_runtime
 from ironlb.speaker.state import slim

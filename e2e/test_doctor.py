@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from e2e.lab import lab, procs
+from e2e.lab import ironlb_procs, procs
 from e2e.testkit.testing import Kube, pool_manifest, pool_manifests, speaker_hears_all, wait_for
 from ironlb.api.annotations import EVENT_REASON
 from ironlb.api.reasons import AllocationReason, EventReason
@@ -173,7 +173,7 @@ def test_speaker_down_on_the_only_eligible_node(kube: Kube) -> None:
         assert "speaker down" in link(report, 5)["summary"] and "node-3" in link(report, 5)["fix"]
         assert link(report, 4)["status"] == "ok"  # its Node is Ready: eligible by the API, silent on the wire
     finally:
-        lab.start_speaker("node-3")
+        ironlb_procs.start_speaker("node-3")
         wait_for(lambda: all(speaker_hears_all(kube, n) for n in kube.nodes), timeout=60,
                  what="node-3's speaker back in the election")
     assert settled(kube, "doc-one", 0)["healthy"]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import ironlb_procs, lab
 from e2e.lab.config import LOG_DIR
 from e2e.lab.config import node as lab_node
 from e2e.test_hostile_lan import (
@@ -170,7 +170,7 @@ def test_a_restarted_speaker_proves_its_peer_within_a_second_while_its_old_run_i
                           str(recording), "--src", a_ip, "--seconds", "2"], capture_output=True, text=True,
                          timeout=30, check=True)
     assert json.loads(rec.stdout)["recorded"] >= 20
-    lab.restart("speaker", a)  # the recording is now of A's previous run
+    ironlb_procs.restart("speaker", a)  # the recording is now of A's previous run
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=60, what=f"{a} back in the election")
     since = log_size(b)
     # A host-network process on B with NET_RAW: right after each real heartbeat from A, two of A's old run.
@@ -178,7 +178,7 @@ def test_a_restarted_speaker_proves_its_peer_within_a_second_while_its_old_run_i
                    "--seconds", "25")
     try:
         time.sleep(1.0)
-        lab.restart("speaker", b)
+        ironlb_procs.restart("speaker", b)
         proven = wait_for(lambda: log_time(b, since, f"peer {a}: proven"), timeout=15,
                           what=f"{b} proves {a} while the old run is replayed")
         known = log_time(b, since, "heartbeat peers: 2")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import ironlb_procs
 from e2e.lab.config import LAB_DIR, REPO
 from e2e.lab.config import node as lab_node
 from e2e.testkit import identity
@@ -40,11 +40,11 @@ def chart_credentials(kube: Kube) -> Iterator[tuple[Path, Path]]:
               "--wait=false")
     operator = identity.token_kubeconfig("ironlb-operator", NS, LAB_DIR / "chart-operator.kubeconfig")
     speakers = identity.speaker_kubeconfigs("ironlb-speaker", NS)
-    lab.start_ironlb_as(operator, speakers, NS, "ironlb-heartbeat",
+    ironlb_procs.start_ironlb_as(operator, speakers, NS, "ironlb-heartbeat",
                         pods={n: identity.speaker_pod("ironlb-speaker", NS, n) for n in speakers})
     yield operator, speakers["node-1"]
-    lab.stop_ironlb()
-    lab.start_ironlb()
+    ironlb_procs.stop_ironlb()
+    ironlb_procs.start_ironlb()
     # No hooks: the chart's pre-delete hook is a Job, and the lightweight lab has no kubelet to run it (the harness
     # plays the chart's workloads); the real-node lab runs it (e2e/test_real_nodes.py).
     kube.helm("uninstall", "ironlb", "--namespace", NS, "--no-hooks", check=False)
@@ -87,7 +87,7 @@ def test_metrics_are_reviewed_with_the_chart_rbac(kube: Kube, chart_credentials:
     to the chart's metrics-reader ClusterRole gets the page, anyone else 401 (unknown) or 403 (not allowed)."""
     _, speaker = chart_credentials
     ip = lab_node(1).ipv4
-    lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
+    ironlb_procs.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
                          {"IRONLB_METRICS_HOST": ip, "IRONLB_METRICS_AUTH": "kubernetes"})
     wait_for(lambda: kube.exec("node-1", "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
              timeout=60, what="node-1's speaker ready")
@@ -108,7 +108,7 @@ def test_metrics_are_reviewed_with_the_chart_rbac(kube: Kube, chart_credentials:
     finally:
         kube.kubectl("delete", "clusterrolebinding", "e2e-prometheus", "--ignore-not-found")
         kube.kubectl("delete", "serviceaccount", "e2e-prometheus", "e2e-stranger", "-n", NS, "--ignore-not-found")
-        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat", {"POD_NAME": "ironlb-speaker-node-1"})
+        ironlb_procs.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat", {"POD_NAME": "ironlb-speaker-node-1"})
 
 
 def doctor(kube: Kube, kubeconfig: Path, name: str) -> dict[str, Any]:
@@ -126,7 +126,7 @@ def doctor_service(kube: Kube, chart_credentials: tuple[Path, Path]) -> Iterator
     """A Service announced by node-1 only, whose speaker runs as the chart runs it: its /metrics on the address the
     API server reaches the node by (the chart's $(HOST_IP)), behind the chart's default auth (a reviewed token)."""
     _, speaker = chart_credentials
-    lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
+    ironlb_procs.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat",
                          {"IRONLB_METRICS_HOST": lab_node(1).mgmt_ipv4, "IRONLB_METRICS_AUTH": "kubernetes",
                           "POD_NAME": "ironlb-speaker-node-1"})
     wait_for(lambda: kube.exec("node-1", "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
@@ -149,7 +149,7 @@ def doctor_service(kube: Kube, chart_credentials: tuple[Path, Path]) -> Iterator
         kube.kubectl("delete", "service", "helm-doc", "--wait=false")
         kube.undeploy("helm-doc")
         kube.kubectl("delete", "l2advertisement,ipaddresspool", "helm-doctor", "--ignore-not-found")
-        lab.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat", {"POD_NAME": "ironlb-speaker-node-1"})
+        ironlb_procs.start_speaker_as("node-1", speaker, NS, "ironlb-heartbeat", {"POD_NAME": "ironlb-speaker-node-1"})
 
 
 def test_doctor_reads_speaker_metrics_through_the_proxy_by_default(kube: Kube, doctor_service: str) -> None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab, workload
+from e2e.lab import ironlb_procs, lab, workload
 from e2e.lab.config import LOG_DIR, REPO
 from e2e.lab.config import node as lab_node
 from e2e.lab.state import load_state
@@ -302,7 +302,7 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
                                  "record", str(recording), "--src", a_ip, "--seconds", "12"],
                                 stdout=subprocess.PIPE, text=True)
     time.sleep(1.5)
-    lab.restart("speaker", a)
+    ironlb_procs.restart("speaker", a)
     wait_for(lambda: (m := announced(kube, name)) and f"node {a}" in m and speaker_hears_all(kube, a), timeout=30,
              what=f"{a} announcing again after its restart")
     time.sleep(1.0)
@@ -335,7 +335,7 @@ def test_recorded_heartbeats_replayed_never_move_an_ip(kube: Kube, target: tuple
     try:
         moved = wait_for(lambda: (m := announced(kube, name)) and f"node {a}" not in m and m, timeout=15,
                          what="the IP moved off the killed node")
-        lab.restart("speaker", b)
+        ironlb_procs.restart("speaker", b)
         # Joined, and past the grace a peer never heard gets (2 s): from here on, only a heartbeat makes A alive.
         wait_for(lambda: kube.exec(b, "curl", "-sf", "-m", "1", "http://127.0.0.1:7474/readyz").returncode == 0,
                  timeout=30, what=f"{b} back and joined")

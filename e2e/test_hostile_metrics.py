@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import ironlb_procs, lab
 from e2e.lab.config import node as lab_node
 from e2e.lab.state import load_state
 from e2e.test_hostile_lan import LAB_PY, NODES, arp_replies, metrics, pool, service_on_every_node, total
@@ -60,14 +60,14 @@ def target(kube: Kube) -> Iterator[tuple[str, str, str]]:
         try:
             yield name, vip, node
         finally:
-            lab.restart("speaker", node)
+            ironlb_procs.restart("speaker", node)
             wait_for(lambda n=node: speaker_ready(kube, n), timeout=60, what="speaker back on lab defaults")
 
 
 def as_chart(node: str) -> None:
     """Restart NODE's speaker with the chart's listeners (metrics on the node's address, token required)."""
     ip = lab_node(int(node.rsplit("-", 1)[1])).ipv4
-    lab.restart("speaker", node, env={"IRONLB_METRICS_HOST": ip, "IRONLB_METRICS_AUTH": "kubernetes"})
+    ironlb_procs.restart("speaker", node, env={"IRONLB_METRICS_HOST": ip, "IRONLB_METRICS_AUTH": "kubernetes"})
 
 
 def speaker_ready(kube: Kube, node: str) -> bool:

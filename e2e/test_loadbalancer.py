@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from e2e.lab import kubeproxy, lab, procs, workload
+from e2e.lab import ironlb_procs, kubeproxy, lab, procs, workload
 from e2e.lab.config import REPO
 from e2e.lab.config import node as lab_node
 from e2e.lab.state import load_state
@@ -150,11 +150,11 @@ def test_a_restarted_speaker_takes_its_ips_back_only_once_kube_proxy_has_synced(
     host, ipv6 = lab_node(int(old[-1])), load_state().ipv6
     # Without a restart hold, so that its IPs move when it stops (with one, a peer answers for them with this
     # node's MAC until it is back: test_speaker_resilience).
-    lab.restart("speaker", old, env={"IRONLB_RESTART_HOLD": "0"})
+    ironlb_procs.restart("speaker", old, env={"IRONLB_RESTART_HOLD": "0"})
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back and joined")
     procs.stop(kubeproxy.proc_name(host))
     try:
-        lab.restart("speaker", old)
+        ironlb_procs.restart("speaker", old)
         # The old speaker said goodbye; the new one stays out of the election while kube-proxy is down.
         new = wait_for(lambda: (a := announcer(kube, web)) != old and a, what="IP taken over")
         time.sleep(3)

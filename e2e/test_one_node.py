@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import ironlb_procs, lab
 from e2e.lab.state import Status, load_state
 from e2e.test_loadbalancer import announced, probe, service, vip_of
 from e2e.testkit.testing import Kube, ensure_lab, pool_manifests, speaker_hears_all, wait_for
@@ -49,12 +49,12 @@ def test_a_lone_excluded_node_announces_only_when_the_speaker_ignores_the_label(
         vip = vip_of(kube, "lone")
         wait_for(lambda: reason(kube, "lone") == "NoEligibleNode", timeout=45, what="not announced: excluded")
         assert probe(kube, vip, wait=1.0) == []
-        lab.restart("speaker", NODE, env={"IRONLB_IGNORE_EXCLUDE_LB": "true"})
+        ironlb_procs.restart("speaker", NODE, env={"IRONLB_IGNORE_EXCLUDE_LB": "true"})
         wait_for(lambda: reason(kube, "lone") == "Announcing", timeout=60, what="announced once the label is ignored")
         assert [r["mac"] for r in wait_for(lambda: probe(kube, vip), what="ARP reply")] == [lab.node_mac(NODE)]
         assert wait_for(lambda: kube.curl("client", f"http://{vip}/"), what="curl VIP").startswith("lone")
     finally:
-        lab.restart("speaker", NODE)
+        ironlb_procs.restart("speaker", NODE)
         kube.kubectl("delete", "service", "lone", "--wait=false")
         kube.undeploy("lone")
         kube.kubectl("label", "node", NODE, f"{EXCLUDE}-")

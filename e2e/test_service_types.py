@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import ironlb_procs
 from e2e.lab.state import load_state
 from e2e.testkit.testing import Kube, wait_for
 
@@ -88,10 +88,10 @@ def test_out_of_range_nodeport_is_rejected(kube: Kube) -> None:
 def ironlb_stopped(kube: Kube) -> Iterator[None]:
     """IronLB's operator and speakers are not running for the test (restarted after, if they were)."""
     was_running = load_state().ironlb
-    lab.stop_ironlb()
+    ironlb_procs.stop_ironlb()
     yield
     if was_running:
-        lab.start_ironlb()
+        ironlb_procs.start_ironlb()
 
 
 def test_loadbalancer_stays_pending_without_ironlb(kube: Kube, app: str, ironlb_stopped: None) -> None:

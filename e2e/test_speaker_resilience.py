@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import pytest
 
-from e2e.lab import lab, netns, procs
+from e2e.lab import ironlb_procs, lab, netns, procs
 from e2e.lab.config import BRIDGE_NS, REPO
 from e2e.lab.config import node as lab_node
 from e2e.test_loadbalancer import announcer, probe, service, vip_of
@@ -96,7 +96,7 @@ def test_periodic_reannounce_reaches_the_client_only_when_on(kube: Kube, web: st
     vip = vip_of(kube, web)
     owner = announcer(kube, web)
     assert garps(kube, vip, 2.5) == [], "off by default: no refresh while nothing changes"
-    lab.restart("speaker", owner, env={"IRONLB_REANNOUNCE_INTERVAL": "0.5"})
+    ironlb_procs.restart("speaker", owner, env={"IRONLB_REANNOUNCE_INTERVAL": "0.5"})
     try:
         wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
         wait_for(lambda: announcer(kube, web) == owner, timeout=20, what="the IP back on its node")
@@ -107,7 +107,7 @@ def test_periodic_reannounce_reaches_the_client_only_when_on(kube: Kube, web: st
         gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(seen)]
         assert all(0.3 < g < 0.8 for g in gaps), gaps
     finally:
-        lab.restart("speaker", owner)
+        ironlb_procs.restart("speaker", owner)
         wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), timeout=40, what="the speaker back")
 
 
@@ -194,7 +194,7 @@ def test_a_restarting_speakers_ips_stay_answered_with_its_nodes_mac(kube: Kube, 
     wait_for(lambda: all(speaker_hears_all(kube, n) for n in NODES), what="every speaker hears every peer")
     peers = [n for n in NODES if n != owner]
     deaths = {n: metric(kube, n, "ironlb_speaker_peer_deaths_total") for n in peers}
-    restarted = threading.Timer(1.0, lambda: lab.restart("speaker", owner))
+    restarted = threading.Timer(1.0, lambda: ironlb_procs.restart("speaker", owner))
     restarted.start()
     try:
         samples = arp_samples(kube, vip, seconds=10.0)

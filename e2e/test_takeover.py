@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks._compare_impls import METALLB, start
-from e2e.lab import lab, metallb, procs, workload
+from e2e.lab import ironlb_procs, metallb, procs, workload
 from e2e.lab.config import KUBECONFIG, REPO
 from e2e.testkit.testing import Kube, wait_for
 
@@ -65,7 +65,7 @@ def metallb_serving(kube: Kube) -> Iterator[dict[str, str]]:
         procs.stop_all(metallb.PROC_PREFIX)
         metallb.stop()
         if not procs.running("operator"):
-            lab.start_ironlb()
+            ironlb_procs.start_ironlb()
         kube.kubectl("delete", "namespace", NS, "--wait=true", timeout=180, check=False)
         workload.delete(APP)
         kube.kubectl("delete", "l2advertisements.ironlb.io", POOL, "--ignore-not-found", check=False)
@@ -81,7 +81,7 @@ def test_takeover_from_metallb_changes_no_ip(kube: Kube, metallb_serving: dict[s
     kube.get("ipaddresspools.ironlb.io", POOL, None)  # the migrated pool exists
     procs.stop_all(metallb.PROC_PREFIX)  # MetalLB scaled down: nobody announces from here on
     stopped = time.monotonic()
-    lab.start_ironlb()
+    ironlb_procs.start_ironlb()
     back: dict[str, float] = {}
     deadline = stopped + 120
     while len(back) < COUNT and time.monotonic() < deadline:

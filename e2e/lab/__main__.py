@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from e2e.lab import image, lab, metallb, reallab, workload
+from e2e.lab import image, ironlb_procs, lab, metallb, reallab, workload
 from e2e.lab.bgp import Bfd
 from e2e.lab.state import LabState, StateFileError, Status, load_state
 from e2e.lab.tools import bin_dir
@@ -113,7 +113,7 @@ def _command(args: argparse.Namespace) -> int:
               "or `helm install/uninstall`", file=sys.stderr)
         return 2
     if args.cmd == "restart":
-        print(lab.restart(args.component, args.node))
+        print(ironlb_procs.restart(args.component, args.node))
         return 0
     if args.cmd in ("ironlb", "metallb"):
         return _implementation(args.cmd, args.action)
@@ -122,7 +122,8 @@ def _command(args: argparse.Namespace) -> int:
 
 def _implementation(which: str, action: str) -> int:
     """ironlb|metallb start|stop; starting one while the other runs is refused."""
-    start, stop = (lab.start_ironlb, lab.stop_ironlb) if which == "ironlb" else (metallb.start, metallb.stop)
+    start, stop = ((ironlb_procs.start_ironlb, ironlb_procs.stop_ironlb) if which == "ironlb"
+                   else (metallb.start, metallb.stop))
     try:
         (start if action == "start" else stop)()
     except RuntimeError as exc:

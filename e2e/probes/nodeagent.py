@@ -20,7 +20,7 @@ from ironlb.common.kubeapi import client as kubeapi_client
 
 LEASE_NAMESPACE = "kube-node-lease"
 # Not the chart's label: `ironlb doctor` looks for speakers as Pods by that one and would proxy to these, which run
-# nothing. The lab's speakers read this selector instead (lab.start_speaker).
+# nothing. The lab's speakers read this selector instead (ironlb_procs.start_speaker).
 SELECTOR = "ironlb.io/lab=speaker"
 TIMEOUT = (2.0, 5.0)
 

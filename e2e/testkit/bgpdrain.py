@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from e2e.lab import bgp, frr, lab, procs, workload
+from e2e.lab import bgp, frr, ironlb_procs, lab, procs, workload
 from e2e.lab.config import REPO, NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit.testing import Kube, wait_for
@@ -69,7 +69,7 @@ def service() -> dict[str, Any]:
 def restart_speaker(node: NodeAddr) -> None:
     """NODE's speaker stopped by SIGTERM (it drains first) and started again, as a rolling update does."""
     procs.stop(f"speaker-{node.name}", timeout=SPEAKER_STOP_S)
-    lab.start_speaker(node.name)
+    ironlb_procs.start_speaker(node.name)
 
 
 def stop_speakers(nodes: list[NodeAddr]) -> None:
@@ -90,7 +90,7 @@ def restart_speakers(nodes: list[NodeAddr]) -> None:
     """Each speaker started again, told its FRR's directory if the lab has its router now."""
     stop_speakers(nodes)
     for n in nodes:
-        lab.start_speaker(n.name)
+        ironlb_procs.start_speaker(n.name)
 
 
 @contextmanager

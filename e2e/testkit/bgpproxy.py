@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from e2e.lab import bgp, frr, lab, procs
+from e2e.lab import bgp, frr, ironlb_procs, lab, procs
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgprouter as router
@@ -44,7 +44,7 @@ def router_bfd(on: bool) -> None:
 def restart_speaker(name: str, env: dict[str, str] | None) -> None:
     """NAME's speaker started again with ENV (SIGKILL first: no drain, its FRR keeps what it holds)."""
     procs.stop(f"speaker-{name}", sig=9, timeout=5)
-    lab.start_speaker(name, env=env)
+    ironlb_procs.start_speaker(name, env=env)
 
 
 def router_paths(prefix: str) -> list[tuple[str, str]]:

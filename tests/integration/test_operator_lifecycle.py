@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from e2e.lab import lab, procs
+from e2e.lab import ironlb_procs, procs
 from e2e.lab.config import KUBECONFIG, REPO
 from e2e.testkit.testing import Kube, wait_for
 from e2e.testkit.testing import pool_manifest as pool
@@ -42,7 +42,7 @@ def test_restart_keeps_every_ip(kube: Kube, cleanup) -> None:
     before = {n: wait_ips(kube, n) for n in names}
     # Free a low address so that a careless restart would hand it to someone else.
     kube.kubectl("delete", "service", names[0])
-    lab.restart("operator")
+    ironlb_procs.restart("operator")
     cleanup("service", "restart-new")
     kube.apply(lb_service("restart-new", annotations={POOL_ANN: "t-restart"}))
     new_ip = wait_ips(kube, "restart-new")
@@ -104,5 +104,5 @@ def test_second_replica_waits_then_takes_over(kube: Kube, cleanup) -> None:
             standby.kill()
         log.close()
         procs.stop("operator")
-        lab.start_operator()
+        ironlb_procs.start_operator()
         wait_for(lambda: http_status("http://127.0.0.1:7472/readyz") == 200, timeout=40, what="operator back")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.lab import lab
+from e2e.lab import ironlb_procs
 from e2e.testkit.testing import Kube, wait_for
 from e2e.testkit.testing import pool_manifest as pool
 from tests.integration.conftest import events_for, ingress_ips, lb_service, wait_ips
@@ -81,7 +81,7 @@ def test_a_recreated_service_gets_its_ip_back_and_the_other_namespace_never_show
         held = wait_for(lambda: (kube.get("ipaddresspool", "t-squat", None).get("status") or {}).get("heldIPs"),
                         what="hold recorded in pool status")
         assert [(h["ip"], h["namespace"], h["service"]) for h in held] == [(WANTED, OWNER, "web")]
-        lab.restart("operator")
+        ironlb_procs.restart("operator")
         kube.apply(lb_service("web", OWNER, annotations=want))
         assert wait_ips(kube, "web", OWNER, timeout=40) == [WANTED]
         assert ingress_ips(kube, "squat", SQUATTER) == []

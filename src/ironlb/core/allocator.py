@@ -9,12 +9,13 @@ twice. Everything here is synchronous and deterministic: the same history gives 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ironlb.core.addresses import IPV4, IPV6, int_to_ip, ip_to_int, is_buggy
+from ironlb.core.addresses import IPV4, IPV6, int_to_ip, ip_to_int
 from ironlb.core.holds import Hold, Holds
-from ironlb.core.intervals import FreeSet
-from ironlb.core.pools import Pool, usable_intervals
+from ironlb.core.pool_state import IP, PoolState, candidate_pools, fresh_state, release_free, take_free
+from ironlb.core.pools import Pool
+from ironlb.core.requested import requested_ips
 from ironlb.core.requests import (
     OK_REASONS,
     Allocation,
@@ -27,21 +28,6 @@ from ironlb.core.requests import (
 from ironlb.core.sharing import Sharing, SharingFacts, can_share
 
 __all__ = ["OK_REASONS", "Allocation", "AllocationReason", "Allocator", "ServiceRequest", "refusal"]
-
-IP = tuple[str, int]  # (family, integer)
-
-
-@dataclass
-class _PoolState:
-    pool: Pool
-    free: dict[str, FreeSet]
-    size: dict[str, int]
-    assigned: dict[str, int] = field(default_factory=lambda: {IPV4: 0, IPV6: 0})
-
-    def usable(self, ip: IP) -> bool:
-        family, value = ip
-        return self.pool.contains(family, value) and not (self.pool.avoid_buggy_ips and is_buggy(family, value))
-
 
 @dataclass(slots=True)
 class _Held:
@@ -60,7 +46,7 @@ class Allocator:
     def __init__(self, reuse_delay: float = 0.0, clock: Callable[[], float] = lambda: 0.0) -> None:
         self.reuse_delay, self.clock = reuse_delay, clock
         self.holds = Holds()
-        self._pools: dict[str, _PoolState] = {}
+        self._pools: dict[str, PoolState] = {}
         self._holders: dict[IP, dict[str, SharingFacts]] = {}
         self._ip_pool: dict[IP, str] = {}
         self._by_service: dict[str, _Held] = {}
@@ -70,10 +56,9 @@ class Allocator:
 
     def set_pools(self, pools: Sequence[Pool]) -> list[str]:
         """Replace the pools; release and return the keys of Services no longer covered."""
-        states: dict[str, _PoolState] = {}
+        states: dict[str, PoolState] = {}
         for pool in sorted(pools, key=lambda p: p.name):
-            free = {f: FreeSet(usable_intervals(pool, f)) for f in (IPV4, IPV6)}
-            states[pool.name] = _PoolState(pool, free, {f: free[f].count for f in free})
+            states[pool.name] = fresh_state(pool)
         self._pools = states
         uncovered = sorted(key for key, held in self._by_service.items()
                            if held.pool not in states or not all(states[held.pool].usable(ip) for ip in held.ips))
@@ -82,11 +67,11 @@ class Allocator:
         for state in states.values():  # count from scratch: the drops above touched the new states
             state.assigned = {IPV4: 0, IPV6: 0}
         for ip, pool_name in self._ip_pool.items():
-            self._take_free(ip)
+            take_free(self._pools.values(), ip)
             states[pool_name].assigned[ip[0]] += 1
         for held in self.holds:  # a hold outlives a pool edit only where some pool still covers its IP
             if any(state.usable(held.ip) for state in states.values()):
-                self._take_free(held.ip)
+                take_free(self._pools.values(), held.ip)
             else:
                 self.holds.pop(held.ip)
         return uncovered
@@ -134,7 +119,7 @@ class Allocator:
         if until <= self.clock() or parsed in self._holders or self.holds.get(parsed) \
                 or not any(state.usable(parsed) for state in self._pools.values()):
             return False
-        self._take_free(parsed)
+        take_free(self._pools.values(), parsed)
         self.holds.add(Hold(parsed, namespace, key, pool, until))
         return True
 
@@ -142,7 +127,7 @@ class Allocator:
         """End the holds whose time is up: their IPs are free for anyone again. Return them."""
         ended = self.holds.ended(self.clock())
         for held in ended:
-            self._release_free(held.ip)
+            release_free(self._pools.values(), held.ip)
         return ended
 
     # ---- changes -----------------------------------------------------------------------------
@@ -188,7 +173,7 @@ class Allocator:
         if req.requested_ips:
             return self._assign_requested(req, facts)
         held = self._by_service.get(req.key)
-        candidates = self._candidates(req)
+        candidates = candidate_pools(self._pools, req)
         if isinstance(candidates, Allocation):
             return candidates
         required, optional = family_plan(req)
@@ -216,21 +201,6 @@ class Allocator:
     def _strs(ips: Iterable[IP]) -> tuple[str, ...]:
         return tuple(int_to_ip(f, v) for f, v in ips)
 
-    def _candidates(self, req: ServiceRequest) -> list[_PoolState] | Allocation:
-        if req.requested_pool:
-            state = self._pools.get(req.requested_pool)
-            if state is None:
-                return fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
-            why = refusal(state.pool, req)
-            return [state] if why is None else fail(AllocationReason.POOL_NOT_ALLOWED, why)
-        selected = [s for s in self._pools.values() if s.pool.auto_assign and s.pool.has_service_allocation
-                    and refusal(s.pool, req) is None]
-        selected.sort(key=lambda s: (s.pool.priority is None, s.pool.priority or 0, s.pool.name))
-        general = [s for s in self._pools.values() if s.pool.auto_assign and not s.pool.has_service_allocation]
-        if not selected and not general:
-            return fail(AllocationReason.NO_POOL_MATCHES, "no auto-assign pool serves this Service")
-        return selected + general
-
     def _compatible(self, ip: IP, facts: SharingFacts, joining: bool = True) -> Sharing:
         """May FACTS' Service hold IP beside its holders? The namespace rule binds joining only: a share
         that already exists (restored after an upgrade, or made while the pool allowed it) is kept, so no
@@ -254,7 +224,7 @@ class Allocator:
             return False
         return all(self._compatible(ip, facts, joining=False) is Sharing.COMPATIBLE for ip in held.ips)
 
-    def _pick_all(self, state: _PoolState, required: list[str], optional: list[str],
+    def _pick_all(self, state: PoolState, required: list[str], optional: list[str],
                   facts: SharingFacts) -> list[IP] | None:
         picked: list[IP] = []
         for family in required + optional:
@@ -265,7 +235,7 @@ class Allocator:
                 picked.append(ip)
         return picked
 
-    def _pick(self, state: _PoolState, family: str, facts: SharingFacts) -> IP | None:
+    def _pick(self, state: PoolState, family: str, facts: SharingFacts) -> IP | None:
         held = self._by_service.get(facts.key)
         for ip in held.ips if held else ():
             if ip[0] == family and state.usable(ip) and self._compatible(ip, facts) is Sharing.COMPATIBLE:
@@ -284,26 +254,9 @@ class Allocator:
         return min([ip for ip in own + ([(family, value)] if value is not None else [])], default=None)
 
     def _assign_requested(self, req: ServiceRequest, facts: SharingFacts) -> Allocation:
-        try:
-            wanted = [ip_to_int(ip) for ip in req.requested_ips]
-        except ValueError:
-            return fail(AllocationReason.INVALID_REQUEST,
-                         f"requested {', '.join(req.requested_ips)} is not an IP address")
-        if len({f for f, _ in wanted}) != len(wanted):
-            return fail(AllocationReason.INVALID_REQUEST,
-                         f"requested {', '.join(req.requested_ips)} names two addresses of the same family")
-        required, optional = family_plan(req)
-        allowed = set(required + optional)
-        bad = [int_to_ip(*ip) for ip in wanted if ip[0] not in allowed]
-        if bad:
-            return fail(AllocationReason.FAMILY_UNAVAILABLE,
-                         f"requested {', '.join(bad)} is not of the Service's IP families "
-                         f"({', '.join(sorted(allowed))})")
-        missing = [f for f in required if f not in {family for family, _ in wanted}]
-        if missing:
-            return fail(AllocationReason.FAMILY_UNAVAILABLE,
-                         f"{req.ip_family_policy} needs a requested {' and '.join(missing)} address too, "
-                         f"not only {', '.join(req.requested_ips)}")
+        wanted = requested_ips(req)
+        if isinstance(wanted, Allocation):
+            return wanted
         if req.requested_pool:
             if req.requested_pool not in self._pools:
                 return fail(AllocationReason.POOL_NOT_FOUND, f"pool {req.requested_pool!r} does not exist")
@@ -353,20 +306,10 @@ class Allocator:
                 self.holds.pop(ip)  # taken again (by its namespace, or after its hold ended)
                 self._ip_pool[ip] = pool
                 self._pools[pool].assigned[ip[0]] += 1
-                self._take_free(ip)
+                take_free(self._pools.values(), ip)
             holders[key] = facts
             if facts.sharing_key:
                 self._by_sharing_key.setdefault(facts.sharing_key, set()).add(ip)
-
-    def _take_free(self, ip: IP) -> None:
-        for state in self._pools.values():
-            if state.usable(ip):
-                state.free[ip[0]].take(ip[1])
-
-    def _release_free(self, ip: IP) -> None:
-        for state in self._pools.values():
-            if state.usable(ip):
-                state.free[ip[0]].release(ip[1])
 
     def _drop(self, key: str, hold: bool) -> None:
         """Forget KEY's IPs; an IP nobody else holds is free again, or held for KEY's namespace (HOLD)."""
@@ -385,7 +328,7 @@ class Allocator:
             if hold and self.reuse_delay > 0 and pool is not None:
                 self.holds.add(Hold(ip, held.facts.namespace, key, pool, self.clock() + self.reuse_delay))
             else:
-                self._release_free(ip)
+                release_free(self._pools.values(), ip)
             if held.facts.sharing_key:
                 self._by_sharing_key.get(held.facts.sharing_key, set()).discard(ip)
 

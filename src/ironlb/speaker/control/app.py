@@ -26,7 +26,7 @@ from ironlb.speaker.control.bgpfeed import BgpFeed, Component, bgp_running
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.fence_loop import Fencer
-from ironlb.speaker.control.fencing import ApiLossPolicy, Fence
+from ironlb.speaker.control.fencing import ApiLossPolicy
 from ironlb.speaker.control.follow import Followed
 from ironlb.speaker.control.forward import ForwardingSettings
 from ironlb.speaker.control.forward import plan as forwarding
@@ -34,9 +34,16 @@ from ironlb.speaker.control.forward.health import HealthChecker
 from ironlb.speaker.control.forward.kept import KeptForwarding
 from ironlb.speaker.control.forward.nft import render
 from ironlb.speaker.control.forward.programmer import NftablesProgrammer
-from ironlb.speaker.control.holds import HoldWatch
 from ironlb.speaker.control.interfaces import InterfaceTracker
 from ironlb.speaker.control.join import KUBE_PROXY_METRICS_URL, wait_for_kube_proxy
+from ironlb.speaker.control.lifetimes import (
+    events_written,
+    fencing,
+    holds_watched,
+    nftables_programmed,
+    steering,
+    watching,
+)
 from ironlb.speaker.control.presence import Presence
 from ironlb.speaker.control.runtime import Server, serving, settle_runtime, unless_exited, yield_cpu_to_fast_plane
 from ironlb.speaker.control.status import StatusReporter
@@ -243,26 +250,21 @@ class Speaker:
         """Run until cancelled; every component is stopped, in reverse order, on the way out."""
         self._loop = asyncio.get_running_loop()
         async with contextlib.AsyncExitStack() as stack:
-            await stack.enter_async_context(self._status())
+            await stack.enter_async_context(events_written(self.status))
             await stack.enter_async_context(self._interfaces())
             if server is not None:  # left after the fast plane: peers hear our LEAVE before metrics go
                 await stack.enter_async_context(serving(server))
             await stack.enter_async_context(self._fast_plane())
-            await stack.enter_async_context(self._holds())
-            await stack.enter_async_context(self._nftables())
-            await stack.enter_async_context(self._steering())
-            await stack.enter_async_context(self._informers())
+            await stack.enter_async_context(holds_watched(self.fast, self.state.peers, self.steerer))
+            await stack.enter_async_context(nftables_programmed(self.nftables, self.fwd.enabled, self.health))
+            await stack.enter_async_context(steering(self.steerer))
+            self.informers = self._new_informers()
+            await stack.enter_async_context(watching(self.informers))
             await stack.enter_async_context(bgp_running(self.bgp, self.bgp_status))
             await unless_exited(self._join(), self.fast)
-            await stack.enter_async_context(self._fencing())
+            self.fencer = await stack.enter_async_context(fencing(
+                self.fast, self.presence, self._has_carrier, self._rejoin, self.node, self.on_api_loss))
             await unless_exited(self._recompute_when_dirty(), self.fast)
-
-    @contextlib.asynccontextmanager
-    async def _status(self) -> AsyncIterator[None]:
-        try:
-            yield
-        finally:  # Events still queued are written (bounded) before the speaker exits
-            await asyncio.to_thread(self.status.events.close)
 
     @contextlib.asynccontextmanager
     async def _interfaces(self) -> AsyncIterator[None]:
@@ -290,57 +292,10 @@ class Speaker:
             forwarded = frozenset(f.vip for f in self.forwarding.forwards) if self.forwarding else frozenset()
             await self.fast.close(excluded=forwarded)
 
-    @contextlib.asynccontextmanager
-    async def _holds(self) -> AsyncIterator[None]:
-        assert self.fast is not None
-        watch = HoldWatch(self.fast, self.state.peers, self.steerer.settings.probe_port,
-                          self.steerer.settings.probe_timeout)
-        self.fast.on_held = watch.follow
-        try:
-            yield
-        finally:
-            await watch.close()
-
-    @contextlib.asynccontextmanager
-    async def _nftables(self) -> AsyncIterator[None]:
-        # The programmer's first pass also clears a table a killed speaker left behind.
-        loop = asyncio.get_running_loop()
-        programmer = loop.create_task(self.nftables.run() if self.fwd.enabled else asyncio.sleep(0))
-        try:
-            yield
-        finally:
-            programmer.cancel()
-            await asyncio.gather(programmer, self.health.close(), return_exceptions=True)
-
-    @contextlib.asynccontextmanager
-    async def _steering(self) -> AsyncIterator[None]:
-        # Its first pass also clears a table a killed speaker left behind.
-        run = self.steerer.run() if self.steerer.settings.enabled else asyncio.sleep(0)
-        programmer = asyncio.get_running_loop().create_task(run)
-        try:
-            yield
-        finally:
-            programmer.cancel()
-            await asyncio.gather(programmer, self.steerer.close(), return_exceptions=True)
-
-    @contextlib.asynccontextmanager
-    async def _informers(self) -> AsyncIterator[None]:
-        self.informers = [
-            self._informer("nodes", NODES),
-            self._informer("services", SERVICES),
-            self._informer("slices", ENDPOINTSLICES),
-            self._informer("pools", IP_ADDRESS_POOLS),
-            self._informer("advertisements", L2_ADVERTISEMENTS),
-        ]
-        if self.bgp is not None:
-            self.informers += [self._informer(kind, resource) for kind, resource in BGP_KINDS.items()]
-        for informer in self.informers:
-            informer.start()
-        try:
-            yield
-        finally:
-            for informer in self.informers:
-                informer.stop()
+    def _new_informers(self) -> list[Informer]:
+        kinds = {"nodes": NODES, "services": SERVICES, "slices": ENDPOINTSLICES, "pools": IP_ADDRESS_POOLS,
+                 "advertisements": L2_ADVERTISEMENTS} | (BGP_KINDS if self.bgp is not None else {})
+        return [self._informer(kind, resource) for kind, resource in kinds.items()]
 
     async def _join(self) -> None:
         """Synced with the API and kube-proxy synced (or given up on): join the election."""
@@ -357,21 +312,6 @@ class Speaker:
         settle_runtime()
         await self.fast.join()
         log.info("joined the election (%s)", reason.value)
-
-    @contextlib.asynccontextmanager
-    async def _fencing(self) -> AsyncIterator[None]:
-        """Self-fencing (fencing.py): no carrier on the announce links, or cut off from every peer."""
-        if self.presence is None or self.fast is None:
-            yield
-            return
-        self.fencer = Fencer(self.fast, self.presence, self._has_carrier, self._rejoin,
-                             fence=Fence(me=self.node, on_api_loss=self.on_api_loss))
-        tasks = asyncio.gather(self.presence.run(), self.fencer.run())
-        try:
-            yield
-        finally:
-            tasks.cancel()
-            await asyncio.gather(tasks, return_exceptions=True)
 
     def _has_carrier(self) -> bool:
         return bool(_defaults(self.interfaces)) or not self._carrier_lost()
