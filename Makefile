@@ -9,13 +9,17 @@ DEBS := iproute2 nftables iptables conntrack curl openssl ca-certificates procps
 # FRR for the lab's router and nodes (`python -m e2e.lab up --bgp`); its service never runs on the host (deps).
 DEBS += frr frr-pythontools
 
-.PHONY: demo test deps venv tools lint unit lab-down diagram image swarm
+.PHONY: demo test test-long deps venv tools lint unit lab-down diagram image swarm
 
 demo: deps venv tools
 	$(VPY) -m e2e.demo
 
 test: deps venv tools lint image
-	$(VPY) -m pytest -p no:cacheprovider --durations=40 $(PYTEST_ARGS)
+	$(VPY) -m pytest -p no:cacheprovider --durations=40 -m "not long" $(PYTEST_ARGS)
+
+# The long runs `make test` leaves out (marker `long`), each beside a shorter test of the same thing there.
+test-long: deps venv tools image
+	$(VPY) -m pytest -p no:cacheprovider --durations=20 -m long $(PYTEST_ARGS)
 
 lint: venv
 	$(VENV)/bin/ruff check src tests e2e benchmarks

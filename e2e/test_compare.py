@@ -22,6 +22,7 @@ def test_metallb_refuses_to_start_beside_ironlb(kube: Kube) -> None:
     assert not metallb.running()
 
 
+@pytest.mark.long  # `make test` keeps the refusal above; the figures are benchmarks.compare's
 @pytest.mark.timeout(900)
 def test_compare_smoke_every_figure_both_sides(kube: Kube) -> None:
     result = compare(SMOKE)

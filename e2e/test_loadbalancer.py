@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from e2e.lab import ironlb_procs, kubeproxy, lab, procs, workload
-from e2e.lab.config import REPO
+from e2e.lab.config import REPO, node_named
 from e2e.lab.config import node as lab_node
 from e2e.lab.state import load_state
 from e2e.lab.tools import bin_dir
@@ -285,9 +285,13 @@ def wait_cluster_recovered(kube: Kube) -> None:
     kube.deploy("recovered", replicas=1, nodes=["node-1"])
     try:
         port = kube.get("service", "recovered")["spec"]["ports"][0]["nodePort"]
-        for ip in ("192.0.2.11", "192.0.2.12", "192.0.2.13"):
-            wait_for(lambda ip=ip: kube.curl("client", f"http://{ip}:{port}/"), timeout=120, interval=1,
-                     what=f"NodePort on {ip} after the API outage")
+        for name in NODES:
+            ip = node_named(name).ipv4
+            try:
+                wait_for(lambda ip=ip: kube.curl("client", f"http://{ip}:{port}/"), timeout=120, interval=1,
+                         what=f"NodePort on {ip} after the API outage")
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}; {kubeproxy.explain(node_named(name), port)}") from None
     finally:
         kube.kubectl("delete", "service", "recovered", "--wait=false")
         kube.undeploy("recovered")

@@ -18,7 +18,8 @@ from e2e.lab.tools import bin_dir
 from e2e.testkit import nodedeath
 from e2e.testkit.testing import Kube
 
-pytestmark = [pytest.mark.lab, pytest.mark.kubelet]
+# Long: a real-node lab of its own; `make test` keeps MetalLB beside IronLB in test_takeover and test_compare.
+pytestmark = [pytest.mark.lab, pytest.mark.kubelet, pytest.mark.long]
 NODES = 2
 NAME = "mlb"
 ADDRESSES = "203.0.113.216/29"

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from e2e.lab import kubeproxy, lab, procs, workload
-from e2e.lab.config import CLIENT_IP_V4, CLIENT_IP_V6, LOG_DIR, node
+from e2e.lab.config import CLIENT_IP_V4, CLIENT_IP_V6, LOG_DIR, node, node_named
 from e2e.lab.state import load_state
 from e2e.lab.tools import bin_dir
 from e2e.test_loadbalancer import announcer, announcer_killed, service, settled_election, vip_of
@@ -46,8 +46,11 @@ def web(kube: Kube, request: pytest.FixtureRequest) -> Iterator[str]:
     kube.deploy(name, replicas=3, nodes=list(NODES))
     kube.apply(service(name, pool=POOL, ipFamilyPolicy="PreferDualStack", ipFamilies=["IPv4", "IPv6"]))
     node_port = kube.get("service", name)["spec"]["ports"][0]["nodePort"]
-    for ip in NODE_IPS.values():  # kube-proxy on every node has synced the new Service
-        wait_for(lambda ip=ip: kube.curl("client", f"http://{ip}:{node_port}/"), what=f"NodePort on {ip}")
+    for node_name, ip in NODE_IPS.items():  # kube-proxy on every node has synced the new Service
+        try:
+            wait_for(lambda ip=ip: kube.curl("client", f"http://{ip}:{node_port}/"), what=f"NodePort on {ip}")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; {kubeproxy.explain(node_named(node_name), node_port)}") from None
     yield name
     kube.kubectl("delete", "service", name, "--wait=false")
     kube.undeploy(name)

@@ -106,6 +106,7 @@ def test_each_speaker_says_on_its_own_pod_that_it_hears_peers(real: Kube) -> Non
     assert not real.kubectl("get", "configmap", "-n", NS, "-o", "name").stdout.count("presence")
 
 
+@pytest.mark.long  # a minute of idle counting; `make test` keeps the fencing tests around it
 def test_idle_ironlb_writes_only_the_operators_lease(real: Kube) -> None:
     """Idle, settled: IronLB's writes per minute, counted from the API server's audit log by user agent."""
     settled(real)
@@ -132,6 +133,7 @@ def test_a_node_cut_from_its_peers_fences_on_their_node_leases(real: Kube, token
     settled(real)
 
 
+@pytest.mark.long  # crash loops into kubelet's backoff; `make test` keeps the fencing on node Leases above
 def test_crashed_speakers_on_live_nodes_are_no_live_peers(real: Kube, token: str) -> None:
     """node-2's and node-3's speakers crash in a loop while their kubelets keep renewing the node Leases: node-1
     hears nobody and, the speakers' Pods not Ready, finds no live peer. It is the last survivor and answers."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from e2e.lab import procs
@@ -47,3 +48,20 @@ def start(node: NodeAddr, bin_dir: Path, ipv6: bool) -> int:
     config = write_config(node, ipv6)
     return procs.spawn(proc_name(node), [str(bin_dir / "kube-proxy"), "--config", str(config), "--v=1"],
                        netns=node.netns)
+
+
+def explain(node: NodeAddr, node_port: int) -> str:
+    """What a failure message needs of the node's kube-proxy: is it running, which addresses it serves NodePorts
+    on, and whether it has programmed NODE_PORT."""
+    entry = procs.running(proc_name(node)).get(proc_name(node))
+
+    def nft(kind: str, name: str) -> str:
+        res = subprocess.run(["ip", "netns", "exec", node.netns, "nft", "list", kind, "ip", "kube-proxy", name],
+                             capture_output=True, text=True, timeout=10)
+        return " ".join((res.stdout or res.stderr).split())
+
+    nodeport_ips = nft("set", "nodeport-ips")
+    elements = nodeport_ips.find("elements")
+    return (f"kube-proxy on {node.name}: {f'pid {entry.pid}' if entry else 'not running'}; "
+            f"nodeport-ips: {nodeport_ips[elements:] if elements >= 0 else nodeport_ips}; "
+            f"port {node_port} programmed: {f' {node_port} ' in nft('map', 'service-nodeports')}")
