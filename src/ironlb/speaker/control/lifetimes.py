@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from typing import Any
 
 from ironlb.common.informer import Informer
 from ironlb.speaker.control.fastproc import FastProcess
@@ -42,30 +43,28 @@ async def holds_watched(fast: FastProcess | None, peers: Callable[[], Mapping[st
 
 
 @contextlib.asynccontextmanager
-async def nftables_programmed(nftables: NftablesProgrammer, enabled: bool,
-                              health: HealthChecker) -> AsyncIterator[None]:
+async def _kept_running(run: Coroutine[Any, Any, None] | None,
+                        close: Callable[[], Awaitable[Any]]) -> AsyncIterator[None]:
+    """RUN (when given) as a task while inside; on exit it is cancelled and CLOSE awaited."""
+    task = asyncio.get_running_loop().create_task(run if run is not None else asyncio.sleep(0))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await asyncio.gather(task, close(), return_exceptions=True)
+
+
+def nftables_programmed(nftables: NftablesProgrammer, enabled: bool,
+                        health: HealthChecker) -> contextlib.AbstractAsyncContextManager[None]:
     """NodePort forwarding's nftables table is kept in line (when ENABLED), and its health checks stop on exit."""
     # The programmer's first pass also clears a table a killed speaker left behind.
-    loop = asyncio.get_running_loop()
-    programmer = loop.create_task(nftables.run() if enabled else asyncio.sleep(0))
-    try:
-        yield
-    finally:
-        programmer.cancel()
-        await asyncio.gather(programmer, health.close(), return_exceptions=True)
+    return _kept_running(nftables.run() if enabled else None, health.close)
 
 
-@contextlib.asynccontextmanager
-async def steering(steerer: Steerer) -> AsyncIterator[None]:
+def steering(steerer: Steerer) -> contextlib.AbstractAsyncContextManager[None]:
     """The steerer programs its table (when enabled) and is closed on exit."""
     # Its first pass also clears a table a killed speaker left behind.
-    run = steerer.run() if steerer.settings.enabled else asyncio.sleep(0)
-    programmer = asyncio.get_running_loop().create_task(run)
-    try:
-        yield
-    finally:
-        programmer.cancel()
-        await asyncio.gather(programmer, steerer.close(), return_exceptions=True)
+    return _kept_running(steerer.run() if steerer.settings.enabled else None, steerer.close)
 
 
 @contextlib.asynccontextmanager
