@@ -3,8 +3,8 @@
 Writers pass members, never text; readers (doctor, metrics, tests) turn what they read back into a
 member with `parse` and decide on that. A member's value is what users see (`kubectl get events`,
 status.conditions, metric labels): it is part of the API and changes only with a stated reason.
-The allocator's reasons (AllocationReason) are defined by the allocator in ironlb.core, which
-imports nothing of api/, and are listed here with the rest.
+The allocator's reasons (AllocationReason) and the announce gate's (AnnounceGateReason, a metric label) are
+defined by their decisions in ironlb.core, which imports nothing of api/, and are listed here with the rest.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from enum import Enum
 from typing import TypeVar
 
 from ironlb.core.allocation_reason import AllocationReason
+from ironlb.core.announce_gate import AnnounceGateReason
 
-__all__ = ["GOOD_WHEN_TRUE", "SPEAKER_CONDITIONS", "AllocationReason", "AnnounceReason", "ConditionType",
-           "ConfigReason", "EventReason", "ForwardingReason", "PresenceReason", "Reason", "SteeringReason", "parse"]
+__all__ = ["GOOD_WHEN_TRUE", "SPEAKER_CONDITIONS", "AllocationReason", "AnnounceGateReason", "AnnounceReason",
+           "ConditionType", "ConfigReason", "EventReason", "ForwardingReason", "PresenceReason", "Reason",
+           "SteeringReason", "parse"]
 
 
 class EventReason(Enum):
@@ -136,7 +138,7 @@ class PresenceReason(Enum):
 # Anything IronLB writes as a reason: an Event's `reason` field, a condition's `reason`, an Event's
 # ironlb.io/reason annotation. Condition reasons are Event reasons too when a condition turns bad.
 Reason = (EventReason | ConfigReason | AllocationReason | AnnounceReason | ForwardingReason | SteeringReason
-          | PresenceReason)
+          | PresenceReason | AnnounceGateReason)
 
 E = TypeVar("E", bound=Enum)
 
