@@ -13,16 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
-import urllib.error
-import urllib.request
 from enum import Enum
 
+from ironlb.speaker.control.kubeproxy import KUBE_PROXY_METRICS_URL, read_page, sync_times
+
+__all__ = ["KUBE_PROXY_METRICS_URL", "JoinReason", "KubeProxyState", "fetch_state", "kube_proxy_state",
+           "wait_for_kube_proxy"]
 log = logging.getLogger(__name__)
-KUBE_PROXY_METRICS_URL = "http://127.0.0.1:10249/metrics"
-_SERIES = re.compile(r'^kubeproxy_sync_proxy_rules_last_(queued_)?timestamp_seconds\{[^}]*ip_family="(\w+)"',
-                     re.MULTILINE)
 
 
 class KubeProxyState(Enum):
@@ -44,10 +42,9 @@ class JoinReason(Enum):
 
 def kube_proxy_state(metrics_text: str) -> KubeProxyState:
     """Read kube-proxy's Prometheus page: have all its IP families synced?"""
-    started: set[str] = set()
-    synced: set[str] = set()
-    for queued, family in _SERIES.findall(metrics_text):
-        (started if queued else synced).add(family)
+    families = sync_times(metrics_text)
+    started = {family for family, sync in families.items() if sync.queued is not None}
+    synced = {family for family, sync in families.items() if sync.synced is not None}
     if not started and not synced:
         return KubeProxyState.NO_SYNC_METRICS
     return KubeProxyState.SYNCED if synced and started <= synced else KubeProxyState.NOT_SYNCED
@@ -55,11 +52,8 @@ def kube_proxy_state(metrics_text: str) -> KubeProxyState:
 
 def fetch_state(url: str, timeout: float = 1.0) -> KubeProxyState:
     """Fetch URL and read it (blocking)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return kube_proxy_state(resp.read().decode(errors="replace"))
-    except (urllib.error.URLError, OSError, ValueError):
-        return KubeProxyState.UNREACHABLE
+    page = read_page(url, timeout)
+    return KubeProxyState.UNREACHABLE if page is None else kube_proxy_state(page)
 
 
 async def wait_for_kube_proxy(url: str, bound: float, poll: float = 0.2) -> JoinReason:
