@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from ironlb.common import kubeapi, listen
 from ironlb.common.kubeapi.metrics import count_writes
 from ironlb.common.logs import setup_logging
+from ironlb.core.announce_gate import DEFAULT_BOUND_S
 from ironlb.speaker.bgp.component import BgpComponent
 from ironlb.speaker.bgp.drain import DrainSettings
 from ironlb.speaker.control import presence
@@ -62,9 +63,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="kube-proxy's healthz port on every node (health check of NodePort forwarding)")
     p.add_argument("--kube-proxy-metrics-url", default=env("IRONLB_KUBE_PROXY_METRICS_URL", KUBE_PROXY_METRICS_URL),
                    help="kube-proxy's metrics on this node: the speaker joins the election once kube-proxy has "
-                        "synced its rules ('' joins at once, e.g. where kube-proxy does not run)")
+                        "synced its rules, and newly announces a Service that just changed once kube-proxy has "
+                        "synced it ('' waits for neither, e.g. where kube-proxy does not run)")
     p.add_argument("--join-wait", type=float, default=float(env("IRONLB_JOIN_WAIT", "30")),
                    help="longest wait in seconds for kube-proxy's first sync before joining anyway")
+    p.add_argument("--announce-wait", type=float, default=float(env("IRONLB_ANNOUNCE_WAIT", str(DEFAULT_BOUND_S))),
+                   help="longest wait in seconds before newly announcing a Service that just changed, for this "
+                        "node's kube-proxy to sync it (read from --kube-proxy-metrics-url; 0: never wait)")
     p.add_argument("--restart-hold", type=float, default=float(env("IRONLB_RESTART_HOLD", "60")),
                    help="seconds peers answer for this node's IPs, with its MACs, while its speaker restarts (its "
                         "node goes on forwarding, so nothing moves); ended early when the node stops answering or "
@@ -128,7 +133,7 @@ async def run(args: argparse.Namespace) -> int:
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
                       restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology,
                       ignore_exclude_lb=args.ignore_exclude_lb == "true", bgp=bgp,
-                      bgp_namespace=args.namespace)
+                      bgp_namespace=args.namespace, announce_wait=max(0.0, args.announce_wait))
     if speaker.bgp is not None:
         speaker.bgp.proxy_next_hops = args.bgp_proxy_next_hops == "true"
     speaker.presence = presence.Presence(api, args.namespace, args.pod_name,

@@ -19,8 +19,10 @@ from ironlb.common import heap
 from ironlb.common.informer import Informer, ResourceListWatch
 from ironlb.common.kubeapi import ENDPOINTSLICES, IP_ADDRESS_POOLS, L2_ADVERTISEMENTS, NODES, SERVICES, Client, Resource
 from ironlb.common.throttle import Throttle
+from ironlb.core.announce_gate import DEFAULT_BOUND_S
 from ironlb.core.bgp.model import Desired
 from ironlb.speaker.bgp.nodedrain import Drainable, NodeDrainTrigger
+from ironlb.speaker.control.announcegate import AnnounceGate, changed_service
 from ironlb.speaker.control.bgpfeed import KINDS as BGP_KINDS
 from ironlb.speaker.control.bgpfeed import BgpFeed, Component, bgp_running
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter
@@ -72,7 +74,8 @@ class Speaker:
                  heartbeat: tuple[float, float] = (INTERVAL_S, TIMEOUT_S), kernel_arp: bool = True,
                  on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None,
                  restart_hold_s: float = 0.0, topology: str = "mesh", ignore_exclude_lb: bool = False,
-                 bgp: Component | None = None, bgp_namespace: str = "kube-system") -> None:
+                 bgp: Component | None = None, bgp_namespace: str = "kube-system",
+                 announce_wait: float = DEFAULT_BOUND_S) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         # On the way out, peers answer for this node's IPs with its MACs this long, or until it is back (0: leave)
         self.restart_hold_s = restart_hold_s
@@ -81,6 +84,8 @@ class Speaker:
         self.heartbeat = heartbeat  # (interval, timeout), seconds
         self.topology = topology  # whom heartbeats go to: "mesh" or "ring" (fast/liveness/ringmode.Topology)
         self.kube_proxy_metrics_url, self.join_bound = kube_proxy_metrics_url, join_bound
+        # New announcements of a Service that just changed wait for this node's kube-proxy to sync it.
+        self.gate = AnnounceGate(kube_proxy_metrics_url, announce_wait, self._mark_changed)
         self.fwd = fwd or ForwardingSettings()
         self.health = HealthChecker(self._health_changed, interval=self.fwd.health_interval)
         self.nftables = NftablesProgrammer(self.fwd.nft)
@@ -114,6 +119,8 @@ class Speaker:
         self._carrier_lost: Callable[[], bool] = lambda: False
         # BGP mode (--frr-socket-dir): the feed computes this node's Desired for FRR, the writer its BGPNodeStatus.
         self.bgp = BgpFeed(node, api, bgp_namespace, bgp, self.status, self._mark_changed) if bgp else None
+        if self.bgp is not None:
+            self.bgp.may_announce = self.gate.may_announce
         self.bgp_status = NodeStatusWriter(api, node, bgp, lambda: self.bgp.desired if self.bgp else Desired()) \
             if bgp else None
         # BGP mode drains when this node's own Node says it is going (cordon, drain taints): speaker.bgp.nodedrain.
@@ -166,6 +173,8 @@ class Speaker:
             self._mark_changed()
             return
         self.view.apply(kind, event, obj)
+        if (key := changed_service(kind, obj)) is not None:
+            self.gate.saw_change(key)
         if self.bgp is not None:
             self.bgp.on_view_event(kind, str((obj.get("metadata") or {}).get("name", "")), self.view)
         if kind == "nodes" and self.fast is not None:
@@ -194,8 +203,10 @@ class Speaker:
         alive = self.fast.alive
         self.view.set_alive(alive)  # the cut rankings' tails follow it
         table = self.view.publish()
-        self.fast.publish(table)
-        keys = self._touched(alive)
+        released = self.gate.take_released()  # held new announcements that may go now
+        self.fast.publish(table, lambda ip, entries: self.gate.may_claim(self.node, ip, entries),
+                          [e.ip for key in released for e in table.services.get(key) or ()])
+        keys = self._touched(alive, released)
         changed = self.followed.follow(table, alive, keys)
         if self.bgp is not None:  # BGP mode reads the same Services, whatever L2 decided for them
             self.bgp.follow(self.view, None if keys is None else changed, alive)
@@ -223,9 +234,9 @@ class Speaker:
             self.nftables.update(render(self.forwarding))
         return keys
 
-    def _touched(self, alive: frozenset[str]) -> set[str] | None:
+    def _touched(self, alive: frozenset[str], released: set[str]) -> set[str] | None:
         """The Services a pass decides again (None: every one, when something all of them read changed)."""
-        keys = self.view.take_changed() | self.status.take_rechecks()
+        keys = self.view.take_changed() | self.status.take_rechecks() | released
         if self._everything:
             self._everything = False
             return None
@@ -261,6 +272,7 @@ class Speaker:
             self.informers = self._new_informers()
             await stack.enter_async_context(watching(self.informers))
             await stack.enter_async_context(bgp_running(self.bgp, self.bgp_status))
+            stack.push_async_callback(self.gate.close)
             await unless_exited(self._join(), self.fast)
             self.fencer = await stack.enter_async_context(fencing(
                 self.fast, self.presence, self._has_carrier, self._rejoin, self.node, self.on_api_loss))
@@ -304,6 +316,7 @@ class Speaker:
         try:  # a SIGTERM while still waiting to join cleans up too
             await asyncio.gather(*(i.synced.wait() for i in self.informers))
             log.info("synced; node %s, interfaces %s", self.node, ", ".join(_defaults(self.interfaces)))
+            self.gate.armed = True  # from here on a Service event is a change kube-proxy may not have yet
             reason = await kube_proxy
         finally:
             kube_proxy.cancel()

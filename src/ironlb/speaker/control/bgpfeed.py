@@ -86,6 +86,8 @@ class BgpFeed:
                  proxy_next_hops: bool = False) -> None:
         self.me, self.api, self.namespace, self.driver = me, api, namespace, driver
         self.proxy_next_hops = proxy_next_hops  # paths on the carriers' behalf (speaker.state.bgpproxy)
+        # Whether Service KEY may newly send routes for these IPs (the speaker's announce gate); else held.
+        self.may_announce: Callable[[str, Collection[str]], bool] = lambda key, ips: True
         self._proxy_alive: frozenset[str] = frozenset()
         self.status, self._mark_changed = status, mark_changed
         self.objects: dict[str, dict[str, dict[str, Any]]] = {kind: {} for kind in KINDS}
@@ -191,6 +193,7 @@ class BgpFeed:
         labels = _labels(raw)
         new = (proxied(info, labels, self.me, self.setting, alive) if self.proxy_next_hops
                else announcements(info, labels, self.me, self.setting))
+        new = self._gated(key, old, new)
         if new:
             self.by_service[key] = new
         reason, found = carriers(info, labels, self.setting)
@@ -198,6 +201,15 @@ class BgpFeed:
         if (elect(key, nodes) or elect(key, alive)) == self.me:
             self.status.say(raw, ConditionType.SERVICE_BGP_ANNOUNCED, bgp_condition(info.ips, reason, found))
         return set() if old == new else {a.prefix for a in old} | {a.prefix for a in new}
+
+    def _gated(self, key: str, old: tuple[Announcement, ...], new: tuple[Announcement, ...]
+               ) -> tuple[Announcement, ...]:
+        """NEW without its new prefixes while the gate holds them (what was sent stays: never a withdrawal)."""
+        sent = {a.prefix for a in old}
+        fresh = {a.prefix for a in new} - sent
+        if not fresh or self.may_announce(key, [prefix.split("/")[0] for prefix in sorted(fresh)]):
+            return new
+        return tuple(a for a in new if a.prefix in sent)
 
     def _refile(self, key: str, old: Iterable[Announcement], new: Iterable[Announcement]) -> None:
         """Service KEY's announcements by prefix: OLD's out, NEW's in (what `announced` is rebuilt from)."""

@@ -19,7 +19,7 @@ import itertools
 import logging
 import subprocess
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 
 from ironlb.speaker.fast import messages
 from ironlb.speaker.fast.announcer import Interface
@@ -29,7 +29,7 @@ from ironlb.speaker.fast.liveness.protocol import KeySet
 from ironlb.speaker.fast.messages import Config, FastStats, Refusal
 from ironlb.speaker.fast.nodeindex import NodeIndex
 from ironlb.speaker.fast.wire import Channel, Handlers, pair
-from ironlb.speaker.state.ranking import Table
+from ironlb.speaker.state.ranking import Ranked, Table
 
 log = logging.getLogger(__name__)
 # IPs per claims message: a relist's changes go as many small messages, each quick for the fast plane to
@@ -156,14 +156,19 @@ class FastProcess:
 
     # -- commands -------------------------------------------------------------------------------------------
 
-    def publish(self, table: Table) -> None:
-        """Send this node's claims for the IPs whose entries changed since the last table."""
-        if table is self._published:
+    def publish(self, table: Table, may_claim: Callable[[str, tuple[Ranked, ...]], bool] | None = None,
+                again: Collection[str] = ()) -> None:
+        """Send this node's claims for the IPs whose entries changed since the last table, and for the IPs AGAIN
+        (held earlier); a first claim on an IP is sent only if MAY_CLAIM(ip, entries) lets it (else held)."""
+        if table is self._published and not again:
             return
         changes: dict[str, Claims] = {}
         known = len(self.nodes)
-        for ip in table.by_ip.changed_keys(self._published.by_ip):
-            claims = claims_of(table.by_ip.get(ip) or (), self.me, self.nodes)
+        for ip in table.by_ip.changed_keys(self._published.by_ip) | set(again):
+            entries = table.by_ip.get(ip) or ()
+            claims = claims_of(entries, self.me, self.nodes)
+            if claims and ip not in self._sent and may_claim is not None and not may_claim(ip, entries):
+                continue  # a new announcement held: asked again once released (withdrawals never wait)
             if self._sent.get(ip, ()) != claims:
                 changes[ip] = claims
                 if claims:

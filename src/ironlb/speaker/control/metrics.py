@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
-from ironlb.api.reasons import AnnounceReason, SteeringReason
+from ironlb.api.reasons import AnnounceGateReason, AnnounceReason, SteeringReason
 from ironlb.speaker.control.bgpmetrics import bgp_families
 
 if TYPE_CHECKING:
@@ -34,6 +34,7 @@ class SpeakerCollector:
         yield from _heartbeats(sp, fast, stats)
         yield from _forwarding(sp)
         yield from _steering(sp)
+        yield from _announce_gate(sp)
         yield _channel(fast, stats)
         yield from bgp_families(sp)
 
@@ -178,6 +179,30 @@ def _steering(sp: Any) -> Iterator[Any]:
     in_sync = GaugeMetricFamily("ironlb_speaker_steering_nftables_in_sync", "1 when the steering table is applied")
     in_sync.add_metric([], 0 if sp.steerer.nftables.last_error else 1)
     yield from (services, dead, in_sync)
+
+
+# What a held announcement is let go for (a held one that aged past the bound: WaitBoundPassed).
+RELEASED_FOR = (AnnounceGateReason.KUBE_PROXY_SYNCED, AnnounceGateReason.BOUND_PASSED,
+                AnnounceGateReason.KUBE_PROXY_ABSENT, AnnounceGateReason.KUBE_PROXY_UNREADABLE)
+
+
+def _announce_gate(sp: Any) -> Iterator[Any]:
+    """New announcements held for this node's kube-proxy: holds begun, ended by reason, held now, the last wait."""
+    gate = getattr(sp, "gate", None)
+    if gate is None:  # a speaker object without one (tests' stand-ins)
+        return
+    holds = CounterMetricFamily("ironlb_speaker_announce_holds", "New announcements of a Service that just "
+                                "changed held until this node's kube-proxy had synced it")
+    holds.add_metric([], gate.holds)
+    ended = CounterMetricFamily("ironlb_speaker_announce_holds_released", "Held new announcements let go, by "
+                                "why (KubeProxySynced, WaitBoundPassed, KubeProxyAbsent, ...)", labels=["reason"])
+    for reason in RELEASED_FOR:  # every series, 0 included (an alert on WaitBoundPassed needs it)
+        ended.add_metric([reason.value], gate.releases.get(reason, 0))
+    held = _gauge("ironlb_speaker_announce_held_services", "Services whose new announcements are held now",
+                  len(gate.held))
+    wait = _gauge("ironlb_speaker_announce_hold_last_wait_seconds", "How long the last held announcement "
+                  "waited for kube-proxy", gate.last_wait)
+    yield from (holds, ended, held, wait)
 
 
 # Why a Service IP goes unannounced: one series each, 0 included (an alert on NotInPool needs the series).

@@ -290,3 +290,22 @@ async def test_a_bfd_profile_or_timer_change_touches_the_peer_and_no_service() -
     world.feed.on_event("bgpadvertisements", "MODIFIED", bgp_ad(localPref=50))  # announcements read this one
     world.follow(set())
     assert world.take() is None
+
+
+async def test_a_new_route_waits_for_the_gate_and_a_withdrawal_does_not() -> None:
+    world = World()
+    allowed: dict[str, bool] = {"ns/local": False}
+    world.feed.may_announce = lambda key, ips: allowed.get(key, True)
+    world.event("slices", "MODIFIED", endpoint_slice("local-1", "local", ("n1",)))  # our first local endpoint
+    world.follow(set())
+    assert ("tor", f"{LOCAL_IP}/32") not in world.routes() and not world.take()
+    allowed["ns/local"] = True  # released: the pass decides it again
+    world.follow({"ns/local"})
+    assert ("tor", f"{LOCAL_IP}/32") in world.routes() and world.take() == {f"{LOCAL_IP}/32"}
+    allowed["ns/local"] = allowed["ns/cluster"] = False
+    world.event("slices", "MODIFIED", endpoint_slice("local-1", "local", (), unready=("n1",)))
+    world.follow(set())
+    assert ("tor", f"{LOCAL_IP}/32") not in world.routes()  # withdrawn at once
+    world.event("slices", "MODIFIED", endpoint_slice("cluster-1", "cluster", ("n2", "n3")))
+    world.follow(set())
+    assert ("tor", f"{CLUSTER_IP}/32") in world.routes()  # announced already: the gate is not asked

@@ -184,3 +184,23 @@ async def test_a_heartbeat_port_in_use_fails_the_start() -> None:
         with pytest.raises(OSError, match=f"cannot bind the heartbeat port {port}"):
             await process.start()
         assert process.process is not None and process.process.poll() is not None
+
+
+def test_a_first_claim_waits_for_the_gate_a_withdrawal_never_does() -> None:
+    process = FastProcess(ME, KEY, free_port(), lambda _: None, lambda *_: None)
+    sent: list[ToFast] = []
+    process._send = sent.append  # type: ignore[method-assign]
+    asked: list[str] = []
+    table = Table(ME).evolve({**entries("ns/a", "203.0.113.1", ME), **entries("ns/b", "203.0.113.2", ME)})
+    process.publish(table, lambda ip, _: asked.append(ip) or ip != "203.0.113.2")
+    assert sent == [PutClaims({"203.0.113.1": (Claim(0, ALL_INTERFACES),)})] and sorted(asked) == [
+        "203.0.113.1", "203.0.113.2"]
+    sent.clear()
+    process.publish(table, lambda ip, _: True, again=["203.0.113.2"])  # released: its claim goes now
+    assert sent == [PutClaims({"203.0.113.2": (Claim(0, ALL_INTERFACES),)})]
+    sent.clear()
+    process.publish(table.evolve({}, ["ns/a"]), lambda ip, _: False)  # a withdrawal is never asked about
+    assert sent == [PutClaims({"203.0.113.1": ()})]
+    sent.clear()
+    process.publish(table.evolve(entries("ns/b", "203.0.113.2", "n2", ME)), lambda ip, _: False)
+    assert sent[-1] == PutClaims({"203.0.113.2": (Claim(0b1, ALL_INTERFACES),)})  # already claimed: not first

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.status import StatusReporter
 from ironlb.speaker.state.desired import Decision
+from tests.unit.speaker.control.test_announcegate import page
 from tests.unit.speaker.control.test_metrics import OFFLINE
 from tests.unit.speaker.fast.test_plane import free_port
 from tests.unit.speaker.state.test_incremental import ad, endpoint_slice, node, pool, service
@@ -49,4 +52,33 @@ async def test_a_pass_hands_status_the_services_that_changed_only() -> None:
         speaker.recompute()
         assert reported.passes[-1] == {"ns/s1", "ns/s2", "ns/s3"}
     finally:
+        await speaker.fast.close()
+
+
+async def test_a_new_service_is_claimed_once_kube_proxy_has_synced_it(metrics_server: tuple[str, list[str]]) -> None:
+    url, text = metrics_server
+    text[0] = page(time.time() - 60, time.time() - 59)
+    speaker = Speaker("n1", None, OFFLINE, b"k" * 32, free_port(), [], kube_proxy_metrics_url=url)
+    speaker.status = Reported()
+    speaker.fast = FastProcess("n1", b"k" * 32, speaker.port, lambda _: None, speaker._duplicate)
+    await speaker.fast.start("::1")
+    try:
+        for kind, obj in [("nodes", node("n1")), ("pools", pool("p")), ("advertisements", ad("ad1", ("p",))),
+                          ("services", service("s1", ("203.0.113.1",))),
+                          ("slices", endpoint_slice("s1-1", "s1", ("n1",)))]:
+            speaker._on_event(kind, "ADDED", obj)
+        speaker.recompute()  # listed before the speaker joined: no change to wait for
+        speaker.gate.armed = True
+        for kind, obj in [("services", service("s2", ("203.0.113.2",))),
+                          ("slices", endpoint_slice("s2-1", "s2", ("n1",)))]:
+            speaker._on_event(kind, "ADDED", obj)
+        speaker._dirty.clear()
+        speaker.recompute()
+        assert set(speaker.fast._sent) == {"203.0.113.1"} and set(speaker.gate.held) == {"ns/s2"}
+        text[0] = page(time.time(), time.time() + 0.01)
+        await asyncio.wait_for(speaker._dirty.wait(), 2)  # the gate wakes the speaker
+        speaker.recompute()
+        assert set(speaker.fast._sent) == {"203.0.113.1", "203.0.113.2"} and not speaker.gate.held
+    finally:
+        await speaker.gate.close()
         await speaker.fast.close()
