@@ -35,7 +35,7 @@ def read_page(url: str, timeout: float = 1.0) -> str | None:
     """The page at URL (blocking); None when nothing answers or it fails."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as resp:
-            return str(resp.read().decode(errors="replace"))
+            return resp.read().decode(errors="replace")
     except (urllib.error.URLError, OSError, ValueError):
         return None
 
