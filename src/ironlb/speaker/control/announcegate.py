@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter, OrderedDict
@@ -47,6 +48,22 @@ class AnnounceGate:
         self.releases: Counter[AnnounceGateReason] = Counter()  # holds ended, by reason
         self.last_wait = 0.0  # seconds the last released hold waited
         self._poller: asyncio.Task[None] | None = None
+        self._views: dict[str, int] = {}  # kind/namespace/name -> what kube-proxy programs from it (a hash)
+
+    def on_event(self, kind: str, event: str, obj: Mapping[str, Any]) -> None:
+        """A Service or EndpointSlice event: a change only if it changes what kube-proxy programs from it."""
+        if not (self.enabled and self.armed) or (key := changed_service(kind, obj)) is None:
+            return
+        meta = obj.get("metadata") or {}
+        name = f"{kind}/{meta.get('namespace')}/{meta.get('name')}"
+        view = kube_proxy_view(kind, obj)
+        if event == "DELETED":
+            self._views.pop(name, None)
+        elif self._views.get(name) == view:
+            return  # IronLB's own conditions, an annotation: kube-proxy queues no sync for them
+        else:
+            self._views[name] = view
+        self.saw_change(key)
 
     def saw_change(self, key: str) -> None:
         """Service KEY or one of its EndpointSlices changed now."""
@@ -128,6 +145,16 @@ class AnnounceGate:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+
+
+def kube_proxy_view(kind: str, obj: Mapping[str, Any]) -> int:
+    """A hash of what kube-proxy programs from OBJ, a Service or EndpointSlice as the speaker keeps it (slim.py):
+    its spec and IPs, or its endpoints and ports; not its metadata, nor the conditions IronLB writes."""
+    if kind == "services":
+        seen: object = (obj.get("spec"), (obj.get("status") or {}).get("loadBalancer"))
+    else:
+        seen = {k: v for k, v in obj.items() if k != "metadata"}
+    return hash(json.dumps(seen, sort_keys=True, default=str))
 
 
 def changed_service(kind: str, obj: Mapping[str, Any]) -> str | None:

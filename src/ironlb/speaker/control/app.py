@@ -22,7 +22,7 @@ from ironlb.common.throttle import Throttle
 from ironlb.core.announce_gate import DEFAULT_BOUND_S
 from ironlb.core.bgp.model import Desired
 from ironlb.speaker.bgp.nodedrain import Drainable, NodeDrainTrigger
-from ironlb.speaker.control.announcegate import AnnounceGate, changed_service
+from ironlb.speaker.control.announcegate import AnnounceGate
 from ironlb.speaker.control.bgpfeed import KINDS as BGP_KINDS
 from ironlb.speaker.control.bgpfeed import BgpFeed, Component, bgp_running
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter
@@ -173,8 +173,7 @@ class Speaker:
             self._mark_changed()
             return
         self.view.apply(kind, event, obj)
-        if (key := changed_service(kind, obj)) is not None:
-            self.gate.saw_change(key)
+        self.gate.on_event(kind, event, obj)
         if self.bgp is not None:
             self.bgp.on_view_event(kind, str((obj.get("metadata") or {}).get("name", "")), self.view)
         if kind == "nodes" and self.fast is not None:

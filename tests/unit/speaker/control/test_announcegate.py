@@ -143,6 +143,38 @@ def test_which_service_an_event_is_about() -> None:
     assert changed_service("nodes", {"metadata": {"name": "n1"}}) is None
 
 
+def _svc(ip: str | None, conditions: tuple[str, ...] = ()) -> dict[str, object]:
+    status = {"conditions": [{"type": t, "status": "True"} for t in conditions]}
+    if ip:
+        status["loadBalancer"] = {"ingress": [{"ip": ip}]}
+    return {"metadata": {"namespace": "ns", "name": "a", "resourceVersion": str(len(conditions))},
+            "spec": {"type": "LoadBalancer", "ports": [{"protocol": "TCP", "port": 80, "nodePort": 30080}]},
+            "status": status}
+
+
+async def test_only_what_kube_proxy_programs_is_a_change(stale: tuple[Gate, list[str]]) -> None:
+    """IronLB's own condition writes change nothing kube-proxy syncs: counted as changes, a held Service would
+    wait for a kube-proxy queue that never comes, the whole bound."""
+    gate, _ = stale
+    gate.on_event("services", "ADDED", _svc(None))
+    gate.on_event("services", "MODIFIED", _svc(IP))
+    first = gate._changed["ns/a"]
+    gate.on_event("services", "MODIFIED", _svc(IP, ("ironlb.io/Allocated",)))
+    gate.on_event("services", "MODIFIED", _svc(IP, ("ironlb.io/Allocated", "ironlb.io/Announced")))
+    assert gate._changed["ns/a"] == first
+    sliced = {"metadata": {"namespace": "ns", "name": "a-x1", "labels": {"kubernetes.io/service-name": "a"}},
+              "endpoints": [{"nodeName": "node-1"}]}
+    time.sleep(0.01)
+    gate.on_event("slices", "ADDED", sliced)
+    assert gate._changed["ns/a"] > first
+    again = gate._changed["ns/a"]
+    gate.on_event("slices", "MODIFIED", {**sliced, "metadata": {**sliced["metadata"], "resourceVersion": "9"}})
+    assert gate._changed["ns/a"] == again
+    time.sleep(0.01)
+    gate.on_event("slices", "DELETED", sliced)
+    assert gate._changed["ns/a"] > again
+
+
 async def test_the_metrics_count_holds_and_releases_by_reason(stale: tuple[Gate, list[str]]) -> None:
     gate, text = stale
     gate.saw_change("ns/a")
