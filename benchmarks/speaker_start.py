@@ -1,0 +1,260 @@
+"""A BGP-mode speaker's start at scale, offline: `python -m benchmarks.speaker_start [--services N]`.
+
+The real Speaker of node n1 (one of three Nodes, one BGPPeer, one BGPAdvertisement), with N Services (IPv6 and
+IPv4 alternately, half externalTrafficPolicy Local; benchmarks._speaker_workload's objects, given the fields the
+API server adds) and one EndpointSlice each. Stages, each timed in seconds:
+
+- `list_s`: the speaker's informers list every kind from JSON bytes as the API server sends them (pages of the
+  informer's page size), through the informer's own relist: parse, reduce (slim.py), diff against nothing;
+- `apply_s`: the events that list queued, handed to the speaker's callback (the view, the BGP feed's nodes);
+- `first_pass_s`: the join's table and the speaker's first pass over every Service (`recompute`), without the
+  BGP feed's part of it;
+- `bgp_feed_s`: that part: every Service's announcements and condition, this node's Desired;
+- `driver_s`: the FRR driver's update with that Desired: read back (an empty FRR), diff, render, and every
+  command handed to the vty (stopped there: no FRR, the commands are only counted).
+
+Left out: the API server (no watch latency, the status writes and Events the pass queues are cancelled unrun),
+the wait for kube-proxy, the fast plane's process (its messages are encoded and dropped), FRR itself, and the
+other two nodes' speakers (each does the same work on its own node). It needs no lab and no root.
+Last line, JSON: each stage, `total_s`, `rss_mb` (this process at the end) and `peak_rss_mb`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from benchmarks._figures import report
+from benchmarks._speaker_workload import node_obj, service_obj, slice_obj
+from ironlb.common.informer import PAGE_SIZE, Informer
+from ironlb.common.kubeapi import Client, ClusterConfig
+from ironlb.core.bgp.model import Desired
+from ironlb.speaker.bgp.component import BgpComponent
+from ironlb.speaker.bgp.render import Daemon
+from ironlb.speaker.bgp.vty import Vty
+from ironlb.speaker.control.app import Speaker
+from ironlb.speaker.control.fastproc import FastProcess
+from ironlb.speaker.control.forward import ForwardingSettings
+from ironlb.speaker.control.status import StatusReporter
+from ironlb.speaker.fast import wire
+from ironlb.speaker.fast.child import rss_mb
+
+ME = "n1"
+NODES = ("n1", "n2", "n3")
+POOL = "bench"
+V4_RANGE = "198.18.64.0/18"  # a benchmark range: the addresses never leave the process
+KEY = b"speaker-start-benchmark-key-0123456789abcdef"
+
+
+# --- the cluster, as the API server serves it ----------------------------------------------------------------
+
+def served(obj: dict[str, Any], version: int) -> dict[str, Any]:
+    """OBJ with the metadata the API server adds (a uid, versions, a timestamp, managedFields) that the speaker
+    must parse and then drop."""
+    meta = obj["metadata"]
+    meta.update({"uid": f"00000000-0000-4000-8000-{version:012d}", "resourceVersion": str(version),
+                 "generation": 1, "creationTimestamp": "2026-01-01T00:00:00Z",
+                 "managedFields": [{"manager": "bench", "operation": "Update", "apiVersion": "v1",
+                                    "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                                    "fieldsV1": {"f:spec": {"f:ports": {}, "f:type": {}}}}]})
+    return obj
+
+
+def service(i: int) -> dict[str, Any]:
+    """Service i: IPv6 or IPv4 (every other pair), Local when i is odd."""
+    svc = service_obj(i)
+    if i // 2 % 2:
+        svc["status"]["loadBalancer"]["ingress"][0]["ip"] = f"198.18.{64 + i // 256 % 64}.{i % 256}"
+    svc["spec"].update({"clusterIP": f"198.18.0.{i % 250 + 1}", "ipFamilies": ["IPv4" if i // 2 % 2 else "IPv6"]})
+    return served(svc, 1000 + i)
+
+
+def cluster(services: int) -> dict[str, list[dict[str, Any]]]:
+    """Every object the speaker lists, by informer name."""
+    rng = random.Random(7)
+    return {
+        "nodes": [served(node_obj(n, f"192.0.2.{k}"), k) for k, n in enumerate(NODES, 1)],
+        "services": [service(i) for i in range(services)],
+        "slices": [served(slice_obj(i, list(NODES), rng), 20_000 + i) for i in range(services)],
+        "pools": [{"metadata": {"name": POOL, "resourceVersion": "5"},
+                   "spec": {"addresses": ["2001:db8:ffff::/64", V4_RANGE]}}],
+        "advertisements": [],
+        "bgppeers": [{"metadata": {"name": "tor", "resourceVersion": "6"},
+                      "spec": {"myASN": 64513, "peerASN": 64512, "peerAddress": "2001:db8::1"}}],
+        "bfdprofiles": [],
+        "bgpadvertisements": [{"metadata": {"name": POOL, "resourceVersion": "7"},
+                               "spec": {"ipAddressPools": [POOL], "peers": ["tor"]}}],
+    }
+
+
+def pages(items: list[dict[str, Any]], size: int = PAGE_SIZE) -> dict[str | None, bytes]:
+    """A LIST response's pages as the API server sends them (JSON bytes), by the continue token that asks for
+    each (None: the first)."""
+    out: dict[str | None, bytes] = {}
+    for start in range(0, max(len(items), 1), size):
+        more = start + size < len(items)
+        meta = {"resourceVersion": "99999", **({"continue": f"page-{start + size}"} if more else {})}
+        body = {"kind": "List", "apiVersion": "v1", "metadata": meta, "items": items[start:start + size]}
+        out[f"page-{start}" if start else None] = json.dumps(body, separators=(",", ":")).encode()
+    return out
+
+
+class Served:
+    """A ListWatch whose list answers with PAGES, decoded as the API client decodes an answer."""
+
+    def __init__(self, pages: dict[str | None, bytes]) -> None:
+        self.pages = pages
+
+    def list(self, *, limit: int | None, continue_token: str | None, timeout: Any) -> dict[str, Any]:
+        """One page, parsed."""
+        return json.loads(self.pages[continue_token])
+
+    def watch(self, **_: Any) -> Any:
+        """Not used: the benchmark ends with the list."""
+        raise NotImplementedError
+
+
+# --- what stands in for the API, the fast plane and FRR ------------------------------------------------------
+
+class Quiet:
+    """An API client and Event recorder that drop what they are given."""
+
+    def patch(self, *_: Any, **__: Any) -> dict[str, Any]:
+        """Nothing written."""
+        return {}
+
+    def submit(self, *_: Any, **__: Any) -> None:
+        """No Event."""
+
+
+class Unstarted(FastProcess):
+    """The fast plane's control side with no process: each message is encoded, as for the channel, and dropped."""
+
+    sent_bytes = 0
+
+    def _send(self, message: Any) -> None:
+        self.sent_bytes += len(wire.encode(message))
+
+
+class Recorded(Vty):
+    """A vty with nothing behind it: every command succeeds, and is counted; a show reads an empty FRR."""
+
+    commands = 0
+
+    async def _run(self, command: str) -> str:
+        self.commands += 1
+        return ""
+
+
+def make_speaker() -> Speaker:
+    """Node n1's real Speaker in BGP mode, with the stand-ins above."""
+    component = BgpComponent("/nonexistent")
+    component.driver.vtys = {d: Recorded(d.value) for d in Daemon}
+    api = Client(ClusterConfig("http", "127.0.0.1", 9))  # never called: every writer is replaced
+    sp = Speaker(ME, None, api, KEY, 7951, [], ForwardingSettings(enabled=False), kube_proxy_metrics_url="",
+                 bgp=component)
+    quiet = Quiet()
+    sp.status = StatusReporter(quiet, ME, recheck=sp._recheck_later, recorder=quiet)  # type: ignore[arg-type]
+    assert sp.bgp is not None
+    sp.bgp.status = sp.status
+    sp.fast = Unstarted(ME, KEY, 7951, sp._on_alive, sp._duplicate)
+    sp.fast.alive = frozenset(NODES)
+    return sp
+
+
+# --- the stages -----------------------------------------------------------------------------------------------
+
+class Stages:
+    """Seconds by stage, in the order measured."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    def add(self, stage: str, seconds: float) -> None:
+        """SECONDS more spent in STAGE."""
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+
+    def timed(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """FN, its time counted to STAGE."""
+        def run(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.add(stage, time.perf_counter() - started)
+        return run
+
+
+async def drained() -> None:
+    """Once every callback queued so far on the loop has run."""
+    done = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(done.set_result, None)
+    await done
+
+
+def listed(informers: Iterable[Informer], objects: dict[str, list[dict[str, Any]]]) -> None:
+    """Each informer's list, from the objects' JSON pages (its events queued on the loop)."""
+    for informer in informers:
+        informer.source = Served(pages(objects[informer.name]))
+        informer.relist()
+
+
+async def start(services: int) -> dict[str, Any]:
+    """The stages of one speaker's start with SERVICES Services."""
+    objects = cluster(services)
+    sp = make_speaker()
+    assert sp.bgp is not None and sp.fast is not None
+    stages = Stages()
+    informers = sp._new_informers()
+    stages.timed("list_s", listed)(informers, objects)
+    del objects
+    started = time.perf_counter()
+    await drained()
+    stages.add("apply_s", time.perf_counter() - started)
+
+    sp.bgp.follow = stages.timed("bgp_feed_s", sp.bgp.follow)  # type: ignore[method-assign]
+    started = time.perf_counter()
+    sp.view.set_alive(sp.fast.alive)  # as the join: the table on the fast plane first
+    sp.fast.publish(sp.view.publish())
+    sp.recompute()
+    stages.add("first_pass_s", time.perf_counter() - started - stages.seconds["bgp_feed_s"])
+    for task in list(sp.status._tasks):  # the condition writes: the API's part, not measured
+        task.cancel()
+
+    started = time.perf_counter()
+    touched, sp.bgp._touched = sp.bgp._touched, set()  # as the feed's run hands a change to the driver
+    await sp.bgp.driver.update(sp.bgp.desired, touched)
+    stages.add("driver_s", time.perf_counter() - started)
+    return {**{k: round(v, 3) for k, v in stages.seconds.items()},
+            "total_s": round(sum(stages.seconds.values()), 3), **counts(sp)}
+
+
+def counts(sp: Speaker) -> dict[str, Any]:
+    """What the start made, to check the run did the work (and the memory it holds)."""
+    assert sp.bgp is not None and sp.fast is not None
+    component = sp.bgp.driver
+    desired: Desired = component.desired  # type: ignore[attr-defined]
+    commands = sum(v.commands for v in component.driver.vtys.values())  # type: ignore[attr-defined]
+    return {"services": len(sp.view.infos), "announced": len(desired.announcements), "vty_commands": commands,
+            "conditions_queued": len(sp.status._said), "fast_plane_bytes": sp.fast.sent_bytes,  # type: ignore[attr-defined]
+            "rss_mb": rss_mb(), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def main() -> int:
+    """Run the start once; print its figures."""
+    parser = argparse.ArgumentParser(prog="benchmarks.speaker_start", description=__doc__.splitlines()[0])
+    parser.add_argument("--services", type=int, default=10_000)
+    args = parser.parse_args()
+    report(asyncio.run(start(args.services)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
