@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+
+# VIPs whose prefixes are remembered: a pass asks for each VIP's prefix once per node that may carry it, one
+# Service after another, so the repeats hit even when there are more VIPs than this.
+PREFIX_CACHE = 4096
 
 
 class AnnounceReason(Enum):
@@ -37,6 +42,7 @@ class Decision:
     prefixes: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=PREFIX_CACHE)
 def prefix_for(vip: str, aggregation_v4: int = 32, aggregation_v6: int = 128) -> str:
     """The prefix announced for VIP: the VIP itself, or its covering prefix of the aggregation length."""
     addr = ipaddress.ip_address(vip)
