@@ -16,19 +16,21 @@ API server adds) and one EndpointSlice each. Stages, each timed in seconds:
 Left out: the API server (no watch latency, the status writes and Events the pass queues are cancelled unrun),
 the wait for kube-proxy, the fast plane's process (its messages are encoded and dropped), FRR itself, and the
 other two nodes' speakers (each does the same work on its own node). It needs no lab and no root.
-Last line, JSON: each stage, `total_s`, `rss_mb` (this process at the end) and `peak_rss_mb`.
+Last line, JSON: each stage, `total_s`, the same in CPU seconds of this process (`cpu_s`, `cpu_total_s`: steadier
+than elapsed time on a busy host), `rss_mb` (this process at the end) and `peak_rss_mb`.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import resource
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from benchmarks._figures import report
@@ -172,24 +174,42 @@ def make_speaker() -> Speaker:
 # --- the stages -----------------------------------------------------------------------------------------------
 
 class Stages:
-    """Seconds by stage, in the order measured."""
+    """Seconds by stage, in the order measured: elapsed, and this process's CPU time (steadier on a busy host)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
-    def add(self, stage: str, seconds: float) -> None:
-        """SECONDS more spent in STAGE."""
+    def add(self, stage: str, seconds: float, cpu: float) -> None:
+        """SECONDS more spent in STAGE, CPU of them on this process."""
         self.seconds[stage] = self.seconds.get(stage, 0.0) + seconds
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + cpu
 
-    def timed(self, stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        """FN, its time counted to STAGE."""
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """The block's time, counted to stage NAME."""
+        started, cpu = time.perf_counter(), time.process_time()
+        try:
+            yield
+        finally:
+            self.add(name, time.perf_counter() - started, time.process_time() - cpu)
+
+    def timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """FN, its time counted to stage NAME."""
         def run(*args: Any, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            try:
+            with self.stage(name):
                 return fn(*args, **kwargs)
-            finally:
-                self.add(stage, time.perf_counter() - started)
         return run
+
+    def less(self, name: str, part: str) -> None:
+        """Stage NAME without PART, which ran inside it."""
+        self.seconds[name] -= self.seconds.get(part, 0.0)
+        self.cpu[name] -= self.cpu.get(part, 0.0)
+
+    def figures(self) -> dict[str, Any]:
+        """Each stage's elapsed seconds, the total, and the CPU seconds of each (`cpu_s`)."""
+        return {**{k: round(v, 3) for k, v in self.seconds.items()}, "total_s": round(sum(self.seconds.values()), 3),
+                "cpu_s": {k: round(v, 3) for k, v in self.cpu.items()}, "cpu_total_s": round(sum(self.cpu.values()), 3)}
 
 
 async def drained() -> None:
@@ -213,27 +233,25 @@ async def start(services: int) -> dict[str, Any]:
     assert sp.bgp is not None and sp.fast is not None
     stages = Stages()
     informers = sp._new_informers()
-    stages.timed("list_s", listed)(informers, objects)
+    with stages.stage("list_s"):
+        listed(informers, objects)
     del objects
-    started = time.perf_counter()
-    await drained()
-    stages.add("apply_s", time.perf_counter() - started)
+    with stages.stage("apply_s"):
+        await drained()
 
     sp.bgp.follow = stages.timed("bgp_feed_s", sp.bgp.follow)  # type: ignore[method-assign]
-    started = time.perf_counter()
-    sp.view.set_alive(sp.fast.alive)  # as the join: the table on the fast plane first
-    sp.fast.publish(sp.view.publish())
-    sp.recompute()
-    stages.add("first_pass_s", time.perf_counter() - started - stages.seconds["bgp_feed_s"])
+    with stages.stage("first_pass_s"):
+        sp.view.set_alive(sp.fast.alive)  # as the join: the table on the fast plane first
+        sp.fast.publish(sp.view.publish())
+        sp.recompute()
+    stages.less("first_pass_s", "bgp_feed_s")
     for task in list(sp.status._tasks):  # the condition writes: the API's part, not measured
         task.cancel()
 
-    started = time.perf_counter()
-    touched, sp.bgp._touched = sp.bgp._touched, set()  # as the feed's run hands a change to the driver
-    await sp.bgp.driver.update(sp.bgp.desired, touched)
-    stages.add("driver_s", time.perf_counter() - started)
-    return {**{k: round(v, 3) for k, v in stages.seconds.items()},
-            "total_s": round(sum(stages.seconds.values()), 3), **counts(sp)}
+    with stages.stage("driver_s"):
+        touched, sp.bgp._touched = sp.bgp._touched, set()  # as the feed's run hands a change to the driver
+        await sp.bgp.driver.update(sp.bgp.desired, touched)
+    return {**stages.figures(), **counts(sp)}
 
 
 def counts(sp: Speaker) -> dict[str, Any]:
