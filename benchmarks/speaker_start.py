@@ -7,8 +7,8 @@ API server adds) and one EndpointSlice each. Stages, each timed in seconds:
 - `list_s`: the speaker's informers list every kind from JSON bytes as the API server sends them (pages of the
   informer's page size), through the informer's own relist: parse, reduce (slim.py), diff against nothing;
 - `apply_s`: the events that list queued, handed to the speaker's callback (the view, the BGP feed's nodes);
-- `first_pass_s`: the join's table and the speaker's first pass over every Service (`recompute`), without the
-  BGP feed's part of it;
+- `first_pass_s`: the join's table and collection (runtime.settle_runtime) and the speaker's first pass over
+  every Service (`recompute`), without the BGP feed's part of it;
 - `bgp_feed_s`: that part: every Service's announcements and condition, this node's Desired;
 - `driver_s`: the FRR driver's update with that Desired: read back (an empty FRR), diff, render, and every
   command handed to the vty (stopped there: no FRR, the commands are only counted).
@@ -41,6 +41,7 @@ from ironlb.core.bgp.model import Desired
 from ironlb.speaker.bgp.component import BgpComponent
 from ironlb.speaker.bgp.render import Daemon
 from ironlb.speaker.bgp.vty import Vty
+from ironlb.speaker.control import runtime
 from ironlb.speaker.control.app import Speaker
 from ironlb.speaker.control.fastproc import FastProcess
 from ironlb.speaker.control.forward import ForwardingSettings
@@ -230,6 +231,7 @@ async def start(services: int) -> dict[str, Any]:
     """The stages of one speaker's start with SERVICES Services."""
     objects = cluster(services)
     sp = make_speaker()
+    runtime.collect_less_often()  # as the speaker's run begins
     assert sp.bgp is not None and sp.fast is not None
     stages = Stages()
     informers = sp._new_informers()
@@ -241,8 +243,9 @@ async def start(services: int) -> dict[str, Any]:
 
     sp.bgp.follow = stages.timed("bgp_feed_s", sp.bgp.follow)  # type: ignore[method-assign]
     with stages.stage("first_pass_s"):
-        sp.view.set_alive(sp.fast.alive)  # as the join: the table on the fast plane first
+        sp.view.set_alive(sp.fast.alive)  # as the join: the table on the fast plane first, the collector settled
         sp.fast.publish(sp.view.publish())
+        runtime.settle_runtime()
         sp.recompute()
     stages.less("first_pass_s", "bgp_feed_s")
     for task in list(sp.status._tasks):  # the condition writes: the API's part, not measured
