@@ -47,6 +47,8 @@ def prefix_for(vip: str, aggregation_v4: int = 32, aggregation_v6: int = 128) ->
     """The prefix announced for VIP: the VIP itself, or its covering prefix of the aggregation length."""
     addr = ipaddress.ip_address(vip)
     length = aggregation_v6 if addr.version == 6 else aggregation_v4
+    if length == addr.max_prefixlen:  # the network of the whole length is the address itself: not parsed again
+        return f"{addr}/{length}"
     return str(ipaddress.ip_network(f"{vip}/{length}", strict=False))
 
 
