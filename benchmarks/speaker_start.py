@@ -1,6 +1,7 @@
-"""A BGP-mode speaker's start at scale, offline: `python -m benchmarks.speaker_start [--services N]`.
+"""A speaker's start at scale, offline: `python -m benchmarks.speaker_start [--services N] [--l2]`.
 
-The real Speaker of node n1 (one of three Nodes, one BGPPeer, one BGPAdvertisement), with N Services (IPv6 and
+The real Speaker of node n1 in BGP mode (one of three Nodes, one BGPPeer, one BGPAdvertisement; --l2: in L2 mode,
+one L2Advertisement and no BGP objects, so no BGP stages), with N Services (IPv6 and
 IPv4 alternately, half externalTrafficPolicy Local; benchmarks._speaker_workload's objects, given the fields the
 API server adds) and one EndpointSlice each. Stages, each timed in seconds:
 
@@ -79,8 +80,9 @@ def service(i: int) -> dict[str, Any]:
     return served(svc, 1000 + i)
 
 
-def cluster(services: int) -> dict[str, list[dict[str, Any]]]:
-    """Every object the speaker lists, by informer name."""
+def cluster(services: int, l2: bool = False) -> dict[str, list[dict[str, Any]]]:
+    """Every object the speaker lists, by informer name (L2: an L2Advertisement of the pool; the BGP kinds are not
+    listed in L2 mode)."""
     rng = random.Random(7)
     return {
         "nodes": [served(node_obj(n, f"192.0.2.{k}"), k) for k, n in enumerate(NODES, 1)],
@@ -88,7 +90,8 @@ def cluster(services: int) -> dict[str, list[dict[str, Any]]]:
         "slices": [served(slice_obj(i, list(NODES), rng), 20_000 + i) for i in range(services)],
         "pools": [{"metadata": {"name": POOL, "resourceVersion": "5"},
                    "spec": {"addresses": ["2001:db8:ffff::/64", V4_RANGE]}}],
-        "advertisements": [],
+        "advertisements": [{"metadata": {"name": POOL, "resourceVersion": "8"},
+                            "spec": {"ipAddressPools": [POOL]}}] if l2 else [],
         "bgppeers": [{"metadata": {"name": "tor", "resourceVersion": "6"},
                       "spec": {"myASN": 64513, "peerASN": 64512, "peerAddress": "2001:db8::1"}}],
         "bfdprofiles": [],
@@ -156,17 +159,19 @@ class Recorded(Vty):
         return ""
 
 
-def make_speaker() -> Speaker:
-    """Node n1's real Speaker in BGP mode, with the stand-ins above."""
-    component = BgpComponent("/nonexistent")
-    component.driver.vtys = {d: Recorded(d.value) for d in Daemon}
+def make_speaker(l2: bool = False) -> Speaker:
+    """Node n1's real Speaker in BGP mode (L2: in L2 mode), with the stand-ins above."""
+    component = None
+    if not l2:
+        component = BgpComponent("/nonexistent")
+        component.driver.vtys = {d: Recorded(d.value) for d in Daemon}
     api = Client(ClusterConfig("http", "127.0.0.1", 9))  # never called: every writer is replaced
     sp = Speaker(ME, None, api, KEY, 7951, [], ForwardingSettings(enabled=False), kube_proxy_metrics_url="",
                  bgp=component)
     quiet = Quiet()
     sp.status = StatusReporter(quiet, ME, recheck=sp._recheck_later, recorder=quiet)  # type: ignore[arg-type]
-    assert sp.bgp is not None
-    sp.bgp.status = sp.status
+    if sp.bgp is not None:
+        sp.bgp.status = sp.status
     sp.fast = Unstarted(ME, KEY, 7951, sp._on_alive, sp._duplicate)
     sp.fast.alive = frozenset(NODES)
     return sp
@@ -227,12 +232,12 @@ def listed(informers: Iterable[Informer], objects: dict[str, list[dict[str, Any]
         informer.relist()
 
 
-async def start(services: int) -> dict[str, Any]:
-    """The stages of one speaker's start with SERVICES Services."""
-    objects = cluster(services)
-    sp = make_speaker()
+async def start(services: int, l2: bool = False) -> dict[str, Any]:
+    """The stages of one speaker's start with SERVICES Services (L2: in L2 mode)."""
+    objects = cluster(services, l2)
+    sp = make_speaker(l2)
     runtime.collect_less_often()  # as the speaker's run begins
-    assert sp.bgp is not None and sp.fast is not None
+    assert sp.fast is not None
     stages = Stages()
     informers = sp._new_informers()
     with stages.stage("list_s"):
@@ -241,7 +246,8 @@ async def start(services: int) -> dict[str, Any]:
     with stages.stage("apply_s"):
         await drained()
 
-    sp.bgp.follow = stages.timed("bgp_feed_s", sp.bgp.follow)  # type: ignore[method-assign]
+    if sp.bgp is not None:
+        sp.bgp.follow = stages.timed("bgp_feed_s", sp.bgp.follow)  # type: ignore[method-assign]
     with stages.stage("first_pass_s"):
         sp.view.set_alive(sp.fast.alive)  # as the join: the table on the fast plane first, the collector settled
         sp.fast.publish(sp.view.publish())
@@ -251,19 +257,23 @@ async def start(services: int) -> dict[str, Any]:
     for task in list(sp.status._tasks):  # the condition writes: the API's part, not measured
         task.cancel()
 
-    with stages.stage("driver_s"):
-        touched, sp.bgp._touched = sp.bgp._touched, set()  # as the feed's run hands a change to the driver
-        await sp.bgp.driver.update(sp.bgp.desired, touched)
+    if sp.bgp is not None:
+        with stages.stage("driver_s"):
+            touched, sp.bgp._touched = sp.bgp._touched, set()  # as the feed's run hands a change to the driver
+            await sp.bgp.driver.update(sp.bgp.desired, touched)
     return {**stages.figures(), **counts(sp)}
 
 
 def counts(sp: Speaker) -> dict[str, Any]:
     """What the start made, to check the run did the work (and the memory it holds)."""
-    assert sp.bgp is not None and sp.fast is not None
-    component = sp.bgp.driver
-    desired: Desired = component.desired  # type: ignore[attr-defined]
-    commands = sum(v.commands for v in component.driver.vtys.values())  # type: ignore[attr-defined]
-    return {"services": len(sp.view.infos), "announced": len(desired.announcements), "vty_commands": commands,
+    assert sp.fast is not None
+    figures: dict[str, Any] = {"l2_vips_announced": sum(len(sp.followed.vips_of(k)) for k in sp.followed.decisions)}
+    if sp.bgp is not None:
+        component = sp.bgp.driver
+        desired: Desired = component.desired  # type: ignore[attr-defined]
+        figures["announced"] = len(desired.announcements)
+        figures["vty_commands"] = sum(v.commands for v in component.driver.vtys.values())  # type: ignore[attr-defined]
+    return {**figures, "services": len(sp.view.infos),
             "conditions_queued": len(sp.status._said), "fast_plane_bytes": sp.fast.sent_bytes,  # type: ignore[attr-defined]
             "rss_mb": rss_mb(), "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
@@ -272,8 +282,9 @@ def main() -> int:
     """Run the start once; print its figures."""
     parser = argparse.ArgumentParser(prog="benchmarks.speaker_start", description=__doc__.splitlines()[0])
     parser.add_argument("--services", type=int, default=10_000)
+    parser.add_argument("--l2", action="store_true", help="a speaker in L2 mode (no BGP objects, no FRR)")
     args = parser.parse_args()
-    report(asyncio.run(start(args.services)))
+    report({**asyncio.run(start(args.services, args.l2)), "mode": "l2" if args.l2 else "bgp"})
     return 0
 
 
