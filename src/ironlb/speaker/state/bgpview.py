@@ -89,7 +89,8 @@ def covering(setting: BgpSetting, pool: str | None, service_labels: Mapping[str,
 def announcements(info: ServiceInfo, service_labels: Mapping[str, str] | None, node: str,
                   setting: BgpSetting) -> tuple[Announcement, ...]:
     """NODE's announcements of INFO's IPs: one per IP and advertisement that selects NODE and names a peer of it."""
-    return _Covered.of(info, service_labels, setting).announcements(node, setting)
+    covered = _Covered.of(info, service_labels, setting)
+    return covered.announcements(covered.per_ip(node, setting))
 
 
 Carriers = dict[str, dict[str, tuple[str, ...]]]  # IP -> node -> peers
@@ -98,18 +99,19 @@ Carriers = dict[str, dict[str, tuple[str, ...]]]  # IP -> node -> peers
 def carriers(info: ServiceInfo, service_labels: Mapping[str, str] | None, setting: BgpSetting
              ) -> tuple[BGPAnnounceReason, Carriers]:
     """Every node that announces one of INFO's IPs and the peers it sends it to; the condition's reason."""
+    return _Covered.of(info, service_labels, setting).carriers(setting, {})
+
+
+def announcements_and_carriers(info: ServiceInfo, service_labels: Mapping[str, str] | None, node: str,
+                               setting: BgpSetting) -> tuple[tuple[Announcement, ...], BGPAnnounceReason, Carriers]:
+    """NODE's `announcements` of INFO and its `carriers`, found together: NODE's part of the carriers is what its
+    announcements are made of, worked out once."""
     covered = _Covered.of(info, service_labels, setting)
-    found: Carriers = {}
-    for name in sorted(setting.nodes):
-        for index, ip in enumerate(info.ips):
-            peers = sorted({p for to, _, _ in covered.carried(index, name, setting) for p in to})
-            if peers:
-                found.setdefault(ip, {})[name] = tuple(peers)
-    if found:
-        return BGPAnnounceReason.ADVERTISED, found
-    if not any(covered.advertisements):
-        return BGPAnnounceReason.NO_BGP_ADVERTISEMENT, found
-    return BGPAnnounceReason.NO_ANNOUNCING_NODE, found
+    mine = covered.per_ip(node, setting)
+    return (covered.announcements(mine), *covered.carriers(setting, {node: mine}))
+
+
+Carried = list[tuple[frozenset[str], BGPAdvertisementConfig, tuple[str, ...]]]  # (peers, advertisement, prefixes)
 
 
 @dataclass(frozen=True)
@@ -128,13 +130,32 @@ class _Covered:
                                         for i in range(len(info.ips))),
                         info.traffic_policy == "Local", tuple(Endpoint(n, ready=True) for n in info.ready_nodes))
 
-    def announcements(self, node: str, setting: BgpSetting) -> tuple[Announcement, ...]:
-        """NODE's announcements of every IP, in IP then advertisement order."""
-        return tuple(Announcement(prefix, to, attributes_of(adv)) for index in range(len(self.ips))
-                     for to, adv, prefixes in self.carried(index, node, setting) for prefix in prefixes)
+    @staticmethod
+    def announcements(per_ip: list[Carried]) -> tuple[Announcement, ...]:
+        """A node's announcements from what it carries of each IP, in IP then advertisement order."""
+        return tuple(Announcement(prefix, to, attributes_of(adv)) for carried in per_ip
+                     for to, adv, prefixes in carried for prefix in prefixes)
 
-    def carried(self, index: int, node: str, setting: BgpSetting
-                ) -> list[tuple[frozenset[str], BGPAdvertisementConfig, tuple[str, ...]]]:
+    def carriers(self, setting: BgpSetting, known: Mapping[str, list[Carried]]) -> tuple[BGPAnnounceReason, Carriers]:
+        """Every node carrying the IPs, and the peers (KNOWN: what some nodes carry, found already); the reason."""
+        found: Carriers = {}
+        for name in sorted(setting.nodes):
+            per_ip = known[name] if name in known else self.per_ip(name, setting)
+            for ip, carried in zip(self.ips, per_ip, strict=True):
+                peers = sorted({p for to, _, _ in carried for p in to})
+                if peers:
+                    found.setdefault(ip, {})[name] = tuple(peers)
+        if found:
+            return BGPAnnounceReason.ADVERTISED, found
+        if not any(self.advertisements):
+            return BGPAnnounceReason.NO_BGP_ADVERTISEMENT, found
+        return BGPAnnounceReason.NO_ANNOUNCING_NODE, found
+
+    def per_ip(self, node: str, setting: BgpSetting) -> list[Carried]:
+        """What NODE carries of each IP."""
+        return [self.carried(index, node, setting) for index in range(len(self.ips))]
+
+    def carried(self, index: int, node: str, setting: BgpSetting) -> Carried:
         """(peers, advertisement, prefixes) for each advertisement under which NODE announces the IP at INDEX."""
         info_node = setting.nodes.get(node)
         if not usable(info_node):
