@@ -141,6 +141,22 @@ class Informer:
     def _emit(self, kind: str, obj: dict[str, Any]) -> None:
         self.loop.call_soon_threadsafe(self.handler, kind, obj)
 
+    def _emit_all(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """EVENTS in order, a page of them per hop to the loop: each hop wakes the loop through a socket, once
+        per object of a relist otherwise."""
+        for start in range(0, len(events), PAGE_SIZE):
+            self.loop.call_soon_threadsafe(self._deliver, events[start:start + PAGE_SIZE])
+
+    def _deliver(self, events: list[tuple[str, dict[str, Any]]]) -> None:
+        """On the loop: EVENTS to the handler; one that fails is reported as a failed callback is, and the rest
+        are still delivered."""
+        for kind, obj in events:
+            try:
+                self.handler(kind, obj)
+            except Exception as exc:
+                self.loop.call_exception_handler({"message": f"informer {self.name}: handler failed on {kind}",
+                                                  "exception": exc})
+
     def _reduce(self, obj: dict[str, Any]) -> dict[str, Any]:
         """OBJ through the transform; whole if the transform fails (it costs memory, never an event)."""
         if self.transform is None:
@@ -167,15 +183,17 @@ class Informer:
         held = {key: self._held(item) for key, item in seen.items()}
         with self._lock:
             before, self._known = self._known, held
+        events: list[tuple[str, dict[str, Any]]] = []
         for key, item in seen.items():
             old = before.get(key)
             if old is None:
-                self._emit("ADDED", item)
+                events.append(("ADDED", item))
             elif self._held_version(old) != _version(item):
-                self._emit("MODIFIED", item)
+                events.append(("MODIFIED", item))
         for key, old in before.items():
             if key not in seen:
-                self._emit("DELETED", old if self.keep_objects else _stub(key, old))
+                events.append(("DELETED", old if self.keep_objects else _stub(key, old)))
+        self._emit_all(events)
         return version
 
     def _list(self, page_size: int | None) -> tuple[dict[str, dict[str, Any]], str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -34,10 +35,20 @@ def family_of(ip: str) -> str:
     return IPV4 if ipaddress.ip_address(ip).version == 4 else IPV6
 
 
+def packed_ip(ip: str) -> bytes:
+    """The 4 or 16 bytes of an address string, as ipaddress reads it (raises ValueError if it is not one)."""
+    try:
+        # The common case at a fraction of ipaddress's cost: inet_pton takes a dotted quad exactly as
+        # ipaddress does (four decimal octets, none over 255, no leading zeros), and nothing else.
+        return socket.inet_pton(socket.AF_INET, ip)
+    except (OSError, TypeError, ValueError):
+        return ipaddress.ip_address(ip).packed  # IPv6 (with its scope and forms), or no address at all
+
+
 def ip_to_int(ip: str) -> tuple[str, int]:
     """(family, integer) of an address string."""
-    addr = ipaddress.ip_address(ip)
-    return (IPV4 if addr.version == 4 else IPV6), int(addr)
+    raw = packed_ip(ip)
+    return (IPV4 if len(raw) == 4 else IPV6), int.from_bytes(raw, "big")
 
 
 def int_to_ip(family: str, value: int) -> str:

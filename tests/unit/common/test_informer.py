@@ -116,6 +116,29 @@ async def test_keeping_versions_only_diffs_a_relist_the_same_way(monkeypatch: An
         inf.known()
 
 
+async def test_a_relist_hops_to_the_loop_a_page_at_a_time_in_order(monkeypatch: Any) -> None:
+    """A relist's events go to the loop in pages (not one hop per object), in the order they were listed; a
+    handler that fails on one is reported as a failed callback would be, and the others are still delivered."""
+    monkeypatch.setattr(informer_mod, "PAGE_SIZE", 2)
+    loop = asyncio.get_running_loop()
+    hops, seen, reported = [], [], []
+    monkeypatch.setattr(loop, "call_soon_threadsafe", lambda fn, *args: hops.append(1) or loop.call_soon(fn, *args))
+    monkeypatch.setattr(loop, "call_exception_handler", reported.append)
+
+    def handler(kind: str, o: dict[str, Any]) -> None:
+        if o["metadata"]["name"] == "b":
+            raise ValueError("b")
+        seen.append((kind, o["metadata"]["name"]))
+
+    items = [obj(name, "1") for name in "abcde"]
+    inf = Informer("t", Script([(items, "10")], []), handler, loop)
+    assert inf.relist() == "10"
+    await asyncio.sleep(0)
+    assert seen == [("ADDED", "a"), ("ADDED", "c"), ("ADDED", "d"), ("ADDED", "e")]
+    assert len(hops) == 3  # five events, pages of two
+    assert [type(r["exception"]) for r in reported] == [ValueError]
+
+
 def test_a_cluster_scoped_stub_has_no_namespace() -> None:
     assert informer_mod._stub("/node-1", "5") == {"metadata": {"name": "node-1", "resourceVersion": "5"}}
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from ironlb.core.addresses import (
     AddrRange,
@@ -10,6 +14,7 @@ from ironlb.core.addresses import (
     int_to_ip,
     ip_to_int,
     is_buggy,
+    packed_ip,
     parse_ranges,
     parse_spec,
 )
@@ -89,6 +94,44 @@ def test_ip_int_round_trip_and_family() -> None:
     assert family_of("2001:db8::") == V6 and family_of("192.0.2.1") == V4
     with pytest.raises(ValueError):
         family_of("nope")
+
+
+def _as_ipaddress_reads(text: object) -> bytes | type[Exception]:
+    try:
+        return ipaddress.ip_address(text).packed  # type: ignore[arg-type]
+    except ValueError:
+        return ValueError
+
+
+def _read(text: object) -> bytes | type[Exception]:
+    try:
+        return packed_ip(text)  # type: ignore[arg-type]
+    except ValueError:
+        return ValueError
+
+
+# Text close to a dotted quad: octets with and without leading zeros, too many or too few, signs, spaces.
+_NEAR_QUAD = st.lists(st.text("0123456789+- x", min_size=0, max_size=4), min_size=1, max_size=6).map(".".join)
+
+
+@given(st.one_of(_NEAR_QUAD, st.text("0123456789abcdefABCDEF.:%/ ", max_size=45), st.integers(-1, 2**129)))
+@example("192.0.2.1")
+@example("0.0.0.0")
+@example("255.255.255.255")
+@example("256.0.0.1")
+@example("01.2.3.4")
+@example("1.2.3")
+@example("1.2.3.4.5")
+@example(" 1.2.3.4")
+@example("1.2.3.4\n")
+@example("1.2.3.4\x00")
+@example("\u0661.2.3.4")  # a digit, but not an ASCII one
+@example("::ffff:192.0.2.1")
+@example("fe80::1%eth0")
+@example("2001:db8::1")
+def test_packed_ip_reads_what_ipaddress_reads(text: object) -> None:
+    """The fast path for dotted quads takes exactly what ipaddress takes, with the same bytes."""
+    assert _read(text) == _as_ipaddress_reads(text)
 
 
 @pytest.mark.parametrize(("ip", "buggy"), [

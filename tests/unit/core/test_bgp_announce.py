@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
 
 from ironlb.core.bgp.announce import AnnounceReason, Decision, Endpoint, decide, prefix_for
@@ -48,6 +50,18 @@ def test_dual_stack_and_aggregation() -> None:
     ("198.18.36.10", 28, 128, "198.18.36.0/28"),
     ("2001:db8:c1::10", 32, 120, "2001:db8:c1::/120"),
     ("2001:db8:c1::10", 32, 128, "2001:db8:c1::10/128"),
+    ("2001:DB8:C1:0:0:0:0:10", 32, 128, "2001:db8:c1::10/128"),
+    ("fe80::1%eth0", 32, 128, "fe80::1%eth0/128"),
+    ("fe80::1%eth0", 32, 64, "fe80::/64"),
+    ("::ffff:198.18.36.10", 32, 128, str(ipaddress.ip_network("::ffff:198.18.36.10/128"))),
 ])
 def test_prefix_for(vip: str, v4: int, v6: int, prefix: str) -> None:
     assert prefix_for(vip, v4, v6) == prefix
+    # The whole length's shortcut says what the network of that length says.
+    assert prefix_for(vip, v4, v6) == str(ipaddress.ip_network(f"{vip}/{v6 if ':' in vip else v4}", strict=False))
+
+
+@pytest.mark.parametrize(("vip", "v4", "v6"), [("198.18.36.10", 33, 128), ("2001:db8::1", 32, 129), ("nope", 32, 128)])
+def test_prefix_for_refuses_what_is_no_prefix(vip: str, v4: int, v6: int) -> None:
+    with pytest.raises(ValueError):
+        prefix_for(vip, v4, v6)

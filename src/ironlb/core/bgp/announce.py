@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
+
+# VIPs whose prefixes are remembered: a pass asks for each VIP's prefix once per node that may carry it, one
+# Service after another, so the repeats hit even when there are more VIPs than this.
+PREFIX_CACHE = 4096
 
 
 class AnnounceReason(Enum):
@@ -37,10 +42,13 @@ class Decision:
     prefixes: tuple[str, ...] = ()
 
 
+@functools.lru_cache(maxsize=PREFIX_CACHE)
 def prefix_for(vip: str, aggregation_v4: int = 32, aggregation_v6: int = 128) -> str:
     """The prefix announced for VIP: the VIP itself, or its covering prefix of the aggregation length."""
     addr = ipaddress.ip_address(vip)
     length = aggregation_v6 if addr.version == 6 else aggregation_v4
+    if length == addr.max_prefixlen:  # the network of the whole length is the address itself: not parsed again
+        return f"{addr}/{length}"
     return str(ipaddress.ip_network(f"{vip}/{length}", strict=False))
 
 

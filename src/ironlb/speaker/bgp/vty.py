@@ -83,8 +83,12 @@ class Vty:
         try:
             self._writer.write(command.encode() + b"\0")
             await self._writer.drain()
-            data = await asyncio.wait_for(self._reader.readuntil(REPLY_END), self.timeout_s)
-            status = await asyncio.wait_for(self._reader.readexactly(1), self.timeout_s)
+            # Each read bounded on its own; a timeout scope, not wait_for: that wraps each read in a task of its
+            # own, two per command of a batch of thousands.
+            async with asyncio.timeout(self.timeout_s):
+                data = await self._reader.readuntil(REPLY_END)
+            async with asyncio.timeout(self.timeout_s):
+                status = await self._reader.readexactly(1)
         except (TimeoutError, OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as e:
             self.close()
             raise VtyUnavailable(f"{self.path}: {command!r}: {e!r}") from e

@@ -47,7 +47,14 @@ from ironlb.speaker.control.lifetimes import (
     watching,
 )
 from ironlb.speaker.control.presence import Presence
-from ironlb.speaker.control.runtime import Server, serving, settle_runtime, unless_exited, yield_cpu_to_fast_plane
+from ironlb.speaker.control.runtime import (
+    Server,
+    collect_less_often,
+    serving,
+    settle_runtime,
+    unless_exited,
+    yield_cpu_to_fast_plane,
+)
 from ironlb.speaker.control.status import StatusReporter
 from ironlb.speaker.control.steer import SteeringSettings
 from ironlb.speaker.control.steer.plan import ServicePorts
@@ -259,6 +266,7 @@ class Speaker:
     async def run(self, server: Server | None = None) -> None:
         """Run until cancelled; every component is stopped, in reverse order, on the way out."""
         self._loop = asyncio.get_running_loop()
+        collect_less_often()
         async with contextlib.AsyncExitStack() as stack:
             await stack.enter_async_context(events_written(self.status))
             await stack.enter_async_context(self._interfaces())

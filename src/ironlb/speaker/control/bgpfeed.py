@@ -31,7 +31,7 @@ from ironlb.core.election import elect
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
 from ironlb.speaker.state.bgpproxy import proxied
-from ironlb.speaker.state.bgpview import BgpSetting, announcements, carriers, node_base, usable
+from ironlb.speaker.state.bgpview import BgpSetting, announcements_and_carriers, carriers, node_base, usable
 from ironlb.speaker.state.incremental import IncrementalDesired
 from ironlb.speaker.state.snapshot import NodeInfo
 
@@ -191,12 +191,14 @@ class BgpFeed:
             self.status.forget([key])
             return {a.prefix for a in old}
         labels = _labels(raw)
-        new = (proxied(info, labels, self.me, self.setting, alive) if self.proxy_next_hops
-               else announcements(info, labels, self.me, self.setting))
+        if self.proxy_next_hops:
+            new = proxied(info, labels, self.me, self.setting, alive)
+            reason, found = carriers(info, labels, self.setting)
+        else:
+            new, reason, found = announcements_and_carriers(info, labels, self.me, self.setting)
         new = self._gated(key, old, new)
         if new:
             self.by_service[key] = new
-        reason, found = carriers(info, labels, self.setting)
         nodes = {n for by_node in found.values() for n in by_node} & alive
         if (elect(key, nodes) or elect(key, alive)) == self.me:
             self.status.say(raw, ConditionType.SERVICE_BGP_ANNOUNCED, bgp_condition(info.ips, reason, found))

@@ -1,4 +1,4 @@
-"""The speaker's runtime around its components: the collector and CPU priority after start-up, and how
+"""The speaker's runtime around its components: the collector from start-up on, CPU priority, and how
 the long-running parts of `app.Speaker.run` are entered and left."""
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ class Server(Protocol):
 
     async def stop(self) -> None:
         """Stop serving."""
+
+
+def collect_less_often() -> None:
+    """From the start: the collector's higher thresholds, before the informers list every object (with the
+    default ones, each full collection scans the whole heap the list has grown so far, again and again)."""
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def settle_runtime() -> None:

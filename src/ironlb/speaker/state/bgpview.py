@@ -89,23 +89,8 @@ def covering(setting: BgpSetting, pool: str | None, service_labels: Mapping[str,
 def announcements(info: ServiceInfo, service_labels: Mapping[str, str] | None, node: str,
                   setting: BgpSetting) -> tuple[Announcement, ...]:
     """NODE's announcements of INFO's IPs: one per IP and advertisement that selects NODE and names a peer of it."""
-    info_node = setting.nodes.get(node)
-    if not usable(info_node):
-        return ()
-    assert info_node is not None
-    peers = [p.name for p in node_peers(setting.config, info_node)]
-    endpoints = [Endpoint(n, ready=True) for n in info.ready_nodes]
-    local = info.traffic_policy == "Local"
-    out = []
-    for index, ip in enumerate(info.ips):
-        for adv in covering(setting, info.pool_of(index), service_labels):
-            to = frozenset(p for p in peers if adv.announces_to(p))
-            if not to:
-                continue
-            decision = decide(node, [ip], local, endpoints, adv.selects_node(info_node.labels),
-                              adv.aggregation_length, adv.aggregation_length_v6)
-            out += [Announcement(prefix, to, attributes_of(adv)) for prefix in decision.prefixes]
-    return tuple(out)
+    covered = _Covered.of(info, service_labels, setting)
+    return covered.announcements(covered.per_ip(node, setting))
 
 
 Carriers = dict[str, dict[str, tuple[str, ...]]]  # IP -> node -> peers
@@ -114,15 +99,76 @@ Carriers = dict[str, dict[str, tuple[str, ...]]]  # IP -> node -> peers
 def carriers(info: ServiceInfo, service_labels: Mapping[str, str] | None, setting: BgpSetting
              ) -> tuple[BGPAnnounceReason, Carriers]:
     """Every node that announces one of INFO's IPs and the peers it sends it to; the condition's reason."""
-    found: Carriers = {}
-    for name in sorted(setting.nodes):
-        for index, ip in enumerate(info.ips):
-            single = ServiceInfo(info.key, (ip,), info.pool_of(index), info.traffic_policy, info.ready_nodes)
-            peers = sorted({p for a in announcements(single, service_labels, name, setting) for p in a.peers})
-            if peers:
-                found.setdefault(ip, {})[name] = tuple(peers)
-    if found:
-        return BGPAnnounceReason.ADVERTISED, found
-    if not any(covering(setting, info.pool_of(i), service_labels) for i in range(len(info.ips))):
-        return BGPAnnounceReason.NO_BGP_ADVERTISEMENT, found
-    return BGPAnnounceReason.NO_ANNOUNCING_NODE, found
+    return _Covered.of(info, service_labels, setting).carriers(setting, {})
+
+
+def announcements_and_carriers(info: ServiceInfo, service_labels: Mapping[str, str] | None, node: str,
+                               setting: BgpSetting) -> tuple[tuple[Announcement, ...], BGPAnnounceReason, Carriers]:
+    """NODE's `announcements` of INFO and its `carriers`, found together: NODE's part of the carriers is what its
+    announcements are made of, worked out once."""
+    covered = _Covered.of(info, service_labels, setting)
+    mine = covered.per_ip(node, setting)
+    return (covered.announcements(mine), *covered.carriers(setting, {node: mine}))
+
+
+Carried = list[tuple[frozenset[str], BGPAdvertisementConfig, tuple[str, ...]]]  # (peers, advertisement, prefixes)
+
+
+@dataclass(frozen=True)
+class _Covered:
+    """What a Service's announcements read of it, the same for every node: found once, asked of each node."""
+
+    ips: tuple[str, ...]
+    advertisements: tuple[list[BGPAdvertisementConfig], ...]  # parallel to ips: those covering the IP's pool
+    local: bool
+    endpoints: tuple[Endpoint, ...]
+
+    @staticmethod
+    def of(info: ServiceInfo, service_labels: Mapping[str, str] | None, setting: BgpSetting) -> _Covered:
+        """INFO's IPs, the advertisements that cover each, its policy and its ready endpoints."""
+        return _Covered(info.ips, tuple(covering(setting, info.pool_of(i), service_labels)
+                                        for i in range(len(info.ips))),
+                        info.traffic_policy == "Local", tuple(Endpoint(n, ready=True) for n in info.ready_nodes))
+
+    @staticmethod
+    def announcements(per_ip: list[Carried]) -> tuple[Announcement, ...]:
+        """A node's announcements from what it carries of each IP, in IP then advertisement order."""
+        return tuple(Announcement(prefix, to, attributes_of(adv)) for carried in per_ip
+                     for to, adv, prefixes in carried for prefix in prefixes)
+
+    def carriers(self, setting: BgpSetting, known: Mapping[str, list[Carried]]) -> tuple[BGPAnnounceReason, Carriers]:
+        """Every node carrying the IPs, and the peers (KNOWN: what some nodes carry, found already); the reason."""
+        found: Carriers = {}
+        for name in sorted(setting.nodes):
+            per_ip = known[name] if name in known else self.per_ip(name, setting)
+            for ip, carried in zip(self.ips, per_ip, strict=True):
+                peers = sorted({p for to, _, _ in carried for p in to})
+                if peers:
+                    found.setdefault(ip, {})[name] = tuple(peers)
+        if found:
+            return BGPAnnounceReason.ADVERTISED, found
+        if not any(self.advertisements):
+            return BGPAnnounceReason.NO_BGP_ADVERTISEMENT, found
+        return BGPAnnounceReason.NO_ANNOUNCING_NODE, found
+
+    def per_ip(self, node: str, setting: BgpSetting) -> list[Carried]:
+        """What NODE carries of each IP."""
+        return [self.carried(index, node, setting) for index in range(len(self.ips))]
+
+    def carried(self, index: int, node: str, setting: BgpSetting) -> Carried:
+        """(peers, advertisement, prefixes) for each advertisement under which NODE announces the IP at INDEX."""
+        info_node = setting.nodes.get(node)
+        if not usable(info_node):
+            return []
+        assert info_node is not None
+        peers = [p.name for p in node_peers(setting.config, info_node)]
+        out = []
+        for adv in self.advertisements[index]:
+            to = frozenset(p for p in peers if adv.announces_to(p))
+            if not to:
+                continue
+            decision = decide(node, [self.ips[index]], self.local, self.endpoints, adv.selects_node(info_node.labels),
+                              adv.aggregation_length, adv.aggregation_length_v6)
+            if decision.prefixes:
+                out.append((to, adv, decision.prefixes))
+        return out

@@ -11,6 +11,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ironlb.core.addresses import packed_ip
+
 _WIDTH = {"IPv4": 4, "IPv6": 16}  # FQDN slices carry no address steering could use
 # The same few port lists on thousands of slices: one copy of each (bounded, as slim.py's shared parts).
 _PORTS: dict[tuple[tuple[str, str, int], ...], tuple[tuple[str, str, int], ...]] = {}
@@ -68,7 +70,7 @@ def _packed(address: object, width: int) -> bytes | None:
     if not isinstance(address, str):
         return None
     try:
-        raw = ipaddress.ip_address(address).packed
+        raw = packed_ip(address)
     except ValueError:
         return None
     return raw if len(raw) == width else None
