@@ -12,6 +12,9 @@ What drains (docs/design.md, "BGP mode: drain before break"):
 - ToBeDeletedByClusterAutoscaler: the autoscaler is about to delete the node (kube-proxy's own health check
   fails for it for the same reason);
 - the Node deleted.
+The cordon and its mirror taint drain only with `on_cordon` (the speaker's --bgp-drain-on-cordon, on by
+default): clusters that cordon nodes that keep serving (maintenance cordons) turn it off; the other taints and
+SIGTERM drain either way.
 What does not: not-ready and unreachable (the kubelet or the API's view of it, not the node's network: the
 heartbeats and BFD judge that), and any other taint. A graceful node shutdown puts no taint in Kubernetes 1.34
 (the kubelet sets Ready false and stops the Pods): it reaches the speaker as SIGTERM.
@@ -70,19 +73,21 @@ class NodeFacts:
         return NodeFacts(spec.get("unschedulable") is True, keys)
 
 
-def drain_cause(facts: NodeFacts | None) -> DrainCause | None:
-    """Why a node with FACTS (None: its Node is gone) must not announce over BGP, or None when it may."""
+def drain_cause(facts: NodeFacts | None, on_cordon: bool = True) -> DrainCause | None:
+    """Why a node with FACTS (None: its Node is gone) must not announce over BGP, or None when it may; a cordon
+    counts only ON_CORDON."""
     if facts is None:
         return DrainCause.NODE_DELETED
     for key, cause in DRAIN_TAINTS.items():
-        if key in facts.taints:
+        if key in facts.taints and (on_cordon or cause is not DrainCause.CORDONED):
             return cause
-    return DrainCause.CORDONED if facts.unschedulable else None
+    return DrainCause.CORDONED if facts.unschedulable and on_cordon else None
 
 
-def decide(drained: bool, facts: NodeFacts | None) -> DrainAction:
-    """DRAIN a serving node whose Node says it is going, UNDRAIN a drained one that is back, else NONE."""
-    going = drain_cause(facts) is not None
+def decide(drained: bool, facts: NodeFacts | None, on_cordon: bool = True) -> DrainAction:
+    """DRAIN a serving node whose Node says it is going, UNDRAIN a drained one that is back, else NONE (a cordon
+    counts only ON_CORDON)."""
+    going = drain_cause(facts, on_cordon) is not None
     if going and not drained:
         return DrainAction.DRAIN
     if drained and not going:

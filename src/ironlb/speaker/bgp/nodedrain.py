@@ -28,10 +28,11 @@ class Drainable(Protocol):
 
 
 class NodeDrainTrigger:
-    """Turns events of Node ME into drains and undrains of COMPONENT, in the order they came."""
+    """Turns events of Node ME into drains and undrains of COMPONENT, in the order they came (a cordon drains
+    only ON_CORDON: the speaker's --bgp-drain-on-cordon)."""
 
-    def __init__(self, me: str, component: Drainable) -> None:
-        self.me, self.component = me, component
+    def __init__(self, me: str, component: Drainable, on_cordon: bool = True) -> None:
+        self.me, self.component, self.on_cordon = me, component, on_cordon
         self.wanted: DrainCause | None = None  # what the last event of the Node asked for
         self._tasks: set[asyncio.Task[None]] = set()
         self._queue: asyncio.Lock = asyncio.Lock()
@@ -41,10 +42,10 @@ class NodeDrainTrigger:
         if str((node.get("metadata") or {}).get("name", "")) != self.me:
             return
         facts = None if event == "DELETED" else NodeFacts.of(node)
-        cause = drain_cause(facts)
+        cause = drain_cause(facts, self.on_cordon)
         if cause == self.wanted:
             return
-        action = decide(self.wanted is not None, facts)
+        action = decide(self.wanted is not None, facts, self.on_cordon)
         self.wanted = cause
         log.info("BGP: node %s: %s (%s)", self.me, action.value, cause.value if cause else "serving")
         task = asyncio.get_running_loop().create_task(self._do(action, cause))

@@ -62,6 +62,18 @@ async def test_only_the_own_node_counts_and_a_new_cause_is_recorded() -> None:
     assert component.calls == ["drain Cordoned", "drain OutOfService", "drain NodeDeleted"]
 
 
+async def test_with_the_cordon_trigger_off_only_the_taints_drain() -> None:
+    component = Component()
+    trigger = NodeDrainTrigger("n1", component, on_cordon=False)
+    trigger.on_node("MODIFIED", node("n1", True, "node.kubernetes.io/unschedulable"))  # a maintenance cordon
+    await settle(trigger)
+    assert component.calls == [] and trigger.wanted is None
+    trigger.on_node("MODIFIED", node("n1", True, "node.kubernetes.io/out-of-service"))
+    trigger.on_node("MODIFIED", node("n1", True))  # the taint gone, still cordoned: announce again
+    await settle(trigger)
+    assert component.calls == ["drain OutOfService", "undrain"]
+
+
 def test_the_drained_condition_says_why_and_keeps_its_time_while_the_reason_stays() -> None:
     component = Component()
     (serving,) = drained_conditions(component, None)
