@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from ironlb.api.reasons import AnnounceReason, ConditionType, Reason
+from ironlb.api.reasons import AnnounceReason, BGPDrainReason, ConditionType, Reason, parse
 
 # How the Announced condition names each IP's announcing node: written by `announced_part`, read back by
 # `announced_from` (the speakers' election, the doctor). One format, in one place.
@@ -75,21 +75,34 @@ def announcers(status: Mapping[str, Any] | None) -> dict[str, str]:
 
 
 # --- BGP mode: the Service's BGPAnnounced condition names, for each IP, every node that carries it and the
-# peers each node sends it to. Written by `bgp_announced_part` (the speakers), read back by `bgp_carriers`.
-_BGP_ANNOUNCED = re.compile(r"(?P<ip>[0-9a-fA-F:.]+) from node (?P<node>\S+) to peers? (?P<peers>[^;\s]+)")
+# peers each node sends it to, and which of those nodes drain (BGPDrainReason). Written by `bgp_announced_part`
+# (the speakers), read back by `bgp_carriers` and `bgp_draining_in`. The draining mark is optional: messages
+# written before it existed read the same.
+_BGP_ANNOUNCED = re.compile(r"(?P<ip>[0-9a-fA-F:.]+) from node (?P<node>\S+) to peers? (?P<peers>[^;\s]+)"
+                            r"(?: \(draining: (?P<draining>[A-Za-z]+)\))?")
 
 
-def bgp_announced_part(ip: str, node: str, peers: tuple[str, ...]) -> str:
-    """The BGPAnnounced condition's words for IP sent by NODE to PEERS (BGPPeer names); parts join with '; '."""
-    return f"{ip} from node {node} to {'peer' if len(peers) == 1 else 'peers'} {','.join(peers)}"
+def bgp_announced_part(ip: str, node: str, peers: tuple[str, ...], draining: BGPDrainReason | None = None) -> str:
+    """The BGPAnnounced condition's words for IP sent by NODE to PEERS (BGPPeer names), marked when NODE drains
+    (DRAINING: why); parts join with '; '."""
+    words = f"{ip} from node {node} to {'peer' if len(peers) == 1 else 'peers'} {','.join(peers)}"
+    return f"{words} (draining: {draining.value})" if draining is not None else words
 
 
 def bgp_announced_in(message: str) -> dict[str, dict[str, tuple[str, ...]]]:
-    """IP -> node -> peers, as a BGPAnnounced condition's MESSAGE names them."""
+    """IP -> node -> peers, as a BGPAnnounced condition's MESSAGE names them (draining or not)."""
     out: dict[str, dict[str, tuple[str, ...]]] = {}
     for m in _BGP_ANNOUNCED.finditer(message):
         out.setdefault(m["ip"], {})[m["node"]] = tuple(m["peers"].split(","))
     return out
+
+
+def bgp_draining_in(message: str) -> dict[str, BGPDrainReason]:
+    """Node -> why it drains, for the carriers a BGPAnnounced condition's MESSAGE marks as draining (a reason
+    this version does not know is left out)."""
+    found = ((m["node"], parse(BGPDrainReason, m["draining"])) for m in _BGP_ANNOUNCED.finditer(message)
+             if m["draining"])
+    return {node: reason for node, reason in found if reason is not None}
 
 
 def bgp_carriers(status: Mapping[str, Any] | None) -> dict[str, dict[str, tuple[str, ...]]]:

@@ -10,6 +10,7 @@ import os
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from ironlb.common import kubeapi, listen
@@ -152,7 +153,7 @@ async def run(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     stopping: list[asyncio.Task] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, lambda: stopping.append(asyncio.create_task(stop(task, bgp))))
+        loop.add_signal_handler(sig, lambda: stopping.append(asyncio.create_task(stop(task, bgp, speaker.terminating))))
     with contextlib.suppress(asyncio.CancelledError):
         await task
     if bgp_task:
@@ -170,10 +171,12 @@ def bgp_component(args: argparse.Namespace) -> BgpComponent | None:
     return BgpComponent(args.frr_socket_dir, drain_settings=DrainSettings(bound_s=max(0.0, args.bgp_drain_seconds)))
 
 
-async def stop(speaker: asyncio.Task, bgp: BgpComponent | None) -> None:
-    """On SIGTERM: in BGP mode drain first (routes less preferred, withdrawn, sessions closed), then stop."""
+async def stop(speaker: asyncio.Task, bgp: BgpComponent | None, draining: Callable[[], None] = lambda: None) -> None:
+    """On SIGTERM: in BGP mode drain first (routes less preferred, withdrawn, sessions closed; DRAINING told as it
+    starts), then stop."""
     try:
         if bgp is not None and not speaker.done():
+            draining()
             await bgp.drain()
     finally:  # a drain that fails (FRR's directory gone) must not keep the speaker from stopping
         speaker.cancel()

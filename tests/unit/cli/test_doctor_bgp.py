@@ -10,7 +10,7 @@ import pytest
 
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState, SessionStatus
 from ironlb.api.conditions import bgp_announced_part
-from ironlb.api.reasons import BGPAnnounceReason
+from ironlb.api.reasons import BGPAnnounceReason, BGPDrainReason
 from ironlb.cli.doctor.chain import diagnose
 from ironlb.cli.doctor.model import BgpLinkId, LinkId, Mark
 from ironlb.cli.doctor.render import as_json, human
@@ -93,3 +93,27 @@ def test_l2_and_bgp_together_walk_both_and_say_the_reasons_in_json() -> None:
     report = diagnose(edited(lambda f: bgp(f, l2=True)))
     assert report.links[2].mark is Mark.OK and [link.mark for link in report.bgp] == [Mark.OK] * 4
     assert '"reason": "Advertised"' in as_json(report)
+
+
+def draining(*nodes: str) -> Edit:
+    """The speakers' condition marks NODES as draining (cordoned); all of them: the reason Draining."""
+    def edit(facts: dict[str, Any]) -> None:
+        (cond,) = [c for c in facts["service"]["status"]["conditions"] if c["type"] == "ironlb.io/BGPAnnounced"]
+        cond["message"] = "; ".join(bgp_announced_part(VIP, n, ("tor",), BGPDrainReason.CORDONED if n in nodes
+                                                       else None) for n in NODES)
+        if set(nodes) >= set(NODES):
+            cond["reason"] = BGPAnnounceReason.DRAINING.value
+    return edit
+
+
+@pytest.mark.parametrize(("nodes", "reason"), [
+    (NODES[:1], BGPAnnounceReason.ADVERTISED),
+    (NODES, BGPAnnounceReason.DRAINING),  # still sent, less preferred: not a broken link
+])
+def test_draining_nodes_are_named_and_still_carry(nodes: tuple[str, ...] | list[str], reason: BGPAnnounceReason
+                                                  ) -> None:
+    report = diagnose(edited(bgp, draining(*nodes)))
+    assert report.bgp_failed is None and report.bgp[-1].reason is reason
+    named = next(link for link in report.bgp if link.id is BgpLinkId.NODES).summary
+    assert all(f"{n} (draining: Cordoned)" in named for n in nodes)
+    assert all(f"{n} (draining" not in named for n in NODES if n not in nodes)

@@ -70,3 +70,21 @@ def test_bgp_mode_is_on_when_the_frr_socket_dir_is_given(monkeypatch: pytest.Mon
     component = bgp_component(parse_args(["--node", "n1"]))
     assert component is not None
     assert (component.socket_dir, component.drain_settings.bound_s) == ("/var/run/frr", 4.0)
+
+
+async def test_sigterm_says_the_node_drains_before_the_drain_starts() -> None:
+    import asyncio
+
+    from ironlb.speaker.main import stop
+
+    said: list[str] = []
+
+    class Component:
+        async def drain(self) -> None:
+            said.append("drain")
+
+    task = asyncio.ensure_future(asyncio.sleep(10))
+    await stop(task, Component(), lambda: said.append("draining"))  # type: ignore[arg-type]
+    assert said == ["draining", "drain"]
+    await asyncio.sleep(0)
+    assert task.cancelled()

@@ -14,9 +14,9 @@ from typing import Any
 
 from ironlb.api.bgp_parse import parse_config
 from ironlb.api.bgp_status import BFDState, NodeBGPStatus, SessionState, SessionStatus
-from ironlb.api.conditions import find
+from ironlb.api.conditions import bgp_draining_in, find
 from ironlb.api.constants import BGP_PASSWORD_SECRET_KEY, BGP_PASSWORD_SECRET_TYPE
-from ironlb.api.reasons import BGPAnnounceReason, ConditionType, parse
+from ironlb.api.reasons import BGPAnnounceReason, BGPDrainReason, ConditionType, parse
 from ironlb.cli.doctor.context import Context
 from ironlb.cli.doctor.model import BgpLink, BgpLinkId, Mark
 from ironlb.speaker.state.bgpview import BgpSetting, carriers, covering
@@ -68,6 +68,10 @@ class _Walk:
         self.statuses = {s.node: s for s in (NodeBGPStatus.from_object(o) for o in ctx.facts.get("bgpNodeStatuses")
                                               or [])}
         self.up: list[tuple[str, str, str]] = []  # (IP, node, peer) with the session Established
+        self.cond = find((ctx.service or {}).get("status"), ConditionType.SERVICE_BGP_ANNOUNCED) or {}
+        message = self.cond.get("message")
+        # The carriers the speakers' condition marks as draining (cordoned, shut down, SIGTERM), and why.
+        self.draining: dict[str, BGPDrainReason] = bgp_draining_in(message) if isinstance(message, str) else {}
 
     def advertisement(self) -> BgpLink:
         """B1: a BGPAdvertisement covers the Service's pool (and selects the Service)."""
@@ -87,7 +91,7 @@ class _Walk:
         if self.found:
             nodes = sorted({n for by_node in self.found.values() for n in by_node})
             return _link(BgpLinkId.NODES, True, BGPAnnounceReason.ADVERTISED,
-                         f"{len(nodes)} node(s) announce it: {', '.join(nodes)}")
+                         f"{len(nodes)} node(s) announce it: {', '.join(self._named(n) for n in nodes)}")
         local = self.info.traffic_policy == "Local"
         return _link(BgpLinkId.NODES, False, self.reason,
                      "no node announces it: none is selected by both a BGPAdvertisement and a BGPPeer"
@@ -118,11 +122,13 @@ class _Walk:
 
     def sent(self) -> BgpLink:
         """B4: the nodes with a session up sent the prefix (BGPNodeStatus counts it; the Service's condition)."""
-        cond = find((self.ctx.service or {}).get("status"), ConditionType.SERVICE_BGP_ANNOUNCED) or {}
+        cond = self.cond
         reason = parse(BGPAnnounceReason, cond.get("reason"))
         unsent = sorted({f"{node} -> {peer}" for ip, node, peer in self.up if not _counted(self._session(node, peer),
                                                                                            ip)})
-        if reason is BGPAnnounceReason.ADVERTISED and len(unsent) < len(self.up):
+        # Draining: still sent, less preferred, until the nodes withdraw
+        carried = reason in (BGPAnnounceReason.ADVERTISED, BGPAnnounceReason.DRAINING)
+        if carried and len(unsent) < len(self.up):
             return _link(BgpLinkId.SENT, True, reason, str(cond.get("message", "")),
                          details=tuple(f"{pair}: no prefix of that family counted yet" for pair in unsent))
         if reason is None:
@@ -131,6 +137,11 @@ class _Walk:
                          "are the speakers running in BGP mode (--frr-socket-dir, the chart's speaker.bgp.enabled)?")
         return _link(BgpLinkId.SENT, False, reason, str(cond.get("message", "")) or "no prefix sent",
                      "the speaker's logs, and FRR's (kubectl logs POD -c frr)", tuple(unsent))
+
+    def _named(self, node: str) -> str:
+        """NODE, and why it drains when the Service's condition says it does."""
+        reason = self.draining.get(node)
+        return f"{node} (draining: {reason.value})" if reason is not None else node
 
     def _session(self, node: str, peer: str) -> SessionStatus | None:
         status = self.statuses.get(node)

@@ -153,6 +153,11 @@ class Speaker:
         owner = next(iter(self.view.table.by_ip.get(ip) or ()), None)
         self.status.duplicate(self.state.services.get(owner.service) if owner else None, ip, mac, ifname)
 
+    def terminating(self) -> None:
+        """SIGTERM: BGP mode's drain starts; the Services' BGPAnnounced conditions this node writes say so."""
+        if self.bgp is not None:
+            self.bgp.terminating(self.view)
+
     def mark_dirty(self) -> None:
         """Something every Service's status reads changed (the interfaces): a full pass soon."""
         self._everything = True

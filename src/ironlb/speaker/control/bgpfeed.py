@@ -6,6 +6,9 @@ re-renders only the peers that name it. Each control-plane pass calls `follow` w
 (None: all of them): their announcements are recomputed (state.bgpview), the prefixes they touched go to the
 driver with the new Desired as one batch (the driver diffs), and the Service's BGPAnnounced condition is written by
 one node. A change of the BGP objects or of this node's selection recomputes all; another node's, the conditions.
+The condition marks each carrier that drains (its Node says it is going, as core.bgp.nodedrain decides for every
+Node, or this node's own SIGTERM): its routes go less preferred, then withdrawn; every carrier draining is the
+reason Draining.
 """
 
 from __future__ import annotations
@@ -21,13 +24,15 @@ from typing import Any, Protocol
 from ironlb.api.bgp import BGPConfig, Problem
 from ironlb.api.bgp_parse import parse_config
 from ironlb.api.conditions import bgp_announced_part
-from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, ConditionType
+from ironlb.api.reasons import BGPAnnounceReason, BGPConfigReason, BGPDrainReason, ConditionType
 from ironlb.common.kubeapi import Client
 from ironlb.common.kubeapi.resources import BFD_PROFILES, BGP_ADVERTISEMENTS, BGP_PEERS, Resource
 from ironlb.common.named_secrets import PasswordSecrets, WatchSecret, informer_watch
 from ironlb.core.bgp.index import Announcements
 from ironlb.core.bgp.model import Announcement, Desired
+from ironlb.core.bgp.nodedrain import DrainCause, NodeFacts, drain_cause
 from ironlb.core.election import elect
+from ironlb.speaker.bgp.nodedrain import REASONS
 from ironlb.speaker.control.bgpstatus import NodeStatusWriter, Source
 from ironlb.speaker.control.status import Said, StatusReporter
 from ironlb.speaker.state.bgpproxy import proxied
@@ -55,12 +60,16 @@ class Component(Driver, Source, Protocol):
     """BGP mode's component as the speaker holds it: the feed's driver, the status writer's source."""
 
 
-def bgp_condition(ips: Iterable[str], reason: BGPAnnounceReason, found: Mapping[str, Mapping[str, Collection[str]]]
-                  ) -> Said:
-    """The BGPAnnounced condition: every node and its peers for each IP, or why none carries it."""
+def bgp_condition(ips: Iterable[str], reason: BGPAnnounceReason, found: Mapping[str, Mapping[str, Collection[str]]],
+                  draining: Mapping[str, BGPDrainReason] | None = None) -> Said:
+    """The BGPAnnounced condition: every node and its peers for each IP, those DRAINING marked with why (Draining
+    when every one drains), or why none carries it."""
     if reason is BGPAnnounceReason.ADVERTISED:
-        parts = [bgp_announced_part(ip, node, tuple(peers)) for ip in ips for node, peers in
-                 sorted(found.get(ip, {}).items())]
+        draining = draining or {}
+        carried = [(ip, node, tuple(peers)) for ip in ips for node, peers in sorted(found.get(ip, {}).items())]
+        parts = [bgp_announced_part(ip, node, peers, draining.get(node)) for ip, node, peers in carried]
+        if carried and all(node in draining for _, node, _ in carried):
+            reason = BGPAnnounceReason.DRAINING
         return Said(True, reason, "; ".join(parts))
     return Said(False, reason, f"{', '.join(ips)} not announced over BGP: {NOT_ANNOUNCED_TEXT.get(reason, '')}")
 
@@ -83,8 +92,14 @@ class BgpFeed:
 
     def __init__(self, me: str, api: Client, namespace: str, driver: Driver, status: StatusReporter,
                  mark_changed: Callable[[], None], watch_secret: WatchSecret | None = None,
-                 proxy_next_hops: bool = False) -> None:
+                 proxy_next_hops: bool = False, drain_on_cordon: bool = True) -> None:
         self.me, self.api, self.namespace, self.driver = me, api, namespace, driver
+        # Which nodes drain, and why: each Node's facts as core.bgp.nodedrain reads them (a cordon only with
+        # DRAIN_ON_CORDON, as this node's own trigger), and this node's SIGTERM, which no Node shows.
+        self.drain_on_cordon = drain_on_cordon
+        self.draining: dict[str, BGPDrainReason] = {}
+        self._terminating = False
+        self._drains_read = False
         self.proxy_next_hops = proxy_next_hops  # paths on the carriers' behalf (speaker.state.bgpproxy)
         # Whether Service KEY may newly send routes for these IPs (the speaker's announce gate); else held.
         self.may_announce: Callable[[str, Collection[str]], bool] = lambda key, ips: True
@@ -129,6 +144,7 @@ class BgpFeed:
             self._config_dirty = self._all = True
         elif kind == "nodes":
             self._node_changed(name, view.nodes.get(name))
+            self._drain_changed(name, view.state.nodes.get(name))
 
     def _node_changed(self, name: str, node: NodeInfo | None) -> None:
         """This node's selection changes what it announces; another's, only which nodes the conditions name."""
@@ -139,6 +155,26 @@ class BgpFeed:
                 self._all = True
             else:
                 self._conditions = True
+
+    def _drain_changed(self, name: str, node: Mapping[str, Any] | None) -> None:
+        """Whether node NAME drains (its slim Node; None: gone, and no longer a carrier either) changes only the
+        conditions: its own routes are the drain trigger's (speaker.bgp.nodedrain)."""
+        cause = drain_cause(NodeFacts.of(node), self.drain_on_cordon) if node is not None else None
+        if name == self.me and self._terminating:
+            cause = DrainCause.TERMINATING
+        reason = REASONS[cause] if cause is not None else None
+        if self.draining.get(name) != reason:
+            if reason is None:
+                del self.draining[name]
+            else:
+                self.draining[name] = reason
+            self._conditions = True
+
+    def terminating(self, view: IncrementalDesired) -> None:
+        """SIGTERM: this node drains for good; the conditions it writes say so on the next pass."""
+        self._terminating = True
+        self._drain_changed(self.me, view.state.nodes.get(self.me))
+        self._mark_changed()
 
     def _secret_changed(self, _: str) -> None:
         """A watched Secret changed (or its first list came in): the peers are parsed again on the next pass."""
@@ -157,6 +193,10 @@ class BgpFeed:
             self._reparse(view)
         for name in view.nodes.keys() - self._nodes.keys():
             self._node_changed(name, view.nodes[name])
+        if not self._drains_read:  # once: every Node event after it comes through on_view_event
+            self._drains_read = True
+            for name, node in view.state.nodes.items():
+                self._drain_changed(name, node)
         self.setting = replace(self.setting, nodes=view.nodes, pool_labels=view.pool_labels)
         full = keys is None or self._all
         if self.proxy_next_hops and alive != self._proxy_alive:  # whose paths this node carries may change
@@ -201,7 +241,8 @@ class BgpFeed:
             self.by_service[key] = new
         nodes = {n for by_node in found.values() for n in by_node} & alive
         if (elect(key, nodes) or elect(key, alive)) == self.me:
-            self.status.say(raw, ConditionType.SERVICE_BGP_ANNOUNCED, bgp_condition(info.ips, reason, found))
+            self.status.say(raw, ConditionType.SERVICE_BGP_ANNOUNCED, bgp_condition(info.ips, reason, found,
+                                                                                 self.draining))
         return set() if old == new else {a.prefix for a in old} | {a.prefix for a in new}
 
     def _gated(self, key: str, old: tuple[Announcement, ...], new: tuple[Announcement, ...]
