@@ -98,6 +98,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bgp-drain-seconds", type=float, default=float(env("IRONLB_BGP_DRAIN_SECONDS", "10")),
                    help="BGP mode: longest wait, on SIGTERM, for the peers to take the graceful-shutdown update "
                         "before the routes are withdrawn")
+    p.add_argument("--bgp-drain-on-cordon", default=env("IRONLB_BGP_DRAIN_ON_CORDON", "true"),
+                   choices=["true", "false"],
+                   help="BGP mode: drain this node's routes when its Node is cordoned (spec.unschedulable, as kubectl "
+                        "cordon and drain set it); 'false' for clusters that cordon nodes that keep serving. The "
+                        "shutdown and deletion taints and SIGTERM drain either way")
     p.add_argument("--ignore-exclude-lb", default=env("IRONLB_IGNORE_EXCLUDE_LB", "false"), choices=["true", "false"],
                    help="announce from Nodes labelled node.kubernetes.io/exclude-from-external-load-balancers too "
                         "(as MetalLB's --ignore-exclude-lb: single-node, kind and Talos clusters label their only "
@@ -134,7 +139,8 @@ async def run(args: argparse.Namespace) -> int:
                       kernel_arp=args.kernel_arp == "true", on_api_loss=ApiLossPolicy(args.on_api_loss),
                       restart_hold_s=max(0.0, args.restart_hold), topology=args.heartbeat_topology,
                       ignore_exclude_lb=args.ignore_exclude_lb == "true", bgp=bgp,
-                      bgp_namespace=args.namespace, announce_wait=max(0.0, args.announce_wait))
+                      bgp_namespace=args.namespace, announce_wait=max(0.0, args.announce_wait),
+                      bgp_drain_on_cordon=args.bgp_drain_on_cordon == "true")
     if speaker.bgp is not None:
         speaker.bgp.proxy_next_hops = args.bgp_proxy_next_hops == "true"
     speaker.presence = presence.Presence(api, args.namespace, args.pod_name,

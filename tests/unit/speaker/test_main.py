@@ -72,6 +72,28 @@ def test_bgp_mode_is_on_when_the_frr_socket_dir_is_given(monkeypatch: pytest.Mon
     assert (component.socket_dir, component.drain_settings.bound_s) == ("/var/run/frr", 4.0)
 
 
+def test_the_cordon_trigger_is_on_by_default_and_reaches_the_trigger_and_the_feed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from ironlb.api.reasons import BGPDrainReason
+    from ironlb.common.kubeapi import Client, ClusterConfig
+    from ironlb.speaker.bgp.component import BgpComponent
+    from ironlb.speaker.control.app import Speaker
+
+    assert parse_args(["--node", "n1"]).bgp_drain_on_cordon == "true"
+    assert parse_args(["--node", "n1", "--bgp-drain-on-cordon=false"]).bgp_drain_on_cordon == "false"
+    monkeypatch.setenv("IRONLB_BGP_DRAIN_ON_CORDON", "false")
+    assert parse_args(["--node", "n1"]).bgp_drain_on_cordon == "false"
+    offline = Client(ClusterConfig("http", "127.0.0.1", 9))  # never asked
+    for on in (True, False):
+        speaker = Speaker("n1", None, offline, b"k" * 32, 7946, [], bgp=BgpComponent("/nonexistent"),
+                          bgp_drain_on_cordon=on)
+        assert speaker.drain_trigger is not None and speaker.bgp is not None
+        assert (speaker.drain_trigger.on_cordon, speaker.bgp.drain_on_cordon) == (on, on)
+        speaker.terminating()  # SIGTERM's hook: the conditions this node writes mark it
+        assert speaker.bgp.draining == {"n1": BGPDrainReason.TERMINATING}
+        speaker.bgp.close()
+
+
 async def test_sigterm_says_the_node_drains_before_the_drain_starts() -> None:
     import asyncio
 

@@ -82,7 +82,7 @@ class Speaker:
                  on_api_loss: ApiLossPolicy = ApiLossPolicy.ANSWER, steering: SteeringSettings | None = None,
                  restart_hold_s: float = 0.0, topology: str = "mesh", ignore_exclude_lb: bool = False,
                  bgp: Component | None = None, bgp_namespace: str = "kube-system",
-                 announce_wait: float = DEFAULT_BOUND_S) -> None:
+                 announce_wait: float = DEFAULT_BOUND_S, bgp_drain_on_cordon: bool = True) -> None:
         self.node, self.api, self.key, self.port = node, api, key, port
         # On the way out, peers answer for this node's IPs with its MACs this long, or until it is back (0: leave)
         self.restart_hold_s = restart_hold_s
@@ -125,13 +125,14 @@ class Speaker:
         self._loop: asyncio.AbstractEventLoop | None = None  # the control plane's, once running
         self._carrier_lost: Callable[[], bool] = lambda: False
         # BGP mode (--frr-socket-dir): the feed computes this node's Desired for FRR, the writer its BGPNodeStatus.
-        self.bgp = BgpFeed(node, api, bgp_namespace, bgp, self.status, self._mark_changed) if bgp else None
+        self.bgp = BgpFeed(node, api, bgp_namespace, bgp, self.status, self._mark_changed,
+                           drain_on_cordon=bgp_drain_on_cordon) if bgp else None
         if self.bgp is not None:
             self.bgp.may_announce = self.gate.may_announce
         self.bgp_status = NodeStatusWriter(api, node, bgp, lambda: self.bgp.desired if self.bgp else Desired()) \
             if bgp else None
         # BGP mode drains when this node's own Node says it is going (cordon, drain taints): speaker.bgp.nodedrain.
-        self.drain_trigger = NodeDrainTrigger(node, bgp) if isinstance(bgp, Drainable) else None
+        self.drain_trigger = NodeDrainTrigger(node, bgp, bgp_drain_on_cordon) if isinstance(bgp, Drainable) else None
 
     def set_key(self, keys: KeySet) -> None:
         """Heartbeat keys changed (a rotation): the fast plane signs and checks with them from now on."""
