@@ -58,7 +58,8 @@ async def test_a_pass_hands_status_the_services_that_changed_only() -> None:
 async def test_a_new_service_is_claimed_once_kube_proxy_has_synced_it(metrics_server: tuple[str, list[str]]) -> None:
     url, text = metrics_server
     text[0] = page(time.time() - 60, time.time() - 59)
-    speaker = Speaker("n1", None, OFFLINE, b"k" * 32, free_port(), [], kube_proxy_metrics_url=url)
+    speaker = Speaker("n1", None, OFFLINE, b"k" * 32, free_port(), [], kube_proxy_metrics_url=url,
+                      announce_wait=3.0)
     speaker.status = Reported()
     speaker.fast = FastProcess("n1", b"k" * 32, speaker.port, lambda _: None, speaker._duplicate)
     await speaker.fast.start("::1")
