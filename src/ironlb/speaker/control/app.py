@@ -127,7 +127,7 @@ class Speaker:
         # BGP mode (--frr-socket-dir): the feed computes this node's Desired for FRR, the writer its BGPNodeStatus.
         self.bgp = BgpFeed(node, api, bgp_namespace, bgp, self.status, self._mark_changed,
                            drain_on_cordon=bgp_drain_on_cordon) if bgp else None
-        if self.bgp is not None:
+        if self.bgp is not None and self.gate.enabled:  # off: the feed's own default lets everything through
             self.bgp.may_announce = self.gate.may_announce
         self.bgp_status = NodeStatusWriter(api, node, bgp, lambda: self.bgp.desired if self.bgp else Desired()) \
             if bgp else None
@@ -216,7 +216,8 @@ class Speaker:
         self.view.set_alive(alive)  # the cut rankings' tails follow it
         table = self.view.publish()
         released = self.gate.take_released()  # held new announcements that may go now
-        self.fast.publish(table, lambda ip, entries: self.gate.may_claim(self.node, ip, entries),
+        may_claim = (lambda ip, entries: self.gate.may_claim(self.node, ip, entries)) if self.gate.enabled else None
+        self.fast.publish(table, may_claim,
                           [e.ip for key in released for e in table.services.get(key) or ()])
         keys = self._touched(alive, released)
         changed = self.followed.follow(table, alive, keys)
