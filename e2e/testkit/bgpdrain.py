@@ -36,13 +36,14 @@ SPEAKER_STOP_S = 30.0  # the speaker's drain is bounded by --bgp-drain-seconds (
 
 
 def bgp_manifests(peer: str, profile: str | None, pool: str, addresses: str,
-                  hold_time: str = "9s") -> list[dict[str, Any]]:
-    """A BFDProfile PROFILE (300 ms x 3; None: no BFD), a BGPPeer named PEER towards the lab's router with it, POOL
+                  hold_time: str = "9s", timers: bgp.Bfd = bgp.DEFAULT_BFD) -> list[dict[str, Any]]:
+    """A BFDProfile PROFILE (TIMERS; None: no BFD), a BGPPeer named PEER towards the lab's router with it, POOL
     with ADDRESSES (not auto-assigned) and its BGPAdvertisement."""
     peer_spec = {"myASN": bgp.NODE_ASN, "peerASN": bgp.ROUTER_ASN, "peerAddress": bgp.ROUTER_IP_V4,
                  "holdTime": hold_time, "connectTime": "1s"} | ({"bfdProfile": profile} if profile else {})
     bfd = [{"apiVersion": GROUP, "kind": "BFDProfile", "metadata": {"name": profile},
-            "spec": {"receiveInterval": 300, "transmitInterval": 300, "detectMultiplier": 3}}] if profile else []
+            "spec": {"receiveInterval": timers.interval_ms, "transmitInterval": timers.interval_ms,
+                     "detectMultiplier": timers.multiplier}}] if profile else []
     return [
         *bfd,
         {"apiVersion": GROUP, "kind": "BGPPeer", "metadata": {"name": peer}, "spec": peer_spec},

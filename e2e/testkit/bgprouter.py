@@ -43,14 +43,22 @@ def set_bfd_everywhere(nodes: list[NodeAddr], bfd: bgp.Bfd) -> None:
     for n in nodes:
         frr.configure(bgp.node_socket_dir(n), ["bfd", f"profile {bgp.BFD_PROFILE}", *bfd.profile_lines()])
 
-    def negotiated() -> bool:
-        peers = bgp.router_bfd_peers()
-        return all(peers.get(n.ipv4, {}).get("status") == "up"
-                   and peers[n.ipv4].get("remote-transmit-interval") == bfd.interval_ms
-                   and peers[n.ipv4].get("receive-interval") == bfd.interval_ms
-                   and peers[n.ipv4].get("remote-detect-multiplier") == bfd.multiplier for n in nodes)
+    wait_bfd_negotiated(nodes, bfd)
 
-    wait_for(negotiated, timeout=15, what=f"BFD at {bfd.interval_ms} ms x {bfd.multiplier} with every node")
+
+def bfd_negotiated(nodes: list[NodeAddr], bfd: bgp.Bfd) -> bool:
+    """Whether the router's BFD session with every node of NODES is up and runs at BFD's timers both ways."""
+    peers = bgp.router_bfd_peers()
+    return all(peers.get(n.ipv4, {}).get("status") == "up"
+               and peers[n.ipv4].get("remote-transmit-interval") == bfd.interval_ms
+               and peers[n.ipv4].get("receive-interval") == bfd.interval_ms
+               and peers[n.ipv4].get("remote-detect-multiplier") == bfd.multiplier for n in nodes)
+
+
+def wait_bfd_negotiated(nodes: list[NodeAddr], bfd: bgp.Bfd, timeout: float = 15) -> None:
+    """Return once the router's BFD runs at BFD's timers with every node of NODES (a revived node's too)."""
+    wait_for(lambda: bfd_negotiated(nodes, bfd), timeout=timeout,
+             what=f"BFD at {bfd.interval_ms} ms x {bfd.multiplier} with every node")
 
 
 def wait_all_up(nodes: list[NodeAddr], ipv6: bool, prefix: str = TEST_PREFIX, bfd: bool = True) -> None:
