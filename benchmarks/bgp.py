@@ -42,6 +42,9 @@ from e2e.testkit.testing import Kube, ensure_lab, wait_for
 APP = "bgpbench"
 BFD_APP, BFD_POOL, BFD_PEER = "bgpbfd", "bgp-bfd", "lab-router-bfd"
 BFD_ADDRESSES = "203.0.113.249/32"  # in no other test's pool
+# MetalLB's native speaker backs off between connection attempts: its sessions and routes may take this long to
+# come (up) after it starts or after a node's revive; not part of any figure
+METALLB_UP_S = 120
 
 
 def ironlb_side(kube: Kube, bfd: bgp.Bfd, trials: int) -> list[float]:
@@ -102,13 +105,13 @@ def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
         vip = wait_for(lambda: (kube.get("service", APP).get("status", {}).get("loadBalancer", {})
                                 .get("ingress") or [{}])[0].get("ip"), timeout=60, what="MetalLB's IP")
         prefix = f"{vip}/32"
-        router.wait_all_up(nodes, ipv6=False, prefix=prefix, bfd=False)
+        router.wait_all_up(nodes, ipv6=False, prefix=prefix, bfd=False, timeout=METALLB_UP_S)
         times = []
         for trial in range(trials):
             dead = nodes[trial % len(nodes)]
             took = router.kill_and_time_drop(dead, prefix=prefix)
             lab.revive_node(dead.name)
-            router.wait_all_up(nodes, ipv6=False, prefix=prefix, bfd=False)
+            router.wait_all_up(nodes, ipv6=False, prefix=prefix, bfd=False, timeout=METALLB_UP_S)
             if took is None:
                 raise RuntimeError(f"MetalLB: {dead.name}'s next hop not dropped")
             times.append(took)

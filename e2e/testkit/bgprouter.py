@@ -61,15 +61,17 @@ def wait_bfd_negotiated(nodes: list[NodeAddr], bfd: bgp.Bfd, timeout: float = 15
              what=f"BFD at {bfd.interval_ms} ms x {bfd.multiplier} with every node")
 
 
-def wait_all_up(nodes: list[NodeAddr], ipv6: bool, prefix: str = TEST_PREFIX, bfd: bool = True) -> None:
-    """Every node's session Established on the router, its BFD up (if BFD), and PREFIX via every node."""
+def wait_all_up(nodes: list[NodeAddr], ipv6: bool, prefix: str = TEST_PREFIX, bfd: bool = True,
+                timeout: float = 30) -> None:
+    """Every node's session Established on the router, its BFD up (if BFD), and PREFIX via every node (each step
+    within TIMEOUT)."""
     wanted = {n.ipv4 for n in nodes} | ({n.ipv6 for n in nodes} if ipv6 else set())
-    wait_for(lambda: all(bgp.router_sessions().get(a) == "Established" for a in wanted), timeout=30,
+    wait_for(lambda: all(bgp.router_sessions().get(a) == "Established" for a in wanted), timeout=timeout,
              what="every node's session Established on the router")
     if bfd:
         wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in nodes),
                  timeout=15, what="BFD up with every node")
-    wait_for(lambda: bgp.router_next_hops(prefix) == {n.ipv4 for n in nodes}, timeout=30,
+    wait_for(lambda: bgp.router_next_hops(prefix) == {n.ipv4 for n in nodes}, timeout=timeout,
              what=f"{prefix} via every node in the router's FIB")
 
 
