@@ -42,8 +42,8 @@ from e2e.testkit.testing import Kube, ensure_lab, wait_for
 APP = "bgpbench"
 BFD_APP, BFD_POOL, BFD_PEER = "bgpbfd", "bgp-bfd", "lab-router-bfd"
 BFD_ADDRESSES = "203.0.113.249/32"  # in no other test's pool
-# MetalLB's native speaker backs off between connection attempts: its sessions and routes may take this long to
-# come (up) after it starts or after a node's revive; not part of any figure
+# How long MetalLB's sessions and routes may take to come up after it starts or after a node's revive (once, at
+# the start, they took over 30 s; why was not found); not part of any figure
 METALLB_UP_S = 120
 
 
