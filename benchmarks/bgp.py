@@ -132,7 +132,7 @@ def _clear_nodes_frr(nodes: list[NodeAddr]) -> None:
     for n in nodes:
         held = frr.vtysh(bgp.node_socket_dir(n), "show bgp summary", check=False).stdout.strip()
         print(f"metallb: {n.name}'s FRR before it is cleared: {held or 'nothing'}", file=sys.stderr)
-        frr.configure(bgp.node_socket_dir(n), [f"no router bgp {bgp.NODE_ASN}"])
+        frr.vtysh(bgp.node_socket_dir(n), "configure terminal", f"no router bgp {bgp.NODE_ASN}", check=False)
 
 
 def main() -> None:
