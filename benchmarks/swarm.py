@@ -295,9 +295,10 @@ def main() -> int:
     if args.log is None:
         logging.basicConfig(level=logging.ERROR)  # the planes send only errors: their warnings would cost the run
     else:
-        logging.basicConfig(level=logging.WARNING, filename=args.log, filemode="w",
-                            format="%(relativeCreated)d %(node)s %(name)s %(message)s",
-                            defaults={"node": "-"})
+        handler = logging.FileHandler(args.log, mode="w")
+        handler.setFormatter(logging.Formatter("%(relativeCreated)d %(node)s %(name)s %(message)s",
+                                               defaults={"node": "-"}))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
     with contextlib.suppress(KeyboardInterrupt):
         report(asyncio.run(bounded(args)))
         return 0
