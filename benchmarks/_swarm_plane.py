@@ -8,6 +8,7 @@ what /proc says it used, and a failover is a peer leaving another's reported ali
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from pathlib import Path
@@ -73,6 +74,9 @@ class NodePlane(FastProcess):
     def _on_stats(self, message: messages.StatsReport) -> None:
         super()._on_stats(message)
         self.stats_at = time.monotonic()
+
+    def _on_logged(self, message: messages.Logged) -> None:
+        logging.getLogger(message.logger).log(message.level, "%s", message.text, extra={"node": self.node.name})
 
     def sample(self) -> Sample:
         """Its counters as last reported, and its CPU time now."""

@@ -41,6 +41,7 @@ import resource
 import signal
 import sys
 import time
+from pathlib import Path
 
 from benchmarks._figures import percentile, report
 from benchmarks._swarm_plane import CLOCK_TICKS, NodePlane, Sample, Verdicts
@@ -279,6 +280,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="heartbeat timeout, seconds")
     p.add_argument("--topology", choices=("mesh", "ring"), default="mesh",
                    help="heartbeat topology, as the speaker's --heartbeat-topology")
+    p.add_argument("--log", type=Path, default=None,
+                   help="write every plane's warnings (deaths and why, late rounds) to this file, each line with the "
+                        "time since the start and the node's name; the planes then send warnings, which costs CPU")
     return p
 
 
@@ -288,7 +292,13 @@ def main() -> int:
     if not enough_memory(args.nodes):
         print(f"not enough memory for {args.nodes} fast planes", file=sys.stderr)
         return 1
-    logging.basicConfig(level=logging.ERROR)  # the planes send only errors: their warnings would cost the run
+    if args.log is None:
+        logging.basicConfig(level=logging.ERROR)  # the planes send only errors: their warnings would cost the run
+    else:
+        handler = logging.FileHandler(args.log, mode="w")
+        handler.setFormatter(logging.Formatter("%(relativeCreated)d %(node)s %(name)s %(message)s",
+                                               defaults={"node": "-"}))
+        logging.basicConfig(level=logging.WARNING, handlers=[handler])
     with contextlib.suppress(KeyboardInterrupt):
         report(asyncio.run(bounded(args)))
         return 0
