@@ -222,5 +222,5 @@ class BGPDrainReason(Enum):
     TERMINATING = "SpeakerTerminating"  # SIGTERM
 
 
-Reason = Reason | BGPDrainReason
+Reason = Reason | BGPDrainReason | StartDrain
 __all__ += ["BGPDrainReason", "StartDrain"]

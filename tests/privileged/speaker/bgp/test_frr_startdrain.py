@@ -97,6 +97,7 @@ async def test_started_after_a_predecessor_died_mid_drain_it_finishes_without_th
     await first.driver.apply(replace(desired(VIP), graceful_shutdown=True))  # the drain's first step, then killed
     await wait_for(lambda: gshut(pair), timeout=5)
     first.driver.close()
+    await asyncio.sleep(1)  # a new speaker starts later than bgpd's last UPDATE for graceful shutdown goes out
     second = BgpComponent(pair.node.dir, poll_s=0.1, drain_settings=SETTINGS)
     async with running(second):
         await second.drain(DrainCause.CORDONED, final=False)
