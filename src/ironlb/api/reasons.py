@@ -3,7 +3,8 @@
 Writers pass members, never text; readers (doctor, metrics, tests) turn what they read back into a
 member with `parse` and decide on that. A member's value is what users see (`kubectl get events`,
 status.conditions, metric labels): it is part of the API and changes only with a stated reason.
-The allocator's reasons (AllocationReason) and the announce gate's (AnnounceGateReason, a metric label) are
+The allocator's reasons (AllocationReason), the announce gate's (AnnounceGateReason, a metric label) and what a
+drained BGP node did with the routes FRR still announced (StartDrain, in the Drained condition's message) are
 defined by their decisions in ironlb.core, which imports nothing of api/, and are listed here with the rest.
 """
 
@@ -14,6 +15,7 @@ from typing import TypeVar
 
 from ironlb.core.allocation_reason import AllocationReason
 from ironlb.core.announce_gate import AnnounceGateReason
+from ironlb.core.bgp.startdrain import StartDrain
 
 __all__ = ["GOOD_WHEN_TRUE", "SPEAKER_CONDITIONS", "AllocationReason", "AnnounceGateReason", "AnnounceReason",
            "ConditionType", "ConfigReason", "EventReason", "ForwardingReason", "PresenceReason", "Reason",
@@ -220,5 +222,5 @@ class BGPDrainReason(Enum):
     TERMINATING = "SpeakerTerminating"  # SIGTERM
 
 
-Reason = Reason | BGPDrainReason
-__all__ += ["BGPDrainReason"]
+Reason = Reason | BGPDrainReason | StartDrain
+__all__ += ["BGPDrainReason", "StartDrain"]

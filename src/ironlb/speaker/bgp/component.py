@@ -3,7 +3,8 @@
 The integration feeds it: `update(desired, touched)` whenever the Services, endpoints or BGP objects change what
 this node announces; `drain()` on SIGTERM (final: the sessions close, and nothing is applied after it);
 `drain(cause, final=False)` when its own Node says it is going (speaker.bgp.nodedrain) and `undrain()` when it
-is back; `frr`, `sessions` and `drained` for status. While drained, every update keeps the routes withdrawn.
+is back; `frr`, `sessions`, `drained` and `leftover` for status. While drained, every update keeps the routes
+withdrawn; what a previous speaker left announced in FRR is drained first (core.bgp.startdrain).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from enum import Enum
 from ironlb.api.reasons import BGPDaemonReason
 from ironlb.core.bgp.model import Desired
 from ironlb.core.bgp.nodedrain import DrainCause
+from ironlb.core.bgp.startdrain import StartDrain, leftover
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain, withdrawn
 from ironlb.speaker.bgp.driver import FrrDriver
 from ironlb.speaker.bgp.status import Session
@@ -53,6 +55,7 @@ class BgpComponent:
         self.sessions: list[Session] = []
         self.refusal = ""  # FRR's words for the last refused command, for people
         self.drained: DrainCause | None = None  # why this node announces nothing (set when its drain starts)
+        self.leftover: StartDrain | None = None  # drained, what FRR held when it was read back (None: not read)
         self.stopped = False  # drained for good (SIGTERM): nothing more is applied
         self.fed = False  # an update came: `desired` is the feed's, not the empty one it starts with
         self._lock = asyncio.Lock()
@@ -71,6 +74,9 @@ class BgpComponent:
         if self.stopped:
             return  # a change that comes after the final drain must not announce again
         try:
+            if self.drained is not None and self.driver.applied is None:
+                await self._drain_leftover()
+                touched = None  # FRR was read back: every prefix is compared
             await self.driver.apply(self.held(), touched)
             self._set(FrrState.IN_SYNC)
         except VtyUnavailable as e:
@@ -78,6 +84,20 @@ class BgpComponent:
         except VtyRefused as e:
             self.refusal = str(e)
             self._set(FrrState.REFUSED, str(e))
+
+    async def _drain_leftover(self) -> None:
+        """Drained, and what FRR holds unknown (a new speaker, or a change that failed): the routes FRR announces
+        that the desired state still has are drained before they are withdrawn, not dropped at once."""
+        self.driver.applied = await self.driver.read_back()
+        left = leftover(self.driver.applied, self.desired)
+        self.leftover = left.step
+        if left.step is StartDrain.NOTHING_LEFT:
+            log.info("BGP: drained; FRR read back: %s", left.step.value)
+            return
+        log.info("BGP: drained; FRR read back: %s (%d prefixes less preferred, then withdrawn)", left.step.value,
+                 len(left.routes.announcements))
+        outcome = await drain(self.driver, left.routes, self.drain_settings, close=False)
+        log.info("BGP: left routes drained: %s", outcome.value)
 
     def _set(self, state: FrrState, why: str = "") -> None:
         if state is not self.frr:
@@ -91,7 +111,9 @@ class BgpComponent:
         try:
             while True:
                 async with self._lock:
-                    if self.driver.applied is None:
+                    # Before the feed's first update the empty start state is no one's wish: applied, it would
+                    # remove what a previous speaker left (a session reset, routes dropped).
+                    if self.fed and self.driver.applied is None:
                         await self._apply(None)
                     try:
                         self.sessions = await self.driver.sessions()
@@ -109,10 +131,13 @@ class BgpComponent:
         async with self._lock:
             was, self.drained = self.drained, cause
             try:
-                # Before the feed's first update there is nothing of its own to drain: the update applies it drained.
+                # Before the feed's first update a drain waits for it (its first apply drains what FRR holds,
+                # _drain_leftover), unless it is final: then what FRR holds is what drains.
                 if not self.stopped and ((was is None and self.fed) or final):
-                    outcome = await drain(self.driver, self.held() if was else self.desired,
-                                          self.drain_settings, close=final)
+                    source = self.held() if was else self.desired
+                    if not self.fed:
+                        source = self.driver.applied = await self.driver.read_back()
+                    outcome = await drain(self.driver, source, self.drain_settings, close=final)
             except (VtyUnavailable, VtyRefused, OSError) as e:
                 self.driver.applied = None  # read FRR back before the next change
                 log.warning("FRR: drain failed: %s", e)
@@ -130,5 +155,5 @@ class BgpComponent:
             if self.drained is None or self.stopped:
                 return
             log.info("BGP: %s no more: announcing again", self.drained.value)
-            self.drained = None
+            self.drained = self.leftover = None
             await self._apply(None)

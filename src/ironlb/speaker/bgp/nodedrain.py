@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from ironlb.api.conditions import condition, now_stamp
-from ironlb.api.reasons import BGPDrainReason, ConditionType
+from ironlb.api.reasons import BGPDrainReason, ConditionType, StartDrain
 from ironlb.core.bgp.nodedrain import DrainAction, DrainCause, NodeFacts, decide, drain_cause
 
 log = logging.getLogger("ironlb.speaker.bgp")
@@ -63,20 +63,24 @@ class NodeDrainTrigger:
                 log.exception("BGP: acting on node %s's %s failed", self.me, action.value)
 
 
-def drained_condition(cause: DrainCause | None, old: Mapping[str, Any] | None) -> dict[str, Any]:
+def drained_condition(cause: DrainCause | None, old: Mapping[str, Any] | None,
+                      leftover: StartDrain | None = None) -> dict[str, Any]:
     """BGPNodeStatus's Drained condition: True, with CAUSE, while the node's routes are drained or draining;
-    OLD (the one last written) keeps its transition time while the reason stays."""
+    OLD (the one last written) keeps its transition time while the reason stays; LEFTOVER: what the drained
+    node did with the routes FRR still announced when it read FRR back (a new speaker)."""
     reason = REASONS[cause] if cause else BGPDrainReason.NOT_DRAINED
     since = str(old["lastTransitionTime"]) if old and old.get("reason") == reason.value else now_stamp()
     words = f"routes drained: {cause.value}" if cause else "announcing"
+    if cause and leftover:
+        words += f"; FRR read back: {leftover.value}"
     return condition(ConditionType.BGP_DRAINED, cause is not None, reason, words, since=since)
 
 
 def drained_conditions(source: Any, written: Any) -> tuple[dict[str, Any], ...]:
-    """The Drained condition for BGPNodeStatus when SOURCE (BGP mode's component) can drain; WRITTEN: the status
-    last written (None, or an object with `conditions`)."""
+    """The Drained condition for BGPNodeStatus when SOURCE (BGP mode's component: its `drained` and `leftover`)
+    can drain; WRITTEN: the status last written (None, or an object with `conditions`)."""
     if not hasattr(source, "drained"):
         return ()
     old = next((c for c in (written.conditions if written else ())
                 if c.get("type") == ConditionType.BGP_DRAINED.value), None)
-    return (drained_condition(source.drained, old),)
+    return (drained_condition(source.drained, old, source.leftover),)

@@ -9,6 +9,7 @@ from typing import Any
 from ironlb.api.bgp_status import NodeBGPStatus
 from ironlb.api.reasons import BGPDrainReason, ConditionType
 from ironlb.core.bgp.nodedrain import DrainCause
+from ironlb.core.bgp.startdrain import StartDrain
 from ironlb.speaker.bgp.nodedrain import NodeDrainTrigger, drained_conditions
 
 
@@ -17,6 +18,7 @@ class Component:
 
     def __init__(self) -> None:
         self.drained: DrainCause | None = None
+        self.leftover: StartDrain | None = None
         self.calls: list[str] = []
 
     async def drain(self, cause: DrainCause = DrainCause.TERMINATING, final: bool = True) -> None:
