@@ -64,7 +64,9 @@ class Liveness(Sends):
         self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
         self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
-        self._task: asyncio.Task[None] | None = None
+        self._clock: asyncio.AbstractEventLoop | None = None  # the loop the rounds run on
+        self._timer: asyncio.Handle | None = None  # the next round, while rounds run
+        self._due = 0.0  # when the current (or next) round was due, on the loop's clock
         self._alive = self.membership.alive()
         self._alive_version = self.membership.alive_version()
         self._wrong_source_log = Throttle(30.0)
@@ -140,7 +142,7 @@ class Liveness(Sends):
         sock = udpsocket.bind(host, self.port)
         self._sock = HeldSocket(sock)
         self._filter()
-        self._task = asyncio.create_task(self._loop(), name="heartbeats")
+        self._begin_rounds()
 
     async def join(self) -> None:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
@@ -164,29 +166,44 @@ class Liveness(Sends):
         self.membership.counts_self = False
         self._publish()
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            woke = loop.time()
-            self._lateness(woke - due)
-            self._readable()  # what came in since the last round: the loop wakes once a round, not per datagram
-            self._choose_mode(time.monotonic())
-            if self._restart is not None:
-                self._send_restart()
-            elif self.speaking:
-                self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
-            now = time.monotonic()
-            for name, why in self.membership.tick(now):
-                if now >= self._ring_alive_until:  # on the ring, the non-neighbours are heard at probe rate only
-                    self.counters.deaths += 1
-                    log.warning("peer %s is dead (%s)", name, why.value)
-            if self.ring is not None:
-                self._route(self.ring.tick(now))
-            self._publish()
-            self._hooks()
-            due = next_due(due, woke, self.interval)
-            await asyncio.sleep(max(0.0, due - loop.time()))
+    def _begin_rounds(self) -> None:
+        """A round now, then one an interval: each a timer callback on the running loop, so a round costs one
+        turn of the loop (a task asleep between rounds costs a second turn, and a future, to wake it)."""
+        self._clock = asyncio.get_running_loop()
+        self._due = self._clock.time()
+        self._timer = self._clock.call_soon(self._round)
+
+    def _end_rounds(self) -> None:
+        """No further round."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _round(self) -> None:
+        """One heartbeat round, then the next one scheduled (a round that raises schedules none: its peers see a
+        stopped loop)."""
+        clock = self._clock
+        assert clock is not None
+        woke = clock.time()
+        self._lateness(woke - self._due)
+        self._readable()  # what came in since the last round: the loop wakes once a round, not per datagram
+        self._choose_mode(time.monotonic())
+        if self._restart is not None:
+            self._send_restart()
+        elif self.speaking:
+            self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
+        now = time.monotonic()
+        for name, why in self.membership.tick(now):
+            if now >= self._ring_alive_until:  # on the ring, the non-neighbours are heard at probe rate only
+                self.counters.deaths += 1
+                log.warning("peer %s is dead (%s)", name, why.value)
+        if self.ring is not None:
+            self._route(self.ring.tick(now))
+        self._publish()
+        self._hooks()
+        self._due = next_due(self._due, woke, self.interval)
+        if self._timer is not None:  # not ended meanwhile (a hook that closed us)
+            self._timer = clock.call_at(self._due, self._round)
 
     def _hooks(self) -> None:
         """The fast plane's other periodic work, on this round's wake-up; one that fails stops no heartbeat."""
@@ -307,10 +324,7 @@ class Liveness(Sends):
         # is not to be refuted.
         if self.speaking and self._restart is None:
             self._send_all(Kind.LEAVE, everyone=True)
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._end_rounds()
         if self._sock is not None:
             self._sock.sock.close()
             self._sock = None

@@ -138,11 +138,10 @@ def test_rounds_keep_their_cadence_however_long_their_sends_take() -> None:
         heard_from(liveness, *liveness.peers)
         sock = SlowSocket()
         liveness._sock, liveness.speaking = sock, True  # type: ignore[assignment]
-        task = asyncio.create_task(liveness._loop())
+        liveness._begin_rounds()
         while len(sock.times) < 12:
             await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        liveness._end_rounds()
         return sock.times
 
     times = asyncio.run(run())
@@ -163,11 +162,11 @@ def test_every_round_reads_what_came_in_and_runs_the_periodic_work_once() -> Non
             raise RuntimeError("a periodic task that fails")
 
         liveness.on_round.append(failing)
-        task = asyncio.create_task(liveness._loop())
+        liveness._begin_rounds()
         await asyncio.sleep(0.105)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        liveness._end_rounds()
         return reads[0], rounds[0]
 
     reads, rounds = asyncio.run(run())
     assert reads == rounds and 8 <= rounds <= 12  # one of each a round, and a failure stops no round
+
