@@ -222,17 +222,21 @@ class Liveness(Sends):
         self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
 
     def _readable(self) -> None:
-        """Read every datagram queued (up to READ_BATCH)."""
+        """Read every datagram queued (up to READ_BATCH), then tell `on_change` once of what they changed."""
         if self._sock is None:
             return
+        read = 0
         for _ in range(READ_BATCH):
             try:
                 data, addr = self._sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:  # an ICMP error for an unreachable peer: expected while a node is down
                 continue
+            read += 1
             self.datagram_received(data, addr)
+        if read:
+            self._publish()
 
     def _filter(self) -> None:
         """Make the kernel drop datagrams from anyone but the peers (one atomic swap of the socket's filter)."""
@@ -256,7 +260,8 @@ class Liveness(Sends):
                             "heartbeat socket's filter (%s)", exc)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        """Feed one datagram to the membership table: a peer's only, checked before any crypto."""
+        """Feed one datagram to the membership table: a peer's only, checked before any crypto. What it changed
+        is told to `on_change` once the round's reads are done (`_readable`), once for all of them."""
         self.counters.datagrams_received += 1
         if addr[1] != self.port or plain(addr[0]) not in self.sources:  # peers send from the port they listen on
             self._reject(Decoded.NOT_A_PEER)
@@ -279,7 +284,6 @@ class Liveness(Sends):
             if self.ring is not None:
                 self.counters.notices_received += msg.notice is not None
                 self._route(self.ring.take(msg, change, time.monotonic()))
-            self._publish()
         else:
             self._reject(verdict)
 

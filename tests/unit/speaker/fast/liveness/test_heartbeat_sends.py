@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ironlb.speaker.fast.liveness.protocol import VERSION, Kind, decode
+from ironlb.speaker.fast.liveness.protocol import VERSION, Heartbeat, Kind, decode, encode
 from ironlb.speaker.fast.liveness.transport import Liveness, next_due
 from ironlb.speaker.fast.liveness.udpsocket import SNDBUF_BYTES
 from tests.unit.speaker.fast.test_plane import free_port
@@ -170,3 +170,30 @@ def test_every_round_reads_what_came_in_and_runs_the_periodic_work_once() -> Non
     reads, rounds = asyncio.run(run())
     assert reads == rounds and 8 <= rounds <= 12  # one of each a round, and a failure stops no round
 
+
+class Queued(Socket):
+    """Datagrams waiting to be read, as a round finds them."""
+
+    def __init__(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
+        super().__init__(set())
+        self.queued = datagrams
+
+    def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+        if not self.queued:
+            raise BlockingIOError
+        return self.queued.pop(0)
+
+
+def test_a_rounds_reads_tell_the_alive_set_once_however_many_changed_it() -> None:
+    told: list[frozenset[str]] = []
+    liveness = Liveness("n1", b"k" * 32, 7946, told.append, grace=0.01)
+    liveness.set_peers({"n2": "192.0.2.12", "n3": "192.0.2.13"})
+    liveness.membership.tick(time.monotonic() + 1.0)  # neither heard within the grace period: both dead
+    liveness._publish()
+    assert told[-1] == frozenset()
+    told.clear()
+    back = [(encode(Heartbeat(Kind.ALIVE, name, 7, 1, liveness.incarnation), b"k" * 32), (f"::ffff:{addr}", 7946))
+            for name, addr in liveness.peers.items()]
+    liveness._sock = Queued(back)  # type: ignore[assignment]
+    liveness._readable()  # both come back in one round's reads: one alive set told, not one per datagram
+    assert told == [frozenset({"n2", "n3"})]
