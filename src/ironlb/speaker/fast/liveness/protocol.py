@@ -17,7 +17,6 @@ for it, and no clock (wall or otherwise) is compared between nodes.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -140,7 +139,7 @@ def encode(msg: Heartbeat, key: bytes | KeySet) -> bytes:
         subject = msg.notice.subject.encode()
         body += bytes([msg.notice.say.value, len(subject)]) + subject + _NOTICE.pack(msg.notice.incarnation,
                                                                                      msg.notice.life)
-    return body + hmac.new(key, body, hashlib.sha256).digest()
+    return body + hmac.digest(key, body, "sha256")
 
 
 def _encode_restart(msg: Heartbeat) -> bytes:
@@ -187,7 +186,7 @@ def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]
         return Decoded.UNKNOWN_VERSION, None
     body, mac = data[:-MAC_LEN], data[-MAC_LEN:]
     keys = key.accepted if isinstance(key, KeySet) else (key,)
-    if not any(hmac.compare_digest(mac, hmac.new(k, body, hashlib.sha256).digest()) for k in keys):
+    if not any(hmac.compare_digest(mac, hmac.digest(k, body, "sha256")) for k in keys):
         return Decoded.BAD_MAC, None
     name_len = body[5]
     end = 6 + name_len + _TAIL.size
