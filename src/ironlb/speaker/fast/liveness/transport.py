@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 
 from ironlb.common.throttle import Throttle
-from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.liveness import sourcefilter, udpsocket
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
@@ -63,7 +62,9 @@ class Liveness(Sends):
         self.ring: RingWatch | None = None  # topology ring: the Watch and its view, kept in both modes
         self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
-        self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
+        # The socket module's own calls, not held ones (fast/held.py): the fast plane's process has one thread, so
+        # letting the GIL go around a system call waits for nobody, and a held call's ctypes cost is per datagram
+        self._sock: socket.socket | None = None
         self._clock: asyncio.AbstractEventLoop | None = None  # the loop the rounds run on
         self._timer: asyncio.Handle | None = None  # the next round, while rounds run
         self._due = 0.0  # when the current (or next) round was due, on the loop's clock
@@ -139,8 +140,7 @@ class Liveness(Sends):
 
     async def start(self, host: str = "::") -> None:
         """Bind the UDP port and start sending."""
-        sock = udpsocket.bind(host, self.port)
-        self._sock = HeldSocket(sock)
+        self._sock = udpsocket.bind(host, self.port)
         self._filter()
         self._begin_rounds()
 
@@ -246,13 +246,13 @@ class Liveness(Sends):
             prog = sourcefilter.program(self.sources, self.port)
             if prog is None:
                 raise OSError(errno.E2BIG, "too many peer addresses for a socket filter")
-            bpf.attach(self._sock.sock, prog)
+            bpf.attach(self._sock, prog)
             self.counters.source_filter = True
         except (OSError, ValueError) as exc:
             self.counters.filter_failures += 1
             if self.counters.source_filter:  # an older filter would refuse the new peers: user space alone now
                 with contextlib.suppress(OSError):
-                    self._sock.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+                    self._sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
             self.counters.source_filter = False
             if not self._filter_warned:
                 self._filter_warned = True
@@ -330,5 +330,5 @@ class Liveness(Sends):
             self._send_all(Kind.LEAVE, everyone=True)
         self._end_rounds()
         if self._sock is not None:
-            self._sock.sock.close()
+            self._sock.close()
             self._sock = None

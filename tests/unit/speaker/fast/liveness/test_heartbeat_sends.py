@@ -97,7 +97,7 @@ def test_the_heartbeat_socket_has_a_deep_send_buffer() -> None:
         await liveness.start("::1")
         try:
             assert liveness._sock is not None
-            return liveness._sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            return liveness._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         finally:
             await liveness.close()
 
