@@ -219,7 +219,9 @@ class Liveness(Sends):
             if late_s > self.membership.timeout / 4 and (n := self._late_log.allow("late")) is not None:
                 log.warning("a heartbeat round went out %.0f ms late (%d more late rounds since the last "
                             "warning): this node's peers may count it dead", late_s * 1000, n)
-        self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
+        late_ms = late_s * 1000
+        if late_ms > self.counters.worst_late_ms:  # rounded only when it is a new worst: rounding a float is slow
+            self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_ms, 1))
 
     def _readable(self) -> None:
         """Read every datagram queued (up to READ_BATCH), then tell `on_change` once of what they changed."""
