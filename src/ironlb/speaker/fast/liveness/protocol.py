@@ -48,6 +48,9 @@ class Kind(Enum):
     NOTICE = 5  # version 3 only: a notice of the ring's failure detection (Notice)
 
 
+_KINDS = {kind.value: kind for kind in Kind}
+
+
 class Say(Enum):
     """What a notice says (liveness/watch.py)."""
 
@@ -186,14 +189,19 @@ def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]
         return Decoded.UNKNOWN_VERSION, None
     body, mac = data[:-MAC_LEN], data[-MAC_LEN:]
     keys = key.accepted if isinstance(key, KeySet) else (key,)
-    if not any(hmac.compare_digest(mac, hmac.digest(k, body, "sha256")) for k in keys):
+    for accepted in keys:
+        if hmac.compare_digest(mac, hmac.digest(accepted, body, "sha256")):
+            break
+    else:
         return Decoded.BAD_MAC, None
     name_len = body[5]
     end = 6 + name_len + _TAIL.size
+    kind = _KINDS.get(body[4])  # a dict, not Kind(...): the enum's lookup is several calls, on every datagram
     try:
-        kind = Kind(body[4])
         node = body[6:6 + name_len].decode()
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
+        return Decoded.MALFORMED, None
+    if kind is None:
         return Decoded.MALFORMED, None
     digest = None
     if data[3] == RING_VERSION:
