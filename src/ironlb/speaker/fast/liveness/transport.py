@@ -269,8 +269,9 @@ class Liveness(Sends):
             self._reject(Decoded.NOT_A_PEER)
             return
         verdict, msg = decode(data, self.key)
+        now = time.monotonic()  # one reading for the table, the formats and the Watch: the same arrival
         if msg is not None:
-            verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
+            verdict, change = self.membership.on_message(msg, now, addr[0])
             if change is not None:
                 log.info("peer %s: %s", msg.node, change.value)
             if verdict is Decoded.UNECHOED:  # a run rolled back to version 2 must be sent version 2 again
@@ -280,12 +281,12 @@ class Liveness(Sends):
                             msg.node, addr[0])
         if verdict is Decoded.ACCEPTED:
             assert msg is not None
-            if self.formats.heard(msg, time.monotonic()) and self.speaking and msg.node in self.peers:
+            if self.formats.heard(msg, now) and self.speaking and msg.node in self.peers:
                 self._tell(msg.node, self.peers[msg.node], Kind.FENCED if self.fenced else Kind.ALIVE)
             self.counters.received += 1
             if self.ring is not None:
                 self.counters.notices_received += msg.notice is not None
-                self._route(self.ring.take(msg, change, time.monotonic()))
+                self._route(self.ring.take(msg, change, now))
         else:
             self._reject(verdict)
 
