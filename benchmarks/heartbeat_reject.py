@@ -50,7 +50,7 @@ async def kernel_share(burst: int = 20_000) -> float:
     """Share of BURST datagrams from a non-peer (127.0.0.2) that never reached the speaker's socket."""
     live = Liveness("a", os.urandom(32), 0, lambda _: None)
     await live.start("::")
-    port = live._sock.sock.getsockname()[1]  # type: ignore[union-attr]
+    port = live._sock.getsockname()[1]  # type: ignore[union-attr]
     live.port = port
     live.set_peers({"b": "127.0.0.1"})  # the filter now admits 127.0.0.1:PORT only
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

@@ -1,13 +1,14 @@
-"""Socket calls that keep the GIL, for the fast plane's sockets.
+"""Socket calls that keep the GIL, for the fast plane's packet sockets.
 
 A CPython socket call releases the GIL around the system call and must win it back afterwards. While
 another thread is busy in Python, each win waits for that thread to give the GIL up, up to the switch
 interval: a heartbeat round is one sendto per peer, and a round made that way took far longer than one
 made holding the GIL (docs/design.md, "Measurements behind the code"). The fast plane now has a process of its
-own with one thread, where there is nobody to
-wait for; the held calls stay because they cost nothing there and keep any thread added later from
-mattering. Every socket here is non-blocking, so a call that keeps the GIL returns at once (EAGAIN at
-worst).
+own with one thread, where there is nobody to wait for. There a held call is not free: it goes through ctypes,
+and costs a few times the socket module's own call, so the heartbeat socket, read and written every round,
+uses the socket module's (docs/design.md, "Idle cost of a fast plane"); the packet sockets, quiet unless
+something is asked, keep these. Every socket here is non-blocking, so a call that keeps the GIL returns at
+once (EAGAIN at worst).
 
 `HeldSocket` has the few methods of `socket.socket` the fast plane uses, with the same results and
 exceptions (BlockingIOError, InterruptedError, OSError), so fakes stand in for it in unit tests.

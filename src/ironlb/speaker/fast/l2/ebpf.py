@@ -216,6 +216,29 @@ class Map(Fd):
         value = ctypes.create_string_buffer(self.value_size)
         return value.raw if self._found(MAP_LOOKUP_ELEM, key, value, "reading") else None
 
+    def slot(self, key: bytes) -> Slot:
+        """KEY's value as a Slot: written again and again, each time at the cost of the system call alone."""
+        return Slot(self, key)
+
+
+class Slot:
+    """One key of a map whose value is rewritten often (a lease): the key, the value's buffer and the call's
+    arguments are made once, so a write copies the value in and makes the call."""
+
+    def __init__(self, owner: Map, key: bytes) -> None:
+        self._key = ctypes.create_string_buffer(key, owner.key_size)
+        self._value = ctypes.create_string_buffer(owner.value_size)
+        self._size = owner.value_size
+        self._attr = _attr("<IIQQQ", owner.fd, 0, ctypes.addressof(self._key), ctypes.addressof(self._value), 0)
+        self._what = f"updating in map {owner.name}"
+
+    def put(self, value: bytes) -> None:
+        """Insert or replace the key's value with VALUE (exactly the map's value size)."""
+        if len(value) != self._size:
+            raise ValueError(f"a value of {len(value)} bytes for a map of {self._size}-byte values")
+        ctypes.memmove(self._value, value, self._size)
+        _bpf(MAP_UPDATE_ELEM, self._attr, self._what)
+
 
 def load_program(code: bytes, name: str, prog_type: int = PROG_SCHED_CLS,
                  attach_type: int = TCX_INGRESS) -> Fd:

@@ -59,6 +59,7 @@ class NodeMaps:
         except OSError:
             self.macs_map.close()
             raise
+        self._deadline = self.lease.slot(bytes(4))  # renewed every heartbeat round: its buffers made once
         self.macs: frozenset[bytes] = frozenset()
 
     def set_macs(self, macs: frozenset[bytes]) -> None:
@@ -72,7 +73,7 @@ class NodeMaps:
     def renew(self, seconds: float) -> None:
         """Let the programs answer for SECONDS more (from now)."""
         deadline = time.monotonic_ns() + int(seconds * 1e9)
-        self.lease.put(bytes(4), deadline.to_bytes(8, "little"))
+        self._deadline.put(deadline.to_bytes(8, "little"))
 
     def close(self) -> None:
         """Release the maps (programs still attached keep them)."""

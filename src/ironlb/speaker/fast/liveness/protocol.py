@@ -17,7 +17,6 @@ for it, and no clock (wall or otherwise) is compared between nodes.
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import ipaddress
 import secrets
@@ -47,6 +46,9 @@ class Kind(Enum):
     FENCED = 3  # alive and listening, but not answering for any IP (self-fenced): do not count me
     RESTART = 4  # my speaker restarts, my node still forwards: answer for my IPs with my MACs until I am back
     NOTICE = 5  # version 3 only: a notice of the ring's failure detection (Notice)
+
+
+_KINDS = {kind.value: kind for kind in Kind}
 
 
 class Say(Enum):
@@ -140,7 +142,7 @@ def encode(msg: Heartbeat, key: bytes | KeySet) -> bytes:
         subject = msg.notice.subject.encode()
         body += bytes([msg.notice.say.value, len(subject)]) + subject + _NOTICE.pack(msg.notice.incarnation,
                                                                                      msg.notice.life)
-    return body + hmac.new(key, body, hashlib.sha256).digest()
+    return body + hmac.digest(key, body, "sha256")
 
 
 def _encode_restart(msg: Heartbeat) -> bytes:
@@ -187,14 +189,19 @@ def decode(data: bytes, key: bytes | KeySet) -> tuple[Decoded, Heartbeat | None]
         return Decoded.UNKNOWN_VERSION, None
     body, mac = data[:-MAC_LEN], data[-MAC_LEN:]
     keys = key.accepted if isinstance(key, KeySet) else (key,)
-    if not any(hmac.compare_digest(mac, hmac.new(k, body, hashlib.sha256).digest()) for k in keys):
+    for accepted in keys:
+        if hmac.compare_digest(mac, hmac.digest(accepted, body, "sha256")):
+            break
+    else:
         return Decoded.BAD_MAC, None
     name_len = body[5]
     end = 6 + name_len + _TAIL.size
+    kind = _KINDS.get(body[4])  # a dict, not Kind(...): the enum's lookup is several calls, on every datagram
     try:
-        kind = Kind(body[4])
         node = body[6:6 + name_len].decode()
-    except (ValueError, UnicodeDecodeError):
+    except UnicodeDecodeError:
+        return Decoded.MALFORMED, None
+    if kind is None:
         return Decoded.MALFORMED, None
     digest = None
     if data[3] == RING_VERSION:

@@ -3,9 +3,9 @@ and ring mode's notices (split out of transport.py: the Liveness it is a base of
 
 from __future__ import annotations
 
+import socket
 import time
 
-from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.liveness.membership import Membership
 from ironlb.speaker.fast.liveness.protocol import (
     COVERS_PER_MESSAGE,
@@ -46,7 +46,7 @@ class Sends:
     ring: RingWatch | None
     counters: Counters
     speaking: bool
-    _sock: HeldSocket | None
+    _sock: socket.socket | None
     _next_probe: float
     _restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None
     _restart_rounds: int

@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 
 from ironlb.common.throttle import Throttle
-from ironlb.speaker.fast.held import HeldSocket
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.liveness import sourcefilter, udpsocket
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
@@ -63,8 +62,12 @@ class Liveness(Sends):
         self.ring: RingWatch | None = None  # topology ring: the Watch and its view, kept in both modes
         self.sources: frozenset[str] = frozenset()  # every peer's node addresses: nothing else is read
         self.counters = Counters()
-        self._sock: HeldSocket | None = None  # sends and receives keep the GIL (fast/held.py)
-        self._task: asyncio.Task[None] | None = None
+        # The socket module's own calls, not held ones (fast/held.py): the fast plane's process has one thread, so
+        # letting the GIL go around a system call waits for nobody, and a held call's ctypes cost is per datagram
+        self._sock: socket.socket | None = None
+        self._clock: asyncio.AbstractEventLoop | None = None  # the loop the rounds run on
+        self._timer: asyncio.Handle | None = None  # the next round, while rounds run
+        self._due = 0.0  # when the current (or next) round was due, on the loop's clock
         self._alive = self.membership.alive()
         self._alive_version = self.membership.alive_version()
         self._wrong_source_log = Throttle(30.0)
@@ -137,10 +140,9 @@ class Liveness(Sends):
 
     async def start(self, host: str = "::") -> None:
         """Bind the UDP port and start sending."""
-        sock = udpsocket.bind(host, self.port)
-        self._sock = HeldSocket(sock)
+        self._sock = udpsocket.bind(host, self.port)
         self._filter()
-        self._task = asyncio.create_task(self._loop(), name="heartbeats")
+        self._begin_rounds()
 
     async def join(self) -> None:
         """Start heartbeating; count ourselves once peers must have heard us (one detection period),
@@ -164,29 +166,44 @@ class Liveness(Sends):
         self.membership.counts_self = False
         self._publish()
 
-    async def _loop(self) -> None:
-        loop = asyncio.get_running_loop()
-        due = loop.time()
-        while True:
-            woke = loop.time()
-            self._lateness(woke - due)
-            self._readable()  # what came in since the last round: the loop wakes once a round, not per datagram
-            self._choose_mode(time.monotonic())
-            if self._restart is not None:
-                self._send_restart()
-            elif self.speaking:
-                self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
-            now = time.monotonic()
-            for name, why in self.membership.tick(now):
-                if now >= self._ring_alive_until:  # on the ring, the non-neighbours are heard at probe rate only
-                    self.counters.deaths += 1
-                    log.warning("peer %s is dead (%s)", name, why.value)
-            if self.ring is not None:
-                self._route(self.ring.tick(now))
-            self._publish()
-            self._hooks()
-            due = next_due(due, woke, self.interval)
-            await asyncio.sleep(max(0.0, due - loop.time()))
+    def _begin_rounds(self) -> None:
+        """A round now, then one an interval: each a timer callback on the running loop, so a round costs one
+        turn of the loop (a task asleep between rounds costs a second turn, and a future, to wake it)."""
+        self._clock = asyncio.get_running_loop()
+        self._due = self._clock.time()
+        self._timer = self._clock.call_soon(self._round)
+
+    def _end_rounds(self) -> None:
+        """No further round."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _round(self) -> None:
+        """One heartbeat round, then the next one scheduled (a round that raises schedules none: its peers see a
+        stopped loop)."""
+        clock = self._clock
+        assert clock is not None
+        woke = clock.time()
+        self._lateness(woke - self._due)
+        self._readable()  # what came in since the last round: the loop wakes once a round, not per datagram
+        self._choose_mode(time.monotonic())
+        if self._restart is not None:
+            self._send_restart()
+        elif self.speaking:
+            self._send_all(Kind.FENCED if self.fenced else Kind.ALIVE)
+        now = time.monotonic()
+        for name, why in self.membership.tick(now):
+            if now >= self._ring_alive_until:  # on the ring, the non-neighbours are heard at probe rate only
+                self.counters.deaths += 1
+                log.warning("peer %s is dead (%s)", name, why.value)
+        if self.ring is not None:
+            self._route(self.ring.tick(now))
+        self._publish()
+        self._hooks()
+        self._due = next_due(self._due, woke, self.interval)
+        if self._timer is not None:  # not ended meanwhile (a hook that closed us)
+            self._timer = clock.call_at(self._due, self._round)
 
     def _hooks(self) -> None:
         """The fast plane's other periodic work, on this round's wake-up; one that fails stops no heartbeat."""
@@ -202,20 +219,26 @@ class Liveness(Sends):
             if late_s > self.membership.timeout / 4 and (n := self._late_log.allow("late")) is not None:
                 log.warning("a heartbeat round went out %.0f ms late (%d more late rounds since the last "
                             "warning): this node's peers may count it dead", late_s * 1000, n)
-        self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_s * 1000, 1))
+        late_ms = late_s * 1000
+        if late_ms > self.counters.worst_late_ms:  # rounded only when it is a new worst: rounding a float is slow
+            self.counters.worst_late_ms = max(self.counters.worst_late_ms, round(late_ms, 1))
 
     def _readable(self) -> None:
-        """Read every datagram queued (up to READ_BATCH)."""
+        """Read every datagram queued (up to READ_BATCH), then tell `on_change` once of what they changed."""
         if self._sock is None:
             return
+        read = 0
         for _ in range(READ_BATCH):
             try:
                 data, addr = self._sock.recvfrom(2048)
             except (BlockingIOError, InterruptedError):
-                return
+                break
             except OSError:  # an ICMP error for an unreachable peer: expected while a node is down
                 continue
+            read += 1
             self.datagram_received(data, addr)
+        if read:
+            self._publish()
 
     def _filter(self) -> None:
         """Make the kernel drop datagrams from anyone but the peers (one atomic swap of the socket's filter)."""
@@ -225,13 +248,13 @@ class Liveness(Sends):
             prog = sourcefilter.program(self.sources, self.port)
             if prog is None:
                 raise OSError(errno.E2BIG, "too many peer addresses for a socket filter")
-            bpf.attach(self._sock.sock, prog)
+            bpf.attach(self._sock, prog)
             self.counters.source_filter = True
         except (OSError, ValueError) as exc:
             self.counters.filter_failures += 1
             if self.counters.source_filter:  # an older filter would refuse the new peers: user space alone now
                 with contextlib.suppress(OSError):
-                    self._sock.sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
+                    self._sock.setsockopt(socket.SOL_SOCKET, SO_DETACH_FILTER, 0)
             self.counters.source_filter = False
             if not self._filter_warned:
                 self._filter_warned = True
@@ -239,14 +262,16 @@ class Liveness(Sends):
                             "heartbeat socket's filter (%s)", exc)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:
-        """Feed one datagram to the membership table: a peer's only, checked before any crypto."""
+        """Feed one datagram to the membership table: a peer's only, checked before any crypto. What it changed
+        is told to `on_change` once the round's reads are done (`_readable`), once for all of them."""
         self.counters.datagrams_received += 1
         if addr[1] != self.port or plain(addr[0]) not in self.sources:  # peers send from the port they listen on
             self._reject(Decoded.NOT_A_PEER)
             return
         verdict, msg = decode(data, self.key)
+        now = time.monotonic()  # one reading for the table, the formats and the Watch: the same arrival
         if msg is not None:
-            verdict, change = self.membership.on_message(msg, time.monotonic(), addr[0])
+            verdict, change = self.membership.on_message(msg, now, addr[0])
             if change is not None:
                 log.info("peer %s: %s", msg.node, change.value)
             if verdict is Decoded.UNECHOED:  # a run rolled back to version 2 must be sent version 2 again
@@ -256,13 +281,12 @@ class Liveness(Sends):
                             msg.node, addr[0])
         if verdict is Decoded.ACCEPTED:
             assert msg is not None
-            if self.formats.heard(msg, time.monotonic()) and self.speaking and msg.node in self.peers:
+            if self.formats.heard(msg, now) and self.speaking and msg.node in self.peers:
                 self._tell(msg.node, self.peers[msg.node], Kind.FENCED if self.fenced else Kind.ALIVE)
             self.counters.received += 1
             if self.ring is not None:
                 self.counters.notices_received += msg.notice is not None
-                self._route(self.ring.take(msg, change, time.monotonic()))
-            self._publish()
+                self._route(self.ring.take(msg, change, now))
         else:
             self._reject(verdict)
 
@@ -307,10 +331,7 @@ class Liveness(Sends):
         # is not to be refuted.
         if self.speaking and self._restart is None:
             self._send_all(Kind.LEAVE, everyone=True)
-        if self._task:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        self._end_rounds()
         if self._sock is not None:
-            self._sock.sock.close()
+            self._sock.close()
             self._sock = None

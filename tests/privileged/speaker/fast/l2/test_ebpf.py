@@ -25,3 +25,17 @@ def test_a_map_holds_what_is_put_and_says_what_it_lacks() -> None:
     finally:
         table.close()
     table.close()  # twice is harmless
+
+
+def test_a_slot_rewrites_its_keys_value_and_refuses_a_value_of_another_size() -> None:
+    lease = bpf.Map(bpf.MAP_ARRAY, 4, 8, 1, "ilb_test_slot")
+    try:
+        slot = lease.slot(bytes(4))
+        for value in (b"\1" * 8, b"\2" * 8):  # the same buffers, written again
+            slot.put(value)
+            assert lease.get(bytes(4)) == value
+        with pytest.raises(ValueError):
+            slot.put(b"\3" * 4)
+        assert lease.get(bytes(4)) == b"\2" * 8
+    finally:
+        lease.close()

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from ironlb.speaker.fast.liveness.protocol import VERSION, Kind, decode
+from ironlb.speaker.fast.liveness.protocol import VERSION, Heartbeat, Kind, decode, encode
 from ironlb.speaker.fast.liveness.transport import Liveness, next_due
 from ironlb.speaker.fast.liveness.udpsocket import SNDBUF_BYTES
 from tests.unit.speaker.fast.test_plane import free_port
@@ -97,7 +97,7 @@ def test_the_heartbeat_socket_has_a_deep_send_buffer() -> None:
         await liveness.start("::1")
         try:
             assert liveness._sock is not None
-            return liveness._sock.sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
+            return liveness._sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF)
         finally:
             await liveness.close()
 
@@ -138,11 +138,10 @@ def test_rounds_keep_their_cadence_however_long_their_sends_take() -> None:
         heard_from(liveness, *liveness.peers)
         sock = SlowSocket()
         liveness._sock, liveness.speaking = sock, True  # type: ignore[assignment]
-        task = asyncio.create_task(liveness._loop())
+        liveness._begin_rounds()
         while len(sock.times) < 12:
             await asyncio.sleep(0.01)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        liveness._end_rounds()
         return sock.times
 
     times = asyncio.run(run())
@@ -163,11 +162,38 @@ def test_every_round_reads_what_came_in_and_runs_the_periodic_work_once() -> Non
             raise RuntimeError("a periodic task that fails")
 
         liveness.on_round.append(failing)
-        task = asyncio.create_task(liveness._loop())
+        liveness._begin_rounds()
         await asyncio.sleep(0.105)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        liveness._end_rounds()
         return reads[0], rounds[0]
 
     reads, rounds = asyncio.run(run())
     assert reads == rounds and 8 <= rounds <= 12  # one of each a round, and a failure stops no round
+
+
+class Queued(Socket):
+    """Datagrams waiting to be read, as a round finds them."""
+
+    def __init__(self, datagrams: list[tuple[bytes, tuple[str, int]]]) -> None:
+        super().__init__(set())
+        self.queued = datagrams
+
+    def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+        if not self.queued:
+            raise BlockingIOError
+        return self.queued.pop(0)
+
+
+def test_a_rounds_reads_tell_the_alive_set_once_however_many_changed_it() -> None:
+    told: list[frozenset[str]] = []
+    liveness = Liveness("n1", b"k" * 32, 7946, told.append, grace=0.01)
+    liveness.set_peers({"n2": "192.0.2.12", "n3": "192.0.2.13"})
+    liveness.membership.tick(time.monotonic() + 1.0)  # neither heard within the grace period: both dead
+    liveness._publish()
+    assert told[-1] == frozenset()
+    told.clear()
+    back = [(encode(Heartbeat(Kind.ALIVE, name, 7, 1, liveness.incarnation), b"k" * 32), (f"::ffff:{addr}", 7946))
+            for name, addr in liveness.peers.items()]
+    liveness._sock = Queued(back)  # type: ignore[assignment]
+    liveness._readable()  # both come back in one round's reads: one alive set told, not one per datagram
+    assert told == [frozenset({"n2", "n3"})]

@@ -329,3 +329,10 @@ def test_a_notice_is_no_heartbeat_of_its_sender_state() -> None:
     notice = Heartbeat(Kind.NOTICE, "n2", 100, 2, ME, digest=0, notice=Notice(Say.DEAD, "n2", "n3", 0, 0))
     assert m.on_message(notice, 0.2) == (Decoded.ACCEPTED, None)
     assert m.peers["n2"].state is PeerState.FENCED and m.on_message(notice, 0.3)[0] is Decoded.REPLAYED
+
+
+def test_a_signed_heartbeat_of_no_known_kind_is_malformed() -> None:
+    body = bytearray(encode(beat(), KEY)[:-32])
+    for kind in (0, 6, 255):
+        body[4] = kind
+        assert decode(bytes(body) + hmac_of(bytes(body)), KEY) == (Decoded.MALFORMED, None)
