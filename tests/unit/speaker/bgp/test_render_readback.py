@@ -77,8 +77,11 @@ def test_session_status_from_bgpds_json() -> None:
     rtr, spine, red = by_peer["rtr"], by_peer["spine-b"], by_peer["red"]
     assert (rtr.state, rtr.bfd, rtr.hold_time_ms, rtr.keepalive_ms, rtr.prefixes_sent) == (
         SessionState.ESTABLISHED, BFDState.UP, 3000, 1000, 2)
-    assert (spine.state, spine.bfd, spine.last_error) == (SessionState.CONNECT, BFDState.OFF,
-                                                         BGPSessionReason.HOLD_TIMER_EXPIRED)
+    # bgpd's last reset of both is "Waiting for peer OPEN", set when the peer's address became reachable: spine-b
+    # has not come up (no TCP connection, no OPEN); rtr did, and never went down since.
+    assert (spine.state, spine.bfd, spine.last_error, spine.last_error_text) == (
+        SessionState.CONNECT, BFDState.OFF, BGPSessionReason.CONNECT_FAILED, "Waiting for peer OPEN")
+    assert rtr.last_error is None
     assert (red.vrf, red.state, red.last_error, red.last_error_text) == (
         "red", SessionState.IDLE, BGPSessionReason.CONNECTION_RESET, "Waiting for VRF to be initialized")
 
