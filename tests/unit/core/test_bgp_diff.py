@@ -137,3 +137,26 @@ def test_profiles_removed_after_their_peers() -> None:
     changes = diff(state(), Desired.of([replace(R1, bfd_profile=None)]))
     assert changes[-1] == ProfileRemoved("fast")
     assert PeerRemoved not in set(map(type, changes))
+
+
+R6 = Peer("r6", 64513, 64512, address="2001:db8:c1::fe")
+
+
+def test_a_session_without_multiprotocol_gets_only_its_familys_routes_and_needs_no_exclusion() -> None:
+    v4_only, v6_only = replace(R1, disable_mp=True), replace(R6, disable_mp=True)
+    dual = state(ann(V1, "r1", "r6"), ann(V6, "r1", "r6"), peers=(v4_only, v6_only))
+    assert set(dual.routes()) == {("r1", V1), ("r6", V6)}
+    assert not [c for c in diff(Desired(), dual) if isinstance(c, ExclusionAdded)]
+    # With multiprotocol (the default) each session carries both families.
+    assert set(state(ann(V1, "r1", "r6"), ann(V6, "r1", "r6"), peers=(R1, R6)).routes()) == {
+        ("r1", V1), ("r1", V6), ("r6", V1), ("r6", V6)}
+
+
+def test_turning_multiprotocol_off_adds_the_neighbor_anew() -> None:
+    changes = diff(state(), state(peers=(replace(R1, disable_mp=True),)))
+    assert changes == [PeerRemoved(R1), PeerAdded(replace(R1, disable_mp=True))]
+
+
+def test_an_unnumbered_session_carries_every_family() -> None:
+    unnumbered = Peer("u", 64513, 64512, interface="eth1", disable_mp=True)
+    assert unnumbered == Peer("u", 64513, 64512, interface="eth1")  # read back as it is written

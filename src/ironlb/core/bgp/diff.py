@@ -15,6 +15,7 @@ from ironlb.core.bgp.model import (
     Desired,
     Peer,
     Router,
+    family_of,
 )
 
 
@@ -49,7 +50,7 @@ class RouterRemoved:
 
 @dataclass(frozen=True)
 class PeerAdded:
-    """Configure a neighbor with every setting, activated in both address families."""
+    """Configure a neighbor with every setting, activated in the address families it carries."""
 
     peer: Peer
 
@@ -170,7 +171,8 @@ def _without_router_id(peer: Peer | None) -> Peer | None:
 
 
 def _same_session(a: Peer, b: Peer) -> bool:
-    return (a.neighbor, a.vrf, a.my_asn) == (b.neighbor, b.vrf, b.my_asn)
+    # The families a session carries are its capabilities: FRR resets it to change them, so it is added anew.
+    return (a.neighbor, a.vrf, a.my_asn, a.families) == (b.neighbor, b.vrf, b.my_asn, b.families)
 
 
 def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> list[Change]:
@@ -214,14 +216,15 @@ def _networks(state: Desired, prefixes: set[str] | None) -> dict[tuple[str, int,
 
 
 def _exclusions(state: Desired, nets: dict[tuple[str, int, str], Attributes]) -> set[tuple[str, str]]:
-    """(peer, prefix) for each peer of a prefix's VRF that no advertisement gives it to."""
+    """(peer, prefix) for each peer of a prefix's VRF that no advertisement gives it to (a session that does not
+    carry the prefix's family needs none)."""
     peers = state.usable_peers()
     by_vrf: dict[str, set[str]] = {}
     for name, peer in peers.items():
         by_vrf.setdefault(peer.vrf, set()).add(name)
     given = set(state.routes({p for _, _, p in nets}))
     return {(peer, prefix) for vrf, _, prefix in nets for peer in by_vrf.get(vrf, ())
-            if (peer, prefix) not in given}
+            if (peer, prefix) not in given and peers[peer].carries(family_of(prefix))}
 
 
 def _sets(nets: dict[tuple[str, int, str], Attributes]) -> dict[str, Attributes]:

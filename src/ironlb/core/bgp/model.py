@@ -30,6 +30,12 @@ def family_of(prefix: str) -> Family:
     return Family.V6 if ":" in prefix else Family.V4
 
 
+def session_carries(disable_mp: bool, address: str | None, family: Family) -> bool:
+    """Whether a session to ADDRESS carries FAMILY's routes: every family (multiprotocol), unless DISABLE_MP keeps
+    it to its address's own; an unnumbered session (no address) carries every family."""
+    return not disable_mp or not address or family_of(address) is family
+
+
 class DynamicAsn(Enum):
     """A peer ASN left to the session: FRR's `remote-as internal|external`."""
 
@@ -71,8 +77,11 @@ class Peer:
     bfd_profile: str | None = None
     graceful_restart: bool = False
     vrf: str = ""
+    disable_mp: bool = False  # the session carries only its address's family (an unnumbered one carries both)
 
     def __post_init__(self) -> None:
+        if self.disable_mp and not self.address:  # nothing to limit: read back as False, so it must be False
+            object.__setattr__(self, "disable_mp", False)
         # FRR holds both timers or neither: fill the other one as FRR would, so FRR's config reads back equal.
         if self.hold_time_s is not None and self.keepalive_time_s is None:
             object.__setattr__(self, "keepalive_time_s", self.hold_time_s // 3)
@@ -88,6 +97,15 @@ class Peer:
     def remote_as(self) -> str:
         """FRR's remote-as argument: the ASN, or internal/external when it is dynamic."""
         return self.dynamic_asn.value if self.dynamic_asn else str(self.peer_asn)
+
+    def carries(self, family: Family) -> bool:
+        """Whether the session carries FAMILY's routes (session_carries)."""
+        return session_carries(self.disable_mp, self.address, family)
+
+    @property
+    def families(self) -> tuple[Family, ...]:
+        """The address families the session is activated in."""
+        return tuple(f for f in Family if self.carries(f))
 
 
 @dataclass(frozen=True)
@@ -163,12 +181,14 @@ class Desired:
         return sorted(set(self.peers) - set(self.usable_peers()))
 
     def routes(self, prefixes: Iterable[str] | None = None) -> dict[tuple[str, str], Attributes]:
-        """(peer, prefix) -> attributes for the usable peers, limited to PREFIXES when given."""
+        """(peer, prefix) -> attributes for the usable peers whose session carries the prefix's family, limited to
+        PREFIXES when given."""
         usable = self.usable_peers()
         routes: dict[tuple[str, str], Attributes] = {}
         for ann in announcements_of(self.announcements, None if prefixes is None else set(prefixes)):
+            family = family_of(ann.prefix)
             for peer in ann.peers:
-                if peer in usable:
+                if peer in usable and usable[peer].carries(family):
                     key = (peer, ann.prefix)
                     routes[key] = routes[key].merged(ann.attributes) if key in routes else ann.attributes
         return routes

@@ -10,7 +10,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
-from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Peer
+from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Family, Peer, family_of
 from ironlb.speaker.bgp.render import ATTRIBUTES_ROUTE_MAP, DESCRIPTION
 
 ROUTER = re.compile(r"^router bgp (\d+)(?: vrf (\S+))?$")
@@ -24,6 +24,7 @@ ECHO_DEFAULT_MS = 50
 class _Neighbor:
     settings: dict[str, str] = field(default_factory=dict)
     interface: bool = False
+    families: set[Family] = field(default_factory=set)  # the address-family blocks that activate it
 
 
 def blocks(text: str) -> list[tuple[str, list[str]]]:
@@ -118,9 +119,14 @@ def _attributes(body: list[str]) -> Attributes:
 def _router(asn: int, vrf: str, body: list[str]) -> tuple[list[Peer], dict[str, str], bool]:
     neighbors: dict[str, _Neighbor] = defaultdict(_Neighbor)
     router_id, nets, gshut = None, {}, False
+    family = Family.V4
     for line in body:
         words = line.split()
-        if words[:2] == ["bgp", "router-id"]:
+        if words[0] == "address-family":
+            family = Family.V6 if words[1] == "ipv6" else Family.V4
+        elif words[0] == "neighbor" and words[2:] == ["activate"]:
+            neighbors[words[1]].families.add(family)
+        elif words[:2] == ["bgp", "router-id"]:
             router_id = words[2]
         elif words[:2] == ["bgp", "graceful-shutdown"]:
             gshut = True
@@ -158,4 +164,5 @@ def _peer(asn: int, vrf: str, router_id: str | None, neighbor: str, nb: _Neighbo
         hold_time_s=int(timers[1]) if len(timers) == 2 else None,
         connect_time_s=int(connect[-1]) if connect else None, password=s.get("password"),
         ebgp_multihop="ebgp-multihop" in s, bfd_profile=s.get("bfd-profile") if "bfd" in s else None,
-        graceful_restart="graceful-restart" in s, vrf=vrf)
+        graceful_restart="graceful-restart" in s, vrf=vrf,
+        disable_mp=not nb.interface and nb.families == {family_of(neighbor)})

@@ -193,7 +193,7 @@ def _peer_added(p: Peer) -> Iterator[Line]:
     for cmd in peer_settings(p).values():
         yield ctx, cmd
     yield from _out_route_map(p.name)
-    for af in AFS.values():
+    for af in (AFS[f] for f in p.families):
         yield (*ctx, af), f"neighbor {p.neighbor} activate"
         yield (*ctx, af), f"neighbor {p.neighbor} route-map {IN_ROUTE_MAP} in"
         yield (*ctx, af), f"neighbor {p.neighbor} route-map {OUT_ROUTE_MAP}{p.name} out"
@@ -215,7 +215,7 @@ def _peer_changed(old: Peer, new: Peer) -> Iterator[Line]:
             yield ctx, cmd
     if old.name != new.name:
         yield from _out_route_map(new.name)
-        for af in AFS.values():
+        for af in (AFS[f] for f in new.families):
             yield (*ctx, af), f"neighbor {new.neighbor} route-map {OUT_ROUTE_MAP}{new.name} out"
 
 

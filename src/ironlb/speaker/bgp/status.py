@@ -21,7 +21,11 @@ RESET_CODES = {2: BGPSessionReason.ADMIN_SHUTDOWN, 3: BGPSessionReason.ADMIN_SHU
                15: BGPSessionReason.CONNECTION_RESET, 16: BGPSessionReason.ADMIN_SHUTDOWN,
                21: BGPSessionReason.ADMIN_SHUTDOWN, 24: BGPSessionReason.BFD_DOWN,
                25: BGPSessionReason.CONNECT_FAILED, 27: BGPSessionReason.CONNECT_FAILED,
-               32: BGPSessionReason.HOLD_TIMER_EXPIRED, 34: BGPSessionReason.CONNECT_FAILED}
+               32: BGPSessionReason.CONNECT_FAILED, 34: BGPSessionReason.CONNECT_FAILED}
+# Codes bgpd sets while a session comes up, not when one goes down (bgp_nht.c: no route to the peer yet; a route,
+# and no OPEN from the peer yet): an error only while the session is not up. A session that never went down
+# keeps the second one once Established.
+COMING_UP_CODES = frozenset({27, 32})
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,14 @@ def _session(vrf: str, neighbor: str, info: dict) -> Session:
     bfd = BFDState.OFF if bfd_info is None else BFD_STATES.get(bfd_info.get("status", ""), BFDState.DOWN)
     families = info.get("addressFamilyInfo", {}).values()
     stats = info.get("messageStats", {})
+    state = STATES.get(info.get("bgpState", ""), SessionState.IDLE)
     code = int(info.get("lastResetCode", 0))
+    if code in COMING_UP_CODES and state is SessionState.ESTABLISHED:
+        code = 0
     text = " ".join(str(t) for t in (info.get("lastResetDueTo", ""), info.get("lastNotificationReason", "")) if t)
     return Session(
         peer=description[len(DESCRIPTION):] if description.startswith(DESCRIPTION) else "",
-        neighbor=neighbor, vrf=vrf, state=STATES.get(info.get("bgpState", ""), SessionState.IDLE), bfd=bfd,
+        neighbor=neighbor, vrf=vrf, state=state, bfd=bfd,
         hold_time_ms=int(info.get("bgpTimerHoldTimeMsecs", 0)),
         keepalive_ms=int(info.get("bgpTimerKeepAliveIntervalMsecs", 0)),
         prefixes_sent=sum(int(f.get("sentPrefixCounter", 0)) for f in families),

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from ironlb.api.bgp import BFDProfileConfig, BGPAdvertisementConfig, BGPConfig, BGPPeerConfig
 from ironlb.api.reasons import BGPAnnounceReason
 from ironlb.core.bgp.announce import Endpoint, decide
-from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Peer
+from ironlb.core.bgp.model import (
+    Announcement,
+    Attributes,
+    BfdProfile,
+    Desired,
+    DynamicAsn,
+    Peer,
+    family_of,
+    session_carries,
+)
 from ironlb.speaker.state.snapshot import EXCLUDE_LABEL, NodeInfo, ServiceInfo
 
 FRR_DEFAULT_MINIMUM_TTL = 254  # FRR leaves its default out of the running config: the model says None for it
@@ -38,7 +47,8 @@ def peer_of(cfg: BGPPeerConfig) -> Peer:
         source_address=cfg.source_address or None, router_id=cfg.router_id or None,
         hold_time_s=cfg.hold_time_s, keepalive_time_s=cfg.keepalive_time_s, connect_time_s=cfg.connect_time_s,
         password=cfg.password or None, ebgp_multihop=cfg.ebgp_multihop,
-        bfd_profile=cfg.bfd.name if cfg.bfd else None, graceful_restart=cfg.graceful_restart, vrf=cfg.vrf)
+        bfd_profile=cfg.bfd.name if cfg.bfd else None, graceful_restart=cfg.graceful_restart, vrf=cfg.vrf,
+        disable_mp=cfg.disable_mp)
 
 
 def profile_of(cfg: BFDProfileConfig) -> BfdProfile:
@@ -156,12 +166,15 @@ class _Covered:
         return [self.carried(index, node, setting) for index in range(len(self.ips))]
 
     def carried(self, index: int, node: str, setting: BgpSetting) -> Carried:
-        """(peers, advertisement, prefixes) for each advertisement under which NODE announces the IP at INDEX."""
+        """(peers, advertisement, prefixes) for each advertisement under which NODE announces the IP at INDEX (to the
+        peers whose session carries the IP's family)."""
         info_node = setting.nodes.get(node)
         if not usable(info_node):
             return []
         assert info_node is not None
-        peers = [p.name for p in node_peers(setting.config, info_node)]
+        family = family_of(self.ips[index])
+        peers = [p.name for p in node_peers(setting.config, info_node)
+                 if session_carries(p.disable_mp, p.address, family)]
         out = []
         for adv in self.advertisements[index]:
             to = frozenset(p for p in peers if adv.announces_to(p))

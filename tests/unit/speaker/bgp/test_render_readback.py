@@ -77,8 +77,11 @@ def test_session_status_from_bgpds_json() -> None:
     rtr, spine, red = by_peer["rtr"], by_peer["spine-b"], by_peer["red"]
     assert (rtr.state, rtr.bfd, rtr.hold_time_ms, rtr.keepalive_ms, rtr.prefixes_sent) == (
         SessionState.ESTABLISHED, BFDState.UP, 3000, 1000, 2)
-    assert (spine.state, spine.bfd, spine.last_error) == (SessionState.CONNECT, BFDState.OFF,
-                                                         BGPSessionReason.HOLD_TIMER_EXPIRED)
+    # bgpd's last reset of both is "Waiting for peer OPEN", set when the peer's address became reachable: spine-b
+    # has not come up (no TCP connection, no OPEN); rtr did, and never went down since.
+    assert (spine.state, spine.bfd, spine.last_error, spine.last_error_text) == (
+        SessionState.CONNECT, BFDState.OFF, BGPSessionReason.CONNECT_FAILED, "Waiting for peer OPEN")
+    assert rtr.last_error is None
     assert (red.vrf, red.state, red.last_error, red.last_error_text) == (
         "red", SessionState.IDLE, BGPSessionReason.CONNECTION_RESET, "Waiting for VRF to be initialized")
 
@@ -96,3 +99,41 @@ def test_bgpds_words_parse_straight_into_the_apis(bgpd: str, bfdd: str, state: S
 
 def test_an_unreachable_bgpd_has_no_sessions_to_parse() -> None:
     assert sessions("") == []
+
+
+V4_ONLY = Peer("v4", 64513, 64512, address="192.0.2.254", disable_mp=True)
+V6_ONLY = Peer("v6", 64513, 64512, address="2001:db8::fe", disable_mp=True)
+SPLIT = Desired.of([V4_ONLY, V6_ONLY], [], [Announcement("203.0.113.184/32", frozenset({"v4", "v6"})),
+                                            Announcement("2001:db8:ffff::b00/128", frozenset({"v4", "v6"}))])
+
+
+def test_a_session_without_multiprotocol_is_activated_in_its_own_family_only() -> None:
+    [bgpd] = render(diff(Desired(), SPLIT))
+    activations, family = [], ""
+    for command in bgpd.commands:
+        family = command if command.startswith("address-family") else family
+        if command.endswith(" activate"):
+            activations.append((family, command))
+    assert activations == [("address-family ipv4 unicast", "neighbor 192.0.2.254 activate"),
+                           ("address-family ipv6 unicast", "neighbor 2001:db8::fe activate")]
+    assert not [c for c in bgpd.commands if "prefix-list" in c and " permit " in c]  # no exclusion is needed
+
+
+def test_a_session_without_multiprotocol_reads_back_as_it_was_applied() -> None:
+    group = Attributes().group
+    config = "\n".join([
+        "router bgp 64513", " no bgp ebgp-requires-policy", " no bgp default ipv4-unicast",
+        " no bgp network import-check", " neighbor 192.0.2.254 remote-as 64512",
+        " neighbor 192.0.2.254 description ilb:v4", " neighbor 2001:db8::fe remote-as 64512",
+        " neighbor 2001:db8::fe description ilb:v6", " !", " address-family ipv4 unicast",
+        f"  network 203.0.113.184/32 route-map ILB-A-{group}", "  neighbor 192.0.2.254 activate",
+        "  neighbor 192.0.2.254 route-map ILB-IN in", "  neighbor 192.0.2.254 route-map ILB-OUT-v4 out",
+        " exit-address-family", " !", " address-family ipv6 unicast",
+        f"  network 2001:db8:ffff::b00/128 route-map ILB-A-{group}", "  neighbor 2001:db8::fe activate",
+        "  neighbor 2001:db8::fe route-map ILB-IN in", "  neighbor 2001:db8::fe route-map ILB-OUT-v6 out",
+        " exit-address-family", "exit", "!", f"route-map ILB-A-{group} permit 10", "exit", ""])
+    assert diff(read_desired(config), SPLIT) == []
+    # The same neighbors activated in both families are multiprotocol sessions: a change to add them anew.
+    both = config.replace("  neighbor 2001:db8::fe activate", "  neighbor 192.0.2.254 activate\n"
+                          "  neighbor 2001:db8::fe activate", 1)
+    assert read_desired(both).peers["v4"] == replace(V4_ONLY, disable_mp=False)

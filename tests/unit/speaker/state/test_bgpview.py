@@ -40,3 +40,18 @@ def test_the_carriers_name_each_node_and_its_peers() -> None:
     assert found == {ip: {"n1": ("spine", "tor-a"), "n2": ("spine",)} for ip in DUAL}
     assert sorted(a.prefix for a in mine) == ["198.18.64.0/24", "198.18.64.10/32", "2001:db8:ffff::a/128",
                                               "2001:db8:ffff::a/128"]
+
+
+def test_a_session_without_multiprotocol_carries_only_its_familys_ip() -> None:
+    split = BgpSetting(
+        config=BGPConfig(
+            peers={"v4": BGPPeerConfig("v4", 64513, 64512, address="192.0.2.254", disable_mp=True),
+                   "v6": BGPPeerConfig("v6", 64513, 64512, address="2001:db8::fe", disable_mp=True)},
+            advertisements={"all": BGPAdvertisementConfig("all", pools=("p",))}),
+        nodes={"n1": NodeInfo("n1", {})})
+    info = ServiceInfo("ns/dual", DUAL, "p", "Cluster", frozenset({"n1"}))
+    mine, reason, found = announcements_and_carriers(info, {}, "n1", split)
+    assert reason is BGPAnnounceReason.ADVERTISED
+    assert found == {DUAL[0]: {"n1": ("v4",)}, DUAL[1]: {"n1": ("v6",)}}
+    assert [(a.prefix, a.peers) for a in mine] == [(f"{DUAL[0]}/32", frozenset({"v4"})),
+                                                   (f"{DUAL[1]}/128", frozenset({"v6"}))]
