@@ -85,13 +85,16 @@ class BgpComponent:
         self.frr = state
 
     async def run(self) -> None:
-        """Until cancelled: read the sessions; when FRR was restarted or refused, apply the whole state again."""
+        """Until cancelled: read the sessions; when FRR was restarted or refused, apply the whole state again.
+
+        Nothing is applied before the feed's first update: a restarted speaker's empty start state would delete
+        what FRR holds and reset every session its predecessor had up."""
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(self.socket_dir, DRAINED_FILE))
         try:
             while True:
                 async with self._lock:
-                    if self.driver.applied is None:
+                    if self.driver.applied is None and self.fed:
                         await self._apply(None)
                     try:
                         self.sessions = await self.driver.sessions()
