@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from e2e.lab import clusterdns, conformlab, control_plane, image, kube, kubeproxy, network, procs, realnode, tools
 from e2e.lab.config import KUBECONFIG, REPO, NodeAddr, node_named
 from e2e.lab.state import load_state
@@ -143,14 +141,10 @@ def import_frr_image(nodes: list[NodeAddr]) -> None:
 
 
 def frr_chart_values() -> tuple[str, ...]:
-    """`--set` values that point the chart's frr container at the lab's FRR image, if the chart has one."""
-    values = yaml.safe_load((REPO / "charts" / "ironlb" / "values.yaml").read_text())
-    current = ((values.get("speaker") or {}).get("bgp") or {}).get("frrImage")
-    if isinstance(current, dict):  # repository and tag apart, as the chart's own image
-        repository, tag = image.FRR_IMAGE.rsplit(":", 1)
-        wanted = {"repository": repository, "tag": tag, "pullPolicy": "Never"}
-        return tuple(f"speaker.bgp.frrImage.{k}={v}" for k, v in wanted.items() if k in current)
-    return (f"speaker.bgp.frrImage={image.FRR_IMAGE}",) if isinstance(current, str) else ()
+    """`--set` values for BGP mode: the speaker Pods get the chart's frr container, with the lab's FRR image
+    (imported into every node, never pulled)."""
+    return ("speaker.bgp.enabled=true", f"speaker.bgp.frrImage={image.FRR_IMAGE}",
+            "speaker.bgp.frrImagePullPolicy=Never")
 
 
 def _podserver_configmap(namespace: str) -> dict[str, Any]:

@@ -40,7 +40,7 @@ def test_on_the_frr_container_shares_the_socket_directory_with_the_speaker(helm:
     assert volumes["frr-start"]["configMap"]["name"].endswith("-speaker-frr")
     assert frr["command"] == ["/bin/sh", "/etc/ironlb/frr/start.sh"]
     caps = frr["securityContext"]["capabilities"]
-    assert caps == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SETUID", "SETGID"]}
+    assert caps == {"drop": ["ALL"], "add": ["NET_ADMIN", "NET_RAW", "NET_BIND_SERVICE", "SYS_ADMIN"]}
     assert frr["securityContext"]["allowPrivilegeEscalation"] is False
     assert frr["resources"]["limits"]["memory"] == "256Mi"
     # The grace period covers the drain (its wait, the settle time, the withdraw); FRR outlives the speaker's.

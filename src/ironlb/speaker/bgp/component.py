@@ -105,7 +105,10 @@ class BgpComponent:
         self.frr = state
 
     async def run(self) -> None:
-        """Until cancelled: read the sessions; when FRR was restarted or refused, apply the whole state again."""
+        """Until cancelled: read the sessions; when FRR was restarted or refused, apply the whole state again.
+
+        Nothing is applied before the feed's first update: a restarted speaker's empty start state would delete
+        what FRR holds and reset every session its predecessor had up."""
         with contextlib.suppress(OSError):
             os.unlink(os.path.join(self.socket_dir, DRAINED_FILE))
         try:

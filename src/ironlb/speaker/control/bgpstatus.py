@@ -114,7 +114,12 @@ class NodeStatusWriter:
             await asyncio.sleep(CHECK_INTERVAL_S)
 
     async def tick(self) -> bool:
-        """Write the status if it changed and MIN_INTERVAL_S passed since the last write; whether it wrote."""
+        """Write the status if it changed and MIN_INTERVAL_S passed since the last write; whether it wrote.
+
+        Nothing before the component knows FRR's state (its first update, or FRR found unreachable): a restarted
+        speaker's FRR runs on, and its predecessor's status stands until then."""
+        if self.source.frr is FrrState.STARTING:
+            return False
         now = self.current()
         if self.written is not None and _same(now, self.written):
             return False

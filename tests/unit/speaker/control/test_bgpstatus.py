@@ -93,3 +93,11 @@ async def test_an_error_is_kept_with_its_time_and_frr_unreachable_is_said() -> N
     assert status.sessions[0].state is SessionState.IDLE
     assert status.conditions[0]["reason"] == BGPDaemonReason.UNREACHABLE.value
     assert status.conditions[0]["status"] == "False"
+
+
+async def test_nothing_is_written_before_frrs_state_is_known() -> None:
+    api, component = Api(), Component(frr=FrrState.STARTING, sessions=[session()])
+    writer = NodeStatusWriter(api, "n1", component, lambda: Desired(), Clock())  # type: ignore[arg-type]
+    assert not await writer.tick() and api.applied == []  # a restarted speaker before the feed's first update
+    component.frr = FrrState.IN_SYNC
+    assert await writer.tick()
