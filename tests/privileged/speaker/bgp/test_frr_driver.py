@@ -213,7 +213,7 @@ async def test_the_speakers_component_reports_frr_gone_and_brings_it_back(pair: 
 
         async def unreachable() -> bool:
             return component.frr is FrrState.UNREACHABLE and component.sessions == []
-        await wait_for(unreachable, timeout=2)
+        await wait_for(unreachable, timeout=10)  # prompt without load; bounded, not timed
         pair.node.start("bgpd")  # kubelet restarts the frr container: an empty bgpd
         await wait_for(up)
         assert component.frr is FrrState.IN_SYNC
