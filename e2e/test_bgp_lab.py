@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from e2e.lab import bgp, lab, netns
+from e2e.lab import bgp, ironlb_procs, lab, netns, procs
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgprouter as router
@@ -78,6 +78,9 @@ def test_killed_node_dropped_by_bfd(bgp_nodes: list[NodeAddr], bfd: bgp.Bfd,
         assert detect - bfd.interval_ms / 1000 - 0.05 <= took <= detect + 0.5, took
     finally:
         lab.revive_node(dead.name)
+        if state.ironlb:  # its speaker back in layer 2 only: in BGP mode it would own the FRR configured here
+            procs.stop(f"speaker-{dead.name}")
+            ironlb_procs.start_speaker(dead.name, bgp_mode=False)
         router.configure_node(dead, bfd, state.ipv6)
         router.wait_all_up(bgp_nodes, state.ipv6)
         router.set_bfd_everywhere(bgp_nodes, bgp.DEFAULT_BFD)

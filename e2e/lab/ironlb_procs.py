@@ -42,11 +42,12 @@ def start_operator() -> int:
 LAB_METRICS = {"IRONLB_METRICS_HOST": "0.0.0.0", "IRONLB_METRICS_AUTH": "none"}
 
 
-def start_speaker(node_name: str, env: dict[str, str] | None = None) -> int:
+def start_speaker(node_name: str, env: dict[str, str] | None = None, bgp_mode: bool | None = None) -> int:
     """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL); in a
-    `--bgp` lab it is told its FRR's DIR."""
+    `--bgp` lab it is told its FRR's DIR, unless BGP_MODE is False (None: as the lab runs)."""
     n = node_named(node_name)
-    frr_flag, frr_env = bgp.speaker_args(n) if load_state().bgp else ([], {})
+    with_bgp = load_state().bgp if bgp_mode is None else bgp_mode
+    frr_flag, frr_env = bgp.speaker_args(n) if with_bgp else ([], {})
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0", *frr_flag],
