@@ -20,7 +20,9 @@ from ironlb.core.bgp.diff import (
     ProfileSet,
     RouterSet,
     diff,
+    held_after,
 )
+from ironlb.core.bgp.index import Announcements
 from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Peer, Router
 
 R1 = Peer("r1", 64513, 64512, address="198.18.36.1", router_id="198.18.36.10")
@@ -52,8 +54,9 @@ def test_from_nothing_the_whole_config_in_dependency_order() -> None:
 
 def test_back_to_nothing_removes_in_reverse() -> None:
     changes = diff(state(ann(V1, "r1")), Desired())
-    # The router's removal takes its networks: no `router bgp` is entered (and so made again) to remove them.
-    assert kinds(changes) == ["AttributesRemoved", "PeerRemoved", "RouterRemoved", "ProfileRemoved"]
+    # The router's removal takes its networks: no `router bgp` is entered (and so made again) to remove them;
+    # their route-maps go after it, never before a network line that uses them.
+    assert kinds(changes) == ["PeerRemoved", "RouterRemoved", "AttributesRemoved", "ProfileRemoved"]
 
 
 @pytest.mark.parametrize(("name", "old", "new", "expected"), [
@@ -160,3 +163,51 @@ def test_turning_multiprotocol_off_adds_the_neighbor_anew() -> None:
 def test_an_unnumbered_session_carries_every_family() -> None:
     unnumbered = Peer("u", 64513, 64512, interface="eth1", disable_mp=True)
     assert unnumbered == Peer("u", 64513, 64512, interface="eth1")  # read back as it is written
+
+
+def test_a_stray_attribute_set_goes_in_the_next_full_diff() -> None:
+    # What a restarted speaker reads back after every peer was deleted: a route-map that no network uses.
+    orphan = replace(Desired(), stray_sets=frozenset({LP.group}))
+    assert diff(orphan, Desired()) == [AttributesRemoved(LP.group)]
+    # A stray the new state uses again is stated (it may not hold the set's settings) and kept.
+    changes = diff(replace(state(), stray_sets=frozenset({LP.group})), state(ann(V1, "r1", attrs=LP)))
+    assert changes == [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V1, LP.group)]
+    # A partial diff leaves it (it removes no set); what FRR holds after it still names it.
+    with_peer = replace(state(), stray_sets=frozenset({LP.group}))
+    assert diff(with_peer, state(ann(V1, "r1")), touched={V1}) == [
+        AttributesSet(PLAIN.group, PLAIN), NetworkAdded(ROUTER, V1, PLAIN.group)]
+    assert held_after(with_peer, state(ann(V1, "r1")), touched={V1}).stray_sets == {LP.group}
+    # A peer that comes or goes makes the diff full: nothing is left stray.
+    assert held_after(orphan, state(), touched={V1}).stray_sets == frozenset()
+
+
+def test_a_set_whose_last_prefix_goes_in_a_partial_diff_goes_in_the_next_full_one() -> None:
+    old, new = state(ann(V1, "r1", attrs=LP), ann(V2, "r1")), state(ann(V2, "r1"))
+    assert diff(old, new, touched={V1}) == [NetworkRemoved(ROUTER, V1)]
+    held = held_after(old, new, touched={V1})
+    assert held.stray_sets == {LP.group}
+    assert diff(held, new) == [AttributesRemoved(LP.group)]
+    # Strays add up over partial diffs until a full one.
+    newer = state()
+    held = held_after(held, newer, touched={V2})
+    assert held.stray_sets == {LP.group, PLAIN.group}
+    assert diff(held, newer) == [AttributesRemoved(g) for g in sorted({LP.group, PLAIN.group})]
+
+
+def test_a_set_other_prefixes_still_use_is_not_removed_by_the_full_diff() -> None:
+    old, new = state(ann(V1, "r1", attrs=LP), ann(V2, "r1", attrs=LP)), state(ann(V2, "r1", attrs=LP))
+    held = held_after(old, new, touched={V1})
+    assert held.stray_sets == {LP.group}  # the partial diff cannot tell: V2 is not compared
+    assert diff(held, new) == []
+    assert held_after(held, new).stray_sets == frozenset()
+
+
+def test_held_after_a_partial_diff_costs_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+    many = Announcements.of(ann(f"198.18.38.{i}/32", "r1", attrs=LP if i == 0 else PLAIN) for i in range(200))
+    old = replace(state(), announcements=many)
+    new = replace(old, announcements=many.updated({"198.18.38.0/32": ()}))
+
+    def scan(self: Announcements) -> None:
+        raise AssertionError("a partial diff read every announcement")
+    monkeypatch.setattr(Announcements, "__iter__", scan)
+    assert held_after(old, new, touched={"198.18.38.0/32"}).stray_sets == {LP.group}

@@ -124,10 +124,10 @@ Change = (ProfileSet | ProfileRemoved | RouterSet | RouterRemoved | PeerAdded | 
 
 def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> list[Change]:
     """The changes that turn OLD into NEW, in an order FRR accepts; TOUCHED: the only prefixes that may differ."""
-    prefixes = None if touched is None else set(touched)
     old_peers, new_peers = old.usable_peers(), new.usable_peers()
     old_routers, new_routers = old.routers(), new.routers()
     gone, replaced, added, changed = _peer_changes(old_peers, new_peers)
+    prefixes = _compared(touched, gone, added)
     rebuilt = [r for v, r in sorted(old_routers.items()) if v in new_routers and new_routers[v].asn != r.asn]
     changes: list[Change] = [ProfileSet(p) for n, p in sorted(new.profiles.items()) if old.profiles.get(n) != p]
     # A neighbor whose session changes identity, or a router whose ASN changes, goes before it comes back.
@@ -135,13 +135,33 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes += [RouterSet(r, new.graceful_shutdown) for v, r in sorted(new_routers.items())
                 if old_routers.get(v) != r or old.graceful_shutdown != new.graceful_shutdown]
     changes += [PeerAdded(p) for p in added] + changed
-    if gone or added:
-        prefixes = None  # a peer's whole route set comes or goes with it
-    changes += _route_changes(old, new, prefixes)
+    route_changes, unused_sets = _route_changes(old, new, prefixes)
+    changes += route_changes
     changes += [PeerRemoved(p) for p in gone]
     changes += [RouterRemoved(r) for v, r in sorted(old_routers.items()) if v not in new_routers]
+    # Last: FRR must not lose a route-map before the network lines that use it, a removed router's included.
+    changes += [AttributesRemoved(g) for g in unused_sets]
     changes += [ProfileRemoved(n) for n in sorted(old.profiles) if n not in new.profiles]
     return changes
+
+
+def held_after(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> Desired:
+    """What FRR holds once diff(OLD, NEW, TOUCHED) is applied: NEW, with the attribute sets it may leave unused.
+
+    A partial diff removes no set (it sees only some of a set's prefixes), so the sets its prefixes stopped
+    using stay in FRR, named here until a full diff removes those that nothing uses; this costs what changed.
+    """
+    gone, _, added, _ = _peer_changes(old.usable_peers(), new.usable_peers())
+    prefixes = _compared(touched, gone, added)
+    if prefixes is None:
+        return replace(new, stray_sets=frozenset())
+    left = set(_sets(_networks(old, prefixes))) - set(_sets(_networks(new, prefixes)))
+    return replace(new, stray_sets=frozenset(old.stray_sets | left))
+
+
+def _compared(touched: Iterable[str] | None, gone: list[Peer], added: list[Peer]) -> set[str] | None:
+    """The prefixes a diff compares: TOUCHED, or all of them (None) when a peer's whole route set comes or goes."""
+    return None if touched is None or gone or added else set(touched)
 
 
 def _peer_changes(old: dict[str, Peer], new: dict[str, Peer]
@@ -175,11 +195,12 @@ def _same_session(a: Peer, b: Peer) -> bool:
     return (a.neighbor, a.vrf, a.my_asn, a.families) == (b.neighbor, b.vrf, b.my_asn, b.families)
 
 
-def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> list[Change]:
-    """Attribute sets, exclusions and networks: a prefix costs one bgpd command unless some peer must not get it.
+def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> tuple[list[Change], list[str]]:
+    """Attribute sets, exclusions and networks, and the attribute sets to remove once nothing uses them.
 
-    A partial diff sees only some prefixes of an attribute set, so it re-states the sets those prefixes use
-    (FRR takes an entry it holds again as it is) and removes none; the next full diff removes unused ones.
+    A prefix costs one bgpd command unless some peer must not get it. A partial diff sees only some prefixes
+    of an attribute set, so it re-states the sets those prefixes use (FRR takes an entry it holds again as it
+    is) and removes none; a full diff removes every set FRR holds that no new network uses, strays included.
     """
     full = prefixes is None
     old_nets, new_nets = _networks(old, prefixes), _networks(new, prefixes)
@@ -196,9 +217,8 @@ def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> lis
     changes += [NetworkRemoved(old_routers[(v, asn)], p) for (v, asn, p) in sorted(old_nets, key=str)
                 if (v, asn, p) not in new_nets and (v, asn) in new_routers]
     changes += [ExclusionRemoved(*k) for k in sorted(old_excl - new_excl)]
-    if full:
-        changes += [AttributesRemoved(g) for g in sorted(old_sets) if g not in new_sets]
-    return changes
+    unused = sorted((set(old_sets) | old.stray_sets) - set(new_sets)) if full else []
+    return changes, unused
 
 
 def _net_key(item: tuple[tuple[str, int, str], Attributes]) -> str:

@@ -150,12 +150,17 @@ class Announcement:
 
 @dataclass(frozen=True)
 class Desired:
-    """What FRR should hold: peers and profiles by name, announcements, and whether this node is draining."""
+    """What FRR should hold: peers and profiles by name, announcements, and whether this node is draining.
+
+    As what FRR holds (read back, or applied), it also names its stray attribute sets: route-maps that no
+    network uses, which the next full diff removes. A desired state has none.
+    """
 
     peers: Mapping[str, Peer] = field(default_factory=dict)
     profiles: Mapping[str, BfdProfile] = field(default_factory=dict)
     announcements: Sequence[Announcement] = ()  # a tuple, or core.bgp.index.Announcements (found by prefix)
     graceful_shutdown: bool = False
+    stray_sets: frozenset[str] = frozenset()  # attribute-set names (`Attributes.group`)
 
     @staticmethod
     def of(peers: Iterable[Peer] = (), profiles: Iterable[BfdProfile] = (),

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from ironlb.core.bgp.diff import Change, diff
+from ironlb.core.bgp.diff import Change, diff, held_after
 from ironlb.core.bgp.model import Desired
 from ironlb.speaker.bgp.readback import read_desired
 from ironlb.speaker.bgp.render import Daemon, render
@@ -60,14 +60,16 @@ class FrrDriver:
         restarted speaker sends nothing that resets a session and a restarted bgpd gets the whole config.
         """
         try:
-            if self.applied is None:
-                self.applied, touched = await self.read_back(), None
-            changes = diff(self.applied, desired, touched)
+            held = self.applied
+            if held is None:
+                held, touched = await self.read_back(), None
+                self.applied = held
+            changes = diff(held, desired, touched)
             await self._send(changes)
         except (VtyUnavailable, VtyRefused):
             self.applied = None  # a batch may have stopped half way: read FRR back next time
             raise
-        self.applied = desired
+        self.applied = held_after(held, desired, touched)
         return changes
 
     async def _send(self, changes: list[Change]) -> None:

@@ -98,7 +98,10 @@ def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
             to = frozenset(p for p in by_vrf[vrf] if (p, prefix) not in excluded)
             if to and group in attrs:
                 announcements.append(Announcement(prefix, to, attrs[group]))
-    return Desired.of(peers, read_profiles(bfdd_config), announcements, gshut)
+    # A route-map no network line names (its prefixes withdrawn) is a stray: the next full diff removes it.
+    used = {group for nets in networks.values() for group in nets.values()}
+    strays = frozenset(attrs) - used
+    return replace(Desired.of(peers, read_profiles(bfdd_config), announcements, gshut), stray_sets=strays)
 
 
 def _attributes(body: list[str]) -> Attributes:

@@ -224,3 +224,25 @@ async def test_the_speakers_component_reports_frr_gone_and_brings_it_back(pair: 
         runner.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await runner
+
+
+async def test_a_new_speaker_removes_the_route_maps_nothing_uses(pair: Pair, drivers) -> None:
+    vty = Vty(f"{pair.node.dir}/bgpd.vty")
+    try:
+        await vty.configure(["route-map OPERATORS-OWN permit 10", "set local-preference 50"])
+        first = BgpComponent(pair.node.dir)
+        other = Attributes.of(communities=["65000:11"], next_hop="192.0.2.13")
+        await first.update(Desired.of([PEER], [PROFILE], [Announcement(VIP, frozenset({"rtr"}), ATTRS),
+                                                          Announcement(VIP2, frozenset({"rtr"}), other)]))
+        await first.update(desired(VIP), touched={VIP2})  # a partial diff: VIP2's set stays in FRR
+        assert f"ILB-A-{other.group}" in await vty.show("show running-config")
+        first.driver.close()  # the speaker goes without a drain
+        restarted = BgpComponent(pair.node.dir)
+        await restarted.update(Desired())  # every peer, pool and Service deleted meanwhile
+        restarted.driver.close()
+        config = await vty.show("show running-config")
+        assert "ILB-A-" not in config and "router bgp" not in config
+        assert "route-map OPERATORS-OWN permit 10" in config  # not IronLB's: left alone
+    finally:
+        await vty.configure(["no route-map OPERATORS-OWN"])
+        vty.close()

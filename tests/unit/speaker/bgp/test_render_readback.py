@@ -72,6 +72,41 @@ def test_an_announce_and_a_withdraw_are_one_small_batch_each() -> None:
         "exit", "no ip prefix-list ILB-spine-b-X-4 permit 198.18.39.203/32"))
 
 
+ORPHANS = """frr version 8.4
+!
+route-map ILB-A-g0a1b2c3d4e permit 10
+ set ip next-hop 192.0.2.13
+exit
+!
+route-map ILB-A-g5f6a7b8c9d permit 10
+exit
+!
+route-map OPERATORS-OWN permit 10
+ set local-preference 50
+exit
+!
+"""
+
+
+def test_route_maps_no_network_uses_read_back_as_strays_and_go() -> None:
+    # What the lab's nodes held after every peer, pool and Service was deleted: no `router bgp`, two route-maps.
+    held = read_desired(ORPHANS)
+    assert (held.peers, list(held.announcements)) == ({}, [])
+    assert held.stray_sets == {"g0a1b2c3d4e", "g5f6a7b8c9d"}
+    # Only IronLB's: a route-map not named ILB-A- is the operator's and stays.
+    assert render(diff(held, Desired())) == [Batch(Daemon.BGPD, (
+        "no route-map ILB-A-g0a1b2c3d4e", "no route-map ILB-A-g5f6a7b8c9d"))]
+
+
+def test_a_route_map_is_a_stray_only_when_no_network_line_names_it() -> None:
+    assert running().stray_sets == frozenset()
+    # 198.18.39.202/32 in VRF red shares its set with 198.18.39.201/32: that set stays in use.
+    text = (DATA / "bgpd-running.conf").read_text()
+    without = "\n".join(line for line in text.splitlines() if "network 198.18.39.201/32" not in line
+                        and "network 2001:db8:c1:39::200/128" not in line)
+    assert read_desired(without).stray_sets == {"gbfb598f34e"}
+
+
 def test_session_status_from_bgpds_json() -> None:
     by_peer = {s.peer: s for s in sessions((DATA / "neighbors.json").read_text())}
     rtr, spine, red = by_peer["rtr"], by_peer["spine-b"], by_peer["red"]
