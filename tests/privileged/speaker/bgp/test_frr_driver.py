@@ -15,7 +15,7 @@ from ironlb.speaker.bgp.component import DRAINED_FILE, BgpComponent, FrrState
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings, drain
 from ironlb.speaker.bgp.driver import FrrDriver
 from ironlb.speaker.bgp.vty import Vty, VtyRefused, VtyStatus, VtyUnavailable
-from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
+from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, wait_for
 from tests.privileged.speaker.bgp.routewatch import RouteWatch, UpdateWatch
 
 pytestmark = pytest.mark.privileged
@@ -29,12 +29,6 @@ PROFILE = BfdProfile("fast", 100, 100)
 def desired(*prefixes: str, attrs: Attributes = ATTRS) -> Desired:
     """The peer and profile, with PREFIXES announced to the peer."""
     return Desired.of([PEER], [PROFILE], [Announcement(p, frozenset({"rtr"}), attrs) for p in prefixes])
-
-
-@pytest.fixture(scope="module")
-def pair():
-    with frr_pair() as p:
-        yield p
 
 
 @pytest.fixture

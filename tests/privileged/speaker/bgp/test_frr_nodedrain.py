@@ -14,7 +14,7 @@ from ironlb.core.bgp.nodedrain import DrainCause
 from ironlb.speaker.bgp.component import BgpComponent
 from ironlb.speaker.bgp.drain import DrainOutcome, DrainSettings
 from ironlb.speaker.bgp.status import SessionState
-from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
+from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -24,12 +24,6 @@ PEER = Peer("rtr", NODE_ASN, ROUTER_ASN, address=ROUTER_IP, hold_time_s=3, conne
 
 def desired(*prefixes: str) -> Desired:
     return Desired.of([PEER], [BfdProfile("unused")], [Announcement(p, frozenset({"rtr"})) for p in prefixes])
-
-
-@pytest.fixture(scope="module")
-def pair():
-    with frr_pair() as p:
-        yield p
 
 
 async def test_cordon_drains_keeps_the_session_refuses_updates_and_uncordon_announces_again(pair: Pair) -> None:

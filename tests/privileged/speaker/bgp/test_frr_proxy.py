@@ -9,7 +9,7 @@ import pytest
 
 from ironlb.core.bgp.model import Announcement, Attributes, Desired, Peer
 from ironlb.speaker.bgp.driver import FrrDriver
-from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
+from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -21,12 +21,6 @@ PEER = Peer("rtr", NODE_ASN, ROUTER_ASN, address=ROUTER_IP, hold_time_s=3, conne
 def desired(next_hop: str | None) -> Desired:
     """The peer, with VIP announced with NEXT_HOP (None: the node's own address)."""
     return Desired.of([PEER], [], [Announcement(VIP, frozenset({"rtr"}), Attributes.of(next_hop=next_hop))])
-
-
-@pytest.fixture(scope="module")
-def pair():
-    with frr_pair() as p:
-        yield p
 
 
 async def test_the_router_gets_and_installs_the_other_nodes_next_hop_and_it_reads_back(pair: Pair) -> None:

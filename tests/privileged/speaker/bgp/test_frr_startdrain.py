@@ -17,7 +17,7 @@ from ironlb.core.bgp.startdrain import StartDrain
 from ironlb.speaker.bgp.component import BgpComponent
 from ironlb.speaker.bgp.drain import DrainSettings
 from ironlb.speaker.bgp.status import SessionState
-from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
+from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, wait_for
 
 pytestmark = pytest.mark.privileged
 
@@ -28,12 +28,6 @@ SETTINGS = DrainSettings(bound_s=5, settle_s=0.5)
 
 def desired(*prefixes: str) -> Desired:
     return Desired.of([PEER], (), [Announcement(p, frozenset({"rtr"})) for p in prefixes])
-
-
-@pytest.fixture(scope="module")
-def pair():
-    with frr_pair() as p:
-        yield p
 
 
 @contextlib.asynccontextmanager

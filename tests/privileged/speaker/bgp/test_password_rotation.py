@@ -11,16 +11,10 @@ import pytest
 from ironlb.api.bgp_status import SessionState
 from ironlb.speaker.bgp.component import BgpComponent
 from ironlb.speaker.bgp.vty import Vty
-from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, frr_pair, wait_for
+from tests.privileged.speaker.bgp.frrpair import NODE_ASN, ROUTER_ASN, ROUTER_IP, Pair, wait_for
 from tests.unit.speaker.control.test_bgpfeed import World, bgp_peer
 
 pytestmark = pytest.mark.privileged
-
-
-@pytest.fixture(scope="module")
-def pair():
-    with frr_pair() as p:
-        yield p
 
 
 async def set_router_password(pair: Pair, password: str) -> None:
