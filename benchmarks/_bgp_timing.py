@@ -17,7 +17,8 @@ from typing import Any
 
 from benchmarks._figures import percentile
 from e2e.lab import bgp, workload
-from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests, lb_service
+from e2e.lab.config import NodeAddr
+from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests, lb_service, service_ip
 from e2e.testkit.bgpwithdraw import time_sessions_shown_down, time_withdraw
 from e2e.testkit.testing import Kube, wait_for
 
@@ -31,24 +32,21 @@ def timing_figures(kube: Kube, trials: int) -> dict[str, Any]:
         withdraws = _endpoint_withdraws(kube, nodes[0], trials)
         visible: list[float] = []
         for _ in range(trials):
-            wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=30,
-                     what="every session Established")
+            _wait_established(nodes)
             visible += time_sessions_shown_down(nodes, PEER).values()
-        wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=30,
-                 what="every session Established again")
+        _wait_established(nodes)
     ms = sorted(round(t * 1000, 1) for t in withdraws)
     return {"endpoint_withdraw_p99_ms": round(percentile(ms, 99), 1), "endpoint_withdraw_ms": ms,
             "status_visible_p95_s": round(percentile(visible, 95), 3),
             "status_visible_s": sorted(round(t, 3) for t in visible)}
 
 
-def _endpoint_withdraws(kube: Kube, holder: Any, trials: int) -> list[float]:
+def _endpoint_withdraws(kube: Kube, holder: NodeAddr, trials: int) -> list[float]:
     """Seconds from the EndpointSlice's change to the route's deletion: TRIALS not-ready pods, then a deleted one."""
     (pod,) = kube.deploy(APP, replicas=1, nodes=[holder.name])
     kube.apply(lb_service(APP, POOL, "Local"))
     try:
-        ip = wait_for(lambda: ((kube.get("service", APP).get("status", {}).get("loadBalancer") or {})
-                               .get("ingress") or [{}])[0].get("ip"), timeout=30, what=f"{APP}'s IP")
+        ip = service_ip(kube, APP, timeout=30)
         took = []
         for _ in range(trials):
             _wait_routed_via(ip, holder.ipv4)
@@ -60,6 +58,11 @@ def _endpoint_withdraws(kube: Kube, holder: Any, trials: int) -> list[float]:
     finally:
         kube.kubectl("delete", "service", APP, "--ignore-not-found", "--wait=false", check=False)
         kube.undeploy(APP)
+
+
+def _wait_established(nodes: list[NodeAddr]) -> None:
+    wait_for(lambda: all(bgp.router_sessions().get(n.ipv4) == "Established" for n in nodes), timeout=30,
+             what="every node's session Established at the router")
 
 
 def _wait_routed_via(ip: str, hop: str) -> None:

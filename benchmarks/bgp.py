@@ -36,8 +36,8 @@ from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgpproxy
 from e2e.testkit import bgprouter as router
-from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests, lb_service
-from e2e.testkit.testing import Kube, ensure_lab, wait_for
+from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests, lb_service, service_ip
+from e2e.testkit.testing import Kube, ensure_lab
 
 APP = "bgpbench"
 BFD_APP, BFD_POOL, BFD_PEER = "bgpbfd", "bgp-bfd", "lab-router-bfd"
@@ -56,7 +56,7 @@ def ironlb_side(kube: Kube, bfd: bgp.Bfd, trials: int) -> list[float]:
         kube.deploy(BFD_APP, replicas=len(nodes), nodes=[n.name for n in nodes])
         kube.apply(lb_service(BFD_APP, BFD_POOL, "Cluster"))
         try:
-            prefix = f"{_ingress_ip(kube, BFD_APP)}/32"
+            prefix = f"{service_ip(kube, BFD_APP)}/32"
             _wait_carried_with_bfd(nodes, prefix, bfd)
             return [_kill_once(nodes, nodes[trial % len(nodes)], prefix, bfd) for trial in range(trials)]
         finally:
@@ -74,12 +74,6 @@ def _kill_once(nodes: list[NodeAddr], dead: NodeAddr, prefix: str, bfd: bgp.Bfd)
         raise RuntimeError(f"BFD {bfd.interval_ms}: {dead.name}'s next hop not dropped")
     print(f"bfd {bfd.interval_ms} x {bfd.multiplier}: {dead.name} dropped after {took:.3f} s", file=sys.stderr)
     return took
-
-
-def _ingress_ip(kube: Kube, name: str) -> str:
-    """The IP the Service NAME was given."""
-    return wait_for(lambda: ((kube.get("service", name).get("status", {}).get("loadBalancer") or {})
-                             .get("ingress") or [{}])[0].get("ip"), timeout=60, what=f"{name}'s IP")
 
 
 def _wait_carried_with_bfd(nodes: list[NodeAddr], prefix: str, bfd: bgp.Bfd) -> None:
@@ -103,8 +97,7 @@ def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
     try:
         workload.deploy(APP, len(nodes), [n.name for n in nodes], 8080, "default", load_state().ipv6)
         kube.apply(service(APP))
-        vip = wait_for(lambda: (kube.get("service", APP).get("status", {}).get("loadBalancer", {})
-                                .get("ingress") or [{}])[0].get("ip"), timeout=60, what="MetalLB's IP")
+        vip = service_ip(kube, APP)
         prefix = f"{vip}/32"
         router.wait_all_up(nodes, ipv6=False, prefix=prefix, bfd=False, timeout=METALLB_UP_S)
         times = []

@@ -62,6 +62,12 @@ def lb_service(app: str, pool: str, policy: str) -> dict[str, Any]:
                      "ports": [{"port": 80, "targetPort": 8080, "protocol": "TCP"}]}}
 
 
+def service_ip(kube: Kube, name: str, timeout: float = 60) -> str:
+    """The first ingress IP the Service NAME in default was given, once it has one."""
+    return wait_for(lambda: ((kube.get("service", name).get("status", {}).get("loadBalancer") or {})
+                             .get("ingress") or [{}])[0].get("ip"), timeout=timeout, what=f"{name}'s IP")
+
+
 def service() -> dict[str, Any]:
     """A Local Service from POOL: a node carries a flow only to its own pod, so the answer names the node."""
     return lb_service(APP, POOL, "Local")
