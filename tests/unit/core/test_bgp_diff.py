@@ -55,8 +55,12 @@ def test_from_nothing_the_whole_config_in_dependency_order() -> None:
 def test_back_to_nothing_removes_in_reverse() -> None:
     changes = diff(state(ann(V1, "r1")), Desired())
     # The router's removal takes its networks: no `router bgp` is entered (and so made again) to remove them;
-    # their route-maps go after it, never before a network line that uses them.
-    assert kinds(changes) == ["PeerRemoved", "RouterRemoved", "AttributesRemoved", "ProfileRemoved"]
+    # their route-maps go after it, never before a network line that uses them; the last router takes the
+    # inbound policy that its neighbors named.
+    assert kinds(changes) == ["PeerRemoved", "RouterRemoved", "InPolicyRemoved", "AttributesRemoved",
+                              "ProfileRemoved"]
+    # A router that stays keeps it.
+    assert "InPolicyRemoved" not in kinds(diff(state(peers=(R1, replace(R2, vrf="red"))), state()))
 
 
 @pytest.mark.parametrize(("name", "old", "new", "expected"), [
@@ -119,11 +123,12 @@ def test_a_peer_with_another_asn_in_the_same_vrf_is_left_out_and_named() -> None
 def test_touched_limits_the_comparison_to_the_prefixes_that_changed() -> None:
     many = [ann(f"198.18.38.{i}/32", "r1") for i in range(200)]
     old, new = state(*many), state(*many[1:], ann(V6, "r1"))
-    # A partial diff re-states the attribute sets its prefixes use and removes none (a full one cleans up).
+    # A partial diff re-states the attribute sets its prefixes use and removes only those left without a user.
     assert diff(old, new, touched={many[0].prefix, V6}) == [
         AttributesSet(PLAIN.group, PLAIN), NetworkAdded(ROUTER, V6, PLAIN.group), NetworkRemoved(ROUTER,
                                                                                                many[0].prefix)]
-    assert diff(state(ann(V1, "r1")), state(), touched={V1}) == [NetworkRemoved(ROUTER, V1)]
+    assert diff(state(ann(V1, "r1")), state(), touched={V1}) == [NetworkRemoved(ROUTER, V1),
+                                                                AttributesRemoved(PLAIN.group)]
 
 
 def test_two_advertisements_of_one_prefix_to_one_peer_merge() -> None:
@@ -172,42 +177,87 @@ def test_a_stray_attribute_set_goes_in_the_next_full_diff() -> None:
     # A stray the new state uses again is stated (it may not hold the set's settings) and kept.
     changes = diff(replace(state(), stray_sets=frozenset({LP.group})), state(ann(V1, "r1", attrs=LP)))
     assert changes == [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V1, LP.group)]
-    # A partial diff leaves it (it removes no set); what FRR holds after it still names it.
+    # A partial diff that does not touch it leaves it; what FRR holds after it still names it.
     with_peer = replace(state(), stray_sets=frozenset({LP.group}))
     assert diff(with_peer, state(ann(V1, "r1")), touched={V1}) == [
         AttributesSet(PLAIN.group, PLAIN), NetworkAdded(ROUTER, V1, PLAIN.group)]
     assert held_after(with_peer, state(ann(V1, "r1")), touched={V1}).stray_sets == {LP.group}
+    # One that uses it again makes it no stray: its count says when it goes.
+    assert held_after(with_peer, state(ann(V1, "r1", attrs=LP)), touched={V1}).stray_sets == frozenset()
     # A peer that comes or goes makes the diff full: nothing is left stray.
     assert held_after(orphan, state(), touched={V1}).stray_sets == frozenset()
 
 
-def test_a_set_whose_last_prefix_goes_in_a_partial_diff_goes_in_the_next_full_one() -> None:
-    old, new = state(ann(V1, "r1", attrs=LP), ann(V2, "r1")), state(ann(V2, "r1"))
-    assert diff(old, new, touched={V1}) == [NetworkRemoved(ROUTER, V1)]
-    held = held_after(old, new, touched={V1})
-    assert held.stray_sets == {LP.group}
-    assert diff(held, new) == [AttributesRemoved(LP.group)]
-    # Strays add up over partial diffs until a full one.
-    newer = state()
-    held = held_after(held, newer, touched={V2})
-    assert held.stray_sets == {LP.group, PLAIN.group}
-    assert diff(held, newer) == [AttributesRemoved(g) for g in sorted({LP.group, PLAIN.group})]
+def held(*announcements: Announcement) -> Desired:
+    """What the driver holds after applying a state with ANNOUNCEMENTS in full (its sets' users counted)."""
+    return held_after(Desired(), state(*announcements))
+
+
+SHARED_LP = (ann(V1, "r1", attrs=LP), ann(V2, "r1", attrs=LP))
+
+
+@pytest.mark.parametrize(("name", "old", "new", "touched", "expected"), [
+    ("a set's last prefix withdrawn: its network goes, then its route-map",
+     held(ann(V1, "r1", attrs=LP), ann(V2, "r1")), state(ann(V2, "r1")), {V1},
+     [NetworkRemoved(ROUTER, V1), AttributesRemoved(LP.group)]),
+    ("a set another prefix still uses is kept",
+     held(*SHARED_LP), state(ann(V2, "r1", attrs=LP)), {V1}, [NetworkRemoved(ROUTER, V1)]),
+    ("both of a set's prefixes withdrawn in one batch: the set goes after both networks",
+     held(*SHARED_LP, ann(V6, "r1")), state(ann(V6, "r1")), {V1, V2},
+     [NetworkRemoved(ROUTER, V1), NetworkRemoved(ROUTER, V2), AttributesRemoved(LP.group)]),
+    ("a prefix changes set: the new set, the network in place, then the old set it was the last user of",
+     held(ann(V1, "r1", attrs=LP), ann(V2, "r1")), state(ann(V1, "r1"), ann(V2, "r1")), {V1},
+     [AttributesSet(PLAIN.group, PLAIN), NetworkAdded(ROUTER, V1, PLAIN.group), AttributesRemoved(LP.group)]),
+    ("one prefix leaves a set as another joins it: that set stays, the one the joiner left goes",
+     held(ann(V1, "r1", attrs=LP), ann(V2, "r1")), state(ann(V2, "r1", attrs=LP)), {V1, V2},
+     [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V2, LP.group), NetworkRemoved(ROUTER, V1),
+      AttributesRemoved(PLAIN.group)]),
+    ("an IPv6 network of the set keeps it",
+     held(ann(V1, "r1", attrs=LP), ann(V6, "r1", attrs=LP)), state(ann(V6, "r1", attrs=LP)), {V1},
+     [NetworkRemoved(ROUTER, V1)]),
+    ("a touched prefix that did not change removes nothing",
+     held(ann(V1, "r1", attrs=LP)), state(ann(V1, "r1", attrs=LP)), {V1}, [AttributesSet(LP.group, LP)]),
+])
+def test_partial_diff_scenarios(name: str, old: Desired, new: Desired, touched: set[str], expected: list) -> None:
+    assert diff(old, new, touched) == expected, name
+    after = held_after(old, new, touched)
+    assert after.stray_sets == frozenset(), name
+    # The counts a partial diff keeps are those a full count of the new state finds.
+    assert after.set_users == held_after(Desired(), new).set_users, name
+
+
+def test_a_set_emptied_over_partial_diffs_goes_with_its_last_prefix() -> None:
+    before = held(*SHARED_LP, ann(V6, "r1"))
+    middle = held_after(before, state(ann(V2, "r1", attrs=LP), ann(V6, "r1")), touched={V1})
+    assert middle.set_users == {LP.group: 1, PLAIN.group: 1}
+    assert diff(middle, state(ann(V6, "r1")), touched={V2}) == [NetworkRemoved(ROUTER, V2),
+                                                               AttributesRemoved(LP.group)]
+
+
+def test_a_partial_diff_counts_uncounted_state_once() -> None:
+    # A state with no counts (a desired state given as OLD) is counted in full: the answer is the same.
+    old = state(*SHARED_LP)
+    assert diff(old, state(ann(V2, "r1", attrs=LP)), touched={V1}) == [NetworkRemoved(ROUTER, V1)]
+    assert diff(old, state(), touched={V1, V2}) == [
+        NetworkRemoved(ROUTER, V1), NetworkRemoved(ROUTER, V2), AttributesRemoved(LP.group)]
 
 
 def test_a_set_other_prefixes_still_use_is_not_removed_by_the_full_diff() -> None:
-    old, new = state(ann(V1, "r1", attrs=LP), ann(V2, "r1", attrs=LP)), state(ann(V2, "r1", attrs=LP))
-    held = held_after(old, new, touched={V1})
-    assert held.stray_sets == {LP.group}  # the partial diff cannot tell: V2 is not compared
-    assert diff(held, new) == []
-    assert held_after(held, new).stray_sets == frozenset()
+    old, new = held(*SHARED_LP), state(ann(V2, "r1", attrs=LP))
+    after = held_after(old, new, touched={V1})
+    assert after.stray_sets == frozenset() and after.set_users == {LP.group: 1}
+    assert diff(after, new) == []
+    assert held_after(after, new).stray_sets == frozenset()
 
 
-def test_held_after_a_partial_diff_costs_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_partial_diff_costs_what_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     many = Announcements.of(ann(f"198.18.38.{i}/32", "r1", attrs=LP if i == 0 else PLAIN) for i in range(200))
-    old = replace(state(), announcements=many)
-    new = replace(old, announcements=many.updated({"198.18.38.0/32": ()}))
+    old = held_after(Desired(), replace(state(), announcements=many))
+    new = replace(old, announcements=many.updated({"198.18.38.0/32": ()}), set_users=None)
 
     def scan(self: Announcements) -> None:
         raise AssertionError("a partial diff read every announcement")
     monkeypatch.setattr(Announcements, "__iter__", scan)
-    assert held_after(old, new, touched={"198.18.38.0/32"}).stray_sets == {LP.group}
+    assert diff(old, new, touched={"198.18.38.0/32"}) == [
+        NetworkRemoved(ROUTER, "198.18.38.0/32"), AttributesRemoved(LP.group)]
+    assert held_after(old, new, touched={"198.18.38.0/32"}).set_users == {PLAIN.group: 199}

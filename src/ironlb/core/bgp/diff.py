@@ -6,7 +6,8 @@ the caller says were touched (O(changed)), or all of them when it does not say (
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 
 from ironlb.core.bgp.model import (
@@ -71,6 +72,11 @@ class PeerRemoved:
 
 
 @dataclass(frozen=True)
+class InPolicyRemoved:
+    """Delete the inbound policy the routers share (`RouterSet` makes it): the last router went."""
+
+
+@dataclass(frozen=True)
 class AttributesSet:
     """A route-map of one attribute set, applied where a prefix is originated."""
 
@@ -118,8 +124,9 @@ class NetworkRemoved:
     prefix: str
 
 
-Change = (ProfileSet | ProfileRemoved | RouterSet | RouterRemoved | PeerAdded | PeerChanged | PeerRemoved
-          | AttributesSet | AttributesRemoved | ExclusionAdded | ExclusionRemoved | NetworkAdded | NetworkRemoved)
+Change = (ProfileSet | ProfileRemoved | RouterSet | RouterRemoved | InPolicyRemoved | PeerAdded | PeerChanged
+          | PeerRemoved | AttributesSet | AttributesRemoved | ExclusionAdded | ExclusionRemoved | NetworkAdded
+          | NetworkRemoved)
 
 
 def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> list[Change]:
@@ -139,6 +146,8 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes += route_changes
     changes += [PeerRemoved(p) for p in gone]
     changes += [RouterRemoved(r) for v, r in sorted(old_routers.items()) if v not in new_routers]
+    if old_routers and not new_routers:  # no neighbor names it any more: nothing of IronLB's is left in bgpd
+        changes.append(InPolicyRemoved())
     # Last: FRR must not lose a route-map before the network lines that use it, a removed router's included.
     changes += [AttributesRemoved(g) for g in unused_sets]
     changes += [ProfileRemoved(n) for n in sorted(old.profiles) if n not in new.profiles]
@@ -146,17 +155,21 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
 
 
 def held_after(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> Desired:
-    """What FRR holds once diff(OLD, NEW, TOUCHED) is applied: NEW, with the attribute sets it may leave unused.
+    """What FRR holds once diff(OLD, NEW, TOUCHED) is applied: NEW, with its attribute sets' users counted.
 
-    A partial diff removes no set (it sees only some of a set's prefixes), so the sets its prefixes stopped
-    using stay in FRR, named here until a full diff removes those that nothing uses; this costs what changed.
+    A partial diff updates the counts of the sets its prefixes used or use (what changed, and one copy of the
+    few sets' counts); a set it leaves unused it removed, so it is no stray. A read-back's strays stay named
+    until a full diff removes them or a partial one uses them again.
     """
     gone, _, added, _ = _peer_changes(old.usable_peers(), new.usable_peers())
     prefixes = _compared(touched, gone, added)
     if prefixes is None:
-        return replace(new, stray_sets=frozenset())
-    left = set(_sets(_networks(old, prefixes))) - set(_sets(_networks(new, prefixes)))
-    return replace(new, stray_sets=frozenset(old.stray_sets | left))
+        users = Counter(a.group for a in _networks(new, None).values())
+        return replace(new, stray_sets=frozenset(), set_users=dict(users))
+    changed = _users_after(old, _groups(_networks(old, prefixes)), _groups(_networks(new, prefixes)))
+    users = {**_set_users(old), **changed}
+    return replace(new, stray_sets=old.stray_sets - set(changed),
+                   set_users={g: n for g, n in users.items() if n > 0})
 
 
 def _compared(touched: Iterable[str] | None, gone: list[Peer], added: list[Peer]) -> set[str] | None:
@@ -200,12 +213,15 @@ def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> tup
 
     A prefix costs one bgpd command unless some peer must not get it. A partial diff sees only some prefixes
     of an attribute set, so it re-states the sets those prefixes use (FRR takes an entry it holds again as it
-    is) and removes none; a full diff removes every set FRR holds that no new network uses, strays included.
+    is) and removes a set its prefixes used only when OLD's count of the set's networks says none is left; a
+    full diff removes every set FRR holds that no new network uses, strays included.
     """
     full = prefixes is None
     old_nets, new_nets = _networks(old, prefixes), _networks(new, prefixes)
     old_excl, new_excl = _exclusions(old, old_nets), _exclusions(new, new_nets)
-    old_sets, new_sets = _sets(old_nets), _sets(new_nets)
+    old_groups, new_groups = _groups(old_nets), _groups(new_nets)
+    old_sets = dict(zip(old_groups, old_nets.values(), strict=True))
+    new_sets = dict(zip(new_groups, new_nets.values(), strict=True))
     new_routers = {(r.vrf, r.asn): r for r in new.routers().values()}
     old_routers = {(r.vrf, r.asn): r for r in old.routers().values()}
     changes: list[Change] = [AttributesSet(g, a) for g, a in sorted(new_sets.items())
@@ -217,8 +233,29 @@ def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> tup
     changes += [NetworkRemoved(old_routers[(v, asn)], p) for (v, asn, p) in sorted(old_nets, key=str)
                 if (v, asn, p) not in new_nets and (v, asn) in new_routers]
     changes += [ExclusionRemoved(*k) for k in sorted(old_excl - new_excl)]
-    unused = sorted((set(old_sets) | old.stray_sets) - set(new_sets)) if full else []
-    return changes, unused
+    if full:
+        return changes, sorted((set(old_sets) | old.stray_sets) - set(new_sets))
+    users = _users_after(old, old_groups, new_groups)
+    return changes, sorted(g for g in old_sets if users[g] == 0)
+
+
+def _users_after(old: Desired, old_groups: list[str], new_groups: list[str]) -> dict[str, int]:
+    """The networks that use each set named in OLD_GROUPS or NEW_GROUPS (the sets of some networks before and
+    after) once those networks change; OLD's other networks are unchanged, and so are its counts of them."""
+    users = _set_users(old)
+    after: dict[str, int] = {}
+    for group in old_groups:
+        after[group] = after.get(group, users.get(group, 0)) - 1
+    for group in new_groups:
+        after[group] = after.get(group, users.get(group, 0)) + 1
+    return after
+
+
+def _set_users(state: Desired) -> Mapping[str, int]:
+    """STATE's count of each set's networks; counted here (every network, once) when STATE has none."""
+    if state.set_users is not None:
+        return state.set_users
+    return Counter(a.group for a in _networks(state, None).values())
 
 
 def _net_key(item: tuple[tuple[str, int, str], Attributes]) -> str:
@@ -247,5 +284,6 @@ def _exclusions(state: Desired, nets: dict[tuple[str, int, str], Attributes]) ->
             if (peer, prefix) not in given and peers[peer].carries(family_of(prefix))}
 
 
-def _sets(nets: dict[tuple[str, int, str], Attributes]) -> dict[str, Attributes]:
-    return {a.group: a for a in nets.values()}
+def _groups(nets: dict[tuple[str, int, str], Attributes]) -> list[str]:
+    """Each network's attribute-set name, in NETS' order (a name is a hash: computed once per network)."""
+    return [a.group for a in nets.values()]

@@ -153,7 +153,9 @@ class Desired:
     """What FRR should hold: peers and profiles by name, announcements, and whether this node is draining.
 
     As what FRR holds (read back, or applied), it also names its stray attribute sets: route-maps that no
-    network uses, which the next full diff removes. A desired state has none.
+    network uses, which the next full diff removes. A desired state has none. What the driver applied also
+    counts each set's networks (`set_users`), so that a partial diff can tell when a set's last user goes;
+    None: not counted (a desired state, a read-back), counted once when a partial diff needs it.
     """
 
     peers: Mapping[str, Peer] = field(default_factory=dict)
@@ -161,6 +163,8 @@ class Desired:
     announcements: Sequence[Announcement] = ()  # a tuple, or core.bgp.index.Announcements (found by prefix)
     graceful_shutdown: bool = False
     stray_sets: frozenset[str] = frozenset()  # attribute-set names (`Attributes.group`)
+    # attribute-set name -> the networks that use it (a set no network uses is absent); derived, so not compared
+    set_users: Mapping[str, int] | None = field(default=None, compare=False)
 
     @staticmethod
     def of(peers: Iterable[Peer] = (), profiles: Iterable[BfdProfile] = (),

@@ -16,6 +16,7 @@ from ironlb.core.bgp.diff import (
     Change,
     ExclusionAdded,
     ExclusionRemoved,
+    InPolicyRemoved,
     NetworkAdded,
     NetworkRemoved,
     PeerAdded,
@@ -108,6 +109,8 @@ def lines(change: Change) -> Iterator[Line]:
         yield from _router(change.router, change.graceful_shutdown)
     elif isinstance(change, RouterRemoved):
         yield (), f"no {router_line(change.router)}"
+    elif isinstance(change, InPolicyRemoved):
+        yield (), f"no route-map {IN_ROUTE_MAP}"
     elif isinstance(change, PeerAdded):
         yield from _peer_added(change.peer)
     elif isinstance(change, PeerChanged):

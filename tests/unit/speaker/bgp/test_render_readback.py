@@ -98,6 +98,14 @@ def test_route_maps_no_network_uses_read_back_as_strays_and_go() -> None:
         "no route-map ILB-A-g0a1b2c3d4e", "no route-map ILB-A-g5f6a7b8c9d"))]
 
 
+def test_the_last_router_goes_with_the_inbound_policy_its_neighbors_named() -> None:
+    held = running()
+    batches = render(diff(held, Desired()))
+    bgpd = next(b.commands for b in batches if b.daemon is Daemon.BGPD)
+    routers = [i for i, c in enumerate(bgpd) if c.startswith("no router bgp")]
+    assert bgpd.count("no route-map ILB-IN") == 1 and bgpd.index("no route-map ILB-IN") > max(routers)
+
+
 def test_a_route_map_is_a_stray_only_when_no_network_line_names_it() -> None:
     assert running().stray_sets == frozenset()
     # 198.18.39.202/32 in VRF red shares its set with 198.18.39.201/32: that set stays in use.
