@@ -169,6 +169,43 @@ def detach(nodes: list[NodeAddr]) -> None:
     shutil.rmtree(FRR_DIR, ignore_errors=True)
 
 
+def node_frr_running(node: NodeAddr) -> bool:
+    """True if the lab runs NODE's own FRR (a lightweight `--bgp` lab)."""
+    return frr.running(node.name)
+
+
+def clear_node_frr(node: NodeAddr) -> list[str]:
+    """Remove what IronLB's speaker left in NODE's FRR (nothing, once it drained and closed); return what was there."""
+    found, commands = ironlb_leftovers(frr.vtysh(node_socket_dir(node), "show running-config").stdout)
+    if commands:
+        frr.configure(node_socket_dir(node), commands)
+    return found
+
+
+IRONLB_OBJECT = re.compile(r"^(route-map|ip prefix-list|ipv6 prefix-list) (ILB-\S+)")
+
+
+def ironlb_leftovers(config: str) -> tuple[list[str], list[str]]:
+    """In a node FRR's running CONFIG, what IronLB's speaker configures (its `router bgp`s, `ILB-` route-maps and
+    prefix-lists, BFD profiles: the lab's node FRR is the speaker's alone): the lines that show each object, and
+    the commands (after `configure terminal`) that remove them, routers before the policies they name."""
+    routers, objects, profiles = [], {}, []
+    in_bfd = False
+    for line in config.splitlines():
+        if not line.startswith(" "):
+            in_bfd = line == "bfd"
+        if line.startswith("router bgp "):
+            routers.append(line)
+        elif m := IRONLB_OBJECT.match(line):
+            objects.setdefault((m.group(1), m.group(2)), line)
+        elif in_bfd and line.startswith(" profile "):
+            profiles.append(line.strip())
+    commands = [f"no {r}" for r in routers] + [f"no {kind} {name}" for kind, name in objects]
+    if profiles:
+        commands += ["bfd", *(f"no {p}" for p in profiles), "exit"]
+    return routers + list(objects.values()) + profiles, commands
+
+
 def speaker_args(node: NodeAddr) -> tuple[list[str], dict[str, str]]:
     """The flag and environment that tell NODE's speaker its FRR's DIR; the flag only if the speaker knows it
     (the environment variable means the same, and an older speaker ignores it)."""

@@ -4,7 +4,9 @@ from the working tree (with the lab's own credentials or given ones), restarted 
 from __future__ import annotations
 
 import importlib.util
+import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from e2e.lab import bgp, metallb, procs
@@ -13,6 +15,11 @@ from e2e.lab.state import load_state, update_state
 from e2e.lab.tools import kubectl
 from e2e.probes import nodeagent
 from ironlb.operator.heartbeat_secret import new_key
+from ironlb.speaker.bgp.drain import DrainSettings
+
+# What a BGP-mode speaker's SIGTERM takes beyond its drain's bound and settle time: its vty batches (graceful
+# shutdown, withdraw, close) and its exit.
+SPEAKER_STOP_MARGIN_S = 5.0
 
 
 def ironlb_available(component: str = "operator") -> bool:
@@ -42,19 +49,31 @@ def start_operator() -> int:
 LAB_METRICS = {"IRONLB_METRICS_HOST": "0.0.0.0", "IRONLB_METRICS_AUTH": "none"}
 
 
+def speaker_stop_s(env: Mapping[str, str]) -> float | None:
+    """The least time SIGTERM must give a speaker started with ENV (over the lab's own environment): in BGP mode
+    (told its FRR's DIR) its drain's bound, its settle time and a margin; None otherwise (it stops at once).
+
+    Its node's FRR outlives it: a speaker killed mid-drain leaves FRR announcing, its sessions up."""
+    merged = {**os.environ, **env}
+    if not merged.get("IRONLB_FRR_SOCKET_DIR"):
+        return None
+    bound = max(0.0, float(merged.get("IRONLB_BGP_DRAIN_SECONDS") or DrainSettings.bound_s))
+    return bound + DrainSettings.settle_s + SPEAKER_STOP_MARGIN_S
+
+
 def start_speaker(node_name: str, env: dict[str, str] | None = None, bgp_mode: bool | None = None) -> int:
     """Start the speaker inside a node namespace (ENV: extra settings, e.g. IRONLB_REANNOUNCE_INTERVAL); in a
     `--bgp` lab it is told its FRR's DIR, unless BGP_MODE is False (None: as the lab runs)."""
     n = node_named(node_name)
     with_bgp = load_state().bgp if bgp_mode is None else bgp_mode
     frr_flag, frr_env = bgp.speaker_args(n) if with_bgp else ([], {})
+    # Its Pod is the one the node's agent keeps (start_node_agent).
+    speaker_env = {**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}", "POD_NAME": f"speaker-{n.name}",
+                   **frr_env, "IRONLB_SPEAKER_SELECTOR": nodeagent.SELECTOR, **LAB_METRICS, **(env or {})}
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable,
                                              "-m", "ironlb.speaker", "--node", n.name, "--namespace",
                                              "kube-system", "--exclude-interfaces", "mgmt0", *frr_flag],
-                       # Its Pod is the one the node's agent keeps (start_node_agent).
-                       netns=n.netns, env={**ironlb_env(), "PYTHONPATH": f"{REPO / 'src'}:{REPO}",
-                                           "POD_NAME": f"speaker-{n.name}", **frr_env,
-                                           "IRONLB_SPEAKER_SELECTOR": nodeagent.SELECTOR, **LAB_METRICS, **(env or {})})
+                       netns=n.netns, env=speaker_env, stop_s=speaker_stop_s(speaker_env))
 
 
 def ensure_heartbeat_secret() -> None:
@@ -82,17 +101,23 @@ def start_speaker_as(node_name: str, kubeconfig: Path, namespace: str, secret: s
                      env: dict[str, str] | None = None) -> int:
     """Start NODE_NAME's speaker with given credentials (e.g. the chart's ServiceAccount) and extra ENV."""
     n = node_named(node_name)
+    speaker_env = {"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1", "KUBECONFIG": str(kubeconfig),
+                   **LAB_METRICS, **(env or {})}
     return procs.spawn(f"speaker-{n.name}", [sys.executable, "-m", "e2e.probes.supervise", "--", sys.executable, "-m",
                                              "ironlb.speaker", "--node", n.name, "--namespace", namespace,
                                              "--heartbeat-secret", secret, "--exclude-interfaces", "mgmt0"],
-                       netns=n.netns, env={"PYTHONPATH": f"{REPO / 'src'}:{REPO}", "PYTHONUNBUFFERED": "1",
-                                           "KUBECONFIG": str(kubeconfig), **LAB_METRICS, **(env or {})})
+                       netns=n.netns, env=speaker_env, stop_s=speaker_stop_s(speaker_env))
 
 
 def stop_ironlb() -> None:
-    """Stop the operator and all speakers."""
+    """Stop the operator and all speakers (a BGP-mode speaker given its drain); then each lightweight node's FRR,
+    which outlives its speaker, holds nothing of IronLB's (what a speaker killed anyway left is removed, and said)."""
     procs.stop_all("operator")
     procs.stop_all("speaker-")
+    for n in load_state().all_nodes:
+        if bgp.node_frr_running(n):
+            for line in bgp.clear_node_frr(n):
+                print(f"{n.name}'s FRR still held, removed: {line}", file=sys.stderr)
     update_state(ironlb=False)
 
 

@@ -37,10 +37,12 @@ def netns_cmd(netns: str | None, argv: Sequence[str]) -> list[str]:
     return ["ip", "netns", "exec", netns, *argv] if netns else list(argv)
 
 
-def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[str, str] | None = None) -> int:
+def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[str, str] | None = None,
+          stop_s: float | None = None) -> int:
     """Start a detached process logging to logs/NAME.log; record and return its PID.
 
-    One process per NAME: one already running under it is stopped first, never left unrecorded."""
+    One process per NAME: one already running under it is stopped first, never left unrecorded. STOP_S: the
+    least time a SIGTERM must give it before SIGKILL, whatever its stopper's own timeout (a draining speaker)."""
     stop(name)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     log = open(LOG_DIR / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
@@ -52,7 +54,7 @@ def spawn(name: str, argv: Sequence[str], netns: str | None = None, env: dict[st
     log.close()
     _forget_exited()
     _CHILDREN[proc.pid] = proc
-    record = Proc(pid=proc.pid, argv=tuple(argv), netns=netns, start=_start_time(proc.pid))
+    record = Proc(pid=proc.pid, argv=tuple(argv), netns=netns, start=_start_time(proc.pid), stop_s=stop_s)
     save_state(load_state().with_proc(name, record))
     return proc.pid
 
@@ -77,7 +79,8 @@ def is_running(entry: Proc) -> bool:
 
 
 def stop(name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
-    """Stop the recorded process NAME (its whole session) by PID; True if it was running."""
+    """Stop the recorded process NAME (its whole session) by PID, SIGKILL after TIMEOUT (or its recorded
+    stop_s, if longer); True if it was running."""
     state = load_state()
     entry = state.procs.get(name)
     save_state(state.without_proc(name))
@@ -88,13 +91,20 @@ def stop(name: str, sig: int = signal.SIGTERM, timeout: float = 10.0) -> bool:
     else:  # the process itself (a supervisor forwards it): a group signal would arrive twice
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(entry.pid, sig)
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + stop_wait(entry, sig, timeout)
     while time.monotonic() < deadline and is_running(entry):
         time.sleep(0.05)
     if is_running(entry):
         _signal_group(entry.pid, signal.SIGKILL)
     _reap(entry.pid)
     return True
+
+
+def stop_wait(entry: Proc, sig: int, timeout: float) -> float:
+    """How long SIG may take to stop ENTRY before SIGKILL: TIMEOUT, or the time it recorded it needs if longer."""
+    if sig == signal.SIGKILL or entry.stop_s is None:
+        return timeout
+    return max(timeout, entry.stop_s)
 
 
 def _signal_group(pid: int, sig: int) -> None:
@@ -140,7 +150,8 @@ def signal_all(name: str, sig: int) -> bool:
 def stop_all(prefix: str = "") -> list[str]:
     """Stop every recorded process whose name starts with `prefix`; return their names."""
     names = [n for n in load_state().procs if n.startswith(prefix)]
-    # Reverse start order: dependants (speakers, proxies) go before the API server and etcd.
+    # Reverse start order: dependants (speakers, proxies) go before the API server and etcd, and a BGP-mode
+    # speaker before its node's FRR, which its drain drives (its recorded stop_s gives the drain its bound).
     for name in reversed(names):
         stop(name, timeout=5.0)
     return names

@@ -39,11 +39,13 @@ class Proc:
     argv: tuple[str, ...]
     netns: str | None
     start: str | None  # the kernel's start time of PID: a recycled PID has another
+    stop_s: float | None = None  # the least time SIGTERM must be given (a speaker's drain); None: the caller's
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Proc:
         """Read one entry of the file's `procs`."""
-        return cls(pid=int(raw["pid"]), argv=tuple(raw["argv"]), netns=raw["netns"], start=raw["start"])
+        return cls(pid=int(raw["pid"]), argv=tuple(raw["argv"]), netns=raw["netns"], start=raw["start"],
+                   stop_s=raw.get("stop_s"))
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,9 @@ class LabState:
     def to_json(self) -> dict[str, Any]:
         """The record as the file holds it."""
         raw = dataclasses.asdict(self)
+        for proc in raw["procs"].values():  # written only where it was given: most processes stop at once
+            if proc["stop_s"] is None:
+                del proc["stop_s"]
         raw["status"] = self.status.value
         raw["bin_dir"] = str(self.bin_dir) if self.bin_dir else None
         return raw

@@ -95,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--frr-socket-dir", default=env("IRONLB_FRR_SOCKET_DIR", ""),
                    help="BGP mode: the directory of FRR's vty sockets (zebra.vty, bgpd.vty, bfdd.vty); the speaker "
                         "owns FRR's whole config ('' : BGP mode off)")
-    p.add_argument("--bgp-drain-seconds", type=float, default=float(env("IRONLB_BGP_DRAIN_SECONDS", "10")),
+    p.add_argument("--bgp-drain-seconds", type=float,
+                   default=float(env("IRONLB_BGP_DRAIN_SECONDS", str(DrainSettings.bound_s))),
                    help="BGP mode: longest wait, on SIGTERM, for the peers to take the graceful-shutdown update "
                         "before the routes are withdrawn")
     p.add_argument("--bgp-drain-on-cordon", default=env("IRONLB_BGP_DRAIN_ON_CORDON", "true"),

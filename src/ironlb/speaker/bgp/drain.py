@@ -42,7 +42,8 @@ class DrainSettings:
 
 async def drain(driver: FrrDriver, desired: Desired, settings: DrainSettings | None = None,
                 clock: Callable[[], float] = time.monotonic, close: bool = True) -> DrainOutcome:
-    """Drain DESIRED's routes from this node's peers, then (CLOSE) close the sessions; without CLOSE the
+    """Drain DESIRED's routes from this node's peers, then (CLOSE) close the sessions and leave FRR nothing of
+    IronLB's (FRR may outlive the speaker: a node's FRR in the lab, a host's own FRR); without CLOSE the
     sessions stay up with nothing announced, so that announcing again is one batch. DESIRED with graceful
     shutdown already on is FRR's own state, its routes already re-advertised less preferred."""
     settings = settings or DrainSettings()
@@ -54,7 +55,7 @@ async def drain(driver: FrrDriver, desired: Desired, settings: DrainSettings | N
         await asyncio.sleep(settings.settle_s)
     await driver.apply(withdrawn(desired))
     if close:
-        await driver.apply(Desired.of(profiles=desired.profiles.values(), graceful_shutdown=True))
+        await driver.apply(Desired(graceful_shutdown=True))
     return outcome
 
 
