@@ -31,10 +31,10 @@ from benchmarks._bgp_drain import drain_figures
 from benchmarks._bgp_sync import sync_part
 from benchmarks._bgp_timing import timing_figures
 from benchmarks._figures import percentile, report
-from e2e.lab import bgp, frr, ironlb_procs, lab, metallb, workload
+from e2e.lab import bgp, ironlb_procs, lab, metallb, workload
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
-from e2e.testkit import bgpproxy
+from e2e.testkit import bgpmetallb, bgpproxy
 from e2e.testkit import bgprouter as router
 from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests, lb_service, service_ip
 from e2e.testkit.testing import Kube, ensure_lab
@@ -91,9 +91,7 @@ def service(name: str) -> dict[str, Any]:
 
 def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
     """Seconds from the cut to the next hop's drop for MetalLB's native BGP (hold time 3 s), TRIALS kills."""
-    ironlb_procs.stop_ironlb()
-    _clear_nodes_frr(nodes)
-    metallb.start()  # on a --bgp lab: its BGPPeer towards the router, its pool and advertisement
+    bgpmetallb.start_in_place_of_ironlb(nodes)  # its BGPPeer towards the router, its pool and advertisement
     try:
         workload.deploy(APP, len(nodes), [n.name for n in nodes], 8080, "default", load_state().ipv6)
         kube.apply(service(APP))
@@ -116,16 +114,6 @@ def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
         workload.delete(APP)
         metallb.stop()
         ironlb_procs.start_ironlb()
-
-
-def _clear_nodes_frr(nodes: list[NodeAddr]) -> None:
-    """Take the BGP config IronLB's speakers left off each node's FRR, so that MetalLB's native speaker is the only
-    BGP speaker of each node address (a second session from one address is a collision the router resolves by
-    closing one of them). What each FRR still had is printed: a stopped speaker is given seconds, not its drain."""
-    for n in nodes:
-        held = frr.vtysh(bgp.node_socket_dir(n), "show bgp summary", check=False).stdout.strip()
-        print(f"metallb: {n.name}'s FRR before it is cleared: {held or 'nothing'}", file=sys.stderr)
-        frr.vtysh(bgp.node_socket_dir(n), "configure terminal", f"no router bgp {bgp.NODE_ASN}", check=False)
 
 
 def main() -> None:
