@@ -34,7 +34,7 @@ from benchmarks._figures import percentile, report
 from e2e.lab import bgp, ironlb_procs, lab, metallb, workload
 from e2e.lab.config import NodeAddr
 from e2e.lab.state import load_state
-from e2e.testkit import bgpproxy
+from e2e.testkit import bgpmetallb, bgpproxy
 from e2e.testkit import bgprouter as router
 from e2e.testkit.bgpdrain import bgp_lab, bgp_manifests, lb_service, service_ip
 from e2e.testkit.testing import Kube, ensure_lab
@@ -91,8 +91,7 @@ def service(name: str) -> dict[str, Any]:
 
 def metallb_side(kube: Kube, nodes: list[NodeAddr], trials: int) -> list[float]:
     """Seconds from the cut to the next hop's drop for MetalLB's native BGP (hold time 3 s), TRIALS kills."""
-    ironlb_procs.stop_ironlb()  # each speaker drained and closed: its node's FRR holds nothing of IronLB's
-    metallb.start()  # on a --bgp lab: its BGPPeer towards the router, its pool and advertisement
+    bgpmetallb.start_in_place_of_ironlb()  # its BGPPeer towards the router, its pool and advertisement
     try:
         workload.deploy(APP, len(nodes), [n.name for n in nodes], 8080, "default", load_state().ipv6)
         kube.apply(service(APP))

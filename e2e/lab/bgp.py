@@ -269,8 +269,22 @@ def router_bfd_peers() -> dict[str, dict[str, Any]]:
     return {peer["peer"]: peer for peer in (json.loads(out) if out.strip().startswith("[") else [])}
 
 
+VIA = re.compile(r"\bvia (?:inet6 )?([0-9a-fA-F:.]+)")
+
+
 def router_next_hops(prefix: str) -> set[str]:
     """The gateways of PREFIX in the router's kernel FIB (empty when it has no route)."""
     family = "-6" if ":" in prefix else "-4"
     out = netns.ip(family, "route", "show", prefix, netns=ROUTER_NS, check=False).stdout
-    return set(re.findall(r"\bvia (?:inet6 )?([0-9a-fA-F:.]+)", out))
+    return set(VIA.findall(out))
+
+
+def router_fib() -> dict[str, set[str]]:
+    """The router's IPv4 kernel FIB in one read: destination (a host route without its /32) -> its gateways."""
+    routes: dict[str, set[str]] = {}
+    destination = ""
+    for line in netns.ip("-4", "route", "show", netns=ROUTER_NS, check=False).stdout.splitlines():
+        if not line[:1].isspace():  # an ECMP route's next hops follow on indented lines
+            destination = line.split()[0]
+        routes.setdefault(destination, set()).update(VIA.findall(line))
+    return routes

@@ -100,6 +100,14 @@ def restart_speakers(nodes: list[NodeAddr]) -> None:
         ironlb_procs.start_speaker(n.name)
 
 
+def leave_bgp_mode() -> None:
+    """Undo `lab.attach_bgp`: the speakers drain while their FRR runs, the router, bgpclient and the nodes' FRR
+    go, and the speakers start again without BGP mode."""
+    stop_speakers(load_state().live_nodes)
+    lab.detach_bgp()
+    restart_speakers(load_state().live_nodes)
+
+
 @contextmanager
 def bgp_lab(kube: Kube, manifests: list[dict[str, Any]], established: bool = True) -> Iterator[list[NodeAddr]]:
     """The lab with its router, IronLB's speakers in BGP mode and MANIFESTS (a BGPPeer towards the router and
@@ -117,10 +125,8 @@ def bgp_lab(kube: Kube, manifests: list[dict[str, Any]], established: bool = Tru
     finally:
         for m in reversed(manifests):
             kube.kubectl("delete", m["kind"].lower(), m["metadata"]["name"], "--ignore-not-found", "--wait=false")
-        if attached:  # the speakers drain while their FRR runs, then start again without BGP mode
-            stop_speakers(load_state().live_nodes)
-            lab.detach_bgp()
-            restart_speakers(load_state().live_nodes)
+        if attached:
+            leave_bgp_mode()
 
 
 @contextmanager

@@ -86,6 +86,10 @@ def test_migrated_bgp_objects_keep_their_fields_and_pass_admission(metallb_bgp_o
                                                                                  {"name": "bgp-auth"})
     assert ours[("BGPAdvertisement", "mig-adv")]["spec"]["communities"] == ["65535:65281", "large:65000:1:2"]
     assert "BGPPeer mig-tor-b: spec.localASN is not carried" in result.stderr
+    # MetalLB's CRD stores dualStackAddressFamily: false on each peer (a session keeps to its own family): disableMP
+    # for a peer by address; an unnumbered session carries both families in either.
+    assert ours[("BGPPeer", "mig-tor-b")]["spec"]["disableMP"] is True and "disableMP" not in tor_a
+    assert "dualStackAddressFamily" not in result.stderr
     assert "its password Secret metallb-system/bgp-auth is read from IronLB's namespace" in result.stderr
     for obj in ours.values():
         applied = kube.kubectl("apply", "--dry-run=server", "-o", "json", "-f", "-", input=json.dumps(obj),

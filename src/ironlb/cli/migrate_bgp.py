@@ -23,6 +23,9 @@ ADVERTISEMENT_FIELDS = ("aggregationLength", "aggregationLengthV6", "localPref",
                         "ipAddressPoolSelectors", "nodeSelectors", "peers", "serviceSelectors")
 # MetalLB's zero values that mean "not set" (its Go fields are omitempty): left out rather than carried.
 UNSET = {"peerASN": 0, "peerPort": 0, "localPref": 0}
+# MetalLB 0.15 and later: a session carries only its own address family unless this says both (their CRD stores it on
+# every peer, false by default), and disableMP has no effect; IronLB's disableMP says the same the other way round.
+DUAL_STACK = "dualStackAddressFamily"
 
 Converted = tuple[dict[str, Any], list[str]]
 
@@ -35,9 +38,23 @@ def _carried(spec: Mapping[str, Any], fields: Iterable[str], where: str) -> Conv
     return new, notes
 
 
+def _address_families(spec: Mapping[str, Any], new: dict[str, Any]) -> None:
+    """disableMP as MetalLB 0.15 and later mean it when SPEC has DUAL_STACK: set unless DUAL_STACK is true, and left
+    out for an unnumbered session (both families in MetalLB and IronLB). Without DUAL_STACK (MetalLB before 0.15),
+    disableMP is carried as it is: a session carried both families unless it was set, as in IronLB."""
+    new.pop(DUAL_STACK, None)
+    if DUAL_STACK not in spec:
+        return
+    if new.get("interface"):
+        new.pop("disableMP", None)
+    else:
+        new["disableMP"] = spec[DUAL_STACK] is not True
+
+
 def peer(spec: Mapping[str, Any], where: str) -> Converted:
     """A MetalLB BGPPeer's spec (v1beta1 or v1beta2: the same names)."""
-    new, notes = _carried(spec, PEER_FIELDS, where)
+    new, notes = _carried(spec, (*PEER_FIELDS, DUAL_STACK), where)
+    _address_families(spec, new)
     for key in DURATION_FIELDS:
         if key in new:
             try:

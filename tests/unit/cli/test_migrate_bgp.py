@@ -65,7 +65,6 @@ def test_what_cannot_be_carried_is_named() -> None:
     ])
     text = "\n".join(out.notes)
     assert "BGPPeer tor: spec.localASN is not carried" in text
-    assert "BGPPeer tor: spec.dualStackAddressFamily is not carried" in text
     assert "BGPPeer tor: spec.holdTime is not carried: '90.5s' is not a whole number of seconds" in text
     assert "BGPPeer tor: its password Secret s is read from IronLB's namespace" in text
     assert "BFDProfile fast: spec.future is not carried" in text
@@ -74,6 +73,27 @@ def test_what_cannot_be_carried_is_named() -> None:
     assert "BGPAdvertisement other (metallb.io/v1beta2): not a metallb.io/v1beta1 object" in text
     assert [o["spec"].get("communities") for o in out.objects if o["kind"] == "BGPAdvertisement"] == [["65000:1"]]
     assert "holdTime" not in out.objects[0]["spec"]
+
+
+OWN_FAMILY = {"myASN": 64512, "peerASN": 64513, "peerAddress": "198.18.36.1"}
+
+
+@pytest.mark.parametrize(("stored", "disable_mp"), [
+    # MetalLB 0.15 and later: its CRD stores dualStackAddressFamily (false by default) and ignores disableMP.
+    ({**OWN_FAMILY, "dualStackAddressFamily": False, "disableMP": False}, True),
+    ({**OWN_FAMILY, "dualStackAddressFamily": True, "disableMP": True}, False),
+    ({"myASN": 64512, "dynamicASN": "external", "interface": "eth1", "dualStackAddressFamily": False}, None),
+    # Before 0.15 (no dualStackAddressFamily): both families unless disableMP, as in IronLB.
+    ({**OWN_FAMILY, "disableMP": False}, False),
+    ({**OWN_FAMILY, "disableMP": True}, True),
+])
+def test_a_peers_address_families_are_carried_as_disable_mp(stored: dict[str, Any], disable_mp: bool | None) -> None:
+    """A session keeps to the families MetalLB gave it: dualStackAddressFamily becomes disableMP, with no note."""
+    out = migrate([obj("BGPPeer", "tor", stored, api=V2)])
+    assert out.notes == []
+    assert out.objects[0]["spec"].get("disableMP") == disable_mp
+    cfg = parse_config(out.objects, [], [], secrets={}, pools={})
+    assert cfg.problems == [] and cfg.peers["tor"].disable_mp is bool(disable_mp)
 
 
 def test_community_aliases_are_written_out() -> None:
