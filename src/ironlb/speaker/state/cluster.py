@@ -173,6 +173,7 @@ class ClusterState:
 
     def service_info(self, key: str, svc: Mapping[str, Any], ready: Mapping[str, Set[str]]) -> ServiceInfo | None:
         """A kept Service (see `kept`) with ingress IPs as ServiceInfo (None otherwise)."""
+        svc = svc.whole() if isinstance(svc, Record) else svc  # its sections built once, not at each read
         if not self.kept(svc):
             return None
         ips = tuple(i["ip"] for i in _ingress(svc))

@@ -22,7 +22,7 @@ SHAPE_LIMIT = 1024
 class Shape:
     """The layout of a plain dict or list: its keys (a dict's) and each child's shape (None: a leaf)."""
 
-    __slots__ = ("children", "keys", "size", "starts")
+    __slots__ = ("children", "flat", "keys", "placed", "size", "starts")
 
     def __init__(self, keys: tuple[Any, ...] | None, children: tuple[Shape | None, ...]) -> None:
         self.keys = keys  # None: a list
@@ -34,11 +34,15 @@ class Shape:
             starts.append(at)
             at += n
         self.starts = tuple(starts)  # where each child's leaves begin
+        self.placed = tuple(zip(children, starts, strict=True))
+        self.flat = all(c is None for c in children)  # leaves only: built from one slice of them
 
     def build(self, leaves: tuple[Any, ...], at: int) -> Any:
         """The dict or list this shape lays out, from LEAVES starting at AT."""
-        parts = (leaves[at + s] if c is None else c.build(leaves, at + s)
-                 for c, s in zip(self.children, self.starts, strict=True))
+        if self.flat:
+            parts = leaves[at:at + self.size]
+        else:
+            parts = tuple([leaves[at + s] if c is None else c.build(leaves, at + s) for c, s in self.placed])
         return list(parts) if self.keys is None else dict(zip(self.keys, parts, strict=True))
 
 
@@ -115,6 +119,8 @@ class Record(Mapping[str, Any]):
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Record) and other._shape is self._shape:
             return self._leaves == other._leaves
+        if type(other) is dict:
+            return self.whole() == other
         return isinstance(other, Mapping) and self.whole() == dict(other.items())
 
     __hash__ = None  # type: ignore[assignment]  # equal to a dict, so unhashable like one

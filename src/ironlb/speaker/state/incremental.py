@@ -115,12 +115,12 @@ class IncrementalDesired:
             self._keep_targets(key, None if deleted else obj)  # a pod replaced on the same node: a new address
             return
         store = getattr(self.state, kind)
-        if kind == "services" and not deleted:
-            obj = Record.of(obj)  # as it is kept: a relist's copy of it compares leaf by leaf
         if kind == "services" and not deleted and not self.state.kept(obj):
             if key not in store:  # not a LoadBalancer of ours (nor one withdrawing): nothing of it is kept
                 return
             event, deleted = "DELETED", True  # no longer one: dropped as if deleted
+        if kind == "services" and not deleted:
+            obj = Record.of(obj)  # as it is kept: a relist's copy of it compares leaf by leaf
         if not deleted and store.get(key) == obj:
             # A relist or resync handing back what we hold: nothing to recompute, and the copy held stays (the
             # informer keeps versions only, so the new one is garbage at once and its memory is reused).
