@@ -16,9 +16,28 @@ from ironlb.api.constants import LB_CLEANUP_FINALIZER
 from ironlb.api.service import Handling, handling
 from ironlb.core.errors import AddressSpecError, SelectorError
 from ironlb.core.pools import Pool, pool_from_spec, pool_of_ip
+from ironlb.speaker.state.compact import Record
 from ironlb.speaker.state.snapshot import Advertisement, NodeInfo, ServiceInfo, Snapshot
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+# Distinct port lists kept as one copy each (a NodePort range's worth). Past this the memo starts again, so odd
+# input cannot grow it without bound; lists handed out before stay valid.
+PORTS_LIMIT = 4096
+_ports: dict[tuple[tuple[str, int, int], ...], tuple[tuple[str, int, int], ...]] = {}
+
+
+def _one_copy(ports: tuple[tuple[str, int, int], ...]) -> tuple[tuple[str, int, int], ...]:
+    """The one kept copy of PORTS: tens of thousands of Services have few distinct port lists (their nodePorts
+    come from one small range, or are none), and a ServiceInfo keeps its own otherwise."""
+    try:
+        found = _ports.get(ports)
+    except TypeError:  # a protocol that is no string (odd input) and cannot be hashed
+        return ports
+    if found is None:
+        if len(_ports) >= PORTS_LIMIT:
+            _ports.clear()
+        found = _ports[ports] = ports
+    return found
 
 
 def _key(obj: Mapping[str, Any]) -> str:
@@ -81,7 +100,7 @@ class ClusterState:
 
     lb_class: str | None = None
     ignore_exclude_lb: bool = False  # --ignore-exclude-lb: Nodes' exclude-from-external-load-balancers label unread
-    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # compact.Record each
     slices: dict[str, dict[str, Any]] = field(default_factory=dict)
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     pools: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -90,14 +109,14 @@ class ClusterState:
     # valid addresses, as the operator does; a pool never seen valid holds nothing).
     valid_pools: dict[str, Pool] = field(default_factory=dict)
 
-    def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+    def apply(self, kind: str, event: str, obj: Mapping[str, Any]) -> None:
         """Record one watch event of KIND (services, slices, nodes, pools, advertisements)."""
-        store: dict[str, dict[str, Any]] = getattr(self, kind)
+        store: dict[str, Mapping[str, Any]] = getattr(self, kind)
         if event == "DELETED":
             store.pop(_key(obj), None)
         else:
-            if kind == "services":
-                obj = self.with_withdrawn_ips(obj, store.get(_key(obj)))
+            if kind == "services":  # tens of thousands: each one flat record, read as the slim dict it was
+                obj = Record.of(self.with_withdrawn_ips(obj, store.get(_key(obj))))
             store[_key(obj)] = obj
         if kind == "pools":
             self._pool(_key(obj), None if event == "DELETED" else obj)
@@ -128,7 +147,7 @@ class ClusterState:
         """Does the speaker keep this Service: one it serves, or one whose IPs it withdraws?"""
         return self.handled(svc) or self.withdrawing(svc)
 
-    def with_withdrawn_ips(self, svc: dict[str, Any], before: Mapping[str, Any] | None) -> dict[str, Any]:
+    def with_withdrawn_ips(self, svc: Mapping[str, Any], before: Mapping[str, Any] | None) -> Mapping[str, Any]:
         """SVC, with the ingress BEFORE showed when SVC is withdrawing and shows none: the API server clears
         status.loadBalancer when the type changes away from LoadBalancer, and the IPs are still to be withdrawn."""
         if before is None or not self.withdrawing(svc) or _ingress(svc):
@@ -154,14 +173,15 @@ class ClusterState:
 
     def service_info(self, key: str, svc: Mapping[str, Any], ready: Mapping[str, Set[str]]) -> ServiceInfo | None:
         """A kept Service (see `kept`) with ingress IPs as ServiceInfo (None otherwise)."""
+        svc = svc.whole() if isinstance(svc, Record) else svc  # its sections built once, not at each read
         if not self.kept(svc):
             return None
         ips = tuple(i["ip"] for i in _ingress(svc))
         if not ips:
             return None
         spec, meta = svc.get("spec") or {}, svc.get("metadata") or {}
-        ports = tuple((p.get("protocol", "TCP"), int(p["port"]), int(p.get("nodePort") or 0))
-                      for p in spec.get("ports") or [])
+        ports = _one_copy(tuple((p.get("protocol", "TCP"), int(p["port"]), int(p.get("nodePort") or 0))
+                                for p in spec.get("ports") or []))
         pool, ip_pools = self.pools_of(ips, (meta.get("annotations") or {}).get(ALLOCATED_FROM_POOL))
         policy = spec.get("externalTrafficPolicy") or "Cluster"
         incumbents = tuple(sorted(announcers(svc.get("status")).items())) if policy == "Local" else ()

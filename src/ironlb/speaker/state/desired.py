@@ -33,7 +33,7 @@ class NodeEligibility(Enum):
     NO_LOCAL_ENDPOINT = "no-local-ready-endpoint"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # one per Service IP: no __dict__ each
 class Decision:
     """The outcome for one Service IP."""
 

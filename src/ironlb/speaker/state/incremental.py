@@ -18,6 +18,7 @@ from typing import Any
 
 from ironlb.core.pools import Pool
 from ironlb.speaker.state.cluster import SERVICE_NAME_LABEL, ClusterState, advertisement, node_info
+from ironlb.speaker.state.compact import Record
 from ironlb.speaker.state.covers import CoverKey, Covers
 from ironlb.speaker.state.cut import Cut
 from ironlb.speaker.state.desired import AnnounceReason, covering, unadvertised
@@ -90,7 +91,8 @@ class IncrementalDesired:
         self.pool_labels: dict[str, dict[str, str]] = {}
         self.pool_forwarding: dict[str, str] = {}
         self._slices: dict[str, str | None] = {}  # slice key -> its Service
-        self._ready: dict[str, dict[str, frozenset[str]]] = {}  # Service -> slice key -> ready nodes
+        # Service -> (slice key, its ready nodes) of each of its slices: pairs, not a dict per Service (most have one).
+        self._ready: dict[str, tuple[tuple[str, frozenset[str]], ...]] = {}
         self._targets: dict[str, SliceTargets] = {}  # slice key -> its ready endpoints' addresses (steering)
         self._by_pool: dict[str | None, set[str]] = {}  # pool -> Services with an IP in it (None: in no pool)
         self._pools: dict[str, Pool] = {}  # pool -> its valid Pool as last ranked (ClusterState keeps the current)
@@ -104,7 +106,7 @@ class IncrementalDesired:
         self._ranked_candidates: dict[CoverKey, dict[str, frozenset[str]]] | None = None
         self.covers = Covers()  # the advertisements each Service is ranked under (serviceSelectors), per publish
 
-    def apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+    def apply(self, kind: str, event: str, obj: Mapping[str, Any]) -> None:
         """Record one watch event; `publish()` turns what it touched into a new table."""
         deleted, key = event == "DELETED", _key(obj)
         if kind == "slices":  # only what the election reads of a slice is kept (10,000 raw slices weigh)
@@ -117,6 +119,8 @@ class IncrementalDesired:
             if key not in store:  # not a LoadBalancer of ours (nor one withdrawing): nothing of it is kept
                 return
             event, deleted = "DELETED", True  # no longer one: dropped as if deleted
+        if kind == "services" and not deleted:
+            obj = Record.of(obj)  # as it is kept: a relist's copy of it compares leaf by leaf
         if not deleted and store.get(key) == obj:
             # A relist or resync handing back what we hold: nothing to recompute, and the copy held stays (the
             # informer keeps versions only, so the new one is garbage at once and its memory is reused).
@@ -136,21 +140,22 @@ class IncrementalDesired:
         if key not in self._slices:
             return None
         svc = self._slices[key]
-        return svc, (self._ready[svc][key] if svc is not None else frozenset())
+        return svc, (dict(self._ready[svc])[key] if svc is not None else frozenset())
 
     def _on_slices(self, key: str, obj: Mapping[str, Any] | None) -> None:
         old_svc = self._slices.pop(key, None)
         if old_svc is not None:
-            held = self._ready.get(old_svc, {})
-            held.pop(key, None)
-            if not held:  # no dict kept per Service that has no slice left
+            held = tuple(pair for pair in self._ready.get(old_svc, ()) if pair[0] != key)
+            if held:
+                self._ready[old_svc] = held
+            else:  # nothing kept for a Service that has no slice left
                 self._ready.pop(old_svc, None)
             self._dirty.add(old_svc)
         if obj is not None:
             svc, nodes = _slice_nodes(obj)
             self._slices[key] = svc
             if svc is not None:
-                self._ready.setdefault(svc, {})[key] = nodes
+                self._ready[svc] = (*self._ready.get(svc, ()), (key, nodes))
                 self._dirty.add(svc)
 
     def _keep_targets(self, key: str, obj: Mapping[str, Any] | None) -> None:
@@ -162,7 +167,7 @@ class IncrementalDesired:
 
     def targets(self, service: str) -> list[SliceTargets]:
         """The ready endpoints of SERVICE's slices, as steering reads them."""
-        return [t for k in self._ready.get(service, {}) if (t := self._targets.get(k)) is not None]
+        return [t for k, _ in self._ready.get(service, ()) if (t := self._targets.get(k)) is not None]
 
     def _on_nodes(self, name: str, obj: Mapping[str, Any] | None) -> None:
         old = self.nodes.pop(name, None)
@@ -231,10 +236,10 @@ class IncrementalDesired:
 
     def _ready_nodes(self, key: str) -> frozenset[str]:
         # A Service's one slice (the usual case) gives its own set: ServiceInfo keeps that one, not a copy.
-        slices = self._ready.get(key) or {}
+        slices = self._ready.get(key) or ()
         if len(slices) == 1:
-            return next(iter(slices.values()))
-        return frozenset().union(*slices.values())
+            return slices[0][1]
+        return frozenset().union(*(nodes for _, nodes in slices))
 
     def _forget_candidates(self, *pools: str) -> None:
         """Drop the candidates of POOLS (none named: of every pool), keeping what the table was ranked with."""

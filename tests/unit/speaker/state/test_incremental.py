@@ -242,7 +242,7 @@ def test_slices_are_held_as_their_service_and_ready_nodes_only() -> None:
     inc.apply("slices", "ADDED", endpoint_slice("s1-2", "s1", ("n2",), ("n4",)))
     inc.publish()
     assert inc.infos["ns/s1"].ready_nodes == frozenset(NODES)  # the union of its two slices
-    assert inc.infos["ns/s2"].ready_nodes is inc._ready["ns/s2"]["ns/s2-1"]  # one slice: its own set, no copy
+    assert inc.infos["ns/s2"].ready_nodes is dict(inc._ready["ns/s2"])["ns/s2-1"]  # one slice: its own set, no copy
     inc.apply("slices", "DELETED", endpoint_slice("s2-1", "s2", ("n2",)))
     inc.apply("slices", "MODIFIED", endpoint_slice("s1-2", "other", ("n2",)))  # moved to another Service
     inc.publish()
