@@ -16,9 +16,9 @@ from ironlb.core.bgp.index import announcements_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 DEFAULT_PORT = 179
-# bgpd's `bgp route-map delay-timer`, seconds. FRR's default (5) holds a new neighbor's updates, and every
-# prefix-list or route-map change, that long. 0 would be worse on FRR 8.4: it turns the processing of a changed
-# prefix-list off, so an exclusion never reaches the peer. One second is the least that still applies it.
+# bgpd's `bgp route-map delay-timer`, seconds. FRR's default (5) holds a new neighbor's updates that long, and
+# prefix-list changes (a peer's exclusions) wait for it. 0 is worse on FRR 8.4: a changed prefix-list may then
+# never be applied, so an exclusion never reaches the peer. One second is the least that still applies it.
 ROUTE_MAP_DELAY_S = 1
 
 
