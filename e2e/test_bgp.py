@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from e2e.lab import bgp, lab, workload
+from e2e.lab import bgp, frr, lab, workload
 from e2e.lab.config import NodeAddr
 from e2e.test_doctor import doctor
 from e2e.testkit import bgprouter as router
@@ -176,3 +176,50 @@ def test_a_session_the_router_closes_shows_in_bgpnodestatus(kube: Kube, bgp_node
              what="every session Established again")
     wait_for(lambda: all(bgp.router_bfd_peers().get(n.ipv4, {}).get("status") == "up" for n in bgp_nodes),
              timeout=30, what="BFD up again with every node")
+
+
+COMMUNITY = "64513:37"
+
+
+def router_paths_with(ip: str, community: str | None) -> set[str]:
+    """The nodes (peer addresses) whose path to IP at the router carries COMMUNITY (None: carries none)."""
+    out = frr.vtysh(bgp.ROUTER_DIR, f"show bgp ipv4 unicast {ip}/32 json", check=False).stdout
+    paths = json.loads(out).get("paths", []) if out.strip().startswith("{") else []
+    wanted = [community] if community else []
+    return {p.get("peer", {}).get("peerId", "") for p in paths if p.get("community", {}).get("list", []) == wanted}
+
+
+def time_communities(kube: Kube, ip: str, nodes: set[str], communities: list[str]) -> float:
+    """Seconds from the BGPAdvertisement's communities set to COMMUNITIES until every node's path to IP at the
+    router carries them (an empty list: carries none)."""
+    wanted = communities[0] if communities else None
+    patch = {"spec": {"communities": communities or None}}
+    start = time.monotonic()
+    kube.kubectl("patch", "bgpadvertisement", POOL, "--type=merge", "-p", json.dumps(patch))
+    wait_for(lambda: router_paths_with(ip, wanted) == nodes, timeout=30, interval=0.02,
+             what=f"{ip}'s path from every node with communities {communities}")
+    return time.monotonic() - start
+
+
+@pytest.mark.long  # a guard and a figure: bgpd's route-map delay timer never held it (docs/design.md)
+def test_an_advertisements_community_change_reaches_the_router_within_a_second(
+        kube: Kube, bgp_nodes: list[NodeAddr], cluster_service: str,
+        record_property: Callable[[str, object], None]) -> None:
+    """A live Service's BGPAdvertisement gains a community, then loses it: the time from the API write until the
+    router's path from every node shows it. Each change is a new attribute set (a new `ILB-A-` route-map) and the
+    Service's `network` lines naming it, which bgpd applies at once: no route-map's contents change, so bgpd's
+    route-map delay timer is not in the way."""
+    ip, everyone = cluster_service, {n.ipv4 for n in bgp_nodes}
+    wait_for(lambda: router_paths_with(ip, None) == everyone, timeout=30, what=f"{ip} from every node")
+    took = []
+    try:
+        for _ in range(3):
+            took.append(time_communities(kube, ip, everyone, [COMMUNITY]))
+            took.append(time_communities(kube, ip, everyone, []))
+    finally:
+        kube.kubectl("patch", "bgpadvertisement", POOL, "--type=merge", "-p",
+                     json.dumps({"spec": {"communities": None}}))
+    ms = [round(t * 1000) for t in took]
+    print(f"\ncommunity set / removed: at the router from every node after {ms} ms (from the API write)")
+    record_property("community_change_ms", ms)
+    assert max(took) < 1.0, ms

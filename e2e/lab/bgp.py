@@ -21,6 +21,7 @@ from typing import Any
 
 from e2e.lab import frr, netns, network
 from e2e.lab.config import LAB_DIR, NODE_SUBNET_V4, NODE_SUBNET_V6, NS_PREFIX, NodeAddr
+from ironlb.speaker.bgp.render import ROUTE_MAP_DELAY
 
 ROUTER_NS = f"{NS_PREFIX}router"
 BGPCLIENT_NS = f"{NS_PREFIX}bgpclient"
@@ -187,23 +188,27 @@ IRONLB_OBJECT = re.compile(r"^(route-map|ip prefix-list|ipv6 prefix-list) (ILB-\
 
 def ironlb_leftovers(config: str) -> tuple[list[str], list[str]]:
     """In a node FRR's running CONFIG, what IronLB's speaker configures (its `router bgp`s, `ILB-` route-maps and
-    prefix-lists, BFD profiles: the lab's node FRR is the speaker's alone): the lines that show each object, and
-    the commands (after `configure terminal`) that remove them, routers before the policies they name."""
-    routers, objects, profiles = [], {}, []
+    prefix-lists, BFD profiles, bgpd's route-map delay timer: the lab's node FRR is the speaker's alone): the lines
+    that show each object, and the commands (after `configure terminal`) that remove them, routers before the
+    policies they name."""
+    routers, objects, profiles, globals_ = [], {}, [], []
     in_bfd = False
     for line in config.splitlines():
         if not line.startswith(" "):
             in_bfd = line == "bfd"
         if line.startswith("router bgp "):
             routers.append(line)
+        elif line.startswith(ROUTE_MAP_DELAY):  # MetalLB's FRR, started next, must not inherit it
+            globals_.append(line)
         elif m := IRONLB_OBJECT.match(line):
             objects.setdefault((m.group(1), m.group(2)), line)
         elif in_bfd and line.startswith(" profile "):
             profiles.append(line.strip())
     commands = [f"no {r}" for r in routers] + [f"no {kind} {name}" for kind, name in objects]
+    commands += [f"no {ROUTE_MAP_DELAY}" for _ in globals_]
     if profiles:
         commands += ["bfd", *(f"no {p}" for p in profiles), "exit"]
-    return routers + list(objects.values()) + profiles, commands
+    return routers + list(objects.values()) + globals_ + profiles, commands
 
 
 def speaker_args(node: NodeAddr) -> tuple[list[str], dict[str, str]]:

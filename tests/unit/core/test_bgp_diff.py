@@ -18,12 +18,13 @@ from ironlb.core.bgp.diff import (
     PeerRemoved,
     ProfileRemoved,
     ProfileSet,
+    RouteMapDelaySet,
     RouterSet,
     diff,
     held_after,
 )
 from ironlb.core.bgp.index import Announcements
-from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, Peer, Router
+from ironlb.core.bgp.model import ROUTE_MAP_DELAY_S, Announcement, Attributes, BfdProfile, Desired, Peer, Router
 
 R1 = Peer("r1", 64513, 64512, address="198.18.36.1", router_id="198.18.36.10")
 R2 = Peer("r2", 64513, 64512, address="198.18.36.2")
@@ -48,19 +49,32 @@ def kinds(changes: list) -> list[str]:
 
 def test_from_nothing_the_whole_config_in_dependency_order() -> None:
     changes = diff(Desired(), state(ann(V1, "r1", attrs=LP)))
-    assert kinds(changes) == ["ProfileSet", "RouterSet", "PeerAdded", "AttributesSet", "NetworkAdded"]
-    assert changes[3:] == [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V1, LP.group)]
+    assert kinds(changes) == ["ProfileSet", "RouteMapDelaySet", "RouterSet", "PeerAdded", "AttributesSet",
+                              "NetworkAdded"]
+    assert changes[1] == RouteMapDelaySet(ROUTE_MAP_DELAY_S)
+    assert changes[4:] == [AttributesSet(LP.group, LP), NetworkAdded(ROUTER, V1, LP.group)]
 
 
 def test_back_to_nothing_removes_in_reverse() -> None:
     changes = diff(state(ann(V1, "r1")), Desired())
     # The router's removal takes its networks: no `router bgp` is entered (and so made again) to remove them;
     # their route-maps go after it, never before a network line that uses them; the last router takes the
-    # inbound policy that its neighbors named.
-    assert kinds(changes) == ["PeerRemoved", "RouterRemoved", "InPolicyRemoved", "AttributesRemoved",
-                              "ProfileRemoved"]
-    # A router that stays keeps it.
-    assert "InPolicyRemoved" not in kinds(diff(state(peers=(R1, replace(R2, vrf="red"))), state()))
+    # inbound policy that its neighbors named, and bgpd's route-map delay timer goes back to FRR's default.
+    assert kinds(changes) == ["PeerRemoved", "RouterRemoved", "InPolicyRemoved", "RouteMapDelaySet",
+                              "AttributesRemoved", "ProfileRemoved"]
+    assert changes[3] == RouteMapDelaySet(None)
+    # A router that stays keeps both.
+    kept = kinds(diff(state(peers=(R1, replace(R2, vrf="red"))), state()))
+    assert "InPolicyRemoved" not in kept and "RouteMapDelaySet" not in kept
+
+
+def test_the_route_map_delay_timer_is_set_once_and_again_only_where_frr_differs() -> None:
+    # A second router (another VRF) does not set it again; what FRR holds without it (an FRR configured by an
+    # older speaker, read back) gets it with nothing else.
+    two = state(peers=(R1, replace(R2, vrf="red")))
+    assert kinds(diff(Desired(), two)).count("RouteMapDelaySet") == 1
+    assert kinds(diff(state(), two)).count("RouteMapDelaySet") == 0
+    assert diff(replace(state(), route_map_delay_s=None), state()) == [RouteMapDelaySet(ROUTE_MAP_DELAY_S)]
 
 
 @pytest.mark.parametrize(("name", "old", "new", "expected"), [

@@ -59,6 +59,8 @@ LEFT = """frr version 8.4.4
 frr defaults traditional
 hostname node-1
 !
+bgp route-map delay-timer 1
+!
 ip prefix-list ILB-rtr-X-4 seq 5 permit 198.51.100.61/32
 !
 router bgp 64513
@@ -90,9 +92,10 @@ end
 def test_what_a_killed_speaker_left_is_found_and_removed_routers_first() -> None:
     found, commands = ironlb_leftovers(LEFT)
     assert found == ["router bgp 64513", "ip prefix-list ILB-rtr-X-4 seq 5 permit 198.51.100.61/32",
-                     "route-map ILB-A-g58b1e71ec1 permit 10", "route-map ILB-OUT-rtr deny 10", "profile fast"]
+                     "route-map ILB-A-g58b1e71ec1 permit 10", "route-map ILB-OUT-rtr deny 10",
+                     "bgp route-map delay-timer 1", "profile fast"]
     assert commands == ["no router bgp 64513", "no ip prefix-list ILB-rtr-X-4", "no route-map ILB-A-g58b1e71ec1",
-                        "no route-map ILB-OUT-rtr", "bfd", "no profile fast", "exit"]
+                        "no route-map ILB-OUT-rtr", "no bgp route-map delay-timer", "bfd", "no profile fast", "exit"]
 
 
 def test_an_empty_frr_needs_nothing() -> None:

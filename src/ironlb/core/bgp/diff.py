@@ -77,6 +77,13 @@ class InPolicyRemoved:
 
 
 @dataclass(frozen=True)
+class RouteMapDelaySet:
+    """Set bgpd's route-map delay timer (global, for every router); None: back to FRR's default."""
+
+    seconds: int | None
+
+
+@dataclass(frozen=True)
 class AttributesSet:
     """A route-map of one attribute set, applied where a prefix is originated."""
 
@@ -124,9 +131,9 @@ class NetworkRemoved:
     prefix: str
 
 
-Change = (ProfileSet | ProfileRemoved | RouterSet | RouterRemoved | InPolicyRemoved | PeerAdded | PeerChanged
-          | PeerRemoved | AttributesSet | AttributesRemoved | ExclusionAdded | ExclusionRemoved | NetworkAdded
-          | NetworkRemoved)
+Change = (ProfileSet | ProfileRemoved | RouteMapDelaySet | RouterSet | RouterRemoved | InPolicyRemoved | PeerAdded
+          | PeerChanged | PeerRemoved | AttributesSet | AttributesRemoved | ExclusionAdded | ExclusionRemoved
+          | NetworkAdded | NetworkRemoved)
 
 
 def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> list[Change]:
@@ -139,6 +146,9 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes: list[Change] = [ProfileSet(p) for n, p in sorted(new.profiles.items()) if old.profiles.get(n) != p]
     # A neighbor whose session changes identity, or a router whose ASN changes, goes before it comes back.
     changes += [PeerRemoved(p) for p in replaced] + [RouterRemoved(r) for r in rebuilt]
+    # Before the first router and its route-maps: bgpd's delay timer holds a new neighbor until it runs out.
+    if new_routers and (not old_routers or old.route_map_delay_s != new.route_map_delay_s):
+        changes.append(RouteMapDelaySet(new.route_map_delay_s))
     changes += [RouterSet(r, new.graceful_shutdown) for v, r in sorted(new_routers.items())
                 if old_routers.get(v) != r or old.graceful_shutdown != new.graceful_shutdown]
     changes += [PeerAdded(p) for p in added] + changed
@@ -147,7 +157,7 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes += [PeerRemoved(p) for p in gone]
     changes += [RouterRemoved(r) for v, r in sorted(old_routers.items()) if v not in new_routers]
     if old_routers and not new_routers:  # no neighbor names it any more: nothing of IronLB's is left in bgpd
-        changes.append(InPolicyRemoved())
+        changes += [InPolicyRemoved(), RouteMapDelaySet(None)]
     # Last: FRR must not lose a route-map before the network lines that use it, a removed router's included.
     changes += [AttributesRemoved(g) for g in unused_sets]
     changes += [ProfileRemoved(n) for n in sorted(old.profiles) if n not in new.profiles]

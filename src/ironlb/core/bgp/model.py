@@ -16,6 +16,10 @@ from ironlb.core.bgp.index import announcements_of
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
 DEFAULT_PORT = 179
+# bgpd's `bgp route-map delay-timer`, seconds. FRR's default (5) holds a new neighbor's updates that long, and
+# prefix-list changes (a peer's exclusions) wait for it. 0 is worse on FRR 8.4: a changed prefix-list may then
+# never be applied, so an exclusion never reaches the peer. One second is the least that still applies it.
+ROUTE_MAP_DELAY_S = 1
 
 
 class Family(Enum):
@@ -150,7 +154,8 @@ class Announcement:
 
 @dataclass(frozen=True)
 class Desired:
-    """What FRR should hold: peers and profiles by name, announcements, and whether this node is draining.
+    """What FRR should hold: peers and profiles by name, announcements, whether this node is draining, and bgpd's
+    route-map delay timer (global: set with the first router, back to FRR's default with the last).
 
     As what FRR holds (read back, or applied), it also names its stray attribute sets: route-maps that no
     network uses, which the next full diff removes. A desired state has none. What the driver applied also
@@ -163,6 +168,8 @@ class Desired:
     announcements: Sequence[Announcement] = ()  # a tuple, or core.bgp.index.Announcements (found by prefix)
     graceful_shutdown: bool = False
     stray_sets: frozenset[str] = frozenset()  # attribute-set names (`Attributes.group`)
+    # bgpd's route-map delay timer while a router is configured; read back: what FRR holds (None: its default)
+    route_map_delay_s: int | None = ROUTE_MAP_DELAY_S
     # attribute-set name -> the networks that use it (a set no network uses is absent); derived, so not compared
     set_users: Mapping[str, int] | None = field(default=None, compare=False)
 

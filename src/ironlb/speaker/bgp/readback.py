@@ -11,11 +11,12 @@ from collections import defaultdict
 from dataclasses import dataclass, field, replace
 
 from ironlb.core.bgp.model import Announcement, Attributes, BfdProfile, Desired, DynamicAsn, Family, Peer, family_of
-from ironlb.speaker.bgp.render import ATTRIBUTES_ROUTE_MAP, DESCRIPTION
+from ironlb.speaker.bgp.render import ATTRIBUTES_ROUTE_MAP, DESCRIPTION, ROUTE_MAP_DELAY
 
 ROUTER = re.compile(r"^router bgp (\d+)(?: vrf (\S+))?$")
 EXCLUSION = re.compile(r"^ip(?:v6)? prefix-list ILB-(\S+)-X-[46] seq \d+ permit (\S+)$")
 ATTRIBUTES = re.compile(rf"^route-map {ATTRIBUTES_ROUTE_MAP}(g[0-9a-f]+) permit \d+$")
+DELAY = re.compile(rf"^{ROUTE_MAP_DELAY} (\d+)$")
 NETWORK = re.compile(rf"^network (\S+) route-map {ATTRIBUTES_ROUTE_MAP}(g[0-9a-f]+)$")
 ECHO_DEFAULT_MS = 50
 
@@ -78,6 +79,7 @@ def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
     gshut = False
     excluded: set[tuple[str, str]] = set()  # (peer, prefix)
     attrs: dict[str, Attributes] = {}
+    delay = None  # FRR prints its timer only when it is not the default
     for header, body in blocks(bgpd_config):
         if m := ROUTER.match(header):
             vrf = m.group(2) or ""
@@ -89,6 +91,8 @@ def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
             excluded.add((m.group(1), m.group(2)))
         elif m := ATTRIBUTES.match(header):
             attrs[m.group(1)] = _attributes(body)
+        elif m := DELAY.match(header):
+            delay = int(m.group(1))
     by_vrf: dict[str, list[str]] = defaultdict(list)
     for peer in peers:
         by_vrf[peer.vrf].append(peer.name)
@@ -101,7 +105,8 @@ def read_desired(bgpd_config: str, bfdd_config: str = "") -> Desired:
     # A route-map no network line names (its prefixes withdrawn) is a stray: the next full diff removes it.
     used = {group for nets in networks.values() for group in nets.values()}
     strays = frozenset(attrs) - used
-    return replace(Desired.of(peers, read_profiles(bfdd_config), announcements, gshut), stray_sets=strays)
+    return replace(Desired.of(peers, read_profiles(bfdd_config), announcements, gshut), stray_sets=strays,
+                   route_map_delay_s=delay)
 
 
 def _attributes(body: list[str]) -> Attributes:

@@ -24,6 +24,7 @@ from ironlb.core.bgp.diff import (
     PeerRemoved,
     ProfileRemoved,
     ProfileSet,
+    RouteMapDelaySet,
     RouterRemoved,
     RouterSet,
 )
@@ -32,6 +33,7 @@ from ironlb.core.bgp.model import DEFAULT_PORT, Attributes, BfdProfile, Family, 
 IN_ROUTE_MAP = "ILB-IN"  # a node takes no route from its peers
 OUT_ROUTE_MAP = "ILB-OUT-"
 ATTRIBUTES_ROUTE_MAP = "ILB-A-"
+ROUTE_MAP_DELAY = "bgp route-map delay-timer"
 DESCRIPTION = "ilb:"  # a neighbor's description names IronLB's peer, so a restart can read it back
 AFS = {Family.V4: "address-family ipv4 unicast", Family.V6: "address-family ipv6 unicast"}
 EXITS = {"address-family": "exit-address-family"}
@@ -111,6 +113,8 @@ def lines(change: Change) -> Iterator[Line]:
         yield (), f"no {router_line(change.router)}"
     elif isinstance(change, InPolicyRemoved):
         yield (), f"no route-map {IN_ROUTE_MAP}"
+    elif isinstance(change, RouteMapDelaySet):
+        yield (), f"no {ROUTE_MAP_DELAY}" if change.seconds is None else f"{ROUTE_MAP_DELAY} {change.seconds}"
     elif isinstance(change, PeerAdded):
         yield from _peer_added(change.peer)
     elif isinstance(change, PeerChanged):

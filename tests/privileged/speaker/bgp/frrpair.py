@@ -90,6 +90,12 @@ class Frr:
         for daemon in ("bgpd", "bfdd", "zebra"):
             self.kill(daemon)
 
+    def start_all(self) -> None:
+        """Start the three daemons empty, as the chart's frr container does (after any of them exited, it ends
+        and kubelet starts it again: bgpd never comes back alone to a zebra and bfdd that knew its predecessor)."""
+        for daemon in ("zebra", "bfdd", "bgpd"):
+            self.start(daemon)
+
     async def show(self, daemon: str, command: str) -> str:
         """A show command's output from DAEMON."""
         vty = Vty(f"{self.dir}/{daemon}.vty")

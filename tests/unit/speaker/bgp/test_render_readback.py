@@ -52,6 +52,9 @@ def test_a_change_after_a_restart_is_only_that_change() -> None:
 def test_an_empty_frr_gets_the_whole_config() -> None:
     whole = render(diff(read_desired(""), RICH))
     assert [b.daemon for b in whole] == [Daemon.BFDD, Daemon.BGPD]
+    # bgpd's route-map delay timer first, once, before any route-map a neighbor names is made.
+    assert whole[1].commands[0] == "bgp route-map delay-timer 1"
+    assert whole[1].commands.count("bgp route-map delay-timer 1") == 1
     assert any(c.startswith("network 2001:db8:c1:39::200/128 route-map ILB-A-") for c in whole[1].commands)
     assert "router bgp 64520 vrf red" in whole[1].commands
 
@@ -104,6 +107,15 @@ def test_the_last_router_goes_with_the_inbound_policy_its_neighbors_named() -> N
     bgpd = next(b.commands for b in batches if b.daemon is Daemon.BGPD)
     routers = [i for i, c in enumerate(bgpd) if c.startswith("no router bgp")]
     assert bgpd.count("no route-map ILB-IN") == 1 and bgpd.index("no route-map ILB-IN") > max(routers)
+    assert bgpd.count("no bgp route-map delay-timer") == 1  # FRR's default again
+
+
+def test_an_frr_without_the_route_map_delay_timer_gets_it_alone() -> None:
+    # What an older speaker left: everything but the timer line. FRR prints the timer only when not its default.
+    text = (DATA / "bgpd-running.conf").read_text().replace("bgp route-map delay-timer 1\n", "")
+    assert read_desired(text).route_map_delay_s is None
+    held = read_desired(text, (DATA / "bfdd-running.conf").read_text())
+    assert render(diff(held, RICH)) == [Batch(Daemon.BGPD, ("bgp route-map delay-timer 1",))]
 
 
 def test_a_route_map_is_a_stray_only_when_no_network_line_names_it() -> None:
@@ -165,7 +177,8 @@ def test_a_session_without_multiprotocol_is_activated_in_its_own_family_only() -
 def test_a_session_without_multiprotocol_reads_back_as_it_was_applied() -> None:
     group = Attributes().group
     config = "\n".join([
-        "router bgp 64513", " no bgp ebgp-requires-policy", " no bgp default ipv4-unicast",
+        "bgp route-map delay-timer 1", "router bgp 64513", " no bgp ebgp-requires-policy",
+        " no bgp default ipv4-unicast",
         " no bgp network import-check", " neighbor 192.0.2.254 remote-as 64512",
         " neighbor 192.0.2.254 description ilb:v4", " neighbor 2001:db8::fe remote-as 64512",
         " neighbor 2001:db8::fe description ilb:v6", " !", " address-family ipv4 unicast",
