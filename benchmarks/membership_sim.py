@@ -37,6 +37,7 @@ import json
 import random
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import count
@@ -50,7 +51,7 @@ WARMUP_S = 1.0
 SETTLE_S = 1.5
 BASE_DELAY_S = 0.0002
 JITTER_S = 0.0005
-_TICK, _BEAT, _NOTICE, _KILL, _STALL = range(5)
+_TICK, _BEAT, _NOTICE, _KILL, _STALL, _START = range(6)
 _VERDICTS = (Say.DEAD, Say.LEFT, Say.ALIVE)
 
 
@@ -96,14 +97,16 @@ class Sim:
         self.deaths = Deaths()
         self.cut: Callable[[str, str], bool] = lambda a, b: False  # a partition: is the way from a to b cut?
         self.drop: Callable[[str, str, object], bool] = lambda a, b, payload: False  # lose this one datagram?
-        self.nodes = {name: self._node(name, timeout) for name in names}
+        self.timeout = timeout
+        self.nodes = {name: self._node(name, 0.0) for name in names}
         for node in self.nodes.values():
             node.watch.start(0.0)
             self._at(self.rng.uniform(0, interval), _TICK, node.name, None)
 
-    def _node(self, name: str, timeout: float) -> SimNode:
+    def _node(self, name: str, started: float) -> SimNode:
         incarnation = self.rng.getrandbits(63) or 1
-        membership = Membership(me=name, started=0.0, timeout=timeout, incarnation=incarnation)
+        timeout = self.timeout
+        membership = Membership(me=name, started=started, timeout=timeout, incarnation=incarnation)
         watch = Watch(name, incarnation, self.ring, membership, timeout,
                       hold_timeouts=0.0 if self.before else HOLD_TIMEOUTS,
                       repair=Repair.WHOLE if self.before else Repair.RECENT)
@@ -117,6 +120,12 @@ class Sim:
         """Stop NAME at WHEN: it sends and hears nothing from then on."""
         self._at(when, _KILL, name, None)
 
+    def start_late(self, name: str, when: float) -> None:
+        """NAME's speaker starts only at WHEN (a new run, its view empty): until then it sends and hears nothing,
+        as a node whose process starts after its neighbours' in a staggered start."""
+        self.nodes[name].up = False
+        self._at(when, _START, name, None)
+
     def stall(self, name: str, when: float, seconds: float) -> None:
         """Stall NAME's loop at WHEN for SECONDS: it sends and handles nothing meanwhile, then reads what queued."""
         self._at(when, _STALL, name, seconds)
@@ -126,6 +135,9 @@ class Sim:
         while self.events and self.events[0][0] <= until:
             self.now, _, kind, name, payload = heapq.heappop(self.events)
             node = self.nodes[name]
+            if kind == _START:
+                self._start(name)
+                continue
             if not node.up:
                 continue
             if kind != _KILL and node.stalled_until > self.now:
@@ -147,6 +159,11 @@ class Sim:
                 node.up = False
                 self.deaths.killed[name] = self.now
         self.now = until
+
+    def _start(self, name: str) -> None:
+        node = self.nodes[name] = self._node(name, self.now)
+        node.watch.start(self.now)
+        self._at(self.now, _TICK, name, None)
 
     def _round(self, node: SimNode) -> None:
         for peer in node.membership.peers:
@@ -217,10 +234,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: float, stall_every: float = 0.0,
-             stall_s: float = 0.2, before: bool = False) -> dict[str, float]:
+             stall_s: float = 0.2, before: bool = False, start_over: float = 0.0) -> dict[str, float]:
     """Run the simulation; the figures."""
     sim = Sim([f"node-{i:05d}" for i in range(nodes)], loss=loss, seed=seed, before=before)
-    events = _deaths(sim, seconds, kill_every) + _stalls(sim, seconds, stall_every, stall_s)
+    for name in sorted(sim.nodes) if start_over > 0 else []:
+        sim.start_late(name, sim.rng.uniform(0.0, start_over))
+    events = _deaths(sim, seconds, kill_every, start_over) + _stalls(sim, seconds, stall_every, stall_s)
     for at, act in sorted(events, key=lambda event: event[0]):
         sim.run(at)
         act()
@@ -242,19 +261,27 @@ def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: flo
         "false_deaths": len(sim.deaths.false),
         "notices_per_node_per_s": round(sum(n.notices for n in sim.nodes.values()) / up_seconds, 1),
         "repair_datagrams_per_node_per_s": round(sum(n.repairs for n in sim.nodes.values()) / up_seconds, 2),
+        "start_over_s": start_over, "views_apart": views_apart(sim),
     }
+
+
+def views_apart(sim: Sim) -> int:
+    """Live nodes whose view's digest is not the most common one at the end (0: every view is the same)."""
+    digests = Counter(node.watch.digest for node in sim.nodes.values() if node.up)
+    return sum(digests.values()) - max(digests.values(), default=0)
 
 
 Event = tuple[float, Callable[[], None]]
 
 
-def _deaths(sim: Sim, seconds: float, kill_every: float) -> list[Event]:
-    """A kill every KILL_EVERY after the warm-up, every other one with one of the victim's monitors."""
+def _deaths(sim: Sim, seconds: float, kill_every: float, start_over: float = 0.0) -> list[Event]:
+    """A kill every KILL_EVERY after the warm-up (once every node has started), every other one with one of the
+    victim's monitors."""
     if kill_every <= 0:
         return []
     victims = sim.rng.sample(sorted(sim.nodes), k=len(sim.nodes))
     events: list[Event] = []
-    at, paired = WARMUP_S, False
+    at, paired = WARMUP_S + start_over, False
     while at < seconds - SETTLE_S and victims:
         victim = victims.pop()
         events.append((at, lambda victim=victim, at=at, paired=paired: _kill(sim, victim, at, paired)))
@@ -316,6 +343,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stall-every", type=float, default=0.0,
                         help="simulated seconds between stalls of one node's loop (0: none)")
     parser.add_argument("--stall-ms", type=float, default=200.0, help="how long each stall lasts")
+    parser.add_argument("--start-over", type=float, default=0.0,
+                        help="each node's speaker starts at a random time within this many seconds (0: all at once)")
     parser.add_argument("--before", action="store_true",
                         help="the rules before the bounded repair and the suspicion's hold")
     parser.add_argument("--hot-path", type=int, metavar="PEERS", help="time one node's hot path instead")
@@ -325,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
         figures = hot_path(args.hot_path)
     else:
         figures = simulate(args.nodes, args.loss, args.seconds, args.seed, args.kill_every, args.stall_every,
-                           args.stall_ms / 1000, args.before)
+                           args.stall_ms / 1000, args.before, args.start_over)
     figures["wall_s"] = round(time.monotonic() - started, 1)
     print(json.dumps(figures))
     return 0

@@ -74,7 +74,9 @@ class Learned(Enum):
 
 _VERDICT_OF = {Say.DEAD: Verdict.DEAD, Say.LEFT: Verdict.LEFT, Say.ALIVE: Verdict.ALIVE}
 _SAY_OF = {verdict: say for say, verdict in _VERDICT_OF.items()}
-_RANK = {Verdict.ALIVE: 0, Verdict.DEAD: 1, Verdict.LEFT: 1}  # at the same life, a death wins over a life
+# At the same life a death wins over a life, and a goodbye over a death (it is what the node said itself): one
+# order for every pair of verdicts, so that nodes hearing the same notices in any order end with the same view.
+_RANK = {Verdict.ALIVE: 0, Verdict.DEAD: 1, Verdict.LEFT: 2}
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,13 @@ class Entry:
 _DEFAULT = Entry()
 _ROUNDING = 1e-9  # a hold of exactly HOLD ends at its tick, whatever the float sums say
 _HEARING = (PeerState.ALIVE, PeerState.FENCED)  # a peer in these states, heard within the timeout, is heard
+
+
+def _order(entry: Entry) -> tuple[int, int, bool]:
+    """Which of two entries of one run is newer: the higher life; at the same life, the higher rank; at the same
+    rank, the one that names the run (a watcher may announce a node it never heard with its run unknown, while
+    the node itself names it: both must end as the same entry everywhere, whichever came first)."""
+    return entry.life, _RANK[entry.verdict], entry.incarnation != 0
 
 
 def entry_hash(subject: str, entry: Entry) -> int:
@@ -152,6 +161,9 @@ class Watch:
         """The neighbours, as the view now places them: a new one is watched from NOW (the grace period to be
         heard starts then), one no longer a neighbour is no longer watched."""
         names = self.neighbours()
+        for name in self.suspects.keys() - names:  # no longer ours to watch: its own watchers decide
+            del self.suspects[name]
+            self.pressed.pop(name, None)
         self.unheard = (self.unheard & names) | (names - self.watched.keys())
         self.watched = {name: self.watched.get(name, now) for name in sorted(names)}
         self.neighbour_set = names
@@ -210,7 +222,8 @@ class Watch:
         peer = self.membership.peers.get(name)
         if self.down(name) and peer is not None and peer.state in _HEARING:
             entry = self.entry(name)
-            return self._announce(name, Entry(Verdict.ALIVE, entry.incarnation, entry.life + 1), now)
+            run = entry.incarnation or max(peer.incarnation, 0)  # a node declared dead before it was ever heard
+            return self._announce(name, Entry(Verdict.ALIVE, run, entry.life + 1), now)
         return []
 
     def stray(self, name: str, now: float) -> list[Send]:
@@ -338,15 +351,23 @@ class Watch:
                 return Learned.REFUTED, self._announce(self.me, mine, now)
             if not (notice.say is Say.ALIVE and notice.sender == subject):  # only a node names its new run
                 return Learned.OTHER_RUN, []
-        elif (new.life, _RANK[new.verdict]) <= (old.life, _RANK[old.verdict]):
+        elif _order(new) <= _order(old):
             return Learned.STALE, []
         if subject == self.me:
             if new.verdict is Verdict.ALIVE:
-                return Learned.STALE, []
+                return self._alive_again(new, now)
             mine = Entry(Verdict.ALIVE, self.incarnation, new.life + 1)
             return Learned.REFUTED, self._announce(self.me, mine, now)
         self._set(subject, new, now)
         return Learned.APPLIED, []
+
+    def _alive_again(self, told: Entry, now: float) -> tuple[Learned, list[Send]]:
+        """We are told we are alive at a life newer than our own entry: a watcher heard us after a death we
+        never learned of (its announcement may not name our run). Our entry takes that life with our run, and
+        every node is told, so that every view ends with the same entry (ours would differ from all for good)."""
+        if told.incarnation not in (0, self.incarnation):
+            return Learned.OTHER_RUN, []
+        return Learned.APPLIED, self._announce(self.me, Entry(Verdict.ALIVE, self.incarnation, told.life), now)
 
     def _set(self, subject: str, entry: Entry, now: float) -> None:
         old = self.entry(subject)

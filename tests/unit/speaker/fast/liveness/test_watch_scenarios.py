@@ -13,7 +13,15 @@ import pytest
 
 from benchmarks.membership_sim import Sim
 from ironlb.speaker.fast.liveness.membership import TIMEOUT_S
-from ironlb.speaker.fast.liveness.watch import HOLD_TIMEOUTS, LONE_AFTER_TIMEOUTS, Learned, Notice, Say, Verdict
+from ironlb.speaker.fast.liveness.watch import (
+    HOLD_TIMEOUTS,
+    LONE_AFTER_TIMEOUTS,
+    RECENT_TIMEOUTS,
+    Learned,
+    Notice,
+    Say,
+    Verdict,
+)
 
 NODES = 24
 SUBJECT = "node-00003"
@@ -89,10 +97,26 @@ class FalseDeaths:
     count: int
 
 
-Step = Kill | Stall | Run | Cut | Lose | Heal | Seen | Replay | FalseDeaths
+@dataclass(frozen=True)
+class StartLate:
+    """This node's speaker starts only AT seconds from now (its watchers have watched it since the start)."""
+
+    role: str
+    at: float
+
+
+@dataclass(frozen=True)
+class SameViews:
+    """Every live node's view has the same digest (no repair is left to do)."""
+
+
+Step = Kill | Stall | Run | Cut | Lose | Heal | Seen | Replay | FalseDeaths | StartLate | SameViews
 HOLD_S = HOLD_TIMEOUTS * TIMEOUT_S
 DETECTED = TIMEOUT_S + HOLD_S + 0.1  # a timeout, the suspicion's hold, a round and a few deliveries
 SETTLED = 2 * TIMEOUT_S
+# Past the grace period, the lone watchers' decision, and the repair's window of recent entries: the node that
+# starts then hears of its own death from a neighbour's whole view, never from the DEAD notice.
+LATE_START_S = 2.0 + LONE_AFTER_TIMEOUTS * TIMEOUT_S + RECENT_TIMEOUTS * TIMEOUT_S + 1.0
 
 
 SCENARIOS: dict[str, list[Step]] = {
@@ -131,6 +155,10 @@ SCENARIOS: dict[str, list[Step]] = {
         Run(0.5), Lose("z", Say.DEAD), Kill(("x",)), Run(TIMEOUT_S + HOLD_S + 0.05), Seen("x", Verdict.DEAD, "w1"),
         Seen("x", Verdict.ALIVE, "z"),
         Run(SETTLED), Seen("x", Verdict.DEAD), FalseDeaths(0),
+    ],
+    "a node that starts long after its watchers' grace period is dead until it speaks, then alive in every view": [
+        StartLate("x", LATE_START_S), Run(LATE_START_S - 0.1), Seen("x", Verdict.DEAD, "z"),
+        Run(0.1 + 2.0), Seen("x", Verdict.ALIVE), SameViews(), FalseDeaths(0),
     ],
     "a partition: each side has dead what it cannot hear; healed, every node is alive again everywhere": [
         Run(0.5), Cut(("x", "w0", "w1", "z")), Run(1.0), Heal(), Run(2.0),
@@ -174,6 +202,10 @@ def run_step(sim: Sim, who: dict[str, str], step: Step) -> None:
         for node in observers:
             node = sim.nodes[node] if isinstance(node, str) else node
             assert node.watch.entry(subject).verdict is step.verdict, (node.name, step)
+    elif isinstance(step, StartLate):
+        sim.start_late(who[step.role], sim.now + step.at)
+    elif isinstance(step, SameViews):
+        assert len({node.watch.digest for node in sim.nodes.values() if node.up}) == 1
     elif isinstance(step, Replay):
         node = sim.nodes[who[step.role]]
         notice = Notice(step.say, who[step.sender], who["x"], node.watch.entry(who["x"]).incarnation, step.life)
