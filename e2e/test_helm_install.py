@@ -204,9 +204,12 @@ def test_loadbalancer_path_works_with_chart_rbac(kube: Kube, chart_credentials: 
         assert vip == "203.0.113.120"
         body = wait_for(lambda: kube.curl("client", f"http://{vip}/"), timeout=30, what="curl VIP")
         assert body.startswith("helm-web")
+        # The speaker says False (no ready endpoints) until the Pods are ready, and True at its next write after:
+        # the write path works with the chart's RBAC once it says True.
         cond = wait_for(lambda: next((c for c in kube.get("service", "helm-web").get("status", {}).get("conditions")
-                                      or [] if c["type"] == "ironlb.io/Announced"), None), what="Announced")
-        assert cond["status"] == "True"
+                                      or [] if c["type"] == "ironlb.io/Announced" and c["status"] == "True"), None),
+                        timeout=30, what="Announced True")
+        assert "node-" in cond["message"], cond
         lease = kube.get("lease", "ironlb-operator", NS)
         assert lease["spec"]["holderIdentity"] == "chart-operator"
         pool = wait_for(lambda: (kube.get("ipaddresspool", "helm-pool", None).get("status") or {})
