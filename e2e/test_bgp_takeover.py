@@ -25,13 +25,14 @@ from e2e.lab.config import KUBECONFIG, REPO, NodeAddr
 from e2e.lab.state import load_state
 from e2e.testkit import bgpmetallb
 from e2e.testkit.bgpdrain import leave_bgp_mode
-from e2e.testkit.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, assigned_ips, ingress_ips, wait_for
 from ironlb.api.bgp_status import NodeBGPStatus, SessionState
 
 pytestmark = pytest.mark.lab
 NS = APP = POOL = "bgp-takeover"
 ADDRESSES = "198.51.100.208/28"  # in no other test's pool
 COUNT = 10
+NAMES = [f"svc-{i}" for i in range(COUNT)]
 COMMUNITY_ALIAS, COMMUNITY = "takeover", "64513:26"
 LAB_PEER = next(m for m in bgp.metallb_manifests() if m["kind"] == "BGPPeer")  # what `metallb.start` applies
 PEER = LAB_PEER["metadata"]["name"]
@@ -70,11 +71,7 @@ def service(i: int) -> dict[str, Any]:
 
 def ips(kube: Kube) -> dict[str, str | None]:
     """Each Service's ingress IP (None while it has none)."""
-    out = {}
-    for i in range(COUNT):
-        ingress = kube.get("service", f"svc-{i}", NS).get("status", {}).get("loadBalancer", {}).get("ingress")
-        out[f"svc-{i}"] = (ingress or [{}])[0].get("ip")
-    return out
+    return ingress_ips(kube, NS, NAMES)
 
 
 def routed_everywhere(vips: list[str], nodes: list[NodeAddr]) -> bool:
@@ -109,7 +106,7 @@ def metallb_bgp(kube: Kube) -> Iterator[tuple[list[NodeAddr], dict[str, str]]]:
         kube.deploy(APP, replicas=len(nodes), namespace=NS)
         kube.apply(*metallb_objects())
         kube.apply(*[service(i) for i in range(COUNT)])
-        before = wait_for(lambda: (lambda m: m if all(m.values()) else None)(ips(kube)), timeout=60,
+        before = wait_for(lambda: assigned_ips(kube, NS, NAMES), timeout=60,
                           what="MetalLB assigning every Service")
         vips = sorted(before.values())
         wait_for(lambda: routed_everywhere(vips, nodes), timeout=METALLB_UP_S, interval=0.5,

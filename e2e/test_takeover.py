@@ -15,13 +15,14 @@ import pytest
 from benchmarks._compare_impls import METALLB, start
 from e2e.lab import ironlb_procs, metallb, procs, workload
 from e2e.lab.config import KUBECONFIG, REPO
-from e2e.testkit.testing import Kube, wait_for
+from e2e.testkit.testing import Kube, assigned_ips, ingress_ips, wait_for
 
 pytestmark = pytest.mark.lab
 NS = "takeover"
 APP = "takeover"
 POOL = "takeover"
 COUNT = 20
+NAMES = [f"svc-{i}" for i in range(COUNT)]
 GAP_BOUND_S = 30.0  # generous for a loaded 2-core machine; the measured gap is printed
 
 
@@ -34,11 +35,7 @@ def service(i: int) -> dict:
 
 def ips(kube: Kube) -> dict[str, str | None]:
     """Each Service's ingress IP (None while it has none)."""
-    out = {}
-    for i in range(COUNT):
-        ingress = kube.get("service", f"svc-{i}", NS).get("status", {}).get("loadBalancer", {}).get("ingress")
-        out[f"svc-{i}"] = (ingress or [{}])[0].get("ip")
-    return out
+    return ingress_ips(kube, NS, NAMES)
 
 
 def answers(kube: Kube, ip: str) -> bool:
@@ -56,7 +53,7 @@ def metallb_serving(kube: Kube) -> Iterator[dict[str, str]]:
     try:
         kube.apply(*METALLB.pool(POOL, ["203.0.113.64/27"]))
         kube.apply(*[service(i) for i in range(COUNT)])
-        before = wait_for(lambda: (lambda m: m if all(m.values()) else None)(ips(kube)), timeout=60,
+        before = wait_for(lambda: assigned_ips(kube, NS, NAMES), timeout=60,
                           what="MetalLB assigning every Service")
         for ip in before.values():
             wait_for(lambda ip=ip: answers(kube, ip), timeout=30, what=f"{ip} answering through MetalLB")

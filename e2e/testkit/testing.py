@@ -89,6 +89,21 @@ def speaker_hears_all(kube: Kube, node: str) -> bool:
     return res.returncode == 0 and f"ironlb_speaker_alive_peers {len(kube.nodes)}.0" in res.stdout
 
 
+def ingress_ips(kube: Kube, namespace: str, names: list[str]) -> dict[str, str | None]:
+    """Each named Service's first ingress IP (None while it has none)."""
+    out = {}
+    for name in names:
+        ingress = kube.get("service", name, namespace).get("status", {}).get("loadBalancer", {}).get("ingress")
+        out[name] = (ingress or [{}])[0].get("ip")
+    return out
+
+
+def assigned_ips(kube: Kube, namespace: str, names: list[str]) -> dict[str, str] | None:
+    """Each named Service's IP once every one has one; None before (a probe for wait_for)."""
+    ips = ingress_ips(kube, namespace, names)
+    return ips if all(ips.values()) else None  # type: ignore[return-value]
+
+
 def wait_for(probe: Callable[[], T | None], timeout: float = 20, interval: float = 0.2,
              what: str = "condition") -> T:
     """Call `probe` until it returns something truthy; fail the test after `timeout` seconds."""
