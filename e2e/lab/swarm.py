@@ -4,7 +4,13 @@ Its namespaces start with SWARM_PREFIX, never the lab's other names, so the lab'
 `python -m e2e.lab down` removes them too (they start with the lab's prefix). Addresses come from the reserved
 segment 198.18.32.0/22 (docs/lab.md, "Address plan"): node N is the network's address 10 + N.
 Packet loss is nftables' `numgen random` on the bridge's forward hook (the kernel here has no netem), so every
-frame a node sends is dropped with the given chance on its way to each receiver, ARP included.
+frame a node sends is dropped with the given chance on its way to each receiver.
+
+Every node knows every other node's MAC from the start (permanent neighbour entries), as each real node's
+own ARP table would: the swarm's namespaces share one kernel, whose neighbour table counts every namespace's
+entries against one limit (gc_thresh3, 1,024 by default). A swarm of 50 nodes that each resolve 49 peers
+overflows it, and the kernel then drops datagrams to peers it can no longer resolve: a lab artefact that a
+real cluster, one kernel per node, does not have. Permanent entries are exempt from that limit.
 """
 
 from __future__ import annotations
@@ -72,6 +78,17 @@ def create(members: list[SwarmNode]) -> None:
         netns.ip("link", "set", node.port, "up", netns=BRIDGE_NS)
         netns.ip("addr", "add", f"{node.ipv4}/{SUBNET.prefixlen}", "dev", "eth0", netns=node.netns)
         netns.ip("link", "set", "eth0", "up", netns=node.netns)
+    know_each_other(members)
+
+
+def know_each_other(members: list[SwarmNode]) -> None:
+    """Give every node a permanent neighbour entry for every other node (one `ip -batch` per namespace)."""
+    macs = {node.name: interface(node)[1] for node in members}
+    for node in members:
+        lines = [f"neigh replace {other.ipv4} lladdr {macs[other.name]} dev eth0 nud permanent"
+                 for other in members if other != node]
+        if lines:
+            netns.run_in(node.netns, ["ip", "-batch", "-"], input="\n".join(lines) + "\n")
 
 
 def interface(node: SwarmNode) -> tuple[int, str]:
