@@ -218,13 +218,14 @@ def test_heartbeat_timings_reach_the_speaker_and_parse_there(helm: Path) -> None
     speaker = env(find(render(helm), "DaemonSet", "-speaker"))  # the chart's defaults are the speaker's
     assert (float(speaker["IRONLB_HEARTBEAT_INTERVAL"]), float(speaker["IRONLB_HEARTBEAT_TIMEOUT"])) == (
         INTERVAL_S, TIMEOUT_S)
-    speaker = env(find(render(helm, "speaker.heartbeatIntervalSeconds=0.05", "speaker.heartbeatTimeoutSeconds=0.25"),
-                       "DaemonSet", "-speaker"))
+    assert speaker["IRONLB_HEARTBEAT_TOPOLOGY"] == parse_args(["--node", "n1"]).heartbeat_topology == "ring"
+    speaker = env(find(render(helm, "speaker.heartbeatIntervalSeconds=0.05", "speaker.heartbeatTimeoutSeconds=0.25",
+                              "speaker.heartbeatTopology=mesh"), "DaemonSet", "-speaker"))
     with pytest.MonkeyPatch.context() as mp:  # what the speaker makes of the rendered environment
-        mp.setenv("IRONLB_HEARTBEAT_INTERVAL", speaker["IRONLB_HEARTBEAT_INTERVAL"])
-        mp.setenv("IRONLB_HEARTBEAT_TIMEOUT", speaker["IRONLB_HEARTBEAT_TIMEOUT"])
+        for name in ("IRONLB_HEARTBEAT_INTERVAL", "IRONLB_HEARTBEAT_TIMEOUT", "IRONLB_HEARTBEAT_TOPOLOGY"):
+            mp.setenv(name, speaker[name])
         args = parse_args(["--node", "n1"])
-    assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.05, 0.25)
+    assert (args.heartbeat_interval, args.heartbeat_timeout, args.heartbeat_topology) == (0.05, 0.25, "mesh")
 
 
 NODE_IP = "192.0.2.11"  # what status.hostIP gives a hostNetwork pod

@@ -47,9 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="seconds between heartbeats to each peer")
     p.add_argument("--heartbeat-timeout", type=float, default=float(env("IRONLB_HEARTBEAT_TIMEOUT", str(TIMEOUT_S))),
                    help="seconds of silence before a peer is declared dead (at least 3 intervals)")
-    p.add_argument("--heartbeat-topology", default=env("IRONLB_HEARTBEAT_TOPOLOGY", "mesh"), choices=["mesh", "ring"],
-                   help="whom heartbeats go to: 'mesh' every peer; 'ring' the ring neighbours only, once every peer "
-                        "up speaks the ring's format (the full mesh until then)")
+    p.add_argument("--heartbeat-topology", default=env("IRONLB_HEARTBEAT_TOPOLOGY", "ring"), choices=["mesh", "ring"],
+                   help="whom heartbeats go to: 'ring' the ring neighbours only, once more than five nodes are up and "
+                        "every peer up speaks the ring's format (the full mesh until then); 'mesh' every peer always")
     # Health on the node's loopback: kubelet probes a hostNetwork pod from the node itself.
     listen.add_arguments(p, env, metrics_port=7473, health_host="127.0.0.1", health_port=7474)
     p.add_argument("--exclude-interfaces", default=env("IRONLB_EXCLUDE_INTERFACES", ""),

@@ -20,12 +20,12 @@ def test_heartbeat_timings_default_and_can_be_set() -> None:
     assert (args.heartbeat_interval, args.heartbeat_timeout) == (0.1, 0.4)
 
 
-def test_the_heartbeat_topology_defaults_to_the_full_mesh_and_is_a_checked_choice(
+def test_the_heartbeat_topology_defaults_to_the_ring_and_is_a_checked_choice(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
-    assert parse_args(["--node", "n1"]).heartbeat_topology == "mesh"
-    assert parse_args(["--node", "n1", "--heartbeat-topology", "ring"]).heartbeat_topology == "ring"
-    monkeypatch.setenv("IRONLB_HEARTBEAT_TOPOLOGY", "ring")
     assert parse_args(["--node", "n1"]).heartbeat_topology == "ring"
+    assert parse_args(["--node", "n1", "--heartbeat-topology", "mesh"]).heartbeat_topology == "mesh"
+    monkeypatch.setenv("IRONLB_HEARTBEAT_TOPOLOGY", "mesh")
+    assert parse_args(["--node", "n1"]).heartbeat_topology == "mesh"
     with pytest.raises(SystemExit):
         parse_args(["--node", "n1", "--heartbeat-topology", "star"])
     assert "invalid choice" in capsys.readouterr().err

@@ -12,7 +12,8 @@ class Counters:
     sent: int = 0
     datagrams_sent: int = 0  # every datagram handed to the kernel: heartbeats, format probes, goodbyes
     datagrams_received: int = 0  # every datagram read, refused ones included
-    unsent: int = 0  # the send buffer was full: this heartbeat was dropped, never queued behind others
+    unsent: int = 0  # not sent: the send buffer was full (never queued behind others), or the kernel refused it
+    send_errors: dict[str, int] = field(default_factory=dict)  # errno name -> datagrams the kernel refused
     received: int = 0
     deaths: int = 0  # peers declared dead (a heartbeat timeout, or never heard)
     late: int = 0  # heartbeat rounds that woke over LATE_S after they were due (the loop was held up)

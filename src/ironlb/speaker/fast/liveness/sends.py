@@ -3,9 +3,12 @@ and ring mode's notices (split out of transport.py: the Liveness it is a base of
 
 from __future__ import annotations
 
+import errno
+import logging
 import socket
 import time
 
+from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.liveness.membership import Membership
 from ironlb.speaker.fast.liveness.protocol import (
     COVERS_PER_MESSAGE,
@@ -29,6 +32,8 @@ PROBE_S = 0.5
 FULL_RESTART_ROUNDS = 3
 EMPTY_VIEW = 0  # the digest of a view with no entry (liveness/watch.py): what a node without a view sends
 
+log = logging.getLogger("ironlb.speaker.fast.liveness.transport")  # one logger for the heartbeat exchange
+
 
 class Sends:
     """The sending half of a node's heartbeat exchange (transport.Liveness sets every field below)."""
@@ -50,6 +55,7 @@ class Sends:
     _next_probe: float
     _restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None
     _restart_rounds: int
+    _send_error_log: Throttle
 
     def _probe_period(self, mode: Mode | None = None) -> float:
         """How often every peer is sent a heartbeat, silent ones included. On the ring, half the grace period: the
@@ -134,5 +140,15 @@ class Sends:
             self.counters.sent += heartbeat
         except BlockingIOError:
             self.counters.unsent += 1
-        except OSError:  # a peer we cannot reach must not stop the others
-            pass
+        except OSError as exc:  # a peer we cannot reach must not stop the others, nor pass unseen
+            self._refused(addr, exc)
+
+    def _refused(self, addr: str, exc: OSError) -> None:
+        """The kernel refused a datagram to ADDR (no route, a firewall, a full neighbour table): counted as
+        unsent, and logged at most once a while per reason, so heartbeats never vanish without a trace."""
+        self.counters.unsent += 1
+        reason = errno.errorcode.get(exc.errno or 0, "unknown")
+        self.counters.send_errors[reason] = self.counters.send_errors.get(reason, 0) + 1
+        if (suppressed := self._send_error_log.allow(reason)) is not None:
+            log.warning("the kernel refused a heartbeat to %s (%s; %d more refused since the last warning): "
+                        "peers may count this node dead", addr, reason, suppressed)

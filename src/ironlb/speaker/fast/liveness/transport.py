@@ -72,6 +72,7 @@ class Liveness(Sends):
         self._alive_version = self.membership.alive_version()
         self._wrong_source_log = Throttle(30.0)
         self._late_log = Throttle(10.0)
+        self._send_error_log = Throttle(30.0)
         self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
         self._restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None = None  # hold_ms, cover chunks
         self._restart_rounds = 0

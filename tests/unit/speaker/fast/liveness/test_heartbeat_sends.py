@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import logging
 import socket
 import time
 
@@ -47,6 +49,36 @@ def test_a_full_send_buffer_drops_that_heartbeat_and_sends_the_rest() -> None:
     # The first round is a probe round: each peer not heard in version 3 is sent one version-3 heartbeat too.
     assert liveness._sock.format_probes == ["::ffff:192.0.2.12"]  # type: ignore[attr-defined]
     assert (liveness.counters.sent, liveness.counters.unsent, liveness.counters.datagrams_sent) == (3, 15 + 5, 4)
+
+
+class RefusingSocket(Socket):
+    """The kernel refuses datagrams to some destinations (a full neighbour table, no route, a firewall)."""
+
+    def __init__(self, refused: dict[str, int]) -> None:
+        super().__init__(set())
+        self.refused = refused
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> int:
+        if addr[0] in self.refused:
+            raise OSError(self.refused[addr[0]], "refused")
+        return super().sendto(data, addr)
+
+
+def test_a_datagram_the_kernel_refuses_is_counted_and_logged_and_the_rest_are_sent(
+        caplog: pytest.LogCaptureFixture) -> None:
+    liveness = Liveness("n1", b"k" * 32, 7946, lambda _: None)
+    liveness.set_peers({"n2": "192.0.2.12", "n3": "192.0.2.13", "n4": "192.0.2.14"})
+    heard_from(liveness, "n2", "n3", "n4")
+    liveness._sock = RefusingSocket({"::ffff:192.0.2.13": errno.ENOBUFS,  # type: ignore[assignment]
+                                     "::ffff:192.0.2.14": errno.EINVAL})
+    with caplog.at_level(logging.WARNING):
+        for _ in range(3):
+            liveness._send_all(Kind.ALIVE)
+    assert liveness._sock.sent == ["::ffff:192.0.2.12"] * 3  # type: ignore[attr-defined]
+    assert liveness.counters.unsent == 6 + 2  # every round's two, and the first round's format probes
+    assert liveness.counters.send_errors == {"ENOBUFS": 4, "EINVAL": 4}
+    refusals = [r.getMessage() for r in caplog.records if "refused a heartbeat" in r.getMessage()]
+    assert len(refusals) == 2 and {"ENOBUFS", "EINVAL"} == {m.split("(")[1].split(";")[0] for m in refusals}
 
 
 def test_silent_peers_get_a_probe_now_and_then_not_every_heartbeat() -> None:
