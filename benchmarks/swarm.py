@@ -278,7 +278,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=25, help="which nodes are killed")
     p.add_argument("--interval", type=float, default=INTERVAL_S, help="heartbeat interval, seconds")
     p.add_argument("--timeout", type=float, default=TIMEOUT_S, help="heartbeat timeout, seconds")
-    p.add_argument("--topology", choices=("mesh", "ring"), default="mesh",
+    p.add_argument("--topology", choices=("mesh", "ring"), default="ring",
                    help="heartbeat topology, as the speaker's --heartbeat-topology")
     p.add_argument("--log", type=Path, default=None,
                    help="write every plane's warnings (deaths and why, late rounds) to this file, each line with the "

@@ -11,6 +11,7 @@ import pytest
 from benchmarks import swarm
 from e2e.lab import netns
 from e2e.lab.swarm import SWARM_PREFIX
+from ironlb.speaker.main import parse_args
 
 pytestmark = pytest.mark.lab
 NODES = 20
@@ -39,10 +40,15 @@ def test_swarm_measures_every_node_and_leaves_nothing(figures: dict[str, Any]) -
     assert not netns.list_netns(SWARM_PREFIX), "the swarm's namespaces outlived it"
 
 
-@pytest.mark.xfail(strict=True, reason="full-mesh heartbeats: every node sends to every peer every interval")
 @pytest.mark.timeout(600)
 def test_swarm_meets_the_scale_targets(figures: dict[str, Any]) -> None:
+    assert figures["topology"] == parse_args(["--node", "n1"]).heartbeat_topology, "not the speaker's default"
     assert figures["datagrams_per_node_per_s"] <= 300
-    assert figures["speaker_idle_cpu_pct"] <= 1.0
     assert figures["failover_p95_s"] <= 0.3
     assert figures["false_failovers"] == 0 and figures["false_failovers_loss2pct"] == 0
+
+
+@pytest.mark.xfail(strict=True, reason="a fast plane's 40 rounds a second cost more than 1 % of a core (design.md)")
+@pytest.mark.timeout(600)
+def test_swarm_meets_the_idle_cpu_target(figures: dict[str, Any]) -> None:
+    assert figures["speaker_idle_cpu_pct"] <= 1.0
