@@ -144,8 +144,9 @@ class Sends:
             self._refused(addr, exc)
 
     def _refused(self, addr: str, exc: OSError) -> None:
-        """The kernel refused a datagram to ADDR (no route, a firewall, a full neighbour table): counted as
-        unsent, and logged at most once a while per reason, so heartbeats never vanish without a trace."""
+        """The kernel refused a datagram to ADDR (no route, a firewall): counted as unsent, and logged at most
+        once a while per reason, so that heartbeats never vanish without a trace. (A datagram dropped for want
+        of buffer space, a full neighbour table's included, is not refused: UDP reports no ENOBUFS.)"""
         self.counters.unsent += 1
         reason = errno.errorcode.get(exc.errno or 0, "unknown")
         self.counters.send_errors[reason] = self.counters.send_errors.get(reason, 0) + 1
