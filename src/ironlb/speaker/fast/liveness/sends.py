@@ -116,14 +116,18 @@ class Sends:
     def _targets(self, everyone: bool, probe_round: bool, now: float) -> tuple[dict[str, str], list[str]]:
         """Whom this round goes to, and which of them are probed (sent one whether they speak to us or not).
         EVERYONE: every peer. The full mesh: the peers in contact, and every peer each probe period. The ring:
-        the neighbours in contact, every neighbour each probe period, and the rotation's few (probes.py)."""
+        the neighbours in contact or not heard since the ring moved onto them, every neighbour each probe period,
+        and the rotation's few (probes.py). A new neighbour is heartbeated at once: in a large cluster it was
+        probed too seldom to be in contact, and it has only the grace period to be heard."""
         if everyone or (probe_round and self.mode is not Mode.RING):
             return self.peers, list(self.peers) if probe_round else []
         if self.ring is None or self.mode is not Mode.RING:
             return {name: addr for name, addr in self.peers.items() if self.membership.in_contact(name, now)}, []
         neighbours = [name for name in self.ring.watch.neighbour_set if name in self.peers]
         probed = (neighbours if probe_round else []) + self._rotation.due(self._rounds_per_cycle())
-        targets = {name: self.peers[name] for name in neighbours if self.membership.in_contact(name, now)}
+        unheard = self.ring.watch.unheard
+        targets = {name: self.peers[name] for name in neighbours
+                   if name in unheard or self.membership.in_contact(name, now)}
         targets.update((name, self.peers[name]) for name in probed if name in self.peers)
         return targets, probed
 

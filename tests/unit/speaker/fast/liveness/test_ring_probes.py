@@ -101,3 +101,26 @@ def test_the_rotation_starts_after_this_node_and_goes_on_from_its_place_when_the
     assert [rotation.due(4.0) for _ in range(3)] == [["n4"], ["n5"], ["n1"]]
     rotation.set_names(["n1", "n2", "n3", "n5", "n6"])  # n4 gone, n6 new
     assert [rotation.due(4.0) for _ in range(4)] == [["n2"], ["n5"], ["n6"], ["n1"]]
+
+
+def test_a_new_neighbour_is_heartbeated_every_round_until_heard(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = Clock()
+    monkeypatch.setattr(sends, "time", SimpleNamespace(monotonic=clock))
+    node = ring_node(999, speak_version_3=True)
+    assert node.ring is not None
+    sock: Socket = node._sock  # type: ignore[assignment]
+    neighbours = {f"::ffff:{node.peers[name]}" for name in node.ring.watch.neighbour_set}
+
+    def next_round() -> set[str]:
+        clock.now += INTERVAL
+        before = len(sock.format_probes)  # every peer speaks version 3: this socket counts those apart
+        node._send_all(Kind.ALIVE)
+        return set(sock.format_probes[before:])
+
+    node._send_all(Kind.ALIVE)  # the first round probes every neighbour
+    for _ in range(10):  # none speaks to us yet: a large ring's probes came too seldom to keep it in contact
+        assert neighbours <= next_round()
+    node.ring.watch.unheard.clear()  # heard, then silent past the grace period: probed only, as on the full mesh
+    clock.now += node.membership.grace
+    assert neighbours <= next_round()  # a probe round
+    assert not neighbours & next_round()
