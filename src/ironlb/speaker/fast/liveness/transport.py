@@ -5,7 +5,7 @@ Each peer is sent the format its run was heard in (liveness/upgrade.py): version
 version 3, version 2 until then; a run heard in version 2 is told at once (one version-3 heartbeat), and every
 probe period each peer not known to speak version 3 is sent one besides, so that new speakers find each other.
 With the topology `ring`, the ring's Watch reads this one table (ringmode.py), and once no peer up speaks
-version 2 only, heartbeats go to the ring neighbours only, every peer probed each probe period; the view says
+version 2 only, heartbeats go to the ring neighbours only, every peer probed each probe cycle; the view says
 who else is alive. What is sent, and to whom, is sends.py's; this module holds the loop and what is received."""
 
 from __future__ import annotations
