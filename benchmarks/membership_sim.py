@@ -8,16 +8,20 @@ The second form times one node's hot path instead: an accepted heartbeat and the
 it (as the transport does it), with a tick each round, among PEERS peers all heard; `hot_path_us` per heartbeat.
 
 Each simulated node runs its own Membership (heartbeats with its ring neighbours) and Watch (suspicion,
-agreement, notices, digests), exactly as the speaker's code, on a simulated clock: an event heap of
-heartbeat rounds and datagram deliveries. Datagrams are lost at random (--loss) and delayed (a base delay and
-an exponential jitter). After a warm-up, a node is killed every --kill-every seconds, every other time together
-with one of its monitors; kills stop a settle time before the end, so every death has time to be agreed on.
-The starved case (--stall-every, --kill-every 0 for it alone): every so often one live node's loop stalls for
+agreement, notices, digests), exactly as the speaker's code, on a simulated clock: an event heap of heartbeat
+rounds and datagram deliveries. Each round also probes the next few peers of its rotation, as the speaker does
+on the ring (probes.py): every peer once a probe cycle, at most PROBE_BUDGET_PER_S a second; a probe echoes its
+recipient's run (as the speaker's does once it has heard that run), and a node that is not the sender's
+neighbour takes it as a stray heartbeat. Datagrams are lost at random (--loss) and delayed (a base delay and an
+exponential jitter). After a warm-up, a node is killed every --kill-every seconds, every other time together
+with one of its monitors; kills stop a settle time before the end, so every death has time to be agreed on. The
+starved case (--stall-every, --kill-every 0 for it alone): every so often one live node's loop stalls for
 --stall-ms: it sends nothing and handles nothing meanwhile, then reads what queued up before its next round (as
-the transport does). --before runs the rules as they were before the bounded repair and the suspicion's hold
-(no hold; every SYNC answered with the whole view, asks not backed off), to compare.
+the transport does). --before runs the rules as they were before the bounded repair and the suspicion's hold (no
+hold; every SYNC answered with the whole view, asks not backed off), to compare.
 
-Figures (the last line, JSON): datagrams_per_node_per_s (sent by a live node: heartbeats and notices),
+Figures (the last line, JSON): datagrams_per_node_per_s (sent by a live node: heartbeats, probes and notices),
+probes_per_node_per_s (of those, the probes),
 detection_p99_s (a death to the first node that declares it), agreement_p99_s (a death to the moment every
 live node has it dead; a death some live node never learned counts as the whole run), the same two over the
 nodes killed with a monitor (paired_: the victim and the monitor both), false_deaths (live nodes
@@ -26,7 +30,8 @@ node the view has down), notices_per_node_per_s (every notice), and nodes, loss,
 
 Left out: HMAC signing and checking (the protocol's cost per datagram, not the design's), the socket and the
 event loop (a node's round is instant; a stall is the only CPU effect, and stalls do not breed more: a node's
-load does not slow it), restarts and joins (killed nodes stay down), and the slow probe of silent peers.
+load does not slow it), restarts and joins (killed nodes stay down), and format probes (every node speaks
+version 3).
 """
 
 from __future__ import annotations
@@ -43,6 +48,7 @@ from dataclasses import dataclass, field
 from itertools import count
 
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership
+from ironlb.speaker.fast.liveness.probes import Rotation, probe_cycle, ring_probe_period
 from ironlb.speaker.fast.liveness.protocol import Decoded, Heartbeat, Kind, Say
 from ironlb.speaker.fast.liveness.ring import Ring
 from ironlb.speaker.fast.liveness.watch import HOLD_TIMEOUTS, Notice, Repair, Send, Verdict, Watch
@@ -63,9 +69,11 @@ class SimNode:
     incarnation: int
     membership: Membership
     watch: Watch
+    rotation: Rotation
     up: bool = True
     sequence: int = 0
     sent: int = 0
+    probes: int = 0  # of SENT: heartbeats to peers not in its table (the rotation's)
     notices: int = 0  # of SENT: notices
     repairs: int = 0  # of NOTICES: verdicts sent to one node (SYNC answers, a reply to a node the view has down)
     stalled_until: float = 0.0  # its loop does nothing until then
@@ -98,6 +106,8 @@ class Sim:
         self.cut: Callable[[str, str], bool] = lambda a, b: False  # a partition: is the way from a to b cut?
         self.drop: Callable[[str, str, object], bool] = lambda a, b, payload: False  # lose this one datagram?
         self.timeout = timeout
+        self.rounds_per_cycle = probe_cycle(len(names) - 1, ring_probe_period(Membership.grace, interval)) / interval
+        self.names = sorted(names)  # every node's rotation, in name order (one list for all)
         self.nodes = {name: self._node(name, 0.0) for name in names}
         for node in self.nodes.values():
             node.watch.start(0.0)
@@ -111,7 +121,9 @@ class Sim:
                       hold_timeouts=0.0 if self.before else HOLD_TIMEOUTS,
                       repair=Repair.WHOLE if self.before else Repair.RECENT)
         watch.on_verdict = lambda subject, verdict, now: self._verdict(name, subject, verdict, now)
-        return SimNode(name, incarnation, membership, watch)
+        rotation = Rotation(name)
+        rotation.share(self.names)
+        return SimNode(name, incarnation, membership, watch, rotation)
 
     def _at(self, when: float, kind: int, name: str, payload: object) -> None:
         heapq.heappush(self.events, (when, next(self.order), kind, name, payload))
@@ -171,8 +183,19 @@ class Sim:
             beat = Heartbeat(Kind.ALIVE, node.name, node.incarnation, node.sequence,
                              node.membership.echo_for(peer))
             self._send(node, peer, _BEAT, (beat, node.watch.digest))
+        self._probe(node)
         self._route(node, node.watch.tick(self.now))
         self._at(self.now + self.interval, _TICK, node.name, None)
+
+    def _probe(self, node: SimNode) -> None:
+        """The rotation's probes this round (a neighbour's heartbeat went out already)."""
+        for peer in node.rotation.due(self.rounds_per_cycle):
+            if peer in node.membership.peers:
+                continue
+            node.sequence += 1
+            node.probes += 1
+            beat = Heartbeat(Kind.ALIVE, node.name, node.incarnation, node.sequence, self.nodes[peer].incarnation)
+            self._send(node, peer, _BEAT, (beat, node.watch.digest))
 
     def _beat(self, node: SimNode, beat: Heartbeat, digest: int) -> None:
         verdict, change = node.membership.on_message(beat, self.now)
@@ -253,6 +276,7 @@ def simulate(nodes: int, loss: float, seconds: float, seed: int, kill_every: flo
         "nodes": nodes, "loss": loss, "seconds": seconds, "deaths": len(killed), "stalls": sim.stalls,
         "before": before,
         "datagrams_per_node_per_s": round(sum(n.sent for n in sim.nodes.values()) / up_seconds, 1),
+        "probes_per_node_per_s": round(sum(n.probes for n in sim.nodes.values()) / up_seconds, 1),
         "detection_p99_s": round(percentile(list(detection.values()), 99), 3),
         "agreement_p99_s": round(percentile(list(agreement.values()), 99), 3),
         "paired_deaths": len(paired),

@@ -10,6 +10,7 @@ import time
 
 from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.liveness.membership import Membership
+from ironlb.speaker.fast.liveness.probes import PROBE_S, Rotation, probe_cycle, ring_probe_period
 from ironlb.speaker.fast.liveness.protocol import (
     COVERS_PER_MESSAGE,
     RING_VERSION,
@@ -25,9 +26,6 @@ from ironlb.speaker.fast.liveness.rounds import Counters
 from ironlb.speaker.fast.liveness.upgrade import Formats, Mode
 from ironlb.speaker.fast.liveness.watch import Send
 
-# Peers we have not heard from lately get a probe every PROBE_S, not a heartbeat every interval (udpsocket.py:
-# an unresolved peer's datagrams fill the send buffer).
-PROBE_S = 0.5
 # Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
 FULL_RESTART_ROUNDS = 3
 EMPTY_VIEW = 0  # the digest of a view with no entry (liveness/watch.py): what a node without a view sends
@@ -53,16 +51,18 @@ class Sends:
     speaking: bool
     _sock: socket.socket | None
     _next_probe: float
+    _rotation: Rotation
     _restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None
     _restart_rounds: int
     _send_error_log: Throttle
 
     def _probe_period(self, mode: Mode | None = None) -> float:
-        """How often every peer is sent a heartbeat, silent ones included. On the ring, half the grace period: the
-        non-neighbours stay in contact (their messages echo our run, so the table checks their RESTART, FENCED
-        and LEAVE as a neighbour's) at a cost of one datagram per peer in that time."""
+        """How often every peer (on the ring, every neighbour) is sent a heartbeat, silent ones included. On the
+        ring, half the grace period; the other peers are probed once a probe cycle, this period or longer in a
+        large cluster (probes.py), so that their messages echo our run and the table checks their RESTART,
+        FENCED and LEAVE as a neighbour's."""
         if (mode or self.mode) is Mode.RING:
-            return max(PROBE_S, self.membership.grace / 2, self.interval)
+            return ring_probe_period(self.membership.grace, self.interval)
         return max(PROBE_S, self.interval)
 
     def _route(self, sends: list[Send]) -> None:
@@ -108,21 +108,38 @@ class Sends:
         if self._sock is None:
             return
         now = time.monotonic()
-        format_probes: frozenset[str] = frozenset()
-        if now >= self._next_probe:  # this round goes to the silent peers too
-            everyone, self._next_probe = True, now + self._probe_period()
-            if kind in (Kind.ALIVE, Kind.FENCED):
-                format_probes = frozenset(self.formats.to_probe(self.peers))
-        targets = self.peers
-        if self.ring is not None and self.mode is Mode.RING and not everyone:  # the neighbours only
-            targets = {name: self.peers[name] for name in self.ring.watch.neighbour_set if name in self.peers}
+        probe_round = now >= self._next_probe
+        if probe_round:
+            self._next_probe = now + self._probe_period()
+        targets, probed = self._targets(everyone, probe_round, now)
+        format_probes = frozenset(self.formats.to_probe(probed)) if kind in (Kind.ALIVE, Kind.FENCED) else ()
         for name, addr in targets.items():
-            if not everyone and not self.membership.in_contact(name, now):
-                continue
             # each peer's own message: it echoes that peer's run
             self._send(addr, self._message(kind, name, self.formats.version_for(name), hold_ms, covers))
             if name in format_probes:
                 self._tell(name, addr, kind)
+
+    def _targets(self, everyone: bool, probe_round: bool, now: float) -> tuple[dict[str, str], list[str]]:
+        """Whom this round goes to, and which of them are probed (sent one whether they speak to us or not).
+        EVERYONE: every peer. The full mesh: the peers in contact, and every peer each probe period. The ring:
+        the neighbours in contact or not heard since the ring moved onto them, every neighbour each probe period,
+        and the rotation's few (probes.py). A new neighbour is heartbeated at once: in a large cluster it was
+        probed too seldom to be in contact, and it has only the grace period to be heard."""
+        if everyone or (probe_round and self.mode is not Mode.RING):
+            return self.peers, list(self.peers) if probe_round else []
+        if self.ring is None or self.mode is not Mode.RING:
+            return {name: addr for name, addr in self.peers.items() if self.membership.in_contact(name, now)}, []
+        neighbours = [name for name in self.ring.watch.neighbour_set if name in self.peers]
+        probed = (neighbours if probe_round else []) + self._rotation.due(self._rounds_per_cycle())
+        unheard = self.ring.watch.unheard
+        targets = {name: self.peers[name] for name in neighbours
+                   if name in unheard or self.membership.in_contact(name, now)}
+        targets.update((name, self.peers[name]) for name in probed if name in self.peers)
+        return targets, probed
+
+    def _rounds_per_cycle(self) -> float:
+        """The rounds in which the ring's rotation probes every peer once."""
+        return probe_cycle(len(self.peers), self._probe_period(Mode.RING)) / self.interval
 
     def _tell(self, name: str, addr: str, kind: Kind) -> None:
         """One version-3 heartbeat to NAME besides (a format probe): its run learns we speak it."""

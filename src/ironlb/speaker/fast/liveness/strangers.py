@@ -4,8 +4,8 @@ A node's run is replaced when the view learns a new one (the node said so, resta
 replaced run afterwards (a notice about it, a recording of its messages) is refused by name, whatever its
 life or sequence: the view remembers the last RETIRED_KEPT runs of each node, as Membership does.
 
-Messages from non-neighbours need no rule of their own while every peer is probed each probe period: they
-echo this node's run, and the speaker's one table checks them as a neighbour's (ringmode.py). A ring without
+Messages from non-neighbours need no rule of their own while every peer is probed each probe cycle (probes.py):
+they echo this node's run, and the speaker's one table checks them as a neighbour's (ringmode.py). A ring without
 those probes would need one, anchored on the run the view has for the sender
 (docs/design.md, "The ring on live nodes").
 """

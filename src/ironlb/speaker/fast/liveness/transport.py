@@ -5,7 +5,7 @@ Each peer is sent the format its run was heard in (liveness/upgrade.py): version
 version 3, version 2 until then; a run heard in version 2 is told at once (one version-3 heartbeat), and every
 probe period each peer not known to speak version 3 is sent one besides, so that new speakers find each other.
 With the topology `ring`, the ring's Watch reads this one table (ringmode.py), and once no peer up speaks
-version 2 only, heartbeats go to the ring neighbours only, every peer probed each probe period; the view says
+version 2 only, heartbeats go to the ring neighbours only, every peer probed each probe cycle; the view says
 who else is alive. What is sent, and to whom, is sends.py's; this module holds the loop and what is received."""
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ironlb.common.throttle import Throttle
 from ironlb.speaker.fast.l2 import bpf
 from ironlb.speaker.fast.liveness import sourcefilter, udpsocket
 from ironlb.speaker.fast.liveness.membership import INTERVAL_S, TIMEOUT_S, Membership, plain
+from ironlb.speaker.fast.liveness.probes import Rotation
 from ironlb.speaker.fast.liveness.protocol import Decoded, KeySet, Kind, decode, new_incarnation
 from ironlb.speaker.fast.liveness.ringmode import RingWatch, Topology
 from ironlb.speaker.fast.liveness.rounds import Counters, next_due
@@ -73,7 +74,8 @@ class Liveness(Sends):
         self._wrong_source_log = Throttle(30.0)
         self._late_log = Throttle(10.0)
         self._send_error_log = Throttle(30.0)
-        self._next_probe = 0.0  # when the next round goes to every peer, silent ones included
+        self._next_probe = 0.0  # when the next round goes to every peer (the ring: neighbour), silent ones included
+        self._rotation = Rotation(me)  # the ring's probes of the other peers, a few each round
         self._restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None = None  # hold_ms, cover chunks
         self._restart_rounds = 0
         self._holds_version = 0
@@ -122,6 +124,7 @@ class Liveness(Sends):
         before = set(self.peers)
         self.peers = {n: a for n, a in peers.items() if n != self.me}
         self.formats.forget(before - set(self.peers))
+        self._rotation.set_names(self.peers)
         if set(self.peers) != before:
             log.info("heartbeat peers: %d (%d added, %d removed)", len(self.peers), len(set(self.peers) - before),
                      len(before - set(self.peers)))

@@ -7,7 +7,7 @@ import socket
 # A peer whose address does not resolve (a powered-off node still in the Node list) holds each datagram
 # in the kernel's neighbour queue for seconds, charged to our send buffer: with many such peers a buffer
 # fills and heartbeats to live peers are dropped (docs/design.md, "Measurements behind the code").
-# So such peers are probed now and then only (sends.PROBE_S); the buffer is deep, and a full one drops.
+# So such peers are probed now and then only (probes.PROBE_S); the buffer is deep, and a full one drops.
 SNDBUF_BYTES = 4 << 20
 SO_SNDBUFFORCE = 32
 # The receive buffer holds what arrives while the loop is busy elsewhere (a round of sends, a stall): a deep

@@ -6,11 +6,12 @@ the full mesh, each in the format it was last heard in; and it sends the peers n
 one version-3 heartbeat every probe period, so that new speakers find each other (an old speaker refuses that
 one datagram as an unknown version, and nothing else changes for it). Once no peer up was last heard in
 version 2, and more than 2K+1 nodes are up, heartbeats go to the ring neighbours only. A peer not heard yet
-holds nothing back: an old one is found by the probes (every peer is sent one each probe period, in version 2
-until heard) before it can count this node, and a new one would otherwise keep a whole cluster starting at
-once on the full mesh. A speaker rolled back to version 2 starts a new run that speaks version 2 only: its
-first datagrams, unproven, make every peer send it version 2 again (`Formats.unproven`), it is proven and heard,
-and once it still speaks version 2 after being told, every node is back on the full mesh.
+holds nothing back: an old one is found by the probes (every peer is sent one each probe period, on the ring
+each probe cycle (probes.py), in version 2 until heard) before it can count this node, and a new one would
+otherwise keep a whole cluster starting at once on the full mesh. A speaker rolled back to version 2 starts a
+new run that speaks version 2 only: its first datagrams, unproven, make every peer send it version 2 again
+(`Formats.unproven`), it is proven and heard, and once it still speaks version 2 after being told, every node
+is back on the full mesh.
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ class Formats:
     def mode(self, up_count: int, is_up: Callable[[str], bool], k: int) -> Mode:
         """RING once more than 2K+1 nodes are up (UP_COUNT peers and us) and no peer up (IS_UP) was last heard
         in version 2; only the peers heard in version 2 are looked at. A peer not heard yet holds nothing back:
-        it is sent version 2 until it is heard, and the probes find an old speaker within a probe period."""
+        it is sent version 2 until it is heard, and the probes find an old speaker within a probe cycle."""
         if up_count + 1 <= 2 * k + 1 or any(is_up(name) for name in self.old):
             return Mode.FULL_MESH
         return Mode.RING

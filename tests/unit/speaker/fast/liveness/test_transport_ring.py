@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+from ironlb.speaker.fast.liveness.probes import PROBE_S
 from ironlb.speaker.fast.liveness.ringmode import Topology
-from ironlb.speaker.fast.liveness.sends import PROBE_S
 from ironlb.speaker.fast.liveness.transport import Liveness
 from ironlb.speaker.fast.liveness.upgrade import Mode
 from tests.unit.speaker.fast.liveness.test_transport_formats import (
