@@ -189,7 +189,7 @@ class Sim:
 
     def _probe(self, node: SimNode) -> None:
         """The rotation's probes this round (a neighbour's heartbeat went out already)."""
-        for peer in node.rotation.due(self.rounds_per_cycle):
+        for peer in node.rotation.due(1 / self.rounds_per_cycle):
             if peer in node.membership.peers:
                 continue
             node.sequence += 1

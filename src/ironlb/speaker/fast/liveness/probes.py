@@ -51,14 +51,15 @@ class Rotation:
         may hold one list)."""
         self._names = ordered
 
-    def due(self, rounds_per_cycle: float) -> list[str]:
-        """The peers this round probes: each peer once in ROUNDS_PER_CYCLE rounds, spread evenly over them."""
+    def due(self, share: float) -> list[str]:
+        """The peers this round probes, for the SHARE of a cycle since the last round: each peer once a cycle,
+        spread evenly over it (a share of time, not a count of rounds, so that late rounds do not stretch it)."""
         names = self._names
         mine = bisect_left(names, self.me)
         peers = len(names) - (mine < len(names) and names[mine] == self.me)
         if not peers:
             return []
-        self._owed = min(self._owed + peers / max(rounds_per_cycle, 1.0), float(peers))
+        self._owed = min(self._owed + peers * min(max(share, 0.0), 1.0), float(peers))
         take = int(self._owed + _ROUNDING)
         self._owed -= take
         picked: list[str] = []

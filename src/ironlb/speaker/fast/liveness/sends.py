@@ -29,6 +29,7 @@ from ironlb.speaker.fast.liveness.watch import Send
 # Rounds that repeat every cover of a RESTART (a datagram may be lost); the later ones only renew the hold.
 FULL_RESTART_ROUNDS = 3
 EMPTY_VIEW = 0  # the digest of a view with no entry (liveness/watch.py): what a node without a view sends
+MAX_CATCH_UP = 10  # rounds' worth of probes a round may send after the loop was held up
 
 log = logging.getLogger("ironlb.speaker.fast.liveness.transport")  # one logger for the heartbeat exchange
 
@@ -52,6 +53,7 @@ class Sends:
     _sock: socket.socket | None
     _next_probe: float
     _rotation: Rotation
+    _rotated_at: float | None
     _restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None
     _restart_rounds: int
     _send_error_log: Throttle
@@ -130,16 +132,19 @@ class Sends:
         if self.ring is None or self.mode is not Mode.RING:
             return {name: addr for name, addr in self.peers.items() if self.membership.in_contact(name, now)}, []
         neighbours = [name for name in self.ring.watch.neighbour_set if name in self.peers]
-        probed = (neighbours if probe_round else []) + self._rotation.due(self._rounds_per_cycle())
+        probed = (neighbours if probe_round else []) + self._rotation.due(self._cycle_share(now))
         unheard = self.ring.watch.unheard
         targets = {name: self.peers[name] for name in neighbours
                    if name in unheard or self.membership.in_contact(name, now)}
         targets.update((name, self.peers[name]) for name in probed if name in self.peers)
         return targets, probed
 
-    def _rounds_per_cycle(self) -> float:
-        """The rounds in which the ring's rotation probes every peer once."""
-        return probe_cycle(len(self.peers), self._probe_period(Mode.RING)) / self.interval
+    def _cycle_share(self, now: float) -> float:
+        """The share of the ring's probe cycle since the rotation last ran: the time, so that rounds the loop held
+        up do not stretch the cycle (at most MAX_CATCH_UP rounds' worth: a return to the ring sends no burst)."""
+        last, self._rotated_at = self._rotated_at, now
+        elapsed = self.interval if last is None else min(max(now - last, 0.0), MAX_CATCH_UP * self.interval)
+        return elapsed / probe_cycle(len(self.peers), self._probe_period(Mode.RING))
 
     def _tell(self, name: str, addr: str, kind: Kind) -> None:
         """One version-3 heartbeat to NAME besides (a format probe): its run learns we speak it."""

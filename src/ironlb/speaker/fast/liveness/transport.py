@@ -76,6 +76,7 @@ class Liveness(Sends):
         self._send_error_log = Throttle(30.0)
         self._next_probe = 0.0  # when the next round goes to every peer (the ring: neighbour), silent ones included
         self._rotation = Rotation(me)  # the ring's probes of the other peers, a few each round
+        self._rotated_at: float | None = None  # when the rotation last ran
         self._restart: tuple[int, list[tuple[tuple[str, bytes], ...]]] | None = None  # hold_ms, cover chunks
         self._restart_rounds = 0
         self._holds_version = 0

@@ -89,7 +89,7 @@ def test_the_rotation_probes_each_peer_once_a_cycle_a_few_a_round(peers: int, ro
     rotation = Rotation("n00000")
     names = [f"n{i:05d}" for i in range(1, peers + 1)]
     rotation.set_names([*names, "n00000"])
-    rounds = [rotation.due(rounds_per_cycle) for _ in range(math.ceil(rounds_per_cycle))]  # a cycle's rounds
+    rounds = [rotation.due(1 / rounds_per_cycle) for _ in range(math.ceil(rounds_per_cycle))]  # a cycle's rounds
     probed = [name for picked in rounds for name in picked]
     assert set(probed) == set(names) and len(probed) <= peers + 1  # each peer, once (the first again, at most)
     assert max(map(len, rounds)) <= 3
@@ -98,9 +98,9 @@ def test_the_rotation_probes_each_peer_once_a_cycle_a_few_a_round(peers: int, ro
 def test_the_rotation_starts_after_this_node_and_goes_on_from_its_place_when_the_peers_change() -> None:
     rotation = Rotation("n3")
     rotation.set_names(["n1", "n2", "n3", "n4", "n5"])
-    assert [rotation.due(4.0) for _ in range(3)] == [["n4"], ["n5"], ["n1"]]
+    assert [rotation.due(0.25) for _ in range(3)] == [["n4"], ["n5"], ["n1"]]
     rotation.set_names(["n1", "n2", "n3", "n5", "n6"])  # n4 gone, n6 new
-    assert [rotation.due(4.0) for _ in range(4)] == [["n2"], ["n5"], ["n6"], ["n1"]]
+    assert [rotation.due(0.25) for _ in range(4)] == [["n2"], ["n5"], ["n6"], ["n1"]]
 
 
 def test_a_new_neighbour_is_heartbeated_every_round_until_heard(monkeypatch: pytest.MonkeyPatch) -> None:
