@@ -27,9 +27,15 @@ PROGRESS_EVERY_S = 10.0
 MakeBody = Callable[[str], dict[str, Any]]
 
 
-def create_all(namespace: str, names: list[str], make_body: MakeBody, processes: int = 4, threads: int = 8) -> float:
+class CreationTooSlow(RuntimeError):
+    """The Services were not all created within the time allowed."""
+
+
+def create_all(namespace: str, names: list[str], make_body: MakeBody, processes: int = 4, threads: int = 8,
+               timeout_s: float = float("inf")) -> float:
     """Create a Service MAKE_BODY(name) for every name, from PROCESSES processes of THREADS threads; the seconds
-    taken. Prints a progress line now and then; raises if a process failed."""
+    taken. Prints a progress line now and then; raises if a process failed, or CreationTooSlow (the creating
+    processes stopped) when TIMEOUT_S passed first."""
     ctx = mp.get_context("spawn")  # a fresh interpreter: no client, pool or thread inherited from this one
     done: Synchronized[int] = ctx.Value("q", 0)
     workers = [ctx.Process(target=_create_share, args=(namespace, names[k::processes], make_body, threads, done))
@@ -42,10 +48,21 @@ def create_all(namespace: str, names: list[str], make_body: MakeBody, processes:
             worker.join(timeout=PROGRESS_EVERY_S / processes)
         elapsed = time.monotonic() - started
         print(f"created {done.value}/{len(names)} in {elapsed:.0f} s ({done.value / elapsed:.0f}/s)", flush=True)
+        if elapsed > timeout_s:
+            _stop(workers)
+            raise CreationTooSlow(f"{done.value} of {len(names)} Services created in {elapsed:.0f} s")
     failed = [w.exitcode for w in workers if w.exitcode != 0]
     if failed:
         raise RuntimeError(f"{len(failed)} of {processes} creating processes failed (exit codes {failed})")
     return time.monotonic() - started
+
+
+def _stop(workers: list[mp.process.BaseProcess]) -> None:
+    """Stop the creating processes: the Services they already created stay."""
+    for worker in workers:
+        worker.kill()
+    for worker in workers:
+        worker.join()
 
 
 def _create_share(namespace: str, names: list[str], make_body: MakeBody, threads: int,
