@@ -21,7 +21,7 @@ import statistics
 import time
 from typing import Any
 
-from ironlb.core.bgp.diff import diff, held_after
+from ironlb.core.bgp.diff import plan
 from ironlb.core.bgp.model import Desired
 from ironlb.speaker.control.bgpfeed import BgpFeed
 from ironlb.speaker.control.status import StatusReporter
@@ -81,7 +81,7 @@ def _pass(view: IncrementalDesired, feed: BgpFeed, keys: set[str] | None) -> Non
 async def measure(services: int, events: int) -> dict[str, Any]:
     """The cost of EVENTS endpoint moves at SERVICES Services, in milliseconds."""
     view, feed = _feed(services)
-    applied = held_after(Desired(), feed.desired)  # what the driver holds after its first, full, apply
+    applied = plan(Desired(), feed.desired)[1]  # what the driver holds after its first, full, apply
     costs = []
     for i in range(events):
         k = 2 * (i % (services // 2)) + 1  # a Local Service: its announcement moves with its endpoint
@@ -92,8 +92,7 @@ async def measure(services: int, events: int) -> dict[str, Any]:
         feed._touched = set()
         start = time.perf_counter()
         feed.follow(view, changed, ALIVE)
-        changes = diff(applied, feed.desired, feed._touched)
-        applied = held_after(applied, feed.desired, feed._touched)
+        changes, applied = plan(applied, feed.desired, feed._touched)
         costs.append((time.perf_counter() - start) * 1000)
         assert len(changes) <= 4, changes
     costs.sort()

@@ -138,10 +138,37 @@ Change = (ProfileSet | ProfileRemoved | RouteMapDelaySet | RouterSet | RouterRem
 
 def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> list[Change]:
     """The changes that turn OLD into NEW, in an order FRR accepts; TOUCHED: the only prefixes that may differ."""
-    old_peers, new_peers = old.usable_peers(), new.usable_peers()
-    old_routers, new_routers = old.routers(), new.routers()
-    gone, replaced, added, changed = _peer_changes(old_peers, new_peers)
+    return plan(old, new, touched)[0]
+
+
+def held_after(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> Desired:
+    """What FRR holds once diff(OLD, NEW, TOUCHED) is applied: NEW, with its attribute sets' users counted.
+
+    A partial diff updates the counts of the sets its prefixes used or use (what changed, and one copy of the
+    few sets' counts); a set it leaves unused it removed, so it is no stray. A read-back's strays stay named
+    until a full diff removes them or a partial one uses them again.
+    """
+    return plan(old, new, touched)[1]
+
+
+def plan(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> tuple[list[Change], Desired]:
+    """diff(OLD, NEW, TOUCHED) and held_after(OLD, NEW, TOUCHED), from one pass over what may differ."""
+    gone, replaced, added, changed = _peer_changes(old.usable_peers(), new.usable_peers())
     prefixes = _compared(touched, gone, added)
+    route_changes, unused_sets, users = _route_changes(old, new, prefixes)
+    changes = _ordered(old, new, (gone, replaced, added, changed), route_changes, unused_sets)
+    if prefixes is None:  # USERS counts every set's networks
+        return changes, replace(new, stray_sets=frozenset(), set_users=users)
+    merged = {**_set_users(old), **users}
+    return changes, replace(new, stray_sets=old.stray_sets - set(users),
+                            set_users={g: n for g, n in merged.items() if n > 0})
+
+
+def _ordered(old: Desired, new: Desired, peers: tuple[list[Peer], list[Peer], list[Peer], list[Change]],
+             route_changes: list[Change], unused_sets: list[str]) -> list[Change]:
+    """Every change, in an order FRR accepts (PEERS: _peer_changes' gone, replaced, added and changed)."""
+    gone, replaced, added, changed = peers
+    old_routers, new_routers = old.routers(), new.routers()
     rebuilt = [r for v, r in sorted(old_routers.items()) if v in new_routers and new_routers[v].asn != r.asn]
     changes: list[Change] = [ProfileSet(p) for n, p in sorted(new.profiles.items()) if old.profiles.get(n) != p]
     # A neighbor whose session changes identity, or a router whose ASN changes, goes before it comes back.
@@ -152,7 +179,6 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes += [RouterSet(r, new.graceful_shutdown) for v, r in sorted(new_routers.items())
                 if old_routers.get(v) != r or old.graceful_shutdown != new.graceful_shutdown]
     changes += [PeerAdded(p) for p in added] + changed
-    route_changes, unused_sets = _route_changes(old, new, prefixes)
     changes += route_changes
     changes += [PeerRemoved(p) for p in gone]
     changes += [RouterRemoved(r) for v, r in sorted(old_routers.items()) if v not in new_routers]
@@ -162,24 +188,6 @@ def diff(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> li
     changes += [AttributesRemoved(g) for g in unused_sets]
     changes += [ProfileRemoved(n) for n in sorted(old.profiles) if n not in new.profiles]
     return changes
-
-
-def held_after(old: Desired, new: Desired, touched: Iterable[str] | None = None) -> Desired:
-    """What FRR holds once diff(OLD, NEW, TOUCHED) is applied: NEW, with its attribute sets' users counted.
-
-    A partial diff updates the counts of the sets its prefixes used or use (what changed, and one copy of the
-    few sets' counts); a set it leaves unused it removed, so it is no stray. A read-back's strays stay named
-    until a full diff removes them or a partial one uses them again.
-    """
-    gone, _, added, _ = _peer_changes(old.usable_peers(), new.usable_peers())
-    prefixes = _compared(touched, gone, added)
-    if prefixes is None:
-        users = Counter(a.group for a in _networks(new, None).values())
-        return replace(new, stray_sets=frozenset(), set_users=dict(users))
-    changed = _users_after(old, _groups(_networks(old, prefixes)), _groups(_networks(new, prefixes)))
-    users = {**_set_users(old), **changed}
-    return replace(new, stray_sets=old.stray_sets - set(changed),
-                   set_users={g: n for g, n in users.items() if n > 0})
 
 
 def _compared(touched: Iterable[str] | None, gone: list[Peer], added: list[Peer]) -> set[str] | None:
@@ -218,8 +226,10 @@ def _same_session(a: Peer, b: Peer) -> bool:
     return (a.neighbor, a.vrf, a.my_asn, a.families) == (b.neighbor, b.vrf, b.my_asn, b.families)
 
 
-def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> tuple[list[Change], list[str]]:
-    """Attribute sets, exclusions and networks, and the attribute sets to remove once nothing uses them.
+def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None
+                   ) -> tuple[list[Change], list[str], dict[str, int]]:
+    """Attribute sets, exclusions and networks; the attribute sets to remove once nothing uses them; and the
+    networks using each set afterwards (a full diff: every set's; a partial one: the sets its prefixes touch).
 
     A prefix costs one bgpd command unless some peer must not get it. A partial diff sees only some prefixes
     of an attribute set, so it re-states the sets those prefixes use (FRR takes an entry it holds again as it
@@ -244,9 +254,9 @@ def _route_changes(old: Desired, new: Desired, prefixes: set[str] | None) -> tup
                 if (v, asn, p) not in new_nets and (v, asn) in new_routers]
     changes += [ExclusionRemoved(*k) for k in sorted(old_excl - new_excl)]
     if full:
-        return changes, sorted((set(old_sets) | old.stray_sets) - set(new_sets))
+        return changes, sorted((set(old_sets) | old.stray_sets) - set(new_sets)), dict(Counter(new_groups))
     users = _users_after(old, old_groups, new_groups)
-    return changes, sorted(g for g in old_sets if users[g] == 0)
+    return changes, sorted(g for g in old_sets if users[g] == 0), users
 
 
 def _users_after(old: Desired, old_groups: list[str], new_groups: list[str]) -> dict[str, int]:

@@ -6,7 +6,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from ironlb.core.bgp.diff import Change, diff, held_after
+from ironlb.core.bgp.diff import Change, plan
 from ironlb.core.bgp.model import Desired
 from ironlb.speaker.bgp.readback import read_desired
 from ironlb.speaker.bgp.render import Daemon, render
@@ -64,12 +64,12 @@ class FrrDriver:
             if held is None:
                 held, touched = await self.read_back(), None
                 self.applied = held
-            changes = diff(held, desired, touched)
+            changes, after = plan(held, desired, touched)
             await self._send(changes)
         except (VtyUnavailable, VtyRefused):
             self.applied = None  # a batch may have stopped half way: read FRR back next time
             raise
-        self.applied = held_after(held, desired, touched)
+        self.applied = after
         return changes
 
     async def _send(self, changes: list[Change]) -> None:
